@@ -1,0 +1,190 @@
+"""Rehabilitation Services Marketplace: the application factory."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from flask import Flask, g, jsonify, request
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from marketplace.config import check_production_safety, load_config
+# Imported under another name: `marketplace.db` must stay the module (migrations refer to it).
+from marketplace.db import db as database
+
+log = logging.getLogger("marketplace")
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app: config → extensions → blueprints → error handlers → CLI."""
+    config = load_config(overrides)
+    check_production_safety(config)
+    Path(config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+
+    app = Flask(__name__, instance_path=config["INSTANCE_DIR"], static_folder="static")
+    app.config.update(config)
+    _configure_logging(app)
+    _configure_templates(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+
+    from marketplace.errors import register_error_handlers
+
+    register_error_handlers(app)
+    _register_cli(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            try:
+                record.request_id = g.get("request_id", "-")
+            except RuntimeError:
+                record.request_id = "-"
+            return True
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    log.handlers[:] = [handler]
+    log.setLevel(app.config["LOG_LEVEL"])
+    log.propagate = False
+
+
+def _configure_templates(app: Flask) -> None:
+    app.jinja_env.loader = jinja2.ChoiceLoader(
+        [
+            app.jinja_env.loader,
+            jinja2.PrefixLoader(
+                {
+                    "govuk_frontend_jinja": jinja2.PackageLoader("govuk_frontend_jinja"),
+                    "govuk_frontend_wtf": jinja2.PackageLoader("govuk_frontend_wtf"),
+                }
+            ),
+        ]
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    from marketplace import filters
+
+    filters.register(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite: enforce foreign keys, WAL for concurrent readers, and wait rather than fail on locks."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def _init_extensions(app: Flask) -> None:
+    from marketplace.extensions import csrf, limiter, login_manager, migrate
+
+    database.init_app(app)
+    migrate.init_app(app, database, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.sign_in"
+    login_manager.login_message = "Sign in to see that page"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    # Import every model so metadata is complete for migrations and create_all.
+    import marketplace.models  # noqa: F401
+
+    from marketplace.accounts.session import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from marketplace import pages
+    from marketplace.accounts.views import bp as accounts_bp
+    from marketplace.accreditation.views import bp as accreditation_bp
+    from marketplace.api import init_api
+    from marketplace.catalogue.views import bp as catalogue_bp
+    from marketplace.dashboard import bp as dashboard_bp
+    from marketplace.orders.views import bp as orders_bp
+
+    for blueprint in (dashboard_bp, pages.bp, accounts_bp, accreditation_bp, catalogue_bp, orders_bp):
+        app.register_blueprint(blueprint)
+    init_api(app)
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            database.session.execute(text("SELECT 1"))
+            database_status = "ok"
+        except Exception:  # the point of a health check is to report, not raise
+            log.exception("health check: database unavailable")
+            database_status = "unavailable"
+        finally:
+            database.session.rollback()
+        status = 200 if database_status == "ok" else 503
+        body = {"status": "ok" if status == 200 else "error", "database": database_status}
+        return jsonify(body), status
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from marketplace.accounts.session import enforce_session_rules, load_current_organisation
+    from marketplace.navigation import navigation_context
+
+    @app.before_request
+    def assign_request_id() -> None:
+        supplied = request.headers.get("X-Request-Id", "")
+        g.request_id = supplied if 8 <= len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+
+    app.before_request(load_current_organisation)
+    app.before_request(enforce_session_rules)
+    app.context_processor(navigation_context)
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config["HSTS"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint and not request.endpoint.startswith("static"):
+            headers.setdefault("Cache-Control", "no-store")
+        headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.after_request
+    def log_request(response):
+        if request.endpoint != "static":
+            log.info("%s %s %s", request.method, request.path, response.status_code)
+        return response
+
+
+def _register_cli(app: Flask) -> None:
+    from marketplace.accounts.cli import accounts_cli
+    from marketplace.demo import demo_cli
+    from marketplace.notifications.cli import notifications_cli
+    from marketplace.reference.cli import reference_cli
+
+    for group in (accounts_cli, demo_cli, notifications_cli, reference_cli):
+        app.cli.add_command(group)

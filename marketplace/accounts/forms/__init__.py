@@ -1,0 +1,1 @@
+"""Account forms (shape only: types, required, lengths, choices), one module per area."""

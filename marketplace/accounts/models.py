@@ -1,0 +1,385 @@
+"""Users, organisations, memberships (roles), invitations, one-time links and API tokens."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type, utcnow
+from marketplace.reference.models import PccArea, ProbationRegion
+
+EMAIL_MAX = 254
+NAME_MAX = 120
+ORGANISATION_NAME_MAX = 160
+CHARITY_NUMBER_MAX = 12
+COMPANY_NUMBER_LENGTH = 8
+TOKEN_NAME_MAX = 80
+
+# England and Wales: 6-7 digits; Scotland: SC + 6 digits; Northern Ireland: NIC + digits.
+CHARITY_NUMBER_PATTERN = re.compile(r"^(?:\d{6,7}|SC\d{6}|NIC\d{1,7})$")
+# Companies House: 8 characters, digits or a two-letter prefix (SC, NI, OC, CE …) and 6 digits.
+COMPANY_NUMBER_PATTERN = re.compile(r"^(?:\d{8}|[A-Z]{2}\d{6})$")
+
+
+class OrganisationType(enum.StrEnum):
+    PROBATION_REGION = "probation_region"
+    NPS = "nps"
+    CRC = "crc"
+    PCC = "pcc"
+    PRISON = "prison"
+    OTHER_COMMISSIONER = "other_commissioner"
+    PROVIDER_VCSE = "provider_vcse"
+    PROVIDER_PRIVATE = "provider_private"
+    PROVIDER_PUBLIC = "provider_public"
+    AUTHORITY = "authority"
+
+    @property
+    def label(self) -> str:
+        return ORGANISATION_TYPE_LABELS[self]
+
+    @property
+    def is_provider(self) -> bool:
+        return self in PROVIDER_TYPES
+
+    @property
+    def is_commissioner(self) -> bool:
+        return self in COMMISSIONER_TYPES
+
+
+ORGANISATION_TYPE_LABELS = {
+    OrganisationType.PROBATION_REGION: "Probation service region",
+    OrganisationType.NPS: "National Probation Service",
+    OrganisationType.CRC: "Community Rehabilitation Company",
+    OrganisationType.PCC: "Police and Crime Commissioner",
+    OrganisationType.PRISON: "Prison",
+    OrganisationType.OTHER_COMMISSIONER: "Other commissioner",
+    OrganisationType.PROVIDER_VCSE: "Voluntary, community or social enterprise provider",
+    OrganisationType.PROVIDER_PRIVATE: "Private sector provider",
+    OrganisationType.PROVIDER_PUBLIC: "Public sector provider",
+    OrganisationType.AUTHORITY: "Contracting authority",
+}
+
+PROVIDER_TYPES = frozenset(
+    {
+        OrganisationType.PROVIDER_VCSE,
+        OrganisationType.PROVIDER_PRIVATE,
+        OrganisationType.PROVIDER_PUBLIC,
+    }
+)
+COMMISSIONER_TYPES = frozenset(
+    {
+        OrganisationType.PROBATION_REGION,
+        OrganisationType.NPS,
+        OrganisationType.CRC,
+        OrganisationType.PCC,
+        OrganisationType.PRISON,
+        OrganisationType.OTHER_COMMISSIONER,
+    }
+)
+
+
+class Role(enum.StrEnum):
+    BUYER = "buyer"
+    APPROVER = "approver"
+    PROVIDER_ADMIN = "provider_admin"
+    PROVIDER_EDITOR = "provider_editor"
+    ASSESSOR = "assessor"
+    AUTHORITY_ADMIN = "authority_admin"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.BUYER: "Buyer",
+    Role.APPROVER: "Approver (budget holder)",
+    Role.PROVIDER_ADMIN: "Provider administrator",
+    Role.PROVIDER_EDITOR: "Provider editor",
+    Role.ASSESSOR: "Assessor",
+    Role.AUTHORITY_ADMIN: "Authority administrator",
+}
+
+# Which roles an organisation of each kind can give its people.
+ROLES_FOR_ORGANISATION_TYPE: dict[OrganisationType, frozenset[Role]] = {
+    **{t: frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}) for t in PROVIDER_TYPES},
+    **{t: frozenset({Role.BUYER, Role.APPROVER}) for t in COMMISSIONER_TYPES},
+    OrganisationType.AUTHORITY: frozenset({Role.AUTHORITY_ADMIN, Role.ASSESSOR}),
+}
+
+# The role in each kind of organisation that manages its team.
+ORGANISATION_ADMIN_ROLES = frozenset({Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN})
+
+# Roles that must use two-factor authentication.
+TWO_FACTOR_REQUIRED_ROLES = frozenset({Role.AUTHORITY_ADMIN, Role.ASSESSOR})
+
+
+class Organisation(TimestampMixin, db.Model):
+    __tablename__ = "organisations"
+    __table_args__ = (
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(ORGANISATION_NAME_MAX), index=True)
+    type: Mapped[OrganisationType] = mapped_column(enum_type(OrganisationType, "organisation_type"))
+    charity_number: Mapped[str | None] = mapped_column(sa.String(CHARITY_NUMBER_MAX))
+    companies_house_number: Mapped[str | None] = mapped_column(sa.String(COMPANY_NUMBER_LENGTH))
+    region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("probation_regions.id"), index=True)
+    pcc_area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pcc_areas.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    region: Mapped[ProbationRegion | None] = relationship()
+    pcc_area: Mapped[PccArea | None] = relationship()
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan"
+    )
+
+    audit_type = "organisation"
+
+    @property
+    def audit_organisation(self) -> Organisation:
+        return self
+
+    @property
+    def is_provider(self) -> bool:
+        return self.type in PROVIDER_TYPES
+
+    @property
+    def is_commissioner(self) -> bool:
+        return self.type in COMMISSIONER_TYPES
+
+    @property
+    def is_authority(self) -> bool:
+        return self.type == OrganisationType.AUTHORITY
+
+    @property
+    def allowed_roles(self) -> frozenset[Role]:
+        return ROLES_FOR_ORGANISATION_TYPE[self.type]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(TimestampMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased, so the unique index makes email addresses case-insensitive.
+    email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Changing it signs out every other session (it is part of the Flask-Login id).
+    session_nonce: Mapped[str] = mapped_column(sa.String(32))
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last TOTP time-step accepted, so a code cannot be replayed.
+    totp_last_counter: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user",
+        cascade="all, delete-orphan",
+        foreign_keys="Membership.user_id",
+    )
+
+    audit_type = "user"
+
+    # Flask-Login interface
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_nonce}"
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def roles(self) -> set[Role]:
+        return {m.role for m in self.memberships if m.organisation.active}
+
+    @property
+    def requires_two_factor(self) -> bool:
+        return bool(self.roles & TWO_FACTOR_REQUIRED_ROLES)
+
+    @property
+    def organisations(self) -> list[Organisation]:
+        seen: dict[int, Organisation] = {}
+        for membership in self.memberships:
+            if membership.organisation.active:
+                seen.setdefault(membership.organisation_id, membership.organisation)
+        return sorted(seen.values(), key=lambda o: o.name.lower())
+
+    def roles_in(self, organisation: Organisation | None) -> set[Role]:
+        if organisation is None:
+            return set()
+        return {m.role for m in self.memberships if m.organisation_id == organisation.id}
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(db.Model):
+    """One role that one user holds in one organisation."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "organisation_id", "role", name="uq_memberships_user_org_role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])
+    organisation: Mapped[Organisation] = relationship(back_populates="memberships")
+
+    audit_type = "membership"
+
+    @property
+    def audit_organisation(self) -> Organisation:
+        return self.organisation
+
+
+class TokenPurpose(enum.StrEnum):
+    CONFIRM_EMAIL = "confirm_email"
+    RESET_PASSWORD = "reset_password"
+
+
+class OneTimeToken(db.Model):
+    """A single-use emailed link; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[TokenPurpose] = mapped_column(enum_type(TokenPurpose, "token_purpose"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+
+class InvitationStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class Invitation(db.Model):
+    """An invitation to join an organisation in a role; the status is derived from timestamps."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "NOT (accepted_at IS NOT NULL AND revoked_at IS NOT NULL)", name="accepted_or_revoked"
+        ),
+        sa.CheckConstraint(
+            "(accepted_at IS NULL) = (accepted_user_id IS NULL)", name="accepted_has_user"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), index=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    organisation: Mapped[Organisation] = relationship()
+    invited_by: Mapped[User | None] = relationship(foreign_keys=[invited_by_id])
+
+    audit_type = "invitation"
+
+    @property
+    def audit_organisation(self) -> Organisation:
+        return self.organisation
+
+    @property
+    def status(self) -> InvitationStatus:
+        if self.accepted_at is not None:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= utcnow():
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING
+
+
+class RecoveryCode(db.Model):
+    """A single-use two-factor recovery code, stored hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiToken(db.Model):
+    """A personal API token acting for one user in one organisation; stored as its SHA-256."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(TOKEN_NAME_MAX))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The first characters, shown in the list so a person can tell tokens apart.
+    token_prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+    organisation: Mapped[Organisation] = relationship()
+
+    audit_type = "api_token"
+
+    @property
+    def audit_organisation(self) -> Organisation:
+        return self.organisation
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,61 @@
+"""Who may do what with accounts and organisations. Pure predicates, no side effects."""
+
+from __future__ import annotations
+
+from marketplace.accounts.models import (
+    ORGANISATION_ADMIN_ROLES,
+    Invitation,
+    Organisation,
+    Role,
+    User,
+)
+
+
+def is_authority_admin(user: User | None) -> bool:
+    return bool(user and user.is_authenticated and Role.AUTHORITY_ADMIN in user.roles)
+
+
+def has_role(user: User | None, organisation: Organisation | None, *roles: Role) -> bool:
+    """The user holds one of ``roles`` in this (active) organisation."""
+    if not user or not user.is_authenticated or organisation is None or not organisation.active:
+        return False
+    return bool(user.roles_in(organisation) & set(roles))
+
+
+def can_manage_team(user: User | None, organisation: Organisation | None) -> bool:
+    """Organisation admins manage their own team; the authority admin manages commissioners' teams."""
+    if organisation is None:
+        return False
+    if has_role(user, organisation, *ORGANISATION_ADMIN_ROLES):
+        return True
+    return is_authority_admin(user) and (organisation.is_commissioner or organisation.is_authority)
+
+
+def can_invite(user: User | None, organisation: Organisation | None, role: Role) -> bool:
+    """Invite someone to ``organisation`` in ``role`` (the role must fit the organisation)."""
+    if organisation is None or role not in organisation.allowed_roles:
+        return False
+    return can_manage_team(user, organisation)
+
+
+def can_revoke_invitation(user: User | None, invitation: Invitation) -> bool:
+    return can_manage_team(user, invitation.organisation)
+
+
+def can_view_organisation(user: User | None, organisation: Organisation) -> bool:
+    return is_authority_admin(user) or has_role(user, organisation, *Role)
+
+
+def can_manage_organisations(user: User | None) -> bool:
+    """Create commissioning organisations, activate and deactivate organisations."""
+    return is_authority_admin(user)
+
+
+def can_edit_organisation(user: User | None, organisation: Organisation) -> bool:
+    return can_manage_organisations(user) or has_role(
+        user, organisation, Role.PROVIDER_ADMIN, Role.APPROVER
+    )
+
+
+def can_view_audit(user: User | None) -> bool:
+    return is_authority_admin(user)

@@ -1,0 +1,80 @@
+"""The signed-in person: loading them, their current organisation, and rules every page enforces."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, g, redirect, request, session, url_for
+from flask_login import current_user, login_user
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import Membership, Organisation, User
+from marketplace.db import db
+
+ORGANISATION_SESSION_KEY = "organisation_id"
+PENDING_TWO_FACTOR_KEY = "pending_two_factor_user"
+
+# Pages a person may use before they have set up a required second factor.
+TWO_FACTOR_SETUP_ALLOWED = {
+    "accounts.two_factor_setup",
+    "accounts.two_factor_recovery_codes",
+    "accounts.sign_out",
+    "static",
+    "healthz",
+}
+
+
+def load_user(session_id: str) -> User | None:
+    """Flask-Login loader: the id carries a nonce that a password change rotates."""
+    user_id, _, nonce = session_id.partition(":")
+    if not user_id.isdigit() or not nonce:
+        return None
+    user = db.session.scalar(
+        sa.select(User)
+        .where(User.id == int(user_id))
+        .options(selectinload(User.memberships).selectinload(Membership.organisation))
+    )
+    if user is None or not user.active or user.session_nonce != nonce:
+        return None
+    return user
+
+
+def start_session(user: User, organisation: Organisation | None = None) -> None:
+    """Sign the person in (after every factor has been checked)."""
+    session.pop(PENDING_TWO_FACTOR_KEY, None)
+    # A fresh session on sign-in defeats session fixation.
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    if organisation is None and user.organisations:
+        organisation = user.organisations[0]
+    if organisation is not None:
+        session[ORGANISATION_SESSION_KEY] = organisation.id
+
+
+def load_current_organisation() -> None:
+    """Set ``g.organisation`` to the organisation the person is acting for."""
+    g.organisation = None
+    if request.path.startswith("/api/") or not current_user.is_authenticated:
+        return
+    organisations = current_user.organisations
+    chosen = session.get(ORGANISATION_SESSION_KEY)
+    g.organisation = next((o for o in organisations if o.id == chosen), None) or (
+        organisations[0] if organisations else None
+    )
+
+
+def current_organisation() -> Organisation | None:
+    return g.get("organisation")
+
+
+def enforce_session_rules():
+    """People whose role needs two-factor authentication must set it up before anything else."""
+    if request.path.startswith("/api/") or not current_user.is_authenticated:
+        return None
+    endpoint = request.endpoint or ""
+    if endpoint in TWO_FACTOR_SETUP_ALLOWED or endpoint.startswith("pages."):
+        return None
+    if current_user.requires_two_factor and not current_user.two_factor_enabled:
+        flash("Your role needs two-factor authentication. Set it up to continue.", "info")
+        return redirect(url_for("accounts.two_factor_setup"))
+    return None

@@ -1,0 +1,3 @@
+"""Account pages: tokens (being built)."""
+
+from marketplace.accounts.views import bp  # noqa: F401

@@ -1,0 +1,1 @@
+"""The dynamic purchasing system itself: arrangements, criteria, applications, assessment, memberships."""

@@ -1,0 +1,102 @@
+"""The audit trail: one append-only ``AuditEvent`` per change, written in the change's transaction."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from flask import g, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from marketplace.db import UTCDateTime, db, utcnow
+
+ACTION_MAX = 80
+OBJECT_TYPE_MAX = 60
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    organisation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    action: Mapped[str] = mapped_column(sa.String(ACTION_MAX), index=True)
+    object_type: Mapped[str] = mapped_column(sa.String(OBJECT_TYPE_MAX), index=True)
+    object_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    ip_address: Mapped[str | None] = mapped_column(sa.String(64))
+
+    actor = db.relationship("User", foreign_keys=[actor_id], lazy="joined")
+    organisation = db.relationship("Organisation", foreign_keys=[organisation_id], lazy="joined")
+
+
+class AuditRowImmutable(RuntimeError):
+    """Raised when code tries to change or delete an audit row."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(session: Session, flush_context: Any, instances: Any) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, AuditEvent):
+            raise AuditRowImmutable("audit events are append-only")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
+    """The named attributes of ``obj`` as JSON-safe values, for before/after."""
+    return {name: _jsonable(getattr(obj, name)) for name in fields}
+
+
+def record(
+    actor: Any,
+    action: str,
+    obj: Any = None,
+    *,
+    object_type: str | None = None,
+    object_id: Any = None,
+    organisation: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the current unit of work (flushed with the change it records)."""
+    if obj is not None:
+        object_type = object_type or getattr(obj, "audit_type", type(obj).__name__)
+        if object_id is None:
+            db.session.flush()
+            object_id = getattr(obj, "id", None)
+    if organisation is None and obj is not None:
+        organisation = getattr(obj, "audit_organisation", None)
+    event_row = AuditEvent(
+        actor_id=getattr(actor, "id", None),
+        organisation_id=getattr(organisation, "id", organisation),
+        action=action[:ACTION_MAX],
+        object_type=(object_type or "system")[:OBJECT_TYPE_MAX],
+        object_id=None if object_id is None else str(object_id),
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+        request_id=g.get("request_id") if has_request_context() else None,
+        ip_address=request.remote_addr if has_request_context() else None,
+    )
+    db.session.add(event_row)
+    return event_row

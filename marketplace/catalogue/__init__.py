@@ -1,0 +1,1 @@
+"""Service listings, prices, capacity, search and rate cards."""

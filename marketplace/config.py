@@ -1,0 +1,115 @@
+"""Configuration from ``MARKETPLACE_*`` environment variables, with safe embedded defaults.
+
+The embedded default is SQLite in ``instance/`` and email printed to the console, so that
+``make run`` works on a fresh machine. Production mode refuses to start without a real secret key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused in production
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run the service safely."""
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(f"MARKETPLACE_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return default if value in (None, "") else int(value)
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read the configuration; ``overrides`` (used by tests) win over the environment."""
+    env = _env("ENV", "development")
+    instance_dir = Path(_env("INSTANCE_PATH", PROJECT_ROOT / "instance"))
+    config: dict[str, Any] = {
+        "ENV_NAME": env,
+        "SECRET_KEY": _env("SECRET_KEY", DEFAULT_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": _env(
+            "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.db'}"
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "INSTANCE_DIR": str(instance_dir),
+        "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
+        "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),
+        "SUPPORT_EMAIL": _env("SUPPORT_EMAIL", "support@marketplace.example"),
+        # Email: console (default), smtp or notify.
+        "EMAIL_BACKEND": _env("EMAIL_BACKEND", "console"),
+        "MAIL_FROM": _env("MAIL_FROM", "Rehabilitation Services Marketplace <no-reply@marketplace.example>"),
+        "SMTP_HOST": _env("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": _env_int("SMTP_PORT", 25),
+        "SMTP_USERNAME": _env("SMTP_USERNAME"),
+        "SMTP_PASSWORD": _env("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _env_bool("SMTP_STARTTLS", False),
+        "SMTP_TIMEOUT": _env_int("SMTP_TIMEOUT", 10),
+        "NOTIFY_API_KEY": _env("NOTIFY_API_KEY"),
+        "NOTIFY_TEMPLATE_ID": _env("NOTIFY_TEMPLATE_ID"),
+        "NOTIFY_BASE_URL": _env("NOTIFY_BASE_URL", "https://api.notifications.service.gov.uk"),
+        # Deliver queued email straight after the commit that queued it; the periodic
+        # `flask notifications send` retries whatever failed.
+        "SEND_EMAIL_AFTER_COMMIT": _env_bool("SEND_EMAIL_AFTER_COMMIT", True),
+        "NOTIFICATION_MAX_ATTEMPTS": _env_int("NOTIFICATION_MAX_ATTEMPTS", 8),
+        # Security
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env == "production",
+        "PERMANENT_SESSION_LIFETIME": _env_int("SESSION_LIFETIME_SECONDS", 8 * 3600),
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 12 * 1024 * 1024),
+        "MAX_FORM_MEMORY_SIZE": _env_int("MAX_FORM_MEMORY_SIZE", 500 * 1024),
+        "HSTS": env == "production",
+        "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SIGN_IN_FAILURE_LIMIT": _env("SIGN_IN_FAILURE_LIMIT", "10 per 15 minutes"),
+        "PASSWORD_MIN_LENGTH": _env_int("PASSWORD_MIN_LENGTH", 10),
+        "RESET_LINK_LIFETIME_SECONDS": _env_int("RESET_LINK_LIFETIME_SECONDS", 3600),
+        "CONFIRM_LINK_LIFETIME_SECONDS": _env_int("CONFIRM_LINK_LIFETIME_SECONDS", 7 * 24 * 3600),
+        "INVITATION_LIFETIME_SECONDS": _env_int("INVITATION_LIFETIME_SECONDS", 14 * 24 * 3600),
+        "TOTP_ISSUER": _env("TOTP_ISSUER", "Rehabilitation Marketplace"),
+        # API
+        "API_TITLE": "Rehabilitation Services Marketplace API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_PAGE_SIZE_MAX": 100,
+        # Logging
+        "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+        "TESTING": False,
+    }
+    if overrides:
+        config.update(overrides)
+    return config
+
+
+def check_production_safety(config: dict[str, Any]) -> None:
+    """Refuse to start in production with a missing or default secret key."""
+    if config["ENV_NAME"] != "production":
+        return
+    key = config.get("SECRET_KEY") or ""
+    if key == DEFAULT_SECRET_KEY or len(key) < 32:
+        raise ConfigurationError(
+            "MARKETPLACE_SECRET_KEY must be set to a random value of at least 32 characters "
+            "in production (for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+        )

@@ -1,0 +1,108 @@
+"""Database base class, column helpers and the single commit point.
+
+Services flush and never commit. Views, API methods and CLI commands call
+``commit()`` once; after the transaction is durable, the hooks registered with
+``after_commit()`` run (sending queued email, refreshing search data).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import g, has_app_context
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base, disable_autonaming=True)
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """An aware UTC timestamp on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC and made aware again when read.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def enum_type(enum_class: type[enum.StrEnum], name: str) -> sa.Enum:
+    """A string column restricted by a CHECK constraint to the enum's values."""
+    return sa.Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(member.value) for member in enum_class) + 8,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+def after_commit(callback: Callable[[], Any]) -> None:
+    """Run ``callback`` once the current request's transaction has committed."""
+    if not has_app_context():
+        raise RuntimeError("after_commit needs an application context")
+    g.setdefault("_after_commit_hooks", []).append(callback)
+
+
+def commit() -> None:
+    """Commit the unit of work, then run the hooks queued by the services."""
+    db.session.commit()
+    hooks = g.pop("_after_commit_hooks", []) if has_app_context() else []
+    for hook in hooks:
+        hook()
+
+
+def rollback() -> None:
+    """Roll back the unit of work and forget its after-commit hooks."""
+    db.session.rollback()
+    if has_app_context():
+        g.pop("_after_commit_hooks", None)

@@ -1,0 +1,39 @@
+"""Template filters: dates in Europe/London, money in pounds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def london_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(LONDON)
+    return f"{local.day} {local:%B %Y} at {local:%-I:%M%p}".replace("AM", "am").replace("PM", "pm")
+
+
+def govuk_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(LONDON).date()
+    return f"{value.day} {value:%B %Y}"
+
+
+def pounds(pence: int | None) -> str:
+    if pence is None:
+        return ""
+    sign = "-" if pence < 0 else ""
+    pounds_part, pence_part = divmod(abs(pence), 100)
+    return f"{sign}£{pounds_part:,}.{pence_part:02d}"
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["london_datetime"] = london_datetime
+    app.jinja_env.filters["govuk_date"] = govuk_date
+    app.jinja_env.filters["pounds"] = pounds

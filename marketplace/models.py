@@ -1,0 +1,14 @@
+"""Import every mapped class so SQLAlchemy and Alembic see the whole schema."""
+
+from marketplace.accounts.models import (  # noqa: F401
+    ApiToken,
+    Invitation,
+    Membership,
+    OneTimeToken,
+    Organisation,
+    RecoveryCode,
+    User,
+)
+from marketplace.audit import AuditEvent  # noqa: F401
+from marketplace.notifications.models import Notification  # noqa: F401
+from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory  # noqa: F401

@@ -1,0 +1,51 @@
+"""Service navigation per role, and the organisation switcher's data, for every page."""
+
+from __future__ import annotations
+
+from flask import request, url_for
+from flask_login import current_user
+
+from marketplace.accounts.models import Role
+from marketplace.accounts.session import current_organisation
+
+# (text, endpoint, roles that see it); order is the order in the navigation bar.
+NAVIGATION = [
+    ("Home", "dashboard.index", set(Role)),
+    ("Find services", "catalogue.index", {Role.BUYER, Role.APPROVER}),
+    ("Call-offs", "orders.index", {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
+    ("Rate card", "catalogue.index", {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
+    ("Accreditation", "accreditation.index", {Role.PROVIDER_ADMIN}),
+    ("Assessments", "accreditation.index", {Role.ASSESSOR}),
+    ("Arrangements", "accreditation.index", {Role.AUTHORITY_ADMIN}),
+    ("Organisations", "accounts.organisations", {Role.AUTHORITY_ADMIN}),
+    ("Team", "accounts.team", {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}),
+    ("Audit log", "accounts.audit_log", {Role.AUTHORITY_ADMIN}),
+]
+
+
+def navigation_items() -> list[dict]:
+    """The navigation the signed-in person's roles in their current organisation give them."""
+    if not current_user.is_authenticated:
+        return []
+    roles = current_user.roles_in(current_organisation())
+    items, seen = [], set()
+    for text, endpoint, allowed in NAVIGATION:
+        if roles & allowed and text not in seen:
+            seen.add(text)
+            href = url_for(endpoint)
+            active = request.endpoint == endpoint or (
+                href != "/" and request.path.startswith(href)
+            )
+            items.append({"text": text, "href": href, "active": active})
+    return items
+
+
+def navigation_context() -> dict:
+    if not current_user.is_authenticated:
+        return {"service_navigation": [], "current_organisation": None, "switchable_organisations": []}
+    return {
+        "service_navigation": navigation_items(),
+        "current_organisation": current_organisation(),
+        "switchable_organisations": current_user.organisations,
+        "current_roles": current_user.roles_in(current_organisation()),
+    }

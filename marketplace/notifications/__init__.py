@@ -1,0 +1,1 @@
+"""Email notifications: an outbox written with the change, and senders chosen by configuration."""

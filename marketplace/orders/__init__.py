@@ -1,0 +1,1 @@
+"""Call-offs, funding, budgets, approvals, delivery and invoices."""

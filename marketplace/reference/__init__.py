@@ -1,0 +1,1 @@
+"""Reference data: probation regions, PCC areas, service categories."""

@@ -1,0 +1,147 @@
+"""Shared fixtures: one app and database per test session, tables emptied after each test.
+
+The database is chosen by ``MARKETPLACE_TEST_DATABASE_URL`` (the Makefile runs the suite once on
+SQLite and once on a throwaway PostgreSQL). It is built with the Alembic migrations, so every run
+also proves they work. Reference data (loaded by a data migration) survives between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from marketplace import create_app
+from marketplace.db import db
+from marketplace.extensions import limiter
+
+REFERENCE_TABLES = {"probation_regions", "pcc_areas", "service_categories", "alembic_version"}
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def database_url(tmp_dir: Path) -> str:
+    return os.environ.get("MARKETPLACE_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+def backend_name() -> str:
+    return "postgresql" if database_url(Path("/")).startswith("postgresql") else "sqlite"
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests are left out of the SQLite run (deselected, not skipped)."""
+    if backend_name() == "postgresql":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("postgres_only") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skipped test is a failure: every component must be there."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which is not allowed: {report.longrepr}"
+
+
+def test_config(tmp_dir: Path) -> dict:
+    return {
+        "TESTING": True,
+        "ENV_NAME": "testing",
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SQLALCHEMY_DATABASE_URI": database_url(tmp_dir),
+        "INSTANCE_DIR": str(tmp_dir / "instance"),
+        "WTF_CSRF_ENABLED": False,
+        "SEND_EMAIL_AFTER_COMMIT": False,
+        "EMAIL_BACKEND": "console",
+        "BASE_URL": "http://marketplace.test",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def app():
+    with tempfile.TemporaryDirectory(prefix="marketplace-tests-") as tmp:
+        tmp_dir = Path(tmp)
+        application = create_app(test_config(tmp_dir))
+        with application.app_context():
+            _drop_everything()
+            upgrade()
+        yield application
+        with application.app_context():
+            db.engine.dispose()
+
+
+def _drop_everything() -> None:
+    """Start from an empty database (a PostgreSQL cluster may be reused by a second run)."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    else:
+        metadata = sa.MetaData()
+        metadata.reflect(db.engine)
+        metadata.drop_all(db.engine)
+
+
+def empty_tables() -> None:
+    db.session.remove()
+    tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request):
+    """Each test gets its own app context and finds the tables (but reference data) empty."""
+    if "app" not in request.fixturenames and not request.node.get_closest_marker("e2e"):
+        yield
+        return
+    application = request.getfixturevalue("app")
+    limiter.reset()
+    with application.app_context():
+        yield
+        empty_tables()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def csrf_enabled(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+def sign_in_as(client, user, organisation=None) -> None:
+    """Put a signed-in session in the test client's cookie, as the sign-in page would."""
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+        if organisation is not None:
+            session["organisation_id"] = organisation.id
+
+
+@pytest.fixture
+def login(client):
+    def _login(user, organisation=None):
+        sign_in_as(client, user, organisation)
+        return client
+
+    return _login
