@@ -24,7 +24,27 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def database_url(tmp_dir: Path) -> str:
-    return os.environ.get("MARKETPLACE_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+    configured = os.environ.get("MARKETPLACE_TEST_DATABASE_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, … under `pytest -n`
+    if not configured or not worker:
+        return configured or f"sqlite:///{tmp_dir / 'test.db'}"
+    # Under pytest-xdist each worker gets a database of its own: each one rebuilds the schema.
+    url = sa.engine.make_url(configured)
+    if not url.database or url.database == ":memory:":
+        return configured
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database)
+        url = url.set(database=str(path.with_name(f"{path.stem}_{worker}{path.suffix}")))
+    else:
+        name = f"{url.database}_{worker}"
+        engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            exists = sa.text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if connection.scalar(exists, {"name": name}) is None:
+                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        url = url.set(database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def backend_name() -> str:

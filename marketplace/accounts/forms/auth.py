@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextInput
-from wtforms import RadioField, SelectField, StringField
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.accounts.forms.fields import (
     BaseForm,
+    ChoiceRadioField,
+    ChoiceSelectField,
     charity_number_field,
     company_number_field,
     email_field,
@@ -53,20 +55,22 @@ class RegisterProviderForm(BaseForm):
                    message=f"Organisation name must be {ORGANISATION_NAME_MAX} characters or fewer"),
         ],
     )
-    organisation_type = RadioField(
+    organisation_type = ChoiceRadioField(
         "What kind of organisation is it?",
         widget=GovRadioInput(),
         choices=enum_choices(PROVIDER_TYPE_ORDER),
         validators=[DataRequired(message="Select what kind of organisation it is")],
+        invalid_message="Select what kind of organisation it is",
     )
     charity_number = charity_number_field()
     companies_house_number = company_number_field()
-    region_id = SelectField(
+    region_id = ChoiceSelectField(
         "Main probation region (optional)",
         description="Where most of your work happens. You choose every region you serve when you apply.",
         widget=GovSelect(),
         coerce=lambda value: int(value) if value not in (None, "", "None") else None,
         validators=[Optional()],
+        invalid_message="Select a probation region from the list",
     )
     name = name_field("Your full name")
     email = email_field("Your work email address", "We will send a link to confirm it")
@@ -74,6 +78,7 @@ class RegisterProviderForm(BaseForm):
         "Create a password",
         "Enter a password",
         "At least 10 characters. Three random words make a strong password.",
+        new=True,
     )
     password_confirm = password_field("Confirm your password", "Confirm your password", same_as="password")
     submit = submit_field("Register")
@@ -91,7 +96,8 @@ class ForgotPasswordForm(BaseForm):
 
 class ResetPasswordForm(BaseForm):
     password = password_field("New password", "Enter a new password",
-                              "At least 10 characters. Three random words make a strong password.")
+                              "At least 10 characters. Three random words make a strong password.",
+                              new=True)
     password_confirm = password_field("Confirm your new password", "Confirm your new password", same_as="password")
     submit = submit_field("Set new password")
 
@@ -99,7 +105,8 @@ class ResetPasswordForm(BaseForm):
 class ChangePasswordForm(BaseForm):
     current_password = password_field("Current password", "Enter your current password")
     new_password = password_field("New password", "Enter a new password",
-                                  "At least 10 characters. Three random words make a strong password.")
+                                  "At least 10 characters. Three random words make a strong password.",
+                                  new=True)
     new_password_confirm = password_field("Confirm your new password", "Confirm your new password", same_as="new_password")
     submit = submit_field("Change password")
 
@@ -129,6 +136,7 @@ class AcceptInvitationForm(BaseForm):
     password = password_field(
         "Create a password", "Enter a password",
         "At least 10 characters. Three random words make a strong password.",
+        new=True,
     )
     password_confirm = password_field("Confirm your password", "Confirm your password", same_as="password")
     submit = submit_field("Accept invitation")

@@ -10,9 +10,18 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovSubmitInput,
     GovTextInput,
 )
-from wtforms import PasswordField, StringField, SubmitField
+from wtforms import PasswordField, RadioField, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    StopValidation,
+)
 
 from marketplace.accounts.models import (
     CHARITY_NUMBER_PATTERN,
@@ -24,7 +33,10 @@ from marketplace.accounts.security import PASSWORD_MAX
 
 
 def strip(value):
-    return value.strip() if isinstance(value, str) else value
+    """Trim, and turn control characters (newlines, tabs) into spaces: these are one-line fields."""
+    if not isinstance(value, str):
+        return value
+    return "".join(" " if ch < " " or ch == "\x7f" else ch for ch in value).strip()
 
 
 def upper_no_spaces(value):
@@ -49,6 +61,7 @@ def email_field(label: str = "Email address", description: str | None = None) ->
         label,
         description=description,
         widget=GovTextInput(),
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
         validators=[
             DataRequired(message="Enter an email address"),
             Length(max=EMAIL_MAX, message=f"Email address must be {EMAIL_MAX} characters or fewer"),
@@ -64,6 +77,7 @@ def name_field(label: str = "Full name", message: str = "Enter your full name") 
     return StringField(
         label,
         widget=GovTextInput(),
+        render_kw={"autocomplete": "name", "spellcheck": "false"},
         validators=[
             DataRequired(message=message),
             Length(max=NAME_MAX, message=f"Name must be {NAME_MAX} characters or fewer"),
@@ -72,14 +86,18 @@ def name_field(label: str = "Full name", message: str = "Enter your full name") 
 
 
 def password_field(label: str = "Password", message: str = "Enter your password",
-                   description: str | None = None, *, same_as: str | None = None) -> PasswordField:
+                   description: str | None = None, *, same_as: str | None = None,
+                   new: bool = False) -> PasswordField:
     validators = [
         InputRequired(message=message),
         Length(max=PASSWORD_MAX, message=f"Password must be {PASSWORD_MAX} characters or fewer"),
     ]
     if same_as:
         validators.append(EqualTo(same_as, message="The passwords do not match"))
-    return PasswordField(label, description=description, widget=GovPasswordInput(), validators=validators)
+    return PasswordField(
+        label, description=description, widget=GovPasswordInput(), validators=validators,
+        render_kw={"autocomplete": "new-password" if new or same_as else "current-password"},
+    )
 
 
 def charity_number_field() -> StringField:
@@ -120,3 +138,35 @@ def submit_field(label: str = "Continue") -> SubmitField:
 
 def enum_choices(members: list[enum.StrEnum] | tuple, label=lambda m: m.label) -> list[SelectChoice]:
     return [SelectChoice(member.value, label(member)) for member in members]
+
+
+class _FriendlyChoiceMixin:
+    """A value that is not one of the choices gets the field's own message, not 'Not a valid choice'."""
+
+    def __init__(self, *args, invalid_message: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invalid_message = invalid_message
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError(self.invalid_message or str(error)) from error
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValueError as error:
+            raise StopValidation(self.invalid_message or str(error)) from error
+
+
+class ChoiceRadioField(_FriendlyChoiceMixin, RadioField):
+    pass
+
+
+class ChoiceSelectField(_FriendlyChoiceMixin, SelectField):
+    pass
+
+
+class ChoiceCheckboxesField(_FriendlyChoiceMixin, SelectMultipleField):
+    pass

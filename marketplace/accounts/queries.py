@@ -1,0 +1,285 @@
+"""Read-only loaders for accounts pages: teams, invitations, organisations, API tokens, audit log."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import (
+    ApiToken,
+    Invitation,
+    Membership,
+    Organisation,
+    OrganisationType,
+    Role,
+    User,
+)
+from marketplace.audit import AuditEvent
+from marketplace.db import db, utcnow
+
+LONDON = ZoneInfo("Europe/London")
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of results, with what the ``pagination`` macro needs."""
+
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+    url_for_page: Callable[[int], str] | None = field(default=None, repr=False)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_url(self) -> str | None:
+        return self.url_for_page(self.page - 1) if self.has_prev and self.url_for_page else None
+
+    @property
+    def next_url(self) -> str | None:
+        return self.url_for_page(self.page + 1) if self.has_next and self.url_for_page else None
+
+
+def page_number(raw: Any) -> int:
+    """A page number from a query string: anything that is not a positive integer is page 1."""
+    text = str(raw or "").strip()
+    if not text.isdigit() or len(text) > 6:
+        return 1
+    return max(1, int(text))
+
+
+def paginate(query: sa.Select, page: int, per_page: int, *,
+             url_for_page: Callable[[int], str] | None = None, scalars: bool = True) -> Page:
+    """Run ``query`` for one page; a page past the end shows the last page."""
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    limited = query.limit(per_page).offset((page - 1) * per_page)
+    items = list(db.session.scalars(limited)) if scalars else list(db.session.execute(limited))
+    return Page(items=items, page=page, per_page=per_page, total=total, url_for_page=url_for_page)
+
+
+# ---------------------------------------------------------------------------------------------
+# Teams
+
+
+@dataclass
+class TeamMember:
+    user: User
+    roles: list[Role]
+
+
+def get_organisation(organisation_id: Any) -> Organisation | None:
+    text = str(organisation_id or "").strip()
+    if not text.isdigit() or len(text) > 12:
+        return None
+    return db.session.get(Organisation, int(text))
+
+
+def get_member(organisation: Organisation, user_id: int) -> User | None:
+    """The user if they hold a role in ``organisation``, else None."""
+    return db.session.scalar(
+        sa.select(User)
+        .where(
+            User.id == user_id,
+            User.id.in_(sa.select(Membership.user_id).where(Membership.organisation_id == organisation.id)),
+        )
+        .options(selectinload(User.memberships).selectinload(Membership.organisation))
+    )
+
+
+def team_members(organisation: Organisation, page: int = 1, per_page: int = 25, *,
+                 url_for_page: Callable[[int], str] | None = None) -> Page[TeamMember]:
+    """The people in an organisation, by name, each with their roles there."""
+    query = (
+        sa.select(User)
+        .where(User.id.in_(sa.select(Membership.user_id).where(Membership.organisation_id == organisation.id)))
+        .order_by(sa.func.lower(User.name), User.id)
+    )
+    result = paginate(query, page, per_page, url_for_page=url_for_page)
+    roles: dict[int, list[Role]] = {}
+    if result.items:
+        for user_id, role in db.session.execute(
+            sa.select(Membership.user_id, Membership.role).where(
+                Membership.organisation_id == organisation.id,
+                Membership.user_id.in_([u.id for u in result.items]),
+            )
+        ):
+            roles.setdefault(user_id, []).append(role)
+    order = list(Role)
+    result.items = [
+        TeamMember(user=u, roles=sorted(roles.get(u.id, []), key=order.index)) for u in result.items
+    ]
+    return result
+
+
+def pending_invitations(organisation: Organisation) -> list[Invitation]:
+    """Invitations not yet accepted, withdrawn or expired, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Invitation)
+            .where(
+                Invitation.organisation_id == organisation.id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
+            .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        )
+    )
+
+
+def get_invitation(invitation_id: int) -> Invitation | None:
+    return db.session.get(Invitation, invitation_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Organisations
+
+
+@dataclass
+class OrganisationRow:
+    organisation: Organisation
+    people: int
+
+
+def organisations(*, type: OrganisationType | None = None, active: bool | None = None,
+                  name: str | None = None, page: int = 1, per_page: int = 25,
+                  url_for_page: Callable[[int], str] | None = None) -> Page[OrganisationRow]:
+    """Organisations matching the filters, by name, with how many people each has."""
+    people = (
+        sa.select(sa.func.count(sa.distinct(Membership.user_id)))
+        .where(Membership.organisation_id == Organisation.id)
+        .correlate(Organisation)
+        .scalar_subquery()
+    )
+    query = sa.select(Organisation, people.label("people")).order_by(
+        sa.func.lower(Organisation.name), Organisation.id
+    )
+    if type is not None:
+        query = query.where(Organisation.type == type)
+    if active is not None:
+        query = query.where(Organisation.active.is_(active))
+    if name:
+        escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(sa.func.lower(Organisation.name).like(f"%{escaped}%", escape="\\"))
+    result = paginate(query, page, per_page, url_for_page=url_for_page, scalars=False)
+    result.items = [OrganisationRow(organisation=row[0], people=row[1]) for row in result.items]
+    return result
+
+
+def organisation_counts() -> dict[str, int]:
+    """How many organisations there are, active and inactive."""
+    rows = dict(
+        db.session.execute(
+            sa.select(Organisation.active, sa.func.count(Organisation.id)).group_by(Organisation.active)
+        ).all()
+    )
+    active, inactive = rows.get(True, 0), rows.get(False, 0)
+    return {"total": active + inactive, "active": active, "inactive": inactive}
+
+
+def all_organisations() -> list[Organisation]:
+    return list(db.session.scalars(sa.select(Organisation).order_by(sa.func.lower(Organisation.name))))
+
+
+# ---------------------------------------------------------------------------------------------
+# API tokens
+
+
+def user_api_tokens(user: User) -> list[ApiToken]:
+    """A person's API tokens, active ones first, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .options(selectinload(ApiToken.organisation))
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def get_user_api_token(user: User, token_id: int) -> ApiToken | None:
+    """One of this person's tokens (None for anyone else's)."""
+    return db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit log
+
+AUDIT_PAGE_SIZE = 50
+
+
+@dataclass
+class AuditFilters:
+    action: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    actor_email: str | None = None
+    organisation_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _london_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=LONDON)
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def audit_events(filters: AuditFilters, page: int = 1, per_page: int = AUDIT_PAGE_SIZE, *,
+                 url_for_page: Callable[[int], str] | None = None) -> Page[AuditEvent]:
+    """Audit events matching the filters, newest first. Dates are days in Europe/London."""
+    query = sa.select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    if filters.action:
+        query = query.where(AuditEvent.action.like(_like_prefix(filters.action), escape="\\"))
+    if filters.object_type:
+        query = query.where(AuditEvent.object_type == filters.object_type)
+    if filters.object_id:
+        query = query.where(AuditEvent.object_id == filters.object_id)
+    if filters.actor_email:
+        query = query.where(
+            AuditEvent.actor_id.in_(
+                sa.select(User.id).where(
+                    User.email.like("%" + _like_prefix(filters.actor_email.lower()), escape="\\")
+                )
+            )
+        )
+    if filters.organisation_id is not None:
+        query = query.where(AuditEvent.organisation_id == filters.organisation_id)
+    if filters.date_from:
+        query = query.where(AuditEvent.occurred_at >= _london_midnight(filters.date_from))
+    if filters.date_to:
+        query = query.where(AuditEvent.occurred_at < _london_midnight(filters.date_to + timedelta(days=1)))
+    return paginate(query, page, per_page, url_for_page=url_for_page)
+
+
+def audit_object_types() -> list[str]:
+    """The kinds of object the audit log has events for."""
+    return list(
+        db.session.scalars(sa.select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type))
+    )
