@@ -40,14 +40,18 @@ async function copyFile (from, to, transform = (text) => text) {
 
 // Warnings that GOV.UK Frontend and MOJ Frontend raise about their own code (for example MOJ
 // Frontend calling a mixin that GOV.UK Frontend has deprecated) are counted, not printed: we cannot
-// fix them. A warning that passes through one of our own partials is printed.
+// fix them. A warning that passes through one of our own partials is printed, and so is every
+// warning when SASS_VERBOSE is set (`SASS_VERBOSE=1 npm run build`).
+const verbose = Boolean(process.env.SASS_VERBOSE)
 let hiddenWarnings = 0
 const logger = {
-  warn (message, { deprecation, stack = '' }) {
-    const ours = stack
-      .split('\n')
-      .some((line) => line.includes('assets/scss/') && !line.includes('root stylesheet'))
-    if (ours || (!deprecation && !stack)) {
+  warn (message, { deprecation, span, stack = '' }) {
+    const ours =
+      (span?.url && !span.url.pathname.includes('/node_modules/')) ||
+      stack
+        .split('\n')
+        .some((line) => line.includes('assets/scss/') && !line.includes('root stylesheet'))
+    if (verbose || ours || (!deprecation && !stack)) {
       console.warn(`Sass warning: ${message}\n${stack}`)
     } else {
       hiddenWarnings += 1
@@ -74,7 +78,7 @@ function buildCss () {
   ]
   for (const [needle, what] of forbidden) {
     if (css.includes(needle)) {
-      throw new Error(`application.css contains ${what}: check $govuk-font-family`)
+      throw new Error(`application.css contains ${what}: check assets/scss/application.scss`)
     }
   }
   // Every url() must point under /static/assets/, where Flask serves the images.
@@ -136,7 +140,7 @@ async function fingerprint (dir) {
 
 const started = Date.now()
 await mkdir(distDir, { recursive: true })
-// Copy while Sass compiles (the copies are asynchronous; the compile is not).
+// Start the copies, then compile (synchronously); the copies finish afterwards.
 const copies = Promise.all([copyJs(), copyAssets()])
 const css = buildCss()
 await writeAtomic(path.join(distDir, 'application.css'), css + '\n')
@@ -145,5 +149,5 @@ const seconds = ((Date.now() - started) / 1000).toFixed(1)
 console.log(
   `Built marketplace/static/dist (${Math.round(css.length / 1024)} KB of CSS) and ` +
     `marketplace/static/assets in ${seconds} s [${await fingerprint(distDir)}]` +
-    (hiddenWarnings ? `; ${hiddenWarnings} warning(s) from GOV.UK/MOJ Frontend's own code hidden` : '')
+    (hiddenWarnings ? `; ${hiddenWarnings} warning(s) from GOV.UK/MOJ Frontend's own code hidden (SASS_VERBOSE=1 shows them)` : '')
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, redirect, request, url_for
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
@@ -123,6 +123,10 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (dashboard_bp, pages.bp, accounts_bp, accreditation_bp, catalogue_bp, orders_bp):
         app.register_blueprint(blueprint)
     init_api(app)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return redirect(url_for("static", filename="assets/images/app-favicon.svg"), 301)
 
     @app.get("/healthz")
     def healthz():

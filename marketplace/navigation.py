@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import has_request_context, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
+from marketplace.db import db
 
 # (text, endpoint, roles that see it); order is the order in the navigation bar.
 NAVIGATION = [
@@ -40,9 +42,20 @@ def navigation_items() -> list[dict]:
     return items
 
 
+EMPTY_CONTEXT = {"service_navigation": [], "current_organisation": None, "switchable_organisations": []}
+
+
 def navigation_context() -> dict:
-    if not current_user.is_authenticated:
-        return {"service_navigation": [], "current_organisation": None, "switchable_organisations": []}
+    # Emails render outside requests, where there is nobody signed in.
+    if not has_request_context():
+        return EMPTY_CONTEXT
+    try:
+        if not current_user or not current_user.is_authenticated:
+            return EMPTY_CONTEXT
+    except SQLAlchemyError:
+        # The 500 page must render even when the database is what failed.
+        db.session.rollback()
+        return EMPTY_CONTEXT
     return {
         "service_navigation": navigation_items(),
         "current_organisation": current_organisation(),

@@ -54,7 +54,7 @@ def password_problems(password: str, *, min_length: int, email: str = "", name: 
     if lowered in _common_passwords() or lowered.rstrip("0123456789!") in _common_passwords():
         problems.append("Password is too common: choose one that is harder to guess, like three random words")
     local_part = email.split("@")[0].lower()
-    if local_part and len(local_part) >= 4 and local_part in lowered:
+    if (email and lowered == email.lower()) or (len(local_part) >= 4 and local_part in lowered):
         problems.append("Password must not contain your email address")
     if name and len(name) >= 4 and name.lower().replace(" ", "") == lowered.replace(" ", ""):
         problems.append("Password must not be your name")
