@@ -1,0 +1,470 @@
+"""`make bench`: throughput and latency of named pages against a bare Flask "hello world".
+
+What it does, all on 127.0.0.1 and bounded in time:
+
+1. builds a fresh SQLite database in a temporary directory (`flask db upgrade`, `flask demo load`);
+2. starts gunicorn (2 sync workers) serving the marketplace, and a second gunicorn serving
+   `benchmarks/hello.py`, each on a free port;
+3. signs in as a demo buyer through the real sign-in form (CSRF token from the page) to get a
+   session cookie;
+4. runs `wrk -t2 -c20 -d10s --latency` on each target, reading p50/p95/p99 from a Lua `done` hook;
+5. prints a table with the ratio of each target's throughput to hello world's and writes
+   `benchmarks/RESULTS.md`;
+6. stops both servers and deletes the temporary directory, whatever happened.
+
+Run with the project's virtualenv: `.venv/bin/python benchmarks/run.py [--duration 10]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+HOST = "127.0.0.1"
+WORKERS = 2
+# The issue's target for the signed-in dashboard, at 20 connections.
+TARGET_RATIO = 0.25
+TARGET_P95_MS = 50.0
+
+WRK_SCRIPT = r"""
+-- Prints one machine-readable line when wrk finishes (latencies in microseconds).
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "BENCH_JSON {\"requests\":%d,\"duration_us\":%d,\"connect\":%d,\"read\":%d,\"write\":%d," ..
+    "\"status\":%d,\"timeout\":%d,\"p50\":%.0f,\"p95\":%.0f,\"p99\":%.0f,\"max\":%.0f,\"mean\":%.0f}\n",
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run (not a slow result: a broken set-up)."""
+
+
+@dataclass
+class Target:
+    name: str
+    server: str  # "app" or "hello"
+    path: str
+    signed_in: bool = False
+    expect: tuple[int, ...] = (200,)
+
+
+TARGETS = [
+    Target("hello world (bare Flask)", "hello", "/"),
+    Target("/healthz", "app", "/healthz"),
+    Target("/ signed out", "app", "/", expect=(200, 302)),
+    Target("/sign-in", "app", "/sign-in"),
+    Target("/ signed in (buyer dashboard)", "app", "/", signed_in=True),
+    Target("/api/v1/regions", "app", "/api/v1/regions"),
+]
+DASHBOARD = "/ signed in (buyer dashboard)"
+
+
+@dataclass
+class Result:
+    target: Target
+    status: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    errors: dict[str, int] = field(default_factory=dict)
+    non_2xx_3xx: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        cmd, cwd=ROOT, env=env, timeout=timeout, capture_output=True, text=True, **kwargs
+    )
+    if result.returncode != 0:
+        raise BenchError(
+            f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+class Server:
+    """A gunicorn in its own process group, so that stopping it stops its workers too."""
+
+    def __init__(self, name: str, app: str, port: int, env: dict[str, str], log: Path, chdir: Path):
+        self.name, self.port, self.log = name, port, log
+        self.cmd = [
+            sys.executable, "-m", "gunicorn",
+            "--workers", str(WORKERS), "--worker-class", "sync",
+            "--bind", f"{HOST}:{port}", "--chdir", str(chdir),
+            "--log-level", "warning", "--timeout", "30", "--graceful-timeout", "5",
+            app,
+        ]  # fmt: skip
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def start(self, ready_path: str) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited at start:\n{self.log.read_text()[-3000:]}")
+            try:
+                status, _, _ = request(self.port, "GET", ready_path)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"{self.name} did not answer within 30 s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+def request(
+    port: int, method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None
+) -> tuple[int, http.client.HTTPMessage, str]:
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+def remember_cookies(jar: dict[str, str], headers: http.client.HTTPMessage) -> None:
+    for header in headers.get_all("Set-Cookie") or []:
+        cookie = SimpleCookie()
+        cookie.load(header)
+        for name, morsel in cookie.items():
+            jar[name] = morsel.value
+
+
+def cookie_header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
+
+
+def sign_in(port: int, email: str, password: str) -> str:
+    """Sign in through the real form, as a browser would; return the Cookie header to send."""
+    jar: dict[str, str] = {}
+    status, headers, page = request(port, "GET", "/sign-in")
+    if status != 200:
+        raise BenchError(f"GET /sign-in answered {status}")
+    remember_cookies(jar, headers)
+    token = None
+    for tag in re.findall(r"<input[^>]*>", page):
+        if re.search(r'name="csrf_token"', tag):
+            match = re.search(r'value="([^"]*)"', tag)
+            token = match.group(1) if match else None
+    if not token:
+        raise BenchError("no csrf_token field on the sign-in page")
+    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": password})
+    status, headers, page = request(
+        port, "POST", "/sign-in", body=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie_header(jar),
+                 "Origin": f"http://{HOST}:{port}", "Referer": f"http://{HOST}:{port}/sign-in"},
+    )  # fmt: skip
+    location = headers.get("Location", "")
+    if status not in (302, 303) or "sign-in" in location:
+        raise BenchError(f"signing in as {email} failed: {status} {location}\n{page[:1500]}")
+    remember_cookies(jar, headers)
+    status, _, page = request(port, "GET", "/", headers={"Cookie": cookie_header(jar)})
+    if status != 200 or "sign-out" not in page:
+        raise BenchError(f"after signing in, / answered {status} without a sign-out button")
+    return cookie_header(jar)
+
+
+# ---------------------------------------------------------------------------------------------
+# Demo data
+
+
+def demo_buyer(env: dict[str, str]) -> tuple[str, str]:
+    """The email of a demo buyer, and the demo password."""
+    out = run([sys.executable, "-m", "flask", "demo", "users", "--json"], env, timeout=120).stdout
+    try:
+        data = json.loads(out)
+    except ValueError as error:
+        raise BenchError(f"`flask demo users --json` printed no JSON ({error}):\n{out[:2000]}") from None
+    users = data if isinstance(data, list) else data.get("users", [])
+    password = data.get("password") if isinstance(data, dict) else None
+    buyer = next((u for u in users if u.get("role") == "buyer"), None)
+    if buyer is None:
+        raise BenchError(f"`flask demo users --json` lists no buyer:\n{out[:2000]}")
+    password = buyer.get("password") or password
+    if not password:
+        import marketplace.demo as demo
+
+        password = next(
+            (getattr(demo, name) for name in dir(demo) if "PASSWORD" in name.upper()
+             and isinstance(getattr(demo, name), str)),
+            None,
+        )  # fmt: skip
+    if not password:
+        raise BenchError("cannot find the demo password (neither in the JSON nor in marketplace.demo)")
+    return buyer["email"], password
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+def run_wrk(url: str, script: Path, duration: int, connections: int, cookie: str | None) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+           "-s", str(script)]  # fmt: skip
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    cmd.append(url)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+    if result.returncode != 0:
+        raise BenchError(f"wrk failed: {result.stderr or result.stdout}")
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise BenchError(f"wrk printed no BENCH_JSON line:\n{result.stdout}")
+    stats = json.loads(line.removeprefix("BENCH_JSON "))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    stats["rps"] = float(rps.group(1)) if rps else stats["requests"] / (stats["duration_us"] / 1e6)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", result.stdout)
+    stats["non_2xx_3xx"] = int(non2xx.group(1)) if non2xx else 0
+    return stats
+
+
+def measure(target: Target, port: int, script: Path, args, cookie: str | None) -> Result:
+    headers = {"Cookie": cookie} if cookie else {}
+    status, _, _ = request(port, "GET", target.path, headers=headers)
+    if status not in target.expect:
+        raise BenchError(f"{target.name}: GET {target.path} answered {status}, expected {target.expect}")
+    url = f"http://{HOST}:{port}{target.path}"
+    if args.warmup:
+        run_wrk(url, script, args.warmup, 4, cookie)
+    stats = run_wrk(url, script, args.duration, args.connections, cookie)
+    errors = {k: stats[k] for k in ("connect", "read", "write", "status", "timeout") if stats[k]}
+    return Result(
+        target=target, status=status, rps=stats["rps"], requests=stats["requests"],
+        p50_ms=stats["p50"] / 1000, p95_ms=stats["p95"] / 1000, p99_ms=stats["p99"] / 1000,
+        errors=errors, non_2xx_3xx=stats["non_2xx_3xx"],
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def machine_info() -> list[str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB memory"
+    except (OSError, ValueError, IndexError):
+        pass
+
+    def version(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "unknown"
+
+    import flask
+    import gunicorn
+    import sqlalchemy
+
+    commit = version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = version(["git", "-C", str(ROOT), "status", "--porcelain"])
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores{memory}",
+        f"- OS: {platform.platform()}",
+        f"- Python {platform.python_version()}, Flask {flask.__version__}, "
+        f"gunicorn {gunicorn.__version__} ({WORKERS} sync workers), SQLAlchemy {sqlalchemy.__version__}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}",
+        f"- {version(['wrk', '--version']).split(' [')[0]}, on the same machine as the servers",
+        f"- Code: commit {commit}{' with uncommitted changes' if dirty not in ('', 'unknown') else ''}",
+    ]
+
+
+def table(results: list[Result], hello_rps: float) -> list[str]:
+    rows = [
+        "| target | status | requests/s | p50 ms | p95 ms | p99 ms | vs hello world |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        note = ""
+        if r.errors or r.non_2xx_3xx:
+            parts = [f"{k} {v}" for k, v in r.errors.items()]
+            if r.non_2xx_3xx:
+                parts.append(f"non-2xx/3xx {r.non_2xx_3xx}")
+            note = f" ({', '.join(parts)})"
+        rows.append(
+            f"| {r.target.name}{note} | {r.status} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} "
+            f"| {r.p99_ms:.1f} | {r.rps / hello_rps:.1%} |"
+        )
+    return rows
+
+
+def verdict(results: list[Result], hello_rps: float) -> str:
+    dashboard = next(r for r in results if r.target.name == DASHBOARD)
+    ratio = dashboard.rps / hello_rps
+    ok = ratio >= TARGET_RATIO and dashboard.p95_ms < TARGET_P95_MS
+    return (
+        f"Signed-in dashboard: {dashboard.rps:,.0f} requests/s = {ratio:.1%} of hello world "
+        f"(target ≥ {TARGET_RATIO:.0%}), p95 {dashboard.p95_ms:.1f} ms (target < {TARGET_P95_MS:.0f} ms): "
+        f"{'target met' if ok else 'TARGET MISSED'}."
+    )
+
+
+def write_results(results: list[Result], hello_rps: float, args, when: dt.datetime) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` on {when:%Y-%m-%d %H:%M %Z}. Each target: "
+        f"`wrk -t2 -c{args.connections} -d{args.duration}s --latency` after a {args.warmup} s warm-up, "
+        f"against gunicorn with {WORKERS} sync workers on 127.0.0.1, on a fresh SQLite database "
+        "with the demo data (`flask demo load`). The hello world is a bare Flask app served the same way.",
+        "",
+        *table(results, hello_rps),
+        "",
+        verdict(results, hello_rps),
+        "",
+        "## Machine",
+        "",
+        *machine_info(),
+        "",
+        "wrk runs on the same 2 cores as the servers, so the absolute numbers are lower than on a "
+        "separate load generator; the ratio to hello world is the figure to compare between runs.",
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per target (default 10)")
+    parser.add_argument("--connections", type=int, default=20, help="wrk connections (default 20)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per target (default 2)")
+    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    # A SIGTERM (from make or a CI timeout) unwinds like Ctrl+C, so the servers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    when = dt.datetime.now(dt.timezone.utc)
+    tmp = Path(tempfile.mkdtemp(prefix="marketplace-bench-"))
+    app_port, hello_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
+    env.update(
+        FLASK_APP="wsgi",
+        PYTHONDONTWRITEBYTECODE="1",
+        MARKETPLACE_ENV="production",
+        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
+        MARKETPLACE_DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
+        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
+        MARKETPLACE_BASE_URL=f"http://{HOST}:{app_port}",
+        MARKETPLACE_EMAIL_BACKEND="console",
+    )
+    servers = [
+        Server("marketplace", "wsgi:app", app_port, env, tmp / "app.log", ROOT),
+        Server("hello world", "hello:app", hello_port, env, tmp / "hello.log", ROOT / "benchmarks"),
+    ]
+    ports = {"app": app_port, "hello": hello_port}
+    script = tmp / "report.lua"
+    script.write_text(WRK_SCRIPT)
+    try:
+        print(f"Preparing a fresh SQLite database in {tmp} …", flush=True)
+        run([sys.executable, "-m", "flask", "db", "upgrade"], env, timeout=300)
+        run([sys.executable, "-m", "flask", "demo", "load"], env, timeout=600)
+        email, password = demo_buyer(env)
+        servers[0].start("/healthz")
+        servers[1].start("/")
+        cookie = sign_in(app_port, email, password)
+        print(f"Signed in as {email}. Measuring {len(TARGETS)} targets, "
+              f"{args.warmup + args.duration} s each …", flush=True)  # fmt: skip
+        results = []
+        for target in TARGETS:
+            result = measure(target, ports[target.server], script, args,
+                             cookie if target.signed_in else None)  # fmt: skip
+            results.append(result)
+            print(f"  {target.name}: {result.rps:,.0f} requests/s, p95 {result.p95_ms:.1f} ms", flush=True)
+    except (BenchError, subprocess.TimeoutExpired) as error:
+        print(f"\nbench failed: {error}", file=sys.stderr)
+        for server in servers:
+            if server.log.exists() and server.log.stat().st_size:
+                print(f"--- {server.name} log (end) ---\n{server.log.read_text()[-2000:]}", file=sys.stderr)
+        return 1
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    hello_rps = results[0].rps
+    print()
+    print("\n".join(table(results, hello_rps)))
+    print()
+    print(verdict(results, hello_rps))
+    if not args.no_write:
+        write_results(results, hello_rps, args, when)
+        print(f"\nWrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
