@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from marketplace import create_app
@@ -89,11 +92,43 @@ def test_config(tmp_dir: Path) -> dict:
     }
 
 
+class RequestInOwnContextClient(FlaskClient):
+    """A test client whose requests run as they do in production: in their own app context.
+
+    A request made while the test holds an app context would otherwise reuse that context, and
+    with it the test's ``g`` and database session, hiding queries, after-commit hooks and data the
+    test forgot to commit. So the test's work is committed first (as a view would find it), the
+    request runs in a fresh thread (contextvars start empty there), and the test's session then
+    reads afresh.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            db.session.commit()
+        result: dict = {}
+
+        def run():
+            try:
+                result["response"] = super(RequestInOwnContextClient, self).open(*args, **kwargs)
+            except BaseException as error:  # re-raised in the test's thread
+                result["error"] = error
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join()
+        if "error" in result:
+            raise result["error"]
+        if has_app_context():
+            db.session.expire_all()
+        return result["response"]
+
+
 @pytest.fixture(scope="session")
 def app():
     with tempfile.TemporaryDirectory(prefix="marketplace-tests-") as tmp:
         tmp_dir = Path(tmp)
         application = create_app(test_config(tmp_dir))
+        application.test_client_class = RequestInOwnContextClient
         with application.app_context():
             _drop_everything()
             upgrade()
@@ -165,3 +200,34 @@ def login(client):
         return client
 
     return _login
+
+
+class QueryCounter:
+    """Counts the SQL statements the app sends while it is active."""
+
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app):
+    """``with count_queries() as counter: ...`` then ``counter.count``."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def _count():
+        counter = QueryCounter()
+        sa.event.listen(db.engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", counter)
+
+    return _count

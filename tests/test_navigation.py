@@ -70,3 +70,15 @@ def test_feature_pages_need_sign_in(client, path):
 def test_signed_out_home_is_the_landing_page(client):
     html = client.get("/").get_data(as_text=True)
     assert "Register your organisation" in html and "govuk-service-navigation__list" not in html
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_dashboard_query_count_is_bounded(client, login, count_queries, role):
+    """The dashboard is the busiest page: it must not grow a query per membership or item."""
+    user = make_member(role)
+    commit()
+    login(user)
+    client.get("/")  # warm up: first request loads reference data caches
+    with count_queries() as counter:
+        assert client.get("/").status_code == 200
+    assert counter.count <= 8, counter.statements

@@ -51,7 +51,8 @@ def deliver_after_commit(notification_id: int) -> None:
 
 def backoff_for(attempts: int) -> timedelta:
     """Minutes double with each attempt: 1, 2, 4 … up to six hours."""
-    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    exponent = min(max(attempts - 1, 0), 16)  # 2**16 minutes is already past the cap
+    return min(timedelta(minutes=2**exponent), MAX_BACKOFF)
 
 
 def _attempt(notification: Notification) -> bool:
