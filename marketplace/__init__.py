@@ -31,8 +31,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
     _configure_templates(app)
     _init_extensions(app)
-    _register_blueprints(app)
+    # Request hooks first, so the request id exists before any blueprint's or the API's own hooks.
     _register_request_hooks(app)
+    _register_blueprints(app)
 
     from marketplace.errors import register_error_handlers
 

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import Flask, abort, g, request
 from flask_smorest import Api, Blueprint
+from flask_smorest.utils import prepare_response
 
 from marketplace.db import commit, db
-from marketplace.errors import handle_http_exception
+from marketplace.errors import PROBLEM_JSON, handle_http_exception
 
 API_PREFIX = "/api/v1"
+TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"
 
 
 class ProblemSchema(ma.Schema):
-    type = ma.fields.String(required=True)
-    title = ma.fields.String(required=True)
-    status = ma.fields.Integer(required=True)
-    detail = ma.fields.String(required=True)
-    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Raw())
-    request_id = ma.fields.String()
+    """RFC 9457 problem details: the one error shape of the API."""
+
+    type = ma.fields.String(required=True, metadata={"description": "A URI naming the kind of problem"})
+    title = ma.fields.String(required=True, metadata={"description": "A short, human-readable summary"})
+    status = ma.fields.Integer(required=True, metadata={"description": "The HTTP status code"})
+    detail = ma.fields.String(required=True, metadata={"description": "What went wrong this time"})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Raw(),
+        metadata={"description": "Messages per field, for a request that fails validation"},
+    )
+    request_id = ma.fields.String(metadata={"description": "Quote this when you report a problem"})
 
 
 class MarketplaceApi(Api):
@@ -29,8 +38,29 @@ class MarketplaceApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
-    def handle_http_exception(self, error):  # noqa: D401 - flask-smorest hook
+    def handle_http_exception(self, error):  # flask-smorest hook
         return handle_http_exception(error)
+
+    def _register_responses(self):
+        """Document every error response as ``application/problem+json``, which is what we send.
+
+        flask-smorest documents its error responses (``DEFAULT_ERROR``, ``UNPROCESSABLE_ENTITY``
+        and one per status) with ``DEFAULT_RESPONSE_CONTENT_TYPE``, which must stay
+        ``application/json`` for successful responses; so the components are registered here
+        with the problem content type instead.
+        """
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+        response = {"description": "Missing, wrong or revoked API token", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(TOKEN_REQUIRED_RESPONSE, response, lazy=True)
 
 
 api = MarketplaceApi(
@@ -106,15 +136,48 @@ def token_required() -> None:
         commit()  # last_used_at
 
 
-AUTH_RESPONSES = {"401": {"description": "Missing, wrong or revoked API token"}}
+# The documented 401 of every token-protected operation (added by ApiBlueprint; kept for
+# operations that want to say so explicitly).
+AUTH_RESPONSES = {"401": TOKEN_REQUIRED_RESPONSE}
 
 
-def api_blueprint(name: str, import_name: str, description: str, *, public: bool = False) -> Blueprint:
+class ApiBlueprint(Blueprint):
+    """A feature's API blueprint: token-protected unless public, and documented as such.
+
+    Every operation of a token-protected blueprint is documented with the bearer security
+    scheme and a 401 problem+json response, so no operation can forget either. flask-smorest
+    itself documents 422 for operations that take arguments and ``default`` for the rest.
+    """
+
+    def __init__(self, *args: Any, public: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.public = public
+        if not public:
+            self.before_request(token_required)
+            self._prepare_doc_cbks.append(self._prepare_auth_doc)
+
+    @staticmethod
+    def _prepare_auth_doc(doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        doc.setdefault("security", [{"bearerAuth": []}])
+        doc.setdefault("responses", {}).update(AUTH_RESPONSES)
+        return doc
+
+
+def api_blueprint(name: str, import_name: str, description: str, *, public: bool = False) -> ApiBlueprint:
     """A feature's API blueprint; non-public ones require a bearer token on every request."""
-    blueprint = Blueprint(name, import_name, url_prefix=API_PREFIX, description=description)
-    if not public:
-        blueprint.before_request(token_required)
-    return blueprint
+    return ApiBlueprint(name, import_name, url_prefix=API_PREFIX, description=description, public=public)
+
+
+def refuse_oversized_body():
+    """Answer 413 to an API request whose declared body is over the limit, before anything else.
+
+    Werkzeug only raises 413 when a view reads the body; a request to a route that never does
+    (or to a method that is not allowed) would otherwise get another answer.
+    """
+    limit = request.max_content_length
+    declared = request.content_length
+    if request.path.startswith(API_PREFIX + "/") and None not in (limit, declared) and declared > limit:
+        abort(413, description=f"The request body is over the limit of {limit} bytes.")
 
 
 def init_api(app: Flask) -> None:
@@ -123,6 +186,7 @@ def init_api(app: Flask) -> None:
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
+    app.before_request(refuse_oversized_body)
     for blueprint in (accounts_api, reference_api):
         api.register_blueprint(blueprint)
         # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.

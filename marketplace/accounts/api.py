@@ -6,7 +6,7 @@ from flask import g
 from flask.views import MethodView
 
 from marketplace.accounts.schemas import MeSchema
-from marketplace.api import AUTH_RESPONSES, api_blueprint
+from marketplace.api import api_blueprint
 
 blp = api_blueprint("accounts_api", __name__, "The signed-in user (token needed)")
 
@@ -14,7 +14,6 @@ blp = api_blueprint("accounts_api", __name__, "The signed-in user (token needed)
 @blp.route("/me")
 class MeItem(MethodView):
     @blp.response(200, MeSchema)
-    @blp.doc(security=[{"bearerAuth": []}], responses=AUTH_RESPONSES)
     def get(self):
         """Describe the token's user, the organisation it acts for, and all their memberships."""
         user = g.api_user

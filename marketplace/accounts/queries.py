@@ -1,4 +1,4 @@
-"""Read-only loaders for accounts pages: teams, invitations, organisations, API tokens, audit log."""
+"""Read-only loaders for the accounts pages: teams, organisations, API tokens, audit log."""
 
 from __future__ import annotations
 
@@ -68,10 +68,19 @@ def page_number(raw: Any) -> int:
     return max(1, int(text))
 
 
-def paginate(query: sa.Select, page: int, per_page: int, *,
-             url_for_page: Callable[[int], str] | None = None, scalars: bool = True) -> Page:
+def paginate(
+    query: sa.Select,
+    page: int,
+    per_page: int,
+    *,
+    url_for_page: Callable[[int], str] | None = None,
+    scalars: bool = True,
+) -> Page:
     """Run ``query`` for one page; a page past the end shows the last page."""
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    total = (
+        db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+        or 0
+    )
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     limited = query.limit(per_page).offset((page - 1) * per_page)
@@ -102,18 +111,29 @@ def get_member(organisation: Organisation, user_id: int) -> User | None:
         sa.select(User)
         .where(
             User.id == user_id,
-            User.id.in_(sa.select(Membership.user_id).where(Membership.organisation_id == organisation.id)),
+            User.id.in_(
+                sa.select(Membership.user_id).where(Membership.organisation_id == organisation.id)
+            ),
         )
         .options(selectinload(User.memberships).selectinload(Membership.organisation))
     )
 
 
-def team_members(organisation: Organisation, page: int = 1, per_page: int = 25, *,
-                 url_for_page: Callable[[int], str] | None = None) -> Page[TeamMember]:
+def team_members(
+    organisation: Organisation,
+    page: int = 1,
+    per_page: int = 25,
+    *,
+    url_for_page: Callable[[int], str] | None = None,
+) -> Page[TeamMember]:
     """The people in an organisation, by name, each with their roles there."""
     query = (
         sa.select(User)
-        .where(User.id.in_(sa.select(Membership.user_id).where(Membership.organisation_id == organisation.id)))
+        .where(
+            User.id.in_(
+                sa.select(Membership.user_id).where(Membership.organisation_id == organisation.id)
+            )
+        )
         .order_by(sa.func.lower(User.name), User.id)
     )
     result = paginate(query, page, per_page, url_for_page=url_for_page)
@@ -144,6 +164,7 @@ def pending_invitations(organisation: Organisation) -> list[Invitation]:
                 Invitation.revoked_at.is_(None),
                 Invitation.expires_at > utcnow(),
             )
+            .options(selectinload(Invitation.invited_by))
             .order_by(Invitation.created_at.desc(), Invitation.id.desc())
         )
     )
@@ -163,9 +184,15 @@ class OrganisationRow:
     people: int
 
 
-def organisations(*, type: OrganisationType | None = None, active: bool | None = None,
-                  name: str | None = None, page: int = 1, per_page: int = 25,
-                  url_for_page: Callable[[int], str] | None = None) -> Page[OrganisationRow]:
+def organisations(
+    *,
+    type: OrganisationType | None = None,
+    active: bool | None = None,
+    name: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+    url_for_page: Callable[[int], str] | None = None,
+) -> Page[OrganisationRow]:
     """Organisations matching the filters, by name, with how many people each has."""
     people = (
         sa.select(sa.func.count(sa.distinct(Membership.user_id)))
@@ -192,7 +219,9 @@ def organisation_counts() -> dict[str, int]:
     """How many organisations there are, active and inactive."""
     rows = dict(
         db.session.execute(
-            sa.select(Organisation.active, sa.func.count(Organisation.id)).group_by(Organisation.active)
+            sa.select(Organisation.active, sa.func.count(Organisation.id)).group_by(
+                Organisation.active
+            )
         ).all()
     )
     active, inactive = rows.get(True, 0), rows.get(False, 0)
@@ -200,7 +229,9 @@ def organisation_counts() -> dict[str, int]:
 
 
 def all_organisations() -> list[Organisation]:
-    return list(db.session.scalars(sa.select(Organisation).order_by(sa.func.lower(Organisation.name))))
+    return list(
+        db.session.scalars(sa.select(Organisation).order_by(sa.func.lower(Organisation.name)))
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +245,9 @@ def user_api_tokens(user: User) -> list[ApiToken]:
             sa.select(ApiToken)
             .where(ApiToken.user_id == user.id)
             .options(selectinload(ApiToken.organisation))
-            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
+            .order_by(
+                ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc()
+            )
         )
     )
 
@@ -251,8 +284,13 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def audit_events(filters: AuditFilters, page: int = 1, per_page: int = AUDIT_PAGE_SIZE, *,
-                 url_for_page: Callable[[int], str] | None = None) -> Page[AuditEvent]:
+def audit_events(
+    filters: AuditFilters,
+    page: int = 1,
+    per_page: int = AUDIT_PAGE_SIZE,
+    *,
+    url_for_page: Callable[[int], str] | None = None,
+) -> Page[AuditEvent]:
     """Audit events matching the filters, newest first. Dates are days in Europe/London."""
     query = sa.select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
     if filters.action:
@@ -274,12 +312,16 @@ def audit_events(filters: AuditFilters, page: int = 1, per_page: int = AUDIT_PAG
     if filters.date_from:
         query = query.where(AuditEvent.occurred_at >= _london_midnight(filters.date_from))
     if filters.date_to:
-        query = query.where(AuditEvent.occurred_at < _london_midnight(filters.date_to + timedelta(days=1)))
+        query = query.where(
+            AuditEvent.occurred_at < _london_midnight(filters.date_to + timedelta(days=1))
+        )
     return paginate(query, page, per_page, url_for_page=url_for_page)
 
 
 def audit_object_types() -> list[str]:
     """The kinds of object the audit log has events for."""
     return list(
-        db.session.scalars(sa.select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type))
+        db.session.scalars(
+            sa.select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)
+        )
     )

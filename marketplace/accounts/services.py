@@ -415,6 +415,14 @@ def disable_two_factor(actor: User, password: str) -> None:
 # Organisations
 
 
+def _check_area_links(type: OrganisationType, region_id: int | None, pcc_area_id: int | None) -> None:
+    """A PCC belongs to a PCC area and a probation region organisation to a region."""
+    if type == OrganisationType.PCC and pcc_area_id is None:
+        raise BusinessRuleViolation({"pcc_area_id": ["Choose the PCC area"]})
+    if type == OrganisationType.PROBATION_REGION and region_id is None:
+        raise BusinessRuleViolation({"region_id": ["Choose the probation region"]})
+
+
 def create_organisation(
     actor: User,
     *,
@@ -430,10 +438,7 @@ def create_organisation(
 
     if not can_manage_organisations(actor):
         raise PermissionDenied()
-    if type == OrganisationType.PCC and pcc_area_id is None:
-        raise BusinessRuleViolation({"pcc_area_id": ["Choose the PCC area"]})
-    if type == OrganisationType.PROBATION_REGION and region_id is None:
-        raise BusinessRuleViolation({"region_id": ["Choose the probation region"]})
+    _check_area_links(type, region_id, pcc_area_id)
     organisation = Organisation(
         name=name.strip(), type=type, charity_number=charity_number or None,
         companies_house_number=companies_house_number or None,
@@ -465,6 +470,11 @@ def update_organisation(actor: User, organisation: Organisation, **changes) -> O
             raise BusinessRuleViolation(
                 {"type": ["An organisation cannot move between provider, commissioner and authority"]}
             )
+    _check_area_links(
+        new_type,
+        changes.get("region_id", organisation.region_id),
+        changes.get("pcc_area_id", organisation.pcc_area_id),
+    )
     before = audit.snapshot(organisation, ORGANISATION_FIELDS)
     for field in ("name", "type", "charity_number", "companies_house_number", "region_id", "pcc_area_id"):
         if field in changes:

@@ -295,3 +295,25 @@ class TestApiTokens:
         for secret in ["", "rsm_", "Bearer x", "rsm_" + "a" * 200, "' OR 1=1 --"]:
             assert services.authenticate_api_token(secret) is None
         assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
+class TestOrganisations:
+    def test_update_keeps_pcc_and_region_links(self, app):
+        admin = make_member(Role.AUTHORITY_ADMIN)
+        pcc = services.create_organisation(admin, name="Cheshire PCC", type=OrganisationType.PCC,
+                                           pcc_area_id=1)
+        with pytest.raises(BusinessRuleViolation) as error:
+            services.update_organisation(admin, pcc, pcc_area_id=None)
+        assert "pcc_area_id" in error.value.errors
+        region = make_organisation(OrganisationType.PROVIDER_VCSE)
+        with pytest.raises(BusinessRuleViolation):
+            services.update_organisation(admin, region, type=OrganisationType.PCC)
+
+    def test_pcc_takes_its_region_from_its_area(self, app):
+        from marketplace.reference.models import PccArea
+
+        admin = make_member(Role.AUTHORITY_ADMIN)
+        area = db.session.scalar(sa.select(PccArea).where(PccArea.code == "cheshire"))
+        pcc = services.create_organisation(admin, name="Cheshire PCC", type=OrganisationType.PCC,
+                                           pcc_area_id=area.id)
+        assert pcc.region_id == area.region_id

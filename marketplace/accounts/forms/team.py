@@ -47,6 +47,7 @@ class InviteForm(BaseForm):
     email = email_field("Their email address", "We will email them a link to join")
     role = RadioField(
         "What will they do?",
+        description="You can change their roles later.",
         widget=GovRadioInput(),
         choices=[],
         invalid_choice_message="Select what they will do",
@@ -76,7 +77,9 @@ class MemberRolesForm(BaseForm):
 
     def validate_roles(self, field) -> None:
         if not field.data:
-            raise ValidationError("Select at least one role, or remove the person from the team instead")
+            raise ValidationError(
+                "Select at least one role, or remove the person from the team instead"
+            )
 
 
 class ConfirmForm(BaseForm):

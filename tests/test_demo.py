@@ -1,0 +1,223 @@
+"""`flask demo load` and `flask demo users`."""
+
+from __future__ import annotations
+
+import json
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+
+from marketplace import demo
+from marketplace.accounts.models import (
+    CHARITY_NUMBER_PATTERN,
+    COMPANY_NUMBER_PATTERN,
+    PROVIDER_TYPES,
+    TWO_FACTOR_REQUIRED_ROLES,
+    Membership,
+    Organisation,
+    OrganisationType,
+    Role,
+    User,
+)
+from marketplace.accounts.security import (
+    hash_password,
+    password_problems,
+    verify_password,
+)
+from marketplace.audit import AuditEvent
+from marketplace.db import db
+from marketplace.demo import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, DEMO_TOTP_SECRET, USERS
+
+_demo_password_hash: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _hash_the_demo_password_once(monkeypatch):
+    """Argon2 is slow on purpose; the loader hashes one password, so tests reuse one real hash."""
+
+    def cached_hash(password: str) -> str:
+        assert password == DEMO_PASSWORD
+        if not _demo_password_hash:
+            _demo_password_hash.append(hash_password(password))
+        return _demo_password_hash[0]
+
+    monkeypatch.setattr(demo, "hash_password", cached_hash)
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str):
+        return runner.invoke(args=list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def loaded(cli):
+    result = cli("demo", "load")
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def organisations_of_type(*types: OrganisationType) -> list[Organisation]:
+    return list(db.session.scalars(sa.select(Organisation).where(Organisation.type.in_(types))))
+
+
+def test_load_creates_the_world_and_says_so(loaded):
+    assert "Loaded the demo world" in loaded.output
+    assert DEMO_PASSWORD in loaded.output
+    authority = organisations_of_type(OrganisationType.AUTHORITY)
+    assert [o.name for o in authority] == ["HMPPS Commissioning"]
+    assert len(organisations_of_type(OrganisationType.PROBATION_REGION)) >= 4
+    assert len(organisations_of_type(OrganisationType.PCC)) >= 3
+    assert organisations_of_type(OrganisationType.PRISON, OrganisationType.OTHER_COMMISSIONER)
+    providers = organisations_of_type(*PROVIDER_TYPES)
+    assert len(providers) >= 20
+    vcse = [p for p in providers if p.type == OrganisationType.PROVIDER_VCSE]
+    assert len(vcse) > len(providers) / 2
+    assert len([p for p in providers if p.type == OrganisationType.PROVIDER_PRIVATE]) >= 2
+    assert len([p for p in providers if p.type == OrganisationType.PROVIDER_PUBLIC]) >= 1
+
+
+def test_load_twice_changes_nothing_the_second_time(cli, loaded):
+    before = {model: count(model) for model in (Organisation, User, Membership, AuditEvent)}
+    again = cli("demo", "load")
+    assert again.exit_code == 0
+    assert "already loaded" in again.output
+    assert {model: count(model) for model in (Organisation, User, Membership, AuditEvent)} == before
+
+
+def test_organisations_have_valid_numbers_and_their_reference_links(loaded):
+    providers = organisations_of_type(*PROVIDER_TYPES)
+    assert len({p.region_id for p in providers}) >= 6  # spread across regions
+    charity_numbers = [p.charity_number for p in providers if p.charity_number]
+    assert all(CHARITY_NUMBER_PATTERN.match(number) for number in charity_numbers)
+    assert any(number.startswith("SC") for number in charity_numbers)
+    assert any(number.isdigit() for number in charity_numbers)
+    for private in (p for p in providers if p.type == OrganisationType.PROVIDER_PRIVATE):
+        assert COMPANY_NUMBER_PATTERN.match(private.companies_house_number)
+    for vcse in (p for p in providers if p.type == OrganisationType.PROVIDER_VCSE):
+        assert vcse.charity_number
+    for region in organisations_of_type(OrganisationType.PROBATION_REGION):
+        assert region.region is not None
+        assert region.region.name in region.name
+    for pcc in organisations_of_type(OrganisationType.PCC):
+        assert pcc.pcc_area is not None
+        assert pcc.region_id == pcc.pcc_area.region_id
+
+
+def test_every_role_has_a_confirmed_demo_account_with_the_documented_password(loaded):
+    users = list(db.session.scalars(sa.select(User)))
+    assert {role for user in users for role in user.roles} == set(Role)
+    assert all(user.email.endswith(f"@{DEMO_EMAIL_DOMAIN}") for user in users)
+    assert all(user.email_confirmed_at is not None and user.active for user in users)
+    assert verify_password(users[0].password_hash, DEMO_PASSWORD)
+    assert len({user.password_hash for user in users}) == 1
+
+
+def test_the_demo_password_passes_our_own_password_rules_for_every_account():
+    assert len(DEMO_PASSWORD) >= 10
+    for spec in USERS:
+        assert password_problems(DEMO_PASSWORD, min_length=10, email=spec.email, name=spec.name) == []
+
+
+def test_roles_that_need_two_factor_have_the_documented_secret(loaded):
+    users = list(db.session.scalars(sa.select(User)))
+    for user in users:
+        if user.roles & TWO_FACTOR_REQUIRED_ROLES:
+            assert user.two_factor_enabled
+            assert user.totp_secret == DEMO_TOTP_SECRET
+        else:
+            assert not user.two_factor_enabled
+    assert len(pyotp.TOTP(DEMO_TOTP_SECRET).now()) == 6  # valid base32
+
+
+def test_the_roles_people_need_to_try_the_service(loaded):
+    def roles_by_type(user: User) -> set[tuple[OrganisationType, Role]]:
+        return {(m.organisation.type, m.role) for m in user.memberships}
+
+    pairs = set().union(*(roles_by_type(u) for u in db.session.scalars(sa.select(User))))
+    assert (OrganisationType.PROBATION_REGION, Role.BUYER) in pairs
+    assert (OrganisationType.PROBATION_REGION, Role.APPROVER) in pairs
+    assert (OrganisationType.PCC, Role.BUYER) in pairs
+    assert (OrganisationType.PCC, Role.APPROVER) in pairs
+    assert (OrganisationType.AUTHORITY, Role.AUTHORITY_ADMIN) in pairs
+    assert (OrganisationType.AUTHORITY, Role.ASSESSOR) in pairs
+    provider_admins = db.session.scalars(
+        sa.select(Membership.organisation_id).where(Membership.role == Role.PROVIDER_ADMIN)
+    ).all()
+    assert len(set(provider_admins)) >= 5
+    editor_orgs = set(
+        db.session.scalars(sa.select(Membership.organisation_id).where(Membership.role == Role.PROVIDER_EDITOR))
+    )
+    assert editor_orgs & set(provider_admins)  # an admin and an editor in the same provider
+    assert any(len(u.organisations) > 1 for u in db.session.scalars(sa.select(User)))
+    # Every role a person holds fits the kind of organisation.
+    for membership in db.session.scalars(sa.select(Membership)):
+        assert membership.role in membership.organisation.allowed_roles
+
+
+def test_what_was_created_is_audited(loaded):
+    organisation_ids = set(db.session.scalars(sa.select(Organisation.id)))
+    audited = set(
+        db.session.scalars(
+            sa.select(AuditEvent.object_id).where(AuditEvent.action == "organisation.created")
+        )
+    )
+    assert {str(i) for i in organisation_ids} == audited
+    assert count(Membership) == db.session.scalar(
+        sa.select(sa.func.count()).where(AuditEvent.action == "membership.created")
+    )
+    assert db.session.scalar(
+        sa.select(sa.func.count()).where(AuditEvent.action == "user.created")
+    ) == count(User)
+
+
+def test_users_json_lists_every_role(cli, loaded):
+    result = cli("demo", "users", "--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)  # nothing but JSON on stdout
+    assert isinstance(rows, list)
+    assert {row["role"] for row in rows} == {role.value for role in Role}
+    for row in rows:
+        assert {"email", "organisation", "organisation_type", "role"} <= set(row)
+        assert row["email"].endswith(f"@{DEMO_EMAIL_DOMAIN}")
+        assert OrganisationType(row["organisation_type"])
+        assert row["password"] == DEMO_PASSWORD
+        assert ("totp_secret" in row) == (Role(row["role"]) in TWO_FACTOR_REQUIRED_ROLES)
+    memberships = count(Membership)
+    assert len(rows) == memberships
+
+
+def test_users_table_lists_sign_ins_password_and_two_factor_secret(cli, loaded):
+    result = cli("demo", "users")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0].split() == ["Email", "Organisation", "Organisation", "type", "Role"]
+    for email in ("buyer@demo.example", "approver@demo.example", "provider.admin@demo.example",
+                  "provider.editor@demo.example", "assessor@demo.example", "authority.admin@demo.example",
+                  "pcc.buyer@demo.example", "pcc.approver@demo.example"):
+        assert email in result.output
+    assert DEMO_PASSWORD in result.output
+    assert DEMO_TOTP_SECRET in result.output
+
+
+def test_users_before_load_says_what_to_do(app):
+    result = app.test_cli_runner().invoke(args=["demo", "users", "--json"])
+    assert result.exit_code != 0
+    assert "flask demo load" in result.output
+    assert result.stdout == ""
+
+
+def test_load_refuses_to_run_in_production(app, monkeypatch):
+    monkeypatch.setitem(app.config, "ENV_NAME", "production")
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert result.exit_code != 0
+    assert "never loaded in production" in result.output
+    assert count(User) == 0
