@@ -231,3 +231,24 @@ def count_queries(app):
             sa.event.remove(db.engine, "before_cursor_execute", counter)
 
     return _count
+
+
+@pytest.fixture
+def web(client, login):
+    """The test client with a signed-in person: ``web.as_user(user).get(url)``."""
+
+    class Web:
+        def as_user(self, user, organisation=None):
+            login(user, organisation)
+            return self
+
+        def get(self, url, **kwargs):
+            return client.get(url, **kwargs)
+
+        def post(self, url, **kwargs):
+            return client.post(url, **kwargs)
+
+        def open(self, url, **kwargs):
+            return client.open(url, **kwargs)
+
+    return Web()

@@ -7,44 +7,18 @@ from html import unescape
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
 from marketplace.accounts import services
 from marketplace.accounts.models import ApiToken, OrganisationType, Role
 from marketplace.accounts.security import hash_secret
 from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
+from marketplace.db import db
 from marketplace.notifications.models import Notification
 from tests.factories import add_membership, make_member, make_organisation, make_user
 
 ALL_ROLES = list(Role)
 
 
-@pytest.fixture
-def web(client, login):
-    """Requests as separate as in production: each signs in afresh and ends with a rollback,
-    so what a view did not commit is gone (as when a real request's session is removed)."""
-
-    class Web:
-        def as_user(self, user, organisation=None):
-            commit()
-            login(user, organisation)
-            return self
-
-        def get(self, url, **kwargs):
-            return self.open(url, method="GET", **kwargs)
-
-        def post(self, url, **kwargs):
-            return self.open(url, method="POST", **kwargs)
-
-        def open(self, url, **kwargs):
-            commit()  # what the test set up is in the database before the request
-            g.pop("_login_user", None)
-            response = client.open(url, **kwargs)
-            db.session.rollback()
-            return response
-
-    return Web()
 
 
 def text(response) -> str:
