@@ -35,7 +35,28 @@ missing = $(filter-out $(wildcard $(1)),$(1))
 TEST_DEBIAN_PACKAGES := postgresql chromium fonts-liberation
 
 # The suite without the browser tests; `make test` runs it on SQLite, then on PostgreSQL.
-SUITE := -n $(PYTEST_WORKERS) -m "not e2e" --ignore=tests/e2e
+SUITE := -n $(PYTEST_WORKERS) -m 'not e2e' --ignore=tests/e2e
+# Each stage writes a JUnit report here, from which `make test` counts the tests of all stages.
+REPORTS := $(VENV)/test-reports
+report = --junit-xml=$(REPORTS)/$(1).xml
+
+# Prints "N passed, N failed, N skipped" for the JUnit reports given as arguments.
+define COUNT_TESTS
+import sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        suites = list(ET.parse(path).getroot().iter("testsuite"))
+    except (OSError, ET.ParseError):
+        continue
+    for suite in suites:
+        tests, failures, errors, skips = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        failed += failures + errors
+        skipped += skips
+        passed += tests - failures - errors - skips
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+endef
+export COUNT_TESTS
 
 .PHONY: help run install assets db demo test test-deps test-system-deps test-sqlite test-postgres \
 	test-e2e bench lint lock clean distclean FORCE
@@ -88,14 +109,16 @@ demo: db ## load the demo data (idempotent) and list the demo sign-ins
 # Tests
 
 test: test-deps ## run the suite on SQLite and PostgreSQL, then the browser tests
-	@status=0; summary=""; started=$$(date +%s); \
+	@rm -rf $(REPORTS); status=0; summary=""; started=$$(date +%s); \
 	for stage in sqlite postgres e2e; do \
 		echo; echo "==> make test-$$stage"; \
 		begin=$$(date +%s); \
-		if $(MAKE) --no-print-directory test-$$stage; then result=passed; else result=FAILED; status=1; fi; \
-		summary+="$$(printf '  %-9s %-7s %5ss' $$stage $$result $$(( $$(date +%s) - begin )))\n"; \
+		if $(MAKE) --no-print-directory test-$$stage; then result=ok; else result=FAILED; status=1; fi; \
+		summary+="$$(printf '  %-9s %-7s %5ss  %s' $$stage $$result $$(( $$(date +%s) - begin )) \
+			"$$($(BIN)/python -c "$$COUNT_TESTS" $(REPORTS)/$$stage.xml)")\n"; \
 	done; \
-	printf '\nmake test (%ss in all):\n%b' $$(( $$(date +%s) - started )) "$$summary"; \
+	printf '\nmake test, stage by stage (%ss in all):\n%b' $$(( $$(date +%s) - started )) "$$summary"; \
+	echo "total: $$($(BIN)/python -c "$$COUNT_TESTS" $(REPORTS)/*.xml)"; \
 	exit $$status
 
 test-deps: test-system-deps install assets ## install what the tests need
@@ -119,7 +142,7 @@ test-system-deps:
 
 # Exit code 5 (no test collected) fails each stage: every stage must run tests.
 test-sqlite: test-deps
-	env -u MARKETPLACE_TEST_DATABASE_URL $(PYTEST) $(SUITE) || { rc=$$?; \
+	env -u MARKETPLACE_TEST_DATABASE_URL $(PYTEST) $(SUITE) $(call report,sqlite) || { rc=$$?; \
 		[ $$rc = 5 ] && echo "test-sqlite: no test was collected" >&2; exit $$rc; }
 
 # The cluster is stopped and deleted whatever happens (the trap runs on any exit).
@@ -127,12 +150,12 @@ test-postgres: test-deps
 	@trap 'scripts/test-postgres.sh stop' EXIT; trap 'exit 130' INT TERM; \
 	scripts/test-postgres.sh start; \
 	url="$$(scripts/test-postgres.sh url)"; \
-	echo "MARKETPLACE_TEST_DATABASE_URL=$$url $(PYTEST) $(SUITE)"; \
-	MARKETPLACE_TEST_DATABASE_URL="$$url" $(PYTEST) $(SUITE) || { rc=$$?; \
+	echo "MARKETPLACE_TEST_DATABASE_URL=$$url $(PYTEST) $(SUITE) $(call report,postgres)"; \
+	MARKETPLACE_TEST_DATABASE_URL="$$url" $(PYTEST) $(SUITE) $(call report,postgres) || { rc=$$?; \
 		[ $$rc = 5 ] && echo "test-postgres: no test was collected" >&2; exit $$rc; }
 
 test-e2e: test-deps
-	env -u MARKETPLACE_TEST_DATABASE_URL $(PYTEST) tests/e2e || { rc=$$?; \
+	env -u MARKETPLACE_TEST_DATABASE_URL $(PYTEST) tests/e2e $(call report,e2e) || { rc=$$?; \
 		[ $$rc = 5 ] && echo "test-e2e: no browser test was collected" >&2; exit $$rc; }
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": _env(
             "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.db'}"
         ),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "INSTANCE_DIR": str(instance_dir),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),
@@ -73,6 +72,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": env == "production",
         "PERMANENT_SESSION_LIFETIME": _env_int("SESSION_LIFETIME_SECONDS", 8 * 3600),
+        # Sessions end a fixed time after sign-in rather than sliding on with each request.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 12 * 1024 * 1024),
@@ -100,6 +101,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
+    # A server database can drop idle connections, so check each one before use; a SQLite file
+    # cannot, and the extra round trip would cost every request.
+    if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
+        is_sqlite = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {} if is_sqlite else {"pool_pre_ping": True}
     return config
 
 

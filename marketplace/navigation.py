@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import has_request_context, request, url_for
+from flask import current_app, has_request_context, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +25,15 @@ NAVIGATION = [
 ]
 
 
+def _href(endpoint: str) -> str:
+    """Navigation links never change while the app runs, so build each one once."""
+    cache = current_app.extensions.setdefault("navigation_hrefs", {})
+    key = (endpoint, request.script_root)
+    if key not in cache:
+        cache[key] = url_for(endpoint)
+    return cache[key]
+
+
 def navigation_items() -> list[dict]:
     """The navigation the signed-in person's roles in their current organisation give them."""
     if not current_user.is_authenticated:
@@ -34,7 +43,7 @@ def navigation_items() -> list[dict]:
     for text, endpoint, allowed in NAVIGATION:
         if roles & allowed and text not in seen:
             seen.add(text)
-            href = url_for(endpoint)
+            href = _href(endpoint)
             active = request.endpoint == endpoint or (
                 href != "/" and request.path.startswith(href)
             )

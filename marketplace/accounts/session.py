@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import Membership, Organisation, User
 from marketplace.db import db
@@ -28,11 +28,12 @@ def load_user(session_id: str) -> User | None:
     user_id, _, nonce = session_id.partition(":")
     if not user_id.isdigit() or not nonce:
         return None
-    user = db.session.scalar(
+    # One statement for the person, their memberships and organisations: this runs on every page.
+    user = db.session.scalars(
         sa.select(User)
         .where(User.id == int(user_id))
-        .options(selectinload(User.memberships).selectinload(Membership.organisation))
-    )
+        .options(joinedload(User.memberships).joinedload(Membership.organisation))
+    ).unique().first()
     if user is None or not user.active or user.session_nonce != nonce:
         return None
     return user
