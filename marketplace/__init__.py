@@ -28,6 +28,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=config["INSTANCE_DIR"], static_folder="static")
     app.config.update(config)
+    if config["PROXY_FIX_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = config["PROXY_FIX_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     _configure_logging(app)
     _configure_templates(app)
     _init_extensions(app)

@@ -79,6 +79,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 12 * 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": _env_int("MAX_FORM_MEMORY_SIZE", 500 * 1024),
         "HSTS": env == "production",
+        # Behind a load balancer, how many proxies set X-Forwarded-For/-Proto/-Host in front of
+        # the app (0 = none). Needed for the right client address in rate limits and the audit log.
+        "PROXY_FIX_COUNT": _env_int("PROXY_FIX_COUNT", 0),
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,

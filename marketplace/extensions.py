@@ -23,4 +23,10 @@ def client_address() -> str:
 
 limiter = Limiter(key_func=client_address, default_limits=[], headers_enabled=True)
 
+
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    """Every limit here guards a form submission (methods=["POST"]), so reads skip the check."""
+    return request.method in ("GET", "HEAD", "OPTIONS")
+
 __all__ = ["db", "migrate", "login_manager", "csrf", "limiter"]

@@ -141,3 +141,27 @@ class TestAudit:
                     headers={"X-Request-Id": "req-1234567890"}, environ_base={"REMOTE_ADDR": "192.0.2.7"})
         event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed"))
         assert event.request_id == "req-1234567890" and event.ip_address == "192.0.2.7"
+
+
+class TestProxyFix:
+    def test_client_address_comes_from_the_load_balancer_header_when_configured(self, tmp_path):
+        from flask import request
+
+        application = create_app({"PROXY_FIX_COUNT": 1, "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                                  "INSTANCE_DIR": str(tmp_path), "TESTING": True})
+
+        @application.get("/_address")
+        def address():
+            return request.remote_addr
+
+        response = application.test_client().get(
+            "/_address", headers={"X-Forwarded-For": "198.51.100.9"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+        assert response.get_data(as_text=True) == "198.51.100.9"
+
+    def test_header_is_ignored_without_a_proxy(self, client):
+        from marketplace.audit import AuditEvent
+
+        client.post("/sign-in", data={"email": "x@example.org", "password": "wrong password!"},
+                    headers={"X-Forwarded-For": "198.51.100.9"}, environ_base={"REMOTE_ADDR": "192.0.2.1"})
+        event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed"))
+        assert event.ip_address == "192.0.2.1"
