@@ -112,7 +112,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], env: dict[str, str], timeout: float, **kwargs
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         cmd,
         cwd=ROOT,
@@ -273,7 +275,9 @@ def demo_buyer(env: dict[str, str]) -> tuple[str, str]:
     try:
         data = json.loads(out)
     except ValueError as error:
-        raise BenchError(f"`flask demo users --json` printed no JSON ({error}):\n{out[:2000]}") from None
+        raise BenchError(
+            f"`flask demo users --json` printed no JSON ({error}):\n{out[:2000]}"
+        ) from None
     users = data if isinstance(data, list) else data.get("users", [])
     password = data.get("password") if isinstance(data, dict) else None
     buyer = next((u for u in users if u.get("role") == "buyer"), None)
@@ -292,7 +296,9 @@ def demo_buyer(env: dict[str, str]) -> tuple[str, str]:
             None,
         )
     if not password:
-        raise BenchError("cannot find the demo password (neither in the JSON nor in marketplace.demo)")
+        raise BenchError(
+            "cannot find the demo password (neither in the JSON nor in marketplace.demo)"
+        )
     return buyer["email"], password
 
 
@@ -333,7 +339,9 @@ def measure(target: Target, port: int, script: Path, args, cookie: str | None) -
     headers = {"Cookie": cookie} if cookie else {}
     status, _, _ = request(port, "GET", target.path, headers=headers)
     if status not in target.expect:
-        raise BenchError(f"{target.name}: GET {target.path} answered {status}, expected {target.expect}")
+        raise BenchError(
+            f"{target.name}: GET {target.path} answered {status}, expected {target.expect}"
+        )
     url = f"http://{HOST}:{port}{target.path}"
     if args.warmup:
         run_wrk(url, script, args.warmup, 4, cookie)
@@ -479,8 +487,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per target (default 10)")
     parser.add_argument("--connections", type=int, default=20, help="wrk connections (default 20)")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per target (default 2)")
-    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="warm-up seconds per target (default 2)"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="do not write benchmarks/RESULTS.md"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
@@ -525,7 +537,9 @@ def main() -> int:
         )
         results = []
         for target in TARGETS:
-            result = measure(target, ports[target.server], script, args, cookie if target.signed_in else None)
+            result = measure(
+                target, ports[target.server], script, args, cookie if target.signed_in else None
+            )
             results.append(result)
             print(
                 f"  {target.name}: {result.rps:,.0f} requests/s, p95 {result.p95_ms:.1f} ms",

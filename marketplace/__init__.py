@@ -14,6 +14,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from marketplace.config import check_production_safety, load_config
+
 # Imported under another name: `marketplace.db` must stay the module (migrations refer to it).
 from marketplace.db import db as database
 
@@ -102,7 +103,9 @@ def _init_extensions(app: Flask) -> None:
     from marketplace.extensions import csrf, limiter, login_manager, migrate
 
     database.init_app(app)
-    migrate.init_app(app, database, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    migrate.init_app(
+        app, database, directory=str(Path(__file__).resolve().parent.parent / "migrations")
+    )
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -113,7 +116,6 @@ def _init_extensions(app: Flask) -> None:
 
     # Import every model so metadata is complete for migrations and create_all.
     import marketplace.models  # noqa: F401
-
     from marketplace.accounts.session import load_user
 
     login_manager.user_loader(load_user)
@@ -128,7 +130,14 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.dashboard import bp as dashboard_bp
     from marketplace.orders.views import bp as orders_bp
 
-    for blueprint in (dashboard_bp, pages.bp, accounts_bp, accreditation_bp, catalogue_bp, orders_bp):
+    for blueprint in (
+        dashboard_bp,
+        pages.bp,
+        accounts_bp,
+        accreditation_bp,
+        catalogue_bp,
+        orders_bp,
+    ):
         app.register_blueprint(blueprint)
     init_api(app)
 
@@ -158,7 +167,9 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         supplied = request.headers.get("X-Request-Id", "")
-        g.request_id = supplied if 8 <= len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+        g.request_id = (
+            supplied if 8 <= len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
+        )
 
     app.before_request(load_current_organisation)
     app.before_request(enforce_session_rules)

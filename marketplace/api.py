@@ -15,14 +15,18 @@ from marketplace.db import commit, db
 from marketplace.errors import PROBLEM_JSON, handle_http_exception
 
 API_PREFIX = "/api/v1"
-TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"
+TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"  # noqa: S105 - an OpenAPI component name
 
 
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details: the one error shape of the API."""
 
-    type = ma.fields.String(required=True, metadata={"description": "A URI naming the kind of problem"})
-    title = ma.fields.String(required=True, metadata={"description": "A short, human-readable summary"})
+    type = ma.fields.String(
+        required=True, metadata={"description": "A URI naming the kind of problem"}
+    )
+    title = ma.fields.String(
+        required=True, metadata={"description": "A short, human-readable summary"}
+    )
     status = ma.fields.Integer(required=True, metadata={"description": "The HTTP status code"})
     detail = ma.fields.String(required=True, metadata={"description": "What went wrong this time"})
     errors = ma.fields.Dict(
@@ -58,7 +62,10 @@ class MarketplaceApi(Api):
         response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
-        response = {"description": "Missing, wrong or revoked API token", "schema": self.ERROR_SCHEMA}
+        response = {
+            "description": "Missing, wrong or revoked API token",
+            "schema": self.ERROR_SCHEMA,
+        }
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response(TOKEN_REQUIRED_RESPONSE, response, lazy=True)
 
@@ -107,7 +114,9 @@ def paginated_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]
 
 def paginate(query: sa.Select, page: int, page_size: int) -> dict[str, Any]:
     """Run ``query`` for one page and describe the pagination."""
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
     items = db.session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
     return {
         "items": items,
@@ -157,15 +166,21 @@ class ApiBlueprint(Blueprint):
             self._prepare_doc_cbks.append(self._prepare_auth_doc)
 
     @staticmethod
-    def _prepare_auth_doc(doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def _prepare_auth_doc(
+        doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any]:
         doc.setdefault("security", [{"bearerAuth": []}])
         doc.setdefault("responses", {}).update(AUTH_RESPONSES)
         return doc
 
 
-def api_blueprint(name: str, import_name: str, description: str, *, public: bool = False) -> ApiBlueprint:
+def api_blueprint(
+    name: str, import_name: str, description: str, *, public: bool = False
+) -> ApiBlueprint:
     """A feature's API blueprint; non-public ones require a bearer token on every request."""
-    return ApiBlueprint(name, import_name, url_prefix=API_PREFIX, description=description, public=public)
+    return ApiBlueprint(
+        name, import_name, url_prefix=API_PREFIX, description=description, public=public
+    )
 
 
 def refuse_oversized_body():
@@ -176,7 +191,11 @@ def refuse_oversized_body():
     """
     limit = request.max_content_length
     declared = request.content_length
-    if request.path.startswith(API_PREFIX + "/") and None not in (limit, declared) and declared > limit:
+    if (
+        request.path.startswith(API_PREFIX + "/")
+        and None not in (limit, declared)
+        and declared > limit
+    ):
         abort(413, description=f"The request body is over the limit of {limit} bytes.")
 
 

@@ -50,7 +50,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SUPPORT_EMAIL": _env("SUPPORT_EMAIL", "support@marketplace.example"),
         # Email: console (default), smtp or notify.
         "EMAIL_BACKEND": _env("EMAIL_BACKEND", "console"),
-        "MAIL_FROM": _env("MAIL_FROM", "Rehabilitation Services Marketplace <no-reply@marketplace.example>"),
+        "MAIL_FROM": _env(
+            "MAIL_FROM", "Rehabilitation Services Marketplace <no-reply@marketplace.example>"
+        ),
         "SMTP_HOST": _env("SMTP_HOST", "127.0.0.1"),
         "SMTP_PORT": _env_int("SMTP_PORT", 25),
         "SMTP_USERNAME": _env("SMTP_USERNAME"),

@@ -29,35 +29,53 @@ class Action:
 
 
 def _pending_invitations(organisation: Organisation) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count(Invitation.id)).where(
-            Invitation.organisation_id == organisation.id,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at > utcnow(),
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(Invitation.id)).where(
+                Invitation.organisation_id == organisation.id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > utcnow(),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def _team_size(organisation: Organisation) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(Membership.user_id))).where(
-            Membership.organisation_id == organisation.id
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(Membership.user_id))).where(
+                Membership.organisation_id == organisation.id
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def _team_actions(organisation: Organisation) -> list[Action]:
     actions = []
     if _team_size(organisation) <= 1:
-        actions.append(Action("Invite your colleagues", f"You are the only person in {organisation.name}. "
-                              "Invite colleagues so the work does not depend on one person.",
-                              url_for("accounts.team"), "Invite a colleague"))
+        actions.append(
+            Action(
+                "Invite your colleagues",
+                f"You are the only person in {organisation.name}. "
+                "Invite colleagues so the work does not depend on one person.",
+                url_for("accounts.team"),
+                "Invite a colleague",
+            )
+        )
     pending = _pending_invitations(organisation)
     if pending:
-        actions.append(Action("Invitations waiting to be accepted",
-                              f"{pending} invitation{'s' if pending != 1 else ''} not yet accepted.",
-                              url_for("accounts.team"), "See your team", pending))
+        actions.append(
+            Action(
+                "Invitations waiting to be accepted",
+                f"{pending} invitation{'s' if pending != 1 else ''} not yet accepted.",
+                url_for("accounts.team"),
+                "See your team",
+                pending,
+            )
+        )
     return actions
 
 
@@ -77,38 +95,100 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
         providers = sum(counts.get(t, 0) for t in PROVIDER_TYPES)
         commissioners = sum(counts.get(t, 0) for t in COMMISSIONER_TYPES)
-        actions.append(Action("Organisations", f"{providers} provider and {commissioners} commissioning "
-                              "organisations are active.", url_for("accounts.organisations"),
-                              "Manage organisations"))
-        actions.append(Action("Set up an arrangement", "Create the dynamic purchasing system's "
-                              "arrangements, lots and criteria so that providers can apply.",
-                              url_for("accreditation.index"), "Go to arrangements"))
-        actions.append(Action("Audit log", "Every change in the marketplace is recorded.",
-                              url_for("accounts.audit_log"), "Search the audit log"))
+        actions.append(
+            Action(
+                "Organisations",
+                f"{providers} provider and {commissioners} commissioning organisations are active.",
+                url_for("accounts.organisations"),
+                "Manage organisations",
+            )
+        )
+        actions.append(
+            Action(
+                "Set up an arrangement",
+                "Create the dynamic purchasing system's "
+                "arrangements, lots and criteria so that providers can apply.",
+                url_for("accreditation.index"),
+                "Go to arrangements",
+            )
+        )
+        actions.append(
+            Action(
+                "Audit log",
+                "Every change in the marketplace is recorded.",
+                url_for("accounts.audit_log"),
+                "Search the audit log",
+            )
+        )
     if Role.ASSESSOR in roles:
-        actions.append(Action("Applications to assess", "No applications are waiting for a decision.",
-                              url_for("accreditation.index"), "Go to the assessment queue", 0))
+        actions.append(
+            Action(
+                "Applications to assess",
+                "No applications are waiting for a decision.",
+                url_for("accreditation.index"),
+                "Go to the assessment queue",
+                0,
+            )
+        )
     if Role.PROVIDER_ADMIN in roles:
-        actions.append(Action("Join the dynamic purchasing system", "Apply to the lots and regions you "
-                              "deliver in. Every provider that meets the criteria is admitted, and "
-                              "decisions come within 10 working days.", url_for("accreditation.index"),
-                              "Start an application"))
+        actions.append(
+            Action(
+                "Join the dynamic purchasing system",
+                "Apply to the lots and regions you "
+                "deliver in. Every provider that meets the criteria is admitted, and "
+                "decisions come within 10 working days.",
+                url_for("accreditation.index"),
+                "Start an application",
+            )
+        )
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
-        actions.append(Action("Your rate card", "List your services with unit prices and capacity once "
-                              "you are admitted.", url_for("catalogue.index"), "Go to your rate card"))
-        actions.append(Action("Call-offs to respond to", "No call-offs are waiting for your response.",
-                              url_for("orders.index"), "See call-offs", 0))
+        actions.append(
+            Action(
+                "Your rate card",
+                "List your services with unit prices and capacity once you are admitted.",
+                url_for("catalogue.index"),
+                "Go to your rate card",
+            )
+        )
+        actions.append(
+            Action(
+                "Call-offs to respond to",
+                "No call-offs are waiting for your response.",
+                url_for("orders.index"),
+                "See call-offs",
+                0,
+            )
+        )
     if Role.APPROVER in roles:
-        actions.append(Action("Call-offs waiting for your approval", "Nothing is waiting for approval.",
-                              url_for("orders.index"), "See call-offs", 0))
+        actions.append(
+            Action(
+                "Call-offs waiting for your approval",
+                "Nothing is waiting for approval.",
+                url_for("orders.index"),
+                "See call-offs",
+                0,
+            )
+        )
     if roles & {Role.BUYER, Role.APPROVER}:
-        actions.append(Action("Find a service", "Search the rate cards for a service for a person on "
-                              "probation, by need, area and availability.", url_for("catalogue.index"),
-                              "Find services"))
+        actions.append(
+            Action(
+                "Find a service",
+                "Search the rate cards for a service for a person on "
+                "probation, by need, area and availability.",
+                url_for("catalogue.index"),
+                "Find services",
+            )
+        )
     if roles & {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}:
         actions.extend(_team_actions(organisation))
     if not user.two_factor_enabled:
-        actions.append(Action("Protect your account", "Turn on two-factor authentication so that a "
-                              "stolen password is not enough to sign in as you.",
-                              url_for("accounts.two_factor_setup"), "Set up two-factor authentication"))
+        actions.append(
+            Action(
+                "Protect your account",
+                "Turn on two-factor authentication so that a "
+                "stolen password is not enough to sign in as you.",
+                url_for("accounts.two_factor_setup"),
+                "Set up two-factor authentication",
+            )
+        )
     return actions

@@ -94,75 +94,128 @@ AUTHORITY = DemoOrganisation("authority", DEMO_AUTHORITY_NAME, OrganisationType.
 
 COMMISSIONERS = [
     # Probation service regions
-    DemoOrganisation("pdu-nw", "Probation Service – North West", OrganisationType.PROBATION_REGION, "B"),
-    DemoOrganisation("pdu-gm", "Probation Service – Greater Manchester", OrganisationType.PROBATION_REGION, "L"),
-    DemoOrganisation("pdu-wales", "Probation Service – Wales", OrganisationType.PROBATION_REGION, "D"),
-    DemoOrganisation("pdu-london", "Probation Service – London", OrganisationType.PROBATION_REGION, "J"),
     DemoOrganisation(
-        "pdu-yh", "Probation Service – Yorkshire and the Humber", OrganisationType.PROBATION_REGION, "C"
+        "pdu-nw", "Probation Service – North West", OrganisationType.PROBATION_REGION, "B"
     ),
-    DemoOrganisation("pdu-sw", "Probation Service – South West", OrganisationType.PROBATION_REGION, "G"),
+    DemoOrganisation(
+        "pdu-gm", "Probation Service – Greater Manchester", OrganisationType.PROBATION_REGION, "L"
+    ),
+    DemoOrganisation(
+        "pdu-wales", "Probation Service – Wales", OrganisationType.PROBATION_REGION, "D"
+    ),
+    DemoOrganisation(
+        "pdu-london", "Probation Service – London", OrganisationType.PROBATION_REGION, "J"
+    ),
+    DemoOrganisation(
+        "pdu-yh",
+        "Probation Service – Yorkshire and the Humber",
+        OrganisationType.PROBATION_REGION,
+        "C",
+    ),
+    DemoOrganisation(
+        "pdu-sw", "Probation Service – South West", OrganisationType.PROBATION_REGION, "G"
+    ),
     # Police and Crime Commissioners (the region follows from the PCC area)
     DemoOrganisation(
-        "pcc-lancs", "Police and Crime Commissioner for Lancashire", OrganisationType.PCC,
+        "pcc-lancs",
+        "Police and Crime Commissioner for Lancashire",
+        OrganisationType.PCC,
         pcc_area_code="lancashire",
     ),
     DemoOrganisation(
-        "pcc-merseyside", "Police and Crime Commissioner for Merseyside", OrganisationType.PCC,
+        "pcc-merseyside",
+        "Police and Crime Commissioner for Merseyside",
+        OrganisationType.PCC,
         pcc_area_code="merseyside",
     ),
     DemoOrganisation(
-        "pcc-south-wales", "Police and Crime Commissioner for South Wales", OrganisationType.PCC,
+        "pcc-south-wales",
+        "Police and Crime Commissioner for South Wales",
+        OrganisationType.PCC,
         pcc_area_code="south-wales",
     ),
     DemoOrganisation(
-        "pcc-avon", "Police and Crime Commissioner for Avon and Somerset", OrganisationType.PCC,
+        "pcc-avon",
+        "Police and Crime Commissioner for Avon and Somerset",
+        OrganisationType.PCC,
         pcc_area_code="avon-and-somerset",
     ),
     # A prison and another public body that buy through the same arrangements
     DemoOrganisation("hmp-styal", "HMP & YOI Styal", OrganisationType.PRISON, "B"),
     DemoOrganisation(
-        "lancs-public-health", "Lancashire County Council – Public Health",
-        OrganisationType.OTHER_COMMISSIONER, "B",
+        "lancs-public-health",
+        "Lancashire County Council – Public Health",
+        OrganisationType.OTHER_COMMISSIONER,
+        "B",
     ),
 ]
 
 VCSE = OrganisationType.PROVIDER_VCSE
 PROVIDERS = [
-    DemoOrganisation("northern-lights", "Northern Lights Housing Trust", VCSE, "B", charity_number="1123456"),
-    DemoOrganisation("second-chances", "Second Chances Employment Project", VCSE, "L", charity_number="1098765"),
-    DemoOrganisation("harbour-debt", "Harbour Debt Advice Centre", VCSE, "D", charity_number="1145672"),
-    DemoOrganisation("pathways", "Pathways Recovery Community", VCSE, "C", charity_number="1067834"),
-    DemoOrganisation("womens-circle", "Women's Circle Centres", VCSE, "J", charity_number="1154321"),
+    DemoOrganisation(
+        "northern-lights", "Northern Lights Housing Trust", VCSE, "B", charity_number="1123456"
+    ),
+    DemoOrganisation(
+        "second-chances", "Second Chances Employment Project", VCSE, "L", charity_number="1098765"
+    ),
+    DemoOrganisation(
+        "harbour-debt", "Harbour Debt Advice Centre", VCSE, "D", charity_number="1145672"
+    ),
+    DemoOrganisation(
+        "pathways", "Pathways Recovery Community", VCSE, "C", charity_number="1067834"
+    ),
+    DemoOrganisation(
+        "womens-circle", "Women's Circle Centres", VCSE, "J", charity_number="1154321"
+    ),
     DemoOrganisation("open-door", "Open Door Mentoring", VCSE, "G", charity_number="1172039"),
     DemoOrganisation("bridgeway", "Bridgeway Family Support", VCSE, "B", charity_number="1087423"),
-    DemoOrganisation("clean-slate", "Clean Slate Education Trust", VCSE, "J", charity_number="1139087"),
+    DemoOrganisation(
+        "clean-slate", "Clean Slate Education Trust", VCSE, "J", charity_number="1139087"
+    ),
     DemoOrganisation("rebuild-cymru", "Rebuild Lives Cymru", VCSE, "D", charity_number="1160524"),
     DemoOrganisation("anchor", "Anchor Recovery Housing", VCSE, "A", charity_number="1049872"),
-    DemoOrganisation("steps-forward", "Steps Forward Peer Mentoring", VCSE, "E", charity_number="1178045"),
+    DemoOrganisation(
+        "steps-forward", "Steps Forward Peer Mentoring", VCSE, "E", charity_number="1178045"
+    ),
     DemoOrganisation("restore", "Restore Restorative Justice", VCSE, "K", charity_number="1126790"),
     DemoOrganisation("unity", "Unity Mentoring Network", VCSE, "E", charity_number="1158263"),
     DemoOrganisation("young-futures", "Young Futures 18–25", VCSE, "F", charity_number="1182436"),
     DemoOrganisation("thrive", "Thrive Emotional Wellbeing", VCSE, "H", charity_number="1104357"),
-    DemoOrganisation("common-ground", "Common Ground Social Inclusion", VCSE, "I", charity_number="519283"),
-    DemoOrganisation("kinship", "Kinship Carers Support Network", VCSE, "F", charity_number="1093746"),
+    DemoOrganisation(
+        "common-ground", "Common Ground Social Inclusion", VCSE, "I", charity_number="519283"
+    ),
+    DemoOrganisation(
+        "kinship", "Kinship Carers Support Network", VCSE, "F", charity_number="1093746"
+    ),
     DemoOrganisation("victim-voice", "Victim Voice Support", VCSE, "K", charity_number="1167391"),
-    DemoOrganisation("lifeline-debt", "Lifeline Debt and Benefits Advice", VCSE, "L", charity_number="1131209"),
+    DemoOrganisation(
+        "lifeline-debt", "Lifeline Debt and Benefits Advice", VCSE, "L", charity_number="1131209"
+    ),
     # Scottish-registered charities working across the border
     DemoOrganisation("caledonian", "Caledonian Pathways", VCSE, "A", charity_number="SC045678"),
-    DemoOrganisation("borders-recovery", "Borders Recovery Network", VCSE, "B", charity_number="SC039812"),
+    DemoOrganisation(
+        "borders-recovery", "Borders Recovery Network", VCSE, "B", charity_number="SC039812"
+    ),
     # Private and public sector providers
     DemoOrganisation(
-        "ascend", "Ascend Employment Services Ltd", OrganisationType.PROVIDER_PRIVATE, "J",
+        "ascend",
+        "Ascend Employment Services Ltd",
+        OrganisationType.PROVIDER_PRIVATE,
+        "J",
         companies_house_number="09876543",
     ),
     DemoOrganisation(
-        "keystone", "Keystone Accommodation Solutions Ltd", OrganisationType.PROVIDER_PRIVATE, "E",
+        "keystone",
+        "Keystone Accommodation Solutions Ltd",
+        OrganisationType.PROVIDER_PRIVATE,
+        "E",
         companies_house_number="11223344",
     ),
     DemoOrganisation(
-        "nw-liaison", "North West Community Health – Liaison and Diversion",
-        OrganisationType.PROVIDER_PUBLIC, "B",
+        "nw-liaison",
+        "North West Community Health – Liaison and Diversion",
+        OrganisationType.PROVIDER_PUBLIC,
+        "B",
     ),
 ]
 
@@ -205,7 +258,8 @@ USERS = [
     DemoUser("admin.nw-liaison", "Dr Aisha Rahman", {"nw-liaison": (Role.PROVIDER_ADMIN,)}),
     # A trustee who runs two small charities, and switches between them
     DemoUser(
-        "trustee", "Margaret Doyle",
+        "trustee",
+        "Margaret Doyle",
         {"bridgeway": (Role.PROVIDER_ADMIN,), "borders-recovery": (Role.PROVIDER_ADMIN,)},
     ),
 ]
@@ -214,7 +268,8 @@ USERS = [
 def demo_authority() -> Organisation | None:
     return db.session.scalar(
         sa.select(Organisation).where(
-            Organisation.type == OrganisationType.AUTHORITY, Organisation.name == DEMO_AUTHORITY_NAME
+            Organisation.type == OrganisationType.AUTHORITY,
+            Organisation.name == DEMO_AUTHORITY_NAME,
         )
     )
 
@@ -244,8 +299,12 @@ def _add_membership(actor: User | None, user: User, organisation: Organisation, 
     )
     db.session.add(membership)
     db.session.flush()
-    audit.record(actor, "membership.created", membership,
-                 after={"user_id": user.id, "role": role.value, "source": "demo"})
+    audit.record(
+        actor,
+        "membership.created",
+        membership,
+        after={"user_id": user.id, "role": role.value, "source": "demo"},
+    )
 
 
 def load_demo_data() -> dict[str, int]:
@@ -265,12 +324,21 @@ def load_demo_data() -> dict[str, int]:
     authority = Organisation(name=AUTHORITY.name, type=AUTHORITY.type)
     db.session.add(authority)
     db.session.flush()
-    audit.record(None, "organisation.created", authority,
-                 after={**audit.snapshot(authority, ORGANISATION_FIELDS), "source": "demo"})
+    audit.record(
+        None,
+        "organisation.created",
+        authority,
+        after={**audit.snapshot(authority, ORGANISATION_FIELDS), "source": "demo"},
+    )
     admin_spec = USERS[0]
     admin = _new_user(admin_spec, password_hash)
-    audit.record(None, "user.created", admin, organisation=authority,
-                 after={**audit.snapshot(admin, USER_FIELDS), "source": "demo"})
+    audit.record(
+        None,
+        "user.created",
+        admin,
+        organisation=authority,
+        after={**audit.snapshot(admin, USER_FIELDS), "source": "demo"},
+    )
     _add_membership(None, admin, authority, Role.AUTHORITY_ADMIN)
     organisations = {AUTHORITY.key: authority}
 
@@ -295,15 +363,24 @@ def load_demo_data() -> dict[str, int]:
         )
         db.session.add(organisation)
         db.session.flush()
-        audit.record(admin, "organisation.created", organisation,
-                     after={**audit.snapshot(organisation, ORGANISATION_FIELDS), "source": "demo"})
+        audit.record(
+            admin,
+            "organisation.created",
+            organisation,
+            after={**audit.snapshot(organisation, ORGANISATION_FIELDS), "source": "demo"},
+        )
         organisations[spec.key] = organisation
 
     for spec in USERS[1:]:
         user = _new_user(spec, password_hash)
         home = organisations[next(iter(spec.roles))]
-        audit.record(admin, "user.created", user, organisation=home,
-                     after={**audit.snapshot(user, USER_FIELDS), "source": "demo"})
+        audit.record(
+            admin,
+            "user.created",
+            user,
+            organisation=home,
+            after={**audit.snapshot(user, USER_FIELDS), "source": "demo"},
+        )
         for key, roles in spec.roles.items():
             for role in roles:
                 _add_membership(admin, user, organisations[key], role)
@@ -365,9 +442,13 @@ def demo_sign_ins() -> list[DemoSignIn]:
 def load_command() -> None:
     """Create the demo organisations and accounts (once; does nothing if they exist)."""
     if current_app.config.get("ENV_NAME") == "production":
-        raise click.ClickException("Demo data has well-known passwords: it is never loaded in production.")
+        raise click.ClickException(
+            "Demo data has well-known passwords: it is never loaded in production."
+        )
     if demo_authority() is not None:
-        click.echo("Demo data is already loaded: nothing to do. List the sign-ins with `flask demo users`.")
+        click.echo(
+            "Demo data is already loaded: nothing to do. List the sign-ins with `flask demo users`."
+        )
         return
     counts = load_demo_data()
     commit()
@@ -385,7 +466,9 @@ def load_command() -> None:
 
 
 @demo_cli.command("users")
-@click.option("--json", "as_json", is_flag=True, help="Print only a JSON list, for scripts and tests.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print only a JSON list, for scripts and tests."
+)
 def users_command(as_json: bool) -> None:
     """List the demo sign-ins: email, organisation, organisation type and role."""
     sign_ins = demo_sign_ins()
@@ -407,7 +490,9 @@ def users_command(as_json: bool) -> None:
     widths = [max(len(cell) for cell in column) for column in zip(headings, *rows, strict=True)]
 
     def echo_row(cells) -> None:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+        )
 
     echo_row(headings)
     echo_row(["-" * width for width in widths])

@@ -28,7 +28,9 @@ class DomainError(Exception):
 
     @property
     def detail(self) -> str:
-        messages = [message for field_messages in self.errors.values() for message in field_messages]
+        messages = [
+            message for field_messages in self.errors.values() for message in field_messages
+        ]
         return " ".join(messages) or self.title
 
 
@@ -145,7 +147,9 @@ def handle_http_exception(error: HTTPException):
 
 def handle_domain_error(error: DomainError):
     if wants_problem_json():
-        return problem_response(error.status, error.title, error.detail, errors=error.errors or None)
+        return problem_response(
+            error.status, error.title, error.detail, errors=error.errors or None
+        )
     return render_error(error.status, error.detail)
 
 

@@ -29,4 +29,5 @@ def _reads_are_not_limited() -> bool:
     """Every limit here guards a form submission (methods=["POST"]), so reads skip the check."""
     return request.method in ("GET", "HEAD", "OPTIONS")
 
+
 __all__ = ["db", "migrate", "login_manager", "csrf", "limiter"]

@@ -14,7 +14,11 @@ from marketplace.db import db
 NAVIGATION = [
     ("Home", "dashboard.index", set(Role)),
     ("Find services", "catalogue.index", {Role.BUYER, Role.APPROVER}),
-    ("Call-offs", "orders.index", {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
+    (
+        "Call-offs",
+        "orders.index",
+        {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
+    ),
     ("Rate card", "catalogue.index", {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
     ("Accreditation", "accreditation.index", {Role.PROVIDER_ADMIN}),
     ("Assessments", "accreditation.index", {Role.ASSESSOR}),
@@ -44,14 +48,16 @@ def navigation_items() -> list[dict]:
         if roles & allowed and text not in seen:
             seen.add(text)
             href = _href(endpoint)
-            active = request.endpoint == endpoint or (
-                href != "/" and request.path.startswith(href)
-            )
+            active = request.endpoint == endpoint or (href != "/" and request.path.startswith(href))
             items.append({"text": text, "href": href, "active": active})
     return items
 
 
-EMPTY_CONTEXT = {"service_navigation": [], "current_organisation": None, "switchable_organisations": []}
+EMPTY_CONTEXT = {
+    "service_navigation": [],
+    "current_organisation": None,
+    "switchable_organisations": [],
+}
 
 
 def navigation_context() -> dict:

@@ -36,7 +36,9 @@ def password_hash() -> str:
     return _PASSWORD_HASH
 
 
-def make_organisation(type: OrganisationType = OrganisationType.PROVIDER_VCSE, **fields) -> Organisation:
+def make_organisation(
+    type: OrganisationType = OrganisationType.PROVIDER_VCSE, **fields
+) -> Organisation:
     n = next(_sequence)
     organisation = Organisation(name=fields.pop("name", f"Organisation {n}"), type=type, **fields)
     db.session.add(organisation)
@@ -44,8 +46,14 @@ def make_organisation(type: OrganisationType = OrganisationType.PROVIDER_VCSE, *
     return organisation
 
 
-def make_user(*, email: str | None = None, name: str | None = None, confirmed: bool = True,
-              two_factor_secret: str | None = None, **fields) -> User:
+def make_user(
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    confirmed: bool = True,
+    two_factor_secret: str | None = None,
+    **fields,
+) -> User:
     n = next(_sequence)
     user = User(
         email=(email or f"person{n}@example.org").lower(),

@@ -71,8 +71,9 @@ class _Collector:
         self.sink = sink
 
     async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
+        message = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default
+        )
         self.sink._received(ReceivedEmail(envelope.mail_from, tuple(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
 
@@ -126,8 +127,11 @@ class SmtpSink:
         with self._condition:
             self._messages.clear()
 
-    def wait_for(self, predicate: Callable[[ReceivedEmail], bool] = lambda message: True,
-                 timeout: float = 10.0) -> ReceivedEmail:
+    def wait_for(
+        self,
+        predicate: Callable[[ReceivedEmail], bool] = lambda message: True,
+        timeout: float = 10.0,
+    ) -> ReceivedEmail:
         """The first message matching ``predicate``, waiting up to ``timeout`` seconds for it."""
         deadline = time.monotonic() + timeout
         with self._condition:

@@ -61,13 +61,15 @@ class TestHeaders:
 
     def test_pages_have_no_inline_script(self, client):
         html = client.get("/").get_data(as_text=True)
-        assert "<script>" not in html and "<script type=\"module\" src=" in html
+        assert "<script>" not in html and '<script type="module" src=' in html
 
     def test_session_cookie_flags(self, client):
         make_member(Role.BUYER, email="buyer@example.org")
         commit()
-        response = client.post("/sign-in", data={"email": "buyer@example.org",
-                                                  "password": "correct horse battery staple"})
+        response = client.post(
+            "/sign-in",
+            data={"email": "buyer@example.org", "password": "correct horse battery staple"},
+        )
         cookie = response.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
@@ -137,9 +139,15 @@ class TestAudit:
     def test_request_id_and_address_are_recorded(self, client):
         make_member(Role.BUYER, email="buyer@example.org")
         commit()
-        client.post("/sign-in", data={"email": "buyer@example.org", "password": "wrong password!"},
-                    headers={"X-Request-Id": "req-1234567890"}, environ_base={"REMOTE_ADDR": "192.0.2.7"})
-        event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed"))
+        client.post(
+            "/sign-in",
+            data={"email": "buyer@example.org", "password": "wrong password!"},
+            headers={"X-Request-Id": "req-1234567890"},
+            environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        )
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed")
+        )
         assert event.request_id == "req-1234567890" and event.ip_address == "192.0.2.7"
 
 
@@ -147,21 +155,36 @@ class TestProxyFix:
     def test_client_address_comes_from_the_load_balancer_header_when_configured(self, tmp_path):
         from flask import request
 
-        application = create_app({"PROXY_FIX_COUNT": 1, "SQLALCHEMY_DATABASE_URI": "sqlite://",
-                                  "INSTANCE_DIR": str(tmp_path), "TESTING": True})
+        application = create_app(
+            {
+                "PROXY_FIX_COUNT": 1,
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "INSTANCE_DIR": str(tmp_path),
+                "TESTING": True,
+            }
+        )
 
         @application.get("/_address")
         def address():
             return request.remote_addr
 
         response = application.test_client().get(
-            "/_address", headers={"X-Forwarded-For": "198.51.100.9"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+            "/_address",
+            headers={"X-Forwarded-For": "198.51.100.9"},
+            environ_base={"REMOTE_ADDR": "10.0.0.1"},
+        )
         assert response.get_data(as_text=True) == "198.51.100.9"
 
     def test_header_is_ignored_without_a_proxy(self, client):
         from marketplace.audit import AuditEvent
 
-        client.post("/sign-in", data={"email": "x@example.org", "password": "wrong password!"},
-                    headers={"X-Forwarded-For": "198.51.100.9"}, environ_base={"REMOTE_ADDR": "192.0.2.1"})
-        event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed"))
+        client.post(
+            "/sign-in",
+            data={"email": "x@example.org", "password": "wrong password!"},
+            headers={"X-Forwarded-For": "198.51.100.9"},
+            environ_base={"REMOTE_ADDR": "192.0.2.1"},
+        )
+        event = db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed")
+        )
         assert event.ip_address == "192.0.2.1"

@@ -125,7 +125,9 @@ def test_every_role_has_a_confirmed_demo_account_with_the_documented_password(lo
 def test_the_demo_password_passes_our_own_password_rules_for_every_account():
     assert len(DEMO_PASSWORD) >= 10
     for spec in USERS:
-        assert password_problems(DEMO_PASSWORD, min_length=10, email=spec.email, name=spec.name) == []
+        assert (
+            password_problems(DEMO_PASSWORD, min_length=10, email=spec.email, name=spec.name) == []
+        )
 
 
 def test_roles_that_need_two_factor_have_the_documented_secret(loaded):
@@ -155,7 +157,9 @@ def test_the_roles_people_need_to_try_the_service(loaded):
     ).all()
     assert len(set(provider_admins)) >= 5
     editor_orgs = set(
-        db.session.scalars(sa.select(Membership.organisation_id).where(Membership.role == Role.PROVIDER_EDITOR))
+        db.session.scalars(
+            sa.select(Membership.organisation_id).where(Membership.role == Role.PROVIDER_EDITOR)
+        )
     )
     assert editor_orgs & set(provider_admins)  # an admin and an editor in the same provider
     assert any(len(u.organisations) > 1 for u in db.session.scalars(sa.select(User)))
@@ -199,10 +203,23 @@ def test_users_json_lists_every_role(cli, loaded):
 def test_users_table_lists_sign_ins_password_and_two_factor_secret(cli, loaded):
     result = cli("demo", "users")
     assert result.exit_code == 0
-    assert result.output.splitlines()[0].split() == ["Email", "Organisation", "Organisation", "type", "Role"]
-    for email in ("buyer@demo.example", "approver@demo.example", "provider.admin@demo.example",
-                  "provider.editor@demo.example", "assessor@demo.example", "authority.admin@demo.example",
-                  "pcc.buyer@demo.example", "pcc.approver@demo.example"):
+    assert result.output.splitlines()[0].split() == [
+        "Email",
+        "Organisation",
+        "Organisation",
+        "type",
+        "Role",
+    ]
+    for email in (
+        "buyer@demo.example",
+        "approver@demo.example",
+        "provider.admin@demo.example",
+        "provider.editor@demo.example",
+        "assessor@demo.example",
+        "authority.admin@demo.example",
+        "pcc.buyer@demo.example",
+        "pcc.approver@demo.example",
+    ):
         assert email in result.output
     assert DEMO_PASSWORD in result.output
     assert DEMO_TOTP_SECRET in result.output

@@ -39,8 +39,9 @@ def fresh_database_url(tmp_path):
 
     server = sa.make_url(configured)
     # One database per xdist worker, so parallel runs do not drop each other's database.
-    name = POSTGRES_DATABASE + (f"_{os.environ['PYTEST_XDIST_WORKER']}"
-                                if os.environ.get("PYTEST_XDIST_WORKER") else "")
+    name = POSTGRES_DATABASE + (
+        f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+    )
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     quoted = admin.dialect.identifier_preparer.quote(name)
     with admin.connect() as connection:
@@ -57,16 +58,18 @@ def fresh_database_url(tmp_path):
 @pytest.fixture
 def migrations_app(fresh_database_url, tmp_path):
     """An app of its own, on the fresh database; nothing shared with the session's app."""
-    application = create_app({
-        "TESTING": True,
-        "ENV_NAME": "testing",
-        "SECRET_KEY": "migration-test-secret-" + "x" * 32,
-        "SQLALCHEMY_DATABASE_URI": fresh_database_url,
-        "INSTANCE_DIR": str(tmp_path / "instance"),
-        "EMAIL_BACKEND": "console",
-        "SEND_EMAIL_AFTER_COMMIT": False,
-        "LOG_LEVEL": "WARNING",
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "ENV_NAME": "testing",
+            "SECRET_KEY": "migration-test-secret-" + "x" * 32,
+            "SQLALCHEMY_DATABASE_URI": fresh_database_url,
+            "INSTANCE_DIR": str(tmp_path / "instance"),
+            "EMAIL_BACKEND": "console",
+            "SEND_EMAIL_AFTER_COMMIT": False,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     with application.app_context():
         yield application
         db.session.remove()

@@ -53,8 +53,10 @@ def test_shares_must_make_100_percent():
 
 
 @given(
-    total=st.integers(min_value=-10**12, max_value=10**12),
-    weights=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12).filter(any),
+    total=st.integers(min_value=-(10**12), max_value=10**12),
+    weights=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12).filter(
+        any
+    ),
 )
 def test_parts_sum_exactly_and_stay_within_a_penny_of_fair(total, weights):
     parts = allocate(total, weights)
@@ -64,7 +66,9 @@ def test_parts_sum_exactly_and_stay_within_a_penny_of_fair(total, weights):
         assert abs(part * whole - total * weight) < whole  # within one penny of the exact share
 
 
-@given(net=st.integers(min_value=0, max_value=10**10), treatment=st.sampled_from(list(VatTreatment)))
+@given(
+    net=st.integers(min_value=0, max_value=10**10), treatment=st.sampled_from(list(VatTreatment))
+)
 def test_vat_is_never_more_than_half_a_penny_off(net, treatment):
     from marketplace.money import VAT_RATES
 

@@ -37,8 +37,10 @@ FEATURE_PAGES = {
 
 def navigation_items(html: str) -> list[str]:
     nav = html.split('class="govuk-service-navigation__list"', 1)[1].split("</ul>", 1)[0]
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item)).strip()
-            for item in re.findall(r"<li[^>]*>(.*?)</li>", nav, re.S)]
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item)).strip()
+        for item in re.findall(r"<li[^>]*>(.*?)</li>", nav, re.S)
+    ]
 
 
 @pytest.mark.parametrize("role", list(Role))

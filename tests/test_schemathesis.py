@@ -91,7 +91,9 @@ def wsgi_target(app):
 @pytest.fixture
 def bearer_headers(app):
     """A real token for a buyer in a probation region, so /me answers 200 and not only 401."""
-    organisation = make_organisation(OrganisationType.PROBATION_REGION, name="Probation Service – Wales")
+    organisation = make_organisation(
+        OrganisationType.PROBATION_REGION, name="Probation Service – Wales"
+    )
     user = make_member(Role.BUYER, organisation)
     _, secret = create_api_token(user, organisation, "schemathesis")
     commit()

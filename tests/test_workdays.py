@@ -35,8 +35,10 @@ def test_negative_days_refused():
         add_working_days(date(2026, 1, 1), -1)
 
 
-@given(start=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
-       days=st.integers(min_value=0, max_value=60))
+@given(
+    start=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
+    days=st.integers(min_value=0, max_value=60),
+)
 def test_add_and_count_agree(start, days):
     end = add_working_days(start, days)
     assert working_days_between(start, end) == days

@@ -13,9 +13,15 @@ accounts_cli = AppGroup("accounts", help="User accounts and API tokens.")
 
 @accounts_cli.command("create-token")
 @click.argument("email")
-@click.option("--name", default="Command-line token", show_default=True, help="What the token is for.")
-@click.option("--organisation-id", type=int, default=None,
-              help="Organisation the token acts for (default: the user's first).")
+@click.option(
+    "--name", default="Command-line token", show_default=True, help="What the token is for."
+)
+@click.option(
+    "--organisation-id",
+    type=int,
+    default=None,
+    help="Organisation the token acts for (default: the user's first).",
+)
 def create_token_command(email: str, name: str, organisation_id: int | None) -> None:
     """Print a new API token for EMAIL (stored hashed; shown only this once)."""
     user = get_user_by_email(email)

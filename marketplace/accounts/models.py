@@ -120,9 +120,7 @@ TWO_FACTOR_REQUIRED_ROLES = frozenset({Role.AUTHORITY_ADMIN, Role.ASSESSOR})
 
 class Organisation(TimestampMixin, db.Model):
     __tablename__ = "organisations"
-    __table_args__ = (
-        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
-    )
+    __table_args__ = (sa.CheckConstraint("length(name) > 0", name="name_not_empty"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(ORGANISATION_NAME_MAX), index=True)
@@ -241,7 +239,9 @@ class Membership(db.Model):
 
     __tablename__ = "memberships"
     __table_args__ = (
-        sa.UniqueConstraint("user_id", "organisation_id", "role", name="uq_memberships_user_org_role"),
+        sa.UniqueConstraint(
+            "user_id", "organisation_id", "role", name="uq_memberships_user_org_role"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -251,7 +251,9 @@ class Membership(db.Model):
     )
     role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])
     organisation: Mapped[Organisation] = relationship(back_populates="memberships")
@@ -265,7 +267,7 @@ class Membership(db.Model):
 
 class TokenPurpose(enum.StrEnum):
     CONFIRM_EMAIL = "confirm_email"
-    RESET_PASSWORD = "reset_password"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a token purpose, not a password
 
 
 class OneTimeToken(db.Model):
@@ -312,7 +314,9 @@ class Invitation(db.Model):
     name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
     role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    invited_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

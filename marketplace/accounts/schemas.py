@@ -24,9 +24,13 @@ class MeSchema(ma.Schema):
     name = ma.fields.String(required=True)
     two_factor_enabled = ma.fields.Boolean(required=True)
     organisation = ma.fields.Nested(
-        OrganisationSummarySchema, required=True,
+        OrganisationSummarySchema,
+        required=True,
         metadata={"description": "The organisation this token acts for"},
     )
-    roles = ma.fields.List(ma.fields.Enum(Role, by_value=True), required=True,
-                           metadata={"description": "Roles in that organisation"})
+    roles = ma.fields.List(
+        ma.fields.Enum(Role, by_value=True),
+        required=True,
+        metadata={"description": "Roles in that organisation"},
+    )
     memberships = ma.fields.List(ma.fields.Nested(MembershipSchema), required=True)

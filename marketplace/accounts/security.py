@@ -43,7 +43,9 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
-def password_problems(password: str, *, min_length: int, email: str = "", name: str = "") -> list[str]:
+def password_problems(
+    password: str, *, min_length: int, email: str = "", name: str = ""
+) -> list[str]:
     """What is wrong with a new password, in plain words (NCSC guidance: length, not common)."""
     problems = []
     if len(password) < min_length:
@@ -52,7 +54,9 @@ def password_problems(password: str, *, min_length: int, email: str = "", name: 
         problems.append(f"Password must be {PASSWORD_MAX} characters or fewer")
     lowered = password.lower()
     if lowered in _common_passwords() or lowered.rstrip("0123456789!") in _common_passwords():
-        problems.append("Password is too common: choose one that is harder to guess, like three random words")
+        problems.append(
+            "Password is too common: choose one that is harder to guess, like three random words"
+        )
     local_part = email.split("@")[0].lower()
     if (email and lowered == email.lower()) or (len(local_part) >= 4 and local_part in lowered):
         problems.append("Password must not contain your email address")
@@ -83,7 +87,9 @@ def totp_uri(secret: str, email: str, issuer: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
 
 
-def matching_totp_counter(secret: str, code: str, last_counter: int | None, at: float) -> int | None:
+def matching_totp_counter(
+    secret: str, code: str, last_counter: int | None, at: float
+) -> int | None:
     """The time-step a code is valid for (±1 step), unless it was already used."""
     code = "".join(code.split())
     if not code.isdigit() or len(code) != 6:

@@ -43,7 +43,13 @@ from marketplace.errors import BusinessRuleViolation, PermissionDenied
 from marketplace.notifications.services import queue_email
 
 ORGANISATION_FIELDS = [
-    "name", "type", "charity_number", "companies_house_number", "region_id", "pcc_area_id", "active",
+    "name",
+    "type",
+    "charity_number",
+    "companies_house_number",
+    "region_id",
+    "pcc_area_id",
+    "active",
 ]
 USER_FIELDS = ["email", "name", "active"]
 
@@ -94,7 +100,8 @@ def _issue_token(user: User, purpose: TokenPurpose, lifetime_seconds: int) -> st
 
 
 INVALID_LINK_MESSAGE = (
-    "This link has expired or has already been used. Ask for a new one and use it within the time shown."
+    "This link has expired or has already been used. "
+    "Ask for a new one and use it within the time shown."
 )
 
 
@@ -177,10 +184,19 @@ def register_provider(details: ProviderRegistration) -> User | None:
     db.session.flush()
     db.session.add(Membership(user=user, organisation=organisation, role=Role.PROVIDER_ADMIN))
     db.session.flush()
-    audit.record(user, "organisation.registered", organisation,
-                 after=audit.snapshot(organisation, ORGANISATION_FIELDS))
-    audit.record(user, "user.registered", user, organisation=organisation,
-                 after=audit.snapshot(user, USER_FIELDS))
+    audit.record(
+        user,
+        "organisation.registered",
+        organisation,
+        after=audit.snapshot(organisation, ORGANISATION_FIELDS),
+    )
+    audit.record(
+        user,
+        "user.registered",
+        user,
+        organisation=organisation,
+        after=audit.snapshot(user, USER_FIELDS),
+    )
     send_confirmation_email(user)
     return user
 
@@ -245,7 +261,10 @@ def record_sign_in(user: User) -> None:
 def record_failed_sign_in(email: str) -> None:
     user = get_user_by_email(email) if len(email) <= 320 else None
     audit.record(
-        None, "user.sign_in_failed", object_type="user", object_id=user.id if user else None,
+        None,
+        "user.sign_in_failed",
+        object_type="user",
+        object_id=user.id if user else None,
         after={"email": normalise_email(email)[:254]},
     )
 
@@ -288,8 +307,12 @@ def reset_password(secret: str, new_password: str) -> User:
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
     audit.record(user, "user.password_reset", user, organisation=_home_organisation(user))
-    queue_email(user.email, "password_changed", user=user,
-                reset_url=absolute_url("accounts.forgot_password"))
+    queue_email(
+        user.email,
+        "password_changed",
+        user=user,
+        reset_url=absolute_url("accounts.forgot_password"),
+    )
     return user
 
 
@@ -303,15 +326,25 @@ def change_password(actor: User, current_password: str, new_password: str) -> No
         )
     _set_password(actor, new_password)
     audit.record(actor, "user.password_changed", actor, organisation=_home_organisation(actor))
-    queue_email(actor.email, "password_changed", user=actor,
-                reset_url=absolute_url("accounts.forgot_password"))
+    queue_email(
+        actor.email,
+        "password_changed",
+        user=actor,
+        reset_url=absolute_url("accounts.forgot_password"),
+    )
 
 
 def update_profile(actor: User, name: str) -> None:
     before = audit.snapshot(actor, ["name"])
     actor.name = name.strip()
-    audit.record(actor, "user.updated", actor, organisation=_home_organisation(actor),
-                 before=before, after=audit.snapshot(actor, ["name"]))
+    audit.record(
+        actor,
+        "user.updated",
+        actor,
+        organisation=_home_organisation(actor),
+        before=before,
+        after=audit.snapshot(actor, ["name"]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,7 +391,9 @@ def verify_second_factor(user: User, code: str, *, at: float | None = None) -> b
     """Check a TOTP code (once per time-step) or use up a recovery code."""
     if not user.two_factor_enabled or not user.totp_secret:
         return False
-    counter = matching_totp_counter(user.totp_secret, code, user.totp_last_counter, at or time.time())
+    counter = matching_totp_counter(
+        user.totp_secret, code, user.totp_last_counter, at or time.time()
+    )
     if counter is not None:
         user.totp_last_counter = counter
         return True
@@ -383,17 +418,21 @@ def regenerate_recovery_codes(actor: User) -> list[str]:
     if not actor.two_factor_enabled:
         raise BusinessRuleViolation({"code": ["Set up two-factor authentication first"]})
     codes = _replace_recovery_codes(actor)
-    audit.record(actor, "user.recovery_codes_regenerated", actor,
-                 organisation=_home_organisation(actor))
+    audit.record(
+        actor, "user.recovery_codes_regenerated", actor, organisation=_home_organisation(actor)
+    )
     return codes
 
 
 def unused_recovery_code_count(user: User) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count(RecoveryCode.id)).where(
-            RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(RecoveryCode.id)).where(
+                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def disable_two_factor(actor: User, password: str) -> None:
@@ -415,7 +454,9 @@ def disable_two_factor(actor: User, password: str) -> None:
 # Organisations
 
 
-def _check_area_links(type: OrganisationType, region_id: int | None, pcc_area_id: int | None) -> None:
+def _check_area_links(
+    type: OrganisationType, region_id: int | None, pcc_area_id: int | None
+) -> None:
     """A PCC belongs to a PCC area and a probation region organisation to a region."""
     if type == OrganisationType.PCC and pcc_area_id is None:
         raise BusinessRuleViolation({"pcc_area_id": ["Choose the PCC area"]})
@@ -440,9 +481,12 @@ def create_organisation(
         raise PermissionDenied()
     _check_area_links(type, region_id, pcc_area_id)
     organisation = Organisation(
-        name=name.strip(), type=type, charity_number=charity_number or None,
+        name=name.strip(),
+        type=type,
+        charity_number=charity_number or None,
         companies_house_number=companies_house_number or None,
-        region_id=region_id, pcc_area_id=pcc_area_id,
+        region_id=region_id,
+        pcc_area_id=pcc_area_id,
     )
     if organisation.type == OrganisationType.PCC and pcc_area_id is not None and region_id is None:
         from marketplace.reference.models import PccArea
@@ -451,8 +495,12 @@ def create_organisation(
         organisation.region_id = area.region_id if area else None
     db.session.add(organisation)
     db.session.flush()
-    audit.record(actor, "organisation.created", organisation,
-                 after=audit.snapshot(organisation, ORGANISATION_FIELDS))
+    audit.record(
+        actor,
+        "organisation.created",
+        organisation,
+        after=audit.snapshot(organisation, ORGANISATION_FIELDS),
+    )
     return organisation
 
 
@@ -463,20 +511,28 @@ def update_organisation(actor: User, organisation: Organisation, **changes) -> O
     if not can_edit_organisation(actor, organisation):
         raise PermissionDenied()
     new_type = changes.get("type", organisation.type)
-    if new_type != organisation.type:
-        if (organisation.is_provider and new_type not in PROVIDER_TYPES) or (
-            organisation.is_commissioner and new_type not in COMMISSIONER_TYPES
-        ) or organisation.is_authority:
-            raise BusinessRuleViolation(
-                {"type": ["An organisation cannot move between provider, commissioner and authority"]}
-            )
+    if new_type != organisation.type and (
+        (organisation.is_provider and new_type not in PROVIDER_TYPES)
+        or (organisation.is_commissioner and new_type not in COMMISSIONER_TYPES)
+        or organisation.is_authority
+    ):
+        raise BusinessRuleViolation(
+            {"type": ["An organisation cannot move between provider, commissioner and authority"]}
+        )
     _check_area_links(
         new_type,
         changes.get("region_id", organisation.region_id),
         changes.get("pcc_area_id", organisation.pcc_area_id),
     )
     before = audit.snapshot(organisation, ORGANISATION_FIELDS)
-    for field in ("name", "type", "charity_number", "companies_house_number", "region_id", "pcc_area_id"):
+    for field in (
+        "name",
+        "type",
+        "charity_number",
+        "companies_house_number",
+        "region_id",
+        "pcc_area_id",
+    ):
         if field in changes:
             value = changes[field]
             setattr(organisation, field, value.strip() if isinstance(value, str) else value)
@@ -498,8 +554,13 @@ def set_organisation_active(actor: User, organisation: Organisation, active: boo
     if organisation.active == active:
         return
     organisation.active = active
-    audit.record(actor, "organisation.activated" if active else "organisation.deactivated",
-                 organisation, before={"active": not active}, after={"active": active})
+    audit.record(
+        actor,
+        "organisation.activated" if active else "organisation.deactivated",
+        organisation,
+        before={"active": not active},
+        after={"active": active},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,18 +568,23 @@ def set_organisation_active(actor: User, organisation: Organisation, active: boo
 
 
 def _admin_count(organisation: Organisation) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(Membership.user_id)))
-        .join(User, User.id == Membership.user_id)
-        .where(
-            Membership.organisation_id == organisation.id,
-            Membership.role.in_(ORGANISATION_ADMIN_ROLES & organisation.allowed_roles),
-            User.active.is_(True),
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(Membership.user_id)))
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organisation_id == organisation.id,
+                Membership.role.in_(ORGANISATION_ADMIN_ROLES & organisation.allowed_roles),
+                User.active.is_(True),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
-def invite_user(actor: User, organisation: Organisation, *, email: str, name: str, role: Role) -> Invitation:
+def invite_user(
+    actor: User, organisation: Organisation, *, email: str, name: str, role: Role
+) -> Invitation:
     """Invite a person into an organisation in a role, by an emailed single-use link."""
     from marketplace.accounts.permissions import can_invite
 
@@ -534,7 +600,9 @@ def invite_user(actor: User, organisation: Organisation, *, email: str, name: st
     email = normalise_email(email)
     existing_user = get_user_by_email(email)
     if existing_user is not None and role in existing_user.roles_in(organisation):
-        raise BusinessRuleViolation({"email": [f"{email} already has this role in {organisation.name}"]})
+        raise BusinessRuleViolation(
+            {"email": [f"{email} already has this role in {organisation.name}"]}
+        )
     pending = db.session.scalars(
         sa.select(Invitation).where(
             Invitation.organisation_id == organisation.id,
@@ -558,8 +626,12 @@ def invite_user(actor: User, organisation: Organisation, *, email: str, name: st
     )
     db.session.add(invitation)
     db.session.flush()
-    audit.record(actor, "invitation.created", invitation,
-                 after={"email": email, "role": role.value, "name": invitation.name})
+    audit.record(
+        actor,
+        "invitation.created",
+        invitation,
+        after={"email": email, "role": role.value, "name": invitation.name},
+    )
     queue_email(
         email,
         "invitation",
@@ -582,7 +654,10 @@ def find_invitation(secret: str) -> Invitation | None:
 
 
 def accept_invitation(
-    secret: str, *, signed_in_user: User | None = None, name: str | None = None,
+    secret: str,
+    *,
+    signed_in_user: User | None = None,
+    name: str | None = None,
     password: str | None = None,
 ) -> User:
     """Accept an invitation: an existing account gains the role; a new person makes an account."""
@@ -616,17 +691,28 @@ def accept_invitation(
         )
         db.session.add(user)
         db.session.flush()
-        audit.record(user, "user.created_from_invitation", user, organisation=invitation.organisation,
-                     after=audit.snapshot(user, USER_FIELDS))
+        audit.record(
+            user,
+            "user.created_from_invitation",
+            user,
+            organisation=invitation.organisation,
+            after=audit.snapshot(user, USER_FIELDS),
+        )
     if invitation.role not in user.roles_in(invitation.organisation):
         membership = Membership(
-            user=user, organisation=invitation.organisation, role=invitation.role,
+            user=user,
+            organisation=invitation.organisation,
+            role=invitation.role,
             created_by_id=invitation.invited_by_id,
         )
         db.session.add(membership)
         db.session.flush()
-        audit.record(user, "membership.created", membership,
-                     after={"user_id": user.id, "role": invitation.role.value})
+        audit.record(
+            user,
+            "membership.created",
+            membership,
+            after={"user_id": user.id, "role": invitation.role.value},
+        )
     invitation.accepted_at = utcnow()
     invitation.accepted_user_id = user.id
     audit.record(user, "invitation.accepted", invitation)
@@ -644,18 +730,26 @@ def revoke_invitation(actor: User, invitation: Invitation) -> None:
     audit.record(actor, "invitation.revoked", invitation)
 
 
-def set_member_roles(actor: User, organisation: Organisation, member: User, roles: set[Role]) -> None:
+def set_member_roles(
+    actor: User, organisation: Organisation, member: User, roles: set[Role]
+) -> None:
     """Give a team member exactly these roles in the organisation."""
     from marketplace.accounts.permissions import can_manage_team
 
     if not can_manage_team(actor, organisation):
         raise PermissionDenied()
     if not roles:
-        raise BusinessRuleViolation({"roles": ["Choose at least one role, or remove the person instead"]})
+        raise BusinessRuleViolation(
+            {"roles": ["Choose at least one role, or remove the person instead"]}
+        )
     not_allowed = roles - organisation.allowed_roles
     if not_allowed:
         raise BusinessRuleViolation(
-            {"roles": [f"{', '.join(sorted(r.label for r in not_allowed))} is not a role in this organisation"]}
+            {
+                "roles": [
+                    f"{', '.join(sorted(r.label for r in not_allowed))} is not a role in this organisation"
+                ]
+            }
         )
     current = member.roles_in(organisation)
     if not current:
@@ -663,7 +757,11 @@ def set_member_roles(actor: User, organisation: Organisation, member: User, role
     admin_roles = ORGANISATION_ADMIN_ROLES & organisation.allowed_roles
     if current & admin_roles and not roles & admin_roles and _admin_count(organisation) <= 1:
         raise BusinessRuleViolation(
-            {"roles": [f"{organisation.name} needs at least one administrator: make someone else one first"]}
+            {
+                "roles": [
+                    f"{organisation.name} needs at least one administrator: make someone else one first"
+                ]
+            }
         )
     if roles == current:
         return
@@ -672,14 +770,26 @@ def set_member_roles(actor: User, organisation: Organisation, member: User, role
             member.memberships.remove(membership)
             db.session.delete(membership)
     for role in roles - current:
-        db.session.add(Membership(user=member, organisation=organisation, role=role, created_by_id=actor.id))
+        db.session.add(
+            Membership(user=member, organisation=organisation, role=role, created_by_id=actor.id)
+        )
     db.session.flush()
-    audit.record(actor, "membership.roles_changed", object_type="user", object_id=member.id,
-                 organisation=organisation,
-                 before={"roles": sorted(r.value for r in current)},
-                 after={"roles": sorted(r.value for r in roles)})
-    queue_email(member.email, "roles_changed", user=member, organisation=organisation,
-                roles=sorted(r.label for r in roles))
+    audit.record(
+        actor,
+        "membership.roles_changed",
+        object_type="user",
+        object_id=member.id,
+        organisation=organisation,
+        before={"roles": sorted(r.value for r in current)},
+        after={"roles": sorted(r.value for r in roles)},
+    )
+    queue_email(
+        member.email,
+        "roles_changed",
+        user=member,
+        organisation=organisation,
+        roles=sorted(r.label for r in roles),
+    )
 
 
 def remove_member(actor: User, organisation: Organisation, member: User) -> None:
@@ -694,7 +804,11 @@ def remove_member(actor: User, organisation: Organisation, member: User) -> None
     admin_roles = ORGANISATION_ADMIN_ROLES & organisation.allowed_roles
     if current & admin_roles and _admin_count(organisation) <= 1:
         raise BusinessRuleViolation(
-            {"member": [f"{organisation.name} needs at least one administrator: make someone else one first"]}
+            {
+                "member": [
+                    f"{organisation.name} needs at least one administrator: make someone else one first"
+                ]
+            }
         )
     for membership in list(member.memberships):
         if membership.organisation_id == organisation.id:
@@ -710,15 +824,21 @@ def remove_member(actor: User, organisation: Organisation, member: User) -> None
     ):
         token.revoked_at = utcnow()
     db.session.flush()
-    audit.record(actor, "membership.removed", object_type="user", object_id=member.id,
-                 organisation=organisation, before={"roles": sorted(r.value for r in current)})
+    audit.record(
+        actor,
+        "membership.removed",
+        object_type="user",
+        object_id=member.id,
+        organisation=organisation,
+        before={"roles": sorted(r.value for r in current)},
+    )
     queue_email(member.email, "removed_from_organisation", user=member, organisation=organisation)
 
 
 # ---------------------------------------------------------------------------------------------
 # API tokens
 
-API_TOKEN_PREFIX = "rsm_"
+API_TOKEN_PREFIX = "rsm_"  # noqa: S105 - marks our tokens so secret scanners can spot them
 
 
 def create_api_token(actor: User, organisation: Organisation, name: str) -> tuple[ApiToken, str]:
@@ -727,14 +847,24 @@ def create_api_token(actor: User, organisation: Organisation, name: str) -> tupl
         raise PermissionDenied()
     secret = API_TOKEN_PREFIX + new_secret()
     token = ApiToken(
-        user_id=actor.id, organisation_id=organisation.id, name=name.strip(),
-        token_hash=hash_secret(secret), token_prefix=secret[:10],
+        user_id=actor.id,
+        organisation_id=organisation.id,
+        name=name.strip(),
+        token_hash=hash_secret(secret),
+        token_prefix=secret[:10],
     )
     db.session.add(token)
     db.session.flush()
-    audit.record(actor, "api_token.created", token, organisation=organisation,
-                 after={"name": token.name, "prefix": token.token_prefix})
-    queue_email(actor.email, "api_token_created", user=actor, token=token, organisation=organisation)
+    audit.record(
+        actor,
+        "api_token.created",
+        token,
+        organisation=organisation,
+        after={"name": token.name, "prefix": token.token_prefix},
+    )
+    queue_email(
+        actor.email, "api_token_created", user=actor, token=token, organisation=organisation
+    )
     return token, secret
 
 

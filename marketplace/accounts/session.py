@@ -29,11 +29,15 @@ def load_user(session_id: str) -> User | None:
     if not user_id.isdigit() or not nonce:
         return None
     # One statement for the person, their memberships and organisations: this runs on every page.
-    user = db.session.scalars(
-        sa.select(User)
-        .where(User.id == int(user_id))
-        .options(joinedload(User.memberships).joinedload(Membership.organisation))
-    ).unique().first()
+    user = (
+        db.session.scalars(
+            sa.select(User)
+            .where(User.id == int(user_id))
+            .options(joinedload(User.memberships).joinedload(Membership.organisation))
+        )
+        .unique()
+        .first()
+    )
     if user is None or not user.active or user.session_nonce != nonce:
         return None
     return user

@@ -22,9 +22,7 @@ class NotificationStatus(enum.StrEnum):
 class Notification(db.Model):
     __tablename__ = "notifications"
     __table_args__ = (
-        sa.CheckConstraint(
-            "(status = 'sent') = (sent_at IS NOT NULL)", name="sent_has_sent_at"
-        ),
+        sa.CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_has_sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -26,12 +26,24 @@ class ConsoleSender:
     """Prints emails to standard output: the embedded default for development."""
 
     def send(self, to: str, subject: str, body: str) -> None:
-        print(f"\n--- email to {to} ---\nSubject: {subject}\n\n{body}\n--- end of email ---", file=sys.stdout, flush=True)
+        print(
+            f"\n--- email to {to} ---\nSubject: {subject}\n\n{body}\n--- end of email ---",
+            file=sys.stdout,
+            flush=True,
+        )
 
 
 class SmtpSender:
-    def __init__(self, host: str, port: int, username: str | None, password: str | None,
-                 starttls: bool, timeout: int, sender: str):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        starttls: bool,
+        timeout: int,
+        sender: str,
+    ):
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.starttls, self.timeout, self.sender = starttls, timeout, sender
@@ -84,12 +96,22 @@ def get_sender() -> Sender:
         return ConsoleSender()
     if backend == "smtp":
         return SmtpSender(
-            config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
-            config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["SMTP_TIMEOUT"],
+            config["SMTP_HOST"],
+            config["SMTP_PORT"],
+            config["SMTP_USERNAME"],
+            config["SMTP_PASSWORD"],
+            config["SMTP_STARTTLS"],
+            config["SMTP_TIMEOUT"],
             config["MAIL_FROM"],
         )
     if backend == "notify":
         if not config.get("NOTIFY_API_KEY") or not config.get("NOTIFY_TEMPLATE_ID"):
-            raise RuntimeError("MARKETPLACE_NOTIFY_API_KEY and MARKETPLACE_NOTIFY_TEMPLATE_ID are required")
-        return NotifySender(config["NOTIFY_API_KEY"], config["NOTIFY_TEMPLATE_ID"], config["NOTIFY_BASE_URL"])
-    raise RuntimeError(f"unknown MARKETPLACE_EMAIL_BACKEND {backend!r}: use console, smtp or notify")
+            raise RuntimeError(
+                "MARKETPLACE_NOTIFY_API_KEY and MARKETPLACE_NOTIFY_TEMPLATE_ID are required"
+            )
+        return NotifySender(
+            config["NOTIFY_API_KEY"], config["NOTIFY_TEMPLATE_ID"], config["NOTIFY_BASE_URL"]
+        )
+    raise RuntimeError(
+        f"unknown MARKETPLACE_EMAIL_BACKEND {backend!r}: use console, smtp or notify"
+    )

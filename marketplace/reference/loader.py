@@ -31,7 +31,9 @@ def load_reference_data(connection: Connection) -> dict[str, int]:
     def upsert(table: sa.Table, code: str, values: dict) -> int:
         existing = connection.execute(sa.select(table.c.id).where(table.c.code == code)).scalar()
         if existing is None:
-            return connection.execute(sa.insert(table).values(code=code, **values)).inserted_primary_key[0]
+            return connection.execute(
+                sa.insert(table).values(code=code, **values)
+            ).inserted_primary_key[0]
         connection.execute(sa.update(table).where(table.c.id == existing).values(**values))
         return existing
 
@@ -40,7 +42,9 @@ def load_reference_data(connection: Connection) -> dict[str, int]:
         region_ids[row["code"]] = upsert(regions, row["code"], {"name": row["name"]})
         counts["regions"] += 1
     for row in read_csv("pcc_areas.csv"):
-        upsert(areas, row["code"], {"name": row["name"], "region_id": region_ids[row["region_code"]]})
+        upsert(
+            areas, row["code"], {"name": row["name"], "region_id": region_ids[row["region_code"]]}
+        )
         counts["pcc_areas"] += 1
     for row in read_csv("service_categories.csv"):
         upsert(categories, row["code"], {"name": row["name"], "is_cohort": row["cohort"] == "yes"})

@@ -27,6 +27,8 @@ class CategorySchema(ma.Schema):
 class PccAreaQuerySchema(PaginationQuerySchema):
     # A pattern, not only a length: anything else (a NUL byte, say) never reaches the database.
     region = ma.fields.String(
-        validate=ma.validate.Regexp(r"^[A-Z]{1,2}$", error="Give a region code, a capital letter A to L"),
+        validate=ma.validate.Regexp(
+            r"^[A-Z]{1,2}$", error="Give a region code, a capital letter A to L"
+        ),
         metadata={"description": "Region code A–L", "example": "B"},
     )

@@ -20,8 +20,6 @@ from tests.factories import make_member, make_organisation, make_user
 OTHER_ROLES = [Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR, Role.ASSESSOR]
 
 
-
-
 @pytest.fixture
 def admin(web):
     user = make_member(Role.AUTHORITY_ADMIN, name="Ava Authority")

@@ -21,7 +21,7 @@ GOOD_PASSWORD = "blue kettle winter harbour"
 def error_messages(response) -> list[str]:
     """The messages in the GOV.UK error summary."""
     html = response.get_data(as_text=True)
-    summary = html.split('govuk-error-summary__list', 1)
+    summary = html.split("govuk-error-summary__list", 1)
     if len(summary) < 2:
         return []
     return re.findall(r"<a [^>]*>([^<]*)</a>", summary[1].split("</ul>", 1)[0])
@@ -58,12 +58,21 @@ class TestSignIn:
         wrong = sign_in(client, "buyer@example.org", "not the password")
         unknown = sign_in(client, "nobody@example.org", "not the password")
         assert wrong.status_code == unknown.status_code == 200
-        assert error_messages(wrong) == error_messages(unknown) == ["Enter a correct email address and password"]
+        assert (
+            error_messages(wrong)
+            == error_messages(unknown)
+            == ["Enter a correct email address and password"]
+        )
 
     def test_follows_only_local_next_urls(self, client):
         make_member(Role.BUYER, email="buyer@example.org")
         commit()
-        assert sign_in(client, "buyer@example.org", query_string={"next": "/account"}).headers["Location"] == "/account"
+        assert (
+            sign_in(client, "buyer@example.org", query_string={"next": "/account"}).headers[
+                "Location"
+            ]
+            == "/account"
+        )
         client.post("/sign-out")
         for evil in ["https://evil.example/", "//evil.example/", "/\\evil.example"]:
             response = sign_in(client, "buyer@example.org", query_string={"next": evil})
@@ -79,7 +88,9 @@ class TestSignIn:
         assert last_email().template == "confirm_email"
         assert client.get("/account").status_code == 302  # not signed in
 
-    @pytest.mark.parametrize("email,password", [("", ""), ("not-an-email", "x"), ("a" * 300 + "@example.org", "x")])
+    @pytest.mark.parametrize(
+        "email,password", [("", ""), ("not-an-email", "x"), ("a" * 300 + "@example.org", "x")]
+    )
     def test_malformed_input(self, client, email, password):
         response = sign_in(client, email, password)
         assert response.status_code == 200 and error_messages(response)
@@ -88,10 +99,16 @@ class TestSignIn:
         make_member(Role.BUYER, email="buyer@example.org")
         commit()
         for attempt in range(10):
-            response = sign_in(client, "buyer@example.org", "wrong password",
-                               environ_base={"REMOTE_ADDR": f"10.0.0.{attempt}"})
+            response = sign_in(
+                client,
+                "buyer@example.org",
+                "wrong password",
+                environ_base={"REMOTE_ADDR": f"10.0.0.{attempt}"},
+            )
             assert response.status_code == 200
-        blocked = sign_in(client, "buyer@example.org", PASSWORD, environ_base={"REMOTE_ADDR": "10.0.1.1"})
+        blocked = sign_in(
+            client, "buyer@example.org", PASSWORD, environ_base={"REMOTE_ADDR": "10.0.1.1"}
+        )
         assert blocked.status_code == 429
         assert "Wait 15 minutes" in blocked.get_data(as_text=True)
 
@@ -99,7 +116,9 @@ class TestSignIn:
         make_member(Role.BUYER, email="buyer@example.org")
         commit()
         for attempt in range(10):
-            assert sign_in(client, f"person{attempt}@example.org", "wrong password").status_code == 200
+            assert (
+                sign_in(client, f"person{attempt}@example.org", "wrong password").status_code == 200
+            )
         assert sign_in(client, "buyer@example.org").status_code == 429
 
     def test_successful_sign_ins_do_not_count(self, client):
@@ -121,7 +140,9 @@ class TestSignIn:
 class TestTwoFactorSignIn:
     def make_user(self):
         secret = pyotp.random_base32()
-        user = make_member(Role.AUTHORITY_ADMIN, email="admin@example.org", two_factor_secret=secret)
+        user = make_member(
+            Role.AUTHORITY_ADMIN, email="admin@example.org", two_factor_secret=secret
+        )
         commit()
         return user, secret
 
@@ -166,7 +187,10 @@ class TestTwoFactorSignIn:
         sign_in(client, "assessor@example.org")
         for path in ["/", "/accreditation/", "/account"]:
             response = client.get(path)
-            assert response.status_code == 302 and response.headers["Location"] == "/account/two-factor"
+            assert (
+                response.status_code == 302
+                and response.headers["Location"] == "/account/two-factor"
+            )
         setup = client.get("/account/two-factor")
         assert setup.status_code == 200
         db.session.expire_all()
@@ -196,7 +220,9 @@ class TestRegistrationPages:
         confirm_path = link_path(last_email(), "/confirm-email/")
         page = client.get(confirm_path)
         assert page.status_code == 200 and "Confirm email address" in page.get_data(as_text=True)
-        assert db.session.scalar(sa.select(User.email_confirmed_at)) is None  # GET does not use the link
+        assert (
+            db.session.scalar(sa.select(User.email_confirmed_at)) is None
+        )  # GET does not use the link
         assert client.post(confirm_path).headers["Location"] == "/sign-in"
         assert client.post(confirm_path).status_code == 410  # single use
         assert sign_in(client, "sam@hope.example", GOOD_PASSWORD).status_code == 302
@@ -216,7 +242,11 @@ class TestRegistrationPages:
             ("organisation_name", "o" * 161, "Organisation name must be 160 characters or fewer"),
             ("charity_number", "12345", "Enter a charity number in the correct format"),
             ("charity_number", "SC12345", "Enter a charity number in the correct format"),
-            ("companies_house_number", "123", "Enter a Companies House number in the correct format"),
+            (
+                "companies_house_number",
+                "123",
+                "Enter a Companies House number in the correct format",
+            ),
             ("organisation_type", "authority", "Select what kind of organisation it is"),
             ("organisation_type", "pcc", "Select what kind of organisation it is"),
             ("region_id", "9999", "Select a probation region from the list"),
@@ -226,14 +256,18 @@ class TestRegistrationPages:
     def test_bad_input_shows_errors_and_creates_nothing(self, client, field, value, message):
         response = client.post("/register", data={**self.FORM, field: value})
         assert response.status_code == 200
-        assert any(m.startswith(message) for m in error_messages(response)), error_messages(response)
+        assert any(m.startswith(message) for m in error_messages(response)), error_messages(
+            response
+        )
         assert "<title>Error:" in response.get_data(as_text=True)
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
         assert db.session.scalar(sa.select(sa.func.count(Organisation.id))) == 0
 
     @pytest.mark.parametrize("password", ["password1234", "short", "Password1!"])
     def test_common_or_short_password(self, client, password):
-        response = client.post("/register", data={**self.FORM, "password": password, "password_confirm": password})
+        response = client.post(
+            "/register", data={**self.FORM, "password": password, "password_confirm": password}
+        )
         assert response.status_code == 200 and error_messages(response)
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
 
@@ -241,7 +275,10 @@ class TestRegistrationPages:
     def test_valid_charity_numbers(self, client, number):
         response = client.post("/register", data={**self.FORM, "charity_number": number})
         assert response.status_code == 302
-        assert db.session.scalar(sa.select(Organisation.charity_number)) == number.replace(" ", "").upper()
+        assert (
+            db.session.scalar(sa.select(Organisation.charity_number))
+            == number.replace(" ", "").upper()
+        )
 
     def test_registered_email_gets_the_same_page(self, client):
         make_user(email="sam@hope.example")
@@ -259,24 +296,33 @@ class TestPasswordResetPages:
         make_member(Role.BUYER, email="buyer@example.org")
         commit()
         response = client.post("/forgot-password", data={"email": "buyer@example.org"})
-        assert "If <strong>buyer@example.org</strong> has an account" in response.get_data(as_text=True)
+        assert "If <strong>buyer@example.org</strong> has an account" in response.get_data(
+            as_text=True
+        )
         path = link_path(last_email(), "/reset-password/")
         assert client.get(path).status_code == 200
         bad = client.post(path, data={"password": "password", "password_confirm": "password"})
         assert bad.status_code == 200 and error_messages(bad)
-        done = client.post(path, data={"password": GOOD_PASSWORD, "password_confirm": GOOD_PASSWORD})
+        done = client.post(
+            path, data={"password": GOOD_PASSWORD, "password_confirm": GOOD_PASSWORD}
+        )
         assert done.headers["Location"] == "/sign-in"
         assert client.get(path).status_code == 410
         assert sign_in(client, "buyer@example.org", GOOD_PASSWORD).status_code == 302
 
     def test_unknown_email_gets_the_same_answer(self, client):
         response = client.post("/forgot-password", data={"email": "nobody@example.org"})
-        assert "If <strong>nobody@example.org</strong> has an account" in response.get_data(as_text=True)
+        assert "If <strong>nobody@example.org</strong> has an account" in response.get_data(
+            as_text=True
+        )
         assert last_email() is None
 
     def test_bad_token(self, client):
         assert client.get("/reset-password/made-up").status_code == 410
-        assert client.post("/reset-password/made-up", data={"password": GOOD_PASSWORD}).status_code == 410
+        assert (
+            client.post("/reset-password/made-up", data={"password": GOOD_PASSWORD}).status_code
+            == 410
+        )
 
 
 class TestInvitationPages:
@@ -290,8 +336,14 @@ class TestInvitationPages:
     def test_new_person_makes_an_account(self, client):
         organisation, path = self.invite()
         assert client.get(path).status_code == 200
-        response = client.post(path, data={"name": "New Person", "password": GOOD_PASSWORD,
-                                           "password_confirm": GOOD_PASSWORD})
+        response = client.post(
+            path,
+            data={
+                "name": "New Person",
+                "password": GOOD_PASSWORD,
+                "password_confirm": GOOD_PASSWORD,
+            },
+        )
         assert response.headers["Location"] == "/"
         user = db.session.scalar(sa.select(User).where(User.email == "new@example.org"))
         assert user.roles_in(organisation) == {Role.BUYER}
@@ -299,7 +351,9 @@ class TestInvitationPages:
 
     def test_weak_password_keeps_the_invitation(self, client):
         _, path = self.invite()
-        response = client.post(path, data={"name": "New", "password": "password", "password_confirm": "password"})
+        response = client.post(
+            path, data={"name": "New", "password": "password", "password_confirm": "password"}
+        )
         assert response.status_code == 200 and error_messages(response)
         assert db.session.scalar(sa.select(Invitation.accepted_at)) is None
 
@@ -339,8 +393,15 @@ class TestSwitchOrganisation:
         assert response.status_code == 302
         home = client.get("/").get_data(as_text=True)
         assert "Cheshire PCC" in home and "Approver" in home or "approver" in home
-        assert client.post("/switch-organisation", data={"organisation_id": str(stranger.id)}).status_code == 404
-        assert client.post("/switch-organisation", data={"organisation_id": "abc"}).status_code == 404
+        assert (
+            client.post(
+                "/switch-organisation", data={"organisation_id": str(stranger.id)}
+            ).status_code
+            == 404
+        )
+        assert (
+            client.post("/switch-organisation", data={"organisation_id": "abc"}).status_code == 404
+        )
 
 
 class TestCsrf:
@@ -352,7 +413,9 @@ class TestCsrf:
         assert client.get("/account").status_code == 302
 
     def test_post_with_wrong_token_is_refused(self, client, csrf_enabled):
-        response = client.post("/forgot-password", data={"email": "a@example.org", "csrf_token": "forged"})
+        response = client.post(
+            "/forgot-password", data={"email": "a@example.org", "csrf_token": "forged"}
+        )
         assert response.status_code == 400
         assert last_email() is None
 
@@ -361,7 +424,10 @@ class TestCsrf:
         commit()
         page = client.get("/sign-in").get_data(as_text=True)
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-            r'name="csrf_token" value="([^"]+)"', page)
-        response = client.post("/sign-in", data={"email": "buyer@example.org", "password": PASSWORD,
-                                                  "csrf_token": token.group(1)})
+            r'name="csrf_token" value="([^"]+)"', page
+        )
+        response = client.post(
+            "/sign-in",
+            data={"email": "buyer@example.org", "password": PASSWORD, "csrf_token": token.group(1)},
+        )
         assert response.status_code == 302

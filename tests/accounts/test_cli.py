@@ -19,7 +19,9 @@ def get_me(client, secret: str):
 
 
 def test_prints_a_token_that_works_on_the_api(app, client):
-    organisation = make_organisation(OrganisationType.PROVIDER_VCSE, name="Harbour Debt Advice Centre")
+    organisation = make_organisation(
+        OrganisationType.PROVIDER_VCSE, name="Harbour Debt Advice Centre"
+    )
     user = make_member(Role.PROVIDER_ADMIN, organisation, email="sian@harbour.example")
     commit()
 
@@ -52,11 +54,13 @@ def test_the_token_is_stored_hashed_and_the_plaintext_is_nowhere_in_the_database
         for table in db.metadata.sorted_tables:
             for row in connection.execute(sa.select(table)):
                 assert secret not in repr(tuple(row)), f"plaintext token found in {table.name}"
-                assert secret[len(token.token_prefix):] not in repr(tuple(row))
+                assert secret[len(token.token_prefix) :] not in repr(tuple(row))
 
 
 def test_the_default_name_and_the_users_first_organisation(app, client):
-    organisation = make_organisation(OrganisationType.PROBATION_REGION, name="Probation Service – Wales")
+    organisation = make_organisation(
+        OrganisationType.PROBATION_REGION, name="Probation Service – Wales"
+    )
     make_member(Role.APPROVER, organisation, email="owain@probation.example")
     commit()
 
@@ -68,7 +72,9 @@ def test_the_default_name_and_the_users_first_organisation(app, client):
 
 
 def test_organisation_id_chooses_which_organisation_the_token_acts_for(app, client):
-    first = make_organisation(OrganisationType.PROBATION_REGION, name="A Probation Service – North West")
+    first = make_organisation(
+        OrganisationType.PROBATION_REGION, name="A Probation Service – North West"
+    )
     second = make_organisation(OrganisationType.PCC, name="B Police and Crime Commissioner")
     user = make_member(Role.BUYER, first, email="rachel@example.org")
     add_membership(user, second, Role.BUYER)

@@ -170,8 +170,9 @@ class TestPasswordReset:
         services.request_password_reset("a@example.org")
         commit()
         secret = link_secret(db.session.scalar(sa.select(Notification)), "/reset-password/")
-        token = db.session.scalar(sa.select(OneTimeToken).where(
-            OneTimeToken.purpose == TokenPurpose.RESET_PASSWORD))
+        token = db.session.scalar(
+            sa.select(OneTimeToken).where(OneTimeToken.purpose == TokenPurpose.RESET_PASSWORD)
+        )
         assert timedelta(minutes=59) < token.expires_at - token.created_at <= timedelta(hours=1)
         token.expires_at = utcnow() - timedelta(seconds=1)
         commit()
@@ -225,7 +226,9 @@ class TestTwoFactor:
         later = now + 30
         code = pyotp.TOTP(secret).at(later)
         assert services.verify_second_factor(user, code, at=later)
-        assert not services.verify_second_factor(user, code, at=later), "a code must not be replayed"
+        assert not services.verify_second_factor(user, code, at=later), (
+            "a code must not be replayed"
+        )
 
     def test_wrong_setup_code_refused(self, app):
         user = make_user()
@@ -300,8 +303,9 @@ class TestApiTokens:
 class TestOrganisations:
     def test_update_keeps_pcc_and_region_links(self, app):
         admin = make_member(Role.AUTHORITY_ADMIN)
-        pcc = services.create_organisation(admin, name="Cheshire PCC", type=OrganisationType.PCC,
-                                           pcc_area_id=1)
+        pcc = services.create_organisation(
+            admin, name="Cheshire PCC", type=OrganisationType.PCC, pcc_area_id=1
+        )
         with pytest.raises(BusinessRuleViolation) as error:
             services.update_organisation(admin, pcc, pcc_area_id=None)
         assert "pcc_area_id" in error.value.errors
@@ -314,6 +318,7 @@ class TestOrganisations:
 
         admin = make_member(Role.AUTHORITY_ADMIN)
         area = db.session.scalar(sa.select(PccArea).where(PccArea.code == "cheshire"))
-        pcc = services.create_organisation(admin, name="Cheshire PCC", type=OrganisationType.PCC,
-                                           pcc_area_id=area.id)
+        pcc = services.create_organisation(
+            admin, name="Cheshire PCC", type=OrganisationType.PCC, pcc_area_id=area.id
+        )
         assert pcc.region_id == area.region_id

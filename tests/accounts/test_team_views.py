@@ -35,8 +35,6 @@ ADMIN_FOR = {
 }
 
 
-
-
 def text(response) -> str:
     return response.get_data(as_text=True)
 

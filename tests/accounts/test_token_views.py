@@ -19,8 +19,6 @@ from tests.factories import add_membership, make_member, make_organisation, make
 ALL_ROLES = list(Role)
 
 
-
-
 def text(response) -> str:
     return response.get_data(as_text=True)
 

@@ -34,8 +34,10 @@ class Violation:
     nodes: list[dict] = field(default_factory=list)
 
     def describe(self) -> str:
-        lines = [f"{self.impact.upper()} {self.rule}: {self.help} ({self.help_url})",
-                 f"  page: {self.title!r} {self.url}"]
+        lines = [
+            f"{self.impact.upper()} {self.rule}: {self.help} ({self.help_url})",
+            f"  page: {self.title!r} {self.url}",
+        ]
         for node in self.nodes:
             lines.append(f"  element: {' '.join(map(str, node['target']))}")
             lines.append(f"    html: {node['html'][:300]}")
@@ -101,7 +103,7 @@ class Ui:
         """Run axe-core on the page that is showing now."""
         self.page.wait_for_load_state("load")
         url = self.page.url
-        pending = self._loads[self._audited:]
+        pending = self._loads[self._audited :]
         # Every document loaded since the last check but the current one was never checked
         # (a change of #fragment only is not a new page).
         for loaded, following in pairwise(pending):
@@ -113,15 +115,22 @@ class Ui:
         title = self.page.title()
         self.pages_audited.append(f"{title} ({url})")
         for raw in self.page.evaluate(_RUN_AXE):
-            violation = Violation(url=url, title=title, rule=raw["id"], impact=raw["impact"] or "",
-                                  help=raw["help"], help_url=raw["helpUrl"], nodes=raw["nodes"])
+            violation = Violation(
+                url=url,
+                title=title,
+                rule=raw["id"],
+                impact=raw["impact"] or "",
+                help=raw["help"],
+                help_url=raw["helpUrl"],
+                nodes=raw["nodes"],
+            )
             if violation.impact in FAILING_IMPACTS:
                 self.violations.append(violation)
             else:
                 self.minor_violations.append(violation)
 
     def check_every_page_was_audited(self) -> None:
-        pending = self._loads[self._audited:]
+        pending = self._loads[self._audited :]
         self.unaudited.extend(urldefrag(url).url for url in pending)
 
     # reading the page
@@ -137,8 +146,10 @@ class Ui:
 
     def navigation_links(self) -> list[tuple[str, str]]:
         links = self.page.locator("#service-navigation a.govuk-service-navigation__link")
-        return [(links.nth(i).inner_text().strip(), links.nth(i).get_attribute("href"))
-                for i in range(links.count())]
+        return [
+            (links.nth(i).inner_text().strip(), links.nth(i).get_attribute("href"))
+            for i in range(links.count())
+        ]
 
     def banner(self) -> str:
         banners = self.page.locator(".govuk-notification-banner")

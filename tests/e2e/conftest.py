@@ -67,26 +67,28 @@ def live_server(smtp_sink):
     with tempfile.TemporaryDirectory(prefix="marketplace-e2e-") as tmp:
         tmp_dir = Path(tmp)
         port = free_port()
-        app = create_app({
-            "ENV_NAME": "testing",
-            "TESTING": False,  # behave like the real thing (errors become pages, not exceptions)
-            "SECRET_KEY": "e2e-secret-key-" + "x" * 32,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_dir / 'e2e.db'}",
-            "INSTANCE_DIR": str(tmp_dir / "instance"),
-            "BASE_URL": f"http://{HOST}:{port}",
-            "EMAIL_BACKEND": "smtp",
-            "SMTP_HOST": smtp_sink.host,
-            "SMTP_PORT": smtp_sink.port,
-            "SMTP_USERNAME": None,
-            "SMTP_PASSWORD": None,
-            "SMTP_STARTTLS": False,
-            "SMTP_TIMEOUT": 5,
-            "SEND_EMAIL_AFTER_COMMIT": True,
-            "WTF_CSRF_ENABLED": True,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "LOG_LEVEL": "WARNING",
-        })
+        app = create_app(
+            {
+                "ENV_NAME": "testing",
+                "TESTING": False,  # behave like the real thing (errors become pages, not exceptions)
+                "SECRET_KEY": "e2e-secret-key-" + "x" * 32,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_dir / 'e2e.db'}",
+                "INSTANCE_DIR": str(tmp_dir / "instance"),
+                "BASE_URL": f"http://{HOST}:{port}",
+                "EMAIL_BACKEND": "smtp",
+                "SMTP_HOST": smtp_sink.host,
+                "SMTP_PORT": smtp_sink.port,
+                "SMTP_USERNAME": None,
+                "SMTP_PASSWORD": None,
+                "SMTP_STARTTLS": False,
+                "SMTP_TIMEOUT": 5,
+                "SEND_EMAIL_AFTER_COMMIT": True,
+                "WTF_CSRF_ENABLED": True,
+                "RATELIMIT_ENABLED": True,
+                "RATELIMIT_STORAGE_URI": "memory://",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
         with app.app_context():
             upgrade()
             db.session.remove()
@@ -110,14 +112,17 @@ def live_server(smtp_sink):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package 'chromium' "
-                    "(never `playwright install`)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install the Debian package 'chromium' "
+            "(never `playwright install`)"
+        )
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
     try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
     finally:
@@ -160,8 +165,10 @@ def ui(browser, live_server, axe_source):
             + "\n\n".join(v.describe() for v in tab.violations)
         )
     if tab.unaudited:
-        problems.append("pages loaded without an accessibility check (use ui.goto / "
-                        f"ui.click_and_wait / ui.audit): {tab.unaudited}")
+        problems.append(
+            "pages loaded without an accessibility check (use ui.goto / "
+            f"ui.click_and_wait / ui.audit): {tab.unaudited}"
+        )
     if console_errors:
         problems.append(f"JavaScript errors on the pages: {console_errors}")
     if broken_assets:

@@ -28,8 +28,11 @@ def test_axe_reports_serious_and_critical_violations(browser, live_server, axe_s
         tab.audit()
 
         found = {(v.rule, v.impact) for v in tab.violations}
-        assert {("image-alt", "critical"), ("link-name", "serious"),
-                ("color-contrast", "serious")} <= found
+        assert {
+            ("image-alt", "critical"),
+            ("link-name", "serious"),
+            ("color-contrast", "serious"),
+        } <= found
         assert all(v.nodes for v in tab.violations)
         assert "image-alt" in "\n".join(v.describe() for v in tab.violations)
     finally:
@@ -49,6 +52,9 @@ def test_a_page_loaded_without_a_check_is_reported(browser, live_server, axe_sou
 
         page.goto(live_server.absolute("/accessibility"))
         tab.check_every_page_was_audited()
-        assert tab.unaudited == [live_server.absolute("/cookies"), live_server.absolute("/accessibility")]
+        assert tab.unaudited == [
+            live_server.absolute("/cookies"),
+            live_server.absolute("/accessibility"),
+        ]
     finally:
         context.close()

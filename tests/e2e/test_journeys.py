@@ -58,9 +58,15 @@ def create_person(live_server, role: Role) -> Person:
     """A user holding ``role``, written straight into the live server's database."""
     tag = uuid.uuid4().hex[:8]
     with live_server.app.app_context():
-        organisation = make_organisation(DEFAULT_TYPE_FOR_ROLE[role], name=f"E2E {role.value} {tag}")
-        user = make_member(role, organisation, email=f"{role.value}.{tag}@example.org",
-                           name=f"Alex {role.value.replace('_', ' ').title()} {tag}")
+        organisation = make_organisation(
+            DEFAULT_TYPE_FOR_ROLE[role], name=f"E2E {role.value} {tag}"
+        )
+        user = make_member(
+            role,
+            organisation,
+            email=f"{role.value}.{tag}@example.org",
+            name=f"Alex {role.value.replace('_', ' ').title()} {tag}",
+        )
         person = Person(user.email, user.name, organisation.name, user.totp_secret)
         db.session.commit()
         db.session.remove()
@@ -92,7 +98,9 @@ def test_register_a_provider_confirm_by_email_and_sign_in(ui, live_server):
     ui.fill("Organisation name", organisation)
     ui.page.get_by_role("radio", name=OrganisationType.PROVIDER_VCSE.label, exact=True).check()
     ui.fill("Charity number (optional)", "1234567")
-    ui.page.get_by_label("Main probation region (optional)", exact=True).select_option(label="Wales")
+    ui.page.get_by_label("Main probation region (optional)", exact=True).select_option(
+        label="Wales"
+    )
     ui.fill("Your full name", name)
     ui.fill("Your work email address", email)
     ui.fill("Create a password", password)
@@ -178,7 +186,9 @@ def test_two_factor_is_asked_for_and_a_wrong_code_is_refused(ui, live_server):
     person = create_person(live_server, Role.ASSESSOR)
 
     ui.sign_in(person.email, PASSWORD)
-    ui.fill("Security code", "000000" if pyotp.TOTP(person.totp_secret).now() != "000000" else "111111")
+    ui.fill(
+        "Security code", "000000" if pyotp.TOTP(person.totp_secret).now() != "000000" else "111111"
+    )
     ui.press_button("Continue")
 
     assert ui.heading() == "Enter your security code"
@@ -194,8 +204,10 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(ui, live_
     ui.sign_in(person.email, "not the password at all")
 
     assert ui.heading() == "Sign in"
-    assert "Enter a correct email address and password" in ui.page.locator(
-        ".govuk-error-summary").inner_text()
+    assert (
+        "Enter a correct email address and password"
+        in ui.page.locator(".govuk-error-summary").inner_text()
+    )
     assert ui.navigation() == []
 
 

@@ -84,16 +84,22 @@ def notify(app, monkeypatch):
 
 def test_sends_subject_and_body_as_personalisation(notify):
     NotifySender(API_KEY, TEMPLATE_ID, notify.url).send("a@example.org", "Hello", "Body text")
-    assert notify.received == [{
-        "email_address": "a@example.org",
-        "template_id": TEMPLATE_ID,
-        "personalisation": {"subject": "Hello", "body": "Body text"},
-    }]
+    assert notify.received == [
+        {
+            "email_address": "a@example.org",
+            "template_id": TEMPLATE_ID,
+            "personalisation": {"subject": "Hello", "body": "Body text"},
+        }
+    ]
 
 
 def test_outbox_delivers_through_notify(notify):
-    queue_email("person@example.org", "password_changed",
-                user=type("U", (), {"name": "Ali"})(), reset_url="http://x.test/reset")
+    queue_email(
+        "person@example.org",
+        "password_changed",
+        user=type("U", (), {"name": "Ali"})(),
+        reset_url="http://x.test/reset",
+    )
     commit()
     assert send_pending() == (1, 0)
     assert notify.received[0]["personalisation"]["subject"] == "Your password has been changed"
@@ -104,8 +110,12 @@ def test_a_refusal_is_retried_later(notify):
     notify.fail_with = 400
     with pytest.raises(DeliveryError):
         NotifySender(API_KEY, TEMPLATE_ID, notify.url).send("a@example.org", "S", "B")
-    queue_email("person@example.org", "password_changed",
-                user=type("U", (), {"name": "Ali"})(), reset_url="http://x.test/reset")
+    queue_email(
+        "person@example.org",
+        "password_changed",
+        user=type("U", (), {"name": "Ali"})(),
+        reset_url="http://x.test/reset",
+    )
     commit()
     assert send_pending() == (0, 1)
     notification = db.session.scalar(sa.select(Notification))

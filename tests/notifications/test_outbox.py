@@ -23,8 +23,13 @@ pytestmark = pytest.mark.usefixtures("email_templates")
 
 def test_queue_email_splits_the_subject_line_from_the_body(app):
     before = utcnow()
-    notification = queue_email("jo@example.org", "_test_message", name="Jo", reference="CO-1",
-                               link="http://marketplace.test/x")
+    notification = queue_email(
+        "jo@example.org",
+        "_test_message",
+        name="Jo",
+        reference="CO-1",
+        link="http://marketplace.test/x",
+    )
 
     assert notification.id is not None  # flushed, in the caller's transaction
     assert notification.to_email == "jo@example.org"
@@ -54,8 +59,13 @@ def test_a_template_without_a_subject_line_is_refused(app):
 
 
 def test_plain_text_email_is_not_html_escaped(app):
-    notification = queue_email("jo@example.org", "_test_message", name="O'Brien & <Sons>",
-                               reference="CO-2", link="http://marketplace.test/?a=1&b=2")
+    notification = queue_email(
+        "jo@example.org",
+        "_test_message",
+        name="O'Brien & <Sons>",
+        reference="CO-2",
+        link="http://marketplace.test/?a=1&b=2",
+    )
 
     assert "Dear O'Brien & <Sons>," in notification.body
     assert "http://marketplace.test/?a=1&b=2" in notification.body
@@ -92,8 +102,13 @@ def test_console_sender_prints_the_email(capsys):
 
 def test_send_pending_with_the_console_backend_prints_and_marks_sent(app, app_config, capsys):
     app_config(EMAIL_BACKEND="console", SEND_EMAIL_AFTER_COMMIT=False)
-    notification_id = queue_email("jo@example.org", "_test_message", name="Jo", reference="CO-6",
-                                  link="http://marketplace.test/co-6").id
+    notification_id = queue_email(
+        "jo@example.org",
+        "_test_message",
+        name="Jo",
+        reference="CO-6",
+        link="http://marketplace.test/co-6",
+    ).id
     commit()
 
     assert send_pending() == (1, 0)
@@ -160,6 +175,9 @@ def test_every_email_the_code_sends_has_a_template_with_a_subject_line(app):
                 problems.append(f"email/{name}.txt is missing")
                 continue
             first_line = rendered.partition("\n")[0]
-            if not first_line.startswith("Subject: ") or not first_line.removeprefix("Subject: ").strip():
+            if (
+                not first_line.startswith("Subject: ")
+                or not first_line.removeprefix("Subject: ").strip()
+            ):
                 problems.append(f"email/{name}.txt starts with {first_line!r}, not 'Subject: …'")
     assert problems == []

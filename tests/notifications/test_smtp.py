@@ -21,8 +21,13 @@ pytestmark = pytest.mark.usefixtures("smtp_app")
 
 
 def queue(to="jo.bloggs@example.org", reference="CO-2026-000123", name="Jo Bloggs"):
-    return queue_email(to, "_test_message", name=name, reference=reference,
-                       link=f"http://marketplace.test/call-offs/{reference}")
+    return queue_email(
+        to,
+        "_test_message",
+        name=name,
+        reference=reference,
+        link=f"http://marketplace.test/call-offs/{reference}",
+    )
 
 
 def run_send(app, *args):
@@ -119,7 +124,11 @@ def test_server_down_keeps_the_email_pending_and_backs_off(app, app_config, smtp
     assert notification.attempts == 1
     assert notification.sent_at is None
     assert notification.last_error.startswith("SMTP delivery failed")
-    assert before + timedelta(minutes=1) <= notification.next_attempt_at <= after + timedelta(minutes=1)
+    assert (
+        before + timedelta(minutes=1)
+        <= notification.next_attempt_at
+        <= after + timedelta(minutes=1)
+    )
 
     # Not due yet: another run leaves it alone.
     assert "Sent 0 email(s); 0 failed" in run_send(app)
@@ -133,7 +142,11 @@ def test_server_down_keeps_the_email_pending_and_backs_off(app, app_config, smtp
     notification = reload(notification_id)
     assert notification.attempts == 2
     assert notification.status == NotificationStatus.PENDING
-    assert before + timedelta(minutes=2) <= notification.next_attempt_at <= after + timedelta(minutes=2)
+    assert (
+        before + timedelta(minutes=2)
+        <= notification.next_attempt_at
+        <= after + timedelta(minutes=2)
+    )
 
     # The server is back: the next due run delivers it, once.
     server_up(app_config, smtp_sink)

@@ -39,7 +39,10 @@ class TwoFactorForm(BaseForm):
         "Security code",
         description="Enter the 6-digit code from your authenticator app, or one of your recovery codes",
         widget=GovTextInput(),
-        validators=[DataRequired(message="Enter the security code"), Length(max=20, message="Enter the 6-digit code")],
+        validators=[
+            DataRequired(message="Enter the security code"),
+            Length(max=20, message="Enter the 6-digit code"),
+        ],
     )
     submit = submit_field("Continue")
 
@@ -51,8 +54,10 @@ class RegisterProviderForm(BaseForm):
         widget=GovTextInput(),
         validators=[
             DataRequired(message="Enter your organisation's name"),
-            Length(max=ORGANISATION_NAME_MAX,
-                   message=f"Organisation name must be {ORGANISATION_NAME_MAX} characters or fewer"),
+            Length(
+                max=ORGANISATION_NAME_MAX,
+                message=f"Organisation name must be {ORGANISATION_NAME_MAX} characters or fewer",
+            ),
         ],
     )
     organisation_type = ChoiceRadioField(
@@ -80,7 +85,9 @@ class RegisterProviderForm(BaseForm):
         "At least 10 characters. Three random words make a strong password.",
         new=True,
     )
-    password_confirm = password_field("Confirm your password", "Confirm your password", same_as="password")
+    password_confirm = password_field(
+        "Confirm your password", "Confirm your password", same_as="password"
+    )
     submit = submit_field("Register")
 
 
@@ -95,19 +102,29 @@ class ForgotPasswordForm(BaseForm):
 
 
 class ResetPasswordForm(BaseForm):
-    password = password_field("New password", "Enter a new password",
-                              "At least 10 characters. Three random words make a strong password.",
-                              new=True)
-    password_confirm = password_field("Confirm your new password", "Confirm your new password", same_as="password")
+    password = password_field(
+        "New password",
+        "Enter a new password",
+        "At least 10 characters. Three random words make a strong password.",
+        new=True,
+    )
+    password_confirm = password_field(
+        "Confirm your new password", "Confirm your new password", same_as="password"
+    )
     submit = submit_field("Set new password")
 
 
 class ChangePasswordForm(BaseForm):
     current_password = password_field("Current password", "Enter your current password")
-    new_password = password_field("New password", "Enter a new password",
-                                  "At least 10 characters. Three random words make a strong password.",
-                                  new=True)
-    new_password_confirm = password_field("Confirm your new password", "Confirm your new password", same_as="new_password")
+    new_password = password_field(
+        "New password",
+        "Enter a new password",
+        "At least 10 characters. Three random words make a strong password.",
+        new=True,
+    )
+    new_password_confirm = password_field(
+        "Confirm your new password", "Confirm your new password", same_as="new_password"
+    )
     submit = submit_field("Change password")
 
 
@@ -121,7 +138,10 @@ class TwoFactorSetupForm(BaseForm):
         "Security code from your app",
         description="Enter the 6-digit code your authenticator app shows",
         widget=GovTextInput(),
-        validators=[DataRequired(message="Enter the 6-digit code"), Length(max=10, message="Enter the 6-digit code")],
+        validators=[
+            DataRequired(message="Enter the 6-digit code"),
+            Length(max=10, message="Enter the 6-digit code"),
+        ],
     )
     submit = submit_field("Turn on two-factor authentication")
 
@@ -134,11 +154,14 @@ class PasswordConfirmForm(BaseForm):
 class AcceptInvitationForm(BaseForm):
     name = name_field()
     password = password_field(
-        "Create a password", "Enter a password",
+        "Create a password",
+        "Enter a password",
         "At least 10 characters. Three random words make a strong password.",
         new=True,
     )
-    password_confirm = password_field("Confirm your password", "Confirm your password", same_as="password")
+    password_confirm = password_field(
+        "Confirm your password", "Confirm your password", same_as="password"
+    )
     submit = submit_field("Accept invitation")
 
 

@@ -10,7 +10,14 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovSubmitInput,
     GovTextInput,
 )
-from wtforms import PasswordField, RadioField, SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms import (
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -85,9 +92,14 @@ def name_field(label: str = "Full name", message: str = "Enter your full name") 
     )
 
 
-def password_field(label: str = "Password", message: str = "Enter your password",
-                   description: str | None = None, *, same_as: str | None = None,
-                   new: bool = False) -> PasswordField:
+def password_field(
+    label: str = "Password",
+    message: str = "Enter your password",
+    description: str | None = None,
+    *,
+    same_as: str | None = None,
+    new: bool = False,
+) -> PasswordField:
     validators = [
         InputRequired(message=message),
         Length(max=PASSWORD_MAX, message=f"Password must be {PASSWORD_MAX} characters or fewer"),
@@ -95,7 +107,10 @@ def password_field(label: str = "Password", message: str = "Enter your password"
     if same_as:
         validators.append(EqualTo(same_as, message="The passwords do not match"))
     return PasswordField(
-        label, description=description, widget=GovPasswordInput(), validators=validators,
+        label,
+        description=description,
+        widget=GovPasswordInput(),
+        validators=validators,
         render_kw={"autocomplete": "new-password" if new or same_as else "current-password"},
     )
 
@@ -136,7 +151,9 @@ def submit_field(label: str = "Continue") -> SubmitField:
     return SubmitField(label, widget=GovSubmitInput())
 
 
-def enum_choices(members: list[enum.StrEnum] | tuple, label=lambda m: m.label) -> list[SelectChoice]:
+def enum_choices(
+    members: list[enum.StrEnum] | tuple, label=lambda m: m.label
+) -> list[SelectChoice]:
     return [SelectChoice(member.value, label(member)) for member in members]
 
 

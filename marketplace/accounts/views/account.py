@@ -47,7 +47,9 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.new_password.data)
+            services.change_password(
+                current_user, form.current_password.data, form.new_password.data
+            )
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
@@ -82,7 +84,10 @@ def two_factor_setup():
     commit()
     uri = totp_uri(secret, current_user.email, current_app.config["TOTP_ISSUER"])
     return render_template(
-        "accounts/two_factor_setup.html", form=form, secret=secret, qr_data_uri=_qr_svg_data_uri(uri),
+        "accounts/two_factor_setup.html",
+        form=form,
+        secret=secret,
+        qr_data_uri=_qr_svg_data_uri(uri),
         required=current_user.requires_two_factor,
     )
 
@@ -118,5 +123,6 @@ def two_factor_disable():
             commit()
             flash("Two-factor authentication is off", "success")
             return redirect(url_for("accounts.account"))
-    return render_template("accounts/two_factor_disable.html", form=form,
-                           required=current_user.requires_two_factor)
+    return render_template(
+        "accounts/two_factor_disable.html", form=form, required=current_user.requires_two_factor
+    )

@@ -60,12 +60,22 @@ def _failed(response) -> bool:
 
 
 sign_in_limits = [
-    limiter.limit(_sign_in_limit, key_func=client_address, methods=["POST"], deduct_when=_failed,
-                  scope="sign-in-address",
-                  error_message="Too many failed sign-in attempts from your network. Wait 15 minutes and try again."),
-    limiter.limit(_sign_in_limit, key_func=_account_key, methods=["POST"], deduct_when=_failed,
-                  scope="sign-in-account",
-                  error_message="Too many failed sign-in attempts for this account. Wait 15 minutes and try again."),
+    limiter.limit(
+        _sign_in_limit,
+        key_func=client_address,
+        methods=["POST"],
+        deduct_when=_failed,
+        scope="sign-in-address",
+        error_message="Too many failed sign-in attempts from your network. Wait 15 minutes and try again.",
+    ),
+    limiter.limit(
+        _sign_in_limit,
+        key_func=_account_key,
+        methods=["POST"],
+        deduct_when=_failed,
+        scope="sign-in-account",
+        error_message="Too many failed sign-in attempts for this account. Wait 15 minutes and try again.",
+    ),
 ]
 
 
@@ -87,8 +97,9 @@ def sign_in():
         except services.EmailNotConfirmed as unconfirmed:
             services.send_confirmation_email(unconfirmed.user)
             commit()
-            return render_template("accounts/confirm_email_sent.html", email=unconfirmed.user.email,
-                                   resent=True)
+            return render_template(
+                "accounts/confirm_email_sent.html", email=unconfirmed.user.email, resent=True
+            )
         if user is None:
             services.record_failed_sign_in(form.email.data)
             commit()
@@ -109,9 +120,14 @@ def sign_in():
 
 
 @bp.route("/sign-in/two-factor", methods=["GET", "POST"])
-@limiter.limit(_sign_in_limit, key_func=_pending_account_key, methods=["POST"], deduct_when=_failed,
-               scope="two-factor",
-               error_message="Too many wrong security codes. Wait 15 minutes and try again.")
+@limiter.limit(
+    _sign_in_limit,
+    key_func=_pending_account_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    scope="two-factor",
+    error_message="Too many wrong security codes. Wait 15 minutes and try again.",
+)
 def two_factor_challenge():
     pending = session.get(PENDING_TWO_FACTOR_KEY)
     user = load_user(pending) if pending else None
@@ -215,22 +231,32 @@ def resend_confirmation():
         if user is not None and user.email_confirmed_at is None and user.active:
             services.send_confirmation_email(user)
             commit()
-        return render_template("accounts/confirm_email_sent.html",
-                               email=services.normalise_email(form.email.data), resent=True)
+        return render_template(
+            "accounts/confirm_email_sent.html",
+            email=services.normalise_email(form.email.data),
+            resent=True,
+        )
     return render_template("accounts/resend_confirmation.html", form=form)
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
-@limiter.limit("20 per hour", key_func=client_address, methods=["POST"], scope="forgot-password",
-               error_message="Too many reset requests from your network. Wait an hour and try again.")
+@limiter.limit(
+    "20 per hour",
+    key_func=client_address,
+    methods=["POST"],
+    scope="forgot-password",
+    error_message="Too many reset requests from your network. Wait an hour and try again.",
+)
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         services.request_password_reset(form.email.data)
         commit()
-        return render_template("accounts/reset_sent.html",
-                               email=services.normalise_email(form.email.data),
-                               minutes=current_app.config["RESET_LINK_LIFETIME_SECONDS"] // 60)
+        return render_template(
+            "accounts/reset_sent.html",
+            email=services.normalise_email(form.email.data),
+            minutes=current_app.config["RESET_LINK_LIFETIME_SECONDS"] // 60,
+        )
     return render_template("accounts/forgot_password.html", form=form)
 
 
@@ -264,30 +290,41 @@ def accept_invitation(token: str):
     if existing is not None:
         form = EmptyForm()
         if signed_in is None or signed_in.id != existing.id:
-            return render_template("accounts/invitation_sign_in.html", invitation=invitation,
-                                   wrong_account=signed_in is not None)
+            return render_template(
+                "accounts/invitation_sign_in.html",
+                invitation=invitation,
+                wrong_account=signed_in is not None,
+            )
         if form.validate_on_submit():
             services.accept_invitation(token, signed_in_user=signed_in)
             commit()
             session[ORGANISATION_SESSION_KEY] = invitation.organisation_id
             flash(f"You have joined {invitation.organisation.name}", "success")
             return redirect(url_for("dashboard.index"))
-        return render_template("accounts/invitation_existing.html", invitation=invitation, form=form)
+        return render_template(
+            "accounts/invitation_existing.html", invitation=invitation, form=form
+        )
     if signed_in is not None:
-        return render_template("accounts/invitation_sign_in.html", invitation=invitation,
-                               wrong_account=True)
+        return render_template(
+            "accounts/invitation_sign_in.html", invitation=invitation, wrong_account=True
+        )
     form = AcceptInvitationForm()
     if request.method == "GET":
         form.name.data = invitation.name
     if form.validate_on_submit():
         try:
-            user = services.accept_invitation(token, name=form.name.data, password=form.password.data)
+            user = services.accept_invitation(
+                token, name=form.name.data, password=form.password.data
+            )
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
             commit()
             start_session(user, invitation.organisation)
-            flash(f"Welcome to {current_app.config['SERVICE_NAME']}. You have joined "
-                  f"{invitation.organisation.name}.", "success")
+            flash(
+                f"Welcome to {current_app.config['SERVICE_NAME']}. You have joined "
+                f"{invitation.organisation.name}.",
+                "success",
+            )
             return redirect(url_for("dashboard.index"))
     return render_template("accounts/invitation_new.html", invitation=invitation, form=form)
