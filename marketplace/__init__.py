@@ -176,6 +176,14 @@ def _register_request_hooks(app: Flask) -> None:
     app.context_processor(navigation_context)
 
     @app.after_request
+    def unprocessable_form(response):
+        # A form sent back with an error summary did not do what was asked: say so in the status,
+        # as the API does, so scripts and monitoring can tell a refused submission from a success.
+        if request.method == "POST" and response.status_code == 200 and g.get("shows_form_errors"):
+            response.status_code = 422
+        return response
+
+    @app.after_request
     def security_headers(response):
         headers = response.headers
         headers.setdefault(

@@ -277,7 +277,7 @@ class TestCreateOrganisation:
     def test_bad_input_shows_errors_and_changes_nothing(self, web, admin, data, message):
         before = organisations_state()
         response = web.post("/organisations/new", data=data)
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert message in error_messages(response)
         assert "<title>Error: " in text(response)
         assert organisations_state() == before
@@ -363,7 +363,7 @@ class TestEditOrganisation:
         response = web.post(
             f"/organisations/{provider.id}/edit", data={"name": "Hope", "type": "pcc"}
         )
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert "Select what kind of organisation it is" in error_messages(response)
         assert organisations_state() == before
         ok = web.post(
@@ -390,7 +390,7 @@ class TestEditOrganisation:
         prison = make_organisation(OrganisationType.PRISON, name="HMP Old")
         before = organisations_state()
         response = web.post(f"/organisations/{prison.id}/edit", data=data)
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert message in error_messages(response)
         assert organisations_state() == before
 
@@ -426,7 +426,7 @@ class TestActivation:
     def test_the_authority_cannot_be_deactivated(self, web, admin):
         before = organisations_state()
         response = web.post(f"/organisations/{admin.organisations[0].id}/deactivate")
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert "The contracting authority cannot be deactivated" in error_messages(response)
         assert organisations_state() == before
 

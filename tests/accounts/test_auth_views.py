@@ -57,7 +57,7 @@ class TestSignIn:
         commit()
         wrong = sign_in(client, "buyer@example.org", "not the password")
         unknown = sign_in(client, "nobody@example.org", "not the password")
-        assert wrong.status_code == unknown.status_code == 200
+        assert wrong.status_code == unknown.status_code == 422
         assert (
             error_messages(wrong)
             == error_messages(unknown)
@@ -93,7 +93,7 @@ class TestSignIn:
     )
     def test_malformed_input(self, client, email, password):
         response = sign_in(client, email, password)
-        assert response.status_code == 200 and error_messages(response)
+        assert response.status_code == 422 and error_messages(response)
 
     def test_rate_limited_per_account_across_addresses(self, client):
         make_member(Role.BUYER, email="buyer@example.org")
@@ -105,7 +105,7 @@ class TestSignIn:
                 "wrong password",
                 environ_base={"REMOTE_ADDR": f"10.0.0.{attempt}"},
             )
-            assert response.status_code == 200
+            assert response.status_code == 422
         blocked = sign_in(
             client, "buyer@example.org", PASSWORD, environ_base={"REMOTE_ADDR": "10.0.1.1"}
         )
@@ -117,7 +117,7 @@ class TestSignIn:
         commit()
         for attempt in range(10):
             assert (
-                sign_in(client, f"person{attempt}@example.org", "wrong password").status_code == 200
+                sign_in(client, f"person{attempt}@example.org", "wrong password").status_code == 422
             )
         assert sign_in(client, "buyer@example.org").status_code == 429
 
@@ -166,7 +166,7 @@ class TestTwoFactorSignIn:
         assert client.post("/sign-in/two-factor", data={"code": codes[3]}).status_code == 302
         client.post("/sign-out")
         sign_in(client, "admin@example.org")
-        assert client.post("/sign-in/two-factor", data={"code": codes[3]}).status_code == 200
+        assert client.post("/sign-in/two-factor", data={"code": codes[3]}).status_code == 422
 
     def test_challenge_without_password_step_goes_back_to_sign_in(self, client):
         assert client.get("/sign-in/two-factor").headers["Location"] == "/sign-in"
@@ -255,7 +255,7 @@ class TestRegistrationPages:
     )
     def test_bad_input_shows_errors_and_creates_nothing(self, client, field, value, message):
         response = client.post("/register", data={**self.FORM, field: value})
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert any(m.startswith(message) for m in error_messages(response)), error_messages(
             response
         )
@@ -268,7 +268,7 @@ class TestRegistrationPages:
         response = client.post(
             "/register", data={**self.FORM, "password": password, "password_confirm": password}
         )
-        assert response.status_code == 200 and error_messages(response)
+        assert response.status_code == 422 and error_messages(response)
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
 
     @pytest.mark.parametrize("number", ["1234567", "123456", "SC012345", "NIC100123", "sc 012345"])
@@ -288,7 +288,7 @@ class TestRegistrationPages:
         assert last_email().template == "already_registered"
 
     def test_missing_fields_do_not_crash(self, client):
-        assert client.post("/register", data={}).status_code == 200
+        assert client.post("/register", data={}).status_code == 422
 
 
 class TestPasswordResetPages:
@@ -302,7 +302,7 @@ class TestPasswordResetPages:
         path = link_path(last_email(), "/reset-password/")
         assert client.get(path).status_code == 200
         bad = client.post(path, data={"password": "password", "password_confirm": "password"})
-        assert bad.status_code == 200 and error_messages(bad)
+        assert bad.status_code == 422 and error_messages(bad)
         done = client.post(
             path, data={"password": GOOD_PASSWORD, "password_confirm": GOOD_PASSWORD}
         )
@@ -354,7 +354,7 @@ class TestInvitationPages:
         response = client.post(
             path, data={"name": "New", "password": "password", "password_confirm": "password"}
         )
-        assert response.status_code == 200 and error_messages(response)
+        assert response.status_code == 422 and error_messages(response)
         assert db.session.scalar(sa.select(Invitation.accepted_at)) is None
 
     def test_existing_account_must_sign_in_as_that_person(self, client):

@@ -251,7 +251,7 @@ class TestInvite:
         web.as_user(admin, organisation)
         before = state()
         response = web.post("/team/invite", data=data)
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert message in error_messages(response)
         assert "<title>Error: " in text(response)
         assert state() == before
@@ -264,7 +264,7 @@ class TestInvite:
             "/team/invite",
             data={"name": "Ed", "email": editor.email.upper(), "role": "provider_editor"},
         )
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert f"{editor.email} already has this role in {organisation.name}" in error_messages(
             response
         )
@@ -327,7 +327,7 @@ class TestInvite:
             f"/team/invite?organisation_id={region.id}",
             data={"name": "P", "email": "p@example.org", "role": "buyer"},
         )
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert "This organisation is not active" in error_messages(response)
         assert count(Invitation) == 0
 
@@ -389,7 +389,7 @@ class TestMemberRoles:
         web.as_user(admin, organisation)
         before = state()
         response = web.post(f"/team/members/{editor.id}/roles", data={"roles": roles})
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert message in error_messages(response)
         assert state() == before
 
@@ -398,7 +398,7 @@ class TestMemberRoles:
         web.as_user(admin, organisation)
         before = state()
         response = web.post(f"/team/members/{admin.id}/roles", data={"roles": ["provider_editor"]})
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert any("needs at least one administrator" in m for m in error_messages(response))
         assert state() == before
 
@@ -474,7 +474,7 @@ class TestRemoveMember:
         web.as_user(admin, organisation)
         before = state()
         response = web.post(f"/team/members/{admin.id}/remove")
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert any("needs at least one administrator" in m for m in error_messages(response))
         assert "<title>Error: " in text(response)
         assert state() == before

@@ -141,7 +141,7 @@ class TestCreate:
         web.as_user(user, user.organisations[0])
         before = state()
         response = web.post("/account/api-tokens/new", data=data)
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert message in error_messages(response)
         assert "<title>Error: " in text(response)
         assert 'id="api-token-secret"' not in text(response)
@@ -213,7 +213,7 @@ class TestRevoke:
         before = state()
         assert web.get(f"/account/api-tokens/{token.id}/revoke").status_code == 302
         response = web.post(f"/account/api-tokens/{token.id}/revoke")
-        assert response.status_code == 200
+        assert response.status_code == 422
         assert "This token has already been revoked" in error_messages(response)
         assert state() == before
 
