@@ -9,6 +9,20 @@ from marketplace.accounts.models import (  # noqa: F401
     RecoveryCode,
     User,
 )
+from marketplace.accreditation.models import (  # noqa: F401, E402
+    Answer,
+    Application,
+    ApplicationArea,
+    ApplicationLot,
+    Arrangement,
+    ArrangementLot,
+    ClarificationRequest,
+    ConflictDeclaration,
+    Criterion,
+    EvidenceFile,
+    LotMembership,
+    RedeclarationRequest,
+)
 from marketplace.audit import AuditEvent  # noqa: F401
 from marketplace.notifications.models import Notification  # noqa: F401
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory  # noqa: F401
