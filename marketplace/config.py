@@ -45,6 +45,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.db'}"
         ),
         "INSTANCE_DIR": str(instance_dir),
+        # Uploaded evidence lives outside the web root, under generated names.
+        "EVIDENCE_DIR": _env("EVIDENCE_DIR", str(instance_dir / "evidence")),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),
         "SUPPORT_EMAIL": _env("SUPPORT_EMAIL", "support@marketplace.example"),

@@ -83,6 +83,7 @@ def test_config(tmp_dir: Path) -> dict:
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "SQLALCHEMY_DATABASE_URI": database_url(tmp_dir),
         "INSTANCE_DIR": str(tmp_dir / "instance"),
+        "EVIDENCE_DIR": str(tmp_dir / "evidence"),
         "WTF_CSRF_ENABLED": False,
         "SEND_EMAIL_AFTER_COMMIT": False,
         "EMAIL_BACKEND": "console",
