@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from marketplace.audit import AuditEvent
 from marketplace.db import commit, db
 from marketplace.reference.models import PccArea, ProbationRegion
 from tests.factories import make_member, make_organisation, make_user
+from tests.pages import count, error_messages, main, text
 
 OTHER_ROLES = [Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR, Role.ASSESSOR]
 
@@ -25,29 +25,6 @@ def admin(web):
     user = make_member(Role.AUTHORITY_ADMIN, name="Ava Authority")
     web.as_user(user)
     return user
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def main(response) -> str:
-    return text(response).split('id="main-content"', 1)[1].split("</main>", 1)[0]
-
-
-def error_messages(response) -> list[str]:
-    page = text(response)
-    if "govuk-error-summary__list" not in page:
-        return []
-    items = page.split("govuk-error-summary__list", 1)[1].split("</ul>", 1)[0]
-    return [
-        unescape(re.sub(r"<[^>]+>", "", item)).strip()
-        for item in re.findall(r"<li>(.*?)</li>", items, re.DOTALL)
-    ]
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def organisations_state() -> list:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from tests.factories import (
     make_organisation,
     make_user,
 )
+from tests.pages import count, error_messages, text
 
 NON_ADMIN_ROLES = [Role.BUYER, Role.PROVIDER_EDITOR, Role.ASSESSOR]
 ADMIN_FOR = {
@@ -33,26 +33,6 @@ ADMIN_FOR = {
     Role.PROVIDER_EDITOR: Role.PROVIDER_ADMIN,
     Role.ASSESSOR: Role.AUTHORITY_ADMIN,
 }
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def error_messages(response) -> list[str]:
-    """The messages in the GOV.UK error summary."""
-    page = text(response)
-    if "govuk-error-summary__list" not in page:
-        return []
-    items = page.split("govuk-error-summary__list", 1)[1].split("</ul>", 1)[0]
-    return [
-        unescape(re.sub(r"<[^>]+>", "", item)).strip()
-        for item in re.findall(r"<li>(.*?)</li>", items, re.DOTALL)
-    ]
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def audit_actions() -> list[str]:

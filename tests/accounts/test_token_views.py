@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -15,31 +14,9 @@ from marketplace.audit import AuditEvent
 from marketplace.db import db
 from marketplace.notifications.models import Notification
 from tests.factories import add_membership, make_member, make_organisation, make_user
+from tests.pages import count, error_messages, main, text
 
 ALL_ROLES = list(Role)
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def main(response) -> str:
-    return text(response).split('id="main-content"', 1)[1].split("</main>", 1)[0]
-
-
-def error_messages(response) -> list[str]:
-    page = text(response)
-    if "govuk-error-summary__list" not in page:
-        return []
-    items = page.split("govuk-error-summary__list", 1)[1].split("</ul>", 1)[0]
-    return [
-        unescape(re.sub(r"<[^>]+>", "", item)).strip()
-        for item in re.findall(r"<li>(.*?)</li>", items, re.DOTALL)
-    ]
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
 
 def state() -> tuple:
