@@ -125,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace import pages
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accreditation.views import bp as accreditation_bp
+    from marketplace.accreditation.views.public import bp as public_arrangements_bp
     from marketplace.api import init_api
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.dashboard import bp as dashboard_bp
@@ -135,6 +136,7 @@ def _register_blueprints(app: Flask) -> None:
         pages.bp,
         accounts_bp,
         accreditation_bp,
+        public_arrangements_bp,
         catalogue_bp,
         orders_bp,
     ):
@@ -213,9 +215,10 @@ def _register_request_hooks(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from marketplace.accounts.cli import accounts_cli
+    from marketplace.accreditation.cli import accreditation_cli
     from marketplace.demo import demo_cli
     from marketplace.notifications.cli import notifications_cli
     from marketplace.reference.cli import reference_cli
 
-    for group in (accounts_cli, demo_cli, notifications_cli, reference_cli):
+    for group in (accounts_cli, accreditation_cli, demo_cli, notifications_cli, reference_cli):
         app.cli.add_command(group)

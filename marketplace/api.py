@@ -201,12 +201,19 @@ def refuse_oversized_body():
 
 def init_api(app: Flask) -> None:
     from marketplace.accounts.api import blp as accounts_api
+    from marketplace.accreditation.api import blp as accreditation_api
+    from marketplace.accreditation.api import memberships_blp as accreditation_memberships_api
     from marketplace.extensions import csrf
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
     app.before_request(refuse_oversized_body)
-    for blueprint in (accounts_api, reference_api):
+    for blueprint in (
+        accounts_api,
+        reference_api,
+        accreditation_api,
+        accreditation_memberships_api,
+    ):
         api.register_blueprint(blueprint)
         # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
         csrf.exempt(blueprint)

@@ -47,6 +47,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "INSTANCE_DIR": str(instance_dir),
         # Uploaded evidence lives outside the web root, under generated names.
         "EVIDENCE_DIR": _env("EVIDENCE_DIR", str(instance_dir / "evidence")),
+        # Working days a member has to renew its self-declaration when the authority asks.
+        "REDECLARATION_DAYS": _env_int("REDECLARATION_DAYS", 5),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),
         "SUPPORT_EMAIL": _env("SUPPORT_EMAIL", "support@marketplace.example"),

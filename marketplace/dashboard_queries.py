@@ -79,6 +79,22 @@ def _team_actions(organisation: Organisation) -> list[Action]:
     return actions
 
 
+def _applications_waiting() -> tuple[int, int]:
+    """Submitted applications not yet decided, and how many are past their decision deadline."""
+    from marketplace.accreditation.models import Application, ApplicationStatus
+    from marketplace.accreditation.services.applications import london_date
+
+    open_states = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
+    today = london_date()
+    waiting, overdue = db.session.execute(
+        sa.select(
+            sa.func.count(Application.id),
+            sa.func.count(Application.id).filter(Application.decision_due_on < today),
+        ).where(Application.status.in_(open_states))
+    ).one()
+    return waiting, overdue
+
+
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
     """The real next steps for this person in this organisation, most important first."""
     if organisation is None:
@@ -108,7 +124,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Set up an arrangement",
                 "Create the dynamic purchasing system's "
                 "arrangements, lots and criteria so that providers can apply.",
-                url_for("accreditation.index"),
+                url_for("accreditation.arrangements"),
                 "Go to arrangements",
             )
         )
@@ -120,14 +136,21 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Search the audit log",
             )
         )
-    if Role.ASSESSOR in roles:
+    if roles & {Role.ASSESSOR, Role.AUTHORITY_ADMIN}:
+        waiting, overdue = _applications_waiting()
+        body = (
+            f"{waiting} application{'s' if waiting != 1 else ''} waiting for a decision"
+            + (f", {overdue} past the decision deadline." if overdue else ".")
+            if waiting
+            else "No applications are waiting for a decision."
+        )
         actions.append(
             Action(
                 "Applications to assess",
-                "No applications are waiting for a decision.",
-                url_for("accreditation.index"),
+                body,
+                url_for("accreditation.assessments"),
                 "Go to the assessment queue",
-                0,
+                waiting,
             )
         )
     if Role.PROVIDER_ADMIN in roles:
@@ -137,8 +160,8 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Apply to the lots and regions you "
                 "deliver in. Every provider that meets the criteria is admitted, and "
                 "decisions come within 10 working days.",
-                url_for("accreditation.index"),
-                "Start an application",
+                url_for("accreditation.applications"),
+                "Your applications",
             )
         )
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -385,11 +387,33 @@ def load_demo_data() -> dict[str, int]:
             for role in roles:
                 _add_membership(admin, user, organisations[key], role)
 
+    by_email = {
+        u.email: u
+        for u in db.session.scalars(
+            sa.select(User).where(User.email.endswith(f"@{DEMO_EMAIL_DOMAIN}"))
+        )
+    }
+    provider_keys = {spec.key for spec in PROVIDERS}
+    provider_admins = {
+        key: by_email[spec.email]
+        for spec in USERS
+        for key, roles in spec.roles.items()
+        if key in provider_keys and Role.PROVIDER_ADMIN in roles
+    }
+    accreditation = load_accreditation_demo(
+        admin,
+        by_email[USERS[1].email],
+        {key: organisations[key] for key in provider_keys},
+        regions,
+        provider_admins=provider_admins,
+    )
     counts = {
         "organisations": len(organisations),
         "providers": len(PROVIDERS),
         "users": len(USERS),
         "memberships": sum(len(roles) for spec in USERS for roles in spec.roles.values()),
+        "lot_memberships": accreditation["memberships"],
+        "applications": accreditation["applications"],
     }
     audit.record(admin, "demo.loaded", object_type="system", organisation=authority, after=counts)
     return counts
@@ -504,3 +528,398 @@ def users_command(as_json: bool) -> None:
         f"* Two-factor authentication: add the secret {DEMO_TOTP_SECRET} to an authenticator app "
         "(time-based, 6 digits, 30 seconds) and enter the code it shows."
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The dynamic purchasing system: a live arrangement, its members, and applications in every state
+
+DEMO_ARRANGEMENT_REFERENCE = "HMPPS-DPS-2026"
+DEMO_ARRANGEMENT_REGIONS = ("A", "B", "C", "D", "E", "G", "J", "L")
+DEMO_LOTS = {
+    "ACC": "Help to find and keep a home: tenancy support, move-on and supported housing.",
+    "ETE": "Help into education, training and work, and to stay in work.",
+    "FBD": "Advice on money, benefits and debt, and help to open a bank account.",
+    "DNR": "Recovery from drug and alcohol dependency, with peer support.",
+    "WOM": "Gender-specific, trauma-informed services for women on probation.",
+    "EWB": "Support for emotional wellbeing and mental health.",
+}
+# Which lots (category codes) and regions each admitted demo provider holds.
+DEMO_ADMISSIONS = {
+    "northern-lights": (("ACC", "FBD"), ("B", "L")),
+    "second-chances": (("ETE",), ("L", "B")),
+    "harbour-debt": (("FBD",), ("D",)),
+    "pathways": (("DNR", "EWB"), ("C",)),
+    "womens-circle": (("WOM", "EWB"), ("J",)),
+    "open-door": (("ETE", "EWB"), ("G",)),
+    "bridgeway": (("ACC",), ("B",)),
+    "clean-slate": (("ETE",), ("J", "E")),
+    "rebuild-cymru": (("ACC", "DNR", "FBD"), ("D",)),
+    "anchor": (("ACC", "DNR"), ("A", "C")),
+    "steps-forward": (("EWB",), ("E",)),
+    "lifeline-debt": (("FBD",), ("L", "B", "C")),
+    "caledonian": (("DNR",), ("A",)),
+    "ascend": (("ETE",), ("J", "E", "G")),
+    "keystone": (("ACC",), ("E",)),
+}
+DEMO_PDF = b"%PDF-1.4\n% demo evidence\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def _demo_criteria(lot) -> list:
+    from marketplace.accreditation.models import Criterion, QuestionType
+
+    name = lot.category.name.lower()
+    criteria = [
+        Criterion(
+            lot=lot,
+            position=1,
+            question="Do you have a safeguarding policy that your board has approved in the last "
+            "12 months?",
+            type=QuestionType.YES_NO,
+            mandatory=True,
+            pass_fail=True,
+            pass_answer=True,
+        ),
+        Criterion(
+            lot=lot,
+            position=2,
+            question=f"Describe the {name} services you offer and who delivers them.",
+            type=QuestionType.TEXT,
+            mandatory=True,
+            pass_fail=False,
+        ),
+        Criterion(
+            lot=lot,
+            position=3,
+            question="Upload your public liability insurance certificate (at least £5 million).",
+            type=QuestionType.FILE,
+            mandatory=True,
+            pass_fail=True,
+            evidence_expires=True,
+        ),
+    ]
+    db.session.add_all(criteria)
+    return criteria
+
+
+def _demo_evidence(organisation: Organisation, uploaded_at) -> Any:
+    import hashlib
+    import os
+    import secrets
+
+    from marketplace.accreditation.models import EvidenceFile
+    from marketplace.accreditation.uploads import evidence_dir
+
+    stored_name = secrets.token_hex(16)
+    os.makedirs(evidence_dir(), exist_ok=True)
+    with open(os.path.join(evidence_dir(), stored_name), "xb") as target:
+        target.write(DEMO_PDF)
+    evidence = EvidenceFile(
+        organisation_id=organisation.id,
+        original_name="public-liability-insurance.pdf",
+        stored_name=stored_name,
+        content_type="application/pdf",
+        size_bytes=len(DEMO_PDF),
+        sha256=hashlib.sha256(DEMO_PDF).hexdigest(),
+        uploaded_at=uploaded_at,
+    )
+    db.session.add(evidence)
+    db.session.flush()
+    return evidence
+
+
+def load_accreditation_demo(
+    authority_admin: User,
+    assessor: User,
+    providers: dict[str, Organisation],
+    regions: dict[str, ProbationRegion],
+    *,
+    provider_admins: dict[str, User] | None = None,
+    today: date | None = None,
+) -> dict[str, int]:
+    """A live DPS with lots in several regions, admitted members and applications in every state.
+
+    Rows are built directly (the services work from today's date and would refuse back-dated
+    admissions); each change has its audit event, and every row meets the CHECK constraints.
+    """
+    from marketplace.accreditation.models import (
+        Answer,
+        AnswerOutcome,
+        Application,
+        ApplicationArea,
+        ApplicationLot,
+        ApplicationStatus,
+        Arrangement,
+        ArrangementLot,
+        ArrangementStatus,
+        ConflictDeclaration,
+        LegalRegime,
+        LotDecision,
+        LotMembership,
+        MembershipStatus,
+        QuestionType,
+        SuspensionCause,
+    )
+    from marketplace.accreditation.services.applications import london_date
+    from marketplace.reference.models import ServiceCategory
+    from marketplace.workdays import add_working_days, working_days_between
+
+    provider_admins = provider_admins or {}
+    today = today or london_date()
+    categories = {c.code: c for c in db.session.scalars(sa.select(ServiceCategory))}
+    arrangement = Arrangement(
+        reference=DEMO_ARRANGEMENT_REFERENCE,
+        name="Rehabilitation Services Dynamic Purchasing System",
+        description=(
+            "Rehabilitation services for people on probation in England and Wales, bought by "
+            "probation regions, Police and Crime Commissioners and other public bodies. Any "
+            "provider that meets the criteria of a lot can join at any time."
+        ),
+        legal_regime=LegalRegime.PCR2015_DPS,
+        status=ArrangementStatus.LIVE,
+        valid_from=date(2026, 4, 1),
+        valid_to=date(2030, 3, 31),
+        direct_award_limit_pence=3_000_000,
+        created_by_id=authority_admin.id,
+        went_live_at=datetime(2026, 4, 1, 8, 0, tzinfo=UTC),
+    )
+    arrangement.regions = [regions[code] for code in DEMO_ARRANGEMENT_REGIONS]
+    arrangement.lots = [
+        ArrangementLot(category=categories[code], description=text)
+        for code, text in DEMO_LOTS.items()
+    ]
+    db.session.add(arrangement)
+    db.session.flush()
+    audit.record(
+        authority_admin,
+        "arrangement.created",
+        arrangement,
+        after={"reference": arrangement.reference, "source": "demo"},
+    )
+    audit.record(
+        authority_admin,
+        "arrangement.went_live",
+        arrangement,
+        before={"status": "pending"},
+        after={"status": "live", "source": "demo"},
+    )
+    lots = {lot.category.code: lot for lot in arrangement.lots}
+    criteria = {code: _demo_criteria(lot) for code, lot in lots.items()}
+    db.session.flush()
+
+    numbers = iter(range(1, 10_000))
+    counts = {"memberships": 0, "applications": 0}
+
+    def at(day: date, hour: int = 10):
+        return datetime(day.year, day.month, day.day, hour, 0, tzinfo=UTC)
+
+    def submitted_on_for(days_left: int) -> date:
+        """A working day of submission that leaves ``days_left`` working days on the clock."""
+        day = today
+        while working_days_between(today, add_working_days(day, 10)) > days_left:
+            day -= timedelta(days=1)
+        return day
+
+    def application(key, codes, region_codes, status, *, submitted_on=None, marks="pass", **extra):
+        organisation = providers[key]
+        admin_user = provider_admins.get(key)
+        created_on = (submitted_on or today) - timedelta(days=5)
+        row = Application(
+            reference=f"APP-{created_on.year}-{next(numbers):06d}",
+            arrangement_id=arrangement.id,
+            organisation_id=organisation.id,
+            status=status,
+            created_by_id=admin_user.id if admin_user else None,
+            partners=extra.pop("partners", ""),
+        )
+        if submitted_on is not None:
+            row.declared_at = at(submitted_on, 9)
+            row.submitted_at = at(submitted_on)
+            row.submitted_by_id = admin_user.id if admin_user else None
+            row.decision_due_on = add_working_days(submitted_on, 10)
+        for name, value in extra.items():
+            setattr(row, name, value)
+        row.lots = [ApplicationLot(lot=lots[code]) for code in codes]
+        row.areas = [ApplicationArea(region=regions[code]) for code in region_codes]
+        db.session.add(row)
+        db.session.flush()
+        for code in codes:
+            for criterion in criteria[code]:
+                answer = Answer(application_id=row.id, criterion_id=criterion.id)
+                if criterion.type == QuestionType.YES_NO:
+                    answer.value_bool = True
+                elif criterion.type == QuestionType.TEXT:
+                    answer.value_text = (
+                        f"{organisation.name} has delivered {lots[code].category.name.lower()} "
+                        "services for people on probation since 2015, with paid staff and "
+                        "trained volunteers, many with lived experience."
+                    )
+                else:
+                    answer.file_id = _demo_evidence(organisation, at(created_on)).id
+                    answer.evidence_expires_on = date(2027, 3, 31)
+                if marks and criterion.pass_fail and row.decided_at is not None:
+                    failed = marks == "fail" and criterion.type == QuestionType.YES_NO
+                    answer.outcome = AnswerOutcome.FAIL if failed else AnswerOutcome.PASS
+                    answer.assessor_comment = (
+                        "The policy was last approved in 2019; it must be reviewed and approved "
+                        "again."
+                        if failed
+                        else ""
+                    )
+                    answer.assessed_at = row.decided_at
+                    answer.assessed_by_id = assessor.id
+                db.session.add(answer)
+        db.session.flush()
+        audit.record(
+            admin_user or authority_admin,
+            f"application.{status.value}",
+            row,
+            after={"reference": row.reference, "status": status.value, "source": "demo"},
+        )
+        counts["applications"] += 1
+        return row
+
+    # Admitted members: one application each, one membership per lot and region.
+    admitted_from = date(2026, 4, 7)
+    for index, (key, (codes, region_codes)) in enumerate(DEMO_ADMISSIONS.items()):
+        submitted_on = min(admitted_from + timedelta(days=9 * index), today - timedelta(days=21))
+        decided = at(min(add_working_days(submitted_on, 7), today - timedelta(days=1)), 14)
+        row = application(
+            key,
+            codes,
+            region_codes,
+            ApplicationStatus.ADMITTED,
+            submitted_on=submitted_on,
+            assessment_started_at=at(add_working_days(submitted_on, 2)),
+            decided_at=decided,
+        )
+        for application_lot in row.lots:
+            application_lot.decision = LotDecision.ADMITTED
+            application_lot.decided_at = decided
+            application_lot.decided_by_id = assessor.id
+            for region_code in region_codes:
+                membership = LotMembership(
+                    arrangement_id=arrangement.id,
+                    lot_id=application_lot.lot_id,
+                    organisation_id=row.organisation_id,
+                    region_id=regions[region_code].id,
+                    application_id=row.id,
+                    status=MembershipStatus.ACTIVE,
+                    admitted_on=decided.date(),
+                )
+                db.session.add(membership)
+                db.session.flush()
+                audit.record(
+                    assessor,
+                    "membership.admitted",
+                    membership,
+                    after={
+                        "application": row.reference,
+                        "lot_id": application_lot.lot_id,
+                        "region_id": membership.region_id,
+                        "admitted_on": membership.admitted_on,
+                        "source": "demo",
+                    },
+                )
+                counts["memberships"] += 1
+
+    # Two members are suspended, so that the member pages show it.
+    for key, cause, reason in (
+        (
+            "keystone",
+            SuspensionCause.AUTHORITY,
+            "A safeguarding complaint is being investigated.",
+        ),
+        (
+            "caledonian",
+            SuspensionCause.EVIDENCE_EXPIRED,
+            "The evidence for the public liability insurance expired.",
+        ),
+    ):
+        for membership in db.session.scalars(
+            sa.select(LotMembership).where(LotMembership.organisation_id == providers[key].id)
+        ):
+            membership.status = MembershipStatus.SUSPENDED
+            membership.suspended_at = at(today - timedelta(days=3))
+            membership.suspension_cause = cause
+            membership.suspension_reason = reason
+            audit.record(
+                authority_admin if cause == SuspensionCause.AUTHORITY else None,
+                "membership.suspended",
+                membership,
+                before={"status": "active"},
+                after={"status": "suspended", "reason": reason, "source": "demo"},
+            )
+
+    # Applications in every other state.
+    application("young-futures", ("ETE",), ("E",), ApplicationStatus.DRAFT)
+    application(
+        "thrive", ("EWB",), ("G",), ApplicationStatus.SUBMITTED, submitted_on=submitted_on_for(2)
+    )
+    application(
+        "common-ground",
+        ("EWB", "ETE"),
+        ("J",),
+        ApplicationStatus.SUBMITTED,
+        submitted_on=submitted_on_for(0),
+    )
+    application(
+        "kinship",
+        ("FBD",),
+        ("E", "G"),
+        ApplicationStatus.SUBMITTED,
+        submitted_on=submitted_on_for(-3),
+    )
+    under = application(
+        "victim-voice",
+        ("WOM",),
+        ("J",),
+        ApplicationStatus.UNDER_ASSESSMENT,
+        submitted_on=submitted_on_for(6),
+        partners="Safe Spaces CIC (subcontractor for outreach)",
+    )
+    under.assessment_started_at = at(today - timedelta(days=1))
+    db.session.add(
+        ConflictDeclaration(
+            application_id=under.id,
+            assessor_id=assessor.id,
+            has_conflict=False,
+            declared_at=under.assessment_started_at,
+        )
+    )
+    audit.record(
+        assessor,
+        "application.conflict_declared",
+        under,
+        after={"assessor_id": assessor.id, "has_conflict": False, "source": "demo"},
+    )
+    rejected_on = submitted_on_for(-20)
+    rejected_decided = at(min(add_working_days(rejected_on, 8), today), 15)
+    rejected = application(
+        "borders-recovery",
+        ("DNR",),
+        ("A",),
+        ApplicationStatus.REJECTED,
+        submitted_on=rejected_on,
+        assessment_started_at=at(rejected_on),
+        decided_at=rejected_decided,
+        marks="fail",
+    )
+    for application_lot in rejected.lots:
+        application_lot.decision = LotDecision.REJECTED
+        application_lot.decided_at = rejected_decided
+        application_lot.decided_by_id = assessor.id
+        application_lot.feedback = (
+            "Your safeguarding policy must have been approved by your board in the last 12 "
+            "months. Please have it reviewed, then amend and resubmit your application."
+        )
+    withdrawn_on = submitted_on_for(-8)
+    application(
+        "nw-liaison",
+        ("DNR",),
+        ("B",),
+        ApplicationStatus.WITHDRAWN,
+        submitted_on=withdrawn_on,
+        withdrawn_at=at(withdrawn_on + timedelta(days=2)),
+    )
+    db.session.flush()
+    return counts

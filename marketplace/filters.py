@@ -6,19 +6,20 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+from jinja2 import Undefined
 
 LONDON = ZoneInfo("Europe/London")
 
 
 def london_datetime(value: datetime | None) -> str:
-    if value is None:
+    if value is None or isinstance(value, Undefined):
         return ""
     local = value.astimezone(LONDON)
     return f"{local.day} {local:%B %Y} at {local:%-I:%M%p}".replace("AM", "am").replace("PM", "pm")
 
 
 def govuk_date(value: date | datetime | None) -> str:
-    if value is None:
+    if value is None or isinstance(value, Undefined):
         return ""
     if isinstance(value, datetime):
         value = value.astimezone(LONDON).date()
@@ -26,7 +27,7 @@ def govuk_date(value: date | datetime | None) -> str:
 
 
 def pounds(pence: int | None) -> str:
-    if pence is None:
+    if pence is None or isinstance(pence, Undefined):
         return ""
     sign = "-" if pence < 0 else ""
     pounds_part, pence_part = divmod(abs(pence), 100)

@@ -318,6 +318,8 @@ def test_every_documented_error_is_problem_json(client):
 
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
+            if method == "parameters":  # path-level parameters, not an operation
+                continue
             for status, response in operation["responses"].items():
                 content = resolve(response).get("content", {})
                 if status == "default" or status[0] in "45":

@@ -238,3 +238,42 @@ def test_load_refuses_to_run_in_production(app, monkeypatch):
     assert result.exit_code != 0
     assert "never loaded in production" in result.output
     assert count(User) == 0
+
+
+def test_demo_has_a_live_arrangement_with_members_and_applications_in_every_state(loaded):
+    from datetime import date
+
+    from marketplace.accreditation.models import (
+        Application,
+        ApplicationStatus,
+        Arrangement,
+        ArrangementStatus,
+        LotMembership,
+        MembershipStatus,
+    )
+    from marketplace.accreditation.queries_assessment import assessment_queue
+
+    arrangement = db.session.scalar(sa.select(Arrangement))
+    assert arrangement.status == ArrangementStatus.LIVE
+    assert arrangement.legal_regime == "pcr2015_dps"
+    assert arrangement.direct_award_limit_pence == 3_000_000
+    assert (arrangement.valid_from, arrangement.valid_to) == (date(2026, 4, 1), date(2030, 3, 31))
+    assert len(arrangement.lots) >= 5
+    assert len(arrangement.regions) >= 3
+    assert all(len(lot.criteria) >= 2 for lot in arrangement.lots)
+
+    members = list(db.session.scalars(sa.select(LotMembership)))
+    assert len({m.organisation_id for m in members if m.status == MembershipStatus.ACTIVE}) >= 10
+    assert any(m.status == MembershipStatus.SUSPENDED for m in members)
+    assert all(m.admitted_on.year == 2026 for m in members)
+
+    statuses = set(db.session.scalars(sa.select(Application.status)))
+    assert statuses == set(ApplicationStatus)
+    queue = assessment_queue()
+    assert any(entry.breached for entry in queue)
+    assert any(0 <= entry.days_left <= 2 for entry in queue)
+    rejected = db.session.scalar(
+        sa.select(Application).where(Application.status == ApplicationStatus.REJECTED)
+    )
+    assert all(application_lot.feedback for application_lot in rejected.lots)
+    assert count(AuditEvent) > 0

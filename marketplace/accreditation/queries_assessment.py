@@ -1,0 +1,63 @@
+"""Read-only queries for assessors: the queue of applications awaiting a decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager, selectinload
+
+from marketplace.accreditation.models import (
+    Application,
+    ApplicationLot,
+    ApplicationStatus,
+    ArrangementLot,
+)
+from marketplace.accreditation.services.applications import london_date
+from marketplace.db import db
+from marketplace.workdays import working_days_between
+
+QUEUE_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    application: Application
+    days_left: int  # working days to the deadline; negative once it has passed
+
+    @property
+    def breached(self) -> bool:
+        return self.days_left < 0
+
+    @property
+    def due_today(self) -> bool:
+        return self.days_left == 0
+
+
+def assessment_queue(today: date | None = None, limit: int | None = None) -> list[QueueEntry]:
+    """Submitted and under-assessment applications, soonest deadline first (three SQL queries)."""
+    today = today or london_date()
+    query = (
+        sa.select(Application)
+        .join(Application.organisation)
+        .join(Application.arrangement)
+        .where(Application.status.in_(QUEUE_STATUSES))
+        .options(
+            contains_eager(Application.organisation),
+            contains_eager(Application.arrangement),
+            selectinload(Application.lots)
+            .selectinload(ApplicationLot.lot)
+            .selectinload(ArrangementLot.category),
+        )
+        .order_by(Application.decision_due_on, Application.submitted_at, Application.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        QueueEntry(application, working_days_between(today, application.decision_due_on))
+        for application in db.session.scalars(query).unique()
+    ]
+
+
+__all__ = ["QueueEntry", "assessment_queue"]

@@ -1,0 +1,126 @@
+"""API shapes for the dynamic purchasing system."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from marketplace.accounts.models import OrganisationType
+from marketplace.accreditation.models import (
+    ArrangementStatus,
+    LegalRegime,
+    MembershipStatus,
+    QuestionType,
+)
+from marketplace.api import PaginationQuerySchema
+
+
+class RegionRefSchema(ma.Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class ArrangementSummarySchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    reference = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    legal_regime = ma.fields.Enum(LegalRegime, by_value=True, required=True)
+    status = ma.fields.Enum(ArrangementStatus, by_value=True, required=True)
+    valid_from = ma.fields.Date(required=True)
+    valid_to = ma.fields.Date(required=True)
+    direct_award_limit_pence = ma.fields.Integer(
+        required=True, metadata={"description": "Whole-life value including VAT, in pence"}
+    )
+
+
+class CriterionSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    question = ma.fields.String(required=True)
+    guidance = ma.fields.String(required=True)
+    type = ma.fields.Enum(QuestionType, by_value=True, required=True)
+    mandatory = ma.fields.Boolean(required=True)
+    pass_fail = ma.fields.Boolean(required=True)
+    pass_answer = ma.fields.Boolean(
+        allow_none=True,
+        metadata={"description": "For yes/no pass-fail questions: the answer that passes"},
+    )
+    evidence_expires = ma.fields.Boolean(required=True)
+    version = ma.fields.Integer(required=True)
+
+
+class LotSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    code = ma.fields.String(required=True, attribute="category.code")
+    name = ma.fields.String(required=True, attribute="category.name")
+    description = ma.fields.String(required=True)
+    criteria = ma.fields.List(
+        ma.fields.Nested(CriterionSchema),
+        required=True,
+        metadata={"description": "The questions in force"},
+    )
+
+
+class ArrangementSchema(ArrangementSummarySchema):
+    description = ma.fields.String(required=True)
+    decision_period_days = ma.fields.Integer(required=True)
+    extended_period_days = ma.fields.Integer(required=True)
+    criteria_version = ma.fields.Integer(required=True)
+    regions = ma.fields.List(ma.fields.Nested(RegionRefSchema), required=True)
+    lots = ma.fields.List(ma.fields.Nested(LotSchema), required=True)
+
+
+class RegisterEntrySchema(ma.Schema):
+    """A member of the register: organisation facts only, no personal data."""
+
+    organisation = ma.fields.String(required=True)
+    organisation_type = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf([t.value for t in OrganisationType]),
+        metadata={"enum": [t.value for t in OrganisationType]},
+    )
+    charity_number = ma.fields.String(allow_none=True, required=True)
+    companies_house_number = ma.fields.String(allow_none=True, required=True)
+    lot_code = ma.fields.String(required=True)
+    lot_name = ma.fields.String(required=True)
+    region_code = ma.fields.String(allow_none=True, required=True)
+    pcc_area_code = ma.fields.String(allow_none=True, required=True)
+    area_name = ma.fields.String(required=True)
+    admitted_on = ma.fields.Date(required=True)
+
+
+class StrictPaginationQuerySchema(PaginationQuerySchema):
+    """Pagination that refuses query parameters it does not know."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class MembersQuerySchema(StrictPaginationQuerySchema):
+    lot = ma.fields.String(
+        validate=ma.validate.Length(max=40), metadata={"description": "A lot's category code"}
+    )
+    region = ma.fields.String(
+        validate=ma.validate.Length(max=40), metadata={"description": "A probation region code"}
+    )
+
+
+class ArrangementRefSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    reference = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class LotMembershipSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    arrangement = ma.fields.Nested(ArrangementRefSchema, required=True)
+    lot_code = ma.fields.String(required=True, attribute="lot.category.code")
+    lot_name = ma.fields.String(required=True, attribute="lot.category.name")
+    region_code = ma.fields.Function(
+        lambda m: m.region.code if m.region else None, allow_none=True, required=True
+    )
+    pcc_area_code = ma.fields.Function(
+        lambda m: m.pcc_area.code if m.pcc_area else None, allow_none=True, required=True
+    )
+    area_name = ma.fields.String(required=True)
+    status = ma.fields.Enum(MembershipStatus, by_value=True, required=True)
+    admitted_on = ma.fields.Date(required=True)
+    declared_version = ma.fields.Integer(required=True)

@@ -1,0 +1,1 @@
+"""Accreditation use cases, one module per area. Each takes the acting user, audits, flushes."""

@@ -1,0 +1,362 @@
+"""The assessor's pages: the queue, declaring first, marking, clarifying, extending, deciding."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from marketplace.accounts.models import Role
+from marketplace.accreditation.models import (
+    Application,
+    ApplicationStatus,
+    ClarificationRequest,
+    ConflictDeclaration,
+    LotDecision,
+    LotMembership,
+)
+from marketplace.accreditation.services import applications as app_services
+from marketplace.accreditation.services import assessment as assess_services
+from marketplace.db import commit, db
+from tests.accreditation.builders import (
+    make_authority,
+    make_provider,
+    make_world,
+    submitted_application,
+)
+from tests.factories import make_member
+from tests.pages import count, error_messages, main
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def world(app):
+    return make_world()
+
+
+@pytest.fixture
+def people(app):
+    assessor, admin = make_authority()
+    return assessor, admin
+
+
+@pytest.fixture
+def application(world):
+    organisation, provider_admin = make_provider("Northern Lights Housing Trust")
+    application = submitted_application(world, organisation, provider_admin, at=NOW)
+    commit()
+    return application
+
+
+def declared(assessor, application) -> None:
+    assess_services.declare_conflict(assessor, application, False)
+    commit()
+
+
+def answer_for(application, criterion):
+    return next(a for a in application.answers if a.criterion_id == criterion.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Permissions
+
+
+@pytest.mark.parametrize(
+    "role", [Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR]
+)
+def test_other_roles_get_403(web, application, role):
+    user = make_member(role)
+    commit()
+    web.as_user(user)
+    assert web.get("/accreditation/assessments").status_code == 403
+    assert web.get(f"/accreditation/assessments/{application.id}").status_code == 403
+    declare = f"/accreditation/assessments/{application.id}/declare"
+    assert web.post(declare, data={"conflict": "no"}).status_code == 403
+    assert count(ConflictDeclaration) == 0
+
+
+def test_signed_out_people_are_sent_to_sign_in(client, application):
+    response = client.get("/accreditation/assessments")
+    assert response.status_code == 302
+    assert "sign-in" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("who", ["assessor", "admin"])
+def test_assessors_and_authority_admins_see_the_queue(web, people, application, who):
+    assessor, admin = people
+    web.as_user(assessor if who == "assessor" else admin)
+    response = web.get("/accreditation/assessments")
+    assert response.status_code == 200
+    page = main(response)
+    assert application.reference in page
+    assert "Northern Lights Housing Trust" in page
+
+
+def test_a_draft_is_not_found(web, people, world):
+    assessor, _ = people
+    organisation, provider_admin = make_provider()
+    draft = app_services.start_application(provider_admin, organisation, world.arrangement)
+    commit()
+    web.as_user(assessor)
+    assert web.get(f"/accreditation/assessments/{draft.id}/declare").status_code == 404
+    assert web.get("/accreditation/assessments/999999").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# The queue
+
+
+def test_queue_is_sorted_by_deadline_and_shows_breaches(web, people, world):
+    assessor, _ = people
+    late_org, late_admin = make_provider("Late Charity")
+    soon_org, soon_admin = make_provider("Soon Charity")
+    late = submitted_application(world, late_org, late_admin, at=NOW - timedelta(days=40))
+    soon = submitted_application(world, soon_org, soon_admin, at=NOW)
+    commit()
+    web.as_user(assessor)
+    page = main(web.get("/accreditation/assessments"))
+    assert page.index(late.reference) < page.index(soon.reference)
+    assert "govuk-tag--red" in page
+    assert "Overdue by" in page
+    assert "working days left" in page
+
+
+def _fill_queue(world, n: int) -> None:
+    for i in range(n):
+        organisation, admin = make_provider(f"Queue Charity {i}")
+        submitted_application(world, organisation, admin, at=NOW - timedelta(days=i % 20))
+    commit()
+
+
+def test_queue_needs_the_same_few_queries_whatever_the_data_size(web, people, world, count_queries):
+    assessor, _ = people
+    web.as_user(assessor)
+    _fill_queue(world, 3)
+    web.get("/accreditation/assessments")  # warm caches (templates, reference data)
+    with count_queries() as small:
+        assert web.get("/accreditation/assessments").status_code == 200
+    _fill_queue(world, 27)
+    with count_queries() as large:
+        response = web.get("/accreditation/assessments")
+    assert response.status_code == 200
+    assert small.count == large.count
+    assert large.count <= 10, large.statements
+
+
+def test_queue_is_paginated(web, people, world):
+    assessor, _ = people
+    _fill_queue(world, 27)
+    web.as_user(assessor)
+    first = main(web.get("/accreditation/assessments"))
+    second = main(web.get("/accreditation/assessments?page=2"))
+    assert "Page 1 of 2" in first
+    assert "Page 2 of 2" in second
+    assert second.count('class="govuk-table__row"') == 1 + 2  # header + 2 entries
+    assert web.get("/accreditation/assessments?page=x").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Declare first
+
+
+def test_opening_without_a_declaration_redirects_to_it(web, people, application):
+    assessor, _ = people
+    web.as_user(assessor)
+    response = web.get(f"/accreditation/assessments/{application.id}")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(
+        f"/accreditation/assessments/{application.id}/declare"
+    )
+    answer = application.answers[0]
+    response = web.post(
+        f"/accreditation/assessments/{application.id}/answers/{answer.id}",
+        data={f"answer-{answer.id}-outcome": "pass"},
+    )
+    assert response.status_code == 302
+    db.session.refresh(answer)
+    assert answer.outcome is None
+
+
+def test_declaring_no_conflict_opens_the_application(web, people, application, world):
+    assessor, _ = people
+    web.as_user(assessor)
+    url = f"/accreditation/assessments/{application.id}/declare"
+    response = web.post(url, data={"conflict": ""})
+    assert response.status_code == 422
+    assert error_messages(response) == ["Select whether you have a conflict of interest"]
+
+    response = web.post(url, data={"conflict": "no"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/accreditation/assessments/{application.id}")
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.UNDER_ASSESSMENT
+
+    page = main(web.get(f"/accreditation/assessments/{application.id}"))
+    assert world.safeguarding_a.question in page
+    assert "/accreditation/evidence/" in page
+    assert "insurance-" in page
+    assert "Decision on Accommodation" in page
+    # Declaring again just opens the application.
+    assert web.get(url).status_code == 302
+
+
+def test_a_declared_conflict_needs_details_and_blocks_the_assessor(web, people, application):
+    assessor, _ = people
+    web.as_user(assessor)
+    url = f"/accreditation/assessments/{application.id}/declare"
+    response = web.post(url, data={"conflict": "yes", "details": ""})
+    assert response.status_code == 422
+    assert error_messages(response) == ["Describe the conflict of interest"]
+    assert count(ConflictDeclaration) == 0
+
+    response = web.post(url, data={"conflict": "yes", "details": "My sister is a trustee"})
+    assert response.status_code == 302
+    page = main(web.get(url))
+    assert "Another assessor must assess it" in page
+    assert "My sister is a trustee" in page
+    response = web.get(f"/accreditation/assessments/{application.id}")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/declare")
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.SUBMITTED
+
+
+# ---------------------------------------------------------------------------------------------
+# Marking, clarification, extension, decisions
+
+
+def test_marking_an_answer(web, people, application, world):
+    assessor, _ = people
+    declared(assessor, application)
+    web.as_user(assessor)
+    answer = answer_for(application, world.safeguarding_a)
+    url = f"/accreditation/assessments/{application.id}/answers/{answer.id}"
+    response = web.post(url, data={f"answer-{answer.id}-outcome": "fail"})
+    assert response.status_code == 422
+    assert error_messages(response) == ["Say why the answer does not meet the criterion"]
+    db.session.refresh(answer)
+    assert answer.outcome is None
+
+    response = web.post(
+        url, data={f"answer-{answer.id}-outcome": "pass", f"answer-{answer.id}-comment": "Fine"}
+    )
+    assert response.status_code == 302
+    db.session.refresh(answer)
+    assert answer.outcome == "pass"
+    assert answer.assessor_comment == "Fine"
+    assert (
+        web.post(
+            f"/accreditation/assessments/{application.id}/answers/999999",
+            data={"answer-999999-outcome": "pass"},
+        ).status_code
+        == 404
+    )
+
+
+def test_admitting_with_a_failed_mandatory_answer_is_refused(web, people, application, world):
+    assessor, _ = people
+    declared(assessor, application)
+    answer = answer_for(application, world.safeguarding_a)
+    assess_services.mark_answer(assessor, answer, "fail", "No policy attached")
+    commit()
+    web.as_user(assessor)
+    url = f"/accreditation/assessments/{application.id}/lots/{world.lot_a.id}/decision"
+    response = web.post(url, data={f"lot-{world.lot_a.id}-decision": "admit"})
+    assert response.status_code == 422
+    messages = error_messages(response)
+    assert any("cannot be admitted" in m for m in messages)
+    assert count(LotMembership) == 0
+    db.session.refresh(application)
+    assert all(al.decision == LotDecision.PENDING for al in application.lots)
+
+
+def test_deciding_every_lot_decides_the_application(web, people, application, world):
+    assessor, _ = people
+    declared(assessor, application)
+    for criterion in (world.safeguarding_a, world.insurance_a):
+        assess_services.mark_answer(assessor, answer_for(application, criterion), "pass")
+    commit()
+    web.as_user(assessor)
+    base = f"/accreditation/assessments/{application.id}/lots"
+    response = web.post(
+        f"{base}/{world.lot_a.id}/decision", data={f"lot-{world.lot_a.id}-decision": "admit"}
+    )
+    assert response.status_code == 302
+    response = web.post(
+        f"{base}/{world.lot_b.id}/decision", data={f"lot-{world.lot_b.id}-decision": "reject"}
+    )
+    assert response.status_code == 422
+    assert error_messages(response) == ["Give feedback saying why the lot is rejected"]
+    response = web.post(
+        f"{base}/{world.lot_b.id}/decision",
+        data={
+            f"lot-{world.lot_b.id}-decision": "reject",
+            f"lot-{world.lot_b.id}-feedback": "No DBS checks",
+        },
+    )
+    assert response.status_code == 302
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.ADMITTED
+    assert count(LotMembership) == 2  # lot A in two regions
+    page = main(web.get(f"/accreditation/assessments/{application.id}"))
+    assert "Not admitted" in page and "No DBS checks" in page
+
+
+def test_clarification_and_extension(web, people, application):
+    assessor, _ = people
+    declared(assessor, application)
+    web.as_user(assessor)
+    base = f"/accreditation/assessments/{application.id}"
+    response = web.post(f"{base}/clarification", data={"question": ""})
+    assert response.status_code == 422
+    assert error_messages(response) == ["Enter your question"]
+    response = web.post(f"{base}/clarification", data={"question": "Which towns do you cover?"})
+    assert response.status_code == 302
+    assert count(ClarificationRequest) == 1
+
+    due = application.decision_due_on
+    response = web.post(f"{base}/extend", data={"reason": "Waiting for references"})
+    assert response.status_code == 302
+    db.session.refresh(application)
+    extended_due = application.decision_due_on
+    assert extended_due > due
+    response = web.post(f"{base}/extend", data={"reason": "Again"})
+    assert response.status_code == 422
+    assert error_messages(response) == [
+        "The deadline has already been extended once and cannot be extended again"
+    ]
+    db.session.refresh(application)
+    assert application.decision_due_on == extended_due
+    assert application.extension_reason == "Waiting for references"
+
+
+def test_deciding_a_withdrawn_application_is_refused(web, people, application, world):
+    assessor, _ = people
+    declared(assessor, application)
+    provider_admin = db.session.get(type(assessor), application.created_by_id)
+    app_services.withdraw(provider_admin, db.session.get(Application, application.id))
+    commit()
+    web.as_user(assessor)
+    response = web.post(
+        f"/accreditation/assessments/{application.id}/lots/{world.lot_b.id}/decision",
+        data={f"lot-{world.lot_b.id}-decision": "reject", f"lot-{world.lot_b.id}-feedback": "x"},
+    )
+    assert response.status_code == 422
+    assert error_messages(response) == [
+        "This application has been withdrawn, so it cannot be assessed"
+    ]
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.WITHDRAWN
+    assert all(al.decision == LotDecision.PENDING for al in application.lots)
+
+
+def test_page_escapes_provider_text(web, people, world):
+    assessor, _ = people
+    organisation, provider_admin = make_provider("<script>alert(1)</script>")
+    application = submitted_application(world, organisation, provider_admin, at=NOW)
+    declared(assessor, application)
+    web.as_user(assessor)
+    page = main(web.get(f"/accreditation/assessments/{application.id}"))
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
