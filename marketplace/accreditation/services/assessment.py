@@ -430,8 +430,14 @@ def _admit(
             admitted_on=today,
             declared_version=application.criteria_version,
         )
-        db.session.add(membership)
-        db.session.flush()
+        try:
+            # The unique current-membership index settles a race between two decisions for
+            # the same provider, lot and area: the later one finds the member already admitted.
+            with db.session.begin_nested():
+                db.session.add(membership)
+                db.session.flush()
+        except sa.exc.IntegrityError:
+            continue
         audit.record(
             actor,
             "membership.admitted",
