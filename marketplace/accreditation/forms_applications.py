@@ -17,7 +17,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 )
 from wtforms import BooleanField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from marketplace.accounts.forms.fields import (
     BaseForm,
@@ -256,3 +256,18 @@ class RenewEvidenceForm(BaseForm):
             raise ValidationError("Enter the date the renewed evidence expires")
         if parse_day(field.data) is None:
             raise ValidationError("Enter a real date, like 31 3 2027")
+
+
+class ClarificationAnswerForm(BaseForm):
+    answer = TextAreaField(
+        "Your answer",
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message="Enter your answer"),
+            Length(
+                max=ANSWER_TEXT_MAX,
+                message=f"Your answer must be {ANSWER_TEXT_MAX:,} characters or fewer",
+            ),
+        ],
+    )
+    submit = submit_field("Send answer")

@@ -437,3 +437,53 @@ def test_evidence_download_refused_to_others(web, client, provider, stored_evide
     for user in (stranger, buyer):
         assert web.as_user(user).get(url).status_code == 404
     assert web.get("/accreditation/evidence/999999").status_code == 404
+
+
+class TestClarifications:
+    def ask(self, world, provider):
+        from marketplace.accreditation.services import assessment
+
+        organisation, admin = provider
+        application = submitted_application(world, organisation, admin)
+        _, assessor = make_authority()
+        assessment.declare_conflict(assessor, application, False)
+        request = assessment.request_clarification(
+            assessor, application, "Which towns do you cover?"
+        )
+        commit()
+        return application, admin, request
+
+    def test_provider_sees_and_answers_the_question(self, client, login, world, provider):
+        from marketplace.accreditation.models import ClarificationRequest
+
+        application, admin, _ = self.ask(world, provider)
+        clarification = db.session.scalar(sa.select(ClarificationRequest))
+        login(admin, application.organisation)
+        page = main(client.get(f"/accreditation/applications/{application.id}"))
+        assert "Which towns do you cover?" in page and "Waiting for your answer" in page
+        path = f"/accreditation/applications/{application.id}/clarifications/{clarification.id}"
+        empty = client.post(path, data={"answer": "  "})
+        assert empty.status_code == 422 and error_messages(empty) == ["Enter your answer"]
+        assert client.post(path, data={"answer": "Preston and Blackburn"}).status_code == 302
+        db.session.expire_all()
+        assert (
+            db.session.get(ClarificationRequest, clarification.id).answer == "Preston and Blackburn"
+        )
+        # Answered once: the form is gone and a second answer changes nothing.
+        client.post(path, data={"answer": "Somewhere else"})
+        db.session.expire_all()
+        assert (
+            db.session.get(ClarificationRequest, clarification.id).answer == "Preston and Blackburn"
+        )
+
+    def test_another_organisation_cannot_see_it(self, client, login, world, provider):
+        from marketplace.accreditation.models import ClarificationRequest
+
+        application, _, _ = self.ask(world, provider)
+        clarification = db.session.scalar(sa.select(ClarificationRequest))
+        _, stranger = make_provider("Someone Else")
+        commit()
+        login(stranger)
+        path = f"/accreditation/applications/{application.id}/clarifications/{clarification.id}"
+        assert client.get(path).status_code == 404
+        assert client.post(path, data={"answer": "x"}).status_code == 404

@@ -17,6 +17,7 @@ from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries, uploads
 from marketplace.accreditation.forms_applications import (
+    ClarificationAnswerForm,
     ConfirmForm,
     PartnersForm,
     ScopeForm,
@@ -35,12 +36,14 @@ from marketplace.accreditation.models import (
     ApplicationLot,
     ApplicationStatus,
     ArrangementLot,
+    ClarificationRequest,
     EvidenceFile,
     LotDecision,
     QuestionType,
 )
 from marketplace.accreditation.permissions import can_apply, can_view_evidence
 from marketplace.accreditation.services import applications as services
+from marketplace.accreditation.services import assessment as assessment_services
 from marketplace.accreditation.views import bp
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation
@@ -202,6 +205,7 @@ def application(application_id: int):
         and not services.missing_answers(application),
         failed_answers=failed_answers,
         can_withdraw=application.status in WITHDRAWABLE,
+        clarifications=_clarifications(application),
         can_amend=can_amend,
         amend_form=ConfirmForm() if can_amend else None,
         errors=None,
@@ -516,3 +520,50 @@ def evidence(evidence_id: int):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Clarification requests from the assessor
+
+
+def _clarifications(application: Application) -> list[ClarificationRequest]:
+    return list(
+        db.session.scalars(
+            sa.select(ClarificationRequest)
+            .where(ClarificationRequest.application_id == application.id)
+            .order_by(ClarificationRequest.asked_at)
+        )
+    )
+
+
+@bp.route(
+    "/applications/<int:application_id>/clarifications/<int:clarification_id>",
+    methods=["GET", "POST"],
+)
+@provider_admin_required
+def answer_clarification(application_id: int, clarification_id: int):
+    application = _application_or_404(application_id)
+    clarification = db.session.scalar(
+        sa.select(ClarificationRequest).where(
+            ClarificationRequest.id == clarification_id,
+            ClarificationRequest.application_id == application.id,
+        )
+    )
+    if clarification is None:
+        abort(404)
+    form = ClarificationAnswerForm()
+    if clarification.answered_at is None and form.validate_on_submit():
+        try:
+            assessment_services.answer_clarification(current_user, clarification, form.answer.data)
+        except BusinessRuleViolation as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            flash("Your answer has been sent to the assessor", "success")
+            return redirect(url_for("accreditation.application", application_id=application.id))
+    return render_template(
+        "accreditation/applications/clarification.html",
+        application=application,
+        clarification=clarification,
+        form=form,
+    )
