@@ -2,11 +2,14 @@
 
 What it does, all on 127.0.0.1 and bounded in time:
 
-1. builds a fresh SQLite database in a temporary directory (`flask db upgrade`, `flask demo load`);
+1. builds a fresh SQLite database in a temporary directory (`flask db upgrade`, `flask demo load`),
+   then adds a large data set to the demo's live arrangement (`benchmarks/large_data.py`: 5,000
+   applications and 20,000 lot memberships);
 2. starts gunicorn (2 sync workers) serving the marketplace, and a second gunicorn serving
    `benchmarks/hello.py`, each on a free port;
-3. signs in as a demo buyer through the real sign-in form (CSRF token from the page) to get a
-   session cookie;
+3. signs in as a demo buyer, and as the demo assessor (with the two-factor page, the code made
+   with pyotp from the demo TOTP secret), through the real forms (CSRF tokens from the pages) to
+   get session cookies;
 4. runs `wrk -t2 -c20 -d10s --latency` on each target, reading p50/p95/p99 from a Lua `done` hook
    (hello world first and last: the ratios use the mean of the two);
 5. prints a table with the ratio of each target's throughput to hello world's and writes
@@ -47,6 +50,9 @@ WORKERS = 2
 # The issue's target for the signed-in dashboard, at 20 connections.
 TARGET_RATIO = 0.25
 TARGET_P95_MS = 50.0
+# Issue 3, acceptance 6: with the large data set, the assessor queue and the public register.
+LARGE_DATA = {"applications": 5000, "memberships": 20000}
+LARGE_DATA_TARGET_RATIO = 0.15
 
 WRK_SCRIPT = r"""
 -- Prints one machine-readable line when wrk finishes (latencies in microseconds).
@@ -70,8 +76,8 @@ class BenchError(RuntimeError):
 class Target:
     name: str
     server: str  # "app" or "hello"
-    path: str
-    signed_in: bool = False
+    path: str  # may name {arrangement_id}, the demo arrangement's id
+    signed_in: str | None = None  # who: "buyer" or "assessor"
     expect: tuple[int, ...] = (200,)
 
 
@@ -80,13 +86,28 @@ TARGETS = [
     Target("/healthz", "app", "/healthz"),
     Target("/ signed out", "app", "/", expect=(200, 302)),
     Target("/sign-in", "app", "/sign-in"),
-    Target("/ signed in (buyer dashboard)", "app", "/", signed_in=True),
+    Target("/ signed in (buyer dashboard)", "app", "/", signed_in="buyer"),
     Target("/api/v1/regions", "app", "/api/v1/regions"),
+    Target(
+        "/accreditation/assessments (assessor queue, large data)",
+        "app",
+        "/accreditation/assessments",
+        signed_in="assessor",
+    ),
+    Target(
+        "/arrangements/<id>/register signed out (large data)",
+        "app",
+        "/arrangements/{arrangement_id}/register",
+    ),
     # Measured again last: ratios use the mean of both, so a machine that got busier or quieter
     # during the run shows as a gap between the two instead of skewing every ratio.
     Target("hello world again", "hello", "/"),
 ]
 DASHBOARD = "/ signed in (buyer dashboard)"
+LARGE_DATA_TARGETS = (
+    "/accreditation/assessments (assessor queue, large data)",
+    "/arrangements/<id>/register signed out (large data)",
+)
 
 
 @dataclass
@@ -228,37 +249,67 @@ def cookie_header(jar: dict[str, str]) -> str:
     return "; ".join(f"{name}={value}" for name, value in jar.items())
 
 
-def sign_in(port: int, email: str, password: str) -> str:
-    """Sign in through the real form, as a browser would; return the Cookie header to send."""
+def csrf_token(page: str, what: str) -> str:
+    for tag in re.findall(r"<input[^>]*>", page):
+        if re.search(r'name="csrf_token"', tag):
+            match = re.search(r'value="([^"]*)"', tag)
+            if match:
+                return match.group(1)
+    raise BenchError(f"no csrf_token field on the {what} page")
+
+
+def post_form(
+    port: int, path: str, jar: dict[str, str], fields: dict[str, str]
+) -> tuple[int, http.client.HTTPMessage, str]:
+    return request(
+        port,
+        "POST",
+        path,
+        body=urllib.parse.urlencode(fields),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": cookie_header(jar),
+            "Origin": f"http://{HOST}:{port}",
+            "Referer": f"http://{HOST}:{port}{path}",
+        },
+    )
+
+
+def sign_in(port: int, email: str, password: str, totp_secret: str | None = None) -> str:
+    """Sign in through the real forms, as a browser would; return the Cookie header to send.
+
+    With ``totp_secret`` the two-factor page follows, answered with the current code.
+    """
     jar: dict[str, str] = {}
     status, headers, page = request(port, "GET", "/sign-in")
     if status != 200:
         raise BenchError(f"GET /sign-in answered {status}")
     remember_cookies(jar, headers)
-    token = None
-    for tag in re.findall(r"<input[^>]*>", page):
-        if re.search(r'name="csrf_token"', tag):
-            match = re.search(r'value="([^"]*)"', tag)
-            token = match.group(1) if match else None
-    if not token:
-        raise BenchError("no csrf_token field on the sign-in page")
-    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": password})
-    status, headers, page = request(
-        port,
-        "POST",
-        "/sign-in",
-        body=form,
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": cookie_header(jar),
-            "Origin": f"http://{HOST}:{port}",
-            "Referer": f"http://{HOST}:{port}/sign-in",
-        },
+    token = csrf_token(page, "sign-in")
+    status, headers, page = post_form(
+        port, "/sign-in", jar, {"csrf_token": token, "email": email, "password": password}
     )
-    location = headers.get("Location", "")
+    location = urllib.parse.urlsplit(headers.get("Location", "")).path
+    remember_cookies(jar, headers)
+    if status in (302, 303) and location == "/sign-in/two-factor":
+        if not totp_secret:
+            raise BenchError(f"{email} needs a two-factor code and no TOTP secret was given")
+        import pyotp
+
+        status, headers, page = request(
+            port, "GET", location, headers={"Cookie": cookie_header(jar)}
+        )
+        if status != 200:
+            raise BenchError(f"GET {location} answered {status}")
+        remember_cookies(jar, headers)
+        token = csrf_token(page, "two-factor")
+        status, headers, page = post_form(
+            port, location, jar, {"csrf_token": token, "code": pyotp.TOTP(totp_secret).now()}
+        )
+        location = urllib.parse.urlsplit(headers.get("Location", "")).path
+        remember_cookies(jar, headers)
     if status not in (302, 303) or "sign-in" in location:
         raise BenchError(f"signing in as {email} failed: {status} {location}\n{page[:1500]}")
-    remember_cookies(jar, headers)
     status, _, page = request(port, "GET", "/", headers={"Cookie": cookie_header(jar)})
     if status != 200 or "sign-out" not in page:
         raise BenchError(f"after signing in, / answered {status} without a sign-out button")
@@ -269,8 +320,8 @@ def sign_in(port: int, email: str, password: str) -> str:
 # Demo data
 
 
-def demo_buyer(env: dict[str, str]) -> tuple[str, str]:
-    """The email of a demo buyer, and the demo password."""
+def demo_user(env: dict[str, str], role: str = "buyer") -> tuple[str, str, str | None]:
+    """The email of a demo user in ``role``, the demo password and the TOTP secret if any."""
     out = run([sys.executable, "-m", "flask", "demo", "users", "--json"], env, timeout=120).stdout
     try:
         data = json.loads(out)
@@ -280,9 +331,9 @@ def demo_buyer(env: dict[str, str]) -> tuple[str, str]:
         ) from None
     users = data if isinstance(data, list) else data.get("users", [])
     password = data.get("password") if isinstance(data, dict) else None
-    buyer = next((u for u in users if u.get("role") == "buyer"), None)
+    buyer = next((u for u in users if u.get("role") == role), None)
     if buyer is None:
-        raise BenchError(f"`flask demo users --json` lists no buyer:\n{out[:2000]}")
+        raise BenchError(f"`flask demo users --json` lists no {role}:\n{out[:2000]}")
     password = buyer.get("password") or password
     if not password:
         from marketplace import demo
@@ -299,7 +350,20 @@ def demo_buyer(env: dict[str, str]) -> tuple[str, str]:
         raise BenchError(
             "cannot find the demo password (neither in the JSON nor in marketplace.demo)"
         )
-    return buyer["email"], password
+    return buyer["email"], password, buyer.get("totp_secret")
+
+
+def demo_arrangement_id(database: Path) -> int:
+    """The id of the demo's live arrangement, read straight from the benchmark database."""
+    from marketplace.demo import DEMO_ARRANGEMENT_REFERENCE
+
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        row = connection.execute(
+            "SELECT id FROM arrangements WHERE reference = ?", (DEMO_ARRANGEMENT_REFERENCE,)
+        ).fetchone()
+    if row is None:
+        raise BenchError(f"no arrangement {DEMO_ARRANGEMENT_REFERENCE} after `flask demo load`")
+    return row[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,6 +501,19 @@ def drift(hellos: list[float]) -> str:
     )
 
 
+def large_data_verdicts(results: list[Result], hello_rps: float) -> list[str]:
+    lines = []
+    for name in LARGE_DATA_TARGETS:
+        result = next(r for r in results if r.target.name == name)
+        ratio = result.rps / hello_rps
+        lines.append(
+            f"{name}: {result.rps:,.0f} requests/s = {ratio:.1%} of hello world "
+            f"(target ≥ {LARGE_DATA_TARGET_RATIO:.0%}), p95 {result.p95_ms:.1f} ms: "
+            f"{'target met' if ratio >= LARGE_DATA_TARGET_RATIO else 'TARGET MISSED'}."
+        )
+    return lines
+
+
 def verdict(results: list[Result], hello_rps: float) -> str:
     dashboard = next(r for r in results if r.target.name == DASHBOARD)
     ratio = dashboard.rps / hello_rps
@@ -456,8 +533,10 @@ def write_results(results: list[Result], hello_rps: float, args, when: dt.dateti
             f"Written by `make bench` on {when:%Y-%m-%d %H:%M %Z}. Each target: "
             f"`wrk -t2 -c{args.connections} -d{args.duration}s --latency` after a {args.warmup} s "
             f"warm-up, against gunicorn with {WORKERS} sync workers on 127.0.0.1, on a fresh "
-            "SQLite database with the demo data (`flask demo load`). The hello world is a bare "
-            "Flask app served the same way."
+            "SQLite database with the demo data (`flask demo load`) and a large data set on the "
+            f"demo arrangement (`benchmarks/large_data.py`: {LARGE_DATA['applications']:,} "
+            f"applications, {LARGE_DATA['memberships']:,} lot memberships). The hello world is a "
+            "bare Flask app served the same way."
         ),
         "",
         *table(results, hello_rps),
@@ -465,6 +544,8 @@ def write_results(results: list[Result], hello_rps: float, args, when: dt.dateti
         drift([r.rps for r in results if r.target.server == "hello"]),
         "",
         verdict(results, hello_rps),
+        "",
+        *(f"{line}  " for line in large_data_verdicts(results, hello_rps)),
         "",
         "## Machine",
         "",
@@ -527,18 +608,36 @@ def main() -> int:
         setup_env = env | {"MARKETPLACE_ENV": "development"}
         run([sys.executable, "-m", "flask", "db", "upgrade"], setup_env, timeout=300)
         run([sys.executable, "-m", "flask", "demo", "load"], setup_env, timeout=600)
-        email, password = demo_buyer(setup_env)
+        loaded = run(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "large_data.py"),
+                str(LARGE_DATA["applications"]),
+                str(LARGE_DATA["memberships"]),
+            ],
+            setup_env,
+            timeout=600,
+        )
+        print(f"Large data set: {loaded.stdout.strip()}", flush=True)
+        arrangement_id = demo_arrangement_id(tmp / "bench.db")
+        people = {role: demo_user(setup_env, role) for role in ("buyer", "assessor")}
         servers[0].start("/healthz")
         servers[1].start("/")
-        cookie = sign_in(app_port, email, password)
+        cookies = {role: sign_in(app_port, *person) for role, person in people.items()}
         print(
-            f"Signed in as {email}. Measuring {len(TARGETS)} targets, {args.warmup + args.duration} s each …",
+            f"Signed in as {', '.join(person[0] for person in people.values())}. Measuring "
+            f"{len(TARGETS)} targets, {args.warmup + args.duration} s each …",
             flush=True,
         )
         results = []
         for target in TARGETS:
+            target.path = target.path.format(arrangement_id=arrangement_id)
             result = measure(
-                target, ports[target.server], script, args, cookie if target.signed_in else None
+                target,
+                ports[target.server],
+                script,
+                args,
+                cookies[target.signed_in] if target.signed_in else None,
             )
             results.append(result)
             print(
@@ -566,6 +665,7 @@ def main() -> int:
     print()
     print(drift(hellos))
     print(verdict(results, hello_rps))
+    print("\n".join(large_data_verdicts(results, hello_rps)))
     if not args.no_write:
         write_results(results, hello_rps, args, when)
         print(f"\nWrote {RESULTS.relative_to(ROOT)}")

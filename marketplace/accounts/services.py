@@ -525,14 +525,8 @@ def update_organisation(actor: User, organisation: Organisation, **changes) -> O
         changes.get("pcc_area_id", organisation.pcc_area_id),
     )
     before = audit.snapshot(organisation, ORGANISATION_FIELDS)
-    for field in (
-        "name",
-        "type",
-        "charity_number",
-        "companies_house_number",
-        "region_id",
-        "pcc_area_id",
-    ):
+    # Every audited field but the active flag, which has its own service.
+    for field in (f for f in ORGANISATION_FIELDS if f != "active"):
         if field in changes:
             value = changes[field]
             setattr(organisation, field, value.strip() if isinstance(value, str) else value)

@@ -1,13 +1,25 @@
-"""Dynamic purchasing system endpoints: arrangements and their registers (public), memberships."""
+"""Dynamic purchasing system endpoints: arrangements and registers (public); memberships, applications."""
 
 from __future__ import annotations
 
 import marshmallow as ma
+import sqlalchemy as sa
 from flask import abort, g
 from flask.views import MethodView
+from sqlalchemy.orm import selectinload
 
 from marketplace.accreditation import queries
+from marketplace.accreditation.models import (
+    Application,
+    ApplicationArea,
+    ApplicationLot,
+    ApplicationStatus,
+    ArrangementLot,
+    LotDecision,
+)
+from marketplace.accreditation.permissions import can_assess, can_view_application
 from marketplace.accreditation.schemas import (
+    ApplicationSchema,
     ArrangementSchema,
     ArrangementSummarySchema,
     LotMembershipSchema,
@@ -16,6 +28,7 @@ from marketplace.accreditation.schemas import (
     StrictPaginationQuerySchema,
 )
 from marketplace.api import api_blueprint, paginate, paginated_schema
+from marketplace.db import db
 
 blp = api_blueprint(
     "accreditation_api",
@@ -24,7 +37,9 @@ blp = api_blueprint(
     public=True,
 )
 memberships_blp = api_blueprint(
-    "accreditation_memberships_api", __name__, "Your organisation's memberships (token needed)"
+    "accreditation_memberships_api",
+    __name__,
+    "Your organisation's memberships and applications (token needed)",
 )
 
 ArrangementPage = paginated_schema(ArrangementSummarySchema, "ArrangementPage")
@@ -99,3 +114,81 @@ class MembershipCollection(MethodView):
         """List the lot memberships of the token's organisation, in every state."""
         query = queries.organisation_memberships_query(g.organisation)
         return paginate(query, args["page"], args["page_size"])
+
+
+def _application_or_404(application_id: int) -> Application:
+    """An application the token may see, with what the response shows, in a fixed few queries.
+
+    The applicant organisation's people see it through a token of that organisation; assessors
+    and authority admins see any that has been submitted. Anyone else gets 404, as for an id
+    that does not exist, so that its existence does not leak.
+    """
+    application = db.session.scalar(
+        sa.select(Application)
+        .where(Application.id == application_id)
+        .options(
+            selectinload(Application.organisation),
+            selectinload(Application.arrangement),
+            selectinload(Application.lots)
+            .selectinload(ApplicationLot.lot)
+            .selectinload(ArrangementLot.category),
+            selectinload(Application.areas).selectinload(ApplicationArea.region),
+            selectinload(Application.areas).selectinload(ApplicationArea.pcc_area),
+        )
+    )
+    user, organisation = g.api_user, g.organisation
+    own = (
+        application is not None
+        and organisation is not None
+        and application.organisation_id == organisation.id
+        and can_view_application(user, application)
+    )
+    assessing = (
+        application is not None
+        and application.status != ApplicationStatus.DRAFT
+        and can_assess(user)
+    )
+    if not (own or assessing):
+        abort(404, description="There is no application with that id that you can see.")
+    return application
+
+
+def _application_record(application: Application) -> dict:
+    return {
+        "id": application.id,
+        "reference": application.reference,
+        "arrangement": application.arrangement,
+        "organisation": application.organisation,
+        "status": application.status,
+        "lots": [
+            {
+                "lot_id": item.lot_id,
+                "lot_code": item.lot.category.code,
+                "lot_name": item.lot.category.name,
+                "decision": item.decision,
+                # Feedback is a draft until the decision is made.
+                "feedback": None if item.decision == LotDecision.PENDING else item.feedback,
+                "decided_at": item.decided_at,
+            }
+            for item in application.lots
+        ],
+        "areas": [
+            {
+                "region_code": area.region.code if area.region else None,
+                "pcc_area_code": area.pcc_area.code if area.pcc_area else None,
+                "name": area.region.name if area.region else area.pcc_area.name,
+            }
+            for area in application.areas
+        ],
+        "submitted_at": application.submitted_at,
+        "decision_due_on": application.decision_due_on,
+        "decided_at": application.decided_at,
+    }
+
+
+@memberships_blp.route("/applications/<int:application_id>")
+class ApplicationItem(MethodView):
+    @memberships_blp.response(200, ApplicationSchema)
+    def get(self, application_id):
+        """Show an application of the token's organisation (or any submitted one, to assessors)."""
+        return _application_record(_application_or_404(application_id))

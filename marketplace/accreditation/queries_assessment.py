@@ -35,8 +35,20 @@ class QueueEntry:
         return self.days_left == 0
 
 
-def assessment_queue(today: date | None = None, limit: int | None = None) -> list[QueueEntry]:
-    """Submitted and under-assessment applications, soonest deadline first (three SQL queries)."""
+def count_assessment_queue() -> int:
+    """How many applications are in the queue (one SQL query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Application.id)).where(Application.status.in_(QUEUE_STATUSES))
+    )
+
+
+def assessment_queue(
+    today: date | None = None, limit: int | None = None, offset: int = 0
+) -> list[QueueEntry]:
+    """Submitted and under-assessment applications, soonest deadline first (three SQL queries).
+
+    ``limit`` and ``offset`` select one page in SQL, so a page loads only its own rows.
+    """
     today = today or london_date()
     query = (
         sa.select(Application)
@@ -54,10 +66,12 @@ def assessment_queue(today: date | None = None, limit: int | None = None) -> lis
     )
     if limit is not None:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     return [
         QueueEntry(application, working_days_between(today, application.decision_due_on))
         for application in db.session.scalars(query).unique()
     ]
 
 
-__all__ = ["QueueEntry", "assessment_queue"]
+__all__ = ["QueueEntry", "assessment_queue", "count_assessment_queue"]

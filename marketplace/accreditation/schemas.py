@@ -6,8 +6,10 @@ import marshmallow as ma
 
 from marketplace.accounts.models import OrganisationType
 from marketplace.accreditation.models import (
+    ApplicationStatus,
     ArrangementStatus,
     LegalRegime,
+    LotDecision,
     MembershipStatus,
     QuestionType,
 )
@@ -124,3 +126,48 @@ class LotMembershipSchema(ma.Schema):
     status = ma.fields.Enum(MembershipStatus, by_value=True, required=True)
     admitted_on = ma.fields.Date(required=True)
     declared_version = ma.fields.Integer(required=True)
+
+
+class OrganisationRefSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+
+
+class ApplicationLotSchema(ma.Schema):
+    """A lot applied for and the decision on it."""
+
+    lot_id = ma.fields.Integer(required=True)
+    lot_code = ma.fields.String(required=True)
+    lot_name = ma.fields.String(required=True)
+    decision = ma.fields.Enum(LotDecision, by_value=True, required=True)
+    feedback = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The assessor's feedback; null until the lot is decided"},
+    )
+    decided_at = ma.fields.DateTime(allow_none=True, required=True)
+
+
+class ApplicationAreaSchema(ma.Schema):
+    """A probation region or a PCC area the application covers (one code is null)."""
+
+    region_code = ma.fields.String(allow_none=True, required=True)
+    pcc_area_code = ma.fields.String(allow_none=True, required=True)
+    name = ma.fields.String(required=True)
+
+
+class ApplicationSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    reference = ma.fields.String(required=True)
+    arrangement = ma.fields.Nested(ArrangementRefSchema, required=True)
+    organisation = ma.fields.Nested(OrganisationRefSchema, required=True)
+    status = ma.fields.Enum(ApplicationStatus, by_value=True, required=True)
+    lots = ma.fields.List(ma.fields.Nested(ApplicationLotSchema), required=True)
+    areas = ma.fields.List(ma.fields.Nested(ApplicationAreaSchema), required=True)
+    submitted_at = ma.fields.DateTime(allow_none=True, required=True)
+    decision_due_on = ma.fields.Date(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The last day of the decision clock, once submitted"},
+    )
+    decided_at = ma.fields.DateTime(allow_none=True, required=True)
