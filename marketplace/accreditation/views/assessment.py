@@ -34,7 +34,7 @@ from marketplace.accreditation.models import (
     LotDecision,
 )
 from marketplace.accreditation.permissions import can_assess
-from marketplace.accreditation.queries_assessment import QUEUE_STATUSES, assessment_queue
+from marketplace.accreditation.queries_assessment import assessment_queue, count_assessment_queue
 from marketplace.accreditation.services import assessment as services
 from marketplace.accreditation.services.applications import (
     ASSESSABLE_STATUSES,
@@ -111,14 +111,12 @@ def _refuse(form, error: BusinessRuleViolation, field_names: dict[str, str] | No
 @assessor_required
 def assessments():
     page = page_number(request.args.get("page"))
-    total = db.session.scalar(
-        sa.select(sa.func.count(Application.id)).where(Application.status.in_(QUEUE_STATUSES))
-    )
+    total = count_assessment_queue()
     pages = max(1, -(-total // QUEUE_PER_PAGE))
     page = min(page, pages)
-    entries = assessment_queue(london_date(), limit=page * QUEUE_PER_PAGE)[
-        (page - 1) * QUEUE_PER_PAGE :
-    ]
+    entries = assessment_queue(
+        london_date(), limit=QUEUE_PER_PAGE, offset=(page - 1) * QUEUE_PER_PAGE
+    )
 
     def url_for_page(number: int) -> str:
         return url_for("accreditation.assessments", page=number)
