@@ -75,12 +75,19 @@ def paginate(
     *,
     url_for_page: Callable[[int], str] | None = None,
     scalars: bool = True,
+    total: int | None = None,
 ) -> Page:
-    """Run ``query`` for one page; a page past the end shows the last page."""
-    total = (
-        db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-        or 0
-    )
+    """Run ``query`` for one page; a page past the end shows the last page.
+
+    ``total`` saves the count query where the caller can count more cheaply than ``query`` can.
+    """
+    if total is None:
+        total = (
+            db.session.scalar(
+                sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+            )
+            or 0
+        )
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
     limited = query.limit(per_page).offset((page - 1) * per_page)

@@ -241,6 +241,8 @@ class Application(TimestampMixin, db.Model):
         sa.CheckConstraint(
             "(extended_at IS NULL) = (extension_reason IS NULL)", name="extension_has_reason"
         ),
+        # The assessor queue: open applications in deadline order.
+        sa.Index("ix_applications_queue", "status", "decision_due_on", "submitted_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -517,7 +519,17 @@ class LotMembership(db.Model):
             sqlite_where=sa.text("status != 'removed'"),
             postgresql_where=sa.text("status != 'removed'"),
         ),
-        sa.Index("ix_lot_memberships_register", "lot_id", "status", "region_id"),
+        # The public register walks this index in its display order and stops after a page.
+        sa.Index(
+            "ix_lot_memberships_register",
+            "arrangement_id",
+            "status",
+            "lot_id",
+            "region_id",
+            "pcc_area_id",
+            "admitted_on",
+            "organisation_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

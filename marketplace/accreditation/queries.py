@@ -51,20 +51,20 @@ def live_arrangements() -> list[Arrangement]:
     return list(db.session.scalars(live_arrangements_query()))
 
 
-def get_arrangement(arrangement_id: Any, *, published_only: bool = False) -> Arrangement | None:
-    """An arrangement with its regions, lots, categories and all criteria (a fixed few queries)."""
+def get_arrangement(
+    arrangement_id: Any, *, published_only: bool = False, with_criteria: bool = True
+) -> Arrangement | None:
+    """An arrangement with its regions, lots, categories and (unless not needed) all criteria."""
     pk = _id(arrangement_id)
     if pk is None:
         return None
-    query = (
-        sa.select(Arrangement)
-        .where(Arrangement.id == pk)
-        .options(
-            selectinload(Arrangement.regions),
-            selectinload(Arrangement.lots).selectinload(ArrangementLot.category),
-            selectinload(Arrangement.lots).selectinload(ArrangementLot.criteria),
-        )
-    )
+    options = [
+        selectinload(Arrangement.regions),
+        selectinload(Arrangement.lots).selectinload(ArrangementLot.category),
+    ]
+    if with_criteria:
+        options.append(selectinload(Arrangement.lots).selectinload(ArrangementLot.criteria))
+    query = sa.select(Arrangement).where(Arrangement.id == pk).options(*options)
     if published_only:
         query = query.where(Arrangement.status.in_(PUBLISHED_STATUSES))
     return db.session.scalar(query)
@@ -106,12 +106,8 @@ def register_query(
     lot: ArrangementLot | None = None,
     region: ProbationRegion | None = None,
 ) -> sa.Select:
-    """Active members of the arrangement, by lot, area and organisation, loaded in one statement.
-
-    A membership is in a region directly or through one of the region's PCC areas.
-    """
+    """Active members of the arrangement, by lot, area and admission, loaded in one statement."""
     pcc_region = aliased(ProbationRegion)
-    area_name = sa.func.coalesce(ProbationRegion.name, PccArea.name)
     query = (
         sa.select(LotMembership)
         .join(LotMembership.lot)
@@ -120,30 +116,63 @@ def register_query(
         .outerjoin(LotMembership.region)
         .outerjoin(LotMembership.pcc_area)
         .outerjoin(pcc_region, pcc_region.id == PccArea.region_id)
-        .where(
-            LotMembership.arrangement_id == arrangement.id,
-            LotMembership.status == MembershipStatus.ACTIVE,
-        )
         .options(
             contains_eager(LotMembership.lot).contains_eager(ArrangementLot.category),
             contains_eager(LotMembership.organisation),
             contains_eager(LotMembership.region),
             contains_eager(LotMembership.pcc_area).contains_eager(PccArea.region, alias=pcc_region),
         )
+        # Lots and regions in their own order, then members by admission: the order of the
+        # register index, so a page is read straight from it however large the register grows.
         .order_by(
-            ServiceCategory.name,
-            area_name,
-            Organisation.name,
-            LotMembership.id,
+            LotMembership.lot_id,
+            LotMembership.region_id,
+            LotMembership.pcc_area_id,
+            LotMembership.admitted_on,
+            LotMembership.organisation_id,
         )
     )
+    return query.where(*_register_filters(arrangement, lot, region))
+
+
+def _register_filters(
+    arrangement: Arrangement, lot: ArrangementLot | None, region: ProbationRegion | None
+) -> list:
+    """Conditions on lot_memberships alone, shared by the register and its count."""
+    conditions = [
+        LotMembership.arrangement_id == arrangement.id,
+        LotMembership.status == MembershipStatus.ACTIVE,
+    ]
     if lot is not None:
-        query = query.where(LotMembership.lot_id == lot.id)
+        conditions.append(LotMembership.lot_id == lot.id)
     if region is not None:
-        query = query.where(
-            sa.or_(LotMembership.region_id == region.id, PccArea.region_id == region.id)
+        # A membership is in a region directly or through one of the region's PCC areas.
+        conditions.append(
+            sa.or_(
+                LotMembership.region_id == region.id,
+                LotMembership.pcc_area_id.in_(
+                    sa.select(PccArea.id).where(PccArea.region_id == region.id)
+                ),
+            )
         )
-    return query
+    return conditions
+
+
+def count_register(
+    arrangement: Arrangement,
+    *,
+    lot: ArrangementLot | None = None,
+    region: ProbationRegion | None = None,
+) -> int:
+    """How many active members match, counted from the register index without joins."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(LotMembership.id)).where(
+                *_register_filters(arrangement, lot, region)
+            )
+        )
+        or 0
+    )
 
 
 def register_page(
@@ -161,6 +190,7 @@ def register_page(
         page,
         per_page,
         url_for_page=url_for_page,
+        total=count_register(arrangement, lot=lot, region=region),
     )
 
 

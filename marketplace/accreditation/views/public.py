@@ -22,8 +22,10 @@ REGISTER_PAGE_SIZE = 50
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _published_or_404(arrangement_id: int) -> Arrangement:
-    arrangement = queries.get_arrangement(arrangement_id, published_only=True)
+def _published_or_404(arrangement_id: int, *, with_criteria: bool = True) -> Arrangement:
+    arrangement = queries.get_arrangement(
+        arrangement_id, published_only=True, with_criteria=with_criteria
+    )
     if arrangement is None:
         abort(404)
     return arrangement
@@ -49,7 +51,7 @@ def arrangement(arrangement_id: int):
 
 @bp.get("/arrangements/<int:arrangement_id>/register")
 def register(arrangement_id: int):
-    arrangement = _published_or_404(arrangement_id)
+    arrangement = _published_or_404(arrangement_id, with_criteria=False)
     lot = queries.lot_by_code(arrangement, request.args.get("lot"))
     region = queries.region_by_code(arrangement, request.args.get("region"))
     filters = {}
