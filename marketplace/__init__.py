@@ -12,8 +12,10 @@ import jinja2
 from flask import Flask, g, jsonify, redirect, request, url_for
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from marketplace.config import check_production_safety, load_config
+from marketplace.db import MAX_ID
 
 # Imported under another name: `marketplace.db` must stay the module (migrations refer to it).
 from marketplace.db import db as database
@@ -29,6 +31,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=config["INSTANCE_DIR"], static_folder="static")
     app.config.update(config)
+    # `<int:…>` in routes matches only numbers that can be ids, so a huge one is a plain 404.
+    app.url_map.converters["int"] = IdConverter
     if config["PROXY_FIX_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -46,6 +50,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_cli(app)
     return app
+
+
+class IdConverter(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - Werkzeug's signature
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def _configure_logging(app: Flask) -> None:

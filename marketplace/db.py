@@ -106,3 +106,17 @@ def rollback() -> None:
     db.session.rollback()
     if has_app_context():
         g.pop("_after_commit_hooks", None)
+
+
+# Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it
+# to the database would fail with an error instead of finding nothing.
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """An id from user input (query string, form, path), or None if it cannot name a row."""
+    text = str(value if value is not None else "").strip()
+    if not text.isdigit() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None

@@ -188,3 +188,32 @@ class TestProxyFix:
             sa.select(AuditEvent).where(AuditEvent.action == "user.sign_in_failed")
         )
         assert event.ip_address == "192.0.2.1"
+
+
+class TestIdsOutOfRange:
+    """A number too large to be an id is simply not found (PostgreSQL ids are 32-bit)."""
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/api/v1/arrangements/99999999999",
+            "/api/v1/arrangements/2147483648/members",
+            "/arrangements/99999999999999999999/register",
+        ],
+    )
+    def test_huge_ids_in_paths_are_404(self, client, path):
+        assert client.get(path).status_code == 404
+
+    def test_huge_id_in_a_query_string_is_404(self, client, login):
+        user = make_member(Role.AUTHORITY_ADMIN)
+        commit()
+        login(user)
+        assert client.get("/team?organisation_id=99999999999").status_code == 404
+
+    def test_parse_id(self):
+        from marketplace.db import MAX_ID, parse_id
+
+        assert parse_id("42") == 42 and parse_id(str(MAX_ID)) == MAX_ID
+        assert parse_id(str(MAX_ID + 1)) is None
+        for bad in ["", "0", "-1", "1e3", "12a", None, " ", "9" * 30]:
+            assert parse_id(bad) is None

@@ -22,7 +22,7 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.audit import AuditEvent
-from marketplace.db import db, utcnow
+from marketplace.db import db, parse_id, utcnow
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -106,10 +106,8 @@ class TeamMember:
 
 
 def get_organisation(organisation_id: Any) -> Organisation | None:
-    text = str(organisation_id or "").strip()
-    if not text.isdigit() or len(text) > 12:
-        return None
-    return db.session.get(Organisation, int(text))
+    pk = parse_id(organisation_id)
+    return None if pk is None else db.session.get(Organisation, pk)
 
 
 def get_member(organisation: Organisation, user_id: int) -> User | None:

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user
 from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import Membership, Organisation, User
-from marketplace.db import db
+from marketplace.db import db, parse_id
 
 ORGANISATION_SESSION_KEY = "organisation_id"
 PENDING_TWO_FACTOR_KEY = "pending_two_factor_user"
@@ -26,7 +26,7 @@ TWO_FACTOR_SETUP_ALLOWED = {
 def load_user(session_id: str) -> User | None:
     """Flask-Login loader: the id carries a nonce that a password change rotates."""
     user_id, _, nonce = session_id.partition(":")
-    if not user_id.isdigit() or not nonce:
+    if parse_id(user_id) is None or not nonce:
         return None
     # One statement for the person, their memberships and organisations: this runs on every page.
     user = (

@@ -18,7 +18,7 @@ from marketplace.accreditation.models import (
     LotMembership,
     MembershipStatus,
 )
-from marketplace.db import db
+from marketplace.db import db, parse_id
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 # States in which an arrangement has a public page (a pending one is not yet published).
@@ -26,10 +26,7 @@ PUBLISHED_STATUSES = (ArrangementStatus.LIVE, ArrangementStatus.SUSPENDED, Arran
 
 
 def _id(value: Any) -> int | None:
-    text = str(value or "").strip()
-    if not text.isdigit() or len(text) > 12:
-        return None
-    return int(text)
+    return parse_id(value)
 
 
 def arrangements_query(status: ArrangementStatus | None = None) -> sa.Select:
