@@ -121,10 +121,11 @@ def register_query(
         )
         # Lots and regions in their own order, then members by admission: the order of the
         # register index, so a page is read straight from it however large the register grows.
+        # NULLS FIRST spelled out: SQLite sorts NULLs first by itself, PostgreSQL last.
         .order_by(
             LotMembership.lot_id,
-            LotMembership.region_id,
-            LotMembership.pcc_area_id,
+            LotMembership.region_id.asc().nulls_first(),
+            LotMembership.pcc_area_id.asc().nulls_first(),
             LotMembership.admitted_on,
             LotMembership.organisation_id,
         )
