@@ -320,3 +320,18 @@ class TransitionForm(BaseForm):
             ArrangementStatus.CLOSED: "Closed: for good",
         }
         self.status.choices = [SelectChoice(s.value, labels[s]) for s in allowed]
+
+
+LOT_DESCRIPTION_MAX = 5000
+
+
+class LotForm(BaseForm):
+    description = TextAreaField(
+        "What this lot buys",
+        description="Shown to providers and buyers on the arrangement's public page.",
+        widget=GovTextArea(),
+        validators=[
+            Length(max=LOT_DESCRIPTION_MAX, message="Description must be 5,000 characters or fewer")
+        ],
+    )
+    submit = submit_field("Save")

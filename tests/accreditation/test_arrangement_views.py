@@ -276,3 +276,46 @@ def test_unknown_ids_are_404(web, admin):
     lot_of_other = other.lots[0].id
     url = f"/accreditation/arrangements/{arrangement.id}/lots/{lot_of_other}/criteria/new"
     assert web.get(url).status_code == 404
+
+
+class TestLotDescription:
+    def test_authority_admin_changes_a_lots_description(self, client, login):
+        from marketplace.accreditation.models import ArrangementLot
+        from tests.accreditation.builders import make_world
+
+        world = make_world()
+        admin = make_member(Role.AUTHORITY_ADMIN)
+        commit()
+        login(admin)
+        path = f"/accreditation/arrangements/{world.arrangement.id}/lots/{world.lot_a.id}"
+        assert client.get(path).status_code == 200
+        too_long = client.post(path, data={"description": "x" * 5001})
+        assert too_long.status_code == 422
+        response = client.post(path, data={"description": "Housing advice <b>and</b> support"})
+        assert response.status_code == 302
+        db.session.expire_all()
+        assert db.session.get(ArrangementLot, world.lot_a.id).description == (
+            "Housing advice <b>and</b> support"
+        )
+        assert db.session.scalar(
+            sa.select(AuditEvent).where(AuditEvent.action == "arrangement.lot_updated")
+        )
+        page = client.get(f"/accreditation/arrangements/{world.arrangement.id}").get_data(
+            as_text=True
+        )
+        assert "Housing advice &lt;b&gt;and&lt;/b&gt; support" in page
+
+    def test_other_roles_and_other_lots(self, client, login):
+        from tests.accreditation.builders import make_world
+
+        world = make_world()
+        other = make_world()
+        admin = make_member(Role.AUTHORITY_ADMIN)
+        buyer = make_member(Role.BUYER)
+        commit()
+        login(buyer)
+        path = f"/accreditation/arrangements/{world.arrangement.id}/lots/{world.lot_a.id}"
+        assert client.get(path).status_code == 403
+        login(admin)
+        wrong = f"/accreditation/arrangements/{world.arrangement.id}/lots/{other.lot_a.id}"
+        assert client.get(wrong).status_code == 404

@@ -11,6 +11,7 @@ from marketplace.accreditation import queries
 from marketplace.accreditation.forms import (
     ArrangementForm,
     CriterionForm,
+    LotForm,
     TransitionForm,
     pence_to_pounds,
 )
@@ -209,6 +210,25 @@ def _criterion_page(form, arrangement, lot, criterion=None):
         lot=lot,
         criterion=criterion,
         versioning=arrangement.status != ArrangementStatus.PENDING,
+    )
+
+
+@bp.route("/arrangements/<int:arrangement_id>/lots/<int:lot_id>", methods=["GET", "POST"])
+@arrangement_admin_required
+def edit_lot(arrangement_id: int, lot_id: int):
+    arrangement, lot = _lot_or_404(arrangement_id, lot_id)
+    form = LotForm(obj=lot)
+    if form.validate_on_submit():
+        try:
+            services.update_lot(current_user, lot, form.description.data)
+        except BusinessRuleViolation as error:
+            _refused(form, error)
+        else:
+            commit()
+            flash(f"The description of {lot.category.name} has been saved.", "success")
+            return redirect(url_for("accreditation.arrangement", arrangement_id=arrangement_id))
+    return render_template(
+        "accreditation/arrangements/lot_form.html", form=form, arrangement=arrangement, lot=lot
     )
 
 
