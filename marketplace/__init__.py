@@ -183,6 +183,13 @@ def _register_request_hooks(app: Flask) -> None:
             supplied if 8 <= len(supplied) <= 64 and supplied.isprintable() else uuid.uuid4().hex
         )
 
+    @app.teardown_appcontext
+    def undo_uncommitted_outside_work(exc: BaseException | None) -> None:
+        # A request (or command) that ended without committing leaves no stray files behind.
+        from marketplace.db import run_rollback_hooks
+
+        run_rollback_hooks()
+
     app.before_request(load_current_organisation)
     app.before_request(enforce_session_rules)
     app.context_processor(navigation_context)

@@ -7,6 +7,7 @@ Services flush and never commit. Views, API methods and CLI commands call
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -93,19 +94,40 @@ def after_commit(callback: Callable[[], Any]) -> None:
     g.setdefault("_after_commit_hooks", []).append(callback)
 
 
+def on_rollback(callback: Callable[[], Any]) -> None:
+    """Run ``callback`` if the current unit of work is rolled back or never committed.
+
+    For work outside the database that must not outlive a failed transaction, such as a file
+    written for a row that is then not saved.
+    """
+    if not has_app_context():
+        raise RuntimeError("on_rollback needs an application context")
+    g.setdefault("_rollback_hooks", []).append(callback)
+
+
 def commit() -> None:
     """Commit the unit of work, then run the hooks queued by the services."""
     db.session.commit()
     hooks = g.pop("_after_commit_hooks", []) if has_app_context() else []
+    if has_app_context():
+        g.pop("_rollback_hooks", None)
     for hook in hooks:
         hook()
 
 
 def rollback() -> None:
-    """Roll back the unit of work and forget its after-commit hooks."""
+    """Roll back the unit of work, forget its after-commit hooks and undo what it did outside."""
     db.session.rollback()
     if has_app_context():
         g.pop("_after_commit_hooks", None)
+        run_rollback_hooks()
+
+
+def run_rollback_hooks() -> None:
+    """Undo outside work of a unit of work that ended without a commit."""
+    for hook in reversed(g.pop("_rollback_hooks", [])):
+        with contextlib.suppress(OSError):  # best effort: a file already gone is fine
+            hook()
 
 
 # Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it

@@ -21,7 +21,7 @@ from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.permissions import has_role
 from marketplace.accreditation.models import FILE_NAME_MAX, MAX_UPLOAD_BYTES, EvidenceFile
-from marketplace.db import db, utcnow
+from marketplace.db import db, on_rollback, utcnow
 from marketplace.errors import BusinessRuleViolation, PermissionDenied
 
 ALLOWED_DESCRIPTION = "a PDF, PNG, JPEG, DOCX, XLSX or ODT file"
@@ -148,6 +148,8 @@ def store_evidence(
     path = os.path.join(evidence_dir(), stored_name)
     with open(path, "xb") as target:
         target.write(data)
+    # If the row below is never committed, the file goes too.
+    on_rollback(lambda: os.remove(path))
     evidence = EvidenceFile(
         organisation_id=organisation.id,
         original_name=clean_file_name(filename),

@@ -148,3 +148,37 @@ def test_evidence_dir_comes_from_config(app, tmp_path):
         assert uploads.evidence_dir() == os.path.join(app.config["INSTANCE_DIR"], "evidence")
     finally:
         app.config["EVIDENCE_DIR"] = configured
+
+
+class TestFilesFollowTheTransaction:
+    PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+    def test_a_rolled_back_upload_leaves_no_file(self, app):
+        import io
+        import os
+
+        from marketplace.accreditation.uploads import evidence_path, store_evidence
+        from marketplace.db import rollback
+        from tests.accreditation.builders import make_provider
+
+        organisation, admin = make_provider()
+        evidence = store_evidence(admin, organisation, "insurance.pdf", io.BytesIO(self.PDF))
+        path = evidence_path(evidence)
+        assert os.path.exists(path)
+        rollback()
+        assert not os.path.exists(path)
+
+    def test_a_committed_upload_stays(self, app):
+        import io
+        import os
+
+        from marketplace.accreditation.uploads import evidence_path, store_evidence
+        from marketplace.db import commit, rollback
+        from tests.accreditation.builders import make_provider
+
+        organisation, admin = make_provider()
+        evidence = store_evidence(admin, organisation, "insurance.pdf", io.BytesIO(self.PDF))
+        commit()
+        path = evidence_path(evidence)
+        rollback()  # a later unit of work failing does not touch what was committed
+        assert os.path.exists(path)
