@@ -12,7 +12,8 @@ bulk inserts:
 
 The arrangement is the demo's (``flask demo load``) if there is one, else the first live one.
 It may be called more than once: names and references continue where the last call stopped.
-Rows are built directly, without audit events or notifications: this is load, not history.
+Rows are built directly, without audit events or notifications: this is load, not history. The
+cached pages' generations are moved on, as the ORM would on a flush.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def load(
         arrangement_regions,
     )
     from marketplace.db import db
+    from marketplace.page_cache import Topic, bump_generations
 
     today = today or datetime.now(UTC).date()
     now = datetime.now(UTC)
@@ -260,6 +262,8 @@ def load(
             connection.execute(ApplicationLot.__table__.insert(), lot_rows)
         if area_rows:
             connection.execute(ApplicationArea.__table__.insert(), area_rows)
+        # Core inserts bypass the ORM flush that tells cached pages their data changed.
+        bump_generations(connection, list(Topic))
 
     return {
         "organisations": len(organisation_ids),

@@ -91,11 +91,12 @@ def _configure_templates(app: Flask) -> None:
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-    from marketplace import filters
+    from marketplace import filters, page_cache
     from marketplace.fragments import FragmentCache
 
     filters.register(app)
     app.jinja_env.globals["fragment_cache"] = FragmentCache()
+    page_cache.init_app(app)
 
 
 @event.listens_for(Engine, "connect")

@@ -168,6 +168,7 @@ def _isolated(request):
         return
     application = request.getfixturevalue("app")
     limiter.reset()
+    application.extensions["page_cache"].clear()
     with application.app_context():
         yield
         empty_tables()

@@ -23,21 +23,21 @@ TWO_FACTOR_SETUP_ALLOWED = {
 }
 
 
+# One statement for the person, their memberships and organisations. It runs on every page, so it
+# is built once: building a statement costs more than SQLAlchemy's cached compile of it.
+_LOAD_USER = (
+    sa.select(User)
+    .where(User.id == sa.bindparam("user_id"))
+    .options(joinedload(User.memberships).joinedload(Membership.organisation))
+)
+
+
 def load_user(session_id: str) -> User | None:
     """Flask-Login loader: the id carries a nonce that a password change rotates."""
     user_id, _, nonce = session_id.partition(":")
     if parse_id(user_id) is None or not nonce:
         return None
-    # One statement for the person, their memberships and organisations: this runs on every page.
-    user = (
-        db.session.scalars(
-            sa.select(User)
-            .where(User.id == int(user_id))
-            .options(joinedload(User.memberships).joinedload(Membership.organisation))
-        )
-        .unique()
-        .first()
-    )
+    user = db.session.scalars(_LOAD_USER, {"user_id": int(user_id)}).unique().first()
     if user is None or not user.active or user.session_nonce != nonce:
         return None
     return user

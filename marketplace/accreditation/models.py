@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type, utcnow
+from marketplace.page_cache import Topic, watch
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 ARRANGEMENT_NAME_MAX = 200
@@ -599,3 +600,31 @@ class RedeclarationRequest(db.Model):
     )
 
     membership: Mapped[LotMembership] = relationship()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the cached public register and assessment queue show (see marketplace/page_cache.py)
+
+watch(LotMembership, Topic.REGISTER)
+watch(Arrangement, Topic.REGISTER, Topic.ASSESSMENT_QUEUE)
+watch(ArrangementLot, Topic.REGISTER)
+watch(
+    Organisation,
+    Topic.REGISTER,
+    attributes=("name", "type", "charity_number", "companies_house_number"),
+)
+watch(Organisation, Topic.ASSESSMENT_QUEUE, attributes=("name",))
+watch(
+    Application,
+    Topic.ASSESSMENT_QUEUE,
+    attributes=(
+        "status",
+        "reference",
+        "arrangement_id",
+        "organisation_id",
+        "submitted_at",
+        "decision_due_on",
+        "extended_at",
+    ),
+)
+watch(ApplicationLot, Topic.ASSESSMENT_QUEUE, attributes=("lot_id", "application_id"))

@@ -133,15 +133,41 @@ def test_queue_needs_the_same_few_queries_whatever_the_data_size(web, people, wo
     assessor, _ = people
     web.as_user(assessor)
     _fill_queue(world, 3)
-    web.get("/accreditation/assessments")  # warm caches (templates, reference data)
-    with count_queries() as small:
+    web.get("/accreditation/assessments?page=2")  # warm caches (templates, reference data)
+    with count_queries() as small:  # the first view since the queue changed: built from the data
+        assert web.get("/accreditation/assessments").status_code == 200
+    with count_queries() as small_again:  # unchanged since: the rendered queue is reused
         assert web.get("/accreditation/assessments").status_code == 200
     _fill_queue(world, 27)
     with count_queries() as large:
         response = web.get("/accreditation/assessments")
     assert response.status_code == 200
+    assert "Page 1 of 2" in main(response)
+    with count_queries() as large_again:
+        assert web.get("/accreditation/assessments").get_data() == response.get_data()
     assert small.count == large.count
     assert large.count <= 10, large.statements
+    # Reusing the rendered queue costs the person and the queue's generation, nothing more.
+    assert small_again.count == large_again.count == 2, large_again.statements
+
+
+def test_queue_shows_a_change_at_once_after_it_was_cached(web, people, world):
+    assessor, _ = people
+    web.as_user(assessor)
+    _fill_queue(world, 2)
+    assert "Queue Charity 1" in main(web.get("/accreditation/assessments"))  # now cached
+    organisation, admin = make_provider("Queue Charity Late")
+    late = submitted_application(world, organisation, admin, at=NOW)
+    commit()
+    assert "Queue Charity Late" in main(web.get("/accreditation/assessments"))
+    organisation.name = "Renamed Charity"
+    commit()
+    page = main(web.get("/accreditation/assessments"))
+    assert "Renamed Charity" in page and "Queue Charity Late" not in page
+    late.status = ApplicationStatus.WITHDRAWN
+    late.withdrawn_at = NOW
+    commit()
+    assert late.reference not in main(web.get("/accreditation/assessments"))
 
 
 def test_queue_is_paginated(web, people, world):

@@ -6,10 +6,16 @@ import csv
 import io
 
 import pytest
+import sqlalchemy as sa
 
-from marketplace.accounts.models import OrganisationType
-from marketplace.accreditation.models import ArrangementStatus, LegalRegime, MembershipStatus
-from marketplace.db import commit
+from marketplace.accounts.models import Organisation, OrganisationType
+from marketplace.accreditation.models import (
+    ArrangementStatus,
+    LegalRegime,
+    LotMembership,
+    MembershipStatus,
+)
+from marketplace.db import commit, db, utcnow
 from tests.accreditation.factories import make_arrangement, make_criterion, make_lot_membership
 from tests.factories import make_organisation
 
@@ -193,3 +199,90 @@ def test_register_query_count_does_not_grow_with_members(client, app, count_quer
     with count_queries() as many:
         assert client.get(url).status_code == 200
     assert few.count == many.count <= 10
+
+
+def _membership_of(arrangement, organisation_name: str) -> LotMembership:
+    return db.session.scalars(
+        sa.select(LotMembership)
+        .join(LotMembership.organisation)
+        .where(
+            LotMembership.arrangement_id == arrangement.id,
+            Organisation.name == organisation_name,
+            LotMembership.status == MembershipStatus.ACTIVE,
+        )
+        .order_by(LotMembership.id)
+    ).first()
+
+
+def test_an_unchanged_register_page_is_served_with_one_query(client, register, count_queries):
+    url = f"/arrangements/{register.id}/register?lot=acc"
+    with count_queries() as first:
+        built = client.get(url)
+    with count_queries() as again:
+        reused = client.get(url)
+    assert first.count > 1
+    assert again.count == 1, again.statements  # the register's generation
+    assert reused.get_data() == built.get_data()
+    # "acc" and " ACC" name the same lot, so they share the page.
+    same_lot_url = f"/arrangements/{register.id}/register?lot=+ACC"
+    with count_queries() as same_lot:
+        assert client.get(same_lot_url).get_data() == built.get_data()
+    assert same_lot.count == 1, same_lot.statements
+
+
+def test_register_shows_each_change_at_once_after_it_was_cached(client, register):
+    from marketplace.accreditation.services import memberships as membership_services
+    from tests.accreditation.builders import make_authority
+
+    url = f"/arrangements/{register.id}/register"
+    assert "Hope Housing" in client.get(url).get_data(as_text=True)  # now cached
+
+    _, admin = make_authority()
+    hope = _membership_of(register, "Hope Housing")
+    membership_services.suspend(admin, hope, "Insurance lapsed")
+    commit()
+    html = client.get(url).get_data(as_text=True)
+    assert "Hope Housing" not in html and "2 memberships" in html
+
+    make_lot_membership(
+        register.lots[1], make_organisation(name="New Start Trust"), region_code="A"
+    )
+    commit()
+    assert "New Start Trust" in client.get(url).get_data(as_text=True)
+
+    work = _membership_of(register, "Work Ltd").organisation
+    work.name = "Work Renamed Ltd"
+    commit()
+    html = client.get(url).get_data(as_text=True)
+    assert "Work Renamed Ltd" in html and "Work Ltd" not in html
+
+    register.closed_at = utcnow()
+    register.status = ArrangementStatus.CLOSED
+    commit()
+    assert client.get(url).status_code == 200  # a closed arrangement keeps its public register
+    register.name = "Renamed DPS"
+    commit()
+    assert "Renamed DPS" in client.get(url).get_data(as_text=True)
+
+
+def test_unwatched_changes_keep_the_cached_register(client, register, count_queries):
+    url = f"/arrangements/{register.id}/register"
+    client.get(url)
+    hope = _membership_of(register, "Hope Housing").organisation
+    hope.active = not hope.active  # not shown in the register
+    commit()
+    with count_queries() as again:
+        client.get(url)
+    assert again.count == 1
+
+
+def test_unknown_and_unpublished_arrangements_stay_404_when_cached(client, app):
+    pending = make_arrangement(status=ArrangementStatus.PENDING)
+    commit()
+    for _ in range(2):
+        assert client.get(f"/arrangements/{pending.id}/register").status_code == 404
+        assert client.get("/arrangements/999999/register").status_code == 404
+    pending.status = ArrangementStatus.LIVE
+    pending.went_live_at = utcnow()
+    commit()
+    assert client.get(f"/arrangements/{pending.id}/register").status_code == 200

@@ -7,11 +7,13 @@ and decision goes through the assessment services, whose refusals show in the er
 
 from __future__ import annotations
 
+from datetime import date
 from functools import wraps
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.queries import Page, page_number
@@ -44,6 +46,7 @@ from marketplace.accreditation.services.applications import (
 from marketplace.accreditation.views import bp
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation
+from marketplace.page_cache import Topic, page_cache
 from marketplace.views_helpers import apply_errors
 from marketplace.workdays import working_days_between
 
@@ -111,27 +114,38 @@ def _refuse(form, error: BusinessRuleViolation, field_names: dict[str, str] | No
 @assessor_required
 def assessments():
     page = page_number(request.args.get("page"))
+    today = london_date()
+    # Every assessor sees the same queue; it changes when an application enters, leaves or moves
+    # in it (each such change moves the queue's generation on: marketplace/page_cache.py), and
+    # its "days left" change with the date.
+    content = page_cache().fetch(
+        Topic.ASSESSMENT_QUEUE, ("queue", today, page), lambda: _render_queue(today, page)
+    )
+    return render_template("accreditation/assessment/queue.html", content=content)
+
+
+def _render_queue(today: date, page: int) -> Markup:
     total = count_assessment_queue()
     pages = max(1, -(-total // QUEUE_PER_PAGE))
     page = min(page, pages)
-    entries = assessment_queue(
-        london_date(), limit=QUEUE_PER_PAGE, offset=(page - 1) * QUEUE_PER_PAGE
-    )
+    entries = assessment_queue(today, limit=QUEUE_PER_PAGE, offset=(page - 1) * QUEUE_PER_PAGE)
 
     def url_for_page(number: int) -> str:
         return url_for("accreditation.assessments", page=number)
 
-    return render_template(
-        "accreditation/assessment/queue.html",
-        entries=entries,
-        page_obj=Page(
-            items=entries,
-            page=page,
-            per_page=QUEUE_PER_PAGE,
-            total=total,
+    return Markup(  # noqa: S704 (a rendered template, escaped by Jinja)
+        render_template(
+            "accreditation/assessment/_queue_content.html",
+            entries=entries,
+            page_obj=Page(
+                items=entries,
+                page=page,
+                per_page=QUEUE_PER_PAGE,
+                total=total,
+                url_for_page=url_for_page,
+            ),
             url_for_page=url_for_page,
-        ),
-        url_for_page=url_for_page,
+        )
     )
 
 

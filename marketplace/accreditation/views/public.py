@@ -8,12 +8,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
+from markupsafe import Markup
 
 from marketplace.accounts.queries import page_number
 from marketplace.accreditation import queries
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
+from marketplace.page_cache import Topic, page_cache
 
 bp = Blueprint("public_arrangements", __name__, template_folder="../templates")
 
@@ -49,11 +52,45 @@ def arrangement(arrangement_id: int):
     )
 
 
+@dataclass(frozen=True)
+class RegisterView:
+    """A rendered register page: the same for everyone until the register changes."""
+
+    arrangement_id: int
+    arrangement_name: str
+    content: Markup
+
+
+def _filter_code(raw: str | None) -> str:
+    # Normalised here as the lookups do, so "acc" and "ACC " share one cached page.
+    return (raw or "").strip().upper()[:40]
+
+
 @bp.get("/arrangements/<int:arrangement_id>/register")
 def register(arrangement_id: int):
-    arrangement = _published_or_404(arrangement_id, with_criteria=False)
-    lot = queries.lot_by_code(arrangement, request.args.get("lot"))
-    region = queries.region_by_code(arrangement, request.args.get("region"))
+    lot_code = _filter_code(request.args.get("lot"))
+    region_code = _filter_code(request.args.get("region"))
+    page = page_number(request.args.get("page"))
+    # The register changes only when members, organisations or the arrangement do, and each
+    # such change moves the register's generation on (see marketplace/page_cache.py).
+    view = page_cache().fetch(
+        Topic.REGISTER,
+        ("register", arrangement_id, lot_code, region_code, page),
+        lambda: _render_register(arrangement_id, lot_code, region_code, page),
+    )
+    if view is None:
+        abort(404)
+    return render_template("accreditation/public/register.html", view=view)
+
+
+def _render_register(
+    arrangement_id: int, lot_code: str, region_code: str, page: int
+) -> RegisterView | None:
+    arrangement = queries.get_arrangement(arrangement_id, published_only=True, with_criteria=False)
+    if arrangement is None:
+        return None
+    lot = queries.lot_by_code(arrangement, lot_code)
+    region = queries.region_by_code(arrangement, region_code)
     filters = {}
     if lot is not None:
         filters["lot"] = lot.category.code
@@ -69,12 +106,12 @@ def register(arrangement_id: int):
         arrangement,
         lot=lot,
         region=region,
-        page=page_number(request.args.get("page")),
+        page=page,
         per_page=REGISTER_PAGE_SIZE,
         url_for_page=url_for_page,
     )
-    return render_template(
-        "accreditation/public/register.html",
+    content = render_template(
+        "accreditation/public/_register_content.html",
         arrangement=arrangement,
         members=members,
         url_for_page=url_for_page,
@@ -82,6 +119,7 @@ def register(arrangement_id: int):
         selected_region=region,
         filtered=bool(filters),
     )
+    return RegisterView(arrangement.id, arrangement.name, Markup(content))  # noqa: S704
 
 
 def _csv_cell(value) -> str:

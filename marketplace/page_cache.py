@@ -1,0 +1,195 @@
+"""Pages that many people read and few change, kept rendered until the data under them changes.
+
+A *topic* names a body of data that some pages show (the register of members, the assessment
+queue). Each topic has a generation number in the database. Any transaction that changes data a
+topic watches moves the topic's generation on when it commits, atomically with the change. A rendered page
+part is cached in the process under its topic's current generation, so:
+
+- reading a cached part costs one small query (the generation), whatever the size of the data;
+- a change is seen by the next request in every worker process, because each of them reads the
+  generation before it uses its cache;
+- a part is never served after the data under it changed.
+
+Which changes matter is declared next to the models (``watch(Model, topic, attributes=…)``), so a
+new way of changing that data is covered without touching the pages. Writers that bypass the ORM
+(bulk loads with SQLAlchemy Core) must call ``bump_generations`` themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from marketplace.db import db
+
+
+class Topic(enum.StrEnum):
+    REGISTER = "register"
+    ASSESSMENT_QUEUE = "assessment-queue"
+
+
+class CacheGeneration(db.Model):
+    """How many times the data under a topic has changed (from a random start; see below)."""
+
+    __tablename__ = "cache_generations"
+
+    topic: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    generation: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+# ---------------------------------------------------------------------------------------------
+# What each topic watches
+
+
+@dataclass(frozen=True)
+class _Watch:
+    topics: tuple[Topic, ...]
+    attributes: frozenset[str] | None  # None: any change to the object
+
+
+_watches: dict[type, list[_Watch]] = {}
+
+
+def watch(model: type, *topics: Topic, attributes: Iterable[str] | None = None) -> None:
+    """Move ``topics`` on when a ``model`` object is added, deleted, or (one of) ``attributes``
+    changes; without ``attributes``, any change to the object counts."""
+    _watches.setdefault(model, []).append(
+        _Watch(tuple(topics), frozenset(attributes) if attributes is not None else None)
+    )
+
+
+def _changed(obj: Any, attributes: frozenset[str]) -> bool:
+    state = sa.inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in attributes)
+
+
+def topics_changed_by(session: Session) -> set[Topic]:
+    topics: set[Topic] = set()
+    for obj in (*session.new, *session.deleted):
+        for spec in _watches.get(type(obj), ()):
+            topics.update(spec.topics)
+    for obj in session.dirty:
+        for spec in _watches.get(type(obj), ()):
+            if spec.attributes is None:
+                if session.is_modified(obj):
+                    topics.update(spec.topics)
+            elif _changed(obj, spec.attributes):
+                topics.update(spec.topics)
+    return topics
+
+
+def _start() -> int:
+    # A new row starts at a random point rather than 0, so that a table emptied and filled
+    # again (a restored database, a test) never repeats a generation a process has cached.
+    return secrets.randbelow(2**40) + 1
+
+
+def bump_generations(connection: sa.Connection, topics: Iterable[Topic]) -> None:
+    """Move each topic's generation on, in the caller's transaction."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = CacheGeneration.__table__
+    # A fixed order, so two transactions that move the same topics on cannot deadlock.
+    for topic in sorted(set(topics)):
+        statement = insert(table).values(topic=str(topic), generation=_start())
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.topic], set_={"generation": table.c.generation + 1}
+            )
+        )
+
+
+_PENDING = "page_cache_topics"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_topics(session: Session, flush_context: Any) -> None:
+    # after_flush still sees what was new, dirty and deleted, with each attribute's history.
+    topics = topics_changed_by(session)
+    if topics:
+        session.info.setdefault(_PENDING, set()).update(topics)
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_before_commit(session: Session) -> None:
+    # Moved on at commit, not at each flush: the generation row is locked from the UPDATE to the
+    # end of the transaction, so taking the lock last keeps writers from queueing on it for the
+    # life of their transactions. The change and the new generation still commit together.
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # SQLAlchemy's own last flush comes after this hook
+    topics = session.info.pop(_PENDING, None)
+    if topics:
+        bump_generations(session.connection(), topics)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_topics(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+_GENERATION = sa.select(CacheGeneration.__table__.c.generation).where(
+    CacheGeneration.__table__.c.topic == sa.bindparam("topic")
+)
+
+
+def generation(topic: Topic) -> int:
+    """The topic's current generation (0 until its data first changes)."""
+    return db.session.execute(_GENERATION, {"topic": str(topic)}).scalar() or 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache of rendered parts
+
+
+class PageCache:
+    """A bounded, thread-safe LRU of page parts, each kept under its topic's generation.
+
+    Every value the part depends on besides the topic's data (page number, filters, today's
+    date) must be in the key. Keys may come from the query string, so the size is bounded.
+    """
+
+    def __init__(self, max_entries: int = 256):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fetch(self, topic: Topic, key: tuple, build: Callable[[], Any]) -> Any:
+        """The cached part for ``key``, or ``build()`` (which runs the queries) stored for later."""
+        full_key = (str(topic), generation(topic), *key)
+        with self._lock:
+            if full_key in self._entries:
+                self._entries.move_to_end(full_key)
+                return self._entries[full_key]
+        value = build()
+        with self._lock:
+            self._entries[full_key] = value
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def page_cache() -> PageCache:
+    return current_app.extensions["page_cache"]
+
+
+def init_app(app) -> None:
+    app.extensions["page_cache"] = PageCache(app.config.get("PAGE_CACHE_ENTRIES", 256))
