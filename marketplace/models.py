@@ -24,6 +24,12 @@ from marketplace.accreditation.models import (  # noqa: F401, E402
     RedeclarationRequest,
 )
 from marketplace.audit import AuditEvent  # noqa: F401
+from marketplace.catalogue.models import (  # noqa: F401, E402
+    CapacityCommitment,
+    Listing,
+    ListingArea,
+    ListingPrice,
+)
 from marketplace.notifications.models import Notification  # noqa: F401
 from marketplace.page_cache import CacheGeneration  # noqa: F401
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory  # noqa: F401
