@@ -7,7 +7,7 @@ from flask import Blueprint, render_template
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 
-bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="templates")
+bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="../templates")
 
 
 @bp.get("/")
