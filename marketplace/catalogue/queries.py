@@ -1,0 +1,136 @@
+"""Read-only loaders for listings: a provider's listings, price history, availability, changes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import Organisation
+from marketplace.accreditation.models import ArrangementLot
+from marketplace.audit import AuditEvent
+from marketplace.catalogue.models import (
+    CapacityCommitment,
+    Listing,
+    ListingArea,
+    ListingPrice,
+    ListingStatus,
+)
+from marketplace.db import db, parse_id
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_months(start: date, count: int) -> list[date]:
+    """The first days of ``count`` calendar months from the month of ``start``."""
+    months, month = [], first_of_month(start)
+    for _ in range(count):
+        months.append(month)
+        month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return months
+
+
+def _listing_options() -> list:
+    return [
+        selectinload(Listing.lot).selectinload(ArrangementLot.category),
+        selectinload(Listing.areas).selectinload(ListingArea.region),
+        selectinload(Listing.areas).selectinload(ListingArea.pcc_area),
+        selectinload(Listing.prices),
+    ]
+
+
+def get_listing(listing_id: Any) -> Listing | None:
+    """A listing with its lot, areas and price history (four statements)."""
+    pk = parse_id(listing_id)
+    if pk is None:
+        return None
+    return db.session.scalar(
+        sa.select(Listing).where(Listing.id == pk).options(*_listing_options())
+    )
+
+
+def organisation_listings_query(
+    organisation: Organisation, status: ListingStatus | None = None
+) -> sa.Select:
+    """An organisation's listings by title, optionally in one state."""
+    query = (
+        sa.select(Listing)
+        .where(Listing.organisation_id == organisation.id)
+        .options(*_listing_options())
+        .order_by(Listing.title, Listing.id)
+    )
+    if status is not None:
+        query = query.where(Listing.status == status)
+    return query
+
+
+def price_on(listing_id: int, day: date) -> ListingPrice | None:
+    """The price version in force on ``day`` (one indexed range lookup)."""
+    return db.session.scalar(
+        sa.select(ListingPrice).where(
+            ListingPrice.listing_id == listing_id,
+            ListingPrice.effective_from <= day,
+            sa.or_(ListingPrice.effective_to.is_(None), ListingPrice.effective_to > day),
+        )
+    )
+
+
+def committed_units(listing_ids: Iterable[int], months: Iterable[date]) -> dict[tuple[int, date], int]:
+    """Units committed by accepted call-offs, per (listing, first day of month)."""
+    ids, months = sorted(set(listing_ids)), sorted(set(months))
+    if not ids or not months:
+        return {}
+    rows = db.session.execute(
+        sa.select(
+            CapacityCommitment.listing_id,
+            CapacityCommitment.month,
+            sa.func.sum(CapacityCommitment.units),
+        )
+        .where(CapacityCommitment.listing_id.in_(ids), CapacityCommitment.month.in_(months))
+        .group_by(CapacityCommitment.listing_id, CapacityCommitment.month)
+    ).all()
+    return {(listing_id, month): int(total) for listing_id, month, total in rows}
+
+
+@dataclass(frozen=True)
+class MonthAvailability:
+    month: date
+    capacity: int
+    committed: int
+
+    @property
+    def available(self) -> int:
+        return max(0, self.capacity - self.committed)
+
+
+def availability(
+    listings: Iterable[Listing], months: list[date]
+) -> dict[int, list[MonthAvailability]]:
+    """Live availability of each listing in each month: monthly capacity minus committed units."""
+    listings = list(listings)
+    committed = committed_units((listing.id for listing in listings), months)
+    result: dict[int, list[MonthAvailability]] = defaultdict(list)
+    for listing in listings:
+        for month in months:
+            result[listing.id].append(
+                MonthAvailability(
+                    month, listing.monthly_capacity, committed.get((listing.id, month), 0)
+                )
+            )
+    return dict(result)
+
+
+def listing_changes_query(listing: Listing) -> sa.Select:
+    """The listing's audit trail, newest first: its change history."""
+    return (
+        sa.select(AuditEvent)
+        .where(AuditEvent.object_type == "listing", AuditEvent.object_id == str(listing.id))
+        .order_by(AuditEvent.id.desc())
+    )
