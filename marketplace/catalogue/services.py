@@ -6,7 +6,7 @@ offered only where its provider holds an active membership of its lot; publishin
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -490,13 +490,14 @@ def _check_details(
     return values, lot, areas
 
 
-def _next_reference() -> str:
-    latest = db.session.scalar(sa.select(sa.func.max(Listing.id))) or 0
-    for n in itertools.count(latest + 1):
-        reference = f"SL-{n:06d}"
-        if db.session.scalar(sa.select(Listing.id).where(Listing.reference == reference)) is None:
-            return reference
-    raise AssertionError("unreachable")
+def listing_reference(listing_id: int) -> str:
+    """The readable reference of a listing, made from its key so that it can never clash."""
+    return f"SL-{listing_id:06d}"
+
+
+def _provisional_reference() -> str:
+    # Unique until the flush gives the listing its key and ``listing_reference`` replaces it.
+    return f"NEW-{secrets.token_hex(8)}"
 
 
 def _snapshot(listing: Listing) -> dict:
@@ -544,7 +545,7 @@ def create_listing(
         raise BusinessRuleViolation(errors)
     now = at or utcnow()
     listing = Listing(
-        reference=_next_reference(),
+        reference=_provisional_reference(),
         organisation=organisation,
         status=ListingStatus.DRAFT,
         created_by_id=actor.id,
@@ -562,6 +563,8 @@ def create_listing(
         )
     ]
     db.session.add(listing)
+    db.session.flush()
+    listing.reference = listing_reference(listing.id)
     db.session.flush()
     audit.record(
         actor, "listing.created", listing, after={**_snapshot(listing), "unit_price_pence": price}
