@@ -22,6 +22,14 @@ config.set_main_option(
 target_metadata = current_app.extensions["migrate"].db.metadata
 
 
+def include_name(name, type_, parent_names):
+    # The catalogue's search index (an FTS5 virtual table on SQLite, a tsvector table on
+    # PostgreSQL) is written by hand in its revision and is not in the models' metadata.
+    from marketplace.catalogue.search import is_search_object
+
+    return not (type_ == "table" and is_search_object(name))
+
+
 def run_migrations_offline():
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
@@ -43,6 +51,7 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    conf_args.setdefault("include_name", include_name)
 
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)

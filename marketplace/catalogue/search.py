@@ -1,0 +1,916 @@
+"""Catalogue search: full text, filters, facets, sorting and pages over the visible listings.
+
+One module, two backends, the same results for the same data:
+
+- SQLite (the embedded default): an FTS5 virtual table ``listing_search`` keyed by ``rowid`` =
+  listing id, ranked with ``bm25``;
+- PostgreSQL: a table ``listing_search (listing_id, document tsvector)`` with a GIN index, ranked
+  with ``ts_rank``.
+
+Both index text that the app has already folded into plain terms (lower case, no accents, letters
+and digits only, plurals reduced: see ``terms``), and queries are the same terms, each quoted: so a
+word matches the same listings on both databases, and no input can reach either query language.
+
+``listing_search_areas`` holds, for each listing that buyers may see, the areas it is offered in
+that an active membership of its lot covers (a region membership covers the region and every PCC
+area in it; a PCC-area membership covers that area). A listing has index rows only while it is
+published and has at least one covered area: so "visible" is the existence of those rows, and the
+region filter and its counts are one indexed lookup.
+
+The index is kept up to date in the transaction that changes the data: a session hook notes the
+listings whose searchable text, status, lot, organisation name, areas or memberships changed at
+each flush, and rewrites their rows before the flush ends. Writers that bypass the ORM (bulk loads
+with SQLAlchemy Core) must call ``reindex_listings`` or ``reindex_all`` themselves.
+
+The price shown, filtered and sorted is the one in force today; availability in a month is the
+monthly capacity less the units committed in that month.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+
+from marketplace.accounts.models import Organisation, OrganisationType
+from marketplace.accounts.queries import Page
+from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
+from marketplace.catalogue.models import (
+    COMPLEXITY_COLUMNS,
+    FORMAT_COLUMNS,
+    RISK_COLUMNS,
+    SETTING_COLUMNS,
+    CapacityCommitment,
+    Complexity,
+    DeliveryFormat,
+    DeliverySetting,
+    Listing,
+    ListingArea,
+    ListingPrice,
+    ListingStatus,
+    RiskLevel,
+    Sex,
+)
+from marketplace.db import db, parse_id
+from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
+
+PER_PAGE = 20
+MAX_QUERY_CHARS = 200  # longer search text is cut here before it is split into terms
+MAX_TERMS = 12
+MAX_TERM_CHARS = 60  # longer "words" are not words; neither side indexes them
+MAX_COMPARE = 4
+SEARCH_TABLE = "listing_search"
+AREAS_TABLE = "listing_search_areas"
+# bm25 weights per FTS5 column (title, summary, body, provider); PostgreSQL weighs the same
+# parts A, B, C and B.
+BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
+_REINDEX_CHUNK = 500
+
+
+def is_search_object(name: str | None) -> bool:
+    """Whether a table belongs to the search index (written by hand, not in the models)."""
+    return bool(name) and (name == SEARCH_TABLE or name.startswith(SEARCH_TABLE + "_"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Terms
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _stem(word: str) -> str:
+    """Reduce a plural to its singular, conservatively: the same on both sides of the search."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def terms(text: str | None) -> list[str]:
+    """Text as plain search terms: folded to lower case without accents, letters and digits."""
+    if not text:
+        return []
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return [_stem(w) for w in _WORD.findall(folded) if len(w) <= MAX_TERM_CHARS]
+
+
+def query_terms(text: str | None) -> list[str]:
+    """The distinct terms of search text (cut to a sane length first), in order."""
+    seen: list[str] = []
+    for term in terms((text or "")[:MAX_QUERY_CHARS]):
+        if term not in seen:
+            seen.append(term)
+    return seen[:MAX_TERMS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Search parameters
+
+
+class SortOrder(enum.StrEnum):
+    RELEVANCE = "relevance"
+    PRICE = "price"
+    PRICE_DESC = "price-desc"
+    PROVIDER = "provider"
+
+    @property
+    def label(self) -> str:
+        return {
+            "relevance": "Relevance",
+            "price": "Unit price (lowest first)",
+            "price-desc": "Unit price (highest first)",
+            "provider": "Provider name",
+        }[self.value]
+
+
+class ProviderType(enum.StrEnum):
+    VCSE = "vcse"
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+    @property
+    def organisation_type(self) -> OrganisationType:
+        return OrganisationType(f"provider_{self.value}")
+
+    @property
+    def label(self) -> str:
+        return self.organisation_type.label
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """What a buyer asked for. Codes are reference codes; unknown ones match nothing."""
+
+    text: str = ""
+    lot: str | None = None  # service category code
+    region: str | None = None
+    pcc_area: str | None = None
+    settings: tuple[DeliverySetting, ...] = ()  # any of
+    formats: tuple[DeliveryFormat, ...] = ()  # any of
+    sex: Sex | None = None  # the person's sex: listings for anyone or for that sex
+    age: int | None = None
+    risk: RiskLevel | None = None
+    complexity: Complexity | None = None
+    provider_types: tuple[ProviderType, ...] = ()  # any of
+    max_price_pence: int | None = None
+    month: date | None = None  # first of a month: needs availability in it
+    min_available: int = 1
+    sort: SortOrder | None = None  # None: relevance with text, else price
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    @property
+    def terms(self) -> list[str]:
+        return query_terms(self.text)
+
+    @property
+    def effective_sort(self) -> SortOrder:
+        if self.sort is None or (self.sort == SortOrder.RELEVANCE and not self.terms):
+            return SortOrder.RELEVANCE if self.terms else SortOrder.PRICE
+        return self.sort
+
+    @property
+    def has_filters(self) -> bool:
+        return any(
+            (
+                self.lot,
+                self.region,
+                self.pcc_area,
+                self.settings,
+                self.formats,
+                self.sex,
+                self.age is not None,
+                self.risk,
+                self.complexity,
+                self.provider_types,
+                self.max_price_pence is not None,
+                self.month,
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference data, in one statement
+
+
+@dataclass
+class Reference:
+    categories: list[tuple[int, str, str]]  # id, code, name
+    regions: list[tuple[int, str, str]]
+    pcc_areas: list[tuple[int, str, str, int]]  # id, code, name, region id
+
+    def category_id(self, code: str | None) -> int | None:
+        code = (code or "").strip().upper()
+        return next((i for i, c, _ in self.categories if c.upper() == code), None)
+
+    def region_id(self, code: str | None) -> int | None:
+        code = (code or "").strip().upper()
+        return next((i for i, c, _ in self.regions if c.upper() == code), None)
+
+    def pcc_area(self, code: str | None) -> tuple[int, str, str, int] | None:
+        code = (code or "").strip().upper()
+        return next((p for p in self.pcc_areas if p[1].upper() == code), None)
+
+
+def load_reference() -> Reference:
+    """Categories, regions and PCC areas by name, in one statement."""
+    category = ServiceCategory.__table__
+    region = ProbationRegion.__table__
+    pcc = PccArea.__table__
+    statement = sa.union_all(
+        sa.select(
+            sa.literal("c").label("kind"),
+            category.c.id,
+            category.c.code,
+            category.c.name,
+            sa.literal(0).label("parent"),
+        ),
+        sa.select(sa.literal("r"), region.c.id, region.c.code, region.c.name, sa.literal(0)),
+        sa.select(sa.literal("p"), pcc.c.id, pcc.c.code, pcc.c.name, pcc.c.region_id),
+    )
+    reference = Reference([], [], [])
+    for kind, pk, code, name, parent in db.session.execute(statement):
+        if kind == "c":
+            reference.categories.append((pk, code, name))
+        elif kind == "r":
+            reference.regions.append((pk, code, name))
+        else:
+            reference.pcc_areas.append((pk, code, name, parent))
+    for rows in (reference.categories, reference.regions, reference.pcc_areas):
+        rows.sort(key=lambda row: (row[2], row[0]))
+    return reference
+
+
+# ---------------------------------------------------------------------------------------------
+# The statements
+
+_listings = Listing.__table__
+_organisations = Organisation.__table__
+_lots = ArrangementLot.__table__
+_prices = ListingPrice.__table__
+_commitments = CapacityCommitment.__table__
+_areas = sa.table(
+    AREAS_TABLE, sa.column("listing_id"), sa.column("region_id"), sa.column("pcc_area_id")
+)
+_fts = sa.table(SEARCH_TABLE, sa.column("rowid"))  # SQLite
+_documents = sa.table(SEARCH_TABLE, sa.column("listing_id"), sa.column("document"))  # PostgreSQL
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+@dataclass
+class _Plan:
+    """The parts of the search statements for one set of parameters on one backend."""
+
+    params: SearchParams
+    dialect: str
+    today: date
+    reference: Reference
+    impossible: bool = False  # an unknown code: nothing can match
+    rank: Any = None
+    price: Any = None
+    from_: Any = None
+    conditions: list = field(default_factory=list)
+
+
+def _plan(params: SearchParams, reference: Reference, today: date) -> _Plan:
+    dialect = _dialect()
+    plan = _Plan(params, dialect, today, reference)
+    listing_id = _listings.c.id
+    words = params.terms
+    if words:
+        if dialect == "postgresql":
+            tsquery = sa.func.plainto_tsquery(sa.literal_column("'simple'"), " ".join(words))
+            source = _documents.join(_listings, _listings.c.id == _documents.c.listing_id)
+            plan.conditions.append(_documents.c.document.op("@@")(tsquery))
+            plan.rank = sa.func.ts_rank(_documents.c.document, tsquery)
+        else:
+            match = " ".join(f'"{word}"' for word in words)  # words are [a-z0-9]+ only
+            source = _fts.join(_listings, _listings.c.id == _fts.c.rowid)
+            plan.conditions.append(sa.literal_column(SEARCH_TABLE).op("MATCH")(match))
+            # bm25 is smaller for better matches; negated so that larger is better everywhere.
+            plan.rank = -sa.func.bm25(sa.literal_column(SEARCH_TABLE), *BM25_WEIGHTS)
+    else:
+        source = _listings
+        # Only visible listings have covered areas (the region filter below says it too).
+        if not (params.region or params.pcc_area):
+            plan.conditions.append(
+                sa.exists().where(_areas.c.listing_id == listing_id).correlate(_listings)
+            )
+    source = source.join(_organisations, _organisations.c.id == _listings.c.organisation_id)
+    source = source.join(_lots, _lots.c.id == _listings.c.lot_id)
+    source = source.outerjoin(
+        _prices,
+        sa.and_(
+            _prices.c.listing_id == listing_id,
+            _prices.c.effective_from <= today,
+            sa.or_(_prices.c.effective_to.is_(None), _prices.c.effective_to > today),
+        ),
+    )
+    plan.from_ = source
+    plan.price = _prices.c.unit_price_pence
+    conditions = plan.conditions
+    conditions.append(_listings.c.status == ListingStatus.PUBLISHED.value)
+
+    if params.lot:
+        category_id = reference.category_id(params.lot)
+        if category_id is None:
+            plan.impossible = True
+        conditions.append(_lots.c.category_id == (category_id or 0))
+    if params.region:
+        region_id = reference.region_id(params.region)
+        if region_id is None:
+            plan.impossible = True
+        conditions.append(
+            sa.exists()
+            .where(_areas.c.listing_id == listing_id, _areas.c.region_id == (region_id or 0))
+            .correlate(_listings)
+        )
+    if params.pcc_area:
+        pcc = reference.pcc_area(params.pcc_area)
+        if pcc is None:
+            plan.impossible = True
+            pcc = (0, "", "", 0)
+        conditions.append(
+            sa.exists()
+            .where(
+                _areas.c.listing_id == listing_id,
+                sa.or_(
+                    _areas.c.pcc_area_id == pcc[0],
+                    sa.and_(_areas.c.region_id == pcc[3], _areas.c.pcc_area_id.is_(None)),
+                ),
+            )
+            .correlate(_listings)
+        )
+    if params.settings:
+        conditions.append(sa.or_(*(_listings.c[SETTING_COLUMNS[s]] for s in params.settings)))
+    if params.formats:
+        conditions.append(sa.or_(*(_listings.c[FORMAT_COLUMNS[f]] for f in params.formats)))
+    if params.sex is not None and params.sex != Sex.ANY:
+        conditions.append(_listings.c.eligibility_sex.in_([Sex.ANY.value, params.sex.value]))
+    if params.age is not None:
+        conditions.append(sa.or_(_listings.c.min_age.is_(None), _listings.c.min_age <= params.age))
+        conditions.append(sa.or_(_listings.c.max_age.is_(None), _listings.c.max_age >= params.age))
+    if params.risk is not None:
+        conditions.append(_listings.c[RISK_COLUMNS[params.risk]])
+    if params.complexity is not None:
+        conditions.append(_listings.c[COMPLEXITY_COLUMNS[params.complexity]])
+    if params.provider_types:
+        conditions.append(
+            _organisations.c.type.in_([t.organisation_type.value for t in params.provider_types])
+        )
+    if params.max_price_pence is not None:
+        conditions.append(_prices.c.unit_price_pence <= params.max_price_pence)
+    if params.month is not None:
+        committed = (
+            sa.select(sa.func.coalesce(sa.func.sum(_commitments.c.units), 0))
+            .where(_commitments.c.listing_id == listing_id, _commitments.c.month == params.month)
+            .correlate(_listings)
+            .scalar_subquery()
+        )
+        conditions.append(_listings.c.monthly_capacity - committed >= params.min_available)
+    return plan
+
+
+def _text_key(column, dialect: str):
+    """A case-insensitive sort key that orders the same on both databases (byte order)."""
+    key = sa.func.lower(column)
+    return key.collate("C") if dialect == "postgresql" else key
+
+
+def _order_by(plan: _Plan) -> list:
+    dialect = plan.dialect
+    price_up = plan.price.asc().nulls_last()
+    price_down = plan.price.desc().nulls_last()
+    provider = _text_key(_organisations.c.name, dialect)
+    title = _text_key(_listings.c.title, dialect)
+    tie_break = [title, _listings.c.id]
+    sort = plan.params.effective_sort
+    if sort == SortOrder.RELEVANCE and plan.rank is not None:
+        return [plan.rank.desc(), price_up, provider, *tie_break]
+    if sort == SortOrder.PRICE_DESC:
+        return [price_down, provider, *tie_break]
+    if sort == SortOrder.PROVIDER:
+        return [provider, price_up, *tie_break]
+    return [price_up, provider, *tie_break]
+
+
+FLAG_FACETS: dict[str, dict[str, str]] = {
+    "setting": {s.value: c for s, c in SETTING_COLUMNS.items()},
+    "format": {f.value: c for f, c in FORMAT_COLUMNS.items()},
+    "risk": {r.value: c for r, c in RISK_COLUMNS.items()},
+    "complexity": {c.value: col for c, col in COMPLEXITY_COLUMNS.items()},
+}
+
+
+def _facet_counts(plan: _Plan) -> tuple[int, dict[str, dict[str, int]]]:
+    """The number of matches and the matches per filter value, in two statements."""
+    columns: list = [sa.func.count().label("total")]
+    names: list[tuple[str, str]] = []
+    for facet, values in FLAG_FACETS.items():
+        for value, column in values.items():
+            columns.append(sa.func.sum(sa.case((_listings.c[column], 1), else_=0)))
+            names.append((facet, value))
+    for sex in (Sex.FEMALE, Sex.MALE):
+        columns.append(
+            sa.func.sum(
+                sa.case((_listings.c.eligibility_sex.in_([Sex.ANY.value, sex.value]), 1), else_=0)
+            )
+        )
+        names.append(("sex", sex.value))
+    for provider_type in ProviderType:
+        columns.append(
+            sa.func.sum(
+                sa.case(
+                    (_organisations.c.type == provider_type.organisation_type.value, 1), else_=0
+                )
+            )
+        )
+        names.append(("provider_type", provider_type.value))
+    row = db.session.execute(
+        sa.select(*columns).select_from(plan.from_).where(*plan.conditions)
+    ).one()
+    total = row[0] or 0
+    facets: dict[str, dict[str, int]] = {}
+    for (facet, value), count in zip(names, row[1:], strict=True):
+        facets.setdefault(facet, {})[value] = int(count or 0)
+
+    matched = (
+        sa.select(_listings.c.id.label("id"), _lots.c.category_id.label("category_id"))
+        .select_from(plan.from_)
+        .where(*plan.conditions)
+        .cte("matched")
+    )
+    by_lot = sa.select(
+        sa.literal("lot").label("facet"), matched.c.category_id.label("value"), sa.func.count()
+    ).group_by(matched.c.category_id)
+    by_region = (
+        sa.select(
+            sa.literal("region"), _areas.c.region_id, sa.func.count(sa.distinct(matched.c.id))
+        )
+        .select_from(matched.join(_areas, _areas.c.listing_id == matched.c.id))
+        .group_by(_areas.c.region_id)
+    )
+    codes = {
+        "lot": {pk: code for pk, code, _ in plan.reference.categories},
+        "region": {pk: code for pk, code, _ in plan.reference.regions},
+    }
+    facets["lot"], facets["region"] = {}, {}
+    if total:
+        for facet, value, count in db.session.execute(sa.union_all(by_lot, by_region)):
+            code = codes[facet].get(value)
+            if code is not None:
+                facets[facet][code] = int(count)
+    return int(total), facets
+
+
+@dataclass
+class Hit:
+    """A listing in the results, with the price in force today."""
+
+    listing: Listing
+    unit_price_pence: int | None
+
+
+@dataclass
+class SearchResult:
+    params: SearchParams
+    page: Page[Hit]
+    facets: dict[str, dict[str, int]]
+    reference: Reference
+
+    @property
+    def total(self) -> int:
+        return self.page.total
+
+
+def search(
+    params: SearchParams,
+    *,
+    today: date | None = None,
+    url_for_page: Callable[[int], str] | None = None,
+    reference: Reference | None = None,
+) -> SearchResult:
+    """One page of visible listings that match, with counts per filter value.
+
+    At most four statements whatever the number of results (reference data, counts, grouped
+    counts, the page with its listings). A page past the end shows the last page.
+    """
+    today = today or date.today()
+    reference = reference or load_reference()
+    plan = _plan(params, reference, today)
+    empty_facets = {facet: {} for facet in (*FLAG_FACETS, "sex", "provider_type", "lot", "region")}
+    if plan.impossible:
+        total, facets = 0, empty_facets
+    else:
+        total, facets = _facet_counts(plan)
+    per_page = params.per_page
+    pages = max(1, -(-total // per_page))
+    page_number = min(max(1, params.page), pages)
+    hits: list[Hit] = []
+    if total:
+        # The page's listings with their organisations and lots, in the order asked for, in one
+        # statement.
+        statement = (
+            sa.select(Listing, plan.price)
+            .select_from(plan.from_)
+            .where(*plan.conditions)
+            .order_by(*_order_by(plan))
+            .limit(per_page)
+            .offset((page_number - 1) * per_page)
+            .options(
+                contains_eager(Listing.organisation),
+                contains_eager(Listing.lot).joinedload(ArrangementLot.category),
+            )
+        )
+        hits = [Hit(listing, price) for listing, price in db.session.execute(statement)]
+    return SearchResult(
+        params,
+        Page(
+            items=hits, page=page_number, per_page=per_page, total=total, url_for_page=url_for_page
+        ),
+        facets,
+        reference,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing pages and comparison
+
+
+def _visible_query() -> sa.Select:
+    return (
+        sa.select(Listing)
+        .where(
+            Listing.status == ListingStatus.PUBLISHED,
+            sa.exists().where(_areas.c.listing_id == Listing.id),
+        )
+        .options(
+            joinedload(Listing.organisation),
+            joinedload(Listing.lot).joinedload(ArrangementLot.category),
+            joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
+            selectinload(Listing.prices),
+            selectinload(Listing.areas).joinedload(ListingArea.region),
+            selectinload(Listing.areas).joinedload(ListingArea.pcc_area),
+        )
+    )
+
+
+def visible_listing(listing_id: Any) -> Listing | None:
+    """A listing that buyers and the public may see, with what its page shows; else None."""
+    pk = parse_id(listing_id)
+    if pk is None:
+        return None
+    return db.session.scalar(_visible_query().where(Listing.id == pk))
+
+
+def visible_listings(listing_ids: Iterable[int]) -> dict[int, Listing]:
+    """The visible ones among ``listing_ids``, by id."""
+    ids = [pk for pk in listing_ids if pk is not None]
+    if not ids:
+        return {}
+    return {
+        listing.id: listing
+        for listing in db.session.scalars(_visible_query().where(Listing.id.in_(ids))).unique()
+    }
+
+
+def covered_areas(listing_ids: Iterable[int]) -> dict[int, set[tuple[int, int | None]]]:
+    """Per listing, the (region id, PCC area id or None) of its areas an active membership covers."""
+    ids = list(listing_ids)
+    covered: dict[int, set[tuple[int, int | None]]] = {pk: set() for pk in ids}
+    if ids:
+        statement = sa.select(_areas.c.listing_id, _areas.c.region_id, _areas.c.pcc_area_id).where(
+            _areas.c.listing_id.in_(ids)
+        )
+        for listing_id, region_id, pcc_area_id in db.session.execute(statement):
+            covered[listing_id].add((region_id, pcc_area_id))
+    return covered
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_months(count: int = 3, *, today: date | None = None) -> list[date]:
+    """The first days of this month and the ``count - 1`` after it."""
+    month = first_of_month(today or date.today())
+    months = []
+    for _ in range(count):
+        months.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return months
+
+
+def availability(listings: Iterable[Listing], months: list[date]) -> dict[int, dict[date, int]]:
+    """Live availability per listing and month: monthly capacity less the units committed."""
+    listings = list(listings)
+    committed: dict[tuple[int, date], int] = {}
+    if listings and months:
+        statement = (
+            sa.select(
+                _commitments.c.listing_id, _commitments.c.month, sa.func.sum(_commitments.c.units)
+            )
+            .where(
+                _commitments.c.listing_id.in_([listing.id for listing in listings]),
+                _commitments.c.month.in_(months),
+            )
+            .group_by(_commitments.c.listing_id, _commitments.c.month)
+        )
+        for listing_id, month, units in db.session.execute(statement):
+            committed[(listing_id, month)] = int(units or 0)
+    return {
+        listing.id: {
+            month: max(0, listing.monthly_capacity - committed.get((listing.id, month), 0))
+            for month in months
+        }
+        for listing in listings
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Keeping the index up to date
+
+_LISTING_FIELDS = frozenset(
+    {
+        "title",
+        "summary",
+        "description",
+        "outcomes",
+        "status",
+        "organisation_id",
+        "lot_id",
+        "organisation",
+        "lot",
+    }
+)
+_MEMBERSHIP_FIELDS = frozenset(
+    {
+        "status",
+        "region_id",
+        "pcc_area_id",
+        "organisation_id",
+        "lot_id",
+        "region",
+        "pcc_area",
+        "organisation",
+        "lot",
+    }
+)
+
+
+def _document(row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "title": " ".join(terms(row.title)),
+        "summary": " ".join(terms(row.summary)),
+        "body": " ".join(terms(f"{row.description or ''}\n{row.outcomes or ''}")),
+        "provider": " ".join(terms(row.provider)),
+    }
+
+
+_INSERT_FTS = sa.text(
+    "INSERT INTO listing_search (rowid, title, summary, body, provider) "
+    "VALUES (:id, :title, :summary, :body, :provider)"
+)
+_INSERT_DOCUMENT = sa.text(
+    "INSERT INTO listing_search (listing_id, document) VALUES (:id, "
+    "setweight(to_tsvector('simple'::regconfig, CAST(:title AS text)), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, CAST(:summary AS text)), 'B') || "
+    "setweight(to_tsvector('simple'::regconfig, CAST(:body AS text)), 'C') || "
+    "setweight(to_tsvector('simple'::regconfig, CAST(:provider AS text)), 'B'))"
+)
+
+
+def _delete_rows(connection: sa.Connection, ids: list[int] | None) -> None:
+    if ids is None:
+        connection.execute(sa.text("DELETE FROM listing_search"))
+        connection.execute(sa.text("DELETE FROM listing_search_areas"))
+        return
+    if connection.dialect.name == "sqlite":
+        statement = sa.text("DELETE FROM listing_search WHERE rowid IN :ids")
+    else:
+        statement = sa.text("DELETE FROM listing_search WHERE listing_id IN :ids")
+    expanding = sa.bindparam("ids", expanding=True)
+    connection.execute(statement.bindparams(expanding), {"ids": ids})
+    connection.execute(
+        sa.text("DELETE FROM listing_search_areas WHERE listing_id IN :ids").bindparams(expanding),
+        {"ids": ids},
+    )
+
+
+def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
+    """Index the visible listings among ``ids`` (whose old rows are gone); how many."""
+    rows = connection.execute(
+        sa.select(
+            _listings.c.id,
+            _listings.c.organisation_id,
+            _listings.c.lot_id,
+            _listings.c.title,
+            _listings.c.summary,
+            _listings.c.description,
+            _listings.c.outcomes,
+            _organisations.c.name.label("provider"),
+        )
+        .join(_organisations, _organisations.c.id == _listings.c.organisation_id)
+        .where(_listings.c.id.in_(ids), _listings.c.status == ListingStatus.PUBLISHED.value)
+    ).all()
+    if not rows:
+        return 0
+    listing_areas = ListingArea.__table__
+    pcc = PccArea.__table__
+    areas: dict[int, list[tuple[int | None, int | None, int | None]]] = {}
+    for listing_id, region_id, pcc_area_id, pcc_region_id in connection.execute(
+        sa.select(
+            listing_areas.c.listing_id,
+            listing_areas.c.region_id,
+            listing_areas.c.pcc_area_id,
+            pcc.c.region_id,
+        )
+        .outerjoin(pcc, pcc.c.id == listing_areas.c.pcc_area_id)
+        .where(listing_areas.c.listing_id.in_([row.id for row in rows]))
+    ):
+        areas.setdefault(listing_id, []).append((region_id, pcc_area_id, pcc_region_id))
+    memberships = LotMembership.__table__
+    regions_held: dict[tuple[int, int], set[int]] = {}
+    pcc_areas_held: dict[tuple[int, int], set[int]] = {}
+    for organisation_id, lot_id, region_id, pcc_area_id in connection.execute(
+        sa.select(
+            memberships.c.organisation_id,
+            memberships.c.lot_id,
+            memberships.c.region_id,
+            memberships.c.pcc_area_id,
+        ).where(
+            memberships.c.status == MembershipStatus.ACTIVE.value,
+            memberships.c.organisation_id.in_({row.organisation_id for row in rows}),
+            memberships.c.lot_id.in_({row.lot_id for row in rows}),
+        )
+    ):
+        key = (organisation_id, lot_id)
+        if region_id is not None:
+            regions_held.setdefault(key, set()).add(region_id)
+        if pcc_area_id is not None:
+            pcc_areas_held.setdefault(key, set()).add(pcc_area_id)
+    documents, covered = [], []
+    for row in rows:
+        key = (row.organisation_id, row.lot_id)
+        held_regions = regions_held.get(key, set())
+        held_pcc_areas = pcc_areas_held.get(key, set())
+        cover: set[tuple[int, int | None]] = set()
+        for region_id, pcc_area_id, pcc_region_id in areas.get(row.id, []):
+            if region_id is not None and region_id in held_regions:
+                cover.add((region_id, None))
+            elif pcc_area_id is not None and (
+                pcc_area_id in held_pcc_areas or pcc_region_id in held_regions
+            ):
+                cover.add((pcc_region_id, pcc_area_id))
+        if cover:
+            documents.append(_document(row))
+            covered.extend(
+                {"listing_id": row.id, "region_id": r, "pcc_area_id": p}
+                for r, p in sorted(cover, key=lambda c: (c[0], c[1] or 0))
+            )
+    if documents:
+        insert = _INSERT_FTS if connection.dialect.name == "sqlite" else _INSERT_DOCUMENT
+        connection.execute(insert, documents)
+        connection.execute(_areas.insert(), covered)
+    return len(documents)
+
+
+def reindex_listings(
+    connection: sa.Connection,
+    listing_ids: Iterable[int] = (),
+    *,
+    organisation_ids: Iterable[int] = (),
+    organisation_lots: Iterable[tuple[int, int]] = (),
+) -> int:
+    """Rewrite the index rows of these listings, of these organisations' listings and of the
+    listings of these (organisation, lot) pairs; return how many are visible."""
+    ids = {pk for pk in listing_ids if pk is not None}
+    organisation_ids = [pk for pk in organisation_ids if pk is not None]
+    if organisation_ids:
+        ids.update(
+            connection.scalars(
+                sa.select(_listings.c.id).where(_listings.c.organisation_id.in_(organisation_ids))
+            )
+        )
+    pairs = sorted({pair for pair in organisation_lots if None not in pair})
+    for start in range(0, len(pairs), 100):
+        chunk = pairs[start : start + 100]
+        ids.update(
+            connection.scalars(
+                sa.select(_listings.c.id).where(
+                    sa.or_(
+                        *(
+                            sa.and_(_listings.c.organisation_id == org, _listings.c.lot_id == lot)
+                            for org, lot in chunk
+                        )
+                    )
+                )
+            )
+        )
+    ordered = sorted(ids)
+    visible = 0
+    for start in range(0, len(ordered), _REINDEX_CHUNK):
+        chunk = ordered[start : start + _REINDEX_CHUNK]
+        _delete_rows(connection, chunk)
+        visible += _write_rows(connection, chunk)
+    return visible
+
+
+def reindex_all(connection: sa.Connection | None = None) -> int:
+    """Rebuild the whole index from the listings; return how many listings are visible."""
+    connection = connection or db.session.connection()
+    _delete_rows(connection, None)
+    ids = list(
+        connection.scalars(
+            sa.select(_listings.c.id)
+            .where(_listings.c.status == ListingStatus.PUBLISHED.value)
+            .order_by(_listings.c.id)
+        )
+    )
+    visible = 0
+    for start in range(0, len(ids), _REINDEX_CHUNK):
+        visible += _write_rows(connection, ids[start : start + _REINDEX_CHUNK])
+    return visible
+
+
+_PENDING = "catalogue_search_pending"
+
+
+def _changed(obj: Any, names: frozenset[str]) -> bool:
+    attrs = sa.inspect(obj).attrs
+    return any(name in attrs and attrs[name].history.has_changes() for name in names)
+
+
+def _id_of(obj: Any, fk: str, relationship: str) -> int | None:
+    value = getattr(obj, fk, None)
+    if value is None:
+        related = getattr(obj, relationship, None)
+        value = getattr(related, "id", None)
+    return value
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changes(session: Session, flush_context: Any) -> None:
+    # after_flush still sees what was new, dirty and deleted, with each attribute's history.
+    listing_ids: set[int] = set()
+    organisation_ids: set[int] = set()
+    organisation_lots: set[tuple[int, int]] = set()
+    dirty = session.dirty
+    for obj in (*session.new, *session.deleted, *dirty):
+        is_dirty = obj in dirty
+        if isinstance(obj, Listing):
+            if not is_dirty or _changed(obj, _LISTING_FIELDS):
+                listing_ids.add(obj.id)
+        elif isinstance(obj, ListingArea):
+            listing_ids.add(_id_of(obj, "listing_id", "listing"))
+            if is_dirty:
+                old = sa.inspect(obj).attrs.listing_id.history.deleted
+                listing_ids.update(pk for pk in old if pk is not None)
+        elif isinstance(obj, Organisation):
+            if is_dirty and _changed(obj, frozenset({"name"})):
+                organisation_ids.add(obj.id)
+        elif isinstance(obj, LotMembership) and (not is_dirty or _changed(obj, _MEMBERSHIP_FIELDS)):
+            organisation_lots.add(
+                (_id_of(obj, "organisation_id", "organisation"), _id_of(obj, "lot_id", "lot"))
+            )
+    listing_ids.discard(None)
+    if listing_ids or organisation_ids or organisation_lots:
+        pending = session.info.setdefault(_PENDING, (set(), set(), set()))
+        pending[0].update(listing_ids)
+        pending[1].update(organisation_ids)
+        pending[2].update(organisation_lots)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _reindex_changes(session: Session, flush_context: Any) -> None:
+    # In the flush's own transaction: the index never disagrees with committed data.
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        listing_ids, organisation_ids, organisation_lots = pending
+        reindex_listings(
+            session.connection(),
+            listing_ids,
+            organisation_ids=organisation_ids,
+            organisation_lots=organisation_lots,
+        )
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,346 @@
+"""Catalogue search: one data set, the same answers on SQLite and PostgreSQL (the suite runs on both)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.accreditation.models import MembershipStatus, SuspensionCause
+from marketplace.catalogue.models import (
+    Complexity,
+    DeliveryFormat,
+    DeliverySetting,
+    ListingArea,
+    ListingStatus,
+    RiskLevel,
+    Sex,
+)
+from marketplace.catalogue.search import (
+    ProviderType,
+    SearchParams,
+    SortOrder,
+    query_terms,
+    reindex_all,
+    search,
+    terms,
+)
+from marketplace.db import db, utcnow
+from tests.accreditation.factories import pcc_area, region
+from tests.catalogue.factories import make_listing
+from tests.catalogue.search_world import VISIBLE, build_search_world
+
+
+@pytest.fixture
+def world(app):
+    return build_search_world()
+
+
+def keys(world, result) -> list[str]:
+    by_id = {listing.id: key for key, listing in world.listings.items()}
+    return [by_id[hit.listing.id] for hit in result.page.items]
+
+
+# Each case: the parameters and the listings expected, in order.
+CASES = {
+    "everything, by price": (
+        SearchParams(),
+        ["coaching", "recovery", "women", "tenancy", "emergency"],
+    ),
+    "text in title": (SearchParams(text="coaching"), ["coaching"]),
+    "text in provider name": (
+        SearchParams(text="alpha", sort=SortOrder.PRICE),
+        ["women", "tenancy", "emergency"],
+    ),
+    "text in outcomes, plural folded": (
+        SearchParams(text="tenancies", sort=SortOrder.PRICE),
+        ["women", "tenancy"],
+    ),
+    "text in description": (SearchParams(text="apprenticeship"), ["coaching"]),
+    "every word must match": (SearchParams(text="housing women"), ["women"]),
+    "accents and case folded": (SearchParams(text="ÉMERGENCY"), ["emergency"]),
+    "no match": (SearchParams(text="zebra"), []),
+    "lot": (SearchParams(lot="ACC"), ["women", "tenancy", "emergency"]),
+    "lot code in lower case": (SearchParams(lot="etE"), ["coaching"]),
+    "unknown lot": (SearchParams(lot="NOPE"), []),
+    "region A: its own area and a PCC area in it": (
+        SearchParams(region="A"),
+        ["coaching", "women", "tenancy"],
+    ),
+    "region B: a covered PCC area": (SearchParams(region="B"), ["coaching", "emergency"]),
+    "unknown region": (SearchParams(region="Z"), []),
+    "PCC area inside a covered region": (SearchParams(pcc_area="cleveland"), ["coaching", "women"]),
+    "PCC area listed itself": (SearchParams(pcc_area="durham"), ["coaching", "women", "tenancy"]),
+    "PCC area Cumbria": (SearchParams(pcc_area="cumbria"), ["coaching", "emergency"]),
+    "setting": (SearchParams(settings=(DeliverySetting.REMOTE,)), ["coaching"]),
+    "settings, any of": (
+        SearchParams(settings=(DeliverySetting.REMOTE, DeliverySetting.CUSTODY)),
+        ["coaching", "women", "emergency"],
+    ),
+    "format": (SearchParams(formats=(DeliveryFormat.GROUP,)), ["coaching", "recovery"]),
+    "sex: women": (SearchParams(sex=Sex.FEMALE), ["coaching", "women", "tenancy", "emergency"]),
+    "sex: men": (SearchParams(sex=Sex.MALE), ["coaching", "recovery", "tenancy", "emergency"]),
+    "age 17": (SearchParams(age=17), ["coaching", "recovery", "tenancy", "emergency"]),
+    "age 70": (SearchParams(age=70), ["recovery", "women", "emergency"]),
+    "risk very high": (SearchParams(risk=RiskLevel.VERY_HIGH), ["recovery", "tenancy"]),
+    "complexity low": (
+        SearchParams(complexity=Complexity.LOW),
+        ["coaching", "tenancy", "emergency"],
+    ),
+    "provider type": (SearchParams(provider_types=(ProviderType.PUBLIC,)), ["recovery"]),
+    "provider types, any of": (
+        SearchParams(provider_types=(ProviderType.PUBLIC, ProviderType.PRIVATE)),
+        ["coaching", "recovery"],
+    ),
+    "maximum price": (SearchParams(max_price_pence=5_000), ["coaching", "recovery", "women"]),
+    "capacity this month": (
+        SearchParams(month=None),
+        ["coaching", "recovery", "women", "tenancy", "emergency"],
+    ),
+    "two filters and text": (
+        SearchParams(text="housing", region="A", max_price_pence=6_000),
+        ["women"],
+    ),
+    "sort by provider": (
+        SearchParams(sort=SortOrder.PROVIDER),
+        ["women", "tenancy", "emergency", "coaching", "recovery"],
+    ),
+    "sort by price, highest first": (
+        SearchParams(sort=SortOrder.PRICE_DESC),
+        ["emergency", "tenancy", "women", "coaching", "recovery"],
+    ),
+    "relevance without text sorts by price": (
+        SearchParams(sort=SortOrder.RELEVANCE),
+        ["coaching", "recovery", "women", "tenancy", "emergency"],
+    ),
+}
+
+
+@pytest.mark.parametrize("params, expected", CASES.values(), ids=CASES.keys())
+def test_the_same_search_gives_the_same_listings_on_every_database(world, params, expected):
+    assert keys(world, search(params)) == expected
+
+
+def test_capacity_in_a_month(world):
+    full = world.full_month
+    assert keys(world, search(SearchParams(month=full))) == [
+        "coaching",
+        "recovery",
+        "women",
+        "tenancy",
+    ]
+    # Coaching has 100 a month, 95 committed: 5 left.
+    assert keys(world, search(SearchParams(month=full, min_available=5))) == [
+        "coaching",
+        "recovery",
+        "women",
+        "tenancy",
+    ]
+    assert keys(world, search(SearchParams(month=full, min_available=6))) == [
+        "recovery",
+        "women",
+        "tenancy",
+    ]
+
+
+def test_relevance_puts_a_title_match_first(world):
+    result = search(SearchParams(text="housing"))
+    found = keys(world, result)
+    # All three Alpha Housing Trust listings match through the provider's name; the two with
+    # "housing" in the title come first.
+    assert sorted(found) == ["emergency", "tenancy", "women"]
+    assert set(found[:2]) == {"women", "tenancy"}
+
+
+def test_facets_count_the_matches_per_filter_value(world):
+    result = search(SearchParams())
+    facets = result.facets
+    assert result.total == 5
+    assert facets["lot"] == {"ACC": 3, "ETE": 1, "DNR": 1}
+    assert facets["region"] == {"A": 3, "B": 2, "G": 1}
+    assert facets["setting"] == {"community": 4, "custody": 2, "remote": 1}
+    assert facets["format"] == {"one_to_one": 4, "group": 2}
+    assert facets["sex"] == {"female": 4, "male": 4}
+    assert facets["provider_type"] == {"vcse": 3, "private": 1, "public": 1}
+    assert facets["risk"] == {"low": 5, "medium": 5, "high": 2, "very_high": 2}
+    assert facets["complexity"] == {"low": 3, "medium": 4, "high": 3}
+
+
+def test_facets_follow_the_filters(world):
+    result = search(SearchParams(region="A"))
+    assert result.total == 3
+    assert result.facets["lot"] == {"ACC": 2, "ETE": 1}
+    assert result.facets["region"] == {"A": 3, "B": 1}
+
+
+def test_a_price_in_force_today_is_the_one_shown(world):
+    result = search(SearchParams(text="tenancy first"))
+    [hit] = result.page.items
+    assert hit.unit_price_pence == 7_500
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        '"housing',
+        "*",
+        "hous*",
+        "NEAR(housing women)",
+        "housing NEAR women",
+        "title:housing",
+        "-housing",
+        "(housing",
+        "housing)",
+        "housing AND NOT women OR",
+        "^housing",
+        "{title}: housing",
+        "housing & women | !x",
+        "'; DROP TABLE listings; --",
+        "x" * 10_000,
+        "housing " * 2_000,
+        "\x00housing",
+        "🏠 housing",
+    ],
+)
+def test_hostile_text_answers_normally(world, text):
+    result = search(SearchParams(text=text))
+    assert result.total >= 0
+    assert result.page.page == 1
+
+
+def test_operators_are_plain_words(world):
+    assert query_terms('title:"housing" NEAR(women*)') == ["title", "housing", "near", "women"]
+    assert query_terms("x" * 10_000) == []  # longer than any word
+    assert len(query_terms("a b c d e f g h i j k l m n o p")) == 12
+    assert terms("Services, houses and classes") == ["service", "house", "and", "class"]
+    keys_found = keys(world, search(SearchParams(text='"housing" women*')))
+    assert keys_found == ["women"]
+
+
+def test_pages_of_twenty_and_a_page_past_the_end_shows_the_last(world):
+    alpha = world.alpha
+    lot = world.listings["women"].lot
+    for n in range(41):
+        make_listing(
+            lot, alpha, title=f"Extra housing {n:02d}", region_codes=("A",), price_pence=100 + n
+        )
+    first = search(SearchParams(lot="ACC"))
+    assert first.total == 44
+    assert first.page.pages == 3
+    assert len(first.page.items) == 20
+    second = search(SearchParams(lot="ACC", page=2))
+    assert {h.listing.id for h in first.page.items}.isdisjoint(
+        h.listing.id for h in second.page.items
+    )
+    last = search(SearchParams(lot="ACC", page=99))
+    assert last.page.page == 3
+    assert len(last.page.items) == 4
+
+
+def test_equal_prices_are_ordered_by_provider_then_title(world):
+    civic = world.civic
+    lot = world.listings["recovery"].lot
+    make_listing(lot, civic, title="Another recovery group", region_codes=("G",), price_pence=3_000)
+    found = [hit.listing.title for hit in search(SearchParams(max_price_pence=3_000)).page.items]
+    assert found == [
+        "Employment coaching",
+        "Another recovery group",
+        "Drug and alcohol recovery group",
+    ]
+
+
+# --- visibility and keeping the index up to date
+
+
+def test_only_published_listings_with_an_active_membership_are_found(world):
+    assert set(keys(world, search(SearchParams()))) == VISIBLE
+    for hidden in ("workshops", "paused", "withdrawn", "suspended", "advice"):
+        assert hidden not in keys(world, search(SearchParams(text=world.listings[hidden].title)))
+
+
+def test_suspending_the_membership_hides_the_listing_and_reinstating_shows_it(world):
+    membership = world.alpha_acc_a
+    membership.status = MembershipStatus.SUSPENDED
+    membership.suspended_at = utcnow()
+    membership.suspension_cause = SuspensionCause.AUTHORITY
+    db.session.flush()
+    # "tenancy" is in Durham, covered only by the region A membership; "emergency" by Cumbria.
+    assert keys(world, search(SearchParams(lot="ACC"))) == ["emergency"]
+    membership.status = MembershipStatus.ACTIVE
+    membership.suspended_at = None
+    membership.suspension_cause = None
+    db.session.commit()
+    assert keys(world, search(SearchParams(lot="ACC"))) == ["women", "tenancy", "emergency"]
+
+
+def test_status_text_areas_and_provider_name_changes_are_indexed(world):
+    women = world.listings["women"]
+    women.status = ListingStatus.PAUSED
+    women.paused_at = utcnow()
+    db.session.flush()
+    assert "women" not in keys(world, search(SearchParams()))
+    women.status = ListingStatus.PUBLISHED
+    women.title = "Refuge places"
+    db.session.flush()
+    assert keys(world, search(SearchParams(text="refuge"))) == ["women"]
+    assert keys(world, search(SearchParams(text="custody leaving", lot="ACC"))) == []
+
+    world.civic.name = "Phoenix Futures"
+    db.session.flush()
+    assert keys(world, search(SearchParams(text="phoenix"))) == ["recovery"]
+
+    # Offered in Cumbria too: now found in region B.
+    women.areas.append(ListingArea(pcc_area=pcc_area("cumbria")))
+    db.session.flush()
+    assert "women" in keys(world, search(SearchParams(region="B")))
+    # Its only area removed: not covered, so not shown.
+    emergency = world.listings["emergency"]
+    emergency.areas.clear()
+    emergency.areas.append(ListingArea(region=region("G")))
+    db.session.flush()
+    assert "emergency" not in keys(world, search(SearchParams()))
+
+
+def test_a_rolled_back_change_leaves_the_index_as_it_was(world):
+    db.session.commit()
+    world.listings["women"].title = "Something else"
+    db.session.flush()
+    db.session.rollback()
+    assert keys(world, search(SearchParams(text="women"))) == ["women"]
+
+
+def test_reindex_all_rebuilds_the_same_index(world):
+    db.session.commit()
+    before = {p: keys(world, search(p)) for p, _ in CASES.values()}
+    db.session.execute(sa.text("DELETE FROM listing_search_areas"))
+    assert search(SearchParams()).total == 0
+    assert reindex_all() == len(VISIBLE)
+    assert {p: keys(world, search(p)) for p, _ in CASES.values()} == before
+
+
+def test_deleting_a_listing_removes_it_from_the_index(world):
+    db.session.delete(world.listings["coaching"])
+    db.session.flush()
+    assert (
+        db.session.scalar(sa.text("SELECT count(*) FROM listing_search_areas"))
+        == len(VISIBLE) + 1 - 2
+    )
+
+
+# --- cost
+
+
+def test_a_search_takes_the_same_few_statements_whatever_the_number_of_results(
+    world, count_queries
+):
+    params = SearchParams(text="housing", region="A", max_price_pence=100_000)
+    with count_queries() as small:
+        search(params)
+    lot = world.listings["women"].lot
+    for n in range(30):
+        make_listing(lot, world.alpha, title=f"Housing {n}", region_codes=("A",))
+    db.session.commit()
+    with count_queries() as large:
+        result = search(params)
+    assert result.total > 20
+    assert small.count == large.count <= 8
