@@ -240,3 +240,7 @@ def _register_cli(app: Flask) -> None:
 
     for group in (accounts_cli, accreditation_cli, demo_cli, notifications_cli, reference_cli):
         app.cli.add_command(group)
+    # Last, so that it joins a `catalogue` group registered above instead of replacing it.
+    from marketplace.catalogue import cli_stale
+
+    cli_stale.register(app)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask_login import current_user
 
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
+from marketplace.accounts.session import current_organisation
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="../templates")
 
@@ -13,4 +15,11 @@ bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="
 @bp.get("/")
 @roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
 def index():
+    # Providers' "Rate card" is their own listings; buyers find services.
+    if current_user.roles_in(current_organisation()) & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+        return listings.your_listings()
     return render_template("catalogue/index.html")
+
+
+# Each module registers its routes on bp when imported.
+from marketplace.catalogue.views import listings  # noqa: E402
