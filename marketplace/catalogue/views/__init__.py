@@ -22,4 +22,7 @@ def index():
 
 
 # Each module registers its routes on bp when imported.
-from marketplace.catalogue.views import listings  # noqa: E402
+from marketplace.catalogue.views import (  # noqa: E402
+    listings,
+    rate_cards,  # noqa: F401
+)
