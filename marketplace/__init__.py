@@ -139,6 +139,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.accreditation.views.public import bp as public_arrangements_bp
     from marketplace.api import init_api
     from marketplace.catalogue.views import bp as catalogue_bp
+    from marketplace.catalogue.views.search import bp as catalogue_search_bp
     from marketplace.dashboard import bp as dashboard_bp
     from marketplace.orders.views import bp as orders_bp
 
@@ -149,6 +150,7 @@ def _register_blueprints(app: Flask) -> None:
         accreditation_bp,
         public_arrangements_bp,
         catalogue_bp,
+        catalogue_search_bp,
         orders_bp,
     ):
         app.register_blueprint(blueprint)
@@ -234,11 +236,19 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from marketplace.accounts.cli import accounts_cli
     from marketplace.accreditation.cli import accreditation_cli
+    from marketplace.catalogue.cli import catalogue_cli
     from marketplace.demo import demo_cli
     from marketplace.notifications.cli import notifications_cli
     from marketplace.reference.cli import reference_cli
 
-    for group in (accounts_cli, accreditation_cli, demo_cli, notifications_cli, reference_cli):
+    for group in (
+        accounts_cli,
+        accreditation_cli,
+        catalogue_cli,
+        demo_cli,
+        notifications_cli,
+        reference_cli,
+    ):
         app.cli.add_command(group)
     # Last, so that it joins a `catalogue` group registered above instead of replacing it.
     from marketplace.catalogue import cli_stale

@@ -13,7 +13,7 @@ from marketplace.db import db
 # (text, endpoint, roles that see it); order is the order in the navigation bar.
 NAVIGATION = [
     ("Home", "dashboard.index", set(Role)),
-    ("Find services", "catalogue.index", {Role.BUYER, Role.APPROVER}),
+    ("Find services", "catalogue_search.search", {Role.BUYER, Role.APPROVER}),
     (
         "Call-offs",
         "orders.index",

@@ -1,0 +1,358 @@
+"""Finding services: search with filters, a listing's page and a comparison (no sign-in needed).
+
+Everyone may search and read published listings; only signed-in buyers and approvers see the
+contact for referrals. The filter state lives in the query string, so a search can be shared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from marketplace.accounts.models import Role
+from marketplace.accounts.queries import page_number
+from marketplace.accounts.session import current_organisation
+from marketplace.accreditation import queries as accreditation_queries
+from marketplace.accreditation.models import MembershipStatus
+from marketplace.catalogue import search as catalogue_search
+from marketplace.catalogue.models import (
+    MAX_AGE,
+    MAX_UNITS,
+    STALE_AFTER_DAYS,
+    Complexity,
+    DeliveryFormat,
+    DeliverySetting,
+    Listing,
+    RiskLevel,
+    Sex,
+)
+from marketplace.catalogue.search import MAX_COMPARE, ProviderType, SearchParams, SortOrder
+from marketplace.db import db, parse_id
+from marketplace.money import VAT_RATES, gross_pence
+
+bp = Blueprint("catalogue_search", __name__, template_folder="../templates")
+
+MONTHS_OFFERED = 6
+MAX_TEXT_CHARS = 10_000  # what the page keeps of the search box (the search cuts it further)
+_POUNDS = re.compile(r"^£?\s*(\d{1,7})(?:\.(\d{1,2}))?$")
+CONTACT_ROLES = {Role.BUYER, Role.APPROVER}
+
+SETTING_LABELS = {"community": "In the community", "custody": "In custody", "remote": "Remote"}
+FORMAT_LABELS = {"one_to_one": "One-to-one", "group": "Group"}
+RISK_LABELS = {"low": "Low", "medium": "Medium", "high": "High", "very_high": "Very high"}
+COMPLEXITY_LABELS = {"low": "Low", "medium": "Medium", "high": "High"}
+SEX_LABELS = {"female": "Women", "male": "Men"}
+VAT_LABELS = {
+    "standard": "Standard rate VAT (20%)",
+    "reduced": "Reduced rate VAT (5%)",
+    "zero": "Zero-rated for VAT",
+    "exempt": "Exempt from VAT",
+    "outside_scope": "Outside the scope of VAT",
+}
+
+
+def month_label(month: date) -> str:
+    return f"{month:%B %Y}"
+
+
+def parse_search_args(args: MultiDict) -> tuple[SearchParams, dict[str, str]]:
+    """Search parameters from a query string, and a message for each value that makes no sense.
+
+    A value in error is left out of the search, which still runs on the rest.
+    """
+    errors: dict[str, str] = {}
+
+    def text(name: str, limit: int = 60) -> str | None:
+        return (args.get(name) or "").strip()[:limit] or None
+
+    def one(name: str, enum_class, message: str):
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            return enum_class(value)
+        except ValueError:
+            errors[name] = message
+            return None
+
+    def many(name: str, enum_class, message: str) -> tuple:
+        chosen = []
+        for value in args.getlist(name)[:20]:
+            try:
+                member = enum_class(value.strip())
+            except ValueError:
+                errors[name] = message
+                continue
+            if member not in chosen:
+                chosen.append(member)
+        return tuple(chosen)
+
+    def whole_number(name: str, low: int, high: int, message: str) -> int | None:
+        value = text(name, 20)
+        if value is None:
+            return None
+        if not value.isdigit() or not low <= int(value) <= high:
+            errors[name] = message
+            return None
+        return int(value)
+
+    max_price_pence = None
+    raw_price = text("max_price", 20)
+    if raw_price is not None:
+        match = _POUNDS.match(raw_price.replace(",", ""))
+        if match:
+            max_price_pence = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+        else:
+            errors["max_price"] = "Enter a maximum price in pounds, like 50 or 49.99"
+
+    month = None
+    raw_month = text("month", 20)
+    if raw_month is not None:
+        try:
+            year, number = (int(part) for part in raw_month.split("-"))
+            month = date(year, number, 1)
+        except ValueError:
+            errors["month"] = "Choose a month from the list"
+    units = whole_number("units", 1, MAX_UNITS, "Enter the units needed as a whole number, like 5")
+
+    sort = text("sort")
+    params = SearchParams(
+        text=(args.get("q") or "")[:MAX_TEXT_CHARS],
+        lot=text("lot"),
+        region=text("region"),
+        pcc_area=text("pcc_area"),
+        settings=many("setting", DeliverySetting, "Choose delivery settings from the list"),
+        formats=many("format", DeliveryFormat, "Choose delivery formats from the list"),
+        sex=one("sex", Sex, "Choose women or men"),
+        age=whole_number("age", 0, MAX_AGE, f"Enter an age between 0 and {MAX_AGE}"),
+        risk=one("risk", RiskLevel, "Choose a risk level from the list"),
+        complexity=one("complexity", Complexity, "Choose a complexity from the list"),
+        provider_types=many("provider_type", ProviderType, "Choose provider types from the list"),
+        max_price_pence=max_price_pence,
+        month=month,
+        min_available=units or 1,
+        sort=SortOrder(sort) if sort in SortOrder._value2member_map_ else None,
+        page=page_number(args.get("page")),
+    )
+    return params, errors
+
+
+@dataclass
+class SelectedFilter:
+    heading: str
+    label: str
+    remove_url: str
+
+
+def _url_without(args: MultiDict, name: str, value: str | None = None) -> str:
+    kept = MultiDict(
+        (key, item)
+        for key, item in args.items(multi=True)
+        if key != "page" and not (key == name and (value is None or item == value))
+    )
+    return url_for("catalogue_search.search", **kept.to_dict(flat=False))
+
+
+def _selected_filters(args: MultiDict, result) -> list[SelectedFilter]:
+    reference = result.reference
+    params = result.params
+    selected: list[SelectedFilter] = []
+
+    def add(heading: str, name: str, label: str, value: str | None = None) -> None:
+        selected.append(SelectedFilter(heading, label, _url_without(args, name, value)))
+
+    if params.lot:
+        names = {code.upper(): name for _, code, name in reference.categories}
+        add("Lot", "lot", names.get(params.lot.upper(), params.lot))
+    if params.region:
+        names = {code.upper(): name for _, code, name in reference.regions}
+        add("Region", "region", names.get(params.region.upper(), params.region))
+    if params.pcc_area:
+        pcc = reference.pcc_area(params.pcc_area)
+        add("Police and Crime Commissioner area", "pcc_area", pcc[2] if pcc else params.pcc_area)
+    for value in params.settings:
+        add("Delivery setting", "setting", SETTING_LABELS[value.value], value.value)
+    for value in params.formats:
+        add("Delivery format", "format", FORMAT_LABELS[value.value], value.value)
+    if params.sex and params.sex != Sex.ANY:
+        add("For", "sex", SEX_LABELS[params.sex.value])
+    if params.age is not None:
+        add("Age", "age", f"Aged {params.age}")
+    if params.risk:
+        add("Risk of serious harm", "risk", RISK_LABELS[params.risk.value])
+    if params.complexity:
+        add("Complexity", "complexity", COMPLEXITY_LABELS[params.complexity.value])
+    for value in params.provider_types:
+        add("Provider type", "provider_type", value.label, value.value)
+    if params.max_price_pence is not None:
+        from marketplace.filters import pounds
+
+        add("Maximum unit price", "max_price", f"Up to {pounds(params.max_price_pence)}")
+    if params.month is not None:
+        add("Available", "month", f"{params.min_available}+ in {month_label(params.month)}")
+    return selected
+
+
+@bp.get("/services")
+def search():
+    params, errors = parse_search_args(request.args)
+    args = request.args
+
+    def url_for_page(number: int) -> str:
+        kept = MultiDict((k, v) for k, v in args.items(multi=True) if k != "page")
+        return url_for("catalogue_search.search", page=number, **kept.to_dict(flat=False))
+
+    result = catalogue_search.search(params, url_for_page=url_for_page)
+    months = catalogue_search.next_months(MONTHS_OFFERED)
+    return render_template(
+        "catalogue/search/search.html",
+        result=result,
+        params=params,
+        errors=errors,
+        selected_filters=_selected_filters(args, result),
+        clear_url=url_for("catalogue_search.search", **({"q": params.text} if params.text else {})),
+        months=[(f"{m:%Y-%m}", month_label(m)) for m in months],
+        sort_orders=list(SortOrder),
+        labels={
+            "setting": SETTING_LABELS,
+            "format": FORMAT_LABELS,
+            "risk": RISK_LABELS,
+            "complexity": COMPLEXITY_LABELS,
+            "sex": SEX_LABELS,
+            "provider_type": {t.value: t.label for t in ProviderType},
+        },
+        max_compare=MAX_COMPARE,
+        lot_choices=[(code, name) for _, code, name in result.reference.categories],
+        region_choices=[(code, name) for _, code, name in result.reference.regions],
+        pcc_choices=[(code, name) for _, code, name, _ in result.reference.pcc_areas],
+        page_has_errors=bool(errors),
+        error_items=[{"text": message, "href": f"#{name}"} for name, message in errors.items()],
+    )
+
+
+def can_see_contact() -> bool:
+    """Referral contacts are for signed-in buyers and approvers only."""
+    return bool(
+        current_user.is_authenticated
+        and current_user.roles_in(current_organisation()) & CONTACT_ROLES
+    )
+
+
+@dataclass
+class ListingView:
+    """What a listing's page and the comparison show about one listing."""
+
+    listing: Listing
+    price: object  # ListingPrice in force today, or None
+    future_prices: list
+    gross_pence: int | None
+    vat_rate_percent: str
+    vat_label: str
+    availability: list[tuple[str, int]]
+    stale: bool
+    areas: list[str]
+
+
+def listing_views(listings: list[Listing], today: date | None = None) -> list[ListingView]:
+    today = today or date.today()
+    months = catalogue_search.next_months(3, today=today)
+    available = catalogue_search.availability(listings, months)
+    covered = catalogue_search.covered_areas([listing.id for listing in listings])
+    views = []
+    for listing in listings:
+        price = listing.price_on(today)
+        rate = VAT_RATES[listing.vat_treatment]
+        confirmed = listing.confirmed_at.date() if listing.confirmed_at else None
+        cover = covered[listing.id]
+        areas = [
+            area.name
+            for area in listing.areas
+            if (area.region_id, None) in cover
+            or any(pcc == area.pcc_area_id for _, pcc in cover if area.pcc_area_id)
+        ]
+        views.append(
+            ListingView(
+                listing=listing,
+                price=price,
+                future_prices=[p for p in listing.prices if p.effective_from > today],
+                gross_pence=(
+                    gross_pence(price.unit_price_pence, listing.vat_treatment) if price else None
+                ),
+                vat_rate_percent=f"{float(rate * 100):g}%",
+                vat_label=VAT_LABELS[listing.vat_treatment.value],
+                availability=[(month_label(m), available[listing.id][m]) for m in months],
+                stale=confirmed is None or confirmed < today - timedelta(days=STALE_AFTER_DAYS),
+                areas=areas,
+            )
+        )
+    return views
+
+
+@bp.get("/services/<int:listing_id>")
+def listing(listing_id: int):
+    found = catalogue_search.visible_listing(listing_id)
+    if found is None:
+        abort(404)
+    [view] = listing_views([found])
+    memberships = _active_memberships(found)
+    return render_template(
+        "catalogue/search/listing.html",
+        view=view,
+        listing=found,
+        memberships=memberships,
+        show_contact=can_see_contact(),
+        stale_after_days=STALE_AFTER_DAYS,
+    )
+
+
+def _active_memberships(listing: Listing) -> list:
+    query = accreditation_queries.organisation_memberships_query(listing.organisation)
+    return [m for m in db.session.scalars(query).unique() if m.status == MembershipStatus.ACTIVE]
+
+
+@bp.get("/services/compare")
+def compare():
+    raw = request.args.getlist("id")
+    errors: list[str] = []
+    status = 200
+    ids: list[int] = []
+    for value in raw:
+        pk = parse_id(value)
+        if pk is None:
+            errors.append(f"‘{value[:40]}’ is not a service number")
+            status = 400
+        elif pk not in ids:
+            ids.append(pk)
+    if not raw:
+        errors.append("Choose at least one service to compare")
+        status = 400
+    elif status == 200 and len(ids) > MAX_COMPARE:
+        errors.append(f"You can compare up to {MAX_COMPARE} services at a time")
+        status = 400
+    views: list[ListingView] = []
+    if status == 200:
+        found = catalogue_search.visible_listings(ids)
+        missing = [pk for pk in ids if pk not in found]
+        for pk in missing:
+            errors.append(f"Service {pk} cannot be found: it may have been withdrawn")
+        if errors:
+            status = 404
+        else:
+            views = listing_views([found[pk] for pk in ids])
+    return (
+        render_template(
+            "catalogue/search/compare.html",
+            views=views,
+            errors=errors,
+            error_items=[{"text": message} for message in errors],
+            page_has_errors=bool(errors),
+            show_contact=can_see_contact(),
+            max_compare=MAX_COMPARE,
+        ),
+        status,
+    )
