@@ -946,12 +946,19 @@ def import_rows(
                     "updated_at": now,
                 }
             )
+        # Plain executemany (RETURNING would go row by row on SQLite), then the new ids by
+        # their references, which are unique: a few statements whatever the number of rows.
         table = Listing.__table__
-        new_ids = list(
-            db.session.scalars(
-                table.insert().returning(table.c.id, sort_by_parameter_order=True), listing_rows
+        db.session.execute(table.insert(), listing_rows)
+        id_by_reference: dict[str, int] = {}
+        for i in range(0, len(references), 5000):
+            chunk = references[i : i + 5000]
+            id_by_reference.update(
+                db.session.execute(
+                    sa.select(table.c.reference, table.c.id).where(table.c.reference.in_(chunk))
+                ).all()
             )
-        )
+        new_ids = [id_by_reference[reference] for reference in references]
         for plan, listing_id, listing_row in zip(new_plans, new_ids, listing_rows, strict=True):
             area_inserts.extend(
                 {"listing_id": listing_id, "region_id": r, "pcc_area_id": p} for r, p in plan.areas
