@@ -383,10 +383,11 @@ def test_check_page_shows_the_listing_as_buyers_will(web, world, provider, listi
     page = main(web.get(f"/catalogue/listings/{listing.id}/check"))
     assert "Check your listing" in page
     assert "Hope Housing" in page and listing.summary in page
-    assert "£125.50 a session, excluding VAT" in page
-    assert "Exempt from VAT" in page
-    assert "Availability" in page
+    # The rows the public listing page shows, from its own partial.
+    assert "£125.50 per session excluding VAT" in page
+    assert "Available" in page and "Last confirmed accurate" in page
     assert "Referrals team" in page
+    assert "The provider&#39;s memberships" in page or "The provider's memberships" in page
     assert "Publish" in page
 
 

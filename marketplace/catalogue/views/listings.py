@@ -18,6 +18,7 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
+from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.forms_applications import parse_day
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
 from marketplace.catalogue import queries, services
@@ -38,9 +39,16 @@ from marketplace.catalogue.forms import (
     parse_basis_points,
     parse_pence,
 )
-from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
+from marketplace.catalogue.models import (
+    STALE_AFTER_DAYS,
+    Listing,
+    ListingPrice,
+    ListingStatus,
+    Sex,
+)
 from marketplace.catalogue.permissions import can_edit_listing, can_view_listing_history
 from marketplace.catalogue.views import bp
+from marketplace.catalogue.views.search import listing_views
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation
 from marketplace.filters import govuk_date, pounds
@@ -362,7 +370,13 @@ def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingP
         {"key": "Where", "value": ", ".join(a.name for a in listing.areas)},
         {"key": "Setting", "value": ", ".join(SETTING_LABELS[s] for s in listing.settings)},
         {"key": "Format", "value": ", ".join(FORMAT_LABELS[f] for f in listing.formats)},
-        {"key": "Who it is for", "value": f"{listing.eligibility_sex.label}; {ages}"},
+        {
+            "key": "Who it is for",
+            "value": (
+                "Anyone" if listing.eligibility_sex == Sex.ANY else listing.eligibility_sex.label
+            )
+            + f", {ages.lower() if ages == 'Any age' else 'aged ' + ages}",
+        },
         {
             "key": "Risk of serious harm accepted",
             "value": ", ".join(RISK_LABELS[r] for r in listing.risk_levels) or "Not stated",
@@ -410,11 +424,13 @@ def _view_context(listing: Listing) -> dict:
 
 
 def _render_listing(listing: Listing, *, errors=None, template="catalogue/listings/show.html"):
+    extra = _buyer_view(listing) if template == "catalogue/listings/check.html" else {}
     return render_template(
         template,
         action_form=ActionForm(formdata=None),
         errors=errors,
         **_view_context(listing),
+        **extra,
     )
 
 
@@ -422,6 +438,24 @@ def _render_listing(listing: Listing, *, errors=None, template="catalogue/listin
 @roles_required(*EDITORS)
 def your_listing(listing_id: int):
     return _render_listing(_listing_or_404(listing_id))
+
+
+def _buyer_view(listing: Listing) -> dict:
+    """What the public listing page (views/search.py) shows, for the check page's preview."""
+    [view] = listing_views([listing], _today())
+    memberships = [
+        m
+        for m in db.session.scalars(
+            accreditation_queries.organisation_memberships_query(listing.organisation)
+        ).unique()
+        if m.status == MembershipStatus.ACTIVE
+    ]
+    return {
+        "view": view,
+        "memberships": memberships,
+        "show_contact": True,
+        "stale_after_days": STALE_AFTER_DAYS,
+    }
 
 
 @bp.get("/listings/<int:listing_id>/check")
