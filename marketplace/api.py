@@ -203,6 +203,7 @@ def init_api(app: Flask) -> None:
     from marketplace.accounts.api import blp as accounts_api
     from marketplace.accreditation.api import blp as accreditation_api
     from marketplace.accreditation.api import memberships_blp as accreditation_memberships_api
+    from marketplace.catalogue.api import blp as catalogue_api
     from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
     from marketplace.extensions import csrf
     from marketplace.reference.api import blp as reference_api
@@ -214,6 +215,7 @@ def init_api(app: Flask) -> None:
         reference_api,
         accreditation_api,
         accreditation_memberships_api,
+        catalogue_api,
         rate_cards_api,
     ):
         api.register_blueprint(blueprint)

@@ -1,0 +1,321 @@
+"""Catalogue endpoints: search the services buyers may see, and read one (no token needed).
+
+The same search as the ``/services`` pages (``marketplace.catalogue.search``): the same filters,
+sort orders and visibility rule. Contact details for referrals are not published here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import marshmallow as ma
+from flask import abort, url_for
+from flask.views import MethodView
+
+from marketplace.api import PaginationSchema, api_blueprint
+from marketplace.catalogue import search as catalogue_search
+from marketplace.catalogue.models import (
+    MAX_AGE,
+    MAX_UNIT_PRICE_PENCE,
+    MAX_UNITS,
+    STALE_AFTER_DAYS,
+    Complexity,
+    DeliveryFormat,
+    DeliverySetting,
+    Listing,
+    RiskLevel,
+    Sex,
+    Unit,
+)
+from marketplace.catalogue.search import ProviderType, SearchParams, SortOrder
+from marketplace.money import VatTreatment, gross_pence
+
+blp = api_blueprint(
+    "catalogue_api",
+    __name__,
+    "Search the catalogue of services and read a service (no token needed)",
+    public=True,
+)
+
+MAX_TEXT_CHARS = 10_000
+CODE_MAX = 40
+
+
+class ServicesQuerySchema(ma.Schema):
+    q = ma.fields.String(
+        load_default="",
+        validate=ma.validate.Length(max=MAX_TEXT_CHARS),
+        metadata={
+            "description": "Words to find in the title, summary, description, outcomes "
+            "or provider's name; every word must match. Operators are plain words."
+        },
+    )
+    lot = ma.fields.String(
+        validate=ma.validate.Length(max=CODE_MAX),
+        metadata={"description": "Category code (an unknown code matches nothing)"},
+    )
+    region = ma.fields.String(
+        validate=ma.validate.Length(max=CODE_MAX),
+        metadata={"description": "Probation region code"},
+    )
+    pcc_area = ma.fields.String(
+        validate=ma.validate.Length(max=CODE_MAX), metadata={"description": "PCC area code"}
+    )
+    setting = ma.fields.List(
+        ma.fields.Enum(DeliverySetting, by_value=True),
+        validate=ma.validate.Length(max=len(DeliverySetting)),
+        metadata={"description": "Any of these delivery settings"},
+    )
+    format = ma.fields.List(
+        ma.fields.Enum(DeliveryFormat, by_value=True),
+        validate=ma.validate.Length(max=len(DeliveryFormat)),
+        metadata={"description": "Any of these delivery formats"},
+    )
+    sex = ma.fields.Enum(
+        Sex, by_value=True, metadata={"description": "The person's sex (any: no filter)"}
+    )
+    age = ma.fields.Integer(
+        validate=ma.validate.Range(min=0, max=MAX_AGE),
+        metadata={"description": "The person's age"},
+    )
+    risk = ma.fields.Enum(
+        RiskLevel, by_value=True, metadata={"description": "Risk of serious harm to accept"}
+    )
+    complexity = ma.fields.Enum(Complexity, by_value=True)
+    provider_type = ma.fields.List(
+        ma.fields.Enum(ProviderType, by_value=True),
+        validate=ma.validate.Length(max=len(ProviderType)),
+        metadata={"description": "Any of these provider types"},
+    )
+    max_price_pence = ma.fields.Integer(
+        validate=ma.validate.Range(min=0, max=MAX_UNIT_PRICE_PENCE),
+        metadata={"description": "Highest unit price in force today, ex VAT, in pence"},
+    )
+    month = ma.fields.String(
+        validate=ma.validate.Regexp(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$"),
+        metadata={"description": "YYYY-MM: only services with capacity left that month"},
+    )
+    min_available = ma.fields.Integer(
+        load_default=1,
+        validate=ma.validate.Range(min=1, max=MAX_UNITS),
+        metadata={"description": "Units needed in `month` (default 1)"},
+    )
+    sort = ma.fields.Enum(
+        SortOrder,
+        by_value=True,
+        metadata={"description": "Default: relevance with `q`, otherwise price"},
+    )
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
+    page_size = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+
+
+class CodeNameSchema(ma.Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class ProviderSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    type = ma.fields.Enum(ProviderType, by_value=True, required=True)
+
+
+class ServiceSummarySchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    reference = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    summary = ma.fields.String(required=True)
+    lot = ma.fields.Nested(CodeNameSchema, required=True)
+    provider = ma.fields.Nested(ProviderSchema, required=True)
+    unit = ma.fields.Enum(Unit, by_value=True, required=True)
+    unit_price_pence = ma.fields.Integer(
+        required=True, allow_none=True, metadata={"description": "In force today, ex VAT"}
+    )
+    vat_treatment = ma.fields.Enum(VatTreatment, by_value=True, required=True)
+    settings = ma.fields.List(ma.fields.Enum(DeliverySetting, by_value=True), required=True)
+    formats = ma.fields.List(ma.fields.Enum(DeliveryFormat, by_value=True), required=True)
+    eligibility_sex = ma.fields.Enum(Sex, by_value=True, required=True)
+    min_age = ma.fields.Integer(required=True, allow_none=True)
+    max_age = ma.fields.Integer(required=True, allow_none=True)
+    url = ma.fields.String(required=True, metadata={"description": "The service's page"})
+
+
+class AreaSchema(ma.Schema):
+    region_code = ma.fields.String(required=True, allow_none=True)
+    pcc_area_code = ma.fields.String(required=True, allow_none=True)
+    name = ma.fields.String(required=True)
+
+
+class FuturePriceSchema(ma.Schema):
+    unit_price_pence = ma.fields.Integer(required=True)
+    effective_from = ma.fields.Date(required=True)
+
+
+class AvailabilitySchema(ma.Schema):
+    month = ma.fields.String(required=True, metadata={"description": "YYYY-MM"})
+    available = ma.fields.Integer(required=True, metadata={"description": "Units left"})
+
+
+class ServiceSchema(ServiceSummarySchema):
+    description = ma.fields.String(required=True)
+    outcomes = ma.fields.List(ma.fields.String(), required=True)
+    social_value = ma.fields.String(required=True)
+    areas = ma.fields.List(
+        ma.fields.Nested(AreaSchema),
+        required=True,
+        metadata={"description": "Areas served that an active membership covers"},
+    )
+    risk_levels = ma.fields.List(ma.fields.Enum(RiskLevel, by_value=True), required=True)
+    complexities = ma.fields.List(ma.fields.Enum(Complexity, by_value=True), required=True)
+    min_units = ma.fields.Integer(required=True)
+    max_units = ma.fields.Integer(required=True)
+    monthly_capacity = ma.fields.Integer(required=True)
+    lead_time_days = ma.fields.Integer(required=True)
+    unit_price_including_vat_pence = ma.fields.Integer(required=True, allow_none=True)
+    future_prices = ma.fields.List(ma.fields.Nested(FuturePriceSchema), required=True)
+    availability = ma.fields.List(
+        ma.fields.Nested(AvailabilitySchema),
+        required=True,
+        metadata={"description": "This month and the next two"},
+    )
+    confirmed_at = ma.fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "Last confirmed accurate"}
+    )
+    stale = ma.fields.Boolean(
+        required=True,
+        metadata={"description": f"Not confirmed for more than {STALE_AFTER_DAYS} days"},
+    )
+
+
+class ServiceSearchPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ServiceSummarySchema), required=True)
+    pagination = ma.fields.Nested(PaginationSchema, required=True)
+    facets = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer()),
+        required=True,
+        metadata={"description": "Matches per filter value: {filter: {value: count}}"},
+    )
+
+
+def _summary(listing: Listing, price_pence: int | None) -> dict:
+    return {
+        "id": listing.id,
+        "reference": listing.reference,
+        "title": listing.title,
+        "summary": listing.summary,
+        "lot": listing.lot.category,
+        "provider": {
+            "id": listing.organisation.id,
+            "name": listing.organisation.name,
+            "type": ProviderType(listing.organisation.type.value.removeprefix("provider_")),
+        },
+        "unit": listing.unit,
+        "unit_price_pence": price_pence,
+        "vat_treatment": listing.vat_treatment,
+        "settings": listing.settings,
+        "formats": listing.formats,
+        "eligibility_sex": listing.eligibility_sex,
+        "min_age": listing.min_age,
+        "max_age": listing.max_age,
+        "url": url_for("catalogue_search.listing", listing_id=listing.id, _external=True),
+    }
+
+
+def _params(args: dict) -> tuple[SearchParams, catalogue_search.Reference]:
+    """Search parameters from checked arguments. An unknown code matches nothing."""
+    reference = catalogue_search.load_reference()
+    month = None
+    if args.get("month"):
+        year, number = (int(part) for part in args["month"].split("-"))
+        month = date(year, number, 1)
+    return SearchParams(
+        text=args["q"],
+        lot=args.get("lot"),
+        region=args.get("region"),
+        pcc_area=args.get("pcc_area"),
+        settings=tuple(dict.fromkeys(args.get("setting", ()))),
+        formats=tuple(dict.fromkeys(args.get("format", ()))),
+        sex=args.get("sex"),
+        age=args.get("age"),
+        risk=args.get("risk"),
+        complexity=args.get("complexity"),
+        provider_types=tuple(dict.fromkeys(args.get("provider_type", ()))),
+        max_price_pence=args.get("max_price_pence"),
+        month=month,
+        min_available=args["min_available"],
+        sort=args.get("sort"),
+        page=args["page"],
+        per_page=args["page_size"],
+    ), reference
+
+
+@blp.route("/services")
+class ServiceCollection(MethodView):
+    @blp.arguments(ServicesQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, ServiceSearchPageSchema)
+    def get(self, args):
+        """Search the services buyers can see, with filters, sorting and counts per filter value.
+
+        A page past the end answers with the last page.
+        """
+        params, reference = _params(args)
+        result = catalogue_search.search(params, reference=reference)
+        page = result.page
+        return {
+            "items": [_summary(hit.listing, hit.unit_price_pence) for hit in page.items],
+            "pagination": {
+                "page": page.page,
+                "page_size": page.per_page,
+                "total": page.total,
+                "pages": page.pages,
+            },
+            "facets": result.facets,
+        }
+
+
+@blp.route("/services/<int:service_id>")
+class ServiceItem(MethodView):
+    @blp.response(200, ServiceSchema)
+    def get(self, service_id):
+        """Describe a service buyers can see: price in force, VAT, availability, freshness."""
+        listing = catalogue_search.visible_listing(service_id)
+        if listing is None:
+            abort(404, description="There is no published service with that id.")
+        today = date.today()
+        price = listing.price_on(today)
+        months = catalogue_search.next_months(3, today=today)
+        available = catalogue_search.availability([listing], months)[listing.id]
+        cover = catalogue_search.covered_areas([listing.id])[listing.id]
+        areas = [
+            {
+                "region_code": area.region.code if area.region else None,
+                "pcc_area_code": area.pcc_area.code if area.pcc_area else None,
+                "name": area.name,
+            }
+            for area in listing.areas
+            if (area.region_id, None) in cover
+            or (area.pcc_area_id is not None and any(p == area.pcc_area_id for _, p in cover))
+        ]
+        confirmed = listing.confirmed_at
+        return {
+            **_summary(listing, price.unit_price_pence if price else None),
+            "description": listing.description,
+            "outcomes": listing.outcome_list,
+            "social_value": listing.social_value,
+            "areas": areas,
+            "risk_levels": listing.risk_levels,
+            "complexities": listing.complexities,
+            "min_units": listing.min_units,
+            "max_units": listing.max_units,
+            "monthly_capacity": listing.monthly_capacity,
+            "lead_time_days": listing.lead_time_days,
+            "unit_price_including_vat_pence": (
+                gross_pence(price.unit_price_pence, listing.vat_treatment) if price else None
+            ),
+            "future_prices": [p for p in listing.prices if p.effective_from > today],
+            "availability": [{"month": f"{m:%Y-%m}", "available": available[m]} for m in months],
+            "confirmed_at": confirmed,
+            "stale": confirmed is None
+            or confirmed.date() < today - timedelta(days=STALE_AFTER_DAYS),
+        }
