@@ -4,6 +4,7 @@ uplift, availability; bad input, roles, other organisations and CSRF; `flask cat
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -796,3 +797,18 @@ def test_page_text_is_plain(web, provider):
     # Guard against a template printing a Python object instead of words.
     web.as_user(provider[1])
     assert "<marketplace." not in text(web.get("/catalogue/"))
+
+
+def test_the_pages_forms_carry_a_csrf_token(web, world, provider, listing, csrf_enabled):
+    web.as_user(provider[1])
+    page = text(web.get(f"/catalogue/listings/{listing.id}"))
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf_token" value="([^"]+)"', page
+    )
+    assert token, "the listing page's buttons carry no CSRF token"
+    response = web.post(
+        f"/catalogue/listings/{listing.id}/publish", data={"csrf_token": token.group(1)}
+    )
+    assert response.status_code == 302
+    db.session.refresh(listing)
+    assert listing.status == ListingStatus.PUBLISHED
