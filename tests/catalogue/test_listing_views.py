@@ -812,3 +812,32 @@ def test_the_pages_forms_carry_a_csrf_token(web, world, provider, listing, csrf_
     assert response.status_code == 302
     db.session.refresh(listing)
     assert listing.status == ListingStatus.PUBLISHED
+
+
+def test_editing_keeps_an_area_no_longer_covered_on_the_form_and_says_why(
+    web, world, provider, listing
+):
+    organisation = provider[0]
+    membership = db.session.scalar(
+        sa.select(LotMembership).where(
+            LotMembership.organisation_id == organisation.id,
+            LotMembership.region.has(code="A"),
+        )
+    )
+    _, authority_admin = make_authority()
+    membership_services.suspend(authority_admin, membership, "Insurance lapsed")
+    commit()
+    web.as_user(provider[1])
+    url = f"/catalogue/listings/{listing.id}/edit"
+    page = main(web.get(url))
+    assert 'value="A" checked' in page
+    data = form_data(world, region_codes=["A"])
+    del data["unit_price"]
+    response = web.post(url, data=data)
+    assert response.status_code == 422
+    [message] = error_messages(response)
+    assert message.startswith("You are not an active member of") and world.region_1.name in message
+    data["region_codes"] = ["B"]
+    assert web.post(url, data=data).status_code == 302
+    db.session.refresh(listing)
+    assert [a.region.code for a in listing.areas] == ["B"]
