@@ -77,21 +77,19 @@ ON_PARAMETER = {
 
 @blp.route("/providers/<int:provider_id>/rate-card")
 class RateCardItem(MethodView):
-    @blp.doc(
-        parameters=[ON_PARAMETER],
-        responses={
-            "200": {
-                "content": {
-                    "text/csv": {"schema": {"type": "string"}},
-                }
-            }
-        },
-    )
+    # CSV is offered by content negotiation (Accept: text/csv) and described in words: the spec
+    # documents every successful response as JSON only.
+    @blp.doc(parameters=[ON_PARAMETER])
     @blp.response(200, RateCardSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, provider_id):
-        """A provider's rate card: published listings with the price in force (JSON or CSV)."""
+        """A provider's rate card: published listings with the price in force.
+
+        JSON by default; send `Accept: text/csv` for the same columns as CSV (cells that a
+        spreadsheet would run as formulas start with an apostrophe). With `on`, the rate card as
+        it stood at the end of that past day: the listings published then and their prices then.
+        """
         organisation = rate_cards.get_provider(provider_id)
         if organisation is None:
             abort(404, description="There is no provider with that id.")
