@@ -1035,13 +1035,13 @@ def import_rows(
 
 
 def refresh_search(listing_ids: Sequence[int]) -> None:
-    """Bring the search index up to date after bulk writes (when the search module offers it)."""
+    """Bring the search index up to date after the bulk writes, in the import's transaction.
+
+    The rows were written with SQLAlchemy Core, which the search module's flush hook does not see.
+    """
     from marketplace.catalogue import search
 
-    if hasattr(search, "reindex_listings"):
-        search.reindex_listings(list(listing_ids))
-    elif hasattr(search, "reindex_all"):
-        search.reindex_all()
+    search.reindex_listings(db.session.connection(), list(listing_ids))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -295,7 +295,16 @@ def upload(web, data: bytes, name: str = "rates.csv"):
 def test_upload_preview_then_confirm(web, world, provider):
     organisation, admin = provider
     web.as_user(admin, organisation)
-    response = upload(web, as_xlsx([row(title="One"), row(title="Two", publish="yes")]), "r.xlsx")
+    response = upload(
+        web,
+        as_xlsx(
+            [
+                row(title="Quokka housing", publish="yes"),
+                row(title="Zephyr mentoring", publish="yes"),
+            ]
+        ),
+        "r.xlsx",
+    )
     assert response.status_code == 200
     page = main(response)
     assert "2 listings will be created" in page and "0 listings will be updated" in page
@@ -304,6 +313,9 @@ def test_upload_preview_then_confirm(web, world, provider):
     response = web.post("/catalogue/rate-card/import/confirm", data={"token": token})
     assert response.status_code == 302
     assert count(Listing) == 2
+    # The published row is searchable at once (the bulk write re-indexed it in its transaction).
+    found = main(web.get("/services?q=zephyr"))
+    assert "Zephyr mentoring" in found and "Quokka housing" not in found
     # The same confirmation cannot be replayed.
     response = web.post("/catalogue/rate-card/import/confirm", data={"token": token})
     assert response.status_code == 302

@@ -223,6 +223,7 @@ def confirm_import():
     import_form = ImportForm(formdata=None)
     try:
         result = imports.import_rows(current_user, organisation, rows)
+        imports.refresh_search(result.listing_ids)
         commit()
     except imports.ImportRefused as error:
         rollback()
@@ -246,7 +247,6 @@ def confirm_import():
             organisation=organisation,
         ), 409  # fmt: skip
     _forget_pending()
-    imports.refresh_search(result.listing_ids)
     flash(
         f"Rate card imported: {result.created:,} listings created, {result.updated:,} updated, "
         f"{result.prices_changed:,} prices changed.",
