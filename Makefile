@@ -161,7 +161,7 @@ test-e2e: test-deps
 # ---------------------------------------------------------------------------------------------
 # Benchmarks, lint, lock, clean
 
-bench: install assets ## measure pages against a Flask hello world with wrk (writes benchmarks/RESULTS.md)
+bench: test-system-deps install assets ## measure pages against a Flask hello world with wrk (writes benchmarks/RESULTS.md)
 	@if ! command -v wrk >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
