@@ -29,6 +29,7 @@ monthly capacity less the units committed in that month.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -38,7 +39,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from marketplace.accounts.models import Organisation, OrganisationType
 from marketplace.accounts.queries import Page
@@ -69,6 +71,9 @@ MAX_TERM_CHARS = 60  # longer "words" are not words; neither side indexes them
 MAX_COMPARE = 4
 SEARCH_TABLE = "listing_search"
 AREAS_TABLE = "listing_search_areas"
+ROWS_TABLE = "listing_search_rows"
+SORT_KEY_MAX = 120
+MAX_PAGE = 100_000
 # bm25 weights per FTS5 column (title, summary, body, provider); PostgreSQL weighs the same
 # parts A, B, C and B.
 BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
@@ -266,144 +271,250 @@ _areas = sa.table(
 )
 _fts = sa.table(SEARCH_TABLE, sa.column("rowid"))  # SQLite
 _documents = sa.table(SEARCH_TABLE, sa.column("listing_id"), sa.column("document"))  # PostgreSQL
+FLAG_COLUMNS = [
+    *SETTING_COLUMNS.values(),
+    *FORMAT_COLUMNS.values(),
+    *RISK_COLUMNS.values(),
+    *COMPLEXITY_COLUMNS.values(),
+]
+# One narrow row per visible listing with what the filters, counts and sorting read, so that a
+# search never reads the (wide) listings table but for the page it shows.
+_rows = sa.table(
+    ROWS_TABLE,
+    sa.column("listing_id"),
+    sa.column("category_id"),
+    sa.column("organisation_id"),
+    sa.column("provider_type"),
+    sa.column("provider_key"),
+    sa.column("title_key"),
+    *(sa.column(name, sa.Boolean) for name in FLAG_COLUMNS),
+    sa.column("eligibility_sex"),
+    sa.column("min_age"),
+    sa.column("max_age"),
+    sa.column("monthly_capacity"),
+)
+
+
+class _CrossJoin(sa.sql.selectable.Join):
+    """An inner join that SQLite must run in the order written (``CROSS JOIN … ON``)."""
+
+    inherit_cache = True
+
+
+@compiles(_CrossJoin, "sqlite")
+def _compile_cross_join(element, compiler, **kw):
+    kw["asfrom"] = True
+    return (
+        f"{compiler.process(element.left, **kw)} CROSS JOIN "
+        f"{compiler.process(element.right, **kw)} ON {compiler.process(element.onclause, **kw)}"
+    )
 
 
 def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-@dataclass
-class _Plan:
-    """The parts of the search statements for one set of parameters on one backend."""
-
-    params: SearchParams
-    dialect: str
-    today: date
-    reference: Reference
-    impossible: bool = False  # an unknown code: nothing can match
-    rank: Any = None
-    price: Any = None
-    from_: Any = None
-    conditions: list = field(default_factory=list)
-
-
-def _plan(params: SearchParams, reference: Reference, today: date) -> _Plan:
-    dialect = _dialect()
-    plan = _Plan(params, dialect, today, reference)
-    listing_id = _listings.c.id
+def _shape_and_values(
+    params: SearchParams, reference: Reference, today: date, dialect: str
+) -> tuple[tuple, dict[str, Any], bool]:
+    """What decides the statements' shape (hashable), the values bound into them, and whether an
+    unknown code means nothing can match."""
     words = params.terms
+    shape: list = [dialect, bool(words), params.effective_sort.value]
+    values: dict[str, Any] = {"today": today}
+    impossible = False
     if words:
         if dialect == "postgresql":
-            tsquery = sa.func.plainto_tsquery(sa.literal_column("'simple'"), " ".join(words))
-            source = _documents.join(_listings, _listings.c.id == _documents.c.listing_id)
-            plan.conditions.append(_documents.c.document.op("@@")(tsquery))
-            plan.rank = sa.func.ts_rank(_documents.c.document, tsquery)
+            values["words"] = " ".join(words)
         else:
-            match = " ".join(f'"{word}"' for word in words)  # words are [a-z0-9]+ only
-            source = _fts.join(_listings, _listings.c.id == _fts.c.rowid)
-            plan.conditions.append(sa.literal_column(SEARCH_TABLE).op("MATCH")(match))
-            # bm25 is smaller for better matches; negated so that larger is better everywhere.
-            plan.rank = -sa.func.bm25(sa.literal_column(SEARCH_TABLE), *BM25_WEIGHTS)
-    else:
-        source = _listings
-        # Only visible listings have covered areas (the region filter below says it too).
-        if not (params.region or params.pcc_area):
-            plan.conditions.append(
-                sa.exists().where(_areas.c.listing_id == listing_id).correlate(_listings)
-            )
-    source = source.join(_organisations, _organisations.c.id == _listings.c.organisation_id)
-    source = source.join(_lots, _lots.c.id == _listings.c.lot_id)
-    source = source.outerjoin(
-        _prices,
-        sa.and_(
-            _prices.c.listing_id == listing_id,
-            _prices.c.effective_from <= today,
-            sa.or_(_prices.c.effective_to.is_(None), _prices.c.effective_to > today),
-        ),
-    )
-    plan.from_ = source
-    plan.price = _prices.c.unit_price_pence
-    conditions = plan.conditions
-    conditions.append(_listings.c.status == ListingStatus.PUBLISHED.value)
-
+            values["words"] = " ".join(f'"{word}"' for word in words)  # words are [a-z0-9]+
     if params.lot:
         category_id = reference.category_id(params.lot)
-        if category_id is None:
-            plan.impossible = True
-        conditions.append(_lots.c.category_id == (category_id or 0))
+        impossible |= category_id is None
+        values["category_id"] = category_id or 0
+        shape.append("lot")
     if params.region:
         region_id = reference.region_id(params.region)
-        if region_id is None:
-            plan.impossible = True
-        conditions.append(
-            sa.exists()
-            .where(_areas.c.listing_id == listing_id, _areas.c.region_id == (region_id or 0))
-            .correlate(_listings)
-        )
+        impossible |= region_id is None
+        values["region_id"] = region_id or 0
+        shape.append("region")
     if params.pcc_area:
         pcc = reference.pcc_area(params.pcc_area)
-        if pcc is None:
-            plan.impossible = True
-            pcc = (0, "", "", 0)
+        impossible |= pcc is None
+        values["pcc_area_id"], values["pcc_region_id"] = (pcc[0], pcc[3]) if pcc else (0, 0)
+        shape.append("pcc_area")
+    if params.settings:
+        shape.append(("setting", tuple(sorted(SETTING_COLUMNS[s] for s in params.settings))))
+    if params.formats:
+        shape.append(("format", tuple(sorted(FORMAT_COLUMNS[f] for f in params.formats))))
+    if params.sex is not None and params.sex != Sex.ANY:
+        values["sexes"] = [Sex.ANY.value, params.sex.value]
+        shape.append("sex")
+    if params.age is not None:
+        values["age"] = params.age
+        shape.append("age")
+    if params.risk is not None:
+        shape.append(("risk", RISK_COLUMNS[params.risk]))
+    if params.complexity is not None:
+        shape.append(("complexity", COMPLEXITY_COLUMNS[params.complexity]))
+    if params.provider_types:
+        values["provider_types"] = [t.organisation_type.value for t in params.provider_types]
+        shape.append("provider_types")
+    if params.max_price_pence is not None:
+        values["max_price"] = params.max_price_pence
+        shape.append("max_price")
+    if params.month is not None:
+        values["month"] = params.month
+        values["min_available"] = params.min_available
+        shape.append("month")
+    return tuple(shape), values, impossible
+
+
+def _bound(name: str, type_: Any = None) -> sa.BindParameter:
+    return sa.bindparam(name, type_=type_ or sa.Integer())
+
+
+@dataclass
+class _Plan:
+    """The FROM, WHERE and relevance of the search statements for one shape; values are bound."""
+
+    shape: tuple
+    conditions: list = field(default_factory=list)
+    from_: Any = None
+    rank: Any = None
+
+    @property
+    def dialect(self) -> str:
+        return self.shape[0]
+
+    @property
+    def sort(self) -> SortOrder:
+        return SortOrder(self.shape[2])
+
+    def has(self, name: str) -> bool:
+        return name in self.shape
+
+    def chosen(self, name: str) -> Any:
+        return next(
+            (item[1] for item in self.shape if isinstance(item, tuple) and item[0] == name), None
+        )
+
+    def text_source(self):
+        """The text index joined to the narrow rows, and the relevance (larger is better)."""
+        words = _bound("words", sa.String())
+        if self.dialect == "postgresql":
+            tsquery = sa.func.plainto_tsquery(sa.literal_column("'simple'"), words)
+            source = _documents.join(_rows, _rows.c.listing_id == _documents.c.listing_id)
+            self.conditions.append(_documents.c.document.op("@@")(tsquery))
+            return source, sa.func.ts_rank(_documents.c.document, tsquery)
+        # CROSS JOIN: SQLite then always reads the text index first and looks the rows up,
+        # rather than walking the rows and probing the index for each.
+        source = _CrossJoin(_fts, _rows, _rows.c.listing_id == _fts.c.rowid)
+        self.conditions.append(sa.literal_column(SEARCH_TABLE).op("MATCH")(words))
+        # bm25 is smaller for better matches; negated so that larger is better everywhere.
+        return source, -sa.func.bm25(sa.literal_column(SEARCH_TABLE), *BM25_WEIGHTS)
+
+    def source(self):
+        """FROM: the text matches (if any words), the narrow rows and today's price."""
+        today = _bound("today", sa.Date())
+        return self.from_.outerjoin(
+            _prices,
+            sa.and_(
+                _prices.c.listing_id == _rows.c.listing_id,
+                _prices.c.effective_from <= today,
+                sa.or_(_prices.c.effective_to.is_(None), _prices.c.effective_to > today),
+            ),
+        )
+
+
+def _plan(shape: tuple) -> _Plan:
+    plan = _Plan(shape)
+    if shape[1]:
+        plan.from_, plan.rank = plan.text_source()
+    else:
+        plan.from_ = _rows
+    listing_id = _rows.c.listing_id
+    conditions = plan.conditions
+    if plan.has("lot"):
+        conditions.append(_rows.c.category_id == _bound("category_id"))
+    if plan.has("region"):
+        conditions.append(
+            sa.exists()
+            .where(_areas.c.listing_id == listing_id, _areas.c.region_id == _bound("region_id"))
+            .correlate(_rows)
+        )
+    if plan.has("pcc_area"):
         conditions.append(
             sa.exists()
             .where(
                 _areas.c.listing_id == listing_id,
                 sa.or_(
-                    _areas.c.pcc_area_id == pcc[0],
-                    sa.and_(_areas.c.region_id == pcc[3], _areas.c.pcc_area_id.is_(None)),
+                    _areas.c.pcc_area_id == _bound("pcc_area_id"),
+                    sa.and_(
+                        _areas.c.region_id == _bound("pcc_region_id"),
+                        _areas.c.pcc_area_id.is_(None),
+                    ),
                 ),
             )
-            .correlate(_listings)
+            .correlate(_rows)
         )
-    if params.settings:
-        conditions.append(sa.or_(*(_listings.c[SETTING_COLUMNS[s]] for s in params.settings)))
-    if params.formats:
-        conditions.append(sa.or_(*(_listings.c[FORMAT_COLUMNS[f]] for f in params.formats)))
-    if params.sex is not None and params.sex != Sex.ANY:
-        conditions.append(_listings.c.eligibility_sex.in_([Sex.ANY.value, params.sex.value]))
-    if params.age is not None:
-        conditions.append(sa.or_(_listings.c.min_age.is_(None), _listings.c.min_age <= params.age))
-        conditions.append(sa.or_(_listings.c.max_age.is_(None), _listings.c.max_age >= params.age))
-    if params.risk is not None:
-        conditions.append(_listings.c[RISK_COLUMNS[params.risk]])
-    if params.complexity is not None:
-        conditions.append(_listings.c[COMPLEXITY_COLUMNS[params.complexity]])
-    if params.provider_types:
+    for name in ("setting", "format"):
+        columns = plan.chosen(name)
+        if columns:
+            conditions.append(sa.or_(*(_rows.c[column] for column in columns)))
+    if plan.has("sex"):
         conditions.append(
-            _organisations.c.type.in_([t.organisation_type.value for t in params.provider_types])
+            _rows.c.eligibility_sex.in_(sa.bindparam("sexes", expanding=True, type_=sa.String()))
         )
-    if params.max_price_pence is not None:
-        conditions.append(_prices.c.unit_price_pence <= params.max_price_pence)
-    if params.month is not None:
+    if plan.has("age"):
+        conditions.append(sa.or_(_rows.c.min_age.is_(None), _rows.c.min_age <= _bound("age")))
+        conditions.append(sa.or_(_rows.c.max_age.is_(None), _rows.c.max_age >= _bound("age")))
+    for name in ("risk", "complexity"):
+        column = plan.chosen(name)
+        if column:
+            conditions.append(_rows.c[column])
+    if plan.has("provider_types"):
+        conditions.append(
+            _rows.c.provider_type.in_(
+                sa.bindparam("provider_types", expanding=True, type_=sa.String())
+            )
+        )
+    if plan.has("max_price"):
+        conditions.append(_prices.c.unit_price_pence <= _bound("max_price"))
+    if plan.has("month"):
         committed = (
             sa.select(sa.func.coalesce(sa.func.sum(_commitments.c.units), 0))
-            .where(_commitments.c.listing_id == listing_id, _commitments.c.month == params.month)
-            .correlate(_listings)
+            .where(
+                _commitments.c.listing_id == listing_id,
+                _commitments.c.month == _bound("month", sa.Date()),
+            )
+            .correlate(_rows)
             .scalar_subquery()
         )
-        conditions.append(_listings.c.monthly_capacity - committed >= params.min_available)
+        conditions.append(_rows.c.monthly_capacity - committed >= _bound("min_available"))
     return plan
 
 
-def _text_key(column, dialect: str):
-    """A case-insensitive sort key that orders the same on both databases (byte order)."""
-    key = sa.func.lower(column)
-    return key.collate("C") if dialect == "postgresql" else key
+def sort_key(text: str) -> str:
+    """The case-insensitive key names are sorted by, the same on both databases."""
+    return unicodedata.normalize("NFKD", text.casefold())[:SORT_KEY_MAX]
 
 
-def _order_by(plan: _Plan) -> list:
-    dialect = plan.dialect
-    price_up = plan.price.asc().nulls_last()
-    price_down = plan.price.desc().nulls_last()
-    provider = _text_key(_organisations.c.name, dialect)
-    title = _text_key(_listings.c.title, dialect)
-    tie_break = [title, _listings.c.id]
-    sort = plan.params.effective_sort
+def _byte_order(column, dialect: str):
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def _order_by(plan: _Plan, columns) -> list:
+    """ORDER BY for a selectable with price, rank (with words), provider_key, title_key, id."""
+    price = columns.price
+    price_up = price.asc().nulls_last()
+    provider = _byte_order(columns.provider_key, plan.dialect)
+    tie_break = [_byte_order(columns.title_key, plan.dialect), columns.id]
+    sort = plan.sort
     if sort == SortOrder.RELEVANCE and plan.rank is not None:
-        return [plan.rank.desc(), price_up, provider, *tie_break]
+        return [columns.rank.desc(), price_up, provider, *tie_break]
     if sort == SortOrder.PRICE_DESC:
-        return [price_down, provider, *tie_break]
+        return [price.desc().nulls_last(), provider, *tie_break]
     if sort == SortOrder.PROVIDER:
         return [provider, price_up, *tie_break]
     return [price_up, provider, *tie_break]
@@ -415,67 +526,151 @@ FLAG_FACETS: dict[str, dict[str, str]] = {
     "risk": {r.value: c for r, c in RISK_COLUMNS.items()},
     "complexity": {c.value: col for c, col in COMPLEXITY_COLUMNS.items()},
 }
+# What each per-lot sum counts, in order: every flag, each sex, each provider type.
+_SUM_NAMES: list[tuple[str, str]] = [
+    *((facet, value) for facet, values in FLAG_FACETS.items() for value in values),
+    ("sex", Sex.FEMALE.value),
+    ("sex", Sex.MALE.value),
+    *(("provider_type", t.value) for t in ProviderType),
+]
 
 
-def _facet_counts(plan: _Plan) -> tuple[int, dict[str, dict[str, int]]]:
-    """The number of matches and the matches per filter value, in two statements."""
-    columns: list = [sa.func.count().label("total")]
-    names: list[tuple[str, str]] = []
-    for facet, values in FLAG_FACETS.items():
-        for value, column in values.items():
-            columns.append(sa.func.sum(sa.case((_listings.c[column], 1), else_=0)))
-            names.append((facet, value))
-    for sex in (Sex.FEMALE, Sex.MALE):
-        columns.append(
-            sa.func.sum(
-                sa.case((_listings.c.eligibility_sex.in_([Sex.ANY.value, sex.value]), 1), else_=0)
-            )
-        )
-        names.append(("sex", sex.value))
-    for provider_type in ProviderType:
-        columns.append(
-            sa.func.sum(
-                sa.case(
-                    (_organisations.c.type == provider_type.organisation_type.value, 1), else_=0
-                )
-            )
-        )
-        names.append(("provider_type", provider_type.value))
-    row = db.session.execute(
-        sa.select(*columns).select_from(plan.from_).where(*plan.conditions)
-    ).one()
-    total = row[0] or 0
-    facets: dict[str, dict[str, int]] = {}
-    for (facet, value), count in zip(names, row[1:], strict=True):
-        facets.setdefault(facet, {})[value] = int(count or 0)
+@functools.lru_cache(maxsize=512)
+def _statement(shape: tuple) -> sa.CompoundSelect:
+    """The one statement of a search of this shape (built once, then only its values change).
 
+    The matches are read once (a materialised CTE with today's price and the sort keys); per
+    lot the statement counts them and how many have each flag, sex and provider type; per region
+    how many it covers; and it numbers the ids of the page asked for (the last page if that is
+    past the end).
+    """
+    plan = _plan(shape)
+    rank = plan.rank
     matched = (
-        sa.select(_listings.c.id.label("id"), _lots.c.category_id.label("category_id"))
-        .select_from(plan.from_)
+        sa.select(
+            _rows.c.listing_id.label("id"),
+            _rows.c.category_id,
+            _rows.c.provider_type,
+            _rows.c.eligibility_sex,
+            *(_rows.c[name] for name in FLAG_COLUMNS),
+            _rows.c.provider_key,
+            _rows.c.title_key,
+            _prices.c.unit_price_pence.label("price"),
+            *([rank.label("rank")] if rank is not None else []),
+        )
+        .select_from(plan.source())
         .where(*plan.conditions)
         .cte("matched")
+        .prefix_with("MATERIALIZED")
     )
+    sums: list = []
+    for facet, value in _SUM_NAMES:
+        if facet == "sex":
+            condition = matched.c.eligibility_sex.in_([Sex.ANY.value, value])
+        elif facet == "provider_type":
+            condition = matched.c.provider_type == ProviderType(value).organisation_type.value
+        else:
+            condition = matched.c[FLAG_FACETS[facet][value]]
+        sums.append(sa.func.sum(sa.case((condition, 1), else_=0)))
+    nothing = [sa.null() for _ in sums]
+    no_price = sa.cast(sa.null(), sa.BigInteger)
     by_lot = sa.select(
-        sa.literal("lot").label("facet"), matched.c.category_id.label("value"), sa.func.count()
+        sa.literal("lot").label("kind"),
+        matched.c.category_id.label("key"),
+        sa.func.count().label("n"),
+        *(total.label(f"s{i}") for i, total in enumerate(sums)),
+        no_price.label("price"),
     ).group_by(matched.c.category_id)
     by_region = (
         sa.select(
-            sa.literal("region"), _areas.c.region_id, sa.func.count(sa.distinct(matched.c.id))
+            sa.literal("region"),
+            _areas.c.region_id,
+            sa.func.count(sa.distinct(matched.c.id)),
+            *nothing,
+            no_price,
         )
         .select_from(matched.join(_areas, _areas.c.listing_id == matched.c.id))
         .group_by(_areas.c.region_id)
     )
+    total = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
+    wanted, per_page = _bound("wanted"), _bound("per_page")
+    offset = sa.case(
+        (total > wanted, wanted),
+        else_=sa.case((total > 0, ((total - 1) // per_page) * per_page), else_=0),
+    )
+    page_rows = (
+        sa.select(
+            matched.c.id,
+            matched.c.price,
+            matched.c.provider_key,
+            matched.c.title_key,
+            *([matched.c.rank] if rank is not None else []),
+        )
+        .order_by(*_order_by(plan, matched.c))
+        .limit(per_page)
+        .offset(offset)
+        .subquery("page_rows")
+    )
+    # Numbered after the LIMIT, so that the page keeps its order through the UNION.
+    numbered = sa.select(
+        sa.literal("hit"),
+        page_rows.c.id,
+        sa.func.row_number().over(order_by=_order_by(plan, page_rows.c)),
+        *nothing,
+        page_rows.c.price,
+    )
+    return sa.union_all(by_lot, by_region, numbered)
+
+
+def _run(
+    shape: tuple, values: dict[str, Any], reference: Reference, page: int, per_page: int
+) -> tuple[int, dict[str, dict[str, int]], list]:
+    """The total, the counts per filter value and the page's (listing id, price), in order."""
     codes = {
-        "lot": {pk: code for pk, code, _ in plan.reference.categories},
-        "region": {pk: code for pk, code, _ in plan.reference.regions},
+        "lot": {pk: code for pk, code, _ in reference.categories},
+        "region": {pk: code for pk, code, _ in reference.regions},
     }
-    facets["lot"], facets["region"] = {}, {}
-    if total:
-        for facet, value, count in db.session.execute(sa.union_all(by_lot, by_region)):
-            code = codes[facet].get(value)
-            if code is not None:
-                facets[facet][code] = int(count)
-    return int(total), facets
+    facets = _empty_facets()
+    totals = [0] * len(_SUM_NAMES)
+    count = 0
+    hits: list[tuple[int, int, int | None]] = []
+    values = {**values, "wanted": (page - 1) * per_page, "per_page": per_page}
+    for kind, key, n, *counts, price in db.session.execute(_statement(shape), values):
+        if kind == "hit":
+            hits.append((int(n), key, price))
+            continue
+        if kind == "lot":
+            count += int(n)
+            totals = [a + int(b or 0) for a, b in zip(totals, counts, strict=True)]
+        code = codes[kind].get(key)
+        if code is not None:
+            facets[kind][code] = int(n)
+    for (facet, value), n in zip(_SUM_NAMES, totals, strict=True):
+        facets[facet][value] = n
+    return count, facets, [(key, price) for _, key, price in sorted(hits)]
+
+
+def _empty_facets() -> dict[str, dict[str, int]]:
+    facets: dict[str, dict[str, int]] = {"lot": {}, "region": {}}
+    for facet, value in _SUM_NAMES:
+        facets.setdefault(facet, {})[value] = 0
+    return facets
+
+
+def _load(rows: list[tuple[int, int | None]]) -> list:
+    """The page's listings with their organisations and lots, in the given order."""
+    if not rows:
+        return []
+    statement = (
+        sa.select(Listing)
+        .where(Listing.id.in_([pk for pk, _ in rows]))
+        .options(
+            joinedload(Listing.organisation),
+            joinedload(Listing.lot).joinedload(ArrangementLot.category),
+        )
+    )
+    listings = {listing.id: listing for listing in db.session.scalars(statement)}
+    return [Hit(listings[pk], price) for pk, price in rows if pk in listings]
 
 
 @dataclass
@@ -507,37 +702,21 @@ def search(
 ) -> SearchResult:
     """One page of visible listings that match, with counts per filter value.
 
-    At most four statements whatever the number of results (reference data, counts, grouped
-    counts, the page with its listings). A page past the end shows the last page.
+    Three statements whatever the number of results: reference data (unless given), the counts
+    with the page's ids, and the page's listings. A page past the end shows the last page.
     """
     today = today or date.today()
     reference = reference or load_reference()
-    plan = _plan(params, reference, today)
-    empty_facets = {facet: {} for facet in (*FLAG_FACETS, "sex", "provider_type", "lot", "region")}
-    if plan.impossible:
-        total, facets = 0, empty_facets
-    else:
-        total, facets = _facet_counts(plan)
+    shape, values, impossible = _shape_and_values(params, reference, today, _dialect())
     per_page = params.per_page
+    requested = max(1, min(params.page, MAX_PAGE))
+    if impossible:
+        total, facets, rows = 0, _empty_facets(), []
+    else:
+        total, facets, rows = _run(shape, values, reference, requested, per_page)
     pages = max(1, -(-total // per_page))
-    page_number = min(max(1, params.page), pages)
-    hits: list[Hit] = []
-    if total:
-        # The page's listings with their organisations and lots, in the order asked for, in one
-        # statement.
-        statement = (
-            sa.select(Listing, plan.price)
-            .select_from(plan.from_)
-            .where(*plan.conditions)
-            .order_by(*_order_by(plan))
-            .limit(per_page)
-            .offset((page_number - 1) * per_page)
-            .options(
-                contains_eager(Listing.organisation),
-                contains_eager(Listing.lot).joinedload(ArrangementLot.category),
-            )
-        )
-        hits = [Hit(listing, price) for listing, price in db.session.execute(statement)]
+    page_number = min(requested, pages)
+    hits = _load(rows)
     return SearchResult(
         params,
         Page(
@@ -647,6 +826,11 @@ def availability(listings: Iterable[Listing], months: list[date]) -> dict[int, d
 
 _LISTING_FIELDS = frozenset(
     {
+        *FLAG_COLUMNS,
+        "eligibility_sex",
+        "min_age",
+        "max_age",
+        "monthly_capacity",
         "title",
         "summary",
         "description",
@@ -700,6 +884,7 @@ def _delete_rows(connection: sa.Connection, ids: list[int] | None) -> None:
     if ids is None:
         connection.execute(sa.text("DELETE FROM listing_search"))
         connection.execute(sa.text("DELETE FROM listing_search_areas"))
+        connection.execute(sa.text("DELETE FROM listing_search_rows"))
         return
     if connection.dialect.name == "sqlite":
         statement = sa.text("DELETE FROM listing_search WHERE rowid IN :ids")
@@ -709,6 +894,10 @@ def _delete_rows(connection: sa.Connection, ids: list[int] | None) -> None:
     connection.execute(statement.bindparams(expanding), {"ids": ids})
     connection.execute(
         sa.text("DELETE FROM listing_search_areas WHERE listing_id IN :ids").bindparams(expanding),
+        {"ids": ids},
+    )
+    connection.execute(
+        sa.text("DELETE FROM listing_search_rows WHERE listing_id IN :ids").bindparams(expanding),
         {"ids": ids},
     )
 
@@ -724,9 +913,17 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
             _listings.c.summary,
             _listings.c.description,
             _listings.c.outcomes,
+            _listings.c.eligibility_sex,
+            _listings.c.min_age,
+            _listings.c.max_age,
+            _listings.c.monthly_capacity,
+            *(_listings.c[name] for name in FLAG_COLUMNS),
+            _lots.c.category_id,
             _organisations.c.name.label("provider"),
+            _organisations.c.type.label("provider_type"),
         )
         .join(_organisations, _organisations.c.id == _listings.c.organisation_id)
+        .join(_lots, _lots.c.id == _listings.c.lot_id)
         .where(_listings.c.id.in_(ids), _listings.c.status == ListingStatus.PUBLISHED.value)
     ).all()
     if not rows:
@@ -765,7 +962,7 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
             regions_held.setdefault(key, set()).add(region_id)
         if pcc_area_id is not None:
             pcc_areas_held.setdefault(key, set()).add(pcc_area_id)
-    documents, covered = [], []
+    documents, covered, search_rows = [], [], []
     for row in rows:
         key = (row.organisation_id, row.lot_id)
         held_regions = regions_held.get(key, set())
@@ -780,6 +977,21 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
                 cover.add((pcc_region_id, pcc_area_id))
         if cover:
             documents.append(_document(row))
+            search_rows.append(
+                {
+                    "listing_id": row.id,
+                    "category_id": row.category_id,
+                    "organisation_id": row.organisation_id,
+                    "provider_type": row.provider_type,
+                    "provider_key": sort_key(row.provider),
+                    "title_key": sort_key(row.title),
+                    **{name: bool(getattr(row, name)) for name in FLAG_COLUMNS},
+                    "eligibility_sex": row.eligibility_sex,
+                    "min_age": row.min_age,
+                    "max_age": row.max_age,
+                    "monthly_capacity": row.monthly_capacity,
+                }
+            )
             covered.extend(
                 {"listing_id": row.id, "region_id": r, "pcc_area_id": p}
                 for r, p in sorted(cover, key=lambda c: (c[0], c[1] or 0))
@@ -788,6 +1000,7 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
         insert = _INSERT_FTS if connection.dialect.name == "sqlite" else _INSERT_DOCUMENT
         connection.execute(insert, documents)
         connection.execute(_areas.insert(), covered)
+        connection.execute(_rows.insert(), search_rows)
     return len(documents)
 
 
@@ -883,7 +1096,7 @@ def _note_changes(session: Session, flush_context: Any) -> None:
                 old = sa.inspect(obj).attrs.listing_id.history.deleted
                 listing_ids.update(pk for pk in old if pk is not None)
         elif isinstance(obj, Organisation):
-            if is_dirty and _changed(obj, frozenset({"name"})):
+            if is_dirty and _changed(obj, frozenset({"name", "type"})):
                 organisation_ids.add(obj.id)
         elif isinstance(obj, LotMembership) and (not is_dirty or _changed(obj, _MEMBERSHIP_FIELDS)):
             organisation_lots.add(

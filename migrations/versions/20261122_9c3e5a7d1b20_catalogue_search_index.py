@@ -1,4 +1,4 @@
-"""catalogue search index (SQLite FTS5 or PostgreSQL tsvector with GIN) and covered areas
+"""catalogue search index (SQLite FTS5 or PostgreSQL tsvector with GIN), covered areas, filter rows
 
 Revision ID: 9c3e5a7d1b20
 Revises: 615bc283d75e
@@ -35,12 +35,46 @@ def upgrade():
             name='fk_listing_search_areas_listing_id_listings',
         ),
     )
-    op.create_index('ix_listing_search_areas_listing', 'listing_search_areas', ['listing_id'])
+    # Covering: counting a page of matches per region reads only this index.
+    op.create_index(
+        'ix_listing_search_areas_listing',
+        'listing_search_areas',
+        ['listing_id', 'region_id', 'pcc_area_id'],
+    )
     op.create_index(
         'ix_listing_search_areas_region', 'listing_search_areas', ['region_id', 'listing_id']
     )
     op.create_index(
         'ix_listing_search_areas_pcc_area', 'listing_search_areas', ['pcc_area_id', 'listing_id']
+    )
+    # One narrow row per visible listing: what filters, counts and sorting read, so that a
+    # search reads the wide listings table only for the page it shows.
+    flags = [
+        'setting_community', 'setting_custody', 'setting_remote', 'format_one_to_one',
+        'format_group', 'risk_low', 'risk_medium', 'risk_high', 'risk_very_high',
+        'complexity_low', 'complexity_medium', 'complexity_high',
+    ]
+    op.create_table(
+        'listing_search_rows',
+        sa.Column('listing_id', sa.Integer(), nullable=False),
+        sa.Column('category_id', sa.Integer(), nullable=False),
+        sa.Column('organisation_id', sa.Integer(), nullable=False),
+        sa.Column('provider_type', sa.String(length=30), nullable=False),
+        sa.Column('provider_key', sa.String(length=120), nullable=False),
+        sa.Column('title_key', sa.String(length=120), nullable=False),
+        *(sa.Column(flag, sa.Boolean(), nullable=False) for flag in flags),
+        sa.Column('eligibility_sex', sa.String(length=20), nullable=False),
+        sa.Column('min_age', sa.Integer(), nullable=True),
+        sa.Column('max_age', sa.Integer(), nullable=True),
+        sa.Column('monthly_capacity', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('listing_id', name='pk_listing_search_rows'),
+        sa.ForeignKeyConstraint(
+            ['listing_id'], ['listings.id'], ondelete='CASCADE',
+            name='fk_listing_search_rows_listing_id_listings',
+        ),
+    )
+    op.create_index(
+        'ix_listing_search_rows_category', 'listing_search_rows', ['category_id', 'listing_id']
     )
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(
@@ -70,6 +104,8 @@ def downgrade():
     else:
         op.execute("DROP TRIGGER listing_search_listing_deleted")
         op.execute("DROP TABLE listing_search")
+    op.drop_index('ix_listing_search_rows_category', table_name='listing_search_rows')
+    op.drop_table('listing_search_rows')
     op.drop_index('ix_listing_search_areas_pcc_area', table_name='listing_search_areas')
     op.drop_index('ix_listing_search_areas_region', table_name='listing_search_areas')
     op.drop_index('ix_listing_search_areas_listing', table_name='listing_search_areas')
