@@ -62,6 +62,7 @@ from marketplace.catalogue.models import (
     Sex,
 )
 from marketplace.db import db, parse_id
+from marketplace.page_cache import bump_generations, watch
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 PER_PAGE = 20
@@ -78,6 +79,9 @@ MAX_PAGE = 100_000
 # parts A, B, C and B.
 BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
 _REINDEX_CHUNK = 500
+# The page cache topic of search results (see marketplace/page_cache.py): moved on by any change
+# to what a search shows, so that a cached results page is never served after such a change.
+SEARCH_TOPIC = "catalogue-search"
 
 
 def is_search_object(name: str | None) -> bool:
@@ -1048,6 +1052,7 @@ def reindex_listings(
 def reindex_all(connection: sa.Connection | None = None) -> int:
     """Rebuild the whole index from the listings; return how many listings are visible."""
     connection = connection or db.session.connection()
+    bump_generations(connection, [SEARCH_TOPIC])  # type: ignore[list-item]
     _delete_rows(connection, None)
     ids = list(
         connection.scalars(
@@ -1061,6 +1066,11 @@ def reindex_all(connection: sa.Connection | None = None) -> int:
         visible += _write_rows(connection, ids[start : start + _REINDEX_CHUNK])
     return visible
 
+
+for _model in (Listing, ListingArea, ListingPrice, CapacityCommitment):
+    watch(_model, SEARCH_TOPIC)  # type: ignore[arg-type]
+watch(LotMembership, SEARCH_TOPIC, attributes=_MEMBERSHIP_FIELDS)  # type: ignore[arg-type]
+watch(Organisation, SEARCH_TOPIC, attributes={"name", "type"})  # type: ignore[arg-type]
 
 _PENDING = "catalogue_search_pending"
 

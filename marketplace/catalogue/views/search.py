@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from marketplace.accounts.models import Role
@@ -34,6 +35,7 @@ from marketplace.catalogue.models import (
 from marketplace.catalogue.search import MAX_COMPARE, ProviderType, SearchParams, SortOrder
 from marketplace.db import db, parse_id
 from marketplace.money import VAT_RATES, gross_pence
+from marketplace.page_cache import page_cache
 
 bp = Blueprint("catalogue_search", __name__, template_folder="../templates")
 
@@ -207,10 +209,24 @@ def search():
         kept = MultiDict((k, v) for k, v in args.items(multi=True) if k != "page")
         return url_for("catalogue_search.search", page=number, **kept.to_dict(flat=False))
 
+    # The results change only when listings, prices, capacity, memberships or providers do (each
+    # such change moves the search topic's generation on) or the day does (prices take effect).
+    key = ("services", date.today(), tuple(args.items(multi=True)))
+    content = page_cache().fetch(
+        catalogue_search.SEARCH_TOPIC,
+        key,
+        lambda: _render_search(params, errors, args, url_for_page),
+    )
+    return render_template(
+        "catalogue/search/search.html", content=content, page_has_errors=bool(errors)
+    )
+
+
+def _render_search(params: SearchParams, errors: dict, args: MultiDict, url_for_page) -> Markup:
     result = catalogue_search.search(params, url_for_page=url_for_page)
     months = catalogue_search.next_months(MONTHS_OFFERED)
-    return render_template(
-        "catalogue/search/search.html",
+    content = render_template(
+        "catalogue/search/_search_content.html",
         result=result,
         params=params,
         errors=errors,
@@ -230,9 +246,10 @@ def search():
         lot_choices=[(code, name) for _, code, name in result.reference.categories],
         region_choices=[(code, name) for _, code, name in result.reference.regions],
         pcc_choices=[(code, name) for _, code, name, _ in result.reference.pcc_areas],
-        page_has_errors=bool(errors),
         error_items=[{"text": message, "href": f"#{name}"} for name, message in errors.items()],
+        request_args=args,
     )
+    return Markup(content)  # noqa: S704 - rendered by Jinja with autoescape
 
 
 def can_see_contact() -> bool:
