@@ -92,9 +92,11 @@ def is_search_object(name: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Terms
 
-_WORD = re.compile(r"[a-z0-9]+")
+# A run of letters and digits no longer than MAX_TERM_CHARS (longer runs are not words).
+_WORD = re.compile(rf"(?<![a-z0-9])[a-z0-9]{{1,{MAX_TERM_CHARS}}}(?![a-z0-9])")
 
 
+@functools.lru_cache(maxsize=200_000)  # a catalogue's vocabulary: each word is stemmed once
 def _stem(word: str) -> str:
     """Reduce a plural to its singular, conservatively: the same on both sides of the search."""
     if len(word) > 4 and word.endswith("ies"):
@@ -110,9 +112,11 @@ def terms(text: str | None) -> list[str]:
     """Text as plain search terms: folded to lower case without accents, letters and digits."""
     if not text:
         return []
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return [_stem(w) for w in _WORD.findall(folded) if len(w) <= MAX_TERM_CHARS]
+    folded = text.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return list(map(_stem, _WORD.findall(folded)))
 
 
 def query_terms(text: str | None) -> list[str]:
