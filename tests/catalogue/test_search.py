@@ -345,3 +345,14 @@ def test_a_search_takes_the_same_few_statements_whatever_the_number_of_results(
         result = search(params)
     assert result.total > 20
     assert small.count == large.count <= 8
+
+
+def test_the_reindex_command_rebuilds_the_index(app, world):
+    db.session.commit()
+    for table in ("listing_search", "listing_search_areas", "listing_search_rows"):
+        db.session.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["catalogue", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert "Indexed 5 visible listing(s)." in result.output
+    assert set(keys(world, search(SearchParams()))) == VISIBLE
