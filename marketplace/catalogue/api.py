@@ -1,18 +1,27 @@
-"""Catalogue endpoints: search the services buyers may see, and read one (no token needed).
+"""Catalogue endpoints: search and read the services buyers may see; providers write their own.
 
-The same search as the ``/services`` pages (``marketplace.catalogue.search``): the same filters,
-sort orders and visibility rule. Contact details for referrals are not published here.
+Reading needs no token and uses the same search as the ``/services`` pages
+(``marketplace.catalogue.search``): the same filters, sort orders and visibility rule; contact
+details for referrals are not published there. Writing (create, change, publish, pause, resume,
+withdraw, price) needs a token of the provider organisation, whose administrators and editors
+act on its listings through ``marketplace.catalogue.services``; the answers show the owner the
+whole listing, contacts included. Another organisation's listing is not found (404).
 """
 
 from __future__ import annotations
 
+import http
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 import marshmallow as ma
-from flask import abort, url_for
+from flask import abort, g, request, url_for
 from flask.views import MethodView
 
-from marketplace.api import PaginationSchema, api_blueprint
+from marketplace.api import ApiBlueprint, PaginationSchema, api_blueprint, token_required
+from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
     MAX_AGE,
@@ -23,22 +32,64 @@ from marketplace.catalogue.models import (
     DeliveryFormat,
     DeliverySetting,
     Listing,
+    ListingPrice,
+    ListingStatus,
     RiskLevel,
     Sex,
     Unit,
 )
+from marketplace.catalogue.permissions import can_edit_listing, can_manage_listings
+from marketplace.catalogue.schemas import (
+    CODE_MAX,
+    AreaSchema,
+    CodeNameSchema,
+    ListingChangesSchema,
+    NewListingSchema,
+    NewPriceSchema,
+    OwnListingSchema,
+    PriceVersionSchema,
+    WithdrawalSchema,
+)
 from marketplace.catalogue.search import ProviderType, SearchParams, SortOrder
+from marketplace.db import commit, rollback
+from marketplace.errors import BusinessRuleViolation
 from marketplace.money import VatTreatment, gross_pence
 
 blp = api_blueprint(
     "catalogue_api",
     __name__,
-    "Search the catalogue of services and read a service (no token needed)",
+    "Search the catalogue of services and read a service (no token needed); "
+    "a provider's own services: create, change, publish, pause, resume, withdraw, price "
+    "(token needed)",
     public=True,
 )
 
 MAX_TEXT_CHARS = 10_000
-CODE_MAX = 40
+
+# ---------------------------------------------------------------------------------------------
+# Writes need a token (reads do not): enforced before anything else, and documented as such.
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
+
+
+@blp.before_request
+def _writes_need_a_token() -> None:
+    if request.method not in READ_METHODS:
+        token_required()
+
+
+def _document_write_auth(doc: dict, doc_info: dict, *, method: str, **kwargs: Any) -> dict:
+    if method.upper() in READ_METHODS:
+        return doc
+    return ApiBlueprint._prepare_auth_doc(doc, doc_info)
+
+
+blp._prepare_doc_cbks.append(_document_write_auth)
+
+NOT_FOUND = http.HTTPStatus.NOT_FOUND.name
+FORBIDDEN = http.HTTPStatus.FORBIDDEN.name
+UNPROCESSABLE = http.HTTPStatus.UNPROCESSABLE_ENTITY.name
 
 
 class ServicesQuerySchema(ma.Schema):
@@ -109,11 +160,6 @@ class ServicesQuerySchema(ma.Schema):
     page_size = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
 
 
-class CodeNameSchema(ma.Schema):
-    code = ma.fields.String(required=True)
-    name = ma.fields.String(required=True)
-
-
 class ProviderSchema(ma.Schema):
     id = ma.fields.Integer(required=True)
     name = ma.fields.String(required=True)
@@ -138,12 +184,6 @@ class ServiceSummarySchema(ma.Schema):
     min_age = ma.fields.Integer(required=True, allow_none=True)
     max_age = ma.fields.Integer(required=True, allow_none=True)
     url = ma.fields.String(required=True, metadata={"description": "The service's page"})
-
-
-class AreaSchema(ma.Schema):
-    region_code = ma.fields.String(required=True, allow_none=True)
-    pcc_area_code = ma.fields.String(required=True, allow_none=True)
-    name = ma.fields.String(required=True)
 
 
 class FuturePriceSchema(ma.Schema):
@@ -273,6 +313,50 @@ class ServiceCollection(MethodView):
             "facets": result.facets,
         }
 
+    @blp.arguments(NewListingSchema)
+    @blp.response(
+        201,
+        OwnListingSchema,
+        headers={
+            "Location": {
+                "description": "The new service's URL in this API",
+                "schema": {"type": "string"},
+            }
+        },
+    )
+    @blp.alt_response(403, response=FORBIDDEN)
+    def post(self, args):
+        """Add a draft service to the rate card of the token's provider organisation.
+
+        For its administrators and editors. The first price is in force from today; the areas
+        must be covered by active memberships of the lot. Publish it to show it to buyers.
+        """
+        user, organisation = g.api_user, g.organisation
+        if not can_manage_listings(user, organisation):
+            abort(
+                403,
+                description="Only a provider's administrators and editors can add services, "
+                "with a token of that provider.",
+            )
+        wanted = args.pop("organisation_id", None)
+        if wanted is not None and wanted != organisation.id:
+            raise BusinessRuleViolation(
+                {
+                    "organisation_id": [
+                        f"This token acts for {organisation.name} (id {organisation.id}) only. "
+                        "Use a token of the organisation the service is for."
+                    ]
+                }
+            )
+        price = args.pop("unit_price_pence")
+        listing = _write(
+            lambda: services.create_listing(
+                user, organisation, services.ListingDetails(**args), unit_price_pence=price
+            )
+        )
+        location = url_for("catalogue_api.ServiceItem", service_id=listing.id, _external=True)
+        return _own_record(listing), 201, {"Location": location}
+
 
 @blp.route("/services/<int:service_id>")
 class ServiceItem(MethodView):
@@ -319,3 +403,173 @@ class ServiceItem(MethodView):
             "stale": confirmed is None
             or confirmed.date() < today - timedelta(days=STALE_AFTER_DAYS),
         }
+
+    @blp.arguments(ListingChangesSchema)
+    @blp.response(200, OwnListingSchema)
+    @blp.alt_response(404, response=NOT_FOUND)
+    def patch(self, args, service_id):
+        """Change some of the details of one of your services (not its price: see prices).
+
+        Fields left out keep their values; a list given replaces the list. Saving confirms the
+        service accurate. A withdrawn service cannot be changed.
+        """
+        listing = _own_listing_or_404(service_id)
+        details = replace(services.ListingDetails.of(listing), **args)
+        _write(lambda: services.update_listing(g.api_user, listing, details))
+        return _own_record(listing)
+
+
+# ---------------------------------------------------------------------------------------------
+# A provider's own services: states and prices
+
+
+@blp.route("/services/<int:service_id>/publish")
+class ServicePublication(MethodView):
+    @blp.response(200, OwnListingSchema)
+    @blp.alt_response(404, response=NOT_FOUND)
+    @blp.alt_response(422, response=UNPROCESSABLE)
+    def post(self, service_id):
+        """Publish a draft service, while active memberships cover all its areas."""
+        listing = _own_listing_or_404(service_id)
+        _write(lambda: services.publish_listing(g.api_user, listing))
+        return _own_record(listing)
+
+
+@blp.route("/services/<int:service_id>/pause")
+class ServicePause(MethodView):
+    @blp.response(200, OwnListingSchema)
+    @blp.alt_response(404, response=NOT_FOUND)
+    @blp.alt_response(422, response=UNPROCESSABLE)
+    def post(self, service_id):
+        """Pause a published service: buyers cannot find it until it is resumed."""
+        listing = _own_listing_or_404(service_id)
+        _write(lambda: services.pause_listing(g.api_user, listing))
+        return _own_record(listing)
+
+
+@blp.route("/services/<int:service_id>/resume")
+class ServiceResumption(MethodView):
+    @blp.response(200, OwnListingSchema)
+    @blp.alt_response(404, response=NOT_FOUND)
+    @blp.alt_response(422, response=UNPROCESSABLE)
+    def post(self, service_id):
+        """Publish a paused service again, while active memberships cover all its areas."""
+        listing = _own_listing_or_404(service_id)
+        if listing.status != ListingStatus.PAUSED:
+            # publish_listing also publishes a draft; this endpoint is for paused ones only.
+            raise BusinessRuleViolation(
+                {"status": [f"A {listing.status.value} listing cannot be resumed"]}
+            )
+        _write(lambda: services.publish_listing(g.api_user, listing))
+        return _own_record(listing)
+
+
+@blp.route("/services/<int:service_id>/withdraw")
+class ServiceWithdrawal(MethodView):
+    @blp.arguments(WithdrawalSchema, required=False)
+    @blp.response(200, OwnListingSchema)
+    @blp.alt_response(404, response=NOT_FOUND)
+    def post(self, args, service_id):
+        """Take one of your services off the rate card for good (call-offs already placed stay)."""
+        listing = _own_listing_or_404(service_id)
+        if listing.status == ListingStatus.DRAFT:
+            # LISTING_TRANSITIONS lets a draft be withdrawn, but the database refuses a withdrawn
+            # listing that was never published (ck_listings_published_has_date): say so (422)
+            # rather than fail (500) until the service settles which of the two is right.
+            raise BusinessRuleViolation(
+                {"status": ["A draft listing cannot be withdrawn. Leave it as a draft."]}
+            )
+        _write(lambda: services.withdraw_listing(g.api_user, listing, args.get("reason", "")))
+        return _own_record(listing)
+
+
+@blp.route("/services/<int:service_id>/prices")
+class ServicePriceCollection(MethodView):
+    @blp.arguments(NewPriceSchema)
+    @blp.response(201, PriceVersionSchema)
+    @blp.alt_response(404, response=NOT_FOUND)
+    def post(self, args, service_id):
+        """Set a new unit price from a date, today or later; the history is kept.
+
+        A second price for the same date replaces the first.
+        """
+        listing = _own_listing_or_404(service_id)
+        version = _write(
+            lambda: services.set_price(
+                g.api_user,
+                listing,
+                args["unit_price_pence"],
+                args["effective_from"],
+                args["reason"],
+            )
+        )
+        return _price_record(version)
+
+
+def _own_listing_or_404(service_id: int) -> Listing:
+    """A listing of the token's organisation that its user may change; any other is not found."""
+    listing = queries.get_listing(service_id)
+    organisation = g.organisation
+    if (
+        listing is None
+        or organisation is None
+        or listing.organisation_id != organisation.id
+        or not can_edit_listing(g.api_user, listing)
+    ):
+        abort(404, description="There is no service with that id that you can change.")
+    return listing
+
+
+def _write(action: Callable[[], T]) -> T:
+    """Run one service call and commit; a refusal rolls back and answers 422 (errors.py)."""
+    try:
+        result = action()
+    except BusinessRuleViolation:
+        rollback()
+        raise
+    commit()
+    return result
+
+
+def _price_record(price: ListingPrice) -> dict:
+    return {
+        "id": price.id,
+        "unit_price_pence": price.unit_price_pence,
+        "effective_from": price.effective_from,
+        "effective_to": price.effective_to,
+        "reason": price.reason,
+    }
+
+
+def _own_record(listing: Listing) -> dict:
+    """The whole listing, as its provider sees it."""
+    details = services.ListingDetails.of(listing)
+    price = listing.price_on(services.london_today())
+    return {
+        **{
+            name: getattr(details, name)
+            for name in ListingChangesSchema().fields
+            if name not in ("region_codes", "pcc_area_codes")
+        },
+        "id": listing.id,
+        "reference": listing.reference,
+        "status": listing.status,
+        "organisation_id": listing.organisation_id,
+        "lot": listing.lot.category,
+        "region_codes": sorted(details.region_codes),
+        "pcc_area_codes": sorted(details.pcc_area_codes),
+        "areas": [
+            {
+                "region_code": area.region.code if area.region else None,
+                "pcc_area_code": area.pcc_area.code if area.pcc_area else None,
+                "name": area.name,
+            }
+            for area in listing.areas
+        ],
+        "unit_price_pence": price.unit_price_pence if price else None,
+        "prices": [_price_record(p) for p in listing.prices],
+        "published_at": listing.published_at,
+        "paused_at": listing.paused_at,
+        "withdrawn_at": listing.withdrawn_at,
+        "confirmed_at": listing.confirmed_at,
+    }
