@@ -55,19 +55,25 @@ class AreaSchema(ma.Schema):
 # Input
 
 
-def _storable(value: str) -> None:
-    """Text the database can keep: no NUL characters (PostgreSQL refuses them), valid Unicode."""
-    if "\x00" in value:
-        raise ma.ValidationError("Remove the NUL characters.")
+# Text the database can keep: no NUL characters (PostgreSQL refuses them), said as a pattern so
+# the OpenAPI spec says so too; and no lone UTF-16 surrogates (neither database can encode them),
+# which a JSON client can only send on purpose.
+NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="Remove the NUL characters.")
+
+
+def _encodable(value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ma.ValidationError("Send valid Unicode text.") from None
+        raise ma.ValidationError("Send valid Unicode text (no lone surrogates).") from None
+
+
+STORABLE_TEXT = [NO_NUL, _encodable]
 
 
 def _text(limit: int, description: str, **kwargs) -> ma.fields.String:
     return ma.fields.String(
-        validate=[ma.validate.Length(max=limit), _storable],
+        validate=[ma.validate.Length(max=limit), *STORABLE_TEXT],
         metadata={"description": f"{description} (at most {limit:,} characters)"},
         **kwargs,
     )
@@ -84,7 +90,7 @@ def _whole(low: int, high: int, description: str, **kwargs) -> ma.fields.Integer
 
 def _codes(description: str) -> ma.fields.List:
     return ma.fields.List(
-        ma.fields.String(validate=[ma.validate.Length(min=1, max=CODE_MAX), _storable]),
+        ma.fields.String(validate=[ma.validate.Length(min=1, max=CODE_MAX), *STORABLE_TEXT]),
         validate=ma.validate.Length(max=MAX_AREAS),
         metadata={"description": description},
     )

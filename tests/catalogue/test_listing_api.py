@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import schemathesis
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accounts.services import create_api_token
@@ -21,6 +23,7 @@ from tests.accreditation.builders import make_authority, make_provider, make_wor
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.factories import add_membership, make_member, make_organisation
+from tests.test_schemathesis import SPEC, SessionApp
 
 SERVICES = "/api/v1/services"
 
@@ -593,3 +596,41 @@ def test_the_writes_are_documented_with_the_bearer_scheme(client):
     assert "Location" in paths[SERVICES]["post"]["responses"]["201"]["headers"]
     for path in (SERVICES, SERVICES + "/{service_id}"):
         assert "security" not in paths[path]["get"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fuzzing with the owner's token: tests/test_schemathesis.py fuzzes with a buyer's token, which
+# never gets past the permission checks; here every generated body reaches the services.
+
+owner_app = SessionApp()
+owner_schema = schemathesis.openapi.from_dict(SPEC).include(
+    path_regex=r"^/api/v1/services", method=["POST", "PATCH"]
+)
+owner_schema.app = owner_app
+
+
+@owner_schema.parametrize()
+@settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_write_of_the_owner_is_a_server_error(case, app, world, provider):
+    existing = db.session.scalar(sa.select(Listing.id).order_by(Listing.id))
+    if existing is None:
+        organisation = provider[0]
+        existing = make_listing(world.lot_a, organisation, status=ListingStatus.PUBLISHED).id
+        commit()
+    if "service_id" in (case.path_parameters or {}):
+        case.path_parameters["service_id"] = existing
+    owner_app.target = app
+    try:
+        response = case.call(headers=provider[2])
+    finally:
+        owner_app.target = None
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        content_type = {k.lower(): v for k, v in response.headers.items()}["content-type"]
+        assert content_type[0].startswith(PROBLEM_JSON), response.text
