@@ -472,13 +472,6 @@ class ServiceWithdrawal(MethodView):
     def post(self, args, service_id):
         """Take one of your services off the rate card for good (call-offs already placed stay)."""
         listing = _own_listing_or_404(service_id)
-        if listing.status == ListingStatus.DRAFT:
-            # LISTING_TRANSITIONS lets a draft be withdrawn, but the database refuses a withdrawn
-            # listing that was never published (ck_listings_published_has_date): say so (422)
-            # rather than fail (500) until the service settles which of the two is right.
-            raise BusinessRuleViolation(
-                {"status": ["A draft listing cannot be withdrawn. Leave it as a draft."]}
-            )
         _write(lambda: services.withdraw_listing(g.api_user, listing, args.get("reason", "")))
         return _own_record(listing)
 

@@ -137,7 +137,8 @@ class Listing(TimestampMixin, db.Model):
             "complexity_low OR complexity_medium OR complexity_high", name="has_a_complexity"
         ),
         sa.CheckConstraint(
-            "status = 'draft' OR published_at IS NOT NULL", name="published_has_date"
+            "status NOT IN ('published', 'paused') OR published_at IS NOT NULL",
+            name="published_has_date",
         ),
         sa.CheckConstraint(
             "(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name="withdrawn_has_date"

@@ -68,7 +68,7 @@ def upgrade():
     sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name=op.f('ck_listings_withdrawn_has_date')),
-    sa.CheckConstraint("status = 'draft' OR published_at IS NOT NULL", name=op.f('ck_listings_published_has_date')),
+    sa.CheckConstraint("status NOT IN ('published', 'paused') OR published_at IS NOT NULL", name=op.f('ck_listings_published_has_date')),
     sa.CheckConstraint('(cost_staff_pence IS NULL OR cost_staff_pence >= 0) AND (cost_overheads_pence IS NULL OR cost_overheads_pence >= 0) AND (cost_other_pence IS NULL OR cost_other_pence >= 0)', name=op.f('ck_listings_costs_not_negative')),
     sa.CheckConstraint('complexity_low OR complexity_medium OR complexity_high', name=op.f('ck_listings_has_a_complexity')),
     sa.CheckConstraint('format_one_to_one OR format_group', name=op.f('ck_listings_has_a_format')),

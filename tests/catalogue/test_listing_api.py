@@ -341,6 +341,15 @@ def test_publish_pause_resume_withdraw(client, world, provider):
     assert withdrawn.after["reason"] == "Funding ended"
 
 
+def test_a_draft_may_be_withdrawn_without_ever_being_published(client, world, provider):
+    listing_id = create(client, world, provider)["id"]
+    response = action(client, provider, listing_id, "withdraw", json={"reason": "Not needed"})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "withdrawn"
+    listing = db.session.get(Listing, listing_id)
+    assert listing.published_at is None and listing.withdrawn_at is not None
+
+
 def test_withdraw_needs_no_body(client, world, provider):
     listing_id = create(client, world, provider)["id"]
     action(client, provider, listing_id, "publish")
@@ -352,7 +361,6 @@ def test_withdraw_needs_no_body(client, world, provider):
     [
         ("draft", "pause", "A draft listing cannot be paused"),
         ("draft", "resume", "A draft listing cannot be resumed"),
-        ("draft", "withdraw", "A draft listing cannot be withdrawn"),
         ("published", "publish", "A published listing cannot be published"),
         ("published", "resume", "A published listing cannot be resumed"),
         ("withdrawn", "publish", "A withdrawn listing cannot be published"),

@@ -208,6 +208,14 @@ def test_publish_pause_resume_withdraw(world, provider):
     ]
 
 
+def test_a_draft_may_be_withdrawn(world, provider):
+    _, admin = provider
+    listing = create(world, provider)
+    services.withdraw_listing(admin, listing, "Started by mistake", at=NOW)
+    db.session.flush()  # the database's CHECK constraints agree with the transition map
+    assert listing.status == ListingStatus.WITHDRAWN and listing.published_at is None
+
+
 def test_a_draft_cannot_be_paused(world, provider):
     _, admin = provider
     listing = create(world, provider)
