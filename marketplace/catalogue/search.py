@@ -597,7 +597,9 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
             *nothing,
             no_price,
         )
-        .select_from(matched.join(_areas, _areas.c.listing_id == matched.c.id))
+        # The matches first, each probing the areas' (listing, region) index: never a scan of
+        # every covered area (SQLite otherwise prefers one once the tables have statistics).
+        .select_from(_CrossJoin(matched, _areas, _areas.c.listing_id == matched.c.id))
         .group_by(_areas.c.region_id)
     )
     total = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
@@ -1068,7 +1070,27 @@ def reindex_all(connection: sa.Connection | None = None) -> int:
     visible = 0
     for start in range(0, len(ids), _REINDEX_CHUNK):
         visible += _write_rows(connection, ids[start : start + _REINDEX_CHUNK])
+    analyze(connection)
     return visible
+
+
+# What a bulk load fills: the planners need fresh statistics on these to choose the indexes.
+_ANALYZED_TABLES = (ROWS_TABLE, AREAS_TABLE, "listing_prices", "listings")
+
+
+def analyze(connection: sa.Connection) -> None:
+    """Refresh the planner's statistics of the search tables and what a search joins them to.
+
+    Right after a bulk load nothing has analysed them yet (autovacuum comes later, SQLite never),
+    and the planner then guesses a few rows where there are thousands. Bulk loaders get this from
+    ``reindex_all``; it runs in the caller's transaction on both databases.
+    """
+    if connection.dialect.name == "postgresql":
+        tables = ", ".join((SEARCH_TABLE, *_ANALYZED_TABLES))
+        connection.execute(sa.text(f"ANALYZE {tables}"))
+    else:
+        for table in _ANALYZED_TABLES:  # the FTS5 table keeps its own statistics
+            connection.execute(sa.text(f"ANALYZE {table}"))
 
 
 for _model in (Listing, ListingArea, ListingPrice, CapacityCommitment):
