@@ -3,8 +3,9 @@
 `python benchmarks/import_rate_card.py [rows]` builds a database in a temporary folder (migrations,
 then `flask demo load`'s data), writes a CSV of new listings for a demo provider in the lots and
 regions it is a member of, and times reading the file and importing it (validate every row, write
-everything, bring the search index up to date, and commit), as the import's confirmation page does. It prints the seconds on the last line, as
-`import_rate_card: <rows> rows in <seconds> s`. The target is under 5 s for 10,000 rows.
+everything, bring the search index up to date, and commit), as the import's confirmation page
+does. It prints the seconds on the last line, as `import_rate_card: <rows> rows in <seconds> s`.
+The target is under 5 s for 10,000 rows.
 """
 
 from __future__ import annotations

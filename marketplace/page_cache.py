@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -36,6 +36,8 @@ from marketplace.db import db
 class Topic(enum.StrEnum):
     REGISTER = "register"
     ASSESSMENT_QUEUE = "assessment-queue"
+    # People, their roles and organisations: the signed-in person loaded on every page.
+    PRINCIPALS = "principals"
 
 
 class CacheGeneration(db.Model):
@@ -55,16 +57,25 @@ class CacheGeneration(db.Model):
 class _Watch:
     topics: tuple[Topic, ...]
     attributes: frozenset[str] | None  # None: any change to the object
+    include_new: bool = True
 
 
 _watches: dict[type, list[_Watch]] = {}
 
 
-def watch(model: type, *topics: Topic, attributes: Iterable[str] | None = None) -> None:
+def watch(
+    model: type,
+    *topics: Topic,
+    attributes: Iterable[str] | None = None,
+    include_new: bool = True,
+) -> None:
     """Move ``topics`` on when a ``model`` object is added, deleted, or (one of) ``attributes``
-    changes; without ``attributes``, any change to the object counts."""
+    changes; without ``attributes``, any change to the object counts. ``include_new=False`` is for
+    data that no cached part can show until something else (itself watched) links it in."""
     _watches.setdefault(model, []).append(
-        _Watch(tuple(topics), frozenset(attributes) if attributes is not None else None)
+        _Watch(
+            tuple(topics), frozenset(attributes) if attributes is not None else None, include_new
+        )
     )
 
 
@@ -75,7 +86,11 @@ def _changed(obj: Any, attributes: frozenset[str]) -> bool:
 
 def topics_changed_by(session: Session) -> set[Topic]:
     topics: set[Topic] = set()
-    for obj in (*session.new, *session.deleted):
+    for obj in session.new:
+        for spec in _watches.get(type(obj), ()):
+            if spec.include_new:
+                topics.update(spec.topics)
+    for obj in session.deleted:
         for spec in _watches.get(type(obj), ()):
             topics.update(spec.topics)
     for obj in session.dirty:
@@ -139,14 +154,36 @@ def _forget_rolled_back_topics(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-_GENERATION = sa.select(CacheGeneration.__table__.c.generation).where(
-    CacheGeneration.__table__.c.topic == sa.bindparam("topic")
-)
+_GENERATIONS = sa.select(CacheGeneration.__table__.c.topic, CacheGeneration.__table__.c.generation)
+_REQUEST_KEY = "_page_cache_generations"
 
 
-def generation(topic: Topic) -> int:
+def generations() -> dict[str, int]:
+    """Every topic's generation, in one query; read once per request (and again after a commit).
+
+    A request uses one reading for all its topics: the signed-in person and the page's content
+    cost one query between them.
+    """
+    if has_request_context():
+        known = g.get(_REQUEST_KEY)
+        if known is not None:
+            return known
+    values = {topic: value for topic, value in db.session.execute(_GENERATIONS).all()}
+    if has_request_context():
+        setattr(g, _REQUEST_KEY, values)
+    return values
+
+
+def generation(topic: Topic | str) -> int:
     """The topic's current generation (0 until its data first changes)."""
-    return db.session.execute(_GENERATION, {"topic": str(topic)}).scalar() or 0
+    return generations().get(str(topic), 0)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_generations(session: Session) -> None:
+    # This request's own commit may have moved topics on: read them again when next needed.
+    if has_request_context():
+        g.pop(_REQUEST_KEY, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,16 +205,25 @@ class PageCache:
     def fetch(self, topic: Topic, key: tuple, build: Callable[[], Any]) -> Any:
         """The cached part for ``key``, or ``build()`` (which runs the queries) stored for later."""
         full_key = (str(topic), generation(topic), *key)
+        found, value = self.get(full_key)
+        if not found:
+            value = build()
+            self.put(full_key, value)
+        return value
+
+    def get(self, full_key: tuple) -> tuple[bool, Any]:
+        """(True, value) if ``full_key`` is cached, else (False, None)."""
         with self._lock:
             if full_key in self._entries:
                 self._entries.move_to_end(full_key)
-                return self._entries[full_key]
-        value = build()
+                return True, self._entries[full_key]
+        return False, None
+
+    def put(self, full_key: tuple, value: Any) -> None:
         with self._lock:
             self._entries[full_key] = value
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:
@@ -193,3 +239,5 @@ def page_cache() -> PageCache:
 
 def init_app(app) -> None:
     app.extensions["page_cache"] = PageCache(app.config.get("PAGE_CACHE_ENTRIES", 256))
+    # Signed-in people, as detached copies (see marketplace/accounts/session.py).
+    app.extensions["principal_cache"] = PageCache(app.config.get("PRINCIPAL_CACHE_ENTRIES", 2048))

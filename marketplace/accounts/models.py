@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type, utcnow
+from marketplace.page_cache import Topic, watch
 from marketplace.reference.models import PccArea, ProbationRegion
 
 EMAIL_MAX = 254
@@ -387,3 +388,11 @@ class ApiToken(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# The signed-in person is cached per worker until any of these change (marketplace/page_cache.py).
+# A new person or organisation is in no one's cached memberships until a new membership (which
+# counts) links them in.
+watch(User, Topic.PRINCIPALS, include_new=False)
+watch(Membership, Topic.PRINCIPALS)
+watch(Organisation, Topic.PRINCIPALS, include_new=False)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
+
 import sqlalchemy as sa
-from flask import flash, g, redirect, request, session, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.util import identity_key
 
 from marketplace.accounts.models import Membership, Organisation, User
 from marketplace.db import db, parse_id
+from marketplace.page_cache import Topic, generation
 
 ORGANISATION_SESSION_KEY = "organisation_id"
 PENDING_TWO_FACTOR_KEY = "pending_two_factor_user"
@@ -23,8 +27,8 @@ TWO_FACTOR_SETUP_ALLOWED = {
 }
 
 
-# One statement for the person, their memberships and organisations. It runs on every page, so it
-# is built once: building a statement costs more than SQLAlchemy's cached compile of it.
+# One statement for the person, their memberships and organisations. It is built once: building a
+# statement costs more than SQLAlchemy's cached compile of it.
 _LOAD_USER = (
     sa.select(User)
     .where(User.id == sa.bindparam("user_id"))
@@ -37,9 +41,31 @@ def load_user(session_id: str) -> User | None:
     user_id, _, nonce = session_id.partition(":")
     if parse_id(user_id) is None or not nonce:
         return None
-    user = db.session.scalars(_LOAD_USER, {"user_id": int(user_id)}).unique().first()
+    user = _principal(int(user_id))
     if user is None or not user.active or user.session_nonce != nonce:
         return None
+    return user
+
+
+def _principal(user_id: int) -> User | None:
+    """The person with their memberships and organisations, attached to this request's session.
+
+    Loading them through the ORM is the largest fixed cost of a signed-in page, so each worker
+    keeps a detached copy under the generation of ``Topic.PRINCIPALS``. Any committed change to a
+    person, a membership or an organisation moves that generation on (marketplace/page_cache.py),
+    so a deactivated account, a changed role or a rotated session nonce takes effect on the next
+    request in every worker. ``merge(load=False)`` attaches a copy without a query.
+    """
+    key = ("principal", user_id, generation(Topic.PRINCIPALS))
+    cache = current_app.extensions["principal_cache"]
+    found, copy = cache.get(key)
+    session = db.session()
+    if found and identity_key(User, user_id) not in session.identity_map:
+        return session.merge(copy, load=False)
+    user = session.scalars(_LOAD_USER, {"user_id": user_id}).unique().first()
+    if user is not None:
+        # Pickling copies the loaded graph as detached objects, leaving the request's own alone.
+        cache.put(key, pickle.loads(pickle.dumps(user)))  # noqa: S301 (our own objects)
     return user
 
 
