@@ -149,6 +149,18 @@ def test_one_bad_row_among_many_writes_nothing_and_names_row_and_column(world, p
     assert count(Listing) == 0 and count(ListingPrice) == 0
 
 
+def test_one_bad_row_among_9999_good_ones_is_named_and_nothing_is_written(world, provider):
+    organisation, admin = provider
+    rows = [row(title=f"Service {n}") for n in range(10_000)]
+    rows[6_543]["unit_price"] = "=1+1"
+    with pytest.raises(imports.ImportRefused) as excinfo:
+        imports.import_rows(admin, organisation, rows)
+    # Row numbers are the spreadsheet's: the header is row 1.
+    assert [(p.row, p.column) for p in excinfo.value.problems] == [(6_545, "unit_price")]
+    db.session.rollback()
+    assert count(Listing) == 0 and count(ListingPrice) == 0
+
+
 def test_every_error_of_a_row_is_reported(world, provider):
     organisation, admin = provider
     bad = row(
