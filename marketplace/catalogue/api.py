@@ -13,7 +13,7 @@ from __future__ import annotations
 import http
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, TypeVar
 
 import marshmallow as ma
@@ -368,8 +368,8 @@ class ServiceItem(MethodView):
             abort(404, description="There is no published service with that id.")
         today = date.today()
         price = listing.price_on(today)
-        months = catalogue_search.next_months(3, today=today)
-        available = catalogue_search.availability([listing], months)[listing.id]
+        months = queries.next_months(today, 3)
+        available = queries.availability([listing], months)[listing.id]
         cover = catalogue_search.covered_areas([listing.id])[listing.id]
         areas = [
             {
@@ -398,10 +398,11 @@ class ServiceItem(MethodView):
                 gross_pence(price.unit_price_pence, listing.vat_treatment) if price else None
             ),
             "future_prices": [p for p in listing.prices if p.effective_from > today],
-            "availability": [{"month": f"{m:%Y-%m}", "available": available[m]} for m in months],
+            "availability": [
+                {"month": f"{m.month:%Y-%m}", "available": m.available} for m in available
+            ],
             "confirmed_at": confirmed,
-            "stale": confirmed is None
-            or confirmed.date() < today - timedelta(days=STALE_AFTER_DAYS),
+            "stale": services.is_stale(listing),
         }
 
     @blp.arguments(ListingChangesSchema)

@@ -31,48 +31,34 @@ from marketplace.accreditation.uploads import EXECUTABLE_SIGNATURES, detect_type
 from marketplace.accreditation.uploads import XLSX as XLSX_TYPE
 from marketplace.audit import AuditEvent, _jsonable
 from marketplace.catalogue.models import (
-    COMPLEXITY_COLUMNS,
     CONTACT_EMAIL_MAX,
     CONTACT_NAME_MAX,
     CONTACT_PHONE_MAX,
     DESCRIPTION_MAX,
-    FORMAT_COLUMNS,
     MAX_AGE,
-    MAX_COST_PENCE,
     MAX_LEAD_TIME_DAYS,
     MAX_UNITS,
     MIN_AGE,
     OUTCOMES_MAX,
     REFERENCE_MAX,
-    RISK_COLUMNS,
-    SETTING_COLUMNS,
     SOCIAL_VALUE_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
-    Complexity,
-    DeliveryFormat,
-    DeliverySetting,
     Listing,
     ListingArea,
     ListingPrice,
     ListingStatus,
-    RiskLevel,
     Sex,
-    Unit,
 )
 from marketplace.catalogue.services import (
     LONDON,
     ListingDetails,
-    _enum,
-    _enums,
-    _text,
-    _whole,
+    check_fields,
     check_price_pence,
     require_editor,
 )
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation
-from marketplace.money import VatTreatment
 from marketplace.reference.models import PccArea, ProbationRegion
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -504,123 +490,14 @@ def _load_context(organisation: Organisation, references: Iterable[str]) -> _Con
 def check_details(
     details: ListingDetails, lot: ArrangementLot | None, ctx: _Context, errors: dict
 ) -> tuple[dict, list[tuple[int | None, int | None]]]:
-    """The services' listing rules (``services._check_details``) against preloaded data.
+    """The services' listing rules: their own field checks, and the lot and areas against
+    preloaded data instead of a query per row.
 
     Returns the column values and the (region id, PCC area id) pairs; adds to ``errors``.
     """
-    values: dict[str, Any] = {}
-    values["title"] = _text(errors, "title", details.title, "a title", TITLE_MAX, required=True)
-    values["summary"] = _text(
-        errors, "summary", details.summary, "a summary", SUMMARY_MAX, required=True
-    )
-    values["description"] = _text(
-        errors, "description", details.description, "a description", DESCRIPTION_MAX, required=False
-    )
-    values["outcomes"] = _text(
-        errors, "outcomes", details.outcomes, "the outcomes", OUTCOMES_MAX, required=False
-    )
-    values["social_value"] = _text(
-        errors, "social_value", details.social_value, "the social value statement",
-        SOCIAL_VALUE_MAX, required=False,
-    )  # fmt: skip
-    values["contact_name"] = _text(
-        errors, "contact_name", details.contact_name, "a contact name", CONTACT_NAME_MAX,
-        required=False,
-    )  # fmt: skip
-    values["contact_email"] = _text(
-        errors, "contact_email", details.contact_email, "a contact email", CONTACT_EMAIL_MAX,
-        required=False,
-    ).lower()  # fmt: skip
-    if values["contact_email"] and "@" not in values["contact_email"]:
-        errors["contact_email"] = [
-            "Enter an email address in the correct format, like name@example.org"
-        ]
-    values["contact_phone"] = _text(
-        errors, "contact_phone", details.contact_phone, "a contact phone number",
-        CONTACT_PHONE_MAX, required=False,
-    )  # fmt: skip
+    values = check_fields(details, errors)
     if lot is not None:
         values["lot_id"] = lot.id
-    values["unit"] = _enum(errors, "unit", Unit, details.unit, "Choose a unit from the list")
-    values["vat_treatment"] = _enum(
-        errors, "vat_treatment", VatTreatment, details.vat_treatment,
-        "Choose a VAT treatment: standard, reduced, zero, exempt or outside the scope",
-    )  # fmt: skip
-    values["eligibility_sex"] = _enum(
-        errors, "eligibility_sex", Sex, details.eligibility_sex, "Choose who the service is for"
-    )
-    settings = _enums(
-        errors, "settings", DeliverySetting, details.settings,
-        "Choose a delivery setting from the list",
-    )  # fmt: skip
-    if not settings and "settings" not in errors:
-        errors["settings"] = ["Choose at least one delivery setting"]
-    formats = _enums(
-        errors, "formats", DeliveryFormat, details.formats, "Choose a format from the list"
-    )
-    if not formats and "formats" not in errors:
-        errors["formats"] = ["Choose one-to-one, group or both"]
-    risks = _enums(
-        errors, "risk_levels", RiskLevel, details.risk_levels, "Choose a risk level from the list"
-    )
-    complexities = _enums(
-        errors, "complexities", Complexity, details.complexities,
-        "Choose a complexity level from the list",
-    )  # fmt: skip
-    if not complexities and "complexities" not in errors:
-        errors["complexities"] = ["Choose at least one complexity level"]
-    for member, column in SETTING_COLUMNS.items():
-        values[column] = member in settings
-    for member, column in FORMAT_COLUMNS.items():
-        values[column] = member in formats
-    for member, column in RISK_COLUMNS.items():
-        values[column] = member in risks
-    for member, column in COMPLEXITY_COLUMNS.items():
-        values[column] = member in complexities
-    values["min_age"] = _whole(
-        errors, "min_age", details.min_age, "the minimum age", low=MIN_AGE, high=MAX_AGE,
-        required=False,
-    )  # fmt: skip
-    values["max_age"] = _whole(
-        errors, "max_age", details.max_age, "the maximum age", low=MIN_AGE, high=MAX_AGE,
-        required=False,
-    )  # fmt: skip
-    if (
-        values["min_age"] is not None
-        and values["max_age"] is not None
-        and values["min_age"] > values["max_age"]
-    ):
-        errors["max_age"] = ["The maximum age must be the same as or more than the minimum age"]
-    values["lead_time_days"] = _whole(
-        errors, "lead_time_days", details.lead_time_days,
-        "the referral lead time in working days", low=0, high=MAX_LEAD_TIME_DAYS,
-    )  # fmt: skip
-    values["min_units"] = _whole(
-        errors, "min_units", details.min_units, "the minimum units per call-off", low=1,
-        high=MAX_UNITS,
-    )  # fmt: skip
-    values["max_units"] = _whole(
-        errors, "max_units", details.max_units, "the maximum units per call-off", low=1,
-        high=MAX_UNITS,
-    )  # fmt: skip
-    if (
-        values["min_units"] is not None
-        and values["max_units"] is not None
-        and values["min_units"] > values["max_units"]
-    ):
-        errors["max_units"] = ["The maximum units must be the same as or more than the minimum"]
-    values["monthly_capacity"] = _whole(
-        errors, "monthly_capacity", details.monthly_capacity, "the monthly capacity in units",
-        low=0, high=MAX_UNITS,
-    )  # fmt: skip
-    for name, label in (
-        ("cost_staff_pence", "the staff cost"),
-        ("cost_overheads_pence", "the overheads"),
-        ("cost_other_pence", "the other costs"),
-    ):
-        values[name] = _whole(
-            errors, name, getattr(details, name), label, low=0, high=MAX_COST_PENCE, required=False
-        )
     return values, _areas(details, lot, ctx, errors)
 
 

@@ -82,7 +82,9 @@ def price_on(listing_id: int, day: date) -> ListingPrice | None:
     )
 
 
-def committed_units(listing_ids: Iterable[int], months: Iterable[date]) -> dict[tuple[int, date], int]:
+def committed_units(
+    listing_ids: Iterable[int], months: Iterable[date]
+) -> dict[tuple[int, date], int]:
     """Units committed by accepted call-offs, per (listing, first day of month)."""
     ids, months = sorted(set(listing_ids)), sorted(set(months))
     if not ids or not months:

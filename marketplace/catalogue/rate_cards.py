@@ -37,13 +37,12 @@ from marketplace.accounts.models import Organisation
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
 from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import (
-    STALE_AFTER_DAYS,
     Listing,
     ListingArea,
     ListingPrice,
     ListingStatus,
 )
-from marketplace.catalogue.services import LONDON, london_today
+from marketplace.catalogue.services import LONDON, is_stale, london_today
 from marketplace.db import db, parse_id, utcnow
 
 # Spreadsheet programs run a cell that starts with one of these as a formula.
@@ -219,7 +218,6 @@ def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
         covered_regions, covered_pcc = _covered(organisation)
 
     now = utcnow()
-    stale_before = now - timedelta(days=STALE_AFTER_DAYS)
     lines = []
     for listing in listings:
         price = listing.price_on(day)
@@ -255,7 +253,7 @@ def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
                 region_codes=[r.code for r in regions],
                 pcc_area_names=[p.name for p in pcc_areas],
                 pcc_area_codes=[p.code for p in pcc_areas],
-                stale=listing.confirmed_at is None or listing.confirmed_at < stale_before,
+                stale=is_stale(listing, now),
             )
         )
     return RateCard(organisation, day, historical, lines)

@@ -791,46 +791,6 @@ def covered_areas(listing_ids: Iterable[int]) -> dict[int, set[tuple[int, int | 
     return covered
 
 
-def first_of_month(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_months(count: int = 3, *, today: date | None = None) -> list[date]:
-    """The first days of this month and the ``count - 1`` after it."""
-    month = first_of_month(today or date.today())
-    months = []
-    for _ in range(count):
-        months.append(month)
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return months
-
-
-def availability(listings: Iterable[Listing], months: list[date]) -> dict[int, dict[date, int]]:
-    """Live availability per listing and month: monthly capacity less the units committed."""
-    listings = list(listings)
-    committed: dict[tuple[int, date], int] = {}
-    if listings and months:
-        statement = (
-            sa.select(
-                _commitments.c.listing_id, _commitments.c.month, sa.func.sum(_commitments.c.units)
-            )
-            .where(
-                _commitments.c.listing_id.in_([listing.id for listing in listings]),
-                _commitments.c.month.in_(months),
-            )
-            .group_by(_commitments.c.listing_id, _commitments.c.month)
-        )
-        for listing_id, month, units in db.session.execute(statement):
-            committed[(listing_id, month)] = int(units or 0)
-    return {
-        listing.id: {
-            month: max(0, listing.monthly_capacity - committed.get((listing.id, month), 0))
-            for month in months
-        }
-        for listing in listings
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # Keeping the index up to date
 

@@ -299,11 +299,11 @@ def _listing_areas(
     return [ListingArea(region=r) for r in regions] + [ListingArea(pcc_area=p) for p in pcc_areas]
 
 
-def _check_details(
-    organisation: Organisation, details: ListingDetails
-) -> tuple[dict, ArrangementLot | None, list[ListingArea]]:
-    """Validate ``details``; return (column values, lot, areas) or raise with every error."""
-    errors: dict[str, list[str]] = {}
+def check_fields(details: ListingDetails, errors: dict[str, list[str]]) -> dict:
+    """The listing's own fields, with no query: shared by the services and the rate card import.
+
+    Returns the column values (not ``lot_id``); adds a message per bad field to ``errors``.
+    """
     values: dict = {}
     values["title"] = _text(errors, "title", details.title, "a title", TITLE_MAX, required=True)
     values["summary"] = _text(
@@ -351,20 +351,6 @@ def _check_details(
         CONTACT_PHONE_MAX,
         required=False,
     )
-
-    lot = None
-    if details.lot_id is None:
-        errors["lot_id"] = ["Choose the lot this service belongs to"]
-    else:
-        lot = (
-            db.session.get(ArrangementLot, details.lot_id)
-            if isinstance(details.lot_id, int)
-            else None
-        )
-        if lot is None:
-            errors["lot_id"] = ["Choose a lot from the list"]
-    if lot is not None:
-        values["lot_id"] = lot.id
 
     unit = _enum(errors, "unit", Unit, details.unit, "Choose a unit from the list")
     vat = _enum(
@@ -484,6 +470,28 @@ def _check_details(
         values[name] = _whole(
             errors, name, getattr(details, name), label, low=0, high=MAX_COST_PENCE, required=False
         )
+    return values
+
+
+def _check_details(
+    organisation: Organisation, details: ListingDetails
+) -> tuple[dict, ArrangementLot | None, list[ListingArea]]:
+    """Validate ``details``; return (column values, lot, areas) or raise with every error."""
+    errors: dict[str, list[str]] = {}
+    values = check_fields(details, errors)
+    lot = None
+    if details.lot_id is None:
+        errors["lot_id"] = ["Choose the lot this service belongs to"]
+    else:
+        lot = (
+            db.session.get(ArrangementLot, details.lot_id)
+            if isinstance(details.lot_id, int)
+            else None
+        )
+        if lot is None:
+            errors["lot_id"] = ["Choose a lot from the list"]
+    if lot is not None:
+        values["lot_id"] = lot.id
     areas = _listing_areas(errors, organisation, lot, details)
     if errors:
         raise BusinessRuleViolation(errors)

@@ -23,7 +23,7 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.catalogue.search import first_of_month, next_months
+from marketplace.catalogue.queries import first_of_month, next_months
 from marketplace.db import db, utcnow
 from marketplace.money import VatTreatment
 from tests.accreditation.factories import make_arrangement, make_lot_membership
@@ -180,11 +180,15 @@ def build_search_world() -> SearchWorld:
     )
     # A price rise from next month: today's price is still the old one.
     tenancy = listings["tenancy"]
-    tenancy.prices[0].effective_to = next_months(2)[1]
+    tenancy.prices[0].effective_to = next_months(date.today(), 2)[1]
     tenancy.prices.append(
-        ListingPrice(unit_price_pence=9_000, effective_from=next_months(2)[1], created_at=utcnow())
+        ListingPrice(
+            unit_price_pence=9_000,
+            effective_from=next_months(date.today(), 2)[1],
+            created_at=utcnow(),
+        )
     )
-    full_month = next_months(2)[1]
+    full_month = next_months(date.today(), 2)[1]
     db.session.add(
         CapacityCommitment(
             listing_id=listings["emergency"].id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
@@ -20,6 +20,7 @@ from marketplace.accounts.queries import page_number
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import MembershipStatus
+from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
     MAX_AGE,
@@ -224,7 +225,7 @@ def search():
 
 def _render_search(params: SearchParams, errors: dict, args: MultiDict, url_for_page) -> Markup:
     result = catalogue_search.search(params, url_for_page=url_for_page)
-    months = catalogue_search.next_months(MONTHS_OFFERED)
+    months = queries.next_months(date.today(), MONTHS_OFFERED)
     content = render_template(
         "catalogue/search/_search_content.html",
         result=result,
@@ -277,14 +278,13 @@ class ListingView:
 
 def listing_views(listings: list[Listing], today: date | None = None) -> list[ListingView]:
     today = today or date.today()
-    months = catalogue_search.next_months(3, today=today)
-    available = catalogue_search.availability(listings, months)
+    months = queries.next_months(today, 3)
+    available = queries.availability(listings, months)
     covered = catalogue_search.covered_areas([listing.id for listing in listings])
     views = []
     for listing in listings:
         price = listing.price_on(today)
         rate = VAT_RATES[listing.vat_treatment]
-        confirmed = listing.confirmed_at.date() if listing.confirmed_at else None
         cover = covered[listing.id]
         areas = [
             area.name
@@ -302,8 +302,8 @@ def listing_views(listings: list[Listing], today: date | None = None) -> list[Li
                 ),
                 vat_rate_percent=f"{float(rate * 100):g}%",
                 vat_label=VAT_LABELS[listing.vat_treatment.value],
-                availability=[(month_label(m), available[listing.id][m]) for m in months],
-                stale=confirmed is None or confirmed < today - timedelta(days=STALE_AFTER_DAYS),
+                availability=[(month_label(m.month), m.available) for m in available[listing.id]],
+                stale=services.is_stale(listing),
                 areas=areas,
             )
         )
