@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
+from marketplace.accreditation.services.applications import london_date
 from marketplace.accreditation.uploads import EXECUTABLE_SIGNATURES, detect_type
 from marketplace.accreditation.uploads import XLSX as XLSX_TYPE
 from marketplace.audit import AuditEvent, _jsonable
@@ -51,7 +52,6 @@ from marketplace.catalogue.models import (
     Sex,
 )
 from marketplace.catalogue.services import (
-    LONDON,
     ListingDetails,
     check_fields,
     check_price_pence,
@@ -699,7 +699,7 @@ def import_rows(
     """
     require_editor(actor, organisation)
     now = at or utcnow()
-    today = now.astimezone(LONDON).date()
+    today = london_date(now)
     for row in rows:
         for name in COLUMN_NAMES:
             row.setdefault(name, "")

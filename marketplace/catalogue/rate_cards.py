@@ -35,6 +35,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Organisation
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
+from marketplace.accreditation.services.applications import LONDON
 from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import (
     Listing,
@@ -42,7 +43,7 @@ from marketplace.catalogue.models import (
     ListingPrice,
     ListingStatus,
 )
-from marketplace.catalogue.services import LONDON, is_stale, london_today
+from marketplace.catalogue.services import is_stale, london_today
 from marketplace.db import db, parse_id, utcnow
 
 # Spreadsheet programs run a cell that starts with one of these as a formula.

@@ -11,14 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
-from marketplace.accreditation.services.applications import email_provider
+from marketplace.accreditation.services.applications import email_provider, london_date
 from marketplace.catalogue.models import (
     COMPLEXITY_COLUMNS,
     CONTACT_EMAIL_MAX,
@@ -58,7 +57,6 @@ from marketplace.errors import BusinessRuleViolation, NotFound
 from marketplace.money import VatTreatment, round_half_up
 from marketplace.reference.models import PccArea, ProbationRegion
 
-LONDON = ZoneInfo("Europe/London")
 MAX_UPLIFT_BASIS_POINTS = 10_000  # +100%
 MIN_UPLIFT_BASIS_POINTS = -5_000  # −50%: a cut, for example after a typing error
 LISTING_FIELDS = [
@@ -91,8 +89,8 @@ LISTING_FIELDS = [
 ]
 
 
-def london_today() -> date:
-    return datetime.now(LONDON).date()
+# The calendar date in England, as accreditation counts it (one definition for both features).
+london_today = london_date
 
 
 @dataclass
@@ -564,7 +562,7 @@ def create_listing(
     listing.prices = [
         ListingPrice(
             unit_price_pence=price,
-            effective_from=now.astimezone(LONDON).date(),
+            effective_from=london_date(now),
             created_at=now,
             created_by_id=actor.id,
             reason="First price",
@@ -602,9 +600,7 @@ def copy_listing(actor: User, listing: Listing, *, at: datetime | None = None) -
     """Start a new draft from an existing listing (its details and today's price)."""
     require_editor(actor, listing.organisation)
     now = at or utcnow()
-    current = listing.price_on(now.astimezone(LONDON).date()) or (
-        listing.prices[-1] if listing.prices else None
-    )
+    current = listing.price_on(london_date(now)) or (listing.prices[-1] if listing.prices else None)
     details = ListingDetails.of(listing)
     details.title = f"Copy of {listing.title}"[:TITLE_MAX]
     copy = create_listing(
@@ -670,7 +666,7 @@ def publish_listing(actor: User, listing: Listing, *, at: datetime | None = None
             }
         )
     now = at or utcnow()
-    if listing.price_on(now.astimezone(LONDON).date()) is None:
+    if listing.price_on(london_date(now)) is None:
         raise BusinessRuleViolation({"status": ["Set a price in force today before publishing"]})
     before = _snapshot(listing)
     was = listing.status
@@ -798,7 +794,7 @@ def set_price(
     require_editor(actor, listing.organisation)
     _require_not_withdrawn(listing)
     now = at or utcnow()
-    today = now.astimezone(LONDON).date()
+    today = london_date(now)
     errors: dict[str, list[str]] = {}
     price = check_price_pence(unit_price_pence, errors)
     reason = _text(errors, "reason", reason, "a reason", REASON_MAX, required=False)
@@ -931,7 +927,7 @@ def preview_uplift(
     at: datetime | None = None,
 ) -> list[UpliftLine]:
     """Each chosen listing's current and new price, without changing anything."""
-    today = (at or utcnow()).astimezone(LONDON).date()
+    today = london_date(at)
     listings = _check_uplift(actor, organisation, listing_ids, basis_points, effective_from, today)
     return uplift_lines(listings, basis_points, effective_from)
 
