@@ -4,8 +4,8 @@ One module, two backends, the same results for the same data:
 
 - SQLite (the embedded default): an FTS5 virtual table ``listing_search`` keyed by ``rowid`` =
   listing id, ranked with ``bm25``;
-- PostgreSQL: a table ``listing_search (listing_id, document tsvector)`` with a GIN index, ranked
-  with ``ts_rank``.
+- PostgreSQL: a ``document`` tsvector column of ``listing_search_rows`` (see below) with a GIN
+  index, ranked with ``ts_rank``.
 
 Both index text that the app has already folded into plain terms (lower case, no accents, letters
 and digits only, plurals reduced: see ``terms``), and queries are the same terms, each quoted: so a
@@ -13,9 +13,12 @@ word matches the same listings on both databases, and no input can reach either 
 
 ``listing_search_areas`` holds, for each listing that buyers may see, the areas it is offered in
 that an active membership of its lot covers (a region membership covers the region and every PCC
-area in it; a PCC-area membership covers that area). A listing has index rows only while it is
-published and has at least one covered area: so "visible" is the existence of those rows, and the
-region filter and its counts are one indexed lookup.
+area in it; a PCC-area membership covers that area). ``listing_search_rows`` holds one narrow row
+per such listing with what filters, counts and sorting read: its lot, flags, eligibility, sort
+keys, the price in force with its dates and, on PostgreSQL, its covered regions' ids (GIN) and its
+text. A listing has index rows only while it is published and has at least one covered area: so
+"visible" is the existence of those rows. On PostgreSQL a search with text, a lot and a region
+intersects three indexes before it reads a row.
 
 The index is kept up to date in the transaction that changes the data: a session hook notes the
 listings whose searchable text, status, lot, organisation name, areas or memberships changed at
@@ -39,12 +42,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from marketplace.accounts.models import Organisation, OrganisationType
 from marketplace.accounts.queries import Page
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
+from marketplace.accreditation.services.applications import london_date as london_today
 from marketplace.catalogue.models import (
     COMPLEXITY_COLUMNS,
     FORMAT_COLUMNS,
@@ -278,7 +283,6 @@ _areas = sa.table(
     AREAS_TABLE, sa.column("listing_id"), sa.column("region_id"), sa.column("pcc_area_id")
 )
 _fts = sa.table(SEARCH_TABLE, sa.column("rowid"))  # SQLite
-_documents = sa.table(SEARCH_TABLE, sa.column("listing_id"), sa.column("document"))  # PostgreSQL
 FLAG_COLUMNS = [
     *SETTING_COLUMNS.values(),
     *FORMAT_COLUMNS.values(),
@@ -300,6 +304,13 @@ _rows = sa.table(
     sa.column("min_age"),
     sa.column("max_age"),
     sa.column("monthly_capacity"),
+    # The price in force from price_from until the day before price_to (None: open-ended), as
+    # it stood when the row was written; on a day outside those dates a search reads the prices.
+    sa.column("price_pence"),
+    sa.column("price_from", sa.Date()),
+    sa.column("price_to", sa.Date()),
+    sa.column("region_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
+    sa.column("document", postgresql.TSVECTOR()),  # PostgreSQL only
 )
 
 
@@ -412,9 +423,8 @@ class _Plan:
         words = _bound("words", sa.String())
         if self.dialect == "postgresql":
             tsquery = sa.func.plainto_tsquery(sa.literal_column("'simple'"), words)
-            source = _documents.join(_rows, _rows.c.listing_id == _documents.c.listing_id)
-            self.conditions.append(_documents.c.document.op("@@")(tsquery))
-            return source, sa.func.ts_rank(_documents.c.document, tsquery)
+            self.conditions.append(_rows.c.document.op("@@")(tsquery))
+            return _rows, sa.func.ts_rank(_rows.c.document, tsquery)
         # CROSS JOIN: SQLite then always reads the text index first and looks the rows up,
         # rather than walking the rows and probing the index for each.
         source = _CrossJoin(_fts, _rows, _rows.c.listing_id == _fts.c.rowid)
@@ -422,17 +432,25 @@ class _Plan:
         # bm25 is smaller for better matches; negated so that larger is better everywhere.
         return source, -sa.func.bm25(sa.literal_column(SEARCH_TABLE), *BM25_WEIGHTS)
 
-    def source(self):
-        """FROM: the text matches (if any words), the narrow rows and today's price."""
+    def price(self):
+        """The unit price in force on the search date: the row's own while it is in force (the
+        usual case, no lookup), else read from the price versions."""
         today = _bound("today", sa.Date())
-        return self.from_.outerjoin(
-            _prices,
-            sa.and_(
+        in_force = (
+            sa.select(_prices.c.unit_price_pence)
+            .where(
                 _prices.c.listing_id == _rows.c.listing_id,
                 _prices.c.effective_from <= today,
                 sa.or_(_prices.c.effective_to.is_(None), _prices.c.effective_to > today),
-            ),
+            )
+            .correlate(_rows)
+            .scalar_subquery()
         )
+        current = sa.and_(
+            _rows.c.price_from <= today,
+            sa.or_(_rows.c.price_to.is_(None), _rows.c.price_to > today),
+        )
+        return sa.case((current, _rows.c.price_pence), else_=in_force)
 
 
 def _plan(shape: tuple) -> _Plan:
@@ -445,7 +463,10 @@ def _plan(shape: tuple) -> _Plan:
     conditions = plan.conditions
     if plan.has("lot"):
         conditions.append(_rows.c.category_id == _bound("category_id"))
-    if plan.has("region"):
+    if plan.has("region") and plan.dialect == "postgresql":
+        region = postgresql.array([_bound("region_id")], type_=sa.Integer())
+        conditions.append(_rows.c.region_ids.op("@>")(region))
+    elif plan.has("region"):
         conditions.append(
             sa.exists()
             .where(_areas.c.listing_id == listing_id, _areas.c.region_id == _bound("region_id"))
@@ -488,7 +509,7 @@ def _plan(shape: tuple) -> _Plan:
             )
         )
     if plan.has("max_price"):
-        conditions.append(_prices.c.unit_price_pence <= _bound("max_price"))
+        conditions.append(plan.price() <= _bound("max_price"))
     if plan.has("month"):
         committed = (
             sa.select(sa.func.coalesce(sa.func.sum(_commitments.c.units), 0))
@@ -563,10 +584,11 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
             *(_rows.c[name] for name in FLAG_COLUMNS),
             _rows.c.provider_key,
             _rows.c.title_key,
-            _prices.c.unit_price_pence.label("price"),
+            plan.price().label("price"),
+            *([_rows.c.region_ids] if plan.dialect == "postgresql" else []),
             *([rank.label("rank")] if rank is not None else []),
         )
-        .select_from(plan.source())
+        .select_from(plan.from_)
         .where(*plan.conditions)
         .cte("matched")
         .prefix_with("MATERIALIZED")
@@ -589,19 +611,27 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
         *(total.label(f"s{i}") for i, total in enumerate(sums)),
         no_price.label("price"),
     ).group_by(matched.c.category_id)
-    by_region = (
-        sa.select(
-            sa.literal("region"),
-            _areas.c.region_id,
-            sa.func.count(sa.distinct(matched.c.id)),
-            *nothing,
-            no_price,
+    if plan.dialect == "postgresql":
+        # Each match's covered regions are in its row: unnested in memory, no lookups.
+        covered = sa.select(sa.func.unnest(matched.c.region_ids).label("region_id")).subquery()
+        by_region = sa.select(
+            sa.literal("region"), covered.c.region_id, sa.func.count(), *nothing, no_price
+        ).group_by(covered.c.region_id)
+    else:
+        by_region = (
+            sa.select(
+                sa.literal("region"),
+                _areas.c.region_id,
+                sa.func.count(sa.distinct(matched.c.id)),
+                *nothing,
+                no_price,
+            )
+            # The matches first, each probing the areas' (listing, region) index: never a scan
+            # of every covered area (SQLite otherwise prefers one once the tables have
+            # statistics).
+            .select_from(_CrossJoin(matched, _areas, _areas.c.listing_id == matched.c.id))
+            .group_by(_areas.c.region_id)
         )
-        # The matches first, each probing the areas' (listing, region) index: never a scan of
-        # every covered area (SQLite otherwise prefers one once the tables have statistics).
-        .select_from(_CrossJoin(matched, _areas, _areas.c.listing_id == matched.c.id))
-        .group_by(_areas.c.region_id)
-    )
     total = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
     wanted, per_page = _bound("wanted"), _bound("per_page")
     offset = sa.case(
@@ -715,7 +745,7 @@ def search(
     Three statements whatever the number of results: reference data (unless given), the counts
     with the page's ids, and the page's listings. A page past the end shows the last page.
     """
-    today = today or date.today()
+    today = today or london_today()
     reference = reference or load_reference()
     shape, values, impossible = _shape_and_values(params, reference, today, _dialect())
     per_page = params.per_page
@@ -841,27 +871,27 @@ _INSERT_FTS = sa.text(
     "INSERT INTO listing_search (rowid, title, summary, body, provider) "
     "VALUES (:id, :title, :summary, :body, :provider)"
 )
-_INSERT_DOCUMENT = sa.text(
-    "INSERT INTO listing_search (listing_id, document) VALUES (:id, "
+# PostgreSQL: the row's text as a tsvector, from the same folded parts, weighted A, B, C and B.
+_DOCUMENT = sa.text(
     "setweight(to_tsvector('simple'::regconfig, CAST(:title AS text)), 'A') || "
     "setweight(to_tsvector('simple'::regconfig, CAST(:summary AS text)), 'B') || "
     "setweight(to_tsvector('simple'::regconfig, CAST(:body AS text)), 'C') || "
-    "setweight(to_tsvector('simple'::regconfig, CAST(:provider AS text)), 'B'))"
+    "setweight(to_tsvector('simple'::regconfig, CAST(:provider AS text)), 'B')"
 )
 
 
 def _delete_rows(connection: sa.Connection, ids: list[int] | None) -> None:
+    sqlite = connection.dialect.name == "sqlite"  # the text is in the FTS5 table, not the rows
     if ids is None:
-        connection.execute(sa.text("DELETE FROM listing_search"))
+        if sqlite:
+            connection.execute(sa.text("DELETE FROM listing_search"))
         connection.execute(sa.text("DELETE FROM listing_search_areas"))
         connection.execute(sa.text("DELETE FROM listing_search_rows"))
         return
-    if connection.dialect.name == "sqlite":
-        statement = sa.text("DELETE FROM listing_search WHERE rowid IN :ids")
-    else:
-        statement = sa.text("DELETE FROM listing_search WHERE listing_id IN :ids")
     expanding = sa.bindparam("ids", expanding=True)
-    connection.execute(statement.bindparams(expanding), {"ids": ids})
+    if sqlite:
+        statement = sa.text("DELETE FROM listing_search WHERE rowid IN :ids")
+        connection.execute(statement.bindparams(expanding), {"ids": ids})
     connection.execute(
         sa.text("DELETE FROM listing_search_areas WHERE listing_id IN :ids").bindparams(expanding),
         {"ids": ids},
@@ -872,8 +902,9 @@ def _delete_rows(connection: sa.Connection, ids: list[int] | None) -> None:
     )
 
 
-def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
-    """Index the visible listings among ``ids`` (whose old rows are gone); how many."""
+def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = None) -> int:
+    """Index the visible listings among ``ids`` (whose old rows are gone), with the prices in
+    force ``today`` (London's by default); how many."""
     rows = connection.execute(
         sa.select(
             _listings.c.id,
@@ -932,6 +963,23 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
             regions_held.setdefault(key, set()).add(region_id)
         if pcc_area_id is not None:
             pcc_areas_held.setdefault(key, set()).add(pcc_area_id)
+    today = today or london_today()
+    prices: dict[int, tuple[int, date, date | None]] = {
+        listing_id: (price, effective_from, effective_to)
+        for listing_id, price, effective_from, effective_to in connection.execute(
+            sa.select(
+                _prices.c.listing_id,
+                _prices.c.unit_price_pence,
+                _prices.c.effective_from,
+                _prices.c.effective_to,
+            ).where(
+                _prices.c.listing_id.in_([row.id for row in rows]),
+                _prices.c.effective_from <= today,
+                sa.or_(_prices.c.effective_to.is_(None), _prices.c.effective_to > today),
+            )
+        )
+    }
+    on_postgresql = connection.dialect.name == "postgresql"
     documents, covered, search_rows = [], [], []
     for row in rows:
         key = (row.organisation_id, row.lot_id)
@@ -960,6 +1008,14 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
                     "min_age": row.min_age,
                     "max_age": row.max_age,
                     "monthly_capacity": row.monthly_capacity,
+                    **dict(
+                        zip(
+                            ("price_pence", "price_from", "price_to"),
+                            prices.get(row.id, (None, None, None)),
+                            strict=True,
+                        )
+                    ),
+                    **({"region_ids": sorted({r for r, _ in cover})} if on_postgresql else {}),
                 }
             )
             covered.extend(
@@ -967,10 +1023,15 @@ def _write_rows(connection: sa.Connection, ids: list[int]) -> int:
                 for r, p in sorted(cover, key=lambda c: (c[0], c[1] or 0))
             )
     if documents:
-        insert = _INSERT_FTS if connection.dialect.name == "sqlite" else _INSERT_DOCUMENT
-        connection.execute(insert, documents)
         connection.execute(_areas.insert(), covered)
-        connection.execute(_rows.insert(), search_rows)
+        if on_postgresql:  # PostgreSQL: the text goes into the row itself
+            for search_row, document in zip(search_rows, documents, strict=True):
+                search_row.update(title=document["title"], summary=document["summary"])
+                search_row.update(body=document["body"], provider=document["provider"])
+            connection.execute(_rows.insert().values(document=_DOCUMENT), search_rows)
+        else:
+            connection.execute(_INSERT_FTS, documents)
+            connection.execute(_rows.insert(), search_rows)
     return len(documents)
 
 
@@ -980,9 +1041,11 @@ def reindex_listings(
     *,
     organisation_ids: Iterable[int] = (),
     organisation_lots: Iterable[tuple[int, int]] = (),
+    today: date | None = None,
 ) -> int:
     """Rewrite the index rows of these listings, of these organisations' listings and of the
-    listings of these (organisation, lot) pairs; return how many are visible."""
+    listings of these (organisation, lot) pairs, with the prices in force ``today`` (London's
+    by default); return how many are visible."""
     ids = {pk for pk in listing_ids if pk is not None}
     organisation_ids = [pk for pk in organisation_ids if pk is not None]
     if organisation_ids:
@@ -1011,7 +1074,7 @@ def reindex_listings(
     for start in range(0, len(ordered), _REINDEX_CHUNK):
         chunk = ordered[start : start + _REINDEX_CHUNK]
         _delete_rows(connection, chunk)
-        visible += _write_rows(connection, chunk)
+        visible += _write_rows(connection, chunk, today)
     return visible
 
 
@@ -1034,6 +1097,30 @@ def reindex_all(connection: sa.Connection | None = None) -> int:
     return visible
 
 
+def refresh_prices(connection: sa.Connection | None = None, today: date | None = None) -> int:
+    """Rewrite the rows whose stored price is not the one in force ``today`` (a new price has
+    taken effect since they were written); return how many. Searches are right without this,
+    only slower for those listings, so it runs daily (`flask catalogue refresh-prices`)."""
+    connection = connection or db.session.connection()
+    today = today or london_today()
+    lapsed = list(
+        connection.scalars(
+            sa.select(_rows.c.listing_id)
+            .where(
+                sa.or_(
+                    _rows.c.price_from.is_(None),
+                    _rows.c.price_from > today,
+                    _rows.c.price_to <= today,
+                )
+            )
+            .order_by(_rows.c.listing_id)
+        )
+    )
+    if lapsed:
+        reindex_listings(connection, lapsed, today=today)
+    return len(lapsed)
+
+
 # What a bulk load fills: the planners need fresh statistics on these to choose the indexes.
 _ANALYZED_TABLES = (ROWS_TABLE, AREAS_TABLE, "listing_prices", "listings")
 
@@ -1046,8 +1133,7 @@ def analyze(connection: sa.Connection) -> None:
     ``reindex_all``; it runs in the caller's transaction on both databases.
     """
     if connection.dialect.name == "postgresql":
-        tables = ", ".join((SEARCH_TABLE, *_ANALYZED_TABLES))
-        connection.execute(sa.text(f"ANALYZE {tables}"))
+        connection.execute(sa.text(f"ANALYZE {', '.join(_ANALYZED_TABLES)}"))
     else:
         for table in _ANALYZED_TABLES:  # the FTS5 table keeps its own statistics
             connection.execute(sa.text(f"ANALYZE {table}"))
@@ -1086,6 +1172,8 @@ def _note_changes(session: Session, flush_context: Any) -> None:
         if isinstance(obj, Listing):
             if not is_dirty or _changed(obj, _LISTING_FIELDS):
                 listing_ids.add(obj.id)
+        elif isinstance(obj, ListingPrice):  # the row carries the price in force
+            listing_ids.add(_id_of(obj, "listing_id", "listing"))
         elif isinstance(obj, ListingArea):
             listing_ids.add(_id_of(obj, "listing_id", "listing"))
             if is_dirty:

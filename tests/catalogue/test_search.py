@@ -11,6 +11,7 @@ from marketplace.catalogue.models import (
     DeliveryFormat,
     DeliverySetting,
     ListingArea,
+    ListingPrice,
     ListingStatus,
     RiskLevel,
     Sex,
@@ -20,6 +21,7 @@ from marketplace.catalogue.search import (
     SearchParams,
     SortOrder,
     query_terms,
+    refresh_prices,
     reindex_all,
     search,
     terms,
@@ -27,7 +29,7 @@ from marketplace.catalogue.search import (
 from marketplace.db import db, utcnow
 from tests.accreditation.factories import pcc_area, region
 from tests.catalogue.factories import make_listing
-from tests.catalogue.search_world import VISIBLE, build_search_world
+from tests.catalogue.search_world import TODAY, VISIBLE, build_search_world
 
 
 @pytest.fixture
@@ -178,6 +180,83 @@ def test_a_price_in_force_today_is_the_one_shown(world):
     assert hit.unit_price_pence == 7_500
 
 
+def stored_price(listing) -> tuple:
+    """What the listing's index row carries: the price and the dates it is in force."""
+    return tuple(
+        db.session.execute(
+            sa.text(
+                "SELECT price_pence, price_from, price_to FROM listing_search_rows "
+                "WHERE listing_id = :id"
+            ).columns(
+                sa.column("price_pence"),
+                sa.column("price_from", sa.Date),
+                sa.column("price_to", sa.Date),
+            ),
+            {"id": listing.id},
+        ).one()
+    )
+
+
+def test_the_index_row_carries_the_price_in_force_and_its_dates(world):
+    tenancy = world.listings["tenancy"]
+    rise = tenancy.prices[1].effective_from
+    price, since, until = stored_price(tenancy)
+    assert (price, until) == (7_500, rise)
+    assert since == tenancy.prices[0].effective_from
+
+
+def test_on_the_day_a_new_price_takes_effect_searches_use_it_before_and_after_a_refresh(world):
+    db.session.commit()
+    tenancy = world.listings["tenancy"]
+    rise = tenancy.prices[1].effective_from
+    text = SearchParams(text="tenancy first")
+    under_8000 = SearchParams(text="tenancy first", max_price_pence=8_000)
+
+    # The row still carries 7,500 until the refresh: the search reads the price versions.
+    assert [h.unit_price_pence for h in search(text, today=rise).page.items] == [9_000]
+    assert search(under_8000, today=rise).total == 0
+    assert search(under_8000).total == 1
+    by_price = search(SearchParams(region="A", sort=SortOrder.PRICE_DESC), today=rise)
+    assert keys(world, by_price)[0] == "tenancy"  # 9,000 is now the dearest in region A
+
+    assert refresh_prices(today=rise) == 1
+    assert stored_price(tenancy) == (9_000, rise, None)
+    assert [h.unit_price_pence for h in search(text, today=rise).page.items] == [9_000]
+    assert search(under_8000, today=rise).total == 0
+    # Before the rise the row's price is not in force: the search still answers 7,500.
+    assert [h.unit_price_pence for h in search(text).page.items] == [7_500]
+    assert search(under_8000).total == 1
+    assert refresh_prices(today=rise) == 0  # nothing left to refresh on that day
+
+
+def test_a_price_change_from_today_reaches_the_index_in_the_same_flush(world):
+    coaching = world.listings["coaching"]
+    current = coaching.prices[-1]
+    current.effective_to = TODAY
+    coaching.prices.append(
+        ListingPrice(unit_price_pence=3_300, effective_from=TODAY, created_at=utcnow())
+    )
+    db.session.flush()
+    assert stored_price(coaching) == (3_300, TODAY, None)
+    [hit] = search(SearchParams(text="employment coaching")).page.items
+    assert hit.unit_price_pence == 3_300
+
+
+def test_the_refresh_prices_command_rewrites_lapsed_rows(app, world):
+    coaching = world.listings["coaching"]
+    db.session.execute(
+        sa.text("UPDATE listing_search_rows SET price_to = :day WHERE listing_id = :id"),
+        {"day": TODAY, "id": coaching.id},
+    )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["catalogue", "refresh-prices"])
+    assert result.exit_code == 0, result.output
+    assert "Refreshed the price of 1 listing(s) in the search index." in result.output
+    assert stored_price(coaching)[2] is None
+    again = app.test_cli_runner().invoke(args=["catalogue", "refresh-prices"])
+    assert "Refreshed the price of 0 listing(s)" in again.output
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -309,11 +388,19 @@ def test_a_rolled_back_change_leaves_the_index_as_it_was(world):
     assert keys(world, search(SearchParams(text="women"))) == ["women"]
 
 
+def empty_the_index() -> None:
+    """Lose every index row, as a bulk load that bypassed the ORM would leave it."""
+    tables = ["listing_search_areas", "listing_search_rows"]
+    if db.session.get_bind().dialect.name == "sqlite":
+        tables.append("listing_search")  # the FTS5 text; PostgreSQL keeps it in the rows
+    for table in tables:
+        db.session.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+
+
 def test_reindex_all_rebuilds_the_same_index(world):
     db.session.commit()
     before = {p: keys(world, search(p)) for p, _ in CASES.values()}
-    for table in ("listing_search", "listing_search_areas", "listing_search_rows"):
-        db.session.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+    empty_the_index()
     assert search(SearchParams()).total == 0
     assert reindex_all() == len(VISIBLE)
     assert {p: keys(world, search(p)) for p, _ in CASES.values()} == before
@@ -349,8 +436,7 @@ def test_a_search_takes_the_same_few_statements_whatever_the_number_of_results(
 
 def test_the_reindex_command_rebuilds_the_index(app, world):
     db.session.commit()
-    for table in ("listing_search", "listing_search_areas", "listing_search_rows"):
-        db.session.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+    empty_the_index()
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["catalogue", "reindex"])
     assert result.exit_code == 0, result.output
