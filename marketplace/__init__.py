@@ -239,6 +239,7 @@ def _register_cli(app: Flask) -> None:
     from marketplace.catalogue.cli import catalogue_cli
     from marketplace.demo import demo_cli
     from marketplace.notifications.cli import notifications_cli
+    from marketplace.orders.cli import orders_cli
     from marketplace.reference.cli import reference_cli
 
     for group in (
@@ -247,6 +248,7 @@ def _register_cli(app: Flask) -> None:
         catalogue_cli,
         demo_cli,
         notifications_cli,
+        orders_cli,
         reference_cli,
     ):
         app.cli.add_command(group)

@@ -49,6 +49,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "EVIDENCE_DIR": _env("EVIDENCE_DIR", str(instance_dir / "evidence")),
         # Working days a member has to renew its self-declaration when the authority asks.
         "REDECLARATION_DAYS": _env_int("REDECLARATION_DAYS", 5),
+        # Call-offs: working days a provider has to accept or decline one that is sent to it.
+        "CALL_OFF_RESPONSE_DAYS": _env_int("CALL_OFF_RESPONSE_DAYS", 2),
+        # A buyer whose membership names no spend limit may commit this much of their
+        # organisation's money on one call-off without an approver (pence, incl. VAT).
+        "BUYER_SPEND_LIMIT_PENCE": _env_int("BUYER_SPEND_LIMIT_PENCE", 500_000),
+        # Anti-splitting: a buyer's call-offs for the same service over this many days count
+        # together towards the arrangement's direct-award limit.
+        "DIRECT_AWARD_LOOKBACK_DAYS": _env_int("DIRECT_AWARD_LOOKBACK_DAYS", 365),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),
         "SUPPORT_EMAIL": _env("SUPPORT_EMAIL", "support@marketplace.example"),

@@ -31,5 +31,15 @@ from marketplace.catalogue.models import (  # noqa: F401, E402
     ListingPrice,
 )
 from marketplace.notifications.models import Notification  # noqa: F401
+from marketplace.orders.models import (  # noqa: F401
+    Budget,
+    CallOff,
+    CallOffFunder,
+    Delivery,
+    FundingAuthorisation,
+    IdempotencyRecord,
+    OutcomeRecord,
+    Variation,
+)
 from marketplace.page_cache import CacheGeneration  # noqa: F401
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory  # noqa: F401

@@ -243,6 +243,9 @@ class Membership(db.Model):
         sa.UniqueConstraint(
             "user_id", "organisation_id", "role", name="uq_memberships_user_org_role"
         ),
+        sa.CheckConstraint(
+            "spend_limit_pence IS NULL OR spend_limit_pence >= 0", name="spend_limit_not_negative"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -251,6 +254,9 @@ class Membership(db.Model):
         sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
+    # A buyer's limit: above it (on their organisation's share of a call-off's value) an approver
+    # of the same organisation must approve. None: the configured default (BUYER_SPEND_LIMIT_PENCE).
+    spend_limit_pence: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")

@@ -1,0 +1,1119 @@
+"""Call-off rules: placing at the locked price on a lawful route, funding shares and budgets,
+approval, the provider's response with capacity, delivery, cancellation and completion.
+
+Every function takes the acting user, checks that they may act, enforces the rules, writes an
+audit event and queues the emails, and flushes without committing. Rules that read and then
+write shared totals (budget headroom, listing capacity, a buyer's running total towards the
+direct-award limit, a co-funder's standing authorisation) lock the rows they read first
+(``lock_rows``), so that concurrent requests are decided one after another.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm.util import identity_key
+
+from marketplace import audit
+from marketplace.accounts.models import Membership, Organisation, Role, User
+from marketplace.accreditation.models import ArrangementStatus
+from marketplace.accreditation.services.applications import london_date
+from marketplace.catalogue.models import CapacityCommitment, Listing
+from marketplace.catalogue.queries import committed_units, first_of_month
+from marketplace.catalogue.search import visible_listing
+from marketplace.db import db, utcnow
+from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.money import BASIS_POINTS_WHOLE, allocate, gross_pence, split_by_basis_points
+from marketplace.money import vat_pence as vat_on
+from marketplace.notifications.services import queue_email
+from marketplace.orders.models import (
+    CALL_OFF_TRANSITIONS,
+    COUNTED_STATUSES,
+    CRN_LENGTH,
+    MAX_VALUE_PENCE,
+    NOTES_MAX,
+    OPEN_STATUSES,
+    PDU_MAX,
+    PO_NUMBER_MAX,
+    PROGRESS_NOTE_MAX,
+    REASON_DETAIL_MAX,
+    SUMMARY_MAX,
+    AbsenceReason,
+    Attendance,
+    AwardRoute,
+    Budget,
+    CallOff,
+    CallOffFunder,
+    CallOffStatus,
+    CancellationReason,
+    ChoiceReason,
+    Delivery,
+    FundingAuthorisation,
+    OutcomeRecord,
+    OutcomeResult,
+)
+from marketplace.workdays import add_working_days
+
+CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
+BUYER_ROLES = frozenset({Role.BUYER, Role.APPROVER})
+MAX_FUNDERS = 10
+CALL_OFF_FIELDS = [
+    "status",
+    "version",
+    "quantity",
+    "start_date",
+    "end_date",
+    "unit_price_pence",
+    "vat_treatment",
+    "net_pence",
+    "vat_pence",
+    "gross_pence",
+    "delivered_units",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def financial_year(day: date) -> int:
+    """The year the financial year containing ``day`` starts in (1 April to 31 March)."""
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def financial_year_label(year: int) -> str:
+    return f"{year}-{str(year + 1)[-2:]}"
+
+
+def call_off_reference(call_off_id: int, year: int) -> str:
+    """``CO-YYYY-NNNNNN``: the year it was placed and its key, so references never clash."""
+    return f"CO-{year}-{call_off_id:06d}"
+
+
+def lock_rows(model: type, ids: Iterable[int]) -> None:
+    """Lock these rows for the rest of the transaction, in key order (so two transactions that
+    lock the same rows never wait on each other in a circle).
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer at a time: a write that changes
+    nothing takes the database's write lock now, before the caller reads what it will check.
+    """
+    keys = sorted({pk for pk in ids if pk is not None})
+    if not keys:
+        return
+    table = model.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            sa.select(table.c.id).where(table.c.id.in_(keys)).order_by(table.c.id).with_for_update()
+        )
+    else:
+        db.session.execute(table.update().where(table.c.id.in_(keys)).values(id=table.c.id))
+    # What this session already holds may be older than the row it now locked.
+    for pk in keys:
+        obj = db.session.identity_map.get(identity_key(model, pk))
+        if obj is not None:
+            db.session.refresh(obj)
+
+
+def _people(organisation_id: int, roles: Iterable[Role]) -> list[User]:
+    statement = (
+        sa.select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.organisation_id == organisation_id,
+            Membership.role.in_(list(roles)),
+            User.active.is_(True),
+        )
+        .order_by(User.id)
+        .distinct()
+    )
+    return list(db.session.scalars(statement))
+
+
+def _email(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
+    for user in _people(organisation_id, roles):
+        queue_email(user.email, template, user=user, **context)
+
+
+def _email_buyer(call_off: CallOff, template: str, **context) -> None:
+    """The person who placed the call-off, or (if they have gone) the lead buyer's buyers."""
+    placed_by = call_off.placed_by
+    if placed_by is not None and placed_by.active:
+        queue_email(placed_by.email, template, user=placed_by, call_off=call_off, **context)
+    else:
+        _email(call_off.lead_buyer_id, BUYER_ROLES, template, call_off=call_off, **context)
+
+
+def _roles(actor: User, organisation_id: int) -> set[Role]:
+    return {m.role for m in actor.memberships if m.organisation_id == organisation_id}
+
+
+def _transition(call_off: CallOff, new_status: CallOffStatus) -> None:
+    if new_status not in CALL_OFF_TRANSITIONS[call_off.status]:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}, so it cannot become "
+                    f"{new_status.label.lower()}"
+                ]
+            }
+        )
+    call_off.status = new_status
+
+
+def _record(actor: User, action: str, call_off: CallOff, before: dict | None, **extra) -> None:
+    after = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    after.update(extra)
+    audit.record(actor, action, call_off, before=before, after=after)
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may see and act
+
+
+def parties(call_off: CallOff) -> set[int]:
+    """The organisations party to a call-off: its provider and every funder (the lead included)."""
+    return {call_off.provider_id, *(funder.organisation_id for funder in call_off.funders)}
+
+
+def get_call_off_for(actor: User, call_off_id: object) -> CallOff:
+    """The call-off if one of the actor's organisations is party to it (or they are authority
+    staff); otherwise NotFound, so that its existence does not leak."""
+    from marketplace.db import parse_id
+
+    pk = parse_id(call_off_id)
+    call_off = db.session.get(CallOff, pk) if pk is not None else None
+    if call_off is None:
+        raise NotFound("Call-off not found")
+    mine = {m.organisation_id for m in actor.memberships if m.organisation.active}
+    authority = any(m.role == Role.AUTHORITY_ADMIN for m in actor.memberships)
+    if not (mine & parties(call_off)) and not authority:
+        raise NotFound("Call-off not found")
+    return call_off
+
+
+def _require_buyer(actor: User, call_off: CallOff) -> None:
+    if not _roles(actor, call_off.lead_buyer_id) & BUYER_ROLES:
+        if call_off.provider_id in {m.organisation_id for m in actor.memberships}:
+            raise PermissionDenied("Only the buyer can do that")
+        raise NotFound("Call-off not found")
+
+
+def _require_provider(actor: User, call_off: CallOff, roles=frozenset({Role.PROVIDER_ADMIN})):
+    if not _roles(actor, call_off.provider_id) & roles:
+        if any(_roles(actor, org) for org in parties(call_off)):
+            raise PermissionDenied("Only the provider can do that")
+        raise NotFound("Call-off not found")
+
+
+# ---------------------------------------------------------------------------------------------
+# Placing
+
+
+@dataclass(frozen=True)
+class FundingShare:
+    organisation_id: int
+    basis_points: int
+
+
+@dataclass
+class CallOffDetails:
+    """What the buyer enters to place a call-off (after parsing: types, not strings)."""
+
+    quantity: object = None
+    start_date: object = None
+    end_date: object = None
+    crn: str = ""
+    pdu: str = ""
+    po_number: str = ""
+    choice_reason: object = None
+    choice_reason_detail: str = ""
+    notes_for_provider: str = ""
+    shares: Sequence[FundingShare] = field(default_factory=tuple)
+
+
+def check_details(details: CallOffDetails) -> dict[str, list[str]]:
+    """Shape checks that need no database, shared by the form, the API and the service."""
+    errors: dict[str, list[str]] = {}
+    quantity = details.quantity
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        errors["quantity"] = ["Enter the number of units as a whole number, like 12"]
+    elif quantity < 1:
+        errors["quantity"] = ["The number of units must be 1 or more"]
+    if not isinstance(details.start_date, date):
+        errors["start_date"] = ["Enter the start date"]
+    if not isinstance(details.end_date, date):
+        errors["end_date"] = ["Enter the planned end date"]
+    elif isinstance(details.start_date, date) and details.end_date < details.start_date:
+        errors["end_date"] = ["The planned end date must be the same as or after the start date"]
+    crn = (details.crn or "").strip()
+    if not crn:
+        errors["crn"] = ["Enter the person's CRN"]
+    elif len(crn) != CRN_LENGTH or not CRN_PATTERN.fullmatch(crn):
+        errors["crn"] = ["Enter a CRN as one capital letter and six digits, like X123456"]
+    pdu = (details.pdu or "").strip()
+    if not pdu:
+        errors["pdu"] = ["Enter the probation delivery unit (PDU)"]
+    elif len(pdu) > PDU_MAX:
+        errors["pdu"] = [f"The PDU must be {PDU_MAX} characters or fewer"]
+    po_number = (details.po_number or "").strip()
+    if not po_number:
+        errors["po_number"] = ["Enter the purchase order number"]
+    elif len(po_number) > PO_NUMBER_MAX:
+        errors["po_number"] = [
+            f"The purchase order number must be {PO_NUMBER_MAX} characters or fewer"
+        ]
+    try:
+        ChoiceReason(details.choice_reason)
+    except ValueError:
+        errors["choice_reason"] = ["Choose the reason for choosing this provider"]
+    if len(details.choice_reason_detail or "") > REASON_DETAIL_MAX:
+        errors["choice_reason_detail"] = [
+            f"The explanation must be {REASON_DETAIL_MAX} characters or fewer"
+        ]
+    if len(details.notes_for_provider or "") > NOTES_MAX:
+        errors["notes_for_provider"] = [f"Notes must be {NOTES_MAX} characters or fewer"]
+    return errors
+
+
+def _check_shares(
+    organisation: Organisation, shares: Sequence[FundingShare]
+) -> tuple[list[FundingShare], dict[str, list[str]], dict[int, Organisation]]:
+    """The shares with the lead first, errors, and the funders by id."""
+    if not shares:
+        shares = [FundingShare(organisation.id, BASIS_POINTS_WHOLE)]
+    errors: list[str] = []
+    ids = [share.organisation_id for share in shares]
+    if len(shares) > MAX_FUNDERS:
+        errors.append(f"A call-off can have at most {MAX_FUNDERS} funders")
+    if len(set(ids)) != len(ids):
+        errors.append("Name each funder once")
+    if organisation.id not in ids:
+        errors.append("Your organisation places the call-off, so it must fund a share of it")
+    for share in shares:
+        points = share.basis_points
+        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+            errors.append("Each share must be a whole number of basis points, at least 0.01%")
+            break
+    funders = {
+        org.id: org
+        for org in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))
+    }
+    for pk in ids:
+        funder = funders.get(pk)
+        if funder is None or not funder.active:
+            errors.append("Choose funders from the commissioning organisations listed")
+        elif not funder.type.is_commissioner:
+            errors.append(f"{funder.name} is not a commissioning organisation, so it cannot fund")
+    if not errors and sum(share.basis_points for share in shares) != BASIS_POINTS_WHOLE:
+        total = sum(share.basis_points for share in shares)
+        errors.append(f"The shares must add up to exactly 100% (they add up to {total / 100:g}%)")
+    ordered = sorted(
+        shares, key=lambda s: (s.organisation_id != organisation.id, s.organisation_id)
+    )
+    return ordered, ({"shares": list(dict.fromkeys(errors))} if errors else {}), funders
+
+
+def spend_limit(actor: User, organisation_id: int) -> int:
+    """What the actor may commit of their organisation's money on one call-off unapproved."""
+    limits = [
+        m.spend_limit_pence
+        for m in actor.memberships
+        if m.organisation_id == organisation_id and m.role in BUYER_ROLES
+    ]
+    if any(
+        m.role == Role.APPROVER for m in actor.memberships if m.organisation_id == organisation_id
+    ):
+        explicit = [limit for limit in limits if limit is not None]
+        return max(explicit) if explicit else MAX_VALUE_PENCE
+    explicit = [limit for limit in limits if limit is not None]
+    return max(explicit) if explicit else current_app.config["BUYER_SPEND_LIMIT_PENCE"]
+
+
+def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
+    """Gross value of the buyer's call-offs for this service placed since ``since`` that count
+    towards the direct-award limit (open or completed: not declined, expired or cancelled)."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(CallOff.gross_pence), 0)).where(
+                CallOff.lead_buyer_id == lead_buyer_id,
+                CallOff.listing_id == listing_id,
+                CallOff.placed_at >= since,
+                CallOff.status.in_(list(COUNTED_STATUSES)),
+            )
+        )
+    )
+
+
+def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
+    """Direct award at the rate card only within the arrangement's limit, counting the buyer's
+    call-offs for the same service over the look-back period; above it, further competition."""
+    limit = call_off.arrangement.direct_award_limit_pence
+    since = now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
+    counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, since)
+    if call_off.id is not None and call_off.status in COUNTED_STATUSES:
+        counted -= call_off.gross_pence  # a variation replaces the call-off's own value
+    total = counted + call_off.gross_pence + extra_gross
+    if extra_gross == 0 and call_off.id is None and call_off.gross_pence > limit:
+        raise BusinessRuleViolation(
+            {
+                "quantity": [
+                    f"This call-off is worth {_pounds(call_off.gross_pence)} including VAT, over "
+                    f"the direct award limit of {_pounds(limit)}. Buying this much needs a further "
+                    "competition among the lot's members, not a direct award from the rate card"
+                ]
+            }
+        )
+    if total > limit:
+        raise BusinessRuleViolation(
+            {
+                "quantity": [
+                    f"Your organisation's call-offs for this service in the last 12 months come to "
+                    f"{_pounds(counted)} including VAT; with this one they would be {_pounds(total)}, "
+                    f"over the direct award limit of {_pounds(limit)}. Needs above the limit must "
+                    "go to further competition, not be split into smaller call-offs"
+                ]
+            }
+        )
+
+
+def _pounds(pence: int) -> str:
+    pounds, rest = divmod(pence, 100)
+    return f"£{pounds:,}.{rest:02d}"
+
+
+def _budget_for(organisation_id: int, year: int, category_id: int) -> Budget | None:
+    """The funder's budget for the category in that year if it has one, else its general one."""
+    budgets = list(
+        db.session.scalars(
+            sa.select(Budget).where(
+                Budget.organisation_id == organisation_id,
+                Budget.financial_year == year,
+                sa.or_(Budget.category_id == category_id, Budget.category_id.is_(None)),
+            )
+        )
+    )
+    return next((b for b in budgets if b.category_id == category_id), None) or next(
+        (b for b in budgets if b.category_id is None), None
+    )
+
+
+def _authorisation(funder_id: int, lead_buyer_id: int, year: int) -> FundingAuthorisation | None:
+    return db.session.scalar(
+        sa.select(FundingAuthorisation).where(
+            FundingAuthorisation.funder_id == funder_id,
+            FundingAuthorisation.lead_buyer_id == lead_buyer_id,
+            FundingAuthorisation.financial_year == year,
+            FundingAuthorisation.revoked_at.is_(None),
+        )
+    )
+
+
+def _commit_budgets(
+    call_off: CallOff,
+    shares: Sequence[FundingShare],
+    funders: dict[int, Organisation],
+    now: datetime,
+    actor: User,
+) -> None:
+    """Split the value by the shares and commit each part against its funder's budget (all or
+    nothing); co-funders' standing authorisations confirm their parts at once."""
+    year = financial_year(call_off.start_date)
+    budgets: dict[int, Budget] = {}
+    missing = []
+    for share in shares:
+        budget = _budget_for(share.organisation_id, year, call_off.category_id)
+        if budget is None:
+            missing.append(funders[share.organisation_id].name)
+        else:
+            budgets[share.organisation_id] = budget
+    if missing:
+        raise BusinessRuleViolation(
+            {
+                "shares": [
+                    f"{name} has no budget for {financial_year_label(year)}, so it cannot fund "
+                    "this call-off"
+                    for name in missing
+                ]
+            }
+        )
+    lock_rows(Budget, (budget.id for budget in budgets.values()))
+    parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
+    short = [
+        f"{funders[share.organisation_id].name} has {_pounds(budgets[share.organisation_id].available_pence)} "
+        f"left in its {financial_year_label(year)} budget, less than its share of {_pounds(part)}"
+        for share, part in zip(shares, parts, strict=True)
+        if budgets[share.organisation_id].available_pence < part
+    ]
+    if short:
+        raise BusinessRuleViolation({"shares": short})
+    for share, part in zip(shares, parts, strict=True):
+        budget = budgets[share.organisation_id]
+        budget.committed_pence += part
+        is_lead = share.organisation_id == call_off.lead_buyer_id
+        funder = CallOffFunder(
+            organisation_id=share.organisation_id,
+            is_lead=is_lead,
+            basis_points=share.basis_points,
+            share_pence=part,
+            committed_pence=part,
+            budget=budget,
+        )
+        if is_lead:
+            funder.confirmed_at, funder.confirmed_by_id = now, actor.id
+        else:
+            authorisation = _authorisation(share.organisation_id, call_off.lead_buyer_id, year)
+            if authorisation is not None:
+                lock_rows(FundingAuthorisation, [authorisation.id])
+                if (
+                    part <= authorisation.per_call_off_limit_pence
+                    and authorisation.used_pence + part <= authorisation.annual_limit_pence
+                ):
+                    authorisation.used_pence += part
+                    funder.confirmed_at, funder.preauthorised = now, True
+        call_off.funders.append(funder)
+
+
+def place_call_off(
+    actor: User,
+    organisation: Organisation,
+    listing_id: object,
+    details: CallOffDetails,
+    *,
+    now: datetime | None = None,
+) -> CallOff:
+    """Place a call-off for a listing at today's price, as ``organisation`` (the lead buyer).
+
+    It goes to the co-funders for their shares, then (above the buyer's spend limit) to an
+    approver, then to the provider; each step it can skip, it skips.
+    """
+    if not _roles(actor, organisation.id) & {Role.BUYER}:
+        raise PermissionDenied("Only a buyer can place a call-off for their organisation")
+    if not organisation.type.is_commissioner:
+        raise PermissionDenied("Only commissioning organisations can place call-offs")
+    now = now or utcnow()
+    today = london_date(now)
+    listing = visible_listing(listing_id)
+    if listing is None:
+        raise NotFound("Service not found")
+    errors = check_details(details)
+    shares, share_errors, funders = _check_shares(organisation, details.shares)
+    errors.update(share_errors)
+    arrangement = listing.lot.arrangement
+    if arrangement.status != ArrangementStatus.LIVE:
+        errors.setdefault("", []).append(
+            f"{arrangement.name} is not live, so nothing can be bought through it"
+        )
+    if isinstance(details.quantity, int) and "quantity" not in errors:
+        if details.quantity < listing.min_units:
+            errors["quantity"] = [
+                f"This service is sold in call-offs of at least {listing.min_units} "
+                f"{listing.unit.label}s"
+            ]
+        elif details.quantity > listing.max_units:
+            errors["quantity"] = [
+                f"This service is sold in call-offs of at most {listing.max_units} "
+                f"{listing.unit.label}s"
+            ]
+    earliest = add_working_days(today, listing.lead_time_days)
+    if isinstance(details.start_date, date) and details.start_date < earliest:
+        errors["start_date"] = [
+            f"The provider needs {listing.lead_time_days} working days' notice: the earliest "
+            f"start is {earliest.day} {earliest:%B %Y}"
+        ]
+    price = listing.price_on(today)
+    if price is None:
+        errors.setdefault("", []).append("This service has no price in force today")
+    if errors:
+        raise BusinessRuleViolation(errors)
+
+    net = price.unit_price_pence * details.quantity
+    vat = vat_on(net, listing.vat_treatment)
+    if net + vat > MAX_VALUE_PENCE:
+        raise BusinessRuleViolation({"quantity": ["That is more than a call-off can be worth"]})
+    call_off = CallOff(
+        reference=f"NEW-{secrets.token_hex(8)}",  # until the flush gives it a key
+        status=CallOffStatus.DRAFT,
+        listing=listing,
+        listing_id=listing.id,  # set now: the limit check below reads it before the flush
+        arrangement_id=arrangement.id,
+        provider_id=listing.organisation_id,
+        lead_buyer_id=organisation.id,
+        lead_buyer=organisation,
+        arrangement=arrangement,
+        category_id=listing.lot.category_id,
+        award_route=AwardRoute.DIRECT_RATE_CARD,
+        choice_reason=ChoiceReason(details.choice_reason),
+        choice_reason_detail=(details.choice_reason_detail or "").strip(),
+        quantity=details.quantity,
+        start_date=details.start_date,
+        end_date=details.end_date,
+        crn=details.crn.strip(),
+        pdu=details.pdu.strip(),
+        po_number=details.po_number.strip(),
+        notes_for_provider=(details.notes_for_provider or "").strip(),
+        unit=listing.unit,
+        unit_price_pence=price.unit_price_pence,
+        vat_treatment=listing.vat_treatment,
+        net_pence=net,
+        vat_pence=vat,
+        gross_pence=net + vat,
+        placed_by=actor,
+        placed_at=now,
+    )
+    # One buyer's placements one after another: its running total towards the limit is read
+    # and added to under this lock.
+    lock_rows(Organisation, [organisation.id])
+    _check_route(call_off, 0, now)
+    _commit_budgets(call_off, shares, funders, now, actor)
+    db.session.add(call_off)
+    db.session.flush()
+    call_off.reference = call_off_reference(call_off.id, today.year)
+    audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
+    _advance(actor, call_off, now)
+    return call_off
+
+
+def _placed_snapshot(call_off: CallOff) -> dict:
+    data = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    data.update(
+        reference=call_off.reference,
+        listing_id=call_off.listing_id,
+        award_route=call_off.award_route.value,
+        choice_reason=call_off.choice_reason.value,
+        funders=[
+            {
+                "organisation_id": f.organisation_id,
+                "basis_points": f.basis_points,
+                "share_pence": f.share_pence,
+                "preauthorised": f.preauthorised,
+            }
+            for f in call_off.funders
+        ],
+    )
+    return data
+
+
+def _needs_approval(call_off: CallOff) -> bool:
+    lead = next(f for f in call_off.funders if f.is_lead)
+    placed_by = call_off.placed_by
+    if placed_by is None:
+        return True
+    return lead.share_pence > spend_limit(placed_by, call_off.lead_buyer_id)
+
+
+def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
+    """Move a call-off on as far as it can go: funding, then approval, then to the provider."""
+    if call_off.status == CallOffStatus.DRAFT:
+        waiting = [f for f in call_off.funders if f.confirmed_at is None]
+        if waiting:
+            _transition(call_off, CallOffStatus.AWAITING_FUNDING)
+            for funder in waiting:
+                _email(
+                    funder.organisation_id,
+                    [Role.APPROVER],
+                    "orders_funding_requested",
+                    call_off=call_off,
+                    funder=funder,
+                )
+            return
+        call_off.funding_confirmed_at = now
+    if call_off.status == CallOffStatus.AWAITING_FUNDING:
+        if any(f.confirmed_at is None for f in call_off.funders):
+            return
+        call_off.funding_confirmed_at = now
+    if _needs_approval(call_off):
+        _transition(call_off, CallOffStatus.AWAITING_APPROVAL)
+        approvers = [
+            u
+            for u in _people(call_off.lead_buyer_id, [Role.APPROVER])
+            if u.id != call_off.placed_by_id
+        ]
+        for approver in approvers:
+            queue_email(
+                approver.email, "orders_approval_requested", user=approver, call_off=call_off
+            )
+        return
+    _send(call_off, now)
+
+
+def _send(call_off: CallOff, now: datetime) -> None:
+    _transition(call_off, CallOffStatus.SENT)
+    call_off.sent_at = now
+    call_off.respond_by = add_working_days(
+        london_date(now), current_app.config["CALL_OFF_RESPONSE_DAYS"]
+    )
+    _email(
+        call_off.provider_id,
+        [Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR],
+        "orders_sent_to_provider",
+        call_off=call_off,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Funding and approval
+
+
+def confirm_funding(
+    actor: User, call_off: CallOff, organisation: Organisation, *, now: datetime | None = None
+) -> CallOff:
+    """A co-funder's approver confirms its share."""
+    funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
+    if funder is None or not _roles(actor, organisation.id):
+        raise NotFound("Call-off not found")
+    if Role.APPROVER not in _roles(actor, organisation.id):
+        raise PermissionDenied("Only an approver can confirm your organisation's share")
+    if call_off.status != CallOffStatus.AWAITING_FUNDING:
+        raise BusinessRuleViolation(
+            {"status": [f"This call-off is {call_off.status.label.lower()}, not awaiting funding"]}
+        )
+    if funder.confirmed_at is not None:
+        raise BusinessRuleViolation(
+            {"status": ["Your organisation has already confirmed its share"]}
+        )
+    now = now or utcnow()
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    funder.confirmed_at, funder.confirmed_by_id = now, actor.id
+    _record(
+        actor,
+        "call_off.funding_confirmed",
+        call_off,
+        before,
+        funder_id=organisation.id,
+        share_pence=funder.share_pence,
+    )
+    _advance(actor, call_off, now)
+    return call_off
+
+
+def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> CallOff:
+    """An approver of the lead buyer, who did not place it, approves the spend."""
+    roles = _roles(actor, call_off.lead_buyer_id)
+    if not roles:
+        _require_buyer(actor, call_off)
+    if Role.APPROVER not in roles:
+        raise PermissionDenied("Only an approver can approve a call-off")
+    if actor.id == call_off.placed_by_id:
+        raise PermissionDenied("You placed this call-off, so another approver must approve it")
+    if call_off.status != CallOffStatus.AWAITING_APPROVAL:
+        raise BusinessRuleViolation(
+            {"status": [f"This call-off is {call_off.status.label.lower()}, not awaiting approval"]}
+        )
+    now = now or utcnow()
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    call_off.approved_at, call_off.approved_by_id = now, actor.id
+    _send(call_off, now)
+    _record(actor, "call_off.approved", call_off, before)
+    _email_buyer(call_off, "orders_approved")
+    return call_off
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets: releasing and spending
+
+
+def _release(call_off: CallOff) -> None:
+    """Give back to each funder's budget what the call-off still commits."""
+    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+    for funder in call_off.funders:
+        funder.budget.committed_pence -= funder.committed_pence
+        funder.committed_pence = 0
+
+
+def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
+    """Move the value of newly delivered units from committed to spent, per funder, so that the
+    parts spent always sum exactly to the value of the units delivered so far."""
+    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+    shares = [f.basis_points for f in call_off.funders]
+
+    def spent_parts(units: int) -> list[int]:
+        value = gross_pence(call_off.unit_price_pence * units, call_off.vat_treatment)
+        return split_by_basis_points(min(value, call_off.gross_pence), shares)
+
+    before = spent_parts(call_off.delivered_units)
+    after = spent_parts(new_delivered_units)
+    for funder, old, new in zip(call_off.funders, before, after, strict=True):
+        delta = min(new - old, funder.committed_pence)
+        funder.committed_pence -= delta
+        funder.budget.committed_pence -= delta
+        funder.budget.spent_pence += delta
+    call_off.delivered_units = new_delivered_units
+
+
+# ---------------------------------------------------------------------------------------------
+# The provider's response, and capacity
+
+
+def capacity_plan(call_off: CallOff, units: int | None = None) -> dict[date, int]:
+    """The units spread evenly over the months from start to end (largest remainder: earlier
+    months take the odd units)."""
+    months: list[date] = []
+    month = first_of_month(call_off.start_date)
+    last = first_of_month(call_off.end_date)
+    while month <= last:
+        months.append(month)
+        month = first_of_month(month + timedelta(days=32))
+    parts = allocate(call_off.quantity if units is None else units, [1] * len(months))
+    return {m: n for m, n in zip(months, parts, strict=True) if n}
+
+
+def _commit_capacity(call_off: CallOff, plan: dict[date, int], now: datetime) -> None:
+    listing: Listing = call_off.listing
+    lock_rows(Listing, [listing.id])
+    taken = committed_units([listing.id], list(plan))
+    full = [
+        month
+        for month, units in plan.items()
+        if taken.get((listing.id, month), 0) + units > listing.monthly_capacity
+    ]
+    if full:
+        names = ", ".join(f"{m:%B %Y}" for m in full)
+        raise BusinessRuleViolation(
+            {
+                "capacity": [
+                    f"Accepting would take more than the service's monthly capacity of "
+                    f"{listing.monthly_capacity} {listing.unit.label}s in {names}. Decline it, or "
+                    "raise the capacity on the listing first"
+                ]
+            }
+        )
+    for month, units in plan.items():
+        db.session.add(
+            CapacityCommitment(
+                listing_id=listing.id,
+                month=month,
+                units=units,
+                source=call_off.reference,
+                created_at=now,
+            )
+        )
+
+
+def _free_capacity(call_off: CallOff, from_month: date | None = None) -> None:
+    statement = sa.delete(CapacityCommitment).where(
+        CapacityCommitment.listing_id == call_off.listing_id,
+        CapacityCommitment.source == call_off.reference,
+    )
+    if from_month is not None:
+        statement = statement.where(CapacityCommitment.month >= from_month)
+    db.session.execute(statement)
+
+
+def accept(actor: User, call_off: CallOff, *, now: datetime | None = None) -> CallOff:
+    """The provider accepts within the response period; the units take its capacity."""
+    _require_provider(actor, call_off)
+    now = now or utcnow()
+    if call_off.status != CallOffStatus.SENT:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}, so it cannot be accepted"
+                ]
+            }
+        )
+    if call_off.respond_by is not None and london_date(now) > call_off.respond_by:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"The time to respond ended on {call_off.respond_by.day} "
+                    f"{call_off.respond_by:%B %Y}, so this call-off can no longer be accepted"
+                ]
+            }
+        )
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    _commit_capacity(call_off, capacity_plan(call_off), now)
+    _transition(call_off, CallOffStatus.ACCEPTED)
+    call_off.accepted_at, call_off.accepted_by_id = now, actor.id
+    _record(actor, "call_off.accepted", call_off, before)
+    _email_buyer(call_off, "orders_accepted")
+    return call_off
+
+
+def decline(actor: User, call_off: CallOff, reason: str, *, now: datetime | None = None) -> CallOff:
+    _require_provider(actor, call_off)
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessRuleViolation({"reason": ["Enter why you are declining this call-off"]})
+    if len(reason) > REASON_DETAIL_MAX:
+        raise BusinessRuleViolation(
+            {"reason": [f"The reason must be {REASON_DETAIL_MAX} characters or fewer"]}
+        )
+    now = now or utcnow()
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    _transition(call_off, CallOffStatus.DECLINED)
+    call_off.declined_at, call_off.declined_by_id, call_off.decline_reason = now, actor.id, reason
+    _release(call_off)
+    _record(actor, "call_off.declined", call_off, before, reason=reason)
+    _email_buyer(call_off, "orders_declined")
+    return call_off
+
+
+def expire_overdue(now: datetime | None = None) -> list[CallOff]:
+    """Call-offs sent and not answered by the end of their response period become expired, and
+    their budgets are released (safe to run again: only ``sent`` ones past their date)."""
+    now = now or utcnow()
+    today = london_date(now)
+    overdue = list(
+        db.session.scalars(
+            sa.select(CallOff)
+            .where(CallOff.status == CallOffStatus.SENT, CallOff.respond_by < today)
+            .order_by(CallOff.id)
+        )
+    )
+    for call_off in overdue:
+        lock_rows(CallOff, [call_off.id])
+        if call_off.status != CallOffStatus.SENT:
+            continue
+        before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+        _transition(call_off, CallOffStatus.EXPIRED)
+        call_off.expired_at = now
+        _release(call_off)
+        _record(None, "call_off.expired", call_off, before)
+        _email_buyer(call_off, "orders_expired")
+    return overdue
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancelling and completing
+
+
+def cancel(
+    actor: User,
+    call_off: CallOff,
+    reason: object,
+    detail: str = "",
+    *,
+    now: datetime | None = None,
+) -> CallOff:
+    """The buyer cancels an open call-off; delivered units stay payable, the rest is released."""
+    _require_buyer(actor, call_off)
+    errors: dict[str, list[str]] = {}
+    try:
+        reason = CancellationReason(reason)
+    except ValueError:
+        errors["reason"] = ["Choose why you are cancelling"]
+    detail = (detail or "").strip()
+    if reason == CancellationReason.OTHER and not detail:
+        errors["detail"] = ["Explain why you are cancelling"]
+    if len(detail) > REASON_DETAIL_MAX:
+        errors["detail"] = [f"The explanation must be {REASON_DETAIL_MAX} characters or fewer"]
+    if errors:
+        raise BusinessRuleViolation(errors)
+    if call_off.status not in OPEN_STATUSES:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}, so it cannot be cancelled"
+                ]
+            }
+        )
+    now = now or utcnow()
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    was_with_provider = call_off.status in (
+        CallOffStatus.SENT,
+        CallOffStatus.ACCEPTED,
+        CallOffStatus.IN_DELIVERY,
+    )
+    _transition(call_off, CallOffStatus.CANCELLED)
+    call_off.cancelled_at, call_off.cancelled_by_id = now, actor.id
+    call_off.cancellation_reason, call_off.cancellation_detail = reason, detail
+    _release(call_off)
+    _free_capacity(call_off)
+    _record(actor, "call_off.cancelled", call_off, before, reason=reason.value, detail=detail)
+    if was_with_provider:
+        _email(
+            call_off.provider_id,
+            [Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR],
+            "orders_cancelled",
+            call_off=call_off,
+        )
+    return call_off
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery
+
+
+@dataclass
+class DeliveryDetails:
+    delivered_on: object = None
+    units: object = None
+    attendance: object = None
+    absence_reason: object = None
+    progress_note: str = ""
+
+
+def record_delivery(
+    actor: User, call_off: CallOff, details: DeliveryDetails, *, now: datetime | None = None
+) -> Delivery:
+    """The provider records a session (or other unit group); the first starts delivery."""
+    _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}))
+    now = now or utcnow()
+    today = london_date(now)
+    errors: dict[str, list[str]] = {}
+    if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}: delivery can be recorded "
+                    "only once it is accepted and until it is completed or cancelled"
+                ]
+            }
+        )
+    day = details.delivered_on
+    if not isinstance(day, date):
+        errors["delivered_on"] = ["Enter the date of the session"]
+    elif day > today:
+        errors["delivered_on"] = ["The date of the session must be today or in the past"]
+    elif day < call_off.start_date:
+        errors["delivered_on"] = [
+            f"The date must be on or after the call-off's start, {call_off.start_date.day} "
+            f"{call_off.start_date:%B %Y}"
+        ]
+    units = details.units
+    if isinstance(units, bool) or not isinstance(units, int):
+        errors["units"] = ["Enter the number of units as a whole number"]
+    elif units < 0:
+        errors["units"] = ["The number of units cannot be negative"]
+    elif units > call_off.remaining_units:
+        errors["units"] = [
+            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
+            "are left to deliver; ask the buyer for a variation to add more"
+        ]
+    try:
+        attendance = Attendance(details.attendance)
+    except ValueError:
+        errors["attendance"] = ["Choose whether the person attended"]
+        attendance = None
+    absence = None
+    if attendance == Attendance.DID_NOT_ATTEND:
+        try:
+            absence = AbsenceReason(details.absence_reason)
+        except ValueError:
+            errors["absence_reason"] = ["Choose the reason the person did not attend"]
+    elif isinstance(units, int) and units == 0 and "units" not in errors:
+        errors["units"] = ["A session the person attended delivers at least 1 unit"]
+    note = (details.progress_note or "").strip()
+    if len(note) > PROGRESS_NOTE_MAX:
+        errors["progress_note"] = [f"The note must be {PROGRESS_NOTE_MAX} characters or fewer"]
+    if errors:
+        raise BusinessRuleViolation(errors)
+    # Two people recording at once must not deliver more than the quantity between them.
+    lock_rows(CallOff, [call_off.id])
+    if units > call_off.remaining_units:
+        raise BusinessRuleViolation(
+            {"units": [f"Only {call_off.remaining_units} units are left to deliver"]}
+        )
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    delivery = Delivery(
+        delivered_on=day,
+        units=units,
+        attendance=attendance,
+        absence_reason=absence,
+        progress_note=note,
+        recorded_by=actor,
+        recorded_at=now,
+    )
+    call_off.deliveries.append(delivery)
+    if units:
+        _spend_delivered(call_off, call_off.delivered_units + units)
+    if call_off.status == CallOffStatus.ACCEPTED:
+        _transition(call_off, CallOffStatus.IN_DELIVERY)
+        call_off.delivery_started_at = now
+    db.session.flush()
+    _record(
+        actor,
+        "call_off.delivery_recorded",
+        call_off,
+        before,
+        delivery_id=delivery.id,
+        delivered_on=day.isoformat(),
+        units=units,
+        attendance=attendance.value,
+    )
+    return delivery
+
+
+@dataclass
+class OutcomeDetails:
+    outcome: str
+    result: object
+    comment: str = ""
+
+
+def complete(
+    actor: User,
+    call_off: CallOff,
+    summary: str,
+    outcomes: Sequence[OutcomeDetails] = (),
+    *,
+    now: datetime | None = None,
+) -> CallOff:
+    """The provider completes the call-off with an end-of-service summary and each outcome's
+    result; what was not delivered is released from the funders' budgets and capacity."""
+    _require_provider(actor, call_off)
+    errors: dict[str, list[str]] = {}
+    summary = (summary or "").strip()
+    if not summary:
+        errors["summary"] = ["Enter an end-of-service summary"]
+    elif len(summary) > SUMMARY_MAX:
+        errors["summary"] = [f"The summary must be {SUMMARY_MAX} characters or fewer"]
+    offered = [
+        line.strip() for line in (call_off.listing.outcomes or "").splitlines() if line.strip()
+    ]
+    records = []
+    for index, item in enumerate(outcomes):
+        if item.outcome not in offered:
+            errors[f"outcomes-{index}"] = ["Choose an outcome the service offers"]
+            continue
+        try:
+            result = OutcomeResult(item.result)
+        except ValueError:
+            errors[f"outcomes-{index}"] = [
+                f"Choose how far \u201c{item.outcome}\u201d was achieved"
+            ]
+            continue
+        comment = (item.comment or "").strip()
+        if len(comment) > REASON_DETAIL_MAX:
+            errors[f"outcomes-{index}"] = [
+                f"Comments must be {REASON_DETAIL_MAX} characters or fewer"
+            ]
+            continue
+        records.append(OutcomeRecord(outcome=item.outcome, result=result, comment=comment))
+    if len({r.outcome for r in records}) != len(records):
+        errors["outcomes"] = ["Give each outcome once"]
+    if errors:
+        raise BusinessRuleViolation(errors)
+    if call_off.status != CallOffStatus.IN_DELIVERY:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}: only a call-off in "
+                    "delivery can be completed"
+                ]
+            }
+        )
+    now = now or utcnow()
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    _transition(call_off, CallOffStatus.COMPLETED)
+    call_off.completed_at, call_off.completed_by_id = now, actor.id
+    call_off.completion_summary = summary
+    call_off.outcomes.extend(records)
+    _release(call_off)
+    next_month = first_of_month(first_of_month(london_date(now)) + timedelta(days=32))
+    _free_capacity(call_off, from_month=next_month)
+    _record(
+        actor,
+        "call_off.completed",
+        call_off,
+        before,
+        outcomes=[{"outcome": r.outcome, "result": r.result.value} for r in records],
+    )
+    _email_buyer(call_off, "orders_completed")
+    return call_off
