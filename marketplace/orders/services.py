@@ -57,6 +57,9 @@ from marketplace.orders.models import (
     FundingAuthorisation,
     OutcomeRecord,
     OutcomeResult,
+    Side,
+    Variation,
+    VariationStatus,
 )
 from marketplace.workdays import add_working_days
 
@@ -750,43 +753,56 @@ def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
 # The provider's response, and capacity
 
 
-def capacity_plan(call_off: CallOff, units: int | None = None) -> dict[date, int]:
-    """The units spread evenly over the months from start to end (largest remainder: earlier
-    months take the odd units)."""
+def _months(start: date, end: date) -> list[date]:
+    """The first days of the months from ``start``'s to ``end``'s (empty if end is earlier)."""
     months: list[date] = []
-    month = first_of_month(call_off.start_date)
-    last = first_of_month(call_off.end_date)
+    month, last = first_of_month(start), first_of_month(end)
     while month <= last:
         months.append(month)
         month = first_of_month(month + timedelta(days=32))
+    return months
+
+
+def capacity_plan(call_off: CallOff, units: int | None = None) -> dict[date, int]:
+    """The units spread evenly over the months from start to end (largest remainder: earlier
+    months take the odd units)."""
+    months = _months(call_off.start_date, call_off.end_date)
     parts = allocate(call_off.quantity if units is None else units, [1] * len(months))
     return {m: n for m, n in zip(months, parts, strict=True) if n}
 
 
-def _commit_capacity(call_off: CallOff, plan: dict[date, int], now: datetime) -> None:
+def _check_capacity(
+    call_off: CallOff, plan: dict[date, int], own: dict[date, int] | None = None
+) -> None:
+    """Refuse if ``plan`` would take a month past the listing's capacity (``own``: units this
+    call-off already holds in those months, which the plan replaces). Locks the listing."""
     listing: Listing = call_off.listing
     lock_rows(Listing, [listing.id])
     taken = committed_units([listing.id], list(plan))
+    own = own or {}
     full = [
         month
         for month, units in plan.items()
-        if taken.get((listing.id, month), 0) + units > listing.monthly_capacity
+        if taken.get((listing.id, month), 0) - own.get(month, 0) + units > listing.monthly_capacity
     ]
     if full:
         names = ", ".join(f"{m:%B %Y}" for m in full)
         raise BusinessRuleViolation(
             {
                 "capacity": [
-                    f"Accepting would take more than the service's monthly capacity of "
+                    f"This would take more than the service's monthly capacity of "
                     f"{listing.monthly_capacity} {listing.unit.label}s in {names}. Decline it, or "
                     "raise the capacity on the listing first"
                 ]
             }
         )
+
+
+def _commit_capacity(call_off: CallOff, plan: dict[date, int], now: datetime) -> None:
     for month, units in plan.items():
         db.session.add(
             CapacityCommitment(
-                listing_id=listing.id,
+                listing_id=call_off.listing_id,
                 month=month,
                 units=units,
                 source=call_off.reference,
@@ -827,7 +843,9 @@ def accept(actor: User, call_off: CallOff, *, now: datetime | None = None) -> Ca
             }
         )
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
-    _commit_capacity(call_off, capacity_plan(call_off), now)
+    plan = capacity_plan(call_off)
+    _check_capacity(call_off, plan)
+    _commit_capacity(call_off, plan, now)
     _transition(call_off, CallOffStatus.ACCEPTED)
     call_off.accepted_at, call_off.accepted_by_id = now, actor.id
     _record(actor, "call_off.accepted", call_off, before)
@@ -1117,3 +1135,281 @@ def complete(
     )
     _email_buyer(call_off, "orders_completed")
     return call_off
+
+
+# ---------------------------------------------------------------------------------------------
+# Variations
+
+
+def _side_of(actor: User, call_off: CallOff) -> Side | None:
+    if _roles(actor, call_off.lead_buyer_id) & BUYER_ROLES:
+        return Side.BUYER
+    if Role.PROVIDER_ADMIN in _roles(actor, call_off.provider_id):
+        return Side.PROVIDER
+    return None
+
+
+def _terms(call_off: CallOff, quantity: int, end_date: date) -> dict:
+    net = call_off.unit_price_pence * quantity
+    vat = vat_on(net, call_off.vat_treatment)
+    return {
+        "quantity": quantity,
+        "end_date": end_date.isoformat(),
+        "net_pence": net,
+        "vat_pence": vat,
+        "gross_pence": net + vat,
+    }
+
+
+def propose_variation(
+    actor: User,
+    call_off: CallOff,
+    *,
+    extra_units: object = 0,
+    new_end_date: object = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Variation:
+    """Either side proposes more units and/or a later end date; the other side decides."""
+    side = _side_of(actor, call_off)
+    if side is None:
+        if any(_roles(actor, org) for org in parties(call_off)):
+            raise PermissionDenied("Only the lead buyer or the provider can propose a variation")
+        raise NotFound("Call-off not found")
+    if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}: only an accepted call-off "
+                    "can be varied"
+                ]
+            }
+        )
+    if any(v.status == VariationStatus.PROPOSED for v in call_off.variations):
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    "A variation is already waiting for a decision: decide or withdraw it first"
+                ]
+            }
+        )
+    errors: dict[str, list[str]] = {}
+    if isinstance(extra_units, bool) or not isinstance(extra_units, int) or extra_units < 0:
+        errors["extra_units"] = ["Enter the extra units as a whole number, 0 or more"]
+    elif call_off.quantity + extra_units > call_off.listing.max_units:
+        errors["extra_units"] = [
+            f"This service is sold in call-offs of at most {call_off.listing.max_units} "
+            f"{call_off.unit.label}s"
+        ]
+    if new_end_date is not None and not isinstance(new_end_date, date):
+        errors["new_end_date"] = ["Enter the new end date"]
+    elif isinstance(new_end_date, date) and new_end_date <= call_off.end_date:
+        errors["new_end_date"] = [
+            f"The new end date must be after the current one, {call_off.end_date.day} "
+            f"{call_off.end_date:%B %Y}"
+        ]
+    if not errors and not extra_units and new_end_date is None:
+        errors["extra_units"] = ["Add units, a later end date, or both"]
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = ["Explain why the call-off needs to change"]
+    elif len(reason) > REASON_DETAIL_MAX:
+        errors["reason"] = [f"The reason must be {REASON_DETAIL_MAX} characters or fewer"]
+    if errors:
+        raise BusinessRuleViolation(errors)
+    now = now or utcnow()
+    end = new_end_date or call_off.end_date
+    variation = Variation(
+        proposed_by_side=side,
+        proposed_by=actor,
+        proposed_at=now,
+        reason=reason,
+        extra_units=extra_units,
+        new_end_date=new_end_date,
+        before=_terms(call_off, call_off.quantity, call_off.end_date),
+        after=_terms(call_off, call_off.quantity + extra_units, end),
+    )
+    call_off.variations.append(variation)
+    db.session.flush()
+    audit.record(
+        actor,
+        "call_off.variation_proposed",
+        call_off,
+        after={"variation_id": variation.id, **variation.after, "reason": reason},
+    )
+    if side == Side.BUYER:
+        _email(
+            call_off.provider_id,
+            [Role.PROVIDER_ADMIN],
+            "orders_variation_proposed",
+            call_off=call_off,
+            variation=variation,
+        )
+    else:
+        _email(
+            call_off.lead_buyer_id,
+            BUYER_ROLES,
+            "orders_variation_proposed",
+            call_off=call_off,
+            variation=variation,
+        )
+    return variation
+
+
+def _open_variation(actor: User, call_off: CallOff, variation_id: object) -> Variation:
+    from marketplace.db import parse_id
+
+    pk = parse_id(variation_id)
+    variation = next((v for v in call_off.variations if v.id == pk), None)
+    if variation is None:
+        raise NotFound("Variation not found")
+    if variation.status != VariationStatus.PROPOSED:
+        raise BusinessRuleViolation(
+            {"status": [f"This variation is already {variation.status.value}"]}
+        )
+    return variation
+
+
+def agree_variation(
+    actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
+) -> Variation:
+    """The other side agrees: the route, budget and capacity checks run again on the new terms,
+    and the call-off takes them as a new version."""
+    variation = _open_variation(actor, call_off, variation_id)
+    side = _side_of(actor, call_off)
+    if side is None or side == variation.proposed_by_side:
+        raise PermissionDenied("The other side of the call-off must agree this variation")
+    if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
+        raise BusinessRuleViolation(
+            {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
+        )
+    now = now or utcnow()
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    quantity = call_off.quantity + variation.extra_units
+    end = variation.new_end_date or call_off.end_date
+    terms = _terms(call_off, quantity, end)
+    lock_rows(Organisation, [call_off.lead_buyer_id])
+    extra_gross = terms["gross_pence"] - call_off.gross_pence
+    _check_route(call_off, extra_gross, now)
+
+    # Budgets: each funder's share of the new value, the difference committed (all or nothing).
+    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+    new_shares = split_by_basis_points(
+        terms["gross_pence"], [f.basis_points for f in call_off.funders]
+    )
+    short = [
+        f"{f.organisation.name} has {_pounds(f.budget.available_pence)} left in its budget, less "
+        f"than the {_pounds(new - f.share_pence)} more this variation needs"
+        for f, new in zip(call_off.funders, new_shares, strict=True)
+        if new - f.share_pence > f.budget.available_pence
+    ]
+    if short:
+        raise BusinessRuleViolation({"shares": short})
+
+    # Capacity: months already past keep what they had; what is left is spread over the months
+    # from this one (or the start, if later) to the new end, in place of what it held there.
+    this_month = first_of_month(london_date(now))
+    old_rows = list(
+        db.session.scalars(
+            sa.select(CapacityCommitment).where(
+                CapacityCommitment.listing_id == call_off.listing_id,
+                CapacityCommitment.source == call_off.reference,
+            )
+        )
+    )
+    kept = sum(row.units for row in old_rows if row.month < this_month)
+    own: dict[date, int] = {}
+    for row in old_rows:
+        if row.month >= this_month:
+            own[row.month] = own.get(row.month, 0) + row.units
+    months = _months(max(first_of_month(call_off.start_date), this_month), end) or [this_month]
+    parts = allocate(max(quantity - kept, 0), [1] * len(months))
+    plan = {month: units for month, units in zip(months, parts, strict=True) if units}
+    _check_capacity(call_off, plan, own)
+
+    # Every check has passed: from here on the call-off takes its new terms.
+    for row in old_rows:
+        if row.month >= this_month:
+            db.session.delete(row)
+    db.session.flush()
+    _commit_capacity(call_off, plan, now)
+    call_off.quantity, call_off.end_date = quantity, end
+    for funder, new in zip(call_off.funders, new_shares, strict=True):
+        delta = new - funder.share_pence
+        funder.budget.committed_pence += delta
+        funder.committed_pence += delta
+        funder.share_pence = new
+    call_off.net_pence, call_off.vat_pence = terms["net_pence"], terms["vat_pence"]
+    call_off.gross_pence = terms["gross_pence"]
+    call_off.version += 1
+    variation.status = VariationStatus.AGREED
+    variation.decided_by_id, variation.decided_at = actor.id, now
+    variation.version = call_off.version
+    _record(actor, "call_off.variation_agreed", call_off, before, variation_id=variation.id)
+    proposer = variation.proposed_by
+    if proposer is not None and proposer.active:
+        queue_email(
+            proposer.email,
+            "orders_variation_decided",
+            user=proposer,
+            call_off=call_off,
+            variation=variation,
+        )
+    return variation
+
+
+def reject_variation(
+    actor: User,
+    call_off: CallOff,
+    variation_id: object,
+    reason: str,
+    *,
+    now: datetime | None = None,
+) -> Variation:
+    variation = _open_variation(actor, call_off, variation_id)
+    side = _side_of(actor, call_off)
+    if side is None or side == variation.proposed_by_side:
+        raise PermissionDenied("The other side of the call-off must decide this variation")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > REASON_DETAIL_MAX:
+        raise BusinessRuleViolation(
+            {
+                "reason": [
+                    f"Explain why you are rejecting it, in {REASON_DETAIL_MAX} characters or fewer"
+                ]
+            }
+        )
+    now = now or utcnow()
+    variation.status = VariationStatus.REJECTED
+    variation.decided_by_id, variation.decided_at = actor.id, now
+    variation.decision_reason = reason
+    audit.record(
+        actor,
+        "call_off.variation_rejected",
+        call_off,
+        after={"variation_id": variation.id, "reason": reason},
+    )
+    proposer = variation.proposed_by
+    if proposer is not None and proposer.active:
+        queue_email(
+            proposer.email,
+            "orders_variation_decided",
+            user=proposer,
+            call_off=call_off,
+            variation=variation,
+        )
+    return variation
+
+
+def withdraw_variation(
+    actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
+) -> Variation:
+    variation = _open_variation(actor, call_off, variation_id)
+    if _side_of(actor, call_off) != variation.proposed_by_side:
+        raise PermissionDenied("Only the side that proposed a variation can withdraw it")
+    variation.status = VariationStatus.WITHDRAWN
+    variation.decided_by_id, variation.decided_at = actor.id, now or utcnow()
+    audit.record(
+        actor, "call_off.variation_withdrawn", call_off, after={"variation_id": variation.id}
+    )
+    return variation

@@ -490,3 +490,80 @@ def test_the_expire_command_expires_overdue_call_offs_once(app, world):
     assert db.session.get(CallOff, call_off.id).status == CallOffStatus.EXPIRED
     again = app.test_cli_runner().invoke(args=["orders", "expire"])
     assert "Expired 0 call-off(s)." in again.output
+
+
+# --- variations
+
+
+def test_a_variation_agreed_by_the_other_side_reruns_the_checks_and_makes_a_new_version(world):
+    call_off = accepted(world, quantity=10)
+    with pytest.raises(BusinessRuleViolation) as refused:
+        services.propose_variation(world.buyer, call_off, extra_units=0, reason="More")
+    assert "Add units, a later end date, or both" in refused.value.errors["extra_units"][0]
+    variation = services.propose_variation(
+        world.buyer,
+        call_off,
+        extra_units=5,
+        new_end_date=call_off.end_date + timedelta(days=30),
+        reason="Needs longer support",
+    )
+    assert "orders_variation_proposed" in emails_to(world.provider_admin)
+    with pytest.raises(BusinessRuleViolation):  # one open proposal at a time
+        services.propose_variation(world.provider_admin, call_off, extra_units=1, reason="x")
+    with pytest.raises(PermissionDenied):  # the proposer cannot agree their own proposal
+        services.agree_variation(world.buyer, call_off, variation.id)
+    services.agree_variation(world.provider_admin, call_off, variation.id)
+    assert (call_off.quantity, call_off.version, call_off.gross_pence) == (15, 2, 150_000)
+    assert world.budget.committed_pence == 150_000
+    assert [f.share_pence for f in call_off.funders] == [150_000]
+    assert sum(services.capacity_plan(call_off).values()) == 15
+    taken = db.session.scalar(
+        sa.select(sa.func.sum(CapacityCommitment.units)).where(
+            CapacityCommitment.source == call_off.reference
+        )
+    )
+    assert taken == 15
+    assert variation.before["quantity"] == 10 and variation.after["quantity"] == 15
+    assert "orders_variation_decided" in emails_to(world.buyer)
+
+
+def test_a_variation_over_the_limit_budget_or_capacity_is_refused_and_changes_nothing(app):
+    world = build_orders_world(price_pence=10_000, limit_pence=150_000, monthly_capacity=12)
+    call_off = accepted(world, quantity=10, end_date=world.start)
+    variation = services.propose_variation(
+        world.provider_admin, call_off, extra_units=6, reason="Two more weeks"
+    )
+    db.session.commit()  # a refused request rolls back to here, as a page or the API would
+    with pytest.raises(BusinessRuleViolation) as refused:
+        services.agree_variation(world.buyer, call_off, variation.id)
+    assert "further competition" in refused.value.errors["quantity"][0]
+    db.session.rollback()
+    assert (call_off.quantity, call_off.version) == (10, 1)
+
+    services.withdraw_variation(world.provider_admin, call_off, variation.id)
+    smaller = services.propose_variation(
+        world.provider_admin, call_off, extra_units=3, reason="A little more"
+    )
+    db.session.commit()
+    with pytest.raises(BusinessRuleViolation) as refused:  # 13 units in a month of 12
+        services.agree_variation(world.buyer, call_off, smaller.id)
+    assert "monthly capacity of 12" in refused.value.errors["capacity"][0]
+    db.session.rollback()
+    assert sum(services.capacity_plan(call_off).values()) == 10
+    services.reject_variation(world.buyer, call_off, smaller.id, "No capacity this month")
+    assert smaller.status.value == "rejected"
+    assert world.budget.committed_pence == 100_000
+    taken = db.session.scalar(
+        sa.select(sa.func.sum(CapacityCommitment.units)).where(
+            CapacityCommitment.source == call_off.reference
+        )
+    )
+    assert taken == 10
+
+
+def test_an_outsider_cannot_propose_and_only_accepted_call_offs_vary(world):
+    call_off = place(world)
+    with pytest.raises(BusinessRuleViolation):
+        services.propose_variation(world.buyer, call_off, extra_units=1, reason="More")
+    with pytest.raises(NotFound):
+        services.propose_variation(make_member(Role.BUYER), call_off, extra_units=1, reason="x")
