@@ -275,9 +275,9 @@ def test_a_standing_authorisation_confirms_the_co_funders_share_within_its_limit
 # --- approval
 
 
-def test_above_the_spend_limit_another_approver_must_approve(app):
+def test_above_the_spend_limit_another_approver_must_approve(app, monkeypatch):
     world = build_orders_world(price_pence=100_000)
-    app.config["BUYER_SPEND_LIMIT_PENCE"] = 500_000
+    monkeypatch.setitem(app.config, "BUYER_SPEND_LIMIT_PENCE", 500_000)
     call_off = place(world, quantity=6)  # £6,000
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
     assert "orders_approval_requested" in emails_to(world.approver)
