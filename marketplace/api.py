@@ -206,6 +206,7 @@ def init_api(app: Flask) -> None:
     from marketplace.catalogue.api import blp as catalogue_api
     from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
     from marketplace.extensions import csrf
+    from marketplace.orders.api import blp as orders_api
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
@@ -217,6 +218,7 @@ def init_api(app: Flask) -> None:
         accreditation_memberships_api,
         catalogue_api,
         rate_cards_api,
+        orders_api,
     ):
         api.register_blueprint(blueprint)
         # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.

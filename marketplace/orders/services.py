@@ -36,6 +36,7 @@ from marketplace.orders.models import (
     CALL_OFF_TRANSITIONS,
     COUNTED_STATUSES,
     CRN_LENGTH,
+    IDEMPOTENCY_KEY_MAX,
     MAX_VALUE_PENCE,
     NOTES_MAX,
     OPEN_STATUSES,
@@ -55,6 +56,7 @@ from marketplace.orders.models import (
     ChoiceReason,
     Delivery,
     FundingAuthorisation,
+    IdempotencyRecord,
     OutcomeRecord,
     OutcomeResult,
     Side,
@@ -1413,3 +1415,72 @@ def withdraw_variation(
         actor, "call_off.variation_withdrawn", call_off, after={"variation_id": variation.id}
     )
     return variation
+
+
+# ---------------------------------------------------------------------------------------------
+# Placing once: a repeated request (a double click, a retry) answers with the first call-off
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def placed_with_key(actor: User, key: str, request_fingerprint: str) -> CallOff | None:
+    """The call-off this person already placed with ``key``, if any. The same key with a
+    different request is refused (the client has confused two requests)."""
+    record = db.session.scalar(
+        sa.select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == actor.id, IdempotencyRecord.key_hash == _digest(key)
+        )
+    )
+    if record is None:
+        return None
+    if record.request_hash != _digest(request_fingerprint):
+        raise BusinessRuleViolation(
+            {
+                "idempotency_key": [
+                    "This Idempotency-Key was already used for a different request. Use a new "
+                    "key for a new call-off"
+                ]
+            }
+        )
+    return db.session.get(CallOff, record.call_off_id)
+
+
+def place_call_off_once(
+    actor: User,
+    organisation: Organisation,
+    listing_id: object,
+    details: CallOffDetails,
+    *,
+    key: str,
+    request_fingerprint: str,
+    now: datetime | None = None,
+) -> tuple[CallOff, bool]:
+    """Place a call-off unless this key already placed one; (call-off, whether it is new).
+
+    The key's record is written first: a concurrent request with the same key waits on its
+    unique index and then fails with an IntegrityError, after which the caller rolls back and
+    asks ``placed_with_key`` for the winner's call-off.
+    """
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise BusinessRuleViolation(
+            {"idempotency_key": [f"The key must be 1 to {IDEMPOTENCY_KEY_MAX} characters"]}
+        )
+    existing = placed_with_key(actor, key, request_fingerprint)
+    if existing is not None:
+        return existing, False
+    now = now or utcnow()
+    record = IdempotencyRecord(
+        user_id=actor.id,
+        key_hash=_digest(key),
+        request_hash=_digest(request_fingerprint),
+        created_at=now,
+    )
+    db.session.add(record)
+    db.session.flush()
+    call_off = place_call_off(actor, organisation, listing_id, details, now=now)
+    record.call_off_id = call_off.id
+    return call_off, True

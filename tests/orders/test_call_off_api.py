@@ -1,0 +1,137 @@
+"""The call-off API: placing once per Idempotency-Key, reading only what one is party to, each
+transition, delivery, budgets, and bad input answered with problem+json."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.accounts.models import Role
+from marketplace.accounts.services import create_api_token
+from marketplace.db import commit, db
+from marketplace.errors import PROBLEM_JSON
+from marketplace.orders.models import CallOff
+from tests.factories import make_member, make_organisation
+from tests.orders.factories import build_orders_world
+
+
+@pytest.fixture
+def world(app):
+    return build_orders_world()
+
+
+def bearer(user, organisation) -> dict[str, str]:
+    _, secret = create_api_token(user, organisation, "tests")
+    commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def order(world, **changes) -> dict:
+    body = {
+        "listing_id": world.listing.id,
+        "quantity": 10,
+        "start_date": world.start.isoformat(),
+        "end_date": world.start.isoformat(),
+        "crn": "X123456",
+        "pdu": "Durham",
+        "po_number": "PO-77",
+        "choice_reason": "only_provider_in_area",
+    }
+    body.update(changes)
+    return body
+
+
+def count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(CallOff))
+
+
+def test_a_buyer_places_reads_and_the_provider_accepts_and_records_delivery(client, world):
+    buyer = bearer(world.buyer, world.region)
+    response = client.post("/api/v1/orders", json=order(world), headers=buyer)
+    assert response.status_code == 201, response.json
+    placed = response.json
+    assert placed["reference"].startswith("CO-") and placed["status"] == "sent"
+    assert placed["gross_pence"] == 100_000 and placed["funders"][0]["share_pence"] == 100_000
+    assert response.headers["Location"].endswith(f"/api/v1/orders/{placed['id']}")
+
+    provider = bearer(world.provider_admin, world.provider)
+    listed = client.get("/api/v1/orders", headers=provider).json
+    assert [item["id"] for item in listed["items"]] == [placed["id"]]
+    accepted = client.post(f"/api/v1/orders/{placed['id']}/accept", headers=provider)
+    assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
+    delivery = client.post(
+        f"/api/v1/orders/{placed['id']}/deliveries",
+        json={"delivered_on": world.start.isoformat(), "units": 11, "attendance": "attended"},
+        headers=provider,
+    )
+    assert delivery.status_code == 422  # the start is in the future, and 11 > 10
+    assert delivery.headers["Content-Type"] == PROBLEM_JSON
+
+    budgets = client.get("/api/v1/budgets", headers=buyer).json
+    [budget] = budgets["budgets"]
+    assert budget["committed_pence"] == 100_000 and budget["available_pence"] == 9_900_000
+
+
+def test_the_same_idempotency_key_answers_with_the_same_call_off(client, world):
+    buyer = bearer(world.buyer, world.region)
+    headers = {**buyer, "Idempotency-Key": "order-1"}
+    first = client.post("/api/v1/orders", json=order(world), headers=headers)
+    again = client.post("/api/v1/orders", json=order(world), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json["id"] == again.json["id"] and count() == 1
+    other = client.post("/api/v1/orders", json=order(world, quantity=9), headers=headers)
+    assert other.status_code == 422
+    assert "already used for a different request" in other.json["detail"]
+    assert count() == 1
+    fresh = client.post(
+        "/api/v1/orders", json=order(world), headers={**buyer, "Idempotency-Key": "order-2"}
+    )
+    assert fresh.status_code == 201 and count() == 2
+
+
+def test_bad_input_is_a_clear_4xx_and_writes_nothing(client, world):
+    buyer = bearer(world.buyer, world.region)
+    cases = [
+        order(world, crn="123"),
+        order(world, quantity=0),
+        order(world, quantity=1.5),
+        order(world, end_date="2020-01-01"),
+        order(world, shares=[{"organisation_id": world.region.id, "basis_points": 9_999}]),
+        order(world, choice_reason="because"),
+        {"listing_id": world.listing.id},
+    ]
+    for body in cases:
+        response = client.post("/api/v1/orders", json=body, headers=buyer)
+        assert response.status_code == 422, (body, response.json)
+        assert response.headers["Content-Type"] == PROBLEM_JSON
+    assert count() == 0
+
+
+def test_another_organisation_cannot_see_or_act_on_a_call_off(client, world):
+    placed = client.post(
+        "/api/v1/orders", json=order(world), headers=bearer(world.buyer, world.region)
+    ).json
+    stranger_org = make_organisation()
+    stranger = bearer(make_member(Role.PROVIDER_ADMIN, stranger_org), stranger_org)
+    assert client.get(f"/api/v1/orders/{placed['id']}", headers=stranger).status_code == 404
+    assert client.post(f"/api/v1/orders/{placed['id']}/accept", headers=stranger).status_code == 404
+    assert client.get("/api/v1/orders", headers=stranger).json["items"] == []
+    # The buyer cannot accept for the provider, and a provider has no budgets.
+    buyer = bearer(world.buyer, world.region)
+    assert client.post(f"/api/v1/orders/{placed['id']}/accept", headers=buyer).status_code == 403
+    provider = bearer(world.provider_admin, world.provider)
+    assert client.get("/api/v1/budgets", headers=provider).status_code == 422
+    assert client.get("/api/v1/orders").status_code == 401
+
+
+def test_cancelling_a_completed_call_off_is_refused(client, world):
+    buyer = bearer(world.buyer, world.region)
+    placed = client.post("/api/v1/orders", json=order(world), headers=buyer).json
+    cancel = client.post(
+        f"/api/v1/orders/{placed['id']}/cancel", json={"reason": "duplicate"}, headers=buyer
+    )
+    assert cancel.status_code == 200 and cancel.json["status"] == "cancelled"
+    again = client.post(
+        f"/api/v1/orders/{placed['id']}/cancel", json={"reason": "duplicate"}, headers=buyer
+    )
+    assert again.status_code == 422 and "cannot be cancelled" in again.json["detail"]
