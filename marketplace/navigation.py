@@ -17,7 +17,13 @@ NAVIGATION = [
     (
         "Call-offs",
         "orders.index",
-        {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
+        {
+            Role.BUYER,
+            Role.APPROVER,
+            Role.PROVIDER_ADMIN,
+            Role.PROVIDER_EDITOR,
+            Role.AUTHORITY_ADMIN,
+        },
     ),
     ("Rate card", "catalogue.index", {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
     ("Accreditation", "accreditation.index", {Role.PROVIDER_ADMIN}),

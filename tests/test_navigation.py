@@ -16,7 +16,14 @@ EXPECTED_NAVIGATION = {
     Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Rate card", "Accreditation", "Team"],
     Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Rate card"],
     Role.ASSESSOR: ["Home", "Assessments"],
-    Role.AUTHORITY_ADMIN: ["Home", "Arrangements", "Organisations", "Team", "Audit log"],
+    Role.AUTHORITY_ADMIN: [
+        "Home",
+        "Call-offs",
+        "Arrangements",
+        "Organisations",
+        "Team",
+        "Audit log",
+    ],
 }
 
 EXPECTED_NEXT_ACTION = {
@@ -31,7 +38,14 @@ EXPECTED_NEXT_ACTION = {
 FEATURE_PAGES = {
     "/accreditation/": {Role.PROVIDER_ADMIN, Role.ASSESSOR, Role.AUTHORITY_ADMIN},
     "/catalogue/": {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
-    "/call-offs/": {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
+    # The authority sees every call-off.
+    "/call-offs/": {
+        Role.BUYER,
+        Role.APPROVER,
+        Role.PROVIDER_ADMIN,
+        Role.PROVIDER_EDITOR,
+        Role.AUTHORITY_ADMIN,
+    },
 }
 
 

@@ -24,6 +24,7 @@ from marketplace.accreditation.models import Arrangement
 from marketplace.catalogue.models import MAX_UNITS, Listing, Unit
 from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.money import VatTreatment
+from marketplace.reference.models import ServiceCategory
 
 REFERENCE_MAX = 20
 CRN_LENGTH = 7
@@ -401,6 +402,7 @@ class Budget(TimestampMixin, db.Model):
     spent_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
     organisation: Mapped[Organisation] = relationship()
+    category: Mapped[ServiceCategory | None] = relationship()
 
     audit_type = "budget"
 

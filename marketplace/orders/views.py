@@ -1,16 +1,606 @@
-"""Call-off pages. Placing and managing call-offs arrives with the call-offs issue."""
+"""Call-off pages: buy from a listing (question page, check your answers, confirmation), the
+call-offs one's organisation is party to (with filters and CSV), one call-off with its timeline
+and the actions the reader may take, and the organisation's budgets. Views are thin: the rules
+are in ``marketplace.orders.services``."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import csv
+import io
+import json
+import secrets
+from datetime import date
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.decorators import roles_required
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import Organisation, Role
+from marketplace.accounts.queries import page_number, paginate
+from marketplace.accounts.session import current_organisation
+from marketplace.accreditation.forms_applications import parse_day
+from marketplace.audit import AuditEvent
+from marketplace.catalogue.search import visible_listing
+from marketplace.db import commit, db, parse_id, rollback
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.filters import govuk_date
+from marketplace.money import vat_pence
+from marketplace.orders import services
+from marketplace.orders.forms import (
+    CancelForm,
+    CompleteForm,
+    ConfirmForm,
+    DeclineForm,
+    DeliveryForm,
+    PlaceCallOffForm,
+    whole_number,
+)
+from marketplace.orders.models import (
+    CallOff,
+    CallOffStatus,
+    ChoiceReason,
+    VariationStatus,
+)
+from marketplace.orders.queries import CallOffFilters, budgets_of, call_offs_query
+from marketplace.views_helpers import apply_errors
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
+PARTIES = (Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+PER_PAGE = 25
+DRAFTS_KEY = "call_off_drafts"
+MAX_DRAFTS = 5
+
+
+def _organisation() -> Organisation:
+    organisation = current_organisation()
+    if organisation is None:
+        abort(403)
+    return organisation
+
+
+def _call_off(call_off_id: int) -> CallOff:
+    """A call-off the current organisation is party to (authority staff see all); else 404."""
+    call_off = db.session.get(CallOff, call_off_id)
+    organisation = current_organisation()
+    if call_off is None or organisation is None:
+        abort(404)
+    is_authority = Role.AUTHORITY_ADMIN in current_user.roles_in(organisation)
+    if organisation.id not in services.parties(call_off) and not is_authority:
+        abort(404)
+    return call_off
+
+
+# ---------------------------------------------------------------------------------------------
+# Buying: question page, check your answers, confirmation
+
+
+def _co_funders(organisation: Organisation) -> list[Organisation]:
+    from marketplace.accounts.models import COMMISSIONER_TYPES
+
+    return list(
+        db.session.scalars(
+            sa.select(Organisation)
+            .where(
+                Organisation.type.in_(list(COMMISSIONER_TYPES)),
+                Organisation.active.is_(True),
+                Organisation.id != organisation.id,
+            )
+            .order_by(Organisation.name)
+        )
+    )
+
+
+def _drafts() -> dict:
+    return dict(session.get(DRAFTS_KEY) or {})
+
+
+def _details(draft: dict, organisation: Organisation) -> services.CallOffDetails:
+    lead = 10_000 - sum(points for _, points in draft["co_funding"])
+    shares = [services.FundingShare(organisation.id, lead)] + [
+        services.FundingShare(org_id, points) for org_id, points in draft["co_funding"]
+    ]
+    return services.CallOffDetails(
+        quantity=draft["quantity"],
+        start_date=date.fromisoformat(draft["start_date"]),
+        end_date=date.fromisoformat(draft["end_date"]),
+        crn=draft["crn"],
+        pdu=draft["pdu"],
+        po_number=draft["po_number"],
+        choice_reason=draft["choice_reason"],
+        choice_reason_detail=draft["choice_reason_detail"],
+        notes_for_provider=draft["notes_for_provider"],
+        shares=tuple(shares) if draft["co_funding"] else (),
+    )
+
+
+@bp.route("/new/<int:listing_id>", methods=["GET", "POST"])
+@roles_required(Role.BUYER)
+def place(listing_id: int):
+    organisation = _organisation()
+    listing = visible_listing(listing_id)
+    if listing is None:
+        abort(404)
+    token = request.args.get("draft", "")
+    draft = _drafts().get(token) if token else None
+    form = PlaceCallOffForm(co_funders=_co_funders(organisation))
+    if request.method == "GET" and draft:
+        form.quantity.data = str(draft["quantity"])
+        form.start_date.data = draft["start_date"]
+        form.end_date.data = draft["end_date"]
+        for name in ("crn", "pdu", "po_number", "choice_reason", "choice_reason_detail"):
+            getattr(form, name).data = draft[name]
+        form.notes_for_provider.data = draft["notes_for_provider"]
+        for n, (org_id, points) in enumerate(draft["co_funding"], start=1):
+            getattr(form, f"co_funder_{n}").data = str(org_id)
+            getattr(form, f"share_{n}").data = f"{points / 100:g}"
+    if form.validate_on_submit():
+        co_funding = form.co_funding()
+        details = services.CallOffDetails(
+            quantity=whole_number(form.quantity.data),
+            start_date=parse_day(form.start_date.data),
+            end_date=parse_day(form.end_date.data),
+            crn=form.crn.data,
+            pdu=form.pdu.data,
+            po_number=form.po_number.data,
+            choice_reason=form.choice_reason.data,
+            choice_reason_detail=form.choice_reason_detail.data or "",
+            notes_for_provider=form.notes_for_provider.data or "",
+        )
+        errors = services.check_details(details)
+        if sum(points for _, points in co_funding) >= 10_000:
+            errors["share_1"] = ["The co-funders' shares must leave your organisation a share"]
+        if not errors and not any(f.errors for f in form):
+            drafts = _drafts()
+            token = token if token in drafts else secrets.token_urlsafe(16)
+            drafts[token] = {
+                "listing_id": listing.id,
+                "quantity": details.quantity,
+                "start_date": details.start_date.isoformat(),
+                "end_date": details.end_date.isoformat(),
+                "crn": details.crn,
+                "pdu": details.pdu,
+                "po_number": details.po_number,
+                "choice_reason": details.choice_reason,
+                "choice_reason_detail": details.choice_reason_detail,
+                "notes_for_provider": details.notes_for_provider,
+                "co_funding": co_funding,
+            }
+            session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
+            return redirect(url_for("orders.check", listing_id=listing.id, token=token))
+        apply_errors(form, BusinessRuleViolation(errors)) if errors else None
+    return render_template("orders/place.html", form=form, listing=listing, token=token)
+
+
+@bp.route("/new/<int:listing_id>/check/<token>", methods=["GET", "POST"])
+@roles_required(Role.BUYER)
+def check(listing_id: int, token: str):
+    organisation = _organisation()
+    listing = visible_listing(listing_id)
+    draft = _drafts().get(token)
+    if listing is None:
+        abort(404)
+    if draft is None or draft["listing_id"] != listing.id:
+        flash("Those answers are no longer available. Start again.", "info")
+        return redirect(url_for("orders.place", listing_id=listing_id))
+    details = _details(draft, organisation)
+    form = ConfirmForm()
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        fingerprint = json.dumps(draft, sort_keys=True)
+        try:
+            call_off, _ = services.place_call_off_once(
+                current_user,
+                organisation,
+                listing.id,
+                details,
+                key=f"form:{token}",
+                request_fingerprint=fingerprint,
+            )
+            commit()
+        except DomainError as error:
+            rollback()
+            errors = error.errors
+        except IntegrityError:  # the same answers were sent twice at once: show the first
+            rollback()
+            call_off = services.placed_with_key(current_user, f"form:{token}", fingerprint)
+            if call_off is None:
+                raise
+        if not errors:
+            drafts = _drafts()
+            drafts.pop(token, None)
+            session[DRAFTS_KEY] = drafts
+            return redirect(url_for("orders.placed", call_off_id=call_off.id))
+    price = listing.price_on(services.london_date(None))
+    net = price.unit_price_pence * details.quantity if price else None
+    names = {
+        org.id: org.name
+        for org in db.session.scalars(
+            sa.select(Organisation).where(
+                Organisation.id.in_([s.organisation_id for s in details.shares] or [0])
+            )
+        )
+    }
+    return render_template(
+        "orders/check.html",
+        form=form,
+        listing=listing,
+        token=token,
+        draft=draft,
+        details=details,
+        price=price,
+        net=net,
+        gross=(net + vat_pence(net, listing.vat_treatment)) if net is not None else None,
+        names=names,
+        organisation=organisation,
+        choice_label=ChoiceReason(draft["choice_reason"]).label,
+        page_errors=errors,
+    ), (422 if errors else 200)
+
+
+@bp.get("/<int:call_off_id>/placed")
+@login_required
+def placed(call_off_id: int):
+    call_off = _call_off(call_off_id)
+    return render_template("orders/placed.html", call_off=call_off)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lists
+
+
+def _filters() -> tuple[CallOffFilters, dict[str, str]]:
+    args = request.args
+    raw = {k: (args.get(k) or "").strip()[:40] for k in ("status", "crn", "provider", "from", "to")}
+    status = None
+    if raw["status"]:
+        try:
+            status = CallOffStatus(raw["status"])
+        except ValueError:
+            status = None
+    return (
+        CallOffFilters(
+            status=status,
+            provider_id=parse_id(raw["provider"]) if raw["provider"] else None,
+            crn=raw["crn"].upper() or None,
+            placed_from=parse_day(raw["from"]),
+            placed_to=parse_day(raw["to"]),
+        ),
+        raw,
+    )
+
+
+def _query():
+    organisation = _organisation()
+    is_authority = Role.AUTHORITY_ADMIN in current_user.roles_in(organisation)
+    filters, raw = _filters()
+    return call_offs_query(None if is_authority else organisation.id, filters), raw
+
 
 @bp.get("/")
-@roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+@roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
 def index():
-    return render_template("orders/index.html")
+    query, raw = _query()
+
+    def url_for_page(number: int) -> str:
+        return url_for("orders.index", **{k: v for k, v in raw.items() if v}, page=number)
+
+    page = paginate(
+        query, page_number(request.args.get("page")), PER_PAGE, url_for_page=url_for_page
+    )
+    organisation = _organisation()
+    waiting = [
+        c
+        for c in page.items
+        if (c.status == CallOffStatus.SENT and c.provider_id == organisation.id)
+        or (
+            c.status == CallOffStatus.AWAITING_FUNDING
+            and any(f.organisation_id == organisation.id and not f.confirmed_at for f in c.funders)
+        )
+        or (c.status == CallOffStatus.AWAITING_APPROVAL and c.lead_buyer_id == organisation.id)
+    ]
+    return render_template(
+        "orders/index.html",
+        page=page,
+        raw=raw,
+        statuses=list(CallOffStatus),
+        organisation=organisation,
+        waiting=waiting,
+        export_url=url_for("orders.export", **{k: v for k, v in raw.items() if v}),
+    )
+
+
+@bp.get("/export.csv")
+@roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
+def export():
+    query, _ = _query()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "Reference",
+            "Status",
+            "Placed",
+            "Service",
+            "Provider",
+            "Lead buyer",
+            "CRN",
+            "PDU",
+            "Purchase order",
+            "Units",
+            "Delivered",
+            "Unit price (pence, ex VAT)",
+            "VAT treatment",
+            "Value (pence, incl VAT)",
+            "Start",
+            "End",
+        ]
+    )
+    for c in db.session.scalars(query.limit(10_000)):
+        writer.writerow(
+            [
+                c.reference,
+                c.status.value,
+                c.placed_at.date().isoformat(),
+                _safe(c.listing.title),
+                _safe(c.provider.name),
+                _safe(c.lead_buyer.name),
+                c.crn,
+                _safe(c.pdu),
+                _safe(c.po_number),
+                c.quantity,
+                c.delivered_units,
+                c.unit_price_pence,
+                c.vat_treatment.value,
+                c.gross_pence,
+                c.start_date.isoformat(),
+                c.end_date.isoformat(),
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=call-offs.csv"},
+    )
+
+
+def _safe(text: str) -> str:
+    """No spreadsheet formula injection from text typed by users."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/budgets")
+@roles_required(Role.BUYER, Role.APPROVER)
+def budgets():
+    organisation = _organisation()
+    return render_template(
+        "orders/budgets.html", organisation=organisation, budgets=budgets_of(organisation.id)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One call-off
+
+
+def _timeline(call_off: CallOff) -> list[dict]:
+    events = db.session.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.object_type == "call_off", AuditEvent.object_id == str(call_off.id))
+        .order_by(AuditEvent.id.desc())
+    ).all()
+    titles = {
+        "call_off.placed": "Call-off placed",
+        "call_off.funding_confirmed": "Co-funder's share confirmed",
+        "call_off.approved": "Approved",
+        "call_off.accepted": "Accepted by the provider",
+        "call_off.declined": "Declined by the provider",
+        "call_off.expired": "Expired without a response",
+        "call_off.delivery_recorded": "Delivery recorded",
+        "call_off.variation_proposed": "Variation proposed",
+        "call_off.variation_agreed": "Variation agreed",
+        "call_off.variation_rejected": "Variation rejected",
+        "call_off.variation_withdrawn": "Variation withdrawn",
+        "call_off.cancelled": "Cancelled",
+        "call_off.completed": "Completed",
+    }
+    deliveries = {d.id: d for d in call_off.deliveries}
+    items = []
+    for event in events:
+        after = event.after or {}
+        text = ""
+        if event.action == "call_off.delivery_recorded":
+            delivery = deliveries.get(after.get("delivery_id"))
+            if delivery is not None:
+                text = (
+                    f"{delivery.units} {call_off.unit.label}(s) on {govuk_date(delivery.delivered_on)}"
+                    f": {delivery.attendance.label}"
+                    + (f" ({delivery.absence_reason.label})" if delivery.absence_reason else "")
+                    + (f". {delivery.progress_note}" if delivery.progress_note else "")
+                )
+        elif event.action == "call_off.declined":
+            text = call_off.decline_reason or ""
+        elif event.action == "call_off.cancelled":
+            text = after.get("detail") or ""
+        items.append(
+            {
+                "title": titles.get(event.action, event.action),
+                "by": event.actor.name if event.actor else "The marketplace",
+                "at": event.occurred_at,
+                "text": text,
+            }
+        )
+    return items
+
+
+@bp.get("/<int:call_off_id>")
+@roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
+def show(call_off_id: int):
+    call_off = _call_off(call_off_id)
+    organisation = _organisation()
+    roles = current_user.roles_in(organisation)
+    funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
+    can = {
+        "confirm_funding": call_off.status == CallOffStatus.AWAITING_FUNDING
+        and funder is not None
+        and funder.confirmed_at is None
+        and Role.APPROVER in roles,
+        "approve": call_off.status == CallOffStatus.AWAITING_APPROVAL
+        and organisation.id == call_off.lead_buyer_id
+        and Role.APPROVER in roles
+        and current_user.id != call_off.placed_by_id,
+        "respond": call_off.status == CallOffStatus.SENT
+        and organisation.id == call_off.provider_id
+        and Role.PROVIDER_ADMIN in roles,
+        "deliver": call_off.status in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
+        and organisation.id == call_off.provider_id
+        and bool(roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
+        "complete": call_off.status == CallOffStatus.IN_DELIVERY
+        and organisation.id == call_off.provider_id
+        and Role.PROVIDER_ADMIN in roles,
+        "cancel": call_off.is_open
+        and organisation.id == call_off.lead_buyer_id
+        and bool(roles & {Role.BUYER, Role.APPROVER}),
+    }
+    return render_template(
+        "orders/show.html",
+        call_off=call_off,
+        can=can,
+        timeline=_timeline(call_off),
+        open_variations=[v for v in call_off.variations if v.status == VariationStatus.PROPOSED],
+    )
+
+
+def _one_click(call_off_id: int, action, success: str):
+    call_off = _call_off(call_off_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        action(call_off)
+        commit()
+    except DomainError as error:
+        rollback()
+        if isinstance(error, NotFound):
+            abort(404)
+        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
+        return redirect(url_for("orders.show", call_off_id=call_off_id))
+    flash(success, "success")
+    return redirect(url_for("orders.show", call_off_id=call_off_id))
+
+
+@bp.post("/<int:call_off_id>/confirm-funding")
+@roles_required(Role.APPROVER)
+def confirm_funding(call_off_id: int):
+    organisation = _organisation()
+    return _one_click(
+        call_off_id,
+        lambda c: services.confirm_funding(current_user, c, organisation),
+        "You have confirmed your organisation's share.",
+    )
+
+
+@bp.post("/<int:call_off_id>/approve")
+@roles_required(Role.APPROVER)
+def approve(call_off_id: int):
+    return _one_click(
+        call_off_id,
+        lambda c: services.approve(current_user, c),
+        "Call-off approved and sent to the provider.",
+    )
+
+
+@bp.post("/<int:call_off_id>/accept")
+@roles_required(Role.PROVIDER_ADMIN)
+def accept(call_off_id: int):
+    return _one_click(
+        call_off_id,
+        lambda c: services.accept(current_user, c),
+        "Call-off accepted. The buyer has been told.",
+    )
+
+
+def _form_action(call_off_id: int, form, template: str, act, success: str):
+    call_off = _call_off(call_off_id)
+    if form.validate_on_submit():
+        try:
+            act(call_off, form)
+            commit()
+        except DomainError as error:
+            rollback()
+            if isinstance(error, NotFound):
+                abort(404)
+            apply_errors(form, error)
+            call_off = _call_off(call_off_id)
+        else:
+            flash(success, "success")
+            return redirect(url_for("orders.show", call_off_id=call_off_id))
+    return render_template(template, form=form, call_off=call_off)
+
+
+@bp.route("/<int:call_off_id>/decline", methods=["GET", "POST"])
+@roles_required(Role.PROVIDER_ADMIN)
+def decline(call_off_id: int):
+    return _form_action(
+        call_off_id,
+        DeclineForm(),
+        "orders/decline.html",
+        lambda c, f: services.decline(current_user, c, f.reason.data),
+        "Call-off declined. The buyer has been told.",
+    )
+
+
+@bp.route("/<int:call_off_id>/cancel", methods=["GET", "POST"])
+@roles_required(Role.BUYER, Role.APPROVER)
+def cancel(call_off_id: int):
+    return _form_action(
+        call_off_id,
+        CancelForm(),
+        "orders/cancel.html",
+        lambda c, f: services.cancel(current_user, c, f.reason.data, f.detail.data or ""),
+        "Call-off cancelled.",
+    )
+
+
+@bp.route("/<int:call_off_id>/deliveries/new", methods=["GET", "POST"])
+@roles_required(Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+def record_delivery(call_off_id: int):
+    def act(call_off, form):
+        services.record_delivery(
+            current_user,
+            call_off,
+            services.DeliveryDetails(
+                delivered_on=parse_day(form.delivered_on.data),
+                units=whole_number(form.units.data),
+                attendance=form.attendance.data,
+                absence_reason=form.absence_reason.data or None,
+                progress_note=form.progress_note.data or "",
+            ),
+        )
+
+    return _form_action(
+        call_off_id, DeliveryForm(), "orders/delivery.html", act, "Delivery recorded."
+    )
+
+
+@bp.route("/<int:call_off_id>/complete", methods=["GET", "POST"])
+@roles_required(Role.PROVIDER_ADMIN)
+def complete(call_off_id: int):
+    return _form_action(
+        call_off_id,
+        CompleteForm(),
+        "orders/complete.html",
+        lambda c, f: services.complete(current_user, c, f.summary.data),
+        "Call-off completed. The buyer has been told.",
+    )

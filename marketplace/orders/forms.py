@@ -1,0 +1,261 @@
+"""Forms for the call-off pages: shape only (limits from the models); the services decide the
+rules. Percentages are typed with up to two decimals and become whole basis points exactly."""
+
+from __future__ import annotations
+
+import re
+
+from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from marketplace.accounts.forms.fields import (
+    BaseForm,
+    ChoiceRadioField,
+    ChoiceSelectField,
+    enum_choices,
+    submit_field,
+)
+from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
+from marketplace.orders.models import (
+    NOTES_MAX,
+    PDU_MAX,
+    PO_NUMBER_MAX,
+    PROGRESS_NOTE_MAX,
+    REASON_DETAIL_MAX,
+    SUMMARY_MAX,
+    AbsenceReason,
+    Attendance,
+    CancellationReason,
+    ChoiceReason,
+)
+
+_WHOLE = re.compile(r"^\d{1,7}$")
+_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?%?$")
+CO_FUNDER_ROWS = 3
+
+
+def whole_number(text: str | None) -> int | None:
+    text = (text or "").strip().replace(",", "")
+    return int(text) if _WHOLE.match(text) else None
+
+
+def basis_points(text: str | None) -> int | None:
+    """'40' or '33.33' or '12.5%' as basis points (4000, 3333, 1250); else None."""
+    match = _PERCENT.match((text or "").strip())
+    if not match:
+        return None
+    whole, part = match.groups()
+    return int(whole) * 100 + int((part or "0").ljust(2, "0"))
+
+
+def _date_field(label: str, message: str) -> StringField:
+    def check(form, field):
+        if field.data and parse_day(field.data) is None:
+            raise ValidationError(f"{label} must be a real date, like 31 3 2027")
+
+    return StringField(
+        label,
+        description=DATE_HINT,
+        widget=GovTextInput(),
+        validators=[DataRequired(message=message), check],
+    )
+
+
+class PlaceCallOffForm(BaseForm):
+    quantity = StringField(
+        "How many units?",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the number of units")],
+    )
+    start_date = _date_field("Start date", "Enter the start date")
+    end_date = _date_field("Planned end date", "Enter the planned end date")
+    crn = StringField(
+        "The person's CRN",
+        description="One capital letter and six digits, like X123456. No other personal details "
+        "are stored.",
+        widget=GovTextInput(),
+        filters=[lambda value: (value or "").strip().upper()],
+        validators=[DataRequired(message="Enter the person's CRN")],
+    )
+    pdu = StringField(
+        "Probation delivery unit (PDU)",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired(message="Enter the probation delivery unit (PDU)"),
+            Length(max=PDU_MAX, message=f"The PDU must be {PDU_MAX} characters or fewer"),
+        ],
+    )
+    po_number = StringField(
+        "Purchase order number",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired(message="Enter the purchase order number"),
+            Length(
+                max=PO_NUMBER_MAX,
+                message=f"The purchase order number must be {PO_NUMBER_MAX} characters or fewer",
+            ),
+        ],
+    )
+    choice_reason = ChoiceRadioField(
+        "Why did you choose this provider?",
+        choices=enum_choices(list(ChoiceReason)),
+        widget=GovRadioInput(),
+        validators=[DataRequired(message="Choose the reason for choosing this provider")],
+    )
+    choice_reason_detail = TextAreaField(
+        "Explain your choice",
+        description="For example, the other providers in the area have no capacity next month.",
+        widget=GovTextArea(),
+        validators=[
+            Optional(),
+            Length(
+                max=REASON_DETAIL_MAX,
+                message=f"The explanation must be {REASON_DETAIL_MAX} characters or fewer",
+            ),
+        ],
+    )
+    notes_for_provider = TextAreaField(
+        "Notes for the provider (optional)",
+        widget=GovTextArea(),
+        validators=[
+            Optional(),
+            Length(max=NOTES_MAX, message=f"Notes must be {NOTES_MAX} characters or fewer"),
+        ],
+    )
+    co_funder_1 = ChoiceSelectField(
+        "Co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
+    )
+    share_1 = StringField("Their share", widget=GovTextInput(), validators=[Optional()])
+    co_funder_2 = ChoiceSelectField(
+        "Second co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
+    )
+    share_2 = StringField("Their share", widget=GovTextInput(), validators=[Optional()])
+    co_funder_3 = ChoiceSelectField(
+        "Third co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
+    )
+    share_3 = StringField("Their share", widget=GovTextInput(), validators=[Optional()])
+    submit = submit_field("Continue")
+
+    def __init__(self, *args, co_funders=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "None")] + [(str(org.id), org.name) for org in co_funders]
+        for n in range(1, CO_FUNDER_ROWS + 1):
+            getattr(self, f"co_funder_{n}").choices = choices
+
+    def validate_quantity(self, field):
+        if whole_number(field.data) is None:
+            raise ValidationError("Enter the number of units as a whole number, like 12")
+
+    def co_funding(self) -> list[tuple[int, int]]:
+        """(organisation id, basis points) for each filled co-funder row."""
+        rows = []
+        for n in range(1, CO_FUNDER_ROWS + 1):
+            field = getattr(self, f"co_funder_{n}")
+            organisation = field.data
+            share = getattr(self, f"share_{n}")
+            if not organisation:
+                continue
+            if organisation not in {value for value, _ in field.choices}:
+                field.errors = [*field.errors, "Choose a co-funder from the list"]
+                continue
+            points = basis_points(share.data)
+            if points is None or points <= 0 or points >= 10_000:
+                share.errors = [
+                    *share.errors,
+                    "Enter the co-funder's share as a percentage above 0 and below 100, like 40 "
+                    "or 33.33",
+                ]
+                continue
+            rows.append((int(organisation), points))
+        return rows
+
+
+class ConfirmForm(BaseForm):
+    """One button, and the one-time token that stops a double submission placing twice."""
+
+    token = HiddenField()
+    submit = submit_field("Place call-off")
+
+
+class ActionForm(BaseForm):
+    submit = submit_field("Confirm")
+
+
+class DeclineForm(BaseForm):
+    reason = TextAreaField(
+        "Why are you declining this call-off?",
+        description="The buyer sees this.",
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message="Enter why you are declining this call-off"),
+            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Decline call-off")
+
+
+class CancelForm(BaseForm):
+    reason = ChoiceRadioField(
+        "Why are you cancelling?",
+        choices=enum_choices(list(CancellationReason)),
+        widget=GovRadioInput(),
+        validators=[DataRequired(message="Choose why you are cancelling")],
+    )
+    detail = TextAreaField(
+        "More detail",
+        description="Needed if you chose Other.",
+        widget=GovTextArea(),
+        validators=[
+            Optional(),
+            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Cancel call-off")
+
+
+class DeliveryForm(BaseForm):
+    delivered_on = _date_field("Date of the session", "Enter the date of the session")
+    units = StringField(
+        "Units delivered",
+        description="0 if the person did not attend and nothing was delivered.",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the units delivered")],
+    )
+    attendance = ChoiceRadioField(
+        "Attendance",
+        choices=enum_choices(list(Attendance)),
+        widget=GovRadioInput(),
+        validators=[DataRequired(message="Choose whether the person attended")],
+    )
+    absence_reason = ChoiceRadioField(
+        "If they did not attend, why?",
+        choices=enum_choices(list(AbsenceReason)),
+        widget=GovRadioInput(),
+        validators=[Optional()],
+    )
+    progress_note = TextAreaField(
+        "Progress note (optional)",
+        widget=GovTextArea(),
+        validators=[
+            Optional(),
+            Length(max=PROGRESS_NOTE_MAX, message=f"Use {PROGRESS_NOTE_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Record delivery")
+
+    def validate_units(self, field):
+        if whole_number(field.data) is None:
+            raise ValidationError("Enter the units as a whole number, like 1")
+
+
+class CompleteForm(BaseForm):
+    summary = TextAreaField(
+        "End-of-service summary",
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message="Enter an end-of-service summary"),
+            Length(max=SUMMARY_MAX, message=f"Use {SUMMARY_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Complete call-off")
