@@ -408,6 +408,12 @@ def load_demo_data() -> dict[str, int]:
         provider_admins=provider_admins,
     )
     listings = load_catalogue_demo()
+    from marketplace.orders.demo import load_orders_demo
+
+    orders = load_orders_demo(
+        organisations,
+        {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
+    )
     counts = {
         "listings": listings,
         "organisations": len(organisations),
@@ -416,6 +422,7 @@ def load_demo_data() -> dict[str, int]:
         "memberships": sum(len(roles) for spec in USERS for roles in spec.roles.values()),
         "lot_memberships": accreditation["memberships"],
         "applications": accreditation["applications"],
+        "call_offs": orders["call_offs"],
     }
     audit.record(admin, "demo.loaded", object_type="system", organisation=authority, after=counts)
     return counts

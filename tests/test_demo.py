@@ -277,3 +277,25 @@ def test_demo_has_a_live_arrangement_with_members_and_applications_in_every_stat
     )
     assert all(application_lot.feedback for application_lot in rejected.lots)
     assert count(AuditEvent) > 0
+
+
+def test_demo_has_budgets_and_call_offs_in_every_state_with_delivery(loaded):
+    from marketplace.accounts.models import Organisation
+    from marketplace.orders.models import Budget, CallOff, CallOffFunder, CallOffStatus, Delivery
+
+    commissioners = [
+        o for o in db.session.scalars(sa.select(Organisation)) if o.type.is_commissioner
+    ]
+    budgeted = set(db.session.scalars(sa.select(Budget.organisation_id)))
+    assert {o.id for o in commissioners} <= budgeted
+    states = set(db.session.scalars(sa.select(CallOff.status)))
+    # Draft is left at once by the service that places a call-off, so no call-off rests there.
+    assert states == set(CallOffStatus) - {CallOffStatus.DRAFT}
+    co_funded = db.session.scalars(
+        sa.select(CallOffFunder.call_off_id).where(CallOffFunder.is_lead.is_(False))
+    ).all()
+    assert len(co_funded) >= 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery)) >= 2
+    # Every budget still adds up: nothing committed or spent below zero, nothing over.
+    for budget in db.session.scalars(sa.select(Budget)):
+        assert 0 <= budget.committed_pence + budget.spent_pence <= budget.allocated_pence

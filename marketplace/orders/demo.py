@@ -1,0 +1,178 @@
+"""Demo budgets and call-offs for `flask demo load`: a budget for every demo commissioner this
+financial year, and call-offs in every state a person can find one in, some co-funded, some with
+delivery recorded. Each is made through the services, as a person would make it, so its audit
+trail, emails, budgets and capacity are what the real journey leaves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from marketplace.accounts.models import Membership, Organisation, Role, User
+from marketplace.catalogue import search
+from marketplace.catalogue.models import Listing
+from marketplace.db import db, utcnow
+from marketplace.orders import services
+from marketplace.orders.models import Budget, CallOff
+from marketplace.workdays import add_working_days
+
+PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
+OTHER_BUDGET_PENCE = 8_000_000  # £80,000
+
+
+def _admin_of(organisation_id: int) -> User | None:
+    return db.session.scalar(
+        sa.select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.organisation_id == organisation_id,
+            Membership.role == Role.PROVIDER_ADMIN,
+        )
+        .order_by(User.id)
+        .limit(1)
+    )
+
+
+def load_orders_demo(
+    organisations: dict[str, Organisation], people: dict[str, User]
+) -> dict[str, int]:
+    """Budgets for every commissioner and a dozen call-offs for the North West buyer."""
+    now = utcnow()
+    year = services.financial_year(services.london_date(now))
+    for organisation in organisations.values():
+        if organisation.type.is_commissioner:
+            allocated = (
+                PROBATION_BUDGET_PENCE
+                if organisation.type.value == "probation_region"
+                else OTHER_BUDGET_PENCE
+            )
+            db.session.add(
+                Budget(organisation=organisation, financial_year=year, allocated_pence=allocated)
+            )
+    db.session.flush()
+    search.reindex_all(db.session.connection())  # buyers see only what the index shows
+
+    buyer = people["buyer"]
+    pcc_approver = people["pcc.approver"]
+    region, pcc = organisations["pdu-nw"], organisations["pcc-lancs"]
+    found = search.search(search.SearchParams(region="B", per_page=100))
+    listings: list[tuple[Listing, User]] = []
+    for hit in found.page.items:
+        admin = _admin_of(hit.listing.organisation_id)
+        if admin is not None and hit.listing.monthly_capacity >= 20:
+            listings.append((hit.listing, admin))
+    if len(listings) < 9:
+        return {"budgets": len(organisations), "call_offs": 0}
+    # The longest-listed services first: the call-offs placed weeks ago need a price then.
+    listings.sort(key=lambda pair: (min(p.effective_from for p in pair[0].prices), pair[0].id))
+    listings = listings[:2] + listings[-7:]
+
+    def place(
+        n: int,
+        when: datetime,
+        quantity: int,
+        reason: str,
+        co_funded: bool = False,
+        actor: User | None = None,
+    ):
+        listing, admin = listings[n]
+        first_price = min(p.effective_from for p in listing.prices)
+        opened = datetime(first_price.year, first_price.month, first_price.day, 12, tzinfo=UTC)
+        when = max(when, opened)
+        start = add_working_days(services.london_date(when), listing.lead_time_days + 1)
+        shares = (
+            (services.FundingShare(region.id, 6_000), services.FundingShare(pcc.id, 4_000))
+            if co_funded
+            else ()
+        )
+        quantity = max(listing.min_units, min(quantity, listing.max_units))
+        details = services.CallOffDetails(
+            quantity=quantity,
+            start_date=start,
+            end_date=start + timedelta(days=56),
+            crn=f"D{100_001 + n:06d}"[:7],
+            pdu="Lancashire North",
+            po_number=f"NW-PO-{2_400 + n}",
+            choice_reason=reason,
+            choice_reason_detail="Demo call-off",
+            notes_for_provider="Prefers appointments after 10am.",
+            shares=shares,
+        )
+        call_off = services.place_call_off(actor or buyer, region, listing.id, details, now=when)
+        return call_off, admin
+
+    days = timedelta(days=1)
+    # Sent, waiting for the provider.
+    place(2, now, 4, "lowest_price_with_capacity")
+    # Co-funded with the Lancashire PCC, waiting for its approver.
+    place(3, now, 6, "only_provider_in_area", co_funded=True)
+    # Placed by a buyer with a £500 spend limit: about £800, so it waits for an approver.
+    limited = people["co.commissioner"]
+    for membership in limited.memberships:
+        if membership.organisation_id == region.id and membership.role == Role.BUYER:
+            membership.spend_limit_pence = 50_000
+    price = listings[4][0].price_on(services.london_date(now))
+    place(
+        4,
+        now,
+        80_000 // max(1, price.unit_price_pence if price else 1) + 1,
+        "specialist_need",
+        actor=limited,
+    )
+    # Accepted.
+    accepted, admin = place(5, now - 2 * days, 5, "continuity")
+    services.accept(admin, accepted, now=now - days)
+    # Co-funded, confirmed, accepted and in delivery with sessions recorded.
+    delivering, admin = place(1, now - 40 * days, 8, "continuity", co_funded=True)
+    services.confirm_funding(pcc_approver, delivering, pcc, now=now - 39 * days)
+    services.accept(admin, delivering, now=now - 38 * days)
+    for offset, attendance, absence in (
+        (0, "attended", None),
+        (7, "late", None),
+        (14, "did_not_attend", "acceptable"),
+    ):
+        day = delivering.start_date + timedelta(days=offset)
+        if day <= services.london_date(now):
+            services.record_delivery(
+                admin,
+                delivering,
+                services.DeliveryDetails(
+                    delivered_on=day,
+                    units=0 if absence else 1,
+                    attendance=attendance,
+                    absence_reason=absence,
+                    progress_note="Engaging well" if not absence else "Hospital appointment",
+                ),
+                now=now,
+            )
+    # Completed, with an outcome.
+    done, admin = place(0, now - 90 * days, 3, "lowest_price_with_capacity")
+    services.accept(admin, done, now=now - 89 * days)
+    services.record_delivery(
+        admin,
+        done,
+        services.DeliveryDetails(delivered_on=done.start_date, units=3, attendance="attended"),
+        now=now,
+    )
+    outcome = next(iter(done.listing.outcome_list), None)
+    services.complete(
+        admin,
+        done,
+        "All sessions delivered; the person moved into settled accommodation.",
+        [services.OutcomeDetails(outcome, "achieved")] if outcome else [],
+        now=now,
+    )
+    # Declined by the provider.
+    declined, admin = place(6, now - 3 * days, 2, "lowest_price_with_capacity")
+    services.decline(admin, declined, "No key worker free in that area until spring.", now=now)
+    # Cancelled by the buyer.
+    cancelled, _ = place(7, now - 5 * days, 2, "continuity")
+    services.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
+    # Not answered in time: expired.
+    place(8, now - 10 * days, 2, "lowest_price_with_capacity")
+    services.expire_overdue(now)
+    return {
+        "budgets": db.session.scalar(sa.select(sa.func.count()).select_from(Budget)),
+        "call_offs": db.session.scalar(sa.select(sa.func.count()).select_from(CallOff)),
+    }
