@@ -124,17 +124,19 @@ class PlaceCallOffForm(BaseForm):
         ],
     )
     co_funder_1 = ChoiceSelectField(
-        "Co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
+        "First co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
     )
-    share_1 = StringField("Their share", widget=GovTextInput(), validators=[Optional()])
+    share_1 = StringField("First co-funder's share", widget=GovTextInput(), validators=[Optional()])
     co_funder_2 = ChoiceSelectField(
         "Second co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
     )
-    share_2 = StringField("Their share", widget=GovTextInput(), validators=[Optional()])
+    share_2 = StringField(
+        "Second co-funder's share", widget=GovTextInput(), validators=[Optional()]
+    )
     co_funder_3 = ChoiceSelectField(
         "Third co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
     )
-    share_3 = StringField("Their share", widget=GovTextInput(), validators=[Optional()])
+    share_3 = StringField("Third co-funder's share", widget=GovTextInput(), validators=[Optional()])
     submit = submit_field("Continue")
 
     def __init__(self, *args, co_funders=(), **kwargs):
