@@ -15,7 +15,8 @@ What it does, all on 127.0.0.1 and bounded in time:
    (hello world first and last: the ratios use the mean of the two);
 5. measures what needs no server: server-side search latency with 50,000 listings on SQLite and
    on a throwaway PostgreSQL cluster (`benchmarks/search_latency.py`), and the import of a
-   10,000-row rate card (`benchmarks/import_rate_card.py`);
+   10,000-row rate card (`benchmarks/import_rate_card.py`), and placing call-offs through the
+   API on PostgreSQL with 32 clients (`benchmarks/place_call_offs.py`);
 6. prints a table with the ratio of each target's throughput to hello world's, and each target's
    verdict, and writes `benchmarks/RESULTS.md`;
 7. stops both servers and deletes the temporary directory, whatever happened.
@@ -66,6 +67,9 @@ SEARCH_TARGET_RATIO = 0.20
 SEARCH_P95_TARGET_MS = 30.0
 IMPORT_ROWS = 10_000
 IMPORT_TARGET_SECONDS = 5.0
+# Issue 5: placing call-offs through the API on PostgreSQL with 32 clients, at least 150 a second,
+# with no errors and no overbooking or overspending found afterwards.
+ORDERS_TARGET_RPS = 150
 
 WRK_SCRIPT = r"""
 -- Prints one machine-readable line when wrk finishes (latencies in microseconds).
@@ -583,7 +587,31 @@ def offline_measures(env: dict[str, str]) -> dict:
     if match:
         found["import_seconds"] = float(match.group(1))
         print(f"  rate card import: {IMPORT_ROWS:,} rows in {found['import_seconds']:.2f} s")
+    out = run(
+        [sys.executable, str(ROOT / "benchmarks" / "place_call_offs.py")], env, timeout=1200
+    ).stdout
+    print(f"  {out.strip().splitlines()[0]}", flush=True)
+    match = re.search(
+        r"place_call_offs: (\d+) requests/s, (\d+) errors, (\d+) refused, (\d+) invariant", out
+    )
+    if match:
+        found["orders"] = tuple(int(group) for group in match.groups())
+        found["orders_breaches"] = [ln for ln in out.splitlines() if ln.startswith("BREACH")]
     return found
+
+
+def orders_verdict(offline: dict) -> str:
+    """Issue 5's target: call-offs placed through the API on PostgreSQL, 32 clients."""
+    if "orders" not in offline:
+        return "Placing call-offs: not measured."
+    rps, errors, refused, breaches = offline["orders"]
+    ok = rps >= ORDERS_TARGET_RPS and errors == 0 and breaches == 0
+    return (
+        f"Placing call-offs through the API on PostgreSQL, 32 clients: {rps} requests/s "
+        f"(target ≥ {ORDERS_TARGET_RPS}), {errors} errors, {refused} refused by a rule, "
+        f"{breaches} overbooking, overspending or count breaches found afterwards: "
+        f"{'target met' if ok else 'TARGET MISSED'}."
+    )
 
 
 def verdict(results: list[Result], hello_rps: float) -> str:
@@ -633,6 +661,15 @@ def write_results(
         ),
         "",
         *(f"{line}  " for line in catalogue_verdicts(results, hello_rps, offline)),
+        "",
+        "## Call-offs",
+        "",
+        "`benchmarks/place_call_offs.py`: a throwaway PostgreSQL cluster with the demo data, "
+        "gunicorn with 4 sync workers, and wrk driving `POST /api/v1/orders` with 32 connections "
+        "for 10 s (after a 2 s warm-up), each request from one of the demo buyers' tokens for "
+        "one of 40 services; then, with the server stopped, the database is checked.",
+        "",
+        f"{orders_verdict(offline)}  ",
         "",
         "## Machine",
         "",
@@ -776,6 +813,7 @@ def main() -> int:
     print(verdict(results, hello_rps))
     print("\n".join(large_data_verdicts(results, hello_rps)))
     print("\n".join(catalogue_verdicts(results, hello_rps, offline)))
+    print(orders_verdict(offline))
     if not args.no_write:
         write_results(results, hello_rps, args, when, offline)
         print(f"\nWrote {RESULTS.relative_to(ROOT)}")

@@ -1,0 +1,341 @@
+"""Placing call-offs through the API on PostgreSQL, with 32 concurrent clients (issue 5).
+
+`python benchmarks/place_call_offs.py [--connections 32] [--duration 10]`:
+
+1. starts a throwaway PostgreSQL cluster on 127.0.0.1 (`scripts/test-postgres.sh`, its own
+   folder and port), runs the migrations and `flask demo load`;
+2. gives every demo buyer an API token and picks the visible services that can be bought in one
+   unit; the funders' budgets and the direct-award limit are the demo's own;
+3. serves the app with gunicorn (4 sync workers, 127.0.0.1) and drives `POST /api/v1/orders`
+   with wrk (2 threads, 32 connections), each request for another service from one of the
+   buyers' tokens, after a 2 s warm-up;
+4. checks the database afterwards: one call-off per 201 answer, every budget's committed total
+   equal to its funders' parts and within its allocation, every buyer's total per service within
+   the direct-award limit, and no month of any service over its capacity;
+5. prints `place_call_offs: <n> requests/s, <errors> errors, <k> invariant breaches` last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+HOST = "127.0.0.1"
+WORKERS = 4
+
+LUA = r"""
+-- Each request: the next token and service from the lists, one unit, a fresh PO number.
+local tokens = {TOKENS}
+local services = {SERVICES}
+-- Globals: wrk's done() reads each thread's own with thread:get.
+counter = 0
+created, refused, other = 0, 0, 0
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = id * 100000
+end
+
+request = function()
+  counter = counter + 1
+  local token = tokens[(counter % #tokens) + 1]
+  local service = services[(counter % #services) + 1]
+  local body = string.format(
+    '{"listing_id": %d, "quantity": %d, "start_date": "%s", "end_date": "%s", ' ..
+    '"crn": "B%06d", "pdu": "Bench", "po_number": "BENCH-%d", ' ..
+    '"choice_reason": "lowest_price_with_capacity"}',
+    service[1], service[2], service[3], service[3], counter % 1000000, counter)
+  return wrk.format("POST", "/api/v1/orders",
+    {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+
+response = function(status, headers, body)
+  if status == 201 then created = created + 1
+  elseif status == 422 then refused = refused + 1
+  else other = other + 1 end
+end
+
+done = function(summary, latency, requests)
+  local c, r, o = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    c = c + thread:get("created"); r = r + thread:get("refused"); o = o + thread:get("other")
+  end
+  io.write(string.format(
+    "BENCH_JSON {\"requests\":%d,\"duration_us\":%d,\"socket_errors\":%d,\"created\":%d," ..
+    "\"refused\":%d,\"other\":%d,\"p50\":%.0f,\"p95\":%.0f}\n",
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    c, r, o, latency:percentile(50), latency:percentile(95)))
+end
+"""
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _prepare(env: dict[str, str]) -> tuple[list[str], list[tuple[int, int, str]]]:
+    """Tokens for every demo buyer, and (listing id, units, start date) of buyable services."""
+    os.environ.update(env)
+    import sqlalchemy as sa
+
+    from marketplace import create_app
+    from marketplace.accounts.models import Membership, Role, User
+    from marketplace.accounts.services import create_api_token
+    from marketplace.catalogue import search
+    from marketplace.db import commit, db
+    from marketplace.orders.services import london_date
+    from marketplace.workdays import add_working_days
+
+    app = create_app()
+    with app.app_context():
+        tokens = []
+        for membership in db.session.scalars(
+            sa.select(Membership).where(Membership.role == Role.BUYER).order_by(Membership.id)
+        ):
+            user = db.session.get(User, membership.user_id)
+            _, secret = create_api_token(user, membership.organisation, "bench")
+            tokens.append(secret)
+        commit()
+        today = london_date()
+        found = search.search(search.SearchParams(per_page=100, sort=search.SortOrder.PRICE))
+        services = []
+        for hit in found.page.items:
+            listing = hit.listing
+            if hit.unit_price_pence and hit.unit_price_pence * listing.min_units <= 20_000:
+                start = add_working_days(today, listing.lead_time_days + 1)
+                services.append((listing.id, listing.min_units, start.isoformat()))
+        db.session.remove()
+    if not tokens or not services:
+        raise SystemExit("the demo has no buyers or no cheap visible services to buy")
+    return tokens, services[:40]
+
+
+def _check(env: dict[str, str], created: int, slack: int) -> list[str]:
+    """Invariants after the run; each breach as a line."""
+    import sqlalchemy as sa
+
+    from marketplace import create_app
+    from marketplace.catalogue.models import CapacityCommitment, Listing
+    from marketplace.db import db
+    from marketplace.orders.models import Budget, CallOff, CallOffFunder
+
+    breaches: list[str] = []
+    app = create_app()
+    with app.app_context():
+        bench_call_offs = db.session.scalar(
+            sa.select(sa.func.count()).select_from(CallOff).where(CallOff.po_number.like("BENCH-%"))
+        )
+        if not created <= bench_call_offs <= created + slack:
+            breaches.append(f"{bench_call_offs} call-offs for {created} answers of 201")
+        parts = dict(
+            db.session.execute(
+                sa.select(
+                    CallOffFunder.budget_id, sa.func.sum(CallOffFunder.committed_pence)
+                ).group_by(CallOffFunder.budget_id)
+            ).all()
+        )
+        for budget in db.session.scalars(sa.select(Budget)):
+            if budget.committed_pence != int(parts.get(budget.id) or 0):
+                breaches.append(f"budget {budget.id}: committed differs from its funders' parts")
+            if budget.committed_pence + budget.spent_pence > budget.allocated_pence:
+                breaches.append(f"budget {budget.id}: overspent")
+        totals = db.session.execute(
+            sa.select(CallOff.lead_buyer_id, CallOff.listing_id, sa.func.sum(CallOff.gross_pence))
+            .where(CallOff.status.notin_(["declined", "expired", "cancelled"]))
+            .group_by(CallOff.lead_buyer_id, CallOff.listing_id)
+        ).all()
+        limits = {
+            c.listing_id: c.arrangement.direct_award_limit_pence
+            for c in db.session.scalars(sa.select(CallOff))
+        }
+        for lead, listing_id, total in totals:
+            if total > limits[listing_id]:
+                breaches.append(f"buyer {lead}, service {listing_id}: over the direct-award limit")
+        for listing_id, month, units in db.session.execute(
+            sa.select(
+                CapacityCommitment.listing_id,
+                CapacityCommitment.month,
+                sa.func.sum(CapacityCommitment.units),
+            ).group_by(CapacityCommitment.listing_id, CapacityCommitment.month)
+        ):
+            if units > db.session.get(Listing, listing_id).monthly_capacity:
+                breaches.append(f"service {listing_id} overbooked in {month}")
+        db.session.remove()
+    return breaches
+
+
+def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed:\n{result.stdout}\n{result.stderr}")
+    stats = json.loads(line.removeprefix("BENCH_JSON "))
+    stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+    return stats
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument(
+        "--database-url",
+        help="use this database (migrated, demo loaded) instead of a throwaway cluster",
+    )
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="marketplace-orders-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
+    env.update(
+        FLASK_APP="wsgi",
+        MARKETPLACE_ENV="development",
+        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
+        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
+        MARKETPLACE_EMAIL_BACKEND="console",
+        MARKETPLACE_SEND_EMAIL_AFTER_COMMIT="false",  # the outbox keeps them; nothing is sent
+        MARKETPLACE_RATELIMIT_ENABLED="false",
+        MARKETPLACE_LOG_LEVEL="WARNING",
+    )
+    pg_dir = Path(tempfile.gettempdir()) / f"marketplace-orders-pg-{secrets.token_hex(4)}"
+    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(_free_port()))
+    server = None
+    try:
+        if args.database_url:
+            env["MARKETPLACE_DATABASE_URL"] = args.database_url
+        else:
+            _run(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
+            env["MARKETPLACE_DATABASE_URL"] = _run(
+                ["bash", "scripts/test-postgres.sh", "url"], pg_env, 60
+            ).strip()
+            flask = [sys.executable, "-m", "flask"]
+            _run([*flask, "db", "upgrade"], env, 600)
+            _run([*flask, "demo", "load"], env, 600)
+        tokens, services = _prepare(env)
+        script = tmp / "orders.lua"
+        script.write_text(
+            LUA.replace("{TOKENS}", "{" + ", ".join(json.dumps(t) for t in tokens) + "}").replace(
+                "{SERVICES}",
+                "{"
+                + ", ".join(f'{{{pk}, {units}, "{start}"}}' for pk, units, start in services)
+                + "}",
+            )
+        )
+        port = _free_port()
+        server_env = dict(env, MARKETPLACE_ENV="production")
+        log = (tmp / "gunicorn.log").open("wb")
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(WORKERS),
+                "--bind",
+                f"{HOST}:{port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((HOST, port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        url = f"http://{HOST}:{port}/api/v1/orders"
+        warm = _wrk(url, script, 2, 4)
+        stats = _wrk(url, script, args.duration, args.connections)
+        # Stop the server first: SIGTERM lets each worker finish the request it is on, so
+        # nothing commits while the database is checked. Requests wrk gave up on at the end
+        # of each run may still have placed a call-off: at most one per connection.
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+        server = None
+        created = warm["created"] + stats["created"]
+        breaches = _check(env, created, slack=4 + args.connections)
+    finally:
+        if server is not None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=20)
+        if not args.database_url:
+            subprocess.run(
+                ["bash", "scripts/test-postgres.sh", "stop"],
+                cwd=ROOT,
+                env=pg_env,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            shutil.rmtree(pg_dir, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    errors = stats["socket_errors"] + stats["other"]
+    print(
+        f"{stats['requests']} requests in {args.duration} s from {args.connections} clients "
+        f"({len(tokens)} buyer tokens, {len(services)} services): {stats['created']} placed, "
+        f"{stats['refused']} refused by a rule, {errors} errors; p50 {stats['p50'] / 1000:.1f} ms, "
+        f"p95 {stats['p95'] / 1000:.1f} ms"
+    )
+    for breach in breaches:
+        print(f"BREACH: {breach}")
+    print(
+        f"place_call_offs: {stats['rps']:.0f} requests/s, {errors} errors, "
+        f"{stats['refused']} refused, {len(breaches)} invariant breaches"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
