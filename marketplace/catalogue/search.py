@@ -771,21 +771,22 @@ def search(
 # Listing pages and comparison
 
 
+def _visible() -> sa.Select:
+    """Listings buyers may see: published, with an area an active membership covers."""
+    return sa.select(Listing).where(
+        Listing.status == ListingStatus.PUBLISHED,
+        sa.exists().where(_areas.c.listing_id == Listing.id),
+    )
+
+
 def _visible_query() -> sa.Select:
-    return (
-        sa.select(Listing)
-        .where(
-            Listing.status == ListingStatus.PUBLISHED,
-            sa.exists().where(_areas.c.listing_id == Listing.id),
-        )
-        .options(
-            joinedload(Listing.organisation),
-            joinedload(Listing.lot).joinedload(ArrangementLot.category),
-            joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
-            selectinload(Listing.prices),
-            selectinload(Listing.areas).joinedload(ListingArea.region),
-            selectinload(Listing.areas).joinedload(ListingArea.pcc_area),
-        )
+    return _visible().options(
+        joinedload(Listing.organisation),
+        joinedload(Listing.lot).joinedload(ArrangementLot.category),
+        joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
+        selectinload(Listing.prices),
+        selectinload(Listing.areas).joinedload(ListingArea.region),
+        selectinload(Listing.areas).joinedload(ListingArea.pcc_area),
     )
 
 
@@ -795,6 +796,22 @@ def visible_listing(listing_id: Any) -> Listing | None:
     if pk is None:
         return None
     return db.session.scalar(_visible_query().where(Listing.id == pk))
+
+
+def buyable_listing(listing_id: Any) -> Listing | None:
+    """A visible listing with what buying it reads (its lot, arrangement and prices), without
+    the areas and names its page shows; else None."""
+    pk = parse_id(listing_id)
+    if pk is None:
+        return None
+    return db.session.scalar(
+        _visible()
+        .where(Listing.id == pk)
+        .options(
+            joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
+            selectinload(Listing.prices),
+        )
+    )
 
 
 def visible_listings(listing_ids: Iterable[int]) -> dict[int, Listing]:

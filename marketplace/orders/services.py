@@ -26,7 +26,7 @@ from marketplace.accreditation.models import ArrangementStatus
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
-from marketplace.catalogue.search import visible_listing
+from marketplace.catalogue.search import buyable_listing
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.money import BASIS_POINTS_WHOLE, allocate, gross_pence, split_by_basis_points
@@ -126,17 +126,10 @@ def lock_rows(model: type, ids: Iterable[int]) -> None:
 
 
 def _people(organisation_id: int, roles: Iterable[Role]) -> list[User]:
-    statement = (
-        sa.select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.organisation_id == organisation_id,
-            Membership.role.in_(list(roles)),
-            User.active.is_(True),
-        )
-        .order_by(User.id)
-        .distinct()
+    holders = sa.select(Membership.user_id).where(
+        Membership.organisation_id == organisation_id, Membership.role.in_(list(roles))
     )
+    statement = sa.select(User).where(User.id.in_(holders), User.active.is_(True)).order_by(User.id)
     return list(db.session.scalars(statement))
 
 
@@ -503,7 +496,7 @@ def place_call_off(
         raise PermissionDenied("Only commissioning organisations can place call-offs")
     now = now or utcnow()
     today = london_date(now)
-    listing = visible_listing(listing_id)
+    listing = buyable_listing(listing_id)
     if listing is None:
         raise NotFound("Service not found")
     errors = check_details(details)
@@ -546,6 +539,10 @@ def place_call_off(
         status=CallOffStatus.DRAFT,
         listing=listing,
         listing_id=listing.id,  # set now: the limit check below reads it before the flush
+        provider=listing.organisation,
+        deliveries=[],
+        variations=[],
+        outcomes=[],
         arrangement_id=arrangement.id,
         provider_id=listing.organisation_id,
         lead_buyer_id=organisation.id,
