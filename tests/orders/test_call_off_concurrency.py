@@ -176,3 +176,55 @@ def test_the_last_units_of_capacity_are_accepted_once(app):
         .where(CallOff.status == CallOffStatus.ACCEPTED)
     )
     assert accepted == 7
+
+
+def test_the_same_idempotency_key_sent_at_once_places_one_call_off(app):
+    from marketplace.accounts.services import create_api_token
+
+    world = build_orders_world(price_pence=1_000)
+    _, secret = create_api_token(world.buyer, world.region, "race")
+    commit()
+    body = {
+        "listing_id": world.listing.id,
+        "quantity": 2,
+        "start_date": world.start.isoformat(),
+        "end_date": world.start.isoformat(),
+        "crn": "X111111",
+        "pdu": "Durham",
+        "po_number": "PO-RACE",
+        "choice_reason": "continuity",
+    }
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "one-order"}
+    racing_app = create_app(
+        {**app.config, "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": CLIENTS + 2, "max_overflow": 0}}
+    )
+    barrier = threading.Barrier(CLIENTS)
+    answers: list[tuple[int, int | None]] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        client = racing_app.test_client()
+        try:
+            barrier.wait(timeout=30)
+            response = client.post("/api/v1/orders", json=body, headers=headers)
+            result = (response.status_code, (response.json or {}).get("id"))
+        except Exception as error:  # recorded, then asserted below
+            result = (0, repr(error))
+        with lock:
+            answers.append(result)
+
+    threads = [threading.Thread(target=send) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    with racing_app.app_context():
+        db.engine.dispose()
+
+    assert len(answers) == CLIENTS
+    assert {status for status, _ in answers} <= {200, 201}, answers
+    assert [status for status, _ in answers].count(201) == 1, answers
+    assert len({pk for _, pk in answers}) == 1
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CallOff)) == 1
+    assert db.session.get(Budget, world.budget.id).committed_pence == 2_000
