@@ -261,3 +261,47 @@ class CompleteForm(BaseForm):
         ],
     )
     submit = submit_field("Complete call-off")
+
+
+class VariationForm(BaseForm):
+    extra_units = StringField(
+        "Extra units",
+        description="0 if you only need a later end date.",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the extra units, or 0")],
+    )
+    new_end_date = StringField(
+        "New end date (optional)",
+        description=DATE_HINT,
+        widget=GovTextInput(),
+        validators=[Optional()],
+    )
+    reason = TextAreaField(
+        "Why does the call-off need to change?",
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message="Explain why the call-off needs to change"),
+            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Propose change")
+
+    def validate_extra_units(self, field):
+        if whole_number(field.data) is None:
+            raise ValidationError("Enter the extra units as a whole number, like 4")
+
+    def validate_new_end_date(self, field):
+        if field.data and parse_day(field.data) is None:
+            raise ValidationError("The new end date must be a real date, like 31 3 2027")
+
+
+class RejectVariationForm(BaseForm):
+    reason = TextAreaField(
+        "Why are you rejecting the change?",
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message="Explain why you are rejecting the change"),
+            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Reject change")

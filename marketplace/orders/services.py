@@ -1140,7 +1140,8 @@ def complete(
 # Variations
 
 
-def _side_of(actor: User, call_off: CallOff) -> Side | None:
+def side_of(actor: User, call_off: CallOff) -> Side | None:
+    """Which side of the call-off the actor acts for: its lead buyer or its provider."""
     if _roles(actor, call_off.lead_buyer_id) & BUYER_ROLES:
         return Side.BUYER
     if Role.PROVIDER_ADMIN in _roles(actor, call_off.provider_id):
@@ -1170,7 +1171,7 @@ def propose_variation(
     now: datetime | None = None,
 ) -> Variation:
     """Either side proposes more units and/or a later end date; the other side decides."""
-    side = _side_of(actor, call_off)
+    side = side_of(actor, call_off)
     if side is None:
         if any(_roles(actor, org) for org in parties(call_off)):
             raise PermissionDenied("Only the lead buyer or the provider can propose a variation")
@@ -1275,7 +1276,7 @@ def agree_variation(
     """The other side agrees: the route, budget and capacity checks run again on the new terms,
     and the call-off takes them as a new version."""
     variation = _open_variation(actor, call_off, variation_id)
-    side = _side_of(actor, call_off)
+    side = side_of(actor, call_off)
     if side is None or side == variation.proposed_by_side:
         raise PermissionDenied("The other side of the call-off must agree this variation")
     if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
@@ -1366,7 +1367,7 @@ def reject_variation(
     now: datetime | None = None,
 ) -> Variation:
     variation = _open_variation(actor, call_off, variation_id)
-    side = _side_of(actor, call_off)
+    side = side_of(actor, call_off)
     if side is None or side == variation.proposed_by_side:
         raise PermissionDenied("The other side of the call-off must decide this variation")
     reason = (reason or "").strip()
@@ -1404,7 +1405,7 @@ def withdraw_variation(
     actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
 ) -> Variation:
     variation = _open_variation(actor, call_off, variation_id)
-    if _side_of(actor, call_off) != variation.proposed_by_side:
+    if side_of(actor, call_off) != variation.proposed_by_side:
         raise PermissionDenied("Only the side that proposed a variation can withdraw it")
     variation.status = VariationStatus.WITHDRAWN
     variation.decided_by_id, variation.decided_at = actor.id, now or utcnow()

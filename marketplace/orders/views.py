@@ -45,6 +45,8 @@ from marketplace.orders.forms import (
     DeclineForm,
     DeliveryForm,
     PlaceCallOffForm,
+    RejectVariationForm,
+    VariationForm,
     whole_number,
 )
 from marketplace.orders.models import (
@@ -473,12 +475,26 @@ def show(call_off_id: int):
         and organisation.id == call_off.lead_buyer_id
         and bool(roles & {Role.BUYER, Role.APPROVER}),
     }
+    side = (
+        services.side_of(current_user, call_off)
+        if organisation.id in services.parties(call_off)
+        else None
+    )
+    open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
+    can["propose"] = (
+        side is not None
+        and call_off.status in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
+        and not open_variations
+    )
+    can["decide"] = side is not None and any(v.proposed_by_side != side for v in open_variations)
+    can["withdraw"] = side is not None and any(v.proposed_by_side == side for v in open_variations)
     return render_template(
         "orders/show.html",
         call_off=call_off,
         can=can,
         timeline=_timeline(call_off),
-        open_variations=[v for v in call_off.variations if v.status == VariationStatus.PROPOSED],
+        open_variations=open_variations,
+        variations=call_off.variations,
     )
 
 
@@ -603,4 +619,54 @@ def complete(call_off_id: int):
         "orders/complete.html",
         lambda c, f: services.complete(current_user, c, f.summary.data),
         "Call-off completed. The buyer has been told.",
+    )
+
+
+@bp.route("/<int:call_off_id>/variations/new", methods=["GET", "POST"])
+@roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN)
+def propose_variation(call_off_id: int):
+    return _form_action(
+        call_off_id,
+        VariationForm(),
+        "orders/variation.html",
+        lambda c, f: services.propose_variation(
+            current_user,
+            c,
+            extra_units=whole_number(f.extra_units.data),
+            new_end_date=parse_day(f.new_end_date.data) if f.new_end_date.data else None,
+            reason=f.reason.data,
+        ),
+        "Change proposed. The other side has been asked to agree it.",
+    )
+
+
+@bp.post("/<int:call_off_id>/variations/<int:variation_id>/agree")
+@roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN)
+def agree_variation(call_off_id: int, variation_id: int):
+    return _one_click(
+        call_off_id,
+        lambda c: services.agree_variation(current_user, c, variation_id),
+        "Change agreed: the call-off has a new version.",
+    )
+
+
+@bp.post("/<int:call_off_id>/variations/<int:variation_id>/withdraw")
+@roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN)
+def withdraw_variation(call_off_id: int, variation_id: int):
+    return _one_click(
+        call_off_id,
+        lambda c: services.withdraw_variation(current_user, c, variation_id),
+        "Proposed change withdrawn.",
+    )
+
+
+@bp.route("/<int:call_off_id>/variations/<int:variation_id>/reject", methods=["GET", "POST"])
+@roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN)
+def reject_variation(call_off_id: int, variation_id: int):
+    return _form_action(
+        call_off_id,
+        RejectVariationForm(),
+        "orders/reject_variation.html",
+        lambda c, f: services.reject_variation(current_user, c, variation_id, f.reason.data),
+        "Change rejected. The other side has been told.",
     )

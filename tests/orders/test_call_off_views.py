@@ -171,3 +171,33 @@ def test_lists_filter_and_export_only_what_one_is_party_to(web, world):
     assert mine.reference.encode() not in web.get("/call-offs/").data
     assert web.get(f"/call-offs/new/{world.listing.id}").status_code == 403
     assert web.post(f"/call-offs/{mine.id}/accept", data={}).status_code == 404
+
+
+def test_a_change_is_proposed_on_the_page_and_agreed_by_the_other_side(web, world):
+    call_off = services.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world, quantity=4)
+    )
+    services.accept(world.provider_admin, call_off)
+    commit()
+    web.as_user(world.provider_admin, world.provider)
+    assert b"Propose a change" in web.get(f"/call-offs/{call_off.id}").data
+    bad = web.post(
+        f"/call-offs/{call_off.id}/variations/new", data={"extra_units": "two", "reason": ""}
+    )
+    assert bad.status_code == 422 and b"whole number" in bad.data
+    web.post(
+        f"/call-offs/{call_off.id}/variations/new",
+        data={"extra_units": "2", "reason": "Two more sessions"},
+    )
+    page = web.get(f"/call-offs/{call_off.id}")
+    assert b"Withdraw proposed change" in page.data and b"Agree change" not in page.data
+
+    web.as_user(world.buyer, world.region)
+    page = web.get(f"/call-offs/{call_off.id}")
+    assert b"Agree change" in page.data
+    [variation] = db.session.get(CallOff, call_off.id).variations
+    web.post(f"/call-offs/{call_off.id}/variations/{variation.id}/agree", data={})
+    db.session.expire_all()
+    changed = db.session.get(CallOff, call_off.id)
+    assert (changed.quantity, changed.version) == (6, 2)
+    assert b"(version 2)" in web.get(f"/call-offs/{call_off.id}").data
