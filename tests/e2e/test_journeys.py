@@ -28,7 +28,14 @@ EXPECTED_NAVIGATION = {
     Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Rate card", "Accreditation", "Team"],
     Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Rate card"],
     Role.ASSESSOR: ["Home", "Assessments"],
-    Role.AUTHORITY_ADMIN: ["Home", "Arrangements", "Organisations", "Team", "Audit log"],
+    Role.AUTHORITY_ADMIN: [
+        "Home",
+        "Call-offs",
+        "Arrangements",
+        "Organisations",
+        "Team",
+        "Audit log",
+    ],
 }
 
 # Pages each role must be refused (endpoints, so the test follows the URL map).
@@ -38,7 +45,8 @@ FORBIDDEN_ENDPOINTS = {
     Role.PROVIDER_ADMIN: ["accounts.audit_log", "accounts.organisations"],
     Role.PROVIDER_EDITOR: ["accreditation.index", "accounts.audit_log"],
     Role.ASSESSOR: ["catalogue.index", "orders.index", "accounts.audit_log"],
-    Role.AUTHORITY_ADMIN: ["orders.index", "catalogue.index"],
+    # The authority sees every call-off (orders.index), but keeps no rate card.
+    Role.AUTHORITY_ADMIN: ["catalogue.index", "orders.budgets"],
 }
 
 TWO_FACTOR_ROLES = {Role.ASSESSOR, Role.AUTHORITY_ADMIN}
