@@ -145,6 +145,7 @@ def _check(env: dict[str, str], created: int, slack: int) -> list[str]:
     import sqlalchemy as sa
 
     from marketplace import create_app
+    from marketplace.accreditation.models import Arrangement
     from marketplace.catalogue.models import CapacityCommitment, Listing
     from marketplace.db import db
     from marketplace.orders.models import Budget, CallOff, CallOffFunder
@@ -169,27 +170,27 @@ def _check(env: dict[str, str], created: int, slack: int) -> list[str]:
                 breaches.append(f"budget {budget.id}: committed differs from its funders' parts")
             if budget.committed_pence + budget.spent_pence > budget.allocated_pence:
                 breaches.append(f"budget {budget.id}: overspent")
-        totals = db.session.execute(
-            sa.select(CallOff.lead_buyer_id, CallOff.listing_id, sa.func.sum(CallOff.gross_pence))
+        # Each buyer's live total per service against its arrangement's limit, in one query.
+        over_limit = db.session.execute(
+            sa.select(CallOff.lead_buyer_id, CallOff.listing_id)
+            .join(Arrangement, Arrangement.id == CallOff.arrangement_id)
             .where(CallOff.status.notin_(["declined", "expired", "cancelled"]))
             .group_by(CallOff.lead_buyer_id, CallOff.listing_id)
+            .having(
+                sa.func.sum(CallOff.gross_pence) > sa.func.max(Arrangement.direct_award_limit_pence)
+            )
         ).all()
-        limits = {
-            c.listing_id: c.arrangement.direct_award_limit_pence
-            for c in db.session.scalars(sa.select(CallOff))
-        }
-        for lead, listing_id, total in totals:
-            if total > limits[listing_id]:
-                breaches.append(f"buyer {lead}, service {listing_id}: over the direct-award limit")
-        for listing_id, month, units in db.session.execute(
-            sa.select(
-                CapacityCommitment.listing_id,
-                CapacityCommitment.month,
-                sa.func.sum(CapacityCommitment.units),
-            ).group_by(CapacityCommitment.listing_id, CapacityCommitment.month)
-        ):
-            if units > db.session.get(Listing, listing_id).monthly_capacity:
-                breaches.append(f"service {listing_id} overbooked in {month}")
+        breaches += [
+            f"buyer {lead}, service {listing_id}: over the direct-award limit"
+            for lead, listing_id in over_limit
+        ]
+        overbooked = db.session.execute(
+            sa.select(CapacityCommitment.listing_id, CapacityCommitment.month)
+            .join(Listing, Listing.id == CapacityCommitment.listing_id)
+            .group_by(CapacityCommitment.listing_id, CapacityCommitment.month)
+            .having(sa.func.sum(CapacityCommitment.units) > sa.func.max(Listing.monthly_capacity))
+        ).all()
+        breaches += [f"service {pk} overbooked in {month}" for pk, month in overbooked]
         db.session.remove()
     return breaches
 

@@ -22,7 +22,7 @@ from marketplace.api import api_blueprint, paginate, paginated_schema
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.money import VatTreatment
-from marketplace.orders import services
+from marketplace.orders import permissions, services
 from marketplace.orders.models import (
     IDEMPOTENCY_KEY_MAX,
     AwardRoute,
@@ -168,7 +168,7 @@ def _write(action: Callable[[], T]) -> T:
 def _call_off(call_off_id: int) -> CallOff:
     """The call-off if the token's organisation is party to it (else 404)."""
     call_off = db.session.get(CallOff, call_off_id)
-    if call_off is None or g.organisation.id not in services.parties(call_off):
+    if call_off is None or g.organisation.id not in permissions.parties(call_off):
         raise NotFound("There is no call-off with that id that your organisation is party to.")
     return call_off
 

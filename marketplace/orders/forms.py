@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
-from wtforms import HiddenField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from marketplace.accounts.forms.fields import (
@@ -62,11 +62,40 @@ def _date_field(label: str, message: str) -> StringField:
     )
 
 
-class PlaceCallOffForm(BaseForm):
-    quantity = StringField(
-        "How many units?",
+def _required_text(
+    label: str, message: str, max_chars: int = REASON_DETAIL_MAX, description: str | None = None
+) -> TextAreaField:
+    return TextAreaField(
+        label,
+        description=description,
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message=message),
+            Length(max=max_chars, message=f"Use {max_chars} characters or fewer"),
+        ],
+    )
+
+
+def _whole_number_field(
+    label: str, message: str, invalid: str, description: str | None = None
+) -> StringField:
+    def check(form, field):
+        if field.data and whole_number(field.data) is None:
+            raise ValidationError(invalid)
+
+    return StringField(
+        label,
+        description=description,
         widget=GovTextInput(),
-        validators=[DataRequired(message="Enter the number of units")],
+        validators=[DataRequired(message=message), check],
+    )
+
+
+class PlaceCallOffForm(BaseForm):
+    quantity = _whole_number_field(
+        "How many units?",
+        "Enter the number of units",
+        "Enter the number of units as a whole number, like 12",
     )
     start_date = _date_field("Start date", "Enter the start date")
     end_date = _date_field("Planned end date", "Enter the planned end date")
@@ -145,10 +174,6 @@ class PlaceCallOffForm(BaseForm):
         for n in range(1, CO_FUNDER_ROWS + 1):
             getattr(self, f"co_funder_{n}").choices = choices
 
-    def validate_quantity(self, field):
-        if whole_number(field.data) is None:
-            raise ValidationError("Enter the number of units as a whole number, like 12")
-
     def co_funding(self) -> list[tuple[int, int]]:
         """(organisation id, basis points) for each filled co-funder row."""
         rows = []
@@ -174,25 +199,16 @@ class PlaceCallOffForm(BaseForm):
 
 
 class ConfirmForm(BaseForm):
-    """One button, and the one-time token that stops a double submission placing twice."""
+    """One button (and its CSRF token): placing from the check page, and one-click actions."""
 
-    token = HiddenField()
     submit = submit_field("Place call-off")
 
 
-class ActionForm(BaseForm):
-    submit = submit_field("Confirm")
-
-
 class DeclineForm(BaseForm):
-    reason = TextAreaField(
+    reason = _required_text(
         "Why are you declining this call-off?",
+        "Enter why you are declining this call-off",
         description="The buyer sees this.",
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message="Enter why you are declining this call-off"),
-            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
-        ],
     )
     submit = submit_field("Decline call-off")
 
@@ -218,11 +234,11 @@ class CancelForm(BaseForm):
 
 class DeliveryForm(BaseForm):
     delivered_on = _date_field("Date of the session", "Enter the date of the session")
-    units = StringField(
+    units = _whole_number_field(
         "Units delivered",
+        "Enter the units delivered",
+        "Enter the units as a whole number, like 1",
         description="0 if the person did not attend and nothing was delivered.",
-        widget=GovTextInput(),
-        validators=[DataRequired(message="Enter the units delivered")],
     )
     attendance = ChoiceRadioField(
         "Attendance",
@@ -246,29 +262,20 @@ class DeliveryForm(BaseForm):
     )
     submit = submit_field("Record delivery")
 
-    def validate_units(self, field):
-        if whole_number(field.data) is None:
-            raise ValidationError("Enter the units as a whole number, like 1")
-
 
 class CompleteForm(BaseForm):
-    summary = TextAreaField(
-        "End-of-service summary",
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message="Enter an end-of-service summary"),
-            Length(max=SUMMARY_MAX, message=f"Use {SUMMARY_MAX} characters or fewer"),
-        ],
+    summary = _required_text(
+        "End-of-service summary", "Enter an end-of-service summary", max_chars=SUMMARY_MAX
     )
     submit = submit_field("Complete call-off")
 
 
 class VariationForm(BaseForm):
-    extra_units = StringField(
+    extra_units = _whole_number_field(
         "Extra units",
+        "Enter the extra units, or 0",
+        "Enter the extra units as a whole number, like 4",
         description="0 if you only need a later end date.",
-        widget=GovTextInput(),
-        validators=[DataRequired(message="Enter the extra units, or 0")],
     )
     new_end_date = StringField(
         "New end date (optional)",
@@ -276,19 +283,10 @@ class VariationForm(BaseForm):
         widget=GovTextInput(),
         validators=[Optional()],
     )
-    reason = TextAreaField(
-        "Why does the call-off need to change?",
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message="Explain why the call-off needs to change"),
-            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
-        ],
+    reason = _required_text(
+        "Why does the call-off need to change?", "Explain why the call-off needs to change"
     )
     submit = submit_field("Propose change")
-
-    def validate_extra_units(self, field):
-        if whole_number(field.data) is None:
-            raise ValidationError("Enter the extra units as a whole number, like 4")
 
     def validate_new_end_date(self, field):
         if field.data and parse_day(field.data) is None:
@@ -296,12 +294,7 @@ class VariationForm(BaseForm):
 
 
 class RejectVariationForm(BaseForm):
-    reason = TextAreaField(
-        "Why are you rejecting the change?",
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message="Explain why you are rejecting the change"),
-            Length(max=REASON_DETAIL_MAX, message=f"Use {REASON_DETAIL_MAX} characters or fewer"),
-        ],
+    reason = _required_text(
+        "Why are you rejecting the change?", "Explain why you are rejecting the change"
     )
     submit = submit_field("Reject change")

@@ -10,6 +10,7 @@ direct-award limit, a co-funder's standing authorisation) lock the rows they rea
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -27,9 +28,9 @@ from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.catalogue.search import buyable_listing
-from marketplace.db import db, utcnow
+from marketplace.db import db, parse_id, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.money import BASIS_POINTS_WHOLE, allocate, gross_pence, split_by_basis_points
+from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
 from marketplace.notifications.services import queue_email
 from marketplace.orders.models import (
@@ -63,10 +64,10 @@ from marketplace.orders.models import (
     Variation,
     VariationStatus,
 )
+from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
 from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
-BUYER_ROLES = frozenset({Role.BUYER, Role.APPROVER})
 MAX_FUNDERS = 10
 CALL_OFF_FIELDS = [
     "status",
@@ -172,27 +173,6 @@ def _record(actor: User, action: str, call_off: CallOff, before: dict | None, **
 
 # ---------------------------------------------------------------------------------------------
 # Who may see and act
-
-
-def parties(call_off: CallOff) -> set[int]:
-    """The organisations party to a call-off: its provider and every funder (the lead included)."""
-    return {call_off.provider_id, *(funder.organisation_id for funder in call_off.funders)}
-
-
-def get_call_off_for(actor: User, call_off_id: object) -> CallOff:
-    """The call-off if one of the actor's organisations is party to it (or they are authority
-    staff); otherwise NotFound, so that its existence does not leak."""
-    from marketplace.db import parse_id
-
-    pk = parse_id(call_off_id)
-    call_off = db.session.get(CallOff, pk) if pk is not None else None
-    if call_off is None:
-        raise NotFound("Call-off not found")
-    mine = {m.organisation_id for m in actor.memberships if m.organisation.active}
-    authority = any(m.role == Role.AUTHORITY_ADMIN for m in actor.memberships)
-    if not (mine & parties(call_off)) and not authority:
-        raise NotFound("Call-off not found")
-    return call_off
 
 
 def _require_buyer(actor: User, call_off: CallOff) -> None:
@@ -318,19 +298,27 @@ def _check_shares(
 
 
 def spend_limit(actor: User, organisation_id: int) -> int:
-    """What the actor may commit of their organisation's money on one call-off unapproved."""
-    limits = [
-        m.spend_limit_pence
+    """What the actor may commit of their organisation's money on one call-off unapproved: the
+    highest limit their buyer or approver memberships name; unnamed, a buyer's default or, for
+    an approver (the budget holder), no limit."""
+    memberships = [
+        m
         for m in actor.memberships
         if m.organisation_id == organisation_id and m.role in BUYER_ROLES
     ]
-    if any(
-        m.role == Role.APPROVER for m in actor.memberships if m.organisation_id == organisation_id
-    ):
-        explicit = [limit for limit in limits if limit is not None]
-        return max(explicit) if explicit else MAX_VALUE_PENCE
-    explicit = [limit for limit in limits if limit is not None]
-    return max(explicit) if explicit else current_app.config["BUYER_SPEND_LIMIT_PENCE"]
+    named = [m.spend_limit_pence for m in memberships if m.spend_limit_pence is not None]
+    if named:
+        return max(named)
+    if any(m.role == Role.APPROVER for m in memberships):
+        return MAX_VALUE_PENCE
+    return current_app.config["BUYER_SPEND_LIMIT_PENCE"]
+
+
+def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int, int, int]:
+    """Net, VAT (on the whole, rounded half up) and gross pence of ``quantity`` units."""
+    net = unit_price_pence * quantity
+    vat = vat_on(net, treatment)
+    return net, vat, net + vat
 
 
 def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
@@ -530,9 +518,10 @@ def place_call_off(
     if errors:
         raise BusinessRuleViolation(errors)
 
-    net = price.unit_price_pence * details.quantity
-    vat = vat_on(net, listing.vat_treatment)
-    if net + vat > MAX_VALUE_PENCE:
+    net, vat, gross = call_off_value(
+        price.unit_price_pence, details.quantity, listing.vat_treatment
+    )
+    if gross > MAX_VALUE_PENCE:
         raise BusinessRuleViolation({"quantity": ["That is more than a call-off can be worth"]})
     call_off = CallOff(
         reference=f"NEW-{secrets.token_hex(8)}",  # until the flush gives it a key
@@ -564,7 +553,7 @@ def place_call_off(
         vat_treatment=listing.vat_treatment,
         net_pence=net,
         vat_pence=vat,
-        gross_pence=net + vat,
+        gross_pence=gross,
         placed_by=actor,
         placed_at=now,
     )
@@ -735,7 +724,7 @@ def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
     shares = [f.basis_points for f in call_off.funders]
 
     def spent_parts(units: int) -> list[int]:
-        value = gross_pence(call_off.unit_price_pence * units, call_off.vat_treatment)
+        *_, value = call_off_value(call_off.unit_price_pence, units, call_off.vat_treatment)
         return split_by_basis_points(min(value, call_off.gross_pence), shares)
 
     before = spent_parts(call_off.delivered_units)
@@ -1140,24 +1129,14 @@ def complete(
 # Variations
 
 
-def side_of(actor: User, call_off: CallOff) -> Side | None:
-    """Which side of the call-off the actor acts for: its lead buyer or its provider."""
-    if _roles(actor, call_off.lead_buyer_id) & BUYER_ROLES:
-        return Side.BUYER
-    if Role.PROVIDER_ADMIN in _roles(actor, call_off.provider_id):
-        return Side.PROVIDER
-    return None
-
-
 def _terms(call_off: CallOff, quantity: int, end_date: date) -> dict:
-    net = call_off.unit_price_pence * quantity
-    vat = vat_on(net, call_off.vat_treatment)
+    net, vat, gross = call_off_value(call_off.unit_price_pence, quantity, call_off.vat_treatment)
     return {
         "quantity": quantity,
         "end_date": end_date.isoformat(),
         "net_pence": net,
         "vat_pence": vat,
-        "gross_pence": net + vat,
+        "gross_pence": gross,
     }
 
 
@@ -1257,8 +1236,6 @@ def propose_variation(
 
 
 def _open_variation(actor: User, call_off: CallOff, variation_id: object) -> Variation:
-    from marketplace.db import parse_id
-
     pk = parse_id(variation_id)
     variation = next((v for v in call_off.variations if v.id == pk), None)
     if variation is None:
@@ -1420,8 +1397,6 @@ def withdraw_variation(
 
 
 def _digest(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -27,7 +27,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.decorators import roles_required
-from marketplace.accounts.models import Organisation, Role
+from marketplace.accounts.models import COMMISSIONER_TYPES, Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
@@ -36,8 +36,7 @@ from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
 from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.filters import govuk_date
-from marketplace.money import vat_pence
-from marketplace.orders import services
+from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
     CancelForm,
     CompleteForm,
@@ -76,11 +75,7 @@ def _organisation() -> Organisation:
 def _call_off(call_off_id: int) -> CallOff:
     """A call-off the current organisation is party to (authority staff see all); else 404."""
     call_off = db.session.get(CallOff, call_off_id)
-    organisation = current_organisation()
-    if call_off is None or organisation is None:
-        abort(404)
-    is_authority = Role.AUTHORITY_ADMIN in current_user.roles_in(organisation)
-    if organisation.id not in services.parties(call_off) and not is_authority:
+    if call_off is None or not permissions.can_see(current_user, current_organisation(), call_off):
         abort(404)
     return call_off
 
@@ -90,8 +85,6 @@ def _call_off(call_off_id: int) -> CallOff:
 
 
 def _co_funders(organisation: Organisation) -> list[Organisation]:
-    from marketplace.accounts.models import COMMISSIONER_TYPES
-
     return list(
         db.session.scalars(
             sa.select(Organisation)
@@ -226,7 +219,11 @@ def check(listing_id: int, token: str):
             session[DRAFTS_KEY] = drafts
             return redirect(url_for("orders.placed", call_off_id=call_off.id))
     price = listing.price_on(services.london_date(None))
-    net = price.unit_price_pence * details.quantity if price else None
+    value = (
+        services.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
+        if price
+        else None
+    )
     names = {
         org.id: org.name
         for org in db.session.scalars(
@@ -243,8 +240,8 @@ def check(listing_id: int, token: str):
         draft=draft,
         details=details,
         price=price,
-        net=net,
-        gross=(net + vat_pence(net, listing.vat_treatment)) if net is not None else None,
+        net=value[0] if value else None,
+        gross=value[2] if value else None,
         names=names,
         organisation=organisation,
         choice_label=ChoiceReason(draft["choice_reason"]).label,
@@ -303,16 +300,7 @@ def index():
         query, page_number(request.args.get("page")), PER_PAGE, url_for_page=url_for_page
     )
     organisation = _organisation()
-    waiting = [
-        c
-        for c in page.items
-        if (c.status == CallOffStatus.SENT and c.provider_id == organisation.id)
-        or (
-            c.status == CallOffStatus.AWAITING_FUNDING
-            and any(f.organisation_id == organisation.id and not f.confirmed_at for f in c.funders)
-        )
-        or (c.status == CallOffStatus.AWAITING_APPROVAL and c.lead_buyer_id == organisation.id)
-    ]
+    waiting = [c for c in page.items if permissions.awaits(organisation, c)]
     return render_template(
         "orders/index.html",
         page=page,
@@ -450,48 +438,11 @@ def _timeline(call_off: CallOff) -> list[dict]:
 @roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
 def show(call_off_id: int):
     call_off = _call_off(call_off_id)
-    organisation = _organisation()
-    roles = current_user.roles_in(organisation)
-    funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
-    can = {
-        "confirm_funding": call_off.status == CallOffStatus.AWAITING_FUNDING
-        and funder is not None
-        and funder.confirmed_at is None
-        and Role.APPROVER in roles,
-        "approve": call_off.status == CallOffStatus.AWAITING_APPROVAL
-        and organisation.id == call_off.lead_buyer_id
-        and Role.APPROVER in roles
-        and current_user.id != call_off.placed_by_id,
-        "respond": call_off.status == CallOffStatus.SENT
-        and organisation.id == call_off.provider_id
-        and Role.PROVIDER_ADMIN in roles,
-        "deliver": call_off.status in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
-        and organisation.id == call_off.provider_id
-        and bool(roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
-        "complete": call_off.status == CallOffStatus.IN_DELIVERY
-        and organisation.id == call_off.provider_id
-        and Role.PROVIDER_ADMIN in roles,
-        "cancel": call_off.is_open
-        and organisation.id == call_off.lead_buyer_id
-        and bool(roles & {Role.BUYER, Role.APPROVER}),
-    }
-    side = (
-        services.side_of(current_user, call_off)
-        if organisation.id in services.parties(call_off)
-        else None
-    )
     open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
-    can["propose"] = (
-        side is not None
-        and call_off.status in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
-        and not open_variations
-    )
-    can["decide"] = side is not None and any(v.proposed_by_side != side for v in open_variations)
-    can["withdraw"] = side is not None and any(v.proposed_by_side == side for v in open_variations)
     return render_template(
         "orders/show.html",
         call_off=call_off,
-        can=can,
+        can=permissions.actions(current_user, _organisation(), call_off),
         timeline=_timeline(call_off),
         open_variations=open_variations,
         variations=call_off.variations,

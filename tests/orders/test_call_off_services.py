@@ -8,14 +8,14 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import OrganisationType, Role
 from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import CapacityCommitment
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.models import Notification
-from marketplace.orders import services
+from marketplace.orders import permissions, services
 from marketplace.orders.models import (
     Budget,
     CallOff,
@@ -458,14 +458,23 @@ def test_a_co_funded_call_off_moves_each_budget_by_exactly_its_share(world):
     assert (world.budget.spent_pence, world.pcc_budget.spent_pence) == (18_000, 12_000)
 
 
-def test_nobody_outside_the_parties_can_find_a_call_off(world):
-    call_off = place(world)
-    outsider = make_member(Role.BUYER, make_organisation())
-    with pytest.raises(NotFound):
-        services.get_call_off_for(outsider, call_off.id)
-    assert services.get_call_off_for(world.provider_admin, call_off.id) is call_off
-    with pytest.raises(NotFound):
-        services.get_call_off_for(world.buyer, "999999999999999999999")
+def test_only_parties_and_the_authority_can_see_a_call_off(world):
+    call_off = place(world, shares=shares((world.region, 6_000), (world.pcc, 4_000)))
+    outsider_org = make_organisation()
+    outsider = make_member(Role.BUYER, outsider_org)
+    authority = make_organisation(OrganisationType.AUTHORITY)
+    admin = make_member(Role.AUTHORITY_ADMIN, authority)
+    assert not permissions.can_see(outsider, outsider_org, call_off)
+    assert not permissions.can_see(outsider, None, call_off)
+    assert permissions.can_see(world.provider_admin, world.provider, call_off)
+    assert permissions.can_see(world.pcc_approver, world.pcc, call_off)  # a co-funder
+    assert permissions.can_see(admin, authority, call_off)
+    # What waits for whom: the co-funder's share first.
+    assert permissions.awaits(world.pcc, call_off)
+    assert not permissions.awaits(world.provider, call_off)
+    offered = permissions.actions(world.pcc_approver, world.pcc, call_off)
+    assert offered["confirm_funding"] and not offered["cancel"]
+    assert permissions.actions(world.buyer, world.region, call_off)["cancel"]
 
 
 def test_capacity_is_what_accepted_call_offs_leave(world):

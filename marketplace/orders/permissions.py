@@ -1,0 +1,83 @@
+"""Who may see a call-off, and which of its actions an organisation's person is offered.
+
+Pages and the API ask these before anything else; the services enforce the same rules again
+(with their reasons) when the action is taken."""
+
+from __future__ import annotations
+
+from marketplace.accounts.models import Organisation, Role, User
+from marketplace.orders.models import CallOff, CallOffStatus, Side, VariationStatus
+
+BUYER_ROLES = frozenset({Role.BUYER, Role.APPROVER})
+DELIVERING = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
+
+
+def parties(call_off: CallOff) -> set[int]:
+    """The organisations party to a call-off: its provider and every funder (the lead included)."""
+    return {call_off.provider_id, *(funder.organisation_id for funder in call_off.funders)}
+
+
+def can_see(user: User, organisation: Organisation | None, call_off: CallOff) -> bool:
+    """Acting for ``organisation``: it is party to the call-off, or it is the authority."""
+    if organisation is None:
+        return False
+    return organisation.id in parties(call_off) or Role.AUTHORITY_ADMIN in user.roles_in(
+        organisation
+    )
+
+
+def side_of(user: User, call_off: CallOff) -> Side | None:
+    """Which side of the call-off the user acts for: its lead buyer or its provider."""
+    if user.roles_in(call_off.lead_buyer) & BUYER_ROLES:
+        return Side.BUYER
+    if Role.PROVIDER_ADMIN in user.roles_in(call_off.provider):
+        return Side.PROVIDER
+    return None
+
+
+def awaits(organisation: Organisation, call_off: CallOff) -> bool:
+    """Whether the call-off waits for this organisation: a provider's answer, a co-funder's
+    share, or the lead buyer's approval."""
+    if call_off.status == CallOffStatus.SENT:
+        return call_off.provider_id == organisation.id
+    if call_off.status == CallOffStatus.AWAITING_FUNDING:
+        return any(
+            f.organisation_id == organisation.id and f.confirmed_at is None
+            for f in call_off.funders
+        )
+    if call_off.status == CallOffStatus.AWAITING_APPROVAL:
+        return call_off.lead_buyer_id == organisation.id
+    return False
+
+
+def actions(user: User, organisation: Organisation, call_off: CallOff) -> dict[str, bool]:
+    """The actions to offer ``user`` acting for ``organisation`` on the call-off's page."""
+    roles = user.roles_in(organisation)
+    is_provider = organisation.id == call_off.provider_id
+    is_lead = organisation.id == call_off.lead_buyer_id
+    funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
+    side = side_of(user, call_off) if organisation.id in parties(call_off) else None
+    open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
+    return {
+        "confirm_funding": call_off.status == CallOffStatus.AWAITING_FUNDING
+        and funder is not None
+        and funder.confirmed_at is None
+        and Role.APPROVER in roles,
+        "approve": call_off.status == CallOffStatus.AWAITING_APPROVAL
+        and is_lead
+        and Role.APPROVER in roles
+        and user.id != call_off.placed_by_id,
+        "respond": call_off.status == CallOffStatus.SENT
+        and is_provider
+        and Role.PROVIDER_ADMIN in roles,
+        "deliver": call_off.status in DELIVERING
+        and is_provider
+        and bool(roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
+        "complete": call_off.status == CallOffStatus.IN_DELIVERY
+        and is_provider
+        and Role.PROVIDER_ADMIN in roles,
+        "cancel": call_off.is_open and is_lead and bool(roles & BUYER_ROLES),
+        "propose": side is not None and call_off.status in DELIVERING and not open_variations,
+        "decide": side is not None and any(v.proposed_by_side != side for v in open_variations),
+        "withdraw": side is not None and any(v.proposed_by_side == side for v in open_variations),
+    }
