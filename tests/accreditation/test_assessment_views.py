@@ -146,7 +146,9 @@ def test_queue_needs_the_same_few_queries_whatever_the_data_size(web, people, wo
     assert response.status_code == 200
     assert "Page 1 of 2" in main(response)
     with count_queries() as large_again:
-        assert web.get("/accreditation/assessments").get_data() == response.get_data()
+        # The main content only: the header's sign-out form carries a CSRF token whose timestamp
+        # changes when a second passes between the two requests.
+        assert main(web.get("/accreditation/assessments")) == main(response)
     assert small.count == large.count
     assert large.count <= 10, large.statements
     # Reusing the rendered queue and the cached person costs one query: the generations.
