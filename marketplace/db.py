@@ -142,3 +142,60 @@ def parse_id(value: object) -> int | None:
         return None
     number = int(text)
     return number if 1 <= number <= MAX_ID else None
+
+
+def insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in one driver-level executemany.
+
+    SQLAlchemy's own executemany builds and converts every row's parameters in Python, which
+    costs more than the database's work for bulk writes of thousands of rows (a rate-card import,
+    the search index). Here each column's conversion (enums, JSON, UTC timestamps, SQLite dates)
+    is looked up once, and a value repeated down a column (the same timestamp, enum or flag) is
+    converted once. Columns with a Python-side default must be given: none is filled in.
+    """
+    if not rows:
+        return
+    keys = list(rows[0])
+    missing_defaults = [
+        column.name
+        for column in table.columns
+        if column.name not in keys and column.default is not None and column.server_default is None
+    ]
+    if missing_defaults:
+        raise ValueError(f"insert_many into {table.name} needs values for {missing_defaults}")
+    dialect = connection.dialect
+    compiled = (
+        table.insert().values({key: sa.bindparam(key) for key in keys}).compile(dialect=dialect)
+    )
+    order = (
+        [compiled.binds[name].key for name in compiled.positiontup] if compiled.positional else keys
+    )
+    columns = []
+    for key in order:
+        processor = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        columns.append((key, _memoised(processor) if processor is not None else None))
+    converted = [
+        [row[key] if convert is None else convert(row[key]) for key, convert in columns]
+        for row in rows
+    ]
+    if compiled.positional:
+        parameters: list[Any] = [tuple(values) for values in converted]
+    else:
+        parameters = [dict(zip(order, values, strict=True)) for values in converted]
+    connection.exec_driver_sql(compiled.string, parameters)
+
+
+def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``processor`` with a cache for hashable values (JSON documents are dicts: converted each time)."""
+    cache: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            result = cache[value] = processor(value)
+            return result
+        except TypeError:  # unhashable
+            return processor(value)
+
+    return convert

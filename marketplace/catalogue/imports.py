@@ -11,6 +11,7 @@ rows are written with bulk statements. It flushes and never commits; the caller 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import zipfile
@@ -57,7 +58,7 @@ from marketplace.catalogue.services import (
     check_price_pence,
     require_editor,
 )
-from marketplace.db import db, utcnow
+from marketplace.db import db, insert_many, utcnow
 from marketplace.errors import BusinessRuleViolation
 from marketplace.reference.models import PccArea, ProbationRegion
 
@@ -317,6 +318,9 @@ def rows_from_table(table: list[list[str]]) -> list[dict[str, str]]:
 # Checking rows
 
 
+# The cell parsers below are pure and a rate card repeats the same cells (lots, regions, settings)
+# row after row, so each distinct cell is parsed once per process.
+@functools.lru_cache(maxsize=4096)
 def looks_like_formula(text: str) -> bool:
     """A cell a spreadsheet would run: starts with = or @, or + or - and is not a plain number."""
     text = text.strip()
@@ -327,14 +331,16 @@ def looks_like_formula(text: str) -> bool:
     return text[0] in "+-" and not NUMBER.match(text)
 
 
-def _split(text: str) -> list[str]:
-    return [
+@functools.lru_cache(maxsize=4096)
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(
         re.sub(r"[\s\-]+", "_", part.strip().lower())
         for part in re.split(r"[;,\n]", text)
         if part.strip()
-    ]
+    )
 
 
+@functools.lru_cache(maxsize=4096)
 def _whole_or_text(text: str) -> int | str | None:
     text = text.strip().replace(",", "")
     if not text:
@@ -395,14 +401,14 @@ def details_from_row(row: dict[str, str]) -> ListingDetails:
         description=row["description"],
         outcomes=row["outcomes"],
         region_codes=[c.upper() for c in _split(row["regions"])],
-        pcc_area_codes=_split(row["pcc_areas"]),
-        settings=_split(row["settings"]),
-        formats=_split(row["formats"]),
+        pcc_area_codes=list(_split(row["pcc_areas"])),
+        settings=list(_split(row["settings"])),
+        formats=list(_split(row["formats"])),
         eligibility_sex=row["eligibility_sex"].strip().lower() or Sex.ANY,
         min_age=_whole_or_text(row["min_age"]),
         max_age=_whole_or_text(row["max_age"]),
-        risk_levels=_split(row["risk_levels"]),
-        complexities=_split(row["complexities"]),
+        risk_levels=list(_split(row["risk_levels"])),
+        complexities=list(_split(row["complexities"])),
         lead_time_days=_whole_or_text(row["lead_time_days"]),
         min_units=_whole_or_text(row["min_units"]),
         social_value=row["social_value"],
@@ -680,7 +686,7 @@ class _Audit:
 
     def write(self) -> None:
         if self.rows:
-            db.session.execute(sa.insert(AuditEvent.__table__), self.rows)
+            insert_many(db.session.connection(), AuditEvent.__table__, self.rows)
 
 
 def import_rows(
@@ -826,7 +832,7 @@ def import_rows(
         # Plain executemany (RETURNING would go row by row on SQLite), then the new ids by
         # their references, which are unique: a few statements whatever the number of rows.
         table = Listing.__table__
-        db.session.execute(table.insert(), listing_rows)
+        insert_many(db.session.connection(), table, listing_rows)
         id_by_reference: dict[str, int] = {}
         for i in range(0, len(references), 5000):
             chunk = references[i : i + 5000]
@@ -889,9 +895,9 @@ def import_rows(
             )
             db.session.execute(statement, [{**r, "_id": r["id"]} for r in group])
     if area_inserts:
-        db.session.execute(ListingArea.__table__.insert(), area_inserts)
+        insert_many(db.session.connection(), ListingArea.__table__, area_inserts)
     if price_inserts:
-        db.session.execute(ListingPrice.__table__.insert(), price_inserts)
+        insert_many(db.session.connection(), ListingPrice.__table__, price_inserts)
     audit.add(
         "rate_card.imported",
         "organisation",

@@ -66,7 +66,7 @@ from marketplace.catalogue.models import (
     RiskLevel,
     Sex,
 )
-from marketplace.db import db, parse_id
+from marketplace.db import db, insert_many, parse_id
 from marketplace.page_cache import bump_generations, watch
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
@@ -884,9 +884,9 @@ def _document(row) -> dict[str, Any]:
     }
 
 
-_INSERT_FTS = sa.text(
-    "INSERT INTO listing_search (rowid, title, summary, body, provider) "
-    "VALUES (:id, :title, :summary, :body, :provider)"
+# Plain text values, so the driver takes them as they are (no per-row parameter building).
+_INSERT_FTS = (
+    "INSERT INTO listing_search (rowid, title, summary, body, provider) VALUES (?, ?, ?, ?, ?)"
 )
 # PostgreSQL: the row's text as a tsvector, from the same folded parts, weighted A, B, C and B.
 _DOCUMENT = sa.text(
@@ -1040,15 +1040,18 @@ def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = 
                 for r, p in sorted(cover, key=lambda c: (c[0], c[1] or 0))
             )
     if documents:
-        connection.execute(_areas.insert(), covered)
+        insert_many(connection, _areas, covered)
         if on_postgresql:  # PostgreSQL: the text goes into the row itself
             for search_row, document in zip(search_rows, documents, strict=True):
                 search_row.update(title=document["title"], summary=document["summary"])
                 search_row.update(body=document["body"], provider=document["provider"])
             connection.execute(_rows.insert().values(document=_DOCUMENT), search_rows)
         else:
-            connection.execute(_INSERT_FTS, documents)
-            connection.execute(_rows.insert(), search_rows)
+            connection.exec_driver_sql(
+                _INSERT_FTS,
+                [(d["id"], d["title"], d["summary"], d["body"], d["provider"]) for d in documents],
+            )
+            insert_many(connection, _rows, search_rows)
     return len(documents)
 
 
