@@ -83,6 +83,8 @@ def record(
     if obj is not None:
         object_type = object_type or getattr(obj, "audit_type", type(obj).__name__)
         if object_id is None:
+            object_id = getattr(obj, "id", None)
+        if object_id is None:  # a new object: the flush gives it its key
             db.session.flush()
             object_id = getattr(obj, "id", None)
     if organisation is None and obj is not None:

@@ -105,9 +105,21 @@ def on_rollback(callback: Callable[[], Any]) -> None:
     g.setdefault("_rollback_hooks", []).append(callback)
 
 
-def commit() -> None:
-    """Commit the unit of work, then run the hooks queued by the services."""
-    db.session.commit()
+def commit(*, keep_loaded: bool = False) -> None:
+    """Commit the unit of work, then run the hooks queued by the services.
+
+    With ``keep_loaded`` the objects keep the values just committed instead of being reloaded
+    when next read: for an API answer that describes what the request wrote.
+    """
+    session = db.session()
+    if keep_loaded:
+        previous, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = previous
+    else:
+        session.commit()
     hooks = g.pop("_after_commit_hooks", []) if has_app_context() else []
     if has_app_context():
         g.pop("_rollback_hooks", None)

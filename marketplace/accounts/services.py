@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, url_for
+from sqlalchemy.orm import joinedload
 
 from marketplace import audit
 from marketplace.accounts.models import (
@@ -875,7 +876,16 @@ def authenticate_api_token(secret: str) -> ApiToken | None:
     """The active token for a bearer secret whose user and organisation are still in good standing."""
     if not secret.startswith(API_TOKEN_PREFIX) or len(secret) > 100:
         return None
-    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_secret(secret)))
+    # The token with its user, their memberships (which every permission check reads) and the
+    # organisation, in two queries.
+    token = db.session.scalar(
+        sa.select(ApiToken)
+        .where(ApiToken.token_hash == hash_secret(secret))
+        .options(
+            joinedload(ApiToken.user).selectinload(User.memberships),
+            joinedload(ApiToken.organisation),
+        )
+    )
     if token is None or token.revoked_at is not None:
         return None
     if not token.user.active or not token.organisation.active:

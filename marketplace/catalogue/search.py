@@ -799,8 +799,8 @@ def visible_listing(listing_id: Any) -> Listing | None:
 
 
 def buyable_listing(listing_id: Any) -> Listing | None:
-    """A visible listing with what buying it reads (its lot, arrangement and prices), without
-    the areas and names its page shows; else None."""
+    """A visible listing with what buying it reads (its provider, lot, arrangement and prices),
+    without the areas and names its page shows; else None."""
     pk = parse_id(listing_id)
     if pk is None:
         return None
@@ -808,6 +808,7 @@ def buyable_listing(listing_id: Any) -> Listing | None:
         _visible()
         .where(Listing.id == pk)
         .options(
+            joinedload(Listing.organisation),
             joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
             selectinload(Listing.prices),
         )

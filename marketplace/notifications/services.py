@@ -29,11 +29,12 @@ def queue_email(to: str, template: str, **context) -> Notification:
         body=body.strip() + "\n",
         template=template,
     )
+    # Written with the caller's next flush or commit: a call that queues several emails does not
+    # make a round trip for each.
     db.session.add(notification)
-    db.session.flush()
     if current_app.config["SEND_EMAIL_AFTER_COMMIT"]:
-        notification_id = notification.id
-        after_commit(lambda: deliver_after_commit(notification_id))
+        # By then committed, so its key is known without loading it again.
+        after_commit(lambda: deliver_after_commit(sa.inspect(notification).identity[0]))
     return notification
 
 

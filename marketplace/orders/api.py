@@ -161,7 +161,7 @@ def _write(action: Callable[[], T]) -> T:
     except DomainError:
         rollback()
         raise
-    commit()
+    commit(keep_loaded=True)  # the answer describes what was written: no need to read it back
     return result
 
 

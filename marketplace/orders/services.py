@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm.util import identity_key
 
 from marketplace import audit
 from marketplace.accounts.models import Membership, Organisation, Role, User
@@ -28,7 +27,7 @@ from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.catalogue.search import buyable_listing
-from marketplace.db import db, parse_id, utcnow
+from marketplace.db import MAX_ID, db, parse_id, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
@@ -102,28 +101,29 @@ def call_off_reference(call_off_id: int, year: int) -> str:
     return f"CO-{year}-{call_off_id:06d}"
 
 
-def lock_rows(model: type, ids: Iterable[int]) -> None:
+def lock_rows(model: type, ids: Iterable[int]) -> list:
     """Lock these rows for the rest of the transaction, in key order (so two transactions that
-    lock the same rows never wait on each other in a circle).
+    lock the same rows never wait on each other in a circle), and return them as they are now.
 
     PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer at a time: a write that changes
-    nothing takes the database's write lock now, before the caller reads what it will check.
+    nothing takes the database's write lock now, before the rows are read. Either way the objects
+    this session already holds are overwritten with the locked rows (they may be older).
     """
     keys = sorted({pk for pk in ids if pk is not None})
     if not keys:
-        return
+        return []
     table = model.__table__
+    statement = (
+        sa.select(model)
+        .where(table.c.id.in_(keys))
+        .order_by(table.c.id)
+        .execution_options(populate_existing=True)
+    )
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            sa.select(table.c.id).where(table.c.id.in_(keys)).order_by(table.c.id).with_for_update()
-        )
+        statement = statement.with_for_update(of=table)
     else:
         db.session.execute(table.update().where(table.c.id.in_(keys)).values(id=table.c.id))
-    # What this session already holds may be older than the row it now locked.
-    for pk in keys:
-        obj = db.session.identity_map.get(identity_key(model, pk))
-        if obj is not None:
-            db.session.refresh(obj)
+    return list(db.session.scalars(statement))
 
 
 def _people(organisation_id: int, roles: Iterable[Role]) -> list[User]:
@@ -278,9 +278,13 @@ def _check_shares(
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             errors.append("Each share must be a whole number of basis points, at least 0.01%")
             break
+    # By key: the lead buyer is already in the session, so a call-off it funds alone reads nothing.
     funders = {
-        org.id: org
-        for org in db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))
+        pk: org
+        for pk in dict.fromkeys(ids)
+        if isinstance(pk, int)
+        and 1 <= pk <= MAX_ID
+        and (org := db.session.get(Organisation, pk)) is not None
     }
     for pk in ids:
         funder = funders.get(pk)

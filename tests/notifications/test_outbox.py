@@ -31,7 +31,10 @@ def test_queue_email_splits_the_subject_line_from_the_body(app):
         link="http://marketplace.test/x",
     )
 
-    assert notification.id is not None  # flushed, in the caller's transaction
+    # Added to the caller's unit of work, written with its next flush.
+    assert notification in db.session.new
+    db.session.flush()
+    assert notification.id is not None
     assert notification.to_email == "jo@example.org"
     assert notification.subject == "Your call-off CO-1 is ready"
     assert notification.body == (
@@ -102,14 +105,15 @@ def test_console_sender_prints_the_email(capsys):
 
 def test_send_pending_with_the_console_backend_prints_and_marks_sent(app, app_config, capsys):
     app_config(EMAIL_BACKEND="console", SEND_EMAIL_AFTER_COMMIT=False)
-    notification_id = queue_email(
+    notification = queue_email(
         "jo@example.org",
         "_test_message",
         name="Jo",
         reference="CO-6",
         link="http://marketplace.test/co-6",
-    ).id
+    )
     commit()
+    notification_id = notification.id
 
     assert send_pending() == (1, 0)
 

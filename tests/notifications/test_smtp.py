@@ -21,13 +21,15 @@ pytestmark = pytest.mark.usefixtures("smtp_app")
 
 
 def queue(to="jo.bloggs@example.org", reference="CO-2026-000123", name="Jo Bloggs"):
-    return queue_email(
+    notification = queue_email(
         to,
         "_test_message",
         name=name,
         reference=reference,
         link=f"http://marketplace.test/call-offs/{reference}",
     )
+    db.session.flush()  # written with the caller's next flush: the tests read its key at once
+    return notification
 
 
 def run_send(app, *args):
