@@ -135,3 +135,28 @@ def test_cancelling_a_completed_call_off_is_refused(client, world):
         f"/api/v1/orders/{placed['id']}/cancel", json={"reason": "duplicate"}, headers=buyer
     )
     assert again.status_code == 422 and "cannot be cancelled" in again.json["detail"]
+
+
+def test_placing_a_call_off_takes_a_fixed_few_statements_and_answers_from_what_it_wrote(
+    client, world, count_queries
+):
+    buyer = bearer(world.buyer, world.region)
+    client.post("/api/v1/orders", json=order(world, po_number="PO-WARM"), headers=buyer)
+    body = order(world)
+    with count_queries() as placing:
+        response = client.post("/api/v1/orders", json=body, headers=buyer)
+    assert response.status_code == 201, response.json
+    # Token, memberships, listing, prices, lock, limit total, budget, budget lock, budget
+    # update, call-off, funder, audit, call-off update, provider staff, email: 15 on
+    # PostgreSQL; SQLite's lock is a write and a read, so one more for each of its two locks.
+    expected = 15 if db.engine.dialect.name == "postgresql" else 17
+    assert placing.count <= expected, [s[:70] for s in placing.statements]
+    # Nothing is read back after the commit: the answer is what was written.
+    assert not any("FROM call_offs" in s and "sum(" not in s for s in placing.statements)
+    placed = response.json
+    assert placed["service_title"] == world.listing.title
+    assert placed["provider_name"] == world.provider.name
+    assert placed["lead_buyer_name"] == world.region.name
+    stored = db.session.get(CallOff, placed["id"])
+    assert (stored.reference, stored.status.value) == (placed["reference"], placed["status"])
+    assert stored.gross_pence == placed["gross_pence"]
