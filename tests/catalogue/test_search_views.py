@@ -143,6 +143,28 @@ def test_a_kept_results_page_is_rebuilt_when_the_data_under_it_changes(client, w
     assert "Supported housing for women" not in main(client.get("/services"))
 
 
+def test_signed_out_the_whole_page_is_kept_but_never_served_to_someone_signed_in(app, web, world):
+    visitor = app.test_client()  # signed out throughout; ``web`` signs its own client in
+    url = "/services?q=coaching"
+    first = visitor.get(url)
+    assert "Sign in" in text(first)
+    kept = visitor.get(url)
+    assert kept.get_data() == first.get_data()  # signed out: no CSRF token, nothing personal
+    # A message waiting to be shown (say, after signing out) is shown, not the kept page.
+    with visitor.session_transaction() as session:
+        session["_flashes"] = [("success", "You have signed out")]
+    assert "You have signed out" in text(visitor.get(url))
+    assert "You have signed out" not in text(visitor.get(url))
+    buyer = make_member(Role.BUYER, name="Casey Cache")
+    signed_in = text(web.as_user(buyer).get(url))
+    assert "Sign out" in signed_in and "Casey Cache" in signed_in
+    assert "Employment coaching" in signed_in
+    # A change to a listing moves the search topic on: the kept whole page is rebuilt.
+    world.listings["coaching"].title = "Careers coaching"
+    visitor.get("/healthz")
+    assert "Careers coaching" in main(visitor.get(url))
+
+
 def test_listing_page_public_hides_contact(client, world):
     listing = world.listings["women"]
     response = client.get(f"/services/{listing.id}")

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
@@ -213,14 +213,24 @@ def search():
     # The results change only when listings, prices, capacity, memberships or providers do (each
     # such change moves the search topic's generation on) or the day does (prices take effect).
     key = ("services", date.today(), tuple(args.items(multi=True)))
-    content = page_cache().fetch(
-        catalogue_search.SEARCH_TOPIC,
-        key,
-        lambda: _render_search(params, errors, args, url_for_page),
-    )
-    return render_template(
-        "catalogue/search/search.html", content=content, page_has_errors=bool(errors)
-    )
+
+    def whole_page() -> str:
+        content = page_cache().fetch(
+            catalogue_search.SEARCH_TOPIC,
+            key,
+            lambda: _render_search(params, errors, args, url_for_page),
+        )
+        return render_template(
+            "catalogue/search/search.html", content=content, page_has_errors=bool(errors)
+        )
+
+    # Signed out, the page around the results is the same for everyone (no name, organisation or
+    # CSRF token in the header), so the whole page is kept; not while a message waits to be shown.
+    if not current_user.is_authenticated and "_flashes" not in session:
+        return page_cache().fetch(
+            catalogue_search.SEARCH_TOPIC, ("services-signed-out", *key[1:]), whole_page
+        )
+    return whole_page()
 
 
 def _render_search(params: SearchParams, errors: dict, args: MultiDict, url_for_page) -> Markup:
