@@ -19,6 +19,7 @@ import argparse
 import os
 import secrets
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -146,7 +147,9 @@ def main() -> int:
     pg_env = {}
     try:
         if args.backend == "postgresql":
-            port = "56091"
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))  # a free port: never another cluster's
+                port = str(sock.getsockname()[1])
             # Outside the private temporary folder: the cluster runs as the postgres user.
             pg_dir = Path(tempfile.gettempdir()) / f"marketplace-search-pg-{secrets.token_hex(4)}"
             pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=port)

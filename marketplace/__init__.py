@@ -141,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.catalogue.views.search import bp as catalogue_search_bp
     from marketplace.dashboard import bp as dashboard_bp
+    from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.orders.views import bp as orders_bp
 
     for blueprint in (
@@ -152,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
         catalogue_bp,
         catalogue_search_bp,
         orders_bp,
+        invoices_templates_bp,
     ):
         app.register_blueprint(blueprint)
     init_api(app)
@@ -238,6 +240,7 @@ def _register_cli(app: Flask) -> None:
     from marketplace.accreditation.cli import accreditation_cli
     from marketplace.catalogue.cli import catalogue_cli
     from marketplace.demo import demo_cli
+    from marketplace.invoices.cli import invoices_cli
     from marketplace.notifications.cli import notifications_cli
     from marketplace.orders.cli import orders_cli
     from marketplace.reference.cli import reference_cli
@@ -248,6 +251,7 @@ def _register_cli(app: Flask) -> None:
         catalogue_cli,
         demo_cli,
         notifications_cli,
+        invoices_cli,
         orders_cli,
         reference_cli,
     ):

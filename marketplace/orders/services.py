@@ -113,20 +113,22 @@ def lock_rows(model: type, ids: Iterable[int]) -> list:
     if not keys:
         return []
     table = model.__table__
+    [key] = table.primary_key.columns
     statement = (
         sa.select(model)
-        .where(table.c.id.in_(keys))
-        .order_by(table.c.id)
+        .where(key.in_(keys))
+        .order_by(key)
         .execution_options(populate_existing=True)
     )
     if db.session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(of=table)
     else:
-        db.session.execute(table.update().where(table.c.id.in_(keys)).values(id=table.c.id))
+        db.session.execute(table.update().where(key.in_(keys)).values({key.name: key}))
     return list(db.session.scalars(statement))
 
 
-def _people(organisation_id: int, roles: Iterable[Role]) -> list[User]:
+def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]:
+    """The organisation's active people holding any of ``roles``, to email."""
     holders = sa.select(Membership.user_id).where(
         Membership.organisation_id == organisation_id, Membership.role.in_(list(roles))
     )
@@ -135,7 +137,7 @@ def _people(organisation_id: int, roles: Iterable[Role]) -> list[User]:
 
 
 def _email(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
-    for user in _people(organisation_id, roles):
+    for user in people_with_roles(organisation_id, roles):
         queue_email(user.email, template, user=user, **context)
 
 
@@ -626,7 +628,7 @@ def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
         _transition(call_off, CallOffStatus.AWAITING_APPROVAL)
         approvers = [
             u
-            for u in _people(call_off.lead_buyer_id, [Role.APPROVER])
+            for u in people_with_roles(call_off.lead_buyer_id, [Role.APPROVER])
             if u.id != call_off.placed_by_id
         ]
         for approver in approvers:

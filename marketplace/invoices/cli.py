@@ -1,0 +1,34 @@
+"""`flask invoices run --period YYYY-MM` (monthly, in arrears; safe to run again)."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from marketplace.db import commit, rollback
+from marketplace.errors import BusinessRuleViolation
+from marketplace.invoices.services import parse_period, run_period, unbilled_call_off_ids
+
+invoices_cli = AppGroup("invoices", help="Invoices from recorded delivery.")
+
+
+@invoices_cli.command("run")
+@click.option("--period", required=True, help="The month to bill, as YYYY-MM.")
+def run_command(period: str) -> None:
+    """Draft an invoice per call-off for its delivery in the month not yet billed."""
+    try:
+        start, end = parse_period(period)
+    except BusinessRuleViolation as error:
+        raise click.BadParameter(error.detail, param_hint="--period") from None
+    waiting = len(unbilled_call_off_ids(start, end))
+    with click.progressbar(length=waiting, label=f"Billing {period}", show_pos=True) as bar:
+        try:
+            result = run_period(period, progress=bar.update)
+            commit()
+        except Exception:
+            rollback()
+            raise
+    click.echo(
+        f"{period}: {result.created} new draft invoice(s), {result.extended} draft(s) extended, "
+        f"{result.lines} line(s), from {result.call_offs} call-off(s) with delivery not yet billed."
+    )

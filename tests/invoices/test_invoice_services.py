@@ -1,0 +1,271 @@
+"""Invoices: the monthly run, gapless numbers, who may act, each transition and its bad input."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from marketplace.accounts.models import Role
+from marketplace.audit import AuditEvent
+from marketplace.db import db, utcnow
+from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.invoices import services as invoices
+from marketplace.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, vat_pence
+from marketplace.notifications.models import Notification
+from marketplace.orders import services as orders
+from marketplace.orders.models import CallOffFunder
+from marketplace.orders.services import DeliveryDetails
+from tests.factories import make_member
+from tests.orders.factories import build_orders_world, details, shares
+
+LATER = utcnow() + timedelta(days=60)
+
+
+@pytest.fixture
+def world(app):
+    # £123.45 a session plus 20% VAT: VAT per line that does not divide evenly.
+    return build_orders_world(price_pence=12_345, vat_treatment="standard")
+
+
+def accepted_call_off(world, **fields):
+    call_off = orders.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world, **fields)
+    )
+    orders.accept(world.provider_admin, call_off)
+    return call_off
+
+
+def deliver(world, call_off, day: date, units: int, attendance="attended"):
+    reason = {"absence_reason": "acceptable"} if attendance == "did_not_attend" else {}
+    return orders.record_delivery(
+        world.provider_admin,
+        call_off,
+        DeliveryDetails(delivered_on=day, units=units, attendance=attendance, **reason),
+        now=LATER,
+    )
+
+
+def period_of(day: date) -> str:
+    return f"{day:%Y-%m}"
+
+
+def test_the_run_drafts_one_invoice_per_call_off_with_a_line_per_delivery(world):
+    call_off = accepted_call_off(world, po_number="PO-INV-1")
+    start = call_off.start_date
+    deliver(world, call_off, start, 3)
+    deliver(world, call_off, start, 0, attendance="did_not_attend")  # nothing to bill
+    deliver(world, call_off, start, 2, attendance="late")
+    result = invoices.run_period(period_of(start))
+    assert (result.call_offs, result.created, result.lines) == (1, 1, 2)
+    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    assert invoice.status == InvoiceStatus.DRAFT and invoice.number is None
+    assert (invoice.po_number, invoice.call_off_reference) == ("PO-INV-1", call_off.reference)
+    assert (invoice.provider_id, invoice.lead_buyer_id) == (world.provider.id, world.region.id)
+    # 3 × £123.45 = £370.35, VAT £74.07; 2 × £123.45 = £246.90, VAT £49.38: per line, half up.
+    assert [(line.units, line.net_pence, line.vat_pence) for line in invoice.lines] == [
+        (3, 37_035, 7_407),
+        (2, 24_690, 4_938),
+    ]
+    assert (invoice.net_pence, invoice.vat_pence, invoice.gross_pence) == (61_725, 12_345, 74_070)
+    assert invoice.period_start == start.replace(day=1)
+    actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+    assert "invoice.drafted" in actions
+
+
+def test_running_the_same_period_again_makes_nothing_new(world):
+    call_off = accepted_call_off(world)
+    deliver(world, call_off, call_off.start_date, 3)
+    period = period_of(call_off.start_date)
+    invoices.run_period(period)
+    again = invoices.run_period(period)
+    assert (again.call_offs, again.created, again.extended, again.lines) == (0, 0, 0, 0)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InvoiceLine)) == 1
+
+
+def test_late_delivery_joins_the_draft_or_after_issue_gets_its_own(world):
+    call_off = accepted_call_off(world)
+    start = call_off.start_date
+    period = period_of(start)
+    deliver(world, call_off, start, 1)
+    invoices.run_period(period)
+    deliver(world, call_off, start, 2)
+    late = invoices.run_period(period)
+    assert (late.created, late.extended, late.lines) == (0, 1, 1)
+    [draft] = db.session.scalars(sa.select(Invoice)).all()
+    assert [line.units for line in draft.lines] == [1, 2]
+    assert draft.net_pence == 3 * 12_345
+    invoices.issue(world.provider_admin, draft)
+    deliver(world, call_off, start, 1)
+    after_issue = invoices.run_period(period)
+    assert after_issue.created == 1  # the issued invoice is never changed
+    assert draft.net_pence == 3 * 12_345 and len(draft.lines) == 2
+
+
+def test_a_cancelled_call_off_bills_only_what_was_delivered(world):
+    call_off = accepted_call_off(world, quantity=10)
+    deliver(world, call_off, call_off.start_date, 2)
+    orders.cancel(world.buyer, call_off, "person_moved", "Moved to another area", now=LATER)
+    invoices.run_period(period_of(call_off.start_date))
+    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    assert sum(line.units for line in invoice.lines) == 2
+
+
+def test_a_month_with_no_delivery_bills_nothing(world):
+    call_off = accepted_call_off(world)
+    deliver(world, call_off, call_off.start_date, 2)
+    month_before = call_off.start_date.replace(day=1) - timedelta(days=1)
+    assert invoices.run_period(period_of(month_before)).created == 0
+
+
+@pytest.mark.parametrize("period", ["", "2026", "2026-13", "2026-00", "26-10", "1999-01", "x"])
+def test_a_bad_period_is_refused_with_a_clear_message(world, period):
+    with pytest.raises(BusinessRuleViolation) as refused:
+        invoices.run_period(period)
+    assert "month" in refused.value.detail
+
+
+def test_issued_numbers_run_per_provider_without_gaps(world):
+    first = accepted_call_off(world)
+    second = accepted_call_off(world, po_number="PO-2")
+    for call_off in (first, second):
+        deliver(world, call_off, call_off.start_date, 1)
+    invoices.run_period(period_of(first.start_date))
+    drafts = db.session.scalars(sa.select(Invoice).order_by(Invoice.id)).all()
+    # A refused issue (a second, failing attempt) takes no number.
+    issued = invoices.issue(world.provider_admin, drafts[1])
+    with pytest.raises(BusinessRuleViolation):
+        invoices.issue(world.provider_admin, drafts[1])
+    invoices.issue(world.provider_admin, drafts[0])
+    assert [issued.number, drafts[0].number] == ["INV-000001", "INV-000002"]
+    assert issued.due_on == issued.received_at.date() + timedelta(days=30)
+    emails = db.session.scalars(sa.select(Notification.template)).all()
+    assert emails.count("invoices_issued") == 2 * 2  # the buyer and the approver, twice
+
+
+def test_only_the_provider_administrator_issues_and_others_do_not_see_it(world):
+    call_off = accepted_call_off(world)
+    deliver(world, call_off, call_off.start_date, 1)
+    invoices.run_period(period_of(call_off.start_date))
+    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    editor = make_member(Role.PROVIDER_EDITOR, world.provider)
+    with pytest.raises(PermissionDenied):
+        invoices.issue(editor, invoice)
+    with pytest.raises(NotFound):
+        invoices.issue(world.pcc_approver, invoice)  # not party to the invoice at all
+    with pytest.raises(NotFound):
+        invoices.visible_invoice(world.pcc_approver, invoice.id)
+    assert invoices.visible_invoice(world.buyer, invoice.id) is invoice
+    with pytest.raises(NotFound):
+        invoices.validate(world.provider_admin, invoice)  # the provider cannot validate its own
+    assert invoice.status == InvoiceStatus.DRAFT and invoice.sequence is None
+
+
+def test_the_buyer_disputes_then_validates_then_records_payment(world):
+    call_off = accepted_call_off(world)
+    deliver(world, call_off, call_off.start_date, 2)
+    invoices.run_period(period_of(call_off.start_date))
+    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    with pytest.raises(BusinessRuleViolation):
+        invoices.validate(world.buyer, invoice)  # a draft is not the buyer's yet
+    invoices.issue(world.provider_admin, invoice, now=LATER)
+    with pytest.raises(BusinessRuleViolation) as no_reason:
+        invoices.dispute(world.buyer, invoice, "   ")
+    assert "why" in no_reason.value.detail
+    invoices.dispute(world.buyer, invoice, "Two sessions, not three", now=LATER)
+    assert invoice.status == InvoiceStatus.DISPUTED and invoice.disputed_at == LATER
+    provider_emails = db.session.scalars(
+        sa.select(Notification.template).where(Notification.to_email == world.provider_admin.email)
+    ).all()
+    assert "invoices_disputed" in provider_emails
+    with pytest.raises(BusinessRuleViolation):
+        invoices.mark_paid_by_bacs(world.buyer, invoice, "REM-1", LATER.date())  # not validated
+    invoices.validate(world.approver, invoice, now=LATER)
+    assert invoice.resolved_at == LATER and invoice.status == InvoiceStatus.VALIDATED
+    for reference, paid_on, field in [
+        ("", LATER.date(), "payment_reference"),
+        ("REM-1", LATER.date() + timedelta(days=1), "paid_on"),
+        ("REM-1", "yesterday", "paid_on"),
+        ("REM-1", LATER.date() - timedelta(days=1), "paid_on"),  # before it was received
+    ]:
+        with pytest.raises(BusinessRuleViolation) as refused:
+            invoices.mark_paid_by_bacs(world.buyer, invoice, reference, paid_on, now=LATER)
+        assert field in refused.value.errors
+        assert invoice.status == InvoiceStatus.VALIDATED
+    invoices.mark_paid_by_bacs(world.buyer, invoice, "REM-1", LATER.date(), now=LATER)
+    assert (invoice.status, invoice.payment_reference) == (InvoiceStatus.PAID, "REM-1")
+    with pytest.raises(BusinessRuleViolation):
+        invoices.dispute(world.buyer, invoice, "Too late")
+
+
+def test_a_co_funders_recharge_is_its_share_of_each_invoice_to_the_penny(world):
+    call_off = orders.place_call_off(
+        world.buyer,
+        world.region,
+        world.listing.id,
+        details(world, shares=shares((world.region, 6_000), (world.pcc, 4_000))),
+    )
+    orders.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    orders.accept(world.provider_admin, call_off)
+    deliver(world, call_off, call_off.start_date, 3)
+    invoices.run_period(period_of(call_off.start_date))
+    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    lead, pcc = invoices.recharge_parts(invoice)
+    assert (lead.organisation_id, pcc.organisation_id) == (world.region.id, world.pcc.id)
+    # £370.35 + £74.07 = £444.42: 40% is £148.14 net and £29.63 VAT (largest remainder).
+    assert (pcc.net_pence, pcc.vat_pence, pcc.gross_pence) == (14_814, 2_963, 17_777)
+    assert lead.gross_pence + pcc.gross_pence == invoice.gross_pence
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=500),
+            st.integers(min_value=1, max_value=2_000_000),
+            st.sampled_from(list(VatTreatment)),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=BASIS_POINTS_WHOLE - 1), max_size=4),
+)
+def test_totals_are_the_sum_of_the_lines_and_recharges_lose_no_penny(app, lines, cuts):
+    points = sorted(set(cuts))
+    bounds = [0, *points, BASIS_POINTS_WHOLE]
+    shares_bp = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    invoice = Invoice(lines=[])
+    for units, price, treatment in lines:
+        net, vat, gross = invoices.line_amounts(units, price, treatment)
+        assert (net, vat) == (units * price, vat_pence(units * price, treatment))
+        invoice.lines.append(
+            InvoiceLine(
+                units=units, unit_price_pence=price, net_pence=net, vat_pence=vat, gross_pence=gross
+            )  # fmt: skip
+        )
+    invoices._total(invoice)
+    assert invoice.net_pence == sum(line.net_pence for line in invoice.lines)
+    assert invoice.vat_pence == sum(line.vat_pence for line in invoice.lines)
+    assert invoice.gross_pence == invoice.net_pence + invoice.vat_pence
+
+    class _CallOff:
+        funders = [
+            CallOffFunder(organisation_id=n + 1, is_lead=n == 0, basis_points=bp)
+            for n, bp in enumerate(shares_bp)
+        ]
+
+    parts = invoices.recharge_parts(invoice, _CallOff())
+    assert sum(p.net_pence for p in parts) == invoice.net_pence
+    assert sum(p.vat_pence for p in parts) == invoice.vat_pence
+    assert sum(p.gross_pence for p in parts) == invoice.gross_pence
+    # Each part is within a penny of its exact share of the net and of the VAT.
+    for part in parts:
+        exact = invoice.gross_pence * part.basis_points / BASIS_POINTS_WHOLE
+        assert abs(part.gross_pence - exact) <= 2
