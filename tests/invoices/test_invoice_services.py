@@ -269,3 +269,22 @@ def test_totals_are_the_sum_of_the_lines_and_recharges_lose_no_penny(app, lines,
     for part in parts:
         exact = invoice.gross_pence * part.basis_points / BASIS_POINTS_WHOLE
         assert abs(part.gross_pence - exact) <= 2
+
+
+def test_the_run_command_bills_a_month_once_and_refuses_a_bad_period(app, world):
+    from marketplace.db import commit
+
+    call_off = accepted_call_off(world)
+    deliver(world, call_off, call_off.start_date, 2)
+    commit()
+    runner = app.test_cli_runner()
+    period = period_of(call_off.start_date)
+    first = runner.invoke(args=["invoices", "run", "--period", period])
+    assert first.exit_code == 0, first.output
+    assert f"Billing {period}" in first.output  # the progress bar's label
+    assert "1 new draft invoice(s)" in first.output and "1 line(s)" in first.output
+    again = runner.invoke(args=["invoices", "run", "--period", period])
+    assert again.exit_code == 0 and "0 new draft invoice(s)" in again.output
+    bad = runner.invoke(args=["invoices", "run", "--period", "2026-13"])
+    assert bad.exit_code == 2 and "Enter a real month" in bad.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
