@@ -206,6 +206,7 @@ def init_api(app: Flask) -> None:
     from marketplace.catalogue.api import blp as catalogue_api
     from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
     from marketplace.extensions import csrf
+    from marketplace.invoices.api import blp as invoices_api
     from marketplace.orders.api import blp as orders_api
     from marketplace.reference.api import blp as reference_api
 
@@ -219,6 +220,7 @@ def init_api(app: Flask) -> None:
         catalogue_api,
         rate_cards_api,
         orders_api,
+        invoices_api,
     ):
         api.register_blueprint(blueprint)
         # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.

@@ -232,12 +232,19 @@ def _roles(actor: User, organisation_id: int) -> set[Role]:
     return {m.role for m in actor.memberships if m.organisation_id == organisation_id}
 
 
-def visible_invoice(actor: User, invoice_id: int) -> Invoice:
-    """The invoice if the actor's organisation is its provider or lead buyer; else NotFound, so
-    nobody learns of another organisation's invoices."""
+def visible_invoice(actor: User, invoice_id: int, organisation_id: int | None = None) -> Invoice:
+    """The invoice if the actor's organisation (``organisation_id``, else any of theirs) is its
+    provider, or its lead buyer once it is issued (a draft is the provider's own); else NotFound,
+    so nobody learns of another organisation's invoices."""
     invoice = db.session.get(Invoice, invoice_id)
     mine = {m.organisation_id for m in actor.memberships}
-    if invoice is None or not {invoice.provider_id, invoice.lead_buyer_id} & mine:
+    if organisation_id is not None:
+        mine &= {organisation_id}
+    if invoice is None:
+        raise NotFound("Invoice not found")
+    provider_side = invoice.provider_id in mine
+    buyer_side = invoice.lead_buyer_id in mine and invoice.status != InvoiceStatus.DRAFT
+    if not (provider_side or buyer_side):
         raise NotFound("Invoice not found")
     return invoice
 

@@ -160,7 +160,9 @@ def test_only_the_provider_administrator_issues_and_others_do_not_see_it(world):
         invoices.issue(world.pcc_approver, invoice)  # not party to the invoice at all
     with pytest.raises(NotFound):
         invoices.visible_invoice(world.pcc_approver, invoice.id)
-    assert invoices.visible_invoice(world.buyer, invoice.id) is invoice
+    with pytest.raises(NotFound):
+        invoices.visible_invoice(world.buyer, invoice.id)  # a draft is the provider's own
+    assert invoices.visible_invoice(world.provider_admin, invoice.id) is invoice
     with pytest.raises(NotFound):
         invoices.validate(world.provider_admin, invoice)  # the provider cannot validate its own
     assert invoice.status == InvoiceStatus.DRAFT and invoice.sequence is None
