@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import Organisation, User
 from marketplace.db import UTCDateTime, db, enum_type
 from marketplace.money import VatTreatment
+from marketplace.orders.models import CallOff
 
 NUMBER_MAX = 32
 DESCRIPTION_MAX = 300
@@ -109,7 +110,7 @@ class Invoice(db.Model):
 
     provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
     lead_buyer: Mapped[Organisation] = relationship(foreign_keys=[lead_buyer_id])
-    call_off = relationship("CallOff")
+    call_off: Mapped[CallOff] = relationship()
     issued_by: Mapped[User | None] = relationship(foreign_keys=[issued_by_id])
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.id"
