@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,6 +140,32 @@ def run_rollback_hooks() -> None:
     for hook in reversed(g.pop("_rollback_hooks", [])):
         with contextlib.suppress(OSError):  # best effort: a file already gone is fine
             hook()
+
+
+def lock_rows(model: type, ids: Iterable[int]) -> list:
+    """Lock these rows for the rest of the transaction, in key order (so two transactions that
+    lock the same rows never wait on each other in a circle), and return them as they are now.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer at a time: a write that changes
+    nothing takes the database's write lock now, before the rows are read. Either way the objects
+    this session already holds are overwritten with the locked rows (they may be older).
+    """
+    keys = sorted({pk for pk in ids if pk is not None})
+    if not keys:
+        return []
+    table = model.__table__
+    [key] = table.primary_key.columns
+    statement = (
+        sa.select(model)
+        .where(key.in_(keys))
+        .order_by(key)
+        .execution_options(populate_existing=True)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(of=table)
+    else:
+        db.session.execute(table.update().where(key.in_(keys)).values({key.name: key}))
+    return list(db.session.scalars(statement))
 
 
 # Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it

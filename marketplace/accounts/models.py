@@ -229,7 +229,11 @@ class User(TimestampMixin, db.Model):
     def roles_in(self, organisation: Organisation | None) -> set[Role]:
         if organisation is None:
             return set()
-        return {m.role for m in self.memberships if m.organisation_id == organisation.id}
+        return self.roles_for(organisation.id)
+
+    def roles_for(self, organisation_id: int) -> set[Role]:
+        """The roles held in the organisation with this key (none if not a member)."""
+        return {m.role for m in self.memberships if m.organisation_id == organisation_id}
 
     def __str__(self) -> str:
         return self.name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
@@ -103,6 +103,15 @@ def paginate(
 class TeamMember:
     user: User
     roles: list[Role]
+
+
+def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]:
+    """The organisation's active people holding any of ``roles`` (to email them)."""
+    holders = sa.select(Membership.user_id).where(
+        Membership.organisation_id == organisation_id, Membership.role.in_(list(roles))
+    )
+    statement = sa.select(User).where(User.id.in_(holders), User.active.is_(True)).order_by(User.id)
+    return list(db.session.scalars(statement))
 
 
 def get_organisation(organisation_id: Any) -> Organisation | None:

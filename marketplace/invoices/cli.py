@@ -7,7 +7,7 @@ from flask.cli import AppGroup
 
 from marketplace.db import commit, rollback
 from marketplace.errors import BusinessRuleViolation
-from marketplace.invoices.services import parse_period, run_period, unbilled_call_off_ids
+from marketplace.invoices.services import bill_period, parse_period, unbilled_call_off_ids
 
 invoices_cli = AppGroup("invoices", help="Invoices from recorded delivery.")
 
@@ -20,10 +20,12 @@ def run_command(period: str) -> None:
         start, end = parse_period(period)
     except BusinessRuleViolation as error:
         raise click.BadParameter(error.detail, param_hint="--period") from None
-    waiting = len(unbilled_call_off_ids(start, end))
-    with click.progressbar(length=waiting, label=f"Billing {period}", show_pos=True) as bar:
+    call_off_ids = unbilled_call_off_ids(start, end)
+    with click.progressbar(
+        length=len(call_off_ids), label=f"Billing {period}", show_pos=True
+    ) as bar:
         try:
-            result = run_period(period, progress=bar.update)
+            result = bill_period(start, end, call_off_ids, progress=bar.update)
             commit()
         except Exception:
             rollback()

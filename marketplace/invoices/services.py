@@ -7,8 +7,8 @@ never commits; the caller commits once.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,9 +18,10 @@ from sqlalchemy.orm import selectinload
 from marketplace import audit
 from marketplace.accounts.models import Role, User
 from marketplace.accreditation.services.applications import london_date
-from marketplace.db import db, utcnow
+from marketplace.db import db, lock_rows, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.invoices.models import (
+    DESCRIPTION_MAX,
     INVOICE_TRANSITIONS,
     PAYMENT_DAYS,
     PAYMENT_REFERENCE_MAX,
@@ -33,10 +34,9 @@ from marketplace.invoices.models import (
     PaymentMethod,
 )
 from marketplace.money import split_by_basis_points, vat_pence
-from marketplace.notifications.services import queue_email
+from marketplace.notifications.services import email_people
 from marketplace.orders.models import CallOff, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
-from marketplace.orders.services import lock_rows, people_with_roles
 
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
 INVOICE_FIELDS = ["status", "number", "net_pence", "vat_pence", "gross_pence", "due_on"]
@@ -85,48 +85,54 @@ class RunResult:
     created: int = 0  # new draft invoices
     extended: int = 0  # drafts of the period that took late-recorded delivery
     lines: int = 0
-    invoice_ids: list[int] = field(default_factory=list)
+
+
+def _unbilled_in(start: date, end: date) -> list:
+    """Deliveries with units in the period that no invoice line bills yet."""
+    billed = sa.select(InvoiceLine.delivery_id).where(InvoiceLine.delivery_id == Delivery.id)
+    return [Delivery.delivered_on.between(start, end), Delivery.units > 0, ~sa.exists(billed)]
 
 
 def unbilled_call_off_ids(start: date, end: date) -> list[int]:
     """Call-offs with delivery in the period that no invoice line bills yet."""
-    billed = sa.select(InvoiceLine.delivery_id).where(InvoiceLine.delivery_id == Delivery.id)
     return list(
         db.session.scalars(
             sa.select(Delivery.call_off_id)
-            .where(
-                Delivery.delivered_on.between(start, end),
-                Delivery.units > 0,
-                ~sa.exists(billed),
-            )
+            .where(*_unbilled_in(start, end))
             .distinct()
             .order_by(Delivery.call_off_id)
         )
     )
 
 
-def run_period(
-    period: str,
+def run_period(period: str, *, now: datetime | None = None) -> RunResult:
+    """Draft an invoice per call-off for its delivery in the month ``YYYY-MM`` not yet billed
+    (see ``bill_period``)."""
+    start, end = parse_period(period)
+    return bill_period(start, end, unbilled_call_off_ids(start, end), now=now)
+
+
+def bill_period(
+    start: date,
+    end: date,
+    call_off_ids: Sequence[int],
     *,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Draft an invoice per call-off for its delivery in the month not yet billed.
+    """Draft an invoice per call-off among ``call_off_ids`` for its delivery in the period not
+    yet billed.
 
     Safe to repeat: a delivery already on a line is skipped, and late-recorded delivery joins the
     period's draft while it is still a draft (else it gets a new draft of its own). Delivery of a
     call-off cancelled later stays payable, so it is billed like any other; units never
     delivered are never billed. ``progress(n)`` is told after each batch of ``n`` call-offs.
     """
-    start, end = parse_period(period)
     now = now or utcnow()
-    result = RunResult(start, end)
-    call_off_ids = unbilled_call_off_ids(start, end)
-    result.call_offs = len(call_off_ids)
+    result = RunResult(start, end, call_offs=len(call_off_ids))
     for offset in range(0, len(call_off_ids), RUN_BATCH):
         batch = call_off_ids[offset : offset + RUN_BATCH]
         _bill_batch(batch, start, end, now, result)
-        db.session.flush()
         if progress is not None:
             progress(len(batch))
     return result
@@ -156,15 +162,9 @@ def _bill_batch(
             .options(selectinload(Invoice.lines))
         )
     }
-    billed = sa.select(InvoiceLine.delivery_id).where(InvoiceLine.delivery_id == Delivery.id)
     deliveries = db.session.scalars(
         sa.select(Delivery)
-        .where(
-            Delivery.call_off_id.in_(call_off_ids),
-            Delivery.delivered_on.between(start, end),
-            Delivery.units > 0,
-            ~sa.exists(billed),
-        )
+        .where(Delivery.call_off_id.in_(call_off_ids), *_unbilled_in(start, end))
         .order_by(Delivery.call_off_id, Delivery.delivered_on, Delivery.id)
     )
     touched: dict[int, Invoice] = {}
@@ -200,7 +200,7 @@ def _bill_batch(
                 description=(
                     f"{call_off.listing.title} ({call_off.unit.value.replace('_', '-')}), "
                     f"{delivery.delivered_on.day} {delivery.delivered_on:%B %Y}"
-                )[:300],
+                )[:DESCRIPTION_MAX],
                 units=delivery.units,
                 unit_price_pence=call_off.unit_price_pence,
                 vat_treatment=call_off.vat_treatment,
@@ -221,15 +221,10 @@ def _bill_batch(
             organisation=invoice.provider_id,
             after={**audit.snapshot(invoice, INVOICE_FIELDS), "lines": len(invoice.lines)},
         )
-        result.invoice_ids.append(invoice.id)
 
 
 # ---------------------------------------------------------------------------------------------
 # Who may act
-
-
-def _roles(actor: User, organisation_id: int) -> set[Role]:
-    return {m.role for m in actor.memberships if m.organisation_id == organisation_id}
 
 
 def visible_invoice(actor: User, invoice_id: int, organisation_id: int | None = None) -> Invoice:
@@ -250,7 +245,7 @@ def visible_invoice(actor: User, invoice_id: int, organisation_id: int | None = 
 
 
 def _require_provider(actor: User, invoice: Invoice) -> None:
-    roles = _roles(actor, invoice.provider_id)
+    roles = actor.roles_for(invoice.provider_id)
     if not roles:
         raise NotFound("Invoice not found")
     if not roles & PROVIDER_ISSUERS:
@@ -258,7 +253,7 @@ def _require_provider(actor: User, invoice: Invoice) -> None:
 
 
 def _require_buyer(actor: User, invoice: Invoice) -> None:
-    roles = _roles(actor, invoice.lead_buyer_id)
+    roles = actor.roles_for(invoice.lead_buyer_id)
     if not roles:
         raise NotFound("Invoice not found")
     if not roles & BUYER_ROLES:
@@ -286,11 +281,6 @@ def _record(actor: User | None, action: str, invoice: Invoice, before: dict, **e
     after = audit.snapshot(invoice, INVOICE_FIELDS)
     after.update(extra)
     audit.record(actor, action, invoice, before=before, after=after)
-
-
-def _email(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
-    for user in people_with_roles(organisation_id, roles):
-        queue_email(user.email, template, user=user, **context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +324,7 @@ def issue(actor: User, invoice: Invoice, *, now: datetime | None = None) -> Invo
     invoice.issued_by_id = actor.id
     invoice.due_on = london_date(now) + timedelta(days=PAYMENT_DAYS)
     _record(actor, "invoice.issued", invoice, before)
-    _email(invoice.lead_buyer_id, BUYER_ROLES, "invoices_issued", invoice=invoice)
+    email_people(invoice.lead_buyer_id, BUYER_ROLES, "invoices_issued", invoice=invoice)
     return invoice
 
 
@@ -349,7 +339,7 @@ def validate(actor: User, invoice: Invoice, *, now: datetime | None = None) -> I
     if was_disputed:
         invoice.resolved_at = now
     _record(actor, "invoice.validated", invoice, before, resolved=was_disputed)
-    _email(invoice.provider_id, PROVIDER_ISSUERS, "invoices_validated", invoice=invoice)
+    email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_validated", invoice=invoice)
     return invoice
 
 
@@ -368,7 +358,7 @@ def dispute(actor: User, invoice: Invoice, reason: str, *, now: datetime | None 
     _transition(invoice, InvoiceStatus.DISPUTED)
     invoice.disputed_at, invoice.dispute_reason = now, reason
     _record(actor, "invoice.disputed", invoice, before, reason=reason)
-    _email(invoice.provider_id, PROVIDER_ISSUERS, "invoices_disputed", invoice=invoice)
+    email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_disputed", invoice=invoice)
     return invoice
 
 
@@ -404,7 +394,7 @@ def mark_paid_by_bacs(
     invoice.paid_at, invoice.paid_on = now, paid_on
     invoice.payment_method, invoice.payment_reference = PaymentMethod.BACS, reference
     _record(actor, "invoice.paid", invoice, before, method="bacs", reference=reference)
-    _email(invoice.provider_id, PROVIDER_ISSUERS, "invoices_paid", invoice=invoice)
+    email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_paid", invoice=invoice)
     return invoice
 
 

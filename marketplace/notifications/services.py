@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, render_template
 
+from marketplace.accounts.models import Role
+from marketplace.accounts.queries import people_with_roles
 from marketplace.db import after_commit, db, utcnow
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.senders import DeliveryError, get_sender
@@ -36,6 +39,12 @@ def queue_email(to: str, template: str, **context) -> Notification:
         # By then committed, so its key is known without loading it again.
         after_commit(lambda: deliver_after_commit(sa.inspect(notification).identity[0]))
     return notification
+
+
+def email_people(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
+    """Queue ``template`` to each active person holding any of ``roles`` in the organisation."""
+    for user in people_with_roles(organisation_id, roles):
+        queue_email(user.email, template, user=user, **context)
 
 
 def deliver_after_commit(notification_id: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -21,17 +21,18 @@ import sqlalchemy as sa
 from flask import current_app
 
 from marketplace import audit
-from marketplace.accounts.models import Membership, Organisation, Role, User
+from marketplace.accounts.models import Organisation, Role, User
+from marketplace.accounts.queries import people_with_roles
 from marketplace.accreditation.models import ArrangementStatus
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.catalogue.search import buyable_listing
-from marketplace.db import MAX_ID, db, parse_id, utcnow
+from marketplace.db import MAX_ID, db, lock_rows, parse_id, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
-from marketplace.notifications.services import queue_email
+from marketplace.notifications.services import email_people, queue_email
 from marketplace.orders.models import (
     CALL_OFF_TRANSITIONS,
     COUNTED_STATUSES,
@@ -101,57 +102,13 @@ def call_off_reference(call_off_id: int, year: int) -> str:
     return f"CO-{year}-{call_off_id:06d}"
 
 
-def lock_rows(model: type, ids: Iterable[int]) -> list:
-    """Lock these rows for the rest of the transaction, in key order (so two transactions that
-    lock the same rows never wait on each other in a circle), and return them as they are now.
-
-    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer at a time: a write that changes
-    nothing takes the database's write lock now, before the rows are read. Either way the objects
-    this session already holds are overwritten with the locked rows (they may be older).
-    """
-    keys = sorted({pk for pk in ids if pk is not None})
-    if not keys:
-        return []
-    table = model.__table__
-    [key] = table.primary_key.columns
-    statement = (
-        sa.select(model)
-        .where(key.in_(keys))
-        .order_by(key)
-        .execution_options(populate_existing=True)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=table)
-    else:
-        db.session.execute(table.update().where(key.in_(keys)).values({key.name: key}))
-    return list(db.session.scalars(statement))
-
-
-def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]:
-    """The organisation's active people holding any of ``roles``, to email."""
-    holders = sa.select(Membership.user_id).where(
-        Membership.organisation_id == organisation_id, Membership.role.in_(list(roles))
-    )
-    statement = sa.select(User).where(User.id.in_(holders), User.active.is_(True)).order_by(User.id)
-    return list(db.session.scalars(statement))
-
-
-def _email(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
-    for user in people_with_roles(organisation_id, roles):
-        queue_email(user.email, template, user=user, **context)
-
-
 def _email_buyer(call_off: CallOff, template: str, **context) -> None:
     """The person who placed the call-off, or (if they have gone) the lead buyer's buyers."""
     placed_by = call_off.placed_by
     if placed_by is not None and placed_by.active:
         queue_email(placed_by.email, template, user=placed_by, call_off=call_off, **context)
     else:
-        _email(call_off.lead_buyer_id, BUYER_ROLES, template, call_off=call_off, **context)
-
-
-def _roles(actor: User, organisation_id: int) -> set[Role]:
-    return {m.role for m in actor.memberships if m.organisation_id == organisation_id}
+        email_people(call_off.lead_buyer_id, BUYER_ROLES, template, call_off=call_off, **context)
 
 
 def _transition(call_off: CallOff, new_status: CallOffStatus) -> None:
@@ -178,15 +135,15 @@ def _record(actor: User, action: str, call_off: CallOff, before: dict | None, **
 
 
 def _require_buyer(actor: User, call_off: CallOff) -> None:
-    if not _roles(actor, call_off.lead_buyer_id) & BUYER_ROLES:
+    if not actor.roles_for(call_off.lead_buyer_id) & BUYER_ROLES:
         if call_off.provider_id in {m.organisation_id for m in actor.memberships}:
             raise PermissionDenied("Only the buyer can do that")
         raise NotFound("Call-off not found")
 
 
 def _require_provider(actor: User, call_off: CallOff, roles=frozenset({Role.PROVIDER_ADMIN})):
-    if not _roles(actor, call_off.provider_id) & roles:
-        if any(_roles(actor, org) for org in parties(call_off)):
+    if not actor.roles_for(call_off.provider_id) & roles:
+        if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied("Only the provider can do that")
         raise NotFound("Call-off not found")
 
@@ -484,7 +441,7 @@ def place_call_off(
     It goes to the co-funders for their shares, then (above the buyer's spend limit) to an
     approver, then to the provider; each step it can skip, it skips.
     """
-    if not _roles(actor, organisation.id) & {Role.BUYER}:
+    if not actor.roles_for(organisation.id) & {Role.BUYER}:
         raise PermissionDenied("Only a buyer can place a call-off for their organisation")
     if not organisation.type.is_commissioner:
         raise PermissionDenied("Only commissioning organisations can place call-offs")
@@ -611,7 +568,7 @@ def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
         if waiting:
             _transition(call_off, CallOffStatus.AWAITING_FUNDING)
             for funder in waiting:
-                _email(
+                email_people(
                     funder.organisation_id,
                     [Role.APPROVER],
                     "orders_funding_requested",
@@ -645,7 +602,7 @@ def _send(call_off: CallOff, now: datetime) -> None:
     call_off.respond_by = add_working_days(
         london_date(now), current_app.config["CALL_OFF_RESPONSE_DAYS"]
     )
-    _email(
+    email_people(
         call_off.provider_id,
         [Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR],
         "orders_sent_to_provider",
@@ -662,9 +619,9 @@ def confirm_funding(
 ) -> CallOff:
     """A co-funder's approver confirms its share."""
     funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
-    if funder is None or not _roles(actor, organisation.id):
+    if funder is None or not actor.roles_for(organisation.id):
         raise NotFound("Call-off not found")
-    if Role.APPROVER not in _roles(actor, organisation.id):
+    if Role.APPROVER not in actor.roles_for(organisation.id):
         raise PermissionDenied("Only an approver can confirm your organisation's share")
     if call_off.status != CallOffStatus.AWAITING_FUNDING:
         raise BusinessRuleViolation(
@@ -691,7 +648,7 @@ def confirm_funding(
 
 def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> CallOff:
     """An approver of the lead buyer, who did not place it, approves the spend."""
-    roles = _roles(actor, call_off.lead_buyer_id)
+    roles = actor.roles_for(call_off.lead_buyer_id)
     if not roles:
         _require_buyer(actor, call_off)
     if Role.APPROVER not in roles:
@@ -939,7 +896,7 @@ def cancel(
     _free_capacity(call_off)
     _record(actor, "call_off.cancelled", call_off, before, reason=reason.value, detail=detail)
     if was_with_provider:
-        _email(
+        email_people(
             call_off.provider_id,
             [Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR],
             "orders_cancelled",
@@ -1158,7 +1115,7 @@ def propose_variation(
     """Either side proposes more units and/or a later end date; the other side decides."""
     side = side_of(actor, call_off)
     if side is None:
-        if any(_roles(actor, org) for org in parties(call_off)):
+        if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied("Only the lead buyer or the provider can propose a variation")
         raise NotFound("Call-off not found")
     if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
@@ -1223,7 +1180,7 @@ def propose_variation(
         after={"variation_id": variation.id, **variation.after, "reason": reason},
     )
     if side == Side.BUYER:
-        _email(
+        email_people(
             call_off.provider_id,
             [Role.PROVIDER_ADMIN],
             "orders_variation_proposed",
@@ -1231,7 +1188,7 @@ def propose_variation(
             variation=variation,
         )
     else:
-        _email(
+        email_people(
             call_off.lead_buyer_id,
             BUYER_ROLES,
             "orders_variation_proposed",
