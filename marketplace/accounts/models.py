@@ -18,6 +18,7 @@ NAME_MAX = 120
 ORGANISATION_NAME_MAX = 160
 CHARITY_NUMBER_MAX = 12
 COMPANY_NUMBER_LENGTH = 8
+VAT_NUMBER_MAX = 14
 TOKEN_NAME_MAX = 80
 
 # England and Wales: 6-7 digits; Scotland: SC + 6 digits; Northern Ireland: NIC + digits.
@@ -128,6 +129,9 @@ class Organisation(TimestampMixin, db.Model):
     type: Mapped[OrganisationType] = mapped_column(enum_type(OrganisationType, "organisation_type"))
     charity_number: Mapped[str | None] = mapped_column(sa.String(CHARITY_NUMBER_MAX))
     companies_house_number: Mapped[str | None] = mapped_column(sa.String(COMPANY_NUMBER_LENGTH))
+    # A provider's VAT registration number (GB and 9 digits) where it is VAT-registered; shown
+    # on its invoices.
+    vat_number: Mapped[str | None] = mapped_column(sa.String(VAT_NUMBER_MAX))
     region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("probation_regions.id"), index=True)
     pcc_area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pcc_areas.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)

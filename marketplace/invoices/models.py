@@ -20,7 +20,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.accounts.models import Organisation, User
+from marketplace.accounts.models import VAT_NUMBER_MAX, Organisation, User
 from marketplace.db import UTCDateTime, db, enum_type
 from marketplace.money import VatTreatment
 from marketplace.orders.models import CallOff
@@ -54,8 +54,17 @@ INVOICE_TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
 }
 
 
+# Issued and waiting for the buyer: what counts as outstanding, and may become overdue.
+OPEN_STATUSES = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.VALIDATED, InvoiceStatus.DISPUTED})
+
+
 class InvoiceKind(enum.StrEnum):
     MONTHLY = "monthly"  # delivery in a calendar month, billed in arrears
+    COMPLETION = "completion"  # what remained unbilled when the call-off completed
+
+    @property
+    def label(self) -> str:
+        return {"monthly": "Monthly", "completion": "On completion"}.get(self.value, self.value)
 
 
 class PaymentMethod(enum.StrEnum):
@@ -107,6 +116,8 @@ class Invoice(db.Model):
         enum_type(PaymentMethod, "payment_method")
     )
     payment_reference: Mapped[str | None] = mapped_column(sa.String(PAYMENT_REFERENCE_MAX))
+    # The provider's VAT registration number as it stood when the invoice was issued.
+    provider_vat_number: Mapped[str | None] = mapped_column(sa.String(VAT_NUMBER_MAX))
 
     provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
     lead_buyer: Mapped[Organisation] = relationship(foreign_keys=[lead_buyer_id])
@@ -115,12 +126,47 @@ class Invoice(db.Model):
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.id"
     )
+    credit_notes: Mapped[list[CreditNote]] = relationship(
+        back_populates="invoice", order_by="CreditNote.id"
+    )
 
     audit_type = "invoice"
 
     @property
     def audit_organisation(self) -> Organisation:
         return self.provider
+
+    @property
+    def credited_pence(self) -> int:
+        """What credit notes have taken off this invoice, incl. VAT."""
+        return sum(note.gross_pence for note in self.credit_notes)
+
+    @property
+    def credited_net_pence(self) -> int:
+        return sum(note.net_pence for note in self.credit_notes)
+
+    @property
+    def amount_due_pence(self) -> int:
+        """What the lead buyer owes on this invoice once credit notes are taken off."""
+        return self.gross_pence - self.credited_pence
+
+    @property
+    def vat_treatment(self) -> VatTreatment | None:
+        """The call-off's locked VAT treatment, which every line of the invoice carries."""
+        return self.lines[0].vat_treatment if self.lines else None
+
+    @property
+    def is_open(self) -> bool:
+        """Received and not yet paid: the 30-day clock is running."""
+        return self.status in OPEN_STATUSES
+
+    def is_overdue(self, today: date) -> bool:
+        return (
+            self.is_open
+            and self.due_on is not None
+            and self.due_on < today
+            and (self.amount_due_pence > 0)
+        )
 
 
 class InvoiceLine(db.Model):
@@ -160,3 +206,45 @@ class InvoiceCounter(db.Model):
         sa.ForeignKey("organisations.id"), primary_key=True
     )
     last_number: Mapped[int] = mapped_column(default=0)
+    # Credit notes are numbered in a series of their own (CN-000001), also without gaps.
+    last_credit_note_number: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class CreditNote(db.Model):
+    """A correction of an issued invoice: an amount (ex VAT) taken off it, with the VAT at the
+    invoice's treatment. An issued invoice is never edited; it is credited.
+
+    If the invoice was paid by card, the credit is refunded through Stripe (``refund_reference``);
+    otherwise it reduces what the buyer owes, or is owed back to the buyer if paid by BACS.
+    """
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        sa.UniqueConstraint("provider_id", "sequence", name="uq_credit_notes_provider_sequence"),
+        sa.CheckConstraint("net_pence > 0", name="net_positive"),
+        sa.CheckConstraint("gross_pence = net_pence + vat_pence", name="gross_is_net_plus_vat"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    sequence: Mapped[int] = mapped_column()
+    number: Mapped[str] = mapped_column(sa.String(NUMBER_MAX))
+    reason: Mapped[str] = mapped_column(sa.String(REASON_MAX))
+    net_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    vat_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    gross_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    refund_reference: Mapped[str | None] = mapped_column(sa.String(PAYMENT_REFERENCE_MAX))
+
+    invoice: Mapped[Invoice] = relationship(back_populates="credit_notes")
+    created_by: Mapped[User | None] = relationship()
+
+    audit_type = "credit_note"
+
+    @property
+    def audit_organisation(self) -> int:
+        return self.provider_id

@@ -16,16 +16,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accreditation.services.applications import london_date
 from marketplace.db import db, lock_rows, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.filters import pounds
 from marketplace.invoices.models import (
     DESCRIPTION_MAX,
     INVOICE_TRANSITIONS,
     PAYMENT_DAYS,
     PAYMENT_REFERENCE_MAX,
     REASON_MAX,
+    CreditNote,
     Invoice,
     InvoiceCounter,
     InvoiceKind,
@@ -172,55 +174,106 @@ def _bill_batch(
         call_off = call_offs[delivery.call_off_id]
         invoice = touched.get(call_off.id) or drafts.get(call_off.id)
         if invoice is None:
-            invoice = Invoice(
-                provider_id=call_off.provider_id,
-                lead_buyer_id=call_off.lead_buyer_id,
-                call_off_id=call_off.id,
-                kind=InvoiceKind.MONTHLY,
-                period_start=start,
-                period_end=end,
-                status=InvoiceStatus.DRAFT,
-                po_number=call_off.po_number,
-                call_off_reference=call_off.reference,
-                created_at=now,
-                lines=[],
-            )
-            db.session.add(invoice)
+            invoice = _new_draft(call_off, InvoiceKind.MONTHLY, start, end, now)
             result.created += 1
         elif call_off.id not in touched:
             result.extended += 1
         touched[call_off.id] = invoice
-        net, vat, gross = line_amounts(
-            delivery.units, call_off.unit_price_pence, call_off.vat_treatment
-        )
-        invoice.lines.append(
-            InvoiceLine(
-                delivery_id=delivery.id,
-                delivered_on=delivery.delivered_on,
-                description=(
-                    f"{call_off.listing.title} ({call_off.unit.value.replace('_', '-')}), "
-                    f"{delivery.delivered_on.day} {delivery.delivered_on:%B %Y}"
-                )[:DESCRIPTION_MAX],
-                units=delivery.units,
-                unit_price_pence=call_off.unit_price_pence,
-                vat_treatment=call_off.vat_treatment,
-                net_pence=net,
-                vat_pence=vat,
-                gross_pence=gross,
-            )
-        )
+        invoice.lines.append(_delivery_line(call_off, delivery))
         result.lines += 1
     for invoice in touched.values():
         _total(invoice)
     db.session.flush()
     for invoice in touched.values():
-        audit.record(
-            None,
-            "invoice.drafted",
-            invoice,
-            organisation=invoice.provider_id,
-            after={**audit.snapshot(invoice, INVOICE_FIELDS), "lines": len(invoice.lines)},
+        _record_drafted(invoice)
+
+
+def _new_draft(call_off: CallOff, kind: InvoiceKind, start: date, end: date, now) -> Invoice:
+    invoice = Invoice(
+        provider_id=call_off.provider_id,
+        lead_buyer_id=call_off.lead_buyer_id,
+        call_off_id=call_off.id,
+        kind=kind,
+        period_start=start,
+        period_end=end,
+        status=InvoiceStatus.DRAFT,
+        po_number=call_off.po_number,
+        call_off_reference=call_off.reference,
+        created_at=now,
+        lines=[],
+    )
+    db.session.add(invoice)
+    return invoice
+
+
+def _delivery_line(call_off: CallOff, delivery: Delivery) -> InvoiceLine:
+    """One delivery record billed at the call-off's locked unit price and VAT treatment."""
+    net, vat, gross = line_amounts(
+        delivery.units, call_off.unit_price_pence, call_off.vat_treatment
+    )
+    return InvoiceLine(
+        delivery_id=delivery.id,
+        delivered_on=delivery.delivered_on,
+        description=(
+            f"{call_off.listing.title} ({call_off.unit.value.replace('_', '-')}), "
+            f"{delivery.delivered_on.day} {delivery.delivered_on:%B %Y}"
+        )[:DESCRIPTION_MAX],
+        units=delivery.units,
+        unit_price_pence=call_off.unit_price_pence,
+        vat_treatment=call_off.vat_treatment,
+        net_pence=net,
+        vat_pence=vat,
+        gross_pence=gross,
+    )
+
+
+def _record_drafted(invoice: Invoice) -> None:
+    audit.record(
+        None,
+        "invoice.drafted",
+        invoice,
+        organisation=invoice.provider_id,
+        after={**audit.snapshot(invoice, INVOICE_FIELDS), "lines": len(invoice.lines)},
+    )
+
+
+def bill_on_completion(call_off: CallOff, *, now: datetime | None = None) -> Invoice | None:
+    """When a call-off completes, draft one invoice for every delivery not yet billed, whatever
+    its month, so the provider need not wait for the next monthly run. None if all is billed.
+
+    Delivery already on a draft of a monthly run stays there (each delivery is billed once).
+    """
+    now = now or utcnow()
+    deliveries = list(
+        db.session.scalars(
+            sa.select(Delivery)
+            .where(
+                Delivery.call_off_id == call_off.id,
+                Delivery.units > 0,
+                ~sa.exists(
+                    sa.select(InvoiceLine.delivery_id).where(InvoiceLine.delivery_id == Delivery.id)
+                ),
+            )
+            .order_by(Delivery.delivered_on, Delivery.id)
         )
+    )
+    if not deliveries:
+        return None
+    invoice = _new_draft(
+        call_off,
+        InvoiceKind.COMPLETION,
+        deliveries[0].delivered_on,
+        deliveries[-1].delivered_on,
+        now,
+    )
+    invoice.lines.extend(_delivery_line(call_off, delivery) for delivery in deliveries)
+    _total(invoice)
+    db.session.flush()
+    _record_drafted(invoice)
+    email_people(
+        invoice.provider_id, PROVIDER_ISSUERS, "invoices_drafted_on_completion", invoice=invoice
+    )
+    return invoice
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,6 +375,7 @@ def issue(actor: User, invoice: Invoice, *, now: datetime | None = None) -> Invo
     invoice.number = invoice_number(counter.last_number)
     invoice.issued_at = invoice.received_at = now
     invoice.issued_by_id = actor.id
+    invoice.provider_vat_number = invoice.provider.vat_number
     invoice.due_on = london_date(now) + timedelta(days=PAYMENT_DAYS)
     _record(actor, "invoice.issued", invoice, before)
     email_people(invoice.lead_buyer_id, BUYER_ROLES, "invoices_issued", invoice=invoice)
@@ -396,6 +450,126 @@ def mark_paid_by_bacs(
     _record(actor, "invoice.paid", invoice, before, method="bacs", reference=reference)
     email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_paid", invoice=invoice)
     return invoice
+
+
+# ---------------------------------------------------------------------------------------------
+# Credit notes: how an issued invoice is corrected
+
+
+def credit_note_number(sequence: int) -> str:
+    return f"CN-{sequence:06d}"
+
+
+def creditable_net_pence(invoice: Invoice) -> int:
+    """What is left to credit on the invoice, ex VAT."""
+    return invoice.net_pence - invoice.credited_net_pence
+
+
+def raise_credit_note(
+    actor: User,
+    invoice: Invoice,
+    net_pence: object,
+    reason: str,
+    *,
+    now: datetime | None = None,
+) -> CreditNote:
+    """The provider credits part or all of an issued invoice, with a reason the buyer sees.
+
+    The VAT is the invoice's treatment on the credited amount, rounded half up; crediting all
+    that is left takes off exactly the VAT that is left, so a fully credited invoice nets to
+    nothing. The credit note takes the provider's next credit-note number, without gaps.
+    """
+    _require_provider(actor, invoice)
+    errors: dict[str, list[str]] = {}
+    left = creditable_net_pence(invoice)
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise BusinessRuleViolation(
+            {"status": ["A draft has not been issued, so there is nothing to credit"]}
+        )
+    if not isinstance(net_pence, int) or isinstance(net_pence, bool) or net_pence <= 0:
+        errors["amount"] = ["Enter the amount to credit in pounds and pence, like 125.50"]
+    elif net_pence > left:
+        errors["amount"] = [
+            f"The credit cannot be more than what is left on the invoice: {pounds(left)} before VAT"
+        ]
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = ["Enter why you are crediting the invoice"]
+    elif len(reason) > REASON_MAX:
+        errors["reason"] = [f"The reason must be {REASON_MAX:,} characters or fewer"]
+    if errors:
+        raise BusinessRuleViolation(errors)
+    assert isinstance(net_pence, int)
+    vat_left = invoice.vat_pence - sum(note.vat_pence for note in invoice.credit_notes)
+    vat = (
+        vat_left
+        if net_pence == left
+        else min(vat_pence(net_pence, invoice.vat_treatment), vat_left)
+    )
+    now = now or utcnow()
+    _ensure_counter(invoice.provider_id)
+    [counter] = lock_rows(InvoiceCounter, [invoice.provider_id])
+    counter.last_credit_note_number += 1
+    note = CreditNote(
+        invoice=invoice,
+        provider_id=invoice.provider_id,
+        sequence=counter.last_credit_note_number,
+        number=credit_note_number(counter.last_credit_note_number),
+        reason=reason,
+        net_pence=net_pence,
+        vat_pence=vat,
+        gross_pence=net_pence + vat,
+        created_at=now,
+        created_by_id=actor.id,
+    )
+    db.session.add(note)
+    db.session.flush()
+    audit.record(
+        actor,
+        "credit_note.raised",
+        note,
+        after={
+            "invoice": invoice.number,
+            "number": note.number,
+            "net_pence": note.net_pence,
+            "vat_pence": note.vat_pence,
+            "gross_pence": note.gross_pence,
+            "reason": reason,
+        },
+    )
+    email_people(
+        invoice.lead_buyer_id, BUYER_ROLES, "invoices_credited", invoice=invoice, note=note
+    )
+    return note
+
+
+# ---------------------------------------------------------------------------------------------
+# The provider's VAT registration
+
+
+VAT_NUMBER_PATTERN = re.compile(r"GB(?:\d{9}|\d{12}|GD\d{3}|HA\d{3})")
+
+
+def set_vat_number(actor: User, organisation: Organisation, vat_number: str | None) -> None:
+    """The provider's administrator records (or clears) its VAT registration number, which
+    invoices issued from then on carry."""
+    roles = actor.roles_for(organisation.id)
+    if not roles & PROVIDER_ISSUERS or not organisation.is_provider:
+        raise PermissionDenied("Only a provider administrator can do that")
+    text = re.sub(r"\s+", "", vat_number or "").upper() or None
+    if text is not None and not VAT_NUMBER_PATTERN.fullmatch(text):
+        raise BusinessRuleViolation(
+            {"vat_number": ["Enter a UK VAT registration number, like GB 123 4567 89"]}
+        )
+    before = {"vat_number": organisation.vat_number}
+    organisation.vat_number = text
+    audit.record(
+        actor,
+        "organisation.vat_number_changed",
+        organisation,
+        before=before,
+        after={"vat_number": text},
+    )
 
 
 # ---------------------------------------------------------------------------------------------

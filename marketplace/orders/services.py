@@ -1085,6 +1085,11 @@ def complete(
         outcomes=[{"outcome": r.outcome, "result": r.result.value} for r in records],
     )
     _email_buyer(call_off, "orders_completed")
+    # What is left unbilled is invoiced now, not at the next monthly run. Imported here because
+    # invoices build on orders, not the other way round.
+    from marketplace.invoices.services import bill_on_completion
+
+    bill_on_completion(call_off, now=now)
     return call_off
 
 

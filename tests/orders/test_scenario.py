@@ -121,8 +121,18 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     assert region_budget.spent_pence + pcc_budget.spent_pence == 103_698
     assert (region_budget.spent_pence, pcc_budget.spent_pence) == (62_219, 41_479)
     assert (region_budget.committed_pence, pcc_budget.committed_pence) == (0, 0)
-    assert new_emails(seen) == [(world.buyer.email, "orders_completed")]
-    assert last_action() == "call_off.completed"
+    # The buyer is told; the provider's administrator is told a draft invoice for the 7 sessions
+    # not yet billed is ready to issue.
+    assert new_emails(seen) == [
+        (world.buyer.email, "orders_completed"),
+        (world.provider_admin.email, "invoices_drafted_on_completion"),
+    ]
+    assert last_action() == "invoice.drafted"
+    # The completion invoice bills exactly what was spent: the same £1,036.98.
+    from marketplace.invoices.models import Invoice, InvoiceKind
+
+    [invoice] = db.session.scalars(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
+    assert (invoice.kind, invoice.gross_pence) == (InvoiceKind.COMPLETION, 103_698)
     actions = db.session.scalars(
         sa.select(AuditEvent.action)
         .where(AuditEvent.object_type == "call_off", AuditEvent.object_id == str(call_off.id))
