@@ -25,6 +25,12 @@ NAVIGATION = [
             Role.AUTHORITY_ADMIN,
         },
     ),
+    (
+        "Invoices",
+        "invoices.index",
+        {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
+    ),
+    ("Payment performance", "invoices.payment_performance", {Role.AUTHORITY_ADMIN}),
     ("Rate card", "catalogue.index", {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
     ("Accreditation", "accreditation.index", {Role.PROVIDER_ADMIN}),
     ("Assessments", "accreditation.assessments", {Role.ASSESSOR}),

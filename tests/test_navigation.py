@@ -11,14 +11,15 @@ from marketplace.db import commit
 from tests.factories import make_member
 
 EXPECTED_NAVIGATION = {
-    Role.BUYER: ["Home", "Find services", "Call-offs"],
-    Role.APPROVER: ["Home", "Find services", "Call-offs", "Team"],
-    Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Rate card", "Accreditation", "Team"],
-    Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Rate card"],
+    Role.BUYER: ["Home", "Find services", "Call-offs", "Invoices"],
+    Role.APPROVER: ["Home", "Find services", "Call-offs", "Invoices", "Team"],
+    Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Invoices", "Rate card", "Accreditation", "Team"],
+    Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Invoices", "Rate card"],
     Role.ASSESSOR: ["Home", "Assessments"],
     Role.AUTHORITY_ADMIN: [
         "Home",
         "Call-offs",
+        "Payment performance",
         "Arrangements",
         "Organisations",
         "Team",
@@ -46,6 +47,8 @@ FEATURE_PAGES = {
         Role.PROVIDER_EDITOR,
         Role.AUTHORITY_ADMIN,
     },
+    "/invoices/": {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
+    "/invoices/payment-performance": {Role.BUYER, Role.APPROVER, Role.AUTHORITY_ADMIN},
 }
 
 

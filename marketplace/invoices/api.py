@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import g, url_for
+from flask import Response, abort, g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +25,7 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from marketplace.invoices.ubl import invoice_xml
 from marketplace.money import VatTreatment
 
 blp = api_blueprint(
@@ -132,9 +133,23 @@ class InvoiceCollection(MethodView):
 @blp.route("/invoices/<int:invoice_id>")
 class InvoiceItem(MethodView):
     @blp.response(200, InvoiceSchema)
+    @blp.alt_response(
+        200,
+        description="The issued invoice as UBL 2.1 (Peppol BIS Billing 3.0), when the request "
+        "asks for application/xml",
+        content_type="application/xml",
+        success=True,
+    )
     def get(self, invoice_id):
-        """One invoice the token's organisation issued or received."""
-        return _invoice(invoice_id)
+        """One invoice the token's organisation issued or received: JSON, or UBL 2.1 XML with
+        `Accept: application/xml` (an issued invoice only: a draft has no UBL form, 406)."""
+        invoice = _invoice(invoice_id)
+        accepted = request.accept_mimetypes
+        if accepted.best_match(["application/json", "application/xml"]) == "application/xml":
+            if invoice.number is None:
+                abort(406, "A draft invoice has no UBL form: issue it first, or ask for JSON")
+            return Response(invoice_xml(invoice), mimetype="application/xml")
+        return invoice
 
 
 def _write(invoice: Invoice, action) -> Invoice:

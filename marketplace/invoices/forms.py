@@ -1,0 +1,109 @@
+"""Forms for the invoice pages: shape only (limits from the models); the services decide the
+rules."""
+
+from __future__ import annotations
+
+from govuk_frontend_wtf.wtforms_widgets import GovTextArea, GovTextInput
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from marketplace.accounts.forms.fields import BaseForm, submit_field
+from marketplace.accounts.models import VAT_NUMBER_MAX
+from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
+from marketplace.catalogue.forms import MoneyError, parse_pence
+from marketplace.invoices.models import PAYMENT_REFERENCE_MAX, REASON_MAX
+
+
+class ActionForm(BaseForm):
+    """One button and its CSRF token: issue and validate."""
+
+    submit = submit_field("Confirm")
+
+
+def _reason(label: str, message: str, description: str) -> TextAreaField:
+    return TextAreaField(
+        label,
+        description=description,
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message=message),
+            Length(max=REASON_MAX, message=f"Use {REASON_MAX:,} characters or fewer"),
+        ],
+    )
+
+
+class DisputeForm(BaseForm):
+    reason = _reason(
+        "Why do you dispute this invoice?",
+        "Enter why you dispute the invoice",
+        "The provider sees this at once. Say which lines are wrong and why.",
+    )
+    submit = submit_field("Dispute invoice")
+
+
+class PaymentForm(BaseForm):
+    payment_reference = StringField(
+        "Remittance reference",
+        description="The reference of the BACS payment, as on your remittance advice.",
+        widget=GovTextInput(),
+        validators=[
+            DataRequired(message="Enter the remittance reference of the payment"),
+            Length(
+                max=PAYMENT_REFERENCE_MAX,
+                message=f"Use {PAYMENT_REFERENCE_MAX} characters or fewer",
+            ),
+        ],
+    )
+    paid_on = StringField(
+        "Date paid",
+        description=DATE_HINT,
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the date the payment was made")],
+    )
+    submit = submit_field("Record payment")
+
+    def validate_paid_on(self, field):
+        if field.data and parse_day(field.data) is None:
+            raise ValidationError("Date paid must be a real date, like 31 3 2027")
+
+
+class CreditNoteForm(BaseForm):
+    amount = StringField(
+        "Amount to credit, before VAT",
+        description="In pounds and pence, like 125.50. The VAT is worked out at the invoice's "
+        "rate.",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the amount to credit")],
+    )
+    reason = _reason(
+        "Why are you crediting the invoice?",
+        "Enter why you are crediting the invoice",
+        "The buyer sees this on the credit note.",
+    )
+    submit = submit_field("Issue credit note")
+
+    def validate_amount(self, field):
+        try:
+            pence = parse_pence(field.data, "the amount to credit")
+        except MoneyError as error:
+            raise ValidationError(str(error)) from error
+        if not pence:
+            raise ValidationError("The amount to credit must be more than £0")
+
+    @property
+    def amount_pence(self) -> int | None:
+        try:
+            return parse_pence(self.amount.data, "the amount to credit")
+        except MoneyError:
+            return None
+
+
+class VatNumberForm(BaseForm):
+    vat_number = StringField(
+        "VAT registration number",
+        description="For example, GB 123 4567 89. Leave it empty if your organisation is not "
+        "VAT-registered.",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=VAT_NUMBER_MAX + 6, message="Enter a UK VAT number")],
+    )
+    submit = submit_field("Save")

@@ -1,0 +1,487 @@
+"""Invoice pages: the invoices one's organisation issued or received (with overdue flags), one
+invoice with its lines, credit notes, co-funders' recharge split and the actions the reader may
+take; downloads (printable page, CSV, UBL 2.1); a co-funder's recharge statement; the provider's
+summary; and the payment-performance figures for a six-month period. Views are thin: the rules
+are in ``marketplace.invoices.services`` and the reads in ``marketplace.invoices.queries``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from marketplace.accounts.decorators import roles_required
+from marketplace.accounts.models import Organisation, Role
+from marketplace.accounts.queries import page_number, paginate
+from marketplace.accounts.session import current_organisation
+from marketplace.accreditation.forms_applications import parse_day
+from marketplace.accreditation.services.applications import london_date
+from marketplace.db import commit, rollback, utcnow
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.invoices import queries, services
+from marketplace.invoices.forms import (
+    ActionForm,
+    CreditNoteForm,
+    DisputeForm,
+    PaymentForm,
+    VatNumberForm,
+)
+from marketplace.invoices.models import Invoice, InvoiceStatus
+from marketplace.invoices.ubl import invoice_xml
+from marketplace.orders.permissions import BUYER_ROLES
+from marketplace.views_helpers import apply_errors
+
+bp = Blueprint("invoices", __name__, url_prefix="/invoices", template_folder="templates")
+
+PROVIDER_ROLES = (Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+PER_PAGE = 25
+
+
+def _organisation() -> Organisation:
+    organisation = current_organisation()
+    if organisation is None:
+        abort(403)
+    return organisation
+
+
+def _side(organisation: Organisation) -> str:
+    return queries.PROVIDER_SIDE if organisation.is_provider else queries.BUYER_SIDE
+
+
+def _invoice(invoice_id: int) -> Invoice:
+    """An invoice the current organisation issued, or received once issued; else 404."""
+    try:
+        return services.visible_invoice(current_user, invoice_id, _organisation().id)
+    except NotFound:
+        abort(404)
+
+
+def _today():
+    return london_date(utcnow())
+
+
+def _safe(text: str) -> str:
+    """No spreadsheet formula injection from text typed by users."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv(rows: list[list], filename: str) -> Response:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )
+
+
+def _pounds(pence: int) -> str:
+    sign = "-" if pence < 0 else ""
+    whole, rest = divmod(abs(pence), 100)
+    return f"{sign}{whole}.{rest:02d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Lists
+
+
+@bp.get("/")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def index():
+    organisation = _organisation()
+    side = _side(organisation)
+    today = _today()
+    raw = {k: (request.args.get(k) or "").strip()[:20] for k in ("status", "overdue")}
+    try:
+        status = InvoiceStatus(raw["status"]) if raw["status"] else None
+    except ValueError:
+        status, raw["status"] = None, ""
+    overdue_only = raw["overdue"] == "1"
+    if not overdue_only:
+        raw["overdue"] = ""
+    query = queries.invoices_query(
+        organisation.id, side, status=status, overdue_on=today if overdue_only else None
+    )
+
+    def url_for_page(number: int) -> str:
+        return url_for("invoices.index", **{k: v for k, v in raw.items() if v}, page=number)
+
+    page = paginate(
+        query, page_number(request.args.get("page")), PER_PAGE, url_for_page=url_for_page
+    )
+    statuses = [s for s in InvoiceStatus if side == queries.PROVIDER_SIDE or s.value != "draft"]
+    return render_template(
+        "invoices/index.html",
+        page=page,
+        raw=raw,
+        side=side,
+        statuses=statuses,
+        today=today,
+        overdue=queries.overdue_count(organisation.id, side, today),
+        is_co_funder=organisation.is_commissioner,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One invoice
+
+
+@bp.get("/<int:invoice_id>")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def show(invoice_id: int):
+    invoice = _invoice(invoice_id)
+    organisation = _organisation()
+    roles = current_user.roles_in(organisation)
+    is_provider = invoice.provider_id == organisation.id
+    is_buyer = invoice.lead_buyer_id == organisation.id
+    can = {
+        "issue": is_provider
+        and Role.PROVIDER_ADMIN in roles
+        and invoice.status == InvoiceStatus.DRAFT,
+        "credit": is_provider
+        and Role.PROVIDER_ADMIN in roles
+        and invoice.status != InvoiceStatus.DRAFT
+        and services.creditable_net_pence(invoice) > 0,
+        "validate": is_buyer
+        and bool(roles & BUYER_ROLES)
+        and invoice.status in (InvoiceStatus.ISSUED, InvoiceStatus.DISPUTED),
+        "dispute": is_buyer
+        and bool(roles & BUYER_ROLES)
+        and invoice.status == InvoiceStatus.ISSUED,
+        "pay": is_buyer and bool(roles & BUYER_ROLES) and invoice.status == InvoiceStatus.VALIDATED,
+    }
+    co_funded = len(invoice.call_off.funders) > 1
+    return render_template(
+        "invoices/show.html",
+        invoice=invoice,
+        can=can,
+        is_provider=is_provider,
+        today=_today(),
+        recharges=services.recharge_parts(invoice) if co_funded else [],
+        organisations={o.id: o for o in (f.organisation for f in invoice.call_off.funders)},
+    )
+
+
+def _one_click(invoice_id: int, action, success: str):
+    invoice = _invoice(invoice_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        action(invoice)
+        commit()
+    except DomainError as error:
+        rollback()
+        if isinstance(error, NotFound):
+            abort(404)
+        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
+    else:
+        flash(success, "success")
+    return redirect(url_for("invoices.show", invoice_id=invoice_id))
+
+
+@bp.post("/<int:invoice_id>/issue")
+@roles_required(Role.PROVIDER_ADMIN)
+def issue(invoice_id: int):
+    return _one_click(
+        invoice_id,
+        lambda invoice: services.issue(current_user, invoice),
+        "Invoice issued. The buyer has been sent it and has 30 days to pay.",
+    )
+
+
+@bp.post("/<int:invoice_id>/validate")
+@roles_required(*BUYER_ROLES)
+def validate(invoice_id: int):
+    return _one_click(
+        invoice_id,
+        lambda invoice: services.validate(current_user, invoice),
+        "Invoice validated. The provider has been told it is approved for payment.",
+    )
+
+
+def _form_action(invoice_id: int, form, template: str, act, success: str):
+    invoice = _invoice(invoice_id)
+    if form.validate_on_submit():
+        try:
+            act(invoice, form)
+            commit()
+        except DomainError as error:
+            rollback()
+            if isinstance(error, NotFound):
+                abort(404)
+            apply_errors(form, error)
+            invoice = _invoice(invoice_id)
+        else:
+            flash(success, "success")
+            return redirect(url_for("invoices.show", invoice_id=invoice_id))
+    return render_template(template, form=form, invoice=invoice, today=_today())
+
+
+@bp.route("/<int:invoice_id>/dispute", methods=["GET", "POST"])
+@roles_required(*BUYER_ROLES)
+def dispute(invoice_id: int):
+    return _form_action(
+        invoice_id,
+        DisputeForm(),
+        "invoices/dispute.html",
+        lambda invoice, form: services.dispute(current_user, invoice, form.reason.data),
+        "Invoice disputed. The provider has been sent your reason.",
+    )
+
+
+@bp.route("/<int:invoice_id>/mark-paid", methods=["GET", "POST"])
+@roles_required(*BUYER_ROLES)
+def mark_paid(invoice_id: int):
+    return _form_action(
+        invoice_id,
+        PaymentForm(),
+        "invoices/mark_paid.html",
+        lambda invoice, form: services.mark_paid_by_bacs(
+            current_user, invoice, form.payment_reference.data, parse_day(form.paid_on.data)
+        ),
+        "Payment recorded. The provider has been told.",
+    )
+
+
+@bp.route("/<int:invoice_id>/credit-notes/new", methods=["GET", "POST"])
+@roles_required(Role.PROVIDER_ADMIN)
+def credit_note(invoice_id: int):
+    return _form_action(
+        invoice_id,
+        CreditNoteForm(),
+        "invoices/credit_note.html",
+        lambda invoice, form: services.raise_credit_note(
+            current_user, invoice, form.amount_pence, form.reason.data
+        ),
+        "Credit note issued. The buyer has been sent it.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads
+
+
+@bp.get("/<int:invoice_id>/print")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def printable(invoice_id: int):
+    invoice = _invoice(invoice_id)
+    return render_template("invoices/print.html", invoice=invoice)
+
+
+@bp.get("/<int:invoice_id>/invoice.csv")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def invoice_csv(invoice_id: int):
+    invoice = _invoice(invoice_id)
+    rows: list[list] = [
+        ["Invoice", invoice.number or "Draft"],
+        ["Provider", _safe(invoice.provider.name)],
+        ["Provider VAT number", invoice.provider_vat_number or ""],
+        ["Lead buyer", _safe(invoice.lead_buyer.name)],
+        ["Purchase order", _safe(invoice.po_number)],
+        ["Call-off", invoice.call_off_reference],
+        ["Period", f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}"],
+        ["Received", london_date(invoice.received_at).isoformat() if invoice.received_at else ""],
+        ["Due", invoice.due_on.isoformat() if invoice.due_on else ""],
+        [],
+        [
+            "Line",
+            "Date",
+            "Description",
+            "Units",
+            "Unit price (£, ex VAT)",
+            "VAT treatment",
+            "Net (£)",
+            "VAT (£)",
+            "Gross (£)",
+        ],
+    ]
+    for number, line in enumerate(invoice.lines, start=1):
+        rows.append(
+            [
+                number,
+                line.delivered_on.isoformat() if line.delivered_on else "",
+                _safe(line.description),
+                line.units,
+                _pounds(line.unit_price_pence),
+                line.vat_treatment.value,
+                _pounds(line.net_pence),
+                _pounds(line.vat_pence),
+                _pounds(line.gross_pence),
+            ]
+        )
+    rows.append(
+        ["Total", "", "", "", "", "", *map(_pounds, (invoice.net_pence, invoice.vat_pence))]
+        + [_pounds(invoice.gross_pence)]
+    )
+    for note in invoice.credit_notes:
+        rows.append(
+            [
+                "Credit note " + note.number,
+                london_date(note.created_at).isoformat(),
+                _safe(note.reason),
+                "",
+                "",
+                "",
+                _pounds(-note.net_pence),
+                _pounds(-note.vat_pence),
+                _pounds(-note.gross_pence),
+            ]
+        )
+    if invoice.credit_notes:
+        rows.append(["Amount due", "", "", "", "", "", "", "", _pounds(invoice.amount_due_pence)])
+    return _csv(rows, f"{invoice.number or 'draft-invoice'}.csv")
+
+
+@bp.get("/<int:invoice_id>/invoice.xml")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def invoice_ubl(invoice_id: int):
+    invoice = _invoice(invoice_id)
+    if invoice.number is None:
+        abort(404)
+    return Response(
+        invoice_xml(invoice),
+        mimetype="application/xml",
+        headers={"Content-Disposition": f"attachment; filename={invoice.number}.xml"},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Co-funders' recharges, the provider's summary, payment performance
+
+
+def _half_year():
+    try:
+        return queries.parse_half_year(request.args.get("period"), _today()), None
+    except BusinessRuleViolation as error:
+        return queries.half_year_of(_today()), error.errors["period"][0]
+
+
+@bp.get("/recharges")
+@roles_required(*BUYER_ROLES)
+def recharges():
+    organisation = _organisation()
+    period, error = _half_year()
+    rows = queries.recharge_statement(organisation.id, period.start, period.end)
+    if request.args.get("format") == "csv" and error is None:
+        table = [
+            [
+                "Document",
+                "Type",
+                "Issued",
+                "Call-off",
+                "Provider",
+                "Lead buyer",
+                "Document total (£, incl VAT)",
+                "Your share (%)",
+                "Your part net (£)",
+                "Your part VAT (£)",
+                "Your part gross (£)",
+            ]
+        ]
+        for row in rows:
+            table.append(
+                [
+                    row.document,
+                    row.kind,
+                    row.issued_on.isoformat(),
+                    row.invoice.call_off_reference,
+                    _safe(row.invoice.provider.name),
+                    _safe(row.invoice.lead_buyer.name),
+                    _pounds(row.total_gross_pence),
+                    f"{row.basis_points / 100:.2f}",
+                    _pounds(row.part_net_pence),
+                    _pounds(row.part_vat_pence),
+                    _pounds(row.part_gross_pence),
+                ]
+            )
+        return _csv(table, f"recharge-statement-{period.code}.csv")
+    return render_template(
+        "invoices/recharges.html",
+        period=period,
+        error=error,
+        rows=rows,
+        total=sum(row.part_gross_pence for row in rows),
+    ), (400 if error else 200)
+
+
+@bp.get("/summary")
+@roles_required(*PROVIDER_ROLES)
+def summary():
+    organisation = _organisation()
+    return render_template(
+        "invoices/summary.html",
+        summary=queries.provider_summary(organisation.id, _today()),
+    )
+
+
+@bp.get("/payment-performance")
+@roles_required(*BUYER_ROLES, Role.AUTHORITY_ADMIN)
+def payment_performance():
+    organisation = _organisation()
+    is_authority = organisation.is_authority
+    period, error = _half_year()
+    report = queries.payment_performance(period, None if is_authority else organisation.id)
+    if request.args.get("format") == "csv" and error is None:
+        table = [
+            [
+                "Period",
+                "Buyer",
+                "Invoices paid",
+                "Paid within 30 days",
+                "Paid within 30 days (%)",
+                "Average days to pay",
+                "Amount paid (£)",
+                "Amount paid late (£)",
+            ]
+        ]
+        lines = [*report.by_buyer, report.total] if is_authority else [report.total]
+        for line in lines:
+            table.append(
+                [
+                    period.label,
+                    _safe(line.buyer_name if line.buyer_id or not is_authority else "All buyers"),
+                    line.paid_count,
+                    line.on_time_count,
+                    "" if line.on_time_percent is None else f"{line.on_time_percent:.1f}",
+                    "" if line.average_days is None else f"{line.average_days:.1f}",
+                    _pounds(line.paid_pence),
+                    _pounds(line.late_pence),
+                ]
+            )
+        return _csv(table, f"payment-performance-{period.code}.csv")
+    return render_template(
+        "invoices/payment_performance.html",
+        report=report,
+        period=period,
+        error=error,
+        is_authority=is_authority,
+        organisation=organisation,
+    ), (400 if error else 200)
+
+
+@bp.route("/vat-number", methods=["GET", "POST"])
+@roles_required(Role.PROVIDER_ADMIN)
+def vat_number():
+    organisation = _organisation()
+    form = VatNumberForm()
+    if request.method == "GET":
+        form.vat_number.data = organisation.vat_number or ""
+    if form.validate_on_submit():
+        try:
+            services.set_vat_number(current_user, organisation, form.vat_number.data)
+            commit()
+        except DomainError as error:
+            rollback()
+            apply_errors(form, error)
+        else:
+            flash(
+                "VAT registration number saved. Invoices you issue from now on show it."
+                if organisation.vat_number
+                else "VAT registration number removed.",
+                "success",
+            )
+            return redirect(url_for("invoices.index"))
+    return render_template("invoices/vat_number.html", form=form, organisation=organisation)
