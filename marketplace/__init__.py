@@ -143,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.dashboard import bp as dashboard_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.orders.views import bp as orders_bp
+    from marketplace.payments.views import bp as payments_bp
 
     for blueprint in (
         dashboard_bp,
@@ -154,6 +155,7 @@ def _register_blueprints(app: Flask) -> None:
         catalogue_search_bp,
         orders_bp,
         invoices_templates_bp,
+        payments_bp,
     ):
         app.register_blueprint(blueprint)
     init_api(app)
