@@ -49,7 +49,7 @@ def _set_payment_method_check(old: str, new: str) -> None:
         bind.exec_driver_sql(f"PRAGMA schema_version={int(version) + 1}")
         bind.exec_driver_sql("PRAGMA writable_schema=OFF")
     else:
-        op.drop_constraint("ck_invoices_payment_method", "invoices", type_="check")
+        op.drop_constraint(op.f("ck_invoices_payment_method"), "invoices", type_="check")
         op.create_check_constraint(op.f("ck_invoices_payment_method"), "invoices", new)
 
 
