@@ -144,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.invoices.views import bp as invoices_bp
     from marketplace.orders.views import bp as orders_bp
+    from marketplace.payments.views import bp as payments_bp
 
     for blueprint in (
         dashboard_bp,
@@ -156,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
         orders_bp,
         invoices_bp,
         invoices_templates_bp,
+        payments_bp,
     ):
         app.register_blueprint(blueprint)
     init_api(app)

@@ -112,6 +112,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
         "API_PAGE_SIZE_MAX": 100,
+        # Card payments through Stripe: offered only when the secret key and the webhook's signing
+        # secret are both set. STRIPE_API_BASE points the SDK elsewhere (localstripe in tests).
+        "STRIPE_SECRET_KEY": _env("STRIPE_SECRET_KEY"),
+        "STRIPE_PUBLISHABLE_KEY": _env("STRIPE_PUBLISHABLE_KEY"),
+        "STRIPE_WEBHOOK_SECRET": _env("STRIPE_WEBHOOK_SECRET"),
+        "STRIPE_API_BASE": _env("STRIPE_API_BASE"),
         # Logging
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
         "TESTING": False,
@@ -124,6 +130,15 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         is_sqlite = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {} if is_sqlite else {"pool_pre_ping": True}
     return config
+
+
+def card_payments_enabled(config: Any = None) -> bool:
+    """Whether card payments are offered: a Stripe secret key and webhook secret are configured."""
+    if config is None:
+        from flask import current_app
+
+        config = current_app.config
+    return bool(config.get("STRIPE_SECRET_KEY") and config.get("STRIPE_WEBHOOK_SECRET"))
 
 
 def check_production_safety(config: dict[str, Any]) -> None:

@@ -43,4 +43,10 @@ from marketplace.orders.models import (  # noqa: F401
     Variation,
 )
 from marketplace.page_cache import CacheGeneration  # noqa: F401
+from marketplace.payments.models import (  # noqa: F401
+    CardPayment,
+    CardRefund,
+    StripeCustomer,
+    StripeEvent,
+)
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory  # noqa: F401

@@ -69,6 +69,7 @@ class InvoiceKind(enum.StrEnum):
 
 class PaymentMethod(enum.StrEnum):
     BACS = "bacs"
+    CARD = "card"  # a Government Procurement Card through Stripe (marketplace.payments)
 
 
 class Invoice(db.Model):

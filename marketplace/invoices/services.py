@@ -452,6 +452,21 @@ def mark_paid_by_bacs(
     return invoice
 
 
+def mark_paid_by_card(
+    invoice: Invoice, payment_intent_id: str, *, now: datetime | None = None
+) -> Invoice:
+    """Stripe confirmed a card payment of a validated invoice (no actor: the webhook)."""
+    now = now or utcnow()
+    before = audit.snapshot(invoice, INVOICE_FIELDS)
+    _transition(invoice, InvoiceStatus.PAID)
+    invoice.paid_at, invoice.paid_on = now, london_date(now)
+    invoice.payment_method = PaymentMethod.CARD
+    invoice.payment_reference = payment_intent_id[:PAYMENT_REFERENCE_MAX]
+    _record(None, "invoice.paid", invoice, before, method="card", reference=payment_intent_id)
+    email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_paid_by_card", invoice=invoice)
+    return invoice
+
+
 # ---------------------------------------------------------------------------------------------
 # Credit notes: how an issued invoice is corrected
 

@@ -1,0 +1,581 @@
+"""Card payments: save a buyer organisation's card, pay a validated invoice, take Stripe's webhook
+events, and refund (part of) a card payment for a credit note.
+
+Every function that changes data flushes and never commits; the caller commits once. Calls to
+Stripe happen inside the caller's transaction: paying locks the invoice's row first, so two
+payments of one invoice at once are made one after the other, and the second finds the first.
+
+Idempotency: a PaymentIntent is created under the key ``invoice-<id>-payment-<attempt>``; the
+attempt number only moves on after a definite failure (Stripe refused the card or the request).
+When the outcome is unknown (no answer from Stripe, or our commit failed after Stripe answered)
+nothing is recorded, so the retry sends the same key and Stripe answers with the same
+PaymentIntent instead of charging again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+from flask import current_app
+
+from marketplace import audit
+from marketplace.accounts.models import Organisation, Role, User
+from marketplace.config import card_payments_enabled
+from marketplace.db import db, lock_rows, utcnow
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
+from marketplace.invoices import services as invoices
+from marketplace.invoices.models import Invoice, InvoiceStatus, PaymentMethod
+from marketplace.notifications.services import email_people
+from marketplace.payments.models import (
+    CARD_PAYMENT_TRANSITIONS,
+    CURRENCY,
+    FAILURE_MESSAGE_MAX,
+    OUTCOME_MAX,
+    REFUND_KEY_MAX,
+    STRIPE_ID_MAX,
+    CardPayment,
+    CardPaymentStatus,
+    CardRefund,
+    StripeCustomer,
+    StripeEvent,
+)
+from marketplace.payments.queries import card_payment_for, saved_card_for
+
+log = logging.getLogger(__name__)
+
+PAYERS = frozenset({Role.BUYER, Role.APPROVER})
+PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+PAYMENT_FIELDS = ["status", "payment_intent_id", "amount_pence", "attempt", "failure_message"]
+DECLINED = "Your card was declined. Use another card, or pay by BACS."
+NEEDS_AUTHENTICATION = (
+    "Your card issuer asked for extra security checks, which this service cannot do yet. "
+    "Use another card, or pay by BACS."
+)
+UNREACHABLE = (
+    "We could not reach the card payment service, so nothing has changed. Try again in a few "
+    "minutes: you will not be charged twice."
+)
+
+
+class CardPaymentsUnavailable(DomainError):
+    """Stripe did not answer (or answered with its own error): the outcome is unknown, so nothing
+    is recorded and the same request may be tried again."""
+
+    status = 503
+    title = "The card payment service is not available"
+
+
+class CardDeclined(BusinessRuleViolation):
+    """Stripe refused the card. What was done before (a new Stripe customer) is worth keeping, so
+    the caller may commit before showing the message."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Stripe
+
+
+def stripe_client() -> stripe.StripeClient:
+    """A Stripe client for the configured key (and API address: localstripe in tests)."""
+    config = current_app.config
+    key, base = config["STRIPE_SECRET_KEY"], config.get("STRIPE_API_BASE")
+    clients = current_app.extensions.setdefault("stripe_clients", {})
+    if (key, base) not in clients:
+        options: dict[str, Any] = {"max_network_retries": 2}
+        if base:
+            options["base_addresses"] = {"api": base}
+        clients[(key, base)] = stripe.StripeClient(key, **options)
+    return clients[(key, base)]
+
+
+def _require_enabled() -> None:
+    if not card_payments_enabled():
+        raise NotFound("Card payments are not available")
+
+
+def _unknown_outcome(error: stripe.StripeError) -> bool:
+    """No answer, or an answer that does not say the request was refused: try again later."""
+    return isinstance(
+        error,
+        stripe.APIConnectionError
+        | stripe.APIError
+        | stripe.RateLimitError
+        | stripe.AuthenticationError
+        | stripe.PermissionError,
+    )
+
+
+def _message(error: stripe.StripeError, default: str) -> str:
+    text = getattr(error, "user_message", None) or default
+    return str(text)[:FAILURE_MESSAGE_MAX]
+
+
+# ---------------------------------------------------------------------------------------------
+# The organisation's card
+
+
+def _require_payer(actor: User, organisation_id: int) -> None:
+    roles = actor.roles_for(organisation_id)
+    if not roles:
+        raise NotFound("Organisation not found")
+    if not roles & PAYERS:
+        raise PermissionDenied("Only your organisation's buyers and approvers can do that")
+
+
+def _customer_for(actor: User, organisation: Organisation, now: datetime) -> StripeCustomer:
+    customer = saved_card_for(organisation.id)
+    if customer is not None:
+        return customer
+    try:
+        made = stripe_client().v1.customers.create(
+            params={
+                "name": organisation.name[:250],
+                "metadata": {"organisation_id": str(organisation.id)},
+            },
+            options={"idempotency_key": f"organisation-{organisation.id}-customer"},
+        )
+    except stripe.StripeError as error:
+        log.warning("Stripe customer for organisation %s: %s", organisation.id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    customer = StripeCustomer(
+        organisation_id=organisation.id,
+        organisation=organisation,
+        stripe_customer_id=made.id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(customer)
+    audit.record(actor, "stripe_customer.created", customer, after={"customer": made.id})
+    return customer
+
+
+def save_card(
+    actor: User, organisation: Organisation, payment_method_id: str, *, now: datetime | None = None
+) -> StripeCustomer:
+    """Save a card (a Stripe PaymentMethod) for the organisation's card payments, in place of any
+    card saved before. A declined card raises ``CardDeclined`` with the customer kept."""
+    _require_enabled()
+    _require_payer(actor, organisation.id)
+    payment_method_id = (payment_method_id or "").strip()
+    if not PAYMENT_METHOD_ID.fullmatch(payment_method_id):
+        raise BusinessRuleViolation(
+            {"payment_method_id": ["Enter the card's payment method, which starts pm_"]}
+        )
+    now = now or utcnow()
+    customer = _customer_for(actor, organisation, now)
+    client = stripe_client()
+    try:
+        method = client.v1.payment_methods.attach(
+            payment_method_id, params={"customer": customer.stripe_customer_id}
+        )
+    except stripe.CardError as error:
+        db.session.flush()
+        raise CardDeclined({"payment_method_id": [_message(error, DECLINED)]}) from error
+    except stripe.InvalidRequestError as error:
+        raise BusinessRuleViolation(
+            {"payment_method_id": ["We could not find that card. Enter the card again."]}
+        ) from error
+    except stripe.StripeError as error:
+        log.warning("attaching a card for organisation %s: %s", organisation.id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    card = getattr(method, "card", None)
+    if method.type != "card" or card is None:
+        raise BusinessRuleViolation({"payment_method_id": ["That is not a card"]})
+    previous = customer.payment_method_id
+    before = _card_snapshot(customer)
+    customer.payment_method_id = method.id
+    customer.card_brand = str(card.brand or "card")[:20]
+    customer.card_last4 = str(card.last4)[:4]
+    customer.card_exp_month, customer.card_exp_year = int(card.exp_month), int(card.exp_year)
+    customer.card_saved_at, customer.card_saved_by_id = now, actor.id
+    customer.updated_at = now
+    db.session.flush()
+    audit.record(
+        actor, "payment_card.saved", customer, before=before, after=_card_snapshot(customer)
+    )
+    if previous and previous != method.id:
+        _detach(previous)
+    return customer
+
+
+def remove_card(actor: User, organisation: Organisation, *, now: datetime | None = None) -> None:
+    """Forget the organisation's saved card (and detach it from the Stripe customer)."""
+    _require_enabled()
+    _require_payer(actor, organisation.id)
+    customer = saved_card_for(organisation.id)
+    if customer is None or not customer.has_card:
+        raise BusinessRuleViolation("Your organisation has no saved card")
+    before = _card_snapshot(customer)
+    previous = customer.payment_method_id
+    customer.payment_method_id = customer.card_brand = customer.card_last4 = None
+    customer.card_exp_month = customer.card_exp_year = None
+    customer.updated_at = now or utcnow()
+    db.session.flush()
+    audit.record(actor, "payment_card.removed", customer, before=before, after={})
+    _detach(previous)
+
+
+def _detach(payment_method_id: str) -> None:
+    # Best effort: a card we no longer use cannot be charged by us anyway.
+    try:
+        stripe_client().v1.payment_methods.detach(payment_method_id)
+    except stripe.StripeError as error:
+        log.warning("detaching %s: %s", payment_method_id, error)
+
+
+def _card_snapshot(customer: StripeCustomer) -> dict:
+    if not customer.has_card:
+        return {}
+    return {"card": customer.card_label, "payment_method": customer.payment_method_id}
+
+
+# ---------------------------------------------------------------------------------------------
+# Paying an invoice
+
+
+def can_pay_by_card(user: User, invoice: Invoice) -> bool:
+    """The user is a buyer or approver of the invoice's lead buyer, and it is validated."""
+    return (
+        card_payments_enabled()
+        and invoice.status == InvoiceStatus.VALIDATED
+        and bool(user.roles_for(invoice.lead_buyer_id) & PAYERS)
+    )
+
+
+def idempotency_key(invoice: Invoice, attempt: int) -> str:
+    return f"invoice-{invoice.id}-payment-{attempt}"
+
+
+def pay_invoice_by_card(
+    actor: User, invoice: Invoice, *, now: datetime | None = None
+) -> CardPayment:
+    """Charge the lead buyer's saved card for a validated invoice.
+
+    Returns the attempt: PROCESSING until Stripe's webhook says the payment succeeded (then the
+    invoice is paid), or FAILED with the reason (the invoice stays unpaid, and paying again makes
+    a new attempt). While an attempt is processing or has succeeded, paying again returns it and
+    charges nothing.
+    """
+    _require_enabled()
+    roles = actor.roles_for(invoice.lead_buyer_id)
+    if not roles:
+        raise NotFound("Invoice not found")
+    if not roles & PAYERS:
+        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    now = now or utcnow()
+    [invoice] = lock_rows(Invoice, [invoice.id])
+    latest = card_payment_for(invoice.id)
+    if latest is not None and latest.status != CardPaymentStatus.FAILED:
+        return latest  # already under way or done: never a second charge
+    if invoice.status != InvoiceStatus.VALIDATED:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    f"This invoice is {invoice.status.label.lower()}: only a validated invoice "
+                    "can be paid"
+                ]
+            }
+        )
+    customer = saved_card_for(invoice.lead_buyer_id)
+    if customer is None or not customer.has_card:
+        raise BusinessRuleViolation(
+            {"card": ["Save a payment card for your organisation before paying by card"]}
+        )
+    attempt = latest.attempt + 1 if latest is not None else 1
+    key = idempotency_key(invoice, attempt)
+    payment = CardPayment(
+        invoice_id=invoice.id,
+        invoice=invoice,
+        attempt=attempt,
+        idempotency_key=key,
+        amount_pence=invoice.gross_pence,
+        currency=CURRENCY,
+        status=CardPaymentStatus.PROCESSING,
+        refunded_pence=0,
+        created_at=now,
+        created_by_id=actor.id,
+    )
+    try:
+        intent = stripe_client().v1.payment_intents.create(
+            params={
+                "amount": invoice.gross_pence,
+                "currency": CURRENCY,
+                "customer": customer.stripe_customer_id,
+                "payment_method": customer.payment_method_id,
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "metadata": {
+                    "invoice_id": str(invoice.id),
+                    "invoice_number": invoice.number or "",
+                    "attempt": str(attempt),
+                },
+            },
+            options={"idempotency_key": key},
+        )
+    except stripe.StripeError as error:
+        if _unknown_outcome(error):
+            log.warning("paying invoice %s (%s): %s", invoice.id, key, error)
+            raise CardPaymentsUnavailable(UNREACHABLE) from error
+        # A definite refusal: this attempt failed, and the next one gets a new key.
+        payment.payment_intent_id = _intent_id_of(error)
+        db.session.add(payment)
+        _fail(payment, _message(error, DECLINED), now)
+        audit.record(actor, "card_payment.failed", payment, after=_snapshot(payment))
+        return payment
+    payment.payment_intent_id = intent.id
+    db.session.add(payment)
+    if intent.status == "requires_action":
+        # 3-D Secure needs the buyer's browser (Stripe.js); without it the intent is given up.
+        try:
+            stripe_client().v1.payment_intents.cancel(intent.id)
+        except stripe.StripeError as error:
+            log.warning("cancelling %s: %s", intent.id, error)
+        _fail(payment, NEEDS_AUTHENTICATION, now)
+    elif intent.status in ("requires_payment_method", "canceled"):
+        error = getattr(intent, "last_payment_error", None)
+        _fail(payment, str(getattr(error, "message", None) or DECLINED), now)
+    db.session.flush()
+    audit.record(
+        actor,
+        "card_payment.failed"
+        if payment.status == CardPaymentStatus.FAILED
+        else "card_payment.made",
+        payment,
+        after=_snapshot(payment),
+    )
+    return payment
+
+
+def _intent_id_of(error: stripe.StripeError) -> str | None:
+    intent = getattr(getattr(error, "error", None), "payment_intent", None)
+    intent_id = getattr(intent, "id", None) or (intent if isinstance(intent, str) else None)
+    return intent_id[:STRIPE_ID_MAX] if intent_id else None
+
+
+def _snapshot(payment: CardPayment) -> dict:
+    return audit.snapshot(payment, PAYMENT_FIELDS)
+
+
+def _move(payment: CardPayment, status: CardPaymentStatus) -> bool:
+    """Move the payment on if that is allowed; False (and nothing changes) otherwise."""
+    if payment.status is None:
+        payment.status = status
+        return True
+    if status not in CARD_PAYMENT_TRANSITIONS[payment.status]:
+        return False
+    payment.status = status
+    return True
+
+
+def _fail(payment: CardPayment, message: str, now: datetime) -> None:
+    if payment.status == CardPaymentStatus.PROCESSING:
+        payment.status = CardPaymentStatus.FAILED
+        payment.failure_message = message[:FAILURE_MESSAGE_MAX]
+        payment.failed_at = now
+        db.session.flush()
+        invoice = payment.invoice
+        email_people(
+            invoice.lead_buyer_id, PAYERS, "payments_failed", invoice=invoice, payment=payment
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The webhook
+
+
+def handle_event(event: Any, *, now: datetime | None = None) -> str:
+    """Act once on a verified Stripe event; returns what was done (stored on the event's row).
+
+    A replay (an event id already stored) does nothing. ``payment_intent.succeeded`` marks the
+    invoice paid, ``payment_intent.payment_failed`` records why it was not; other types are stored
+    and ignored.
+    """
+    now = now or utcnow()
+    event_id, event_type = str(event.id), str(event.type)
+    if db.session.scalar(sa.select(StripeEvent.id).where(StripeEvent.event_id == event_id)):
+        return "duplicate"
+    intent = event.data.object if event_type.startswith("payment_intent.") else None
+    row = StripeEvent(
+        event_id=event_id[:STRIPE_ID_MAX],
+        type=event_type[:100],
+        payment_intent_id=str(intent.id)[:STRIPE_ID_MAX] if intent is not None else None,
+        outcome="received",
+        received_at=now,
+    )
+    db.session.add(row)
+    # The unique event id: of two deliveries at once, the second fails here and does nothing.
+    db.session.flush()
+    if event_type == "payment_intent.succeeded":
+        outcome = _succeeded(intent, now)
+    elif event_type == "payment_intent.payment_failed":
+        outcome = _payment_failed(intent, now)
+    else:
+        outcome = "ignored"
+    row.outcome = outcome[:OUTCOME_MAX]
+    db.session.flush()
+    return outcome
+
+
+def _payment_for_intent(intent: Any) -> CardPayment | None:
+    payment = db.session.scalar(
+        sa.select(CardPayment).where(CardPayment.payment_intent_id == str(intent.id))
+    )
+    if payment is not None:
+        return payment
+    # Refused at creation, Stripe may not have told us the intent's id: the metadata says which.
+    metadata = getattr(intent, "metadata", None)
+    metadata = metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata or {})
+    invoice_id, attempt = str(metadata.get("invoice_id", "")), str(metadata.get("attempt", ""))
+    if not (invoice_id.isdigit() and attempt.isdigit() and len(invoice_id + attempt) < 19):
+        return None
+    payment = db.session.scalar(
+        sa.select(CardPayment).where(
+            CardPayment.invoice_id == int(invoice_id), CardPayment.attempt == int(attempt)
+        )
+    )
+    if payment is not None and payment.payment_intent_id is None:
+        payment.payment_intent_id = str(intent.id)[:STRIPE_ID_MAX]
+        return payment
+    return None
+
+
+def _succeeded(intent: Any, now: datetime) -> str:
+    payment = _payment_for_intent(intent)
+    if payment is None:
+        return "unknown_payment"
+    [invoice] = lock_rows(Invoice, [payment.invoice_id])
+    if payment.status == CardPaymentStatus.SUCCEEDED:
+        return "already_succeeded"
+    before = _snapshot(payment)
+    _move(payment, CardPaymentStatus.SUCCEEDED)
+    payment.succeeded_at = now
+    payment.failure_message = None
+    audit.record(None, "card_payment.succeeded", payment, before=before, after=_snapshot(payment))
+    if invoice.status == InvoiceStatus.VALIDATED:
+        invoices.mark_paid_by_card(invoice, str(intent.id), now=now)
+        return "invoice_paid"
+    # Paid some other way meanwhile (or never payable): the money must go back; say so loudly.
+    log.error(
+        "card payment %s succeeded for invoice %s, which is %s",
+        intent.id,
+        invoice.id,
+        invoice.status,
+    )
+    audit.record(
+        None,
+        "card_payment.needs_refund",
+        payment,
+        after={"invoice_status": invoice.status.value, "payment_intent": str(intent.id)},
+    )
+    return "invoice_not_payable"
+
+
+def _payment_failed(intent: Any, now: datetime) -> str:
+    payment = _payment_for_intent(intent)
+    if payment is None:
+        return "unknown_payment"
+    if payment.status != CardPaymentStatus.PROCESSING:
+        return "already_" + payment.status.value
+    before = _snapshot(payment)
+    error = getattr(intent, "last_payment_error", None)
+    _fail(payment, str(getattr(error, "message", None) or DECLINED), now)
+    audit.record(None, "card_payment.failed", payment, before=before, after=_snapshot(payment))
+    return "payment_failed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Refunds (for credit notes)
+
+
+def refund_card_payment(
+    actor: User | None, invoice: Invoice, amount_pence: int, key: str
+) -> CardRefund:
+    """Give back ``amount_pence`` of the card payment of ``invoice`` through Stripe, once per
+    ``key`` (say ``credit-note-<id>``): calling again with the same key returns the first refund.
+
+    The caller (the credit-note service) decides who may do this. Raises BusinessRuleViolation when
+    the invoice was not paid by card or the amount is more than is left to refund.
+    """
+    _require_enabled()
+    key = (key or "").strip()
+    if not key or len(key) > REFUND_KEY_MAX:
+        raise ValueError(f"a refund needs a key of 1 to {REFUND_KEY_MAX} characters")
+    if isinstance(amount_pence, bool) or not isinstance(amount_pence, int) or amount_pence <= 0:
+        raise BusinessRuleViolation({"amount_pence": ["Enter an amount to refund above £0"]})
+    payment = db.session.scalar(
+        sa.select(CardPayment).where(
+            CardPayment.invoice_id == invoice.id,
+            CardPayment.status == CardPaymentStatus.SUCCEEDED,
+        )
+    )
+    if payment is None or invoice.payment_method != PaymentMethod.CARD:
+        raise BusinessRuleViolation(
+            {"amount_pence": ["This invoice was not paid by card, so nothing can be refunded"]}
+        )
+    [payment] = lock_rows(CardPayment, [payment.id])
+    done = db.session.scalar(
+        sa.select(CardRefund).where(CardRefund.card_payment_id == payment.id, CardRefund.key == key)
+    )
+    if done is not None:
+        if done.amount_pence != amount_pence:
+            raise BusinessRuleViolation(
+                {"amount_pence": [f"A refund of a different amount was already made for {key}"]}
+            )
+        return done
+    if amount_pence > payment.refundable_pence:
+        raise BusinessRuleViolation(
+            {
+                "amount_pence": [
+                    f"Only {payment.refundable_pence / 100:,.2f} pounds of the card payment is "
+                    "left to refund"
+                ]
+            }
+        )
+    refund_key = f"{payment.idempotency_key}-refund-{key}"
+    try:
+        refund = stripe_client().v1.refunds.create(
+            params={
+                "payment_intent": payment.payment_intent_id,
+                "amount": amount_pence,
+                "metadata": {"invoice_id": str(invoice.id), "key": key},
+            },
+            options={"idempotency_key": refund_key},
+        )
+    except stripe.StripeError as error:
+        if _unknown_outcome(error):
+            raise CardPaymentsUnavailable(UNREACHABLE) from error
+        raise BusinessRuleViolation(
+            {"amount_pence": [_message(error, "The card payment service refused the refund")]}
+        ) from error
+    now = utcnow()
+    row = CardRefund(
+        card_payment_id=payment.id,
+        card_payment=payment,
+        invoice_id=invoice.id,
+        key=key,
+        idempotency_key=refund_key,
+        refund_id=str(refund.id)[:STRIPE_ID_MAX],
+        amount_pence=amount_pence,
+        status=str(refund.status or "pending")[:30],
+        created_at=now,
+        created_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(row)
+    payment.refunded_pence += amount_pence
+    db.session.flush()
+    audit.record(
+        actor,
+        "card_payment.refunded",
+        row,
+        after={
+            "amount_pence": amount_pence,
+            "key": key,
+            "refund": row.refund_id,
+            "refunded_pence": payment.refunded_pence,
+        },
+    )
+    return row
