@@ -539,6 +539,13 @@ def raise_credit_note(
     )
     db.session.add(note)
     db.session.flush()
+    if invoice.payment_method == PaymentMethod.CARD:
+        # Paid by card: the credit goes back to the card, once per credit note however often
+        # this is retried. Imported here because payments build on invoices.
+        from marketplace.payments.services import refund_card_payment
+
+        refund = refund_card_payment(actor, invoice, note.gross_pence, f"credit-note-{note.id}")
+        note.refund_reference = refund.refund_id
     audit.record(
         actor,
         "credit_note.raised",
@@ -550,6 +557,7 @@ def raise_credit_note(
             "vat_pence": note.vat_pence,
             "gross_pence": note.gross_pence,
             "reason": reason,
+            "refund": note.refund_reference,
         },
     )
     email_people(

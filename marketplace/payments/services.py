@@ -280,6 +280,14 @@ def pay_invoice_by_card(
                 ]
             }
         )
+    if invoice.amount_due_pence <= 0:
+        raise BusinessRuleViolation(
+            {
+                "status": [
+                    "Credit notes have taken the whole amount off this invoice: nothing is due"
+                ]
+            }
+        )
     customer = saved_card_for(invoice.lead_buyer_id)
     if customer is None or not customer.has_card:
         raise BusinessRuleViolation(
@@ -292,7 +300,7 @@ def pay_invoice_by_card(
         invoice=invoice,
         attempt=attempt,
         idempotency_key=key,
-        amount_pence=invoice.gross_pence,
+        amount_pence=invoice.amount_due_pence,
         currency=CURRENCY,
         status=CardPaymentStatus.PROCESSING,
         refunded_pence=0,
@@ -302,7 +310,7 @@ def pay_invoice_by_card(
     try:
         intent = stripe_client().v1.payment_intents.create(
             params={
-                "amount": invoice.gross_pence,
+                "amount": invoice.amount_due_pence,
                 "currency": CURRENCY,
                 "customer": customer.stripe_customer_id,
                 "payment_method": customer.payment_method_id,

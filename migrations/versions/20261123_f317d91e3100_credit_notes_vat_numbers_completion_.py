@@ -9,6 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import marketplace.db
+from marketplace.migration_helpers import replace_check
 
 
 # revision identifiers, used by Alembic.
@@ -49,16 +50,18 @@ def upgrade():
 
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('provider_vat_number', sa.String(length=14), nullable=True))
-        # The kind's CHECK constraint is replaced by hand: a plain type change would not
-        # touch it, and the new kind would be refused.
-        batch_op.drop_constraint(op.f('ck_invoices_invoice_kind'), type_='check')
-        batch_op.alter_column('kind',
-               existing_type=sa.VARCHAR(length=15),
-               type_=sa.String(length=18),
-               existing_nullable=False)
-        batch_op.create_check_constraint(
-            op.f('ck_invoices_invoice_kind'), "kind IN ('monthly', 'completion')"
-        )
+    # A new kind of invoice: the CHECK constraint's list of values (and the column's length) are
+    # changed in place; rebuilding invoices on SQLite would delete its lines (see the helper).
+    replace_check(
+        'invoices',
+        op.f('ck_invoices_invoice_kind'),
+        "kind IN ('monthly')",
+        "kind IN ('monthly', 'completion')",
+        sqlite_extra=[("kind VARCHAR(15)", "kind VARCHAR(18)")],
+    )
+    if op.get_bind().dialect.name != 'sqlite':
+        op.alter_column('invoices', 'kind', existing_type=sa.VARCHAR(length=15),
+                        type_=sa.String(length=18), existing_nullable=False)
 
     with op.batch_alter_table('organisations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('vat_number', sa.String(length=14), nullable=True))
@@ -71,13 +74,22 @@ def downgrade():
     with op.batch_alter_table('organisations', schema=None) as batch_op:
         batch_op.drop_column('vat_number')
 
+    completion = op.get_bind().exec_driver_sql(
+        "SELECT count(*) FROM invoices WHERE kind = 'completion'"
+    ).scalar_one()
+    if completion:
+        raise RuntimeError(f"{completion} invoices were drafted on completion: cannot downgrade")
+    replace_check(
+        'invoices',
+        op.f('ck_invoices_invoice_kind'),
+        "kind IN ('monthly', 'completion')",
+        "kind IN ('monthly')",
+        sqlite_extra=[("kind VARCHAR(18)", "kind VARCHAR(15)")],
+    )
+    if op.get_bind().dialect.name != 'sqlite':
+        op.alter_column('invoices', 'kind', existing_type=sa.String(length=18),
+                        type_=sa.VARCHAR(length=15), existing_nullable=False)
     with op.batch_alter_table('invoices', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_invoices_invoice_kind'), type_='check')
-        batch_op.alter_column('kind',
-               existing_type=sa.String(length=18),
-               type_=sa.VARCHAR(length=15),
-               existing_nullable=False)
-        batch_op.create_check_constraint(op.f('ck_invoices_invoice_kind'), "kind IN ('monthly')")
         batch_op.drop_column('provider_vat_number')
 
     with op.batch_alter_table('invoice_counters', schema=None) as batch_op:

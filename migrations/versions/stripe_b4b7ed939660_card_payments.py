@@ -2,7 +2,7 @@
 webhook events; an invoice may be paid by card
 
 Revision ID: b4b7ed939660
-Revises: 79bfe828c5b8
+Revises: f317d91e3100
 Create Date: 2026-11-23 00:19:16.689674
 
 """
@@ -10,11 +10,12 @@ from alembic import op
 import sqlalchemy as sa
 
 import marketplace.db
+from marketplace.migration_helpers import replace_check
 
 
 # revision identifiers, used by Alembic.
 revision = 'b4b7ed939660'
-down_revision = '79bfe828c5b8'
+down_revision = 'f317d91e3100'
 branch_labels = None
 depends_on = None
 
@@ -24,33 +25,9 @@ NEW_CHECK = "payment_method IN ('bacs', 'card')"
 
 
 def _set_payment_method_check(old: str, new: str) -> None:
-    """Change the CHECK constraint on invoices.payment_method from ``old`` to ``new``.
-
-    PostgreSQL drops and adds the constraint. SQLite cannot alter a constraint, and Alembic's
-    batch mode would rebuild the table by dropping it, which with foreign keys on (they are, and
-    the pragma cannot change inside the migration's transaction) deletes every invoice line
-    through their ON DELETE CASCADE. So on SQLite the table's stored definition is edited in place,
-    as SQLite's documentation describes for changing a CHECK constraint; only widening or
-    narrowing a list of values is done here, so no stored row needs rewriting.
-    """
-    bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        sql = bind.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'invoices'"
-        ).scalar_one()
-        if old not in sql:
-            raise RuntimeError(f"invoices has no CHECK ({old}) to change: {sql}")
-        version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
-        bind.exec_driver_sql("PRAGMA writable_schema=ON")
-        bind.exec_driver_sql(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'invoices'",
-            (sql.replace(old, new),),
-        )
-        bind.exec_driver_sql(f"PRAGMA schema_version={int(version) + 1}")
-        bind.exec_driver_sql("PRAGMA writable_schema=OFF")
-    else:
-        op.drop_constraint(op.f("ck_invoices_payment_method"), "invoices", type_="check")
-        op.create_check_constraint(op.f("ck_invoices_payment_method"), "invoices", new)
+    """Widen (or narrow) the CHECK on invoices.payment_method in place: see the helper for why
+    SQLite's table is not rebuilt."""
+    replace_check("invoices", op.f("ck_invoices_payment_method"), old, new)
 
 
 def upgrade():

@@ -294,3 +294,40 @@ def test_an_invoice_not_paid_by_card_cannot_be_refunded_by_card(stripe_on, card_
         "amount_pence": ["This invoice was not paid by card, so nothing can be refunded"]
     }
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CardPayment)) == 0
+
+
+def test_a_credit_note_on_a_card_paid_invoice_refunds_the_card_once(stripe_on, card_world):
+    payment = paid_by_card(stripe_on, card_world)
+    invoice = card_world.invoice
+    note = invoices.raise_credit_note(
+        card_world.provider_admin, invoice, 12_345, "One session did not happen"
+    )
+    [stripe_refund] = stripe_on.list("refunds")
+    # £123.45 + £24.69 VAT back to the card, recorded on the credit note.
+    assert stripe_refund["amount"] == note.gross_pence == 14_814
+    assert note.refund_reference == stripe_refund["id"]
+    assert payment.refunded_pence == 14_814
+    # More than is left on the invoice is refused before Stripe is asked.
+    with pytest.raises(BusinessRuleViolation):
+        invoices.raise_credit_note(card_world.provider_admin, invoice, 5 * 12_345, "Too much")
+    assert len(stripe_on.list("refunds")) == 1
+
+
+def test_after_a_credit_note_the_card_pays_only_what_is_due(stripe_on, card_world):
+    invoice = card_world.invoice
+    invoices.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session missed")
+    save_visa(card_world)
+    payment = services.pay_invoice_by_card(card_world.buyer, invoice)
+    assert payment.amount_pence == GROSS - 14_814 == invoice.amount_due_pence
+    [intent] = stripe_on.list("payment_intents")
+    assert intent["amount"] == GROSS - 14_814
+
+
+def test_an_invoice_credited_in_full_is_not_charged(stripe_on, card_world):
+    invoice = card_world.invoice
+    invoices.raise_credit_note(card_world.provider_admin, invoice, invoice.net_pence, "Cancelled")
+    save_visa(card_world)
+    with pytest.raises(BusinessRuleViolation) as refused:
+        services.pay_invoice_by_card(card_world.buyer, invoice)
+    assert "nothing is due" in refused.value.errors["status"][0]
+    assert stripe_on.list("payment_intents") == []
