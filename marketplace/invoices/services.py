@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import groupby
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,7 +19,8 @@ from sqlalchemy.orm import selectinload
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accreditation.services.applications import london_date
-from marketplace.db import db, lock_rows, utcnow
+from marketplace.catalogue.models import Listing
+from marketplace.db import db, insert_many, lock_rows, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.filters import pounds
 from marketplace.invoices.models import (
@@ -143,14 +145,6 @@ def bill_period(
 def _bill_batch(
     call_off_ids: Sequence[int], start: date, end: date, now: datetime, result: RunResult
 ) -> None:
-    call_offs = {
-        c.id: c
-        for c in db.session.scalars(
-            sa.select(CallOff)
-            .where(CallOff.id.in_(call_off_ids))
-            .options(selectinload(CallOff.listing))
-        )
-    }
     drafts = {
         invoice.call_off_id: invoice
         for invoice in db.session.scalars(
@@ -164,19 +158,30 @@ def _bill_batch(
             .options(selectinload(Invoice.lines))
         )
     }
-    deliveries = db.session.scalars(
-        sa.select(Delivery)
-        .where(Delivery.call_off_id.in_(call_off_ids), *_unbilled_in(start, end))
-        .order_by(Delivery.call_off_id, Delivery.delivered_on, Delivery.id)
-    )
+    if drafts:
+        _extend_drafts(drafts, start, end, result)
+    fresh = [call_off_id for call_off_id in call_off_ids if call_off_id not in drafts]
+    if fresh:
+        _draft_in_bulk(fresh, start, end, now, result)
+
+
+def _extend_drafts(drafts: dict[int, Invoice], start: date, end: date, result: RunResult) -> None:
+    """Late-recorded delivery joins the period's draft of its call-off (the rare case: objects)."""
+    call_offs = {
+        c.id: c
+        for c in db.session.scalars(
+            sa.select(CallOff).where(CallOff.id.in_(drafts)).options(selectinload(CallOff.listing))
+        )
+    }
     touched: dict[int, Invoice] = {}
-    for delivery in deliveries:
+    for delivery in db.session.scalars(
+        sa.select(Delivery)
+        .where(Delivery.call_off_id.in_(drafts), *_unbilled_in(start, end))
+        .order_by(Delivery.call_off_id, Delivery.delivered_on, Delivery.id)
+    ):
         call_off = call_offs[delivery.call_off_id]
-        invoice = touched.get(call_off.id) or drafts.get(call_off.id)
-        if invoice is None:
-            invoice = _new_draft(call_off, InvoiceKind.MONTHLY, start, end, now)
-            result.created += 1
-        elif call_off.id not in touched:
+        invoice = drafts[call_off.id]
+        if call_off.id not in touched:
             result.extended += 1
         touched[call_off.id] = invoice
         invoice.lines.append(_delivery_line(call_off, delivery))
@@ -186,6 +191,126 @@ def _bill_batch(
     db.session.flush()
     for invoice in touched.values():
         _record_drafted(invoice)
+
+
+def _draft_in_bulk(
+    call_off_ids: Sequence[int], start: date, end: date, now: datetime, result: RunResult
+) -> None:
+    """A new draft per call-off, written as rows rather than objects: the run bills a whole
+    month (100,000 call-offs in the benchmark), and building and flushing an object per invoice,
+    line and audit event costs far more than the database's work. The same amounts as
+    ``_delivery_line`` (``line_amounts``) and the same audit as ``_record_drafted``."""
+    rows = db.session.execute(
+        sa.select(
+            Delivery.id,
+            Delivery.call_off_id,
+            Delivery.delivered_on,
+            Delivery.units,
+            CallOff.provider_id,
+            CallOff.lead_buyer_id,
+            CallOff.po_number,
+            CallOff.reference,
+            CallOff.unit_price_pence,
+            CallOff.vat_treatment,
+            CallOff.unit,
+            Listing.title,
+        )
+        .join(CallOff, CallOff.id == Delivery.call_off_id)
+        .join(Listing, Listing.id == CallOff.listing_id)
+        .where(Delivery.call_off_id.in_(call_off_ids), *_unbilled_in(start, end))
+        .order_by(Delivery.call_off_id, Delivery.delivered_on, Delivery.id)
+    ).all()
+    invoices: list[dict] = []
+    lines: list[list[dict]] = []
+    for _, group in groupby(rows, key=lambda row: row.call_off_id):
+        group = list(group)
+        first = group[0]
+        invoice_lines = []
+        for row in group:
+            net, vat, gross = line_amounts(row.units, row.unit_price_pence, row.vat_treatment)
+            invoice_lines.append(
+                {
+                    "delivery_id": row.id,
+                    "delivered_on": row.delivered_on,
+                    "description": _line_description(row.title, row.unit, row.delivered_on),
+                    "units": row.units,
+                    "unit_price_pence": row.unit_price_pence,
+                    "vat_treatment": row.vat_treatment,
+                    "net_pence": net,
+                    "vat_pence": vat,
+                    "gross_pence": gross,
+                }
+            )
+        net = sum(line["net_pence"] for line in invoice_lines)
+        vat = sum(line["vat_pence"] for line in invoice_lines)
+        invoices.append(
+            {
+                "provider_id": first.provider_id,
+                "lead_buyer_id": first.lead_buyer_id,
+                "call_off_id": first.call_off_id,
+                "kind": InvoiceKind.MONTHLY,
+                "period_start": start,
+                "period_end": end,
+                "status": InvoiceStatus.DRAFT,
+                "po_number": first.po_number,
+                "call_off_reference": first.reference,
+                "net_pence": net,
+                "vat_pence": vat,
+                "gross_pence": net + vat,
+                "created_at": now,
+            }
+        )
+        lines.append(invoice_lines)
+    if not invoices:
+        return
+    invoice_ids = db.session.scalars(
+        sa.insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), invoices
+    ).all()
+    connection = db.session.connection()
+    insert_many(
+        connection,
+        InvoiceLine.__table__,
+        [
+            {"invoice_id": invoice_id, **line}
+            for invoice_id, invoice_lines in zip(invoice_ids, lines, strict=True)
+            for line in invoice_lines
+        ],
+    )
+    insert_many(
+        connection,
+        audit.AuditEvent.__table__,
+        [
+            {
+                "occurred_at": now,
+                "actor_id": None,
+                "organisation_id": invoice["provider_id"],
+                "action": "invoice.drafted",
+                "object_type": Invoice.audit_type,
+                "object_id": str(invoice_id),
+                "before": None,
+                "after": {
+                    "status": InvoiceStatus.DRAFT.value,
+                    "number": None,
+                    "net_pence": invoice["net_pence"],
+                    "vat_pence": invoice["vat_pence"],
+                    "gross_pence": invoice["gross_pence"],
+                    "due_on": None,
+                    "lines": len(invoice_lines),
+                },
+                "request_id": None,
+                "ip_address": None,
+            }
+            for invoice_id, invoice, invoice_lines in zip(invoice_ids, invoices, lines, strict=True)
+        ],
+    )
+    result.created += len(invoices)
+    result.lines += sum(len(invoice_lines) for invoice_lines in lines)
+
+
+def _line_description(title: str, unit, delivered_on: date) -> str:
+    return (f"{title} ({unit.value.replace('_', '-')}), {delivered_on.day} {delivered_on:%B %Y}")[
+        :DESCRIPTION_MAX
+    ]
 
 
 def _new_draft(call_off: CallOff, kind: InvoiceKind, start: date, end: date, now) -> Invoice:
@@ -214,10 +339,7 @@ def _delivery_line(call_off: CallOff, delivery: Delivery) -> InvoiceLine:
     return InvoiceLine(
         delivery_id=delivery.id,
         delivered_on=delivery.delivered_on,
-        description=(
-            f"{call_off.listing.title} ({call_off.unit.value.replace('_', '-')}), "
-            f"{delivery.delivered_on.day} {delivery.delivered_on:%B %Y}"
-        )[:DESCRIPTION_MAX],
+        description=_line_description(call_off.listing.title, call_off.unit, delivery.delivered_on),
         units=delivery.units,
         unit_price_pence=call_off.unit_price_pence,
         vat_treatment=call_off.vat_treatment,

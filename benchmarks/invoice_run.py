@@ -1,0 +1,234 @@
+"""The monthly invoice run for 100,000 call-offs with delivery in the month, on PostgreSQL (issue 6).
+
+`python benchmarks/invoice_run.py [--call-offs 100000] [--database-url URL]`:
+
+1. starts a throwaway PostgreSQL cluster on 127.0.0.1 (`scripts/test-postgres.sh`, its own
+   folder and port), runs the migrations and `flask demo load`;
+2. copies one of the demo's call-offs in delivery into ``--call-offs`` call-offs (each with its
+   own reference and purchase order number) and records two deliveries for each in a month with
+   no other delivery, in SQL, so that the set-up takes seconds;
+3. times `flask invoices run --period YYYY-MM` as a separate process, as an operator would run it
+   (its progress bar goes to the terminal);
+4. checks the result: one draft invoice per call-off, a line per delivery, totals that are the
+   sum of their lines; then runs the month again and checks that nothing new was made;
+5. prints `invoice_run: <n> call-offs in <s> s, <k> problems` last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+HOST = "127.0.0.1"
+PERIOD = "2031-01"  # a month the demo has no delivery in
+FIRST_DAY, SECOND_DAY = "2031-01-08", "2031-01-22"
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _engine(url: str):
+    import sqlalchemy as sa
+
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+def _copy_call_offs(url: str, count: int) -> None:
+    """``count`` copies of a demo call-off in delivery, each with two deliveries in PERIOD."""
+    import sqlalchemy as sa
+
+    engine = _engine(url)
+    with engine.begin() as conn:
+        template = conn.execute(
+            sa.text(
+                "SELECT id FROM call_offs WHERE status = 'in_delivery' ORDER BY id LIMIT 1"
+            )
+        ).scalar_one()
+        columns = [
+            name
+            for name in conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'call_offs' ORDER BY ordinal_position"
+                )
+            ).scalars()
+            if name not in ("id", "reference", "po_number")
+        ]
+        listed = ", ".join(columns)
+        from_template = ", ".join(f"t.{name}" for name in columns)
+        conn.execute(
+            sa.text(
+                f"INSERT INTO call_offs ({listed}, reference, po_number) "
+                f"SELECT {from_template}, 'CO-2031-' || lpad(n::text, 6, '0'), "
+                "'PO-BENCH-' || n FROM call_offs t, generate_series(1, :count) AS n "
+                "WHERE t.id = :template"
+            ),
+            {"count": count, "template": template},
+        )
+        delivery_columns = [
+            name
+            for name in conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'call_off_deliveries' ORDER BY ordinal_position"
+                )
+            ).scalars()
+            if name not in ("id", "call_off_id", "delivered_on", "units")
+        ]
+        # Each copy gets two deliveries shaped like one of the template's (or defaults).
+        sample = conn.execute(
+            sa.text("SELECT id FROM call_off_deliveries ORDER BY id LIMIT 1")
+        ).scalar_one()
+        listed = ", ".join(delivery_columns)
+        from_sample = ", ".join(f"d.{name}" for name in delivery_columns)
+        for day in (FIRST_DAY, SECOND_DAY):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO call_off_deliveries (call_off_id, delivered_on, units, {listed}) "
+                    f"SELECT c.id, CAST(:day AS date), 1, {from_sample} "
+                    "FROM call_offs c, call_off_deliveries d "
+                    "WHERE c.reference LIKE 'CO-2031-%' AND d.id = :sample"
+                ),
+                {"day": day, "sample": sample},
+            )
+        conn.execute(sa.text("ANALYZE"))
+    engine.dispose()
+
+
+def _check(url: str, count: int) -> list[str]:
+    import sqlalchemy as sa
+
+    problems = []
+    engine = _engine(url)
+    with engine.connect() as conn:
+        invoices, lines = conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT i.id), count(l.id) FROM invoices i "
+                "JOIN invoice_lines l ON l.invoice_id = i.id "
+                "WHERE i.period_start = CAST(:start AS date)"
+            ),
+            {"start": f"{PERIOD}-01"},
+        ).one()
+        if invoices != count:
+            problems.append(f"{invoices} invoices for {count} call-offs")
+        if lines != 2 * count:
+            problems.append(f"{lines} lines for {2 * count} deliveries")
+        wrong = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM invoices i WHERE i.period_start = CAST(:start AS date) AND "
+                "i.gross_pence <> (SELECT sum(gross_pence) FROM invoice_lines l "
+                "WHERE l.invoice_id = i.id)"
+            ),
+            {"start": f"{PERIOD}-01"},
+        ).scalar_one()
+        if wrong:
+            problems.append(f"{wrong} invoices whose total is not the sum of their lines")
+    engine.dispose()
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--call-offs", type=int, default=100_000)
+    parser.add_argument(
+        "--database-url", help="use this database (migrated, demo loaded) instead of a cluster"
+    )
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="marketplace-invoice-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
+    env.update(
+        FLASK_APP="wsgi",
+        MARKETPLACE_ENV="development",
+        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
+        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
+        MARKETPLACE_EMAIL_BACKEND="console",
+        MARKETPLACE_LOG_LEVEL="WARNING",
+    )
+    pg_dir = Path(tempfile.gettempdir()) / f"marketplace-invoice-pg-{secrets.token_hex(4)}"
+    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(_free_port()))
+    flask = [sys.executable, "-m", "flask"]
+    try:
+        if args.database_url:
+            url = args.database_url
+        else:
+            _run(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
+            url = _run(["bash", "scripts/test-postgres.sh", "url"], pg_env, 60).strip()
+        env["MARKETPLACE_DATABASE_URL"] = url
+        if not args.database_url:
+            _run([*flask, "db", "upgrade"], env, 600)
+            _run([*flask, "demo", "load"], env, 600)
+        began = time.monotonic()
+        _copy_call_offs(url, args.call_offs)
+        print(
+            f"set-up: {args.call_offs:,} call-offs with 2 deliveries each in {PERIOD} "
+            f"({time.monotonic() - began:.1f} s)",
+            flush=True,
+        )
+        began = time.monotonic()
+        # The progress bar is drawn on the terminal, if there is one; its last line is kept.
+        run = subprocess.run(
+            [*flask, "invoices", "run", "--period", PERIOD],
+            cwd=ROOT,
+            env=env,
+            capture_output=not sys.stdout.isatty(),
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        seconds = time.monotonic() - began
+        if run.returncode != 0:
+            raise SystemExit(f"flask invoices run failed:\n{run.stdout}\n{run.stderr}")
+        if run.stdout:
+            print(run.stdout.strip().splitlines()[-1], flush=True)
+        problems = _check(url, args.call_offs)
+        again = _run([*flask, "invoices", "run", "--period", PERIOD], env, 600)
+        if "0 new draft" not in again:
+            problems.append(f"the second run made something: {again.strip()[-200:]}")
+        problems += _check(url, args.call_offs)
+    finally:
+        if not args.database_url:
+            subprocess.run(
+                ["bash", "scripts/test-postgres.sh", "stop"],
+                cwd=ROOT,
+                env=pg_env,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            shutil.rmtree(pg_dir, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    print(
+        f"invoice_run: {args.call_offs} call-offs in {seconds:.1f} s, {len(problems)} problems"
+    )
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
