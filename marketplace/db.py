@@ -216,11 +216,43 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
         [row[key] if convert is None else convert(row[key]) for key, convert in columns]
         for row in rows
     ]
+    if dialect.name == "postgresql":
+        # COPY streams the rows in one command: several times faster than executemany, whose
+        # rows psycopg still sends one statement each.
+        _copy(connection, table, order, converted)
+        return
     if compiled.positional:
         parameters: list[Any] = [tuple(values) for values in converted]
     else:
         parameters = [dict(zip(order, values, strict=True)) for values in converted]
     connection.exec_driver_sql(compiled.string, parameters)
+
+
+def _copy(connection: sa.Connection, table: sa.Table, keys: list[str], rows: list[list]) -> None:
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(table.c[key].name) for key in keys)
+    statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(statement) as copy:
+        for values in rows:
+            copy.write_row(values)
+
+
+def reserve_ids(connection: sa.Connection, table: sa.Table, count: int) -> list[int] | None:
+    """``count`` new ids from the table's ``id`` sequence on PostgreSQL, so that rows can be
+    written with ``insert_many`` and their children refer to them; None on SQLite, which has no
+    sequence to reserve from (insert with RETURNING instead)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    sequence = connection.scalar(
+        sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
+    )
+    return list(
+        connection.scalars(
+            sa.text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)"),
+            {"sequence": sequence, "count": count},
+        )
+    )
 
 
 def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
