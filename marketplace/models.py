@@ -42,5 +42,6 @@ from marketplace.orders.models import (  # noqa: F401
     OutcomeRecord,
     Variation,
 )
+from marketplace.outcomes.models import OutcomeClaim, OutcomeTerm  # noqa: F401
 from marketplace.page_cache import CacheGeneration  # noqa: F401
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory  # noqa: F401

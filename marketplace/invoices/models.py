@@ -56,6 +56,7 @@ INVOICE_TRANSITIONS: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
 
 class InvoiceKind(enum.StrEnum):
     MONTHLY = "monthly"  # delivery in a calendar month, billed in arrears
+    OUTCOME = "outcome"  # verified outcome claims (payment by results), billed by the next run
 
 
 class PaymentMethod(enum.StrEnum):
@@ -124,10 +125,14 @@ class Invoice(db.Model):
 
 
 class InvoiceLine(db.Model):
-    """One delivery record billed: its units at the call-off's locked unit price."""
+    """One delivery record billed: its units at the call-off's locked unit price; or one verified
+    outcome claim billed: one unit at the outcome's tariff."""
 
     __tablename__ = "invoice_lines"
     __table_args__ = (
+        sa.CheckConstraint(
+            "(delivery_id IS NULL) <> (outcome_claim_id IS NULL)", name="bills_one_thing"
+        ),
         sa.CheckConstraint("units > 0", name="units_positive"),
         sa.CheckConstraint("net_pence = units * unit_price_pence", name="net_is_units_times_price"),
         sa.CheckConstraint("gross_pence = net_pence + vat_pence", name="gross_is_net_plus_vat"),
@@ -136,7 +141,13 @@ class InvoiceLine(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id", ondelete="CASCADE"))
     # Unique: a delivery is billed once, whichever run or invoice reaches it first.
-    delivery_id: Mapped[int] = mapped_column(sa.ForeignKey("call_off_deliveries.id"), unique=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("call_off_deliveries.id"), unique=True
+    )
+    # Unique too: a verified outcome claim is billed once.
+    outcome_claim_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("outcome_claims.id"), unique=True
+    )
     delivered_on: Mapped[date] = mapped_column(sa.Date)
     description: Mapped[str] = mapped_column(sa.String(DESCRIPTION_MAX))
     units: Mapped[int] = mapped_column()
