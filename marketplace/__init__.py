@@ -143,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.dashboard import bp as dashboard_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.orders.views import bp as orders_bp
+    from marketplace.outcomes.views import bp as outcomes_bp
 
     for blueprint in (
         dashboard_bp,
@@ -153,6 +154,7 @@ def _register_blueprints(app: Flask) -> None:
         catalogue_bp,
         catalogue_search_bp,
         orders_bp,
+        outcomes_bp,
         invoices_templates_bp,
     ):
         app.register_blueprint(blueprint)

@@ -374,9 +374,14 @@ def _safe(text: str) -> str:
 @bp.get("/budgets")
 @roles_required(Role.BUYER, Role.APPROVER)
 def budgets():
+    from marketplace.outcomes.queries import contingent_liability  # builds on call-offs
+
     organisation = _organisation()
     return render_template(
-        "orders/budgets.html", organisation=organisation, budgets=budgets_of(organisation.id)
+        "orders/budgets.html",
+        organisation=organisation,
+        budgets=budgets_of(organisation.id),
+        contingent_pence=contingent_liability(organisation.id).total_pence,
     )
 
 
@@ -404,6 +409,7 @@ def _timeline(call_off: CallOff) -> list[dict]:
         "call_off.variation_withdrawn": "Variation withdrawn",
         "call_off.cancelled": "Cancelled",
         "call_off.completed": "Completed",
+        "call_off.outcome_terms_agreed": "Outcome terms agreed",
     }
     deliveries = {d.id: d for d in call_off.deliveries}
     items = []
@@ -437,6 +443,8 @@ def _timeline(call_off: CallOff) -> list[dict]:
 @bp.get("/<int:call_off_id>")
 @roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
 def show(call_off_id: int):
+    from marketplace.outcomes.views import call_off_context  # payment by results
+
     call_off = _call_off(call_off_id)
     open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
     return render_template(
@@ -446,6 +454,7 @@ def show(call_off_id: int):
         timeline=_timeline(call_off),
         open_variations=open_variations,
         variations=call_off.variations,
+        **call_off_context(current_user, _organisation(), call_off),
     )
 
 

@@ -109,9 +109,7 @@ class OutcomeTerm(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL")
     )
     proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    agreed_by_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="SET NULL")
-    )
+    agreed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rejected_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")
