@@ -68,9 +68,7 @@ class OutcomeTermCollection(MethodView):
         """The lead buyer proposes outcome terms for an accepted call-off; the provider decides."""
         call_off = _call_off(call_off_id)
         return _write(
-            lambda: services.propose_term(
-                g.api_user, call_off, services.OutcomeTermDetails(**args)
-            )
+            lambda: services.propose_term(g.api_user, call_off, services.OutcomeTermDetails(**args))
         )
 
 
