@@ -180,3 +180,47 @@ def test_funders_see_their_share_of_the_contingent_liability(web, world, call_of
     web.as_user(world.pcc_approver, world.pcc)
     assert "£480.01".encode() in web.get("/contingent-liability").data
     assert term  # the factory is shared with the service tests
+
+
+def test_the_buyer_adds_an_outcome_term_when_placing_and_checks_it(web, world):
+    from marketplace.orders.models import CallOff
+
+    web.as_user(world.buyer, world.region)
+    url = f"/call-offs/new/{world.listing.id}"
+    form = web.get(url)
+    assert b"Payment by results (optional)" in form.data and b"Settled accommodation" in form.data
+    answers = {
+        "quantity": "12",
+        "start_date": world.start.isoformat(),
+        "end_date": world.start.isoformat(),
+        "crn": "X123456",
+        "pdu": "Durham",
+        "po_number": "PO-9",
+        "choice_reason": "continuity",
+        "outcome": "Settled accommodation",
+        "outcome_tariff": "250.50",
+        "outcome_earliest_claim_on": (world.start + timedelta(weeks=13)).isoformat(),
+        "outcome_evidence_required": "Tenancy agreement",
+        "outcome_cap": "1",
+    }
+    for bad in (
+        {"outcome_tariff": "0"},
+        {"outcome_tariff": "1.234"},
+        {"outcome": "Found a job"},
+        {"outcome_earliest_claim_on": (world.start - timedelta(days=1)).isoformat()},
+        {"outcome_cap": ""},
+    ):
+        response = web.post(url, data={**answers, **bad})
+        assert response.status_code == 422 and b"govuk-error-summary" in response.data, bad
+    moved = web.post(url, data=answers)
+    assert moved.status_code == 302
+    check = web.get(moved.headers["Location"])
+    assert b"Payment by results" in check.data and "£250.50".encode() in check.data
+    # Back to change it: the answers come back.
+    again = web.get(url + "?draft=" + moved.headers["Location"].rsplit("/", 1)[-1])
+    assert b"250.50" in again.data
+    placed = web.post(moved.headers["Location"], data={})
+    assert placed.status_code == 302, placed.data
+    call_off = db.session.query(CallOff).one()
+    [row] = queries.terms_of(call_off.id)
+    assert (row.tariff_pence, row.cap, row.status) == (25_050, 1, OutcomeTermStatus.AGREED)
