@@ -7,6 +7,10 @@ which is what makes the run safe to repeat. The provider reviews the draft and i
 then does it take the provider's next number, under a lock on the provider's counter, so the
 numbers of issued invoices run without gaps. An issued invoice is never edited.
 
+Verified outcome claims (payment by results, ``marketplace.outcomes``) are billed by the same run
+on separate ``outcome`` invoices: one line per claim, one unit at the outcome's tariff; a line
+bills either a delivery or an outcome claim, never both.
+
 The due date is 30 days after receipt (the day the invoice is issued to the buyer through the
 service); receipt, validation, dispute, resolution and payment are timestamped for the
 payment-performance figures.

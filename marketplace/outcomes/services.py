@@ -304,8 +304,10 @@ def agree_term(
     terms could add) must stay within the direct-award limit; the call-off takes a new version."""
     term = _term_of(call_off, term_id)
     _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "agree outcome terms")
-    if term.status != OutcomeTermStatus.PROPOSED:
-        _term_transition(term, OutcomeTermStatus.AGREED)
+    if OutcomeTermStatus.AGREED not in OUTCOME_TERM_TRANSITIONS[term.status]:
+        raise BusinessRuleViolation(
+            {"status": [f"These outcome terms are already {term.status.label.lower()}"]}
+        )
     if call_off.status not in TERMS_CHANGEABLE:
         raise BusinessRuleViolation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
