@@ -144,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.invoices.views import bp as invoices_bp
     from marketplace.orders.views import bp as orders_bp
+    from marketplace.outcomes.views import bp as outcomes_bp
     from marketplace.payments.views import bp as payments_bp
 
     for blueprint in (
@@ -156,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
         catalogue_search_bp,
         orders_bp,
         invoices_bp,
+        outcomes_bp,
         invoices_templates_bp,
         payments_bp,
     ):

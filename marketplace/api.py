@@ -208,6 +208,7 @@ def init_api(app: Flask) -> None:
     from marketplace.extensions import csrf
     from marketplace.invoices.api import blp as invoices_api
     from marketplace.orders.api import blp as orders_api
+    from marketplace.outcomes.api import blp as outcomes_api
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
@@ -220,6 +221,7 @@ def init_api(app: Flask) -> None:
         catalogue_api,
         rate_cards_api,
         orders_api,
+        outcomes_api,
         invoices_api,
     ):
         api.register_blueprint(blueprint)

@@ -42,6 +42,7 @@ from marketplace.orders.models import (  # noqa: F401
     OutcomeRecord,
     Variation,
 )
+from marketplace.outcomes.models import OutcomeClaim, OutcomeTerm  # noqa: F401
 from marketplace.page_cache import CacheGeneration  # noqa: F401
 from marketplace.payments.models import (  # noqa: F401
     CardPayment,

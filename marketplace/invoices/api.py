@@ -37,7 +37,8 @@ blp = api_blueprint(
 
 
 class InvoiceLineSchema(ma.Schema):
-    delivery_id = ma.fields.Integer()
+    delivery_id = ma.fields.Integer(allow_none=True)
+    outcome_claim_id = ma.fields.Integer(allow_none=True)
     delivered_on = ma.fields.Date()
     description = ma.fields.String()
     units = ma.fields.Integer()

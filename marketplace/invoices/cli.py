@@ -7,7 +7,12 @@ from flask.cli import AppGroup
 
 from marketplace.db import commit, rollback
 from marketplace.errors import BusinessRuleViolation
-from marketplace.invoices.services import bill_period, parse_period, unbilled_call_off_ids
+from marketplace.invoices.services import (
+    bill_outcome_claims,
+    bill_period,
+    parse_period,
+    unbilled_call_off_ids,
+)
 
 invoices_cli = AppGroup("invoices", help="Invoices from recorded delivery.")
 
@@ -26,6 +31,7 @@ def run_command(period: str) -> None:
     ) as bar:
         try:
             result = bill_period(start, end, call_off_ids, progress=bar.update)
+            outcomes = bill_outcome_claims(start, end)
             commit()
         except Exception:
             rollback()
@@ -33,4 +39,8 @@ def run_command(period: str) -> None:
     click.echo(
         f"{period}: {result.created} new draft invoice(s), {result.extended} draft(s) extended, "
         f"{result.lines} line(s), from {result.call_offs} call-off(s) with delivery not yet billed."
+    )
+    click.echo(
+        f"{period}: {outcomes.created} new outcome invoice(s), {outcomes.extended} extended, "
+        f"{outcomes.lines} verified outcome claim(s) billed."
     )

@@ -7,6 +7,10 @@ which is what makes the run safe to repeat. The provider reviews the draft and i
 then does it take the provider's next number, under a lock on the provider's counter, so the
 numbers of issued invoices run without gaps. An issued invoice is never edited.
 
+Verified outcome claims (payment by results, ``marketplace.outcomes``) are billed by the same run
+on separate ``outcome`` invoices: one line per claim, one unit at the outcome's tariff; a line
+bills either a delivery or an outcome claim, never both.
+
 The due date is 30 days after receipt (the day the invoice is issued to the buyer through the
 service); receipt, validation, dispute, resolution and payment are timestamped for the
 payment-performance figures.
@@ -61,10 +65,13 @@ OPEN_STATUSES = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.VALIDATED, Invoic
 class InvoiceKind(enum.StrEnum):
     MONTHLY = "monthly"  # delivery in a calendar month, billed in arrears
     COMPLETION = "completion"  # what remained unbilled when the call-off completed
+    OUTCOME = "outcome"  # verified outcome claims (payment by results), billed by the next run
 
     @property
     def label(self) -> str:
-        return {"monthly": "Monthly", "completion": "On completion"}.get(self.value, self.value)
+        return {"monthly": "Monthly", "completion": "On completion", "outcome": "Outcomes"}.get(
+            self.value, self.value
+        )
 
 
 class PaymentMethod(enum.StrEnum):
@@ -171,10 +178,14 @@ class Invoice(db.Model):
 
 
 class InvoiceLine(db.Model):
-    """One delivery record billed: its units at the call-off's locked unit price."""
+    """One delivery record billed: its units at the call-off's locked unit price; or one verified
+    outcome claim billed: one unit at the outcome's tariff."""
 
     __tablename__ = "invoice_lines"
     __table_args__ = (
+        sa.CheckConstraint(
+            "(delivery_id IS NULL) <> (outcome_claim_id IS NULL)", name="bills_one_thing"
+        ),
         sa.CheckConstraint("units > 0", name="units_positive"),
         sa.CheckConstraint("net_pence = units * unit_price_pence", name="net_is_units_times_price"),
         sa.CheckConstraint("gross_pence = net_pence + vat_pence", name="gross_is_net_plus_vat"),
@@ -183,7 +194,13 @@ class InvoiceLine(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id", ondelete="CASCADE"))
     # Unique: a delivery is billed once, whichever run or invoice reaches it first.
-    delivery_id: Mapped[int] = mapped_column(sa.ForeignKey("call_off_deliveries.id"), unique=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("call_off_deliveries.id"), unique=True
+    )
+    # Unique too: a verified outcome claim is billed once.
+    outcome_claim_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("outcome_claims.id"), unique=True
+    )
     delivered_on: Mapped[date] = mapped_column(sa.Date)
     description: Mapped[str] = mapped_column(sa.String(DESCRIPTION_MAX))
     units: Mapped[int] = mapped_column()

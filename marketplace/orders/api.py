@@ -44,6 +44,7 @@ from marketplace.orders.schemas import (
     NewVariationSchema,
     RejectionSchema,
 )
+from marketplace.outcomes.services import OutcomeTermDetails
 
 blp = api_blueprint(
     "orders_api",
@@ -112,6 +113,9 @@ class CallOffSchema(ma.Schema):
     net_pence = ma.fields.Integer()
     vat_pence = ma.fields.Integer()
     gross_pence = ma.fields.Integer()
+    outcome_max_pence = ma.fields.Integer(
+        metadata={"description": "The most its agreed outcome terms could add, VAT included"}
+    )
     placed_at = ma.fields.AwareDateTime()
     respond_by = ma.fields.Date(allow_none=True)
     accepted_at = ma.fields.AwareDateTime(allow_none=True)
@@ -209,7 +213,8 @@ class CallOffCollection(MethodView):
             services.FundingShare(s["organisation_id"], s["basis_points"])
             for s in args.pop("shares", [])
         ]
-        details = services.CallOffDetails(**args, shares=tuple(shares))
+        terms = tuple(OutcomeTermDetails(**t) for t in args.pop("outcome_terms", []))
+        details = services.CallOffDetails(**args, shares=tuple(shares), outcome_terms=terms)
         key = request.headers.get("Idempotency-Key")
         if key is None:
             call_off = _write(

@@ -166,13 +166,33 @@ class PlaceCallOffForm(BaseForm):
         "Third co-funder", widget=GovSelect(), validators=[Optional()], validate_choice=False
     )
     share_3 = StringField("Third co-funder's share", widget=GovTextInput(), validators=[Optional()])
+    # Payment by results (optional): one outcome term; the API takes several.
+    outcome = ChoiceSelectField(
+        "Outcome paid for", widget=GovSelect(), validators=[Optional()], validate_choice=False
+    )
+    outcome_tariff = StringField(
+        "Tariff per outcome, in pounds, excluding VAT",
+        widget=GovTextInput(),
+        validators=[Optional()],
+    )
+    outcome_earliest_claim_on = StringField(
+        "Earliest claim date",
+        description="For example, 13 weeks after the start. " + DATE_HINT,
+        widget=GovTextInput(),
+        validators=[Optional()],
+    )
+    outcome_evidence_required = TextAreaField(
+        "Evidence required", widget=GovTextArea(), validators=[Optional()]
+    )
+    outcome_cap = StringField("Most claims allowed", widget=GovTextInput(), validators=[Optional()])
     submit = submit_field("Continue")
 
-    def __init__(self, *args, co_funders=(), **kwargs):
+    def __init__(self, *args, co_funders=(), outcomes=(), **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "None")] + [(str(org.id), org.name) for org in co_funders]
         for n in range(1, CO_FUNDER_ROWS + 1):
             getattr(self, f"co_funder_{n}").choices = choices
+        self.outcome.choices = [("", "No payment by results")] + [(o, o) for o in outcomes]
 
     def co_funding(self) -> list[tuple[int, int]]:
         """(organisation id, basis points) for each filled co-funder row."""

@@ -194,6 +194,10 @@ class CallOff(TimestampMixin, db.Model):
         ),
         sa.CheckConstraint("gross_pence = net_pence + vat_pence", name="gross_is_net_plus_vat"),
         sa.CheckConstraint(
+            f"outcome_max_pence >= 0 AND outcome_max_pence <= {MAX_VALUE_PENCE}",
+            name="outcome_max_range",
+        ),
+        sa.CheckConstraint(
             "delivered_units >= 0 AND delivered_units <= quantity", name="delivered_within_quantity"
         ),
         sa.CheckConstraint(
@@ -250,6 +254,11 @@ class CallOff(TimestampMixin, db.Model):
     vat_pence: Mapped[int] = mapped_column(sa.BigInteger)
     gross_pence: Mapped[int] = mapped_column(sa.BigInteger)
     delivered_units: Mapped[int] = mapped_column(default=0)
+    # The most its agreed outcome terms could add (every claim up to each cap, VAT included):
+    # part of the whole-life value the direct-award limit counts (see marketplace.outcomes).
+    outcome_max_pence: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default=sa.text("0")
+    )
 
     placed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime())

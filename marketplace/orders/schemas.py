@@ -19,8 +19,10 @@ from marketplace.orders.models import (
     OutcomeResult,
 )
 from marketplace.orders.services import MAX_FUNDERS
+from marketplace.outcomes.schemas import NewOutcomeTermSchema
 
 MAX_ID = 2**31 - 1
+MAX_OUTCOME_TERMS = 10
 
 
 class ShareSchema(ma.Schema):
@@ -65,6 +67,11 @@ class NewCallOffSchema(ma.Schema):
         ma.fields.Nested(ShareSchema),
         validate=ma.validate.Length(max=MAX_FUNDERS),
         metadata={"description": "Funders and their shares; default: all from your organisation"},
+    )
+    outcome_terms = ma.fields.List(
+        ma.fields.Nested(NewOutcomeTermSchema),
+        validate=ma.validate.Length(max=MAX_OUTCOME_TERMS),
+        metadata={"description": "Payment by results (optional): agreed with the call-off"},
     )
 
 

@@ -172,6 +172,8 @@ class CallOffDetails:
     choice_reason_detail: str = ""
     notes_for_provider: str = ""
     shares: Sequence[FundingShare] = field(default_factory=tuple)
+    # Optional payment by results: ``marketplace.outcomes.services.OutcomeTermDetails``.
+    outcome_terms: Sequence = field(default_factory=tuple)
 
 
 def check_details(details: CallOffDetails) -> dict[str, list[str]]:
@@ -286,10 +288,13 @@ def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int
 
 def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
     """Gross value of the buyer's call-offs for this service placed since ``since`` that count
-    towards the direct-award limit (open or completed: not declined, expired or cancelled)."""
+    towards the direct-award limit (open or completed: not declined, expired or cancelled),
+    with the most their outcome terms could add."""
     return int(
         db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(CallOff.gross_pence), 0)).where(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
+            ).where(
                 CallOff.lead_buyer_id == lead_buyer_id,
                 CallOff.listing_id == listing_id,
                 CallOff.placed_at >= since,
@@ -305,14 +310,16 @@ def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
     limit = call_off.arrangement.direct_award_limit_pence
     since = now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
     counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, since)
+    # Whole-life value: the fee and the most its outcome terms could add.
+    own = call_off.gross_pence + (call_off.outcome_max_pence or 0)
     if call_off.id is not None and call_off.status in COUNTED_STATUSES:
-        counted -= call_off.gross_pence  # a variation replaces the call-off's own value
-    total = counted + call_off.gross_pence + extra_gross
-    if extra_gross == 0 and call_off.id is None and call_off.gross_pence > limit:
+        counted -= own  # a variation replaces the call-off's own value
+    total = counted + own + extra_gross
+    if extra_gross == 0 and call_off.id is None and own > limit:
         raise BusinessRuleViolation(
             {
                 "quantity": [
-                    f"This call-off is worth {_pounds(call_off.gross_pence)} including VAT, over "
+                    f"This call-off is worth {_pounds(own)} including VAT, over "
                     f"the direct award limit of {_pounds(limit)}. Buying this much needs a further "
                     "competition among the lot's members, not a direct award from the rate card"
                 ]
@@ -478,6 +485,15 @@ def place_call_off(
     price = listing.price_on(today)
     if price is None:
         errors.setdefault("", []).append("This service has no price in force today")
+    outcome_max = 0
+    if details.outcome_terms:
+        # Payment by results builds on call-offs, so it is imported here, not at the top.
+        from marketplace.outcomes import services as outcome_services
+
+        term_errors, outcome_max = outcome_services.check_new_terms(
+            listing, details.start_date, listing.vat_treatment, details.outcome_terms
+        )
+        errors.update(term_errors)
     if errors:
         raise BusinessRuleViolation(errors)
 
@@ -517,6 +533,7 @@ def place_call_off(
         net_pence=net,
         vat_pence=vat,
         gross_pence=gross,
+        outcome_max_pence=outcome_max,
         placed_by=actor,
         placed_at=now,
     )
@@ -529,6 +546,8 @@ def place_call_off(
     db.session.flush()
     call_off.reference = call_off_reference(call_off.id, today.year)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
+    if details.outcome_terms:
+        outcome_services.add_terms_at_placing(actor, call_off, details.outcome_terms, now)
     _advance(actor, call_off, now)
     return call_off
 

@@ -118,7 +118,61 @@ def _details(draft: dict, organisation: Organisation) -> services.CallOffDetails
         choice_reason_detail=draft["choice_reason_detail"],
         notes_for_provider=draft["notes_for_provider"],
         shares=tuple(shares) if draft["co_funding"] else (),
+        outcome_terms=_outcome_terms(draft),
     )
+
+
+# Payment by results builds on call-offs: its pieces are imported where they are used.
+OUTCOME_FIELDS = {
+    "outcome": "outcome",
+    "tariff_pence": "outcome_tariff",
+    "earliest_claim_on": "outcome_earliest_claim_on",
+    "evidence_required": "outcome_evidence_required",
+    "cap": "outcome_cap",
+}
+
+
+def _outcome_terms(draft: dict) -> tuple:
+    from marketplace.outcomes.services import OutcomeTermDetails
+
+    term = draft.get("outcome_term")
+    if not term:
+        return ()
+    return (
+        OutcomeTermDetails(
+            outcome=term["outcome"],
+            tariff_pence=term["tariff_pence"],
+            earliest_claim_on=date.fromisoformat(term["earliest_claim_on"]),
+            evidence_required=term["evidence_required"],
+            cap=term["cap"],
+        ),
+    )
+
+
+def _outcome_term_answers(form, listing, start_date) -> tuple[dict | None, dict]:
+    """The form's optional outcome term as draft data, and its errors by form field."""
+    from marketplace.outcomes.forms import pence_from_pounds
+    from marketplace.outcomes.services import OutcomeTermDetails, check_term
+
+    if not form.outcome.data:
+        return None, {}
+    term = OutcomeTermDetails(
+        outcome=form.outcome.data,
+        tariff_pence=pence_from_pounds(form.outcome_tariff.data),
+        earliest_claim_on=parse_day(form.outcome_earliest_claim_on.data),
+        evidence_required=form.outcome_evidence_required.data or "",
+        cap=whole_number(form.outcome_cap.data),
+    )
+    errors = {OUTCOME_FIELDS[k]: v for k, v in check_term(listing, start_date, term).items()}
+    if errors:
+        return None, errors
+    return {
+        "outcome": term.outcome,
+        "tariff_pence": term.tariff_pence,
+        "earliest_claim_on": term.earliest_claim_on.isoformat(),
+        "evidence_required": term.evidence_required.strip(),
+        "cap": term.cap,
+    }, {}
 
 
 @bp.route("/new/<int:listing_id>", methods=["GET", "POST"])
@@ -130,7 +184,11 @@ def place(listing_id: int):
         abort(404)
     token = request.args.get("draft", "")
     draft = _drafts().get(token) if token else None
-    form = PlaceCallOffForm(co_funders=_co_funders(organisation))
+    from marketplace.outcomes.services import offered_outcomes
+
+    form = PlaceCallOffForm(
+        co_funders=_co_funders(organisation), outcomes=offered_outcomes(listing)
+    )
     if request.method == "GET" and draft:
         form.quantity.data = str(draft["quantity"])
         form.start_date.data = draft["start_date"]
@@ -141,6 +199,14 @@ def place(listing_id: int):
         for n, (org_id, points) in enumerate(draft["co_funding"], start=1):
             getattr(form, f"co_funder_{n}").data = str(org_id)
             getattr(form, f"share_{n}").data = f"{points / 100:g}"
+        if term := draft.get("outcome_term"):
+            form.outcome.data = term["outcome"]
+            form.outcome_tariff.data = (
+                f"{term['tariff_pence'] // 100}.{term['tariff_pence'] % 100:02d}"
+            )
+            form.outcome_earliest_claim_on.data = term["earliest_claim_on"]
+            form.outcome_evidence_required.data = term["evidence_required"]
+            form.outcome_cap.data = str(term["cap"])
     if form.validate_on_submit():
         co_funding = form.co_funding()
         details = services.CallOffDetails(
@@ -155,6 +221,8 @@ def place(listing_id: int):
             notes_for_provider=form.notes_for_provider.data or "",
         )
         errors = services.check_details(details)
+        outcome_term, outcome_errors = _outcome_term_answers(form, listing, details.start_date)
+        errors.update(outcome_errors)
         if sum(points for _, points in co_funding) >= 10_000:
             errors["share_1"] = ["The co-funders' shares must leave your organisation a share"]
         if not errors and not any(f.errors for f in form):
@@ -172,6 +240,7 @@ def place(listing_id: int):
                 "choice_reason_detail": details.choice_reason_detail,
                 "notes_for_provider": details.notes_for_provider,
                 "co_funding": co_funding,
+                "outcome_term": outcome_term,
             }
             session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
             return redirect(url_for("orders.check", listing_id=listing.id, token=token))
@@ -374,9 +443,14 @@ def _safe(text: str) -> str:
 @bp.get("/budgets")
 @roles_required(Role.BUYER, Role.APPROVER)
 def budgets():
+    from marketplace.outcomes.queries import contingent_liability  # builds on call-offs
+
     organisation = _organisation()
     return render_template(
-        "orders/budgets.html", organisation=organisation, budgets=budgets_of(organisation.id)
+        "orders/budgets.html",
+        organisation=organisation,
+        budgets=budgets_of(organisation.id),
+        contingent_pence=contingent_liability(organisation.id).total_pence,
     )
 
 
@@ -404,6 +478,7 @@ def _timeline(call_off: CallOff) -> list[dict]:
         "call_off.variation_withdrawn": "Variation withdrawn",
         "call_off.cancelled": "Cancelled",
         "call_off.completed": "Completed",
+        "call_off.outcome_terms_agreed": "Outcome terms agreed",
     }
     deliveries = {d.id: d for d in call_off.deliveries}
     items = []
@@ -437,6 +512,8 @@ def _timeline(call_off: CallOff) -> list[dict]:
 @bp.get("/<int:call_off_id>")
 @roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
 def show(call_off_id: int):
+    from marketplace.outcomes.views import call_off_context  # payment by results
+
     call_off = _call_off(call_off_id)
     open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
     return render_template(
@@ -446,6 +523,7 @@ def show(call_off_id: int):
         timeline=_timeline(call_off),
         open_variations=open_variations,
         variations=call_off.variations,
+        **call_off_context(current_user, _organisation(), call_off),
     )
 
 

@@ -1,0 +1,97 @@
+"""Forms for the outcome pages: shape only (limits from the models); the services decide the
+rules. Tariffs are typed in pounds (up to two decimals) and become whole pence exactly."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf.file import FileField
+from govuk_frontend_wtf.wtforms_widgets import GovFileInput, GovSelect, GovTextArea, GovTextInput
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from marketplace.accounts.forms.fields import BaseForm, ChoiceSelectField, submit_field
+from marketplace.orders.forms import _date_field, _required_text, whole_number
+from marketplace.outcomes.models import EVIDENCE_REQUIRED_MAX, MAX_CAP, NOTE_MAX, REASON_MAX
+
+_POUNDS = re.compile(r"^£?(\d{1,9})(?:\.(\d{2}))?$")
+
+
+def pence_from_pounds(text: str | None) -> int | None:
+    """'500' or '£500.01' or '1,250.50' as pence (50000, 50001, 125050); else None."""
+    match = _POUNDS.match((text or "").strip().replace(",", ""))
+    if not match:
+        return None
+    pounds, pence = match.groups()
+    return int(pounds) * 100 + int(pence or "0")
+
+
+def _tariff_check(form, field):
+    if field.data and pence_from_pounds(field.data) is None:
+        raise ValidationError("Enter the tariff in pounds and pence, like 500.00")
+
+
+def _cap_check(form, field):
+    if field.data and whole_number(field.data) is None:
+        raise ValidationError(f"Enter the most claims as a whole number from 1 to {MAX_CAP}")
+
+
+class OutcomeTermForm(BaseForm):
+    """One outcome term; ``outcome`` choices are the listing's outcomes, set by the view."""
+
+    outcome = ChoiceSelectField(
+        "Outcome",
+        choices=[],
+        widget=GovSelect(),
+        validators=[DataRequired(message="Choose an outcome the service offers")],
+    )
+    tariff = StringField(
+        "Tariff per outcome, in pounds, excluding VAT",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the tariff per outcome"), _tariff_check],
+    )
+    earliest_claim_on = _date_field(
+        "Earliest claim date", "Enter the earliest date the outcome can be claimed"
+    )
+    evidence_required = _required_text(
+        "Evidence required",
+        "Enter the evidence the provider must give",
+        max_chars=EVIDENCE_REQUIRED_MAX,
+    )
+    cap = StringField(
+        "Most claims allowed",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the most claims allowed"), _cap_check],
+    )
+    submit = submit_field("Propose outcome terms")
+
+
+class ClaimForm(BaseForm):
+    term_id = ChoiceSelectField(
+        "Outcome",
+        choices=[],
+        widget=GovSelect(),
+        validators=[DataRequired(message="Choose the outcome you are claiming")],
+    )
+    achieved_on = _date_field(
+        "Date the outcome was achieved", "Enter the date the outcome was achieved"
+    )
+    file = FileField(
+        "Evidence",
+        description="A PDF, PNG, JPEG, DOCX, XLSX or ODT file, up to 10 MB.",
+        widget=GovFileInput(),
+    )
+    note = TextAreaField(
+        "Note for the buyer (optional)",
+        widget=GovTextArea(),
+        validators=[
+            Optional(),
+            Length(max=NOTE_MAX, message=f"Use {NOTE_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Claim outcome")
+
+
+class RejectForm(BaseForm):
+    reason = _required_text("Reason", "Enter the reason", max_chars=REASON_MAX)
+    submit = submit_field("Reject")
