@@ -414,6 +414,12 @@ def load_demo_data() -> dict[str, int]:
         organisations,
         {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
     )
+    from marketplace.invoices.demo import load_invoices_demo
+
+    invoices = load_invoices_demo(
+        organisations,
+        {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
+    )
     counts = {
         "listings": listings,
         "organisations": len(organisations),
@@ -423,6 +429,7 @@ def load_demo_data() -> dict[str, int]:
         "lot_memberships": accreditation["memberships"],
         "applications": accreditation["applications"],
         "call_offs": orders["call_offs"],
+        "invoices": invoices["invoices"],
     }
     audit.record(admin, "demo.loaded", object_type="system", organisation=authority, after=counts)
     return counts

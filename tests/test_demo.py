@@ -299,3 +299,34 @@ def test_demo_has_budgets_and_call_offs_in_every_state_with_delivery(loaded):
     # Every budget still adds up: nothing committed or spent below zero, nothing over.
     for budget in db.session.scalars(sa.select(Budget)):
         assert 0 <= budget.committed_pence + budget.spent_pence <= budget.allocated_pence
+
+
+def test_demo_has_invoices_in_every_state_outcome_claims_and_payments_to_report(loaded):
+    from marketplace.accreditation.services.applications import london_date
+    from marketplace.db import utcnow
+    from marketplace.invoices import queries
+    from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
+    from marketplace.outcomes.models import OutcomeClaim
+
+    invoices = db.session.scalars(sa.select(Invoice)).all()
+    assert {i.status for i in invoices} == set(InvoiceStatus)
+    assert {InvoiceKind.MONTHLY, InvoiceKind.COMPLETION, InvoiceKind.OUTCOME} <= {
+        i.kind for i in invoices
+    }
+    today = london_date(utcnow())
+    assert any(i.is_overdue(today) for i in invoices)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditNote)) >= 1
+    claims = {c.status.value for c in db.session.scalars(sa.select(OutcomeClaim))}
+    assert {"claimed", "verified", "rejected"} <= claims
+    # The reports have something to show: invoices paid on time and late in the demo's months.
+    paid = [i for i in invoices if i.status == InvoiceStatus.PAID]
+    periods = {queries.half_year_of(i.paid_on) for i in paid}
+    figures = [queries.payment_performance(period).total for period in periods]
+    assert sum(f.paid_count for f in figures) == len(paid)
+    assert sum(f.late_count for f in figures) >= 1 and sum(f.on_time_count for f in figures) >= 1
+    # Numbers run without gaps per provider.
+    for provider_id in {i.provider_id for i in invoices}:
+        sequences = sorted(
+            i.sequence for i in invoices if i.provider_id == provider_id and i.sequence
+        )
+        assert sequences == list(range(1, len(sequences) + 1))

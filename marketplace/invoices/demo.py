@@ -1,0 +1,249 @@
+"""Demo invoices for `flask demo load`: six months of delivery billed month by month, so that the
+invoice lists, the provider's summary, the co-funder's recharge statement and the payment-
+performance figures have something real to show.
+
+Two call-offs of the North West buyer, placed about seven months ago, are billed by the monthly
+run; their invoices are issued, validated, disputed, credited and paid on the days a person would
+have done it, paid within 30 days or late, and the last ones are left issued (one overdue) or
+disputed. The co-funded one carries an outcome term with claims verified, rejected and waiting.
+Everything goes through the services with the dates of the day, so the audit trail, emails and
+budgets are what the real journey leaves.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from marketplace.accounts.models import Organisation, User
+from marketplace.catalogue import search
+from marketplace.catalogue.models import Listing
+from marketplace.db import db, utcnow
+from marketplace.invoices import services
+from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+from marketplace.orders import services as orders
+from marketplace.orders.demo import _admin_of
+from marketplace.workdays import add_working_days
+
+DEMO_EVIDENCE = b"%PDF-1.4\n% demo outcome evidence\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+MONTHS = 4  # the named providers' services have been priced since July
+
+
+def _at(day: date, hour: int = 11) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def _month_starts(today: date, count: int) -> list[date]:
+    """The first days of the ``count`` whole months before this one, oldest first."""
+    first = today.replace(day=1)
+    months = []
+    for _ in range(count):
+        first = (first - timedelta(days=1)).replace(day=1)
+        months.append(first)
+    return months[::-1]
+
+
+def _month_end(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def _listing(latest_start: date, units: int) -> tuple[Listing, User, date] | None:
+    """The service the North West buyer can find that has been priced longest (by
+    ``latest_start`` at the latest), that can be bought ``units`` at a time and pays by results;
+    with its provider's administrator and the day its first price took effect."""
+    found = search.search(search.SearchParams(region="B", per_page=100))
+    candidates = []
+    for hit in found.page.items:
+        listing = hit.listing
+        first_price = min((p.effective_from for p in listing.prices), default=None)
+        if (
+            first_price is not None
+            and first_price <= latest_start
+            and listing.price_on(first_price).unit_price_pence <= 15_000
+            and listing.min_units <= units <= listing.max_units
+            and listing.monthly_capacity >= 10
+            and listing.outcome_list
+        ):
+            candidates.append((first_price, listing.id, listing))
+    for first_price, _, listing in sorted(candidates):
+        admin = _admin_of(listing.organisation_id)
+        if admin is not None:
+            return listing, admin, first_price
+    return None
+
+
+def load_invoices_demo(
+    organisations: dict[str, Organisation], people: dict[str, User]
+) -> dict[str, int]:
+    from marketplace.outcomes import queries as outcome_queries
+    from marketplace.outcomes import services as outcomes
+
+    now = utcnow()
+    today = orders.london_date(now)
+    months = _month_starts(today, MONTHS)
+    found = _listing(months[0] + timedelta(days=14), 16)
+    if found is None:
+        return {"invoices": 0}
+    listing, admin, first_price = found
+    placed_on = first_price + timedelta(days=1)
+    buyer, pcc_approver = people["buyer"], people["pcc.approver"]
+    region, pcc = organisations["pdu-nw"], organisations["pcc-lancs"]
+    # The provider is VAT-registered: its invoices show the number.
+    services.set_vat_number(
+        admin, db.session.get(Organisation, listing.organisation_id), "GB 245 1234 56"
+    )
+
+    def place(n: int, when: date, co_funded: bool, terms=()):
+        start = add_working_days(when, listing.lead_time_days + 1)
+        details = orders.CallOffDetails(
+            quantity=16,
+            start_date=start,
+            end_date=start + timedelta(days=7 * 30),
+            crn=f"E{200_001 + n:06d}"[:7],
+            pdu="Lancashire North",
+            po_number=f"NW-PO-{3_100 + n}",
+            choice_reason="continuity",
+            choice_reason_detail="Demo call-off billed month by month",
+            shares=(
+                (orders.FundingShare(region.id, 6_000), orders.FundingShare(pcc.id, 4_000))
+                if co_funded
+                else ()
+            ),
+            outcome_terms=terms,
+        )
+        call_off = orders.place_call_off(buyer, region, listing.id, details, now=_at(when))
+        if co_funded:
+            orders.confirm_funding(pcc_approver, call_off, pcc, now=_at(when, 14))
+        orders.accept(admin, call_off, now=_at(when + timedelta(days=1)))
+        return call_off
+
+    outcome = listing.outcome_list[0]
+    co_funded = place(
+        1,
+        placed_on,
+        True,
+        terms=(
+            outcomes.OutcomeTermDetails(
+                outcome=outcome,
+                tariff_pence=40_000,
+                earliest_claim_on=placed_on + timedelta(days=77),
+                evidence_required="A signed tenancy agreement or a letter from the landlord",
+                cap=2,
+            ),
+        ),
+    )
+    single = place(2, placed_on, False)
+
+    # Two sessions a month for each, recorded on the day.
+    for call_off in (co_funded, single):
+        for first in months + [today.replace(day=1)]:
+            for day in (first + timedelta(days=4), first + timedelta(days=18)):
+                if call_off.start_date <= day <= min(today, call_off.end_date):
+                    orders.record_delivery(
+                        admin,
+                        call_off,
+                        orders.DeliveryDetails(
+                            delivered_on=day,
+                            units=1,
+                            attendance="attended",
+                            progress_note="Attended and engaged",
+                        ),
+                        now=_at(day, 17),
+                    )
+
+    # The outcome: claimed and verified, a second claim rejected, a third waiting.
+    [term] = outcome_queries.terms_of(co_funded.id)
+    achieved = term.earliest_claim_on + timedelta(days=3)
+
+    def claim(day: date, note: str):
+        return outcomes.claim_outcome(
+            admin,
+            co_funded,
+            outcomes.ClaimDetails(term_id=term.id, achieved_on=day, note=note),
+            "tenancy-agreement.pdf",
+            io.BytesIO(DEMO_EVIDENCE),
+            now=_at(day + timedelta(days=2)),
+        )
+
+    verified = claim(achieved, "Moved into a one-bedroom flat with an assured shorthold tenancy")
+    outcomes.verify_claim(buyer, verified, now=_at(achieved + timedelta(days=6)))
+    rejected = claim(achieved + timedelta(days=20), "Second tenancy")
+    outcomes.reject_claim(
+        buyer,
+        rejected,
+        "The evidence is a letter of offer, not a signed tenancy agreement.",
+        now=_at(achieved + timedelta(days=25)),
+    )
+    waiting_on = today - timedelta(days=10)
+    if waiting_on > achieved + timedelta(days=26):
+        claim(waiting_on, "Tenancy kept: still housed and the rent is paid")
+
+    # The monthly run, on the first of each following month; issued two days later.
+    issued_by_month: list[list[Invoice]] = []
+    for first in months:
+        run_at = _at(_month_end(first) + timedelta(days=1), 6)
+        services.run_period(f"{first:%Y-%m}", now=run_at)
+        drafts = db.session.scalars(
+            sa.select(Invoice).where(
+                Invoice.period_start == first,
+                Invoice.status == InvoiceStatus.DRAFT,
+                Invoice.call_off_id.in_([co_funded.id, single.id]),
+            )
+        ).all()
+        for invoice in drafts:
+            services.issue(admin, invoice, now=run_at + timedelta(days=2))
+        issued_by_month.append(list(drafts))
+
+    # What the buyer did with each, month by month (the first month with delivery first).
+    billed = [invoices for invoices in issued_by_month if invoices]
+
+    def pay(invoice: Invoice, validate_after: int, pay_after: int) -> None:
+        received = invoice.received_at
+        services.validate(buyer, invoice, now=received + timedelta(days=validate_after))
+        paid_on = orders.london_date(received) + timedelta(days=pay_after)
+        if paid_on <= today:
+            services.mark_paid_by_bacs(
+                buyer, invoice, f"BACS-{invoice.number}", paid_on, now=_at(paid_on, 15)
+            )
+
+    for index, invoices in enumerate(billed):
+        last = index == len(billed) - 1
+        for invoice in invoices:
+            received = invoice.received_at
+            if invoice.kind == InvoiceKind.OUTCOME:
+                pay(invoice, 3, 15)  # the verified outcome, paid in good time
+            elif invoice.call_off_id == co_funded.id and index == 0:
+                pay(invoice, 4, 21)
+            elif invoice.call_off_id == co_funded.id and not last:
+                # Disputed, credited for a session that did not happen, validated, paid late.
+                services.dispute(
+                    buyer,
+                    invoice,
+                    "The second session this month was cancelled by the provider.",
+                    now=received + timedelta(days=5),
+                )
+                services.raise_credit_note(
+                    admin,
+                    invoice,
+                    invoice.lines[-1].net_pence,
+                    "Second session cancelled by us: credited in full.",
+                    now=received + timedelta(days=8),
+                )
+                pay(invoice, 9, 38)
+            elif invoice.call_off_id == co_funded.id:
+                services.validate(buyer, invoice, now=received + timedelta(days=3))
+            elif index == 0:
+                pay(invoice, 6, 35)  # paid late
+            elif last:
+                services.dispute(
+                    buyer,
+                    invoice,
+                    "Two sessions are recorded but our records show one. Please check.",
+                    now=received + timedelta(days=4),
+                )
+            # else: issued and never validated, overdue by now.
+    return {
+        "invoices": db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)),
+    }
