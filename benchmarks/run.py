@@ -70,6 +70,7 @@ IMPORT_TARGET_SECONDS = 5.0
 # Issue 5: placing call-offs through the API on PostgreSQL with 32 clients, at least 150 a second,
 # with no errors and no overbooking or overspending found afterwards.
 ORDERS_TARGET_RPS = 150
+INVOICE_RUN_TARGET_SECONDS = 60
 
 WRK_SCRIPT = r"""
 -- Prints one machine-readable line when wrk finishes (latencies in microseconds).
@@ -597,7 +598,29 @@ def offline_measures(env: dict[str, str]) -> dict:
     if match:
         found["orders"] = tuple(int(group) for group in match.groups())
         found["orders_breaches"] = [ln for ln in out.splitlines() if ln.startswith("BREACH")]
+    out = run(
+        [sys.executable, str(ROOT / "benchmarks" / "invoice_run.py")], env, timeout=1800
+    ).stdout
+    match = re.search(r"invoice_run: (\d+) call-offs in ([0-9.]+) s, (\d+) problems", out)
+    if match:
+        found["invoices"] = (int(match.group(1)), float(match.group(2)), int(match.group(3)))
+        print(f"  {match.group(0)}", flush=True)
     return found
+
+
+def invoices_verdict(offline: dict) -> str:
+    """Issue 6's target: the monthly invoice run for 100,000 call-offs on PostgreSQL."""
+    if "invoices" not in offline:
+        return "Invoice run: not measured."
+    call_offs, seconds, problems = offline["invoices"]
+    ok = seconds < INVOICE_RUN_TARGET_SECONDS and problems == 0
+    return (
+        f"`flask invoices run` for {call_offs:,} call-offs with delivery in the month (2 lines "
+        f"each) on PostgreSQL: {seconds:.1f} s (target < {INVOICE_RUN_TARGET_SECONDS} s), "
+        f"{problems} problems found afterwards (one draft per call-off, a line per delivery, "
+        f"totals the sum of their lines, nothing new on a second run): "
+        f"{'target met' if ok else 'TARGET MISSED'}."
+    )
 
 
 def orders_verdict(offline: dict) -> str:
@@ -670,6 +693,14 @@ def write_results(
         "one of 40 services; then, with the server stopped, the database is checked.",
         "",
         f"{orders_verdict(offline)}  ",
+        "",
+        "## Invoices",
+        "",
+        "`benchmarks/invoice_run.py`: a throwaway PostgreSQL cluster with the demo data, one "
+        "demo call-off copied into 100,000 with two deliveries each in one month (in SQL), then "
+        "`flask invoices run --period` timed as its own process, progress bar and all.",
+        "",
+        f"{invoices_verdict(offline)}  ",
         "",
         "## Machine",
         "",
