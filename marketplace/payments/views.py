@@ -149,7 +149,7 @@ def pay_invoice(invoice_id: int):
         abort(403)
     latest = card_payment_for(invoice.id)
     if latest is not None and latest.status != CardPaymentStatus.FAILED:
-        return redirect(url_for("payments.invoice_payment", invoice_id=invoice.id))
+        return redirect(url_for("invoices.show", invoice_id=invoice.id))
     form = PayByCardForm()
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
@@ -165,7 +165,7 @@ def pay_invoice(invoice_id: int):
             errors = error.errors or {"": [error.detail]}
         else:
             if payment.status != CardPaymentStatus.FAILED:
-                return redirect(url_for("payments.invoice_payment", invoice_id=invoice.id))
+                return redirect(url_for("invoices.show", invoice_id=invoice.id))
             errors = {"": [f"The payment did not go through. {payment.failure_message}"]}
         invoice = _invoice(invoice_id)
     status = 200

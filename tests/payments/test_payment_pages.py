@@ -96,7 +96,9 @@ def test_a_buyer_pays_and_sees_processing_until_the_webhook_then_paid(stripe_on,
     assert confirm.status_code == 200
     assert "£740.70" in confirm.text and "Visa ending 4242" in confirm.text
     paid = web.post(pay_url(invoice), data={})
-    assert paid.status_code == 302 and paid.headers["Location"].endswith(status_url(invoice))
+    # Back to the invoice's page, which shows the payment processing.
+    assert paid.status_code == 302 and paid.headers["Location"].endswith(f"/invoices/{invoice.id}")
+    assert "Card payment processing." in web.get(f"/invoices/{invoice.id}").text
     # A second click (or the back button and pay again) charges nothing more.
     again = web.post(pay_url(invoice), data={})
     assert again.status_code == 302

@@ -1,0 +1,117 @@
+"""Getting paid through a real browser (issue 6, acceptance 5): a provider issues an invoice, the
+buyer validates it, saves a card and pays by card; localstripe (started by the test run on
+127.0.0.1) delivers the webhook to the live server, which marks the invoice paid. axe-core checks
+every page (conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.db import db
+from marketplace.invoices import services as invoices
+from marketplace.invoices.models import Invoice, InvoiceStatus
+from tests.factories import PASSWORD
+from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
+from tests.orders.factories import build_orders_world
+from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET, LocalStripe
+
+pytestmark = pytest.mark.e2e
+
+WEBHOOK_WAIT_SECONDS = 20
+
+
+@pytest.fixture
+def card_payments(live_server):
+    """localstripe of our own, the live server's Stripe keys pointing at it, and its webhook
+    registered to the live server."""
+    server = LocalStripe()
+    config = live_server.app.config
+    keys = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE")
+    saved = {key: config.get(key) for key in keys}
+    config.update(
+        STRIPE_SECRET_KEY=SECRET_KEY,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_API_BASE=server.url,
+    )
+    server.register_webhook("marketplace", f"{live_server.url}/webhooks/stripe")
+    try:
+        yield server
+    finally:
+        config.update(saved)
+        server.stop()
+
+
+def build_invoice(live_server):
+    """A drafted invoice: three sessions at £123.45 + 20% VAT delivered and run for the month."""
+    tag = uuid.uuid4().hex[:6]
+    with live_server.app.app_context():
+        world = build_orders_world(price_pence=12_345, vat_treatment="standard")
+        world.provider.name = f"Harbour Housing {tag}"
+        call_off = accepted_call_off(world, po_number=f"PO-{tag}")
+        deliver(world, call_off, call_off.start_date, 3)
+        invoices.run_period(period_of(call_off.start_date))
+        invoice_id = db.session.scalar(
+            sa.select(Invoice.id).where(Invoice.call_off_id == call_off.id)
+        )
+        emails = (world.provider_admin.email, world.buyer.email)
+        db.session.commit()
+        db.session.remove()
+    return invoice_id, emails
+
+
+def invoice_status(live_server, invoice_id: int) -> InvoiceStatus:
+    with live_server.app.app_context():
+        status = db.session.get(Invoice, invoice_id).status
+        db.session.remove()
+    return status
+
+
+def test_provider_issues_buyer_validates_and_pays_by_card(ui, live_server, card_payments):
+    invoice_id, (provider_email, buyer_email) = build_invoice(live_server)
+    page = ui.page
+
+    ui.sign_in(provider_email, PASSWORD)
+    ui.goto("/invoices/")
+    ui.click_and_wait(page.get_by_role("link", name=f"Draft {invoice_id}"))
+    assert ui.heading().startswith("Draft invoice")
+    assert "£444.42" in page.locator("main").inner_text()
+    ui.press_button("Issue invoice")
+    assert "Invoice issued" in ui.banner()
+    number = re.search(r"INV-\d{6}", ui.heading()).group()
+    ui.sign_out()
+
+    ui.sign_in(buyer_email, PASSWORD)
+    ui.goto("/invoices/")
+    ui.click_and_wait(page.get_by_role("link", name=number))
+    ui.press_button("Validate invoice")
+    assert "Invoice validated" in ui.banner()
+
+    # No card yet: save the organisation's Visa (a Stripe test card) first.
+    ui.goto("/invoices/")
+    ui.click_and_wait(page.get_by_role("link", name="Your organisation's payment card"))
+    ui.fill("Card payment method", "pm_card_visa")
+    ui.press_button("Save card")
+    assert "Visa ending 4242" in page.locator("main").inner_text()
+
+    ui.goto(f"/invoices/{invoice_id}")
+    ui.click_and_wait(page.get_by_role("button", name="Pay by card"))
+    assert ui.heading() == f"Pay invoice {number} by card"
+    ui.press_button("Pay £444.42")
+    assert ui.heading().startswith(f"Invoice {number}")
+
+    # localstripe sends payment_intent.succeeded to the live server's webhook on its own.
+    deadline = time.monotonic() + WEBHOOK_WAIT_SECONDS
+    while invoice_status(live_server, invoice_id) != InvoiceStatus.PAID:
+        assert time.monotonic() < deadline, "the webhook never marked the invoice paid"
+        time.sleep(0.1)
+    ui.goto(f"/invoices/{invoice_id}")
+    assert "Paid" in ui.heading()
+    assert "Paid by card on" in page.locator("main").inner_text()
+    # One charge, however the journey went.
+    assert len(card_payments.list("payment_intents")) == 1
+    assert len(card_payments.list("charges")) == 1
