@@ -625,6 +625,15 @@ def credit_note_number(sequence: int) -> str:
     return f"CN-{sequence:06d}"
 
 
+def credit_vat_pence(net_pence: int, net_left: int, vat_left: int, treatment) -> int:
+    """The VAT a credit of ``net_pence`` takes off: the treatment's rate rounded half up, never
+    more than the VAT left on the invoice, and exactly what is left when the rest is credited
+    (the invoice's VAT was rounded per line, so the rate on the remainder may differ by pence)."""
+    if net_pence == net_left:
+        return vat_left
+    return min(vat_pence(net_pence, treatment), vat_left)
+
+
 def creditable_net_pence(invoice: Invoice) -> int:
     """What is left to credit on the invoice, ex VAT."""
     return invoice.net_pence - invoice.credited_net_pence
@@ -666,11 +675,7 @@ def raise_credit_note(
         raise BusinessRuleViolation(errors)
     assert isinstance(net_pence, int)
     vat_left = invoice.vat_pence - sum(note.vat_pence for note in invoice.credit_notes)
-    vat = (
-        vat_left
-        if net_pence == left
-        else min(vat_pence(net_pence, invoice.vat_treatment), vat_left)
-    )
+    vat = credit_vat_pence(net_pence, left, vat_left, invoice.vat_treatment)
     now = now or utcnow()
     _ensure_counter(invoice.provider_id)
     [counter] = lock_rows(InvoiceCounter, [invoice.provider_id])

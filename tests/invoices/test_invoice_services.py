@@ -290,3 +290,44 @@ def test_the_run_command_bills_a_month_once_and_refuses_a_bad_period(app, world)
     bad = runner.invoke(args=["invoices", "run", "--period", "2026-13"])
     assert bad.exit_code == 2 and "Enter a real month" in bad.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=50), st.integers(1, 500_000)),
+        min_size=1,
+        max_size=8,
+    ),
+    treatment=st.sampled_from(list(VatTreatment)),
+    cuts=st.lists(st.integers(min_value=1, max_value=10**9), max_size=5),
+    shares=st.lists(st.integers(min_value=1, max_value=BASIS_POINTS_WHOLE - 1), max_size=3),
+)
+def test_credit_notes_never_take_off_more_than_the_invoice_and_split_exactly(
+    lines, treatment, cuts, shares
+):
+    """Credits of any sizes up to what is left, then the rest: the VAT taken off never exceeds
+    the invoice's, crediting it all takes off exactly its VAT, and each credit note's split among
+    the funders (as on the recharge statement) sums exactly to it."""
+    from marketplace.invoices.queries import _signed_split
+
+    net_total = vat_total = 0
+    for units, price in lines:
+        net, vat, _ = invoices.line_amounts(units, price, treatment)
+        net_total, vat_total = net_total + net, vat_total + vat
+    bounds = [0, *sorted(set(shares)), BASIS_POINTS_WHOLE]
+    points = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    net_left, vat_left = net_total, vat_total
+    credits = [min(cut, net_left) for cut in cuts] + [None]
+    for cut in credits:
+        if net_left == 0:
+            break
+        net = net_left if cut is None else min(cut, net_left)
+        if net <= 0:
+            continue
+        vat = invoices.credit_vat_pence(net, net_left, vat_left, treatment)
+        assert 0 <= vat <= vat_left
+        for amount in (-net, -vat, -(net + vat)):
+            assert sum(_signed_split(amount, points)) == amount
+        net_left, vat_left = net_left - net, vat_left - vat
+    assert (net_left, vat_left) == (0, 0)
