@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from flask import abort, flash
 from flask_wtf import FlaskForm
 
-from marketplace.errors import DomainError
+from marketplace.db import commit, rollback
+from marketplace.errors import DomainError, NotFound
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -30,3 +33,39 @@ def apply_errors(form: FlaskForm, error: DomainError) -> None:
         if not isinstance(target.errors, list):
             target.errors = list(target.errors)
         target.errors.extend(messages)
+
+
+def act_on_form(form: FlaskForm, act: Callable[[], object], success: str) -> bool:
+    """On a valid post, run ``act`` and commit, flash ``success`` and say True. A refusal rolls
+    back and shows its errors on the form (False); a NotFound from the service is a 404."""
+    if not form.validate_on_submit():
+        return False
+    try:
+        act()
+        commit()
+    except DomainError as error:
+        rollback()
+        if isinstance(error, NotFound):
+            abort(404)
+        apply_errors(form, error)
+        return False
+    flash(success, "success")
+    return True
+
+
+def act_on_click(form: FlaskForm, act: Callable[[], object], success: str) -> None:
+    """A one-button action (the form is only its CSRF token): run ``act`` and commit, then flash
+    ``success``, or roll back and flash why it was refused. A post without a valid token is
+    400; a NotFound from the service is 404. The caller redirects back to the page."""
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        act()
+        commit()
+    except DomainError as error:
+        rollback()
+        if isinstance(error, NotFound):
+            abort(404)
+        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
+    else:
+        flash(success, "success")

@@ -32,7 +32,7 @@ from marketplace.invoices.forms import (
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.ubl import invoice_xml
 from marketplace.orders.permissions import BUYER_ROLES
-from marketplace.views_helpers import apply_errors
+from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices", template_folder="templates")
 
@@ -167,18 +167,7 @@ def show(invoice_id: int):
 
 def _one_click(invoice_id: int, action, success: str):
     invoice = _invoice(invoice_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        action(invoice)
-        commit()
-    except DomainError as error:
-        rollback()
-        if isinstance(error, NotFound):
-            abort(404)
-        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
-    else:
-        flash(success, "success")
+    act_on_click(ActionForm(), lambda: action(invoice), success)
     return redirect(url_for("invoices.show", invoice_id=invoice_id))
 
 
@@ -204,20 +193,9 @@ def validate(invoice_id: int):
 
 def _form_action(invoice_id: int, form, template: str, act, success: str):
     invoice = _invoice(invoice_id)
-    if form.validate_on_submit():
-        try:
-            act(invoice, form)
-            commit()
-        except DomainError as error:
-            rollback()
-            if isinstance(error, NotFound):
-                abort(404)
-            apply_errors(form, error)
-            invoice = _invoice(invoice_id)
-        else:
-            flash(success, "success")
-            return redirect(url_for("invoices.show", invoice_id=invoice_id))
-    return render_template(template, form=form, invoice=invoice, today=_today())
+    if act_on_form(form, lambda: act(invoice, form), success):
+        return redirect(url_for("invoices.show", invoice_id=invoice_id))
+    return render_template(template, form=form, invoice=_invoice(invoice_id), today=_today())
 
 
 @bp.route("/<int:invoice_id>/dispute", methods=["GET", "POST"])

@@ -34,7 +34,7 @@ from marketplace.accreditation.forms_applications import parse_day
 from marketplace.audit import AuditEvent
 from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.errors import BusinessRuleViolation, DomainError
 from marketplace.filters import govuk_date
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
@@ -55,7 +55,7 @@ from marketplace.orders.models import (
     VariationStatus,
 )
 from marketplace.orders.queries import CallOffFilters, budgets_of, call_offs_query
-from marketplace.views_helpers import apply_errors
+from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
@@ -529,19 +529,7 @@ def show(call_off_id: int):
 
 def _one_click(call_off_id: int, action, success: str):
     call_off = _call_off(call_off_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        action(call_off)
-        commit()
-    except DomainError as error:
-        rollback()
-        if isinstance(error, NotFound):
-            abort(404)
-        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
-        return redirect(url_for("orders.show", call_off_id=call_off_id))
-    flash(success, "success")
+    act_on_click(ConfirmForm(), lambda: action(call_off), success)
     return redirect(url_for("orders.show", call_off_id=call_off_id))
 
 
@@ -578,20 +566,9 @@ def accept(call_off_id: int):
 
 def _form_action(call_off_id: int, form, template: str, act, success: str):
     call_off = _call_off(call_off_id)
-    if form.validate_on_submit():
-        try:
-            act(call_off, form)
-            commit()
-        except DomainError as error:
-            rollback()
-            if isinstance(error, NotFound):
-                abort(404)
-            apply_errors(form, error)
-            call_off = _call_off(call_off_id)
-        else:
-            flash(success, "success")
-            return redirect(url_for("orders.show", call_off_id=call_off_id))
-    return render_template(template, form=form, call_off=call_off)
+    if act_on_form(form, lambda: act(call_off, form), success):
+        return redirect(url_for("orders.show", call_off_id=call_off_id))
+    return render_template(template, form=form, call_off=_call_off(call_off_id))
 
 
 @bp.route("/<int:call_off_id>/decline", methods=["GET", "POST"])

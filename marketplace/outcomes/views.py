@@ -5,7 +5,7 @@ rejects; evidence downloads; each funder's contingent liability. Views are thin:
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, send_file, url_for
 from flask_login import current_user
 
 from marketplace.accounts.decorators import roles_required
@@ -13,15 +13,15 @@ from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import uploads
 from marketplace.accreditation.forms_applications import parse_day
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.db import db
+from marketplace.errors import BusinessRuleViolation
 from marketplace.orders import permissions as order_permissions
 from marketplace.orders.forms import ConfirmForm, whole_number
 from marketplace.orders.models import CallOff
 from marketplace.outcomes import permissions, queries, services
 from marketplace.outcomes.forms import ClaimForm, OutcomeTermForm, RejectForm, pence_from_pounds
 from marketplace.outcomes.models import OutcomeClaim, OutcomeTermStatus
-from marketplace.views_helpers import apply_errors
+from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("outcomes", __name__, template_folder="templates")
 
@@ -52,37 +52,16 @@ def _back(call_off_id: int):
 
 def _form_action(call_off: CallOff, form, template: str, act, success: str, **context):
     """Run ``act`` on a valid post and commit; a refusal shows its errors on the form."""
-    if form.validate_on_submit():
-        try:
-            act(form)
-            commit()
-        except DomainError as error:
-            rollback()
-            if isinstance(error, NotFound):
-                abort(404)
-            apply_errors(form, error)
-            call_off = db.session.get(CallOff, call_off.id)
-        else:
-            flash(success, "success")
-            return _back(call_off.id)
+    if act_on_form(form, lambda: act(form), success):
+        return _back(call_off.id)
+    call_off = db.session.get(CallOff, call_off.id)
     return render_template(template, form=form, call_off=call_off, **context), (
         422 if form.errors else 200
     )
 
 
 def _one_click(call_off: CallOff, act, success: str):
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        act()
-        commit()
-    except DomainError as error:
-        rollback()
-        if isinstance(error, NotFound):
-            abort(404)
-        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
-        return _back(call_off.id)
-    flash(success, "success")
+    act_on_click(ConfirmForm(), act, success)
     return _back(call_off.id)
 
 
