@@ -20,7 +20,6 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,26 +28,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import free_port, run_checked  # noqa: E402
+
 HOST = "127.0.0.1"
 PERIOD = "2031-01"  # a month the demo has no delivery in
 FIRST_DAY, SECOND_DAY = "2031-01-08", "2031-01-22"
-
-
-def _run(cmd: list[str], env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    return result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _engine(url: str):
@@ -169,18 +155,18 @@ def main() -> int:
         MARKETPLACE_LOG_LEVEL="WARNING",
     )
     pg_dir = Path(tempfile.gettempdir()) / f"marketplace-invoice-pg-{secrets.token_hex(4)}"
-    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(_free_port()))
+    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(free_port()))
     flask = [sys.executable, "-m", "flask"]
     try:
         if args.database_url:
             url = args.database_url
         else:
-            _run(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
-            url = _run(["bash", "scripts/test-postgres.sh", "url"], pg_env, 60).strip()
+            run_checked(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
+            url = run_checked(["bash", "scripts/test-postgres.sh", "url"], pg_env, 60).strip()
         env["MARKETPLACE_DATABASE_URL"] = url
         if not args.database_url:
-            _run([*flask, "db", "upgrade"], env, 600)
-            _run([*flask, "demo", "load"], env, 600)
+            run_checked([*flask, "db", "upgrade"], env, 600)
+            run_checked([*flask, "demo", "load"], env, 600)
         began = time.monotonic()
         _copy_call_offs(url, args.call_offs)
         print(
@@ -205,7 +191,7 @@ def main() -> int:
         if run.stdout:
             print("\n".join(run.stdout.strip().splitlines()[-2:]), flush=True)
         problems = _check(url, args.call_offs)
-        again = _run([*flask, "invoices", "run", "--period", PERIOD], env, 600)
+        again = run_checked([*flask, "invoices", "run", "--period", PERIOD], env, 600)
         if "0 new draft" not in again:
             problems.append(f"the second run made something: {again.strip()[-200:]}")
         problems += _check(url, args.call_offs)

@@ -31,6 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import free_port, run_checked  # noqa: E402
+
 HOST = "127.0.0.1"
 WORKERS = 4
 
@@ -84,23 +88,6 @@ done = function(summary, latency, requests)
     c, r, o, latency:percentile(50), latency:percentile(95)))
 end
 """
-
-
-def _run(cmd: list[str], env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    return result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _prepare(env: dict[str, str]) -> tuple[list[str], list[tuple[int, int, str]]]:
@@ -244,19 +231,19 @@ def main() -> int:
         MARKETPLACE_LOG_LEVEL="WARNING",
     )
     pg_dir = Path(tempfile.gettempdir()) / f"marketplace-orders-pg-{secrets.token_hex(4)}"
-    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(_free_port()))
+    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(free_port()))
     server = None
     try:
         if args.database_url:
             env["MARKETPLACE_DATABASE_URL"] = args.database_url
         else:
-            _run(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
-            env["MARKETPLACE_DATABASE_URL"] = _run(
+            run_checked(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
+            env["MARKETPLACE_DATABASE_URL"] = run_checked(
                 ["bash", "scripts/test-postgres.sh", "url"], pg_env, 60
             ).strip()
             flask = [sys.executable, "-m", "flask"]
-            _run([*flask, "db", "upgrade"], env, 600)
-            _run([*flask, "demo", "load"], env, 600)
+            run_checked([*flask, "db", "upgrade"], env, 600)
+            run_checked([*flask, "demo", "load"], env, 600)
         tokens, services = _prepare(env)
         script = tmp / "orders.lua"
         script.write_text(
@@ -267,7 +254,7 @@ def main() -> int:
                 + "}",
             )
         )
-        port = _free_port()
+        port = free_port()
         server_env = dict(env, MARKETPLACE_ENV="production")
         log = (tmp / "gunicorn.log").open("wb")
         server = subprocess.Popen(
