@@ -19,24 +19,10 @@ from tests.factories import (
     make_organisation,
 )
 
-pytestmark = pytest.mark.e2e
+# What each role sees in the service navigation, in order: the list the page tests check too.
+from tests.test_navigation import EXPECTED_NAVIGATION
 
-# What each role sees in the service navigation, in order (marketplace/navigation.py).
-EXPECTED_NAVIGATION = {
-    Role.BUYER: ["Home", "Find services", "Call-offs"],
-    Role.APPROVER: ["Home", "Find services", "Call-offs", "Team"],
-    Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Rate card", "Accreditation", "Team"],
-    Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Rate card"],
-    Role.ASSESSOR: ["Home", "Assessments"],
-    Role.AUTHORITY_ADMIN: [
-        "Home",
-        "Call-offs",
-        "Arrangements",
-        "Organisations",
-        "Team",
-        "Audit log",
-    ],
-}
+pytestmark = pytest.mark.e2e
 
 # Pages each role must be refused (endpoints, so the test follows the URL map).
 FORBIDDEN_ENDPOINTS = {
