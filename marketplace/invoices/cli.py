@@ -10,6 +10,7 @@ from marketplace.errors import BusinessRuleViolation
 from marketplace.invoices.services import (
     bill_outcome_claims,
     bill_period,
+    notify_overdue,
     parse_period,
     unbilled_call_off_ids,
 )
@@ -44,3 +45,12 @@ def run_command(period: str) -> None:
         f"{period}: {outcomes.created} new outcome invoice(s), {outcomes.extended} extended, "
         f"{outcomes.lines} verified outcome claim(s) billed."
     )
+
+
+@invoices_cli.command("notify-overdue")
+def notify_overdue_command() -> None:
+    """Tell buyers and providers of invoices past their due date unpaid (once per invoice; run
+    daily)."""
+    told = notify_overdue()
+    commit()
+    click.echo(f"{len(told)} overdue invoice(s) notified.")

@@ -124,6 +124,8 @@ class Invoice(db.Model):
         enum_type(PaymentMethod, "payment_method")
     )
     payment_reference: Mapped[str | None] = mapped_column(sa.String(PAYMENT_REFERENCE_MAX))
+    # When the buyer (and the provider) were told the invoice is overdue: once per invoice.
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The provider's VAT registration number as it stood when the invoice was issued.
     provider_vat_number: Mapped[str | None] = mapped_column(sa.String(VAT_NUMBER_MAX))
 

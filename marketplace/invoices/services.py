@@ -27,6 +27,7 @@ from marketplace.filters import pounds
 from marketplace.invoices.models import (
     DESCRIPTION_MAX,
     INVOICE_TRANSITIONS,
+    OPEN_STATUSES,
     PAYMENT_DAYS,
     PAYMENT_REFERENCE_MAX,
     REASON_MAX,
@@ -615,6 +616,54 @@ def mark_paid_by_card(
     _record(None, "invoice.paid", invoice, before, method="card", reference=payment_intent_id)
     email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_paid_by_card", invoice=invoice)
     return invoice
+
+
+# ---------------------------------------------------------------------------------------------
+# Overdue invoices
+
+
+def notify_overdue(*, now: datetime | None = None) -> list[Invoice]:
+    """Tell the lead buyer's buyers and approvers, and the provider's administrators, of each
+    invoice that has passed its due date unpaid (not yet told): once per invoice, so the
+    command is safe to run every day. An invoice credited to nothing owes nothing and is
+    skipped."""
+    now = now or utcnow()
+    today = london_date(now)
+    overdue = db.session.scalars(
+        sa.select(Invoice)
+        .where(
+            Invoice.status.in_(OPEN_STATUSES),
+            Invoice.due_on < today,
+            Invoice.overdue_notified_at.is_(None),
+        )
+        .options(selectinload(Invoice.credit_notes))
+        .order_by(Invoice.id)
+    ).all()
+    told = []
+    for invoice in overdue:
+        if invoice.amount_due_pence <= 0:
+            continue
+        invoice.overdue_notified_at = now
+        days = (today - invoice.due_on).days
+        audit.record(
+            None,
+            "invoice.overdue",
+            invoice,
+            after={"due_on": invoice.due_on.isoformat(), "days_late": days},
+        )
+        email_people(
+            invoice.lead_buyer_id, BUYER_ROLES, "invoices_overdue_buyer", invoice=invoice, days=days
+        )
+        email_people(
+            invoice.provider_id,
+            PROVIDER_ISSUERS,
+            "invoices_overdue_provider",
+            invoice=invoice,
+            days=days,
+        )
+        told.append(invoice)
+    db.session.flush()
+    return told
 
 
 # ---------------------------------------------------------------------------------------------

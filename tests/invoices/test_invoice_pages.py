@@ -543,3 +543,48 @@ def test_the_provider_summary_counts_states_paid_outstanding_and_days(world, web
     assert "£148.14" in html and "£444.42" in html and "1 overdue" in html
     assert "20.0" in html and "over 1 paid invoice" in html
     assert web.as_user(world.buyer).get("/invoices/summary").status_code == 403
+
+
+def test_overdue_invoices_are_notified_once_and_paid_or_credited_ones_never(app, world):
+    from marketplace.notifications.models import Notification
+
+    late = issued(world)
+    paid = issued(world)
+    credited = issued(world)
+    on_time = issued(world)
+    for invoice in (late, paid, credited):
+        invoice.due_on = date.today() - timedelta(days=2)
+    invoices.validate(world.buyer, paid)
+    invoices.mark_paid_by_bacs(world.buyer, paid, "REM-9", date.today())
+    invoices.raise_credit_note(world.provider_admin, credited, credited.net_pence, "Cancelled")
+    commit()
+
+    def overdue_emails():
+        return db.session.scalars(
+            sa.select(Notification.template).where(Notification.template.like("invoices_overdue%"))
+        ).all()
+
+    result = app.test_cli_runner().invoke(args=["invoices", "notify-overdue"])
+    assert result.exit_code == 0 and "1 overdue invoice(s) notified" in result.output
+    # The region's buyer and approver, and the provider's administrator.
+    assert sorted(overdue_emails()) == [
+        "invoices_overdue_buyer",
+        "invoices_overdue_buyer",
+        "invoices_overdue_provider",
+    ]
+    db.session.expire_all()
+    assert late.overdue_notified_at is not None
+    assert (paid.overdue_notified_at, credited.overdue_notified_at) == (None, None)
+    assert on_time.overdue_notified_at is None
+    # Run again the next day: nobody is told twice.
+    again = app.test_cli_runner().invoke(args=["invoices", "notify-overdue"])
+    assert "0 overdue invoice(s) notified" in again.output
+    assert len(overdue_emails()) == 3
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "invoice.overdue")
+        )
+        == 1
+    )
