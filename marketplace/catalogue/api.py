@@ -20,6 +20,7 @@ import marshmallow as ma
 from flask import abort, g, request, url_for
 from flask.views import MethodView
 
+from marketplace.accreditation.services.applications import london_date
 from marketplace.api import ApiBlueprint, PaginationSchema, api_blueprint, token_required
 from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
@@ -366,7 +367,7 @@ class ServiceItem(MethodView):
         listing = catalogue_search.visible_listing(service_id)
         if listing is None:
             abort(404, description="There is no published service with that id.")
-        today = date.today()
+        today = london_date()
         price = listing.price_on(today)
         months = queries.next_months(today, 3)
         available = queries.availability([listing], months)[listing.id]

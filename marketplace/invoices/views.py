@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from marketplace.accounts.decorators import roles_required
@@ -19,8 +20,8 @@ from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
 from marketplace.accreditation.services.applications import london_date
-from marketplace.db import commit, rollback, utcnow
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.db import db, utcnow
+from marketplace.errors import BusinessRuleViolation, NotFound
 from marketplace.invoices import queries, services
 from marketplace.invoices.forms import (
     ActionForm,
@@ -32,7 +33,7 @@ from marketplace.invoices.forms import (
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.ubl import invoice_xml
 from marketplace.orders.permissions import BUYER_ROLES
-from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
+from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices", template_folder="templates")
 
@@ -88,12 +89,9 @@ def _pounds(pence: int) -> str:
 # Lists
 
 
-@bp.get("/")
-@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
-def index():
-    organisation = _organisation()
+def _list_filters(organisation: Organisation, today) -> tuple[sa.Select, dict[str, str], str]:
+    """The list's query for the filters in the URL (anything unknown is ignored)."""
     side = _side(organisation)
-    today = _today()
     raw = {k: (request.args.get(k) or "").strip()[:20] for k in ("status", "overdue")}
     try:
         status = InvoiceStatus(raw["status"]) if raw["status"] else None
@@ -105,6 +103,15 @@ def index():
     query = queries.invoices_query(
         organisation.id, side, status=status, overdue_on=today if overdue_only else None
     )
+    return query, raw, side
+
+
+@bp.get("/")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def index():
+    organisation = _organisation()
+    today = _today()
+    query, raw, side = _list_filters(organisation, today)
 
     def url_for_page(number: int) -> str:
         return url_for("invoices.index", **{k: v for k, v in raw.items() if v}, page=number)
@@ -122,7 +129,68 @@ def index():
         today=today,
         overdue=queries.overdue_count(organisation.id, side, today),
         is_co_funder=organisation.is_commissioner,
+        export_url=url_for("invoices.export", **{k: v for k, v in raw.items() if v}),
     )
+
+
+EXPORT_LIMIT = 10_000
+
+
+@bp.get("/export.csv")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def export():
+    """The list as CSV, with the same filters (at most 10,000 invoices, newest first)."""
+    organisation = _organisation()
+    today = _today()
+    query, _, _ = _list_filters(organisation, today)
+    rows: list[list] = [
+        [
+            "Invoice",
+            "Kind",
+            "State",
+            "Overdue",
+            "Call-off",
+            "Purchase order",
+            "Provider",
+            "Lead buyer",
+            "Period start",
+            "Period end",
+            "Received",
+            "Due",
+            "Paid on",
+            "Payment",
+            "Net (£)",
+            "VAT (£)",
+            "Gross (£)",
+            "Credited (£)",
+            "Amount due (£)",
+        ]
+    ]
+    for invoice in db.session.scalars(query.limit(EXPORT_LIMIT)):
+        rows.append(
+            [
+                invoice.number or f"Draft {invoice.id}",
+                invoice.kind.value,
+                invoice.status.value,
+                "yes" if invoice.is_overdue(today) else "no",
+                invoice.call_off_reference,
+                _safe(invoice.po_number),
+                _safe(invoice.provider.name),
+                _safe(invoice.lead_buyer.name),
+                invoice.period_start.isoformat(),
+                invoice.period_end.isoformat(),
+                london_date(invoice.received_at).isoformat() if invoice.received_at else "",
+                invoice.due_on.isoformat() if invoice.due_on else "",
+                invoice.paid_on.isoformat() if invoice.paid_on else "",
+                invoice.payment_method.value if invoice.payment_method else "",
+                _pounds(invoice.net_pence),
+                _pounds(invoice.vat_pence),
+                _pounds(invoice.gross_pence),
+                _pounds(invoice.credited_pence),
+                _pounds(invoice.amount_due_pence),
+            ]
+        )
+    return _csv(rows, "invoices.csv")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,19 +515,13 @@ def vat_number():
     form = VatNumberForm()
     if request.method == "GET":
         form.vat_number.data = organisation.vat_number or ""
-    if form.validate_on_submit():
-        try:
-            services.set_vat_number(current_user, organisation, form.vat_number.data)
-            commit()
-        except DomainError as error:
-            rollback()
-            apply_errors(form, error)
-        else:
-            flash(
-                "VAT registration number saved. Invoices you issue from now on show it."
-                if organisation.vat_number
-                else "VAT registration number removed.",
-                "success",
-            )
-            return redirect(url_for("invoices.index"))
+    saved = act_on_form(
+        form,
+        lambda: services.set_vat_number(current_user, organisation, form.vat_number.data),
+        "VAT registration number saved. Invoices you issue from now on show it."
+        if (form.vat_number.data or "").strip()
+        else "VAT registration number removed.",
+    )
+    if saved:
+        return redirect(url_for("invoices.index"))
     return render_template("invoices/vat_number.html", form=form, organisation=organisation)

@@ -588,3 +588,25 @@ def test_overdue_invoices_are_notified_once_and_paid_or_credited_ones_never(app,
         )
         == 1
     )
+
+
+def test_the_list_downloads_as_csv_with_its_filters_and_only_ones_own(world, web):
+    first = issued(world)
+    draft = drafted(world)
+    stranger = make_member(Role.BUYER, make_organisation(OrganisationType.PCC))
+    commit()
+
+    def rows(path):
+        return list(csv.reader(io.StringIO(web.get(path).get_data(as_text=True))))
+
+    web.as_user(world.provider_admin)
+    provider = rows("/invoices/export.csv")
+    assert [r[0] for r in provider[1:]] == [f"Draft {draft.id}", "INV-000001"]
+    assert provider[2][16] == "444.42" and provider[2][18] == "444.42"
+    assert [r[0] for r in rows("/invoices/export.csv?status=draft")[1:]] == [f"Draft {draft.id}"]
+    assert 'href="/invoices/export.csv"' in web.get("/invoices/").get_data(as_text=True)
+    # The buyer never sees a draft; another organisation sees nothing of these.
+    web.as_user(world.buyer)
+    assert [r[0] for r in rows("/invoices/export.csv")[1:]] == [first.number]
+    web.as_user(stranger)
+    assert rows("/invoices/export.csv")[1:] == []

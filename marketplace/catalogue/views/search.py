@@ -20,6 +20,7 @@ from marketplace.accounts.queries import page_number
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import MembershipStatus
+from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
@@ -212,7 +213,7 @@ def search():
 
     # The results change only when listings, prices, capacity, memberships or providers do (each
     # such change moves the search topic's generation on) or the day does (prices take effect).
-    key = ("services", date.today(), tuple(args.items(multi=True)))
+    key = ("services", london_date(), tuple(args.items(multi=True)))
 
     def whole_page() -> str:
         content = page_cache().fetch(
@@ -235,7 +236,7 @@ def search():
 
 def _render_search(params: SearchParams, errors: dict, args: MultiDict, url_for_page) -> Markup:
     result = catalogue_search.search(params, url_for_page=url_for_page)
-    months = queries.next_months(date.today(), MONTHS_OFFERED)
+    months = queries.next_months(london_date(), MONTHS_OFFERED)
     content = render_template(
         "catalogue/search/_search_content.html",
         result=result,
@@ -287,7 +288,7 @@ class ListingView:
 
 
 def listing_views(listings: list[Listing], today: date | None = None) -> list[ListingView]:
-    today = today or date.today()
+    today = today or london_date()
     months = queries.next_months(today, 3)
     available = queries.availability(listings, months)
     covered = catalogue_search.covered_areas([listing.id for listing in listings])
