@@ -1,10 +1,15 @@
-"""What the benchmark scripts share: running a command in the project, and a free port on
-loopback."""
+"""What the benchmark scripts share: running a command in the project, a free port on loopback,
+and a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
+import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,3 +32,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def throwaway_postgres(env: dict[str, str], name: str) -> Iterator[str]:
+    """A PostgreSQL cluster of its own on loopback (``scripts/test-postgres.sh``) for one run:
+    yields its URL, and is stopped and deleted whatever happens."""
+    # Outside the private temporary folder: the cluster runs as the postgres user.
+    pg_dir = Path(tempfile.gettempdir()) / f"marketplace-{name}-pg-{secrets.token_hex(4)}"
+    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(free_port()))
+    try:
+        run_checked(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
+        yield run_checked(["bash", "scripts/test-postgres.sh", "url"], pg_env, 60).strip()
+    finally:
+        subprocess.run(
+            ["bash", "scripts/test-postgres.sh", "stop"],
+            cwd=ROOT,
+            env=pg_env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        shutil.rmtree(pg_dir, ignore_errors=True)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import free_port, run_checked  # noqa: E402
+from common import run_checked, throwaway_postgres  # noqa: E402
 
 HOST = "127.0.0.1"
 PERIOD = "2031-01"  # a month the demo has no delivery in
@@ -136,6 +136,44 @@ def _check(url: str, count: int) -> list[str]:
     return problems
 
 
+def _measure(url: str, env: dict[str, str], call_offs: int, *, fresh: bool):
+    """Set up ``call_offs`` call-offs with delivery, time the run, check it and run it again."""
+    env = dict(env, MARKETPLACE_DATABASE_URL=url)
+    flask = [sys.executable, "-m", "flask"]
+    if fresh:
+        run_checked([*flask, "db", "upgrade"], env, 600)
+        run_checked([*flask, "demo", "load"], env, 600)
+    began = time.monotonic()
+    _copy_call_offs(url, call_offs)
+    print(
+        f"set-up: {call_offs:,} call-offs with 2 deliveries each in {PERIOD} "
+        f"({time.monotonic() - began:.1f} s)",
+        flush=True,
+    )
+    began = time.monotonic()
+    # The progress bar is drawn on the terminal, if there is one; its last lines are kept.
+    run = subprocess.run(
+        [*flask, "invoices", "run", "--period", PERIOD],
+        cwd=ROOT,
+        env=env,
+        capture_output=not sys.stdout.isatty(),
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    seconds = time.monotonic() - began
+    if run.returncode != 0:
+        raise SystemExit(f"flask invoices run failed:\n{run.stdout}\n{run.stderr}")
+    if run.stdout:
+        print("\n".join(run.stdout.strip().splitlines()[-2:]), flush=True)
+    problems = _check(url, call_offs)
+    again = run_checked([*flask, "invoices", "run", "--period", PERIOD], env, 600)
+    if "0 new draft" not in again:
+        problems.append(f"the second run made something: {again.strip()[-200:]}")
+    problems += _check(url, call_offs)
+    return seconds, problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--call-offs", type=int, default=100_000)
@@ -154,58 +192,13 @@ def main() -> int:
         MARKETPLACE_EMAIL_BACKEND="console",
         MARKETPLACE_LOG_LEVEL="WARNING",
     )
-    pg_dir = Path(tempfile.gettempdir()) / f"marketplace-invoice-pg-{secrets.token_hex(4)}"
-    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(free_port()))
-    flask = [sys.executable, "-m", "flask"]
     try:
         if args.database_url:
-            url = args.database_url
+            seconds, problems = _measure(args.database_url, env, args.call_offs, fresh=False)
         else:
-            run_checked(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
-            url = run_checked(["bash", "scripts/test-postgres.sh", "url"], pg_env, 60).strip()
-        env["MARKETPLACE_DATABASE_URL"] = url
-        if not args.database_url:
-            run_checked([*flask, "db", "upgrade"], env, 600)
-            run_checked([*flask, "demo", "load"], env, 600)
-        began = time.monotonic()
-        _copy_call_offs(url, args.call_offs)
-        print(
-            f"set-up: {args.call_offs:,} call-offs with 2 deliveries each in {PERIOD} "
-            f"({time.monotonic() - began:.1f} s)",
-            flush=True,
-        )
-        began = time.monotonic()
-        # The progress bar is drawn on the terminal, if there is one; its last line is kept.
-        run = subprocess.run(
-            [*flask, "invoices", "run", "--period", PERIOD],
-            cwd=ROOT,
-            env=env,
-            capture_output=not sys.stdout.isatty(),
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        seconds = time.monotonic() - began
-        if run.returncode != 0:
-            raise SystemExit(f"flask invoices run failed:\n{run.stdout}\n{run.stderr}")
-        if run.stdout:
-            print("\n".join(run.stdout.strip().splitlines()[-2:]), flush=True)
-        problems = _check(url, args.call_offs)
-        again = run_checked([*flask, "invoices", "run", "--period", PERIOD], env, 600)
-        if "0 new draft" not in again:
-            problems.append(f"the second run made something: {again.strip()[-200:]}")
-        problems += _check(url, args.call_offs)
+            with throwaway_postgres(env, "invoice") as url:
+                seconds, problems = _measure(url, env, args.call_offs, fresh=True)
     finally:
-        if not args.database_url:
-            subprocess.run(
-                ["bash", "scripts/test-postgres.sh", "stop"],
-                cwd=ROOT,
-                env=pg_env,
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
-            shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
     for problem in problems:
         print(f"PROBLEM {problem}")

@@ -68,3 +68,11 @@ def split_by_basis_points(total_pence: int, basis_points: list[int]) -> list[int
     if sum(basis_points) != BASIS_POINTS_WHOLE:
         raise ValueError("shares must sum to exactly 10,000 basis points (100%)")
     return allocate(total_pence, basis_points)
+
+
+def decimal_pounds(pence: int) -> str:
+    """Exact pence as pounds with two decimals and no symbol or separators ("1234.50",
+    "-0.05"): for CSV downloads and e-invoices, which a machine reads."""
+    sign = "-" if pence < 0 else ""
+    pounds, rest = divmod(abs(pence), 100)
+    return f"{sign}{pounds}.{rest:02d}"

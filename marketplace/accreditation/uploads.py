@@ -15,7 +15,7 @@ import zipfile
 from datetime import datetime
 from typing import BinaryIO
 
-from flask import current_app
+from flask import Response, abort, current_app, send_file
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
@@ -178,6 +178,25 @@ def evidence_path(evidence: EvidenceFile) -> str:
     if not all(ch in "0123456789abcdef" for ch in evidence.stored_name):
         raise ValueError("unexpected stored evidence name")
     return os.path.join(evidence_dir(), evidence.stored_name)
+
+
+def evidence_download(evidence: EvidenceFile) -> Response:
+    """The stored file as an attachment that no cache keeps and no browser sniffs into another
+    type (check who may see it first); 404 if the file is gone."""
+    try:
+        stream = open_evidence(evidence)
+    except (OSError, ValueError):
+        abort(404)
+    response = send_file(
+        stream,
+        mimetype=evidence.content_type,
+        as_attachment=True,
+        download_name=evidence.original_name,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def open_evidence(evidence: EvidenceFile) -> BinaryIO:

@@ -170,6 +170,12 @@ class Invoice(db.Model):
         """Received and not yet paid: the 30-day clock is running."""
         return self.status in OPEN_STATUSES
 
+    @classmethod
+    def past_due(cls, today: date) -> sa.ColumnElement[bool]:
+        """In SQL: open and past its due date (before credit notes are counted; ``is_overdue``
+        also leaves out an invoice credited to nothing)."""
+        return sa.and_(cls.status.in_(OPEN_STATUSES), cls.due_on < today)
+
     def is_overdue(self, today: date) -> bool:
         return (
             self.is_open

@@ -20,12 +20,11 @@ from marketplace.accreditation.services.applications import london_date
 from marketplace.db import db
 from marketplace.errors import BusinessRuleViolation
 from marketplace.invoices.models import (
-    OPEN_STATUSES,
     CreditNote,
     Invoice,
     InvoiceStatus,
 )
-from marketplace.money import split_by_basis_points
+from marketplace.invoices.services import split_among
 from marketplace.orders.models import CallOffFunder
 
 PROVIDER_SIDE = "provider"
@@ -50,7 +49,7 @@ def invoices_query(
     if status is not None:
         query = query.where(Invoice.status == status)
     if overdue_on is not None:
-        query = query.where(Invoice.status.in_(OPEN_STATUSES), Invoice.due_on < overdue_on)
+        query = query.where(Invoice.past_due(overdue_on))
     return query.options(
         selectinload(Invoice.provider),
         selectinload(Invoice.lead_buyer),
@@ -63,7 +62,7 @@ def overdue_count(organisation_id: int, side: str, today: date) -> int:
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Invoice)
-        .where(column == organisation_id, Invoice.status.in_(OPEN_STATUSES), Invoice.due_on < today)
+        .where(column == organisation_id, Invoice.past_due(today))
     )
 
 
@@ -327,6 +326,7 @@ def recharge_statement(organisation_id: int, start: date, end: date) -> list[Rec
         .options(
             selectinload(Invoice.credit_notes),
             selectinload(Invoice.provider),
+            selectinload(Invoice.lead_buyer),
         )
         .order_by(Invoice.issued_at, Invoice.id)
     ).all()
@@ -339,52 +339,32 @@ def recharge_statement(organisation_id: int, start: date, end: date) -> list[Rec
         funders.setdefault(funder.call_off_id, []).append(funder)
     rows: list[RechargeRow] = []
     for invoice in invoices:
-        shares = sorted(
-            funders[invoice.call_off_id], key=lambda f: (not f.is_lead, f.organisation_id)
-        )
-        index = next(i for i, f in enumerate(shares) if f.organisation_id == organisation_id)
-        points = [f.basis_points for f in shares]
         documents = [
-            (
-                invoice.number,
-                "invoice",
-                london_date(invoice.issued_at),
-                invoice.net_pence,
-                invoice.vat_pence,
-            )
+            ("invoice", invoice.number, invoice.issued_at, invoice.net_pence, invoice.vat_pence)
         ] + [
-            (
-                note.number,
-                "credit note",
-                london_date(note.created_at),
-                -note.net_pence,
-                -note.vat_pence,
-            )
+            ("credit note", note.number, note.created_at, -note.net_pence, -note.vat_pence)
             for note in invoice.credit_notes
         ]
-        for number, kind, issued_on, net, vat in documents:
+        for kind, number, issued_at, net, vat in documents:
+            issued_on = london_date(issued_at)
             if not start <= issued_on <= end:
                 continue
-            part_net = _signed_split(net, points)[index]
-            part_vat = _signed_split(vat, points)[index]
+            [part] = [
+                p
+                for p in split_among(funders[invoice.call_off_id], net, vat)
+                if p.organisation_id == organisation_id
+            ]
             rows.append(
                 RechargeRow(
                     document=number,
                     kind=kind,
                     invoice=invoice,
                     issued_on=issued_on,
-                    basis_points=points[index],
+                    basis_points=part.basis_points,
                     total_gross_pence=net + vat,
-                    part_net_pence=part_net,
-                    part_vat_pence=part_vat,
-                    part_gross_pence=part_net + part_vat,
+                    part_net_pence=part.net_pence,
+                    part_vat_pence=part.vat_pence,
+                    part_gross_pence=part.gross_pence,
                 )
             )
     return rows
-
-
-def _signed_split(amount: int, points: list[int]) -> list[int]:
-    """A credit (negative) is split exactly as the same amount charged would be, negated."""
-    if amount < 0:
-        return [-part for part in split_by_basis_points(-amount, points)]
-    return split_by_basis_points(amount, points)

@@ -27,7 +27,6 @@ from marketplace.filters import pounds
 from marketplace.invoices.models import (
     DESCRIPTION_MAX,
     INVOICE_TRANSITIONS,
-    OPEN_STATUSES,
     PAYMENT_DAYS,
     PAYMENT_REFERENCE_MAX,
     REASON_MAX,
@@ -41,7 +40,7 @@ from marketplace.invoices.models import (
 )
 from marketplace.money import split_by_basis_points, vat_pence
 from marketplace.notifications.services import email_people
-from marketplace.orders.models import CallOff, Delivery
+from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
 
@@ -631,11 +630,7 @@ def notify_overdue(*, now: datetime | None = None) -> list[Invoice]:
     today = london_date(now)
     overdue = db.session.scalars(
         sa.select(Invoice)
-        .where(
-            Invoice.status.in_(OPEN_STATUSES),
-            Invoice.due_on < today,
-            Invoice.overdue_notified_at.is_(None),
-        )
+        .where(Invoice.past_due(today), Invoice.overdue_notified_at.is_(None))
         .options(selectinload(Invoice.credit_notes))
         .order_by(Invoice.id)
     ).all()
@@ -813,19 +808,23 @@ class RechargePart:
 
 
 def recharge_parts(invoice: Invoice, call_off: CallOff | None = None) -> list[RechargePart]:
-    """The invoice split by the call-off's funder shares (lead first), each amount by largest
-    remainder so the parts of the net, the VAT and the gross each sum exactly to the invoice's.
-
-    The gross parts are the net and VAT parts added, so each funder's part is itself consistent.
-    """
+    """The invoice split by the call-off's funder shares (see ``split_among``)."""
     call_off = call_off or invoice.call_off
-    funders = sorted(call_off.funders, key=lambda f: (not f.is_lead, f.organisation_id))
+    return split_among(call_off.funders, invoice.net_pence, invoice.vat_pence)
+
+
+def split_among(funders: Sequence[CallOffFunder], net: int, vat: int) -> list[RechargePart]:
+    """A document's net and VAT (negative for a credit note) split by the funders' shares, lead
+    first, each amount by largest remainder so the parts of the net, the VAT and the gross each
+    sum exactly to the document's. The gross parts are the net and VAT parts added, so each
+    funder's part is itself consistent."""
+    funders = sorted(funders, key=lambda f: (not f.is_lead, f.organisation_id))
     shares = [f.basis_points for f in funders]
-    nets = split_by_basis_points(invoice.net_pence, shares)
-    vats = split_by_basis_points(invoice.vat_pence, shares)
+    nets = split_by_basis_points(net, shares)
+    vats = split_by_basis_points(vat, shares)
     return [
-        RechargePart(f.organisation_id, f.basis_points, net, vat, net + vat)
-        for f, net, vat in zip(funders, nets, vats, strict=True)
+        RechargePart(f.organisation_id, f.basis_points, part_net, part_vat, part_net + part_vat)
+        for f, part_net, part_vat in zip(funders, nets, vats, strict=True)
     ]
 
 

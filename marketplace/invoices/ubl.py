@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 
 from marketplace.accreditation.services.applications import london_date
 from marketplace.invoices.models import Invoice
-from marketplace.money import VAT_RATES, VatTreatment
+from marketplace.money import VAT_RATES, VatTreatment, decimal_pounds
 
 INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -45,12 +45,6 @@ ONE_ITEM = "C62"
 ET.register_namespace("", INVOICE_NS)
 ET.register_namespace("cac", CAC)
 ET.register_namespace("cbc", CBC)
-
-
-def _amount(pence: int) -> str:
-    sign = "-" if pence < 0 else ""
-    pounds, rest = divmod(abs(pence), 100)
-    return f"{sign}{pounds}.{rest:02d}"
 
 
 def _percent(treatment: VatTreatment) -> str:
@@ -128,29 +122,29 @@ def invoice_xml(invoice: Invoice) -> bytes:
         + (invoice.due_on.isoformat() if invoice.due_on else "the due date"),
     )
     tax_total = _cac(root, "TaxTotal")
-    _cbc(tax_total, "TaxAmount", _amount(invoice.vat_pence), currencyID=CURRENCY)
+    _cbc(tax_total, "TaxAmount", decimal_pounds(invoice.vat_pence), currencyID=CURRENCY)
     subtotal = _cac(tax_total, "TaxSubtotal")
-    _cbc(subtotal, "TaxableAmount", _amount(invoice.net_pence), currencyID=CURRENCY)
-    _cbc(subtotal, "TaxAmount", _amount(invoice.vat_pence), currencyID=CURRENCY)
+    _cbc(subtotal, "TaxableAmount", decimal_pounds(invoice.net_pence), currencyID=CURRENCY)
+    _cbc(subtotal, "TaxAmount", decimal_pounds(invoice.vat_pence), currencyID=CURRENCY)
     _tax_category(subtotal, "TaxCategory", treatment, reason=True)
     totals = _cac(root, "LegalMonetaryTotal")
-    _cbc(totals, "LineExtensionAmount", _amount(invoice.net_pence), currencyID=CURRENCY)
-    _cbc(totals, "TaxExclusiveAmount", _amount(invoice.net_pence), currencyID=CURRENCY)
-    _cbc(totals, "TaxInclusiveAmount", _amount(invoice.gross_pence), currencyID=CURRENCY)
-    _cbc(totals, "PayableAmount", _amount(invoice.gross_pence), currencyID=CURRENCY)
+    _cbc(totals, "LineExtensionAmount", decimal_pounds(invoice.net_pence), currencyID=CURRENCY)
+    _cbc(totals, "TaxExclusiveAmount", decimal_pounds(invoice.net_pence), currencyID=CURRENCY)
+    _cbc(totals, "TaxInclusiveAmount", decimal_pounds(invoice.gross_pence), currencyID=CURRENCY)
+    _cbc(totals, "PayableAmount", decimal_pounds(invoice.gross_pence), currencyID=CURRENCY)
     unit_code = UNIT_CODES.get(invoice.call_off.unit.value, ONE_ITEM)
     for number, line in enumerate(invoice.lines, start=1):
         element = _cac(root, "InvoiceLine")
         _cbc(element, "ID", str(number))
         _cbc(element, "InvoicedQuantity", str(line.units), unitCode=unit_code)
-        _cbc(element, "LineExtensionAmount", _amount(line.net_pence), currencyID=CURRENCY)
+        _cbc(element, "LineExtensionAmount", decimal_pounds(line.net_pence), currencyID=CURRENCY)
         item = _cac(element, "Item")
         _cbc(item, "Name", line.description)
         _tax_category(item, "ClassifiedTaxCategory", line.vat_treatment, reason=False)
         _cbc(
             _cac(element, "Price"),
             "PriceAmount",
-            _amount(line.unit_price_pence),
+            decimal_pounds(line.unit_price_pence),
             currencyID=CURRENCY,
         )
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

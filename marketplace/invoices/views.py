@@ -20,9 +20,10 @@ from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
 from marketplace.accreditation.services.applications import london_date
+from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound
-from marketplace.invoices import queries, services
+from marketplace.invoices import permissions, queries, services
 from marketplace.invoices.forms import (
     ActionForm,
     CreditNoteForm,
@@ -32,6 +33,7 @@ from marketplace.invoices.forms import (
 )
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.ubl import invoice_xml
+from marketplace.money import decimal_pounds
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.views_helpers import act_on_click, act_on_form
 
@@ -64,11 +66,6 @@ def _today():
     return london_date(utcnow())
 
 
-def _safe(text: str) -> str:
-    """No spreadsheet formula injection from text typed by users."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv(rows: list[list], filename: str) -> Response:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
@@ -77,12 +74,6 @@ def _csv(rows: list[list], filename: str) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )
-
-
-def _pounds(pence: int) -> str:
-    sign = "-" if pence < 0 else ""
-    whole, rest = divmod(abs(pence), 100)
-    return f"{sign}{whole}.{rest:02d}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,20 +165,20 @@ def export():
                 invoice.status.value,
                 "yes" if invoice.is_overdue(today) else "no",
                 invoice.call_off_reference,
-                _safe(invoice.po_number),
-                _safe(invoice.provider.name),
-                _safe(invoice.lead_buyer.name),
+                safe_cell(invoice.po_number),
+                safe_cell(invoice.provider.name),
+                safe_cell(invoice.lead_buyer.name),
                 invoice.period_start.isoformat(),
                 invoice.period_end.isoformat(),
                 london_date(invoice.received_at).isoformat() if invoice.received_at else "",
                 invoice.due_on.isoformat() if invoice.due_on else "",
                 invoice.paid_on.isoformat() if invoice.paid_on else "",
                 invoice.payment_method.value if invoice.payment_method else "",
-                _pounds(invoice.net_pence),
-                _pounds(invoice.vat_pence),
-                _pounds(invoice.gross_pence),
-                _pounds(invoice.credited_pence),
-                _pounds(invoice.amount_due_pence),
+                decimal_pounds(invoice.net_pence),
+                decimal_pounds(invoice.vat_pence),
+                decimal_pounds(invoice.gross_pence),
+                decimal_pounds(invoice.credited_pence),
+                decimal_pounds(invoice.amount_due_pence),
             ]
         )
     return _csv(rows, "invoices.csv")
@@ -202,25 +193,8 @@ def export():
 def show(invoice_id: int):
     invoice = _invoice(invoice_id)
     organisation = _organisation()
-    roles = current_user.roles_in(organisation)
     is_provider = invoice.provider_id == organisation.id
-    is_buyer = invoice.lead_buyer_id == organisation.id
-    can = {
-        "issue": is_provider
-        and Role.PROVIDER_ADMIN in roles
-        and invoice.status == InvoiceStatus.DRAFT,
-        "credit": is_provider
-        and Role.PROVIDER_ADMIN in roles
-        and invoice.status != InvoiceStatus.DRAFT
-        and services.creditable_net_pence(invoice) > 0,
-        "validate": is_buyer
-        and bool(roles & BUYER_ROLES)
-        and invoice.status in (InvoiceStatus.ISSUED, InvoiceStatus.DISPUTED),
-        "dispute": is_buyer
-        and bool(roles & BUYER_ROLES)
-        and invoice.status == InvoiceStatus.ISSUED,
-        "pay": is_buyer and bool(roles & BUYER_ROLES) and invoice.status == InvoiceStatus.VALIDATED,
-    }
+    can = permissions.actions(current_user, organisation, invoice)
     co_funded = len(invoice.call_off.funders) > 1
     return render_template(
         "invoices/show.html",
@@ -323,10 +297,10 @@ def invoice_csv(invoice_id: int):
     invoice = _invoice(invoice_id)
     rows: list[list] = [
         ["Invoice", invoice.number or "Draft"],
-        ["Provider", _safe(invoice.provider.name)],
+        ["Provider", safe_cell(invoice.provider.name)],
         ["Provider VAT number", invoice.provider_vat_number or ""],
-        ["Lead buyer", _safe(invoice.lead_buyer.name)],
-        ["Purchase order", _safe(invoice.po_number)],
+        ["Lead buyer", safe_cell(invoice.lead_buyer.name)],
+        ["Purchase order", safe_cell(invoice.po_number)],
         ["Call-off", invoice.call_off_reference],
         ["Period", f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}"],
         ["Received", london_date(invoice.received_at).isoformat() if invoice.received_at else ""],
@@ -349,35 +323,37 @@ def invoice_csv(invoice_id: int):
             [
                 number,
                 line.delivered_on.isoformat() if line.delivered_on else "",
-                _safe(line.description),
+                safe_cell(line.description),
                 line.units,
-                _pounds(line.unit_price_pence),
+                decimal_pounds(line.unit_price_pence),
                 line.vat_treatment.value,
-                _pounds(line.net_pence),
-                _pounds(line.vat_pence),
-                _pounds(line.gross_pence),
+                decimal_pounds(line.net_pence),
+                decimal_pounds(line.vat_pence),
+                decimal_pounds(line.gross_pence),
             ]
         )
     rows.append(
-        ["Total", "", "", "", "", "", *map(_pounds, (invoice.net_pence, invoice.vat_pence))]
-        + [_pounds(invoice.gross_pence)]
+        ["Total", "", "", "", "", "", *map(decimal_pounds, (invoice.net_pence, invoice.vat_pence))]
+        + [decimal_pounds(invoice.gross_pence)]
     )
     for note in invoice.credit_notes:
         rows.append(
             [
                 "Credit note " + note.number,
                 london_date(note.created_at).isoformat(),
-                _safe(note.reason),
+                safe_cell(note.reason),
                 "",
                 "",
                 "",
-                _pounds(-note.net_pence),
-                _pounds(-note.vat_pence),
-                _pounds(-note.gross_pence),
+                decimal_pounds(-note.net_pence),
+                decimal_pounds(-note.vat_pence),
+                decimal_pounds(-note.gross_pence),
             ]
         )
     if invoice.credit_notes:
-        rows.append(["Amount due", "", "", "", "", "", "", "", _pounds(invoice.amount_due_pence)])
+        rows.append(
+            ["Amount due", "", "", "", "", "", "", "", decimal_pounds(invoice.amount_due_pence)]
+        )
     return _csv(rows, f"{invoice.number or 'draft-invoice'}.csv")
 
 
@@ -434,13 +410,13 @@ def recharges():
                     row.kind,
                     row.issued_on.isoformat(),
                     row.invoice.call_off_reference,
-                    _safe(row.invoice.provider.name),
-                    _safe(row.invoice.lead_buyer.name),
-                    _pounds(row.total_gross_pence),
+                    safe_cell(row.invoice.provider.name),
+                    safe_cell(row.invoice.lead_buyer.name),
+                    decimal_pounds(row.total_gross_pence),
                     f"{row.basis_points / 100:.2f}",
-                    _pounds(row.part_net_pence),
-                    _pounds(row.part_vat_pence),
-                    _pounds(row.part_gross_pence),
+                    decimal_pounds(row.part_net_pence),
+                    decimal_pounds(row.part_vat_pence),
+                    decimal_pounds(row.part_gross_pence),
                 ]
             )
         return _csv(table, f"recharge-statement-{period.code}.csv")
@@ -488,13 +464,15 @@ def payment_performance():
             table.append(
                 [
                     period.label,
-                    _safe(line.buyer_name if line.buyer_id or not is_authority else "All buyers"),
+                    safe_cell(
+                        line.buyer_name if line.buyer_id or not is_authority else "All buyers"
+                    ),
                     line.paid_count,
                     line.on_time_count,
                     "" if line.on_time_percent is None else f"{line.on_time_percent:.1f}",
                     "" if line.average_days is None else f"{line.average_days:.1f}",
-                    _pounds(line.paid_pence),
-                    _pounds(line.late_pence),
+                    decimal_pounds(line.paid_pence),
+                    decimal_pounds(line.late_pence),
                 ]
             )
         return _csv(table, f"payment-performance-{period.code}.csv")

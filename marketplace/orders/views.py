@@ -32,6 +32,7 @@ from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
 from marketplace.audit import AuditEvent
+from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
 from marketplace.errors import BusinessRuleViolation, DomainError
@@ -413,12 +414,12 @@ def export():
                 c.reference,
                 c.status.value,
                 c.placed_at.date().isoformat(),
-                _safe(c.listing.title),
-                _safe(c.provider.name),
-                _safe(c.lead_buyer.name),
+                safe_cell(c.listing.title),
+                safe_cell(c.provider.name),
+                safe_cell(c.lead_buyer.name),
                 c.crn,
-                _safe(c.pdu),
-                _safe(c.po_number),
+                safe_cell(c.pdu),
+                safe_cell(c.po_number),
                 c.quantity,
                 c.delivered_units,
                 c.unit_price_pence,
@@ -433,11 +434,6 @@ def export():
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=call-offs.csv"},
     )
-
-
-def _safe(text: str) -> str:
-    """No spreadsheet formula injection from text typed by users."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @bp.get("/budgets")

@@ -5,7 +5,7 @@ rejects; evidence downloads; each funder's contingent liability. Views are thin:
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user
 
 from marketplace.accounts.decorators import roles_required
@@ -146,20 +146,7 @@ def evidence(call_off_id: int, claim_id: int):
     if not permissions.can_download_evidence(current_user, current_organisation(), call_off):
         abort(404)
     row = claim.evidence
-    try:
-        stream = uploads.open_evidence(row)
-    except (OSError, ValueError):
-        abort(404)
-    response = send_file(
-        stream,
-        mimetype=row.content_type,
-        as_attachment=True,
-        download_name=row.original_name,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return uploads.evidence_download(row)
 
 
 # ---------------------------------------------------------------------------------------------

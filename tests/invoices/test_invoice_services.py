@@ -15,7 +15,7 @@ from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceLine, InvoiceStatus
-from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, vat_pence
+from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, split_by_basis_points, vat_pence
 from marketplace.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
@@ -309,8 +309,6 @@ def test_credit_notes_never_take_off_more_than_the_invoice_and_split_exactly(
     """Credits of any sizes up to what is left, then the rest: the VAT taken off never exceeds
     the invoice's, crediting it all takes off exactly its VAT, and each credit note's split among
     the funders (as on the recharge statement) sums exactly to it."""
-    from marketplace.invoices.queries import _signed_split
-
     net_total = vat_total = 0
     for units, price in lines:
         net, vat, _ = invoices.line_amounts(units, price, treatment)
@@ -328,6 +326,6 @@ def test_credit_notes_never_take_off_more_than_the_invoice_and_split_exactly(
         vat = invoices.credit_vat_pence(net, net_left, vat_left, treatment)
         assert 0 <= vat <= vat_left
         for amount in (-net, -vat, -(net + vat)):
-            assert sum(_signed_split(amount, points)) == amount
+            assert sum(split_by_basis_points(amount, points)) == amount
         net_left, vat_left = net_left - net, vat_left - vat
     assert (net_left, vat_left) == (0, 0)

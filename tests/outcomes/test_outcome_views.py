@@ -52,6 +52,8 @@ def test_the_provider_claims_and_the_buyer_verifies_on_the_pages(web, world, cal
     assert b"Claim an outcome" in page.data
     form = web.get(f"/call-offs/{call_off.id}/outcome-claims/new")
     assert form.status_code == 200 and b"Tenancy agreement signed" in form.data
+    # The evidence is a file: the browser must send the form as multipart.
+    assert b'enctype="multipart/form-data"' in form.data
     posted = web.post(
         f"/call-offs/{call_off.id}/outcome-claims/new",
         data=_claim_form(row.id),

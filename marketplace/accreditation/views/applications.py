@@ -8,7 +8,7 @@ gets 403, and another organisation's application answers 404.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
@@ -506,20 +506,7 @@ def evidence(evidence_id: int):
     )
     if row is None or not can_view_evidence(current_user, row.organisation):
         abort(404)
-    try:
-        stream = uploads.open_evidence(row)
-    except (OSError, ValueError):
-        abort(404)
-    response = send_file(
-        stream,
-        mimetype=row.content_type,
-        as_attachment=True,
-        download_name=row.original_name,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return uploads.evidence_download(row)
 
 
 # ---------------------------------------------------------------------------------------------
