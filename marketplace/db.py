@@ -168,6 +168,23 @@ def lock_rows(model: type, ids: Iterable[int]) -> list:
     return list(db.session.scalars(statement))
 
 
+def lock_name(name: str) -> None:
+    """Hold a lock on ``name`` until the transaction ends: for a rule that reads a total over many
+    rows and then adds a row to it (no single row stands for the total, so there is no row to lock).
+
+    PostgreSQL: a transaction-level advisory lock on the name's 64-bit hash; transactions that lock
+    other names go on in parallel (two names that share a hash merely wait for each other). SQLite
+    has one writer at a time: a write that changes nothing takes the database's write lock now.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(name, 0)))
+        )
+    else:
+        # Any table will do; this one exists in every database the app builds (page_cache.py).
+        db.session.execute(sa.text("UPDATE cache_generations SET generation = generation WHERE 0"))
+
+
 # Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it
 # to the database would fail with an error instead of finding nothing.
 MAX_ID = 2**31 - 1
@@ -244,13 +261,12 @@ def reserve_ids(connection: sa.Connection, table: sa.Table, count: int) -> list[
     sequence to reserve from (insert with RETURNING instead)."""
     if connection.dialect.name != "postgresql":
         return None
-    sequence = connection.scalar(
-        sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
-    )
     return list(
         connection.scalars(
-            sa.text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)"),
-            {"sequence": sequence, "count": count},
+            sa.text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
+            ),
+            {"table": table.name, "count": count},
         )
     )
 

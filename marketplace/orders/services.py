@@ -4,8 +4,11 @@ approval, the provider's response with capacity, delivery, cancellation and comp
 Every function takes the acting user, checks that they may act, enforces the rules, writes an
 audit event and queues the emails, and flushes without committing. Rules that read and then
 write shared totals (budget headroom, listing capacity, a buyer's running total towards the
-direct-award limit, a co-funder's standing authorisation) lock the rows they read first
-(``lock_rows``), so that concurrent requests are decided one after another.
+direct-award limit, a co-funder's standing authorisation) are decided one request after another:
+they lock the rows they read first (``lock_rows``), or, for a buyer's running total over many
+call-offs, a lock named after the buyer and the service (``lock_name``). Placing a call-off
+takes from each funder's budget in one conditional UPDATE, its last statement, so that a
+budget's row is held only from there to the commit, not while the call-off is written.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
@@ -28,7 +32,7 @@ from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.catalogue.search import buyable_listing
-from marketplace.db import MAX_ID, db, lock_rows, parse_id, utcnow
+from marketplace.db import MAX_ID, db, lock_name, lock_rows, parse_id, reserve_ids, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
@@ -306,7 +310,13 @@ def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
 
 def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
     """Direct award at the rate card only within the arrangement's limit, counting the buyer's
-    call-offs for the same service over the look-back period; above it, further competition."""
+    call-offs for the same service over the look-back period; above it, further competition.
+
+    The buyer's placements and variations for one service are checked one after another (the
+    lock is held to the commit), so two at once cannot both fit under the limit; other buyers
+    and other services go on in parallel.
+    """
+    lock_name(f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.listing_id}")
     limit = call_off.arrangement.direct_award_limit_pence
     since = now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
     counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, since)
@@ -370,15 +380,10 @@ def _authorisation(funder_id: int, lead_buyer_id: int, year: int) -> FundingAuth
     )
 
 
-def _commit_budgets(
-    call_off: CallOff,
-    shares: Sequence[FundingShare],
-    funders: dict[int, Organisation],
-    now: datetime,
-    actor: User,
-) -> None:
-    """Split the value by the shares and commit each part against its funder's budget (all or
-    nothing); co-funders' standing authorisations confirm their parts at once."""
+def _funding_budgets(
+    call_off: CallOff, shares: Sequence[FundingShare], funders: dict[int, Organisation]
+) -> dict[int, Budget]:
+    """Each funder's budget for the call-off's category and financial year, by funder."""
     year = financial_year(call_off.start_date)
     budgets: dict[int, Budget] = {}
     missing = []
@@ -398,27 +403,48 @@ def _commit_budgets(
                 ]
             }
         )
-    lock_rows(Budget, (budget.id for budget in budgets.values()))
+    return budgets
+
+
+def _short_of(funder: Organisation, budget: Budget, available: int, part: int) -> str:
+    return (
+        f"{funder.name} has {_pounds(available)} left in its "
+        f"{financial_year_label(budget.financial_year)} budget, less than its share of "
+        f"{_pounds(part)}"
+    )
+
+
+def _add_funders(
+    call_off: CallOff,
+    shares: Sequence[FundingShare],
+    funders: dict[int, Organisation],
+    budgets: dict[int, Budget],
+    now: datetime,
+    actor: User,
+) -> None:
+    """Split the value by the shares into the call-off's funders, each part to be committed
+    against its funder's budget (``_take_from_budgets``); co-funders' standing authorisations
+    confirm their parts at once. A budget already too small is refused here, before anything
+    is written."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
     short = [
-        f"{funders[share.organisation_id].name} has {_pounds(budgets[share.organisation_id].available_pence)} "
-        f"left in its {financial_year_label(year)} budget, less than its share of {_pounds(part)}"
+        _short_of(funders[share.organisation_id], budget, budget.available_pence, part)
         for share, part in zip(shares, parts, strict=True)
-        if budgets[share.organisation_id].available_pence < part
+        if (budget := budgets[share.organisation_id]).available_pence < part
     ]
     if short:
         raise BusinessRuleViolation({"shares": short})
+    year = financial_year(call_off.start_date)
     for share, part in zip(shares, parts, strict=True):
-        budget = budgets[share.organisation_id]
-        budget.committed_pence += part
         is_lead = share.organisation_id == call_off.lead_buyer_id
         funder = CallOffFunder(
             organisation_id=share.organisation_id,
+            organisation=funders[share.organisation_id],
             is_lead=is_lead,
             basis_points=share.basis_points,
             share_pence=part,
             committed_pence=part,
-            budget=budget,
+            budget=budgets[share.organisation_id],
         )
         if is_lead:
             funder.confirmed_at, funder.confirmed_by_id = now, actor.id
@@ -433,6 +459,33 @@ def _commit_budgets(
                     authorisation.used_pence += part
                     funder.confirmed_at, funder.preauthorised = now, True
         call_off.funders.append(funder)
+
+
+def _take_from_budgets(call_off: CallOff, now: datetime) -> None:
+    """Commit each funder's part against its budget, all or nothing: one UPDATE per budget (in
+    key order, so two placements never wait on each other in a circle) that adds the part only
+    if the budget still has it available. Concurrent placements against one budget queue only
+    on this statement, not for their whole transaction."""
+    table = Budget.__table__
+    available = table.c.allocated_pence - table.c.committed_pence - table.c.spent_pence
+    short = []
+    for funder in sorted(call_off.funders, key=lambda f: f.budget.id):
+        budget, part = funder.budget, funder.committed_pence
+        committed = db.session.scalar(
+            sa.update(table)
+            .where(table.c.id == budget.id, available >= part)
+            .values(committed_pence=table.c.committed_pence + part, updated_at=now)
+            .returning(table.c.committed_pence)
+        )
+        if committed is None:
+            left = db.session.scalar(sa.select(available).where(table.c.id == budget.id))
+            short.append(_short_of(funder.organisation, budget, int(left), part))
+        else:
+            # What the row now holds, without marking the object changed (it is written).
+            set_committed_value(budget, "committed_pence", committed)
+            set_committed_value(budget, "updated_at", now)
+    if short:
+        raise BusinessRuleViolation({"shares": short})
 
 
 def place_call_off(
@@ -503,8 +556,10 @@ def place_call_off(
     if gross > MAX_VALUE_PENCE:
         raise BusinessRuleViolation({"quantity": ["That is more than a call-off can be worth"]})
     call_off = CallOff(
-        reference=f"NEW-{secrets.token_hex(8)}",  # until the flush gives it a key
+        reference=f"NEW-{secrets.token_hex(8)}",  # until it has a key
         status=CallOffStatus.DRAFT,
+        version=1,
+        delivered_units=0,
         listing=listing,
         listing_id=listing.id,  # set now: the limit check below reads it before the flush
         provider=listing.organisation,
@@ -537,18 +592,22 @@ def place_call_off(
         placed_by=actor,
         placed_at=now,
     )
-    # One buyer's placements one after another: its running total towards the limit is read
-    # and added to under this lock.
-    lock_rows(Organisation, [organisation.id])
+    budgets = _funding_budgets(call_off, shares, funders)
+    _add_funders(call_off, shares, funders, budgets, now, actor)
     _check_route(call_off, 0, now)
-    _commit_budgets(call_off, shares, funders, now, actor)
+    # Its key from the sequence where there is one (PostgreSQL), so that it is written once,
+    # reference and all; SQLite gives it at the flush, and the reference follows.
+    [call_off.id] = reserve_ids(db.session.connection(), CallOff.__table__, 1) or [None]
     db.session.add(call_off)
-    db.session.flush()
+    if call_off.id is None:
+        db.session.flush()
     call_off.reference = call_off_reference(call_off.id, today.year)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
     if details.outcome_terms:
         outcome_services.add_terms_at_placing(actor, call_off, details.outcome_terms, now)
     _advance(actor, call_off, now)
+    # Last: from here to the commit each budget's row is locked against other writers.
+    _take_from_budgets(call_off, now)
     return call_off
 
 
@@ -1252,7 +1311,6 @@ def agree_variation(
     quantity = call_off.quantity + variation.extra_units
     end = variation.new_end_date or call_off.end_date
     terms = _terms(call_off, quantity, end)
-    lock_rows(Organisation, [call_off.lead_buyer_id])
     extra_gross = terms["gross_pence"] - call_off.gross_pence
     _check_route(call_off, extra_gross, now)
 

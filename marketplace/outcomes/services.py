@@ -22,7 +22,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 
 from marketplace import audit
-from marketplace.accounts.models import Organisation, Role, User
+from marketplace.accounts.models import Role, User
 from marketplace.accreditation.services.applications import london_date
 from marketplace.accreditation.uploads import store_evidence
 from marketplace.catalogue.models import Listing
@@ -314,8 +314,7 @@ def agree_term(
         )
     now = now or utcnow()
     extra = term_max_pence(term, call_off.vat_treatment)
-    lock_rows(Organisation, [call_off.lead_buyer_id])
-    orders._check_route(call_off, extra, now)
+    orders._check_route(call_off, extra, now)  # locks the buyer's total for the service
     before = audit.snapshot(term, TERM_FIELDS)
     _term_transition(term, OutcomeTermStatus.AGREED)
     term.agreed_at, term.agreed_by_id = now, actor.id
