@@ -125,10 +125,40 @@ def test_me_without_a_valid_token_is_401_problem_json(client, buyer_token, heade
 
 def test_a_revoked_token_is_401(client, buyer_token):
     user, _, secret = buyer_token
+    # Used first, so the worker keeps a copy of it: revoking must still take effect at once.
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
     revoke_api_token(user, db.session.scalar(sa.select(ApiToken)))
     commit()
 
     assert_problem(client.get("/api/v1/me", headers=bearer(secret)), 401)
+
+
+def test_a_deleted_token_is_401_though_it_was_just_used(client, buyer_token):
+    secret = buyer_token[2]
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
+    db.session.delete(db.session.scalar(sa.select(ApiToken)))
+    commit()
+
+    assert_problem(client.get("/api/v1/me", headers=bearer(secret)), 401)
+
+
+def test_a_used_token_is_read_from_the_workers_copy_and_its_use_written_once_a_minute(
+    client, buyer_token, count_queries
+):
+    secret = buyer_token[2]
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
+    db.session.expire_all()
+    first_use = db.session.scalar(sa.select(ApiToken.last_used_at))
+    assert first_use is not None
+
+    with count_queries() as again:
+        assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
+
+    # Neither the token nor its person is read again, and the use a moment ago is not rewritten.
+    assert not any("FROM api_tokens" in s or "FROM users" in s for s in again.statements)
+    assert not any(s.startswith("UPDATE api_tokens") for s in again.statements)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(ApiToken.last_used_at)) == first_use
 
 
 def test_a_token_stops_working_when_its_user_leaves_the_organisation(client, app):
@@ -158,6 +188,7 @@ def test_a_token_stops_working_even_if_only_the_membership_goes(client, buyer_to
 
 def test_a_token_of_a_deactivated_user_or_organisation_is_401(client, buyer_token):
     user, organisation, secret = buyer_token
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
     organisation.active = False
     commit()
     assert_problem(client.get("/api/v1/me", headers=bearer(secret)), 401)

@@ -410,3 +410,5 @@ class ApiToken(db.Model):
 watch(User, Topic.PRINCIPALS, include_new=False)
 watch(Membership, Topic.PRINCIPALS)
 watch(Organisation, Topic.PRINCIPALS, include_new=False)
+# API tokens are kept the same way (accounts/session.py): revoking or deleting one counts.
+watch(ApiToken, Topic.PRINCIPALS, attributes=("revoked_at",), include_new=False)

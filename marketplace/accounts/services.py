@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, url_for
-from sqlalchemy.orm import joinedload
 
 from marketplace import audit
 from marketplace.accounts.models import (
@@ -39,6 +38,7 @@ from marketplace.accounts.security import (
     password_problems,
     verify_password,
 )
+from marketplace.accounts.session import note_token_use, token_principal
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, PermissionDenied
 from marketplace.notifications.services import queue_email
@@ -877,15 +877,8 @@ def authenticate_api_token(secret: str) -> ApiToken | None:
     if not secret.startswith(API_TOKEN_PREFIX) or len(secret) > 100:
         return None
     # The token with its user, their memberships (which every permission check reads) and the
-    # organisation, in two queries.
-    token = db.session.scalar(
-        sa.select(ApiToken)
-        .where(ApiToken.token_hash == hash_secret(secret))
-        .options(
-            joinedload(ApiToken.user).selectinload(User.memberships),
-            joinedload(ApiToken.organisation),
-        )
-    )
+    # organisation: from this worker's copy while none of them has changed, else in two queries.
+    token = token_principal(hash_secret(secret))
     if token is None or token.revoked_at is not None:
         return None
     if not token.user.active or not token.organisation.active:
@@ -895,5 +888,5 @@ def authenticate_api_token(secret: str) -> ApiToken | None:
     now = utcnow()
     # Record use at most once a minute, so reads do not write on every request.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
+        note_token_use(token, now)
     return token

@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from marketplace.accounts.models import Membership, Organisation, User
+from marketplace.accounts.models import ApiToken, Membership, Organisation, User
 from marketplace.db import db, parse_id
 from marketplace.page_cache import Topic, generation
 
@@ -67,6 +68,46 @@ def _principal(user_id: int) -> User | None:
         # Pickling copies the loaded graph as detached objects, leaving the request's own alone.
         cache.put(key, pickle.loads(pickle.dumps(user)))  # noqa: S301 (our own objects)
     return user
+
+
+_LOAD_TOKEN = (
+    sa.select(ApiToken)
+    .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+    .options(
+        joinedload(ApiToken.user).selectinload(User.memberships),
+        joinedload(ApiToken.organisation),
+    )
+)
+
+
+def token_principal(token_hash: str) -> ApiToken | None:
+    """The API token with this hash, with its person, their memberships and its organisation,
+    attached to this request's session; None if there is none.
+
+    Kept per worker like the signed-in person (``_principal``), under the same generation:
+    revoking or deleting a token moves it on too (accounts/models.py), so a revoked token is
+    refused on its next request in every worker. Unknown hashes are never kept.
+    """
+    key = ("api-token", token_hash, generation(Topic.PRINCIPALS))
+    cache = current_app.extensions["principal_cache"]
+    found, copy = cache.get(key)
+    session = db.session()
+    if found and identity_key(ApiToken, copy.id) not in session.identity_map:
+        return session.merge(copy, load=False)
+    token = session.scalars(_LOAD_TOKEN, {"token_hash": token_hash}).unique().first()
+    if token is not None:
+        cache.put(key, pickle.loads(pickle.dumps(token)))  # noqa: S301 (our own objects)
+    return token
+
+
+def note_token_use(token: ApiToken, when) -> None:
+    """Record when the token was used, in the row and in this worker's copy (so the copy does
+    not look unused and ask for the row to be written again on every request)."""
+    token.last_used_at = when
+    key = ("api-token", token.token_hash, generation(Topic.PRINCIPALS))
+    found, copy = current_app.extensions["principal_cache"].get(key)
+    if found:
+        set_committed_value(copy, "last_used_at", when)
 
 
 def start_session(user: User, organisation: Organisation | None = None) -> None:
