@@ -789,7 +789,14 @@ def main() -> int:
             setup_env,
             timeout=900,
         )
-        print(f"Catalogue: {scaled.stdout.strip().splitlines()[0]}", flush=True)
+        # The demo is already loaded by then, so the line that counts is the one about the
+        # large catalogue, not the first.
+        added = [
+            ln for ln in scaled.stdout.splitlines() if ln.startswith("Added a large catalogue")
+        ]
+        if not added:
+            raise BenchError(f"the large catalogue was not built:\n{scaled.stdout[-2000:]}")
+        print(f"Catalogue: {added[0]}", flush=True)
         arrangement_id = demo_arrangement_id(tmp / "bench.db")
         people = {role: demo_user(setup_env, role) for role in ("buyer", "assessor")}
         servers[0].start("/healthz")
