@@ -146,7 +146,10 @@ def lock_rows(model: type, ids: Iterable[int]) -> list:
     """Lock these rows for the rest of the transaction, in key order (so two transactions that
     lock the same rows never wait on each other in a circle), and return them as they are now.
 
-    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has one writer at a time: a write that changes
+    PostgreSQL: ``SELECT … FOR NO KEY UPDATE``: it keeps out every other writer of these rows,
+    but not the inserts elsewhere that refer to them (their foreign-key checks only share the
+    key, which no caller changes), so a call-off can be placed for a listing while another is
+    being accepted against its capacity. SQLite has one writer at a time: a write that changes
     nothing takes the database's write lock now, before the rows are read. Either way the objects
     this session already holds are overwritten with the locked rows (they may be older).
     """
@@ -162,7 +165,7 @@ def lock_rows(model: type, ids: Iterable[int]) -> list:
         .execution_options(populate_existing=True)
     )
     if db.session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=table)
+        statement = statement.with_for_update(of=table, key_share=True)
     else:
         db.session.execute(table.update().where(key.in_(keys)).values({key.name: key}))
     return list(db.session.scalars(statement))

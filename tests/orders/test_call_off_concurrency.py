@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from marketplace import create_app
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
-from marketplace.catalogue.models import CapacityCommitment
-from marketplace.db import commit, db
+from marketplace.catalogue.models import CapacityCommitment, Listing
+from marketplace.db import commit, db, lock_rows
 from marketplace.errors import BusinessRuleViolation
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
@@ -176,6 +176,46 @@ def test_the_last_units_of_capacity_are_accepted_once(app):
         .where(CallOff.status == CallOffStatus.ACCEPTED)
     )
     assert accepted == 7
+
+
+def test_a_call_off_is_placed_while_the_listing_is_locked_for_an_acceptance(app):
+    # accept() locks the listing's row to count its capacity; placing another call-off for the
+    # listing only checks that the row exists (its foreign key), which that lock must not block.
+    world = build_orders_world(price_pence=1_000)
+    commit()
+    listing_id = world.listing.id
+    holder_app = create_app(dict(app.config))
+    locked, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def hold_the_lock() -> None:
+        with holder_app.app_context():
+            try:
+                lock_rows(Listing, [listing_id])
+                locked.set()
+                release.wait(timeout=60)
+            except BaseException as error:  # reported by the test below
+                failures.append(error)
+                locked.set()
+            finally:
+                db.session.rollback()
+                db.session.remove()
+                db.engine.dispose()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert locked.wait(timeout=60) and not failures, failures
+        # Waiting on the lock would fail after 5 s instead of passing late.
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+        placed = services.place_call_off(
+            world.buyer, world.region, listing_id, details(world, quantity=5)
+        )
+        commit()
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    assert db.session.get(CallOff, placed.id).status == CallOffStatus.SENT
 
 
 def test_the_same_idempotency_key_sent_at_once_places_one_call_off(app):
