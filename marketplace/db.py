@@ -171,6 +171,13 @@ def lock_rows(model: type, ids: Iterable[int]) -> list:
     return list(db.session.scalars(statement))
 
 
+_ADVISORY_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("name", type_=sa.Text), 0))
+)
+# Any table will do; this one exists in every database the app builds (page_cache.py).
+_SQLITE_WRITE_LOCK = sa.text("UPDATE cache_generations SET generation = generation WHERE 0")
+
+
 def lock_name(name: str) -> None:
     """Hold a lock on ``name`` until the transaction ends: for a rule that reads a total over many
     rows and then adds a row to it (no single row stands for the total, so there is no row to lock).
@@ -180,12 +187,9 @@ def lock_name(name: str) -> None:
     has one writer at a time: a write that changes nothing takes the database's write lock now.
     """
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(name, 0)))
-        )
+        db.session.execute(_ADVISORY_LOCK, {"name": name})
     else:
-        # Any table will do; this one exists in every database the app builds (page_cache.py).
-        db.session.execute(sa.text("UPDATE cache_generations SET generation = generation WHERE 0"))
+        db.session.execute(_SQLITE_WRITE_LOCK)
 
 
 # Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it

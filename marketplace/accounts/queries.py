@@ -105,13 +105,27 @@ class TeamMember:
     roles: list[Role]
 
 
+# Built once (emails go out on most writes): building a statement costs more than running
+# SQLAlchemy's cached compile of it.
+_PEOPLE_WITH_ROLES = (
+    sa.select(User)
+    .where(
+        User.id.in_(
+            sa.select(Membership.user_id).where(
+                Membership.organisation_id == sa.bindparam("organisation_id"),
+                Membership.role.in_(sa.bindparam("roles", expanding=True)),
+            )
+        ),
+        User.active.is_(True),
+    )
+    .order_by(User.id)
+)
+
+
 def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]:
     """The organisation's active people holding any of ``roles`` (to email them)."""
-    holders = sa.select(Membership.user_id).where(
-        Membership.organisation_id == organisation_id, Membership.role.in_(list(roles))
-    )
-    statement = sa.select(User).where(User.id.in_(holders), User.active.is_(True)).order_by(User.id)
-    return list(db.session.scalars(statement))
+    values = {"organisation_id": organisation_id, "roles": list(roles)}
+    return list(db.session.scalars(_PEOPLE_WITH_ROLES, values))
 
 
 def get_organisation(organisation_id: Any) -> Organisation | None:

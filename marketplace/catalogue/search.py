@@ -798,21 +798,29 @@ def visible_listing(listing_id: Any) -> Listing | None:
     return db.session.scalar(_visible_query().where(Listing.id == pk))
 
 
+@functools.cache
+def _buyable_statement() -> sa.Select:
+    # Built once: building a statement costs more than running SQLAlchemy's cached compile of it.
+    # One statement: a listing has a handful of prices, and a second query to fetch them would
+    # cost more than the few repeated columns of a join.
+    return (
+        _visible()
+        .where(Listing.id == sa.bindparam("listing_id"))
+        .options(
+            joinedload(Listing.organisation),
+            joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
+            joinedload(Listing.prices),
+        )
+    )
+
+
 def buyable_listing(listing_id: Any) -> Listing | None:
     """A visible listing with what buying it reads (its provider, lot, arrangement and prices),
     without the areas and names its page shows; else None."""
     pk = parse_id(listing_id)
     if pk is None:
         return None
-    return db.session.scalar(
-        _visible()
-        .where(Listing.id == pk)
-        .options(
-            joinedload(Listing.organisation),
-            joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
-            selectinload(Listing.prices),
-        )
-    )
+    return db.session.scalars(_buyable_statement(), {"listing_id": pk}).unique().first()
 
 
 def visible_listings(listing_ids: Iterable[int]) -> dict[int, Listing]:

@@ -290,22 +290,40 @@ def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int
     return net, vat, net + vat
 
 
+# The statements every placement runs are built once: building a statement costs more than
+# running SQLAlchemy's cached compile of it.
+_COUNTED_VALUE = sa.select(
+    sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
+).where(
+    CallOff.lead_buyer_id == sa.bindparam("lead_buyer_id"),
+    CallOff.listing_id == sa.bindparam("listing_id"),
+    CallOff.placed_at >= sa.bindparam("since"),
+    CallOff.status.in_(sorted(COUNTED_STATUSES)),
+)
+_BUDGETS_FOR = sa.select(Budget).where(
+    Budget.organisation_id == sa.bindparam("organisation_id"),
+    Budget.financial_year == sa.bindparam("year"),
+    sa.or_(Budget.category_id == sa.bindparam("category_id"), Budget.category_id.is_(None)),
+)
+_BUDGETS = Budget.__table__
+_AVAILABLE = _BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence
+_PART = sa.bindparam("part", type_=sa.BigInteger)
+# Adds the part only if the budget still has it available; answers what is now committed.
+_TAKE_FROM_BUDGET = (
+    sa.update(_BUDGETS)
+    .where(_BUDGETS.c.id == sa.bindparam("budget_id"), _PART <= _AVAILABLE)
+    .values(committed_pence=_BUDGETS.c.committed_pence + _PART, updated_at=sa.bindparam("now"))
+    .returning(_BUDGETS.c.committed_pence)
+)
+_AVAILABLE_IN_BUDGET = sa.select(_AVAILABLE).where(_BUDGETS.c.id == sa.bindparam("budget_id"))
+
+
 def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
     """Gross value of the buyer's call-offs for this service placed since ``since`` that count
     towards the direct-award limit (open or completed: not declined, expired or cancelled),
     with the most their outcome terms could add."""
-    return int(
-        db.session.scalar(
-            sa.select(
-                sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
-            ).where(
-                CallOff.lead_buyer_id == lead_buyer_id,
-                CallOff.listing_id == listing_id,
-                CallOff.placed_at >= since,
-                CallOff.status.in_(list(COUNTED_STATUSES)),
-            )
-        )
-    )
+    values = {"lead_buyer_id": lead_buyer_id, "listing_id": listing_id, "since": since}
+    return int(db.session.scalar(_COUNTED_VALUE, values))
 
 
 def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
@@ -355,15 +373,8 @@ def _pounds(pence: int) -> str:
 
 def _budget_for(organisation_id: int, year: int, category_id: int) -> Budget | None:
     """The funder's budget for the category in that year if it has one, else its general one."""
-    budgets = list(
-        db.session.scalars(
-            sa.select(Budget).where(
-                Budget.organisation_id == organisation_id,
-                Budget.financial_year == year,
-                sa.or_(Budget.category_id == category_id, Budget.category_id.is_(None)),
-            )
-        )
-    )
+    values = {"organisation_id": organisation_id, "year": year, "category_id": category_id}
+    budgets = list(db.session.scalars(_BUDGETS_FOR, values))
     return next((b for b in budgets if b.category_id == category_id), None) or next(
         (b for b in budgets if b.category_id is None), None
     )
@@ -466,19 +477,13 @@ def _take_from_budgets(call_off: CallOff, now: datetime) -> None:
     key order, so two placements never wait on each other in a circle) that adds the part only
     if the budget still has it available. Concurrent placements against one budget queue only
     on this statement, not for their whole transaction."""
-    table = Budget.__table__
-    available = table.c.allocated_pence - table.c.committed_pence - table.c.spent_pence
     short = []
     for funder in sorted(call_off.funders, key=lambda f: f.budget.id):
         budget, part = funder.budget, funder.committed_pence
-        committed = db.session.scalar(
-            sa.update(table)
-            .where(table.c.id == budget.id, available >= part)
-            .values(committed_pence=table.c.committed_pence + part, updated_at=now)
-            .returning(table.c.committed_pence)
-        )
+        values = {"budget_id": budget.id, "part": part, "now": now}
+        committed = db.session.scalar(_TAKE_FROM_BUDGET, values)
         if committed is None:
-            left = db.session.scalar(sa.select(available).where(table.c.id == budget.id))
+            left = db.session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": budget.id})
             short.append(_short_of(funder.organisation, budget, int(left), part))
         else:
             # What the row now holds, without marking the object changed (it is written).
