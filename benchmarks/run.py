@@ -688,9 +688,10 @@ def write_results(
         "## Call-offs",
         "",
         "`benchmarks/place_call_offs.py`: a throwaway PostgreSQL cluster with the demo data, "
-        "gunicorn with 4 sync workers, and wrk driving `POST /api/v1/orders` with 32 connections "
-        "for 10 s (after a 2 s warm-up), each request from one of the demo buyers' tokens for "
-        "one of 40 services; then, with the server stopped, the database is checked.",
+        "gunicorn with 4 sync workers forked from one preloaded app, and wrk driving "
+        "`POST /api/v1/orders` with 32 connections for 10 s (after 5 s at the same load to warm "
+        "up, so the steady state is measured), each request from one of the demo buyers' tokens "
+        "for one of 40 services; then, with the server stopped, the database is checked.",
         "",
         f"{orders_verdict(offline)}  ",
         "",
