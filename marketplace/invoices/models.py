@@ -172,9 +172,17 @@ class Invoice(db.Model):
 
     @classmethod
     def past_due(cls, today: date) -> sa.ColumnElement[bool]:
-        """In SQL: open and past its due date (before credit notes are counted; ``is_overdue``
-        also leaves out an invoice credited to nothing)."""
-        return sa.and_(cls.status.in_(OPEN_STATUSES), cls.due_on < today)
+        """In SQL, what ``is_overdue`` says: open, past its due date, and something still owed
+        once credit notes are taken off (an invoice credited to nothing is not chased)."""
+        credited = (
+            sa.select(sa.func.coalesce(sa.func.sum(CreditNote.gross_pence), 0))
+            .where(CreditNote.invoice_id == cls.id)
+            .correlate(cls)
+            .scalar_subquery()
+        )
+        return sa.and_(
+            cls.status.in_(OPEN_STATUSES), cls.due_on < today, cls.gross_pence > credited
+        )
 
     def is_overdue(self, today: date) -> bool:
         return (

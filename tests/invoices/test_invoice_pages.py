@@ -158,6 +158,23 @@ def test_overdue_invoices_are_flagged_to_the_buyer_and_shown_to_the_provider(wor
     assert "1 invoice is overdue" in provider_page
 
 
+def test_an_invoice_credited_to_nothing_is_not_counted_or_listed_as_overdue(world, web):
+    late, credited = issued(world), issued(world)
+    for invoice in (late, credited):
+        invoice.due_on = date.today() - timedelta(days=3)
+    # Credited in full (net; the credit note takes off exactly the VAT): nothing is owed.
+    invoices.raise_credit_note(world.provider_admin, credited, credited.net_pence, "Cancelled")
+    commit()
+    assert credited.amount_due_pence == 0 and late.amount_due_pence > 0
+
+    buyer_page = web.as_user(world.buyer).get("/invoices/").get_data(as_text=True)
+    assert "1 invoice is overdue" in buyer_page
+    only = web.get("/invoices/?overdue=1").get_data(as_text=True)
+    assert late.number in only and credited.number not in only
+    provider_page = web.as_user(world.provider_admin).get("/invoices/").get_data(as_text=True)
+    assert "1 invoice is overdue" in provider_page
+
+
 # ---------------------------------------------------------------------------------------------
 # Credit notes
 
