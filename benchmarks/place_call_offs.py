@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import free_port, run_checked  # noqa: E402
+from common import free_port, run_checked, throwaway_postgres  # noqa: E402
 
 HOST = "127.0.0.1"
 WORKERS = 4
@@ -225,42 +225,18 @@ def _wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
     return stats
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument(
-        "--database-url",
-        help="use this database (migrated, demo loaded) instead of a throwaway cluster",
-    )
-    args = parser.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="marketplace-orders-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    env.update(
-        FLASK_APP="wsgi",
-        MARKETPLACE_ENV="development",
-        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
-        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
-        MARKETPLACE_EMAIL_BACKEND="console",
-        MARKETPLACE_SEND_EMAIL_AFTER_COMMIT="false",  # the outbox keeps them; nothing is sent
-        MARKETPLACE_RATELIMIT_ENABLED="false",
-        MARKETPLACE_LOG_LEVEL="WARNING",
-    )
-    pg_dir = Path(tempfile.gettempdir()) / f"marketplace-orders-pg-{secrets.token_hex(4)}"
-    pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=str(free_port()))
+def _measure(
+    database_url: str, env: dict[str, str], tmp: Path, args, fresh: bool
+) -> tuple[dict, list[str], list[tuple[int, int, str]], list[str]]:
+    """Load the demo (into a fresh database), serve it, drive it with wrk and check the
+    database afterwards: (wrk's figures, tokens, services, invariant breaches)."""
+    env["MARKETPLACE_DATABASE_URL"] = database_url
+    if fresh:
+        flask = [sys.executable, "-m", "flask"]
+        run_checked([*flask, "db", "upgrade"], env, 600)
+        run_checked([*flask, "demo", "load"], env, 600)
     server = None
     try:
-        if args.database_url:
-            env["MARKETPLACE_DATABASE_URL"] = args.database_url
-        else:
-            run_checked(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
-            env["MARKETPLACE_DATABASE_URL"] = run_checked(
-                ["bash", "scripts/test-postgres.sh", "url"], pg_env, 60
-            ).strip()
-            flask = [sys.executable, "-m", "flask"]
-            run_checked([*flask, "db", "upgrade"], env, 600)
-            run_checked([*flask, "demo", "load"], env, 600)
         tokens, services = _prepare(env)
         script = tmp / "orders.lua"
         script.write_text(
@@ -316,16 +292,38 @@ def main() -> int:
         if server is not None:
             os.killpg(server.pid, 15)
             server.wait(timeout=20)
-        if not args.database_url:
-            subprocess.run(
-                ["bash", "scripts/test-postgres.sh", "stop"],
-                cwd=ROOT,
-                env=pg_env,
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
-            shutil.rmtree(pg_dir, ignore_errors=True)
+    return stats, tokens, services, breaches
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument(
+        "--database-url",
+        help="use this database (migrated, demo loaded) instead of a throwaway cluster",
+    )
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="marketplace-orders-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
+    env.update(
+        FLASK_APP="wsgi",
+        MARKETPLACE_ENV="development",
+        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
+        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
+        MARKETPLACE_EMAIL_BACKEND="console",
+        MARKETPLACE_SEND_EMAIL_AFTER_COMMIT="false",  # the outbox keeps them; nothing is sent
+        MARKETPLACE_RATELIMIT_ENABLED="false",
+        MARKETPLACE_LOG_LEVEL="WARNING",
+    )
+    try:
+        if args.database_url:
+            stats, tokens, services, breaches = _measure(args.database_url, env, tmp, args, False)
+        else:
+            with throwaway_postgres(env, "orders") as url:
+                stats, tokens, services, breaches = _measure(url, env, tmp, args, True)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     errors = stats["socket_errors"] + stats["other"]
     print(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, flash, g, redirect, request, session, url_for
@@ -55,19 +58,29 @@ def _principal(user_id: int) -> User | None:
     keeps a detached copy under the generation of ``Topic.PRINCIPALS``. Any committed change to a
     person, a membership or an organisation moves that generation on (marketplace/page_cache.py),
     so a deactivated account, a changed role or a rotated session nonce takes effect on the next
-    request in every worker. ``merge(load=False)`` attaches a copy without a query.
+    request in every worker.
     """
-    key = ("principal", user_id, generation(Topic.PRINCIPALS))
+    return _kept(
+        ("principal", user_id, generation(Topic.PRINCIPALS)),
+        User,
+        lambda session: session.scalars(_LOAD_USER, {"user_id": user_id}).unique().first(),
+    )
+
+
+def _kept(key: tuple, model: type, load: Callable[[Any], Any]) -> Any:
+    """The object this worker keeps under ``key``, attached to this request's session without a
+    query (``merge(load=False)``); else ``load(session)``'s, kept from now on. Nothing is kept for
+    a load that finds nothing."""
     cache = current_app.extensions["principal_cache"]
     found, copy = cache.get(key)
     session = db.session()
-    if found and identity_key(User, user_id) not in session.identity_map:
+    if found and identity_key(model, copy.id) not in session.identity_map:
         return session.merge(copy, load=False)
-    user = session.scalars(_LOAD_USER, {"user_id": user_id}).unique().first()
-    if user is not None:
+    loaded = load(session)
+    if loaded is not None:
         # Pickling copies the loaded graph as detached objects, leaving the request's own alone.
-        cache.put(key, pickle.loads(pickle.dumps(user)))  # noqa: S301 (our own objects)
-    return user
+        cache.put(key, pickle.loads(pickle.dumps(loaded)))  # noqa: S301 (our own objects)
+    return loaded
 
 
 _LOAD_TOKEN = (
@@ -80,6 +93,10 @@ _LOAD_TOKEN = (
 )
 
 
+def _token_key(token_hash: str) -> tuple:
+    return ("api-token", token_hash, generation(Topic.PRINCIPALS))
+
+
 def token_principal(token_hash: str) -> ApiToken | None:
     """The API token with this hash, with its person, their memberships and its organisation,
     attached to this request's session; None if there is none.
@@ -88,24 +105,18 @@ def token_principal(token_hash: str) -> ApiToken | None:
     revoking or deleting a token moves it on too (accounts/models.py), so a revoked token is
     refused on its next request in every worker. Unknown hashes are never kept.
     """
-    key = ("api-token", token_hash, generation(Topic.PRINCIPALS))
-    cache = current_app.extensions["principal_cache"]
-    found, copy = cache.get(key)
-    session = db.session()
-    if found and identity_key(ApiToken, copy.id) not in session.identity_map:
-        return session.merge(copy, load=False)
-    token = session.scalars(_LOAD_TOKEN, {"token_hash": token_hash}).unique().first()
-    if token is not None:
-        cache.put(key, pickle.loads(pickle.dumps(token)))  # noqa: S301 (our own objects)
-    return token
+    return _kept(
+        _token_key(token_hash),
+        ApiToken,
+        lambda session: session.scalars(_LOAD_TOKEN, {"token_hash": token_hash}).unique().first(),
+    )
 
 
-def note_token_use(token: ApiToken, when) -> None:
+def note_token_use(token: ApiToken, when: datetime) -> None:
     """Record when the token was used, in the row and in this worker's copy (so the copy does
     not look unused and ask for the row to be written again on every request)."""
     token.last_used_at = when
-    key = ("api-token", token.token_hash, generation(Topic.PRINCIPALS))
-    found, copy = current_app.extensions["principal_cache"].get(key)
+    found, copy = current_app.extensions["principal_cache"].get(_token_key(token.token_hash))
     if found:
         set_committed_value(copy, "last_used_at", when)
 

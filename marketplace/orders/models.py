@@ -17,6 +17,7 @@ import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
@@ -419,8 +420,9 @@ class Budget(TimestampMixin, db.Model):
     def audit_organisation(self) -> Organisation:
         return self.organisation
 
-    @property
+    @hybrid_property
     def available_pence(self) -> int:
+        # Also an SQL expression on the class: the placement's conditional UPDATE uses it.
         return self.allocated_pence - self.committed_pence - self.spent_pence
 
 

@@ -305,17 +305,18 @@ _BUDGETS_FOR = sa.select(Budget).where(
     Budget.financial_year == sa.bindparam("year"),
     sa.or_(Budget.category_id == sa.bindparam("category_id"), Budget.category_id.is_(None)),
 )
-_BUDGETS = Budget.__table__
-_AVAILABLE = _BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence
 _PART = sa.bindparam("part", type_=sa.BigInteger)
 # Adds the part only if the budget still has it available; answers what is now committed.
+# (On the table, not the mapped class: the ORM leaves the session's objects alone.)
 _TAKE_FROM_BUDGET = (
-    sa.update(_BUDGETS)
-    .where(_BUDGETS.c.id == sa.bindparam("budget_id"), _PART <= _AVAILABLE)
-    .values(committed_pence=_BUDGETS.c.committed_pence + _PART, updated_at=sa.bindparam("now"))
-    .returning(_BUDGETS.c.committed_pence)
+    sa.update(Budget.__table__)
+    .where(Budget.id == sa.bindparam("budget_id"), Budget.available_pence >= _PART)
+    .values(committed_pence=Budget.committed_pence + _PART, updated_at=sa.bindparam("now"))
+    .returning(Budget.committed_pence)
 )
-_AVAILABLE_IN_BUDGET = sa.select(_AVAILABLE).where(_BUDGETS.c.id == sa.bindparam("budget_id"))
+_AVAILABLE_IN_BUDGET = sa.select(Budget.available_pence).where(
+    Budget.id == sa.bindparam("budget_id")
+)
 
 
 def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
