@@ -11,13 +11,13 @@ from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.db import UTCDateTime, db, utcnow
+from marketplace.db import DirectlyWritten, UTCDateTime, db, utcnow
 
 ACTION_MAX = 80
 OBJECT_TYPE_MAX = 60
 
 
-class AuditEvent(db.Model):
+class AuditEvent(DirectlyWritten, db.Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -292,3 +292,110 @@ def _memoised(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return processor(value)
 
     return convert
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing new rows without the unit of work
+
+
+class DirectlyWritten:
+    """A model whose new rows ``write_new`` may insert directly.
+
+    Only for simple rows that nothing watches at flush time: no ``Session`` flush listener (the
+    page cache's ``watch``, the search index) looks at the class, it maps one table, and it has
+    no version counter. ``tests/test_db.py`` checks the classes that say so.
+    """
+
+
+_INSERTS: dict[tuple[sa.Table, frozenset[str]], sa.Insert] = {}
+_TABLE_ORDER: dict[sa.Table, int] = {}
+
+
+def _insert_for(table: sa.Table, keys: frozenset[str]) -> sa.Insert:
+    statement = _INSERTS.get((table, keys))
+    if statement is None:
+        statement = _INSERTS[(table, keys)] = table.insert().values(
+            {key: sa.bindparam(key, type_=table.c[key].type) for key in keys}
+        )
+    return statement
+
+
+def _row_values(state: sa.orm.InstanceState) -> dict[str, Any]:
+    """The INSERT's values from the object, filling in on it what a flush would: each
+    many-to-one foreign key from its related object, and each Python-side column default. A
+    column left to a server default is left out, and forgotten on the object (read when used)."""
+    mapper, values, obj = state.mapper, state.dict, state.obj()
+    for relationship in mapper.relationships:
+        related = values.get(relationship.key)
+        if related is None or relationship.direction is not sa.orm.MANYTOONE:
+            continue
+        related_mapper = sa.inspect(related).mapper
+        for local, remote in relationship.local_remote_pairs:
+            key = mapper.get_property_by_column(local).key
+            if values.get(key) is None:
+                remote_key = related_mapper.get_property_by_column(remote).key
+                setattr(obj, key, getattr(related, remote_key))
+    row: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        value = values.get(prop.key)
+        if value is None and column.primary_key:
+            continue  # given by the INSERT
+        if value is None and not column.type.should_evaluate_none:
+            default = column.default
+            if default is not None and default.is_scalar:
+                value = default.arg
+            elif default is not None and default.is_callable:
+                value = default.arg(None)
+            elif default is not None:
+                raise TypeError(f"{column}: only Python-side defaults can be filled in")
+            elif column.server_default is not None:
+                values.pop(prop.key, None)
+                continue
+            if default is not None:
+                setattr(obj, prop.key, value)
+        values.setdefault(prop.key, value)  # loaded, not read back: None if never set
+        row[column.key] = value
+    return row
+
+
+def write_new() -> None:
+    """Write the session's new objects now, as a flush would, but each with one plain INSERT
+    when every one of them is a ``DirectlyWritten`` row; otherwise the ordinary flush.
+
+    The unit of work's bookkeeping (dependency sort, history, post-fetch, events) costs more than
+    the statements on a hot path: placing a call-off writes four rows, and its flush took a
+    third of the request. Rows are written parents first (by the tables' foreign keys), each
+    table's rows in the order they were added; a key the object lacks comes from its INSERT.
+    Afterwards the objects are persistent in the session, as if loaded; changed objects are
+    left for the next flush.
+    """
+    session = db.session
+    new = list(session.new)
+    if not new:
+        return
+    if not all(isinstance(obj, DirectlyWritten) for obj in new):
+        session.flush()
+        return
+    if not _TABLE_ORDER:
+        _TABLE_ORDER.update((table, n) for n, table in enumerate(db.metadata.sorted_tables))
+    states = sorted(
+        (sa.inspect(obj) for obj in new),
+        key=lambda state: (_TABLE_ORDER[state.mapper.local_table], state.insert_order),
+    )
+    connection = session.connection()
+    for state in states:
+        table = state.mapper.local_table
+        row = _row_values(state)
+        result = connection.execute(_insert_for(table, frozenset(row)), row)
+        for column, key in zip(table.primary_key.columns, result.inserted_primary_key, strict=True):
+            if row.get(column.key) is None:
+                setattr(state.obj(), state.mapper.get_property_by_column(column).key, key)
+    # Persistent as a flush leaves them: out of the session's new objects and back in as
+    # loaded ones (the relationships they were given count as loaded; the others load when read).
+    for state in states:
+        if state.session_id is not None:  # a parent's expunge takes its children with it
+            session.expunge(state.obj())
+    for state in states:
+        sa.orm.make_transient_to_detached(state.obj())
+    session.add_all([state.obj() for state in states])

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import UTCDateTime, db, enum_type, utcnow
+from marketplace.db import DirectlyWritten, UTCDateTime, db, enum_type, utcnow
 
 SUBJECT_MAX = 200
 
@@ -19,7 +19,7 @@ class NotificationStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class Notification(db.Model):
+class Notification(DirectlyWritten, db.Model):
     __tablename__ = "notifications"
     __table_args__ = (
         sa.CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_has_sent_at"),

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import Arrangement
 from marketplace.catalogue.models import MAX_UNITS, Listing, Unit
-from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type
+from marketplace.db import DirectlyWritten, TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.money import VatTreatment
 from marketplace.reference.models import ServiceCategory
 
@@ -183,7 +183,7 @@ class Side(enum.StrEnum):
     PROVIDER = "provider"
 
 
-class CallOff(TimestampMixin, db.Model):
+class CallOff(TimestampMixin, DirectlyWritten, db.Model):
     __tablename__ = "call_offs"
     __table_args__ = (
         sa.CheckConstraint(f"quantity > 0 AND quantity <= {MAX_UNITS}", name="quantity_range"),
@@ -328,7 +328,7 @@ class CallOff(TimestampMixin, db.Model):
         return self.status in OPEN_STATUSES
 
 
-class CallOffFunder(db.Model):
+class CallOffFunder(DirectlyWritten, db.Model):
     """One commissioner's share of a call-off, committed against its budget."""
 
     __tablename__ = "call_off_funders"

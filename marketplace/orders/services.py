@@ -32,7 +32,16 @@ from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.catalogue.search import buyable_listing
-from marketplace.db import MAX_ID, db, lock_name, lock_rows, parse_id, reserve_ids, utcnow
+from marketplace.db import (
+    MAX_ID,
+    db,
+    lock_name,
+    lock_rows,
+    parse_id,
+    reserve_ids,
+    utcnow,
+    write_new,
+)
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
@@ -606,12 +615,16 @@ def place_call_off(
     [call_off.id] = reserve_ids(db.session.connection(), CallOff.__table__, 1) or [None]
     db.session.add(call_off)
     if call_off.id is None:
-        db.session.flush()
+        write_new()
     call_off.reference = call_off_reference(call_off.id, today.year)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
     if details.outcome_terms:
         outcome_services.add_terms_at_placing(actor, call_off, details.outcome_terms, now)
-    _advance(actor, call_off, now)
+    # What it reads (the people to email, spend limits) does not depend on the new rows, which
+    # are then written together: the call-off, its funders, the audit event and the emails.
+    with db.session.no_autoflush:
+        _advance(actor, call_off, now)
+    write_new()
     # Last: from here to the commit each budget's row is locked against other writers.
     _take_from_budgets(call_off, now)
     return call_off

@@ -148,9 +148,10 @@ def test_placing_a_call_off_takes_a_fixed_few_statements_and_answers_from_what_i
     assert response.status_code == 201, response.json
     # The principals' generation (the token, its person and their roles are this worker's
     # copy, used a moment ago), listing, prices, budget, the lock on the buyer's total for the
-    # service, that total, the call-off's key (PostgreSQL's sequence; SQLite's flush gives it
-    # and the reference is then written), call-off, funder, audit, provider staff, email,
-    # budget update: 13 on either database.
+    # service, that total, the call-off's key (PostgreSQL's sequence; SQLite's INSERT gives it
+    # and the reference is then written), provider staff, then call-off, funder, audit and
+    # email (each one INSERT, without the unit of work: db.write_new), budget update: 13 on
+    # either database.
     assert placing.count <= 13, [s[:70] for s in placing.statements]
     # The budget is taken from last, in one conditional UPDATE: its row is locked only from
     # there to the commit. No organisation's row is locked for the whole placement.
