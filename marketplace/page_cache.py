@@ -18,6 +18,7 @@ new way of changing that data is covered without touching the pages. Writers tha
 from __future__ import annotations
 
 import enum
+import pickle
 import secrets
 import threading
 from collections import OrderedDict
@@ -237,7 +238,73 @@ def page_cache() -> PageCache:
     return current_app.extensions["page_cache"]
 
 
+# ---------------------------------------------------------------------------------------------
+# Objects kept by the worker
+
+
+def kept(key: tuple, topics: Iterable[Topic | str], load: Callable[[Session], Any]) -> Any:
+    """What ``load(session)`` finds (an object with the relationships it loaded, or a list of
+    them) kept by this worker under ``key`` and the generations of ``topics``, and attached to
+    later requests' sessions without a query (``merge(load=False)``).
+
+    Loading through the ORM costs more than the query's own work on the hot paths (the
+    signed-in person, the API token, the service being bought, the people to email).
+    ``topics`` must cover all the data the objects carry: a committed change to it is then seen
+    by the next request in every worker. Nothing is kept for a load that finds nothing (None).
+    It loads instead of using the copy where this transaction has itself changed data under
+    ``topics`` (not yet committed, so not yet in the generations), or where the session already
+    holds one of the objects (merging would overwrite that object's state).
+    """
+    session = db.session()
+    topics = frozenset(topics)
+    if _changed_here(session, topics):
+        return load(session)
+    full_key = (*key, *(generation(topic) for topic in sorted(topics)))
+    cache: PageCache = current_app.extensions["object_cache"]
+    found, entry = cache.get(full_key)
+    if found:
+        copy, identities = entry
+        if not any(identity in session.identity_map for identity in identities):
+            if isinstance(copy, list):
+                return [session.merge(obj, load=False) for obj in copy]
+            return session.merge(copy, load=False)
+    loaded = load(session)
+    if loaded is not None:
+        # Pickling copies the loaded graph as detached objects, leaving the request's own alone.
+        copy = pickle.loads(pickle.dumps(loaded))  # noqa: S301 (our own objects)
+        cache.put(full_key, (copy, _identities(copy if isinstance(copy, list) else [copy])))
+    return loaded
+
+
+def _changed_here(session: Session, topics: frozenset) -> bool:
+    flushed = session.info.get(_PENDING)
+    if flushed and not topics.isdisjoint(flushed):
+        return True
+    if session.new or session.dirty or session.deleted:
+        return not topics.isdisjoint(topics_changed_by(session))
+    return False
+
+
+def kept_copy(key: tuple, topics: Iterable[Topic | str]) -> Any:
+    """The worker's own copy kept under ``key`` and ``topics`` (to keep it in step with a
+    change this request writes), or None."""
+    full_key = (*key, *(generation(topic) for topic in sorted(frozenset(topics))))
+    found, entry = current_app.extensions["object_cache"].get(full_key)
+    return entry[0] if found else None
+
+
+def _identities(objects: list[Any]) -> frozenset[tuple]:
+    """The identity of each object and of every object loaded under it."""
+    identities = set()
+    for obj in objects:
+        state = sa.inspect(obj)
+        identities.add(state.key)
+        for _, _, related, _ in state.mapper.cascade_iterator("merge", state):
+            identities.add(related.key)
+    return frozenset(identities)
+
+
 def init_app(app) -> None:
     app.extensions["page_cache"] = PageCache(app.config.get("PAGE_CACHE_ENTRIES", 256))
-    # Signed-in people, as detached copies (see marketplace/accounts/session.py).
-    app.extensions["principal_cache"] = PageCache(app.config.get("PRINCIPAL_CACHE_ENTRIES", 2048))
+    # Detached copies of objects (``kept``): signed-in people, API tokens, services.
+    app.extensions["object_cache"] = PageCache(app.config.get("OBJECT_CACHE_ENTRIES", 2048))

@@ -169,7 +169,7 @@ def _isolated(request):
     application = request.getfixturevalue("app")
     limiter.reset()
     application.extensions["page_cache"].clear()
-    application.extensions["principal_cache"].clear()
+    application.extensions["object_cache"].clear()
     with application.app_context():
         yield
         empty_tables()

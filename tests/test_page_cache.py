@@ -1,10 +1,16 @@
-"""Cached page parts: generations that move on with the data, and a bounded cache."""
+"""Cached page parts: generations that move on with the data, and a bounded cache; objects
+kept by the worker."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
+
+from marketplace.accounts.models import Membership, OrganisationType, Role, User
+from marketplace.accounts.queries import people_with_roles
 from marketplace.db import commit, db
-from marketplace.page_cache import PageCache, Topic, bump_generations, generation
-from tests.factories import make_organisation
+from marketplace.page_cache import PageCache, Topic, bump_generations, generation, kept_copy
+from tests.factories import make_member, make_organisation, make_user
 
 
 def test_a_topic_starts_at_zero_then_moves_on_by_one_per_changing_flush(app):
@@ -77,3 +83,81 @@ def test_cache_is_bounded(app):
     # The most recently used entries stay.
     assert cache.fetch(Topic.REGISTER, (9,), lambda: "rebuilt") == 9
     assert cache.fetch(Topic.REGISTER, (0,), lambda: "rebuilt") == "rebuilt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects kept by the worker (page_cache.kept), through people_with_roles
+
+
+def _emails(people) -> list[str]:
+    return [person.email for person in people]
+
+
+def test_kept_objects_are_read_once_and_attached_to_the_next_session_without_a_query(
+    app, count_queries
+):
+    provider = make_organisation(OrganisationType.PROVIDER_VCSE, name="Hope Housing")
+    admin = make_member(Role.PROVIDER_ADMIN, provider)
+    commit()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [admin.email]
+    db.session.remove()  # as the next request finds it
+    with count_queries() as again:
+        [kept_admin] = people_with_roles(provider.id, [Role.PROVIDER_ADMIN])
+        assert (kept_admin.email, kept_admin.name) == (admin.email, admin.name)
+    assert not any("FROM users" in s for s in again.statements)
+    # Attached to this session as a persistent object, not shared with the worker's copy.
+    assert sa.inspect(kept_admin).session_id == db.session().hash_key
+    assert (
+        kept_admin
+        is not kept_copy(
+            ("people-with-roles", provider.id, Role.PROVIDER_ADMIN), [Topic.PRINCIPALS]
+        )[0]
+    )
+
+
+def test_a_committed_change_is_seen_by_the_next_read(app):
+    provider = make_organisation(OrganisationType.PROVIDER_VCSE, name="Hope Housing")
+    admin = make_member(Role.PROVIDER_ADMIN, provider)
+    commit()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [admin.email]
+    second = make_member(Role.PROVIDER_ADMIN, provider)
+    commit()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [
+        admin.email,
+        second.email,
+    ]
+    db.session.get(User, admin.id).active = False
+    commit()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [second.email]
+
+
+def test_a_change_this_transaction_made_is_seen_before_it_commits(app):
+    provider = make_organisation(OrganisationType.PROVIDER_VCSE, name="Hope Housing")
+    admin = make_member(Role.PROVIDER_ADMIN, provider)
+    commit()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [admin.email]
+    assert people_with_roles(provider.id, [Role.PROVIDER_EDITOR]) == []
+    # Not yet flushed, then flushed: either way the generation has not moved on yet.
+    db.session.add(Membership(user=admin, organisation=provider, role=Role.PROVIDER_EDITOR))
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_EDITOR])) == [admin.email]
+    newcomer = make_user()
+    db.session.add(Membership(user=newcomer, organisation=provider, role=Role.PROVIDER_ADMIN))
+    db.session.flush()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [
+        admin.email,
+        newcomer.email,
+    ]
+    db.session.rollback()
+    assert _emails(people_with_roles(provider.id, [Role.PROVIDER_ADMIN])) == [admin.email]
+
+
+def test_an_object_the_session_already_holds_is_read_again_not_overwritten(app):
+    provider = make_organisation(OrganisationType.PROVIDER_VCSE, name="Hope Housing")
+    admin = make_member(Role.PROVIDER_ADMIN, provider)
+    commit()
+    people_with_roles(provider.id, [Role.PROVIDER_ADMIN])
+    db.session.remove()
+    held = db.session.get(User, admin.id)
+    set_committed_value(held, "name", "As this request knows them")
+    [found] = people_with_roles(provider.id, [Role.PROVIDER_ADMIN])
+    assert found is held and found.name == "As this request knows them"

@@ -23,6 +23,7 @@ from marketplace.accounts.models import (
 )
 from marketplace.audit import AuditEvent
 from marketplace.db import db, parse_id, utcnow
+from marketplace.page_cache import Topic, kept
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -123,9 +124,17 @@ _PEOPLE_WITH_ROLES = (
 
 
 def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]:
-    """The organisation's active people holding any of ``roles`` (to email them)."""
-    values = {"organisation_id": organisation_id, "roles": list(roles)}
-    return list(db.session.scalars(_PEOPLE_WITH_ROLES, values))
+    """The organisation's active people holding any of ``roles`` (to email them).
+
+    Most writes email someone: each worker keeps the answer until a person, membership or
+    organisation changes (``Topic.PRINCIPALS``)."""
+    wanted = sorted(set(roles))
+    values = {"organisation_id": organisation_id, "roles": wanted}
+    return kept(
+        ("people-with-roles", organisation_id, *wanted),
+        [Topic.PRINCIPALS],
+        lambda session: list(session.scalars(_PEOPLE_WITH_ROLES, values)),
+    )
 
 
 def get_organisation(organisation_id: Any) -> Organisation | None:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, flash, g, redirect, request, session, url_for
+from flask import flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from marketplace.accounts.models import ApiToken, Membership, Organisation, User
-from marketplace.db import db, parse_id
-from marketplace.page_cache import Topic, generation
+from marketplace.db import parse_id
+from marketplace.page_cache import Topic, kept, kept_copy
 
 ORGANISATION_SESSION_KEY = "organisation_id"
 PENDING_TWO_FACTOR_KEY = "pending_two_factor_user"
@@ -60,27 +56,11 @@ def _principal(user_id: int) -> User | None:
     so a deactivated account, a changed role or a rotated session nonce takes effect on the next
     request in every worker.
     """
-    return _kept(
-        ("principal", user_id, generation(Topic.PRINCIPALS)),
-        User,
+    return kept(
+        ("principal", user_id),
+        [Topic.PRINCIPALS],
         lambda session: session.scalars(_LOAD_USER, {"user_id": user_id}).unique().first(),
     )
-
-
-def _kept(key: tuple, model: type, load: Callable[[Any], Any]) -> Any:
-    """The object this worker keeps under ``key``, attached to this request's session without a
-    query (``merge(load=False)``); else ``load(session)``'s, kept from now on. Nothing is kept for
-    a load that finds nothing."""
-    cache = current_app.extensions["principal_cache"]
-    found, copy = cache.get(key)
-    session = db.session()
-    if found and identity_key(model, copy.id) not in session.identity_map:
-        return session.merge(copy, load=False)
-    loaded = load(session)
-    if loaded is not None:
-        # Pickling copies the loaded graph as detached objects, leaving the request's own alone.
-        cache.put(key, pickle.loads(pickle.dumps(loaded)))  # noqa: S301 (our own objects)
-    return loaded
 
 
 _LOAD_TOKEN = (
@@ -94,7 +74,7 @@ _LOAD_TOKEN = (
 
 
 def _token_key(token_hash: str) -> tuple:
-    return ("api-token", token_hash, generation(Topic.PRINCIPALS))
+    return ("api-token", token_hash)
 
 
 def token_principal(token_hash: str) -> ApiToken | None:
@@ -105,9 +85,9 @@ def token_principal(token_hash: str) -> ApiToken | None:
     revoking or deleting a token moves it on too (accounts/models.py), so a revoked token is
     refused on its next request in every worker. Unknown hashes are never kept.
     """
-    return _kept(
+    return kept(
         _token_key(token_hash),
-        ApiToken,
+        [Topic.PRINCIPALS],
         lambda session: session.scalars(_LOAD_TOKEN, {"token_hash": token_hash}).unique().first(),
     )
 
@@ -116,8 +96,8 @@ def note_token_use(token: ApiToken, when: datetime) -> None:
     """Record when the token was used, in the row and in this worker's copy (so the copy does
     not look unused and ask for the row to be written again on every request)."""
     token.last_used_at = when
-    found, copy = current_app.extensions["principal_cache"].get(_token_key(token.token_hash))
-    if found:
+    copy = kept_copy(_token_key(token.token_hash), [Topic.PRINCIPALS])
+    if copy is not None:
         set_committed_value(copy, "last_used_at", when)
 
 

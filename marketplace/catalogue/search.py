@@ -67,7 +67,7 @@ from marketplace.catalogue.models import (
     Sex,
 )
 from marketplace.db import db, insert_many, parse_id
-from marketplace.page_cache import bump_generations, watch
+from marketplace.page_cache import Topic, bump_generations, kept, watch
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 PER_PAGE = 20
@@ -816,11 +816,21 @@ def _buyable_statement() -> sa.Select:
 
 def buyable_listing(listing_id: Any) -> Listing | None:
     """A visible listing with what buying it reads (its provider, lot, arrangement and prices),
-    without the areas and names its page shows; else None."""
+    without the areas and names its page shows; else None.
+
+    Each worker keeps what it loaded (``page_cache.kept``) under the generations of every topic
+    that watches that data: the catalogue (the listing, its prices, its areas, its provider's
+    lot memberships), the register (the lot and the arrangement) and the principals (the
+    provider organisation). A committed change to any of it is seen by the next request.
+    """
     pk = parse_id(listing_id)
     if pk is None:
         return None
-    return db.session.scalars(_buyable_statement(), {"listing_id": pk}).unique().first()
+    return kept(
+        ("buyable-listing", pk),
+        [SEARCH_TOPIC, Topic.REGISTER, Topic.PRINCIPALS],
+        lambda session: session.scalars(_buyable_statement(), {"listing_id": pk}).unique().first(),
+    )
 
 
 def visible_listings(listing_ids: Iterable[int]) -> dict[int, Listing]:

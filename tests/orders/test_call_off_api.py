@@ -3,13 +3,19 @@ transition, delivery, budgets, and bad input answered with problem+json."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
+from marketplace.accreditation.models import Arrangement, ArrangementStatus
+from marketplace.accreditation.services.arrangements import transition_arrangement
+from marketplace.catalogue import services as catalogue_services
 from marketplace.db import commit, db
 from marketplace.errors import PROBLEM_JSON
+from marketplace.notifications.models import Notification
 from marketplace.orders.models import CallOff
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world
@@ -137,6 +143,50 @@ def test_cancelling_a_completed_call_off_is_refused(client, world):
     assert again.status_code == 422 and "cannot be cancelled" in again.json["detail"]
 
 
+def test_the_service_and_its_staff_are_kept_by_the_worker_until_they_change(
+    client, world, count_queries
+):
+    buyer = bearer(world.buyer, world.region)
+    first = client.post("/api/v1/orders", json=order(world, po_number="PO-1"), headers=buyer)
+    assert first.status_code == 201 and first.json["unit_price_pence"] == 10_000
+    # The next call-off reads neither the service nor the provider's staff to email.
+    body = order(world, po_number="PO-2")
+    with count_queries() as again:
+        second = client.post("/api/v1/orders", json=body, headers=buyer)
+    assert second.status_code == 201
+    assert not any("FROM listings" in s or "FROM users" in s for s in again.statements)
+
+    # A new price from today is the one the next call-off locks in.
+    catalogue_services.set_price(world.provider_admin, world.listing, 12_000, date.today())
+    commit()
+    third = client.post("/api/v1/orders", json=order(world, po_number="PO-3"), headers=buyer)
+    assert third.json["unit_price_pence"] == 12_000
+
+    # A new member of the provider's staff is told of the next one.
+    editor = make_member(Role.PROVIDER_EDITOR, world.provider)
+    commit()
+    fourth = client.post("/api/v1/orders", json=order(world, po_number="PO-4"), headers=buyer)
+    assert fourth.status_code == 201
+    told = db.session.scalars(
+        sa.select(Notification.to_email).where(Notification.template == "orders_sent_to_provider")
+    ).all()
+    assert told.count(editor.email) == 1 and told.count(world.provider_admin.email) == 4
+
+    # Suspended, then paused: nothing more can be bought.
+    authority = make_member(Role.AUTHORITY_ADMIN)
+    arrangement = db.session.get(Arrangement, world.listing.lot.arrangement_id)
+    transition_arrangement(authority, arrangement, ArrangementStatus.SUSPENDED, "Audit")
+    commit()
+    refused = client.post("/api/v1/orders", json=order(world, po_number="PO-5"), headers=buyer)
+    assert refused.status_code == 422 and "not live" in str(refused.json["errors"])
+    transition_arrangement(authority, arrangement, ArrangementStatus.LIVE, "Done")
+    catalogue_services.pause_listing(world.provider_admin, world.listing)
+    commit()
+    gone = client.post("/api/v1/orders", json=order(world, po_number="PO-6"), headers=buyer)
+    assert gone.status_code == 404
+    assert count() == 4
+
+
 def test_placing_a_call_off_takes_a_fixed_few_statements_and_answers_from_what_it_wrote(
     client, world, count_queries
 ):
@@ -146,13 +196,13 @@ def test_placing_a_call_off_takes_a_fixed_few_statements_and_answers_from_what_i
     with count_queries() as placing:
         response = client.post("/api/v1/orders", json=body, headers=buyer)
     assert response.status_code == 201, response.json
-    # The principals' generation (the token, its person and their roles are this worker's
-    # copy, used a moment ago), listing, prices, budget, the lock on the buyer's total for the
-    # service, that total, the call-off's key (PostgreSQL's sequence; SQLite's INSERT gives it
-    # and the reference is then written), provider staff, then call-off, funder, audit and
-    # email (each one INSERT, without the unit of work: db.write_new), budget update: 13 on
-    # either database.
-    assert placing.count <= 13, [s[:70] for s in placing.statements]
+    # The generations (the token with its person and their roles, the service and the
+    # provider's staff to email are this worker's copies, read a moment ago), the budget, the
+    # lock on the buyer's total for the service, that total, the call-off's key (PostgreSQL's
+    # sequence; on SQLite its INSERT gives it and the reference is then written), the call-off,
+    # funder, audit event and email (each one INSERT, without the unit of work:
+    # db.write_new), the budget update: 10 on either database.
+    assert placing.count <= 10, [s[:70] for s in placing.statements]
     # The budget is taken from last, in one conditional UPDATE: its row is locked only from
     # there to the commit. No organisation's row is locked for the whole placement.
     assert placing.statements[-1].startswith("UPDATE budgets SET committed_pence=")
