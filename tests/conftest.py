@@ -18,7 +18,7 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from marketplace import create_app
+from marketplace import create_app, page_cache
 from marketplace.db import db
 from marketplace.extensions import limiter
 
@@ -227,10 +227,22 @@ def count_queries(app):
     @contextmanager
     def _count():
         counter = QueryCounter()
+        # The generations are read on a connection of their own, outside SQLAlchemy's events.
+        reader = page_cache._GenerationReader
+        read = reader.read
+
+        def counted_read(self):
+            values = read(self)
+            if values is not None:
+                counter.statements.append(page_cache._GENERATIONS_SQL)
+            return values
+
         sa.event.listen(db.engine, "before_cursor_execute", counter)
+        reader.read = counted_read
         try:
             yield counter
         finally:
+            reader.read = read
             sa.event.remove(db.engine, "before_cursor_execute", counter)
 
     return _count

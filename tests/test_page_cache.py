@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from marketplace import page_cache
 from marketplace.accounts.models import Membership, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
 from marketplace.db import commit, db
@@ -13,15 +14,43 @@ from marketplace.page_cache import PageCache, Topic, bump_generations, generatio
 from tests.factories import make_member, make_organisation, make_user
 
 
-def test_a_topic_starts_at_zero_then_moves_on_by_one_per_changing_flush(app):
+def test_a_topic_starts_at_zero_then_moves_on_by_one_per_committed_change(app):
     assert generation(Topic.REGISTER) == 0
     bump_generations(db.session.connection(), [Topic.REGISTER])
+    assert generation(Topic.REGISTER) == 0  # what is committed: not yet
+    commit()
     first = generation(Topic.REGISTER)
     # A new row starts at a random point, never at the 0 a process may have cached under.
     assert first > 0
     bump_generations(db.session.connection(), [Topic.REGISTER, Topic.REGISTER])
+    commit()
     assert generation(Topic.REGISTER) == first + 1
     assert generation(Topic.ASSESSMENT_QUEUE) == 0
+
+
+def test_generations_are_read_on_a_connection_of_their_own_that_recovers_when_broken(
+    app, count_queries
+):
+    bump_generations(db.session.connection(), [Topic.REGISTER])
+    commit()
+    db.session.remove()
+    with count_queries() as reading:
+        first = generation(Topic.REGISTER)
+    # One query, not through the session: it has not even checked a connection out.
+    assert first > 0 and reading.statements == [page_cache._GENERATIONS_SQL]
+    assert not db.session().in_transaction()
+    # A broken connection (the server restarted): this read goes through the session, the next
+    # on a new connection of its own.
+    [idle] = page_cache._reader._idle
+    idle.dbapi_connection.close()
+    with count_queries() as fallback:
+        assert generation(Topic.REGISTER) == first
+    assert fallback.count == 1 and fallback.statements[0].startswith("SELECT cache_generations")
+    db.session.remove()
+    with count_queries() as again:
+        assert generation(Topic.REGISTER) == first
+    assert again.statements == [page_cache._GENERATIONS_SQL]
+    assert not db.session().in_transaction()
 
 
 def test_watched_attributes_move_the_topic_on_and_others_do_not(app):
@@ -69,6 +98,7 @@ def test_cache_reuses_a_part_until_its_topic_moves_on(app):
     assert cache.fetch(Topic.REGISTER, ("a",), build) == "part 1"
     assert cache.fetch(Topic.ASSESSMENT_QUEUE, ("a",), build) == "part 2"  # keys are per topic
     bump_generations(db.session.connection(), [Topic.REGISTER])
+    commit()
     assert cache.fetch(Topic.REGISTER, ("a",), build) == "part 3"
     assert cache.fetch(Topic.REGISTER, ("b",), lambda: None) is None
     assert cache.fetch(Topic.REGISTER, ("b",), build) is None  # a cached "not found"
