@@ -186,6 +186,8 @@ class _GenerationReader:
     def read(self) -> dict[str, int] | None:
         """The committed generations, or None if they cannot be read this way now."""
         engine = db.engine
+        if isinstance(engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
+            return None  # an in-memory SQLite database lives in that one connection
         connection = None
         try:
             connection = self._take(engine) or self._connect(engine)

@@ -6,11 +6,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace import page_cache
+from marketplace import create_app, page_cache
 from marketplace.accounts.models import Membership, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
 from marketplace.db import commit, db
-from marketplace.page_cache import PageCache, Topic, bump_generations, generation, kept_copy
+from marketplace.page_cache import (
+    CacheGeneration,
+    PageCache,
+    Topic,
+    bump_generations,
+    generation,
+    kept_copy,
+)
 from tests.factories import make_member, make_organisation, make_user
 
 
@@ -191,3 +198,18 @@ def test_an_object_the_session_already_holds_is_read_again_not_overwritten(app):
     set_committed_value(held, "name", "As this request knows them")
     [found] = people_with_roles(provider.id, [Role.PROVIDER_ADMIN])
     assert found is held and found.name == "As this request knows them"
+
+
+def test_an_in_memory_database_has_its_generations_read_through_the_session(tmp_path):
+    # Such a database lives in its one connection: another connection would find it empty, and
+    # taking that one from the pool would leave the session a new, empty database.
+    application = create_app(
+        {"SQLALCHEMY_DATABASE_URI": "sqlite://", "INSTANCE_DIR": str(tmp_path), "TESTING": True}
+    )
+    with application.app_context():
+        db.create_all()
+        bump_generations(db.session.connection(), [Topic.REGISTER])
+        commit()
+        assert generation(Topic.REGISTER) > 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheGeneration)) == 1
+        db.session.remove()
