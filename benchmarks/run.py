@@ -11,8 +11,9 @@ What it does, all on 127.0.0.1 and bounded in time:
 3. signs in as a demo buyer, and as the demo assessor (with the two-factor page, the code made
    with pyotp from the demo TOTP secret), through the real forms (CSRF tokens from the pages) to
    get session cookies;
-4. runs `wrk -t2 -c20 -d10s --latency` on each target, reading p50/p95/p99 from a Lua `done` hook
-   (hello world first and last: the ratios use the mean of the two);
+4. runs `wrk -t2 -c20 -d10s --latency` on each target, reading p50/p95/p99 from a Lua `done` hook,
+   with hello world before the first target and after each: a target's ratio uses the mean of
+   the hello world runs either side of it (this machine's speed drifts by a third in minutes);
 5. measures what needs no server: server-side search latency with 50,000 listings on SQLite and
    on a throwaway PostgreSQL cluster (`benchmarks/search_latency.py`), and the import of a
    10,000-row rate card (`benchmarks/import_rate_card.py`), and placing call-offs through the
@@ -99,8 +100,11 @@ class Target:
     expect: tuple[int, ...] = (200,)
 
 
+# The app's targets. Hello world is measured before the first and after each of them, and
+# each target is compared with the mean of the two runs on either side of it: on a machine whose
+# speed drifts during the run, a target is compared with hello world as fast as it then was.
+HELLO = Target("hello world (bare Flask)", "hello", "/")
 TARGETS = [
-    Target("hello world (bare Flask)", "hello", "/"),
     Target("/healthz", "app", "/healthz"),
     Target("/ signed out", "app", "/", expect=(200, 302)),
     Target("/sign-in", "app", "/sign-in"),
@@ -118,9 +122,6 @@ TARGETS = [
         "/arrangements/{arrangement_id}/register",
     ),
     Target("search: text and two filters, signed out (50,000 listings)", "app", SEARCH_PATH),
-    # Measured again last: ratios use the mean of both, so a machine that got busier or quieter
-    # during the run shows as a gap between the two instead of skewing every ratio.
-    Target("hello world again", "hello", "/"),
 ]
 DASHBOARD = "/ signed in (buyer dashboard)"
 LARGE_DATA_TARGETS = (
@@ -141,6 +142,16 @@ class Result:
     requests: int
     errors: dict[str, int] = field(default_factory=dict)
     non_2xx_3xx: int = 0
+    # Hello world's requests/s measured just before and just after this target.
+    hello_around: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def hello_rps(self) -> float:
+        return sum(self.hello_around) / 2
+
+    @property
+    def ratio(self) -> float:
+        return self.rps / self.hello_rps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,10 +500,11 @@ def machine_info() -> list[str]:
     ]
 
 
-def table(results: list[Result], hello_rps: float) -> list[str]:
+def table(results: list[Result]) -> list[str]:
     rows = [
-        "| target | status | requests/s | p50 ms | p95 ms | p99 ms | vs hello world |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | status | requests/s | p50 ms | p95 ms | p99 ms | hello world before / after "
+        "| vs hello world |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         note = ""
@@ -501,31 +513,34 @@ def table(results: list[Result], hello_rps: float) -> list[str]:
             if r.non_2xx_3xx:
                 parts.append(f"non-2xx/3xx {r.non_2xx_3xx}")
             note = f" ({', '.join(parts)})"
+        before, after = r.hello_around
         rows.append(
             f"| {r.target.name}{note} | {r.status} | {r.rps:,.0f} | {r.p50_ms:.1f} "
-            f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.rps / hello_rps:.1%} |"
+            f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {before:,.0f} / {after:,.0f} | {r.ratio:.1%} |"
         )
     return rows
 
 
 def drift(hellos: list[float]) -> str:
-    gap = abs(hellos[0] - hellos[-1]) / max(hellos)
+    gap = (max(hellos) - min(hellos)) / max(hellos)
     return (
-        f"Hello world, first and last: {hellos[0]:,.0f} and {hellos[-1]:,.0f} requests/s; "
-        f"ratios use their mean, {sum(hellos) / len(hellos):,.0f}"
+        f"Hello world was measured {len(hellos)} times, before the first target and after each: "
+        f"{min(hellos):,.0f} to {max(hellos):,.0f} requests/s. Each target is compared with the "
+        "mean of the runs just before and after it"
         + (
-            " (a gap over 15%: the machine was not quiet, so take the ratios with care)."
+            " (they differ by over 15%: the machine's speed drifted during the run, which the "
+            "neighbouring runs follow more closely than one mean would)."
             if gap > 0.15
             else "."
         )
     )
 
 
-def large_data_verdicts(results: list[Result], hello_rps: float) -> list[str]:
+def large_data_verdicts(results: list[Result]) -> list[str]:
     lines = []
     for name in LARGE_DATA_TARGETS:
         result = next(r for r in results if r.target.name == name)
-        ratio = result.rps / hello_rps
+        ratio = result.ratio
         lines.append(
             f"{name}: {result.rps:,.0f} requests/s = {ratio:.1%} of hello world "
             f"(target ≥ {LARGE_DATA_TARGET_RATIO:.0%}), p95 {result.p95_ms:.1f} ms: "
@@ -534,10 +549,10 @@ def large_data_verdicts(results: list[Result], hello_rps: float) -> list[str]:
     return lines
 
 
-def catalogue_verdicts(results: list[Result], hello_rps: float, offline: dict) -> list[str]:
+def catalogue_verdicts(results: list[Result], offline: dict) -> list[str]:
     """Issue 4's targets: the search page's throughput, search latency, the import's time."""
     page = next(r for r in results if r.target.name == SEARCH_TARGET)
-    ratio = page.rps / hello_rps
+    ratio = page.ratio
     lines = [
         f"Search page ({SEARCH_PATH}): {page.rps:,.0f} requests/s = {ratio:.1%} of hello world "
         f"(target ≥ {SEARCH_TARGET_RATIO:.0%}), p95 {page.p95_ms:.1f} ms: "
@@ -637,9 +652,9 @@ def orders_verdict(offline: dict) -> str:
     )
 
 
-def verdict(results: list[Result], hello_rps: float) -> str:
+def verdict(results: list[Result]) -> str:
     dashboard = next(r for r in results if r.target.name == DASHBOARD)
-    ratio = dashboard.rps / hello_rps
+    ratio = dashboard.ratio
     ok = ratio >= TARGET_RATIO and dashboard.p95_ms < TARGET_P95_MS
     return (
         f"Signed-in dashboard: {dashboard.rps:,.0f} requests/s = {ratio:.1%} of hello world "
@@ -649,7 +664,7 @@ def verdict(results: list[Result], hello_rps: float) -> str:
 
 
 def write_results(
-    results: list[Result], hello_rps: float, args, when: dt.datetime, offline: dict
+    results: list[Result], hellos: list[float], args, when: dt.datetime, offline: dict
 ) -> None:
     lines = [
         "# Benchmark results",
@@ -661,16 +676,17 @@ def write_results(
             "SQLite database with the demo data (`flask demo load`) and a large data set on the "
             f"demo arrangement (`benchmarks/large_data.py`: {LARGE_DATA['applications']:,} "
             f"applications, {LARGE_DATA['memberships']:,} lot memberships). The hello world is a "
-            "bare Flask app served the same way."
+            "bare Flask app served the same way, measured before the first target and after "
+            "each."
         ),
         "",
-        *table(results, hello_rps),
+        *table(results),
         "",
-        drift([r.rps for r in results if r.target.server == "hello"]),
+        drift(hellos),
         "",
-        verdict(results, hello_rps),
+        verdict(results),
         "",
-        *(f"{line}  " for line in large_data_verdicts(results, hello_rps)),
+        *(f"{line}  " for line in large_data_verdicts(results)),
         "",
         "## Catalogue",
         "",
@@ -683,7 +699,7 @@ def write_results(
             "read, check and write a new rate card, then commit."
         ),
         "",
-        *(f"{line}  " for line in catalogue_verdicts(results, hello_rps, offline)),
+        *(f"{line}  " for line in catalogue_verdicts(results, offline)),
         "",
         "## Call-offs",
         "",
@@ -805,10 +821,18 @@ def main() -> int:
         cookies = {role: sign_in(app_port, *person) for role, person in people.items()}
         print(
             f"Signed in as {', '.join(person[0] for person in people.values())}. Measuring "
-            f"{len(TARGETS)} targets, {args.warmup + args.duration} s each …",
+            f"{len(TARGETS)} targets and hello world around each, "
+            f"{args.warmup + args.duration} s each …",
             flush=True,
         )
-        results = []
+        results: list[Result] = []
+
+        def hello_world() -> float:
+            hello = measure(HELLO, ports["hello"], script, args, None)
+            print(f"  {HELLO.name}: {hello.rps:,.0f} requests/s", flush=True)
+            return hello.rps
+
+        hellos = [hello_world()]
         for target in TARGETS:
             target.path = target.path.format(arrangement_id=arrangement_id)
             result = measure(
@@ -818,11 +842,13 @@ def main() -> int:
                 args,
                 cookies[target.signed_in] if target.signed_in else None,
             )
-            results.append(result)
             print(
                 f"  {target.name}: {result.rps:,.0f} requests/s, p95 {result.p95_ms:.1f} ms",
                 flush=True,
             )
+            hellos.append(hello_world())
+            result.hello_around = (hellos[-2], hellos[-1])
+            results.append(result)
     except (BenchError, subprocess.TimeoutExpired) as error:
         print(f"\nbench failed: {error}", file=sys.stderr)
         for server in servers:
@@ -843,18 +869,16 @@ def main() -> int:
     except (BenchError, subprocess.TimeoutExpired) as error:
         print(f"\nbench failed: {error}", file=sys.stderr)
         return 1
-    hellos = [r.rps for r in results if r.target.server == "hello"]
-    hello_rps = sum(hellos) / len(hellos)
     print()
-    print("\n".join(table(results, hello_rps)))
+    print("\n".join(table(results)))
     print()
     print(drift(hellos))
-    print(verdict(results, hello_rps))
-    print("\n".join(large_data_verdicts(results, hello_rps)))
-    print("\n".join(catalogue_verdicts(results, hello_rps, offline)))
+    print(verdict(results))
+    print("\n".join(large_data_verdicts(results)))
+    print("\n".join(catalogue_verdicts(results, offline)))
     print(orders_verdict(offline))
     if not args.no_write:
-        write_results(results, hello_rps, args, when, offline)
+        write_results(results, hellos, args, when, offline)
         print(f"\nWrote {RESULTS.relative_to(ROOT)}")
     return 0
 
