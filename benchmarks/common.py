@@ -1,8 +1,9 @@
-"""What the benchmark scripts share: running a command in the project, a free port on loopback,
-and a throwaway PostgreSQL cluster."""
+"""What the benchmark scripts share: the app's environment, running a command in the project, a
+free port on loopback, and a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
@@ -14,6 +15,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
+
+
+def app_env(tmp: Path, **settings: str) -> dict[str, str]:
+    """This process's environment without any ``MARKETPLACE_`` setting of its own, for the app in
+    ``tmp``: a new secret key, emails to the console, then ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
+    env.update(
+        FLASK_APP="wsgi",
+        MARKETPLACE_ENV="development",
+        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
+        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
+        MARKETPLACE_EMAIL_BACKEND="console",
+    )
+    env.update(settings)
+    return env
 
 
 def run_checked(cmd: list[str], env: dict[str, str], timeout: float) -> str:

@@ -17,8 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -30,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import run_checked, throwaway_postgres  # noqa: E402
+from common import app_env, run_checked, throwaway_postgres  # noqa: E402
 
 HOST = "127.0.0.1"
 PERIOD = "2031-01"  # a month the demo has no delivery in
@@ -183,15 +181,7 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="marketplace-invoice-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    env.update(
-        FLASK_APP="wsgi",
-        MARKETPLACE_ENV="development",
-        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
-        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
-        MARKETPLACE_EMAIL_BACKEND="console",
-        MARKETPLACE_LOG_LEVEL="WARNING",
-    )
+    env = app_env(tmp, MARKETPLACE_LOG_LEVEL="WARNING")
     try:
         if args.database_url:
             seconds, problems = _measure(args.database_url, env, args.call_offs, fresh=False)

@@ -22,7 +22,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import free_port, run_checked, throwaway_postgres  # noqa: E402
+from common import app_env, free_port, run_checked, throwaway_postgres  # noqa: E402
 
 HOST = "127.0.0.1"
 WORKERS = 4
@@ -306,13 +305,8 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="marketplace-orders-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    env.update(
-        FLASK_APP="wsgi",
-        MARKETPLACE_ENV="development",
-        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
-        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
-        MARKETPLACE_EMAIL_BACKEND="console",
+    env = app_env(
+        tmp,
         MARKETPLACE_SEND_EMAIL_AFTER_COMMIT="false",  # the outbox keeps them; nothing is sent
         MARKETPLACE_RATELIMIT_ENABLED="false",
         MARKETPLACE_LOG_LEVEL="WARNING",

@@ -35,10 +35,8 @@ import json
 import os
 import platform
 import re
-import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -50,8 +48,11 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import HOST, app_env, free_port  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-HOST = "127.0.0.1"
 WORKERS = 2
 # The target for the signed-in dashboard, at 20 connections.
 TARGET_RATIO = 0.25
@@ -156,12 +157,6 @@ class Result:
 
 # ---------------------------------------------------------------------------------------------
 # Processes
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def run(
@@ -756,16 +751,12 @@ def main() -> int:
     when = dt.datetime.now(dt.UTC)
     tmp = Path(tempfile.mkdtemp(prefix="marketplace-bench-"))
     app_port, hello_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    env.update(
-        FLASK_APP="wsgi",
+    env = app_env(
+        tmp,
         PYTHONDONTWRITEBYTECODE="1",
         MARKETPLACE_ENV="production",
-        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
         MARKETPLACE_DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
-        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
         MARKETPLACE_BASE_URL=f"http://{HOST}:{app_port}",
-        MARKETPLACE_EMAIL_BACKEND="console",
     )
     servers = [
         Server("marketplace", "wsgi:app", app_port, env, tmp / "app.log", ROOT),

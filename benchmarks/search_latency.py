@@ -3,7 +3,7 @@
 `python benchmarks/search_latency.py sqlite|postgresql [--services 50000] [--searches 300]`:
 
 1. builds a fresh database (SQLite: a file in a temporary folder; PostgreSQL: a throwaway cluster
-   on 127.0.0.1 started with `scripts/test-postgres.sh` on its own folder and port, stopped after);
+   on 127.0.0.1, `common.throwaway_postgres`, stopped and deleted after);
 2. runs the migrations, `flask demo load`, then `flask demo load --services N --providers N/25`;
 3. in one process, runs the search module (the same call the search page makes: counts per filter
    value and one page of results) for a mix of text queries, each with two filters (a lot and a
@@ -16,12 +16,10 @@ Only the search itself is timed (no HTTP, no templates): it is the server-side c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import app_env, run_checked, throwaway_postgres  # noqa: E402
 
 # Words buyers type, from the demo catalogue's vocabulary, and one that matches nothing.
 QUERIES = [
@@ -50,22 +51,11 @@ QUERIES = [
 ]
 
 
-def _run(cmd: list[str], env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-        )
-    return result.stdout
-
-
 def _prepare(env: dict[str, str], services: int) -> None:
     flask = [sys.executable, "-m", "flask"]
-    _run([*flask, "db", "upgrade"], env, 600)
-    _run([*flask, "demo", "load"], env, 600)
-    _run(
+    run_checked([*flask, "db", "upgrade"], env, 600)
+    run_checked([*flask, "demo", "load"], env, 600)
+    run_checked(
         [*flask, "demo", "load", "--services", str(services), "--providers", str(services // 25)],
         env,
         900,
@@ -136,45 +126,23 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="marketplace-search-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    env.update(
-        FLASK_APP="wsgi",
-        MARKETPLACE_ENV="development",
-        MARKETPLACE_SECRET_KEY=secrets.token_hex(32),
-        MARKETPLACE_INSTANCE_PATH=str(tmp / "instance"),
-        MARKETPLACE_EMAIL_BACKEND="console",
-    )
-    pg_env = {}
+    env = app_env(tmp)
     try:
-        if args.backend == "postgresql":
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind(("127.0.0.1", 0))  # a free port: never another cluster's
-                port = str(sock.getsockname()[1])
-            # Outside the private temporary folder: the cluster runs as the postgres user.
-            pg_dir = Path(tempfile.gettempdir()) / f"marketplace-search-pg-{secrets.token_hex(4)}"
-            pg_env = dict(env, TEST_PG_DIR=str(pg_dir), TEST_PG_PORT=port)
-            _run(["bash", "scripts/test-postgres.sh", "start"], pg_env, 300)
-            url = _run(["bash", "scripts/test-postgres.sh", "url"], pg_env, 60).strip()
-            env["MARKETPLACE_DATABASE_URL"] = url
-        else:
-            env["MARKETPLACE_DATABASE_URL"] = f"sqlite:///{tmp / 'search.db'}"
-        started = time.monotonic()
-        _prepare(env, args.services)
-        print(
-            f"Loaded {args.services:,} listings in {time.monotonic() - started:.0f} s", flush=True
-        )
-        timings = _measure(env, args.searches)
-    finally:
-        if pg_env:
-            subprocess.run(
-                ["bash", "scripts/test-postgres.sh", "stop"],
-                cwd=ROOT,
-                env=pg_env,
-                capture_output=True,
-                timeout=120,
-                check=False,
+        with contextlib.ExitStack() as stack:
+            if args.backend == "postgresql":
+                env["MARKETPLACE_DATABASE_URL"] = stack.enter_context(
+                    throwaway_postgres(env, "search")
+                )
+            else:
+                env["MARKETPLACE_DATABASE_URL"] = f"sqlite:///{tmp / 'search.db'}"
+            started = time.monotonic()
+            _prepare(env, args.services)
+            print(
+                f"Loaded {args.services:,} listings in {time.monotonic() - started:.0f} s",
+                flush=True,
             )
-            shutil.rmtree(pg_env["TEST_PG_DIR"], ignore_errors=True)
+            timings = _measure(env, args.searches)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     p50, p95 = statistics.median(timings), percentile(timings, 0.95)
     print(

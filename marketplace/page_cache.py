@@ -354,7 +354,7 @@ def kept(key: tuple, topics: Iterable[Topic | str], load: Callable[[Session], An
     topics = frozenset(topics)
     if _changed_here(session, topics):
         return load(session)
-    full_key = (*key, *(generation(topic) for topic in sorted(topics)))
+    full_key = _kept_key(key, topics)
     cache: PageCache = current_app.extensions["object_cache"]
     found, entry = cache.get(full_key)
     if found:
@@ -371,6 +371,10 @@ def kept(key: tuple, topics: Iterable[Topic | str], load: Callable[[Session], An
     return loaded
 
 
+def _kept_key(key: tuple, topics: Iterable[Topic | str]) -> tuple:
+    return (*key, *(generation(topic) for topic in sorted(frozenset(topics))))
+
+
 def _changed_here(session: Session, topics: frozenset) -> bool:
     flushed = session.info.get(_PENDING)
     if flushed and not topics.isdisjoint(flushed):
@@ -383,8 +387,7 @@ def _changed_here(session: Session, topics: frozenset) -> bool:
 def kept_copy(key: tuple, topics: Iterable[Topic | str]) -> Any:
     """The worker's own copy kept under ``key`` and ``topics`` (to keep it in step with a
     change this request writes), or None."""
-    full_key = (*key, *(generation(topic) for topic in sorted(frozenset(topics))))
-    found, entry = current_app.extensions["object_cache"].get(full_key)
+    found, entry = current_app.extensions["object_cache"].get(_kept_key(key, topics))
     return entry[0] if found else None
 
 

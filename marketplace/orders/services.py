@@ -573,8 +573,6 @@ def place_call_off(
     call_off = CallOff(
         reference=f"NEW-{secrets.token_hex(8)}",  # until it has a key
         status=CallOffStatus.DRAFT,
-        version=1,
-        delivered_units=0,
         listing=listing,
         listing_id=listing.id,  # set now: the limit check below reads it before the flush
         provider=listing.organisation,
@@ -611,7 +609,7 @@ def place_call_off(
     _add_funders(call_off, shares, funders, budgets, now, actor)
     _check_route(call_off, 0, now)
     # Its key from the sequence where there is one (PostgreSQL), so that it is written once,
-    # reference and all; SQLite gives it at the flush, and the reference follows.
+    # reference and all; on SQLite its INSERT gives it, and the reference follows as an UPDATE.
     [call_off.id] = reserve_ids(db.session.connection(), CallOff.__table__, 1) or [None]
     db.session.add(call_off)
     if call_off.id is None:
