@@ -367,6 +367,8 @@ def write_new() -> None:
     the statements on a hot path: placing a call-off writes four rows, and its flush took a
     third of the request. Rows are written parents first (by the tables' foreign keys), each
     table's rows in the order they were added; a key the object lacks comes from its INSERT.
+    On PostgreSQL the rows go in one statement (an INSERT each in a WITH), a child whose parent
+    still waits for its key from the database only after that parent's statement.
     Afterwards the objects are persistent in the session, as if loaded; changed objects are
     left for the next flush.
     """
@@ -384,13 +386,14 @@ def write_new() -> None:
         key=lambda state: (_TABLE_ORDER[state.mapper.local_table], state.insert_order),
     )
     connection = session.connection()
+    together = connection.dialect.name == "postgresql"
+    waiting: list[tuple[sa.orm.InstanceState, dict[str, Any]]] = []
     for state in states:
-        table = state.mapper.local_table
-        row = _row_values(state)
-        result = connection.execute(_insert_for(table, frozenset(row)), row)
-        for column, key in zip(table.primary_key.columns, result.inserted_primary_key, strict=True):
-            if row.get(column.key) is None:
-                setattr(state.obj(), state.mapper.get_property_by_column(column).key, key)
+        if waiting and (not together or _needs_key_of(state, [w for w, _ in waiting])):
+            _insert(connection, waiting)
+            waiting = []
+        waiting.append((state, _row_values(state)))
+    _insert(connection, waiting)
     # Persistent as a flush leaves them: out of the session's new objects and back in as
     # loaded ones (the relationships they were given count as loaded; the others load when read).
     for state in states:
@@ -399,3 +402,71 @@ def write_new() -> None:
     for state in states:
         sa.orm.make_transient_to_detached(state.obj())
     session.add_all([state.obj() for state in states])
+
+
+def _needs_key_of(state: sa.orm.InstanceState, waiting: list[sa.orm.InstanceState]) -> bool:
+    """Whether ``state`` refers (many-to-one) to one of ``waiting`` that has no key yet."""
+    for relationship in state.mapper.relationships:
+        if relationship.direction is not sa.orm.MANYTOONE:
+            continue
+        related = state.dict.get(relationship.key)
+        if related is None:
+            continue
+        related_state = sa.inspect(related)
+        if related_state in waiting and None in related_state.mapper.primary_key_from_instance(
+            related
+        ):
+            return True
+    return False
+
+
+def _insert(connection: sa.Connection, rows: list[tuple[sa.orm.InstanceState, dict[str, Any]]]):
+    """INSERT the rows, one statement each, or all in one if there are several (PostgreSQL),
+    and give each object the key its INSERT made."""
+    if len(rows) == 1:
+        [(state, row)] = rows
+        table = state.mapper.local_table
+        result = connection.execute(_insert_for(table, frozenset(row)), row)
+        keys = [tuple(result.inserted_primary_key)]
+    else:
+        shape = tuple((state.mapper.local_table, frozenset(row)) for state, row in rows)
+        values = {
+            f"r{n}_{key}": value for n, (_, row) in enumerate(rows) for key, value in row.items()
+        }
+        every_key = connection.execute(_inserts_for(shape), values).one()
+        keys, start = [], 0
+        for table, _ in shape:
+            width = len(table.primary_key.columns)
+            keys.append(tuple(every_key[start : start + width]))
+            start += width
+    for (state, row), key in zip(rows, keys, strict=True):
+        table = state.mapper.local_table
+        for column, value in zip(table.primary_key.columns, key, strict=True):
+            if row.get(column.key) is None:
+                setattr(state.obj(), state.mapper.get_property_by_column(column).key, value)
+
+
+_MULTI_INSERTS: dict[tuple, sa.Select] = {}
+
+
+def _inserts_for(shape: tuple[tuple[sa.Table, frozenset[str]], ...]) -> sa.Select:
+    """One statement inserting a row into each table of ``shape`` (parameters ``r<n>_<column>``)
+    and selecting their keys, in order: PostgreSQL's INSERTs in a WITH."""
+    statement = _MULTI_INSERTS.get(shape)
+    if statement is None:
+        keys = []
+        for n, (table, columns) in enumerate(shape):
+            inserted = (
+                table.insert()
+                .values(
+                    {key: sa.bindparam(f"r{n}_{key}", type_=table.c[key].type) for key in columns}
+                )
+                .returning(*table.primary_key.columns)
+                .cte(f"row_{n}")
+            )
+            keys += [
+                sa.select(inserted.c[column.key]).scalar_subquery().label(f"r{n}_{column.key}")
+                for column in table.primary_key.columns
+            ]
+        statement = _MULTI_INSERTS[shape] = sa.select(*keys)
+    return statement

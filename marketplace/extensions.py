@@ -9,6 +9,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 
+from marketplace.api import API_PREFIX
 from marketplace.db import db
 
 migrate = Migrate(compare_type=True, render_as_batch=True)
@@ -25,9 +26,12 @@ limiter = Limiter(key_func=client_address, default_limits=[], headers_enabled=Tr
 
 
 @limiter.request_filter
-def _reads_are_not_limited() -> bool:
-    """Every limit here guards a form submission (methods=["POST"]), so reads skip the check."""
-    return request.method in ("GET", "HEAD", "OPTIONS")
+def _only_form_submissions_are_limited() -> bool:
+    """Every limit here guards a form submission (methods=["POST"] on the sign-in, two-factor,
+    password and registration pages), so reads and API calls skip the check: the API has no
+    limit of its own (its callers hold tokens too long to guess), and looking for one on every
+    call costs time for nothing."""
+    return request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(API_PREFIX + "/")
 
 
 __all__ = ["db", "migrate", "login_manager", "csrf", "limiter"]

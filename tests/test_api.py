@@ -434,3 +434,18 @@ def test_errors_carry_the_request_id(client):
     response = client.get("/api/v1/me", headers={"X-Request-Id": "trace-1234567890"})
     assert assert_problem(response, 401)["request_id"] == "trace-1234567890"
     assert response.headers["X-Request-Id"] == "trace-1234567890"
+
+
+def test_only_form_submissions_go_through_the_rate_limiter(app):
+    from marketplace.extensions import _only_form_submissions_are_limited as skipped
+
+    cases = [
+        ("POST", "/sign-in", False),
+        ("POST", "/register", False),
+        ("GET", "/sign-in", True),
+        ("POST", "/api/v1/orders", True),
+        ("POST", "/api/v1-not-the-api", False),
+    ]
+    for method, path, skip in cases:
+        with app.test_request_context(path, method=method):
+            assert skipped() is skip, (method, path)

@@ -98,8 +98,12 @@ def test_write_new_inserts_each_row_once_and_leaves_it_loaded_as_a_flush_would(a
         db.session.add_all([email, event])
         with count_queries() as writing:
             write_new()
-        assert writing.count == 2
-        assert all(s.startswith("INSERT INTO") for s in writing.statements)
+        if db.engine.dialect.name == "postgresql":  # both in one statement
+            [statement] = writing.statements
+            assert statement.startswith("WITH") and statement.count("INSERT INTO") == 2
+        else:
+            assert writing.count == 2
+            assert all(s.startswith("INSERT INTO") for s in writing.statements)
         assert flushes == []  # no unit of work
         # Persistent, with their keys and the Python-side defaults filled in on the object.
         assert not db.session.new
@@ -130,7 +134,9 @@ def test_write_new_inserts_each_row_once_and_leaves_it_loaded_as_a_flush_would(a
         db.session.rollback()
 
 
-def test_write_new_takes_a_foreign_key_from_the_related_object_and_writes_parents_first(app):
+def test_write_new_takes_a_foreign_key_from_the_related_object_and_writes_parents_first(
+    app, count_queries
+):
     # A funder added before its call-off, and linked to it only through the relationship.
     with app.app_context():
         world = build_orders_world()
@@ -154,7 +160,10 @@ def test_write_new_takes_a_foreign_key_from_the_related_object_and_writes_parent
         db.session.add(funder)
         funder.call_off = call_off
         db.session.add(call_off)
-        write_new()
+        with count_queries() as writing:
+            write_new()
+        # The funder waits for its call-off's key: it cannot go in the call-off's statement.
+        assert [s.split()[2] for s in writing.statements] == ["call_offs", "call_off_funders"]
         assert call_off.id not in (None, placed.id)
         assert (funder.call_off_id, funder.budget_id) == (call_off.id, world.budget.id)
         assert (funder.is_lead, funder.preauthorised, funder.committed_pence) == (False, False, 0)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, render_template
+from flask import current_app, g, render_template
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import people_with_roles
-from marketplace.db import after_commit, db, utcnow
+from marketplace.db import after_commit, commit, db, utcnow
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.senders import DeliveryError, get_sender
 
@@ -36,8 +38,9 @@ def queue_email(to: str, template: str, **context) -> Notification:
     # make a round trip for each.
     db.session.add(notification)
     if current_app.config["SEND_EMAIL_AFTER_COMMIT"]:
-        # By then committed, so its key is known without loading it again.
-        after_commit(lambda: deliver_after_commit(sa.inspect(notification).identity[0]))
+        _delivery_after_commit().emails.append(
+            (notification, notification.to_email, notification.subject, notification.body)
+        )
     return notification
 
 
@@ -47,16 +50,94 @@ def email_people(organisation_id: int, roles: Iterable[Role], template: str, **c
         queue_email(user.email, template, user=user, **context)
 
 
-def deliver_after_commit(notification_id: int) -> None:
-    """Try to deliver one email straight away; failures wait for `flask notifications send`."""
+@dataclass
+class _Delivery:
+    """The after-commit hook that sends the emails this unit of work queued, all in one go.
+
+    It lives among the unit of work's hooks, so a rollback forgets it with them."""
+
+    # Each with its address, subject and body as queued: the commit may expire the objects.
+    emails: list[tuple[Notification, str, str, str]] = field(default_factory=list)
+
+    def __call__(self) -> None:
+        deliver_after_commit(self.emails)
+
+
+def _delivery_after_commit() -> _Delivery:
+    for hook in g.get("_after_commit_hooks", []):
+        if isinstance(hook, _Delivery):
+            return hook
+    delivery = _Delivery()
+    after_commit(delivery)
+    return delivery
+
+
+_NOTIFICATIONS = Notification.__table__
+
+
+def deliver_after_commit(emails: list[tuple[Notification, str, str, str]]) -> None:
+    """Try to deliver just-committed emails straight away; what fails waits for
+    `flask notifications send`.
+
+    One UPDATE claims them all, marked sent: it takes only those still pending, and holds their
+    rows until the commit, so the periodic command (which skips locked rows) cannot send them
+    too. An email the sender refuses is put back to wait for its retry before the commit; any
+    other failure rolls the claim back, leaving them all pending. The request's objects are not
+    expired by this commit: a view that answers with what it wrote reads nothing again.
+    """
+    if not emails:
+        return
+    by_id = {sa.inspect(email[0]).identity[0]: email for email in emails}
+    now = utcnow()
     try:
-        notification = db.session.get(Notification, notification_id)
-        if notification is not None and notification.status == NotificationStatus.PENDING:
-            _attempt(notification)
-            db.session.commit()
+        claimed = db.session.execute(
+            sa.update(_NOTIFICATIONS)
+            .where(_NOTIFICATIONS.c.id.in_(by_id))
+            .where(_NOTIFICATIONS.c.status == NotificationStatus.PENDING)
+            .values(
+                status=NotificationStatus.SENT,
+                sent_at=now,
+                attempts=_NOTIFICATIONS.c.attempts + 1,
+                last_error=None,
+            )
+            .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.attempts)
+        ).all()
+        sender = get_sender()
+        outcomes = {}
+        for notification_id, attempts in sorted(claimed):
+            _, to, subject, body = by_id[notification_id]
+            try:
+                sender.send(to, subject, body)
+            except DeliveryError as error:
+                outcomes[notification_id] = _put_back(notification_id, attempts, str(error), now)
+            else:
+                outcomes[notification_id] = dict(
+                    status=NotificationStatus.SENT, sent_at=now, attempts=attempts, last_error=None
+                )
+        commit(keep_loaded=True)
     except Exception:  # the change is committed; the outbox keeps the email for the retry
-        log.exception("immediate delivery of notification %s failed", notification_id)
+        log.exception("immediate delivery of notifications %s failed", sorted(by_id))
         db.session.rollback()
+        return
+    for notification_id, values in outcomes.items():
+        for key, value in values.items():
+            set_committed_value(by_id[notification_id][0], key, value)
+
+
+def _put_back(notification_id: int, attempts: int, error: str, now: datetime) -> dict:
+    """Undo the claim of an email the sender refused: pending until its backoff has passed,
+    or failed after the last attempt. Returns the values written."""
+    values = dict(sent_at=None, attempts=attempts, last_error=error[:500])
+    if attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        values["status"] = NotificationStatus.FAILED
+    else:
+        values.update(
+            status=NotificationStatus.PENDING, next_attempt_at=now + backoff_for(attempts)
+        )
+    db.session.execute(
+        sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == notification_id).values(**values)
+    )
+    return values
 
 
 def backoff_for(attempts: int) -> timedelta:

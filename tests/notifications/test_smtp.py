@@ -11,9 +11,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 
 from marketplace.db import commit, db, rollback, utcnow
 from marketplace.notifications.models import Notification, NotificationStatus
+from marketplace.notifications.senders import DeliveryError, get_sender
 from marketplace.notifications.services import queue_email
 from tests.smtp_sink import free_port
 
@@ -225,6 +227,94 @@ def test_failed_immediate_delivery_is_retried_by_the_send_command(app, app_confi
     assert "Sent 1 email(s); 0 failed" in run_send(app)
     assert reload(notification_id).status == NotificationStatus.SENT
     assert len(smtp_sink.messages) == 1
+
+
+def test_emails_queued_together_are_claimed_in_one_statement_after_the_commit(
+    app, app_config, smtp_sink, count_queries
+):
+    app_config(SEND_EMAIL_AFTER_COMMIT=True)
+    ids = [queue(to=f"person{n}@example.org", reference=f"CO-2026-00001{n}").id for n in range(3)]
+    kept = db.session.get(Notification, ids[0])
+
+    with count_queries() as counted:
+        commit(keep_loaded=True)
+
+    assert sorted(m.to for m in smtp_sink.messages) == [f"person{n}@example.org" for n in range(3)]
+    # One UPDATE claims the three; nothing is read back, before or after.
+    [claim] = [s for s in counted.statements if not s.startswith(("COMMIT", "BEGIN"))]
+    assert claim.startswith("UPDATE notifications")
+    # The session's object says what the row says, without being reloaded.
+    with count_queries() as reading:
+        assert (kept.status, kept.attempts) == (NotificationStatus.SENT, 1)
+        assert kept.sent_at is not None
+    assert reading.count == 0
+    assert [reload(i).status for i in ids] == [NotificationStatus.SENT] * 3
+
+
+def test_an_email_sent_meanwhile_is_not_sent_again_after_the_commit(app, app_config, smtp_sink):
+    app_config(SEND_EMAIL_AFTER_COMMIT=True)
+    first = queue(to="first@example.org")
+    second = queue(to="second@example.org")
+    # The periodic command got to the first one between the commit and the delivery.
+    deliver_now = g.pop("_after_commit_hooks")
+    commit()
+    assert "Sent 1 email(s)" in run_send(app, "--limit", "1")
+    [hook] = deliver_now
+    hook()
+
+    assert sorted(m.to for m in smtp_sink.messages) == ["first@example.org", "second@example.org"]
+    assert reload(first.id).attempts == 1 and reload(second.id).attempts == 1
+
+
+def test_one_refused_email_waits_for_its_retry_and_the_others_are_sent(
+    app, app_config, smtp_sink, monkeypatch
+):
+    app_config(SEND_EMAIL_AFTER_COMMIT=True)
+    sender = get_sender()
+    real_send = type(sender).send
+
+    def refuse_one(self, to, subject, body):
+        if to == "refused@example.org":
+            raise DeliveryError("mailbox unavailable")
+        return real_send(self, to, subject, body)
+
+    monkeypatch.setattr(type(sender), "send", refuse_one)
+    refused = queue(to="refused@example.org")
+    sent = queue(to="sent@example.org")
+
+    commit()
+
+    assert [m.to for m in smtp_sink.messages] == ["sent@example.org"]
+    refused, sent = reload(refused.id), reload(sent.id)
+    assert (sent.status, sent.attempts) == (NotificationStatus.SENT, 1)
+    assert (refused.status, refused.attempts, refused.sent_at) == (
+        NotificationStatus.PENDING,
+        1,
+        None,
+    )
+    assert refused.last_error == "mailbox unavailable"
+    assert refused.next_attempt_at > utcnow()
+
+
+def test_an_error_while_delivering_leaves_every_email_pending(
+    app, app_config, smtp_sink, monkeypatch
+):
+    app_config(SEND_EMAIL_AFTER_COMMIT=True)
+    sender = get_sender()
+
+    def broken(self, to, subject, body):
+        raise RuntimeError("a bug, not a refusal")
+
+    monkeypatch.setattr(type(sender), "send", broken)
+    ids = [queue(to=f"p{n}@example.org").id for n in range(2)]
+
+    commit()  # the change stays committed
+
+    assert [(reload(i).status, reload(i).attempts) for i in ids] == [
+        (NotificationStatus.PENDING, 0)
+    ] * 2
+    monkeypatch.undo()
+    assert "Sent 2 email(s)" in run_send(app)
 
 
 def test_rolled_back_email_is_never_sent(app, app_config, smtp_sink):
