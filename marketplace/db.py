@@ -323,7 +323,8 @@ def _insert_for(table: sa.Table, keys: frozenset[str]) -> sa.Insert:
 def _row_values(state: sa.orm.InstanceState) -> dict[str, Any]:
     """The INSERT's values from the object, filling in on it what a flush would: each
     many-to-one foreign key from its related object, and each Python-side column default. A
-    column left to a server default is left out, and forgotten on the object (read when used)."""
+    column left to a server default is left out, and forgotten on the object (read when used);
+    so is a NULL."""
     mapper, values, obj = state.mapper, state.dict, state.obj()
     for relationship in mapper.relationships:
         related = values.get(relationship.key)
@@ -355,7 +356,8 @@ def _row_values(state: sa.orm.InstanceState) -> dict[str, Any]:
             if default is not None:
                 setattr(obj, prop.key, value)
         values.setdefault(prop.key, value)  # loaded, not read back: None if never set
-        row[column.key] = value
+        if value is not None or column.type.should_evaluate_none:
+            row[column.key] = value  # a NULL is left out: fewer parameters, the same row
     return row
 
 
@@ -392,7 +394,11 @@ def write_new() -> None:
         if waiting and (not together or _needs_key_of(state, [w for w, _ in waiting])):
             _insert(connection, waiting)
             waiting = []
-        waiting.append((state, _row_values(state)))
+        row = _row_values(state)
+        if waiting and sum(len(r) for _, r in waiting) + len(row) > _MOST_PARAMETERS:
+            _insert(connection, waiting)
+            waiting = []
+        waiting.append((state, row))
     _insert(connection, waiting)
     # Persistent as a flush leaves them: out of the session's new objects and back in as
     # loaded ones (the relationships they were given count as loaded; the others load when read).
@@ -402,6 +408,12 @@ def write_new() -> None:
     for state in states:
         sa.orm.make_transient_to_detached(state.obj())
     session.add_all([state.obj() for state in states])
+
+
+# psycopg converts a statement's SQL for the server once and keeps it, but only for statements
+# with at most 50 parameters: above that it parses the SQL again on every call, which costs more
+# than the round trip saved by putting one more row in the statement.
+_MOST_PARAMETERS = 50
 
 
 def _needs_key_of(state: sa.orm.InstanceState, waiting: list[sa.orm.InstanceState]) -> bool:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from marketplace import db as db_module
 from marketplace import page_cache
 from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import ListingStatus
@@ -132,6 +133,35 @@ def test_write_new_inserts_each_row_once_and_leaves_it_loaded_as_a_flush_would(a
             == 3
         )
         db.session.rollback()
+
+
+def test_write_new_keeps_each_statement_within_the_parameters_psycopg_caches(app, count_queries):
+    with app.app_context():
+        emails = [
+            Notification(to_email=f"p{n}@example.org", subject="S", body="B\n", template="t")
+            for n in range(12)
+        ]
+        db.session.add_all(emails)
+        with count_queries() as writing:
+            write_new()
+        params = sum(1 for c in Notification.__table__.columns if c.name not in NULLS_AND_KEY)
+        if db.engine.dialect.name == "postgresql":
+            per_statement = db_module._MOST_PARAMETERS // params
+            assert [s.count("INSERT INTO") for s in writing.statements] == [
+                min(per_statement, 12 - n) for n in range(0, 12, per_statement)
+            ]
+        else:
+            assert writing.count == 12
+        assert len({e.id for e in emails}) == 12
+        stored = db.session.scalars(
+            sa.select(Notification.to_email).where(Notification.id.in_([e.id for e in emails]))
+        ).all()
+        assert sorted(stored) == sorted(e.to_email for e in emails)
+        db.session.rollback()
+
+
+# Left out of a new notification's INSERT: its key, and the columns it leaves NULL.
+NULLS_AND_KEY = {"id", "sent_at", "last_error"}
 
 
 def test_write_new_takes_a_foreign_key_from_the_related_object_and_writes_parents_first(
