@@ -369,8 +369,9 @@ def write_new() -> None:
     the statements on a hot path: placing a call-off writes four rows, and its flush took a
     third of the request. Rows are written parents first (by the tables' foreign keys), each
     table's rows in the order they were added; a key the object lacks comes from its INSERT.
-    On PostgreSQL the rows go in one statement (an INSERT each in a WITH), a child whose parent
-    still waits for its key from the database only after that parent's statement.
+    On PostgreSQL several rows go in one statement (an INSERT each in a WITH), up to 50
+    parameters a statement; a child whose parent still waits for its key from the database goes
+    only after that parent's statement.
     Afterwards the objects are persistent in the session, as if loaded; changed objects are
     left for the next flush.
     """
