@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request, session
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -369,6 +369,45 @@ def kept(key: tuple, topics: Iterable[Topic | str], load: Callable[[Session], An
         copy = pickle.loads(pickle.dumps(loaded))  # noqa: S301 (our own objects)
         cache.put(full_key, (copy, _identities(copy if isinstance(copy, list) else [copy])))
     return loaded
+
+
+# Stands for the CSRF token in a kept page; each request's own token replaces it (below).
+_CSRF_HOLE = f"csrf-hole-{secrets.token_hex(16)}"
+
+
+def kept_page(key: tuple, topics: Iterable[Topic | str], render: Callable[[], str]) -> str:
+    """A whole page as ``render()`` made it for this key, path and generations of ``topics``,
+    kept by this worker: for a signed-in page many people reload.
+
+    ``key`` must name everything the page shows besides the data under ``topics`` and the
+    path: the person, the organisation they act for, the page number, today's date. The header
+    shows the person, their organisations and their navigation, so ``Topic.PRINCIPALS`` belongs
+    in ``topics`` of every signed-in page. Two things differ from one request to the next:
+    the CSRF token of the header's forms is rendered as a placeholder and each request's own
+    token is put in its place; and a page with a message to flash is rendered afresh (the
+    message shows once, and is then gone).
+    """
+    if session.get("_flashes"):
+        return render()
+    cache: PageCache = current_app.extensions["page_cache"]
+    full_key = ("page", request.path, *_kept_key(key, topics))
+    found, page = cache.get(full_key)
+    if not found:
+        field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        own_token = g.pop(field, None)
+        setattr(g, field, _CSRF_HOLE)
+        try:
+            page = render()
+        finally:
+            g.pop(field, None)
+            if own_token is not None:
+                setattr(g, field, own_token)
+        cache.put(full_key, page)
+    if _CSRF_HOLE not in page:
+        return page
+    from flask_wtf.csrf import generate_csrf  # only pages with forms need it
+
+    return page.replace(_CSRF_HOLE, generate_csrf())
 
 
 def _kept_key(key: tuple, topics: Iterable[Topic | str]) -> tuple:

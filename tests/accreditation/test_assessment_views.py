@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import template_rendered
 
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import (
@@ -24,6 +26,7 @@ from tests.accreditation.builders import (
     make_world,
     submitted_application,
 )
+from tests.conftest import sign_in_as
 from tests.factories import make_member
 from tests.pages import count, error_messages, main
 
@@ -172,6 +175,77 @@ def test_queue_shows_a_change_at_once_after_it_was_cached(web, people, world):
     late.withdrawn_at = NOW
     commit()
     assert late.reference not in main(web.get("/accreditation/assessments"))
+
+
+@pytest.fixture
+def rendered(app):
+    """The names of the templates the app renders during the test."""
+    names: list[str] = []
+
+    def note(sender, template, context, **extra):
+        names.append(template.name)
+
+    template_rendered.connect(note, app, weak=False)
+    yield names
+    template_rendered.disconnect(note, app)
+
+
+def _csrf_token(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_the_whole_queue_page_is_kept_with_each_requests_own_csrf_token(
+    app, people, world, csrf_enabled, rendered
+):
+    assessor, _ = people
+    _fill_queue(world, 2)
+    first, second = app.test_client(), app.test_client()
+    for client in (first, second):
+        sign_in_as(client, assessor)
+    response_one = first.get("/accreditation/assessments")
+    assert "accreditation/assessment/queue.html" in rendered
+    rendered.clear()
+    response_two = second.get("/accreditation/assessments")
+    assert rendered == []  # the same assessor's page, from this worker's copy
+    assert main(response_two) == main(response_one)
+    page_one, page_two = response_one.get_data(as_text=True), response_two.get_data(as_text=True)
+    assert assessor.name in page_two
+    # Each session has its own token in the header's forms, and it is the one that works.
+    token_one, token_two = _csrf_token(page_one), _csrf_token(page_two)
+    assert "csrf-hole" not in page_two and token_one != token_two
+    refused = second.post("/sign-out", data={"csrf_token": token_one})
+    assert refused.status_code == 400
+    signed_out = second.post("/sign-out", data={"csrf_token": token_two})
+    assert signed_out.status_code == 302
+    assert second.get("/accreditation/assessments").status_code == 302  # to sign in
+
+
+def test_a_kept_queue_page_shows_each_assessors_own_header_and_a_changed_name(
+    app, web, people, world
+):
+    assessor, _ = people
+    other = make_member(Role.ASSESSOR, assessor.organisations[0], name="Second Assessor")
+    commit()
+    _fill_queue(world, 1)
+    web.as_user(assessor)
+    assert assessor.name in web.get("/accreditation/assessments").get_data(as_text=True)
+    web.as_user(other)
+    page = web.get("/accreditation/assessments").get_data(as_text=True)
+    assert "Second Assessor" in page and assessor.name not in page
+    other.name = "Renamed Assessor"
+    commit()
+    assert "Renamed Assessor" in web.get("/accreditation/assessments").get_data(as_text=True)
+
+
+def test_a_message_to_flash_is_shown_on_a_kept_queue_page(client, web, people, world):
+    assessor, _ = people
+    _fill_queue(world, 1)
+    web.as_user(assessor)
+    web.get("/accreditation/assessments")  # kept
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "Decision recorded")]
+    assert "Decision recorded" in web.get("/accreditation/assessments").get_data(as_text=True)
+    assert "Decision recorded" not in web.get("/accreditation/assessments").get_data(as_text=True)
 
 
 def test_queue_is_paginated(web, people, world):

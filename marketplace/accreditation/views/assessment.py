@@ -17,6 +17,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.queries import Page, page_number
+from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_assessment import (
     ClarificationForm,
     DecisionForm,
@@ -46,7 +47,7 @@ from marketplace.accreditation.services.applications import (
 from marketplace.accreditation.views import bp
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation
-from marketplace.page_cache import Topic, page_cache
+from marketplace.page_cache import Topic, kept_page, page_cache
 from marketplace.views_helpers import apply_errors
 from marketplace.workdays import working_days_between
 
@@ -115,13 +116,23 @@ def _refuse(form, error: BusinessRuleViolation, field_names: dict[str, str] | No
 def assessments():
     page = page_number(request.args.get("page"))
     today = london_date()
-    # Every assessor sees the same queue; it changes when an application enters, leaves or moves
-    # in it (each such change moves the queue's generation on: marketplace/page_cache.py), and
-    # its "days left" change with the date.
-    content = page_cache().fetch(
-        Topic.ASSESSMENT_QUEUE, ("queue", today, page), lambda: _render_queue(today, page)
+
+    def render() -> str:
+        # Every assessor sees the same queue; it changes when an application enters, leaves or
+        # moves in it (each such change moves the queue's generation on:
+        # marketplace/page_cache.py), and its "days left" change with the date.
+        content = page_cache().fetch(
+            Topic.ASSESSMENT_QUEUE, ("queue", today, page), lambda: _render_queue(today, page)
+        )
+        return render_template("accreditation/assessment/queue.html", content=content)
+
+    # The whole page, header and all, for this assessor: assessors reload the queue all day.
+    organisation = current_organisation()
+    return kept_page(
+        ("assessment-queue", current_user.id, organisation and organisation.id, today, page),
+        [Topic.ASSESSMENT_QUEUE, Topic.PRINCIPALS],
+        render,
     )
-    return render_template("accreditation/assessment/queue.html", content=content)
 
 
 def _render_queue(today: date, page: int) -> Markup:
