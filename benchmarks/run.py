@@ -336,9 +336,13 @@ def sign_in(port: int, email: str, password: str, totp_secret: str | None = None
         remember_cookies(jar, headers)
     if status not in (302, 303) or "sign-in" in location:
         raise BenchError(f"signing in as {email} failed: {status} {location}\n{page[:1500]}")
-    status, _, page = request(port, "GET", "/", headers={"Cookie": cookie_header(jar)})
+    status, headers, page = request(port, "GET", "/", headers={"Cookie": cookie_header(jar)})
     if status != 200 or "sign-out" not in page:
         raise BenchError(f"after signing in, / answered {status} without a sign-out button")
+    # Kept as a browser keeps it: the first signed-in page adds the CSRF token of the header's
+    # sign-out form to the session. Without it every measured request would make a new token
+    # and send a new session cookie, which no browser's second request does.
+    remember_cookies(jar, headers)
     return cookie_header(jar)
 
 
@@ -427,11 +431,15 @@ def run_wrk(url: str, script: Path, duration: int, connections: int, cookie: str
 
 def measure(target: Target, port: int, script: Path, args, cookie: str | None) -> Result:
     headers = {"Cookie": cookie} if cookie else {}
-    status, _, _ = request(port, "GET", target.path, headers=headers)
+    status, answer_headers, _ = request(port, "GET", target.path, headers=headers)
     if status not in target.expect:
         raise BenchError(
             f"{target.name}: GET {target.path} answered {status}, expected {target.expect}"
         )
+    if cookie and answer_headers.get_all("Set-Cookie"):
+        # wrk sends the same cookie every time: a page that keeps changing the session would be
+        # measured doing work (signing a new cookie) that a browser's requests do not repeat.
+        raise BenchError(f"{target.name}: GET {target.path} changes the session cookie each time")
     url = f"http://{HOST}:{port}{target.path}"
     if args.warmup:
         run_wrk(url, script, args.warmup, 4, cookie)
