@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context, request, session
+from flask import current_app, g, has_request_context, request
+from flask import session as flask_session
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -387,7 +388,7 @@ def kept_page(key: tuple, topics: Iterable[Topic | str], render: Callable[[], st
     token is put in its place; and a page with a message to flash is rendered afresh (the
     message shows once, and is then gone).
     """
-    if session.get("_flashes"):
+    if flask_session.get("_flashes"):
         return render()
     cache: PageCache = current_app.extensions["page_cache"]
     full_key = ("page", request.path, *_kept_key(key, topics))

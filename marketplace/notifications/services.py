@@ -127,13 +127,8 @@ def deliver_after_commit(emails: list[tuple[Notification, str, str, str]]) -> No
 def _put_back(notification_id: int, attempts: int, error: str, now: datetime) -> dict:
     """Undo the claim of an email the sender refused: pending until its backoff has passed,
     or failed after the last attempt. Returns the values written."""
-    values = dict(sent_at=None, attempts=attempts, last_error=error[:500])
-    if attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
-        values["status"] = NotificationStatus.FAILED
-    else:
-        values.update(
-            status=NotificationStatus.PENDING, next_attempt_at=now + backoff_for(attempts)
-        )
+    values = dict(sent_at=None, attempts=attempts, status=NotificationStatus.PENDING)
+    values.update(_after_refusal(attempts, error, now))
     db.session.execute(
         sa.update(_NOTIFICATIONS).where(_NOTIFICATIONS.c.id == notification_id).values(**values)
     )
@@ -146,16 +141,21 @@ def backoff_for(attempts: int) -> timedelta:
     return min(timedelta(minutes=2**exponent), MAX_BACKOFF)
 
 
+def _after_refusal(attempts: int, error: str, now: datetime) -> dict:
+    """What an email becomes when the sender refuses its ``attempts``-th try: failed after the
+    last attempt, else due again once its backoff has passed."""
+    if attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
+        return dict(last_error=error[:500], status=NotificationStatus.FAILED)
+    return dict(last_error=error[:500], next_attempt_at=now + backoff_for(attempts))
+
+
 def _attempt(notification: Notification) -> bool:
     notification.attempts += 1
     try:
         get_sender().send(notification.to_email, notification.subject, notification.body)
     except DeliveryError as error:
-        notification.last_error = str(error)[:500]
-        if notification.attempts >= current_app.config["NOTIFICATION_MAX_ATTEMPTS"]:
-            notification.status = NotificationStatus.FAILED
-        else:
-            notification.next_attempt_at = utcnow() + backoff_for(notification.attempts)
+        for key, value in _after_refusal(notification.attempts, str(error), utcnow()).items():
+            setattr(notification, key, value)
         return False
     notification.status = NotificationStatus.SENT
     notification.sent_at = utcnow()
