@@ -165,6 +165,18 @@ class ApiBlueprint(Blueprint):
             self.before_request(token_required)
             self._prepare_doc_cbks.append(self._prepare_auth_doc)
 
+    def arguments(self, schema: type[ma.Schema] | ma.Schema, **kwargs: Any):
+        """flask-smorest's ``arguments``, with a schema class made into its one instance here.
+
+        Given a class, webargs builds a new instance for every request, deep-copying each of
+        its fields: about a fifth of a millisecond per request for a call-off's fields. One
+        instance serves every request as well (a marshmallow schema keeps nothing between
+        loads), and the documentation is the same.
+        """
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, **kwargs)
+
     @staticmethod
     def _prepare_auth_doc(
         doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any

@@ -192,6 +192,26 @@ def lock_name(name: str) -> None:
         db.session.execute(_SQLITE_WRITE_LOCK)
 
 
+_ADVISORY_LOCK_AND_NEXT_ID = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("name", type_=sa.Text), 0)),
+    sa.func.nextval(sa.func.pg_get_serial_sequence(sa.bindparam("table", type_=sa.Text), "id")),
+)
+
+
+def lock_name_and_reserve_id(name: str, table: sa.Table) -> int | None:
+    """``lock_name(name)``, and a new id from the table's sequence (``reserve_ids``) on
+    PostgreSQL, where the two take one round trip instead of two; None for the id on SQLite.
+
+    For a rule whose check comes before the row it guards is written (placing a call-off): the
+    lock must come first, and the row's key is wanted anyway.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        lock_name(name)
+        return None
+    values = {"name": name, "table": table.name}
+    return db.session.execute(_ADVISORY_LOCK_AND_NEXT_ID, values).one()[1]
+
+
 # Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it
 # to the database would fail with an error instead of finding nothing.
 MAX_ID = 2**31 - 1

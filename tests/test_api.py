@@ -307,6 +307,31 @@ def test_bad_pagination_is_422_with_field_errors(client, query, field):
     assert isinstance(body["errors"][field], list) and body["errors"][field][0]
 
 
+def test_arguments_are_parsed_by_one_schema_instance_that_keeps_nothing_between_requests(
+    client, monkeypatch
+):
+    from marketplace.api import PaginationQuerySchema
+
+    built = []
+    original_init = PaginationQuerySchema.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(type(self))
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaginationQuerySchema, "__init__", counting_init)
+    assert client.get("/api/v1/regions?page=2&page_size=5").json["pagination"]["page"] == 2
+    assert_problem(client.get("/api/v1/regions?page=0"), 422)
+    # The refused request left nothing behind: the next one gets its own defaults.
+    assert client.get("/api/v1/regions").json["pagination"] == {
+        "page": 1,
+        "page_size": 20,
+        "total": 12,
+        "pages": 1,
+    }
+    assert built == []  # webargs would build one per request from a class
+
+
 def test_no_pagination_header_the_pagination_is_in_the_body(client):
     response = client.get("/api/v1/regions")
     assert "X-Pagination" not in response.headers

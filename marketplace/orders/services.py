@@ -36,9 +36,9 @@ from marketplace.db import (
     MAX_ID,
     db,
     lock_name,
+    lock_name_and_reserve_id,
     lock_rows,
     parse_id,
-    reserve_ids,
     utcnow,
     write_new,
 )
@@ -309,8 +309,10 @@ _COUNTED_VALUE = sa.select(
     CallOff.placed_at >= sa.bindparam("since"),
     CallOff.status.in_(sorted(COUNTED_STATUSES)),
 )
-_BUDGETS_FOR = sa.select(Budget).where(
-    Budget.organisation_id == sa.bindparam("organisation_id"),
+# The funders' budgets for a category (and their general ones) in a year, each beside the buyer's
+# counted value (above): placing a call-off reads both in one round trip.
+_BUDGETS_AND_COUNTED_VALUE = sa.select(Budget, _COUNTED_VALUE.scalar_subquery()).where(
+    Budget.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
     Budget.financial_year == sa.bindparam("year"),
     sa.or_(Budget.category_id == sa.bindparam("category_id"), Budget.category_id.is_(None)),
 )
@@ -336,18 +338,32 @@ def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
     return int(db.session.scalar(_COUNTED_VALUE, values))
 
 
+def _buyer_total_lock(call_off: CallOff) -> str:
+    """The name locked while the buyer's total for the call-off's service is checked and added
+    to (held to the commit): the buyer's placements and variations for one service are checked
+    one after another, so two at once cannot both fit under the limit; other buyers and other
+    services go on in parallel."""
+    return f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.listing_id}"
+
+
+def _lookback_start(now: datetime) -> datetime:
+    return now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
+
+
 def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
     """Direct award at the rate card only within the arrangement's limit, counting the buyer's
     call-offs for the same service over the look-back period; above it, further competition.
+    Locks the buyer's total for the service first (``_buyer_total_lock``)."""
+    lock_name(_buyer_total_lock(call_off))
+    counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, _lookback_start(now))
+    _check_within_limit(call_off, counted, extra_gross)
 
-    The buyer's placements and variations for one service are checked one after another (the
-    lock is held to the commit), so two at once cannot both fit under the limit; other buyers
-    and other services go on in parallel.
-    """
-    lock_name(f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.listing_id}")
+
+def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int) -> None:
+    """The route rule on the buyer's counted value for the service (``_counted_value``, read
+    under the lock on it): the call-off's whole-life value with ``extra_gross`` more must keep
+    it within the arrangement's direct-award limit."""
     limit = call_off.arrangement.direct_award_limit_pence
-    since = now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
-    counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, since)
     # Whole-life value: the fee and the most its outcome terms could add.
     own = call_off.gross_pence + (call_off.outcome_max_pence or 0)
     if call_off.id is not None and call_off.status in COUNTED_STATUSES:
@@ -381,15 +397,6 @@ def _pounds(pence: int) -> str:
     return f"£{pounds:,}.{rest:02d}"
 
 
-def _budget_for(organisation_id: int, year: int, category_id: int) -> Budget | None:
-    """The funder's budget for the category in that year if it has one, else its general one."""
-    values = {"organisation_id": organisation_id, "year": year, "category_id": category_id}
-    budgets = list(db.session.scalars(_BUDGETS_FOR, values))
-    return next((b for b in budgets if b.category_id == category_id), None) or next(
-        (b for b in budgets if b.category_id is None), None
-    )
-
-
 def _authorisation(funder_id: int, lead_buyer_id: int, year: int) -> FundingAuthorisation | None:
     return db.session.scalar(
         sa.select(FundingAuthorisation).where(
@@ -401,19 +408,32 @@ def _authorisation(funder_id: int, lead_buyer_id: int, year: int) -> FundingAuth
     )
 
 
-def _funding_budgets(
-    call_off: CallOff, shares: Sequence[FundingShare], funders: dict[int, Organisation]
-) -> dict[int, Budget]:
-    """Each funder's budget for the call-off's category and financial year, by funder."""
+def _funding_budgets_and_counted_value(
+    call_off: CallOff,
+    shares: Sequence[FundingShare],
+    funders: dict[int, Organisation],
+    now: datetime,
+) -> tuple[dict[int, Budget], int]:
+    """Each funder's budget for the call-off's category in the financial year it starts in
+    (else the funder's general budget), by funder, and the buyer's counted value for the
+    service (``_counted_value``), read together in one statement. Read under the lock on the
+    buyer's total, so that the value is current. A funder without a budget is refused."""
     year = financial_year(call_off.start_date)
+    values = {
+        "funder_ids": [share.organisation_id for share in shares],
+        "year": year,
+        "category_id": call_off.category_id,
+        "lead_buyer_id": call_off.lead_buyer_id,
+        "listing_id": call_off.listing_id,
+        "since": _lookback_start(now),
+    }
+    rows = db.session.execute(_BUDGETS_AND_COUNTED_VALUE, values).all()
     budgets: dict[int, Budget] = {}
-    missing = []
-    for share in shares:
-        budget = _budget_for(share.organisation_id, year, call_off.category_id)
-        if budget is None:
-            missing.append(funders[share.organisation_id].name)
-        else:
-            budgets[share.organisation_id] = budget
+    for budget, _ in rows:
+        # The category's own budget wins over the general one.
+        if budget.organisation_id not in budgets or budget.category_id == call_off.category_id:
+            budgets[budget.organisation_id] = budget
+    missing = [funders[s.organisation_id].name for s in shares if s.organisation_id not in budgets]
     if missing:
         raise BusinessRuleViolation(
             {
@@ -424,7 +444,7 @@ def _funding_budgets(
                 ]
             }
         )
-    return budgets
+    return budgets, int(rows[0][1])
 
 
 def _short_of(funder: Organisation, budget: Budget, available: int, part: int) -> str:
@@ -605,12 +625,14 @@ def place_call_off(
         placed_by=actor,
         placed_at=now,
     )
-    budgets = _funding_budgets(call_off, shares, funders)
+    # The lock on the buyer's total for the service first, and with it the call-off's key from
+    # the sequence where there is one (PostgreSQL), so that it is written once, reference and
+    # all; on SQLite its INSERT gives it, and the reference follows as an UPDATE.
+    new_id = lock_name_and_reserve_id(_buyer_total_lock(call_off), CallOff.__table__)
+    budgets, counted = _funding_budgets_and_counted_value(call_off, shares, funders, now)
     _add_funders(call_off, shares, funders, budgets, now, actor)
-    _check_route(call_off, 0, now)
-    # Its key from the sequence where there is one (PostgreSQL), so that it is written once,
-    # reference and all; on SQLite its INSERT gives it, and the reference follows as an UPDATE.
-    [call_off.id] = reserve_ids(db.session.connection(), CallOff.__table__, 1) or [None]
+    _check_within_limit(call_off, counted, 0)
+    call_off.id = new_id
     db.session.add(call_off)
     if call_off.id is None:
         write_new()
