@@ -23,6 +23,7 @@ from marketplace.orders.models import (
     FundingAuthorisation,
 )
 from marketplace.orders.services import DeliveryDetails, OutcomeDetails
+from marketplace.reference.models import ServiceCategory
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, second_buyer, shares
 
@@ -227,6 +228,44 @@ def test_a_category_budget_is_used_before_the_general_one(world):
     db.session.flush()
     place(world)
     assert (category_budget.committed_pence, world.budget.committed_pence) == (100_000, 0)
+
+
+def test_every_funders_budget_is_read_in_one_statement_the_category_one_first(
+    world, count_queries
+):
+    other_pcc = make_organisation(OrganisationType.PCC, name="Cleveland PCC")
+    year = world.budget.financial_year
+    other_budget = Budget(organisation=other_pcc, financial_year=year, allocated_pence=90_000)
+    # Another category's budget of the PCC is not this call-off's.
+    other_category = db.session.scalar(
+        sa.select(ServiceCategory.id).where(ServiceCategory.id != world.listing.lot.category_id)
+    )
+    elsewhere = Budget(
+        organisation=world.pcc,
+        financial_year=year,
+        category_id=other_category,
+        allocated_pence=90_000,
+    )
+    region_category = Budget(
+        organisation=world.region,
+        financial_year=year,
+        category_id=world.listing.lot.category_id,
+        allocated_pence=90_000,
+    )
+    db.session.add_all([other_budget, elsewhere, region_category])
+    db.session.flush()
+    funding = shares((world.region, 5_000), (world.pcc, 3_000), (other_pcc, 2_000))
+    with count_queries() as placing:
+        call_off = place(world, quantity=10, shares=funding)
+    assert sum("FROM budgets" in s for s in placing.statements) == 1
+    assert {f.organisation_id: f.budget for f in call_off.funders} == {
+        world.region.id: region_category,
+        world.pcc.id: world.pcc_budget,
+        other_pcc.id: other_budget,
+    }
+    assert (region_category.committed_pence, world.budget.committed_pence) == (50_000, 0)
+    assert (world.pcc_budget.committed_pence, elsewhere.committed_pence) == (30_000, 0)
+    assert other_budget.committed_pence == 20_000
 
 
 def test_co_funding_waits_for_the_co_funder_then_goes_to_the_provider(world):
