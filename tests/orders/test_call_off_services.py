@@ -230,9 +230,7 @@ def test_a_category_budget_is_used_before_the_general_one(world):
     assert (category_budget.committed_pence, world.budget.committed_pence) == (100_000, 0)
 
 
-def test_every_funders_budget_is_read_in_one_statement_the_category_one_first(
-    world, count_queries
-):
+def test_every_funders_budget_is_read_in_one_statement_the_category_one_first(world, count_queries):
     other_pcc = make_organisation(OrganisationType.PCC, name="Cleveland PCC")
     year = world.budget.financial_year
     other_budget = Budget(organisation=other_pcc, financial_year=year, allocated_pence=90_000)
