@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, g, render_template
+from flask import current_app, g
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
@@ -24,7 +24,11 @@ MAX_BACKOFF = timedelta(hours=6)
 
 def queue_email(to: str, template: str, **context) -> Notification:
     """Write an email to the outbox; it is sent after the transaction commits."""
-    rendered = render_template(f"email/{template}.txt", **context).strip()
+    # Rendered with what the caller gives and the app's Jinja globals (``config``, ``url_for``),
+    # not through ``render_template``: that runs the pages' context processors, which work out
+    # the navigation of whoever is signed in, and an email shows none of it.
+    email = current_app.jinja_env.get_template(f"email/{template}.txt")
+    rendered = email.render(context).strip()
     subject_line, _, body = rendered.partition("\n")
     if not subject_line.startswith("Subject: "):
         raise ValueError(f"email template {template} must start with a 'Subject: ' line")

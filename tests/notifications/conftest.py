@@ -18,6 +18,10 @@ TEST_TEMPLATES = {
         "\n"
         "Open it here: {{ link }}\n"
     ),
+    "email/_test_signed.txt": (
+        "Subject: Hello {{ name }}\n\n{{ name }}, from {{ config.SERVICE_NAME }}: "
+        "{{ url_for('pages.privacy', _external=True) }}\n"
+    ),
     "email/_test_no_subject.txt": "Dear {{ name }},\n\nThis template forgot its subject line.\n",
     "email/_test_padded_subject.txt": (
         "\n\n   Subject:    Spaces around the subject   \n\n\n  Body after blank lines.  \n\n"

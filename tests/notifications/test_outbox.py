@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import sqlalchemy as sa
-from flask import g
+from flask import g, url_for
 
 import marketplace
 from marketplace.db import commit, db, utcnow
@@ -72,6 +72,29 @@ def test_plain_text_email_is_not_html_escaped(app):
 
     assert "Dear O'Brien & <Sons>," in notification.body
     assert "http://marketplace.test/?a=1&b=2" in notification.body
+
+
+def test_an_email_queued_on_a_signed_in_page_has_the_app_globals_but_no_page_context(
+    app, monkeypatch
+):
+    from flask_login import login_user
+
+    from marketplace import navigation
+    from marketplace.accounts.models import OrganisationType, Role
+    from tests.factories import make_member, make_organisation
+
+    person = make_member(Role.BUYER, make_organisation(OrganisationType.PCC), name="Jo")
+
+    def no_navigation(*args, **kwargs):
+        raise AssertionError("an email worked out the page's navigation")
+
+    monkeypatch.setattr(navigation, "navigation_items", no_navigation)
+    with app.test_request_context("/call-offs"):
+        login_user(person)
+        notification = queue_email(person.email, "_test_signed", name="Jo")
+        privacy = url_for("pages.privacy", _external=True)
+    assert notification.subject == "Hello Jo"
+    assert notification.body == f"Jo, from {app.config['SERVICE_NAME']}: {privacy}\n"
 
 
 def test_the_email_is_written_in_the_callers_transaction(app):
