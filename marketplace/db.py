@@ -8,6 +8,7 @@ Services flush and never commit. Views, API methods and CLI commands call
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -340,44 +341,99 @@ def _insert_for(table: sa.Table, keys: frozenset[str]) -> sa.Insert:
     return statement
 
 
+@dataclasses.dataclass(frozen=True)
+class _Column:
+    attribute: str
+    column: str
+    primary_key: bool
+    stores_none: bool  # a None is written as it is (a JSON null), not as NULL
+    default: sa.ColumnDefault | None
+    server_default: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class _RowPlan:
+    """What writing a class's new rows reads from its mapping, worked out once per class:
+    looking it up through the mapper for every row cost more than the rest of the work."""
+
+    # Each many-to-one relationship: its key, and its (foreign key, related key) attributes.
+    parents: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    columns: tuple[_Column, ...]
+    # The primary key's attributes, in the table's order of its columns.
+    key_attributes: tuple[str, ...]
+
+
+_ROW_PLANS: dict[sa.orm.Mapper, _RowPlan] = {}
+
+
+def _plan_for(mapper: sa.orm.Mapper) -> _RowPlan:
+    plan = _ROW_PLANS.get(mapper)
+    if plan is not None:
+        return plan
+    parents = []
+    for relationship in mapper.relationships:
+        if relationship.direction is not sa.orm.MANYTOONE:
+            continue
+        pairs = tuple(
+            (
+                mapper.get_property_by_column(local).key,
+                relationship.mapper.get_property_by_column(remote).key,
+            )
+            for local, remote in relationship.local_remote_pairs
+        )
+        parents.append((relationship.key, pairs))
+    columns = []
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        columns.append(
+            _Column(
+                attribute=prop.key,
+                column=column.key,
+                primary_key=column.primary_key,
+                stores_none=column.type.should_evaluate_none,
+                default=column.default,
+                server_default=column.server_default is not None,
+            )
+        )
+    key_attributes = tuple(
+        mapper.get_property_by_column(column).key
+        for column in mapper.local_table.primary_key.columns
+    )
+    plan = _ROW_PLANS[mapper] = _RowPlan(tuple(parents), tuple(columns), key_attributes)
+    return plan
+
+
 def _row_values(state: sa.orm.InstanceState) -> dict[str, Any]:
     """The INSERT's values from the object, filling in on it what a flush would: each
     many-to-one foreign key from its related object, and each Python-side column default. A
     column left to a server default is left out, and forgotten on the object (read when used);
     so is a NULL."""
-    mapper, values, obj = state.mapper, state.dict, state.obj()
-    for relationship in mapper.relationships:
-        related = values.get(relationship.key)
-        if related is None or relationship.direction is not sa.orm.MANYTOONE:
+    plan, values, obj = _plan_for(state.mapper), state.dict, state.obj()
+    for key, pairs in plan.parents:
+        related = values.get(key)
+        if related is None:
             continue
-        related_mapper = sa.inspect(related).mapper
-        for local, remote in relationship.local_remote_pairs:
-            key = mapper.get_property_by_column(local).key
-            if values.get(key) is None:
-                remote_key = related_mapper.get_property_by_column(remote).key
-                setattr(obj, key, getattr(related, remote_key))
+        for local, remote in pairs:
+            if values.get(local) is None:
+                setattr(obj, local, getattr(related, remote))
     row: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        value = values.get(prop.key)
+    for column in plan.columns:
+        value = values.get(column.attribute)
         if value is None and column.primary_key:
             continue  # given by the INSERT
-        if value is None and not column.type.should_evaluate_none:
+        if value is None and not column.stores_none:
             default = column.default
-            if default is not None and default.is_scalar:
-                value = default.arg
-            elif default is not None and default.is_callable:
-                value = default.arg(None)
-            elif default is not None:
-                raise TypeError(f"{column}: only Python-side defaults can be filled in")
-            elif column.server_default is not None:
-                values.pop(prop.key, None)
-                continue
             if default is not None:
-                setattr(obj, prop.key, value)
-        values.setdefault(prop.key, value)  # loaded, not read back: None if never set
-        if value is not None or column.type.should_evaluate_none:
-            row[column.key] = value  # a NULL is left out: fewer parameters, the same row
+                if not (default.is_scalar or default.is_callable):
+                    raise TypeError(f"{column.column}: only Python-side defaults can be filled in")
+                value = default.arg if default.is_scalar else default.arg(None)
+                setattr(obj, column.attribute, value)
+            elif column.server_default:
+                values.pop(column.attribute, None)
+                continue
+        values.setdefault(column.attribute, value)  # loaded, not read back: None if never set
+        if value is not None or column.stores_none:
+            row[column.column] = value  # a NULL is left out: fewer parameters, the same row
     return row
 
 
@@ -437,15 +493,14 @@ _MOST_PARAMETERS = 50
 
 def _needs_key_of(state: sa.orm.InstanceState, waiting: list[sa.orm.InstanceState]) -> bool:
     """Whether ``state`` refers (many-to-one) to one of ``waiting`` that has no key yet."""
-    for relationship in state.mapper.relationships:
-        if relationship.direction is not sa.orm.MANYTOONE:
-            continue
-        related = state.dict.get(relationship.key)
+    for key, _ in _plan_for(state.mapper).parents:
+        related = state.dict.get(key)
         if related is None:
             continue
         related_state = sa.inspect(related)
-        if related_state in waiting and None in related_state.mapper.primary_key_from_instance(
-            related
+        if related_state in waiting and any(
+            related_state.dict.get(attribute) is None
+            for attribute in _plan_for(related_state.mapper).key_attributes
         ):
             return True
     return False
@@ -472,9 +527,12 @@ def _insert(connection: sa.Connection, rows: list[tuple[sa.orm.InstanceState, di
             start += width
     for (state, row), key in zip(rows, keys, strict=True):
         table = state.mapper.local_table
-        for column, value in zip(table.primary_key.columns, key, strict=True):
+        attributes = _plan_for(state.mapper).key_attributes
+        for column, attribute, value in zip(
+            table.primary_key.columns, attributes, key, strict=True
+        ):
             if row.get(column.key) is None:
-                setattr(state.obj(), state.mapper.get_property_by_column(column).key, value)
+                setattr(state.obj(), attribute, value)
 
 
 _MULTI_INSERTS: dict[tuple, sa.Select] = {}
