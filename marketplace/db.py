@@ -210,7 +210,7 @@ def lock_name_and_reserve_id(name: str, table: sa.Table) -> int | None:
         lock_name(name)
         return None
     values = {"name": name, "table": table.name}
-    return db.session.execute(_ADVISORY_LOCK_AND_NEXT_ID, values).one()[1]
+    return db.session.connection().execute(_ADVISORY_LOCK_AND_NEXT_ID, values).one()[1]
 
 
 # Integer primary keys are 32-bit on PostgreSQL: a larger number can name no row, and sending it

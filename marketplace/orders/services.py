@@ -310,15 +310,26 @@ _COUNTED_VALUE = sa.select(
     CallOff.status.in_(sorted(COUNTED_STATUSES)),
 )
 # The funders' budgets for a category (and their general ones) in a year, each beside the buyer's
-# counted value (above): placing a call-off reads both in one round trip.
-_BUDGETS_AND_COUNTED_VALUE = sa.select(Budget, _COUNTED_VALUE.scalar_subquery()).where(
-    Budget.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
-    Budget.financial_year == sa.bindparam("year"),
-    sa.or_(Budget.category_id == sa.bindparam("category_id"), Budget.category_id.is_(None)),
+# counted value (above): placing a call-off reads both in one round trip. Columns, not Budget
+# objects: loading them through the ORM cost as much CPU again as the statement.
+_BUDGETS = Budget.__table__
+_BUDGETS_AND_COUNTED_VALUE = sa.select(
+    _BUDGETS.c.id,
+    _BUDGETS.c.organisation_id,
+    _BUDGETS.c.category_id,
+    (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
+        "available_pence"
+    ),
+    _COUNTED_VALUE.scalar_subquery().label("counted_value"),
+).where(
+    _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
+    _BUDGETS.c.financial_year == sa.bindparam("year"),
+    sa.or_(_BUDGETS.c.category_id == sa.bindparam("category_id"), _BUDGETS.c.category_id.is_(None)),
 )
 _PART = sa.bindparam("part", type_=sa.BigInteger)
 # Adds the part only if the budget still has it available; answers what is now committed.
-# (On the table, not the mapped class: the ORM leaves the session's objects alone.)
+# (On the table, and run on the connection: the ORM's bulk UPDATE, which looks for the session's
+# objects to change, cost as much CPU again as the statement; set_committed_value does that.)
 _TAKE_FROM_BUDGET = (
     sa.update(Budget.__table__)
     .where(Budget.id == sa.bindparam("budget_id"), Budget.available_pence >= _PART)
@@ -408,12 +419,21 @@ def _authorisation(funder_id: int, lead_buyer_id: int, year: int) -> FundingAuth
     )
 
 
+@dataclass(frozen=True)
+class _FundingBudget:
+    """The budget a funder's part of a new call-off comes from, as read when placing it."""
+
+    id: int
+    financial_year: int
+    available_pence: int
+
+
 def _funding_budgets_and_counted_value(
     call_off: CallOff,
     shares: Sequence[FundingShare],
     funders: dict[int, Organisation],
     now: datetime,
-) -> tuple[dict[int, Budget], int]:
+) -> tuple[dict[int, _FundingBudget], int]:
     """Each funder's budget for the call-off's category in the financial year it starts in
     (else the funder's general budget), by funder, and the buyer's counted value for the
     service (``_counted_value``), read together in one statement. Read under the lock on the
@@ -427,12 +447,12 @@ def _funding_budgets_and_counted_value(
         "listing_id": call_off.listing_id,
         "since": _lookback_start(now),
     }
-    rows = db.session.execute(_BUDGETS_AND_COUNTED_VALUE, values).all()
-    budgets: dict[int, Budget] = {}
-    for budget, _ in rows:
+    rows = db.session.connection().execute(_BUDGETS_AND_COUNTED_VALUE, values).all()
+    budgets: dict[int, _FundingBudget] = {}
+    for row in rows:
         # The category's own budget wins over the general one.
-        if budget.organisation_id not in budgets or budget.category_id == call_off.category_id:
-            budgets[budget.organisation_id] = budget
+        if row.organisation_id not in budgets or row.category_id == call_off.category_id:
+            budgets[row.organisation_id] = _FundingBudget(row.id, year, int(row.available_pence))
     missing = [funders[s.organisation_id].name for s in shares if s.organisation_id not in budgets]
     if missing:
         raise BusinessRuleViolation(
@@ -444,14 +464,13 @@ def _funding_budgets_and_counted_value(
                 ]
             }
         )
-    return budgets, int(rows[0][1])
+    return budgets, int(rows[0].counted_value)
 
 
-def _short_of(funder: Organisation, budget: Budget, available: int, part: int) -> str:
+def _short_of(funder: Organisation, year: int, available: int, part: int) -> str:
     return (
         f"{funder.name} has {_pounds(available)} left in its "
-        f"{financial_year_label(budget.financial_year)} budget, less than its share of "
-        f"{_pounds(part)}"
+        f"{financial_year_label(year)} budget, less than its share of {_pounds(part)}"
     )
 
 
@@ -459,7 +478,7 @@ def _add_funders(
     call_off: CallOff,
     shares: Sequence[FundingShare],
     funders: dict[int, Organisation],
-    budgets: dict[int, Budget],
+    budgets: dict[int, _FundingBudget],
     now: datetime,
     actor: User,
 ) -> None:
@@ -469,7 +488,9 @@ def _add_funders(
     is written."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
     short = [
-        _short_of(funders[share.organisation_id], budget, budget.available_pence, part)
+        _short_of(
+            funders[share.organisation_id], budget.financial_year, budget.available_pence, part
+        )
         for share, part in zip(shares, parts, strict=True)
         if (budget := budgets[share.organisation_id]).available_pence < part
     ]
@@ -485,7 +506,7 @@ def _add_funders(
             basis_points=share.basis_points,
             share_pence=part,
             committed_pence=part,
-            budget=budgets[share.organisation_id],
+            budget_id=budgets[share.organisation_id].id,
         )
         if is_lead:
             funder.confirmed_at, funder.confirmed_by_id = now, actor.id
@@ -506,19 +527,25 @@ def _take_from_budgets(call_off: CallOff, now: datetime) -> None:
     """Commit each funder's part against its budget, all or nothing: one UPDATE per budget (in
     key order, so two placements never wait on each other in a circle) that adds the part only
     if the budget still has it available. Concurrent placements against one budget queue only
-    on this statement, not for their whole transaction."""
+    on this statement, not for their whole transaction. A budget the session holds is given
+    what its row now holds."""
     short = []
-    for funder in sorted(call_off.funders, key=lambda f: f.budget.id):
-        budget, part = funder.budget, funder.committed_pence
-        values = {"budget_id": budget.id, "part": part, "now": now}
-        committed = db.session.scalar(_TAKE_FROM_BUDGET, values)
+    for funder in sorted(call_off.funders, key=lambda f: f.budget_id):
+        budget_id, part = funder.budget_id, funder.committed_pence
+        values = {"budget_id": budget_id, "part": part, "now": now}
+        committed = db.session.connection().scalar(_TAKE_FROM_BUDGET, values)
         if committed is None:
-            left = db.session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": budget.id})
-            short.append(_short_of(funder.organisation, budget, int(left), part))
-        else:
-            # What the row now holds, without marking the object changed (it is written).
-            set_committed_value(budget, "committed_pence", committed)
-            set_committed_value(budget, "updated_at", now)
+            left = db.session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": budget_id})
+            year = financial_year(call_off.start_date)
+            short.append(_short_of(funder.organisation, year, int(left), part))
+            continue
+        held = db.session.identity_map.get(
+            Budget.__mapper__.identity_key_from_primary_key((budget_id,))
+        )
+        if held is not None:
+            # Without marking the object changed: the row is written.
+            set_committed_value(held, "committed_pence", committed)
+            set_committed_value(held, "updated_at", now)
     if short:
         raise BusinessRuleViolation({"shares": short})
 
@@ -645,7 +672,9 @@ def place_call_off(
     with db.session.no_autoflush:
         _advance(actor, call_off, now)
     write_new()
-    # Last: from here to the commit each budget's row is locked against other writers.
+    # Last, after everything else is written (on SQLite, the reference the INSERT's key gave):
+    # from here to the commit each budget's row is locked against other writers.
+    db.session.flush()
     _take_from_budgets(call_off, now)
     return call_off
 
@@ -691,6 +720,8 @@ def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
                     "orders_funding_requested",
                     call_off=call_off,
                     funder=funder,
+                    # The year its budget was chosen for (``_funding_budgets_and_counted_value``).
+                    budget_year=financial_year_label(financial_year(call_off.start_date)),
                 )
             return
         call_off.funding_confirmed_at = now

@@ -273,6 +273,16 @@ def test_co_funding_waits_for_the_co_funder_then_goes_to_the_provider(world):
     assert (lead.share_pence, pcc.share_pence) == (42_000, 28_000)
     assert (world.budget.committed_pence, world.pcc_budget.committed_pence) == (42_000, 28_000)
     assert "orders_funding_requested" in emails_to(world.pcc_approver)
+    request = db.session.scalar(
+        sa.select(Notification).where(
+            Notification.to_email == world.pcc_approver.email,
+            Notification.template == "orders_funding_requested",
+        )
+    )
+    year = world.pcc_budget.financial_year
+    assert f"£280.00 including VAT, from your {year}-{(year + 1) % 100:02d} budget." in (
+        " ".join(request.body.split())
+    )
 
     with pytest.raises(NotFound):  # not a funder
         services.confirm_funding(world.provider_admin, call_off, world.provider)
