@@ -172,9 +172,11 @@ def lock_rows(model: type, ids: Iterable[int]) -> list:
     return list(db.session.scalars(statement))
 
 
-_ADVISORY_LOCK = sa.select(
-    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("name", type_=sa.Text), 0))
+# PostgreSQL's transaction-level lock on the 64-bit hash of the parameter ``name``.
+_LOCK_ON_NAME = sa.func.pg_advisory_xact_lock(
+    sa.func.hashtextextended(sa.bindparam("name", type_=sa.Text), 0)
 )
+_ADVISORY_LOCK = sa.select(_LOCK_ON_NAME)
 # Any table will do; this one exists in every database the app builds (page_cache.py).
 _SQLITE_WRITE_LOCK = sa.text("UPDATE cache_generations SET generation = generation WHERE 0")
 
@@ -194,7 +196,7 @@ def lock_name(name: str) -> None:
 
 
 _ADVISORY_LOCK_AND_NEXT_ID = sa.select(
-    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("name", type_=sa.Text), 0)),
+    _LOCK_ON_NAME,
     sa.func.nextval(sa.func.pg_get_serial_sequence(sa.bindparam("table", type_=sa.Text), "id")),
 )
 

@@ -424,7 +424,6 @@ class _FundingBudget:
     """The budget a funder's part of a new call-off comes from, as read when placing it."""
 
     id: int
-    financial_year: int
     available_pence: int
 
 
@@ -452,7 +451,7 @@ def _funding_budgets_and_counted_value(
     for row in rows:
         # The category's own budget wins over the general one.
         if row.organisation_id not in budgets or row.category_id == call_off.category_id:
-            budgets[row.organisation_id] = _FundingBudget(row.id, year, int(row.available_pence))
+            budgets[row.organisation_id] = _FundingBudget(row.id, int(row.available_pence))
     missing = [funders[s.organisation_id].name for s in shares if s.organisation_id not in budgets]
     if missing:
         raise BusinessRuleViolation(
@@ -487,16 +486,14 @@ def _add_funders(
     confirm their parts at once. A budget already too small is refused here, before anything
     is written."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
+    year = financial_year(call_off.start_date)  # every funder's budget is for this year
     short = [
-        _short_of(
-            funders[share.organisation_id], budget.financial_year, budget.available_pence, part
-        )
+        _short_of(funders[share.organisation_id], year, budget.available_pence, part)
         for share, part in zip(shares, parts, strict=True)
         if (budget := budgets[share.organisation_id]).available_pence < part
     ]
     if short:
         raise BusinessRuleViolation({"shares": short})
-    year = financial_year(call_off.start_date)
     for share, part in zip(shares, parts, strict=True):
         is_lead = share.organisation_id == call_off.lead_buyer_id
         funder = CallOffFunder(
