@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
 from marketplace.config import check_production_safety, load_config
-from marketplace.db import MAX_ID
+from marketplace.db import MAX_ID, ping_idle_connections
 
 # Imported under another name: `marketplace.db` must stay the module (migrations refer to it).
 from marketplace.db import db as database
@@ -114,6 +114,9 @@ def _init_extensions(app: Flask) -> None:
     from marketplace.extensions import csrf, limiter, login_manager, migrate
 
     database.init_app(app)
+    if app.config["DATABASE_PING_AFTER_IDLE_SECONDS"]:
+        with app.app_context():
+            ping_idle_connections(database.engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(
         app, database, directory=str(Path(__file__).resolve().parent.parent / "migrations")
     )

@@ -11,7 +11,7 @@ from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.db import DirectlyWritten, UTCDateTime, db, utcnow
+from marketplace.db import DirectlyWritten, UTCDateTime, db, new_row, utcnow
 
 ACTION_MAX = 80
 OBJECT_TYPE_MAX = 60
@@ -89,7 +89,8 @@ def record(
             object_id = getattr(obj, "id", None)
     if organisation is None and obj is not None:
         organisation = getattr(obj, "audit_organisation", None)
-    event_row = AuditEvent(
+    event_row = new_row(
+        AuditEvent,
         actor_id=getattr(actor, "id", None),
         organisation_id=getattr(organisation, "id", organisation),
         action=action[:ACTION_MAX],

@@ -124,11 +124,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if overrides:
         config.update(overrides)
-    # A server database can drop idle connections, so check each one before use; a SQLite file
-    # cannot, and the extra round trip would cost every request.
-    if "SQLALCHEMY_ENGINE_OPTIONS" not in config:
+    # A server database can drop idle connections, so a connection idle in the pool for this
+    # long is checked before use (db.ping_idle_connections); a SQLite file cannot (0: never).
+    if "DATABASE_PING_AFTER_IDLE_SECONDS" not in config:
         is_sqlite = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {} if is_sqlite else {"pool_pre_ping": True}
+        config["DATABASE_PING_AFTER_IDLE_SECONDS"] = 0 if is_sqlite else 1.0
     return config
 
 

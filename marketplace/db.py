@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import g, has_app_context
@@ -33,6 +34,45 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, disable_autonaming=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking pooled connections
+
+
+def ping_idle_connections(engine: sa.Engine, idle_seconds: float) -> None:
+    """Check a pooled connection with a round trip before handing it out, as ``pool_pre_ping``
+    does, but only if it has been idle in the pool for ``idle_seconds`` or more.
+
+    Dropped connections (a restarted server, a proxy's idle timeout) are the ones left idle;
+    one used a moment ago is as good as its last answer said. ``pool_pre_ping`` pings before
+    every request, which cost a round trip and a fifth of a millisecond of CPU on each, where
+    the busiest requests need only a few. A connection that fails its ping is replaced, and so
+    is every connection of the pool opened before it (as ``pool_pre_ping`` does).
+    """
+
+    def note_new(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = None  # just opened: nothing to check
+
+    def note_idle_from_now(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if not engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            raise sa.exc.InvalidatePoolError("the pooled connection did not answer a ping")
+
+    sa.event.listen(engine, "connect", note_new)
+    sa.event.listen(engine, "checkin", note_idle_from_now)
+    sa.event.listen(engine, "checkout", ping_if_idle)
 
 
 def utcnow() -> datetime:
@@ -439,6 +479,79 @@ def _row_values(state: sa.orm.InstanceState) -> dict[str, Any]:
     return row
 
 
+_Row = TypeVar("_Row", bound=DirectlyWritten)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NewRowPlan:
+    columns: frozenset[str]
+    # Each many-to-one relationship's key: its (foreign key, related key) attributes.
+    parents: dict[str, tuple[tuple[str, str], ...]]
+    other_relationships: frozenset[str]
+    # Relationships kept in step with their other side: given anything, set through the ORM.
+    kept_in_step: frozenset[str]
+
+
+_NEW_ROW_PLANS: dict[type, _NewRowPlan] = {}
+
+
+def _new_row_plan(cls: type) -> _NewRowPlan:
+    plan = _NEW_ROW_PLANS.get(cls)
+    if plan is None:
+        if not issubclass(cls, DirectlyWritten):
+            raise TypeError(f"{cls.__name__} is not written directly")
+        mapper = sa.inspect(cls)
+        parents = dict(_plan_for(mapper).parents)
+        plan = _NEW_ROW_PLANS[cls] = _NewRowPlan(
+            columns=frozenset(prop.key for prop in mapper.column_attrs),
+            parents=parents,
+            other_relationships=frozenset(
+                r.key for r in mapper.relationships if r.key not in parents
+            ),
+            kept_in_step=frozenset(
+                r.key for r in mapper.relationships if r.back_populates or r.backref
+            ),
+        )
+    return plan
+
+
+def new_row(cls: type[_Row], /, **values: Any) -> _Row:
+    """A new ``cls`` holding ``values``, as ``cls(**values)`` makes it, without the ORM's
+    events for each attribute: for the rows a hot path writes with ``write_new``.
+
+    Setting an attribute through the ORM records its history and fires its events, which cost
+    a placement more than a tenth of a millisecond for the call-off's thirty-odd columns; a new
+    row has no history to keep. A many-to-one given as an object (which must have its key)
+    sets its foreign key too, and is not told about the new row: it must have no collection of
+    these rows that is kept in step (a ``back_populates``): append such a row to its parent's
+    collection instead. Collections given empty count as loaded, as when the constructor is
+    given them. The object can be flushed as any new object can.
+    """
+    plan = _new_row_plan(cls)
+    obj = sa.inspect(cls).class_manager.new_instance()
+    row = obj.__dict__
+    for key, value in values.items():
+        if key in plan.kept_in_step and value:  # nothing (None, []) leaves nothing to keep
+            raise TypeError(f"{cls.__name__}.{key} is kept in step with its other side: set it")
+        if key in plan.columns:
+            if row.setdefault(key, value) != value:
+                raise ValueError(f"{cls.__name__}.{key}: its related object says otherwise")
+        elif key in plan.parents:
+            if value is not None:
+                for local, remote in plan.parents[key]:
+                    related_key = getattr(value, remote)
+                    if related_key is None:
+                        raise ValueError(f"{cls.__name__}.{key}: the related object has no key")
+                    if row.setdefault(local, related_key) != related_key:
+                        raise ValueError(f"{cls.__name__}.{key}: {local} says otherwise")
+            sa.orm.attributes.set_committed_value(obj, key, value)
+        elif key in plan.other_relationships:
+            sa.orm.attributes.set_committed_value(obj, key, value)
+        else:
+            raise TypeError(f"{key!r} is not an attribute of {cls.__name__}")
+    return obj
+
+
 def write_new() -> None:
     """Write the session's new objects now, as a flush would, but each with one plain INSERT
     when every one of them is a ``DirectlyWritten`` row; otherwise the ordinary flush.
@@ -487,10 +600,20 @@ def write_new() -> None:
     session()._register_persistent(set(states))
 
 
-# psycopg converts a statement's SQL for the server once and keeps it, but only for statements
-# with at most 50 parameters: above that it parses the SQL again on every call, which costs more
-# than the round trip saved by putting one more row in the statement.
-_MOST_PARAMETERS = 50
+# psycopg converts a statement's SQL for the server once and keeps it (an LRU of 128), but by
+# default only for statements of up to 50 parameters and 4 KB: above that it parses the SQL
+# again on every call (300 µs for a placement's rows), which cost more than the round trip saved
+# by writing them in one statement. Its limits are there for INSERTs of any number of rows
+# (psycopg discussion 628); ours come in few shapes (one call-off, its funders, its audit event
+# and its emails), so psycopg keeps statements up to these limits, which tests/test_db.py
+# checks it does.
+_MOST_PARAMETERS = 200
+_MOST_STATEMENT_BYTES = 16384
+with contextlib.suppress(ImportError):  # psycopg is only needed for PostgreSQL
+    import psycopg._queries
+
+    psycopg._queries.MAX_CACHED_STATEMENT_PARAMS = _MOST_PARAMETERS
+    psycopg._queries.MAX_CACHED_STATEMENT_LENGTH = _MOST_STATEMENT_BYTES
 
 
 def _needs_key_of(state: sa.orm.InstanceState, waiting: list[sa.orm.InstanceState]) -> bool:

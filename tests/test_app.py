@@ -217,3 +217,12 @@ class TestIdsOutOfRange:
         assert parse_id(str(MAX_ID + 1)) is None
         for bad in ["", "0", "-1", "1e3", "12a", None, " ", "9" * 30]:
             assert parse_id(bad) is None
+
+
+def test_server_database_connections_are_pinged_only_after_being_idle(monkeypatch):
+    monkeypatch.setenv("MARKETPLACE_DATABASE_URL", "postgresql+psycopg://db/x")
+    config = load_config()
+    assert config["DATABASE_PING_AFTER_IDLE_SECONDS"] == 1.0
+    assert "pool_pre_ping" not in config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    monkeypatch.setenv("MARKETPLACE_DATABASE_URL", "sqlite:///x.db")
+    assert load_config()["DATABASE_PING_AFTER_IDLE_SECONDS"] == 0

@@ -137,28 +137,55 @@ def test_write_new_inserts_each_row_once_and_leaves_it_loaded_as_a_flush_would(a
         assert sa.inspect(email).transient and sa.inspect(event).transient
 
 
+def _write_emails(count: int) -> list[Notification]:
+    emails = [
+        Notification(to_email=f"p{n}@example.org", subject="S", body="B\n", template="t")
+        for n in range(count)
+    ]
+    db.session.add_all(emails)
+    write_new()
+    return emails
+
+
 def test_write_new_keeps_each_statement_within_the_parameters_psycopg_caches(app, count_queries):
     with app.app_context():
-        emails = [
-            Notification(to_email=f"p{n}@example.org", subject="S", body="B\n", template="t")
-            for n in range(12)
-        ]
-        db.session.add_all(emails)
-        with count_queries() as writing:
-            write_new()
         params = sum(1 for c in Notification.__table__.columns if c.name not in NULLS_AND_KEY)
+        per_statement = db_module._MOST_PARAMETERS // params
+        count = per_statement * 2 + 3  # two full statements and part of a third
+        with count_queries() as writing:
+            emails = _write_emails(count)
         if db.engine.dialect.name == "postgresql":
-            per_statement = db_module._MOST_PARAMETERS // params
             assert [s.count("INSERT INTO") for s in writing.statements] == [
-                min(per_statement, 12 - n) for n in range(0, 12, per_statement)
+                per_statement,
+                per_statement,
+                3,
             ]
         else:
-            assert writing.count == 12
-        assert len({e.id for e in emails}) == 12
+            assert writing.count == count
+        assert len({e.id for e in emails}) == count
         stored = db.session.scalars(
             sa.select(Notification.to_email).where(Notification.id.in_([e.id for e in emails]))
         ).all()
         assert sorted(stored) == sorted(e.to_email for e in emails)
+        db.session.rollback()
+
+
+@pytest.mark.postgres_only
+def test_psycopg_keeps_the_conversion_of_statements_up_to_our_limit(app):
+    # A statement of more than psycopg's default 50 parameters, written twice: the second time
+    # psycopg finds its SQL already converted instead of parsing it again.
+    import psycopg._queries
+
+    with app.app_context():
+        params = sum(1 for c in Notification.__table__.columns if c.name not in NULLS_AND_KEY)
+        rows = db_module._MOST_PARAMETERS // params
+        assert rows * params > 50
+        _write_emails(rows)
+        before = psycopg._queries._query2pg.cache_info()
+        _write_emails(rows)
+        after = psycopg._queries._query2pg.cache_info()
+        assert after.hits > before.hits
+        assert after.misses == before.misses
         db.session.rollback()
 
 
@@ -219,6 +246,87 @@ def test_write_new_falls_back_to_the_ordinary_flush_for_other_rows(app):
         db.session.rollback()
 
 
+def _copy_values(placed: CallOff, **changes) -> dict:
+    values = {
+        attr.key: getattr(placed, attr.key)
+        for attr in sa.inspect(CallOff).column_attrs
+        if attr.key not in {"id", "created_at", "updated_at"}
+    }
+    values.update(changes)
+    return values
+
+
+def _stored(call_off: CallOff) -> dict:
+    row = (
+        db.session.execute(sa.select(CallOff.__table__).where(CallOff.id == call_off.id))
+        .one()
+        ._asdict()
+    )
+    # Each gets its own time of writing.
+    return {
+        k: v for k, v in row.items() if k not in {"id", "reference", "created_at", "updated_at"}
+    }
+
+
+@pytest.mark.parametrize("written_by", ["write_new", "flush"])
+def test_new_row_makes_the_row_the_constructor_makes(app, written_by):
+    # The same call-off made both ways and written (by write_new, and by the unit of work when
+    # another kind of row is new too): the same rows, the same loaded objects.
+    with app.app_context():
+        world = build_orders_world()
+        placed = services.place_call_off(
+            world.buyer, world.region, world.listing.id, details(world)
+        )
+        relations = {
+            "listing": world.listing,
+            "provider": world.listing.organisation,
+            "lead_buyer": world.region,
+            "placed_by": world.buyer,
+            "deliveries": [],
+        }
+        made = CallOff(**_copy_values(placed, reference="CO-TEST-CTOR"), **relations)
+        quick = db_module.new_row(
+            CallOff, **_copy_values(placed, reference="CO-TEST-NEW"), **relations
+        )
+        assert not sa.inspect(quick).attrs.quantity.history.added  # nothing recorded
+        db.session.add_all([made, quick])
+        if written_by == "flush":
+            db.session.add(CacheGeneration(topic="new-row-test", generation=1))
+            flushes = _flushes()
+            write_new()
+            assert flushes == [1]
+        else:
+            write_new()
+        assert sa.inspect(quick).persistent and quick.id not in (None, made.id)
+        assert _stored(quick) == _stored(made)
+        assert quick.created_at is not None and quick.listing is world.listing
+        assert quick.provider_id == world.listing.organisation_id and quick.deliveries == []
+        db.session.rollback()
+
+
+def test_new_row_refuses_what_the_constructor_would_and_what_it_cannot_keep_in_step(app):
+    with app.app_context():
+        world = build_orders_world()
+        with pytest.raises(TypeError, match="not an attribute"):
+            db_module.new_row(Notification, to_email="a@example.org", colour="red")
+        with pytest.raises(TypeError, match="not written directly"):
+            db_module.new_row(CacheGeneration, topic="t", generation=1)
+        # A many-to-one whose object has no key yet, or whose key the row contradicts.
+        with pytest.raises(ValueError, match="no key"):
+            db_module.new_row(CallOffFunder, organisation=type(world.region)(name="New"))
+        with pytest.raises(ValueError, match="says otherwise"):
+            db_module.new_row(
+                CallOffFunder, organisation_id=world.region.id + 1, organisation=world.region
+            )
+        # The funder's call-off keeps its funders in step: append to them instead.
+        placed = services.place_call_off(
+            world.buyer, world.region, world.listing.id, details(world)
+        )
+        with pytest.raises(TypeError, match="kept in step"):
+            db_module.new_row(CallOffFunder, call_off=placed)
+        db.session.rollback()
+
+
 def test_rows_written_directly_are_ones_no_flush_listener_needs_to_see():
     # write_new skips the flush events: the page cache's and the search index's listeners
     # (both declared through page_cache.watch) must not be watching these classes.
@@ -238,3 +346,69 @@ def test_rows_written_directly_are_ones_no_flush_listener_needs_to_see():
         assert mapper.version_id_col is None, cls
         for hook in ("before_insert", "after_insert"):
             assert not getattr(mapper.dispatch, hook), (cls, hook)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pinging connections left idle in the pool
+
+
+def _engine_pinging_after(app, idle_seconds: float, monkeypatch) -> tuple[sa.Engine, list]:
+    with app.app_context():
+        url = db.engine.url
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+    db_module.ping_idle_connections(engine, idle_seconds)
+    pings = []
+    real_ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection):
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    return engine, pings
+
+
+def _backend_pid(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(sa.text("SELECT pg_backend_pid()"))
+
+
+def _terminate(app, pid: int) -> None:
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+@pytest.mark.postgres_only
+def test_a_connection_used_within_the_idle_time_is_handed_out_without_a_ping(app, monkeypatch):
+    engine, pings = _engine_pinging_after(app, 3600, monkeypatch)
+    try:
+        first = _backend_pid(engine)  # a new connection: nothing to ping
+        assert _backend_pid(engine) == first  # back from the pool a moment later
+        assert pings == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_a_connection_idle_too_long_is_pinged_and_replaced_with_the_pool_if_dead(app, monkeypatch):
+    engine, pings = _engine_pinging_after(app, 0, monkeypatch)
+    try:
+        first = _backend_pid(engine)
+        assert pings == []  # new: nothing to check
+        # The server drops it (a restart, an idle timeout) while it is in the pool.
+        _terminate(app, first)
+        replaced = _backend_pid(engine)
+        assert len(pings) == 1 and replaced != first
+        # A live connection idle too long is pinged and kept.
+        assert _backend_pid(engine) == replaced
+        assert len(pings) == 2
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_the_apps_engine_pings_idle_connections_instead_of_every_one(app):
+    with app.app_context():
+        assert app.config["DATABASE_PING_AFTER_IDLE_SECONDS"] == 1.0
+        assert db.engine.pool.dispatch.checkout  # ping_idle_connections' listener
+        assert not db.engine.pool._pre_ping

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import people_with_roles
-from marketplace.db import after_commit, commit, db, utcnow
+from marketplace.db import after_commit, commit, db, new_row, utcnow
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.senders import DeliveryError, get_sender
 
@@ -32,7 +32,8 @@ def queue_email(to: str, template: str, **context) -> Notification:
     subject_line, _, body = rendered.partition("\n")
     if not subject_line.startswith("Subject: "):
         raise ValueError(f"email template {template} must start with a 'Subject: ' line")
-    notification = Notification(
+    notification = new_row(
+        Notification,
         to_email=to,
         subject=subject_line.removeprefix("Subject: ").strip(),
         body=body.strip() + "\n",

@@ -38,6 +38,7 @@ from marketplace.db import (
     lock_name,
     lock_name_and_reserve_id,
     lock_rows,
+    new_row,
     parse_id,
     utcnow,
     write_new,
@@ -496,7 +497,8 @@ def _add_funders(
         raise BusinessRuleViolation({"shares": short})
     for share, part in zip(shares, parts, strict=True):
         is_lead = share.organisation_id == call_off.lead_buyer_id
-        funder = CallOffFunder(
+        funder = new_row(
+            CallOffFunder,
             organisation_id=share.organisation_id,
             organisation=funders[share.organisation_id],
             is_lead=is_lead,
@@ -614,7 +616,9 @@ def place_call_off(
     )
     if gross > MAX_VALUE_PENCE:
         raise BusinessRuleViolation({"quantity": ["That is more than a call-off can be worth"]})
-    call_off = CallOff(
+    # Made without the ORM's events for each attribute (db.new_row): it has no history to keep.
+    call_off = new_row(
+        CallOff,
         reference=f"NEW-{secrets.token_hex(8)}",  # until it has a key
         status=CallOffStatus.DRAFT,
         listing=listing,
