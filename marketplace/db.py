@@ -552,27 +552,40 @@ def new_row(cls: type[_Row], /, **values: Any) -> _Row:
     return obj
 
 
-def write_new() -> None:
+@dataclasses.dataclass(frozen=True)
+class Then:
+    """A statement for ``write_new`` to run once the new rows are written: an UPDATE or DELETE
+    returning one column of at most one row, whose parameters are ``values`` (their names must
+    not look like ``r<n>_<column>``, which the rows' own use)."""
+
+    statement: sa.UpdateBase
+    values: dict[str, Any]
+
+
+def write_new(then: Then | None = None) -> Any:
     """Write the session's new objects now, as a flush would, but each with one plain INSERT
-    when every one of them is a ``DirectlyWritten`` row; otherwise the ordinary flush.
+    when every one of them is a ``DirectlyWritten`` row; otherwise the ordinary flush. Then run
+    ``then``, if given, and return what it returned (None if it changed no row).
 
     The unit of work's bookkeeping (dependency sort, history, post-fetch, events) costs more than
     the statements on a hot path: placing a call-off writes four rows, and its flush took a
     third of the request. Rows are written parents first (by the tables' foreign keys), each
     table's rows in the order they were added; a key the object lacks comes from its INSERT.
-    On PostgreSQL several rows go in one statement (an INSERT each in a WITH), up to 50
-    parameters a statement; a child whose parent still waits for its key from the database goes
-    only after that parent's statement.
+    On PostgreSQL several rows go in one statement (an INSERT each in a WITH), up to
+    ``_MOST_PARAMETERS`` parameters a statement; a child whose parent still waits for its key
+    from the database goes only after that parent's statement. ``then`` goes in the last of
+    those statements, as one more part of its WITH: a round trip fewer, which is the point
+    (PostgreSQL runs a WITH's parts in no set order, so ``then`` must not depend on the rows
+    written beside it). Elsewhere it runs on its own after them.
     Afterwards the objects are persistent in the session, as if loaded; changed objects are
     left for the next flush.
     """
     session = db.session
     new = list(session.new)
-    if not new:
-        return
-    if not all(isinstance(obj, DirectlyWritten) for obj in new):
-        session.flush()
-        return
+    if not new or not all(isinstance(obj, DirectlyWritten) for obj in new):
+        if new:
+            session.flush()
+        return None if then is None else session.connection().scalar(then.statement, then.values)
     if not _TABLE_ORDER:
         _TABLE_ORDER.update((table, n) for n, table in enumerate(db.metadata.sorted_tables))
     states = sorted(
@@ -591,13 +604,18 @@ def write_new() -> None:
             _insert(connection, waiting)
             waiting = []
         waiting.append((state, row))
-    _insert(connection, waiting)
+    if together and then is not None:
+        result = _insert(connection, waiting, then)
+    else:
+        _insert(connection, waiting)
+        result = None if then is None else connection.scalar(then.statement, then.values)
     # Persistent and loaded, as a flush leaves them (the relationships they were given count as
     # loaded; the others load when read). This is the flush's own last step: private, but the
     # one call that does just this (SQLAlchemy is pinned, and tests/test_db.py checks the
     # outcome). The public way round (expunge each object, give it its identity, add it back)
     # cascades through every relationship twice and cost five times as much.
     session()._register_persistent(set(states))
+    return result
 
 
 # psycopg converts a statement's SQL for the server once and keeps it (an LRU of 128), but by
@@ -631,25 +649,37 @@ def _needs_key_of(state: sa.orm.InstanceState, waiting: list[sa.orm.InstanceStat
     return False
 
 
-def _insert(connection: sa.Connection, rows: list[tuple[sa.orm.InstanceState, dict[str, Any]]]):
-    """INSERT the rows, one statement each, or all in one if there are several (PostgreSQL),
-    and give each object the key its INSERT made."""
-    if len(rows) == 1:
+def _insert(
+    connection: sa.Connection,
+    rows: list[tuple[sa.orm.InstanceState, dict[str, Any]]],
+    then: Then | None = None,
+) -> Any:
+    """INSERT the rows, one statement each, or all in one if there are several or there is a
+    ``then`` to run with them (PostgreSQL), and give each object the key its INSERT made;
+    ``then``'s result."""
+    result = None
+    if len(rows) == 1 and then is None:
         [(state, row)] = rows
         table = state.mapper.local_table
-        result = connection.execute(_insert_for(table, frozenset(row)), row)
-        keys = [tuple(result.inserted_primary_key)]
+        inserted = connection.execute(_insert_for(table, frozenset(row)), row)
+        keys = [tuple(inserted.inserted_primary_key)]
     else:
         shape = tuple((state.mapper.local_table, frozenset(row)) for state, row in rows)
         values = {
             f"r{n}_{key}": value for n, (_, row) in enumerate(rows) for key, value in row.items()
         }
-        every_key = connection.execute(_inserts_for(shape), values).one()
+        if then is not None:
+            values.update(then.values)
+        every_key = connection.execute(
+            _inserts_for(shape, None if then is None else then.statement), values
+        ).one()
         keys, start = [], 0
         for table, _ in shape:
             width = len(table.primary_key.columns)
             keys.append(tuple(every_key[start : start + width]))
             start += width
+        if then is not None:
+            result = every_key[start]
     for (state, row), key in zip(rows, keys, strict=True):
         table = state.mapper.local_table
         attributes = _plan_for(state.mapper).key_attributes
@@ -658,15 +688,19 @@ def _insert(connection: sa.Connection, rows: list[tuple[sa.orm.InstanceState, di
         ):
             if row.get(column.key) is None:
                 setattr(state.obj(), attribute, value)
+    return result
 
 
 _MULTI_INSERTS: dict[tuple, sa.Select] = {}
 
 
-def _inserts_for(shape: tuple[tuple[sa.Table, frozenset[str]], ...]) -> sa.Select:
+def _inserts_for(
+    shape: tuple[tuple[sa.Table, frozenset[str]], ...], then: sa.UpdateBase | None = None
+) -> sa.Select:
     """One statement inserting a row into each table of ``shape`` (parameters ``r<n>_<column>``)
-    and selecting their keys, in order: PostgreSQL's INSERTs in a WITH."""
-    statement = _MULTI_INSERTS.get(shape)
+    and selecting their keys, in order, then what ``then`` returned: PostgreSQL's INSERTs and
+    ``then`` in a WITH."""
+    statement = _MULTI_INSERTS.get((shape, then))
     if statement is None:
         keys = []
         for n, (table, columns) in enumerate(shape):
@@ -682,5 +716,9 @@ def _inserts_for(shape: tuple[tuple[sa.Table, frozenset[str]], ...]) -> sa.Selec
                 sa.select(inserted.c[column.key]).scalar_subquery().label(f"r{n}_{column.key}")
                 for column in table.primary_key.columns
             ]
-        statement = _MULTI_INSERTS[shape] = sa.select(*keys)
+        if then is not None:
+            changed = then.cte("also")
+            [column] = changed.c
+            keys.append(sa.select(column).scalar_subquery().label("also"))
+        statement = _MULTI_INSERTS[(shape, then)] = sa.select(*keys)
     return statement

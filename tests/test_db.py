@@ -327,6 +327,40 @@ def test_new_row_refuses_what_the_constructor_would_and_what_it_cannot_keep_in_s
         db.session.rollback()
 
 
+_BUMP = (
+    sa.update(CacheGeneration.__table__)
+    .where(CacheGeneration.topic == sa.bindparam("bump_topic"))
+    .values(generation=CacheGeneration.generation + 1)
+    .returning(CacheGeneration.generation)
+)
+
+
+def test_write_new_runs_its_then_with_the_rows_in_one_statement_on_postgresql(app, count_queries):
+    with app.app_context():
+        db.session.add(CacheGeneration(topic="then-test", generation=4))
+        db.session.flush()
+        email = Notification(to_email="t@example.org", subject="S", body="B\n", template="t")
+        db.session.add(email)
+        with count_queries() as writing:
+            bumped = write_new(db_module.Then(_BUMP, {"bump_topic": "then-test"}))
+        assert bumped == 5 and email.id is not None and sa.inspect(email).persistent
+        if db.engine.dialect.name == "postgresql":
+            [statement] = writing.statements
+            assert (
+                "INSERT INTO notifications" in statement and "UPDATE cache_generations" in statement
+            )
+        else:
+            assert [s.split()[0] for s in writing.statements] == ["INSERT", "UPDATE"]
+        # Changing no row: None. With nothing new to write, it runs on its own.
+        assert write_new(db_module.Then(_BUMP, {"bump_topic": "no-such-topic"})) is None
+        assert write_new(db_module.Then(_BUMP, {"bump_topic": "then-test"})) == 6
+        # With other new objects, after the ordinary flush.
+        other = CacheGeneration(topic="then-other", generation=1)
+        db.session.add(other)
+        assert write_new(db_module.Then(_BUMP, {"bump_topic": "then-other"})) == 2
+        db.session.rollback()
+
+
 def test_rows_written_directly_are_ones_no_flush_listener_needs_to_see():
     # write_new skips the flush events: the page cache's and the search index's listeners
     # (both declared through page_cache.watch) must not be watching these classes.

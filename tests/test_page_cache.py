@@ -213,3 +213,75 @@ def test_an_in_memory_database_has_its_generations_read_through_the_session(tmp_
         assert generation(Topic.REGISTER) > 0
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheGeneration)) == 1
         db.session.remove()
+
+
+def _loaded(obj, seen=None) -> dict:
+    """What an object graph holds: each object's class, key and loaded columns, and the keys its
+    loaded relationships lead to."""
+    seen = {} if seen is None else seen
+    state = sa.inspect(obj)
+    if state.key in seen:
+        return seen
+    entry = seen[state.key] = {}
+    for attr in state.mapper.column_attrs:
+        if attr.key in state.dict:
+            entry[attr.key] = state.dict[attr.key]
+    for relationship in state.mapper.relationships:
+        if relationship.key not in state.dict:
+            continue
+        value = state.dict[relationship.key]
+        related = list(value) if relationship.uselist else [value]
+        entry[relationship.key] = [None if r is None else sa.inspect(r).key for r in related]
+        for r in related:
+            if r is not None:
+                _loaded(r, seen)
+    return seen
+
+
+def test_kept_copies_are_attached_as_merge_would_attach_them(app, count_queries):
+    from marketplace.accounts.security import hash_secret
+    from marketplace.accounts.services import create_api_token
+    from marketplace.accounts.session import _token_key, token_principal
+    from marketplace.catalogue.search import SEARCH_TOPIC, buyable_listing
+    from tests.orders.factories import build_orders_world
+
+    world = build_orders_world()
+    _, secret = create_api_token(world.buyer, world.region, "kept")
+    commit()
+    token_hash = hash_secret(secret)
+    token_principal(token_hash), buyable_listing(world.listing.id)  # kept by this worker
+    db.session.remove()
+    copies = [
+        kept_copy(_token_key(token_hash), [Topic.PRINCIPALS]),
+        kept_copy(
+            ("buyable-listing", world.listing.id),
+            [SEARCH_TOPIC, Topic.REGISTER, Topic.PRINCIPALS],
+        ),
+    ]
+    merged = [_loaded(db.session.merge(copy, load=False)) for copy in copies]
+    db.session.remove()
+    with count_queries() as attaching:
+        token, listing = token_principal(token_hash), buyable_listing(world.listing.id)
+    # Outside a request each reads the generations; nothing else.
+    assert all("cache_generations" in s for s in attaching.statements)
+    assert [_loaded(token), _loaded(listing)] == merged
+    assert len(merged[0]) >= 4 and len(merged[1]) >= 5  # the whole graphs, not just the roots
+    for obj in _every_object(token) + _every_object(listing):
+        state = sa.inspect(obj)
+        assert state.persistent and state.session_id == db.session().hash_key
+        assert not state.modified and obj not in db.session.dirty
+    assert token.user.memberships[0].organisation_id == world.region.id
+    # What the copy left unloaded loads when read, and a change is written as any other.
+    with count_queries() as lazy:
+        assert world.buyer.id in {m.user_id for m in token.organisation.memberships}
+    assert lazy.count == 1
+    token.name = "renamed"
+    assert list(db.session.dirty) == [token]
+    db.session.flush()
+    db.session.expire(token)
+    assert token.name == "renamed"
+    db.session.rollback()
+
+
+def _every_object(obj) -> list:
+    return [db.session.identity_map[key] for key in _loaded(obj)]

@@ -34,6 +34,7 @@ from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.catalogue.search import buyable_listing
 from marketplace.db import (
     MAX_ID,
+    Then,
     db,
     lock_name,
     lock_name_and_reserve_id,
@@ -483,9 +484,9 @@ def _add_funders(
     actor: User,
 ) -> None:
     """Split the value by the shares into the call-off's funders, each part to be committed
-    against its funder's budget (``_take_from_budgets``); co-funders' standing authorisations
-    confirm their parts at once. A budget already too small is refused here, before anything
-    is written."""
+    against its funder's budget (``_write_and_take_from_budgets``); co-funders' standing
+    authorisations confirm their parts at once. A budget already too small is refused here,
+    before anything is written."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
     year = financial_year(call_off.start_date)  # every funder's budget is for this year
     short = [
@@ -522,24 +523,39 @@ def _add_funders(
         call_off.funders.append(funder)
 
 
-def _take_from_budgets(call_off: CallOff, now: datetime) -> None:
-    """Commit each funder's part against its budget, all or nothing: one UPDATE per budget (in
-    key order, so two placements never wait on each other in a circle) that adds the part only
-    if the budget still has it available. Concurrent placements against one budget queue only
-    on this statement, not for their whole transaction. A budget the session holds is given
-    what its row now holds."""
+def _write_and_take_from_budgets(call_off: CallOff, now: datetime) -> None:
+    """Write the new rows, then commit each funder's part against its budget, all or nothing:
+    one UPDATE per budget (in key order, so two placements never wait on each other in a
+    circle) that adds the part only if the budget still has it available. These UPDATEs come
+    last, after everything else is written, so that each budget's row is locked against other
+    writers only from there to the commit: concurrent placements against one budget queue only
+    on them, not for their whole transaction. A budget the session holds is given what its row
+    now holds.
+
+    A call-off with one funder, and nothing else to write, has its budget's UPDATE go in the
+    statement that writes the rows (``write_new``'s ``then``, on PostgreSQL): one round trip
+    fewer for most placements."""
+    funders = sorted(call_off.funders, key=lambda f: f.budget_id)
+    session = db.session
+    if len(funders) == 1 and not session.dirty:
+        [funder] = funders
+        taken = [(funder, write_new(Then(_TAKE_FROM_BUDGET, _taking(funder, now))))]
+    else:
+        write_new()
+        # Last, after everything else is written (on SQLite, the reference the INSERT's key
+        # gave): from here to the commit each budget's row is locked against other writers.
+        session.flush()
+        connection = session.connection()
+        taken = [(f, connection.scalar(_TAKE_FROM_BUDGET, _taking(f, now))) for f in funders]
     short = []
-    for funder in sorted(call_off.funders, key=lambda f: f.budget_id):
-        budget_id, part = funder.budget_id, funder.committed_pence
-        values = {"budget_id": budget_id, "part": part, "now": now}
-        committed = db.session.connection().scalar(_TAKE_FROM_BUDGET, values)
+    for funder, committed in taken:
         if committed is None:
-            left = db.session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": budget_id})
+            left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": funder.budget_id})
             year = financial_year(call_off.start_date)
-            short.append(_short_of(funder.organisation, year, int(left), part))
+            short.append(_short_of(funder.organisation, year, int(left), funder.committed_pence))
             continue
-        held = db.session.identity_map.get(
-            Budget.__mapper__.identity_key_from_primary_key((budget_id,))
+        held = session.identity_map.get(
+            Budget.__mapper__.identity_key_from_primary_key((funder.budget_id,))
         )
         if held is not None:
             # Without marking the object changed: the row is written.
@@ -547,6 +563,10 @@ def _take_from_budgets(call_off: CallOff, now: datetime) -> None:
             set_committed_value(held, "updated_at", now)
     if short:
         raise BusinessRuleViolation({"shares": short})
+
+
+def _taking(funder: CallOffFunder, now: datetime) -> dict:
+    return {"budget_id": funder.budget_id, "part": funder.committed_pence, "now": now}
 
 
 def place_call_off(
@@ -672,11 +692,7 @@ def place_call_off(
     # are then written together: the call-off, its funders, the audit event and the emails.
     with db.session.no_autoflush:
         _advance(actor, call_off, now)
-    write_new()
-    # Last, after everything else is written (on SQLite, the reference the INSERT's key gave):
-    # from here to the commit each budget's row is locked against other writers.
-    db.session.flush()
-    _take_from_budgets(call_off, now)
+    _write_and_take_from_budgets(call_off, now)
     return call_off
 
 
