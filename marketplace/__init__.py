@@ -33,6 +33,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(config)
     # `<int:…>` in routes matches only numbers that can be ids, so a huge one is a plain 404.
     app.url_map.converters["int"] = IdConverter
+    from marketplace.accounts.session import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
     if config["PROXY_FIX_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -216,24 +219,36 @@ def _register_request_hooks(app: Flask) -> None:
             response.status_code = 422
         return response
 
-    @app.after_request
-    def security_headers(response):
-        headers = response.headers
-        headers.setdefault(
+    # Every response's security headers, unless the view set its own; worked out once.
+    defaults = [
+        (
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
             "form-action 'self'; frame-ancestors 'none'",
-        )
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if app.config["HSTS"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.endpoint and not request.endpoint.startswith("static"):
-            headers.setdefault("Cache-Control", "no-store")
+        ),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    transport_security = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    not_cached = ("Cache-Control", "no-store")
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        # One pass over the headers the view set (setdefault looks through them for each one).
+        already = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers iterates pairs)
+        for name, value in defaults:
+            if name.lower() not in already:
+                headers.add(name, value)
+        if app.config["HSTS"] and "strict-transport-security" not in already:
+            headers.add(*transport_security)
+        endpoint = request.endpoint
+        if endpoint and not endpoint.startswith("static") and "cache-control" not in already:
+            headers.add(*not_cached)
         headers["X-Request-Id"] = g.get("request_id", "")
         return response
 

@@ -226,3 +226,40 @@ def test_server_database_connections_are_pinged_only_after_being_idle(monkeypatc
     assert "pool_pre_ping" not in config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     monkeypatch.setenv("MARKETPLACE_DATABASE_URL", "sqlite:///x.db")
     assert load_config()["DATABASE_PING_AFTER_IDLE_SECONDS"] == 0
+
+
+class TestCookieSession:
+    def test_a_request_without_the_cookie_builds_no_signer(self, app, client, monkeypatch):
+        from flask.sessions import SecureCookieSessionInterface
+
+        built = []
+        real = SecureCookieSessionInterface.get_signing_serializer
+
+        def counted(interface, application):
+            built.append(1)
+            return real(interface, application)
+
+        monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", counted)
+        app.session_interface._signers.clear()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/services").status_code == 200
+        assert built == []
+
+    def test_the_session_survives_requests_and_key_rotation_with_fallbacks(
+        self, app, client, monkeypatch
+    ):
+        member = make_member(Role.BUYER)
+        commit()
+        sign_in = client.post(
+            "/sign-in", data={"email": member.email, "password": "correct horse battery staple"}
+        )
+        assert sign_in.status_code == 302
+        assert client.get("/account").status_code == 200
+        old_key = app.config["SECRET_KEY"]
+        # The key rotated with the old one kept as a fallback: still signed in.
+        monkeypatch.setitem(app.config, "SECRET_KEY", "n" * 64)
+        monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old_key])
+        assert client.get("/account").status_code == 200
+        # The old key dropped: the cookie no longer counts, and the person must sign in again.
+        monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+        assert client.get("/account").status_code == 302

@@ -254,14 +254,17 @@ def _check_shares(
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             errors.append("Each share must be a whole number of basis points, at least 0.01%")
             break
-    # By key: the lead buyer is already in the session, so a call-off it funds alone reads nothing.
-    funders = {
-        pk: org
+    # By key; the lead buyer is the organisation given, so a call-off it funds alone reads
+    # nothing (even Session.get of an object it holds costs more than the rest of this check).
+    funders = {organisation.id: organisation} if organisation.id in ids else {}
+    funders.update(
+        (pk, org)
         for pk in dict.fromkeys(ids)
         if isinstance(pk, int)
+        and pk not in funders
         and 1 <= pk <= MAX_ID
         and (org := db.session.get(Organisation, pk)) is not None
-    }
+    )
     for pk in ids:
         funder = funders.get(pk)
         if funder is None or not funder.active:

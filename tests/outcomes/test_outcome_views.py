@@ -72,6 +72,9 @@ def test_the_provider_claims_and_the_buyer_verifies_on_the_pages(web, world, cal
     downloaded = web.get(evidence_url)
     assert downloaded.status_code == 200
     assert downloaded.headers["Cache-Control"].startswith("private")
+    # The download's own headers are kept, not doubled by the app's defaults.
+    assert len(downloaded.headers.getlist("Cache-Control")) == 1
+    assert downloaded.headers.getlist("X-Content-Type-Options") == ["nosniff"]
     downloaded.close()
     verified = web.post(f"/call-offs/{call_off.id}/outcome-claims/{claim.id}/verify")
     assert verified.status_code == 302
