@@ -19,6 +19,10 @@ OBJECT_TYPE_MAX = 60
 
 class AuditEvent(DirectlyWritten, db.Model):
     __tablename__ = "audit_events"
+    # One index for an object's history (by type and key; its first column also lists the
+    # types), not one per column: every change in the app writes a row here, and each index
+    # is one more insert.
+    __table_args__ = (sa.Index("ix_audit_events_object", "object_type", "object_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -28,9 +32,9 @@ class AuditEvent(DirectlyWritten, db.Model):
     organisation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
-    action: Mapped[str] = mapped_column(sa.String(ACTION_MAX), index=True)
-    object_type: Mapped[str] = mapped_column(sa.String(OBJECT_TYPE_MAX), index=True)
-    object_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    action: Mapped[str] = mapped_column(sa.String(ACTION_MAX))
+    object_type: Mapped[str] = mapped_column(sa.String(OBJECT_TYPE_MAX))
+    object_id: Mapped[str | None] = mapped_column(sa.String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
