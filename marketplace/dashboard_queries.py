@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask import url_for
@@ -17,6 +18,9 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.db import db, utcnow
+
+if TYPE_CHECKING:
+    from marketplace.orders.queries import HomeFigures
 
 
 @dataclass
@@ -93,6 +97,105 @@ def _applications_waiting() -> tuple[int, int]:
         ).where(Application.status.in_(open_states))
     ).one()
     return waiting, overdue
+
+
+CALL_OFF_ROLES = frozenset({Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
+
+
+def _call_offs(count: int) -> str:
+    return f"{count} call-off{'s' if count != 1 else ''}"
+
+
+def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
+    """What waits for the organisation's people on its call-offs."""
+    waiting_url = url_for("orders.index", waiting="yes")
+    actions: list[Action] = []
+    if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+        if counts.to_respond:
+            body = (
+                f"{_call_offs(counts.to_respond)} waiting for your organisation to accept or "
+                "decline"
+                + (f"; {counts.due_today} must be answered today." if counts.due_today else ".")
+                + " One not answered by its respond-by date expires."
+            )
+        else:
+            body = "No call-offs are waiting for your response."
+        actions.append(
+            Action(
+                "Call-offs to respond to",
+                body,
+                waiting_url,
+                "See what waits for you",
+                counts.to_respond,
+            )
+        )
+        if counts.in_delivery:
+            actions.append(
+                Action(
+                    "Delivery to record",
+                    f"{_call_offs(counts.in_delivery)} accepted and not yet completed: record "
+                    "delivery as it happens, so that invoices and budgets follow it.",
+                    url_for("orders.index"),
+                    "See call-offs",
+                    counts.in_delivery,
+                )
+            )
+    if Role.APPROVER in roles:
+        actions.append(
+            Action(
+                "Call-offs waiting for your approval",
+                f"{_call_offs(counts.to_approve)} above the spend limit of the person who placed "
+                "it waiting for an approver."
+                if counts.to_approve
+                else "Nothing is waiting for approval.",
+                waiting_url,
+                "See what waits for you",
+                counts.to_approve,
+            )
+        )
+        if counts.shares_to_confirm:
+            actions.append(
+                Action(
+                    "Funding shares to confirm",
+                    f"{_call_offs(counts.shares_to_confirm)} co-funded by your organisation "
+                    "waiting for you to confirm its share.",
+                    waiting_url,
+                    "See what waits for you",
+                    counts.shares_to_confirm,
+                )
+            )
+    if counts.variations_to_decide:
+        actions.append(
+            Action(
+                "Variations to decide",
+                f"{_call_offs(counts.variations_to_decide)} with a change proposed by the other "
+                "side, waiting for your organisation to agree or reject it.",
+                waiting_url,
+                "See what waits for you",
+                counts.variations_to_decide,
+            )
+        )
+    return actions
+
+
+def _budget_action(figures: HomeFigures, year: int) -> Action:
+    """The buyer organisation's budget for this financial year, added up."""
+    from marketplace.filters import pounds
+    from marketplace.orders.services import financial_year_label
+
+    label = financial_year_label(year)
+    if figures.budget_allocated_pence is None or figures.budget_available_pence is None:
+        body = (
+            f"Your organisation has no budget for {label}, so it cannot place or fund "
+            "call-offs starting this year."
+        )
+    else:
+        body = (
+            f"{pounds(figures.budget_available_pence)} available of "
+            f"{pounds(figures.budget_allocated_pence)} allocated, after what open call-offs may "
+            "cost and what has been spent."
+        )
+    return Action(f"Budget for {label}", body, url_for("orders.budgets"), "See your budgets")
 
 
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
@@ -173,25 +276,16 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Go to your rate card",
             )
         )
-        actions.append(
-            Action(
-                "Call-offs to respond to",
-                "No call-offs are waiting for your response.",
-                url_for("orders.index"),
-                "See call-offs",
-                0,
-            )
-        )
-    if Role.APPROVER in roles:
-        actions.append(
-            Action(
-                "Call-offs waiting for your approval",
-                "Nothing is waiting for approval.",
-                url_for("orders.index"),
-                "See call-offs",
-                0,
-            )
-        )
+    figures, year = None, 0
+    if roles & CALL_OFF_ROLES:
+        # Call-offs build on accounts: their pieces are imported where they are used.
+        from marketplace.orders.queries import home_figures
+        from marketplace.orders.services import financial_year, london_date
+
+        today = london_date()
+        year = financial_year(today)
+        figures = home_figures(organisation.id, today, year)  # the one query for all of them
+        actions.extend(_call_off_actions(figures, roles))
     if roles & {Role.BUYER, Role.APPROVER}:
         actions.append(
             Action(
@@ -202,6 +296,8 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Find services",
             )
         )
+        if figures is not None:
+            actions.append(_budget_action(figures, year))
     if roles & {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}:
         actions.extend(_team_actions(organisation))
     if not user.two_factor_enabled:

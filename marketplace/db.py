@@ -315,6 +315,65 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     connection.exec_driver_sql(compiled.string, parameters)
 
 
+class PrecompiledRead:
+    """A read run on nearly every page view, compiled once per database dialect and run with
+    ``exec_driver_sql`` on the session's connection (so in its transaction, and seen by query
+    logging and counting like any other statement).
+
+    For such a statement SQLAlchemy's own work on each execution (its cache lookup, converting
+    every literal's parameter, the ORM's result set-up) costs several times what the database
+    does. Here the statement's constants are converted once, and each call converts only the
+    named ``sa.bindparam`` values it is given. Rows come back as the driver gives them: use it
+    for numbers, not for values whose type converts results (dates, enums). Lists (``IN``) are
+    refused: their SQL changes with their length.
+    """
+
+    def __init__(self, statement: sa.Executable) -> None:
+        self._statement = statement
+        self._by_dialect: dict[str, tuple[str, bool, list[tuple[str, bool, Any]]]] = {}
+
+    def _compiled(self, dialect: sa.Dialect) -> tuple[str, bool, list[tuple[str, bool, Any]]]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect)
+            names = (
+                list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+            )
+            parts = []
+            for name in names:
+                bind = compiled.binds[name]
+                if bind.expanding or bind.literal_execute:
+                    raise ValueError(f"PrecompiledRead cannot run a list parameter ({name})")
+                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if bind.required:  # a named parameter each call gives
+                    parts.append((name, True, (bind.key, processor)))
+                else:  # a constant in the statement: converted now, once
+                    value = bind.effective_value
+                    parts.append((name, False, processor(value) if processor else value))
+            found = (compiled.string, compiled.positional, parts)
+            self._by_dialect[dialect.name] = found
+        return found
+
+    def one(self, connection: sa.Connection, **values: Any) -> sa.Row:
+        """Its one row, run on ``connection``."""
+        sql, parameters = self.prepared(connection.dialect, values)
+        return connection.exec_driver_sql(sql, parameters).one()
+
+    def prepared(self, dialect: sa.Dialect, values: dict[str, Any]) -> tuple[str, Any]:
+        """The SQL and the parameters in the driver's form, for ``values``."""
+        sql, positional, parts = self._compiled(dialect)
+        converted = []
+        for name, given, part in parts:
+            if given:
+                key, processor = part
+                value = values[key]
+                converted.append((name, processor(value) if processor else value))
+            else:
+                converted.append((name, part))
+        parameters = tuple(value for _, value in converted) if positional else dict(converted)
+        return sql, parameters
+
+
 def _copy(connection: sa.Connection, table: sa.Table, keys: list[str], rows: list[list]) -> None:
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(table.c[key].name) for key in keys)

@@ -35,7 +35,7 @@ from flask import session as flask_session
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.db import db
+from marketplace.db import PrecompiledRead, db
 
 
 class Topic(enum.StrEnum):
@@ -186,6 +186,12 @@ class _GenerationReader:
 
     def read(self) -> dict[str, int] | None:
         """The committed generations, or None if they cannot be read this way now."""
+        rows = self.fetch(_GENERATIONS_SQL, ())
+        return None if rows is None else dict(rows)
+
+    def fetch(self, sql: str, parameters: Any) -> list[tuple] | None:
+        """The rows of a read of committed data (SQL and parameters in the driver's own form),
+        or None if they cannot be read this way now."""
         engine = db.engine
         if isinstance(engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
             return None  # an in-memory SQLite database lives in that one connection
@@ -194,8 +200,8 @@ class _GenerationReader:
             connection = self._take(engine) or self._connect(engine)
             cursor = connection.cursor()
             try:
-                cursor.execute(_GENERATIONS_SQL)
-                values = dict(cursor.fetchall())
+                cursor.execute(sql, parameters)
+                rows = cursor.fetchall()
             finally:
                 cursor.close()
         except Exception:  # a broken connection (a restarted server): the next read reconnects
@@ -203,7 +209,7 @@ class _GenerationReader:
                 _close_quietly(connection)
             return None
         self._give_back(engine, connection)
-        return values
+        return rows
 
     def _take(self, engine: Any) -> Any:
         stale = []
@@ -269,6 +275,20 @@ def generations() -> dict[str, int]:
     if has_request_context():
         setattr(g, _REQUEST_KEY, values)
     return values
+
+
+def read_committed(statement: PrecompiledRead, **values: Any) -> Any:
+    """The one row of a read of what is committed, on one of the connections that read the
+    generations: for a page that reads a little besides its cached parts and writes nothing,
+    this spares it a transaction on the session (a connection checkout, BEGIN and ROLLBACK),
+    which costs more than the read. Where that cannot be done (an in-memory database, a
+    broken connection), through the session."""
+    sql, parameters = statement.prepared(db.engine.dialect, values)
+    rows = _reader.fetch(sql, parameters)
+    if rows is None:
+        return statement.one(db.session.connection(), **values)
+    [row] = rows
+    return row
 
 
 def generation(topic: Topic | str) -> int:

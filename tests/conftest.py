@@ -227,22 +227,23 @@ def count_queries(app):
     @contextmanager
     def _count():
         counter = QueryCounter()
-        # The generations are read on a connection of their own, outside SQLAlchemy's events.
+        # The generations (and a few reads of committed data) are read on connections of
+        # their own, outside SQLAlchemy's events.
         reader = page_cache._GenerationReader
-        read = reader.read
+        fetch = reader.fetch
 
-        def counted_read(self):
-            values = read(self)
-            if values is not None:
-                counter.statements.append(page_cache._GENERATIONS_SQL)
-            return values
+        def counted_fetch(self, sql, parameters):
+            rows = fetch(self, sql, parameters)
+            if rows is not None:
+                counter.statements.append(sql)
+            return rows
 
         sa.event.listen(db.engine, "before_cursor_execute", counter)
-        reader.read = counted_read
+        reader.fetch = counted_fetch
         try:
             yield counter
         finally:
-            reader.read = read
+            reader.fetch = fetch
             sa.event.remove(db.engine, "before_cursor_execute", counter)
 
     return _count

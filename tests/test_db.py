@@ -446,3 +446,47 @@ def test_the_apps_engine_pings_idle_connections_instead_of_every_one(app):
         assert app.config["DATABASE_PING_AFTER_IDLE_SECONDS"] == 1.0
         assert db.engine.pool.dispatch.checkout  # ping_idle_connections' listener
         assert not db.engine.pool._pre_ping
+
+
+def test_a_precompiled_read_answers_as_the_same_statement_run_by_sqlalchemy(app, count_queries):
+    """Constants converted once (enums, dates), named parameters converted on each call, on
+    the session's connection: the same row as ``session.execute`` for other values each time."""
+    world = build_orders_world()
+    call_off = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    db.session.flush()
+    statement = sa.select(
+        sa.func.count(CallOff.id).filter(
+            CallOff.status == call_off.status,  # an enum constant
+            CallOff.start_date >= sa.bindparam("from_day"),  # a date each call gives
+        ),
+        sa.func.count(CallOff.id).filter(CallOff.crn == "X123456"),
+    ).where(CallOff.lead_buyer_id == sa.bindparam("buyer_id"))
+    read = db_module.PrecompiledRead(statement)
+    cases = [
+        {"buyer_id": world.region.id, "from_day": call_off.start_date},
+        {"buyer_id": world.region.id, "from_day": call_off.start_date + timedelta(days=1)},
+        {"buyer_id": world.provider.id, "from_day": call_off.start_date},
+    ]
+    expected = [tuple(db.session.execute(statement, case).one()) for case in cases]
+    assert expected == [(1, 1), (0, 1), (0, 0)]
+    with count_queries() as counter:
+        answers = [tuple(read.one(db.session.connection(), **case)) for case in cases]
+    assert answers == expected and counter.count == 3
+    # On the session's connection, in its transaction: what it has flushed is seen.
+    call_off.crn = "Y654321"
+    db.session.flush()
+    assert tuple(read.one(db.session.connection(), **cases[0])) == (1, 0)
+
+
+def test_a_precompiled_read_refuses_a_list_and_a_missing_parameter(app):
+    listed = db_module.PrecompiledRead(
+        sa.select(sa.func.count(CallOff.id)).where(CallOff.status.in_(["sent", "accepted"]))
+    )
+    with pytest.raises(ValueError, match="list parameter"):
+        listed.one(db.session.connection())
+    named = db_module.PrecompiledRead(
+        sa.select(sa.func.count(CallOff.id)).where(CallOff.id == sa.bindparam("call_off_id"))
+    )
+    with pytest.raises(KeyError):
+        named.one(db.session.connection())
+    assert tuple(named.one(db.session.connection(), call_off_id=1)) == (0,)

@@ -37,7 +37,18 @@ def side_of(user: User, call_off: CallOff) -> Side | None:
 
 def awaits(organisation: Organisation, call_off: CallOff) -> bool:
     """Whether the call-off waits for this organisation: a provider's answer, a co-funder's
-    share, or the lead buyer's approval."""
+    share, the lead buyer's approval, or a decision on a variation the other side proposed.
+    (``queries.waiting_condition`` is the same rule in SQL.)"""
+    if call_off.status in DELIVERING:
+        return any(
+            v.status == VariationStatus.PROPOSED
+            and (
+                call_off.lead_buyer_id == organisation.id
+                if v.proposed_by_side == Side.PROVIDER
+                else call_off.provider_id == organisation.id
+            )
+            for v in call_off.variations
+        )
     if call_off.status == CallOffStatus.SENT:
         return call_off.provider_id == organisation.id
     if call_off.status == CallOffStatus.AWAITING_FUNDING:

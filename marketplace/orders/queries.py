@@ -8,8 +8,18 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from marketplace.db import db
-from marketplace.orders.models import Budget, CallOff, CallOffFunder, CallOffStatus
+from marketplace.db import PrecompiledRead, db
+from marketplace.orders.models import (
+    Budget,
+    CallOff,
+    CallOffFunder,
+    CallOffStatus,
+    Side,
+    Variation,
+    VariationStatus,
+)
+from marketplace.orders.permissions import DELIVERING
+from marketplace.page_cache import read_committed
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,8 @@ class CallOffFilters:
     crn: str | None = None
     placed_from: date | None = None
     placed_to: date | None = None
+    # Only those waiting for this organisation to act (``waiting_condition``).
+    waiting_for: int | None = None
 
 
 def party_condition(organisation_id: int):
@@ -28,6 +40,51 @@ def party_condition(organisation_id: int):
         CallOffFunder.organisation_id == organisation_id
     )
     return sa.or_(CallOff.provider_id == organisation_id, CallOff.id.in_(funded))
+
+
+def _variation_for(organisation_id: int):
+    """An open variation on the call-off that the other side proposed to this organisation."""
+    return sa.exists().where(
+        Variation.call_off_id == CallOff.id,
+        Variation.status == VariationStatus.PROPOSED,
+        sa.or_(
+            sa.and_(
+                Variation.proposed_by_side == Side.PROVIDER,
+                CallOff.lead_buyer_id == organisation_id,
+            ),
+            sa.and_(
+                Variation.proposed_by_side == Side.BUYER, CallOff.provider_id == organisation_id
+            ),
+        ),
+    )
+
+
+def _share_to_confirm(organisation_id: int):
+    return sa.and_(
+        CallOff.status == CallOffStatus.AWAITING_FUNDING,
+        CallOff.id.in_(
+            sa.select(CallOffFunder.call_off_id).where(
+                CallOffFunder.organisation_id == organisation_id,
+                CallOffFunder.confirmed_at.is_(None),
+            )
+        ),
+    )
+
+
+def waiting_condition(organisation_id: int):
+    """The call-offs waiting for this organisation to act: the provider's answer to one sent to
+    it, a co-funder's confirmation of its share, the lead buyer's approval, or a decision on a
+    variation the other side proposed. ``permissions.awaits`` is the same rule for one call-off
+    already loaded; a test holds the two together."""
+    return sa.or_(
+        sa.and_(CallOff.status == CallOffStatus.SENT, CallOff.provider_id == organisation_id),
+        _share_to_confirm(organisation_id),
+        sa.and_(
+            CallOff.status == CallOffStatus.AWAITING_APPROVAL,
+            CallOff.lead_buyer_id == organisation_id,
+        ),
+        sa.and_(CallOff.status.in_(DELIVERING), _variation_for(organisation_id)),
+    )
 
 
 def call_offs_query(organisation_id: int | None, filters: CallOffFilters) -> sa.Select:
@@ -52,7 +109,91 @@ def call_offs_query(organisation_id: int | None, filters: CallOffFilters) -> sa.
         statement = statement.where(sa.func.date(CallOff.placed_at) >= filters.placed_from)
     if filters.placed_to is not None:
         statement = statement.where(sa.func.date(CallOff.placed_at) <= filters.placed_to)
+    if filters.waiting_for is not None:
+        statement = statement.where(waiting_condition(filters.waiting_for))
     return statement.order_by(CallOff.placed_at.desc(), CallOff.id.desc())
+
+
+def waiting_first(organisation_id: int, limit: int) -> tuple[list[CallOff], int]:
+    """Up to ``limit`` of the call-offs waiting for the organisation, the most pressing first
+    (the earliest respond-by date, then the oldest), and how many wait in all."""
+    condition = sa.and_(party_condition(organisation_id), waiting_condition(organisation_id))
+    total = db.session.scalar(sa.select(sa.func.count(CallOff.id)).where(condition)) or 0
+    if not total:
+        return [], 0
+    first = db.session.scalars(
+        sa.select(CallOff)
+        .where(condition)
+        .order_by(CallOff.respond_by.is_(None), CallOff.respond_by, CallOff.placed_at, CallOff.id)
+        .limit(limit)
+    ).all()
+    return list(first), total
+
+
+@dataclass(frozen=True)
+class HomeFigures:
+    """What waits for an organisation on its call-offs, and its budget for the year, for its
+    people's home page."""
+
+    to_respond: int  # sent to it as the provider
+    due_today: int  # … of which the response is due today (or, not yet expired, earlier)
+    to_approve: int  # its own, above the placer's spend limit
+    shares_to_confirm: int  # co-funded, its share not yet confirmed
+    variations_to_decide: int  # proposed by the other side
+    in_delivery: int  # accepted by it as the provider: delivery to record
+    budget_allocated_pence: int | None  # its budgets for the year added up; None: it has none
+    budget_available_pence: int | None
+
+
+def _home_figures_statement() -> sa.Select:
+    organisation_id = sa.bindparam("organisation_id")
+    count = sa.func.count(CallOff.id)
+    sent_to_us = sa.and_(
+        CallOff.status == CallOffStatus.SENT, CallOff.provider_id == organisation_id
+    )
+    # Equalities rather than IN: an IN list is expanded into the SQL on every execution.
+    delivering = sa.or_(*(CallOff.status == status for status in DELIVERING))
+    budgets = sa.select(
+        sa.func.sum(Budget.allocated_pence), sa.func.sum(Budget.available_pence)
+    ).where(
+        Budget.organisation_id == organisation_id,
+        Budget.financial_year == sa.bindparam("financial_year"),
+    )
+    return sa.select(
+        count.filter(sent_to_us),
+        count.filter(sent_to_us, CallOff.respond_by <= sa.bindparam("today")),
+        count.filter(
+            CallOff.status == CallOffStatus.AWAITING_APPROVAL,
+            CallOff.lead_buyer_id == organisation_id,
+        ),
+        count.filter(_share_to_confirm(organisation_id)),
+        count.filter(delivering, _variation_for(organisation_id)),
+        count.filter(delivering, CallOff.provider_id == organisation_id),
+        budgets.with_only_columns(sa.func.sum(Budget.allocated_pence)).scalar_subquery(),
+        budgets.with_only_columns(sa.func.sum(Budget.available_pence)).scalar_subquery(),
+    ).where(party_condition(organisation_id))
+
+
+# Every signed-in buyer's, approver's and provider's home page runs it: compiled once.
+_HOME_FIGURES = PrecompiledRead(_home_figures_statement())
+
+
+def home_figures(organisation_id: int, today: date, financial_year: int) -> HomeFigures:
+    """``HomeFigures`` for the organisation, in one query."""
+    # Committed data, outside the session: the home page writes nothing and reads nothing
+    # else from the database besides what it keeps (page_cache).
+    row = read_committed(
+        _HOME_FIGURES,
+        organisation_id=organisation_id,
+        today=today,
+        financial_year=financial_year,
+    )
+    *counts, allocated, available = row
+    return HomeFigures(
+        *(int(value or 0) for value in counts),
+        budget_allocated_pence=None if allocated is None else int(allocated),
+        budget_available_pence=None if available is None else int(available),
+    )
 
 
 def budgets_of(organisation_id: int) -> list[Budget]:

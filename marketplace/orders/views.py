@@ -55,13 +55,19 @@ from marketplace.orders.models import (
     ChoiceReason,
     VariationStatus,
 )
-from marketplace.orders.queries import CallOffFilters, budgets_of, call_offs_query
+from marketplace.orders.queries import (
+    CallOffFilters,
+    budgets_of,
+    call_offs_query,
+    waiting_first,
+)
 from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
 PARTIES = (Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
 PER_PAGE = 25
+WAITING_SHOWN = 10  # above the list; the rest through its "waiting for us" filter
 DRAFTS_KEY = "call_off_drafts"
 MAX_DRAFTS = 5
 
@@ -332,7 +338,12 @@ def placed(call_off_id: int):
 
 def _filters() -> tuple[CallOffFilters, dict[str, str]]:
     args = request.args
-    raw = {k: (args.get(k) or "").strip()[:40] for k in ("status", "crn", "provider", "from", "to")}
+    raw = {
+        k: (args.get(k) or "").strip()[:40]
+        for k in ("status", "crn", "provider", "from", "to", "waiting")
+    }
+    if raw["waiting"] != "yes":
+        raw["waiting"] = ""  # the one value it has: anything else is no filter
     status = None
     if raw["status"]:
         try:
@@ -346,6 +357,7 @@ def _filters() -> tuple[CallOffFilters, dict[str, str]]:
             crn=raw["crn"].upper() or None,
             placed_from=parse_day(raw["from"]),
             placed_to=parse_day(raw["to"]),
+            waiting_for=_organisation().id if raw["waiting"] else None,
         ),
         raw,
     )
@@ -370,7 +382,8 @@ def index():
         query, page_number(request.args.get("page")), PER_PAGE, url_for_page=url_for_page
     )
     organisation = _organisation()
-    waiting = [c for c in page.items if permissions.awaits(organisation, c)]
+    # What waits for the organisation comes first, whichever page of the list is shown.
+    waiting, waiting_total = waiting_first(organisation.id, WAITING_SHOWN)
     return render_template(
         "orders/index.html",
         page=page,
@@ -378,6 +391,7 @@ def index():
         statuses=list(CallOffStatus),
         organisation=organisation,
         waiting=waiting,
+        waiting_total=waiting_total,
         export_url=url_for("orders.export", **{k: v for k, v in raw.items() if v}),
     )
 
