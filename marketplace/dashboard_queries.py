@@ -256,6 +256,17 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 waiting,
             )
         )
+    # What waits for the organisation comes before what it could do at any time.
+    figures, year = None, 0
+    if roles & CALL_OFF_ROLES:
+        # Call-offs build on accounts: their pieces are imported where they are used.
+        from marketplace.orders.queries import home_figures
+        from marketplace.orders.services import financial_year, london_date
+
+        today = london_date()
+        year = financial_year(today)
+        figures = home_figures(organisation.id, today, year)  # the one query for all of them
+        actions.extend(_call_off_actions(figures, roles))
     if Role.PROVIDER_ADMIN in roles:
         actions.append(
             Action(
@@ -276,16 +287,6 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Go to your rate card",
             )
         )
-    figures, year = None, 0
-    if roles & CALL_OFF_ROLES:
-        # Call-offs build on accounts: their pieces are imported where they are used.
-        from marketplace.orders.queries import home_figures
-        from marketplace.orders.services import financial_year, london_date
-
-        today = london_date()
-        year = financial_year(today)
-        figures = home_figures(organisation.id, today, year)  # the one query for all of them
-        actions.extend(_call_off_actions(figures, roles))
     if roles & {Role.BUYER, Role.APPROVER}:
         actions.append(
             Action(

@@ -160,6 +160,8 @@ def test_the_home_page_says_what_waits_for_each_side(web, world, app, monkeypatc
     respond = card(html, "Call-offs to respond to")
     assert ">1</strong>" in respond and "1 call-off waiting for your organisation" in respond
     assert 'href="/call-offs/?waiting=yes"' in respond
+    # What waits comes before what can be done at any time.
+    assert html.index("Call-offs to respond to") < html.index("Join the dynamic purchasing")
     assert "3 call-offs accepted and not yet completed" in card(html, "Delivery to record")
     assert "1 call-off with a change proposed" in card(html, "Variations to decide")
 
