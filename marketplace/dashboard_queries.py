@@ -99,9 +99,6 @@ def _applications_waiting() -> tuple[int, int]:
     return waiting, overdue
 
 
-CALL_OFF_ROLES = frozenset({Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
-
-
 def _call_offs(count: int) -> str:
     return f"{count} call-off{'s' if count != 1 else ''}"
 
@@ -178,12 +175,12 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
     return actions
 
 
-def _budget_action(figures: HomeFigures, year: int) -> Action:
+def _budget_action(figures: HomeFigures) -> Action:
     """The buyer organisation's budget for this financial year, added up."""
     from marketplace.filters import pounds
     from marketplace.orders.services import financial_year_label
 
-    label = financial_year_label(year)
+    label = financial_year_label(figures.financial_year)
     if figures.budget_allocated_pence is None or figures.budget_available_pence is None:
         body = (
             f"Your organisation has no budget for {label}, so it cannot place or fund "
@@ -257,15 +254,16 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             )
         )
     # What waits for the organisation comes before what it could do at any time.
-    figures, year = None, 0
-    if roles & CALL_OFF_ROLES:
-        # Call-offs build on accounts: their pieces are imported where they are used.
+    # Call-offs build on accounts: their pieces are imported where they are used.
+    from marketplace.orders.permissions import PARTY_ROLES
+
+    figures = None
+    if roles & PARTY_ROLES:
         from marketplace.orders.queries import home_figures
         from marketplace.orders.services import financial_year, london_date
 
         today = london_date()
-        year = financial_year(today)
-        figures = home_figures(organisation.id, today, year)  # the one query for all of them
+        figures = home_figures(organisation.id, today, financial_year(today))  # one query
         actions.extend(_call_off_actions(figures, roles))
     if Role.PROVIDER_ADMIN in roles:
         actions.append(
@@ -298,7 +296,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             )
         )
         if figures is not None:
-            actions.append(_budget_action(figures, year))
+            actions.append(_budget_action(figures))
     if roles & {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}:
         actions.extend(_team_actions(organisation))
     if not user.two_factor_enabled:

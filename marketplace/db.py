@@ -316,9 +316,11 @@ def insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
 
 
 class PrecompiledRead:
-    """A read run on nearly every page view, compiled once per database dialect and run with
-    ``exec_driver_sql`` on the session's connection (so in its transaction, and seen by query
-    logging and counting like any other statement).
+    """A read run on nearly every page view, compiled once per database dialect: ``one`` runs
+    it with ``exec_driver_sql`` on a connection (the session's: in its transaction, and seen by
+    query logging and counting like any other statement); ``prepared`` gives its SQL and
+    parameters in the driver's form (``page_cache.read_committed`` runs them outside the
+    session).
 
     For such a statement SQLAlchemy's own work on each execution (its cache lookup, converting
     every literal's parameter, the ORM's result set-up) costs several times what the database

@@ -9,6 +9,8 @@ from marketplace.accounts.models import Organisation, Role, User
 from marketplace.orders.models import CallOff, CallOffStatus, Side, VariationStatus
 
 BUYER_ROLES = frozenset({Role.BUYER, Role.APPROVER})
+# Everyone who may act on a call-off their organisation is party to.
+PARTY_ROLES = BUYER_ROLES | {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}
 DELIVERING = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
 
 
@@ -33,32 +35,6 @@ def side_of(user: User, call_off: CallOff) -> Side | None:
     if Role.PROVIDER_ADMIN in user.roles_in(call_off.provider):
         return Side.PROVIDER
     return None
-
-
-def awaits(organisation: Organisation, call_off: CallOff) -> bool:
-    """Whether the call-off waits for this organisation: a provider's answer, a co-funder's
-    share, the lead buyer's approval, or a decision on a variation the other side proposed.
-    (``queries.waiting_condition`` is the same rule in SQL.)"""
-    if call_off.status in DELIVERING:
-        return any(
-            v.status == VariationStatus.PROPOSED
-            and (
-                call_off.lead_buyer_id == organisation.id
-                if v.proposed_by_side == Side.PROVIDER
-                else call_off.provider_id == organisation.id
-            )
-            for v in call_off.variations
-        )
-    if call_off.status == CallOffStatus.SENT:
-        return call_off.provider_id == organisation.id
-    if call_off.status == CallOffStatus.AWAITING_FUNDING:
-        return any(
-            f.organisation_id == organisation.id and f.confirmed_at is None
-            for f in call_off.funders
-        )
-    if call_off.status == CallOffStatus.AWAITING_APPROVAL:
-        return call_off.lead_buyer_id == organisation.id
-    return False
 
 
 def actions(user: User, organisation: Organisation, call_off: CallOff) -> dict[str, bool]:

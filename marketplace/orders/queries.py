@@ -42,24 +42,22 @@ def party_condition(organisation_id: int):
     return sa.or_(CallOff.provider_id == organisation_id, CallOff.id.in_(funded))
 
 
-def _variation_for(organisation_id: int):
-    """An open variation on the call-off that the other side proposed to this organisation."""
-    return sa.exists().where(
-        Variation.call_off_id == CallOff.id,
-        Variation.status == VariationStatus.PROPOSED,
-        sa.or_(
-            sa.and_(
-                Variation.proposed_by_side == Side.PROVIDER,
-                CallOff.lead_buyer_id == organisation_id,
-            ),
-            sa.and_(
-                Variation.proposed_by_side == Side.BUYER, CallOff.provider_id == organisation_id
-            ),
-        ),
+def _delivering():
+    # Equalities rather than IN: an IN list is expanded into the SQL on every execution.
+    return sa.or_(*(CallOff.status == status for status in DELIVERING))
+
+
+def _sent_to(organisation_id):
+    return sa.and_(CallOff.status == CallOffStatus.SENT, CallOff.provider_id == organisation_id)
+
+
+def _to_approve_by(organisation_id):
+    return sa.and_(
+        CallOff.status == CallOffStatus.AWAITING_APPROVAL, CallOff.lead_buyer_id == organisation_id
     )
 
 
-def _share_to_confirm(organisation_id: int):
+def _share_to_confirm_by(organisation_id):
     return sa.and_(
         CallOff.status == CallOffStatus.AWAITING_FUNDING,
         CallOff.id.in_(
@@ -71,19 +69,36 @@ def _share_to_confirm(organisation_id: int):
     )
 
 
-def waiting_condition(organisation_id: int):
+def _variation_to_decide_by(organisation_id):
+    """Being delivered, with an open variation the other side proposed to the organisation."""
+    return sa.and_(
+        _delivering(),
+        sa.exists().where(
+            Variation.call_off_id == CallOff.id,
+            Variation.status == VariationStatus.PROPOSED,
+            sa.or_(
+                sa.and_(
+                    Variation.proposed_by_side == Side.PROVIDER,
+                    CallOff.lead_buyer_id == organisation_id,
+                ),
+                sa.and_(
+                    Variation.proposed_by_side == Side.BUYER,
+                    CallOff.provider_id == organisation_id,
+                ),
+            ),
+        ),
+    )
+
+
+def waiting_condition(organisation_id):
     """The call-offs waiting for this organisation to act: the provider's answer to one sent to
     it, a co-funder's confirmation of its share, the lead buyer's approval, or a decision on a
-    variation the other side proposed. ``permissions.awaits`` is the same rule for one call-off
-    already loaded; a test holds the two together."""
+    variation the other side proposed. (Each is also counted for the home page.)"""
     return sa.or_(
-        sa.and_(CallOff.status == CallOffStatus.SENT, CallOff.provider_id == organisation_id),
-        _share_to_confirm(organisation_id),
-        sa.and_(
-            CallOff.status == CallOffStatus.AWAITING_APPROVAL,
-            CallOff.lead_buyer_id == organisation_id,
-        ),
-        sa.and_(CallOff.status.in_(DELIVERING), _variation_for(organisation_id)),
+        _sent_to(organisation_id),
+        _share_to_confirm_by(organisation_id),
+        _to_approve_by(organisation_id),
+        _variation_to_decide_by(organisation_id),
     )
 
 
@@ -141,6 +156,7 @@ class HomeFigures:
     shares_to_confirm: int  # co-funded, its share not yet confirmed
     variations_to_decide: int  # proposed by the other side
     in_delivery: int  # accepted by it as the provider: delivery to record
+    financial_year: int
     budget_allocated_pence: int | None  # its budgets for the year added up; None: it has none
     budget_available_pence: int | None
 
@@ -148,29 +164,27 @@ class HomeFigures:
 def _home_figures_statement() -> sa.Select:
     organisation_id = sa.bindparam("organisation_id")
     count = sa.func.count(CallOff.id)
-    sent_to_us = sa.and_(
-        CallOff.status == CallOffStatus.SENT, CallOff.provider_id == organisation_id
-    )
-    # Equalities rather than IN: an IN list is expanded into the SQL on every execution.
-    delivering = sa.or_(*(CallOff.status == status for status in DELIVERING))
-    budgets = sa.select(
-        sa.func.sum(Budget.allocated_pence), sa.func.sum(Budget.available_pence)
-    ).where(
-        Budget.organisation_id == organisation_id,
-        Budget.financial_year == sa.bindparam("financial_year"),
-    )
+    sent_to_us = _sent_to(organisation_id)
+
+    def budgets_sum(column):
+        return (
+            sa.select(sa.func.sum(column))
+            .where(
+                Budget.organisation_id == organisation_id,
+                Budget.financial_year == sa.bindparam("financial_year"),
+            )
+            .scalar_subquery()
+        )
+
     return sa.select(
         count.filter(sent_to_us),
         count.filter(sent_to_us, CallOff.respond_by <= sa.bindparam("today")),
-        count.filter(
-            CallOff.status == CallOffStatus.AWAITING_APPROVAL,
-            CallOff.lead_buyer_id == organisation_id,
-        ),
-        count.filter(_share_to_confirm(organisation_id)),
-        count.filter(delivering, _variation_for(organisation_id)),
-        count.filter(delivering, CallOff.provider_id == organisation_id),
-        budgets.with_only_columns(sa.func.sum(Budget.allocated_pence)).scalar_subquery(),
-        budgets.with_only_columns(sa.func.sum(Budget.available_pence)).scalar_subquery(),
+        count.filter(_to_approve_by(organisation_id)),
+        count.filter(_share_to_confirm_by(organisation_id)),
+        count.filter(_variation_to_decide_by(organisation_id)),
+        count.filter(_delivering(), CallOff.provider_id == organisation_id),
+        budgets_sum(Budget.allocated_pence),
+        budgets_sum(Budget.available_pence),
     ).where(party_condition(organisation_id))
 
 
@@ -191,6 +205,7 @@ def home_figures(organisation_id: int, today: date, financial_year: int) -> Home
     *counts, allocated, available = row
     return HomeFigures(
         *(int(value or 0) for value in counts),
+        financial_year=financial_year,
         budget_allocated_pence=None if allocated is None else int(allocated),
         budget_available_pence=None if available is None else int(available),
     )

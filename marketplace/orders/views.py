@@ -65,7 +65,7 @@ from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
-PARTIES = (Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+PARTIES = tuple(permissions.PARTY_ROLES)
 PER_PAGE = 25
 WAITING_SHOWN = 10  # above the list; the rest through its "waiting for us" filter
 DRAFTS_KEY = "call_off_drafts"

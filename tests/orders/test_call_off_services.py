@@ -15,7 +15,7 @@ from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.models import Notification
-from marketplace.orders import permissions, services
+from marketplace.orders import permissions, queries, services
 from marketplace.orders.models import (
     Budget,
     CallOff,
@@ -518,8 +518,10 @@ def test_only_parties_and_the_authority_can_see_a_call_off(world):
     assert permissions.can_see(world.pcc_approver, world.pcc, call_off)  # a co-funder
     assert permissions.can_see(admin, authority, call_off)
     # What waits for whom: the co-funder's share first.
-    assert permissions.awaits(world.pcc, call_off)
-    assert not permissions.awaits(world.provider, call_off)
+    waiting = sa.select(CallOff.id).where(queries.waiting_condition(world.pcc.id))
+    assert db.session.scalars(waiting).all() == [call_off.id]
+    waiting = sa.select(CallOff.id).where(queries.waiting_condition(world.provider.id))
+    assert db.session.scalars(waiting).all() == []
     offered = permissions.actions(world.pcc_approver, world.pcc, call_off)
     assert offered["confirm_funding"] and not offered["cancel"]
     assert permissions.actions(world.buyer, world.region, call_off)["cancel"]

@@ -1,6 +1,5 @@
-"""What waits for an organisation on its call-offs: the same rule in SQL (lists, the home page's
-counts) and in memory (``permissions.awaits``), the home page's cards for each side, and the
-list's "waiting for us" panel and filter."""
+"""What waits for an organisation on its call-offs (the list's filter, the home page's counts),
+the home page's cards for each side, and the list's "waiting for us" panel and filter."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
 from marketplace.db import commit, db
-from marketplace.orders import permissions, queries, services
+from marketplace.orders import queries, services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from marketplace.orders.services import financial_year, london_date
 from marketplace.reference.models import ServiceCategory
@@ -60,7 +59,7 @@ def waiting_in_sql(organisation) -> set[int]:
     )
 
 
-def test_what_waits_is_the_same_in_sql_and_in_memory_for_every_party(world, app, monkeypatch):
+def test_what_waits_for_each_party_and_for_nobody_else(world, app, monkeypatch):
     made = one_of_each(world, app, monkeypatch)
     assert made["co_funded"].status == CallOffStatus.AWAITING_FUNDING
     assert made["over_limit"].status == CallOffStatus.AWAITING_APPROVAL
@@ -74,8 +73,6 @@ def test_what_waits_is_the_same_in_sql_and_in_memory_for_every_party(world, app,
     for organisation, names in expected.items():
         ids = {made[name].id for name in names}
         assert waiting_in_sql(organisation) == ids, organisation.name
-        in_memory = {c.id for c in made.values() if permissions.awaits(organisation, c)}
-        assert in_memory == ids, organisation.name
 
 
 def counts_of(figures: queries.HomeFigures) -> tuple[int, ...]:
