@@ -173,3 +173,107 @@ class Ui:
 
     def sign_out(self) -> None:
         self.press_button("Sign out")
+
+
+class JourneyUi(Ui):
+    """A tab for journey tests (JOURNEYS.md): a person starts on the home page and moves only by
+    links, buttons and forms. ``goto`` opens the home page or a link taken from an email the person
+    received, nothing else; every other page must be reached by ``follow`` / ``press``."""
+
+    def __init__(self, page, live: LiveServer, axe_source: str):
+        super().__init__(page, live, axe_source)
+        self._links_from_email: set[str] = set()
+
+    def goto(self, path_or_url: str, *, status: int = 200):
+        url = path_or_url if "://" in path_or_url else self.live.absolute(path_or_url)
+        assert url in (self.live.absolute("/"), self.live.url) or url in self._links_from_email, (
+            f"a journey reaches {url} by links, buttons and forms, not by typing its address"
+        )
+        return super().goto(url, status=status)
+
+    def home(self):
+        """Open the home page, as a person does when they start."""
+        return self.goto("/")
+
+    def open_link_in_email(self, message, contains: str) -> str:
+        """Open the link in ``message`` whose address contains ``contains``, as the person
+        would by clicking it in their email."""
+        links = [link for link in message.links() if contains in link]
+        assert links, f"no link containing {contains!r} in the email {message.subject!r}"
+        assert links[0].startswith(self.live.url), f"the email links elsewhere: {links[0]}"
+        self._links_from_email.add(links[0])
+        self.goto(links[0])
+        return links[0]
+
+    # moving by links and buttons
+
+    def follow(self, name: str, *, exact: bool = True, within: str = "body") -> None:
+        """Click the (first visible) link named ``name``, inside ``within`` (a CSS selector)."""
+        area = self.page.locator(within)
+        links = area.get_by_role("link", name=name, exact=exact)
+        if not links.count():  # a start button is a link drawn as a button
+            links = area.locator("a[role=button]").get_by_text(name, exact=exact)
+        assert links.count(), f"no link {name!r} on {self.heading()!r} ({self.page.url})"
+        self.click_and_wait(links.first)
+
+    def press(self, name: str, *, exact: bool = True) -> None:
+        """Press the (first) button named ``name``."""
+        buttons = self.page.get_by_role("button", name=name, exact=exact)
+        assert buttons.count(), f"no button {name!r} on {self.heading()!r} ({self.page.url})"
+        self.click_and_wait(buttons.first)
+
+    def choose(self, label: str, *, exact: bool = True) -> None:
+        """Tick a radio button or checkbox by its label."""
+        self.page.get_by_label(label, exact=exact).check()
+
+    def select(self, label: str, option: str) -> None:
+        self.page.get_by_label(label, exact=True).select_option(label=option)
+
+    def main_text(self) -> str:
+        return self.page.locator("main").inner_text()
+
+    # sign in and out, from the home page
+
+    def sign_in_from_home(self, email: str, password: str, totp_secret: str | None = None) -> None:
+        self.home()
+        self.follow("Sign in", within="header")
+        self.fill("Email address", email)
+        self.fill("Password", password)
+        self.press("Sign in")
+        if totp_secret:
+            import pyotp
+
+            self.enter_security_code(pyotp.TOTP(totp_secret).now())
+
+    # mistakes
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """The error summary's messages and the ids of the fields they link to."""
+        summary = self.page.locator(".govuk-error-summary")
+        assert summary.count() == 1, f"no error summary on {self.heading()!r} ({self.page.url})"
+        links = summary.locator(".govuk-error-summary__list a")
+        return [
+            (links.nth(i).inner_text().strip(), (links.nth(i).get_attribute("href") or ""))
+            for i in range(links.count())
+        ]
+
+    def expect_errors(self, *messages: str) -> list[tuple[str, str]]:
+        """The page shows an error summary with each of ``messages`` (substrings), each linking
+        to a field on this page; following the first link moves to its field."""
+        assert self.page.title().startswith("Error: "), self.page.title()
+        found = self.error_summary()
+        texts = [text for text, _ in found]
+        for message in messages:
+            assert any(message in text for text in texts), f"{message!r} not in {texts}"
+        for text, href in found:
+            assert href.startswith("#"), f"the error {text!r} links to {href!r}, not a field"
+            target = self.page.locator(f"[id='{href[1:]}']")
+            assert target.count() == 1, f"the error {text!r} links to #{href[1:]}, not on the page"
+        first_text, first_href = found[0]
+        self.page.locator(".govuk-error-summary__list a").first.click()
+        focused = self.page.evaluate("document.activeElement && document.activeElement.id")
+        field_id = first_href[1:]
+        assert focused == field_id or self.page.url.endswith(first_href), (
+            f"following {first_text!r} did not reach #{field_id} (focus on {focused!r})"
+        )
+        return found

@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 
 from marketplace import create_app
 from marketplace.db import db
-from tests.e2e.browser import LiveServer, Ui
+from tests.e2e.browser import JourneyUi, LiveServer, Ui
 from tests.smtp_sink import HOST, SmtpSink, free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -138,6 +138,16 @@ def axe_source() -> str:
 
 @pytest.fixture
 def ui(browser, live_server, axe_source):
+    yield from _tab(Ui, browser, live_server, axe_source)
+
+
+@pytest.fixture
+def journey(browser, live_server, axe_source):
+    """A tab for the journeys of JOURNEYS.md: it opens only the home page and links from emails."""
+    yield from _tab(JourneyUi, browser, live_server, axe_source)
+
+
+def _tab(tab_class, browser, live_server, axe_source):
     # The app's Content-Security-Policy (script-src 'self') would block the injected axe-core.
     context = browser.new_context(bypass_csp=True, base_url=live_server.url)
     context.set_default_timeout(TIMEOUT_MS)
@@ -151,7 +161,7 @@ def ui(browser, live_server, axe_source):
             broken_assets.append(f"{response.status} {response.url}")
 
     page.on("response", _response)
-    tab = Ui(page, live_server, axe_source)
+    tab = tab_class(page, live_server, axe_source)
     try:
         yield tab
     finally:
