@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import COMMISSIONER_TYPES, Organisation, Role
+from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
@@ -533,6 +534,11 @@ def show(call_off_id: int):
         timeline=_timeline(call_off),
         open_variations=open_variations,
         variations=call_off.variations,
+        audit_url=(
+            url_for("accounts.audit_log", object_type=call_off.audit_type, object_id=call_off.id)
+            if can_view_audit(current_user)
+            else None
+        ),
         **call_off_context(current_user, _organisation(), call_off),
     )
 

@@ -226,6 +226,11 @@ class JourneyUi(Ui):
         """Tick a radio button or checkbox by its label."""
         self.page.get_by_label(label, exact=exact).check()
 
+    def choose_in(self, question: str, label: str, *, exact: bool = True) -> None:
+        """Tick the option ``label`` of the radios or checkboxes whose legend is ``question``."""
+        group = self.page.get_by_role("group", name=question, exact=exact)
+        group.get_by_label(label, exact=True).check()
+
     def select(self, label: str, option: str) -> None:
         self.page.get_by_label(label, exact=True).select_option(label=option)
 

@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import OrganisationType, Role
 from marketplace.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus
@@ -201,3 +201,19 @@ def test_a_change_is_proposed_on_the_page_and_agreed_by_the_other_side(web, worl
     changed = db.session.get(CallOff, call_off.id)
     assert (changed.quantity, changed.version) == (6, 2)
     assert b"(version 2)" in web.get(f"/call-offs/{call_off.id}").data
+
+
+def test_the_authority_reaches_a_call_offs_history_in_the_audit_log_from_its_page(web, world):
+    """U3: the history is one link away from the call-off, for those who may read the log."""
+    call_off = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    authority = make_organisation(OrganisationType.AUTHORITY)
+    admin = make_member(Role.AUTHORITY_ADMIN, authority)
+    commit()
+    page = web.as_user(admin, authority).get(f"/call-offs/{call_off.id}").get_data(as_text=True)
+    link = re.search(r'href="([^"]*/audit\?[^"]*)"[^>]*>Every change to this call-off', page)
+    assert link, "no link to the audit log on the call-off page"
+    history = web.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert "call_off.placed" in history
+
+    buyer_page = web.as_user(world.buyer, world.region).get(f"/call-offs/{call_off.id}")
+    assert b"Every change to this call-off" not in buyer_page.data

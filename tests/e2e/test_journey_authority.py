@@ -1,0 +1,172 @@
+"""Journeys of the contracting authority's administrator (JOURNEYS.md U1–U3), from the home page,
+by links, buttons and forms alone; axe-core checks every page (conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from marketplace.accounts.models import OrganisationType, Role
+from marketplace.db import db
+from tests.factories import PASSWORD, make_member, make_organisation
+
+pytestmark = pytest.mark.e2e
+
+
+def authority_admin(live_server, tag: str):
+    """An authority administrator with two-factor sign-in set up: (email, name, TOTP secret)."""
+    with live_server.app.app_context():
+        authority = make_organisation(OrganisationType.AUTHORITY, name=f"HMPPS Commissioning {tag}")
+        admin = make_member(
+            Role.AUTHORITY_ADMIN,
+            authority,
+            email=f"ruth.adeyemi.{tag}@justice.example.gov.uk",
+            name=f"Ruth Adeyemi {tag}",
+        )
+        person = (admin.email, admin.name, admin.totp_secret)
+        db.session.commit()
+        db.session.remove()
+    return person
+
+
+def test_u1_create_an_arrangement_make_it_live_and_set_up_a_commissioning_organisation(
+    journey, live_server
+):
+    tag = uuid.uuid4().hex[:6].upper()
+    email, name, secret = authority_admin(live_server, tag)
+    today = date.today()
+    arrangement = f"Community rehabilitation DPS {tag}"
+
+    journey.sign_in_from_home(email, PASSWORD, totp_secret=secret)
+    journey.follow("Go to arrangements")
+    journey.follow("Create an arrangement")
+
+    # The end date is before the start date, and no lot is chosen.
+    journey.fill("Name", arrangement)
+    journey.fill("Reference", f"DPS-{tag}")
+    journey.fill("What it buys", "Mentoring and employment support for people on probation.")
+    journey.choose("Dynamic market (Procurement Act 2023)")
+    journey.fill("Start date", today.isoformat())
+    journey.fill("End date", (today - timedelta(days=1)).isoformat())
+    journey.fill("Direct-award limit, including VAT", "30000")
+    journey.fill("Decision period", "10")
+    journey.fill("Extended decision period", "15")
+    journey.choose("North West")
+    journey.choose("Greater Manchester")
+    journey.press("Create arrangement")
+    journey.expect_errors("end date must be after the start date")
+
+    journey.fill("End date", (today + timedelta(days=4 * 365)).isoformat())
+    journey.choose("Education, Training and Employment")
+    journey.choose("Emotional Wellbeing")
+    journey.press("Create arrangement")
+    assert journey.heading().startswith(arrangement)
+    assert "Pending" in journey.heading()
+
+    # A question for each lot: a pass/fail yes/no question, once with no question text.
+    for lot in ("Education, Training and Employment", "Emotional Wellbeing"):
+        journey.follow(f"Add a question to {lot}", exact=False)
+        journey.choose("Yes or no")
+        journey.choose_in("Must providers answer it?", "Yes")
+        journey.choose_in("Does the answer decide admission (pass or fail)?", "Yes", exact=False)
+        journey.press("Save question")
+        journey.expect_errors("Enter the question")
+        question = f"Do your staff who work with people on probation have DBS checks? ({lot})"
+        journey.fill("Question", question)
+        journey.press("Save question")
+        journey.expect_errors("Choose the answer that passes")
+        journey.choose_in("For a yes or no question: which answer passes?", "Yes")
+        journey.press("Save question")
+        assert f"DBS checks? ({lot})" in journey.main_text()
+
+    journey.follow("Change status")
+    journey.press("Change status")
+    journey.expect_errors("status")
+    journey.choose("Live", exact=False)
+    journey.press("Change status")
+    assert "Live" in journey.heading()
+
+    # The register of members is public at once.
+    journey.follow("Public page")
+    assert arrangement in journey.heading()
+
+    # A new Police and Crime Commissioner's office, and its first member of staff.
+    journey.follow("Home", within="#service-navigation")
+    journey.follow("Manage organisations")
+    journey.follow("Create a commissioning organisation")
+    office = f"Police and Crime Commissioner for Cumbria {tag}"
+    journey.fill("Organisation name", office)
+    journey.choose("Police and Crime Commissioner")
+    journey.press("Create organisation")
+    journey.expect_errors("PCC area")
+    journey.select("Police and Crime Commissioner area", "Cumbria")
+    journey.press("Create organisation")
+    assert office in journey.heading()
+
+    staff_email = f"dan.holt.{tag.lower()}@cumbria-pcc.example.gov.uk"
+    journey.follow("Invite someone")
+    journey.fill("Their full name", "Dan Holt")
+    journey.fill("Their email address", staff_email)
+    journey.press("Send invitation")
+    journey.expect_errors("Select what they will do")
+    journey.choose("Approver (budget holder)", exact=False)
+    journey.press("Send invitation")
+    assert staff_email in journey.main_text()
+
+    invitation = live_server.smtp.wait_for(lambda m: m.to == staff_email)
+    assert office in invitation.subject
+    assert "Dear Dan Holt," in invitation.body
+    assert any("/invitations/" in link for link in invitation.links())
+
+
+def test_u3_find_a_call_offs_history_in_the_audit_log_and_read_payment_performance(
+    journey, live_server
+):
+    from marketplace.invoices import services as invoices
+    from marketplace.invoices.models import Invoice
+    from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
+    from tests.orders.factories import build_orders_world
+
+    tag = uuid.uuid4().hex[:6].upper()
+    email, name, secret = authority_admin(live_server, tag)
+    with live_server.app.app_context():
+        world = build_orders_world(price_pence=12_000)
+        world.region.name = f"Probation Service – Cumbria {tag}"
+        call_off = accepted_call_off(world, po_number=f"PO-{tag}")
+        deliver(world, call_off, call_off.start_date, 2)
+        invoices.run_period(period_of(call_off.start_date))
+        import sqlalchemy as sa
+
+        invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
+        invoices.issue(world.provider_admin, invoice)
+        invoices.validate(world.buyer, invoice)
+        invoices.mark_paid_by_bacs(world.buyer, invoice, f"BACS-{tag}", date.today())
+        reference, buyer_name = call_off.reference, world.region.name
+        db.session.commit()
+        db.session.remove()
+
+    journey.sign_in_from_home(email, PASSWORD, totp_secret=secret)
+    journey.follow("Call-offs", within="#service-navigation")
+    journey.follow(reference)
+    assert reference in journey.heading()
+    journey.follow("Every change to this call-off in the audit log")
+    assert journey.heading() == "Audit log"
+    history = journey.main_text()
+    assert "call_off.placed" in history and "call_off.accepted" in history
+    assert "user.signed_in" not in history  # only this call-off's events
+
+    # Narrowing it by a date typed wrongly is answered on the same page.
+    journey.fill("From (YYYY-MM-DD)", "2026-02-31")
+    journey.press("Search")
+    journey.expect_errors("date")
+    journey.fill("From (YYYY-MM-DD)", date.today().isoformat())
+    journey.press("Search")
+    assert "call_off.accepted" in journey.main_text()
+
+    journey.follow("Payment performance", within="#service-navigation")
+    assert journey.heading() == "Payment performance"
+    figures = journey.main_text()
+    assert buyer_name in figures
+    assert "100.0%" in figures  # paid on the day it was validated: within 30 days
