@@ -44,7 +44,9 @@ class ReceivedEmail:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        # A subject longer than a line is folded after "Subject:", and Python's parser keeps the
+        # folding whitespace as the start of the value, where a mail program shows none.
+        return str(self.message["Subject"]).lstrip()
 
     @property
     def to(self) -> str:

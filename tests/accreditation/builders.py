@@ -62,7 +62,9 @@ def make_world(
     """A live arrangement with two lots, two regions and a few criteria."""
     n = next(_sequence)
     arrangement = Arrangement(
-        reference=f"DPS-TEST-{n:03d}",
+        # Not factories.make_arrangement's "DPS-TEST-n": each counts on its own, and the browser
+        # tests' live server keeps both kinds in one database.
+        reference=f"DPS-WORLD-{n:03d}",
         name=f"Rehabilitation services DPS {n}",
         description="Rehabilitation services for people on probation",
         legal_regime=LegalRegime.PCR2015_DPS,

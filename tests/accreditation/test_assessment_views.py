@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from flask import template_rendered
@@ -356,6 +357,21 @@ def test_marking_an_answer(web, people, application, world):
         ).status_code
         == 404
     )
+
+
+def test_a_mark_and_its_comment_read_as_one_sentence(web, people, application, world):
+    assessor, _ = people
+    declared(assessor, application)
+    answer = answer_for(application, world.insurance_a)
+    assess_services.mark_answer(assessor, answer, "fail", "The amount insured is not shown.")
+    commit()
+    web.as_user(assessor)
+
+    page = main(web.get(f"/accreditation/assessments/{application.id}"))
+
+    # As a person reads it: the outcome's tag runs on into the comment, with no gap before ":".
+    read = " ".join(unescape(re.sub(r"<[^>]+>", "", page)).split())
+    assert "Marked Fail: The amount insured is not shown." in read
 
 
 def test_admitting_with_a_failed_mandatory_answer_is_refused(web, people, application, world):

@@ -222,6 +222,14 @@ class JourneyUi(Ui):
         assert buttons.count(), f"no button {name!r} on {self.heading()!r} ({self.page.url})"
         self.click_and_wait(buttons.first)
 
+    def download(self, name: str, *, exact: bool = True, within: str = "body"):
+        """Click the link named ``name`` that downloads a file (no page loads): the download."""
+        links = self.page.locator(within).get_by_role("link", name=name, exact=exact)
+        assert links.count(), f"no link {name!r} on {self.heading()!r} ({self.page.url})"
+        with self.page.expect_download() as download:
+            links.first.click()
+        return download.value
+
     def choose(self, label: str, *, exact: bool = True) -> None:
         """Tick a radio button or checkbox by its label."""
         self.page.get_by_label(label, exact=exact).check()

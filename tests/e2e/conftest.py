@@ -147,6 +147,13 @@ def journey(browser, live_server, axe_source):
     yield from _tab(JourneyUi, browser, live_server, axe_source)
 
 
+@pytest.fixture
+def other_journey(browser, live_server, axe_source):
+    """A second person's tab, in a browser context of its own (its own cookies and session), for
+    journeys where two people take turns: each stays signed in, as on their own computers."""
+    yield from _tab(JourneyUi, browser, live_server, axe_source)
+
+
 def _tab(tab_class, browser, live_server, axe_source):
     # The app's Content-Security-Policy (script-src 'self') would block the injected axe-core.
     context = browser.new_context(bypass_csp=True, base_url=live_server.url)

@@ -205,6 +205,39 @@ def test_the_buyer_disputes_then_validates_then_records_payment(world):
         invoices.dispute(world.buyer, invoice, "Too late")
 
 
+def _emails_to(user, template: str) -> list[str]:
+    return db.session.scalars(
+        sa.select(Notification.body).where(
+            Notification.to_email == user.email, Notification.template == template
+        )
+    ).all()
+
+
+@pytest.mark.parametrize("method", ["bacs", "card"])
+def test_after_a_credit_note_the_provider_is_told_the_amount_that_is_paid(world, method):
+    """£444.42 invoiced, £148.14 credited: validated for £296.28, and £296.28 paid."""
+    call_off = accepted_call_off(world)
+    deliver(world, call_off, call_off.start_date, 3)
+    invoices.run_period(period_of(call_off.start_date))
+    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    invoices.issue(world.provider_admin, invoice, now=LATER)
+    invoices.raise_credit_note(world.provider_admin, invoice, 12_345, "One session cancelled")
+    assert (invoice.gross_pence, invoice.amount_due_pence) == (44_442, 29_628)
+
+    invoices.validate(world.buyer, invoice, now=LATER)
+    if method == "bacs":
+        invoices.mark_paid_by_bacs(world.buyer, invoice, "REM-7", LATER.date(), now=LATER)
+    else:
+        invoices.mark_paid_by_card(invoice, "pi_123", now=LATER)
+
+    [validated] = _emails_to(world.provider_admin, "invoices_validated")
+    template = "invoices_paid" if method == "bacs" else "invoices_paid_by_card"
+    [paid] = _emails_to(world.provider_admin, template)
+    for body in (validated, paid):
+        assert "£296.28" in body
+        assert "£444.42" not in body
+
+
 def test_a_co_funders_recharge_is_its_share_of_each_invoice_to_the_penny(world):
     call_off = orders.place_call_off(
         world.buyer,

@@ -159,6 +159,22 @@ def test_a_card_declined_on_payment_fails_clearly_and_a_new_attempt_gets_a_new_k
     assert len(stripe_on.list("payment_intents")) == 2
 
 
+def test_a_failed_payment_of_a_credited_invoice_names_the_amount_that_was_tried(
+    stripe_on, card_world
+):
+    invoice = card_world.invoice
+    invoices.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session cancelled")
+    save_visa(card_world, "pm_card_chargeCustomerFail")
+
+    failed = services.pay_invoice_by_card(card_world.buyer, invoice)
+
+    assert failed.amount_pence == invoice.amount_due_pence == GROSS - 14_814
+    bodies = db.session.scalars(
+        sa.select(Notification.body).where(Notification.template == "payments_failed")
+    ).all()
+    assert bodies and all("The card payment of £592.56 " in body for body in bodies)
+
+
 def test_a_failure_reported_only_by_the_webhook_is_shown(stripe_on, card_world):
     save_visa(card_world)
     payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
