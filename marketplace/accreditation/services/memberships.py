@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import User
+from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     MEMBERSHIP_TRANSITIONS,
@@ -489,13 +490,9 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
 # Renewed evidence may expire no later than this many years ahead (a date beyond is a typing
 # slip: insurance certificates and policies run for a year or a few).
 RENEWAL_HORIZON_YEARS = 5
-RENEWAL_FIELDS = ["status", "decided_at", "decided_by_id", "decision_reason"]
 
 
 def _renewal_url(renewal: EvidenceRenewal) -> str:
-    # Accounts sits below accreditation in the import order, so this is a plain import.
-    from marketplace.accounts.services import absolute_url
-
     return absolute_url("accreditation.renewed_evidence", renewal_id=renewal.id)
 
 
@@ -745,8 +742,6 @@ def reject_renewed_evidence(
 
 
 def _renew_url(answer: Answer) -> str:
-    from marketplace.accounts.services import absolute_url
-
     return absolute_url("accreditation.renew_evidence", answer_id=answer.id)
 
 
