@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -30,6 +30,8 @@ class Action:
     href: str
     link_text: str
     count: int | None = None
+    # Further (text, href) links under the first: other pages the same work needs.
+    more_links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _pending_invitations(organisation: Organisation) -> int:
@@ -97,6 +99,13 @@ def _applications_waiting() -> tuple[int, int]:
         ).where(Application.status.in_(open_states))
     ).one()
     return waiting, overdue
+
+
+def _renewals_waiting() -> int:
+    """Renewed evidence from members waiting for an assessor."""
+    from marketplace.accreditation.services.memberships import count_pending_renewals
+
+    return count_pending_renewals()
 
 
 def _call_offs(count: int) -> str:
@@ -230,6 +239,15 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
         actions.append(
             Action(
+                "Members",
+                "Suspend, reinstate or remove members of the arrangements, and ask them to renew "
+                "their self-declarations.",
+                url_for("accreditation.members"),
+                "Go to the members page",
+            )
+        )
+        actions.append(
+            Action(
                 "Audit log",
                 "Every change in the marketplace is recorded.",
                 url_for("accounts.audit_log"),
@@ -251,6 +269,19 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 url_for("accreditation.assessments"),
                 "Go to the assessment queue",
                 waiting,
+            )
+        )
+        renewals = _renewals_waiting()
+        actions.append(
+            Action(
+                "Renewed evidence to check",
+                f"{renewals} renewed evidence file{'s' if renewals != 1 else ''} from members "
+                "waiting to be accepted or rejected. It counts only once accepted."
+                if renewals
+                else "No renewed evidence is waiting to be checked.",
+                url_for("accreditation.renewals"),
+                "Check renewed evidence",
+                renewals,
             )
         )
     # What waits for the organisation comes before what it could do at any time.
@@ -280,9 +311,21 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         actions.append(
             Action(
                 "Your rate card",
-                "List your services with unit prices and capacity once you are admitted.",
+                "List your services with unit prices and capacity once you are admitted. See "
+                "your rate card as buyers do, download it as a spreadsheet, and import your "
+                "changes.",
                 url_for("catalogue.index"),
-                "Go to your rate card",
+                "Your listings",
+                more_links=[
+                    (
+                        "Your published rate card and downloads",
+                        url_for("catalogue.rate_card", provider_id=organisation.id),
+                    ),
+                    (
+                        "Update your rate card from a spreadsheet",
+                        url_for("catalogue.import_rate_card"),
+                    ),
+                ],
             )
         )
     if roles & {Role.BUYER, Role.APPROVER}:

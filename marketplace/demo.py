@@ -692,11 +692,13 @@ def load_accreditation_demo(
         ArrangementLot,
         ArrangementStatus,
         ConflictDeclaration,
+        EvidenceRenewal,
         LegalRegime,
         LotDecision,
         LotMembership,
         MembershipStatus,
         QuestionType,
+        RenewalStatus,
         SuspensionCause,
     )
     from marketplace.accreditation.services.applications import london_date
@@ -889,6 +891,49 @@ def load_accreditation_demo(
                 before={"status": "active"},
                 after={"status": "suspended", "reason": reason, "source": "demo"},
             )
+
+    # Expiring evidence: Northern Lights' insurance runs out within the month, so its people are
+    # asked to renew it; Caledonian's has expired (hence its suspension) and the renewed
+    # certificate it sent waits for an assessor.
+    def insurance_of(key: str) -> list[Answer]:
+        return list(
+            db.session.scalars(
+                sa.select(Answer)
+                .join(Application, Application.id == Answer.application_id)
+                .where(
+                    Application.organisation_id == providers[key].id,
+                    Application.status == ApplicationStatus.ADMITTED,
+                    Answer.evidence_expires_on.is_not(None),
+                )
+                .order_by(Answer.id)
+            )
+        )
+
+    for answer in insurance_of("northern-lights"):
+        answer.evidence_expires_on = today + timedelta(days=20)
+    caledonian_admin = provider_admins.get("caledonian")
+    for answer in insurance_of("caledonian"):
+        answer.evidence_expires_on = today - timedelta(days=3)
+        sent_at = at(today - timedelta(days=1))
+        renewal = EvidenceRenewal(
+            answer_id=answer.id,
+            file_id=_demo_evidence(providers["caledonian"], sent_at).id,
+            expires_on=today + timedelta(days=365),
+            replaces_file_id=answer.file_id,
+            replaces_expires_on=answer.evidence_expires_on,
+            status=RenewalStatus.PENDING,
+            submitted_at=sent_at,
+            submitted_by_id=caledonian_admin.id if caledonian_admin else None,
+        )
+        db.session.add(renewal)
+        db.session.flush()
+        audit.record(
+            caledonian_admin,
+            "evidence.renewed",
+            renewal,
+            organisation=providers["caledonian"],
+            after={"answer_id": answer.id, "expires_on": renewal.expires_on, "source": "demo"},
+        )
 
     # Applications in every other state.
     application("young-futures", ("ETE",), ("E",), ApplicationStatus.DRAFT)

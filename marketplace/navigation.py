@@ -35,9 +35,16 @@ NAVIGATION = [
     ("Accreditation", "accreditation.index", {Role.PROVIDER_ADMIN}),
     ("Assessments", "accreditation.assessments", {Role.ASSESSOR}),
     ("Arrangements", "accreditation.arrangements", {Role.AUTHORITY_ADMIN}),
+    ("Members", "accreditation.members", {Role.AUTHORITY_ADMIN}),
     ("Organisations", "accounts.organisations", {Role.AUTHORITY_ADMIN}),
     ("Team", "accounts.team", {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}),
     ("Audit log", "accounts.audit_log", {Role.AUTHORITY_ADMIN}),
+]
+
+# What a visitor who is not signed in can use: the catalogue and the public registers.
+PUBLIC_NAVIGATION = [
+    ("Find services", "catalogue_search.search"),
+    ("Register of members", "public_arrangements.arrangements"),
 ]
 
 
@@ -50,18 +57,22 @@ def _href(endpoint: str) -> str:
     return cache[key]
 
 
+def _item(text: str, endpoint: str) -> dict:
+    href = _href(endpoint)
+    active = request.endpoint == endpoint or (href != "/" and request.path.startswith(href))
+    return {"text": text, "href": href, "active": active}
+
+
 def navigation_items() -> list[dict]:
     """The navigation the signed-in person's roles in their current organisation give them."""
-    if not current_user.is_authenticated:
-        return []
+    if not current_user or not current_user.is_authenticated:
+        return [_item(text, endpoint) for text, endpoint in PUBLIC_NAVIGATION]
     roles = current_user.roles_in(current_organisation())
     items, seen = [], set()
     for text, endpoint, allowed in NAVIGATION:
         if roles & allowed and text not in seen:
             seen.add(text)
-            href = _href(endpoint)
-            active = request.endpoint == endpoint or (href != "/" and request.path.startswith(href))
-            items.append({"text": text, "href": href, "active": active})
+            items.append(_item(text, endpoint))
     return items
 
 
@@ -78,7 +89,7 @@ def navigation_context() -> dict:
         return EMPTY_CONTEXT
     try:
         if not current_user or not current_user.is_authenticated:
-            return EMPTY_CONTEXT
+            return {**EMPTY_CONTEXT, "service_navigation": navigation_items()}
     except SQLAlchemyError:
         # The 500 page must render even when the database is what failed.
         db.session.rollback()

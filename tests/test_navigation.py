@@ -21,11 +21,15 @@ EXPECTED_NAVIGATION = {
         "Call-offs",
         "Payment performance",
         "Arrangements",
+        "Members",
         "Organisations",
         "Team",
         "Audit log",
     ],
 }
+
+# What a visitor sees before signing in: the catalogue and the public registers.
+SIGNED_OUT_NAVIGATION = ["Find services", "Register of members"]
 
 EXPECTED_NEXT_ACTION = {
     Role.BUYER: "Find a service",
@@ -88,7 +92,8 @@ def test_feature_pages_need_sign_in(client, path):
 
 def test_signed_out_home_is_the_landing_page(client):
     html = client.get("/").get_data(as_text=True)
-    assert "Register your organisation" in html and "govuk-service-navigation__list" not in html
+    assert "Register your organisation" in html
+    assert navigation_items(html) == SIGNED_OUT_NAVIGATION
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -10,25 +10,37 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accreditation import queries
 from marketplace.accreditation.models import (
+    Answer,
     Application,
     ApplicationArea,
     ApplicationLot,
     ApplicationStatus,
     ArrangementLot,
+    EvidenceRenewal,
     LotDecision,
 )
-from marketplace.accreditation.permissions import can_assess, can_view_application
+from marketplace.accreditation.permissions import (
+    can_assess,
+    can_view_application,
+    can_view_evidence,
+)
 from marketplace.accreditation.schemas import (
+    AcceptRenewalSchema,
     ApplicationSchema,
     ArrangementSchema,
     ArrangementSummarySchema,
+    EvidenceRenewalSchema,
     LotMembershipSchema,
     MembersQuerySchema,
     RegisterEntrySchema,
+    RejectRenewalSchema,
+    RenewalsQuerySchema,
     StrictPaginationQuerySchema,
 )
+from marketplace.accreditation.services import memberships
 from marketplace.api import api_blueprint, paginate, paginated_schema
-from marketplace.db import db
+from marketplace.db import commit, db, rollback
+from marketplace.errors import DomainError, NotFound
 
 blp = api_blueprint(
     "accreditation_api",
@@ -39,12 +51,14 @@ blp = api_blueprint(
 memberships_blp = api_blueprint(
     "accreditation_memberships_api",
     __name__,
-    "Your organisation's memberships and applications (token needed)",
+    "Your organisation's memberships and applications; renewed evidence for assessors "
+    "(token needed)",
 )
 
 ArrangementPage = paginated_schema(ArrangementSummarySchema, "ArrangementPage")
 RegisterPage = paginated_schema(RegisterEntrySchema, "RegisterPage")
 LotMembershipPage = paginated_schema(LotMembershipSchema, "LotMembershipPage")
+EvidenceRenewalPage = paginated_schema(EvidenceRenewalSchema, "EvidenceRenewalPage")
 
 
 def _published_or_404(arrangement_id: int):
@@ -192,3 +206,81 @@ class ApplicationItem(MethodView):
     def get(self, application_id):
         """Show an application of the token's organisation (or any submitted one, to assessors)."""
         return _application_record(_application_or_404(application_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Renewed evidence: assessors list, accept and reject it; a member sees its own
+
+
+def _renewal_or_404(renewal_id: int) -> EvidenceRenewal:
+    """A renewal the token may see: assessors and the authority see every one, a provider's
+    people their own organisation's; anyone else gets 404, as for an id that does not exist."""
+    renewal = db.session.scalar(
+        memberships.renewals_query().where(EvidenceRenewal.id == renewal_id)
+    )
+    if renewal is None or not _may_see_renewal(renewal):
+        raise NotFound("There is no renewed evidence with that id that you can see.")
+    return renewal
+
+
+def _may_see_renewal(renewal: EvidenceRenewal) -> bool:
+    organisation = renewal.answer.application.organisation
+    return can_assess(g.api_user) or (
+        g.organisation is not None
+        and organisation.id == g.organisation.id
+        and can_view_evidence(g.api_user, organisation)
+    )
+
+
+def _write(action) -> None:
+    """Run one service call and commit; a refusal rolls back and answers 4xx (errors.py)."""
+    try:
+        action()
+    except DomainError:
+        rollback()
+        raise
+    commit(keep_loaded=True)
+
+
+@memberships_blp.route("/evidence-renewals")
+class EvidenceRenewalCollection(MethodView):
+    @memberships_blp.arguments(RenewalsQuerySchema, location="query", unknown=ma.RAISE)
+    @memberships_blp.response(200, EvidenceRenewalPage)
+    def get(self, args):
+        """List renewed evidence (waiting, by default): every member's to assessors, else your own."""
+        query = memberships.renewals_query().where(EvidenceRenewal.status == args["status"])
+        if not can_assess(g.api_user):
+            query = query.join(Answer, Answer.id == EvidenceRenewal.answer_id).join(
+                Application, Application.id == Answer.application_id
+            )
+            query = query.where(Application.organisation_id == g.organisation.id)
+        return paginate(query, args["page"], args["page_size"])
+
+
+@memberships_blp.route("/evidence-renewals/<int:renewal_id>")
+class EvidenceRenewalItem(MethodView):
+    @memberships_blp.response(200, EvidenceRenewalSchema)
+    def get(self, renewal_id):
+        """Show renewed evidence, what it replaces and the decision on it."""
+        return _renewal_or_404(renewal_id)
+
+
+@memberships_blp.route("/evidence-renewals/<int:renewal_id>/accept", methods=["POST"])
+@memberships_blp.arguments(AcceptRenewalSchema)
+@memberships_blp.response(200, EvidenceRenewalSchema)
+def accept_renewal(body, renewal_id):
+    """An assessor accepts renewed evidence; it becomes the member's evidence, and memberships
+    suspended because evidence expired are reinstated if nothing else keeps them suspended."""
+    renewal = _renewal_or_404(renewal_id)
+    _write(lambda: memberships.accept_renewed_evidence(g.api_user, renewal, body["comment"]))
+    return renewal
+
+
+@memberships_blp.route("/evidence-renewals/<int:renewal_id>/reject", methods=["POST"])
+@memberships_blp.arguments(RejectRenewalSchema)
+@memberships_blp.response(200, EvidenceRenewalSchema)
+def reject_renewal(body, renewal_id):
+    """An assessor rejects renewed evidence with a reason the member is told."""
+    renewal = _renewal_or_404(renewal_id)
+    _write(lambda: memberships.reject_renewed_evidence(g.api_user, renewal, body["reason"]))
+    return renewal

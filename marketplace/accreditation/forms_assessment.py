@@ -197,3 +197,25 @@ class LotRedeclarationForm(RedeclarationForm):
             SelectChoice(str(lot.id), f"{lot.arrangement.name}: {lot.category.name}")
             for lot in lots
         ]
+
+
+class RenewalDecisionForm(BaseForm):
+    decision = ChoiceRadioField(
+        "Does the renewed evidence meet the criterion?",
+        widget=GovRadioInput(),
+        choices=[
+            SelectChoice("accept", "Yes, accept it"),
+            SelectChoice("reject", "No, reject it"),
+        ],
+        invalid_message="Select whether you accept or reject the renewed evidence",
+    )
+    reason = _text(
+        "Comment for the provider",
+        REASON_MAX,
+        description="Required if you reject it: say what is wrong, so the provider can fix it.",
+    )
+    submit = submit_field("Save decision")
+
+    @property
+    def accept(self) -> bool:
+        return self.decision.data == "accept"

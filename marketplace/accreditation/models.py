@@ -602,6 +602,96 @@ class RedeclarationRequest(db.Model):
     membership: Mapped[LotMembership] = relationship()
 
 
+class RenewalStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    # The provider sent another file before this one was checked.
+    SUPERSEDED = "superseded"
+
+    @property
+    def label(self) -> str:
+        return {
+            RenewalStatus.PENDING: "Waiting to be checked",
+            RenewalStatus.ACCEPTED: "Accepted",
+            RenewalStatus.REJECTED: "Not accepted",
+            RenewalStatus.SUPERSEDED: "Replaced by a later upload",
+        }[self]
+
+
+RENEWAL_TRANSITIONS: dict[RenewalStatus, frozenset[RenewalStatus]] = {
+    RenewalStatus.PENDING: frozenset(
+        {RenewalStatus.ACCEPTED, RenewalStatus.REJECTED, RenewalStatus.SUPERSEDED}
+    ),
+    RenewalStatus.ACCEPTED: frozenset(),
+    RenewalStatus.REJECTED: frozenset(),
+    RenewalStatus.SUPERSEDED: frozenset(),
+}
+
+
+class EvidenceRenewal(db.Model):
+    """Renewed evidence a member uploaded for an expiring answer, and the assessor's decision.
+
+    Until it is accepted the answer keeps its current file and expiry date: evidence nobody has
+    checked never counts (the daily expiry run reads only the answer). Accepting it moves the
+    file and date onto the answer; what it replaced stays here as history.
+    """
+
+    __tablename__ = "evidence_renewals"
+    __table_args__ = (
+        sa.CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided_has_date"),
+        sa.CheckConstraint(
+            "status != 'rejected' OR (decision_reason IS NOT NULL AND decision_reason != '')",
+            name="rejected_has_reason",
+        ),
+        # At most one renewal of an answer waits for a decision at a time.
+        sa.Index(
+            "uq_evidence_renewals_pending",
+            "answer_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        # The assessors' list: what waits, oldest first.
+        sa.Index("ix_evidence_renewals_queue", "status", "submitted_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("answers.id", ondelete="CASCADE"), index=True
+    )
+    file_id: Mapped[int] = mapped_column(sa.ForeignKey("evidence_files.id"))
+    expires_on: Mapped[date] = mapped_column(sa.Date)
+    # The accepted evidence in force when this was uploaded (what acceptance replaces).
+    replaces_file_id: Mapped[int | None] = mapped_column(sa.ForeignKey("evidence_files.id"))
+    replaces_expires_on: Mapped[date | None] = mapped_column(sa.Date)
+    status: Mapped[RenewalStatus] = mapped_column(
+        enum_type(RenewalStatus, "renewal_status"), default=RenewalStatus.PENDING
+    )
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # The reason for a rejection, or the assessor's comment on an acceptance; the provider sees it.
+    decision_reason: Mapped[str | None] = mapped_column(sa.String(REASON_MAX))
+
+    answer: Mapped[Answer] = relationship()
+    file: Mapped[EvidenceFile] = relationship(foreign_keys=[file_id])
+    replaces_file: Mapped[EvidenceFile | None] = relationship(foreign_keys=[replaces_file_id])
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    audit_type = "evidence_renewal"
+
+    @property
+    def audit_organisation(self) -> Organisation:
+        return self.answer.application.organisation
+
+
 # ---------------------------------------------------------------------------------------------
 # What the cached public register and assessment queue show (see marketplace/page_cache.py)
 

@@ -6,12 +6,14 @@ import marshmallow as ma
 
 from marketplace.accounts.models import OrganisationType
 from marketplace.accreditation.models import (
+    REASON_MAX,
     ApplicationStatus,
     ArrangementStatus,
     LegalRegime,
     LotDecision,
     MembershipStatus,
     QuestionType,
+    RenewalStatus,
 )
 from marketplace.api import PaginationQuerySchema
 
@@ -171,3 +173,73 @@ class ApplicationSchema(ma.Schema):
         metadata={"description": "The last day of the decision clock, once submitted"},
     )
     decided_at = ma.fields.DateTime(allow_none=True, required=True)
+
+
+class EvidenceFileRefSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True, attribute="original_name")
+
+
+class EvidenceRenewalSchema(ma.Schema):
+    """Renewed evidence a member sent, what it replaces, and the assessor's decision."""
+
+    id = ma.fields.Integer(required=True)
+    status = ma.fields.Enum(RenewalStatus, by_value=True, required=True)
+    answer_id = ma.fields.Integer(required=True)
+    application_reference = ma.fields.String(
+        required=True, attribute="answer.application.reference"
+    )
+    organisation = ma.fields.Nested(
+        OrganisationRefSchema, required=True, attribute="answer.application.organisation"
+    )
+    arrangement = ma.fields.Nested(
+        ArrangementRefSchema, required=True, attribute="answer.application.arrangement"
+    )
+    lot_code = ma.fields.String(required=True, attribute="answer.criterion.lot.category.code")
+    question = ma.fields.String(required=True, attribute="answer.criterion.question")
+    file = ma.fields.Nested(EvidenceFileRefSchema, required=True)
+    expires_on = ma.fields.Date(required=True)
+    replaces_file = ma.fields.Nested(EvidenceFileRefSchema, allow_none=True, required=True)
+    replaces_expires_on = ma.fields.Date(
+        allow_none=True,
+        required=True,
+        metadata={"description": "When the evidence in force when this was sent expires"},
+    )
+    submitted_at = ma.fields.DateTime(required=True)
+    decided_at = ma.fields.DateTime(allow_none=True, required=True)
+    decision_reason = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Why it was rejected, or the assessor's comment on acceptance"},
+    )
+
+
+class RenewalsQuerySchema(StrictPaginationQuerySchema):
+    status = ma.fields.Enum(
+        RenewalStatus,
+        by_value=True,
+        load_default=RenewalStatus.PENDING,
+        metadata={"description": "Which renewals to list (default: those waiting)"},
+    )
+
+
+class AcceptRenewalSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    comment = ma.fields.String(
+        load_default="",
+        validate=ma.validate.Length(max=REASON_MAX),
+        metadata={"description": "An optional comment the provider is told"},
+    )
+
+
+class RejectRenewalSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    reason = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=REASON_MAX),
+        metadata={"description": "Why it does not meet the criterion; the provider is told"},
+    )

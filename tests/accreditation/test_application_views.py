@@ -487,3 +487,15 @@ class TestClarifications:
         path = f"/accreditation/applications/{application.id}/clarifications/{clarification.id}"
         assert client.get(path).status_code == 404
         assert client.post(path, data={"answer": "x"}).status_code == 404
+
+
+def test_the_submitted_panel_shows_the_reference_as_markup_not_escaped_tags(web, world, provider):
+    """The panel's body was built as a string joined to an escaped value, which escaped the whole
+    string: people saw "Your reference&lt;br&gt;&lt;strong&gt;…" as text."""
+    organisation, admin = provider
+    application = submitted_application(world, organisation, admin)
+    commit()
+    page = main(web.as_user(admin).get(f"/accreditation/applications/{application.id}/submitted"))
+    panel = page.split('class="govuk-panel__body"', 1)[1].split("</div>", 1)[0]
+    assert "&lt;" not in panel and "&gt;" not in panel
+    assert f"Your reference<br><strong>{application.reference}</strong>" in panel

@@ -103,19 +103,25 @@ def test_expired_evidence_suspends_and_accepted_renewal_reinstates(app):
         admin, organisation, "insurance-2028.pdf", io.BytesIO(b"%PDF-1.4\nrenewed\n%%EOF")
     )
     at = datetime(2027, 3, 4, 9, 0, tzinfo=UTC)
-    memberships.renew_evidence(admin, insurance, renewed, date(2028, 3, 3), at=at)
+    renewal = memberships.renew_evidence(admin, insurance, renewed, date(2028, 3, 3), at=at)
     commit()
     assert statuses() == {MembershipStatus.SUSPENDED}
     assert count_emails("accreditation_evidence_renewed") == 2  # assessor and authority admin
     memberships.check_expiry(date(2027, 3, 4))
     assert statuses() == {MembershipStatus.SUSPENDED}
 
-    reinstated = memberships.accept_renewed_evidence(assessor, insurance, at=at)
+    reinstated = memberships.accept_renewed_evidence(assessor, renewal, at=at)
     commit()
     assert len(reinstated) == 2
     assert statuses() == {MembershipStatus.ACTIVE}
     assert all(m.suspension_cause is None for m in db.session.scalars(sa.select(LotMembership)))
-    assert count_emails("accreditation_membership_reinstated") == 1
+    # One email tells the provider the decision and that its memberships are active again.
+    accepted = db.session.scalars(
+        sa.select(Notification).where(Notification.template == "accreditation_evidence_accepted")
+    ).all()
+    assert [n.to_email for n in accepted] == [admin_email]
+    assert "3 March 2028" in accepted[0].body and "is active again" in accepted[0].body
+    assert count_emails("accreditation_membership_reinstated") == 0
     assert count_actions("evidence.renewed") == 1
     assert count_actions("evidence.accepted") == 1
     assert count_actions("membership.reinstated") == 2

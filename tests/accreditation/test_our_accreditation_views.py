@@ -13,10 +13,12 @@ from marketplace.accreditation.models import (
     Answer,
     AnswerOutcome,
     ApplicationStatus,
+    EvidenceRenewal,
     LotDecision,
     LotMembership,
     MembershipStatus,
     RedeclarationRequest,
+    RenewalStatus,
     SuspensionCause,
 )
 from marketplace.accreditation.services.applications import london_date
@@ -137,10 +139,22 @@ def test_renewing_evidence(web, member):
         content_type="multipart/form-data",
     )
     assert response.status_code == 302, error_messages(response)
+    # It waits for an assessor: the answer keeps the evidence in force until it is accepted.
     row = db.session.get(Answer, insurance.id)
-    assert row.file.original_name == "insurance-2027.pdf"
-    assert row.evidence_expires_on == new_expiry
-    assert row.outcome is None  # waits for the authority to accept it
+    assert row.file_id == insurance.file_id and row.file.original_name != "insurance-2027.pdf"
+    assert row.evidence_expires_on == london_date() + timedelta(days=10)
+    assert row.outcome == AnswerOutcome.PASS
+    (renewal,) = db.session.scalars(sa.select(EvidenceRenewal)).all()
+    assert renewal.status == RenewalStatus.PENDING
+    assert renewal.file.original_name == "insurance-2027.pdf"
+    assert renewal.expires_on == new_expiry
+    assert renewal.replaces_file_id == insurance.file_id
+    page = main(web.get("/accreditation/memberships"))
+    assert "Renewed evidence is waiting to be checked" in page
+    assert "Waiting to be checked" in page and "insurance-2027.pdf" in page
+    # The renew page says what waits, and that another upload replaces it.
+    page = main(web.get(url))
+    assert "It is waiting to be checked" in page and "replaces that one" in page
 
 
 def test_renewing_with_bad_input(web, member):

@@ -3,6 +3,10 @@
 ``check_expiry`` runs daily from ``flask accreditation check-expiry``; it is safe to run again the
 same day: reminders are sent once (the audit log records each one) and only active memberships
 are suspended.
+
+Renewed evidence waits in ``EvidenceRenewal`` until an assessor accepts or rejects it (page,
+API and ``flask accreditation accept-evidence`` / ``reject-evidence`` all call the services
+here); only accepted evidence is on the answer, and only the answer counts for expiry.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from sqlalchemy.orm import selectinload
 
 from marketplace import audit
 from marketplace.accounts.models import User
+from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     MEMBERSHIP_TRANSITIONS,
     REASON_MAX,
+    RENEWAL_TRANSITIONS,
     Answer,
     AnswerOutcome,
     Application,
@@ -28,10 +34,12 @@ from marketplace.accreditation.models import (
     ArrangementLot,
     Criterion,
     EvidenceFile,
+    EvidenceRenewal,
     LotMembership,
     MembershipStatus,
     RedeclarationRequest,
     RemovalReason,
+    RenewalStatus,
     SuspensionCause,
 )
 from marketplace.accreditation.permissions import can_apply, can_assess, can_manage_memberships
@@ -41,7 +49,7 @@ from marketplace.accreditation.services.applications import (
     london_date,
 )
 from marketplace.audit import AuditEvent
-from marketplace.db import db, utcnow
+from marketplace.db import db, lock_rows, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.services import queue_email
 from marketplace.workdays import add_working_days
@@ -377,6 +385,15 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
     now = at or utcnow()
     run = ExpiryRun()
 
+    # Only accepted evidence counts (the answer's): a renewal waiting to be checked does not stop
+    # a suspension, though it does stop reminders to upload what has been uploaded.
+    waiting = set(
+        db.session.scalars(
+            sa.select(EvidenceRenewal.answer_id).where(
+                EvidenceRenewal.status == RenewalStatus.PENDING
+            )
+        )
+    )
     for row in _evidence_answers():
         application = row.application
         memberships = _current_memberships(application.organisation_id, application.arrangement_id)
@@ -411,7 +428,10 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
                 application=application,
                 arrangement=application.arrangement,
                 memberships=active,
+                renewal_waiting=row.id in waiting,
             )
+            continue
+        if row.id in waiting:
             continue
         for days in REMINDER_DAYS:
             # The nearest window applies: a 7-day reminder replaces a 30-day one not yet sent.
@@ -467,6 +487,25 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
     return run
 
 
+# Renewed evidence may expire no later than this many years ahead (a date beyond is a typing
+# slip: insurance certificates and policies run for a year or a few).
+RENEWAL_HORIZON_YEARS = 5
+
+
+def _renewal_url(renewal: EvidenceRenewal) -> str:
+    return absolute_url("accreditation.renewed_evidence", renewal_id=renewal.id)
+
+
+def pending_renewal(answer: Answer) -> EvidenceRenewal | None:
+    """The renewal of ``answer`` waiting for an assessor, if there is one."""
+    return db.session.scalar(
+        sa.select(EvidenceRenewal).where(
+            EvidenceRenewal.answer_id == answer.id,
+            EvidenceRenewal.status == RenewalStatus.PENDING,
+        )
+    )
+
+
 def renew_evidence(
     actor: User,
     answer: Answer,
@@ -474,8 +513,12 @@ def renew_evidence(
     expires_on: date,
     *,
     at: datetime | None = None,
-) -> None:
-    """The provider uploads renewed evidence; it counts once the authority accepts it."""
+) -> EvidenceRenewal:
+    """The provider uploads renewed evidence; it waits for an assessor and counts once accepted.
+
+    The answer keeps the evidence in force until then. A second upload before the first is
+    checked replaces it (the first is marked superseded), so one renewal per answer waits.
+    """
     application = answer.application
     if not can_apply(actor, application.organisation):
         raise NotFound("Answer not found")
@@ -485,32 +528,70 @@ def renew_evidence(
         raise BusinessRuleViolation({"answer": ["Only evidence of an admission can be renewed"]})
     if evidence_file.organisation_id != application.organisation_id:
         raise BusinessRuleViolation({"file": ["Upload the renewed evidence"]})
-    if not isinstance(expires_on, date) or expires_on <= london_date(at):
+    today = london_date(at)
+    if not isinstance(expires_on, date) or expires_on <= today:
         raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
-    before = {
-        "file_id": answer.file_id,
-        "evidence_expires_on": answer.evidence_expires_on,
-        "outcome": answer.outcome,
-    }
-    answer.file_id = evidence_file.id
-    answer.evidence_expires_on = expires_on
-    # Awaiting acceptance: no mark until an assessor accepts it.
-    answer.outcome = None
-    answer.assessed_at = None
-    answer.assessed_by_id = None
-    answer.assessor_comment = ""
+    try:
+        horizon = today.replace(year=today.year + RENEWAL_HORIZON_YEARS)
+    except ValueError:  # 29 February
+        horizon = today.replace(year=today.year + RENEWAL_HORIZON_YEARS, day=28)
+    if expires_on > horizon:
+        raise BusinessRuleViolation(
+            {
+                "expires_on": [
+                    f"Enter an expiry date within {RENEWAL_HORIZON_YEARS} years, "
+                    f"no later than {horizon.day} {horizon:%B %Y}"
+                ]
+            }
+        )
+    if answer.evidence_expires_on is not None and expires_on <= answer.evidence_expires_on:
+        current = answer.evidence_expires_on
+        raise BusinessRuleViolation(
+            {
+                "expires_on": [
+                    "Renewed evidence must expire after the evidence it replaces, which expires "
+                    f"on {current.day} {current:%B %Y}"
+                ]
+            }
+        )
+    now = at or utcnow()
+    superseded = pending_renewal(answer)
+    if superseded is not None:
+        _lock_waiting(superseded, RenewalStatus.SUPERSEDED)
+        _decide(None, superseded, RenewalStatus.SUPERSEDED, None, now)
+        audit.record(
+            actor,
+            "evidence.renewal_superseded",
+            superseded,
+            before={"status": RenewalStatus.PENDING},
+            after={"status": RenewalStatus.SUPERSEDED},
+        )
+    renewal = EvidenceRenewal(
+        answer=answer,
+        file_id=evidence_file.id,
+        expires_on=expires_on,
+        replaces_file_id=answer.file_id,
+        replaces_expires_on=answer.evidence_expires_on,
+        status=RenewalStatus.PENDING,
+        submitted_at=now,
+        submitted_by_id=actor.id,
+    )
+    db.session.add(renewal)
     db.session.flush()
     audit.record(
         actor,
         "evidence.renewed",
-        application,
-        before=before,
+        renewal,
         after={
             "answer_id": answer.id,
+            "application": application.reference,
             "file_id": evidence_file.id,
-            "evidence_expires_on": expires_on,
+            "expires_on": expires_on,
+            "replaces_file_id": answer.file_id,
+            "replaces_expires_on": answer.evidence_expires_on,
         },
     )
+    link = _renewal_url(renewal)
     for user in assessors():
         queue_email(
             user.email,
@@ -520,55 +601,195 @@ def renew_evidence(
             organisation=application.organisation,
             criterion=answer.criterion,
             expires_on=expires_on,
+            current_expires_on=answer.evidence_expires_on,
+            link=link,
         )
+    return renewal
+
+
+def _lock_waiting(renewal: EvidenceRenewal, status: RenewalStatus) -> None:
+    """Lock the renewal and refuse unless it may move to ``status`` now.
+
+    The row is locked and its state read afresh, so two assessors deciding at the same moment are
+    served one after the other; the second finds it decided and is told so (nothing is written
+    twice).
+    """
+    lock_rows(EvidenceRenewal, [renewal.id])
+    if status not in RENEWAL_TRANSITIONS[renewal.status]:
+        already = {
+            RenewalStatus.ACCEPTED: "This renewed evidence has already been accepted",
+            RenewalStatus.REJECTED: "This renewed evidence has already been rejected",
+            RenewalStatus.SUPERSEDED: "The provider has sent newer evidence in place of this",
+        }
+        raise BusinessRuleViolation({"decision": [already[renewal.status]]})
+
+
+def _decide(
+    actor: User | None,
+    renewal: EvidenceRenewal,
+    status: RenewalStatus,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """Record the decision on a renewal that ``_lock_waiting`` has let through."""
+    renewal.status = status
+    renewal.decided_at = now
+    renewal.decided_by_id = actor.id if actor is not None else None
+    renewal.decision_reason = reason
+
+
+def _require_assessor(actor: User) -> None:
+    if not can_assess(actor):
+        raise PermissionDenied("Only assessors and the authority can check renewed evidence")
 
 
 def accept_renewed_evidence(
-    actor: User, answer: Answer, comment: str = "", *, at: datetime | None = None
+    actor: User, renewal: EvidenceRenewal, comment: str = "", *, at: datetime | None = None
 ) -> list[LotMembership]:
-    """Accept renewed evidence; memberships suspended for expiry return when nothing else is due."""
-    if not can_assess(actor):
-        raise PermissionDenied("Only assessors and the authority can accept evidence")
+    """Accept renewed evidence: it becomes the answer's evidence, and memberships suspended
+    because evidence expired are reinstated when nothing else keeps them suspended."""
+    _require_assessor(actor)
+    comment = (comment or "").strip()
+    if len(comment) > REASON_MAX:
+        raise BusinessRuleViolation(
+            {"comment": [f"The comment must be {REASON_MAX:,} characters or fewer"]}
+        )
+    now = at or utcnow()
+    today = london_date(now)
+    answer = renewal.answer
     application = answer.application
-    if answer.outcome is not None or answer.evidence_expires_on is None:
-        raise BusinessRuleViolation({"answer": ["There is no renewed evidence waiting"]})
-    today = london_date(at)
-    if answer.evidence_expires_on <= today:
-        raise BusinessRuleViolation({"answer": ["This evidence has already expired"]})
+    before = {
+        "file_id": answer.file_id,
+        "evidence_expires_on": answer.evidence_expires_on,
+        "outcome": answer.outcome,
+    }
+    _lock_waiting(renewal, RenewalStatus.ACCEPTED)
+    if renewal.expires_on <= today:
+        raise BusinessRuleViolation(
+            {
+                "decision": [
+                    f"This renewed evidence expired on {renewal.expires_on.day} "
+                    f"{renewal.expires_on:%B %Y}: reject it and ask for current evidence"
+                ]
+            }
+        )
+    _decide(actor, renewal, RenewalStatus.ACCEPTED, comment or None, now)
+    answer.file_id = renewal.file_id
+    answer.evidence_expires_on = renewal.expires_on
     answer.outcome = AnswerOutcome.PASS
-    answer.assessor_comment = (comment or "").strip()
-    answer.assessed_at = at or utcnow()
+    answer.assessor_comment = comment
+    answer.assessed_at = now
     answer.assessed_by_id = actor.id
     db.session.flush()
     audit.record(
         actor,
         "evidence.accepted",
-        application,
-        after={"answer_id": answer.id, "evidence_expires_on": answer.evidence_expires_on},
+        renewal,
+        before={"status": RenewalStatus.PENDING, "answer": before},
+        after={
+            "status": RenewalStatus.ACCEPTED,
+            "answer": {
+                "file_id": answer.file_id,
+                "evidence_expires_on": answer.evidence_expires_on,
+                "outcome": answer.outcome,
+            },
+            "comment": comment,
+        },
     )
+    reinstated = _lift_evidence_suspensions(application, today, now)
+    email_provider(
+        application.organisation,
+        "accreditation_evidence_accepted",
+        renewal=renewal,
+        criterion=answer.criterion,
+        application=application,
+        arrangement=application.arrangement,
+        comment=comment,
+        reinstated=reinstated,
+    )
+    return reinstated
+
+
+def reject_renewed_evidence(
+    actor: User, renewal: EvidenceRenewal, reason: str, *, at: datetime | None = None
+) -> None:
+    """Reject renewed evidence with a reason the provider is told; the answer keeps what it had."""
+    _require_assessor(actor)
+    reason = _reason(reason)
+    now = at or utcnow()
+    _lock_waiting(renewal, RenewalStatus.REJECTED)
+    _decide(actor, renewal, RenewalStatus.REJECTED, reason, now)
+    db.session.flush()
+    audit.record(
+        actor,
+        "evidence.rejected",
+        renewal,
+        before={"status": RenewalStatus.PENDING},
+        after={"status": RenewalStatus.REJECTED, "reason": reason},
+    )
+    answer = renewal.answer
+    application = answer.application
+    email_provider(
+        application.organisation,
+        "accreditation_evidence_rejected",
+        renewal=renewal,
+        criterion=answer.criterion,
+        application=application,
+        arrangement=application.arrangement,
+        reason=reason,
+        link=_renew_url(answer),
+    )
+
+
+def _renew_url(answer: Answer) -> str:
+    return absolute_url("accreditation.renew_evidence", answer_id=answer.id)
+
+
+def _lift_evidence_suspensions(
+    application: Application, today: date, now: datetime
+) -> list[LotMembership]:
+    """Reinstate the organisation's memberships suspended for expired evidence, if no evidence
+    is still outstanding; one with an overdue declaration stays suspended, for that reason."""
+    suspended = [
+        m
+        for m in _current_memberships(application.organisation_id, application.arrangement_id)
+        if m.status == MembershipStatus.SUSPENDED
+        and m.suspension_cause == SuspensionCause.EVIDENCE_EXPIRED
+    ]
+    if not suspended or _evidence_outstanding(
+        application.organisation_id, application.arrangement_id, today
+    ):
+        return []
     reinstated: list[LotMembership] = []
-    for membership in _current_memberships(application.organisation_id, application.arrangement_id):
-        if (
-            membership.status != MembershipStatus.SUSPENDED
-            or membership.suspension_cause != SuspensionCause.EVIDENCE_EXPIRED
-        ):
+    for membership in suspended:
+        overdue = _open_overdue_requests(membership, today)
+        if overdue:
+            # Still suspended, now for the declaration: answering it reinstates the member.
+            before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
+            membership.suspension_cause = SuspensionCause.REDECLARATION_OVERDUE
+            membership.suspension_reason = (
+                f"The renewed declaration asked for was due by {overdue[0].due_on.day} "
+                f"{overdue[0].due_on:%B %Y} and has not been made"
+            )
+            db.session.flush()
+            audit.record(
+                None,
+                "membership.suspension_cause_changed",
+                membership,
+                before=before,
+                after=audit.snapshot(membership, MEMBERSHIP_FIELDS),
+            )
             continue
-        if _evidence_outstanding(application.organisation_id, application.arrangement_id, today):
-            break
-        reinstate(None, membership, at=at, notify=False)
+        reinstate(None, membership, at=now, notify=False)
         reinstated.append(membership)
-    if reinstated:
-        email_provider(
-            application.organisation,
-            "accreditation_membership_reinstated",
-            memberships=reinstated,
-            arrangement=application.arrangement,
-        )
     return reinstated
 
 
 def _evidence_outstanding(organisation_id: int, arrangement_id: int, today: date) -> bool:
-    """Whether any expiring evidence of the organisation is expired or awaits acceptance."""
+    """Whether any expiring evidence of the organisation is expired, unmarked or failed.
+
+    Only the answer counts: a renewal still waiting for an assessor does not.
+    """
     for row in _evidence_answers(organisation_id):
         if row.application.arrangement_id != arrangement_id:
             continue
@@ -578,6 +799,53 @@ def _evidence_outstanding(organisation_id: int, arrangement_id: int, today: date
         if awaiting or row.outcome == AnswerOutcome.FAIL:
             return True
     return False
+
+
+def renewals_query() -> sa.Select:
+    """Renewed evidence, oldest first, with what its pages and API answers show."""
+    answer = selectinload(EvidenceRenewal.answer)
+    application = answer.selectinload(Answer.application)
+    return (
+        sa.select(EvidenceRenewal)
+        .options(
+            selectinload(EvidenceRenewal.file),
+            selectinload(EvidenceRenewal.replaces_file),
+            application.selectinload(Application.organisation),
+            answer.selectinload(Answer.application).selectinload(Application.arrangement),
+            answer.selectinload(Answer.criterion)
+            .selectinload(Criterion.lot)
+            .selectinload(ArrangementLot.category),
+        )
+        .order_by(EvidenceRenewal.submitted_at, EvidenceRenewal.id)
+    )
+
+
+def pending_renewals_query() -> sa.Select:
+    """Renewed evidence waiting for an assessor, oldest first."""
+    return renewals_query().where(EvidenceRenewal.status == RenewalStatus.PENDING)
+
+
+def count_pending_renewals() -> int:
+    """How many renewals wait for an assessor (one query)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(EvidenceRenewal.id)).where(
+            EvidenceRenewal.status == RenewalStatus.PENDING
+        )
+    )
+
+
+def latest_renewals(answer_ids: list[int]) -> dict[int, EvidenceRenewal]:
+    """The latest renewal of each of these answers (for the provider's page), in one query."""
+    if not answer_ids:
+        return {}
+    latest: dict[int, EvidenceRenewal] = {}
+    for renewal in db.session.scalars(
+        sa.select(EvidenceRenewal)
+        .where(EvidenceRenewal.answer_id.in_(answer_ids))
+        .order_by(EvidenceRenewal.submitted_at, EvidenceRenewal.id)
+    ):
+        latest[renewal.answer_id] = renewal
+    return latest
 
 
 def expiring_within(organisation_id: int, today: date, days: int = 30) -> list[Answer]:

@@ -27,6 +27,7 @@ from marketplace.accreditation.views import (  # noqa: E402, F401
     applications,
     arrangements,
     assessment,
+    evidence_renewals,
     members,
     our_accreditation,
 )

@@ -24,8 +24,11 @@ from marketplace.accreditation.models import (
     Answer,
     Application,
     ArrangementLot,
+    Criterion,
+    EvidenceRenewal,
     LotMembership,
     RedeclarationRequest,
+    RenewalStatus,
 )
 from marketplace.accreditation.permissions import can_apply
 from marketplace.accreditation.services import memberships as services
@@ -36,6 +39,7 @@ from marketplace.errors import BusinessRuleViolation
 from marketplace.views_helpers import apply_errors
 
 EXPIRY_WARNING_DAYS = 30
+RECENT_RENEWALS = 10
 RENEW_FIELDS = {"file": "file", "expires_on": "expires_on", "answer": ""}
 
 
@@ -70,16 +74,43 @@ def _open_requests(organisation) -> list[RedeclarationRequest]:
     )
 
 
+def _recent_renewals(organisation) -> list[EvidenceRenewal]:
+    """The organisation's latest renewed evidence, newest first, with what the page shows."""
+    return list(
+        db.session.scalars(
+            sa.select(EvidenceRenewal)
+            .join(Answer, Answer.id == EvidenceRenewal.answer_id)
+            .join(Application, Application.id == Answer.application_id)
+            .where(
+                Application.organisation_id == organisation.id,
+                EvidenceRenewal.status != RenewalStatus.SUPERSEDED,
+            )
+            .options(
+                selectinload(EvidenceRenewal.file),
+                selectinload(EvidenceRenewal.answer)
+                .selectinload(Answer.criterion)
+                .selectinload(Criterion.lot)
+                .selectinload(ArrangementLot.category),
+            )
+            .order_by(EvidenceRenewal.submitted_at.desc(), EvidenceRenewal.id.desc())
+            .limit(RECENT_RENEWALS)
+        )
+    )
+
+
 @bp.get("/memberships")
 @roles_required(Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
 def memberships():
     organisation = _provider_organisation()
     today = london_date()
+    expiring = services.expiring_within(organisation.id, today, EXPIRY_WARNING_DAYS)
     return render_template(
         "accreditation/memberships/index.html",
         organisation=organisation,
         memberships=list(db.session.scalars(queries.organisation_memberships_query(organisation))),
-        expiring=services.expiring_within(organisation.id, today, EXPIRY_WARNING_DAYS),
+        expiring=expiring,
+        latest_renewals=services.latest_renewals([answer.id for answer in expiring]),
+        renewals=_recent_renewals(organisation),
         requests=_open_requests(organisation),
         today=today,
         can_act=can_apply(current_user, organisation),
@@ -127,7 +158,10 @@ def renew_evidence(answer_id: int):
                 "success",
             )
             return redirect(url_for("accreditation.memberships"))
-    return render_template("accreditation/memberships/renew.html", form=form, answer=answer)
+    latest = services.latest_renewals([answer.id]).get(answer.id)
+    return render_template(
+        "accreditation/memberships/renew.html", form=form, answer=answer, latest=latest
+    )
 
 
 @bp.route("/memberships/redeclarations/<int:request_id>", methods=["GET", "POST"])
