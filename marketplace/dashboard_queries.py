@@ -108,6 +108,41 @@ def _renewals_waiting() -> int:
     return count_pending_renewals()
 
 
+def _accreditation_action(organisation: Organisation) -> Action | None:
+    """Evidence that has expired or expires soon, for a provider: renewed and accepted in time,
+    its memberships never lapse."""
+    from marketplace.accreditation.services.memberships import (
+        EXPIRY_WARNING_DAYS,
+        expiring_within,
+    )
+    from marketplace.orders.services import london_date
+
+    today = london_date()
+    expiring = expiring_within(organisation.id, today)
+    if not expiring:
+        return None
+    expired = [a for a in expiring if a.evidence_expires_on < today]
+    first = expiring[0].evidence_expires_on
+    if expired:
+        body = (
+            f"{len(expired)} evidence file{'s have' if len(expired) != 1 else ' has'} expired: "
+            "memberships that need it are suspended until renewed evidence is accepted."
+        )
+    else:
+        body = (
+            f"{len(expiring)} evidence file{'s expire' if len(expiring) != 1 else ' expires'} "
+            f"within {EXPIRY_WARNING_DAYS} days, the first on {first.day} {first:%B %Y}. Upload "
+            "renewed evidence before then, so that your memberships are not suspended."
+        )
+    return Action(
+        "Evidence to renew",
+        body,
+        url_for("accreditation.memberships"),
+        "Renew your evidence",
+        len(expiring),
+    )
+
+
 def _call_offs(count: int) -> str:
     return f"{count} call-off{'s' if count != 1 else ''}"
 
@@ -296,6 +331,10 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         today = london_date()
         figures = home_figures(organisation.id, today, financial_year(today))  # one query
         actions.extend(_call_off_actions(figures, roles))
+    if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+        accreditation = _accreditation_action(organisation)
+        if accreditation is not None:
+            actions.append(accreditation)
     if Role.PROVIDER_ADMIN in roles:
         actions.append(
             Action(

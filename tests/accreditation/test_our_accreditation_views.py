@@ -202,3 +202,24 @@ def test_no_memberships_yet(web, app):
     page = main(web.as_user(admin).get("/accreditation/memberships"))
     assert "not a member of any lot yet" in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LotMembership)) == 0
+
+
+def test_the_home_page_warns_of_evidence_that_expires_and_links_to_renew_it(web, member):
+    """P6 starts on the home page: evidence expiring within 30 days is counted there, with the
+    way to renew it (nothing said it, so a member found out when suspended)."""
+    world, organisation, admin, insurance, request = member
+    editor = make_member(Role.PROVIDER_EDITOR, organisation)
+    commit()
+    for person in (admin, editor):
+        home = main(web.as_user(person).get("/"))
+        assert "Evidence to renew" in home
+        assert "1 evidence file expires within 30 days" in home
+        assert 'href="/accreditation/memberships"' in home
+
+    insurance.evidence_expires_on = london_date() + timedelta(days=45)
+    commit()
+    assert "Evidence to renew" not in main(web.as_user(admin).get("/"))
+
+    insurance.evidence_expires_on = london_date() - timedelta(days=1)
+    commit()
+    assert "1 evidence file has expired" in main(web.as_user(admin).get("/"))

@@ -575,3 +575,73 @@ def test_p8_claim_outcomes_with_evidence_one_verified_one_rejected_with_the_reas
         for i in range(rows.count())
     }
     assert statuses == {first_claim: "Verified", second_claim: f"Rejected: {REJECTED}"}
+
+
+def test_p6_s1_renew_expiring_evidence_the_assessor_accepts_it_and_the_membership_never_lapses(
+    journey, other_journey, live_server, tmp_path
+):
+    from marketplace.accreditation.services import memberships
+
+    assessing = other_journey
+    world = worlds.member_with_expiring_evidence(live_server, days_left=20)
+    provider, assessor = world.provider, world.assessor
+    renewed = tmp_path / "insurance-2027.pdf"
+    renewed.write_bytes(worlds.small_pdf("Public liability insurance 2027-28"))
+    new_expiry = world.expires_on + timedelta(days=365)
+
+    # --- P6: the home page says what expires, and where to renew it ---------------------------
+    journey.sign_in_from_home(provider.email, PASSWORD)
+    assert "Evidence to renew" in journey.main_text()
+    journey.follow("Renew your evidence")
+    assert journey.heading() == "Our accreditation"
+    journey.follow(f"Upload renewed evidence for {world.evidence}")
+    # Forgot the file, and typed an expiry date before the current one.
+    journey.fill("When does the renewed evidence expire?", worlds.day_month_year(world.expires_on))
+    journey.press("Send renewed evidence")
+    journey.expect_errors("Select the renewed evidence to upload")
+    journey.page.get_by_label("Upload the renewed evidence", exact=True).set_input_files(
+        str(renewed)
+    )
+    journey.fill("When does the renewed evidence expire?", worlds.day_month_year(world.expires_on))
+    journey.press("Send renewed evidence")
+    journey.expect_errors("after")
+    journey.page.get_by_label("Upload the renewed evidence", exact=True).set_input_files(
+        str(renewed)
+    )
+    journey.fill("When does the renewed evidence expire?", worlds.day_month_year(new_expiry))
+    journey.press("Send renewed evidence")
+    assert "renewed evidence" in journey.banner().lower()
+
+    # --- S1's last step: the assessor follows the email's link and accepts it ----------------
+    to_check = live_server.smtp.wait_for(
+        lambda m: m.to == assessor.email and world.provider_name in m.subject
+    )
+    assessing.open_link_in_email(to_check, "/")
+    assessing.fill("Email address", assessor.email)
+    assessing.fill("Password", PASSWORD)
+    assessing.press("Sign in")
+    assessing.enter_security_code(pyotp.TOTP(assessor.totp_secret).now())
+    assert assessing.heading() == "Check renewed evidence"
+    assert world.provider_name in assessing.main_text()
+    assessing.choose("No, reject it")
+    assessing.press("Save decision")  # a rejection needs a reason
+    assessing.expect_errors("reason")
+    assessing.choose("Yes, accept it")
+    assessing.press("Save decision")
+    assert "accepted" in assessing.banner().lower()
+
+    accepted = live_server.smtp.wait_for(
+        lambda m: m.to == provider.email and "accepted" in m.subject
+    )
+    assert f"{new_expiry.day} {new_expiry:%B %Y}" in accepted.body
+
+    # --- The old certificate's expiry passes: the membership stays active ---------------------
+    with live_server.app.app_context():
+        memberships.check_expiry(world.expires_on + timedelta(days=1))  # the daily job
+        worlds.commit_and_close()
+    journey.follow("Home", within="#service-navigation")
+    assert "Evidence to renew" not in journey.main_text()
+    journey.follow("Accreditation", within="#service-navigation")
+    journey.follow("Our accreditation")
+    memberships_text = journey.main_text()
+    assert "Suspended" not in memberships_text and "Active" in memberships_text

@@ -259,3 +259,43 @@ def outcome_world(live_server) -> OutcomeWorld:
         )
         commit_and_close()
     return built
+
+
+# --- renewing evidence (P6, S1's last step) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberWorld:
+    provider_name: str
+    provider: Person  # the member's administrator
+    assessor: Person
+    lot: str
+    evidence: str  # the question whose evidence expires
+    expires_on: date
+
+
+def member_with_expiring_evidence(live_server, days_left: int = 20) -> MemberWorld:
+    """A charity admitted to a lot in two regions, its insurance certificate expiring in
+    ``days_left`` days, and an assessor of the authority."""
+    from datetime import timedelta
+
+    from tests.accreditation.test_expiry import admitted
+
+    t = tag()
+    expires_on = london_today() + timedelta(days=days_left)
+    with live_server.app.app_context():
+        world, organisation, admin, assessor, application, insurance = admitted(expires_on)
+        organisation.name = f"Riverside Recovery {t}"
+        admin.email, admin.name = f"femi.ade.{t}@riverside.example.org", f"Femi Ade {t}"
+        assessor.email, assessor.name = f"grace.lowe.{t}@hmpps.example.gov.uk", f"Grace Lowe {t}"
+        world.arrangement.reference = f"DPS-R-{t}"
+        built = MemberWorld(
+            provider_name=organisation.name,
+            provider=person(admin),
+            assessor=person(assessor),
+            lot=world.lot_a.category.name,
+            evidence=insurance.criterion.question,
+            expires_on=expires_on,
+        )
+        commit_and_close()
+    return built

@@ -848,7 +848,13 @@ def latest_renewals(answer_ids: list[int]) -> dict[int, EvidenceRenewal]:
     return latest
 
 
-def expiring_within(organisation_id: int, today: date, days: int = 30) -> list[Answer]:
+# How far ahead a provider is warned of evidence that expires (its accreditation and home pages).
+EXPIRY_WARNING_DAYS = 30
+
+
+def expiring_within(
+    organisation_id: int, today: date, days: int = EXPIRY_WARNING_DAYS
+) -> list[Answer]:
     """The organisation's evidence that expires within ``days`` (for its accreditation page)."""
     horizon = today + timedelta(days=days)
     return sorted(

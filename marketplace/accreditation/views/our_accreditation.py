@@ -38,7 +38,6 @@ from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation
 from marketplace.views_helpers import apply_errors
 
-EXPIRY_WARNING_DAYS = 30
 RECENT_RENEWALS = 10
 RENEW_FIELDS = {"file": "file", "expires_on": "expires_on", "answer": ""}
 
@@ -103,7 +102,7 @@ def _recent_renewals(organisation) -> list[EvidenceRenewal]:
 def memberships():
     organisation = _provider_organisation()
     today = london_date()
-    expiring = services.expiring_within(organisation.id, today, EXPIRY_WARNING_DAYS)
+    expiring = services.expiring_within(organisation.id, today)
     return render_template(
         "accreditation/memberships/index.html",
         organisation=organisation,
