@@ -102,6 +102,7 @@ def check_transition(
     noun: str,
     done: str | None = None,
     only_from: Collection[S] | None = None,
+    already: str | None = None,
     field: str = "status",
 ) -> S:
     """Refuse, with ``TransitionConflict``, unless ``obj`` may move to ``target`` now; return the
@@ -112,13 +113,15 @@ def check_transition(
     ``noun`` names the object in messages ("call-off"); ``done`` says what the move does, as in
     "has already been accepted" (by default the target state's name); ``only_from`` narrows the
     states this use case starts from where the map allows more (approving moves a call-off to
-    sent only from awaiting approval).
+    sent only from awaiting approval); ``already`` is the message when the object is in the
+    target state, if other moves lead there too (a listing resumed is published, but so is a
+    listing never paused).
     """
     lock(obj)
     current = getattr(obj, field)
     done = done or describe(target)
     if current == target:
-        raise TransitionConflict({field: [f"This {noun} has already been {done}"]})
+        raise TransitionConflict({field: [already or f"This {noun} has already been {done}"]})
     if target not in transitions[current] or (only_from is not None and current not in only_from):
         raise TransitionConflict(
             {field: [f"This {noun} is {describe(current)}, so it cannot be {done}"]}
@@ -134,6 +137,7 @@ def transition(
     noun: str,
     done: str | None = None,
     only_from: Collection[S] | None = None,
+    already: str | None = None,
     field: str = "status",
 ) -> S:
     """Move ``obj`` to ``target`` if its state machine allows it from the state it is in now
@@ -144,7 +148,14 @@ def transition(
     checks, and this at the end (the lock is then held, and the check repeated in memory).
     """
     current = check_transition(
-        obj, target, transitions, noun=noun, done=done, only_from=only_from, field=field
+        obj,
+        target,
+        transitions,
+        noun=noun,
+        done=done,
+        only_from=only_from,
+        already=already,
+        field=field,
     )
     setattr(obj, field, target)
     return current
