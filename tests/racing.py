@@ -82,3 +82,15 @@ def one_wins(outcomes: list[str], refusal: str) -> None:
     """Exactly one client succeeded and every other was refused with ``refusal``."""
     assert outcomes.count(OK) == 1, outcomes
     assert sorted(set(outcomes) - {OK}) == [refusal], outcomes
+
+
+def elsewhere(app: Flask, work: Callable[[], object]) -> None:
+    """Do ``work`` as another request would, in a session of its own, and commit it. Objects
+    the test's own session holds are then out of date, as a client's are when someone else
+    acted after it read."""
+    with app.app_context():
+        try:
+            work()
+            commit()
+        finally:
+            db.session.remove()

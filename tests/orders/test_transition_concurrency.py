@@ -18,6 +18,7 @@ from marketplace.accounts.models import Organisation, OrganisationType, Role, Us
 from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import CapacityCommitment
 from marketplace.db import commit, db
+from marketplace.errors import TransitionConflict
 from marketplace.notifications.models import Notification
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
@@ -25,7 +26,7 @@ from tests.conftest import sign_in_as
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
 from tests.orders.test_call_off_api import bearer
-from tests.racing import OK, one_wins, race, racing_app
+from tests.racing import OK, elsewhere, one_wins, race, racing_app
 
 CLIENTS = 20
 several = pytest.mark.parametrize(
@@ -350,3 +351,101 @@ def notice(page: str) -> str:
     """The text of the page's notification banner."""
     banner = page.split('class="govuk-notification-banner__content">', 1)[1].split("</div>")[0]
     return " ".join(re.sub(r"<[^>]+>", " ", banner).split())
+
+
+# --- variations
+
+
+def proposed(world, quantity=10) -> tuple[CallOff, int]:
+    """An accepted call-off and a variation the provider proposed: five more units."""
+    call_off = services.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world, quantity=quantity)
+    )
+    services.accept(world.provider_admin, call_off)
+    variation = services.propose_variation(
+        world.provider_admin, call_off, extra_units=5, reason="Needs more support"
+    )
+    commit()
+    return call_off, variation.id
+
+
+def test_a_variation_agreed_twice_at_once_is_agreed_once(app):
+    world = build_orders_world(price_pence=1_000)
+    call_off, variation_id = proposed(world)
+    call_off_id = call_off.id
+    plan_units = 15
+
+    def agreeing(actor, call_off):
+        services.agree_variation(actor, call_off, variation_id)
+
+    outcomes = race(
+        app,
+        [
+            acting(world.buyer.id, call_off_id, agreeing),
+            acting(world.approver.id, call_off_id, agreeing),
+        ],
+    )
+
+    one_wins(outcomes, "409: This variation has already been agreed")
+    db.session.expire_all()
+    varied = db.session.get(CallOff, call_off_id)
+    assert (varied.quantity, varied.version, varied.gross_pence) == (15, 2, 15_000)
+    assert db.session.get(Budget, world.budget.id).committed_pence == 15_000
+    assert sum(units for _, units, _ in capacity_rows(world.listing.id)) == plan_units
+    assert audited("call_off.variation_agreed") == 1
+    assert emailed("orders_variation_decided") == 1
+
+
+def test_a_variation_agreed_from_a_page_read_before_it_was_withdrawn_is_refused(app):
+    world = build_orders_world(price_pence=1_000)
+    call_off, variation_id = proposed(world)
+    call_off = db.session.get(CallOff, call_off.id)
+    [variation] = call_off.variations
+    admin_id = world.provider_admin.id
+
+    def withdraw():
+        services.withdraw_variation(
+            db.session.get(User, admin_id), db.session.get(CallOff, call_off.id), variation_id
+        )
+
+    elsewhere(app, withdraw)
+    assert variation.status.value == "proposed"  # as the buyer's page showed it
+
+    with pytest.raises(TransitionConflict) as refused:
+        services.agree_variation(world.buyer, call_off, variation_id)
+    assert refused.value.errors == {
+        "status": ["This variation is withdrawn, so it cannot be agreed"]
+    }
+    db.session.rollback()
+    kept = db.session.get(CallOff, call_off.id)
+    assert (kept.quantity, kept.version) == (10, 1)
+    assert db.session.get(Budget, world.budget.id).committed_pence == 10_000
+    assert audited("call_off.variation_agreed") == 0
+
+
+def test_two_proposals_at_once_leave_one_waiting(app):
+    world = build_orders_world(price_pence=1_000)
+    call_off = services.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world, quantity=10)
+    )
+    services.accept(world.provider_admin, call_off)
+    commit()
+
+    def proposing(actor, call_off):
+        services.propose_variation(actor, call_off, extra_units=2, reason="Two more")
+
+    outcomes = race(
+        app,
+        [
+            acting(world.buyer.id, call_off.id, proposing),
+            acting(world.provider_admin.id, call_off.id, proposing),
+        ],
+    )
+
+    one_wins(
+        outcomes,
+        "409: A variation is already waiting for a decision: decide or withdraw it first",
+    )
+    db.session.expire_all()
+    assert len(db.session.get(CallOff, call_off.id).variations) == 1
+    assert audited("call_off.variation_proposed") == 1
