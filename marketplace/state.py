@@ -9,8 +9,18 @@ first to commit and then sees what the first did. It is refused with ``Transitio
 (409) before it has written anything: "This call-off has already been accepted" when the first
 request did the same thing, "This call-off is declined, so it cannot be accepted" otherwise.
 
-A use case therefore moves its object (or locks it with ``lock``) before any other check or
-write that depends on the object's state: capacity, budgets, audit events and emails come after.
+A use case therefore locks its object first, before any other check or write that depends on
+the object's state (capacity, budgets, audit events and emails come after), in one of two ways:
+
+- ``lock`` (to take the audit's "before" from the locked row), then ``transition`` at once,
+  where nothing after the move can refuse;
+- ``check_transition`` first, then its other checks, then ``transition`` where it writes, where
+  something can still refuse (capacity on acceptance): a refused use case leaves its object as
+  it was, and the session's autoflush never writes a state without the columns it needs.
+
+Rows that belong to the object (a call-off's funders, an application's lot decisions) change
+only while it is locked, and ``lock`` reloads the ones named. PostgreSQL locks the row (``FOR NO
+KEY UPDATE``); SQLite has one writer at a time and takes its write lock (``db.lock_rows``).
 """
 
 from __future__ import annotations
