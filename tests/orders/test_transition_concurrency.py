@@ -449,3 +449,23 @@ def test_two_proposals_at_once_leave_one_waiting(app):
     db.session.expire_all()
     assert len(db.session.get(CallOff, call_off.id).variations) == 1
     assert audited("call_off.variation_proposed") == 1
+
+
+def test_a_decline_sent_after_the_call_off_was_accepted_goes_back_to_its_page(client, app):
+    # The decline form was opened before a colleague accepted the call-off: the form can no
+    # longer do anything, so the person is taken to the call-off, which says why.
+    world = build_orders_world(price_pence=1_000)
+    call_off = placed(world, quantity=10)
+    services.accept(world.provider_admin, call_off)
+    commit()
+    sign_in_as(client, world.provider_admin, world.provider)
+
+    response = client.post(f"/call-offs/{call_off.id}/decline", data={"reason": "No places"})
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/call-offs/{call_off.id}")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert notice(page) == "This call-off is accepted, so it cannot be declined"
+    db.session.expire_all()
+    assert db.session.get(CallOff, call_off.id).status == CallOffStatus.ACCEPTED
+    assert audited("call_off.declined") == 0
