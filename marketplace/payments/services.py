@@ -450,8 +450,8 @@ def _succeeded(intent: Any, now: datetime) -> str:
     payment = _payment_for_intent(intent)
     if payment is None:
         return "unknown_payment"
-    # The invoice, then the payment (the order every path takes): of two events for one
-    # payment at once, the second sees what the first did.
+    # The invoice, then the payment (every path that locks both takes this order): of two
+    # events for one payment at once, the second sees what the first did.
     invoice = lock(payment.invoice)
     lock(payment)
     if payment.status == CardPaymentStatus.SUCCEEDED:
