@@ -16,6 +16,9 @@ from marketplace.errors import PROBLEM_JSON, handle_http_exception
 
 API_PREFIX = "/api/v1"
 TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"  # noqa: S105 - an OpenAPI component name
+# Documented on each transition: the object is not, or no longer, in a state that allows it
+# (already done, or something else happened first; errors.TransitionConflict).
+CONFLICT_RESPONSE = http.HTTPStatus.CONFLICT.name
 
 
 class ProblemSchema(ma.Schema):

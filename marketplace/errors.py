@@ -38,6 +38,16 @@ class BusinessRuleViolation(DomainError):
     """A business rule refuses the request; ``errors`` maps form fields to messages."""
 
 
+class TransitionConflict(BusinessRuleViolation):
+    """The object is not, or no longer, in a state that allows the request: it has already been
+    done (a double click, two people at once), or something else happened to it first. A 409:
+    the request was right when it was made, and the object has moved on (``marketplace.state``).
+    """
+
+    status = 409
+    title = "This has already been done, or can no longer be done"
+
+
 class PermissionDenied(DomainError):
     status = 403
     title = "You do not have permission to do that"
@@ -90,6 +100,7 @@ ERROR_PAGE_TITLES = {
     403: "You do not have permission to see this page",
     404: "Page not found",
     405: "This page cannot be used in that way",
+    409: "This has already been done, or can no longer be done",
     413: "The file or form you sent is too large",
     422: "There is a problem with your request",
     429: "Too many attempts",

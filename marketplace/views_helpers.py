@@ -9,7 +9,7 @@ from flask import abort, flash
 from flask_wtf import FlaskForm
 
 from marketplace.db import commit, rollback
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import DomainError, NotFound, TransitionConflict
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -37,7 +37,12 @@ def apply_errors(form: FlaskForm, error: DomainError) -> None:
 
 def act_on_form(form: FlaskForm, act: Callable[[], object], success: str) -> bool:
     """On a valid post, run ``act`` and commit, flash ``success`` and say True. A refusal rolls
-    back and shows its errors on the form (False); a NotFound from the service is a 404."""
+    back and shows its errors on the form (False); a NotFound from the service is a 404.
+
+    A refusal because the object has moved on (``TransitionConflict``: already declined, by a
+    double click or by someone else) says True as well, with its message flashed instead: the
+    caller goes back to the object's page, which shows where it stands, since the form can no
+    longer do anything."""
     if not form.validate_on_submit():
         return False
     try:
@@ -47,6 +52,9 @@ def act_on_form(form: FlaskForm, act: Callable[[], object], success: str) -> boo
         rollback()
         if isinstance(error, NotFound):
             abort(404)
+        if isinstance(error, TransitionConflict):
+            flash(_message(error), "error")
+            return True
         apply_errors(form, error)
         return False
     flash(success, "success")
@@ -66,6 +74,10 @@ def act_on_click(form: FlaskForm, act: Callable[[], object], success: str) -> No
         rollback()
         if isinstance(error, NotFound):
             abort(404)
-        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
+        flash(_message(error), "error")
     else:
         flash(success, "success")
+
+
+def _message(error: DomainError) -> str:
+    return " ".join(m for ms in error.errors.values() for m in ms) or error.detail

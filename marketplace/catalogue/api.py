@@ -21,7 +21,13 @@ from flask import abort, g, request, url_for
 from flask.views import MethodView
 
 from marketplace.accreditation.services.applications import london_date
-from marketplace.api import ApiBlueprint, PaginationSchema, api_blueprint, token_required
+from marketplace.api import (
+    CONFLICT_RESPONSE,
+    ApiBlueprint,
+    PaginationSchema,
+    api_blueprint,
+    token_required,
+)
 from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
@@ -34,7 +40,6 @@ from marketplace.catalogue.models import (
     DeliverySetting,
     Listing,
     ListingPrice,
-    ListingStatus,
     RiskLevel,
     Sex,
     Unit,
@@ -428,6 +433,7 @@ class ServiceItem(MethodView):
 @blp.route("/services/<int:service_id>/publish")
 class ServicePublication(MethodView):
     @blp.response(200, OwnListingSchema)
+    @blp.alt_response(409, response=CONFLICT_RESPONSE)
     @blp.alt_response(404, response=NOT_FOUND)
     @blp.alt_response(422, response=UNPROCESSABLE)
     def post(self, service_id):
@@ -440,6 +446,7 @@ class ServicePublication(MethodView):
 @blp.route("/services/<int:service_id>/pause")
 class ServicePause(MethodView):
     @blp.response(200, OwnListingSchema)
+    @blp.alt_response(409, response=CONFLICT_RESPONSE)
     @blp.alt_response(404, response=NOT_FOUND)
     @blp.alt_response(422, response=UNPROCESSABLE)
     def post(self, service_id):
@@ -452,17 +459,13 @@ class ServicePause(MethodView):
 @blp.route("/services/<int:service_id>/resume")
 class ServiceResumption(MethodView):
     @blp.response(200, OwnListingSchema)
+    @blp.alt_response(409, response=CONFLICT_RESPONSE)
     @blp.alt_response(404, response=NOT_FOUND)
     @blp.alt_response(422, response=UNPROCESSABLE)
     def post(self, service_id):
         """Publish a paused service again, while active memberships cover all its areas."""
         listing = _own_listing_or_404(service_id)
-        if listing.status != ListingStatus.PAUSED:
-            # publish_listing also publishes a draft; this endpoint is for paused ones only.
-            raise BusinessRuleViolation(
-                {"status": [f"A {listing.status.value} listing cannot be resumed"]}
-            )
-        _write(lambda: services.publish_listing(g.api_user, listing))
+        _write(lambda: services.publish_listing(g.api_user, listing, resume=True))
         return _own_record(listing)
 
 
@@ -470,6 +473,7 @@ class ServiceResumption(MethodView):
 class ServiceWithdrawal(MethodView):
     @blp.arguments(WithdrawalSchema, required=False)
     @blp.response(200, OwnListingSchema)
+    @blp.alt_response(409, response=CONFLICT_RESPONSE)
     @blp.alt_response(404, response=NOT_FOUND)
     def post(self, args, service_id):
         """Take one of your services off the rate card for good (call-offs already placed stay)."""

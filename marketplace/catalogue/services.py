@@ -56,6 +56,7 @@ from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound
 from marketplace.money import VatTreatment, round_half_up
 from marketplace.reference.models import PccArea, ProbationRegion
+from marketplace.state import check_transition, lock, transition
 
 MAX_UPLIFT_BASIS_POINTS = 10_000  # +100%
 MIN_UPLIFT_BASIS_POINTS = -5_000  # −50%: a cut, for example after a typing error
@@ -631,12 +632,11 @@ def _require_not_withdrawn(listing: Listing) -> None:
         )
 
 
-def _move(listing: Listing, new_status: ListingStatus) -> None:
-    if new_status not in LISTING_TRANSITIONS[listing.status]:
-        raise BusinessRuleViolation(
-            {"status": [f"A {listing.status.value} listing cannot be {new_status.value}"]}
-        )
-    listing.status = new_status
+def _move(listing: Listing, new_status: ListingStatus, *, check_only: bool = False, **how) -> None:
+    """Move the listing on (``marketplace.state``: its row locked first); ``check_only``
+    refuses without moving."""
+    move = check_transition if check_only else transition
+    move(listing, new_status, LISTING_TRANSITIONS, noun="listing", **how)
 
 
 def uncovered_areas(listing: Listing) -> list[ListingArea]:
@@ -650,9 +650,20 @@ def uncovered_areas(listing: Listing) -> list[ListingArea]:
     ]
 
 
-def publish_listing(actor: User, listing: Listing, *, at: datetime | None = None) -> Listing:
-    """Publish a draft, or resume a paused listing, while every area's membership is active."""
+def publish_listing(
+    actor: User, listing: Listing, *, at: datetime | None = None, resume: bool = False
+) -> Listing:
+    """Publish a draft, or resume a paused listing, while every area's membership is active
+    (``resume``: only a paused one)."""
     require_editor(actor, listing.organisation)
+    publishing = {"done": "published"}
+    if resume:
+        publishing = {
+            "done": "resumed",
+            "only_from": {ListingStatus.PAUSED},
+            "already": "This listing is already published",
+        }
+    _move(listing, ListingStatus.PUBLISHED, check_only=True, **publishing)
     uncovered = uncovered_areas(listing)
     if uncovered:
         names = ", ".join(a.name for a in uncovered)
@@ -670,7 +681,7 @@ def publish_listing(actor: User, listing: Listing, *, at: datetime | None = None
         raise BusinessRuleViolation({"status": ["Set a price in force today before publishing"]})
     before = _snapshot(listing)
     was = listing.status
-    _move(listing, ListingStatus.PUBLISHED)
+    _move(listing, ListingStatus.PUBLISHED, **publishing)
     if was == ListingStatus.DRAFT:
         listing.published_at = now
     listing.paused_at = None
@@ -690,6 +701,7 @@ def publish_listing(actor: User, listing: Listing, *, at: datetime | None = None
 def pause_listing(actor: User, listing: Listing, *, at: datetime | None = None) -> Listing:
     """Stop taking new call-offs for a while; the listing leaves search until resumed."""
     require_editor(actor, listing.organisation)
+    lock(listing)
     before = _snapshot(listing)
     _move(listing, ListingStatus.PAUSED)
     listing.paused_at = at or utcnow()
@@ -707,6 +719,7 @@ def withdraw_listing(
     reason = _text(errors, "reason", reason, "a reason", REASON_MAX, required=False)
     if errors:
         raise BusinessRuleViolation(errors)
+    lock(listing)
     before = _snapshot(listing)
     _move(listing, ListingStatus.WITHDRAWN)
     listing.withdrawn_at = at or utcnow()

@@ -13,7 +13,7 @@ from flask import Response, abort, g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
-from marketplace.api import api_blueprint, paginate, paginated_schema
+from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
 from marketplace.db import commit, rollback
 from marketplace.errors import DomainError
 from marketplace.invoices import services
@@ -165,6 +165,7 @@ def _write(invoice: Invoice, action) -> Invoice:
 
 @blp.route("/invoices/<int:invoice_id>/issue", methods=["POST"])
 @blp.response(200, InvoiceSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def issue(invoice_id):
     """The provider's administrator issues a draft: it takes the provider's next number."""
     invoice = _invoice(invoice_id)
@@ -173,6 +174,7 @@ def issue(invoice_id):
 
 @blp.route("/invoices/<int:invoice_id>/validate", methods=["POST"])
 @blp.response(200, InvoiceSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def validate(invoice_id):
     """The lead buyer accepts an issued (or disputed) invoice as right."""
     invoice = _invoice(invoice_id)
@@ -182,6 +184,7 @@ def validate(invoice_id):
 @blp.route("/invoices/<int:invoice_id>/dispute", methods=["POST"])
 @blp.arguments(DisputeSchema)
 @blp.response(200, InvoiceSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def dispute(args, invoice_id):
     """The lead buyer disputes an issued invoice, with a reason the provider sees."""
     invoice = _invoice(invoice_id)
@@ -191,6 +194,7 @@ def dispute(args, invoice_id):
 @blp.route("/invoices/<int:invoice_id>/mark-paid", methods=["POST"])
 @blp.arguments(PaymentSchema)
 @blp.response(200, InvoiceSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def mark_paid(args, invoice_id):
     """The lead buyer records a BACS payment of a validated invoice."""
     invoice = _invoice(invoice_id)

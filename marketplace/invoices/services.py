@@ -43,6 +43,7 @@ from marketplace.notifications.services import email_people
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
+from marketplace.state import check_transition, lock, transition
 
 LONDON = ZoneInfo("Europe/London")
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
@@ -464,20 +465,8 @@ def _require_buyer(actor: User, invoice: Invoice) -> None:
 
 
 def _transition(invoice: Invoice, new_status: InvoiceStatus) -> None:
-    _check_transition(invoice, new_status)
-    invoice.status = new_status
-
-
-def _check_transition(invoice: Invoice, new_status: InvoiceStatus) -> None:
-    if new_status not in INVOICE_TRANSITIONS[invoice.status]:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This invoice is {invoice.status.label.lower()}, so it cannot become "
-                    f"{new_status.label.lower()}"
-                ]
-            }
-        )
+    """Move the invoice on (``marketplace.state.transition``: its row locked first)."""
+    transition(invoice, new_status, INVOICE_TRANSITIONS, noun="invoice")
 
 
 def _record(actor: User | None, action: str, invoice: Invoice, before: dict, **extra) -> None:
@@ -510,17 +499,17 @@ def issue(actor: User, invoice: Invoice, *, now: datetime | None = None) -> Invo
     """The provider issues a draft: it takes the provider's next number and goes to the lead buyer,
     who receives it now; it is due 30 days later."""
     _require_provider(actor, invoice)
+    check_transition(invoice, InvoiceStatus.ISSUED, INVOICE_TRANSITIONS, noun="invoice")
     if not invoice.lines:
         raise BusinessRuleViolation({"status": ["An invoice with no lines cannot be issued"]})
     now = now or utcnow()
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _check_transition(invoice, InvoiceStatus.ISSUED)
     # The counter row is locked until the commit: two invoices issued at once take consecutive
     # numbers, and a rolled-back issue gives its number back, so the numbers have no gaps.
     _ensure_counter(invoice.provider_id)
     [counter] = lock_rows(InvoiceCounter, [invoice.provider_id])
     counter.last_number += 1
-    invoice.status = InvoiceStatus.ISSUED
+    _transition(invoice, InvoiceStatus.ISSUED)
     invoice.sequence = counter.last_number
     invoice.number = invoice_number(counter.last_number)
     invoice.issued_at = invoice.received_at = now
@@ -536,6 +525,7 @@ def validate(actor: User, invoice: Invoice, *, now: datetime | None = None) -> I
     """The lead buyer accepts the invoice as right (after a dispute: the dispute is resolved)."""
     _require_buyer(actor, invoice)
     now = now or utcnow()
+    lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     was_disputed = invoice.status == InvoiceStatus.DISPUTED
     _transition(invoice, InvoiceStatus.VALIDATED)
@@ -558,6 +548,7 @@ def dispute(actor: User, invoice: Invoice, reason: str, *, now: datetime | None 
             {"reason": [f"The reason must be {REASON_MAX:,} characters or fewer"]}
         )
     now = now or utcnow()
+    lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     _transition(invoice, InvoiceStatus.DISPUTED)
     invoice.disputed_at, invoice.dispute_reason = now, reason
@@ -593,6 +584,7 @@ def mark_paid_by_bacs(
         errors["paid_on"] = ["The payment date cannot be before the invoice was received"]
     if errors:
         raise BusinessRuleViolation(errors)
+    lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     _transition(invoice, InvoiceStatus.PAID)
     invoice.paid_at, invoice.paid_on = now, paid_on
@@ -607,6 +599,7 @@ def mark_paid_by_card(
 ) -> Invoice:
     """Stripe confirmed a card payment of a validated invoice (no actor: the webhook)."""
     now = now or utcnow()
+    lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     _transition(invoice, InvoiceStatus.PAID)
     invoice.paid_at, invoice.paid_on = now, london_date(now)
@@ -698,6 +691,9 @@ def raise_credit_note(
     nothing. The credit note takes the provider's next credit-note number, without gaps.
     """
     _require_provider(actor, invoice)
+    # What is left to credit is read from the locked invoice and its credit notes: two credit
+    # notes raised at once cannot take off more than the invoice holds between them.
+    lock(invoice, "credit_notes")
     errors: dict[str, list[str]] = {}
     left = creditable_net_pence(invoice)
     if invoice.status == InvoiceStatus.DRAFT:

@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import people_with_roles
-from marketplace.db import after_commit, commit, db, new_row, utcnow
+from marketplace.db import after_commit, commit, db, lock_rows, new_row, utcnow
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.senders import DeliveryError, get_sender
 
@@ -179,10 +179,13 @@ def send_pending(limit: int = 500) -> tuple[int, int]:
         .limit(limit)
     )
     for notification_id in db.session.scalars(query).all():
-        locked = sa.select(Notification).where(Notification.id == notification_id)
         if db.engine.dialect.name == "postgresql":
-            locked = locked.with_for_update(skip_locked=True)
-        notification = db.session.scalars(locked).first()
+            locked = sa.select(Notification).where(Notification.id == notification_id)
+            notification = db.session.scalars(locked.with_for_update(skip_locked=True)).first()
+        else:
+            # One writer at a time: the write lock first, so the status read is the one
+            # committed last (another sender may have sent it since the list was read).
+            [notification] = lock_rows(Notification, [notification_id]) or [None]
         if notification is None or notification.status != NotificationStatus.PENDING:
             db.session.rollback()
             continue

@@ -18,7 +18,7 @@ from flask import g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.api import api_blueprint, paginate, paginated_schema
+from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.money import VatTreatment
@@ -270,7 +270,8 @@ def _action(name: str, schema=None):
 
         post.__name__ = f"post_{name.replace('-', '_')}"
         post.__doc__ = handler.__doc__
-        view = blp.response(200, CallOffSchema)(post)
+        view = blp.alt_response(409, response=CONFLICT_RESPONSE)(post)
+        view = blp.response(200, CallOffSchema)(view)
         if schema is not None:
             view = blp.arguments(schema)(view)
         blp.route(f"/orders/<int:call_off_id>/{name}", methods=["POST"])(view)
@@ -341,7 +342,8 @@ def _variation_action(name: str, schema=None):
 
         post.__name__ = f"post_variation_{name}"
         post.__doc__ = handler.__doc__
-        view = blp.response(200, CallOffSchema)(post)
+        view = blp.alt_response(409, response=CONFLICT_RESPONSE)(post)
+        view = blp.response(200, CallOffSchema)(view)
         if schema is not None:
             view = blp.arguments(schema)(view)
         blp.route(

@@ -178,6 +178,17 @@ class VariationStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# A proposed variation is decided once: agreed or rejected by the other side, or withdrawn.
+VARIATION_TRANSITIONS: dict[VariationStatus, frozenset[VariationStatus]] = {
+    VariationStatus.PROPOSED: frozenset(
+        {VariationStatus.AGREED, VariationStatus.REJECTED, VariationStatus.WITHDRAWN}
+    ),
+    VariationStatus.AGREED: frozenset(),
+    VariationStatus.REJECTED: frozenset(),
+    VariationStatus.WITHDRAWN: frozenset(),
+}
+
+
 class Side(enum.StrEnum):
     BUYER = "buyer"
     PROVIDER = "provider"

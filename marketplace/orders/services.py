@@ -44,7 +44,12 @@ from marketplace.db import (
     utcnow,
     write_new,
 )
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.errors import (
+    BusinessRuleViolation,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
 from marketplace.notifications.services import email_people, queue_email
@@ -55,12 +60,12 @@ from marketplace.orders.models import (
     IDEMPOTENCY_KEY_MAX,
     MAX_VALUE_PENCE,
     NOTES_MAX,
-    OPEN_STATUSES,
     PDU_MAX,
     PO_NUMBER_MAX,
     PROGRESS_NOTE_MAX,
     REASON_DETAIL_MAX,
     SUMMARY_MAX,
+    VARIATION_TRANSITIONS,
     AbsenceReason,
     Attendance,
     AwardRoute,
@@ -80,6 +85,7 @@ from marketplace.orders.models import (
     VariationStatus,
 )
 from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
+from marketplace.state import check_transition, lock, transition
 from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
@@ -126,17 +132,20 @@ def _email_buyer(call_off: CallOff, template: str, **context) -> None:
         email_people(call_off.lead_buyer_id, BUYER_ROLES, template, call_off=call_off, **context)
 
 
-def _transition(call_off: CallOff, new_status: CallOffStatus) -> None:
-    if new_status not in CALL_OFF_TRANSITIONS[call_off.status]:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This call-off is {call_off.status.label.lower()}, so it cannot become "
-                    f"{new_status.label.lower()}"
-                ]
-            }
-        )
-    call_off.status = new_status
+def _check(call_off: CallOff, new_status: CallOffStatus, **how) -> None:
+    """Lock the call-off and refuse unless it may move to ``new_status`` now."""
+    check_transition(call_off, new_status, CALL_OFF_TRANSITIONS, noun="call-off", **how)
+
+
+def _transition(call_off: CallOff, new_status: CallOffStatus, **how) -> None:
+    """Move the call-off on (``marketplace.state.transition``: its row locked first)."""
+    transition(call_off, new_status, CALL_OFF_TRANSITIONS, noun="call-off", **how)
+
+
+def _lock(call_off: CallOff, *also: str) -> None:
+    """Lock the call-off's row and reload it with its funders (and ``also``): their shares,
+    commitments and confirmations, and its variations, change only while it is locked."""
+    lock(call_off, "funders", *also)
 
 
 def _record(actor: User, action: str, call_off: CallOff, before: dict | None, **extra) -> None:
@@ -764,8 +773,8 @@ def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
     _send(call_off, now)
 
 
-def _send(call_off: CallOff, now: datetime) -> None:
-    _transition(call_off, CallOffStatus.SENT)
+def _send(call_off: CallOff, now: datetime, **how) -> None:
+    _transition(call_off, CallOffStatus.SENT, **how)
     call_off.sent_at = now
     call_off.respond_by = add_working_days(
         london_date(now), current_app.config["CALL_OFF_RESPONSE_DAYS"]
@@ -791,13 +800,14 @@ def confirm_funding(
         raise NotFound("Call-off not found")
     if Role.APPROVER not in actor.roles_for(organisation.id):
         raise PermissionDenied("Only an approver can confirm your organisation's share")
-    if call_off.status != CallOffStatus.AWAITING_FUNDING:
-        raise BusinessRuleViolation(
-            {"status": [f"This call-off is {call_off.status.label.lower()}, not awaiting funding"]}
-        )
+    # Locked first: two co-funders confirming at once must both be seen by the second, which
+    # then moves the call-off on (and the same approver's double click confirms once).
+    _lock(call_off)
     if funder.confirmed_at is not None:
-        raise BusinessRuleViolation(
-            {"status": ["Your organisation has already confirmed its share"]}
+        raise TransitionConflict({"status": ["Your organisation has already confirmed its share"]})
+    if call_off.status != CallOffStatus.AWAITING_FUNDING:
+        raise TransitionConflict(
+            {"status": [f"This call-off is {call_off.status.label.lower()}, not awaiting funding"]}
         )
     now = now or utcnow()
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
@@ -823,14 +833,12 @@ def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> C
         raise PermissionDenied("Only an approver can approve a call-off")
     if actor.id == call_off.placed_by_id:
         raise PermissionDenied("You placed this call-off, so another approver must approve it")
-    if call_off.status != CallOffStatus.AWAITING_APPROVAL:
-        raise BusinessRuleViolation(
-            {"status": [f"This call-off is {call_off.status.label.lower()}, not awaiting approval"]}
-        )
     now = now or utcnow()
+    approving = {"done": "approved", "only_from": {CallOffStatus.AWAITING_APPROVAL}}
+    _check(call_off, CallOffStatus.SENT, **approving)
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     call_off.approved_at, call_off.approved_by_id = now, actor.id
-    _send(call_off, now)
+    _send(call_off, now, **approving)
     _record(actor, "call_off.approved", call_off, before)
     _email_buyer(call_off, "orders_approved")
     return call_off
@@ -944,14 +952,10 @@ def accept(actor: User, call_off: CallOff, *, now: datetime | None = None) -> Ca
     """The provider accepts within the response period; the units take its capacity."""
     _require_provider(actor, call_off)
     now = now or utcnow()
-    if call_off.status != CallOffStatus.SENT:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This call-off is {call_off.status.label.lower()}, so it cannot be accepted"
-                ]
-            }
-        )
+    # First, so that of two acceptances at once the second waits here and is then refused
+    # ("already accepted") before it checks or takes any capacity.
+    _check(call_off, CallOffStatus.ACCEPTED)
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     if call_off.respond_by is not None and london_date(now) > call_off.respond_by:
         raise BusinessRuleViolation(
             {
@@ -961,7 +965,6 @@ def accept(actor: User, call_off: CallOff, *, now: datetime | None = None) -> Ca
                 ]
             }
         )
-    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     plan = capacity_plan(call_off)
     _check_capacity(call_off, plan)
     _commit_capacity(call_off, plan, now)
@@ -982,6 +985,7 @@ def decline(actor: User, call_off: CallOff, reason: str, *, now: datetime | None
             {"reason": [f"The reason must be {REASON_DETAIL_MAX} characters or fewer"]}
         )
     now = now or utcnow()
+    _lock(call_off)
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     _transition(call_off, CallOffStatus.DECLINED)
     call_off.declined_at, call_off.declined_by_id, call_off.decline_reason = now, actor.id, reason
@@ -1004,9 +1008,9 @@ def expire_overdue(now: datetime | None = None) -> list[CallOff]:
         )
     )
     for call_off in overdue:
-        lock_rows(CallOff, [call_off.id])
+        _lock(call_off)
         if call_off.status != CallOffStatus.SENT:
-            continue
+            continue  # answered meanwhile
         before = audit.snapshot(call_off, CALL_OFF_FIELDS)
         _transition(call_off, CallOffStatus.EXPIRED)
         call_off.expired_at = now
@@ -1042,15 +1046,8 @@ def cancel(
         errors["detail"] = [f"The explanation must be {REASON_DETAIL_MAX} characters or fewer"]
     if errors:
         raise BusinessRuleViolation(errors)
-    if call_off.status not in OPEN_STATUSES:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This call-off is {call_off.status.label.lower()}, so it cannot be cancelled"
-                ]
-            }
-        )
     now = now or utcnow()
+    _lock(call_off)
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     was_with_provider = call_off.status in (
         CallOffStatus.SENT,
@@ -1141,8 +1138,13 @@ def record_delivery(
         errors["progress_note"] = [f"The note must be {PROGRESS_NOTE_MAX} characters or fewer"]
     if errors:
         raise BusinessRuleViolation(errors)
-    # Two people recording at once must not deliver more than the quantity between them.
-    lock_rows(CallOff, [call_off.id])
+    # Two people recording at once must not deliver more than the quantity between them, nor
+    # record on a call-off cancelled or completed meanwhile.
+    _lock(call_off)
+    if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
+        raise TransitionConflict(
+            {"status": [f"This call-off has been {call_off.status.label.lower()} meanwhile"]}
+        )
     if units > call_off.remaining_units:
         raise BusinessRuleViolation(
             {"units": [f"Only {call_off.remaining_units} units are left to deliver"]}
@@ -1227,16 +1229,8 @@ def complete(
         errors["outcomes"] = ["Give each outcome once"]
     if errors:
         raise BusinessRuleViolation(errors)
-    if call_off.status != CallOffStatus.IN_DELIVERY:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This call-off is {call_off.status.label.lower()}: only a call-off in "
-                    "delivery can be completed"
-                ]
-            }
-        )
     now = now or utcnow()
+    _lock(call_off)
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     _transition(call_off, CallOffStatus.COMPLETED)
     call_off.completed_at, call_off.completed_by_id = now, actor.id
@@ -1291,6 +1285,8 @@ def propose_variation(
         if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied("Only the lead buyer or the provider can propose a variation")
         raise NotFound("Call-off not found")
+    # One proposal at a time: of two made at once, the second sees the first.
+    _lock(call_off, "variations")
     if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
         raise BusinessRuleViolation(
             {
@@ -1301,7 +1297,7 @@ def propose_variation(
             }
         )
     if any(v.status == VariationStatus.PROPOSED for v in call_off.variations):
-        raise BusinessRuleViolation(
+        raise TransitionConflict(
             {
                 "status": [
                     "A variation is already waiting for a decision: decide or withdraw it first"
@@ -1372,15 +1368,19 @@ def propose_variation(
 
 
 def _open_variation(actor: User, call_off: CallOff, variation_id: object) -> Variation:
+    """The call-off's variation, the call-off locked: a variation is decided while its call-off
+    is, as agreeing one changes the call-off's terms."""
+    _lock(call_off, "variations")
     pk = parse_id(variation_id)
     variation = next((v for v in call_off.variations if v.id == pk), None)
     if variation is None:
         raise NotFound("Variation not found")
-    if variation.status != VariationStatus.PROPOSED:
-        raise BusinessRuleViolation(
-            {"status": [f"This variation is already {variation.status.value}"]}
-        )
     return variation
+
+
+def _decide(variation: Variation, new_status: VariationStatus, *, check_only: bool = False) -> None:
+    move = check_transition if check_only else transition
+    move(variation, new_status, VARIATION_TRANSITIONS, noun="variation")
 
 
 def agree_variation(
@@ -1392,6 +1392,7 @@ def agree_variation(
     side = side_of(actor, call_off)
     if side is None or side == variation.proposed_by_side:
         raise PermissionDenied("The other side of the call-off must agree this variation")
+    _decide(variation, VariationStatus.AGREED, check_only=True)
     if call_off.status not in (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY):
         raise BusinessRuleViolation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
@@ -1454,7 +1455,7 @@ def agree_variation(
     call_off.net_pence, call_off.vat_pence = terms["net_pence"], terms["vat_pence"]
     call_off.gross_pence = terms["gross_pence"]
     call_off.version += 1
-    variation.status = VariationStatus.AGREED
+    _decide(variation, VariationStatus.AGREED)
     variation.decided_by_id, variation.decided_at = actor.id, now
     variation.version = call_off.version
     _record(actor, "call_off.variation_agreed", call_off, before, variation_id=variation.id)
@@ -1492,7 +1493,7 @@ def reject_variation(
             }
         )
     now = now or utcnow()
-    variation.status = VariationStatus.REJECTED
+    _decide(variation, VariationStatus.REJECTED)
     variation.decided_by_id, variation.decided_at = actor.id, now
     variation.decision_reason = reason
     audit.record(
@@ -1519,7 +1520,7 @@ def withdraw_variation(
     variation = _open_variation(actor, call_off, variation_id)
     if side_of(actor, call_off) != variation.proposed_by_side:
         raise PermissionDenied("Only the side that proposed a variation can withdraw it")
-    variation.status = VariationStatus.WITHDRAWN
+    _decide(variation, VariationStatus.WITHDRAWN)
     variation.decided_by_id, variation.decided_at = actor.id, now or utcnow()
     audit.record(
         actor, "call_off.variation_withdrawn", call_off, after={"variation_id": variation.id}

@@ -14,7 +14,7 @@ from typing import TypeVar
 from flask import g, request, url_for
 from flask.views import MethodView
 
-from marketplace.api import api_blueprint
+from marketplace.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.db import commit, rollback
 from marketplace.errors import BusinessRuleViolation, DomainError
 from marketplace.outcomes import queries, services
@@ -74,6 +74,7 @@ class OutcomeTermCollection(MethodView):
 
 @blp.route("/orders/<int:call_off_id>/outcome-terms/<int:term_id>/agree", methods=["POST"])
 @blp.response(200, OutcomeTermSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def agree_term(call_off_id, term_id):
     """The provider agrees proposed terms (the direct-award limit is checked again)."""
     call_off = _call_off(call_off_id)
@@ -83,6 +84,7 @@ def agree_term(call_off_id, term_id):
 @blp.route("/orders/<int:call_off_id>/outcome-terms/<int:term_id>/reject", methods=["POST"])
 @blp.arguments(ReasonSchema)
 @blp.response(200, OutcomeTermSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def reject_term(args, call_off_id, term_id):
     """The provider rejects proposed terms, with a reason the buyer sees."""
     call_off = _call_off(call_off_id)
@@ -126,6 +128,7 @@ class OutcomeClaimItem(MethodView):
 
 @blp.route("/outcome-claims/<int:claim_id>/verify", methods=["POST"])
 @blp.response(200, OutcomeClaimSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def verify(claim_id):
     """The lead buyer verifies a claim: the next invoice run bills it on an outcome invoice."""
     claim = _claim(claim_id)
@@ -135,6 +138,7 @@ def verify(claim_id):
 @blp.route("/outcome-claims/<int:claim_id>/reject", methods=["POST"])
 @blp.arguments(ReasonSchema)
 @blp.response(200, OutcomeClaimSchema)
+@blp.alt_response(409, response=CONFLICT_RESPONSE)
 def reject(args, claim_id):
     """The lead buyer rejects a claim, with a reason the provider sees."""
     claim = _claim(claim_id)

@@ -47,6 +47,7 @@ from marketplace.outcomes.models import (
     OutcomeTerm,
     OutcomeTermStatus,
 )
+from marketplace.state import check_transition, lock, transition
 
 PROVIDER_CLAIMERS = frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
 # Outcome terms are added to a live call-off; claims are made once it is accepted, and after it
@@ -289,12 +290,11 @@ def propose_term(
     return term
 
 
-def _term_transition(term: OutcomeTerm, new_status: OutcomeTermStatus) -> None:
-    if new_status not in OUTCOME_TERM_TRANSITIONS[term.status]:
-        raise BusinessRuleViolation(
-            {"status": [f"These outcome terms are already {term.status.label.lower()}"]}
-        )
-    term.status = new_status
+def _term_transition(
+    term: OutcomeTerm, new_status: OutcomeTermStatus, *, check_only: bool = False
+) -> None:
+    move = check_transition if check_only else transition
+    move(term, new_status, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
 
 
 def agree_term(
@@ -304,10 +304,9 @@ def agree_term(
     terms could add) must stay within the direct-award limit; the call-off takes a new version."""
     term = _term_of(call_off, term_id)
     _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "agree outcome terms")
-    if OutcomeTermStatus.AGREED not in OUTCOME_TERM_TRANSITIONS[term.status]:
-        raise BusinessRuleViolation(
-            {"status": [f"These outcome terms are already {term.status.label.lower()}"]}
-        )
+    # The call-off, then its terms: agreeing changes the call-off's most payable and version.
+    lock(call_off)
+    _term_transition(term, OutcomeTermStatus.AGREED, check_only=True)
     if call_off.status not in TERMS_CHANGEABLE:
         raise BusinessRuleViolation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
@@ -347,6 +346,7 @@ def reject_term(
     _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "reject outcome terms")
     reason = _reason(reason, "Explain why you are rejecting these outcome terms")
     now = now or utcnow()
+    lock(term)
     before = audit.snapshot(term, TERM_FIELDS)
     _term_transition(term, OutcomeTermStatus.REJECTED)
     term.rejected_at, term.rejected_by_id, term.rejection_reason = now, actor.id, reason
@@ -474,11 +474,7 @@ def claim_outcome(
 
 
 def _claim_transition(claim: OutcomeClaim, new_status: ClaimStatus) -> None:
-    if new_status not in CLAIM_TRANSITIONS[claim.status]:
-        raise BusinessRuleViolation(
-            {"status": [f"This claim is already {claim.status.label.lower()}"]}
-        )
-    claim.status = new_status
+    transition(claim, new_status, CLAIM_TRANSITIONS, noun="claim")
 
 
 def _spend(call_off: CallOff, amount: int) -> list[int]:
@@ -495,7 +491,7 @@ def verify_claim(actor: User, claim: OutcomeClaim, *, now: datetime | None = Non
     """The lead buyer verifies a claim: it is billed by the next invoice run."""
     call_off = claim.call_off
     _require_lead_buyer(actor, call_off, "verify outcome claims")
-    lock_rows(OutcomeClaim, [claim.id])
+    lock(claim)
     now = now or utcnow()
     before = audit.snapshot(claim, CLAIM_FIELDS)
     _claim_transition(claim, ClaimStatus.VERIFIED)
@@ -527,7 +523,7 @@ def reject_claim(
     call_off = claim.call_off
     _require_lead_buyer(actor, call_off, "reject outcome claims")
     reason = _reason(reason, "Explain why you are rejecting this claim")
-    lock_rows(OutcomeClaim, [claim.id])
+    lock(claim)
     now = now or utcnow()
     before = audit.snapshot(claim, CLAIM_FIELDS)
     _claim_transition(claim, ClaimStatus.REJECTED)

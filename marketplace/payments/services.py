@@ -45,6 +45,7 @@ from marketplace.payments.models import (
     StripeEvent,
 )
 from marketplace.payments.queries import card_payment_for, saved_card_for
+from marketplace.state import lock, transition
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ def pay_invoice_by_card(
     if not roles & PAYERS:
         raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
     now = now or utcnow()
-    [invoice] = lock_rows(Invoice, [invoice.id])
+    lock(invoice)
     latest = card_payment_for(invoice.id)
     if latest is not None and latest.status != CardPaymentStatus.FAILED:
         return latest  # already under way or done: never a second charge
@@ -368,20 +369,14 @@ def _snapshot(payment: CardPayment) -> dict:
     return audit.snapshot(payment, PAYMENT_FIELDS)
 
 
-def _move(payment: CardPayment, status: CardPaymentStatus) -> bool:
-    """Move the payment on if that is allowed; False (and nothing changes) otherwise."""
-    if payment.status is None:
-        payment.status = status
-        return True
-    if status not in CARD_PAYMENT_TRANSITIONS[payment.status]:
-        return False
-    payment.status = status
-    return True
+def _move(payment: CardPayment, status: CardPaymentStatus) -> None:
+    """Move the payment on (``marketplace.state.transition``: its row locked first)."""
+    transition(payment, status, CARD_PAYMENT_TRANSITIONS, noun="card payment")
 
 
 def _fail(payment: CardPayment, message: str, now: datetime) -> None:
     if payment.status == CardPaymentStatus.PROCESSING:
-        payment.status = CardPaymentStatus.FAILED
+        _move(payment, CardPaymentStatus.FAILED)
         payment.failure_message = message[:FAILURE_MESSAGE_MAX]
         payment.failed_at = now
         db.session.flush()
@@ -455,7 +450,10 @@ def _succeeded(intent: Any, now: datetime) -> str:
     payment = _payment_for_intent(intent)
     if payment is None:
         return "unknown_payment"
-    [invoice] = lock_rows(Invoice, [payment.invoice_id])
+    # The invoice, then the payment (every path that locks both takes this order): of two
+    # events for one payment at once, the second sees what the first did.
+    invoice = lock(payment.invoice)
+    lock(payment)
     if payment.status == CardPaymentStatus.SUCCEEDED:
         return "already_succeeded"
     before = _snapshot(payment)
@@ -486,6 +484,7 @@ def _payment_failed(intent: Any, now: datetime) -> str:
     payment = _payment_for_intent(intent)
     if payment is None:
         return "unknown_payment"
+    lock(payment)
     if payment.status != CardPaymentStatus.PROCESSING:
         return "already_" + payment.status.value
     before = _snapshot(payment)

@@ -357,20 +357,22 @@ def test_withdraw_needs_no_body(client, world, provider):
 
 
 @pytest.mark.parametrize(
-    ("start", "name", "message"),
+    ("start", "name", "status", "message"),
     [
-        ("draft", "pause", "A draft listing cannot be paused"),
-        ("draft", "resume", "A draft listing cannot be resumed"),
-        ("published", "publish", "A published listing cannot be published"),
-        ("published", "resume", "A published listing cannot be resumed"),
-        ("withdrawn", "publish", "A withdrawn listing cannot be published"),
-        ("withdrawn", "withdraw", "A withdrawn listing cannot be withdrawn"),
-        ("withdrawn", "prices", "can no longer be changed"),
-        ("withdrawn", "patch", "can no longer be changed"),
+        # The listing's state refuses the transition: a conflict with where it is now.
+        ("draft", "pause", 409, "This listing is a draft, so it cannot be paused"),
+        ("draft", "resume", 409, "This listing is a draft, so it cannot be resumed"),
+        ("published", "publish", 409, "This listing has already been published"),
+        ("published", "resume", 409, "This listing is already published"),
+        ("withdrawn", "publish", 409, "This listing is withdrawn, so it cannot be published"),
+        ("withdrawn", "withdraw", 409, "This listing has already been withdrawn"),
+        # A rule refuses the change.
+        ("withdrawn", "prices", 422, "can no longer be changed"),
+        ("withdrawn", "patch", 422, "can no longer be changed"),
     ],
 )
-def test_an_illegal_transition_is_422_with_the_services_message(
-    client, world, provider, start, name, message
+def test_an_illegal_transition_is_refused_with_the_services_message(
+    client, world, provider, start, name, status, message
 ):
     listing_id = create(client, world, provider)["id"]
     if start != "draft":
@@ -392,7 +394,7 @@ def test_an_illegal_transition_is_422_with_the_services_message(
         )
     else:
         response = action(client, provider, listing_id, name)
-    problem = assert_problem(response, 422)
+    problem = assert_problem(response, status)
     assert message in problem["errors"]["status"][0]
     assert message in problem["detail"]
     assert counts() == before

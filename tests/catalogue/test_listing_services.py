@@ -15,7 +15,7 @@ from marketplace.audit import AuditEvent
 from marketplace.catalogue import queries, services
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
 from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, NotFound
+from marketplace.errors import BusinessRuleViolation, NotFound, TransitionConflict
 from marketplace.notifications.models import Notification
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -219,9 +219,9 @@ def test_a_draft_may_be_withdrawn(world, provider):
 def test_a_draft_cannot_be_paused(world, provider):
     _, admin = provider
     listing = create(world, provider)
-    with pytest.raises(BusinessRuleViolation) as excinfo:
+    with pytest.raises(TransitionConflict) as excinfo:
         services.pause_listing(admin, listing)
-    assert "cannot be paused" in errors_of(excinfo)["status"][0]
+    assert errors_of(excinfo)["status"] == ["This listing is a draft, so it cannot be paused"]
 
 
 def test_publishing_while_suspended_is_refused(world, provider):

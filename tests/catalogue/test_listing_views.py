@@ -412,10 +412,10 @@ def test_publish_pause_resume_and_withdraw(web, world, provider, listing):
     # Resuming a published listing is refused with a message, not a 500.
     response = web.post(f"{url}/resume")
     assert response.status_code == 422
-    assert error_messages(response) == ["Only a paused listing can be resumed"]
+    assert error_messages(response) == ["This listing is already published"]
     response = web.post(f"{url}/publish")
     assert response.status_code == 422
-    assert error_messages(response) == ["A published listing cannot be published"]
+    assert error_messages(response) == ["This listing has already been published"]
 
     page = main(web.get(f"{url}/withdraw"))
     assert "Withdrawing is for good" in page

@@ -90,8 +90,8 @@ def test_bad_input_is_a_problem_and_changes_nothing(client, drafted):
         json={"payment_reference": "REM-1", "paid_on": london_date().isoformat()},
         headers=buyer,
     )
-    assert not_validated.status_code == 422
-    assert "issued" in not_validated.json["detail"]
+    assert not_validated.status_code == 409  # a state the invoice is in, not bad input
+    assert not_validated.json["detail"] == "This invoice is issued, so it cannot be paid"
     bad_date = client.post(
         f"/api/v1/invoices/{invoice_id}/mark-paid",
         json={"payment_reference": "REM-1", "paid_on": "31/02/2026"},

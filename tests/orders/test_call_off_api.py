@@ -140,7 +140,8 @@ def test_cancelling_a_completed_call_off_is_refused(client, world):
     again = client.post(
         f"/api/v1/orders/{placed['id']}/cancel", json={"reason": "duplicate"}, headers=buyer
     )
-    assert again.status_code == 422 and "cannot be cancelled" in again.json["detail"]
+    assert again.status_code == 409 and again.mimetype == "application/problem+json"
+    assert again.json["detail"] == "This call-off has already been cancelled"
 
 
 def test_the_service_and_its_staff_are_kept_by_the_worker_until_they_change(

@@ -13,7 +13,12 @@ from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import CapacityCommitment
 from marketplace.catalogue.queries import committed_units, first_of_month
 from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.errors import (
+    BusinessRuleViolation,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.notifications.models import Notification
 from marketplace.orders import permissions, queries, services
 from marketplace.orders.models import (
@@ -464,9 +469,9 @@ def test_cancelling_releases_what_was_not_delivered_and_a_completed_one_cannot_b
     assert (world.budget.committed_pence, world.budget.spent_pence) == (0, 40_000)
     assert counts()[2] == 0  # its capacity is free again
     assert "orders_cancelled" in emails_to(world.provider_admin)
-    with pytest.raises(BusinessRuleViolation) as refused:
+    with pytest.raises(TransitionConflict) as refused:
         services.cancel(world.buyer, call_off, "duplicate")
-    assert "cannot be cancelled" in refused.value.errors["status"][0]
+    assert refused.value.errors["status"] == ["This call-off has already been cancelled"]
 
 
 def test_completion_records_outcomes_and_releases_the_rest(world):

@@ -109,8 +109,8 @@ def test_place_claim_verify_and_see_the_liability(client, world):
     _problem(client.post(claim_url + "/reject", json={"reason": "  "}, headers=buyer), 422)
     verified = client.post(claim_url + "/verify", headers=buyer)
     assert verified.status_code == 200 and verified.json["status"] == "verified"
-    twice = _problem(client.post(claim_url + "/verify", headers=buyer), 422)
-    assert "already verified" in twice["detail"]
+    twice = _problem(client.post(claim_url + "/verify", headers=buyer), 409)
+    assert twice["detail"] == "This claim has already been verified"
     assert client.get("/api/v1/contingent-liability", headers=buyer).json["total_pence"] == 0
 
 

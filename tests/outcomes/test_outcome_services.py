@@ -13,7 +13,12 @@ from marketplace.accreditation.models import EvidenceFile
 from marketplace.accreditation.uploads import evidence_path
 from marketplace.audit import AuditEvent
 from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.errors import (
+    BusinessRuleViolation,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.outcomes import queries
@@ -157,11 +162,12 @@ def test_verifying_a_claim_twice_is_refused(world):
     made = claim(world, call_off, row)
     outcomes.verify_claim(world.buyer, made, now=LATER)
     spent = world.budget.spent_pence
-    with pytest.raises(BusinessRuleViolation) as refused:
+    with pytest.raises(TransitionConflict) as refused:
         outcomes.verify_claim(world.approver, made, now=LATER)
-    assert "already verified" in refused.value.errors["status"][0]
-    with pytest.raises(BusinessRuleViolation):
+    assert refused.value.errors["status"] == ["This claim has already been verified"]
+    with pytest.raises(TransitionConflict) as refused:
         outcomes.reject_claim(world.buyer, made, "Changed my mind", now=LATER)
+    assert refused.value.errors["status"] == ["This claim is verified, so it cannot be rejected"]
     assert world.budget.spent_pence == spent
 
 

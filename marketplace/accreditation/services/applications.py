@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from marketplace import audit
+from marketplace import audit, state
 from marketplace.accounts.models import Membership, Organisation, Role, User
 from marketplace.accreditation.models import (
     ANSWER_TEXT_MAX,
@@ -64,18 +64,13 @@ def london_date(at: datetime | None = None) -> date:
     return (at or utcnow()).astimezone(LONDON).date()
 
 
-def transition(application: Application, new_status: ApplicationStatus) -> None:
-    """Move ``application`` to ``new_status`` if the state machine allows it, else refuse."""
-    if new_status not in APPLICATION_TRANSITIONS[application.status]:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This application is {application.status.value.replace('_', ' ')}, "
-                    f"so it cannot become {new_status.value.replace('_', ' ')}"
-                ]
-            }
-        )
-    application.status = new_status
+def transition(
+    application: Application, new_status: ApplicationStatus, *, check_only: bool = False
+) -> None:
+    """Move ``application`` to ``new_status`` if its state machine allows it now, else refuse
+    (``marketplace.state``: its row locked first); ``check_only`` refuses without moving."""
+    move = state.check_transition if check_only else state.transition
+    move(application, new_status, APPLICATION_TRANSITIONS, noun="application")
 
 
 def provider_admins(organisation: Organisation) -> list[User]:
@@ -413,10 +408,7 @@ def set_partners(actor: User, application: Application, partners: str) -> None:
 def withdraw(actor: User, application: Application, *, at: datetime | None = None) -> None:
     """Withdraw a draft or submitted application."""
     require_applicant(actor, application)
-    if application.status not in (ApplicationStatus.DRAFT, ApplicationStatus.SUBMITTED):
-        raise BusinessRuleViolation(
-            {"status": ["Only a draft or submitted application can be withdrawn"]}
-        )
+    state.lock(application)
     before = audit.snapshot(application, APPLICATION_FIELDS)
     transition(application, ApplicationStatus.WITHDRAWN)
     application.withdrawn_at = at or utcnow()
@@ -450,7 +442,7 @@ def submit(
 ) -> None:
     """Declare and submit the application; the decision clock starts now."""
     require_applicant(actor, application)
-    _require_draft(application)
+    transition(application, ApplicationStatus.SUBMITTED, check_only=True)
     errors: dict[str, list[str]] = {}
     if not application.lots:
         errors["lots"] = ["Choose at least one lot"]

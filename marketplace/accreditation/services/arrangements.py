@@ -38,6 +38,7 @@ from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation
 from marketplace.notifications.services import queue_email
 from marketplace.reference.models import ProbationRegion, ServiceCategory
+from marketplace.state import check_transition, transition
 from marketplace.workdays import add_working_days
 
 LONDON = ZoneInfo("Europe/London")
@@ -457,6 +458,10 @@ def remove_region(actor: User, arrangement: Arrangement, region: ProbationRegion
 # States
 
 
+# What each move does, where the state's name does not say it ("has already been made live").
+DONE = {ArrangementStatus.LIVE: "made live"}
+
+
 def transition_arrangement(
     actor: User, arrangement: Arrangement, new_status: ArrangementStatus, reason: str = ""
 ) -> Arrangement:
@@ -465,16 +470,9 @@ def transition_arrangement(
         new_status = ArrangementStatus(new_status)
     except ValueError:
         raise BusinessRuleViolation({"status": ["Choose a status from the list"]}) from None
-    old_status = arrangement.status
+    moving = {"noun": "arrangement", "done": DONE.get(new_status)}
+    old_status = check_transition(arrangement, new_status, ARRANGEMENT_TRANSITIONS, **moving)
     reason = (reason or "").strip()
-    if new_status not in ARRANGEMENT_TRANSITIONS[old_status]:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"An arrangement that is {old_status.value} cannot become {new_status.value}"
-                ]
-            }
-        )
     errors: dict[str, list[str]] = {}
     if new_status in (ArrangementStatus.SUSPENDED, ArrangementStatus.CLOSED) and not reason:
         errors["reason"] = [f"Enter why the arrangement is being {new_status.value}"]
@@ -492,7 +490,7 @@ def transition_arrangement(
                 f"({arrangement.valid_from.isoformat()} to {arrangement.valid_to.isoformat()})"
             )
     _require(errors)
-    arrangement.status = new_status
+    transition(arrangement, new_status, ARRANGEMENT_TRANSITIONS, **moving)
     arrangement.status_reason = reason or None
     if new_status == ArrangementStatus.LIVE and arrangement.went_live_at is None:
         arrangement.went_live_at = utcnow()

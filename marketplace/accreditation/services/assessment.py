@@ -37,8 +37,9 @@ from marketplace.accreditation.services.applications import (
     transition,
 )
 from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, PermissionDenied
+from marketplace.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
 from marketplace.notifications.services import queue_email
+from marketplace.state import describe, lock
 from marketplace.workdays import add_working_days
 
 
@@ -48,14 +49,16 @@ def _require_assessor(actor: User) -> None:
 
 
 def _require_open(application: Application) -> None:
-    if application.status == ApplicationStatus.WITHDRAWN:
-        raise BusinessRuleViolation(
-            {"status": ["This application has been withdrawn, so it cannot be assessed"]}
-        )
-    if application.status not in ASSESSABLE_STATUSES:
-        raise BusinessRuleViolation(
-            {"status": [f"This application is {application.status.value.replace('_', ' ')}"]}
-        )
+    status = application.status
+    if status in ASSESSABLE_STATUSES:
+        return
+    if status == ApplicationStatus.WITHDRAWN:
+        message = "This application has been withdrawn, so it cannot be assessed"
+    elif status in (ApplicationStatus.ADMITTED, ApplicationStatus.REJECTED):
+        message = "This application has already been decided"
+    else:
+        message = f"This application is {describe(status)}, so it cannot be assessed"
+    raise TransitionConflict({"status": [message]})
 
 
 def declaration_of(actor: User, application: Application) -> ConflictDeclaration | None:
@@ -135,6 +138,7 @@ def declare_conflict(
 
 def start_assessment(actor: User, application: Application, *, at: datetime | None = None) -> None:
     """Open a submitted application for assessment (submitted → under assessment)."""
+    lock(application)
     _require_open(application)
     _require_no_conflict(actor, application)
     if application.status == ApplicationStatus.UNDER_ASSESSMENT:
@@ -317,6 +321,10 @@ def decide_lot(
     at: datetime | None = None,
 ) -> None:
     """Admit or reject one lot; when every lot is decided, decide the application and tell them."""
+    # Locked first, with its lots' decisions and its answers' marks: of two decisions of one lot
+    # at once, the second is refused; of the last two lots decided at once, the second sees the
+    # first, and decides the application.
+    lock(application, "lots", "answers")
     _require_open(application)
     _require_no_conflict(actor, application)
     feedback = (feedback or "").strip()
@@ -324,7 +332,7 @@ def decide_lot(
     if application_lot is None:
         raise BusinessRuleViolation({"lot": ["This application does not cover that lot"]})
     if application_lot.decision != LotDecision.PENDING:
-        raise BusinessRuleViolation({"lot": [f"{lot} has already been decided"]})
+        raise TransitionConflict({"lot": [f"{lot} has already been decided"]})
     if len(feedback) > FEEDBACK_MAX:
         raise BusinessRuleViolation(
             {"feedback": [f"Feedback must be {FEEDBACK_MAX:,} characters or fewer"]}

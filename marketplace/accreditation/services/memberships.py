@@ -52,6 +52,7 @@ from marketplace.audit import AuditEvent
 from marketplace.db import db, lock_rows, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.services import queue_email
+from marketplace.state import lock, transition
 from marketplace.workdays import add_working_days
 
 MEMBERSHIP_FIELDS = [
@@ -72,17 +73,9 @@ def _require_manager(actor: User | None) -> None:
         raise PermissionDenied("Only the authority can change memberships")
 
 
-def _move(membership: LotMembership, new_status: MembershipStatus) -> None:
-    if new_status not in MEMBERSHIP_TRANSITIONS[membership.status]:
-        raise BusinessRuleViolation(
-            {
-                "status": [
-                    f"This membership is {membership.status.value}, "
-                    f"so it cannot become {new_status.value}"
-                ]
-            }
-        )
-    membership.status = new_status
+def _move(membership: LotMembership, new_status: MembershipStatus, **how) -> None:
+    """Move the membership on (``marketplace.state.transition``: its row locked first)."""
+    transition(membership, new_status, MEMBERSHIP_TRANSITIONS, noun="membership", **how)
 
 
 def _reason(reason: str, field_name: str = "reason") -> str:
@@ -108,6 +101,7 @@ def suspend(
     """Suspend an active membership with a recorded reason; the provider is told."""
     _require_manager(actor)
     reason = _reason(reason)
+    lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
     _move(membership, MembershipStatus.SUSPENDED)
     membership.suspended_at = at or utcnow()
@@ -140,8 +134,14 @@ def reinstate(
 ) -> None:
     """Make a suspended membership active again; the provider is told."""
     _require_manager(actor)
+    lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
-    _move(membership, MembershipStatus.ACTIVE)
+    _move(
+        membership,
+        MembershipStatus.ACTIVE,
+        done="reinstated",
+        already="This membership is already active",
+    )
     membership.suspended_at = None
     membership.suspension_cause = None
     membership.suspension_reason = None
@@ -178,6 +178,7 @@ def remove(
     except ValueError:
         raise BusinessRuleViolation({"reason_code": ["Choose the reason for removal"]}) from None
     details = _reason(details, "details")
+    lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
     _move(membership, MembershipStatus.REMOVED)
     membership.removed_at = at or utcnow()

@@ -515,11 +515,10 @@ def pause_listing(listing_id: int):
 @bp.post("/listings/<int:listing_id>/resume")
 @roles_required(*EDITORS)
 def resume_listing(listing_id: int):
-    listing = _listing_or_404(listing_id)
-    if listing.status != ListingStatus.PAUSED:
-        return _render_listing(listing, errors={"": ["Only a paused listing can be resumed"]})
     return _one_click(
-        listing_id, services.publish_listing, "{title} is published again. Buyers can find it."
+        listing_id,
+        lambda actor, listing: services.publish_listing(actor, listing, resume=True),
+        "{title} is published again. Buyers can find it.",
     )
 
 
