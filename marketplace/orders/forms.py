@@ -16,6 +16,7 @@ from marketplace.accounts.forms.fields import (
     enum_choices,
     submit_field,
 )
+from marketplace.accreditation.forms import OptionalChoiceRadioField
 from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
 from marketplace.orders.models import (
     NOTES_MAX,
@@ -266,11 +267,14 @@ class DeliveryForm(BaseForm):
         widget=GovRadioInput(),
         validators=[DataRequired(message="Choose whether the person attended")],
     )
-    absence_reason = ChoiceRadioField(
-        "If they did not attend, why?",
+    # Answered only for "Did not attend" (revealed under it on the page): left empty otherwise,
+    # and the service says when it is needed. A value not in the list is still refused.
+    absence_reason = OptionalChoiceRadioField(
+        "Why did they not attend?",
         choices=enum_choices(list(AbsenceReason)),
         widget=GovRadioInput(),
         validators=[Optional()],
+        invalid_message="Choose the reason the person did not attend",
     )
     progress_note = TextAreaField(
         "Progress note (optional)",
