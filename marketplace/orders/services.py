@@ -1113,21 +1113,24 @@ def record_delivery(
             f"The date must be on or after the call-off's start, {call_off.start_date.day} "
             f"{call_off.start_date:%B %Y}"
         ]
-    units = details.units
-    if isinstance(units, bool) or not isinstance(units, int):
-        errors["units"] = ["Enter the number of units as a whole number"]
-    elif units < 0:
-        errors["units"] = ["The number of units cannot be negative"]
-    elif units > call_off.remaining_units:
-        errors["units"] = [
-            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
-            "are left to deliver; ask the buyer for a variation to add more"
-        ]
     try:
         attendance = Attendance(details.attendance)
     except ValueError:
         errors["attendance"] = ["Choose whether the person attended"]
         attendance = None
+    # A missed session is paid for only where the listing charges for missed sessions; unpaid,
+    # it is recorded but neither billed nor taken from the quantity bought.
+    payable = attendance != Attendance.DID_NOT_ATTEND or call_off.listing.missed_sessions_chargeable
+    units = details.units
+    if isinstance(units, bool) or not isinstance(units, int):
+        errors["units"] = ["Enter the number of units as a whole number"]
+    elif units < 0:
+        errors["units"] = ["The number of units cannot be negative"]
+    elif units > (call_off.remaining_units if payable else call_off.quantity):
+        errors["units"] = [
+            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
+            "are left to deliver; ask the buyer for a variation to add more"
+        ]
     absence = None
     if attendance == Attendance.DID_NOT_ATTEND:
         try:
@@ -1143,7 +1146,7 @@ def record_delivery(
         raise BusinessRuleViolation(errors)
     # Two people recording at once must not deliver more than the quantity between them.
     lock_rows(CallOff, [call_off.id])
-    if units > call_off.remaining_units:
+    if payable and units > call_off.remaining_units:
         raise BusinessRuleViolation(
             {"units": [f"Only {call_off.remaining_units} units are left to deliver"]}
         )
@@ -1154,12 +1157,13 @@ def record_delivery(
         attendance=attendance,
         absence_reason=absence,
         progress_note=note,
+        payable=payable,
         recorded_by=actor,
         recorded_at=now,
     )
     call_off.deliveries.append(delivery)
-    if units:
-        _spend_delivered(call_off, call_off.delivered_units + units)
+    if delivery.payable_units:
+        _spend_delivered(call_off, call_off.delivered_units + delivery.payable_units)
     if call_off.status == CallOffStatus.ACCEPTED:
         _transition(call_off, CallOffStatus.IN_DELIVERY)
         call_off.delivery_started_at = now
@@ -1173,6 +1177,7 @@ def record_delivery(
         delivered_on=day.isoformat(),
         units=units,
         attendance=attendance.value,
+        payable=payable,
     )
     return delivery
 

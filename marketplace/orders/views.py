@@ -502,6 +502,11 @@ def _timeline(call_off: CallOff) -> list[dict]:
                     f"{delivery.units} {call_off.unit.label}(s) on {govuk_date(delivery.delivered_on)}"
                     f": {delivery.attendance.label}"
                     + (f" ({delivery.absence_reason.label})" if delivery.absence_reason else "")
+                    + (
+                        ""
+                        if delivery.payable
+                        else ", not paid for (missed sessions are not charged)"
+                    )
                     + (f". {delivery.progress_note}" if delivery.progress_note else "")
                 )
         elif event.action == "call_off.declined":

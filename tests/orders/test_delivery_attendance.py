@@ -8,10 +8,14 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.db import commit, db
+from marketplace.accounts.services import create_api_token
+from marketplace.db import commit, db, utcnow
+from marketplace.errors import BusinessRuleViolation
+from marketplace.invoices.models import Invoice
+from marketplace.invoices.services import bill_on_completion, run_period
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, Delivery
-from marketplace.orders.services import london_date
+from marketplace.orders.services import DeliveryDetails, london_date
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
 
@@ -108,3 +112,95 @@ def test_the_delivery_page_is_the_providers_alone(web, world):
     web.as_user(outsider, outsider_org)
     assert web.post(url, data=_session()).status_code == 404
     assert _deliveries(call_off.id) == []
+
+
+# --- missed sessions: payable only where the listing says so
+
+
+def _record(world, call_off, **fields):
+    values = {"delivered_on": call_off.start_date, "units": 1, "attendance": "attended"}
+    values.update(fields)
+    return services.record_delivery(
+        world.provider_admin, call_off, DeliveryDetails(**values), now=utcnow()
+    )
+
+
+def test_a_missed_session_is_not_payable_unless_the_listing_says_so(world):
+    call_off = _started(world, quantity=6)
+    _record(world, call_off, units=2)
+    missed = _record(world, call_off, attendance="did_not_attend", absence_reason="unacceptable")
+    # Recorded as it happened, but not billed, not spent and not taken from the quantity.
+    assert (missed.units, missed.payable, missed.payable_units) == (1, False, 0)
+    assert call_off.delivered_units == 2
+    assert (world.budget.spent_pence, world.budget.committed_pence) == (20_000, 40_000)
+
+    # Completing bills what is left unbilled: the two attended units, not the missed one.
+    services.complete(world.provider_admin, call_off, "Done")
+    invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
+    assert [(line.units, line.net_pence) for line in invoice.lines] == [(2, 20_000)]
+    assert bill_on_completion(call_off) is None  # nothing is left to bill
+
+
+def test_the_timeline_says_a_missed_session_was_not_paid_for(web, world):
+    call_off = _started(world)
+    _record(world, call_off, attendance="did_not_attend", absence_reason="acceptable")
+    commit()
+    web.as_user(world.buyer, world.region)
+    page = web.get(f"/call-offs/{call_off.id}").data.decode()
+    assert "Did not attend (Acceptable absence), not paid for" in page
+
+
+def test_a_missed_session_is_payable_where_the_listing_says_missed_sessions_are_chargeable(app):
+    world = build_orders_world(missed_sessions_chargeable=True)
+    call_off = _started(world, quantity=6)
+    missed = _record(world, call_off, attendance="did_not_attend", absence_reason="unacceptable")
+    assert (missed.payable, missed.payable_units) == (True, 1)
+    assert call_off.delivered_units == 1
+    assert world.budget.spent_pence == 10_000
+    today = london_date(None)
+    result = run_period(f"{today:%Y-%m}")
+    assert result.lines == 1
+
+
+def test_the_monthly_run_bills_only_payable_units(world):
+    call_off = _started(world, quantity=6)
+    _record(world, call_off, units=1, attendance="late")
+    _record(world, call_off, attendance="did_not_attend", absence_reason="logistics")
+    today = london_date(None)
+    result = run_period(f"{today:%Y-%m}")
+    assert (result.created, result.lines) == (1, 1)
+
+
+def test_unpaid_missed_units_do_not_use_up_the_quantity(world):
+    call_off = _started(world, quantity=2)
+    _record(world, call_off, units=2)
+    # The quantity is used up, but a missed session can still be recorded (it costs nothing)…
+    _record(world, call_off, attendance="did_not_attend", absence_reason="acceptable")
+    # …while an attended one cannot.
+    with pytest.raises(BusinessRuleViolation) as refused:
+        _record(world, call_off, units=1)
+    assert "left to deliver" in refused.value.errors["units"][0]
+
+
+def test_the_api_answers_what_a_session_makes_payable(client, world):
+    call_off = _started(world)
+    _, token = create_api_token(world.provider_admin, world.provider, "tests")
+    commit()
+    response = client.post(
+        f"/api/v1/orders/{call_off.id}/deliveries",
+        json={
+            "delivered_on": call_off.start_date.isoformat(),
+            "units": 1,
+            "attendance": "did_not_attend",
+            "absence_reason": "acceptable",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.json
+    assert (response.json["payable"], response.json["payable_units"]) == (False, 0)
+    again = client.post(
+        f"/api/v1/orders/{call_off.id}/deliveries",
+        json={"delivered_on": call_off.start_date.isoformat(), "units": 1, "attendance": "late"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert (again.json["payable"], again.json["payable_units"]) == (True, 1)
