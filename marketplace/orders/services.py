@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.accreditation.models import ArrangementStatus
+from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
@@ -80,10 +80,12 @@ from marketplace.orders.models import (
     VariationStatus,
 )
 from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
+from marketplace.reference.models import ServiceCategory
 from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
 MAX_FUNDERS = 10
+MAX_NAMED_CALL_OFFS = 10  # named in a refusal over the direct-award limit; the rest counted
 CALL_OFF_FIELDS = [
     "status",
     "version",
@@ -306,31 +308,64 @@ def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int
 
 # The statements every placement runs are built once: building a statement costs more than
 # running SQLAlchemy's cached compile of it.
-_COUNTED_VALUE = sa.select(
-    sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
-).where(
-    CallOff.lead_buyer_id == sa.bindparam("lead_buyer_id"),
-    CallOff.listing_id == sa.bindparam("listing_id"),
-    CallOff.placed_at >= sa.bindparam("since"),
-    CallOff.status.in_(sorted(COUNTED_STATUSES)),
-)
+
+
+def _counted_where(scope: AwardLimitScope) -> list:
+    """The buyer's call-offs that count together towards the direct-award limit (open or
+    completed: not declined, expired or cancelled) placed since ``since``: with the same
+    provider in the same lot (an arrangement's lot is its category), or, where the arrangement
+    narrows the rule, for the same listing."""
+    where = [
+        CallOff.lead_buyer_id == sa.bindparam("lead_buyer_id"),
+        CallOff.provider_id == sa.bindparam("provider_id"),
+        CallOff.category_id == sa.bindparam("category_id"),
+        CallOff.arrangement_id == sa.bindparam("arrangement_id"),
+        CallOff.placed_at >= sa.bindparam("since"),
+        CallOff.status.in_(sorted(COUNTED_STATUSES)),
+    ]
+    if scope == AwardLimitScope.LISTING:
+        where.append(CallOff.listing_id == sa.bindparam("listing_id"))
+    return where
+
+
+_COUNTED_VALUE = {
+    scope: sa.select(
+        sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
+    ).where(*_counted_where(scope))
+    for scope in AwardLimitScope
+}
+# The call-offs counted, named to the buyer when the limit refuses one (read only then).
+_COUNTED_CALL_OFFS = {
+    scope: sa.select(
+        CallOff.reference, CallOff.gross_pence + CallOff.outcome_max_pence, CallOff.placed_at
+    )
+    .where(*_counted_where(scope))
+    .order_by(CallOff.placed_at, CallOff.id)
+    for scope in AwardLimitScope
+}
 # The funders' budgets for a category (and their general ones) in a year, each beside the buyer's
 # counted value (above): placing a call-off reads both in one round trip. Columns, not Budget
 # objects: loading them through the ORM cost as much CPU again as the statement.
 _BUDGETS = Budget.__table__
-_BUDGETS_AND_COUNTED_VALUE = sa.select(
-    _BUDGETS.c.id,
-    _BUDGETS.c.organisation_id,
-    _BUDGETS.c.category_id,
-    (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
-        "available_pence"
-    ),
-    _COUNTED_VALUE.scalar_subquery().label("counted_value"),
-).where(
-    _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
-    _BUDGETS.c.financial_year == sa.bindparam("year"),
-    sa.or_(_BUDGETS.c.category_id == sa.bindparam("category_id"), _BUDGETS.c.category_id.is_(None)),
-)
+_BUDGETS_AND_COUNTED_VALUE = {
+    scope: sa.select(
+        _BUDGETS.c.id,
+        _BUDGETS.c.organisation_id,
+        _BUDGETS.c.category_id,
+        (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
+            "available_pence"
+        ),
+        counted.scalar_subquery().label("counted_value"),
+    ).where(
+        _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
+        _BUDGETS.c.financial_year == sa.bindparam("year"),
+        sa.or_(
+            _BUDGETS.c.category_id == sa.bindparam("category_id"),
+            _BUDGETS.c.category_id.is_(None),
+        ),
+    )
+    for scope, counted in _COUNTED_VALUE.items()
+}
 _PART = sa.bindparam("part", type_=sa.BigInteger)
 # Adds the part only if the budget still has it available; answers what is now committed.
 # (On the table, and run on the connection: the ORM's bulk UPDATE, which looks for the session's
@@ -346,20 +381,42 @@ _AVAILABLE_IN_BUDGET = sa.select(Budget.available_pence).where(
 )
 
 
-def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
-    """Gross value of the buyer's call-offs for this service placed since ``since`` that count
-    towards the direct-award limit (open or completed: not declined, expired or cancelled),
-    with the most their outcome terms could add."""
-    values = {"lead_buyer_id": lead_buyer_id, "listing_id": listing_id, "since": since}
-    return int(db.session.scalar(_COUNTED_VALUE, values))
+def _scope(call_off: CallOff) -> AwardLimitScope:
+    return call_off.arrangement.award_limit_scope or AwardLimitScope.PROVIDER_AND_LOT
+
+
+def _counted_values(call_off: CallOff, since: datetime) -> dict:
+    """The bound values of ``_counted_where`` for the call-off's buyer, provider, lot, listing."""
+    values = {
+        "lead_buyer_id": call_off.lead_buyer_id,
+        "provider_id": call_off.provider_id,
+        "category_id": call_off.category_id,
+        "arrangement_id": call_off.arrangement_id,
+        "since": since,
+    }
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        values["listing_id"] = call_off.listing_id
+    return values
+
+
+def _counted_value(call_off: CallOff, since: datetime) -> int:
+    """Gross value of the buyer's call-offs counted with this one towards the direct-award
+    limit (``_counted_where``), with the most their outcome terms could add."""
+    statement = _COUNTED_VALUE[_scope(call_off)]
+    return int(db.session.scalar(statement, _counted_values(call_off, since)))
 
 
 def _buyer_total_lock(call_off: CallOff) -> str:
-    """The name locked while the buyer's total for the call-off's service is checked and added
-    to (held to the commit): the buyer's placements and variations for one service are checked
-    one after another, so two at once cannot both fit under the limit; other buyers and other
-    services go on in parallel."""
-    return f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.listing_id}"
+    """The name locked while the buyer's total with the call-off's provider in its lot is
+    checked and added to (held to the commit): the buyer's placements and variations with one
+    provider in one lot, across all of the provider's listings there, are checked one after
+    another, so two at once cannot both fit under the limit; other buyers, providers and lots go
+    on in parallel. The narrower per-listing rule counts a subset of the same call-offs, so this
+    lock covers it too."""
+    return (
+        f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.provider_id}:"
+        f"{call_off.arrangement_id}:{call_off.category_id}"
+    )
 
 
 def _lookback_start(now: datetime) -> datetime:
@@ -368,17 +425,19 @@ def _lookback_start(now: datetime) -> datetime:
 
 def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
     """Direct award at the rate card only within the arrangement's limit, counting the buyer's
-    call-offs for the same service over the look-back period; above it, further competition.
-    Locks the buyer's total for the service first (``_buyer_total_lock``)."""
+    call-offs with the same provider in the same lot (or for the same listing, if the
+    arrangement says so) over the look-back period; above it, further competition. Locks the
+    buyer's total first (``_buyer_total_lock``)."""
     lock_name(_buyer_total_lock(call_off))
-    counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, _lookback_start(now))
-    _check_within_limit(call_off, counted, extra_gross)
+    counted = _counted_value(call_off, _lookback_start(now))
+    _check_within_limit(call_off, counted, extra_gross, now)
 
 
-def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int) -> None:
-    """The route rule on the buyer's counted value for the service (``_counted_value``, read
-    under the lock on it): the call-off's whole-life value with ``extra_gross`` more must keep
-    it within the arrangement's direct-award limit."""
+def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int, now: datetime) -> None:
+    """The route rule on the buyer's counted value (``_counted_value``, read under the lock on
+    it): the call-off's whole-life value with ``extra_gross`` more must keep it within the
+    arrangement's direct-award limit. Above it, the buyer is told why in plain words (what was
+    counted, the limit, the call-offs counted) and what to do instead."""
     limit = call_off.arrangement.direct_award_limit_pence
     # Whole-life value: the fee and the most its outcome terms could add.
     own = call_off.gross_pence + (call_off.outcome_max_pence or 0)
@@ -397,15 +456,47 @@ def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int) -> No
         )
     if total > limit:
         raise BusinessRuleViolation(
-            {
-                "quantity": [
-                    f"Your organisation's call-offs for this service in the last 12 months come to "
-                    f"{_pounds(counted)} including VAT; with this one they would be {_pounds(total)}, "
-                    f"over the direct award limit of {_pounds(limit)}. Needs above the limit must "
-                    "go to further competition, not be split into smaller call-offs"
-                ]
-            }
+            {"quantity": [_over_limit_message(call_off, counted, total, now)]}
         )
+
+
+def _over_limit_message(call_off: CallOff, counted: int, total: int, now: datetime) -> str:
+    """Why the limit refuses the call-off, and what to do instead (read only when it does)."""
+    limit = call_off.arrangement.direct_award_limit_pence
+    since = _lookback_start(now)
+    rows = db.session.execute(
+        _COUNTED_CALL_OFFS[_scope(call_off)], _counted_values(call_off, since)
+    ).all()
+    rows = [row for row in rows if row.reference != call_off.reference]
+    shown = [f"{row.reference} ({_pounds(row[1])})" for row in rows[:MAX_NAMED_CALL_OFFS]]
+    if len(rows) > MAX_NAMED_CALL_OFFS:
+        shown.append(f"and {len(rows) - MAX_NAMED_CALL_OFFS} more")
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        whose = "for this service"
+        rule = "Call-offs for the same service count together"
+    else:
+        lot = db.session.get(ServiceCategory, call_off.category_id)
+        whose = f"with {call_off.provider.name} in the {lot.name} lot"
+        rule = (
+            "Call-offs with the same provider in the same lot count together, whichever of its "
+            "services they buy"
+        )
+    left = max(limit - counted, 0)
+    instead = "Needs above the limit must go to further competition, not be split into smaller "
+    instead += "call-offs: ask your commercial team to run a further competition among the lot's "
+    instead += "members"
+    if left:
+        instead += f", or buy no more than {_pounds(left)} including VAT directly"
+    if rows:
+        freed = london_date(rows[0].placed_at + (now - since))
+        instead += f". The oldest of them stops counting after {freed.day} {freed:%B %Y}"
+    return (
+        f"Your organisation's call-offs {whose} in the last 12 months come to "
+        f"{_pounds(counted)} including VAT"
+        + (f" ({', '.join(shown)})" if shown else "")
+        + f"; with this one they would be {_pounds(total)}, over the direct award limit of "
+        f"{_pounds(limit)}. {rule}. {instead}"
+    )
 
 
 def _pounds(pence: int) -> str:
@@ -446,12 +537,10 @@ def _funding_budgets_and_counted_value(
     values = {
         "funder_ids": [share.organisation_id for share in shares],
         "year": year,
-        "category_id": call_off.category_id,
-        "lead_buyer_id": call_off.lead_buyer_id,
-        "listing_id": call_off.listing_id,
-        "since": _lookback_start(now),
+        **_counted_values(call_off, _lookback_start(now)),
     }
-    rows = db.session.connection().execute(_BUDGETS_AND_COUNTED_VALUE, values).all()
+    statement = _BUDGETS_AND_COUNTED_VALUE[_scope(call_off)]
+    rows = db.session.connection().execute(statement, values).all()
     budgets: dict[int, _FundingBudget] = {}
     for row in rows:
         # The category's own budget wins over the general one.
@@ -682,7 +771,7 @@ def place_call_off(
     new_id = lock_name_and_reserve_id(_buyer_total_lock(call_off), CallOff.__table__)
     budgets, counted = _funding_budgets_and_counted_value(call_off, shares, funders, now)
     _add_funders(call_off, shares, funders, budgets, now, actor)
-    _check_within_limit(call_off, counted, 0)
+    _check_within_limit(call_off, counted, 0, now)
     call_off.id = new_id
     db.session.add(call_off)
     if call_off.id is None:
