@@ -195,17 +195,28 @@ class PlaceCallOffForm(BaseForm):
             getattr(self, f"co_funder_{n}").choices = choices
         self.outcome.choices = [("", "No payment by results")] + [(o, o) for o in outcomes]
 
-    def co_funding(self) -> list[tuple[int, int]]:
-        """(organisation id, basis points) for each filled co-funder row."""
+    def co_funding(self) -> list[tuple[int, int, int]]:
+        """(row number, organisation id, basis points) for each filled co-funder row. A row
+        with a share but no funder, or a funder but no share, is an error on that row: nothing
+        typed is dropped."""
         rows = []
         for n in range(1, CO_FUNDER_ROWS + 1):
             field = getattr(self, f"co_funder_{n}")
             organisation = field.data
             share = getattr(self, f"share_{n}")
+            if not organisation and not (share.data or "").strip():
+                continue
             if not organisation:
+                field.errors = [*field.errors, "Choose the co-funder for this share, or clear it"]
                 continue
             if organisation not in {value for value, _ in field.choices}:
                 field.errors = [*field.errors, "Choose a co-funder from the list"]
+                continue
+            if not (share.data or "").strip():
+                share.errors = [
+                    *share.errors,
+                    "Enter the co-funder's share as a percentage, like 40 or 33.33",
+                ]
                 continue
             points = basis_points(share.data)
             if points is None or points <= 0 or points >= 10_000:
@@ -215,7 +226,7 @@ class PlaceCallOffForm(BaseForm):
                     "or 33.33",
                 ]
                 continue
-            rows.append((int(organisation), points))
+            rows.append((n, int(organisation), points))
         return rows
 
 

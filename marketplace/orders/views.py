@@ -35,7 +35,7 @@ from marketplace.audit import AuditEvent
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError
+from marketplace.errors import DomainError, NotFound
 from marketplace.filters import govuk_date
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
@@ -61,7 +61,7 @@ from marketplace.orders.queries import (
     call_offs_query,
     waiting_first,
 )
-from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
+from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
@@ -182,6 +182,31 @@ def _outcome_term_answers(form, listing, start_date) -> tuple[dict | None, dict]
     }, {}
 
 
+def _form_field(form: PlaceCallOffForm, key: str, rows: list[int]) -> str:
+    """The question-page field a service error is about ("" for the page as a whole). ``rows``
+    are the form's co-funder row numbers, in the order their shares follow the lead's."""
+    parts = key.split("-")
+    if parts[0] == "shares":
+        if len(parts) == 3 and parts[1].isdigit() and 1 <= int(parts[1]) <= len(rows):
+            row = rows[int(parts[1]) - 1]
+            return f"co_funder_{row}" if parts[2] == "organisation_id" else f"share_{row}"
+        return f"share_{rows[0]}" if rows else ""
+    if parts[0] == "outcome_terms":
+        return OUTCOME_FIELDS.get(parts[-1], "outcome")
+    return key if key and key in form._fields else ""
+
+
+def _show_errors(form: PlaceCallOffForm, errors: dict[str, list[str]], rows: list[int]) -> None:
+    """Each error on the field to change, so that the error summary links to it; errors about
+    no one field (the arrangement closed, no price today) at the top of the summary."""
+    for key, messages in errors.items():
+        name = _form_field(form, key, rows)
+        target = form.form_errors if not name else getattr(form, name).errors
+        if not isinstance(target, list):
+            getattr(form, name).errors = target = list(target)
+        target.extend(m for m in messages if m not in target)
+
+
 @bp.route("/new/<int:listing_id>", methods=["GET", "POST"])
 @roles_required(Role.BUYER)
 def place(listing_id: int):
@@ -190,7 +215,8 @@ def place(listing_id: int):
     if listing is None:
         abort(404)
     token = request.args.get("draft", "")
-    draft = _drafts().get(token) if token else None
+    drafts = _drafts()
+    draft = drafts.get(token) if token else None
     from marketplace.outcomes.services import offered_outcomes
 
     form = PlaceCallOffForm(
@@ -214,44 +240,47 @@ def place(listing_id: int):
             form.outcome_earliest_claim_on.data = term["earliest_claim_on"]
             form.outcome_evidence_required.data = term["evidence_required"]
             form.outcome_cap.data = str(term["cap"])
+        # Sent back from "Place call-off" (a budget used up meanwhile): shown once, on the
+        # answers to change.
+        if refused := draft.pop("refused", None):
+            drafts[token] = draft
+            session[DRAFTS_KEY] = drafts
+            _show_errors(form, refused, list(range(1, len(draft["co_funding"]) + 1)))
     if form.validate_on_submit():
         co_funding = form.co_funding()
-        details = services.CallOffDetails(
-            quantity=whole_number(form.quantity.data),
-            start_date=parse_day(form.start_date.data),
-            end_date=parse_day(form.end_date.data),
-            crn=form.crn.data,
-            pdu=form.pdu.data,
-            po_number=form.po_number.data,
-            choice_reason=form.choice_reason.data,
-            choice_reason_detail=form.choice_reason_detail.data or "",
-            notes_for_provider=form.notes_for_provider.data or "",
-        )
-        errors = services.check_details(details)
-        outcome_term, outcome_errors = _outcome_term_answers(form, listing, details.start_date)
-        errors.update(outcome_errors)
-        if sum(points for _, points in co_funding) >= 10_000:
-            errors["share_1"] = ["The co-funders' shares must leave your organisation a share"]
+        rows = [n for n, _, _ in co_funding]
+        answers = {
+            "listing_id": listing.id,
+            "quantity": whole_number(form.quantity.data),
+            "start_date": parse_day(form.start_date.data).isoformat(),
+            "end_date": parse_day(form.end_date.data).isoformat(),
+            "crn": form.crn.data,
+            "pdu": form.pdu.data,
+            "po_number": form.po_number.data,
+            "choice_reason": form.choice_reason.data,
+            "choice_reason_detail": form.choice_reason_detail.data or "",
+            "notes_for_provider": form.notes_for_provider.data or "",
+            "co_funding": [(org_id, points) for _, org_id, points in co_funding],
+            "outcome_term": None,
+        }
+        start_date = date.fromisoformat(answers["start_date"])
+        outcome_term, errors = _outcome_term_answers(form, listing, start_date)
+        answers["outcome_term"] = outcome_term
+        if sum(points for *_, points in co_funding) >= 10_000:
+            errors[f"share_{rows[0]}"] = [
+                "The co-funders' shares must leave your organisation a share"
+            ]
         if not errors and not any(f.errors for f in form):
-            drafts = _drafts()
-            token = token if token in drafts else secrets.token_urlsafe(16)
-            drafts[token] = {
-                "listing_id": listing.id,
-                "quantity": details.quantity,
-                "start_date": details.start_date.isoformat(),
-                "end_date": details.end_date.isoformat(),
-                "crn": details.crn,
-                "pdu": details.pdu,
-                "po_number": details.po_number,
-                "choice_reason": details.choice_reason,
-                "choice_reason_detail": details.choice_reason_detail,
-                "notes_for_provider": details.notes_for_provider,
-                "co_funding": co_funding,
-                "outcome_term": outcome_term,
-            }
-            session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
-            return redirect(url_for("orders.check", listing_id=listing.id, token=token))
-        apply_errors(form, BusinessRuleViolation(errors)) if errors else None
+            # Every rule placing checks, by the same service functions, so that nothing the
+            # page could know of is left to fail at "Place call-off".
+            details = _details(answers, organisation)
+            errors = services.check_call_off(current_user, organisation, listing.id, details)
+            if not errors:
+                token = token if token in drafts else secrets.token_urlsafe(16)
+                drafts[token] = answers
+                session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
+                return redirect(url_for("orders.check", listing_id=listing.id, token=token))
+        _show_errors(form, errors, rows)
     return render_template("orders/place.html", form=form, listing=listing, token=token)
 
 
@@ -260,7 +289,8 @@ def place(listing_id: int):
 def check(listing_id: int, token: str):
     organisation = _organisation()
     listing = visible_listing(listing_id)
-    draft = _drafts().get(token)
+    drafts = _drafts()
+    draft = drafts.get(token)
     if listing is None:
         abort(404)
     if draft is None or draft["listing_id"] != listing.id:
@@ -268,7 +298,6 @@ def check(listing_id: int, token: str):
         return redirect(url_for("orders.place", listing_id=listing_id))
     details = _details(draft, organisation)
     form = ConfirmForm()
-    errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
         fingerprint = json.dumps(draft, sort_keys=True)
         try:
@@ -281,19 +310,24 @@ def check(listing_id: int, token: str):
                 request_fingerprint=fingerprint,
             )
             commit()
-        except DomainError as error:
+        except NotFound:
             rollback()
-            errors = error.errors
+            abort(404)
+        except DomainError as error:
+            # Something changed since the question page checked (a budget used up meanwhile):
+            # back to the question page, with each error on the answer to change.
+            rollback()
+            drafts[token] = {**draft, "refused": error.errors}
+            session[DRAFTS_KEY] = drafts
+            return redirect(url_for("orders.place", listing_id=listing.id, draft=token))
         except IntegrityError:  # the same answers were sent twice at once: show the first
             rollback()
             call_off = services.placed_with_key(current_user, f"form:{token}", fingerprint)
             if call_off is None:
                 raise
-        if not errors:
-            drafts = _drafts()
-            drafts.pop(token, None)
-            session[DRAFTS_KEY] = drafts
-            return redirect(url_for("orders.placed", call_off_id=call_off.id))
+        drafts.pop(token, None)
+        session[DRAFTS_KEY] = drafts
+        return redirect(url_for("orders.placed", call_off_id=call_off.id))
     price = listing.price_on(services.london_date(None))
     value = (
         services.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
@@ -321,8 +355,7 @@ def check(listing_id: int, token: str):
         names=names,
         organisation=organisation,
         choice_label=ChoiceReason(draft["choice_reason"]).label,
-        page_errors=errors,
-    ), (422 if errors else 200)
+    )
 
 
 @bp.get("/<int:call_off_id>/placed")
