@@ -4,6 +4,7 @@ rules. Percentages are typed with up to two decimals and become whole basis poin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
@@ -29,6 +30,7 @@ from marketplace.orders.models import (
     Attendance,
     CancellationReason,
     ChoiceReason,
+    OutcomeResult,
 )
 
 _WHOLE = re.compile(r"^\d{1,7}$")
@@ -303,6 +305,33 @@ class CompleteForm(BaseForm):
         "End-of-service summary", "Enter an end-of-service summary", max_chars=SUMMARY_MAX
     )
     submit = submit_field("Complete call-off")
+
+    def outcome_fields(self) -> list:
+        return [field for name, field in self._fields.items() if name.startswith("outcome_")]
+
+
+def complete_form(outcomes: Sequence[str]) -> CompleteForm:
+    """The completion form with a question for each outcome the service offers: how far the
+    person achieved it (``outcome_<n>``, in the order of ``outcomes``)."""
+
+    class _CompleteForm(CompleteForm):
+        pass
+
+    for n, outcome in enumerate(outcomes):
+        setattr(
+            _CompleteForm,
+            f"outcome_{n}",
+            ChoiceRadioField(
+                outcome,
+                choices=enum_choices(list(OutcomeResult)),
+                widget=GovRadioInput(),
+                validators=[
+                    DataRequired(message=f"Choose how far \u201c{outcome}\u201d was achieved")
+                ],
+                invalid_message=f"Choose how far \u201c{outcome}\u201d was achieved",
+            ),
+        )
+    return _CompleteForm()
 
 
 class VariationForm(BaseForm):

@@ -170,6 +170,10 @@ class OutcomeResult(enum.StrEnum):
     PARTLY_ACHIEVED = "partly_achieved"
     NOT_ACHIEVED = "not_achieved"
 
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
 
 class VariationStatus(enum.StrEnum):
     PROPOSED = "proposed"

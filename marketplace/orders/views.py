@@ -35,18 +35,18 @@ from marketplace.audit import AuditEvent
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
-from marketplace.errors import DomainError, NotFound
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.filters import govuk_date
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
     CancelForm,
-    CompleteForm,
     ConfirmForm,
     DeclineForm,
     DeliveryForm,
     PlaceCallOffForm,
     RejectVariationForm,
     VariationForm,
+    complete_form,
     whole_number,
 )
 from marketplace.orders.models import (
@@ -453,6 +453,8 @@ def export():
             "Value (pence, incl VAT)",
             "Start",
             "End",
+            "Cancellation reason",
+            "Completion summary",
         ]
     )
     for c in db.session.scalars(query.limit(10_000)):
@@ -474,6 +476,8 @@ def export():
                 c.gross_pence,
                 c.start_date.isoformat(),
                 c.end_date.isoformat(),
+                safe_cell(_cancellation_text(c)),
+                safe_cell(c.completion_summary),
             ]
         )
     return Response(
@@ -499,6 +503,16 @@ def budgets():
 
 # ---------------------------------------------------------------------------------------------
 # One call-off
+
+
+def _cancellation_text(call_off: CallOff) -> str:
+    """The buyer's reason for cancelling, in words, with their explanation."""
+    if call_off.cancellation_reason is None:
+        return ""
+    text = call_off.cancellation_reason.label
+    if call_off.cancellation_detail:
+        text += f": {call_off.cancellation_detail}"
+    return text
 
 
 def _timeline(call_off: CallOff) -> list[dict]:
@@ -545,7 +559,16 @@ def _timeline(call_off: CallOff) -> list[dict]:
         elif event.action == "call_off.declined":
             text = call_off.decline_reason or ""
         elif event.action == "call_off.cancelled":
-            text = after.get("detail") or ""
+            text = _cancellation_text(call_off)
+        elif event.action == "call_off.completed":
+            text = call_off.completion_summary
+            outcomes = [
+                f"{record.outcome}: {record.result.label.lower()}"
+                + (f" ({record.comment})" if record.comment else "")
+                for record in call_off.outcomes
+            ]
+            if outcomes:
+                text += ("\n" if text else "") + "Outcomes: " + "; ".join(outcomes)
         items.append(
             {
                 "title": titles.get(event.action, event.action),
@@ -567,6 +590,7 @@ def show(call_off_id: int):
     return render_template(
         "orders/show.html",
         call_off=call_off,
+        cancellation=_cancellation_text(call_off),
         can=permissions.actions(current_user, _organisation(), call_off),
         timeline=_timeline(call_off),
         open_variations=open_variations,
@@ -667,11 +691,29 @@ def record_delivery(call_off_id: int):
 @bp.route("/<int:call_off_id>/complete", methods=["GET", "POST"])
 @roles_required(Role.PROVIDER_ADMIN)
 def complete(call_off_id: int):
+    from marketplace.outcomes.services import offered_outcomes  # builds on call-offs
+
+    offered = offered_outcomes(_call_off(call_off_id).listing)
+    form = complete_form(offered)
+
+    def act(call_off, form):
+        results = [
+            services.OutcomeDetails(outcome, getattr(form, f"outcome_{n}").data)
+            for n, outcome in enumerate(offered)
+        ]
+        try:
+            services.complete(current_user, call_off, form.summary.data, results)
+        except BusinessRuleViolation as error:
+            # The service names each outcome by its place in the list: the form's outcome_<n>.
+            raise BusinessRuleViolation(
+                {k.replace("outcomes-", "outcome_"): v for k, v in error.errors.items()}
+            ) from None
+
     return _form_action(
         call_off_id,
-        CompleteForm(),
+        form,
         "orders/complete.html",
-        lambda c, f: services.complete(current_user, c, f.summary.data),
+        act,
         "Call-off completed. The buyer has been told.",
     )
 
