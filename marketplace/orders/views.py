@@ -116,8 +116,9 @@ def _details(draft: dict, organisation: Organisation) -> services.CallOffDetails
     ]
     return services.CallOffDetails(
         quantity=draft["quantity"],
-        start_date=date.fromisoformat(draft["start_date"]),
-        end_date=date.fromisoformat(draft["end_date"]),
+        # None while the question page still has the date wrong (the checks then say so).
+        start_date=date.fromisoformat(draft["start_date"]) if draft["start_date"] else None,
+        end_date=date.fromisoformat(draft["end_date"]) if draft["end_date"] else None,
         crn=draft["crn"],
         pdu=draft["pdu"],
         po_number=draft["po_number"],
@@ -196,11 +197,20 @@ def _form_field(form: PlaceCallOffForm, key: str, rows: list[int]) -> str:
     return key if key and key in form._fields else ""
 
 
-def _show_errors(form: PlaceCallOffForm, errors: dict[str, list[str]], rows: list[int]) -> None:
+def _show_errors(
+    form: PlaceCallOffForm,
+    errors: dict[str, list[str]],
+    rows: list[int],
+    *,
+    unless_shown: bool = False,
+) -> None:
     """Each error on the field to change, so that the error summary links to it; errors about
-    no one field (the arrangement closed, no price today) at the top of the summary."""
+    no one field (the arrangement closed, no price today) at the top of the summary. With
+    ``unless_shown``, a field that already shows an error gets no more."""
     for key, messages in errors.items():
         name = _form_field(form, key, rows)
+        if unless_shown and name and getattr(form, name).errors:
+            continue
         target = form.form_errors if not name else getattr(form, name).errors
         if not isinstance(target, list):
             getattr(form, name).errors = target = list(target)
@@ -246,41 +256,48 @@ def place(listing_id: int):
             drafts[token] = draft
             session[DRAFTS_KEY] = drafts
             _show_errors(form, refused, list(range(1, len(draft["co_funding"]) + 1)))
-    if form.validate_on_submit():
+    if form.is_submitted():
+        # Every mistake at once: the form's own checks, then every rule placing checks, by the
+        # same service functions, on whatever could be read, so that nothing the page could
+        # know of is left to fail at "Place call-off".
+        valid = form.validate_on_submit()
         co_funding = form.co_funding()
         rows = [n for n, _, _ in co_funding]
-        answers = {
-            "listing_id": listing.id,
-            "quantity": whole_number(form.quantity.data),
-            "start_date": parse_day(form.start_date.data).isoformat(),
-            "end_date": parse_day(form.end_date.data).isoformat(),
-            "crn": form.crn.data,
-            "pdu": form.pdu.data,
-            "po_number": form.po_number.data,
-            "choice_reason": form.choice_reason.data,
-            "choice_reason_detail": form.choice_reason_detail.data or "",
-            "notes_for_provider": form.notes_for_provider.data or "",
-            "co_funding": [(org_id, points) for _, org_id, points in co_funding],
-            "outcome_term": None,
-        }
-        start_date = date.fromisoformat(answers["start_date"])
+        start_date, end_date = parse_day(form.start_date.data), parse_day(form.end_date.data)
         outcome_term, errors = _outcome_term_answers(form, listing, start_date)
-        answers["outcome_term"] = outcome_term
         if sum(points for *_, points in co_funding) >= 10_000:
             errors[f"share_{rows[0]}"] = [
                 "The co-funders' shares must leave your organisation a share"
             ]
-        if not errors and not any(f.errors for f in form):
-            # Every rule placing checks, by the same service functions, so that nothing the
-            # page could know of is left to fail at "Place call-off".
-            details = _details(answers, organisation)
-            errors = services.check_call_off(current_user, organisation, listing.id, details)
-            if not errors:
-                token = token if token in drafts else secrets.token_urlsafe(16)
-                drafts[token] = answers
-                session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
-                return redirect(url_for("orders.check", listing_id=listing.id, token=token))
+            co_funding = []  # the rules on shares would only say the same
+        answers = {
+            "listing_id": listing.id,
+            "quantity": whole_number(form.quantity.data),
+            "start_date": start_date.isoformat() if start_date else None,
+            "end_date": end_date.isoformat() if end_date else None,
+            "crn": form.crn.data or "",
+            "pdu": form.pdu.data or "",
+            "po_number": form.po_number.data or "",
+            "choice_reason": form.choice_reason.data,
+            "choice_reason_detail": form.choice_reason_detail.data or "",
+            "notes_for_provider": form.notes_for_provider.data or "",
+            "co_funding": [(org_id, points) for _, org_id, points in co_funding],
+            "outcome_term": outcome_term,
+        }
+        try:
+            service_errors = services.check_call_off(
+                current_user, organisation, listing.id, _details(answers, organisation)
+            )
+        except NotFound:
+            service_errors = {"": ["This service cannot be bought at the moment"]}
+        if valid and not errors and not service_errors and not any(f.errors for f in form):
+            token = token if token in drafts else secrets.token_urlsafe(16)
+            drafts[token] = answers
+            session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
+            return redirect(url_for("orders.check", listing_id=listing.id, token=token))
         _show_errors(form, errors, rows)
+        # The rules' messages only where the form has not already said what is wrong.
+        _show_errors(form, service_errors, rows, unless_shown=True)
     return render_template("orders/place.html", form=form, listing=listing, token=token)
 
 

@@ -149,6 +149,26 @@ def test_the_direct_award_limit_is_explained_on_the_question_page(web, app):
     assert count() == 1
 
 
+def test_every_mistake_is_shown_at_once(web, world):
+    web.as_user(world.buyer, world.region)
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    links = refused(
+        web,
+        world,
+        quantity="501",
+        start_date=tomorrow,
+        crn="",
+        share_1="30",
+        co_funder_2=str(world.pcc.id),
+        share_2="20",
+        co_funder_3=str(world.pcc.id),
+        share_3="10",
+    )
+    assert set(links) == {"quantity", "start_date", "crn", "co_funder_1", "co_funder_3"}
+    assert links["crn"] == "Enter the person's CRN"  # the form's message, not the rule's too
+    assert count() == 0
+
+
 def test_a_budget_used_up_before_placing_sends_the_buyer_back_to_the_question_page(web, world):
     web.as_user(world.buyer, world.region)
     to_check = web.post(f"/call-offs/new/{world.listing.id}", data=answers(world, quantity="12"))
