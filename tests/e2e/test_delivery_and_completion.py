@@ -6,6 +6,8 @@ checks every page (conftest.py)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from marketplace.db import db
@@ -35,7 +37,10 @@ def _govuk_conditional_reveal(violation) -> bool:
 def build(live_server) -> tuple[str, str, str]:
     """(buyer's email, provider admin's email, the call-off's reference): accepted, started."""
     with live_server.app.app_context():
-        world = build_orders_world()
+        # A reference of its own: the browser tests share one database.
+        world = build_orders_world(
+            arrangement_fields={"reference": f"DPS-E2E-{uuid.uuid4().hex[:8].upper()}"}
+        )
         call_off = services.place_call_off(
             world.buyer, world.region, world.listing.id, details(world, quantity=6)
         )
