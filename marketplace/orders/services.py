@@ -481,7 +481,8 @@ def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int, now: 
                 "quantity": [
                     f"This call-off is worth {_pounds(own)} including VAT, over "
                     f"the direct award limit of {_pounds(limit)}. Buying this much needs a further "
-                    "competition among the lot's members, not a direct award from the rate card"
+                    "competition among the lot's members, not a direct award from the rate card: "
+                    "ask your commercial team to run one, or buy less"
                 ]
             }
         )
