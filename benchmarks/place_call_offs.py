@@ -11,8 +11,8 @@
    request for another service from one of the buyers' tokens: 5 s to warm up at full load,
    then the measured run (the steady state, not the workers' first requests);
 4. checks the database afterwards: one call-off per 201 answer, every budget's committed total
-   equal to its funders' parts and within its allocation, every buyer's total per service within
-   the direct-award limit, and no month of any service over its capacity;
+   equal to its funders' parts and within its allocation, every buyer's total with a provider in
+   a lot within the direct-award limit, and no month of any service over its capacity;
 5. prints `place_call_offs: <n> requests/s, <errors> errors, <k> invariant breaches` last.
 """
 
@@ -158,19 +158,27 @@ def _check(env: dict[str, str], created: int, slack: int) -> list[str]:
                 breaches.append(f"budget {budget.id}: committed differs from its funders' parts")
             if budget.committed_pence + budget.spent_pence > budget.allocated_pence:
                 breaches.append(f"budget {budget.id}: overspent")
-        # Each buyer's live total per service against its arrangement's limit, in one query.
+        # Each buyer's live total with a provider in a lot (the demo arrangement's rule) against
+        # its arrangement's limit, in one query.
+        group = (
+            CallOff.lead_buyer_id,
+            CallOff.provider_id,
+            CallOff.arrangement_id,
+            CallOff.category_id,
+        )
         over_limit = db.session.execute(
-            sa.select(CallOff.lead_buyer_id, CallOff.listing_id)
+            sa.select(*group)
             .join(Arrangement, Arrangement.id == CallOff.arrangement_id)
             .where(CallOff.status.notin_(["declined", "expired", "cancelled"]))
-            .group_by(CallOff.lead_buyer_id, CallOff.listing_id)
+            .group_by(*group)
             .having(
                 sa.func.sum(CallOff.gross_pence) > sa.func.max(Arrangement.direct_award_limit_pence)
             )
         ).all()
         breaches += [
-            f"buyer {lead}, service {listing_id}: over the direct-award limit"
-            for lead, listing_id in over_limit
+            f"buyer {lead}, provider {provider} in lot {category} of arrangement {arrangement}: "
+            "over the direct-award limit"
+            for lead, provider, arrangement, category in over_limit
         ]
         overbooked = db.session.execute(
             sa.select(CapacityCommitment.listing_id, CapacityCommitment.month)

@@ -1158,6 +1158,7 @@ def _listing_row(
         "min_units": 1,
         "max_units": 1 if unit in ("programme", "referral") else 12 + (n % 4) * 12,
         "monthly_capacity": 5 + (n * 13) % 60,
+        "missed_sessions_chargeable": n % 5 == 1,
         "cost_staff_pence": price * 6 // 10 if n % 2 else None,
         "cost_overheads_pence": price * 25 // 100 if n % 2 else None,
         "cost_other_pence": price - price * 6 // 10 - price * 25 // 100 if n % 2 else None,

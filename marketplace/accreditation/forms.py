@@ -31,6 +31,7 @@ from marketplace.accreditation.models import (
     REASON_MAX,
     REFERENCE_MAX,
     ArrangementStatus,
+    AwardLimitScope,
     LegalRegime,
     QuestionType,
 )
@@ -142,6 +143,15 @@ class ArrangementForm(BaseForm):
         widget=GovTextInput(),
         validators=[DataRequired(message="Enter the direct-award limit")],
     )
+    award_limit_scope = ChoiceRadioField(
+        "Which call-offs count together towards the limit?",
+        description="A buyer organisation's call-offs over the last 12 months count together, "
+        "so that a need is not split into smaller call-offs to stay under the limit.",
+        widget=GovRadioInput(),
+        choices=enum_choices(list(AwardLimitScope)),
+        default=AwardLimitScope.PROVIDER_AND_LOT.value,
+        invalid_message="Choose which call-offs count together towards the direct-award limit",
+    )
     decision_period_days = _days_field("Decision period", 10)
     extended_period_days = _days_field("Extended decision period", 15)
     region_ids = ChoiceCheckboxesField(
@@ -212,6 +222,7 @@ class ArrangementForm(BaseForm):
             "valid_from": parse_date(self.valid_from.data),
             "valid_to": parse_date(self.valid_to.data),
             "direct_award_limit_pence": pounds_to_pence(self.direct_award_limit.data),
+            "award_limit_scope": AwardLimitScope(self.award_limit_scope.data),
             "decision_period_days": int(self.decision_period_days.data),
             "extended_period_days": int(self.extended_period_days.data),
         }

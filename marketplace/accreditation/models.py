@@ -50,6 +50,21 @@ class LegalRegime(enum.StrEnum):
         return self in (LegalRegime.PA2023_DYNAMIC_MARKET, LegalRegime.PA2023_OPEN_FRAMEWORK)
 
 
+class AwardLimitScope(enum.StrEnum):
+    """Which of a buyer organisation's call-offs count together towards the direct-award limit
+    over the rolling look-back period, so that a need is not split to stay under it."""
+
+    PROVIDER_AND_LOT = "provider_and_lot"  # the rule by default
+    LISTING = "listing"  # the narrower rule an arrangement may choose
+
+    @property
+    def label(self) -> str:
+        return {
+            AwardLimitScope.PROVIDER_AND_LOT: "Every call-off with the same provider in the same lot",
+            AwardLimitScope.LISTING: "Only call-offs for the same service (listing)",
+        }[self]
+
+
 class ArrangementStatus(enum.StrEnum):
     PENDING = "pending"
     LIVE = "live"
@@ -91,6 +106,11 @@ class Arrangement(TimestampMixin, db.Model):
     valid_from: Mapped[date] = mapped_column(sa.Date)
     valid_to: Mapped[date] = mapped_column(sa.Date)
     direct_award_limit_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    award_limit_scope: Mapped[AwardLimitScope] = mapped_column(
+        enum_type(AwardLimitScope, "award_limit_scope"),
+        default=AwardLimitScope.PROVIDER_AND_LOT,
+        server_default=AwardLimitScope.PROVIDER_AND_LOT.value,
+    )
     decision_period_days: Mapped[int] = mapped_column(default=DEFAULT_DECISION_DAYS)
     extended_period_days: Mapped[int] = mapped_column(default=DEFAULT_EXTENDED_DAYS)
     # Bumped when criteria change under pcr2015_dps; members re-declare against the new version.

@@ -9,6 +9,7 @@ from marketplace.accreditation.models import (
     REASON_MAX,
     ApplicationStatus,
     ArrangementStatus,
+    AwardLimitScope,
     LegalRegime,
     LotDecision,
     MembershipStatus,
@@ -33,6 +34,16 @@ class ArrangementSummarySchema(ma.Schema):
     valid_to = ma.fields.Date(required=True)
     direct_award_limit_pence = ma.fields.Integer(
         required=True, metadata={"description": "Whole-life value including VAT, in pence"}
+    )
+    award_limit_scope = ma.fields.Enum(
+        AwardLimitScope,
+        by_value=True,
+        required=True,
+        metadata={
+            "description": "Which of a buyer organisation's call-offs over the last 12 months "
+            "count together towards the limit: those with the same provider in the same lot, or "
+            "only those for the same listing"
+        },
     )
 
 

@@ -217,6 +217,10 @@ class ServiceSchema(ServiceSummarySchema):
     max_units = ma.fields.Integer(required=True)
     monthly_capacity = ma.fields.Integer(required=True)
     lead_time_days = ma.fields.Integer(required=True)
+    missed_sessions_chargeable = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "Whether a session the person does not attend is paid for"},
+    )
     unit_price_including_vat_pence = ma.fields.Integer(required=True, allow_none=True)
     future_prices = ma.fields.List(ma.fields.Nested(FuturePriceSchema), required=True)
     availability = ma.fields.List(
@@ -400,6 +404,7 @@ class ServiceItem(MethodView):
             "max_units": listing.max_units,
             "monthly_capacity": listing.monthly_capacity,
             "lead_time_days": listing.lead_time_days,
+            "missed_sessions_chargeable": listing.missed_sessions_chargeable,
             "unit_price_including_vat_pence": (
                 gross_pence(price.unit_price_pence, listing.vat_treatment) if price else None
             ),

@@ -336,6 +336,14 @@ class ListingForm(BaseForm):
         "How many units you can deliver each month",
         required="Enter the monthly capacity in units",
     )
+    missed_sessions_chargeable = ChoiceRadioField(
+        "Do you charge for a session the person does not attend?",
+        description="If yes, a missed session is billed at the unit price. If no, you record it "
+        "but it is not paid for. Buyers see your answer on the listing.",
+        widget=GovRadioInput(),
+        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+        invalid_message="Say whether you charge for a session the person does not attend",
+    )
     cost_staff = _money_field("Staff (optional)", "the staff cost")
     cost_overheads = _money_field("Overheads (optional)", "the overheads")
     cost_other = _money_field("Other costs (optional)", "the other costs")
@@ -383,6 +391,7 @@ class ListingForm(BaseForm):
             "min_units": parse_whole(self.min_units.data),
             "max_units": parse_whole(self.max_units.data),
             "monthly_capacity": parse_whole(self.monthly_capacity.data),
+            "missed_sessions_chargeable": self.missed_sessions_chargeable.data == "yes",
             "cost_staff_pence": parse_pence(self.cost_staff.data),
             "cost_overheads_pence": parse_pence(self.cost_overheads.data),
             "cost_other_pence": parse_pence(self.cost_other.data),
@@ -422,6 +431,7 @@ class ListingForm(BaseForm):
             value = getattr(details, name)
             getattr(self, name).data = "" if value is None else str(value)
         self.monthly_capacity.data = str(details.monthly_capacity)
+        self.missed_sessions_chargeable.data = "yes" if details.missed_sessions_chargeable else "no"
         self.cost_staff.data = pence_to_text(details.cost_staff_pence)
         self.cost_overheads.data = pence_to_text(details.cost_overheads_pence)
         self.cost_other.data = pence_to_text(details.cost_other_pence)

@@ -191,6 +191,10 @@ class Listing(TimestampMixin, db.Model):
     min_units: Mapped[int] = mapped_column(default=1)
     max_units: Mapped[int] = mapped_column()
     monthly_capacity: Mapped[int] = mapped_column()
+    # Whether a session the person did not attend is paid for (at the unit price): if not, the
+    # provider records it, but it is not billed and does not use up the call-off's units. No
+    # default on the Python side, so that bulk inserts that leave it out get the database's.
+    missed_sessions_chargeable: Mapped[bool] = mapped_column(server_default=sa.false())
 
     # Optional full-cost breakdown of one unit, so commissioners can see what a price pays for.
     cost_staff_pence: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -232,6 +236,13 @@ class Listing(TimestampMixin, db.Model):
     @property
     def audit_organisation(self) -> Organisation:
         return self.organisation
+
+    @property
+    def missed_sessions_text(self) -> str:
+        """What buyers are told about a session the person does not attend."""
+        if self.missed_sessions_chargeable:
+            return "Charged at the unit price if the person does not attend"
+        return "Not charged if the person does not attend"
 
     @property
     def settings(self) -> list[DeliverySetting]:

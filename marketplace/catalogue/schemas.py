@@ -40,6 +40,15 @@ CODE_MAX = 40
 MAX_AREAS = 100  # 12 regions and 42 PCC areas exist: more is a mistake, not a wish
 
 
+class StrictBoolean(ma.fields.Boolean):
+    """JSON true or false only: marshmallow's own also takes 1, "yes", "on" and the like."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class CodeNameSchema(ma.Schema):
     code = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
@@ -133,6 +142,12 @@ class ListingChangesSchema(ma.Schema):
     min_units = _whole(1, MAX_UNITS, "Fewest units per call-off")
     max_units = _whole(1, MAX_UNITS, "Most units per call-off")
     monthly_capacity = _whole(0, MAX_UNITS, "Units the provider can deliver a month")
+    missed_sessions_chargeable = StrictBoolean(
+        metadata={
+            "description": "Whether a session the person does not attend is paid for at the "
+            "unit price (default false)"
+        },
+    )
     cost_staff_pence = _whole(0, MAX_COST_PENCE, "Staff cost of one unit", allow_none=True)
     cost_overheads_pence = _whole(0, MAX_COST_PENCE, "Overheads of one unit", allow_none=True)
     cost_other_pence = _whole(0, MAX_COST_PENCE, "Other costs of one unit", allow_none=True)
@@ -235,6 +250,7 @@ class OwnListingSchema(ma.Schema):
     min_units = ma.fields.Integer(required=True)
     max_units = ma.fields.Integer(required=True)
     monthly_capacity = ma.fields.Integer(required=True)
+    missed_sessions_chargeable = ma.fields.Boolean(required=True)
     cost_staff_pence = ma.fields.Integer(required=True, allow_none=True)
     cost_overheads_pence = ma.fields.Integer(required=True, allow_none=True)
     cost_other_pence = ma.fields.Integer(required=True, allow_none=True)

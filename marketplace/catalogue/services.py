@@ -79,6 +79,7 @@ LISTING_FIELDS = [
     "min_units",
     "max_units",
     "monthly_capacity",
+    "missed_sessions_chargeable",
     "cost_staff_pence",
     "cost_overheads_pence",
     "cost_other_pence",
@@ -125,6 +126,9 @@ class ListingDetails:
     contact_name: str = ""
     contact_email: str = ""
     contact_phone: str = ""
+    # None: not given, so a new listing does not charge for missed sessions and an edit leaves
+    # the listing's answer as it is.
+    missed_sessions_chargeable: bool | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -158,6 +162,7 @@ class ListingDetails:
             contact_name=listing.contact_name,
             contact_email=listing.contact_email,
             contact_phone=listing.contact_phone,
+            missed_sessions_chargeable=listing.missed_sessions_chargeable,
         )
 
 
@@ -461,6 +466,14 @@ def check_fields(details: ListingDetails, errors: dict[str, list[str]]) -> dict:
         low=0,
         high=MAX_UNITS,
     )
+    chargeable = details.missed_sessions_chargeable
+    if chargeable is not None:
+        if isinstance(chargeable, bool):
+            values["missed_sessions_chargeable"] = chargeable
+        else:
+            errors["missed_sessions_chargeable"] = [
+                "Say whether a session the person did not attend is paid for"
+            ]
     for name, label in (
         ("cost_staff_pence", "the staff cost"),
         ("cost_overheads_pence", "the overheads"),

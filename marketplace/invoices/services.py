@@ -98,9 +98,15 @@ class RunResult:
 
 
 def _unbilled_in(start: date, end: date) -> list:
-    """Deliveries with units in the period that no invoice line bills yet."""
+    """Payable deliveries with units in the period that no invoice line bills yet (a missed
+    session is payable only where its listing charged for missed sessions)."""
     billed = sa.select(InvoiceLine.delivery_id).where(InvoiceLine.delivery_id == Delivery.id)
-    return [Delivery.delivered_on.between(start, end), Delivery.units > 0, ~sa.exists(billed)]
+    return [
+        Delivery.delivered_on.between(start, end),
+        Delivery.units > 0,
+        Delivery.payable,
+        ~sa.exists(billed),
+    ]
 
 
 def unbilled_call_off_ids(start: date, end: date) -> list[int]:
@@ -401,6 +407,7 @@ def bill_on_completion(call_off: CallOff, *, now: datetime | None = None) -> Inv
             .where(
                 Delivery.call_off_id == call_off.id,
                 Delivery.units > 0,
+                Delivery.payable,
                 ~sa.exists(
                     sa.select(InvoiceLine.delivery_id).where(InvoiceLine.delivery_id == Delivery.id)
                 ),

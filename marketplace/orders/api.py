@@ -30,6 +30,7 @@ from marketplace.orders.models import (
     CallOffStatus,
     CancellationReason,
     ChoiceReason,
+    OutcomeResult,
     Side,
     VariationStatus,
 )
@@ -85,6 +86,12 @@ class VariationSchema(ma.Schema):
     version = ma.fields.Integer(allow_none=True)
 
 
+class OutcomeRecordSchema(ma.Schema):
+    outcome = ma.fields.String()
+    result = ma.fields.Enum(OutcomeResult, by_value=True)
+    comment = ma.fields.String()
+
+
 class CallOffSchema(ma.Schema):
     id = ma.fields.Integer()
     reference = ma.fields.String(metadata={"example": "CO-2026-000123"})
@@ -119,9 +126,21 @@ class CallOffSchema(ma.Schema):
     placed_at = ma.fields.AwareDateTime()
     respond_by = ma.fields.Date(allow_none=True)
     accepted_at = ma.fields.AwareDateTime(allow_none=True)
+    declined_at = ma.fields.AwareDateTime(allow_none=True)
     decline_reason = ma.fields.String(allow_none=True)
+    cancelled_at = ma.fields.AwareDateTime(allow_none=True)
     cancellation_reason = ma.fields.Enum(CancellationReason, by_value=True, allow_none=True)
+    cancellation_detail = ma.fields.String(
+        metadata={"description": "The buyer's explanation, if they gave one"}
+    )
     completed_at = ma.fields.AwareDateTime(allow_none=True)
+    completion_summary = ma.fields.String(
+        metadata={"description": "The provider's end-of-service summary (empty until completed)"}
+    )
+    outcomes = ma.fields.List(
+        ma.fields.Nested(OutcomeRecordSchema),
+        metadata={"description": "On completion: how far the person achieved each outcome"},
+    )
     funders = ma.fields.List(ma.fields.Nested(FunderSchema))
     variations = ma.fields.List(ma.fields.Nested(VariationSchema))
     url = ma.fields.Function(

@@ -4,6 +4,7 @@ rules. Percentages are typed with up to two decimals and become whole basis poin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
@@ -16,6 +17,7 @@ from marketplace.accounts.forms.fields import (
     enum_choices,
     submit_field,
 )
+from marketplace.accreditation.forms import OptionalChoiceRadioField
 from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
 from marketplace.orders.models import (
     NOTES_MAX,
@@ -28,6 +30,7 @@ from marketplace.orders.models import (
     Attendance,
     CancellationReason,
     ChoiceReason,
+    OutcomeResult,
 )
 
 _WHOLE = re.compile(r"^\d{1,7}$")
@@ -194,17 +197,28 @@ class PlaceCallOffForm(BaseForm):
             getattr(self, f"co_funder_{n}").choices = choices
         self.outcome.choices = [("", "No payment by results")] + [(o, o) for o in outcomes]
 
-    def co_funding(self) -> list[tuple[int, int]]:
-        """(organisation id, basis points) for each filled co-funder row."""
+    def co_funding(self) -> list[tuple[int, int, int]]:
+        """(row number, organisation id, basis points) for each filled co-funder row. A row
+        with a share but no funder, or a funder but no share, is an error on that row: nothing
+        typed is dropped."""
         rows = []
         for n in range(1, CO_FUNDER_ROWS + 1):
             field = getattr(self, f"co_funder_{n}")
             organisation = field.data
             share = getattr(self, f"share_{n}")
+            if not organisation and not (share.data or "").strip():
+                continue
             if not organisation:
+                field.errors = [*field.errors, "Choose the co-funder for this share, or clear it"]
                 continue
             if organisation not in {value for value, _ in field.choices}:
                 field.errors = [*field.errors, "Choose a co-funder from the list"]
+                continue
+            if not (share.data or "").strip():
+                share.errors = [
+                    *share.errors,
+                    "Enter the co-funder's share as a percentage, like 40 or 33.33",
+                ]
                 continue
             points = basis_points(share.data)
             if points is None or points <= 0 or points >= 10_000:
@@ -214,7 +228,7 @@ class PlaceCallOffForm(BaseForm):
                     "or 33.33",
                 ]
                 continue
-            rows.append((int(organisation), points))
+            rows.append((n, int(organisation), points))
         return rows
 
 
@@ -266,11 +280,14 @@ class DeliveryForm(BaseForm):
         widget=GovRadioInput(),
         validators=[DataRequired(message="Choose whether the person attended")],
     )
-    absence_reason = ChoiceRadioField(
-        "If they did not attend, why?",
+    # Answered only for "Did not attend" (revealed under it on the page): left empty otherwise,
+    # and the service says when it is needed. A value not in the list is still refused.
+    absence_reason = OptionalChoiceRadioField(
+        "Why did they not attend?",
         choices=enum_choices(list(AbsenceReason)),
         widget=GovRadioInput(),
         validators=[Optional()],
+        invalid_message="Choose the reason the person did not attend",
     )
     progress_note = TextAreaField(
         "Progress note (optional)",
@@ -288,6 +305,33 @@ class CompleteForm(BaseForm):
         "End-of-service summary", "Enter an end-of-service summary", max_chars=SUMMARY_MAX
     )
     submit = submit_field("Complete call-off")
+
+    def outcome_fields(self) -> list:
+        return [field for name, field in self._fields.items() if name.startswith("outcome_")]
+
+
+def complete_form(outcomes: Sequence[str]) -> CompleteForm:
+    """The completion form with a question for each outcome the service offers: how far the
+    person achieved it (``outcome_<n>``, in the order of ``outcomes``)."""
+
+    class _CompleteForm(CompleteForm):
+        pass
+
+    for n, outcome in enumerate(outcomes):
+        setattr(
+            _CompleteForm,
+            f"outcome_{n}",
+            ChoiceRadioField(
+                outcome,
+                choices=enum_choices(list(OutcomeResult)),
+                widget=GovRadioInput(),
+                validators=[
+                    DataRequired(message=f"Choose how far \u201c{outcome}\u201d was achieved")
+                ],
+                invalid_message=f"Choose how far \u201c{outcome}\u201d was achieved",
+            ),
+        )
+    return _CompleteForm()
 
 
 class VariationForm(BaseForm):

@@ -170,6 +170,10 @@ class OutcomeResult(enum.StrEnum):
     PARTLY_ACHIEVED = "partly_achieved"
     NOT_ACHIEVED = "not_achieved"
 
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
 
 class VariationStatus(enum.StrEnum):
     PROPOSED = "proposed"
@@ -227,7 +231,15 @@ class CallOff(TimestampMixin, DirectlyWritten, db.Model):
         sa.CheckConstraint(
             "status <> 'completed' OR completed_at IS NOT NULL", name="completed_has_date"
         ),
-        sa.Index("ix_call_offs_buyer_listing", "lead_buyer_id", "listing_id", "placed_at"),
+        # The buyer's call-offs with a provider in a lot (category) over the look-back period:
+        # what counts towards the direct-award limit (the narrower per-listing rule filters it).
+        sa.Index(
+            "ix_call_offs_buyer_provider_lot",
+            "lead_buyer_id",
+            "provider_id",
+            "category_id",
+            "placed_at",
+        ),
         sa.Index("ix_call_offs_provider_status", "provider_id", "status"),
         sa.Index("ix_call_offs_buyer_status", "lead_buyer_id", "status"),
     )
@@ -485,6 +497,8 @@ class Delivery(db.Model):
             "(attendance = 'did_not_attend') = (absence_reason IS NOT NULL)",
             name="absence_reason_when_absent",
         ),
+        # Only a missed session can be unpaid (and only where the listing does not charge).
+        sa.CheckConstraint("attendance = 'did_not_attend' OR payable", name="attended_is_payable"),
         sa.Index("ix_call_off_deliveries_call_off_date", "call_off_id", "delivered_on"),
     )
 
@@ -497,6 +511,12 @@ class Delivery(db.Model):
         enum_type(AbsenceReason, "absence_reason")
     )
     progress_note: Mapped[str] = mapped_column(sa.String(PROGRESS_NOTE_MAX), default="")
+    # ``units`` are what the session was for, as the provider records it; they are billed, spent
+    # from the budgets and taken from the call-off's quantity only if the session is payable:
+    # always when attended or late, and when missed only where the listing says missed sessions
+    # are chargeable (decided when it is recorded, so a later change to the listing alters
+    # nothing already recorded).
+    payable: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     recorded_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -504,6 +524,10 @@ class Delivery(db.Model):
 
     call_off: Mapped[CallOff] = relationship(back_populates="deliveries")
     recorded_by: Mapped[User | None] = relationship()
+
+    @property
+    def payable_units(self) -> int:
+        return self.units if self.payable else 0
 
 
 class Variation(db.Model):

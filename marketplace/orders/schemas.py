@@ -132,4 +132,11 @@ class DeliverySchema(ma.Schema):
     attendance = ma.fields.Enum(Attendance, by_value=True)
     absence_reason = ma.fields.Enum(AbsenceReason, by_value=True, allow_none=True)
     progress_note = ma.fields.String()
+    payable = ma.fields.Boolean(
+        metadata={
+            "description": "Whether its units are billed: always if attended or late; if not "
+            "attended, only where the listing says missed sessions are chargeable"
+        }
+    )
+    payable_units = ma.fields.Integer(metadata={"description": "The units billed: 0 if unpaid"})
     recorded_at = ma.fields.AwareDateTime()

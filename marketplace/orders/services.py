@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.accreditation.models import ArrangementStatus
+from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import committed_units, first_of_month
@@ -85,11 +85,13 @@ from marketplace.orders.models import (
     VariationStatus,
 )
 from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
+from marketplace.reference.models import ServiceCategory
 from marketplace.state import check_transition, lock, transition
 from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
 MAX_FUNDERS = 10
+MAX_NAMED_CALL_OFFS = 10  # named in a refusal over the direct-award limit; the rest counted
 CALL_OFF_FIELDS = [
     "status",
     "version",
@@ -247,21 +249,34 @@ def check_details(details: CallOffDetails) -> dict[str, list[str]]:
 def _check_shares(
     organisation: Organisation, shares: Sequence[FundingShare]
 ) -> tuple[list[FundingShare], dict[str, list[str]], dict[int, Organisation]]:
-    """The shares with the lead first, errors, and the funders by id."""
+    """The shares with the lead first, errors, and the funders by id.
+
+    A problem with one funder is keyed by its entry in ``shares`` as given
+    (``shares-<n>-organisation_id``), so that a page can show it on that funder's row and the
+    API names the entry; a problem with the shares as a whole is under ``shares``."""
+    given = list(shares)
     if not shares:
         shares = [FundingShare(organisation.id, BASIS_POINTS_WHOLE)]
-    errors: list[str] = []
+    errors: dict[str, list[str]] = {}
+
+    def refuse(key: str, message: str) -> None:
+        if message not in errors.setdefault(key, []):
+            errors[key].append(message)
+
     ids = [share.organisation_id for share in shares]
     if len(shares) > MAX_FUNDERS:
-        errors.append(f"A call-off can have at most {MAX_FUNDERS} funders")
-    if len(set(ids)) != len(ids):
-        errors.append("Name each funder once")
+        refuse("shares", f"A call-off can have at most {MAX_FUNDERS} funders")
+    seen: set = set()
+    for index, pk in enumerate(ids if given else ()):
+        if pk in seen:
+            refuse(f"shares-{index}-organisation_id", "Name each funder once")
+        seen.add(pk)
     if organisation.id not in ids:
-        errors.append("Your organisation places the call-off, so it must fund a share of it")
+        refuse("shares", "Your organisation places the call-off, so it must fund a share of it")
     for share in shares:
         points = share.basis_points
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-            errors.append("Each share must be a whole number of basis points, at least 0.01%")
+            refuse("shares", "Each share must be a whole number of basis points, at least 0.01%")
             break
     # By key; the lead buyer is the organisation given, so a call-off it funds alone reads
     # nothing (even Session.get of an object it holds costs more than the rest of this check).
@@ -274,19 +289,37 @@ def _check_shares(
         and 1 <= pk <= MAX_ID
         and (org := db.session.get(Organisation, pk)) is not None
     )
-    for pk in ids:
+    for index, pk in enumerate(ids):
+        key = f"shares-{index}-organisation_id" if given else "shares"
         funder = funders.get(pk)
         if funder is None or not funder.active:
-            errors.append("Choose funders from the commissioning organisations listed")
+            refuse(key, "Choose funders from the commissioning organisations listed")
         elif not funder.type.is_commissioner:
-            errors.append(f"{funder.name} is not a commissioning organisation, so it cannot fund")
+            refuse(key, f"{funder.name} is not a commissioning organisation, so it cannot fund")
     if not errors and sum(share.basis_points for share in shares) != BASIS_POINTS_WHOLE:
         total = sum(share.basis_points for share in shares)
-        errors.append(f"The shares must add up to exactly 100% (they add up to {total / 100:g}%)")
+        refuse(
+            "shares", f"The shares must add up to exactly 100% (they add up to {total / 100:g}%)"
+        )
     ordered = sorted(
         shares, key=lambda s: (s.organisation_id != organisation.id, s.organisation_id)
     )
-    return ordered, ({"shares": list(dict.fromkeys(errors))} if errors else {}), funders
+    return ordered, errors, funders
+
+
+def _funder_key(
+    lead_id: int, given: Sequence[FundingShare], organisation_id: int, what: str
+) -> str:
+    """The answer to change when a funder's budget cannot take its part: the lead buyer's
+    budget is the one for the year the start date falls in, and its part follows from the
+    quantity; a co-funder's is its entry in the shares given (``what``: ``organisation_id`` for
+    a funder without a budget, ``basis_points`` for a part too large)."""
+    if organisation_id == lead_id:
+        return "start_date" if what == "organisation_id" else "quantity"
+    index = next(
+        (n for n, share in enumerate(given) if share.organisation_id == organisation_id), None
+    )
+    return "shares" if index is None else f"shares-{index}-{what}"
 
 
 def spend_limit(actor: User, organisation_id: int) -> int:
@@ -315,31 +348,64 @@ def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int
 
 # The statements every placement runs are built once: building a statement costs more than
 # running SQLAlchemy's cached compile of it.
-_COUNTED_VALUE = sa.select(
-    sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
-).where(
-    CallOff.lead_buyer_id == sa.bindparam("lead_buyer_id"),
-    CallOff.listing_id == sa.bindparam("listing_id"),
-    CallOff.placed_at >= sa.bindparam("since"),
-    CallOff.status.in_(sorted(COUNTED_STATUSES)),
-)
+
+
+def _counted_where(scope: AwardLimitScope) -> list:
+    """The buyer's call-offs that count together towards the direct-award limit (open or
+    completed: not declined, expired or cancelled) placed since ``since``: with the same
+    provider in the same lot (an arrangement's lot is its category), or, where the arrangement
+    narrows the rule, for the same listing."""
+    where = [
+        CallOff.lead_buyer_id == sa.bindparam("lead_buyer_id"),
+        CallOff.provider_id == sa.bindparam("provider_id"),
+        CallOff.category_id == sa.bindparam("category_id"),
+        CallOff.arrangement_id == sa.bindparam("arrangement_id"),
+        CallOff.placed_at >= sa.bindparam("since"),
+        CallOff.status.in_(sorted(COUNTED_STATUSES)),
+    ]
+    if scope == AwardLimitScope.LISTING:
+        where.append(CallOff.listing_id == sa.bindparam("listing_id"))
+    return where
+
+
+_COUNTED_VALUE = {
+    scope: sa.select(
+        sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
+    ).where(*_counted_where(scope))
+    for scope in AwardLimitScope
+}
+# The call-offs counted, named to the buyer when the limit refuses one (read only then).
+_COUNTED_CALL_OFFS = {
+    scope: sa.select(
+        CallOff.reference, CallOff.gross_pence + CallOff.outcome_max_pence, CallOff.placed_at
+    )
+    .where(*_counted_where(scope))
+    .order_by(CallOff.placed_at, CallOff.id)
+    for scope in AwardLimitScope
+}
 # The funders' budgets for a category (and their general ones) in a year, each beside the buyer's
 # counted value (above): placing a call-off reads both in one round trip. Columns, not Budget
 # objects: loading them through the ORM cost as much CPU again as the statement.
 _BUDGETS = Budget.__table__
-_BUDGETS_AND_COUNTED_VALUE = sa.select(
-    _BUDGETS.c.id,
-    _BUDGETS.c.organisation_id,
-    _BUDGETS.c.category_id,
-    (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
-        "available_pence"
-    ),
-    _COUNTED_VALUE.scalar_subquery().label("counted_value"),
-).where(
-    _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
-    _BUDGETS.c.financial_year == sa.bindparam("year"),
-    sa.or_(_BUDGETS.c.category_id == sa.bindparam("category_id"), _BUDGETS.c.category_id.is_(None)),
-)
+_BUDGETS_AND_COUNTED_VALUE = {
+    scope: sa.select(
+        _BUDGETS.c.id,
+        _BUDGETS.c.organisation_id,
+        _BUDGETS.c.category_id,
+        (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
+            "available_pence"
+        ),
+        counted.scalar_subquery().label("counted_value"),
+    ).where(
+        _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
+        _BUDGETS.c.financial_year == sa.bindparam("year"),
+        sa.or_(
+            _BUDGETS.c.category_id == sa.bindparam("category_id"),
+            _BUDGETS.c.category_id.is_(None),
+        ),
+    )
+    for scope, counted in _COUNTED_VALUE.items()
+}
 _PART = sa.bindparam("part", type_=sa.BigInteger)
 # Adds the part only if the budget still has it available; answers what is now committed.
 # (On the table, and run on the connection: the ORM's bulk UPDATE, which looks for the session's
@@ -355,20 +421,42 @@ _AVAILABLE_IN_BUDGET = sa.select(Budget.available_pence).where(
 )
 
 
-def _counted_value(lead_buyer_id: int, listing_id: int, since: datetime) -> int:
-    """Gross value of the buyer's call-offs for this service placed since ``since`` that count
-    towards the direct-award limit (open or completed: not declined, expired or cancelled),
-    with the most their outcome terms could add."""
-    values = {"lead_buyer_id": lead_buyer_id, "listing_id": listing_id, "since": since}
-    return int(db.session.scalar(_COUNTED_VALUE, values))
+def _scope(call_off: CallOff) -> AwardLimitScope:
+    return call_off.arrangement.award_limit_scope or AwardLimitScope.PROVIDER_AND_LOT
+
+
+def _counted_values(call_off: CallOff, since: datetime) -> dict:
+    """The bound values of ``_counted_where`` for the call-off's buyer, provider, lot, listing."""
+    values = {
+        "lead_buyer_id": call_off.lead_buyer_id,
+        "provider_id": call_off.provider_id,
+        "category_id": call_off.category_id,
+        "arrangement_id": call_off.arrangement_id,
+        "since": since,
+    }
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        values["listing_id"] = call_off.listing_id
+    return values
+
+
+def _counted_value(call_off: CallOff, since: datetime) -> int:
+    """Gross value of the buyer's call-offs counted with this one towards the direct-award
+    limit (``_counted_where``), with the most their outcome terms could add."""
+    statement = _COUNTED_VALUE[_scope(call_off)]
+    return int(db.session.scalar(statement, _counted_values(call_off, since)))
 
 
 def _buyer_total_lock(call_off: CallOff) -> str:
-    """The name locked while the buyer's total for the call-off's service is checked and added
-    to (held to the commit): the buyer's placements and variations for one service are checked
-    one after another, so two at once cannot both fit under the limit; other buyers and other
-    services go on in parallel."""
-    return f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.listing_id}"
+    """The name locked while the buyer's total with the call-off's provider in its lot is
+    checked and added to (held to the commit): the buyer's placements and variations with one
+    provider in one lot, across all of the provider's listings there, are checked one after
+    another, so two at once cannot both fit under the limit; other buyers, providers and lots go
+    on in parallel. The narrower per-listing rule counts a subset of the same call-offs, so this
+    lock covers it too."""
+    return (
+        f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.provider_id}:"
+        f"{call_off.arrangement_id}:{call_off.category_id}"
+    )
 
 
 def _lookback_start(now: datetime) -> datetime:
@@ -377,17 +465,19 @@ def _lookback_start(now: datetime) -> datetime:
 
 def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
     """Direct award at the rate card only within the arrangement's limit, counting the buyer's
-    call-offs for the same service over the look-back period; above it, further competition.
-    Locks the buyer's total for the service first (``_buyer_total_lock``)."""
+    call-offs with the same provider in the same lot (or for the same listing, if the
+    arrangement says so) over the look-back period; above it, further competition. Locks the
+    buyer's total first (``_buyer_total_lock``)."""
     lock_name(_buyer_total_lock(call_off))
-    counted = _counted_value(call_off.lead_buyer_id, call_off.listing_id, _lookback_start(now))
-    _check_within_limit(call_off, counted, extra_gross)
+    counted = _counted_value(call_off, _lookback_start(now))
+    _check_within_limit(call_off, counted, extra_gross, now)
 
 
-def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int) -> None:
-    """The route rule on the buyer's counted value for the service (``_counted_value``, read
-    under the lock on it): the call-off's whole-life value with ``extra_gross`` more must keep
-    it within the arrangement's direct-award limit."""
+def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int, now: datetime) -> None:
+    """The route rule on the buyer's counted value (``_counted_value``, read under the lock on
+    it): the call-off's whole-life value with ``extra_gross`` more must keep it within the
+    arrangement's direct-award limit. Above it, the buyer is told why in plain words (what was
+    counted, the limit, the call-offs counted) and what to do instead."""
     limit = call_off.arrangement.direct_award_limit_pence
     # Whole-life value: the fee and the most its outcome terms could add.
     own = call_off.gross_pence + (call_off.outcome_max_pence or 0)
@@ -400,21 +490,54 @@ def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int) -> No
                 "quantity": [
                     f"This call-off is worth {_pounds(own)} including VAT, over "
                     f"the direct award limit of {_pounds(limit)}. Buying this much needs a further "
-                    "competition among the lot's members, not a direct award from the rate card"
+                    "competition among the lot's members, not a direct award from the rate card: "
+                    "ask your commercial team to run one, or buy less"
                 ]
             }
         )
     if total > limit:
         raise BusinessRuleViolation(
-            {
-                "quantity": [
-                    f"Your organisation's call-offs for this service in the last 12 months come to "
-                    f"{_pounds(counted)} including VAT; with this one they would be {_pounds(total)}, "
-                    f"over the direct award limit of {_pounds(limit)}. Needs above the limit must "
-                    "go to further competition, not be split into smaller call-offs"
-                ]
-            }
+            {"quantity": [_over_limit_message(call_off, counted, total, now)]}
         )
+
+
+def _over_limit_message(call_off: CallOff, counted: int, total: int, now: datetime) -> str:
+    """Why the limit refuses the call-off, and what to do instead (read only when it does)."""
+    limit = call_off.arrangement.direct_award_limit_pence
+    since = _lookback_start(now)
+    rows = db.session.execute(
+        _COUNTED_CALL_OFFS[_scope(call_off)], _counted_values(call_off, since)
+    ).all()
+    rows = [row for row in rows if row.reference != call_off.reference]
+    shown = [f"{row.reference} ({_pounds(row[1])})" for row in rows[:MAX_NAMED_CALL_OFFS]]
+    if len(rows) > MAX_NAMED_CALL_OFFS:
+        shown.append(f"and {len(rows) - MAX_NAMED_CALL_OFFS} more")
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        whose = "for this service"
+        rule = "Call-offs for the same service count together"
+    else:
+        lot = db.session.get(ServiceCategory, call_off.category_id)
+        whose = f"with {call_off.provider.name} in the {lot.name} lot"
+        rule = (
+            "Call-offs with the same provider in the same lot count together, whichever of its "
+            "services they buy"
+        )
+    left = max(limit - counted, 0)
+    instead = "Needs above the limit must go to further competition, not be split into smaller "
+    instead += "call-offs: ask your commercial team to run a further competition among the lot's "
+    instead += "members"
+    if left:
+        instead += f", or buy no more than {_pounds(left)} including VAT directly"
+    if rows:
+        freed = london_date(rows[0].placed_at + (now - since))
+        instead += f". The oldest of them stops counting after {freed.day} {freed:%B %Y}"
+    return (
+        f"Your organisation's call-offs {whose} in the last 12 months come to "
+        f"{_pounds(counted)} including VAT"
+        + (f" ({', '.join(shown)})" if shown else "")
+        + f"; with this one they would be {_pounds(total)}, over the direct award limit of "
+        f"{_pounds(limit)}. {rule}. {instead}"
+    )
 
 
 def _pounds(pence: int) -> str:
@@ -442,42 +565,59 @@ class _FundingBudget:
 
 
 def _funding_budgets_and_counted_value(
-    call_off: CallOff,
-    shares: Sequence[FundingShare],
-    funders: dict[int, Organisation],
-    now: datetime,
+    call_off: CallOff, shares: Sequence[FundingShare], now: datetime
 ) -> tuple[dict[int, _FundingBudget], int]:
     """Each funder's budget for the call-off's category in the financial year it starts in
-    (else the funder's general budget), by funder, and the buyer's counted value for the
-    service (``_counted_value``), read together in one statement. Read under the lock on the
-    buyer's total, so that the value is current. A funder without a budget is refused."""
+    (else the funder's general budget), by funder (a funder without one is left out: see
+    ``_funding_errors``), and the buyer's counted value (``_counted_value``), read together in
+    one statement. Placing reads them under the lock on the buyer's total, so that the value
+    is current."""
     year = financial_year(call_off.start_date)
     values = {
         "funder_ids": [share.organisation_id for share in shares],
         "year": year,
-        "category_id": call_off.category_id,
-        "lead_buyer_id": call_off.lead_buyer_id,
-        "listing_id": call_off.listing_id,
-        "since": _lookback_start(now),
+        **_counted_values(call_off, _lookback_start(now)),
     }
-    rows = db.session.connection().execute(_BUDGETS_AND_COUNTED_VALUE, values).all()
+    statement = _BUDGETS_AND_COUNTED_VALUE[_scope(call_off)]
+    rows = db.session.connection().execute(statement, values).all()
     budgets: dict[int, _FundingBudget] = {}
     for row in rows:
         # The category's own budget wins over the general one.
         if row.organisation_id not in budgets or row.category_id == call_off.category_id:
             budgets[row.organisation_id] = _FundingBudget(row.id, int(row.available_pence))
-    missing = [funders[s.organisation_id].name for s in shares if s.organisation_id not in budgets]
-    if missing:
-        raise BusinessRuleViolation(
-            {
-                "shares": [
-                    f"{name} has no budget for {financial_year_label(year)}, so it cannot fund "
-                    "this call-off"
-                    for name in missing
-                ]
-            }
-        )
-    return budgets, int(rows[0].counted_value)
+    if rows:
+        return budgets, int(rows[0].counted_value)
+    return budgets, _counted_value(call_off, _lookback_start(now))  # no funder has a budget
+
+
+def _funding_errors(
+    call_off: CallOff,
+    shares: Sequence[FundingShare],
+    funders: dict[int, Organisation],
+    budgets: dict[int, _FundingBudget],
+    given: Sequence[FundingShare],
+) -> dict[str, list[str]]:
+    """Each funder must have a budget for the year the call-off starts in, with room for its
+    part of the value; each refusal is keyed by the answer to change (``_funder_key``)."""
+    errors: dict[str, list[str]] = {}
+    year = financial_year(call_off.start_date)
+    parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
+    for share, part in zip(shares, parts, strict=True):
+        pk = share.organisation_id
+        budget = budgets.get(pk)
+        if budget is None:
+            key = _funder_key(call_off.lead_buyer_id, given, pk, "organisation_id")
+            message = (
+                f"{funders[pk].name} has no budget for {financial_year_label(year)}, so it "
+                "cannot fund this call-off"
+            )
+        elif budget.available_pence < part:
+            key = _funder_key(call_off.lead_buyer_id, given, pk, "basis_points")
+            message = _short_of(funders[pk], year, budget.available_pence, part)
+        else:
+            continue
+        errors.setdefault(key, []).append(message)
+    return errors
 
 
 def _short_of(funder: Organisation, year: int, available: int, part: int) -> str:
@@ -497,17 +637,10 @@ def _add_funders(
 ) -> None:
     """Split the value by the shares into the call-off's funders, each part to be committed
     against its funder's budget (``_write_and_take_from_budgets``); co-funders' standing
-    authorisations confirm their parts at once. A budget already too small is refused here,
-    before anything is written."""
+    authorisations confirm their parts at once. Budgets already too small were refused before
+    (``_funding_errors``)."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
     year = financial_year(call_off.start_date)  # every funder's budget is for this year
-    short = [
-        _short_of(funders[share.organisation_id], year, budget.available_pence, part)
-        for share, part in zip(shares, parts, strict=True)
-        if (budget := budgets[share.organisation_id]).available_pence < part
-    ]
-    if short:
-        raise BusinessRuleViolation({"shares": short})
     for share, part in zip(shares, parts, strict=True):
         is_lead = share.organisation_id == call_off.lead_buyer_id
         funder = new_row(
@@ -535,7 +668,9 @@ def _add_funders(
         call_off.funders.append(funder)
 
 
-def _write_and_take_from_budgets(call_off: CallOff, now: datetime) -> None:
+def _write_and_take_from_budgets(
+    call_off: CallOff, now: datetime, given: Sequence[FundingShare]
+) -> None:
     """Write the new rows, then commit each funder's part against its budget, all or nothing:
     one UPDATE per budget (in key order, so two placements never wait on each other in a
     circle) that adds the part only if the budget still has it available. These UPDATEs come
@@ -559,12 +694,15 @@ def _write_and_take_from_budgets(call_off: CallOff, now: datetime) -> None:
         session.flush()
         connection = session.connection()
         taken = [(f, connection.scalar(_TAKE_FROM_BUDGET, _taking(f, now))) for f in funders]
-    short = []
+    short: dict[str, list[str]] = {}
     for funder, committed in taken:
         if committed is None:
+            # Used up since it was read: keyed as ``_funding_errors`` keys it.
             left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": funder.budget_id})
             year = financial_year(call_off.start_date)
-            short.append(_short_of(funder.organisation, year, int(left), funder.committed_pence))
+            key = _funder_key(call_off.lead_buyer_id, given, funder.organisation_id, "basis_points")
+            message = _short_of(funder.organisation, year, int(left), funder.committed_pence)
+            short.setdefault(key, []).append(message)
             continue
         held = session.identity_map.get(
             Budget.__mapper__.identity_key_from_primary_key((funder.budget_id,))
@@ -574,35 +712,32 @@ def _write_and_take_from_budgets(call_off: CallOff, now: datetime) -> None:
             set_committed_value(held, "committed_pence", committed)
             set_committed_value(held, "updated_at", now)
     if short:
-        raise BusinessRuleViolation({"shares": short})
+        raise BusinessRuleViolation(short)
 
 
 def _taking(funder: CallOffFunder, now: datetime) -> dict:
     return {"budget_id": funder.budget_id, "part": funder.committed_pence, "now": now}
 
 
-def place_call_off(
-    actor: User,
-    organisation: Organisation,
-    listing_id: object,
-    details: CallOffDetails,
-    *,
-    now: datetime | None = None,
-) -> CallOff:
-    """Place a call-off for a listing at today's price, as ``organisation`` (the lead buyer).
-
-    It goes to the co-funders for their shares, then (above the buyer's spend limit) to an
-    approver, then to the provider; each step it can skip, it skips.
-    """
+def _require_placer(actor: User, organisation: Organisation) -> None:
     if not actor.roles_for(organisation.id) & {Role.BUYER}:
         raise PermissionDenied("Only a buyer can place a call-off for their organisation")
     if not organisation.type.is_commissioner:
         raise PermissionDenied("Only commissioning organisations can place call-offs")
-    now = now or utcnow()
-    today = london_date(now)
-    listing = buyable_listing(listing_id)
-    if listing is None:
-        raise NotFound("Service not found")
+
+
+def _check_answers(
+    organisation: Organisation,
+    listing: Listing,
+    details: CallOffDetails,
+    today: date,
+    price,
+) -> tuple[dict[str, list[str]], list[FundingShare], dict[int, Organisation], int]:
+    """The rules on the buyer's answers that need no lock: their shape, the shares and funders,
+    the arrangement being live, the listing's range of units and notice period, a price in
+    force, the outcome terms and the most a call-off can be worth. Shared by placing and by the
+    question page (``check_call_off``). Returns (errors, the shares with the lead first, the
+    funders by id, the most the outcome terms could add)."""
     errors = check_details(details)
     shares, share_errors, funders = _check_shares(organisation, details.shares)
     errors.update(share_errors)
@@ -628,7 +763,6 @@ def place_call_off(
             f"The provider needs {listing.lead_time_days} working days' notice: the earliest "
             f"start is {earliest.day} {earliest:%B %Y}"
         ]
-    price = listing.price_on(today)
     if price is None:
         errors.setdefault("", []).append("This service has no price in force today")
     outcome_max = 0
@@ -640,14 +774,92 @@ def place_call_off(
             listing, details.start_date, listing.vat_treatment, details.outcome_terms
         )
         errors.update(term_errors)
+    if not errors:
+        *_, gross = call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
+        if gross > MAX_VALUE_PENCE:
+            errors["quantity"] = ["That is more than a call-off can be worth"]
+    return errors, shares, funders, outcome_max
+
+
+def check_call_off(
+    actor: User,
+    organisation: Organisation,
+    listing_id: object,
+    details: CallOffDetails,
+    *,
+    now: datetime | None = None,
+) -> dict[str, list[str]]:
+    """Every check ``place_call_off`` makes, by the same functions, without placing anything:
+    the question page runs it so that the buyer hears of each mistake where they made it
+    (quantity, start date, a year without a budget, a funder named twice, the direct-award
+    limit). Budgets and the buyer's counted value are read without the locks, so placing
+    checks them again. Returns the errors by field (none: placing should succeed)."""
+    _require_placer(actor, organisation)
+    now = now or utcnow()
+    today = london_date(now)
+    listing = buyable_listing(listing_id)
+    if listing is None:
+        raise NotFound("Service not found")
+    price = listing.price_on(today)
+    errors, shares, funders, outcome_max = _check_answers(
+        organisation, listing, details, today, price
+    )
+    if errors:
+        return errors
+    *_, gross = call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
+    # What the budget and limit rules read of the call-off it would be; never added.
+    call_off = new_row(
+        CallOff,
+        reference="NEW",
+        status=CallOffStatus.DRAFT,
+        listing=listing,
+        provider=listing.organisation,
+        lead_buyer=organisation,
+        arrangement=listing.lot.arrangement,
+        category_id=listing.lot.category_id,
+        start_date=details.start_date,
+        gross_pence=gross,
+        outcome_max_pence=outcome_max,
+    )
+    budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
+    errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
+    try:
+        _check_within_limit(call_off, counted, 0, now)
+    except BusinessRuleViolation as refusal:
+        for key, messages in refusal.errors.items():
+            errors.setdefault(key, []).extend(messages)
+    return errors
+
+
+def place_call_off(
+    actor: User,
+    organisation: Organisation,
+    listing_id: object,
+    details: CallOffDetails,
+    *,
+    now: datetime | None = None,
+) -> CallOff:
+    """Place a call-off for a listing at today's price, as ``organisation`` (the lead buyer).
+
+    It goes to the co-funders for their shares, then (above the buyer's spend limit) to an
+    approver, then to the provider; each step it can skip, it skips.
+    """
+    _require_placer(actor, organisation)
+    now = now or utcnow()
+    today = london_date(now)
+    listing = buyable_listing(listing_id)
+    if listing is None:
+        raise NotFound("Service not found")
+    price = listing.price_on(today)
+    errors, shares, funders, outcome_max = _check_answers(
+        organisation, listing, details, today, price
+    )
     if errors:
         raise BusinessRuleViolation(errors)
-
+    arrangement = listing.lot.arrangement
     net, vat, gross = call_off_value(
         price.unit_price_pence, details.quantity, listing.vat_treatment
     )
-    if gross > MAX_VALUE_PENCE:
-        raise BusinessRuleViolation({"quantity": ["That is more than a call-off can be worth"]})
     # Made without the ORM's events for each attribute (db.new_row): it has no history to keep.
     call_off = new_row(
         CallOff,
@@ -689,9 +901,12 @@ def place_call_off(
     # the sequence where there is one (PostgreSQL), so that it is written once, reference and
     # all; on SQLite its INSERT gives it, and the reference follows as an UPDATE.
     new_id = lock_name_and_reserve_id(_buyer_total_lock(call_off), CallOff.__table__)
-    budgets, counted = _funding_budgets_and_counted_value(call_off, shares, funders, now)
+    budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
+    errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
+    if errors:
+        raise BusinessRuleViolation(errors)
+    _check_within_limit(call_off, counted, 0, now)
     _add_funders(call_off, shares, funders, budgets, now, actor)
-    _check_within_limit(call_off, counted, 0)
     call_off.id = new_id
     db.session.add(call_off)
     if call_off.id is None:
@@ -699,12 +914,15 @@ def place_call_off(
     call_off.reference = call_off_reference(call_off.id, today.year)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
     if details.outcome_terms:
+        # Payment by results builds on call-offs, so it is imported here, not at the top.
+        from marketplace.outcomes import services as outcome_services
+
         outcome_services.add_terms_at_placing(actor, call_off, details.outcome_terms, now)
     # What it reads (the people to email, spend limits) does not depend on the new rows, which
     # are then written together: the call-off, its funders, the audit event and the emails.
     with db.session.no_autoflush:
         _advance(actor, call_off, now)
-    _write_and_take_from_budgets(call_off, now)
+    _write_and_take_from_budgets(call_off, now, details.shares)
     return call_off
 
 
@@ -1110,21 +1328,24 @@ def record_delivery(
             f"The date must be on or after the call-off's start, {call_off.start_date.day} "
             f"{call_off.start_date:%B %Y}"
         ]
-    units = details.units
-    if isinstance(units, bool) or not isinstance(units, int):
-        errors["units"] = ["Enter the number of units as a whole number"]
-    elif units < 0:
-        errors["units"] = ["The number of units cannot be negative"]
-    elif units > call_off.remaining_units:
-        errors["units"] = [
-            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
-            "are left to deliver; ask the buyer for a variation to add more"
-        ]
     try:
         attendance = Attendance(details.attendance)
     except ValueError:
         errors["attendance"] = ["Choose whether the person attended"]
         attendance = None
+    # A missed session is paid for only where the listing charges for missed sessions; unpaid,
+    # it is recorded but neither billed nor taken from the quantity bought.
+    payable = attendance != Attendance.DID_NOT_ATTEND or call_off.listing.missed_sessions_chargeable
+    units = details.units
+    if isinstance(units, bool) or not isinstance(units, int):
+        errors["units"] = ["Enter the number of units as a whole number"]
+    elif units < 0:
+        errors["units"] = ["The number of units cannot be negative"]
+    elif units > (call_off.remaining_units if payable else call_off.quantity):
+        errors["units"] = [
+            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
+            "are left to deliver; ask the buyer for a variation to add more"
+        ]
     absence = None
     if attendance == Attendance.DID_NOT_ATTEND:
         try:
@@ -1145,7 +1366,7 @@ def record_delivery(
         raise TransitionConflict(
             {"status": [f"This call-off has been {call_off.status.label.lower()} meanwhile"]}
         )
-    if units > call_off.remaining_units:
+    if payable and units > call_off.remaining_units:
         raise BusinessRuleViolation(
             {"units": [f"Only {call_off.remaining_units} units are left to deliver"]}
         )
@@ -1156,12 +1377,13 @@ def record_delivery(
         attendance=attendance,
         absence_reason=absence,
         progress_note=note,
+        payable=payable,
         recorded_by=actor,
         recorded_at=now,
     )
     call_off.deliveries.append(delivery)
-    if units:
-        _spend_delivered(call_off, call_off.delivered_units + units)
+    if delivery.payable_units:
+        _spend_delivered(call_off, call_off.delivered_units + delivery.payable_units)
     if call_off.status == CallOffStatus.ACCEPTED:
         _transition(call_off, CallOffStatus.IN_DELIVERY)
         call_off.delivery_started_at = now
@@ -1175,6 +1397,7 @@ def record_delivery(
         delivered_on=day.isoformat(),
         units=units,
         attendance=attendance.value,
+        payable=payable,
     )
     return delivery
 

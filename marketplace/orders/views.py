@@ -36,18 +36,18 @@ from marketplace.audit import AuditEvent
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.filters import govuk_date
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
     CancelForm,
-    CompleteForm,
     ConfirmForm,
     DeclineForm,
     DeliveryForm,
     PlaceCallOffForm,
     RejectVariationForm,
     VariationForm,
+    complete_form,
     whole_number,
 )
 from marketplace.orders.models import (
@@ -62,7 +62,7 @@ from marketplace.orders.queries import (
     call_offs_query,
     waiting_first,
 )
-from marketplace.views_helpers import act_on_click, act_on_form, apply_errors
+from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
@@ -117,8 +117,9 @@ def _details(draft: dict, organisation: Organisation) -> services.CallOffDetails
     ]
     return services.CallOffDetails(
         quantity=draft["quantity"],
-        start_date=date.fromisoformat(draft["start_date"]),
-        end_date=date.fromisoformat(draft["end_date"]),
+        # None while the question page still has the date wrong (the checks then say so).
+        start_date=date.fromisoformat(draft["start_date"]) if draft["start_date"] else None,
+        end_date=date.fromisoformat(draft["end_date"]) if draft["end_date"] else None,
         crn=draft["crn"],
         pdu=draft["pdu"],
         po_number=draft["po_number"],
@@ -183,6 +184,40 @@ def _outcome_term_answers(form, listing, start_date) -> tuple[dict | None, dict]
     }, {}
 
 
+def _form_field(form: PlaceCallOffForm, key: str, rows: list[int]) -> str:
+    """The question-page field a service error is about ("" for the page as a whole). ``rows``
+    are the form's co-funder row numbers, in the order their shares follow the lead's."""
+    parts = key.split("-")
+    if parts[0] == "shares":
+        if len(parts) == 3 and parts[1].isdigit() and 1 <= int(parts[1]) <= len(rows):
+            row = rows[int(parts[1]) - 1]
+            return f"co_funder_{row}" if parts[2] == "organisation_id" else f"share_{row}"
+        return f"share_{rows[0]}" if rows else ""
+    if parts[0] == "outcome_terms":
+        return OUTCOME_FIELDS.get(parts[-1], "outcome")
+    return key if key and key in form._fields else ""
+
+
+def _show_errors(
+    form: PlaceCallOffForm,
+    errors: dict[str, list[str]],
+    rows: list[int],
+    *,
+    unless_shown: bool = False,
+) -> None:
+    """Each error on the field to change, so that the error summary links to it; errors about
+    no one field (the arrangement closed, no price today) at the top of the summary. With
+    ``unless_shown``, a field that already shows an error gets no more."""
+    for key, messages in errors.items():
+        name = _form_field(form, key, rows)
+        if unless_shown and name and getattr(form, name).errors:
+            continue
+        target = form.form_errors if not name else getattr(form, name).errors
+        if not isinstance(target, list):
+            getattr(form, name).errors = target = list(target)
+        target.extend(m for m in messages if m not in target)
+
+
 @bp.route("/new/<int:listing_id>", methods=["GET", "POST"])
 @roles_required(Role.BUYER)
 def place(listing_id: int):
@@ -191,7 +226,8 @@ def place(listing_id: int):
     if listing is None:
         abort(404)
     token = request.args.get("draft", "")
-    draft = _drafts().get(token) if token else None
+    drafts = _drafts()
+    draft = drafts.get(token) if token else None
     from marketplace.outcomes.services import offered_outcomes
 
     form = PlaceCallOffForm(
@@ -215,44 +251,54 @@ def place(listing_id: int):
             form.outcome_earliest_claim_on.data = term["earliest_claim_on"]
             form.outcome_evidence_required.data = term["evidence_required"]
             form.outcome_cap.data = str(term["cap"])
-    if form.validate_on_submit():
+        # Sent back from "Place call-off" (a budget used up meanwhile): shown once, on the
+        # answers to change.
+        if refused := draft.pop("refused", None):
+            drafts[token] = draft
+            session[DRAFTS_KEY] = drafts
+            _show_errors(form, refused, list(range(1, len(draft["co_funding"]) + 1)))
+    if form.is_submitted():
+        # Every mistake at once: the form's own checks, then every rule placing checks, by the
+        # same service functions, on whatever could be read, so that nothing the page could
+        # know of is left to fail at "Place call-off".
+        valid = form.validate_on_submit()
         co_funding = form.co_funding()
-        details = services.CallOffDetails(
-            quantity=whole_number(form.quantity.data),
-            start_date=parse_day(form.start_date.data),
-            end_date=parse_day(form.end_date.data),
-            crn=form.crn.data,
-            pdu=form.pdu.data,
-            po_number=form.po_number.data,
-            choice_reason=form.choice_reason.data,
-            choice_reason_detail=form.choice_reason_detail.data or "",
-            notes_for_provider=form.notes_for_provider.data or "",
-        )
-        errors = services.check_details(details)
-        outcome_term, outcome_errors = _outcome_term_answers(form, listing, details.start_date)
-        errors.update(outcome_errors)
-        if sum(points for _, points in co_funding) >= 10_000:
-            errors["share_1"] = ["The co-funders' shares must leave your organisation a share"]
-        if not errors and not any(f.errors for f in form):
-            drafts = _drafts()
+        rows = [n for n, _, _ in co_funding]
+        start_date, end_date = parse_day(form.start_date.data), parse_day(form.end_date.data)
+        outcome_term, errors = _outcome_term_answers(form, listing, start_date)
+        if sum(points for *_, points in co_funding) >= 10_000:
+            errors[f"share_{rows[0]}"] = [
+                "The co-funders' shares must leave your organisation a share"
+            ]
+            co_funding = []  # the rules on shares would only say the same
+        answers = {
+            "listing_id": listing.id,
+            "quantity": whole_number(form.quantity.data),
+            "start_date": start_date.isoformat() if start_date else None,
+            "end_date": end_date.isoformat() if end_date else None,
+            "crn": form.crn.data or "",
+            "pdu": form.pdu.data or "",
+            "po_number": form.po_number.data or "",
+            "choice_reason": form.choice_reason.data,
+            "choice_reason_detail": form.choice_reason_detail.data or "",
+            "notes_for_provider": form.notes_for_provider.data or "",
+            "co_funding": [(org_id, points) for _, org_id, points in co_funding],
+            "outcome_term": outcome_term,
+        }
+        try:
+            service_errors = services.check_call_off(
+                current_user, organisation, listing.id, _details(answers, organisation)
+            )
+        except NotFound:
+            service_errors = {"": ["This service cannot be bought at the moment"]}
+        if valid and not errors and not service_errors and not any(f.errors for f in form):
             token = token if token in drafts else secrets.token_urlsafe(16)
-            drafts[token] = {
-                "listing_id": listing.id,
-                "quantity": details.quantity,
-                "start_date": details.start_date.isoformat(),
-                "end_date": details.end_date.isoformat(),
-                "crn": details.crn,
-                "pdu": details.pdu,
-                "po_number": details.po_number,
-                "choice_reason": details.choice_reason,
-                "choice_reason_detail": details.choice_reason_detail,
-                "notes_for_provider": details.notes_for_provider,
-                "co_funding": co_funding,
-                "outcome_term": outcome_term,
-            }
+            drafts[token] = answers
             session[DRAFTS_KEY] = dict(list(drafts.items())[-MAX_DRAFTS:])
             return redirect(url_for("orders.check", listing_id=listing.id, token=token))
-        apply_errors(form, BusinessRuleViolation(errors)) if errors else None
+        _show_errors(form, errors, rows)
+        # The rules' messages only where the form has not already said what is wrong.
+        _show_errors(form, service_errors, rows, unless_shown=True)
     return render_template("orders/place.html", form=form, listing=listing, token=token)
 
 
@@ -261,7 +307,8 @@ def place(listing_id: int):
 def check(listing_id: int, token: str):
     organisation = _organisation()
     listing = visible_listing(listing_id)
-    draft = _drafts().get(token)
+    drafts = _drafts()
+    draft = drafts.get(token)
     if listing is None:
         abort(404)
     if draft is None or draft["listing_id"] != listing.id:
@@ -269,7 +316,6 @@ def check(listing_id: int, token: str):
         return redirect(url_for("orders.place", listing_id=listing_id))
     details = _details(draft, organisation)
     form = ConfirmForm()
-    errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
         fingerprint = json.dumps(draft, sort_keys=True)
         try:
@@ -282,19 +328,24 @@ def check(listing_id: int, token: str):
                 request_fingerprint=fingerprint,
             )
             commit()
-        except DomainError as error:
+        except NotFound:
             rollback()
-            errors = error.errors
+            abort(404)
+        except DomainError as error:
+            # Something changed since the question page checked (a budget used up meanwhile):
+            # back to the question page, with each error on the answer to change.
+            rollback()
+            drafts[token] = {**draft, "refused": error.errors}
+            session[DRAFTS_KEY] = drafts
+            return redirect(url_for("orders.place", listing_id=listing.id, draft=token))
         except IntegrityError:  # the same answers were sent twice at once: show the first
             rollback()
             call_off = services.placed_with_key(current_user, f"form:{token}", fingerprint)
             if call_off is None:
                 raise
-        if not errors:
-            drafts = _drafts()
-            drafts.pop(token, None)
-            session[DRAFTS_KEY] = drafts
-            return redirect(url_for("orders.placed", call_off_id=call_off.id))
+        drafts.pop(token, None)
+        session[DRAFTS_KEY] = drafts
+        return redirect(url_for("orders.placed", call_off_id=call_off.id))
     price = listing.price_on(services.london_date(None))
     value = (
         services.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
@@ -322,8 +373,7 @@ def check(listing_id: int, token: str):
         names=names,
         organisation=organisation,
         choice_label=ChoiceReason(draft["choice_reason"]).label,
-        page_errors=errors,
-    ), (422 if errors else 200)
+    )
 
 
 @bp.get("/<int:call_off_id>/placed")
@@ -421,6 +471,8 @@ def export():
             "Value (pence, incl VAT)",
             "Start",
             "End",
+            "Cancellation reason",
+            "Completion summary",
         ]
     )
     for c in db.session.scalars(query.limit(10_000)):
@@ -442,6 +494,8 @@ def export():
                 c.gross_pence,
                 c.start_date.isoformat(),
                 c.end_date.isoformat(),
+                safe_cell(_cancellation_text(c)),
+                safe_cell(c.completion_summary),
             ]
         )
     return Response(
@@ -467,6 +521,16 @@ def budgets():
 
 # ---------------------------------------------------------------------------------------------
 # One call-off
+
+
+def _cancellation_text(call_off: CallOff) -> str:
+    """The buyer's reason for cancelling, in words, with their explanation."""
+    if call_off.cancellation_reason is None:
+        return ""
+    text = call_off.cancellation_reason.label
+    if call_off.cancellation_detail:
+        text += f": {call_off.cancellation_detail}"
+    return text
 
 
 def _timeline(call_off: CallOff) -> list[dict]:
@@ -503,12 +567,26 @@ def _timeline(call_off: CallOff) -> list[dict]:
                     f"{delivery.units} {call_off.unit.label}(s) on {govuk_date(delivery.delivered_on)}"
                     f": {delivery.attendance.label}"
                     + (f" ({delivery.absence_reason.label})" if delivery.absence_reason else "")
+                    + (
+                        ""
+                        if delivery.payable
+                        else ", not paid for (missed sessions are not charged)"
+                    )
                     + (f". {delivery.progress_note}" if delivery.progress_note else "")
                 )
         elif event.action == "call_off.declined":
             text = call_off.decline_reason or ""
         elif event.action == "call_off.cancelled":
-            text = after.get("detail") or ""
+            text = _cancellation_text(call_off)
+        elif event.action == "call_off.completed":
+            text = call_off.completion_summary
+            outcomes = [
+                f"{record.outcome}: {record.result.label.lower()}"
+                + (f" ({record.comment})" if record.comment else "")
+                for record in call_off.outcomes
+            ]
+            if outcomes:
+                text += ("\n" if text else "") + "Outcomes: " + "; ".join(outcomes)
         items.append(
             {
                 "title": titles.get(event.action, event.action),
@@ -530,6 +608,7 @@ def show(call_off_id: int):
     return render_template(
         "orders/show.html",
         call_off=call_off,
+        cancellation=_cancellation_text(call_off),
         can=permissions.actions(current_user, _organisation(), call_off),
         timeline=_timeline(call_off),
         open_variations=open_variations,
@@ -635,11 +714,29 @@ def record_delivery(call_off_id: int):
 @bp.route("/<int:call_off_id>/complete", methods=["GET", "POST"])
 @roles_required(Role.PROVIDER_ADMIN)
 def complete(call_off_id: int):
+    from marketplace.outcomes.services import offered_outcomes  # builds on call-offs
+
+    offered = offered_outcomes(_call_off(call_off_id).listing)
+    form = complete_form(offered)
+
+    def act(call_off, form):
+        results = [
+            services.OutcomeDetails(outcome, getattr(form, f"outcome_{n}").data)
+            for n, outcome in enumerate(offered)
+        ]
+        try:
+            services.complete(current_user, call_off, form.summary.data, results)
+        except BusinessRuleViolation as error:
+            # The service names each outcome by its place in the list: the form's outcome_<n>.
+            raise BusinessRuleViolation(
+                {k.replace("outcomes-", "outcome_"): v for k, v in error.errors.items()}
+            ) from None
+
     return _form_action(
         call_off_id,
-        CompleteForm(),
+        form,
         "orders/complete.html",
-        lambda c, f: services.complete(current_user, c, f.summary.data),
+        act,
         "Call-off completed. The buyer has been told.",
     )
 

@@ -89,6 +89,7 @@ def form_data(world, **changes) -> dict:
         "min_units": "1",
         "max_units": "26",
         "monthly_capacity": "40",
+        "missed_sessions_chargeable": "no",
         "cost_staff": "90.00",
         "cost_overheads": "",
         "cost_other": "",

@@ -53,6 +53,7 @@ def _listing_form(world, **changes) -> dict:
         "min_units": "7",
         "max_units": "182",
         "monthly_capacity": "300",
+        "missed_sessions_chargeable": "no",
         "cost_staff": "",
         "cost_overheads": "",
         "cost_other": "",

@@ -40,6 +40,7 @@ def build_orders_world(
     monthly_capacity: int = 100,
     allocated_pence: int = 10_000_000,
     pcc_allocated_pence: int = 10_000_000,
+    arrangement_fields: dict | None = None,
     **listing_fields,
 ) -> OrdersWorld:
     arrangement = make_arrangement(
@@ -47,6 +48,7 @@ def build_orders_world(
         lots=("ACC",),
         regions=("A",),
         direct_award_limit_pence=limit_pence,
+        **(arrangement_fields or {}),
     )
     lot = arrangement.lots[0]
     provider = make_organisation(OrganisationType.PROVIDER_VCSE, name="Harbour Housing")

@@ -198,7 +198,8 @@ def test_shares_must_sum_to_exactly_100_percent_and_name_commissioners(world):
     assert "add up to exactly 100% (they add up to 99.99%)" in refused.value.errors["shares"][0]
     with pytest.raises(BusinessRuleViolation) as refused:
         place(world, shares=shares((world.region, 6_000), (world.provider, 4_000)))
-    assert "not a commissioning organisation" in refused.value.errors["shares"][0]
+    # A problem with one funder is keyed by its entry in the shares given.
+    assert "not a commissioning organisation" in refused.value.errors["shares-1-organisation_id"][0]
     with pytest.raises(BusinessRuleViolation) as refused:
         place(world, shares=shares((world.pcc, 10_000)))
     assert "must fund a share" in refused.value.errors["shares"][0]
@@ -210,7 +211,7 @@ def test_a_funder_without_headroom_refuses_the_whole_call_off(app):
     before = counts()
     with pytest.raises(BusinessRuleViolation) as refused:
         place(world, shares=shares((world.region, 6_000), (world.pcc, 4_000)))
-    assert "Durham PCC has £399.99 left" in refused.value.errors["shares"][0]
+    assert "Durham PCC has £399.99 left" in refused.value.errors["shares-1-basis_points"][0]
     assert counts() == before
 
 
@@ -219,7 +220,7 @@ def test_a_funder_with_no_budget_for_the_year_is_named(world):
     db.session.flush()
     with pytest.raises(BusinessRuleViolation) as refused:
         place(world, shares=shares((world.region, 6_000), (world.pcc, 4_000)))
-    assert "Durham PCC has no budget for" in refused.value.errors["shares"][0]
+    assert "Durham PCC has no budget for" in refused.value.errors["shares-1-organisation_id"][0]
 
 
 def test_a_category_budget_is_used_before_the_general_one(world):

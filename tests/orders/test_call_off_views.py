@@ -86,13 +86,13 @@ def test_bad_answers_show_the_error_summary_and_keep_nothing(web, world):
     assert count() == 0
 
 
-def test_a_refusal_on_placing_is_shown_on_the_check_page(web, app, world):
+def test_a_refusal_over_the_limit_is_shown_on_the_question_page(web, app, world):
     web.as_user(world.buyer, world.region)
     response = web.post(
         f"/call-offs/new/{world.listing.id}", data=answers(world, quantity="400")
-    )  # £40,000: over the £30,000 limit
-    check = web.post(response.headers["Location"], data={})
-    assert check.status_code == 422 and b"further competition" in check.data
+    )  # £40,000: over the £30,000 limit, caught before "Place call-off"
+    assert response.status_code == 422 and b"further competition" in response.data
+    assert b'href="#quantity"' in response.data
     assert count() == 0
 
 

@@ -27,6 +27,7 @@ from marketplace.accreditation.models import (
     Arrangement,
     ArrangementLot,
     ArrangementStatus,
+    AwardLimitScope,
     Criterion,
     LegalRegime,
     LotMembership,
@@ -52,6 +53,7 @@ ARRANGEMENT_FIELDS = [
     "valid_from",
     "valid_to",
     "direct_award_limit_pence",
+    "award_limit_scope",
     "decision_period_days",
     "extended_period_days",
 ]
@@ -142,6 +144,17 @@ def _check_details(
         ]
 
 
+def _award_limit_scope(value, errors: dict[str, list[str]]) -> AwardLimitScope | None:
+    """Which call-offs count together towards the direct-award limit (see orders)."""
+    try:
+        return AwardLimitScope(value)
+    except ValueError:
+        errors["award_limit_scope"] = [
+            "Choose which call-offs count together towards the direct-award limit"
+        ]
+        return None
+
+
 def _regions(region_ids: Iterable[int], errors: dict[str, list[str]]) -> list[ProbationRegion]:
     ids = sorted(set(region_ids or ()))
     regions = (
@@ -185,6 +198,7 @@ def create_arrangement(
     valid_from: date,
     valid_to: date,
     direct_award_limit_pence: int,
+    award_limit_scope: AwardLimitScope | str = AwardLimitScope.PROVIDER_AND_LOT,
     decision_period_days: int = DEFAULT_DECISION_DAYS,
     extended_period_days: int = DEFAULT_EXTENDED_DAYS,
     region_ids: Iterable[int] = (),
@@ -198,6 +212,7 @@ def create_arrangement(
         legal_regime = LegalRegime(legal_regime)
     except ValueError:
         errors["legal_regime"] = ["Choose the legal regime from the list"]
+    award_limit_scope = _award_limit_scope(award_limit_scope, errors)
     _check_details(
         errors,
         name=name,
@@ -221,6 +236,7 @@ def create_arrangement(
         valid_from=valid_from,
         valid_to=valid_to,
         direct_award_limit_pence=direct_award_limit_pence,
+        award_limit_scope=award_limit_scope,
         decision_period_days=decision_period_days,
         extended_period_days=extended_period_days,
         created_by_id=actor.id,
@@ -278,6 +294,8 @@ def update_arrangement(actor: User, arrangement: Arrangement, **changes) -> Arra
                 errors["legal_regime"] = [
                     "The legal regime cannot change once the arrangement has gone live"
                 ]
+    if "award_limit_scope" in changes:
+        changes["award_limit_scope"] = _award_limit_scope(changes["award_limit_scope"], errors)
     merged = {name: changes.get(name, getattr(arrangement, name)) for name in ARRANGEMENT_FIELDS}
     _check_details(
         errors,

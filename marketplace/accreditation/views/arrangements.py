@@ -125,6 +125,7 @@ def edit_arrangement(arrangement_id: int):
                 "valid_from": arrangement.valid_from.isoformat(),
                 "valid_to": arrangement.valid_to.isoformat(),
                 "direct_award_limit": pence_to_pounds(arrangement.direct_award_limit_pence),
+                "award_limit_scope": arrangement.award_limit_scope.value,
                 "decision_period_days": str(arrangement.decision_period_days),
                 "extended_period_days": str(arrangement.extended_period_days),
                 "region_ids": [r.id for r in arrangement.regions],

@@ -83,6 +83,7 @@ FIELD_LABELS = {
     "min_units": "minimum units",
     "max_units": "maximum units",
     "monthly_capacity": "monthly capacity",
+    "missed_sessions_chargeable": "missed sessions chargeable",
     "cost_staff_pence": "staff cost",
     "cost_overheads_pence": "overheads",
     "cost_other_pence": "other costs",
@@ -395,6 +396,7 @@ def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingP
             "value": f"{listing.min_units:,} to {listing.max_units:,} {unit}s",
         },
         {"key": "Monthly capacity", "value": f"{listing.monthly_capacity:,} {unit}s"},
+        {"key": "Missed sessions", "value": listing.missed_sessions_text},
         {
             "key": "What one unit costs the provider",
             "value": ", ".join(f"{pounds(pence)} {label}" for label, pence in costs),
