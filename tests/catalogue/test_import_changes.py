@@ -310,9 +310,7 @@ NOT_CLEARABLE = [name for name in imports.KNOWN_COLUMNS if name not in imports.C
 
 
 @pytest.mark.parametrize("column", NOT_CLEARABLE)
-def test_clear_is_refused_where_a_value_is_needed_naming_row_and_column(
-    world, provider, column
-):
+def test_clear_is_refused_where_a_value_is_needed_naming_row_and_column(world, provider, column):
     organisation, admin = provider
     listing = full_listing(world, organisation)
     commit()
@@ -343,7 +341,6 @@ def test_a_price_and_date_already_in_the_history_change_nothing(world, provider)
     organisation, admin = provider
     listing = full_listing(world, organisation)
     commit()
-    before = state(listing.id)
     past = TODAY - timedelta(days=30)
     rows = [
         {"reference": listing.reference, "unit_price": "125", "price_effective_from": str(past)},
@@ -638,7 +635,8 @@ def test_change_prices_in_the_download_preview_confirm_and_email(web, world, pro
     commit()
     before = state(listing.id)
     web.as_user(admin, organisation)
-    sheet = load_workbook(io.BytesIO(web.get(f"/catalogue/providers/{organisation.id}/rate-card.xlsx").data)).active  # fmt: skip
+    download = web.get(f"/catalogue/providers/{organisation.id}/rate-card.xlsx")
+    sheet = load_workbook(io.BytesIO(download.data)).active
     header = [c.value for c in sheet[1]]
     for cells in sheet.iter_rows(min_row=2):
         if cells[header.index("reference")].value == listing.reference:
