@@ -9,14 +9,38 @@ import io
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
 from marketplace import audit
 from marketplace.audit import AuditEvent
 from marketplace.catalogue import imports, rate_cards
-from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus, Sex
-from marketplace.catalogue.services import LISTING_FIELDS, london_today
+from marketplace.catalogue.models import (
+    CONTACT_NAME_MAX,
+    CONTACT_PHONE_MAX,
+    MAX_AGE,
+    MAX_COST_PENCE,
+    MAX_LEAD_TIME_DAYS,
+    MAX_UNIT_PRICE_PENCE,
+    MAX_UNITS,
+    MIN_AGE,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    Complexity,
+    DeliveryFormat,
+    DeliverySetting,
+    Listing,
+    ListingPrice,
+    ListingStatus,
+    RiskLevel,
+    Sex,
+    Unit,
+)
+from marketplace.catalogue.services import LISTING_FIELDS, check_fields, london_today
+from marketplace.catalogue.services import ListingDetails as ServiceDetails
 from marketplace.db import commit, db
+from marketplace.money import VatTreatment
 from marketplace.notifications.models import Notification
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -802,3 +826,135 @@ def test_the_import_pages_need_the_providers_editor(web, world, provider):
 
 def test_rate_card_csv_columns_are_all_read():
     assert set(rate_cards.COLUMNS) <= set(imports.KNOWN_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: whatever the listings, their downloads re-import as no changes
+
+_PRINTABLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"))
+_EDGE = st.sampled_from(["=", "+", "-", "@", "'", "''=", "'-", " ", "£", ";", ",", '"', "é"])
+
+
+def _text(max_size: int, *, lines: bool = False) -> st.SearchStrategy[str]:
+    pieces = st.one_of(st.text(_PRINTABLE, max_size=12), _EDGE)
+    if lines:
+        pieces = st.one_of(pieces, st.sampled_from(["\n", "\r\n"]))
+    return st.lists(pieces, max_size=6).map("".join).map(lambda t: t[:max_size])
+
+
+def _flags(enum_class, *, at_least_one: bool) -> st.SearchStrategy[list]:
+    return st.lists(st.sampled_from(list(enum_class)), min_size=int(at_least_one), unique=True)
+
+
+@st.composite
+def listing_details(draw) -> ServiceDetails:
+    low_age = draw(st.none() | st.integers(MIN_AGE, MAX_AGE))
+    return ServiceDetails(
+        title=draw(_text(TITLE_MAX)),
+        summary=draw(_text(SUMMARY_MAX)),
+        lot_id=None,
+        unit=draw(st.sampled_from(list(Unit))),
+        vat_treatment=draw(st.sampled_from(list(VatTreatment))),
+        max_units=draw(st.integers(1, MAX_UNITS)),
+        monthly_capacity=draw(st.integers(0, MAX_UNITS)),
+        description=draw(_text(400, lines=True)),
+        outcomes=draw(_text(400, lines=True)),
+        settings=draw(_flags(DeliverySetting, at_least_one=True)),
+        formats=draw(_flags(DeliveryFormat, at_least_one=True)),
+        eligibility_sex=draw(st.sampled_from(list(Sex))),
+        min_age=low_age,
+        max_age=draw(st.none() | st.integers(low_age or MIN_AGE, MAX_AGE)),
+        risk_levels=draw(_flags(RiskLevel, at_least_one=False)),
+        complexities=draw(_flags(Complexity, at_least_one=True)),
+        lead_time_days=draw(st.integers(0, MAX_LEAD_TIME_DAYS)),
+        min_units=1,
+        cost_staff_pence=draw(st.none() | st.integers(0, MAX_COST_PENCE)),
+        cost_overheads_pence=draw(st.none() | st.integers(0, 10**6)),
+        cost_other_pence=draw(st.none() | st.integers(0, 99)),
+        social_value=draw(_text(200, lines=True)),
+        contact_name=draw(_text(CONTACT_NAME_MAX)),
+        contact_email=draw(st.just("") | _text(40).map(lambda t: f"{t}@Example.org")),
+        contact_phone=draw(_text(CONTACT_PHONE_MAX)),
+    )
+
+
+@st.composite
+def generated_listing(draw) -> dict:
+    details = draw(listing_details())
+    errors: dict = {}
+    values = check_fields(details, errors)
+    assume(not errors)
+    starts = sorted(draw(st.lists(st.integers(-400, 90), min_size=1, max_size=3, unique=True)))
+    prices = [draw(st.integers(0, MAX_UNIT_PRICE_PENCE)) for _ in starts]
+    areas = draw(
+        st.lists(
+            st.sampled_from(["A", "B", "D", "cumbria", "lancashire", "northumbria", "gwent"]),
+            min_size=1,
+            max_size=4,
+            unique=True,
+        )
+    )
+    status = draw(st.sampled_from([ListingStatus.PUBLISHED, ListingStatus.DRAFT,
+                                   ListingStatus.PAUSED]))  # fmt: skip
+    return {"values": values, "starts": starts, "prices": prices, "areas": areas,
+            "status": status}  # fmt: skip
+
+
+def _make(world, organisation, spec: dict) -> Listing:
+    values = dict(spec["values"])
+    region_codes = tuple(a for a in spec["areas"] if len(a) == 1)
+    pcc_codes = tuple(a for a in spec["areas"] if len(a) > 1)
+    listing = make_listing(
+        world.lot_a,
+        organisation,
+        status=spec["status"],
+        price_pence=spec["prices"][0],
+        price_from=TODAY + timedelta(days=spec["starts"][0]),
+        region_codes=region_codes,
+        pcc_area_codes=pcc_codes,
+        **values,
+    )
+    for start, pence in zip(spec["starts"][1:], spec["prices"][1:], strict=True):
+        day = TODAY + timedelta(days=start)
+        listing.prices[-1].effective_to = day
+        listing.prices.append(
+            ListingPrice(unit_price_pence=pence, effective_from=day, created_at=listing.created_at)
+        )
+    db.session.flush()
+    return listing
+
+
+def _downloads(organisation) -> list[tuple[str, bytes]]:
+    card = rate_cards.rate_card(organisation)
+    return [
+        ("rate-card.csv", rate_cards.to_csv(card).encode()),
+        ("rate-card.xlsx", rate_cards.to_xlsx(card)),
+        ("template.csv", imports.template_csv(organisation).encode()),
+        ("template.xlsx", imports.template_xlsx(organisation)),
+    ]
+
+
+@settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(specs=st.lists(generated_listing(), min_size=1, max_size=3))
+def test_downloads_of_any_listings_reimport_as_no_changes(world, provider, specs):
+    organisation, admin = provider
+    try:
+        listings = [_make(world, organisation, spec) for spec in specs]
+        for name, data in _downloads(organisation):
+            rows = imports.read_rate_card_file(name, io.BytesIO(data))
+            result = imports.import_rows(admin, organisation, rows, dry_run=True)
+            assert result.no_changes, (name, result.changes, result.new_listings)
+            assert result.unchanged == len(rows)
+        # And written: nothing but "confirmed accurate" moves.
+        before = {listing.id: state(listing.id) for listing in listings}
+        rows = imports.read_rate_card_file("t.csv", io.BytesIO(_downloads(organisation)[2][1]))
+        imports.import_rows(admin, organisation, rows)
+        assert {listing.id: state(listing.id) for listing in listings} == before
+    finally:
+        db.session.rollback()
