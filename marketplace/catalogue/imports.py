@@ -463,13 +463,18 @@ def unescape_cell(text: str) -> str | None:
     return None
 
 
+AREA_SEPARATORS = re.compile(r"[;\n]")
+KEY_SEPARATORS = re.compile(r"[\s\-]+")
+LIST_SEPARATORS = re.compile(r"[;,\n]")
+
+
 def _key(text: str) -> str:
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+    return KEY_SEPARATORS.sub("_", text.strip().lower())
 
 
 @functools.lru_cache(maxsize=4096)
 def _split(text: str) -> tuple[str, ...]:
-    return tuple(_key(part) for part in re.split(r"[;,\n]", text) if part.strip())
+    return tuple(_key(part) for part in LIST_SEPARATORS.split(text) if part.strip())
 
 
 def _lookup(*pairs: Iterable[tuple[Any, str]]) -> dict[str, str]:
@@ -491,31 +496,28 @@ RISK_WORDS = _lookup(RISK_LABELS.items())
 COMPLEXITY_WORDS = _lookup(COMPLEXITY_LABELS.items())
 
 
-@functools.lru_cache(maxsize=4096)
-def _choice(text: str, words: tuple[tuple[str, str], ...]) -> str:
-    key = _key(text)
-    return dict(words).get(key, key)  # an unknown word goes on to the service's own message
-
-
-@functools.lru_cache(maxsize=4096)
-def _choices(text: str, words: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    table = dict(words)
-    return tuple(table.get(part, part) for part in _split(text))
-
-
-def _words(table: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(table.items()))
-
-
-UNIT_CHOICES = _words(UNIT_WORDS)
-VAT_CHOICES = _words(VAT_WORDS)
-SEX_CHOICES = _words(SEX_WORDS)
-LIST_CHOICES = {
-    "settings": _words(SETTING_WORDS),
-    "formats": _words(FORMAT_WORDS),
-    "risk_levels": _words(RISK_WORDS),
-    "complexities": _words(COMPLEXITY_WORDS),
+CHOICE_WORDS = {
+    "unit": UNIT_WORDS,
+    "vat_treatment": VAT_WORDS,
+    "eligibility_sex": SEX_WORDS,
+    "settings": SETTING_WORDS,
+    "formats": FORMAT_WORDS,
+    "risk_levels": RISK_WORDS,
+    "complexities": COMPLEXITY_WORDS,
 }
+LIST_COLUMNS = ("settings", "formats", "risk_levels", "complexities")
+
+
+@functools.lru_cache(maxsize=4096)
+def _choice(text: str, column: str) -> str:
+    key = _key(text)
+    return CHOICE_WORDS[column].get(key, key)  # an unknown word goes on to the service's message
+
+
+@functools.lru_cache(maxsize=4096)
+def _choices(text: str, column: str) -> tuple[str, ...]:
+    words = CHOICE_WORDS[column]
+    return tuple(words.get(part, part) for part in _split(text))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -607,6 +609,8 @@ class _Context:
     pcc_codes_by_name: dict[str, str] = field(default_factory=dict)
     region_codes_by_id: dict[int, str] = field(default_factory=dict)
     pcc_codes_by_id: dict[int, str] = field(default_factory=dict)
+    # A rate card repeats the same area cells: each is read once per import.
+    area_cells: dict[tuple[str, bool], list[str]] = field(default_factory=dict)
 
 
 def _load_context(organisation: Organisation, references: Iterable[str]) -> _Context:
@@ -675,10 +679,20 @@ def _load_context(organisation: Organisation, references: Iterable[str]) -> _Con
     )
 
 
-def _area_codes(text: str, codes: dict, names: dict[str, str], *, upper: bool) -> list[str]:
-    """Area codes from a cell of codes or names separated by semicolons, commas or lines.
+def _area_codes(text: str, ctx: _Context, *, upper: bool) -> list[str]:
+    """Area codes from a cell of codes or names separated by semicolons, commas or lines:
+    region codes and names when ``upper``, else PCC area codes and names."""
+    key = (text, upper)
+    if key not in ctx.area_cells:
+        if upper:
+            ctx.area_cells[key] = _read_areas(text, ctx.regions, ctx.region_codes_by_name, upper)
+        else:
+            ctx.area_cells[key] = _read_areas(text, ctx.pcc_areas, ctx.pcc_codes_by_name, upper)
+    return list(ctx.area_cells[key])
 
-    A name with a comma in it ("Kent, Surrey and Sussex") is found before the cell is split at
+
+def _read_areas(text: str, codes: dict, names: dict[str, str], upper: bool) -> list[str]:
+    """A name with a comma in it ("Kent, Surrey and Sussex") is found before the cell is split at
     commas. What is neither a code nor a name is kept as it is, for the unknown-area message."""
 
     def find(part: str) -> str | None:
@@ -690,7 +704,7 @@ def _area_codes(text: str, codes: dict, names: dict[str, str], *, upper: bool) -
         return names.get(part.casefold())
 
     found = []
-    for part in (p.strip() for p in re.split(r"[;\n]", text)):
+    for part in (p.strip() for p in AREA_SEPARATORS.split(text)):
         if not part:
             continue
         code = find(part)
@@ -826,6 +840,9 @@ class _Plan:
 def _apply_price(versions: list[_Version], price: int, day: date) -> _PriceChange | None:
     """A price from ``day`` among ``versions`` by the services' one versioning rule (None when
     that price is already in force on that day)."""
+    if not versions:  # a new listing's first price
+        versions.append(_Version(None, price, day, None))
+        return _PriceChange(None, price, day)
     in_force = next((v for v in versions if v.in_force_on(day)), None)
     if in_force is not None and in_force.unit_price_pence == price:
         return None
@@ -902,31 +919,34 @@ PUBLISH_WORDS = {"yes": True, "y": True, "true": True, "1": True,
                  "no": False, "n": False, "false": False, "0": False}  # fmt: skip
 
 
+KNOWN = frozenset(KNOWN_COLUMNS) - INFORMATION_COLUMNS
+
+
 def _row_cells(number: int, row: dict[str, str]) -> tuple[dict[str, str], list[RowError]]:
     """The row's non-empty cells (escaped text unescaped); a formula is an error."""
     cells: dict[str, str] = {}
     problems = []
-    for name in KNOWN_COLUMNS:
-        raw = row.get(name) or ""
-        if not raw or name in INFORMATION_COLUMNS:
+    for name, raw in row.items():
+        if not raw or name not in KNOWN:
             continue
         text = raw.strip()
         if not text:
             continue
-        literal = unescape_cell(text)
-        if literal is None:
-            if looks_like_formula(text):
-                problems.append(
-                    RowError(
-                        number,
-                        name,
-                        "This looks like a spreadsheet formula, which is not "
-                        "allowed. Remove the leading =, +, - or @",
-                    )  # fmt: skip
-                )
-                continue
-            literal = text
-        cells[name] = literal
+        first = text[0]
+        if first == "'" and ESCAPED.match(text):
+            cells[name] = text[1:]  # what the export escaped is text, whatever it starts with
+        elif first in "=@+-" and looks_like_formula(text):
+            problems.append(
+                RowError(
+                    number,
+                    name,
+                    "This looks like a spreadsheet formula, which is not "
+                    "allowed. Remove the leading =, +, - or @",
+                )  # fmt: skip
+            )
+        else:
+            cells[name] = text
+    problems.sort(key=lambda p: _column_order(p.column))
     return cells, problems
 
 
@@ -961,7 +981,9 @@ def _check_row(
     if problems:
         return None, problems
     errors: dict[str, list[str]] = {}  # by column
-    cleared = {name for name, text in cells.items() if text.lower() == CLEAR_MARKER}
+    cleared = {
+        name for name, text in cells.items() if text[0] == "(" and text.lower() == CLEAR_MARKER
+    }
     for name in sorted(cleared - CLEARABLE, key=KNOWN_COLUMNS.index):
         if name in REQUIRED or name in ALTERNATIVE_COLUMNS.values():
             errors[name] = [
@@ -1036,15 +1058,15 @@ def _check_row(
     for name in WHOLE_FIELDS:
         if name in cells:
             setattr(details, name, _whole_or_text(cells[name]))
-    for name, choices in LIST_CHOICES.items():
+    for name in LIST_COLUMNS:
         if name in cells:
-            setattr(details, name, list(_choices(cells[name], choices)))
+            setattr(details, name, list(_choices(cells[name], name)))
     if "unit" in cells:
-        details.unit = _choice(cells["unit"], UNIT_CHOICES)
+        details.unit = _choice(cells["unit"], "unit")
     if "vat_treatment" in cells:
-        details.vat_treatment = _choice(cells["vat_treatment"], VAT_CHOICES)
+        details.vat_treatment = _choice(cells["vat_treatment"], "vat_treatment")
     if "eligibility_sex" in cells:
-        details.eligibility_sex = _choice(cells["eligibility_sex"], SEX_CHOICES) or Sex.ANY
+        details.eligibility_sex = _choice(cells["eligibility_sex"], "eligibility_sex") or Sex.ANY
     for field_name, column, label in COST_FIELDS:
         if column in cells:
             setattr(details, field_name, _pence(errors, column, cells[column], label,
@@ -1060,12 +1082,12 @@ def _check_row(
     )
     region_given, pcc_given = "regions" in cells, "pcc_areas" in cells
     details.region_codes = (
-        _area_codes(cells["regions"], ctx.regions, ctx.region_codes_by_name, upper=True)
+        _area_codes(cells["regions"], ctx, upper=True)
         if region_given
         else [ctx.region_codes_by_id[r] for r, _ in current if r is not None]
     )
     details.pcc_area_codes = (
-        _area_codes(cells["pcc_areas"], ctx.pcc_areas, ctx.pcc_codes_by_name, upper=False)
+        _area_codes(cells["pcc_areas"], ctx, upper=False)
         if pcc_given
         else [ctx.pcc_codes_by_id[p] for _, p in current if p is not None]
     )
@@ -1651,7 +1673,7 @@ def import_rows(
                 .where(table.c.id == sa.bindparam("_id"))
                 .values({k: sa.bindparam(k) for k in keys if k != "id"})
             )
-            db.session.execute(statement, [{**r, "_id": r["id"]} for r in group])
+            db.session.execute(statement, _by_id(group))
     if area_deletes:
         area_table = ListingArea.__table__
         for i in range(0, len(area_deletes), 5000):
@@ -1669,7 +1691,7 @@ def import_rows(
                 .where(price_table.c.id == sa.bindparam("_id"))
                 .values({k: sa.bindparam(k) for k in keys if k != "id"})
             )
-            db.session.execute(statement, [{**r, "_id": r["id"]} for r in group])
+            db.session.execute(statement, _by_id(group))
     if area_inserts:
         insert_many(db.session.connection(), ListingArea.__table__, area_inserts)
     if price_inserts:
@@ -1692,6 +1714,12 @@ def import_rows(
     db.session.expire_all()
     _email_result(actor, organisation, result)
     return result
+
+
+def _by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """UPDATE parameters with the key as ``_id``: an ``id`` among them would also be SET, and
+    setting a primary key, even to itself, makes SQLite check every table that refers to it."""
+    return [{**{k: v for k, v in row.items() if k != "id"}, "_id": row["id"]} for row in rows]
 
 
 EMAIL_LINES = 50  # the email lists this many changes and new listings; the page lists them all
