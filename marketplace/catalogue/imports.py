@@ -987,11 +987,13 @@ def _check_row(
     for name in sorted(cleared - CLEARABLE, key=KNOWN_COLUMNS.index):
         if name in REQUIRED or name in ALTERNATIVE_COLUMNS.values():
             errors[name] = [
-                f"{name} is required, so it cannot be cleared. Give a value, or leave the cell "
-                "empty to keep the one the listing has"
+                f"A listing needs its {name}, so {CLEAR_MARKER} is not allowed here. Give a "
+                "value, or leave the cell empty to keep the one the listing has"
             ]
         else:
-            errors[name] = [f"{name} cannot be cleared. Leave the cell empty to keep it as it is"]
+            errors[name] = [
+                f"{CLEAR_MARKER} is not allowed in {name}. Leave the cell empty to keep it as it is"
+            ]
     for name in cleared:
         if name in CLEARABLE:
             cells[name] = ""
