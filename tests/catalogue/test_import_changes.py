@@ -805,6 +805,15 @@ def test_the_rate_card_links_to_import_downloads_and_template(web, client, world
         assert f'href="{url}.csv"' in page and "/catalogue/rate-card/import" not in page
 
 
+def test_the_providers_listings_link_to_its_rate_card_and_the_import(web, world, provider):
+    organisation, admin = provider
+    full_listing(world, organisation)
+    commit()
+    page = main(web.as_user(admin, organisation).get("/catalogue/"))
+    assert f'href="/catalogue/providers/{organisation.id}/rate-card"' in page
+    assert 'href="/catalogue/rate-card/import"' in page
+
+
 def test_the_import_pages_link_back_to_the_rate_card(web, world, provider):
     organisation, admin = provider
     listing = full_listing(world, organisation)
