@@ -978,8 +978,8 @@ def _check_row(
     ``(clear)`` empties an optional one, anything else is the new value, checked by the
     listing services' rules against the listing as the import would leave it."""
     cells, problems = _row_cells(number, row)
-    if problems:
-        return None, problems
+    if problems or not cells:
+        return None, problems  # an empty row (a spreadsheet's gap) is no row
     errors: dict[str, list[str]] = {}  # by column
     cleared = {
         name for name, text in cells.items() if text[0] == "(" and text.lower() == CLEAR_MARKER
@@ -1018,11 +1018,8 @@ def _check_row(
                     "empty to create a new listing"
                 ]
                 bad_reference = True
-            elif listing.status == ListingStatus.WITHDRAWN:
-                errors["reference"] = [
-                    f"{reference} has been withdrawn, so it can no longer be changed"
-                ]
-                listing, bad_reference = None, True
+            # A withdrawn listing is checked like the others and refused below only if the
+            # row would change it: a past rate card's download may still list it.
     elif "reference" in errors:
         bad_reference = True
 
@@ -1244,6 +1241,17 @@ def _check_row(
 
     for name, messages in field_errors.items():
         errors.setdefault(FIELD_COLUMNS.get(name, name), []).extend(messages)
+    if (
+        not errors
+        and listing is not None
+        and listing.status == ListingStatus.WITHDRAWN
+        and (
+            _changed_values(listing, values)
+            or price_changes
+            or {(a.region_id, a.pcc_area_id) for a in listing.areas} != set(areas)
+        )
+    ):
+        errors["reference"] = [f"{reference} has been withdrawn, so it can no longer be changed"]
     if errors:
         return None, [
             RowError(number, name, message)
@@ -1398,6 +1406,13 @@ EMPTY = "(empty)"
 SHOWN_TEXT_MAX = 300  # a long description is shortened on the preview; the audit keeps it all
 
 
+def _changed_values(listing: Listing, values: dict[str, Any]) -> dict[str, Any]:
+    """The column values that differ from the listing's."""
+    return {
+        name: value for name, value in values.items() if not _same(getattr(listing, name), value)
+    }
+
+
 def _same(old: Any, new: Any) -> bool:
     """Equal, counting text that differs only in its line endings (Windows, spreadsheets) as equal."""
     if isinstance(old, str) and isinstance(new, str):
@@ -1530,11 +1545,10 @@ def import_rows(
         listing = plan.listing
         if listing is None:
             continue
-        changed = {
-            name: value
-            for name, value in plan.values.items()
-            if not _same(getattr(listing, name), value)
-        }
+        if listing.status == ListingStatus.WITHDRAWN:
+            result.unchanged += 1  # _check_row let it through because nothing changes
+            continue
+        changed = _changed_values(listing, plan.values)
         current = {(a.region_id, a.pcc_area_id): a.id for a in listing.areas}
         wanted = set(plan.areas)
         areas_changed = set(current) != wanted

@@ -577,6 +577,46 @@ def test_text_the_download_escaped_comes_back_as_it_was(world, provider):
         run(admin, organisation, [dict(rows[0], title="=HYPERLINK(1)")])
 
 
+def test_a_past_rate_cards_download_reimports_as_no_changes(world, provider):
+    organisation, admin = provider
+    listing = full_listing(world, organisation)
+    listing.published_at = listing.published_at - timedelta(days=90)
+    gone = full_listing(
+        world, organisation, title="Withdrawn since", status=ListingStatus.WITHDRAWN
+    )
+    gone.published_at = listing.published_at
+    commit()
+    before = [state(listing.id), state(gone.id)]
+    card = rate_cards.rate_card(organisation, TODAY - timedelta(days=10))
+    assert [line.listing.title for line in card.lines] == [
+        "Move-on accommodation",
+        "Withdrawn since",
+    ]
+    rows = imports.read_rate_card_file("old.csv", io.BytesIO(rate_cards.to_csv(card).encode()))
+    assert run(admin, organisation, rows).no_changes
+    commit()
+    assert [state(listing.id), state(gone.id)] == before
+    # A withdrawn listing is still refused anything that would change it.
+    with pytest.raises(imports.ImportRefused) as excinfo:
+        run(admin, organisation, [dict(rows[1], summary="Revived")])
+    assert [(p.column, p.message) for p in excinfo.value.problems] == [
+        ("reference", f"{gone.reference} has been withdrawn, so it can no longer be changed")
+    ]
+
+
+def test_an_empty_row_between_rows_is_no_row(world, provider):
+    organisation, admin = provider
+    listing = full_listing(world, organisation)
+    commit()
+    rows = [{"reference": listing.reference, "title": "Renamed"}, {"reference": "", "title": " "},
+            {"reference": listing.reference.lower(), "summary": "Again"}]  # fmt: skip
+    with pytest.raises(imports.ImportRefused) as excinfo:
+        run(admin, organisation, rows)
+    # The duplicate is named by its row in the file, counting the empty one.
+    assert [(p.row, p.column) for p in excinfo.value.problems] == [(4, "reference")]
+    assert run(admin, organisation, rows[:2]).updated == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad files: every error, by row and column, nothing written
 
