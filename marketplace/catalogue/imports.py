@@ -216,7 +216,7 @@ class ImportRefused(BusinessRuleViolation):
         super().__init__({"file": messages})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One thing an import changes on an existing listing: a column, from ``old`` to ``new``."""
 
@@ -228,7 +228,7 @@ class Change:
     new: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewListing:
     row: int
     title: str
@@ -795,7 +795,7 @@ def _areas(
     return [(r.id, None) for r in regions] + [(None, p.id) for p in pcc_areas]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Version:
     """A price version as the import plans it: an existing row (``id``) or a new one (None)."""
 
@@ -809,14 +809,14 @@ class _Version:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
 
 
-@dataclass
+@dataclass(slots=True)
 class _PriceChange:
     old: int | None  # the price in force on the date before the change
     new: int
     effective_from: date
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     row: int
     listing: Listing | None  # None: a new listing
@@ -922,9 +922,11 @@ PUBLISH_WORDS = {"yes": True, "y": True, "true": True, "1": True,
 KNOWN = frozenset(KNOWN_COLUMNS) - INFORMATION_COLUMNS
 
 
-def _row_cells(number: int, row: dict[str, str]) -> tuple[dict[str, str], list[RowError]]:
-    """The row's non-empty cells (escaped text unescaped); a formula is an error."""
+def _row_cells(number: int, row: dict[str, str]) -> tuple[dict[str, str], set[str], list[RowError]]:
+    """The row's non-empty cells (escaped text unescaped), the columns holding the clear
+    marker, and the formulas (errors)."""
     cells: dict[str, str] = {}
+    cleared: set[str] = set()
     problems = []
     for name, raw in row.items():
         if not raw or name not in KNOWN:
@@ -946,8 +948,10 @@ def _row_cells(number: int, row: dict[str, str]) -> tuple[dict[str, str], list[R
             )
         else:
             cells[name] = text
+            if first == "(" and text.lower() == CLEAR_MARKER:
+                cleared.add(name)
     problems.sort(key=lambda p: _column_order(p.column))
-    return cells, problems
+    return cells, cleared, problems
 
 
 def _resolve_lot(
@@ -977,13 +981,10 @@ def _check_row(
     """Check one row and say what it would do: an empty cell keeps the listing's value,
     ``(clear)`` empties an optional one, anything else is the new value, checked by the
     listing services' rules against the listing as the import would leave it."""
-    cells, problems = _row_cells(number, row)
+    cells, cleared, problems = _row_cells(number, row)
     if problems or not cells:
         return None, problems  # an empty row (a spreadsheet's gap) is no row
     errors: dict[str, list[str]] = {}  # by column
-    cleared = {
-        name for name, text in cells.items() if text[0] == "(" and text.lower() == CLEAR_MARKER
-    }
     for name in sorted(cleared - CLEARABLE, key=KNOWN_COLUMNS.index):
         if name in REQUIRED or name in ALTERNATIVE_COLUMNS.values():
             errors[name] = [
@@ -1413,6 +1414,11 @@ def _changed_values(listing: Listing, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1024)
+def _shown_date(day: date) -> str:
+    return govuk_date(day)  # most rows of a file share a few dates
+
+
 def _same(old: Any, new: Any) -> bool:
     """Equal, counting text that differs only in its line endings (Windows, spreadsheets) as equal."""
     if isinstance(old, str) and isinstance(new, str):
@@ -1479,7 +1485,7 @@ def _changes(
         add(
             "unit_price",
             pounds(change.old) if change.old is not None else "(no price then)",
-            f"{pounds(change.new)} from {govuk_date(change.effective_from)}",
+            f"{pounds(change.new)} from {_shown_date(change.effective_from)}",
         )
     if publish:
         add("publish", listing.status.label, ListingStatus.PUBLISHED.label)
@@ -1536,7 +1542,7 @@ def import_rows(
                 plan.row,
                 plan.values["title"],
                 f"{lot.category.name} ({lot.category.code})",
-                f"{pounds(first.unit_price_pence)} from {govuk_date(first.effective_from)}",
+                f"{pounds(first.unit_price_pence)} from {_shown_date(first.effective_from)}",
                 ListingStatus.PUBLISHED.label if plan.publish else ListingStatus.DRAFT.label,
             )
         )
