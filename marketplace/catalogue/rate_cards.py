@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -48,6 +49,11 @@ from marketplace.db import db, parse_id, utcnow
 
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Text escaped with a leading apostrophe: text that would run as a formula, and text that starts
+# with apostrophes before such a character, so that the import can take exactly one off again
+# (``imports.unescape_cell``) and get the text back, whatever it was.
+NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r]")
+ESCAPED = re.compile(r"'+[=+\-@\t\r]")
 EARLIEST_DAY = date(2000, 1, 1)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -172,7 +178,7 @@ def _paused_ids(organisation: Organisation, listings: list[Listing], moment: dat
     return paused
 
 
-def _covered(organisation: Organisation) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+def covered_areas(organisation: Organisation) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """(lot, region) and (lot, PCC area) pairs of the provider's active memberships."""
     rows = db.session.execute(
         sa.select(LotMembership.lot_id, LotMembership.region_id, LotMembership.pcc_area_id).where(
@@ -216,7 +222,7 @@ def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
     else:
         query = query.where(Listing.status == ListingStatus.PUBLISHED)
         listings = list(db.session.scalars(query).unique())
-        covered_regions, covered_pcc = _covered(organisation)
+        covered_regions, covered_pcc = covered_areas(organisation)
 
     now = utcnow()
     lines = []
@@ -318,8 +324,9 @@ def rate_card_record(card: RateCard) -> dict[str, Any]:
 
 
 def safe_cell(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe (see
+    ``NEEDS_ESCAPE``)."""
+    if isinstance(value, str) and NEEDS_ESCAPE.match(value):
         return "'" + value
     return value
 
@@ -353,19 +360,25 @@ def to_csv(card: RateCard) -> str:
 
 def write_xlsx(rows: list[list[Any]], title: str) -> bytes:
     """A one-sheet workbook of ``rows`` (already escaped), every text cell stored as text."""
+    return write_workbook([(title, rows)])
+
+
+def write_workbook(sheets: list[tuple[str, list[list[Any]]]]) -> bytes:
+    """A workbook of (title, rows) sheets (rows already escaped), every text cell stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title[:31] or "Sheet1")
-    for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a formula, whatever it starts with
-            cells.append(cell)
-        sheet.append(cells)
+    for title, rows in sheets:
+        sheet = workbook.create_sheet(title[:31] or "Sheet1")
+        for row in rows:
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=value)
+                if isinstance(value, str):
+                    cell.data_type = "s"  # never a formula, whatever it starts with
+                cells.append(cell)
+            sheet.append(cells)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -835,12 +835,44 @@ def set_price(
     return _put_price(actor, listing, price, effective_from, reason, now)
 
 
+@dataclass(frozen=True)
+class PriceVersionPlan:
+    """Where a new price from a date goes in a listing's history (the one versioning rule).
+
+    ``replaces``: the version that starts on the same date, whose price is replaced (it never
+    took effect on any other day); otherwise a new version runs from the date up to ``effective_to``
+    (the next version's start, or open-ended), and ``closes`` (the version before it) now ends on
+    the date. Earlier versions are never rewritten.
+    """
+
+    replaces: ListingPrice | None
+    effective_to: date | None
+    closes: ListingPrice | None
+
+
+def plan_price_version(versions: Iterable[ListingPrice], effective_from: date) -> PriceVersionPlan:
+    """Where a price from ``effective_from`` goes among ``versions`` (see ``PriceVersionPlan``).
+
+    Pure: the rate card import applies the same plan with bulk statements."""
+    ordered = sorted(versions, key=lambda p: p.effective_from)
+    same_day = next((p for p in ordered if p.effective_from == effective_from), None)
+    if same_day is not None:
+        return PriceVersionPlan(replaces=same_day, effective_to=None, closes=None)
+    earlier = [p for p in ordered if p.effective_from < effective_from]
+    later = [p for p in ordered if p.effective_from > effective_from]
+    return PriceVersionPlan(
+        replaces=None,
+        effective_to=later[0].effective_from if later else None,
+        closes=earlier[-1] if earlier else None,
+    )
+
+
 def _put_price(
     actor: User, listing: Listing, price: int, effective_from: date, reason: str, now: datetime
 ) -> ListingPrice:
-    versions = sorted(listing.prices, key=lambda p: p.effective_from)
-    same_day = next((p for p in versions if p.effective_from == effective_from), None)
-    if same_day is not None:
+    plan = plan_price_version(listing.prices, effective_from)
+    if plan.replaces is not None:
+        same_day = plan.replaces
         before = {"unit_price_pence": same_day.unit_price_pence, "effective_from": effective_from}
         same_day.unit_price_pence = price
         same_day.reason = reason or same_day.reason
@@ -849,18 +881,16 @@ def _put_price(
         version = same_day
     else:
         before = None
-        earlier = [p for p in versions if p.effective_from < effective_from]
-        later = [p for p in versions if p.effective_from > effective_from]
         version = ListingPrice(
             unit_price_pence=price,
             effective_from=effective_from,
-            effective_to=later[0].effective_from if later else None,
+            effective_to=plan.effective_to,
             created_at=now,
             created_by_id=actor.id if actor else None,
             reason=reason,
         )
-        if earlier:
-            earlier[-1].effective_to = effective_from
+        if plan.closes is not None:
+            plan.closes.effective_to = effective_from
         listing.prices.append(version)
         # Keep the loaded history in date order, as it loads from the database.
         listing.prices.sort(key=lambda p: p.effective_from)

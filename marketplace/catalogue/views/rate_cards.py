@@ -34,6 +34,7 @@ from wtforms.validators import ValidationError
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.forms.fields import BaseForm, submit_field
 from marketplace.accounts.models import Role
+from marketplace.accounts.queries import Page, page_number
 from marketplace.accounts.session import current_organisation
 from marketplace.catalogue import imports, rate_cards
 from marketplace.catalogue.permissions import can_manage_listings
@@ -43,6 +44,8 @@ from marketplace.errors import BusinessRuleViolation
 from marketplace.views_helpers import apply_errors
 
 PENDING_KEY = "rate_card_import"
+DONE_KEY = "rate_card_import_done"
+CHANGES_PER_PAGE = 100
 
 
 class ImportForm(BaseForm):
@@ -61,7 +64,7 @@ class ImportForm(BaseForm):
 
 class ConfirmImportForm(BaseForm):
     token = HiddenField()
-    submit = submit_field("Import these listings")
+    submit = submit_field("Import these changes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,11 +144,72 @@ def _pending_path(token: str) -> str:
     return os.path.join(_pending_dir(), token + ".json")
 
 
-def _forget_pending() -> None:
-    pending = session.pop(PENDING_KEY, None)
+def _forget(key: str) -> None:
+    pending = session.pop(key, None)
     if pending:
         with contextlib.suppress(OSError):
             os.remove(_pending_path(pending["token"]))
+
+
+def _forget_pending() -> None:
+    _forget(PENDING_KEY)
+
+
+def _save(key: str, organisation_id: int, data: dict, token: str | None = None) -> str:
+    """Keep ``data`` in a file named by a token held in the person's session under ``key``."""
+    if token is None:
+        _forget(key)
+        token = secrets.token_hex(16)
+    path = _pending_path(token)
+    with open(path + ".tmp", "w", encoding="utf-8") as target:
+        json.dump(data, target, ensure_ascii=False, default=str)
+    os.replace(path + ".tmp", path)
+    session[key] = {"token": token, "organisation_id": organisation_id}
+    return token
+
+
+def _load(key: str, organisation) -> tuple[str, dict] | None:
+    """The kept data of this person's import for ``organisation`` (None if there is none)."""
+    kept = session.get(key)
+    if not kept or kept.get("organisation_id") != organisation.id:
+        return None
+    try:
+        with open(_pending_path(kept["token"]), encoding="utf-8") as source:
+            return kept["token"], json.load(source)
+    except (OSError, ValueError):
+        session.pop(key, None)
+        return None
+
+
+def _expired():
+    flash("That import has expired or was already done. Upload the file again.", "info")
+    return redirect(url_for("catalogue.import_rate_card"))
+
+
+def _changes_pages(result: imports.ImportResult, endpoint: str) -> dict:
+    """One page of the changes and one of the new listings (each with its own page number)."""
+    changes_page = page_number(request.args.get("page"))
+    new_page = page_number(request.args.get("new_page"))
+
+    def page_of(items: list, number: int, arg: str, other: dict) -> Page:
+        pages = max(1, -(-len(items) // CHANGES_PER_PAGE))
+        number = min(number, pages)
+        start = (number - 1) * CHANGES_PER_PAGE
+
+        def url_for_page(n: int) -> str:
+            return url_for(endpoint, **{**other, arg: n}, _anchor=arg.replace("_", "-"))
+
+        return Page(
+            items=items[start : start + CHANGES_PER_PAGE],
+            page=number,
+            per_page=CHANGES_PER_PAGE,
+            total=len(items),
+            url_for_page=url_for_page,
+        )
+
+    changes = page_of(result.changes, changes_page, "page", {"new_page": new_page})
+    new = page_of(result.new_listings, new_page, "new_page", {"page": changes.page})
+    return {"changes_page": changes, "new_page": new}
 
 
 @bp.route("/rate-card/import", methods=["GET", "POST"])
@@ -180,17 +244,8 @@ def import_rate_card():
                 apply_errors(form, error)
         else:
             rollback()  # the preview wrote nothing; leave no transaction open
-            _forget_pending()
-            token = secrets.token_hex(16)
-            with open(_pending_path(token), "x", encoding="utf-8") as target:
-                json.dump(rows, target, ensure_ascii=False)
-            session[PENDING_KEY] = {"token": token, "organisation_id": organisation.id}
-            return render_template(
-                "catalogue/rate_cards/preview.html",
-                result=result,
-                form=ConfirmImportForm(token=token),
-                organisation=organisation,
-            )
+            _save(PENDING_KEY, organisation.id, _pending_data(rows, result))
+            return redirect(url_for("catalogue.check_import"))
     return render_template(
         "catalogue/rate_cards/import.html",
         form=form,
@@ -199,30 +254,51 @@ def import_rate_card():
     )
 
 
+def _pending_data(rows: list, result: imports.ImportResult) -> dict:
+    return {"rows": rows, "result": result.to_json(), "fingerprint": result.fingerprint()}
+
+
+@bp.get("/rate-card/import/check")
+@roles_required(Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+def check_import():
+    """What the checked file would change, page by page, and the button that imports it."""
+    organisation = _provider_or_404()
+    pending = _load(PENDING_KEY, organisation)
+    if pending is None:
+        return _expired()
+    token, data = pending
+    result = imports.ImportResult.from_json(data["result"])
+    return render_template(
+        "catalogue/rate_cards/preview.html",
+        result=result,
+        form=ConfirmImportForm(token=token),
+        organisation=organisation,
+        **_changes_pages(result, "catalogue.check_import"),
+    )
+
+
 @bp.post("/rate-card/import/confirm")
 @roles_required(Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
 def confirm_import():
     organisation = _provider_or_404()
     form = ConfirmImportForm()
-    pending = session.get(PENDING_KEY)
-    if (
-        not form.validate_on_submit()
-        or not pending
-        or pending.get("token") != form.token.data
-        or pending.get("organisation_id") != organisation.id
-    ):
-        flash("That import has expired or was already done. Upload the file again.", "info")
-        return redirect(url_for("catalogue.import_rate_card"))
-    try:
-        with open(_pending_path(pending["token"]), encoding="utf-8") as source:
-            rows = json.load(source)
-    except OSError:
-        session.pop(PENDING_KEY, None)
-        flash("That import has expired or was already done. Upload the file again.", "info")
-        return redirect(url_for("catalogue.import_rate_card"))
+    pending = _load(PENDING_KEY, organisation)
+    if not form.validate_on_submit() or pending is None or pending[0] != form.token.data:
+        return _expired()
+    token, data = pending
     import_form = ImportForm(formdata=None)
     try:
-        result = imports.import_rows(current_user, organisation, rows)
+        result = imports.import_rows(current_user, organisation, data["rows"])
+        if result.fingerprint() != data["fingerprint"]:
+            # The rate card changed since the preview: write nothing the person has not seen.
+            rollback()
+            _save(PENDING_KEY, organisation.id, _pending_data(data["rows"], result), token)
+            flash(
+                "Your rate card changed since the file was checked. Nothing was imported: "
+                "check the changes again before you import them.",
+                "info",
+            )
+            return redirect(url_for("catalogue.check_import"))
         imports.refresh_search(result.listing_ids)
         commit()
     except imports.ImportRefused as error:
@@ -247,37 +323,67 @@ def confirm_import():
             organisation=organisation,
         ), 409  # fmt: skip
     _forget_pending()
-    flash(
-        f"Rate card imported: {result.created:,} listings created, {result.updated:,} updated, "
-        f"{result.prices_changed:,} prices changed.",
-        "success",
+    _save(DONE_KEY, organisation.id, {"result": result.to_json()})
+    return redirect(url_for("catalogue.import_done"))
+
+
+@bp.get("/rate-card/import/done")
+@roles_required(Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
+def import_done():
+    """The confirmation: what the import changed (the email says the same)."""
+    organisation = _provider_or_404()
+    done = _load(DONE_KEY, organisation)
+    if done is None:
+        return redirect(url_for("catalogue.rate_card", provider_id=organisation.id))
+    result = imports.ImportResult.from_json(done[1]["result"])
+    return render_template(
+        "catalogue/rate_cards/done.html",
+        result=result,
+        organisation=organisation,
+        **_changes_pages(result, "catalogue.import_done"),
     )
-    return redirect(url_for("catalogue.rate_card", provider_id=organisation.id))
 
 
 @bp.get("/rate-card/import/help")
 def import_help():
+    organisation = current_organisation()
     return render_template(
         "catalogue/rate_cards/help.html",
         columns=imports.COLUMNS,
+        download_columns=imports.DOWNLOAD_COLUMNS,
+        reading_rules=imports.READING_RULES,
+        clear_marker=imports.CLEAR_MARKER,
         max_mb=imports.MAX_IMPORT_BYTES // 1024 // 1024,
         max_rows=imports.MAX_IMPORT_ROWS,
+        organisation=organisation if can_manage_listings(current_user, organisation) else None,
     )
+
+
+def _template_organisation():
+    """A provider's editors get their listings in the template; everyone else, the header."""
+    organisation = current_organisation()
+    return organisation if can_manage_listings(current_user, organisation) else None
 
 
 @bp.get("/rate-card/template.csv")
 def import_template_csv():
     return Response(
-        imports.template_csv(),
+        imports.template_csv(_template_organisation()),
         mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="rate-card-template.csv"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="rate-card-template.csv"',
+            "Cache-Control": "private, no-store",
+        },
     )
 
 
 @bp.get("/rate-card/template.xlsx")
 def import_template_xlsx():
     return Response(
-        imports.template_xlsx(),
+        imports.template_xlsx(_template_organisation()),
         mimetype=rate_cards.XLSX_MIMETYPE,
-        headers={"Content-Disposition": 'attachment; filename="rate-card-template.xlsx"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="rate-card-template.xlsx"',
+            "Cache-Control": "private, no-store",
+        },
     )
