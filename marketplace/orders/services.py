@@ -13,6 +13,7 @@ budget's row is held only from there to the commit, not while the call-off is wr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -30,7 +31,13 @@ from marketplace.accounts.queries import people_with_roles
 from marketplace.accreditation.models import ArrangementStatus
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
-from marketplace.catalogue.queries import committed_units, first_of_month
+from marketplace.catalogue.queries import (
+    PriceInForce,
+    committed_units,
+    first_of_month,
+    price_in_force,
+    unit_price_of_version,
+)
 from marketplace.catalogue.search import buyable_listing
 from marketplace.db import (
     MAX_ID,
@@ -45,7 +52,7 @@ from marketplace.db import (
     write_new,
 )
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
+from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
 from marketplace.notifications.services import email_people, queue_email
 from marketplace.orders.models import (
@@ -189,6 +196,81 @@ class CallOffDetails:
     shares: Sequence[FundingShare] = field(default_factory=tuple)
     # Optional payment by results: ``marketplace.outcomes.services.OutcomeTermDetails``.
     outcome_terms: Sequence = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PriceSeen:
+    """The price the buyer was shown before placing (check your answers, or an API client's
+    expectation): each part that is given must still be the one in force when it is placed."""
+
+    version_id: int | None = None
+    unit_price_pence: int | None = None
+    vat_treatment: VatTreatment | None = None
+
+    def differs_from(self, price: PriceInForce) -> bool:
+        return any(
+            seen is not None and seen != now
+            for seen, now in (
+                (self.version_id, price.version_id),
+                (self.unit_price_pence, price.unit_price_pence),
+                (self.vat_treatment, price.vat_treatment),
+            )
+        )
+
+    @property
+    def token(self) -> str:
+        """The form's hidden value: what check your answers showed."""
+        return f"{self.version_id}:{self.unit_price_pence}:{self.vat_treatment}"
+
+    @classmethod
+    def from_token(cls, text: object) -> PriceSeen:
+        """What a form said it showed; one that says nothing usable matches no price (the
+        buyer is shown the price and asked again)."""
+        parts = str(text or "").split(":")
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            with contextlib.suppress(ValueError):
+                return cls(int(parts[0]), int(parts[1]), VatTreatment(parts[2]))
+        return cls(version_id=0)
+
+
+class PriceChanged(BusinessRuleViolation):
+    """The price in force is not the one the buyer was shown: nothing is placed, and the buyer
+    is told the new price and asked again."""
+
+    status = 409
+    title = "The price has changed"
+
+    def __init__(self, message: str, price: PriceInForce):
+        super().__init__({"price": [message]})
+        self.price = price
+
+
+def _price_changed(
+    listing: Listing, seen: PriceSeen, price: PriceInForce, quantity: int
+) -> PriceChanged:
+    old = seen.unit_price_pence
+    if old is None and seen.version_id:
+        old = unit_price_of_version(listing.id, seen.version_id)
+    gross = call_off_value(price.unit_price_pence, quantity, price.vat_treatment)[2]
+    now = f"{_pounds(price.unit_price_pence)} per {listing.unit.label} excluding VAT"
+    total = f"this call-off would come to {_pounds(gross)} including VAT"
+    if old is not None and old != price.unit_price_pence:
+        message = (
+            f"The price of this service changed after you checked your answers: it is now "
+            f"{now} (it was {_pounds(old)}), so {total}. Check the new price, then place the "
+            "call-off again"
+        )
+    elif seen.vat_treatment is not None and seen.vat_treatment != price.vat_treatment:
+        message = (
+            f"The VAT on this service changed after you checked your answers, so {total}. "
+            "Check the new total, then place the call-off again"
+        )
+    else:
+        message = (
+            f"Check the price of this service: it is {now}, so {total}. Then place the "
+            "call-off again"
+        )
+    return PriceChanged(message, price)
 
 
 def check_details(details: CallOffDetails) -> dict[str, list[str]]:
@@ -579,11 +661,13 @@ def place_call_off(
     details: CallOffDetails,
     *,
     now: datetime | None = None,
+    price_seen: PriceSeen | None = None,
 ) -> CallOff:
     """Place a call-off for a listing at today's price, as ``organisation`` (the lead buyer).
 
     It goes to the co-funders for their shares, then (above the buyer's spend limit) to an
-    approver, then to the provider; each step it can skip, it skips.
+    approver, then to the provider; each step it can skip, it skips. With ``price_seen``, a
+    price in force that is not the one the buyer was shown places nothing (``PriceChanged``).
     """
     if not actor.roles_for(organisation.id) & {Role.BUYER}:
         raise PermissionDenied("Only a buyer can place a call-off for their organisation")
@@ -619,7 +703,9 @@ def place_call_off(
             f"The provider needs {listing.lead_time_days} working days' notice: the earliest "
             f"start is {earliest.day} {earliest:%B %Y}"
         ]
-    price = listing.price_on(today)
+    # Money is read in this transaction, never from the worker's copy of the listing: the price
+    # in force now, its version and the VAT treatment are what the call-off locks in.
+    price = price_in_force(listing.id, today)
     if price is None:
         errors.setdefault("", []).append("This service has no price in force today")
     outcome_max = 0
@@ -628,15 +714,18 @@ def place_call_off(
         from marketplace.outcomes import services as outcome_services
 
         term_errors, outcome_max = outcome_services.check_new_terms(
-            listing, details.start_date, listing.vat_treatment, details.outcome_terms
+            listing,
+            details.start_date,
+            price.vat_treatment if price else listing.vat_treatment,
+            details.outcome_terms,
         )
         errors.update(term_errors)
     if errors:
         raise BusinessRuleViolation(errors)
+    if price_seen is not None and price_seen.differs_from(price):
+        raise _price_changed(listing, price_seen, price, details.quantity)
 
-    net, vat, gross = call_off_value(
-        price.unit_price_pence, details.quantity, listing.vat_treatment
-    )
+    net, vat, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
     if gross > MAX_VALUE_PENCE:
         raise BusinessRuleViolation({"quantity": ["That is more than a call-off can be worth"]})
     # Made without the ORM's events for each attribute (db.new_row): it has no history to keep.
@@ -668,7 +757,8 @@ def place_call_off(
         notes_for_provider=(details.notes_for_provider or "").strip(),
         unit=listing.unit,
         unit_price_pence=price.unit_price_pence,
-        vat_treatment=listing.vat_treatment,
+        vat_treatment=price.vat_treatment,
+        price_version_id=price.version_id,
         net_pence=net,
         vat_pence=vat,
         gross_pence=gross,
@@ -1566,6 +1656,7 @@ def place_call_off_once(
     key: str,
     request_fingerprint: str,
     now: datetime | None = None,
+    price_seen: PriceSeen | None = None,
 ) -> tuple[CallOff, bool]:
     """Place a call-off unless this key already placed one; (call-off, whether it is new).
 
@@ -1589,6 +1680,8 @@ def place_call_off_once(
     )
     db.session.add(record)
     db.session.flush()
-    call_off = place_call_off(actor, organisation, listing_id, details, now=now)
+    call_off = place_call_off(
+        actor, organisation, listing_id, details, now=now, price_seen=price_seen
+    )
     record.call_off_id = call_off.id
     return call_off, True

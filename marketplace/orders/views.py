@@ -45,6 +45,7 @@ from marketplace.orders.forms import (
     DeclineForm,
     DeliveryForm,
     PlaceCallOffForm,
+    PlaceConfirmForm,
     RejectVariationForm,
     VariationForm,
     whole_number,
@@ -267,8 +268,9 @@ def check(listing_id: int, token: str):
         flash("Those answers are no longer available. Start again.", "info")
         return redirect(url_for("orders.place", listing_id=listing_id))
     details = _details(draft, organisation)
-    form = ConfirmForm()
+    form = PlaceConfirmForm()
     errors: dict[str, list[str]] = {}
+    changed = False
     if form.validate_on_submit():
         fingerprint = json.dumps(draft, sort_keys=True)
         try:
@@ -279,11 +281,15 @@ def check(listing_id: int, token: str):
                 details,
                 key=f"form:{token}",
                 request_fingerprint=fingerprint,
+                # What this page showed when Place was pressed: a price that has changed
+                # since places nothing, and the page shows the new one and asks again.
+                price_seen=services.PriceSeen.from_token(form.price_seen.data),
             )
             commit()
         except DomainError as error:
             rollback()
             errors = error.errors
+            changed = isinstance(error, services.PriceChanged)
         except IntegrityError:  # the same answers were sent twice at once: show the first
             rollback()
             call_off = services.placed_with_key(current_user, f"form:{token}", fingerprint)
@@ -300,6 +306,10 @@ def check(listing_id: int, token: str):
         if price
         else None
     )
+    if price is not None:
+        form.price_seen.data = services.PriceSeen(
+            price.id, price.unit_price_pence, listing.vat_treatment
+        ).token
     names = {
         org.id: org.name
         for org in db.session.scalars(
@@ -322,7 +332,7 @@ def check(listing_id: int, token: str):
         organisation=organisation,
         choice_label=ChoiceReason(draft["choice_reason"]).label,
         page_errors=errors,
-    ), (422 if errors else 200)
+    ), ((409 if changed else 422) if errors else 200)
 
 
 @bp.get("/<int:call_off_id>/placed")

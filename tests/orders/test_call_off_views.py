@@ -14,6 +14,7 @@ from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
+from tests.pages import hidden_value
 
 
 @pytest.fixture
@@ -42,6 +43,13 @@ def count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(CallOff))
 
 
+def press_place(web, check_url: str):
+    """Press "Place call-off" as the browser sends the check page's form: with the price the
+    page showed."""
+    page = web.get(check_url)
+    return web.post(check_url, data={"price_seen": hidden_value(page, "price_seen")})
+
+
 def test_a_buyer_buys_from_a_listing_checks_answers_and_sees_the_reference(web, world):
     web.as_user(world.buyer, world.region)
     listing_page = web.get(f"/services/{world.listing.id}")
@@ -56,7 +64,7 @@ def test_a_buyer_buys_from_a_listing_checks_answers_and_sees_the_reference(web, 
     assert b"Check your answers" in check.data
     assert b"X123456" in check.data and "£1,200.00".encode() in check.data
 
-    placed = web.post(check_url, data={})
+    placed = web.post(check_url, data={"price_seen": hidden_value(check, "price_seen")})
     assert placed.status_code == 302 and "/placed" in placed.headers["Location"]
     confirmation = web.get(placed.headers["Location"])
     reference = re.search(rb"CO-\d{4}-\d{6}", confirmation.data).group().decode()
@@ -91,7 +99,7 @@ def test_a_refusal_on_placing_is_shown_on_the_check_page(web, app, world):
     response = web.post(
         f"/call-offs/new/{world.listing.id}", data=answers(world, quantity="400")
     )  # £40,000: over the £30,000 limit
-    check = web.post(response.headers["Location"], data={})
+    check = press_place(web, response.headers["Location"])
     assert check.status_code == 422 and b"further competition" in check.data
     assert count() == 0
 
@@ -104,7 +112,7 @@ def test_co_funding_goes_to_the_co_funders_approver_who_confirms_on_the_page(web
     )
     check = web.get(response.headers["Location"])
     assert b"Durham PCC" in check.data and b"40%" in check.data and b"60%" in check.data
-    web.post(response.headers["Location"], data={})
+    press_place(web, response.headers["Location"])
     call_off = db.session.scalar(sa.select(CallOff))
     assert call_off.status == CallOffStatus.AWAITING_FUNDING
 
