@@ -117,32 +117,39 @@ def import_price(web, world, pounds: str) -> None:
     assert confirmed.status_code == 302
 
 
-def test_import_new_prices_then_place_a_call_off_in_the_same_worker(web, world):
+def test_import_new_prices_then_place_a_call_off_in_the_same_worker(web, client, world):
+    api = bearer(world.buyer, world.region)
     web.as_user(world.buyer, world.region)
     # The worker's caches warm: the search page, the listing page, the question page, and the
-    # service as placing a call-off keeps it (one placed earlier, at £100).
+    # service as placing a call-off keeps it (one placed earlier on the pages and one through
+    # the API, both at £100).
     assert "£100.00" in main(web.get("/services?q=housing"))
     assert "£100.00" in main(web.get(f"/services/{world.listing.id}"))
     assert web.get(f"/call-offs/new/{world.listing.id}").status_code == 200
     check_url, check = to_check_your_answers(web, world, po_number="PO-EARLIER")
     assert "£100.00" in main(check)
     assert web.post(check_url, data={"price_seen": price_shown(check)}).status_code == 302
-    [earlier] = call_offs()
-    assert earlier.unit_price_pence == 10_000
+    earlier = client.post("/api/v1/orders", json=order(world, po_number="PO-API"), headers=api)
+    assert earlier.json["unit_price_pence"] == 10_000
 
     import_price(web, world, "150.00")
     new_price = price_in_force(world)
     assert new_price.unit_price_pence == 15_000
 
+    # The next call-off placed in this worker, through the API and through the pages.
+    placed = client.post("/api/v1/orders", json=order(world, po_number="PO-API-2"), headers=api)
+    assert placed.status_code == 201, placed.json
+    assert (placed.json["unit_price_pence"], placed.json["net_pence"]) == (15_000, 150_000)
     web.as_user(world.buyer, world.region)
-    assert "£150.00" in main(web.get("/services?q=housing"))
     check_url, check = to_check_your_answers(web, world)
     assert "£150.00" in main(check) and "£1,800.00" in main(check)
     placed = web.post(check_url, data={"price_seen": price_shown(check)})
     assert placed.status_code == 302 and "/placed" in placed.headers["Location"]
-    _, call_off = call_offs()
+    *earlier_ones, through_api, call_off = call_offs()
     assert (call_off.unit_price_pence, call_off.net_pence) == (15_000, 180_000)
-    assert call_off.price_version_id == new_price.id != earlier.price_version_id
+    assert call_off.price_version_id == through_api.price_version_id == new_price.id
+    assert all(c.price_version_id != new_price.id for c in earlier_ones)
+    assert "£150.00" in main(web.get("/services?q=housing"))
 
 
 def test_the_search_page_is_fresh_after_an_import(web, client, world):
