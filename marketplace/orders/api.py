@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import TypeVar
 
 import marshmallow as ma
@@ -197,6 +198,9 @@ class CallOffCollection(MethodView):
 
     @blp.arguments(NewCallOffSchema)
     @blp.response(201, CallOffSchema)
+    # The price in force is not the one expected (expected_price_version_id or
+    # expected_unit_price_pence): nothing placed; the detail says the new price.
+    @blp.alt_response(409, response=HTTPStatus.CONFLICT.name)
     @blp.doc(
         parameters=[
             {

@@ -794,6 +794,7 @@ def _placed_snapshot(call_off: CallOff) -> dict:
     data.update(
         reference=call_off.reference,
         listing_id=call_off.listing_id,
+        price_version_id=call_off.price_version_id,
         award_route=call_off.award_route.value,
         choice_reason=call_off.choice_reason.value,
         funders=[

@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
+from marketplace.audit import AuditEvent
 from marketplace.catalogue import imports
 from marketplace.catalogue import services as catalogue_services
 from marketplace.catalogue.models import ListingPrice
@@ -149,6 +150,12 @@ def test_import_new_prices_then_place_a_call_off_in_the_same_worker(web, client,
     assert (call_off.unit_price_pence, call_off.net_pence) == (15_000, 180_000)
     assert call_off.price_version_id == through_api.price_version_id == new_price.id
     assert all(c.price_version_id != new_price.id for c in earlier_ones)
+    placed_event = db.session.scalar(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "call_off.placed", AuditEvent.object_id == str(call_off.id)
+        )
+    )
+    assert placed_event.after["price_version_id"] == new_price.id
     assert "£150.00" in main(web.get("/services?q=housing"))
 
 
