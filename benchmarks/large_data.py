@@ -89,7 +89,6 @@ def load(
         arrangement_regions,
     )
     from marketplace.db import db
-    from marketplace.page_cache import Topic, bump_generations
 
     today = today or datetime.now(UTC).date()
     now = datetime.now(UTC)
@@ -262,8 +261,6 @@ def load(
             connection.execute(ApplicationLot.__table__.insert(), lot_rows)
         if area_rows:
             connection.execute(ApplicationArea.__table__.insert(), area_rows)
-        # Core inserts bypass the ORM flush that tells cached pages their data changed.
-        bump_generations(connection, list(Topic))
 
     return {
         "organisations": len(organisation_ids),

@@ -376,10 +376,18 @@ class PrecompiledRead:
         return sql, parameters
 
 
+# Told of each statement sent on the driver's own cursor (COPY), which SQLAlchemy's events do
+# not see, as (connection, SQL, rows): whoever watches the statements the app sends (the page
+# cache's note of what a transaction wrote, the tests' cache guard) listens here too.
+raw_statement_listeners: list[Callable[[sa.Connection, str, int], None]] = []
+
+
 def _copy(connection: sa.Connection, table: sa.Table, keys: list[str], rows: list[list]) -> None:
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(table.c[key].name) for key in keys)
     statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+    for listener in raw_statement_listeners:
+        listener(connection, statement, len(rows))
     cursor = connection.connection.driver_connection.cursor()
     with cursor.copy(statement) as copy:
         for values in rows:

@@ -1,18 +1,21 @@
 """Pages that many people read and few change, kept rendered until the data under them changes.
 
 A *topic* names a body of data that some pages show (the register of members, the assessment
-queue). Each topic has a generation number in the database. Any transaction that changes data a
-topic watches moves the topic's generation on when it commits, atomically with the change. A rendered page
-part is cached in the process under its topic's current generation, so:
+queue). Each topic has a generation number in the database. Every transaction that changes data a
+topic watches moves the topic's generation on when it commits, atomically with the change: the
+database's own triggers do it (``marketplace.cache_triggers``), whatever wrote the data (the ORM,
+a Core bulk write, raw SQL, COPY). A rendered page part is cached in the process under its
+topic's current generation, so:
 
 - reading a cached part costs one small query (the generation), whatever the size of the data;
 - a change is seen by the next request in every worker process, because each of them reads the
   generation before it uses its cache;
 - a part is never served after the data under it changed.
 
-Which changes matter is declared next to the models (``watch(Model, topic, attributes=…)``), so a
-new way of changing that data is covered without touching the pages. Writers that bypass the ORM
-(bulk loads with SQLAlchemy Core) must call ``bump_generations`` themselves.
+Which changes matter is declared next to the models (``watch(Model, topic, attributes=…)``); a
+migration makes the triggers for the declarations, and a test checks the database has them.
+Money is never read from what a worker keeps: a service that charges reads the price in its own
+transaction (``orders.services.place_call_off``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +37,9 @@ from flask import session as flask_session
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.db import PrecompiledRead, db
+from marketplace.cache_triggers import topics_moved_by, watches_by_model
+from marketplace.cache_triggers import watch as watch  # declarations go through here
+from marketplace.db import PrecompiledRead, db, raw_statement_listeners
 
 
 class Topic(enum.StrEnum):
@@ -55,33 +59,60 @@ class CacheGeneration(db.Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# What each topic watches
+# What this transaction has written (for ``kept``)
+
+# In a Connection's ``info``: the topics its transaction's statements move on (when they change
+# rows); in a Session's ``info``: the connection its transaction runs on.
+_WRITTEN = "page_cache_topics_written"
+_CONNECTION = "page_cache_connection"
 
 
-@dataclass(frozen=True)
-class _Watch:
-    topics: tuple[Topic, ...]
-    attributes: frozenset[str] | None  # None: any change to the object
-    include_new: bool = True
+@event.listens_for(sa.Engine, "before_cursor_execute")
+def _note_topics_written(conn, cursor, statement, parameters, context, executemany) -> None:
+    # Read from the statement's text, as the triggers will see it: no ORM bookkeeping, so a
+    # Core or raw write counts as a flush does. Remembered per statement text: a lookup.
+    topics = topics_moved_by(statement)
+    if topics:
+        _note_written(conn, topics)
 
 
-_watches: dict[type, list[_Watch]] = {}
+def _note_written(conn: sa.Connection, topics: frozenset[str]) -> None:
+    written = conn.info.get(_WRITTEN)
+    if written is None:
+        conn.info[_WRITTEN] = set(topics)
+    else:
+        written.update(topics)
 
 
-def watch(
-    model: type,
-    *topics: Topic,
-    attributes: Iterable[str] | None = None,
-    include_new: bool = True,
-) -> None:
-    """Move ``topics`` on when a ``model`` object is added, deleted, or (one of) ``attributes``
-    changes; without ``attributes``, any change to the object counts. ``include_new=False`` is for
-    data that no cached part can show until something else (itself watched) links it in."""
-    _watches.setdefault(model, []).append(
-        _Watch(
-            tuple(topics), frozenset(attributes) if attributes is not None else None, include_new
-        )
-    )
+def _note_copy(conn: sa.Connection, statement: str, rows: int) -> None:
+    # COPY goes through the driver's own cursor, which SQLAlchemy's events do not see.
+    topics = topics_moved_by(statement)
+    if topics:
+        _note_written(conn, topics)
+
+
+raw_statement_listeners.append(_note_copy)
+
+
+@event.listens_for(sa.Engine, "begin")
+@event.listens_for(sa.Engine, "commit")
+@event.listens_for(sa.Engine, "rollback")
+def _forget_topics_written(conn: sa.Connection) -> None:
+    # A transaction starts with nothing written (``info`` outlives it: it is the pooled
+    # DBAPI connection's). An invalidated connection has nothing left to forget.
+    with contextlib.suppress(sa.exc.SQLAlchemyError):
+        conn.info.pop(_WRITTEN, None)
+
+
+@event.listens_for(Session, "after_begin")
+def _note_session_connection(session: Session, transaction: Any, connection: Any) -> None:
+    session.info[_CONNECTION] = connection
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_session_connection(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONNECTION, None)
 
 
 def _changed(obj: Any, attributes: frozenset[str]) -> bool:
@@ -89,17 +120,19 @@ def _changed(obj: Any, attributes: frozenset[str]) -> bool:
     return any(state.attrs[name].history.has_changes() for name in attributes)
 
 
-def topics_changed_by(session: Session) -> set[Topic]:
-    topics: set[Topic] = set()
+def topics_changed_by(session: Session) -> set[str]:
+    """The topics that the session's changes not yet flushed would move on."""
+    by_model = watches_by_model()
+    topics: set[str] = set()
     for obj in session.new:
-        for spec in _watches.get(type(obj), ()):
+        for spec in by_model.get(type(obj), ()):
             if spec.include_new:
                 topics.update(spec.topics)
     for obj in session.deleted:
-        for spec in _watches.get(type(obj), ()):
+        for spec in by_model.get(type(obj), ()):
             topics.update(spec.topics)
     for obj in session.dirty:
-        for spec in _watches.get(type(obj), ()):
+        for spec in by_model.get(type(obj), ()):
             if spec.attributes is None:
                 if session.is_modified(obj):
                     topics.update(spec.topics)
@@ -108,55 +141,23 @@ def topics_changed_by(session: Session) -> set[Topic]:
     return topics
 
 
-def _start() -> int:
-    # A new row starts at a random point rather than 0, so that a table emptied and filled
-    # again (a restored database, a test) never repeats a generation a process has cached.
-    return secrets.randbelow(2**40) + 1
+def written_here(session: Session, topics: Iterable[Topic | str]) -> bool:
+    """Whether this transaction has itself changed data under ``topics`` (written, or waiting
+    to be flushed): its own changes are not in the committed generations until it commits.
 
-
-def bump_generations(connection: sa.Connection, topics: Iterable[Topic]) -> None:
-    """Move each topic's generation on, in the caller's transaction."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = CacheGeneration.__table__
-    # A fixed order, so two transactions that move the same topics on cannot deadlock.
-    for topic in sorted(set(topics)):
-        statement = insert(table).values(topic=str(topic), generation=_start())
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c.topic], set_={"generation": table.c.generation + 1}
-            )
-        )
-
-
-_PENDING = "page_cache_topics"
-
-
-@event.listens_for(Session, "after_flush")
-def _note_changed_topics(session: Session, flush_context: Any) -> None:
-    # after_flush still sees what was new, dirty and deleted, with each attribute's history.
-    topics = topics_changed_by(session)
-    if topics:
-        session.info.setdefault(_PENDING, set()).update(topics)
-
-
-@event.listens_for(Session, "before_commit")
-def _bump_before_commit(session: Session) -> None:
-    # Moved on at commit, not at each flush: the generation row is locked from the UPDATE to the
-    # end of the transaction, so taking the lock last keeps writers from queueing on it for the
-    # life of their transactions. The change and the new generation still commit together.
-    if session.new or session.dirty or session.deleted:
-        session.flush()  # SQLAlchemy's own last flush comes after this hook
-    topics = session.info.pop(_PENDING, None)
-    if topics:
-        bump_generations(session.connection(), topics)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_topics(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    Decided from the statements its connection ran (``_note_topics_written``: an INSERT,
+    UPDATE of a watched column, DELETE or COPY of a watched table counts, whether or not it
+    changed a row), and from the objects the session has yet to flush."""
+    topics = frozenset(str(topic) for topic in topics)
+    connection = session.info.get(_CONNECTION)
+    if connection is not None:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            written = connection.info.get(_WRITTEN)
+            if written and not topics.isdisjoint(written):
+                return True
+    if session.new or session.deleted or session.dirty:
+        return not topics.isdisjoint(topics_changed_by(session))
+    return False
 
 
 _GENERATIONS = sa.select(CacheGeneration.__table__.c.topic, CacheGeneration.__table__.c.generation)
@@ -373,7 +374,7 @@ def kept(key: tuple, topics: Iterable[Topic | str], load: Callable[[Session], An
     """
     session = db.session()
     topics = frozenset(topics)
-    if _changed_here(session, topics):
+    if written_here(session, topics):
         return load(session)
     full_key = _kept_key(key, topics)
     cache: PageCache = current_app.extensions["object_cache"]
@@ -434,15 +435,6 @@ def kept_page(key: tuple, topics: Iterable[Topic | str], render: Callable[[], st
 
 def _kept_key(key: tuple, topics: Iterable[Topic | str]) -> tuple:
     return (*key, *(generation(topic) for topic in sorted(frozenset(topics))))
-
-
-def _changed_here(session: Session, topics: frozenset) -> bool:
-    flushed = session.info.get(_PENDING)
-    if flushed and not topics.isdisjoint(flushed):
-        return True
-    if session.new or session.dirty or session.deleted:
-        return not topics.isdisjoint(topics_changed_by(session))
-    return False
 
 
 def kept_copy(key: tuple, topics: Iterable[Topic | str]) -> Any:

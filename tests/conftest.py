@@ -21,6 +21,7 @@ from flask_migrate import upgrade
 from marketplace import create_app, page_cache
 from marketplace.db import db
 from marketplace.extensions import limiter
+from tests.cache_guard import CacheGuard
 
 REFERENCE_TABLES = {"probation_regions", "pcc_areas", "service_categories", "alembic_version"}
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -52,6 +53,50 @@ def database_url(tmp_dir: Path) -> str:
 
 def backend_name() -> str:
     return "postgresql" if database_url(Path("/")).startswith("postgresql") else "sqlite"
+
+
+# On for the whole suite: a committed write that does not move the cache topics it should fails
+# the test that made it (tests/cache_guard.py).
+CACHE_GUARD = CacheGuard()
+
+
+def pytest_configure(config):
+    CACHE_GUARD.install()
+
+
+def pytest_unconfigure(config):
+    CACHE_GUARD.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    CACHE_GUARD.take_failures()  # what an earlier test left was reported with it
+    result = yield
+    fail_on_stale_writes("setting up")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    fail_on_stale_writes("the test")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield
+    fail_on_stale_writes("tearing down")
+    return result
+
+
+def fail_on_stale_writes(when: str) -> None:
+    failures = CACHE_GUARD.take_failures()
+    if failures:
+        pytest.fail(
+            f"cache guard, in {when}:\n" + "\n".join(f"- {failure}" for failure in failures),
+            pytrace=False,
+        )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -152,7 +197,8 @@ def _drop_everything() -> None:
 def empty_tables() -> None:
     db.session.remove()
     tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
-    with db.engine.begin() as connection:
+    # Between tests: the generations go with everything else, and the caches are cleared.
+    with CACHE_GUARD.paused(), db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:

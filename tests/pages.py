@@ -31,5 +31,11 @@ def error_messages(response) -> list[str]:
     ]
 
 
+def hidden_value(response, name: str) -> str:
+    """The value of the page's hidden field ``name``, as its form sends it back ("" if none)."""
+    found = re.search(rf'name="{re.escape(name)}" type="hidden" value="([^"]*)"', text(response))
+    return unescape(found[1]) if found else ""
+
+
 def count(model, *where) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))

@@ -21,7 +21,8 @@ from marketplace.catalogue.models import (
     ListingPrice,
     ListingStatus,
 )
-from marketplace.db import db, parse_id
+from marketplace.db import PrecompiledRead, db, parse_id
+from marketplace.money import VatTreatment
 
 
 def first_of_month(day: date) -> date:
@@ -78,6 +79,53 @@ def price_on(listing_id: int, day: date) -> ListingPrice | None:
             ListingPrice.listing_id == listing_id,
             ListingPrice.effective_from <= day,
             sa.or_(ListingPrice.effective_to.is_(None), ListingPrice.effective_to > day),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class PriceInForce:
+    """What a listing charges on a day, as the database has it in the reader's transaction: the
+    price version (its ``listing_prices`` row), the unit price ex VAT and the VAT treatment."""
+
+    version_id: int
+    unit_price_pence: int
+    vat_treatment: VatTreatment
+
+
+_prices, _listings = ListingPrice.__table__, Listing.__table__
+_PRICE_IN_FORCE = PrecompiledRead(
+    sa.select(_prices.c.id, _prices.c.unit_price_pence, _listings.c.vat_treatment)
+    .join(_listings, _listings.c.id == _prices.c.listing_id)
+    .where(
+        _prices.c.listing_id == sa.bindparam("listing_id", type_=sa.Integer),
+        _prices.c.effective_from <= sa.bindparam("day", type_=sa.Date),
+        sa.or_(
+            _prices.c.effective_to.is_(None),
+            _prices.c.effective_to > sa.bindparam("day", type_=sa.Date),
+        ),
+    )
+)
+
+
+def price_in_force(listing_id: int, day: date) -> PriceInForce | None:
+    """The listing's price in force on ``day``, read in the session's transaction (one indexed
+    lookup): what a call-off charges is read here, never from a copy a worker keeps."""
+    sql, parameters = _PRICE_IN_FORCE.prepared(
+        db.session.get_bind().dialect, {"listing_id": listing_id, "day": day}
+    )
+    row = db.session.connection().exec_driver_sql(sql, parameters).first()
+    if row is None:
+        return None
+    version_id, unit_price_pence, vat_treatment = row
+    return PriceInForce(version_id, int(unit_price_pence), VatTreatment(vat_treatment))
+
+
+def unit_price_of_version(listing_id: int, version_id: int) -> int | None:
+    """The unit price a price version of the listing holds now; None if it has no such one."""
+    return db.session.scalar(
+        sa.select(ListingPrice.unit_price_pence).where(
+            ListingPrice.id == version_id, ListingPrice.listing_id == listing_id
         )
     )
 

@@ -23,7 +23,9 @@ intersects three indexes before it reads a row.
 The index is kept up to date in the transaction that changes the data: a session hook notes the
 listings whose searchable text, status, lot, organisation name, areas or memberships changed at
 each flush, and rewrites their rows before the flush ends. Writers that bypass the ORM (bulk loads
-with SQLAlchemy Core) must call ``reindex_listings`` or ``reindex_all`` themselves.
+with SQLAlchemy Core) must call ``reindex_listings`` or ``reindex_all`` themselves. Cached search
+pages need nothing more: the database's triggers move the search topic on for every write to
+the data or to the index (``marketplace.cache_triggers``).
 
 The price shown, filtered and sorted is the one in force today; availability in a month is the
 monthly capacity less the units committed in that month.
@@ -67,7 +69,7 @@ from marketplace.catalogue.models import (
     Sex,
 )
 from marketplace.db import db, insert_many, parse_id
-from marketplace.page_cache import Topic, bump_generations, kept, watch
+from marketplace.page_cache import Topic, kept, watch
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 PER_PAGE = 20
@@ -1120,7 +1122,6 @@ def reindex_listings(
 def reindex_all(connection: sa.Connection | None = None) -> int:
     """Rebuild the whole index from the listings; return how many listings are visible."""
     connection = connection or db.session.connection()
-    bump_generations(connection, [SEARCH_TOPIC])  # type: ignore[list-item]
     _delete_rows(connection, None)
     ids = list(
         connection.scalars(
@@ -1182,6 +1183,11 @@ for _model in (Listing, ListingArea, ListingPrice, CapacityCommitment):
     watch(_model, SEARCH_TOPIC)  # type: ignore[arg-type]
 watch(LotMembership, SEARCH_TOPIC, attributes=_MEMBERSHIP_FIELDS)  # type: ignore[arg-type]
 watch(Organisation, SEARCH_TOPIC, attributes={"name", "type"})  # type: ignore[arg-type]
+# What a search shows comes from the index, so writing it moves the topic on too: a reindex, a
+# bulk load's, or refresh_prices' rewrite of a row whose new price has taken effect. (The FTS5
+# table cannot have triggers; its rows are written with these.)
+watch(ROWS_TABLE, SEARCH_TOPIC)
+watch(AREAS_TABLE, SEARCH_TOPIC)
 
 _PENDING = "catalogue_search_pending"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import TypeVar
 
 import marshmallow as ma
@@ -116,6 +117,10 @@ class CallOffSchema(ma.Schema):
     notes_for_provider = ma.fields.String()
     unit = ma.fields.Function(lambda c: c.unit.value)
     unit_price_pence = ma.fields.Integer()
+    price_version_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "The listing's price version it was placed at"},
+    )
     vat_treatment = ma.fields.Enum(VatTreatment, by_value=True)
     net_pence = ma.fields.Integer()
     vat_pence = ma.fields.Integer()
@@ -212,6 +217,9 @@ class CallOffCollection(MethodView):
 
     @blp.arguments(NewCallOffSchema)
     @blp.response(201, CallOffSchema)
+    # The price in force is not the one expected (expected_price_version_id or
+    # expected_unit_price_pence): nothing placed; the detail says the new price.
+    @blp.alt_response(409, response=HTTPStatus.CONFLICT.name)
     @blp.doc(
         parameters=[
             {
@@ -233,27 +241,39 @@ class CallOffCollection(MethodView):
             for s in args.pop("shares", [])
         ]
         terms = tuple(OutcomeTermDetails(**t) for t in args.pop("outcome_terms", []))
+        seen = services.PriceSeen(
+            version_id=args.pop("expected_price_version_id", None),
+            unit_price_pence=args.pop("expected_unit_price_pence", None),
+        )
         details = services.CallOffDetails(**args, shares=tuple(shares), outcome_terms=terms)
         key = request.headers.get("Idempotency-Key")
         if key is None:
             call_off = _write(
-                lambda: services.place_call_off(user, organisation, listing_id, details)
+                lambda: services.place_call_off(
+                    user, organisation, listing_id, details, price_seen=seen
+                )
             )
             created = True
         else:
             fingerprint = json.dumps(request.get_json(silent=True), sort_keys=True, default=str)
             call_off, created = _place_once(
-                user, organisation, listing_id, details, key, fingerprint
+                user, organisation, listing_id, details, key, fingerprint, seen
             )
         location = url_for("orders_api.CallOffItem", call_off_id=call_off.id, _external=True)
         return call_off, 201 if created else 200, {"Location": location}
 
 
-def _place_once(user, organisation, listing_id, details, key, fingerprint):
+def _place_once(user, organisation, listing_id, details, key, fingerprint, seen):
     try:
         return _write(
             lambda: services.place_call_off_once(
-                user, organisation, listing_id, details, key=key, request_fingerprint=fingerprint
+                user,
+                organisation,
+                listing_id,
+                details,
+                key=key,
+                request_fingerprint=fingerprint,
+                price_seen=seen,
             )
         )
     except IntegrityError:

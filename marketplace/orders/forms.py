@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from marketplace.accounts.forms.fields import (
@@ -236,6 +236,13 @@ class ConfirmForm(BaseForm):
     """One button (and its CSRF token): placing from the check page, and one-click actions."""
 
     submit = submit_field("Place call-off")
+
+
+class PlaceConfirmForm(ConfirmForm):
+    """Check your answers' button, with the price the page showed (``PriceSeen.token``): a
+    price that changed by the time it is pressed places nothing, and the page asks again."""
+
+    price_seen = HiddenField()
 
 
 class DeclineForm(BaseForm):

@@ -277,6 +277,9 @@ class CallOff(TimestampMixin, DirectlyWritten, db.Model):
     net_pence: Mapped[int] = mapped_column(sa.BigInteger)
     vat_pence: Mapped[int] = mapped_column(sa.BigInteger)
     gross_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    # The price version it was placed at, read in the placing transaction: the one the buyer
+    # was shown on check your answers (None for call-offs placed before versions were kept).
+    price_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("listing_prices.id"))
     delivered_units: Mapped[int] = mapped_column(default=0)
     # The most its agreed outcome terms could add (every claim up to each cap, VAT included):
     # part of the whole-life value the direct-award limit counts (see marketplace.outcomes).

@@ -73,6 +73,23 @@ class NewCallOffSchema(ma.Schema):
         validate=ma.validate.Length(max=MAX_OUTCOME_TERMS),
         metadata={"description": "Payment by results (optional): agreed with the call-off"},
     )
+    expected_price_version_id = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=1, max=MAX_ID),
+        metadata={
+            "description": "The price version (a listing's price id) you expect to pay: if "
+            "another is in force when the call-off is placed, nothing is placed and the answer "
+            "is 409, saying the new price"
+        },
+    )
+    expected_unit_price_pence = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=0, max=2**53),
+        metadata={
+            "description": "The unit price ex VAT you expect to pay, in pence: as "
+            "expected_price_version_id, compared with the price in force when it is placed"
+        },
+    )
 
 
 class DeclineSchema(ma.Schema):

@@ -13,6 +13,7 @@ budget's row is held only from there to the commit, not while the call-off is wr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -30,7 +31,13 @@ from marketplace.accounts.queries import people_with_roles
 from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
-from marketplace.catalogue.queries import committed_units, first_of_month
+from marketplace.catalogue.queries import (
+    PriceInForce,
+    committed_units,
+    first_of_month,
+    price_in_force,
+    unit_price_of_version,
+)
 from marketplace.catalogue.search import buyable_listing
 from marketplace.db import (
     MAX_ID,
@@ -50,7 +57,7 @@ from marketplace.errors import (
     PermissionDenied,
     TransitionConflict,
 )
-from marketplace.money import BASIS_POINTS_WHOLE, allocate, split_by_basis_points
+from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, allocate, split_by_basis_points
 from marketplace.money import vat_pence as vat_on
 from marketplace.notifications.services import email_people, queue_email
 from marketplace.orders.models import (
@@ -200,6 +207,81 @@ class CallOffDetails:
     shares: Sequence[FundingShare] = field(default_factory=tuple)
     # Optional payment by results: ``marketplace.outcomes.services.OutcomeTermDetails``.
     outcome_terms: Sequence = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PriceSeen:
+    """The price the buyer was shown before placing (check your answers, or an API client's
+    expectation): each part that is given must still be the one in force when it is placed."""
+
+    version_id: int | None = None
+    unit_price_pence: int | None = None
+    vat_treatment: VatTreatment | None = None
+
+    def differs_from(self, price: PriceInForce) -> bool:
+        return any(
+            seen is not None and seen != now
+            for seen, now in (
+                (self.version_id, price.version_id),
+                (self.unit_price_pence, price.unit_price_pence),
+                (self.vat_treatment, price.vat_treatment),
+            )
+        )
+
+    @property
+    def token(self) -> str:
+        """The form's hidden value: what check your answers showed."""
+        return f"{self.version_id}:{self.unit_price_pence}:{self.vat_treatment}"
+
+    @classmethod
+    def from_token(cls, text: object) -> PriceSeen:
+        """What a form said it showed; one that says nothing usable matches no price (the
+        buyer is shown the price and asked again)."""
+        parts = str(text or "").split(":")
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+            with contextlib.suppress(ValueError):
+                return cls(int(parts[0]), int(parts[1]), VatTreatment(parts[2]))
+        return cls(version_id=0)
+
+
+class PriceChanged(BusinessRuleViolation):
+    """The price in force is not the one the buyer was shown: nothing is placed, and the buyer
+    is told the new price and asked again."""
+
+    status = 409
+    title = "The price has changed"
+
+    def __init__(self, message: str, price: PriceInForce):
+        super().__init__({"price": [message]})
+        self.price = price
+
+
+def _price_changed(
+    listing: Listing, seen: PriceSeen, price: PriceInForce, quantity: int
+) -> PriceChanged:
+    old = seen.unit_price_pence
+    if old is None and seen.version_id:
+        old = unit_price_of_version(listing.id, seen.version_id)
+    gross = call_off_value(price.unit_price_pence, quantity, price.vat_treatment)[2]
+    now = f"{_pounds(price.unit_price_pence)} per {listing.unit.label} excluding VAT"
+    total = f"this call-off would come to {_pounds(gross)} including VAT"
+    if old is not None and old != price.unit_price_pence:
+        message = (
+            f"The price of this service changed after you checked your answers: it is now "
+            f"{now} (it was {_pounds(old)}), so {total}. Check the new price, then place the "
+            "call-off again"
+        )
+    elif seen.vat_treatment is not None and seen.vat_treatment != price.vat_treatment:
+        message = (
+            f"The VAT on this service changed after you checked your answers, so {total}. "
+            "Check the new total, then place the call-off again"
+        )
+    else:
+        message = (
+            f"Check the price of this service: it is {now}, so {total}. Then place the "
+            "call-off again"
+        )
+    return PriceChanged(message, price)
 
 
 def check_details(details: CallOffDetails) -> dict[str, list[str]]:
@@ -771,11 +853,14 @@ def _check_answers(
         from marketplace.outcomes import services as outcome_services
 
         term_errors, outcome_max = outcome_services.check_new_terms(
-            listing, details.start_date, listing.vat_treatment, details.outcome_terms
+            listing,
+            details.start_date,
+            price.vat_treatment if price else listing.vat_treatment,
+            details.outcome_terms,
         )
         errors.update(term_errors)
     if not errors:
-        *_, gross = call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
+        *_, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
         if gross > MAX_VALUE_PENCE:
             errors["quantity"] = ["That is more than a call-off can be worth"]
     return errors, shares, funders, outcome_max
@@ -800,13 +885,15 @@ def check_call_off(
     listing = buyable_listing(listing_id)
     if listing is None:
         raise NotFound("Service not found")
-    price = listing.price_on(today)
+    # Money is read in this transaction, never from the worker's copy of the listing: the price
+    # in force now, its version and the VAT treatment are what the call-off locks in.
+    price = price_in_force(listing.id, today)
     errors, shares, funders, outcome_max = _check_answers(
         organisation, listing, details, today, price
     )
     if errors:
         return errors
-    *_, gross = call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
+    *_, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
     # What the budget and limit rules read of the call-off it would be; never added.
     call_off = new_row(
         CallOff,
@@ -838,11 +925,13 @@ def place_call_off(
     details: CallOffDetails,
     *,
     now: datetime | None = None,
+    price_seen: PriceSeen | None = None,
 ) -> CallOff:
     """Place a call-off for a listing at today's price, as ``organisation`` (the lead buyer).
 
     It goes to the co-funders for their shares, then (above the buyer's spend limit) to an
-    approver, then to the provider; each step it can skip, it skips.
+    approver, then to the provider; each step it can skip, it skips. With ``price_seen``, a
+    price in force that is not the one the buyer was shown places nothing (``PriceChanged``).
     """
     _require_placer(actor, organisation)
     now = now or utcnow()
@@ -850,16 +939,18 @@ def place_call_off(
     listing = buyable_listing(listing_id)
     if listing is None:
         raise NotFound("Service not found")
-    price = listing.price_on(today)
+    # Money is read in this transaction, never from the worker's copy of the listing: the price
+    # in force now, its version and the VAT treatment are what the call-off locks in.
+    price = price_in_force(listing.id, today)
     errors, shares, funders, outcome_max = _check_answers(
         organisation, listing, details, today, price
     )
     if errors:
         raise BusinessRuleViolation(errors)
+    if price_seen is not None and price_seen.differs_from(price):
+        raise _price_changed(listing, price_seen, price, details.quantity)
     arrangement = listing.lot.arrangement
-    net, vat, gross = call_off_value(
-        price.unit_price_pence, details.quantity, listing.vat_treatment
-    )
+    net, vat, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
     # Made without the ORM's events for each attribute (db.new_row): it has no history to keep.
     call_off = new_row(
         CallOff,
@@ -889,7 +980,8 @@ def place_call_off(
         notes_for_provider=(details.notes_for_provider or "").strip(),
         unit=listing.unit,
         unit_price_pence=price.unit_price_pence,
-        vat_treatment=listing.vat_treatment,
+        vat_treatment=price.vat_treatment,
+        price_version_id=price.version_id,
         net_pence=net,
         vat_pence=vat,
         gross_pence=gross,
@@ -931,6 +1023,7 @@ def _placed_snapshot(call_off: CallOff) -> dict:
     data.update(
         reference=call_off.reference,
         listing_id=call_off.listing_id,
+        price_version_id=call_off.price_version_id,
         award_route=call_off.award_route.value,
         choice_reason=call_off.choice_reason.value,
         funders=[
@@ -1790,6 +1883,7 @@ def place_call_off_once(
     key: str,
     request_fingerprint: str,
     now: datetime | None = None,
+    price_seen: PriceSeen | None = None,
 ) -> tuple[CallOff, bool]:
     """Place a call-off unless this key already placed one; (call-off, whether it is new).
 
@@ -1813,6 +1907,8 @@ def place_call_off_once(
     )
     db.session.add(record)
     db.session.flush()
-    call_off = place_call_off(actor, organisation, listing_id, details, now=now)
+    call_off = place_call_off(
+        actor, organisation, listing_id, details, now=now, price_seen=price_seen
+    )
     record.call_off_id = call_off.id
     return call_off, True

@@ -45,6 +45,7 @@ from marketplace.orders.forms import (
     DeclineForm,
     DeliveryForm,
     PlaceCallOffForm,
+    PlaceConfirmForm,
     RejectVariationForm,
     VariationForm,
     complete_form,
@@ -315,7 +316,8 @@ def check(listing_id: int, token: str):
         flash("Those answers are no longer available. Start again.", "info")
         return redirect(url_for("orders.place", listing_id=listing_id))
     details = _details(draft, organisation)
-    form = ConfirmForm()
+    form = PlaceConfirmForm()
+    errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
         fingerprint = json.dumps(draft, sort_keys=True)
         try:
@@ -326,11 +328,19 @@ def check(listing_id: int, token: str):
                 details,
                 key=f"form:{token}",
                 request_fingerprint=fingerprint,
+                # What this page showed when Place was pressed: a price that has changed
+                # since places nothing, and the page shows the new one and asks again.
+                price_seen=services.PriceSeen.from_token(form.price_seen.data),
             )
             commit()
         except NotFound:
             rollback()
             abort(404)
+        except services.PriceChanged as error:
+            # The price moved after this page showed it: this page again, with the new price
+            # and what the call-off would now cost, to be checked and placed again.
+            rollback()
+            errors = error.errors
         except DomainError as error:
             # Something changed since the question page checked (a budget used up meanwhile):
             # back to the question page, with each error on the answer to change.
@@ -343,15 +353,20 @@ def check(listing_id: int, token: str):
             call_off = services.placed_with_key(current_user, f"form:{token}", fingerprint)
             if call_off is None:
                 raise
-        drafts.pop(token, None)
-        session[DRAFTS_KEY] = drafts
-        return redirect(url_for("orders.placed", call_off_id=call_off.id))
+        if not errors:
+            drafts.pop(token, None)
+            session[DRAFTS_KEY] = drafts
+            return redirect(url_for("orders.placed", call_off_id=call_off.id))
     price = listing.price_on(services.london_date(None))
     value = (
         services.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
         if price
         else None
     )
+    if price is not None:
+        form.price_seen.data = services.PriceSeen(
+            price.id, price.unit_price_pence, listing.vat_treatment
+        ).token
     names = {
         org.id: org.name
         for org in db.session.scalars(
@@ -373,7 +388,8 @@ def check(listing_id: int, token: str):
         names=names,
         organisation=organisation,
         choice_label=ChoiceReason(draft["choice_reason"]).label,
-    )
+        page_errors=errors,
+    ), (409 if errors else 200)
 
 
 @bp.get("/<int:call_off_id>/placed")

@@ -16,6 +16,7 @@ from marketplace.workdays import add_working_days
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.factories import add_membership, make_member, make_organisation, make_user
+from tests.pages import hidden_value
 
 
 @dataclass
@@ -116,3 +117,10 @@ def second_buyer(world: OrdersWorld) -> User:
     user = make_user(name="Second Buyer")
     add_membership(user, world.region, Role.BUYER)
     return user
+
+
+def press_place(web, check_url: str):
+    """Press "Place call-off" as the browser sends the check page's form: with the price the
+    page showed."""
+    page = web.get(check_url)
+    return web.post(check_url, data={"price_seen": hidden_value(page, "price_seen")})

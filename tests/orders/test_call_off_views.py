@@ -13,7 +13,8 @@ from marketplace.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus
 from tests.factories import make_member, make_organisation
-from tests.orders.factories import build_orders_world, details
+from tests.orders.factories import build_orders_world, details, press_place
+from tests.pages import hidden_value
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_a_buyer_buys_from_a_listing_checks_answers_and_sees_the_reference(web, 
     assert b"Check your answers" in check.data
     assert b"X123456" in check.data and "£1,200.00".encode() in check.data
 
-    placed = web.post(check_url, data={})
+    placed = web.post(check_url, data={"price_seen": hidden_value(check, "price_seen")})
     assert placed.status_code == 302 and "/placed" in placed.headers["Location"]
     confirmation = web.get(placed.headers["Location"])
     reference = re.search(rb"CO-\d{4}-\d{6}", confirmation.data).group().decode()
@@ -104,7 +105,7 @@ def test_co_funding_goes_to_the_co_funders_approver_who_confirms_on_the_page(web
     )
     check = web.get(response.headers["Location"])
     assert b"Durham PCC" in check.data and b"40%" in check.data and b"60%" in check.data
-    web.post(response.headers["Location"], data={})
+    press_place(web, response.headers["Location"])
     call_off = db.session.scalar(sa.select(CallOff))
     assert call_off.status == CallOffStatus.AWAITING_FUNDING
 

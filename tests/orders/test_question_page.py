@@ -17,7 +17,7 @@ from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff
 from tests.catalogue.factories import make_listing
 from tests.factories import make_member, make_organisation
-from tests.orders.factories import build_orders_world, details
+from tests.orders.factories import build_orders_world, details, press_place
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def test_a_budget_used_up_before_placing_sends_the_buyer_back_to_the_question_pa
     budget.committed_pence = budget.allocated_pence - 10_000
     commit()
 
-    placed = web.post(check_url, data={})
+    placed = press_place(web, check_url)
     assert placed.status_code == 302
     back = placed.headers["Location"]
     assert f"/call-offs/new/{world.listing.id}?draft=" in back
@@ -194,7 +194,7 @@ def test_a_budget_used_up_before_placing_sends_the_buyer_back_to_the_question_pa
 
     fixed = web.post(back, data=answers(world, quantity="1"))
     assert fixed.status_code == 302
-    assert web.post(fixed.headers["Location"], data={}).status_code == 302
+    assert press_place(web, fixed.headers["Location"]).status_code == 302
     assert count() == 1
 
 
@@ -207,7 +207,7 @@ def test_a_co_funders_budget_used_up_before_placing_points_at_its_share(web, wor
     budget = db.session.get(Budget, world.pcc_budget.id)
     budget.committed_pence = budget.allocated_pence
     commit()
-    placed = web.post(to_check.headers["Location"], data={})
+    placed = press_place(web, to_check.headers["Location"])
     links = summary_links(web.get(placed.headers["Location"]))
     assert "Durham PCC has £0.00 left" in links["share_1"]
     assert count() == 0

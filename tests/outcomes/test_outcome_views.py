@@ -18,6 +18,7 @@ from tests.factories import make_member
 from tests.orders.factories import build_orders_world
 from tests.outcomes.factories import PDF, accepted_with_terms, term
 from tests.outcomes.test_outcome_api import _claimable
+from tests.pages import hidden_value
 
 
 @pytest.fixture
@@ -224,7 +225,9 @@ def test_the_buyer_adds_an_outcome_term_when_placing_and_checks_it(web, world):
     # Back to change it: the answers come back.
     again = web.get(url + "?draft=" + moved.headers["Location"].rsplit("/", 1)[-1])
     assert b"250.50" in again.data
-    placed = web.post(moved.headers["Location"], data={})
+    placed = web.post(
+        moved.headers["Location"], data={"price_seen": hidden_value(check, "price_seen")}
+    )
     assert placed.status_code == 302, placed.data
     call_off = db.session.query(CallOff).one()
     [row] = queries.terms_of(call_off.id)
