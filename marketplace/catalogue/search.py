@@ -425,6 +425,8 @@ _rows = sa.table(
     sa.column("price_from", sa.Date()),
     sa.column("price_to", sa.Date()),
     sa.column("region_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
+    sa.column("wide_region_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
+    sa.column("pcc_area_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
     sa.column("document", postgresql.TSVECTOR()),  # PostgreSQL only
 )
 
@@ -683,6 +685,7 @@ def _by_area(matched, nothing: list, no_price, dialect: str) -> list[sa.Select]:
     A match covered in a whole region has one area row for it (kind "wide", key the region);
     one covered in PCC areas of a region it is not covered in as a whole has a row per area
     (kind "pcc", key the area): the index never holds both for one region (see ``_cover``).
+    On PostgreSQL the same are arrays in the match's row (see ``_area_arrays``).
     """
     area = _areas
     # The matches first, each probing the areas' (listing, region, PCC area) index, which holds
@@ -690,11 +693,20 @@ def _by_area(matched, nothing: list, no_price, dialect: str) -> list[sa.Select]:
     # the tables have statistics).
     by_matches = _CrossJoin(matched, area, area.c.listing_id == matched.c.id)
     if dialect == "postgresql":
-        # Each match's covered regions are in its row: unnested in memory, no lookups.
-        covered = sa.select(sa.func.unnest(matched.c.region_ids).label("region_id")).subquery()
-        by_region = sa.select(
-            sa.literal("region"), covered.c.region_id, sa.func.count(), *nothing, no_price
-        ).group_by(covered.c.region_id)
+        # Each match's covered areas are in its row: unnested in memory, no lookups.
+        selects = []
+        for kind, column in (
+            ("region", matched.c.region_ids),
+            ("wide", matched.c.wide_region_ids),
+            ("pcc", matched.c.pcc_area_ids),
+        ):
+            covered = sa.select(sa.func.unnest(column).label("area_id")).subquery()
+            selects.append(
+                sa.select(
+                    sa.literal(kind), covered.c.area_id, sa.func.count(), *nothing, no_price
+                ).group_by(covered.c.area_id)
+            )
+        return selects
     else:
         by_region = (
             sa.select(
@@ -743,7 +755,11 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
             _rows.c.provider_key,
             _rows.c.title_key,
             plan.price().label("price"),
-            *([_rows.c.region_ids] if plan.dialect == "postgresql" else []),
+            *(
+                [_rows.c.region_ids, _rows.c.wide_region_ids, _rows.c.pcc_area_ids]
+                if plan.dialect == "postgresql"
+                else []
+            ),
             *([rank.label("rank")] if rank is not None else []),
         )
         .select_from(plan.from_)
@@ -1060,6 +1076,16 @@ def _cover(cover: set[tuple[int, int | None]]) -> set[tuple[int, int | None]]:
     return {(r, p) for r, p in cover if p is None or (r, None) not in cover}
 
 
+def _area_arrays(cover: set[tuple[int, int | None]]) -> dict[str, list[int]]:
+    """PostgreSQL: the covered areas in the row itself, for the region filter and the counts
+    per region and PCC area to read without a lookup."""
+    return {
+        "region_ids": sorted({r for r, _ in cover}),
+        "wide_region_ids": sorted(r for r, p in cover if p is None),
+        "pcc_area_ids": sorted(p for _, p in cover if p is not None),
+    }
+
+
 def _place_names(connection: sa.Connection) -> tuple[dict[int, str], dict[int, str], dict]:
     """Region names, PCC area names and each region's PCC area ids, in one statement."""
     region, pcc = ProbationRegion.__table__, PccArea.__table__
@@ -1248,7 +1274,7 @@ def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = 
                             strict=True,
                         )
                     ),
-                    **({"region_ids": sorted({r for r, _ in cover})} if on_postgresql else {}),
+                    **(_area_arrays(cover) if on_postgresql else {}),
                 }
             )
             covered.extend(
