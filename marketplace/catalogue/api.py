@@ -103,8 +103,11 @@ class ServicesQuerySchema(ma.Schema):
         load_default="",
         validate=ma.validate.Length(max=MAX_TEXT_CHARS),
         metadata={
-            "description": "Words to find in the title, summary, description, outcomes "
-            "or provider's name; every word must match. Operators are plain words."
+            "description": "Words to find in the title, summary, description, outcomes, "
+            "provider's name or the names of the places a service is offered in, in any of "
+            "their forms (mentor finds mentoring); every word must match, OR between two "
+            "words finds either, and common words (the, and, for …) are left out. Other "
+            "operators are plain words."
         },
     )
     lot = ma.fields.String(

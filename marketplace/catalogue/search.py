@@ -50,7 +50,13 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from marketplace.accounts.models import Organisation, OrganisationType
 from marketplace.accounts.queries import Page
-from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
+from marketplace.accreditation.models import (
+    Arrangement,
+    ArrangementLot,
+    ArrangementStatus,
+    LotMembership,
+    MembershipStatus,
+)
 from marketplace.accreditation.services.applications import london_date as london_today
 from marketplace.catalogue.models import (
     COMPLEXITY_COLUMNS,
@@ -68,6 +74,7 @@ from marketplace.catalogue.models import (
     RiskLevel,
     Sex,
 )
+from marketplace.catalogue.stemmer import stem
 from marketplace.db import db, insert_many, parse_id
 from marketplace.page_cache import Topic, kept, watch
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
@@ -82,9 +89,9 @@ AREAS_TABLE = "listing_search_areas"
 ROWS_TABLE = "listing_search_rows"
 SORT_KEY_MAX = 120
 MAX_PAGE = 100_000
-# bm25 weights per FTS5 column (title, summary, body, provider); PostgreSQL weighs the same
-# parts A, B, C and B.
-BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
+# bm25 weights per FTS5 column (title, summary, body, provider, places); PostgreSQL weighs the
+# same parts A, B, C, B and D. A place name matches, but a word in the text ranks first.
+BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0, 0.5)
 _REINDEX_CHUNK = 500
 # The page cache topic of search results (see marketplace/page_cache.py): moved on by any change
 # to what a search shows, so that a cached results page is never served after such a change.
@@ -101,38 +108,127 @@ def is_search_object(name: str | None) -> bool:
 
 # A run of letters and digits no longer than MAX_TERM_CHARS (longer runs are not words).
 _WORD = re.compile(rf"(?<![a-z0-9])[a-z0-9]{{1,{MAX_TERM_CHARS}}}(?![a-z0-9])")
+# Words too common to tell services apart: left out of a search (and said so on the page). "and"
+# is what a search does anyway and "or" joins the words either side of it (see ``parse_text``);
+# neither is ever matched as a word.
+STOP_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "is",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+    }
+)
 
 
 @functools.lru_cache(maxsize=200_000)  # a catalogue's vocabulary: each word is stemmed once
 def _stem(word: str) -> str:
-    """Reduce a plural to its singular, conservatively: the same on both sides of the search."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    """A word's stem (Porter2), the same on both sides of the search and on both databases."""
+    return stem(word)
 
 
-def terms(text: str | None) -> list[str]:
-    """Text as plain search terms: folded to lower case without accents, letters and digits."""
-    if not text:
-        return []
+def _fold(text: str) -> str:
+    """Lower case without accents."""
     folded = text.casefold()
     if not folded.isascii():
         folded = unicodedata.normalize("NFKD", folded)
         folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return list(map(_stem, _WORD.findall(folded)))
+    return folded
+
+
+def terms(text: str | None) -> list[str]:
+    """Text as plain search terms: folded to lower case without accents, letters and digits,
+    each reduced to its stem."""
+    if not text:
+        return []
+    return list(map(_stem, _WORD.findall(_fold(text))))
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """What search text asks for: every group must match, and a group matches when any of its
+    words does ("housing women or men": housing, and women or men).
+
+    Each word is kept as typed (folded) for the page, with its stem for the index.
+    """
+
+    groups: tuple[tuple[tuple[str, str], ...], ...] = ()  # ((stem, word as typed), ...)
+    ignored: tuple[str, ...] = ()  # common words left out, as typed
+
+    @property
+    def terms(self) -> list[str]:
+        """The distinct stems, in order."""
+        return list(dict.fromkeys(term for group in self.groups for term, _ in group))
+
+    def fts5(self) -> str:
+        """The FTS5 query: each stem quoted (stems are [a-z0-9]+), so no input is syntax."""
+        return " AND ".join(
+            f'"{group[0][0]}"'
+            if len(group) == 1
+            else "(" + " OR ".join(f'"{term}"' for term, _ in group) + ")"
+            for group in self.groups
+        )
+
+    def tsquery(self) -> str:
+        """The PostgreSQL tsquery text (for ``to_tsquery('simple', …)``): the same logic."""
+        return " & ".join(
+            group[0][0] if len(group) == 1 else "(" + " | ".join(term for term, _ in group) + ")"
+            for group in self.groups
+        )
+
+
+def parse_text(text: str | None) -> TextQuery:
+    """Search text as groups of words: all groups must match (AND is the default, and the word
+    "and" only separates), "or" between two words makes them one group that either matches, and
+    common words are left out. At most MAX_TERMS words; the text is cut to MAX_QUERY_CHARS."""
+    groups: list[list[tuple[str, str]]] = []
+    ignored: list[str] = []
+    joining = False  # the last word seen was "or" after a word
+    count = 0
+    for word in _WORD.findall(_fold((text or "")[:MAX_QUERY_CHARS])):
+        if word == "or":
+            joining = bool(groups)
+            continue
+        if word == "and":
+            joining = False
+            continue
+        if word in STOP_WORDS:
+            if word not in ignored:
+                ignored.append(word)
+            continue
+        term = _stem(word)
+        if not joining:
+            groups.append([])
+        if all(term != known for known, _ in groups[-1]):
+            groups[-1].append((term, word))
+        joining = False
+        count += 1
+        if count >= MAX_TERMS:
+            break
+    distinct: dict[frozenset[str], tuple[tuple[str, str], ...]] = {}
+    for group in groups:  # "housing housing": one group
+        distinct.setdefault(frozenset(term for term, _ in group), tuple(group))
+    return TextQuery(tuple(distinct.values()), tuple(ignored))
 
 
 def query_terms(text: str | None) -> list[str]:
-    """The distinct terms of search text (cut to a sane length first), in order."""
-    seen: list[str] = []
-    for term in terms((text or "")[:MAX_QUERY_CHARS]):
-        if term not in seen:
-            seen.append(term)
-    return seen[:MAX_TERMS]
+    """The distinct stems a search for this text looks for, in order."""
+    return parse_text(text).terms
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,9 +287,14 @@ class SearchParams:
     page: int = 1
     per_page: int = PER_PAGE
 
+    @functools.cached_property
+    def query(self) -> TextQuery:
+        """The search text as groups of words (see ``parse_text``)."""
+        return parse_text(self.text)
+
     @property
     def terms(self) -> list[str]:
-        return query_terms(self.text)
+        return self.query.terms
 
     @property
     def effective_sort(self) -> SortOrder:
@@ -230,6 +331,13 @@ class Reference:
     categories: list[tuple[int, str, str]]  # id, code, name
     regions: list[tuple[int, str, str]]
     pcc_areas: list[tuple[int, str, str, int]]  # id, code, name, region id
+    # The categories that are lots of a live arrangement: what a buyer may filter by.
+    lot_category_ids: set[int] = field(default_factory=set)
+
+    @property
+    def lots(self) -> list[tuple[int, str, str]]:
+        """The categories that are lots of a live arrangement, by name."""
+        return [row for row in self.categories if row[0] in self.lot_category_ids]
 
     def category_id(self, code: str | None) -> int | None:
         code = (code or "").strip().upper()
@@ -245,10 +353,12 @@ class Reference:
 
 
 def load_reference() -> Reference:
-    """Categories, regions and PCC areas by name, in one statement."""
+    """Categories, regions, PCC areas and live lots' categories, by name, in one statement."""
     category = ServiceCategory.__table__
     region = ProbationRegion.__table__
     pcc = PccArea.__table__
+    lot, arrangement = ArrangementLot.__table__, Arrangement.__table__
+    no_text = sa.cast(sa.null(), sa.String)
     statement = sa.union_all(
         sa.select(
             sa.literal("c").label("kind"),
@@ -259,11 +369,16 @@ def load_reference() -> Reference:
         ),
         sa.select(sa.literal("r"), region.c.id, region.c.code, region.c.name, sa.literal(0)),
         sa.select(sa.literal("p"), pcc.c.id, pcc.c.code, pcc.c.name, pcc.c.region_id),
+        sa.select(sa.literal("l"), lot.c.category_id, no_text, no_text, sa.literal(0))
+        .join(arrangement, arrangement.c.id == lot.c.arrangement_id)
+        .where(arrangement.c.status == ArrangementStatus.LIVE.value),
     )
     reference = Reference([], [], [])
     for kind, pk, code, name, parent in db.session.execute(statement):
         if kind == "c":
             reference.categories.append((pk, code, name))
+        elif kind == "l":
+            reference.lot_category_ids.add(pk)
         elif kind == "r":
             reference.regions.append((pk, code, name))
         else:
@@ -312,6 +427,8 @@ _rows = sa.table(
     sa.column("price_from", sa.Date()),
     sa.column("price_to", sa.Date()),
     sa.column("region_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
+    sa.column("wide_region_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
+    sa.column("pcc_area_ids", postgresql.ARRAY(sa.Integer())),  # PostgreSQL only
     sa.column("document", postgresql.TSVECTOR()),  # PostgreSQL only
 )
 
@@ -340,15 +457,12 @@ def _shape_and_values(
 ) -> tuple[tuple, dict[str, Any], bool]:
     """What decides the statements' shape (hashable), the values bound into them, and whether an
     unknown code means nothing can match."""
-    words = params.terms
-    shape: list = [dialect, bool(words), params.effective_sort.value]
+    query = params.query
+    shape: list = [dialect, bool(query.groups), params.effective_sort.value]
     values: dict[str, Any] = {"today": today}
     impossible = False
-    if words:
-        if dialect == "postgresql":
-            values["words"] = " ".join(words)
-        else:
-            values["words"] = " ".join(f'"{word}"' for word in words)  # words are [a-z0-9]+
+    if query.groups:
+        values["words"] = query.tsquery() if dialect == "postgresql" else query.fts5()
     if params.lot:
         category_id = reference.category_id(params.lot)
         impossible |= category_id is None
@@ -424,7 +538,7 @@ class _Plan:
         """The text index joined to the narrow rows, and the relevance (larger is better)."""
         words = _bound("words", sa.String())
         if self.dialect == "postgresql":
-            tsquery = sa.func.plainto_tsquery(sa.literal_column("'simple'"), words)
+            tsquery = sa.func.to_tsquery(sa.literal_column("'simple'"), words)
             self.conditions.append(_rows.c.document.op("@@")(tsquery))
             return _rows, sa.func.ts_rank(_rows.c.document, tsquery)
         # CROSS JOIN: SQLite then always reads the text index first and looks the rows up,
@@ -566,14 +680,70 @@ _SUM_NAMES: list[tuple[str, str]] = [
 ]
 
 
+def _by_area(matched, nothing: list, no_price, dialect: str) -> list[sa.Select]:
+    """Per region, how many matches it covers; per covered area, how many matches have it:
+    what the region and PCC area counts read.
+
+    A match covered in a whole region has one area row for it (kind "wide", key the region);
+    one covered in PCC areas of a region it is not covered in as a whole has a row per area
+    (kind "pcc", key the area): the index never holds both for one region (see ``_cover``).
+    On PostgreSQL the same are arrays in the match's row (see ``_area_arrays``).
+    """
+    area = _areas
+    # The matches first, each probing the areas' (listing, region, PCC area) index, which holds
+    # all that is read: never a scan of every covered area (SQLite otherwise prefers one once
+    # the tables have statistics).
+    by_matches = _CrossJoin(matched, area, area.c.listing_id == matched.c.id)
+    if dialect == "postgresql":
+        # Each match's covered areas are in its row: unnested in memory, no lookups.
+        selects = []
+        for kind, column in (
+            ("region", matched.c.region_ids),
+            ("wide", matched.c.wide_region_ids),
+            ("pcc", matched.c.pcc_area_ids),
+        ):
+            covered = sa.select(sa.func.unnest(column).label("area_id")).subquery()
+            selects.append(
+                sa.select(
+                    sa.literal(kind), covered.c.area_id, sa.func.count(), *nothing, no_price
+                ).group_by(covered.c.area_id)
+            )
+        return selects
+    else:
+        by_region = (
+            sa.select(
+                sa.literal("region"),
+                area.c.region_id,
+                sa.func.count(sa.distinct(matched.c.id)),
+                *nothing,
+                no_price,
+            )
+            .select_from(by_matches)
+            .group_by(area.c.region_id)
+        )
+    wide = area.c.pcc_area_id.is_(None)
+    by_area = (
+        sa.select(
+            sa.case((wide, "wide"), else_="pcc"),
+            sa.func.coalesce(area.c.pcc_area_id, area.c.region_id),
+            sa.func.count(),
+            *nothing,
+            no_price,
+        )
+        .select_from(by_matches)
+        .group_by(area.c.region_id, area.c.pcc_area_id)
+    )
+    return [by_region, by_area]
+
+
 @functools.lru_cache(maxsize=512)
 def _statement(shape: tuple) -> sa.CompoundSelect:
     """The one statement of a search of this shape (built once, then only its values change).
 
     The matches are read once (a materialised CTE with today's price and the sort keys); per
-    lot the statement counts them and how many have each flag, sex and provider type; per region
-    how many it covers; and it numbers the ids of the page asked for (the last page if that is
-    past the end).
+    lot the statement counts them and how many have each flag, sex and provider type; per
+    covered area how many it covers (see ``_by_area``); and it numbers the ids of the page
+    asked for (the last page if that is past the end).
     """
     plan = _plan(shape)
     rank = plan.rank
@@ -587,7 +757,11 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
             _rows.c.provider_key,
             _rows.c.title_key,
             plan.price().label("price"),
-            *([_rows.c.region_ids] if plan.dialect == "postgresql" else []),
+            *(
+                [_rows.c.region_ids, _rows.c.wide_region_ids, _rows.c.pcc_area_ids]
+                if plan.dialect == "postgresql"
+                else []
+            ),
             *([rank.label("rank")] if rank is not None else []),
         )
         .select_from(plan.from_)
@@ -613,27 +787,7 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
         *(total.label(f"s{i}") for i, total in enumerate(sums)),
         no_price.label("price"),
     ).group_by(matched.c.category_id)
-    if plan.dialect == "postgresql":
-        # Each match's covered regions are in its row: unnested in memory, no lookups.
-        covered = sa.select(sa.func.unnest(matched.c.region_ids).label("region_id")).subquery()
-        by_region = sa.select(
-            sa.literal("region"), covered.c.region_id, sa.func.count(), *nothing, no_price
-        ).group_by(covered.c.region_id)
-    else:
-        by_region = (
-            sa.select(
-                sa.literal("region"),
-                _areas.c.region_id,
-                sa.func.count(sa.distinct(matched.c.id)),
-                *nothing,
-                no_price,
-            )
-            # The matches first, each probing the areas' (listing, region) index: never a scan
-            # of every covered area (SQLite otherwise prefers one once the tables have
-            # statistics).
-            .select_from(_CrossJoin(matched, _areas, _areas.c.listing_id == matched.c.id))
-            .group_by(_areas.c.region_id)
-        )
+    by_area = _by_area(matched, nothing, no_price, plan.dialect)
     total = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
     wanted, per_page = _bound("wanted"), _bound("per_page")
     offset = sa.case(
@@ -661,7 +815,7 @@ def _statement(shape: tuple) -> sa.CompoundSelect:
         *nothing,
         page_rows.c.price,
     )
-    return sa.union_all(by_lot, by_region, numbered)
+    return sa.union_all(by_lot, *by_area, numbered)
 
 
 def _run(
@@ -676,10 +830,14 @@ def _run(
     totals = [0] * len(_SUM_NAMES)
     count = 0
     hits: list[tuple[int, int, int | None]] = []
+    in_area: dict[str, dict[int, int]] = {"wide": {}, "pcc": {}}
     values = {**values, "wanted": (page - 1) * per_page, "per_page": per_page}
     for kind, key, n, *counts, price in db.session.execute(_statement(shape), values):
         if kind == "hit":
             hits.append((int(n), key, price))
+            continue
+        if kind in in_area:
+            in_area[kind][key] = int(n)
             continue
         if kind == "lot":
             count += int(n)
@@ -689,11 +847,18 @@ def _run(
             facets[kind][code] = int(n)
     for (facet, value), n in zip(_SUM_NAMES, totals, strict=True):
         facets[facet][value] = n
+    # A PCC area counts the matches covered in its whole region and those covered in it alone,
+    # as the PCC area filter finds them.
+    wide, own = in_area["wide"], in_area["pcc"]
+    for pk, code, _, region_id in reference.pcc_areas:
+        total = wide.get(region_id, 0) + own.get(pk, 0)
+        if total:
+            facets["pcc_area"][code] = total
     return count, facets, [(key, price) for _, key, price in sorted(hits)]
 
 
 def _empty_facets() -> dict[str, dict[str, int]]:
-    facets: dict[str, dict[str, int]] = {"lot": {}, "region": {}}
+    facets: dict[str, dict[str, int]] = {"lot": {}, "region": {}, "pcc_area": {}}
     for facet, value in _SUM_NAMES:
         facets.setdefault(facet, {})[value] = 0
     return facets
@@ -895,26 +1060,82 @@ _MEMBERSHIP_FIELDS = frozenset(
 )
 
 
-def _document(row) -> dict[str, Any]:
+def _document(row, places: str = "") -> dict[str, Any]:
     return {
         "id": row.id,
         "title": " ".join(terms(row.title)),
         "summary": " ".join(terms(row.summary)),
         "body": " ".join(terms(f"{row.description or ''}\n{row.outcomes or ''}")),
         "provider": " ".join(terms(row.provider)),
+        "places": places,
     }
+
+
+def _cover(cover: set[tuple[int, int | None]]) -> set[tuple[int, int | None]]:
+    """A listing's covered areas without the PCC areas of a region it is covered in as a whole
+    (the region covers them): so each covered place is one row, which the counts per PCC area
+    rely on."""
+    return {(r, p) for r, p in cover if p is None or (r, None) not in cover}
+
+
+def _area_arrays(cover: set[tuple[int, int | None]]) -> dict[str, list[int]]:
+    """PostgreSQL: the covered areas in the row itself, for the region filter and the counts
+    per region and PCC area to read without a lookup."""
+    return {
+        "region_ids": sorted({r for r, _ in cover}),
+        "wide_region_ids": sorted(r for r, p in cover if p is None),
+        "pcc_area_ids": sorted(p for _, p in cover if p is not None),
+    }
+
+
+def _place_names(connection: sa.Connection) -> tuple[dict[int, str], dict[int, str], dict]:
+    """Region names, PCC area names and each region's PCC area ids, in one statement."""
+    region, pcc = ProbationRegion.__table__, PccArea.__table__
+    regions: dict[int, str] = {}
+    pcc_names: dict[int, str] = {}
+    in_region: dict[int, list[int]] = {}
+    for pcc_id, pcc_name, region_id, region_name in connection.execute(
+        sa.select(pcc.c.id, pcc.c.name, region.c.id, region.c.name).select_from(
+            region.outerjoin(pcc, pcc.c.region_id == region.c.id)
+        )
+    ):
+        regions[region_id] = region_name
+        if pcc_id is not None:
+            pcc_names[pcc_id] = pcc_name
+            in_region.setdefault(region_id, []).append(pcc_id)
+    return regions, pcc_names, in_region
+
+
+# "London (Metropolitan Police)": the police force is not a place a buyer searches for.
+_ASIDE = re.compile(r"\([^)]*\)")
+
+
+def _places(cover: set[tuple[int, int | None]], names: tuple[dict, dict, dict]) -> str:
+    """The terms of the names of the places a listing is covered in, each once: the regions,
+    and the PCC areas in them (a whole region covers each of its PCC areas), as the region and
+    PCC area filters find it ("housing Manchester" finds housing in Greater Manchester)."""
+    regions, pcc_names, in_region = names
+    places: list[str] = []
+    for region_id, pcc_area_id in cover:
+        places.append(regions.get(region_id, ""))
+        pcc_ids = in_region.get(region_id, []) if pcc_area_id is None else [pcc_area_id]
+        places.extend(pcc_names.get(pk, "") for pk in pcc_ids)
+    found = terms(_ASIDE.sub(" ", " ".join(places)))
+    return " ".join(sorted(set(found)))
 
 
 # Plain text values, so the driver takes them as they are (no per-row parameter building).
 _INSERT_FTS = (
-    "INSERT INTO listing_search (rowid, title, summary, body, provider) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO listing_search (rowid, title, summary, body, provider, places) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
-# PostgreSQL: the row's text as a tsvector, from the same folded parts, weighted A, B, C and B.
+# PostgreSQL: the row's text as a tsvector, from the same folded parts, weighted A, B, C, B, D.
 _DOCUMENT = sa.text(
     "setweight(to_tsvector('simple'::regconfig, CAST(:title AS text)), 'A') || "
     "setweight(to_tsvector('simple'::regconfig, CAST(:summary AS text)), 'B') || "
     "setweight(to_tsvector('simple'::regconfig, CAST(:body AS text)), 'C') || "
-    "setweight(to_tsvector('simple'::regconfig, CAST(:provider AS text)), 'B')"
+    "setweight(to_tsvector('simple'::regconfig, CAST(:provider AS text)), 'B') || "
+    "setweight(to_tsvector('simple'::regconfig, CAST(:places AS text)), 'D')"
 )
 
 
@@ -1018,6 +1239,7 @@ def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = 
         )
     }
     on_postgresql = connection.dialect.name == "postgresql"
+    names = _place_names(connection)
     documents, covered, search_rows = [], [], []
     for row in rows:
         key = (row.organisation_id, row.lot_id)
@@ -1031,8 +1253,9 @@ def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = 
                 pcc_area_id in held_pcc_areas or pcc_region_id in held_regions
             ):
                 cover.add((pcc_region_id, pcc_area_id))
+        cover = _cover(cover)
         if cover:
-            documents.append(_document(row))
+            documents.append(_document(row, _places(cover, names)))
             search_rows.append(
                 {
                     "listing_id": row.id,
@@ -1053,7 +1276,7 @@ def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = 
                             strict=True,
                         )
                     ),
-                    **({"region_ids": sorted({r for r, _ in cover})} if on_postgresql else {}),
+                    **(_area_arrays(cover) if on_postgresql else {}),
                 }
             )
             covered.extend(
@@ -1066,11 +1289,15 @@ def _write_rows(connection: sa.Connection, ids: list[int], today: date | None = 
             for search_row, document in zip(search_rows, documents, strict=True):
                 search_row.update(title=document["title"], summary=document["summary"])
                 search_row.update(body=document["body"], provider=document["provider"])
+                search_row.update(places=document["places"])
             connection.execute(_rows.insert().values(document=_DOCUMENT), search_rows)
         else:
             connection.exec_driver_sql(
                 _INSERT_FTS,
-                [(d["id"], d["title"], d["summary"], d["body"], d["provider"]) for d in documents],
+                [
+                    (d["id"], d["title"], d["summary"], d["body"], d["provider"], d["places"])
+                    for d in documents
+                ],
             )
             insert_many(connection, _rows, search_rows)
     return len(documents)

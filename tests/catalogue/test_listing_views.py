@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from marketplace.catalogue.models import (
 )
 from marketplace.catalogue.queries import next_months
 from marketplace.db import commit, db, utcnow
+from marketplace.money import VatTreatment
 from marketplace.notifications.models import Notification
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -391,6 +393,44 @@ def test_check_page_shows_the_listing_as_buyers_will(web, world, provider, listi
     assert "Referrals team" in page
     assert "The provider&#39;s memberships" in page or "The provider's memberships" in page
     assert "Publish" in page
+
+
+def _summary_value(page: str, key: str) -> str:
+    """The value of a summary list row, as a person reads it."""
+    row = page.split(f'<dt class="govuk-summary-list__key">{key}</dt>', 1)[1]
+    value = row.split("</dd>", 1)[0]
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", value)).split())
+
+
+def test_check_page_shows_a_drafts_areas_prices_and_capacity_as_buyers_will_see_them(
+    web, world, provider
+):
+    organisation = provider[0]
+    draft = make_listing(
+        world.lot_a,
+        organisation,
+        status=ListingStatus.DRAFT,
+        title="Tenancy rescue",
+        region_codes=("A",),
+        pcc_area_codes=("cumbria",),  # in region B, which the provider's membership covers
+        price_pence=10_000,
+        vat_treatment=VatTreatment.STANDARD,
+        monthly_capacity=12,
+    )
+    commit()
+    web.as_user(provider[1])
+    page = main(web.get(f"/catalogue/listings/{draft.id}/check"))
+    assert _summary_value(page, "Areas") == "North East, Cumbria"
+    assert _summary_value(page, "Unit price") == "£100.00 per session excluding VAT"
+    assert _summary_value(page, "Price including VAT") == "£120.00 per session"
+    month = services.london_today().strftime("%B %Y")
+    assert f"{month}: 12 sessions" in _summary_value(page, "Available")
+    assert "Not given" not in page
+    # Published, the listing's page shows buyers the same areas.
+    response = web.post(f"/catalogue/listings/{draft.id}/publish", data={"from": "check"})
+    assert response.status_code == 302
+    public = main(web.get(f"/services/{draft.id}"))
+    assert _summary_value(public, "Areas") == "North East, Cumbria"
 
 
 def test_publish_pause_resume_and_withdraw(web, world, provider, listing):

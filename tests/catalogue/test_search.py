@@ -27,7 +27,7 @@ from marketplace.catalogue.search import (
     terms,
 )
 from marketplace.db import db, utcnow
-from tests.accreditation.factories import pcc_area, region
+from tests.accreditation.factories import make_lot_membership, pcc_area, region
 from tests.catalogue.factories import make_listing
 from tests.catalogue.search_world import TODAY, VISIBLE, build_search_world
 
@@ -288,10 +288,10 @@ def test_hostile_text_answers_normally(world, text):
 
 
 def test_operators_are_plain_words(world):
-    assert query_terms('title:"housing" NEAR(women*)') == ["title", "housing", "near", "women"]
+    assert query_terms('title:"housing" NEAR(women*)') == ["titl", "hous", "near", "woman"]
     assert query_terms("x" * 10_000) == []  # longer than any word
     assert len(query_terms("a b c d e f g h i j k l m n o p")) == 12
-    assert terms("Services, houses and classes") == ["service", "house", "and", "class"]
+    assert terms("Services, houses and classes") == ["servic", "hous", "and", "class"]
     keys_found = keys(world, search(SearchParams(text='"housing" women*')))
     assert keys_found == ["women"]
 
@@ -442,3 +442,118 @@ def test_the_reindex_command_rebuilds_the_index(app, world):
     assert result.exit_code == 0, result.output
     assert "Indexed 5 visible listing(s)." in result.output
     assert set(keys(world, search(SearchParams()))) == VISIBLE
+
+
+# --- issue 18: the words a person types, places, and counts per PCC area
+
+
+def test_a_word_finds_its_other_forms(world):
+    lot = world.listings["recovery"].lot
+    mentors = make_listing(
+        lot,
+        world.civic,
+        title="Peer mentors",
+        summary="Someone who has been there",
+        region_codes=("G",),
+    )
+    mentoring = make_listing(
+        lot, world.civic, title="Mentoring in recovery", summary="Weekly", region_codes=("G",)
+    )
+    found = {hit.listing.id for hit in search(SearchParams(text="mentor")).page.items}
+    assert found == {mentors.id, mentoring.id}
+    assert search(SearchParams(text="mentored")).total == 2
+    # "housing" finds "houses"; "woman" finds "women"; a plural finds the singular.
+    assert "women" in keys(world, search(SearchParams(text="houses woman")))
+    accommodating = search(SearchParams(text="accommodating", sort=SortOrder.PRICE))
+    assert keys(world, accommodating) == ["women", "emergency"]  # "accommodation" in both
+    assert keys(world, search(SearchParams(text="employers"))) == ["coaching"]
+
+
+def test_and_is_the_default_or_finds_either_and_common_words_are_left_out(world):
+    # "and", "the" and "for" are never matched as words: no listing needs to contain them.
+    assert keys(world, search(SearchParams(text="coaching and the interview"))) == ["coaching"]
+    assert keys(world, search(SearchParams(text="the coaching for"))) == ["coaching"]
+    assert keys(world, search(SearchParams(text="coaching recovery"))) == []
+    either = search(SearchParams(text="coaching OR recovery", sort=SortOrder.PRICE))
+    assert keys(world, either) == ["coaching", "recovery"]
+    lower = search(SearchParams(text="coaching or recovery", sort=SortOrder.PRICE))
+    assert keys(world, lower) == ["coaching", "recovery"]
+    # OR joins the words either side of it; the other words must still match.
+    assert keys(world, search(SearchParams(text="group women or men"))) == ["recovery"]
+    query = SearchParams(text="the housing or coaching, and women").query
+    assert [[word for _, word in group] for group in query.groups] == [
+        ["housing", "coaching"],
+        ["women"],
+    ]
+    assert query.ignored == ("the",)
+    assert SearchParams(text="the and or of").query.groups == ()
+
+
+def test_place_names_find_the_listings_covered_there(world):
+    assert keys(world, search(SearchParams(text="coaching cumbria"))) == ["coaching"]
+    assert keys(world, search(SearchParams(text="emergency north west"))) == ["emergency"]
+    housing_durham = search(SearchParams(text="housing durham", sort=SortOrder.PRICE))
+    assert keys(world, housing_durham) == ["women", "tenancy"]
+    assert keys(world, search(SearchParams(text="recovery north east"))) == []
+    assert keys(world, search(SearchParams(text="metropolitan police"))) == []
+    # "Housing advice sessions" is offered in region B, which Alpha's memberships do not cover
+    # as a whole: not found there.
+    assert keys(world, search(SearchParams(text="housing lancashire"))) == []
+
+
+def test_housing_manchester_finds_housing_in_greater_manchester(world):
+    lot = world.listings["women"].lot
+    make_lot_membership(lot, world.alpha, region_code="L")
+    make_lot_membership(lot, world.delta, pcc_area_code="greater-manchester")
+    in_region = make_listing(
+        lot, world.alpha, title="Move-on flats", summary="Housing with support", region_codes=("L",)
+    )
+    in_pcc_area = make_listing(
+        lot,
+        world.delta,
+        title="Supported housing",
+        summary="Rooms with a key worker",
+        region_codes=(),
+        pcc_area_codes=("greater-manchester",),
+    )
+    make_listing(  # housing, but not in Manchester
+        lot, world.delta, title="Housing in Cumbria", summary="Rooms", region_codes=("B",)
+    )
+    found = {hit.listing.id for hit in search(SearchParams(text="housing Manchester")).page.items}
+    assert found == {in_region.id, in_pcc_area.id}
+    assert search(SearchParams(text="greater manchester")).total == 2
+
+
+def test_every_pcc_area_counts_what_its_filter_finds(world):
+    lot = world.listings["women"].lot
+    # Offered in region A as a whole and in Durham besides; and in two PCC areas of region B.
+    make_listing(lot, world.alpha, title="Both", region_codes=("A",), pcc_area_codes=("durham",))
+    make_lot_membership(lot, world.alpha, pcc_area_code="lancashire")
+    make_listing(
+        lot,
+        world.alpha,
+        title="Two areas",
+        region_codes=(),
+        pcc_area_codes=("cumbria", "lancashire"),
+    )
+    result = search(SearchParams())
+    facets = result.facets
+    assert facets["pcc_area"]["durham"] == 4  # women, tenancy, coaching and "Both", once each
+    assert facets["pcc_area"]["cleveland"] == 3
+    assert facets["pcc_area"]["cumbria"] == 3  # coaching, emergency, "Two areas"
+    assert facets["pcc_area"]["lancashire"] == 2
+    assert facets["pcc_area"]["merseyside"] == 1
+    assert "kent" not in facets["pcc_area"]
+    assert facets["region"]["B"] == 3  # "Two areas" once
+    for _, code, _, _ in result.reference.pcc_areas:
+        assert facets["pcc_area"].get(code, 0) == search(SearchParams(pcc_area=code)).total, code
+    for _, code, _ in result.reference.regions:
+        assert facets["region"].get(code, 0) == search(SearchParams(region=code)).total, code
+    # They follow the other filters.
+    assert search(SearchParams(lot="ETE")).facets["pcc_area"]["durham"] == 1
+
+
+def test_only_lots_of_live_arrangements_are_lots_to_filter_by(world):
+    reference = search(SearchParams()).reference
+    assert sorted(code for _, code, _ in reference.lots) == ["ACC", "DNR", "ETE"]
+    assert len(reference.categories) > 3

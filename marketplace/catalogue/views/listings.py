@@ -444,7 +444,7 @@ def your_listing(listing_id: int):
 
 def _buyer_view(listing: Listing) -> dict:
     """What the public listing page (views/search.py) shows, for the check page's preview."""
-    [view] = listing_views([listing], _today())
+    [view] = listing_views([listing], _today(), as_published=True)
     memberships = [
         m
         for m in db.session.scalars(

@@ -34,15 +34,22 @@ from marketplace.catalogue.models import (
     RiskLevel,
     Sex,
 )
-from marketplace.catalogue.search import MAX_COMPARE, ProviderType, SearchParams, SortOrder
+from marketplace.catalogue.search import (
+    MAX_COMPARE,
+    ProviderType,
+    SearchParams,
+    SortOrder,
+    TextQuery,
+)
 from marketplace.db import db, parse_id
 from marketplace.money import VAT_RATES, gross_pence
-from marketplace.page_cache import page_cache
+from marketplace.page_cache import Topic, generation, page_cache
 
 bp = Blueprint("catalogue_search", __name__, template_folder="../templates")
 
 MONTHS_OFFERED = 6
 MAX_TEXT_CHARS = 10_000  # what the page keeps of the search box (the search cuts it further)
+MAX_ARGS = 60  # query string arguments carried from the search to the comparison and back
 _POUNDS = re.compile(r"^£?\s*(\d{1,7})(?:\.(\d{1,2}))?$")
 CONTACT_ROLES = {Role.BUYER, Role.APPROVER}
 
@@ -202,25 +209,55 @@ def _selected_filters(args: MultiDict, result) -> list[SelectedFilter]:
     return selected
 
 
+def _selection(args: MultiDict) -> list[int]:
+    """The services chosen to compare (``id``), in order, each once; odd values left out."""
+    chosen: list[int] = []
+    for value in args.getlist("id")[:MAX_ARGS]:
+        pk = parse_id(value)
+        if pk is not None and pk not in chosen:
+            chosen.append(pk)
+    return chosen
+
+
+def _search_args(args: MultiDict) -> MultiDict:
+    """The search a page came from (its query and filters), without the compare selection."""
+    return MultiDict(
+        (key, value[:MAX_TEXT_CHARS])
+        for key, value in list(args.items(multi=True))[:MAX_ARGS]
+        if key != "id"
+    )
+
+
 @bp.get("/services")
 def search():
-    params, errors = parse_search_args(request.args)
-    args = request.args
+    return _search_page(request.args)
+
+
+def _search_page(args: MultiDict, compare_error: str | None = None, status: int = 200):
+    """The search page for these arguments; with a compare error, not kept (it is one person's
+    mistake), shown in the error summary with the selection as it was."""
+    params, errors = parse_search_args(args)
 
     def url_for_page(number: int) -> str:
         kept = MultiDict((k, v) for k, v in args.items(multi=True) if k != "page")
         return url_for("catalogue_search.search", page=number, **kept.to_dict(flat=False))
 
+    def build() -> Markup:
+        return _render_search(params, errors, args, url_for_page, compare_error)
+
+    if compare_error:
+        content = build()
+        return render_template(
+            "catalogue/search/search.html", content=content, page_has_errors=True
+        ), status
+
     # The results change only when listings, prices, capacity, memberships or providers do (each
-    # such change moves the search topic's generation on) or the day does (prices take effect).
-    key = ("services", london_date(), tuple(args.items(multi=True)))
+    # such change moves the search topic's generation on), the day does (prices take effect) or
+    # an arrangement or its lots do (the lots offered as filters: the register's topic).
+    key = ("services", london_date(), generation(Topic.REGISTER), tuple(args.items(multi=True)))
 
     def whole_page() -> str:
-        content = page_cache().fetch(
-            catalogue_search.SEARCH_TOPIC,
-            key,
-            lambda: _render_search(params, errors, args, url_for_page),
-        )
+        content = page_cache().fetch(catalogue_search.SEARCH_TOPIC, key, build)
         return render_template(
             "catalogue/search/search.html", content=content, page_has_errors=bool(errors)
         )
@@ -234,9 +271,51 @@ def search():
     return whole_page()
 
 
-def _render_search(params: SearchParams, errors: dict, args: MultiDict, url_for_page) -> Markup:
+def searched_for(query: TextQuery) -> Markup | None:
+    """What a search looked for, in words: "Services that mention housing and either women or
+    men"; None without words."""
+    if not query.groups:
+        return None
+    parts = []
+    for group in query.groups:
+        words = [Markup("<strong>{}</strong>").format(word) for _, word in group]
+        parts.append(words[0] if len(words) == 1 else "either " + Markup(" or ").join(words))
+    listed = parts[0] if len(parts) == 1 else Markup(", ").join(parts[:-1]) + " and " + parts[-1]
+    return Markup("Services that mention {}").format(listed)
+
+
+def _lot_choices(result) -> list[tuple[str, str]]:
+    """The lots a buyer may filter by: those of live arrangements, any other that has matches,
+    and the one chosen."""
+    chosen = (result.params.lot or "").upper()
+    counts = result.facets["lot"]
+    return [
+        (code, name)
+        for pk, code, name in result.reference.categories
+        if pk in result.reference.lot_category_ids or counts.get(code) or code.upper() == chosen
+    ]
+
+
+def _render_search(
+    params: SearchParams,
+    errors: dict,
+    args: MultiDict,
+    url_for_page,
+    compare_error: str | None = None,
+) -> Markup:
     result = catalogue_search.search(params, url_for_page=url_for_page)
     months = queries.next_months(london_date(), MONTHS_OFFERED)
+    selection = _selection(args)
+    on_page = {hit.listing.id for hit in result.page.items}
+    error_items = [{"text": message, "href": f"#{name}"} for name, message in errors.items()]
+    if compare_error:
+        first = next(
+            (pk for pk in selection if pk in on_page),
+            result.page.items[0].listing.id if result.page.items else None,
+        )
+        error_items.insert(
+            0, {"text": compare_error, "href": f"#compare-{first}" if first else "#q"}
+        )
     content = render_template(
         "catalogue/search/_search_content.html",
         result=result,
@@ -255,11 +334,19 @@ def _render_search(params: SearchParams, errors: dict, args: MultiDict, url_for_
             "provider_type": {t.value: t.label for t in ProviderType},
         },
         max_compare=MAX_COMPARE,
-        lot_choices=[(code, name) for _, code, name in result.reference.categories],
+        lot_choices=_lot_choices(result),
         region_choices=[(code, name) for _, code, name in result.reference.regions],
         pcc_choices=[(code, name) for _, code, name, _ in result.reference.pcc_areas],
-        error_items=[{"text": message, "href": f"#{name}"} for name, message in errors.items()],
+        error_items=error_items,
         request_args=args,
+        searched_for=searched_for(params.query),
+        ignored_words=params.query.ignored,
+        past_the_end=result.total > 0 and params.page > result.page.pages,
+        last_page_url=url_for_page(result.page.pages),
+        selection=selection,
+        selection_elsewhere=[pk for pk in selection if pk not in on_page],
+        search_args=_search_args(args),
+        compare_error=compare_error,
     )
     return Markup(content)  # noqa: S704 - rendered by Jinja with autoescape
 
@@ -287,22 +374,44 @@ class ListingView:
     areas: list[str]
 
 
-def listing_views(listings: list[Listing], today: date | None = None) -> list[ListingView]:
+def listing_views(
+    listings: list[Listing], today: date | None = None, *, as_published: bool = False
+) -> list[ListingView]:
+    """What buyers read about these listings. ``as_published``: the areas buyers will see once
+    a listing is published (those its provider's active memberships of the lot cover), for the
+    provider's check page; a draft has no index rows to read them from."""
     today = today or london_date()
     months = queries.next_months(today, 3)
     available = queries.availability(listings, months)
-    covered = catalogue_search.covered_areas([listing.id for listing in listings])
+    covered = {} if as_published else catalogue_search.covered_areas([li.id for li in listings])
     views = []
     for listing in listings:
         price = listing.price_on(today)
         rate = VAT_RATES[listing.vat_treatment]
-        cover = covered[listing.id]
-        areas = [
-            area.name
-            for area in listing.areas
-            if (area.region_id, None) in cover
-            or any(pcc == area.pcc_area_id for _, pcc in cover if area.pcc_area_id)
-        ]
+        if as_published:
+            # The rule the index applies (a region membership covers its PCC areas).
+            regions, pcc_areas = services.covered_area_ids(listing.organisation_id, listing.lot_id)
+            areas = [
+                area.name
+                for area in listing.areas
+                if (area.region_id is not None and area.region_id in regions)
+                or (area.pcc_area_id is not None and area.pcc_area_id in pcc_areas)
+            ]
+        else:
+            # A PCC area is covered in its own right or as part of a region covered as a whole.
+            cover = covered[listing.id]
+            areas = [
+                area.name
+                for area in listing.areas
+                if (area.region_id, None) in cover
+                or (
+                    area.pcc_area_id is not None
+                    and (
+                        (area.pcc_area.region_id, area.pcc_area_id) in cover
+                        or (area.pcc_area.region_id, None) in cover
+                    )
+                )
+            ]
         views.append(
             ListingView(
                 listing=listing,
@@ -343,44 +452,62 @@ def _active_memberships(listing: Listing) -> list:
     return [m for m in db.session.scalars(query).unique() if m.status == MembershipStatus.ACTIVE]
 
 
+MIN_COMPARE = 2
+
+
+def _count_error(chosen: int) -> str | None:
+    if chosen == 0:
+        return f"Select {MIN_COMPARE} to {MAX_COMPARE} services to compare"
+    if chosen < MIN_COMPARE:
+        return f"Select at least {MIN_COMPARE} services to compare: you selected {chosen}"
+    if chosen > MAX_COMPARE:
+        return f"Select no more than {MAX_COMPARE} services to compare: you selected {chosen}"
+    return None
+
+
 @bp.get("/services/compare")
 def compare():
-    raw = request.args.getlist("id")
-    errors: list[str] = []
-    status = 200
-    ids: list[int] = []
-    for value in raw:
-        pk = parse_id(value)
-        if pk is None:
-            errors.append(f"‘{value[:40]}’ is not a service number")
-            status = 400
-        elif pk not in ids:
-            ids.append(pk)
-    if not raw:
-        errors.append("Choose at least one service to compare")
-        status = 400
-    elif status == 200 and len(ids) > MAX_COMPARE:
-        errors.append(f"You can compare up to {MAX_COMPARE} services at a time")
-        status = 400
-    views: list[ListingView] = []
-    if status == 200:
-        found = catalogue_search.visible_listings(ids)
-        missing = [pk for pk in ids if pk not in found]
-        for pk in missing:
-            errors.append(f"Service {pk} cannot be found: it may have been withdrawn")
-        if errors:
-            status = 404
-        else:
-            views = listing_views([found[pk] for pk in ids])
-    return (
-        render_template(
-            "catalogue/search/compare.html",
-            views=views,
-            errors=errors,
-            error_items=[{"text": message} for message in errors],
-            page_has_errors=bool(errors),
-            show_contact=can_see_contact(),
-            max_compare=MAX_COMPARE,
+    """2 to 4 services side by side, with a way back to the search they were chosen from.
+
+    A selection that cannot be compared is answered on the search page, where it was made:
+    the same results, the selection as it was and the error linked to it.
+    """
+    args = request.args
+    search_args = _search_args(args)
+    ids = _selection(args)
+
+    def back_to_search(message: str, status: int, kept: list[int]):
+        selection = [("id", str(pk)) for pk in kept]
+        return _search_page(
+            MultiDict([*search_args.items(multi=True), *selection]), message, status
+        )
+
+    odd = next((value for value in args.getlist("id") if parse_id(value) is None), None)
+    if odd is not None:
+        return back_to_search(
+            f"‘{odd[:40]}’ is not a service number: choose services from the results", 400, ids
+        )
+    message = _count_error(len(ids))
+    if message:
+        return back_to_search(message, 400, ids)
+    found = catalogue_search.visible_listings(ids)
+    missing = [pk for pk in ids if pk not in found]
+    if missing:
+        names = " and ".join(str(pk) for pk in missing)
+        service = "Service" if len(missing) == 1 else "Services"
+        return back_to_search(
+            f"{service} {names} cannot be found: it may have been withdrawn"
+            if len(missing) == 1
+            else f"{service} {names} cannot be found: they may have been withdrawn",
+            404,
+            [pk for pk in ids if pk in found],
+        )
+    views = listing_views([found[pk] for pk in ids])
+    return render_template(
+        "catalogue/search/compare.html",
+        views=views,
+        show_contact=can_see_contact(),
+        back_url=url_for(
+            "catalogue_search.search", **search_args.to_dict(flat=False), id=[str(pk) for pk in ids]
         ),
-        status,
     )
