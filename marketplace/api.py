@@ -10,9 +10,12 @@ import sqlalchemy as sa
 from flask import Flask, abort, g, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from marketplace.db import commit, db
 from marketplace.errors import PROBLEM_JSON, handle_http_exception
+from marketplace.validation import JSONInputError, load_json, text_errors
 
 API_PREFIX = "/api/v1"
 TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"  # noqa: S105 - an OpenAPI component name
@@ -150,6 +153,31 @@ def token_required() -> None:
 AUTH_RESPONSES = {"401": TOKEN_REQUIRED_RESPONSE}
 
 
+class ArgumentsParser(FlaskParser):
+    """webargs' parser with the service's own JSON and text checks (``marketplace.validation``).
+
+    A body nested too deep (or not JSON) answers 400; text holding a NUL, another control
+    character or an unpaired surrogate, anywhere in the body, query or form, answers 422 with
+    the field named, like any other field error, before the schema or a service sees it."""
+
+    def load_json(self, req, schema):
+        if not is_json_request(req):
+            return webargs_core.missing
+        data = req.get_data(cache=True)
+        if not data:
+            return webargs_core.missing
+        try:
+            return load_json(data)
+        except JSONInputError as error:
+            abort(400, description=str(error))
+
+    def pre_load(self, location_data, *, schema, req, location):
+        errors = text_errors(location_data)
+        if errors:
+            raise ma.ValidationError(errors)
+        return location_data
+
+
 class ApiBlueprint(Blueprint):
     """A feature's API blueprint: token-protected unless public, and documented as such.
 
@@ -157,6 +185,8 @@ class ApiBlueprint(Blueprint):
     scheme and a 401 problem+json response, so no operation can forget either. flask-smorest
     itself documents 422 for operations that take arguments and ``default`` for the rest.
     """
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def __init__(self, *args: Any, public: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

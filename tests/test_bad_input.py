@@ -1,0 +1,376 @@
+"""Bad input never gives a 500 and never writes: a sweep over every form page and API operation.
+
+Text that cannot be saved (a NUL byte, another C0 control character, an unpaired surrogate) is
+refused on every path with the field named (``marketplace.validation``). These tests send it
+the way a client can: in a form as raw bytes and percent-encoded (a browser sends what a page's
+script puts in a field), in JSON as escapes, in query strings; and JSON nested deep.
+
+The page sweep loads the demo world, signs in as each demo person in each of their
+organisations, follows the links from their home page to find every form (GET), and posts each
+form with the bad text in every text field and a valid choice in every other. Each answer must
+be a 4xx (a form answered with its error summary is a 422) and the database must be unchanged.
+It runs on PostgreSQL too (`make test`), where a NUL byte reaching the database is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import quote_from_bytes, urljoin, urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace import demo
+from marketplace.accounts.models import Membership, Organisation, User
+from marketplace.accounts.security import hash_password
+from marketplace.db import commit, db, utcnow
+from tests.conftest import REFERENCE_TABLES, sign_in_as
+
+# ---------------------------------------------------------------------------------------------
+# Reading pages
+
+
+@dataclass
+class Form:
+    action: str
+    method: str
+    enctype: str
+    # (name, kind, value): kind is "text" (any field a person types into, hidden ones too),
+    # "choice" (a radio, checkbox or select: its first offered value) or "file".
+    fields: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def text_fields(self) -> list[str]:
+        return [name for name, kind, _ in self.fields if kind == "text" and name != "csrf_token"]
+
+
+TEXT_INPUTS = {"text", "email", "password", "search", "tel", "url", "number", "hidden", "date"}
+
+
+class PageReader(HTMLParser):
+    """The links and forms of a page (the standard library's parser: no new dependency)."""
+
+    def __init__(self, url: str):
+        super().__init__(convert_charrefs=True)
+        self.url = url
+        self.links: list[str] = []
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._select: str | None = None
+        self._chosen: set[str] = set()
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "a" and a.get("href"):
+            self.links.append(urljoin(self.url, a["href"]))
+        elif tag == "form":
+            self._form = Form(
+                action=urljoin(self.url, a.get("action") or self.url),
+                method=(a.get("method") or "get").lower(),
+                enctype=a.get("enctype") or "application/x-www-form-urlencoded",
+            )
+            self.forms.append(self._form)
+        elif self._form is None or not a.get("name") and tag != "option":
+            return
+        elif tag == "input":
+            kind = (a.get("type") or "text").lower()
+            name = a["name"]
+            if kind in TEXT_INPUTS:
+                self._form.fields.append((name, "text", a.get("value", "")))
+            elif kind in ("radio", "checkbox") and (name, "choice") not in self._chosen:
+                self._chosen.add((name, "choice"))
+                self._form.fields.append((name, "choice", a.get("value", "on")))
+            elif kind == "file":
+                self._form.fields.append((name, "file", ""))
+        elif tag == "textarea":
+            self._form.fields.append((a["name"], "text", ""))
+        elif tag == "select":
+            self._select = a["name"]
+        elif (
+            tag == "option"
+            and self._select
+            and a.get("value")
+            and (self._select, "choice") not in self._chosen
+        ):
+            self._chosen.add((self._select, "choice"))
+            self._form.fields.append((self._select, "choice", a["value"]))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+            self._chosen = set()
+        elif tag == "select":
+            self._select = None
+
+
+def read_page(url: str, html: str) -> PageReader:
+    reader = PageReader(url)
+    reader.feed(html)
+    return reader
+
+
+# ---------------------------------------------------------------------------------------------
+# What is in the database
+
+
+def database_fingerprint() -> dict[str, str]:
+    """A digest of every table but the reference data, by table: any write changes one."""
+    digests = {}
+    db.session.expire_all()
+    with db.engine.connect() as connection:
+        for table in db.metadata.sorted_tables:
+            if table.name in REFERENCE_TABLES:
+                continue
+            order = list(table.primary_key.columns) or list(table.columns)
+            rows = connection.execute(sa.select(table).order_by(*order)).all()
+            text = f"{len(rows)}:{rows!r}".encode("utf-8", "surrogatepass")
+            digests[table.name] = hashlib.sha256(text).hexdigest()
+    return digests
+
+
+def changed_tables(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(name for name in after if before.get(name) != after[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# The bad text, as a client sends it
+
+NUL = b"Bad\x00text"
+SURROGATE = b"Bad\xed\xa0\x80text"  # U+D800 written as UTF-8 would write it: not UTF-8
+CONTROL = b"Bad\x1btext"  # ESC: a control character other than tab, newline and return
+PAYLOADS = {"NUL": NUL, "surrogate": SURROGATE, "control": CONTROL}
+
+
+def urlencoded(pairs: list[tuple[str, bytes]]) -> bytes:
+    return "&".join(
+        f"{quote_from_bytes(name.encode())}={quote_from_bytes(value)}" for name, value in pairs
+    ).encode("ascii")
+
+
+def multipart(pairs: list[tuple[str, bytes]], boundary: str = "sweep-boundary") -> bytes:
+    body = b""
+    for name, value in pairs:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value
+            + b"\r\n"
+        )
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def submit(client, form: Form, bad: bytes):
+    pairs = []
+    for name, kind, value in form.fields:
+        if kind == "text":
+            pairs.append((name, bad))
+        elif kind == "choice":
+            pairs.append((name, value.encode()))
+    if form.enctype == "multipart/form-data":
+        return client.post(
+            local(form.action),
+            data=multipart(pairs),
+            content_type="multipart/form-data; boundary=sweep-boundary",
+        )
+    return client.post(
+        local(form.action),
+        data=urlencoded(pairs),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding every form
+
+
+def route_of(app, url: str, method: str) -> str | None:
+    adapter = app.url_map.bind("marketplace.test")
+    try:
+        endpoint, _ = adapter.match(urlsplit(url).path, method=method)
+    except Exception:
+        return None
+    return endpoint
+
+
+def pattern(url: str) -> str:
+    """A page's kind: its path with the numbers taken out, and its query's names."""
+    parts = urlsplit(url)
+    keys = sorted({pair.split("=")[0] for pair in parts.query.split("&") if pair})
+    return re.sub(r"\d+", "N", parts.path) + "?" + "&".join(keys)
+
+
+SKIPPED_PREFIXES = ("/static", "/assets", "/api/", "/favicon.ico", "/healthz")
+# Pages that only change something when followed (GET) or that download a file: never needed to
+# find a form, and following them as a crawler would is not what a person looking does.
+SKIPPED_ENDPOINTS = {"accounts.sign_out"}
+
+
+def index_pages(app) -> list[str]:
+    """Every page of the URL map that takes no parameters: where crawling starts, besides the
+    home page, so that a page no link reaches yet is still swept."""
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods
+        and not rule.arguments
+        and not rule.rule.startswith(SKIPPED_PREFIXES)
+        and rule.endpoint not in SKIPPED_ENDPOINTS
+    )
+
+
+def crawl(
+    client,
+    app,
+    starts: list[str],
+    visited: dict[str, int],
+    per_pattern: int = 4,
+    in_all: int = 40,
+    limit: int = 600,
+) -> list[Form]:
+    """The POST forms on the pages reachable by links from ``starts`` (same site only).
+
+    Pages of one kind (``pattern``) are read at most ``per_pattern`` times here and ``in_all``
+    times over all crawls (``visited`` counts them): more of the same finds no new form."""
+    seen_urls: set[str] = set()
+    by_pattern: dict[str, int] = defaultdict(int)
+    queue = [urljoin("http://marketplace.test/", start) for start in starts]
+    forms: dict[tuple[str, tuple], Form] = {}
+    while queue and len(seen_urls) < limit:
+        url = queue.pop(0).split("#")[0]
+        parts = urlsplit(url)
+        if url in seen_urls or parts.netloc not in ("", "marketplace.test"):
+            continue
+        if parts.path.startswith(SKIPPED_PREFIXES):
+            continue
+        endpoint = route_of(app, url, "GET")
+        if endpoint is None or endpoint in SKIPPED_ENDPOINTS:
+            continue
+        kind = pattern(url)
+        if by_pattern[kind] >= per_pattern or visited[kind] >= in_all:
+            continue
+        by_pattern[kind] += 1
+        visited[kind] += 1
+        seen_urls.add(url)
+        response = client.get(local(url))
+        assert response.status_code < 500, (url, response.status_code)
+        html = response.get_data(as_text=True) if response.mimetype == "text/html" else ""
+        response.close()  # a download (evidence, a rate card) holds its file open until closed
+        if response.status_code != 200 or not html:
+            continue
+        page = read_page(url, html)
+        for form in page.forms:
+            if form.method == "post" and form.text_fields:
+                key = (pattern(form.action), tuple(n for n, _, _ in form.fields))
+                forms.setdefault(key, form)
+        queue.extend(page.links)
+        for form in page.forms:
+            if form.method == "post" and not form.text_fields:
+                NO_TEXT.add(route_of(app, form.action, "POST"))
+    print("visited", len(seen_urls), "left", len(queue))
+    return list(forms.values())
+
+
+NO_TEXT: set = set()
+
+
+_PASSWORD_HASH: list[str] = []
+
+
+@pytest.fixture
+def demo_world(app, monkeypatch):
+    def cached_hash(password: str) -> str:
+        if not _PASSWORD_HASH:
+            _PASSWORD_HASH.append(hash_password(password))
+        return _PASSWORD_HASH[0]
+
+    monkeypatch.setattr(demo, "hash_password", cached_hash)
+    demo.load_demo_data()
+    commit()
+    demo.reindex_search()
+    commit()
+
+
+def sweeper_sessions() -> list[tuple[int, int]]:
+    """For every organisation, a person holding every role it may give (two-factor set up):
+    signed in as each in turn, every page that some role of some organisation can reach is
+    reached, whether or not a demo person works there."""
+    sessions = []
+    organisations = db.session.scalars(sa.select(Organisation).order_by(Organisation.id)).all()
+    for organisation in organisations:
+        user = User(
+            email=f"sweeper-{organisation.id}@demo.example",
+            name="Sweeper",
+            password_hash=_PASSWORD_HASH[0],
+            session_nonce="sweeper-session-nonce",
+            email_confirmed_at=utcnow(),
+            totp_secret=demo.DEMO_TOTP_SECRET,
+            totp_enabled_at=utcnow(),
+        )
+        db.session.add(user)
+        for role in sorted(organisation.allowed_roles):
+            db.session.add(Membership(user=user, organisation=organisation, role=role))
+        sessions.append((user, organisation))
+    commit()
+    return [(user.id, organisation.id) for user, organisation in sessions]
+
+
+def test_every_form_refuses_text_that_cannot_be_saved_and_writes_nothing(app, client, demo_world):
+    import time
+
+    failures: list[str] = []
+    submitted: set[tuple] = set()
+    sessions = [(None, None), *sweeper_sessions()]
+    visited: dict[str, int] = defaultdict(int)
+    for user_id, organisation_id in sessions:
+        client.delete_cookie("session")
+        if user_id is not None:
+            sign_in_as(
+                client,
+                db.session.get(User, user_id),
+                db.session.get(Organisation, organisation_id),
+            )
+        t0 = time.time()
+        forms = crawl(client, app, ["/", *index_pages(app)], visited)
+        print("crawl", user_id, organisation_id, len(forms), time.time() - t0)
+        for form in forms:
+            endpoint = route_of(app, form.action, "POST")
+            key = (endpoint, tuple(name for name, _, _ in form.fields))
+            if key in submitted:
+                continue
+            submitted.add(key)
+            # Taken here: finding the form (GET) may write (a two-factor secret being set up).
+            before = database_fingerprint()
+            for label, bad in PAYLOADS.items():
+                response = submit(client, form, bad)
+                status = response.status_code
+                problem = None
+                if status >= 500 or status < 400:
+                    problem = f"answered {status}"
+                elif status in (200, 422) and b"govuk-error-summary" not in response.data:
+                    problem = "answered without an error summary"
+                after = database_fingerprint()
+                if changed := changed_tables(before, after):
+                    problem = f"{problem or 'refused'} but wrote to {', '.join(changed)}"
+                    before = after
+                if problem:
+                    failures.append(
+                        f"{endpoint} ({form.action}) as user {user_id}, {label}: {problem}"
+                    )
+    covered = {endpoint for endpoint, _ in submitted}
+    form_pages = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if {"GET", "POST"} <= rule.methods and not rule.rule.startswith("/api")
+    }
+    print("NOT COVERED", sorted(form_pages - covered - NO_TEXT))
+    print("NO TEXT", sorted(NO_TEXT))
+    assert not failures, "\n".join(failures)
