@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -15,7 +16,15 @@ from webargs.flaskparser import FlaskParser, is_json_request
 
 from marketplace.db import commit, db
 from marketplace.errors import PROBLEM_JSON, handle_http_exception
-from marketplace.validation import JSONInputError, load_json, text_errors
+from marketplace.validation import (
+    JSONInputError,
+    add_years,
+    date_horizon_error,
+    horizon_years,
+    load_json,
+    london_today,
+    text_errors,
+)
 
 API_PREFIX = "/api/v1"
 TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"  # noqa: S105 - an OpenAPI component name
@@ -88,6 +97,36 @@ api = MarketplaceApi(
         },
     }
 )
+
+
+class HorizonDate(ma.fields.Date):
+    """A date a client sends, refused outside the service's horizon (``marketplace.validation``)
+    with the field named, like any other field error.
+
+    ``start``: the field of the same body that holds the start this date ends (it may then be
+    up to the horizon after that start). ``ends_later``: it ends something whose start is not in
+    this body (a call-off's new end date): the service checks it against that start, so here it
+    is only kept within the furthest such a start allows."""
+
+    def __init__(self, *args: Any, start: str | None = None, ends_later: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.start, self.ends_later = start, ends_later
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        start, start_label = None, "the start date"
+        raw = data.get(self.start) if self.start and hasattr(data, "get") else None
+        if isinstance(raw, str):
+            try:
+                start, start_label = date.fromisoformat(raw), self.start
+            except ValueError:
+                start = None
+        elif self.ends_later:
+            start, start_label = add_years(london_today(), horizon_years()), "the latest start"
+        message = date_horizon_error(day, "The date", start=start, start_label=start_label)
+        if message:
+            raise ma.ValidationError(message)
+        return day
 
 
 class PaginationQuerySchema(ma.Schema):

@@ -222,17 +222,19 @@ def date_horizon_error(
     start: date | None = None,
     start_label: str = "the start date",
     today: date | None = None,
+    earliest: date | None = None,
 ) -> str | None:
     """The message for a date outside the service's horizon, or None if it is inside.
 
     Every date must be in ``DATE_EARLIEST_YEAR`` or later and no more than
     ``DATE_HORIZON_YEARS`` years after today; an end date given with its ``start``, no more than
-    that many years after the start instead."""
+    that many years after the start instead. ``earliest`` widens the lower bound for a date
+    that records a fact from the past (an answer to an application's question)."""
     if not isinstance(day, date):
         return None
     if isinstance(day, datetime):
         day = day.date()
-    earliest = earliest_date()
+    earliest = earliest or earliest_date()
     if day < earliest:
         return f"{label} must be in {earliest.year} or later"
     years = horizon_years()

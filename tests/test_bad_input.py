@@ -15,6 +15,7 @@ It runs on PostgreSQL too (`make test`), where a NUL byte reaching the database 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,10 +26,13 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace import demo
-from marketplace.accounts.models import Membership, Organisation, User
+from marketplace.accounts.models import Membership, Organisation, OrganisationType, Role, User
 from marketplace.accounts.security import hash_password
+from marketplace.accounts.services import create_api_token
 from marketplace.db import commit, db, utcnow
 from tests.conftest import REFERENCE_TABLES, sign_in_as
+from tests.factories import make_member, make_organisation
+from tests.test_schemathesis import SPEC
 
 # ---------------------------------------------------------------------------------------------
 # Reading pages
@@ -374,3 +378,137 @@ def test_every_form_refuses_text_that_cannot_be_saved_and_writes_nothing(app, cl
     print("NOT COVERED", sorted(form_pages - covered - NO_TEXT))
     print("NO TEXT", sorted(NO_TEXT))
     assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# The API: every operation that takes a body
+
+
+def _resolve(schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def bad_body(schema: dict, bad: str) -> tuple[object, list[tuple]]:
+    """A body with ``bad`` in every string field of ``schema`` (through nested objects and
+    arrays), and the paths of those fields."""
+    schema = _resolve(schema)
+    if schema.get("type") == "array":
+        item, paths = bad_body(schema.get("items", {}), bad)
+        return [item], [(0, *path) for path in paths]
+    if schema.get("type") == "object" or "properties" in schema:
+        body, paths = {}, []
+        for name, prop in schema.get("properties", {}).items():
+            prop = _resolve(prop)
+            if prop.get("readOnly"):
+                continue
+            if prop.get("type") == "string" or "enum" in prop:
+                body[name] = bad
+                paths.append((name,))
+            elif prop.get("type") in ("array", "object") or "properties" in prop:
+                value, inner = bad_body(prop, bad)
+                if inner:
+                    body[name] = value
+                    paths.extend((name, *path) for path in inner)
+        return body, paths
+    return bad, [()]
+
+
+def body_operations() -> list[tuple[str, str, str, dict]]:
+    operations = []
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            if method not in ("post", "put", "patch"):
+                continue
+            content = operation.get("requestBody", {}).get("content", {})
+            for media_type, body in content.items():
+                url = re.sub(r"\{[^}]+\}", "1", path)
+                operations.append((method, url, media_type, body["schema"]))
+    return operations
+
+
+def error_at(errors: dict, path: tuple) -> bool:
+    for key in path:
+        if not isinstance(errors, dict):
+            return False
+        errors = errors.get(str(key), errors.get(key))
+        if errors is None:
+            return False
+    return bool(errors)
+
+
+@pytest.fixture
+def api_headers(app):
+    organisation = make_organisation(OrganisationType.PROBATION_REGION, name="Probation – Wales")
+    user = make_member(Role.BUYER, organisation)
+    _, secret = create_api_token(user, organisation, "bad input sweep")
+    commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
+API_BAD_TEXT = {"NUL": "Bad\x00text", "surrogate": "Bad\ud800text", "control": "Bad\x1btext"}
+
+
+def api_fingerprint() -> dict[str, str]:
+    # The token's last use is noted on each request: that is not the body being written.
+    return {k: v for k, v in database_fingerprint().items() if k != "api_tokens"}
+
+
+def test_every_api_body_refuses_text_that_cannot_be_saved_naming_the_field(client, api_headers):
+    operations = body_operations()
+    assert len(operations) >= 15  # the spec is read: the call-off, listing and invoice bodies
+    failures = []
+    before = api_fingerprint()
+    for method, url, media_type, schema in operations:
+        for label, bad in API_BAD_TEXT.items():
+            body, paths = bad_body(schema, bad)
+            if media_type == "application/json":
+                # json.dumps writes the surrogate as the escape "\ud800", as a client would.
+                response = client.open(
+                    url,
+                    method=method.upper(),
+                    data=json.dumps(body),
+                    content_type="application/json",
+                    headers=api_headers,
+                )
+            else:
+                pairs = [
+                    (name, value.encode("utf-8", "surrogatepass")) for name, value in body.items()
+                ]
+                response = client.open(
+                    url,
+                    method=method.upper(),
+                    data=multipart(pairs),
+                    content_type="multipart/form-data; boundary=sweep-boundary",
+                    headers=api_headers,
+                )
+            where = f"{method.upper()} {url} ({label})"
+            if response.status_code != 422 or response.mimetype != "application/problem+json":
+                failures.append(f"{where}: answered {response.status_code}")
+                continue
+            errors = response.json.get("errors", {})
+            missing = [path for path in paths if path and not error_at(errors, path)]
+            if media_type == "application/json" and missing:
+                failures.append(f"{where}: no error for {missing}")
+    assert api_fingerprint() == before
+    assert not failures, "\n".join(failures)
+
+
+def test_every_api_body_refuses_json_nested_too_deep(client, api_headers):
+    deep = "[" * 40 + "]" * 40
+    very_deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for method, url, media_type, _ in body_operations():
+        if media_type != "application/json":
+            continue
+        for body in (deep, very_deep):
+            response = client.open(
+                url,
+                method=method.upper(),
+                data=body,
+                content_type="application/json",
+                headers=api_headers,
+            )
+            assert response.status_code == 400, (method, url, response.data)
+            assert response.mimetype == "application/problem+json"
+            assert "nested more than 32 levels" in response.json["detail"]

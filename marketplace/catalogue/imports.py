@@ -61,6 +61,7 @@ from marketplace.catalogue.services import (
 from marketplace.db import db, insert_many, utcnow
 from marketplace.errors import BusinessRuleViolation
 from marketplace.reference.models import PccArea, ProbationRegion
+from marketplace.validation import date_horizon_error, has_forbidden_characters
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
@@ -311,6 +312,15 @@ def rows_from_table(table: list[list[str]]) -> list[dict[str, str]]:
         rows.append(
             {name: (cells[i] if i < len(cells) else "") or "" for i, name in enumerate(header)}
         )
+    for number, row in enumerate(rows, start=2):
+        # As for any text sent to the service (marketplace.validation): refused, never stored.
+        if bad := next(
+            (name for name, text in row.items() if has_forbidden_characters(text)), None
+        ):
+            _refuse(
+                f"Row {number}, column {bad}, contains a character that cannot be saved (an "
+                "invisible control character or a broken symbol). Remove it and try again"
+            )
     return rows
 
 
@@ -616,6 +626,8 @@ def _check_row(
     day = _day(row["price_effective_from"])
     if day == "bad":
         errors["effective_from"] = ["Enter a real date as YYYY-MM-DD or DD/MM/YYYY"]
+    elif message := date_horizon_error(day, "The price's date", today=today):
+        errors["effective_from"] = [message]
     elif day is not None and day < today:
         errors["effective_from"] = [
             "The new price must take effect today or later, not in the past"

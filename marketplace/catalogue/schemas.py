@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from marketplace.api import HorizonDate
 from marketplace.catalogue.models import (
     CONTACT_EMAIL_MAX,
     CONTACT_NAME_MAX,
@@ -177,7 +178,7 @@ class NewPriceSchema(ma.Schema):
     unit_price_pence = _whole(
         0, MAX_UNIT_PRICE_PENCE, "The unit price ex VAT in whole pence", required=True
     )
-    effective_from = ma.fields.Date(
+    effective_from = HorizonDate(
         required=True, metadata={"description": "YYYY-MM-DD: today or later (UK time)"}
     )
     reason = _text(REASON_MAX, "Why the price changes", load_default="")

@@ -80,6 +80,7 @@ from marketplace.orders.models import (
     VariationStatus,
 )
 from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
+from marketplace.validation import add_years, date_horizon_error, horizon_years
 from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
@@ -191,7 +192,7 @@ class CallOffDetails:
     outcome_terms: Sequence = field(default_factory=tuple)
 
 
-def check_details(details: CallOffDetails) -> dict[str, list[str]]:
+def check_details(details: CallOffDetails, today: date | None = None) -> dict[str, list[str]]:
     """Shape checks that need no database, shared by the form, the API and the service."""
     errors: dict[str, list[str]] = {}
     quantity = details.quantity
@@ -201,10 +202,18 @@ def check_details(details: CallOffDetails) -> dict[str, list[str]]:
         errors["quantity"] = ["The number of units must be 1 or more"]
     if not isinstance(details.start_date, date):
         errors["start_date"] = ["Enter the start date"]
+    elif message := date_horizon_error(details.start_date, "The start date", today=today):
+        errors["start_date"] = [message]
     if not isinstance(details.end_date, date):
         errors["end_date"] = ["Enter the planned end date"]
     elif isinstance(details.start_date, date) and details.end_date < details.start_date:
         errors["end_date"] = ["The planned end date must be the same as or after the start date"]
+    elif message := date_horizon_error(
+        details.end_date, "The planned end date", start=details.start_date, today=today
+    ):
+        # Capacity, budgets and invoices count the months from start to end: 9999-12-31 is a
+        # typing mistake that would make them count eight thousand years.
+        errors["end_date"] = [message]
     crn = (details.crn or "").strip()
     if not crn:
         errors["crn"] = ["Enter the person's CRN"]
@@ -594,7 +603,7 @@ def place_call_off(
     listing = buyable_listing(listing_id)
     if listing is None:
         raise NotFound("Service not found")
-    errors = check_details(details)
+    errors = check_details(details, today)
     shares, share_errors, funders = _check_shares(organisation, details.shares)
     errors.update(share_errors)
     arrangement = listing.lot.arrangement
@@ -873,7 +882,21 @@ def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
 
 
 def _months(start: date, end: date) -> list[date]:
-    """The first days of the months from ``start``'s to ``end``'s (empty if end is earlier)."""
+    """The first days of the months from ``start``'s to ``end``'s (empty if end is earlier).
+
+    Dates are checked against the horizon when entered, but a call-off placed before they were
+    may end in 9999: its months are refused here, with a message, rather than counted until the
+    date overflows (a 500 on every accept)."""
+    if end > add_years(start, horizon_years()):
+        raise BusinessRuleViolation(
+            {
+                "end_date": [
+                    f"This call-off runs from {start.day} {start:%B %Y} to {end.day} "
+                    f"{end:%B %Y}, more than {horizon_years()} years: its dates must be a "
+                    "mistake. Cancel it and place it again with the right dates"
+                ]
+            }
+        )
     months: list[date] = []
     month, last = first_of_month(start), first_of_month(end)
     while month <= last:
@@ -1106,6 +1129,8 @@ def record_delivery(
     day = details.delivered_on
     if not isinstance(day, date):
         errors["delivered_on"] = ["Enter the date of the session"]
+    elif message := date_horizon_error(day, "The date of the session", today=today):
+        errors["delivered_on"] = [message]
     elif day > today:
         errors["delivered_on"] = ["The date of the session must be today or in the past"]
     elif day < call_off.start_date:
@@ -1323,6 +1348,14 @@ def propose_variation(
             f"The new end date must be after the current one, {call_off.end_date.day} "
             f"{call_off.end_date:%B %Y}"
         ]
+    elif message := date_horizon_error(
+        new_end_date,
+        "The new end date",
+        start=call_off.start_date,
+        start_label="the call-off's start",
+        today=london_date(now or utcnow()),
+    ):
+        errors["new_end_date"] = [message]
     if not errors and not extra_units and new_end_date is None:
         errors["extra_units"] = ["Add units, a later end date, or both"]
     reason = (reason or "").strip()

@@ -44,6 +44,7 @@ from marketplace.audit import AuditEvent
 from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.services import queue_email
+from marketplace.validation import check_date_horizon
 from marketplace.workdays import add_working_days
 
 MEMBERSHIP_FIELDS = [
@@ -487,6 +488,7 @@ def renew_evidence(
         raise BusinessRuleViolation({"file": ["Upload the renewed evidence"]})
     if not isinstance(expires_on, date) or expires_on <= london_date(at):
         raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
+    check_date_horizon("expires_on", expires_on, "The expiry date", today=london_date(at))
     before = {
         "file_id": answer.file_id,
         "evidence_expires_on": answer.evidence_expires_on,
