@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 from flask_wtf import FlaskForm
+from govuk_frontend_wtf.gov_form_base import GovIterableBase
 from govuk_frontend_wtf.wtforms_widgets import (
     GovPasswordInput,
     GovSubmitInput,
@@ -69,6 +70,17 @@ class BaseForm(FlaskForm):
                     filters.insert(0, strip)
                 unbound_field.kwargs["filters"] = filters
             return unbound_field.bind(form=form, **options)
+
+        def render_field(self, field, render_kw):
+            # govuk-frontend-wtf gives radios and checkboxes a hint whatever their description:
+            # a question without one showed "None" under it (or an empty hint that screen
+            # readers announce). No description, no hint, for every form.
+            if not field.description and isinstance(field.widget, GovIterableBase):
+                field_params = (getattr(field, "render_kw", None) or {}).get("params") or {}
+                params = {**field_params, **(render_kw.get("params") or {})}
+                params.setdefault("hint", None)
+                render_kw = {**render_kw, "params": params}
+            return super().render_field(field, render_kw)
 
     def validate(self, extra_validators=None) -> bool:
         # What was sent is checked before any validator runs, and validators see it without
