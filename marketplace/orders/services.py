@@ -614,13 +614,13 @@ def place_call_off(
     if isinstance(details.quantity, int) and "quantity" not in errors:
         if details.quantity < listing.min_units:
             errors["quantity"] = [
-                f"This service is sold in call-offs of at least {listing.min_units} "
-                f"{listing.unit.label}s"
+                "This service is sold in call-offs of at least "
+                f"{listing.unit.count(listing.min_units)}"
             ]
         elif details.quantity > listing.max_units:
             errors["quantity"] = [
-                f"This service is sold in call-offs of at most {listing.max_units} "
-                f"{listing.unit.label}s"
+                "This service is sold in call-offs of at most "
+                f"{listing.unit.count(listing.max_units)}"
             ]
     earliest = add_working_days(today, listing.lead_time_days)
     if isinstance(details.start_date, date) and details.start_date < earliest:
@@ -933,7 +933,7 @@ def _check_capacity(
             {
                 "capacity": [
                     f"This would take more than the service's monthly capacity of "
-                    f"{listing.monthly_capacity} {listing.unit.label}s in {names}. Decline it, or "
+                    f"{listing.unit.count(listing.monthly_capacity)} in {names}. Decline it, or "
                     "raise the capacity on the listing first"
                 ]
             }
@@ -1145,7 +1145,7 @@ def record_delivery(
         errors["units"] = ["The number of units cannot be negative"]
     elif units > call_off.remaining_units:
         errors["units"] = [
-            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
+            f"Only {call_off.remaining_units} of the {call_off.unit.count(call_off.quantity)} "
             "are left to deliver; ask the buyer for a variation to add more"
         ]
     try:
@@ -1338,8 +1338,8 @@ def propose_variation(
         errors["extra_units"] = ["Enter the extra units as a whole number, 0 or more"]
     elif call_off.quantity + extra_units > call_off.listing.max_units:
         errors["extra_units"] = [
-            f"This service is sold in call-offs of at most {call_off.listing.max_units} "
-            f"{call_off.unit.label}s"
+            "This service is sold in call-offs of at most "
+            f"{call_off.unit.count(call_off.listing.max_units)}"
         ]
     if new_end_date is not None and not isinstance(new_end_date, date):
         errors["new_end_date"] = ["Enter the new end date"]
