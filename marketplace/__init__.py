@@ -71,7 +71,15 @@ class Request(FlaskRequest):
     """Flask's request, parsed so that input that cannot be saved is seen and refused."""
 
     # request.get_json() refuses JSON nested too deep or holding text that cannot be saved.
-    json_module = ClientJSON
+    # Flask sets the app's JSON provider on each request it makes (RequestContext); a request
+    # keeps ClientJSON, which parses only what clients send.
+    @property
+    def json_module(self):
+        return ClientJSON
+
+    @json_module.setter
+    def json_module(self, value) -> None:
+        pass
     # Bytes that are not UTF-8 in a form or query string become lone surrogates, refused by the
     # forms and by refuse_unsavable_text_in_address, not kept as "%ED…" text or a 500.
     form_data_parser_class = FormDataParser
