@@ -80,6 +80,7 @@ class Request(FlaskRequest):
     @json_module.setter
     def json_module(self, value) -> None:
         pass
+
     # Bytes that are not UTF-8 in a form or query string become lone surrogates, refused by the
     # forms and by refuse_unsavable_text_in_address, not kept as "%ED…" text or a 500.
     form_data_parser_class = FormDataParser
