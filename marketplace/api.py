@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http
-from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -20,6 +19,7 @@ from marketplace.validation import (
     JSONInputError,
     add_years,
     date_horizon_error,
+    earliest_date,
     horizon_years,
     load_json,
     london_today,
@@ -103,30 +103,50 @@ class HorizonDate(ma.fields.Date):
     """A date a client sends, refused outside the service's horizon (``marketplace.validation``)
     with the field named, like any other field error.
 
-    ``start``: the field of the same body that holds the start this date ends (it may then be
-    up to the horizon after that start). ``ends_later``: it ends something whose start is not in
-    this body (a call-off's new end date): the service checks it against that start, so here it
-    is only kept within the furthest such a start allows."""
+    ``ends_later``: it ends something (a call-off, from its start date): the service checks it
+    against that start, which it may follow by up to the horizon; here it is only kept within
+    the furthest such a start allows (the horizon after the latest start)."""
 
-    def __init__(self, *args: Any, start: str | None = None, ends_later: bool = False, **kwargs):
+    def __init__(self, *args: Any, ends_later: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.start, self.ends_later = start, ends_later
+        self.ends_later = ends_later
 
     def _deserialize(self, value, attr, data, **kwargs):
         day = super()._deserialize(value, attr, data, **kwargs)
-        start, start_label = None, "the start date"
-        raw = data.get(self.start) if self.start and hasattr(data, "get") else None
-        if isinstance(raw, str):
-            try:
-                start, start_label = date.fromisoformat(raw), self.start
-            except ValueError:
-                start = None
-        elif self.ends_later:
-            start, start_label = add_years(london_today(), horizon_years()), "the latest start"
-        message = date_horizon_error(day, "The date", start=start, start_label=start_label)
+        start = add_years(london_today(), horizon_years()) if self.ends_later else None
+        message = date_horizon_error(day, "The date", start=start, start_label="the latest start")
         if message:
             raise ma.ValidationError(message)
         return day
+
+
+# Text a client may send (marketplace.validation): no NUL and no other C0 control character
+# but tab, newline and carriage return, written into the spec as a pattern. (Unpaired surrogates
+# are refused too, but a pattern cannot name them: no valid JSON Schema string holds one.)
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+
+
+def _years(first: int, last: int) -> str:
+    return "(" + "|".join(str(year) for year in range(first, last + 1)) + ")"
+
+
+def input_rules_in_the_spec(self, field, ret: dict, **kwargs) -> dict:
+    """An apispec attribute function: what the API refuses, said in the spec, so that a client
+    (or a fuzzer) reading it sends what is accepted. A date's pattern is the years that are
+    inside the horizon whatever the day (it moves on with the year while a worker runs)."""
+    if isinstance(field, HorizonDate):
+        first, years = earliest_date().year, horizon_years()
+        last = london_today().year + (2 * years if field.ends_later else years) - 1
+        day = "(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+        return {"pattern": f"^{_years(first, last)}-{day}$"}
+    if (
+        isinstance(field, ma.fields.String)
+        and ret.get("type") == "string"
+        and not {"pattern", "format", "enum"} & set(ret)
+        and not isinstance(getattr(field, "parent", None), ProblemSchema)
+    ):
+        return {"pattern": TEXT_PATTERN}
+    return {}
 
 
 class PaginationQuerySchema(ma.Schema):
@@ -293,6 +313,7 @@ def init_api(app: Flask) -> None:
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
+    api.ma_plugin.converter.add_attribute_function(input_rules_in_the_spec)
     app.before_request(refuse_oversized_body)
     for blueprint in (
         accounts_api,

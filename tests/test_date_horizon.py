@@ -81,7 +81,7 @@ def test_a_call_off_ending_in_9999_is_refused_by_the_api_and_nothing_is_placed(c
     buyer = bearer(world.buyer, world.region)
     response = client.post("/api/v1/orders", json=order(world, end_date=FAR), headers=buyer)
     assert response.status_code == 422 and response.mimetype == PROBLEM_JSON
-    assert "5 years after start_date" in response.json["errors"]["end_date"][0]
+    assert "no more than 5 years after the latest start" in response.json["errors"]["end_date"][0]
     response = client.post("/api/v1/orders", json=order(world, start_date=EARLY), headers=buyer)
     assert response.status_code == 422
     assert "2000 or later" in response.json["errors"]["start_date"][0]

@@ -46,7 +46,7 @@ class NewCallOffSchema(ma.Schema):
         required=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_UNITS)
     )
     start_date = HorizonDate(required=True)
-    end_date = HorizonDate(required=True, start="start_date")
+    end_date = HorizonDate(required=True, ends_later=True)
     crn = ma.fields.String(
         required=True,
         validate=ma.validate.Regexp(
