@@ -67,9 +67,14 @@ help: ## list the targets
 # ---------------------------------------------------------------------------------------------
 # Set-up
 
+# Links in emails name the address `make run` serves (HOST and PORT), unless
+# MARKETPLACE_BASE_URL is set; in production it is always set, never taken from a request.
+RUN_BASE_URL := $(or $(MARKETPLACE_BASE_URL),http://$(HOST):$(PORT))
+
+run: export MARKETPLACE_BASE_URL := $(RUN_BASE_URL)
 run: install assets demo ## set everything up and serve http://127.0.0.1:5000 (SQLite, console email)
-	@echo "Serving http://$(HOST):$(PORT)/ (press Ctrl+C to stop)"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "Serving http://$(HOST):$(PORT)/ (press Ctrl+C to stop); links in emails: $(RUN_BASE_URL)"
+	MARKETPLACE_BASE_URL=$(RUN_BASE_URL) $(FLASK) run --host $(HOST) --port $(PORT)
 
 install: $(INSTALL_STAMP) ## create .venv and install the project with its dev extras (exact pins)
 

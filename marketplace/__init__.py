@@ -9,16 +9,27 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from flask import Flask, g, jsonify, redirect, request, url_for
+from flask import Flask, abort, g, jsonify, redirect, request, url_for
+from flask import Request as FlaskRequest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
 
 from marketplace.config import check_production_safety, load_config
 from marketplace.db import MAX_ID, ping_idle_connections
 
 # Imported under another name: `marketplace.db` must stay the module (migrations refer to it).
 from marketplace.db import db as database
+from marketplace.validation import (
+    API_TEXT_MESSAGE,
+    ClientJSON,
+    FormDataParser,
+    first_forbidden,
+    has_forbidden_characters,
+    parse_query,
+)
 
 log = logging.getLogger("marketplace")
 
@@ -30,6 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     Path(config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
 
     app = Flask(__name__, instance_path=config["INSTANCE_DIR"], static_folder="static")
+    app.request_class = Request
     app.config.update(config)
     # `<int:…>` in routes matches only numbers that can be ids, so a huge one is a plain 404.
     app.url_map.converters["int"] = IdConverter
@@ -53,6 +65,29 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_cli(app)
     return app
+
+
+class Request(FlaskRequest):
+    """Flask's request, parsed so that input that cannot be saved is seen and refused."""
+
+    # request.get_json() refuses JSON nested too deep or holding text that cannot be saved.
+    # Flask sets the app's JSON provider on each request it makes (RequestContext); a request
+    # keeps ClientJSON, which parses only what clients send.
+    @property
+    def json_module(self):
+        return ClientJSON
+
+    @json_module.setter
+    def json_module(self, value) -> None:
+        pass
+
+    # Bytes that are not UTF-8 in a form or query string become lone surrogates, refused by the
+    # forms and by refuse_unsavable_text_in_address, not kept as "%ED…" text or a 500.
+    form_data_parser_class = FormDataParser
+
+    @cached_property
+    def args(self) -> ImmutableMultiDict:
+        return self.parameter_storage_class(parse_query(self.query_string))
 
 
 class IdConverter(IntegerConverter):
@@ -206,6 +241,29 @@ def _register_request_hooks(app: Flask) -> None:
         from marketplace.db import run_rollback_hooks
 
         run_rollback_hooks()
+
+    @app.before_request
+    def refuse_unsavable_text_in_address():
+        # Query-string parameters reach searches, filters and lookups on every page and in the
+        # API: one that holds a NUL, another control character or an unpaired surrogate is
+        # refused here, once, rather than by each of them (a path holding one names nothing).
+        if has_forbidden_characters(request.path):
+            abort(404)
+        name = first_forbidden(request.args)
+        if name is None:
+            return None
+        from marketplace.errors import problem_response, render_error, wants_problem_json
+
+        # Answered here, not raised, so that the answer names the parameter: in the API as a
+        # field error (422, like any other bad parameter), on a page in the text of a 400.
+        if wants_problem_json():
+            return problem_response(422, errors={name: [API_TEXT_MESSAGE]})
+        return render_error(
+            400,
+            f"The address has a parameter, {name}, that contains a character that cannot be "
+            "used (a NUL or other control character, or a broken symbol). Remove it and try "
+            "again.",
+        )
 
     app.before_request(load_current_organisation)
     app.before_request(enforce_session_rules)

@@ -10,9 +10,21 @@ import sqlalchemy as sa
 from flask import Flask, abort, g, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from marketplace.db import commit, db
 from marketplace.errors import PROBLEM_JSON, handle_http_exception
+from marketplace.validation import (
+    JSONInputError,
+    add_years,
+    date_horizon_error,
+    earliest_date,
+    horizon_years,
+    load_json,
+    london_today,
+    text_errors,
+)
 
 API_PREFIX = "/api/v1"
 TOKEN_REQUIRED_RESPONSE = "TOKEN_REQUIRED"  # noqa: S105 - an OpenAPI component name
@@ -90,6 +102,56 @@ api = MarketplaceApi(
 )
 
 
+class HorizonDate(ma.fields.Date):
+    """A date a client sends, refused outside the service's horizon (``marketplace.validation``)
+    with the field named, like any other field error.
+
+    ``ends_later``: it ends something (a call-off, from its start date): the service checks it
+    against that start, which it may follow by up to the horizon; here it is only kept within
+    the furthest such a start allows (the horizon after the latest start)."""
+
+    def __init__(self, *args: Any, ends_later: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ends_later = ends_later
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        start = add_years(london_today(), horizon_years()) if self.ends_later else None
+        message = date_horizon_error(day, "The date", start=start, start_label="the latest start")
+        if message:
+            raise ma.ValidationError(message)
+        return day
+
+
+# Text a client may send (marketplace.validation): no NUL and no other C0 control character
+# but tab, newline and carriage return, written into the spec as a pattern. (Unpaired surrogates
+# are refused too, but a pattern cannot name them: no valid JSON Schema string holds one.)
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+
+
+def _years(first: int, last: int) -> str:
+    return "(" + "|".join(str(year) for year in range(first, last + 1)) + ")"
+
+
+def input_rules_in_the_spec(self, field, ret: dict, **kwargs) -> dict:
+    """An apispec attribute function: what the API refuses, said in the spec, so that a client
+    (or a fuzzer) reading it sends what is accepted. A date's pattern is the years that are
+    inside the horizon whatever the day (it moves on with the year while a worker runs)."""
+    if isinstance(field, HorizonDate):
+        first, years = earliest_date().year, horizon_years()
+        last = london_today().year + (2 * years if field.ends_later else years) - 1
+        day = "(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+        return {"pattern": f"^{_years(first, last)}-{day}$"}
+    if (
+        isinstance(field, ma.fields.String)
+        and ret.get("type") == "string"
+        and not {"pattern", "format", "enum"} & set(ret)
+        and not isinstance(getattr(field, "parent", None), ProblemSchema)
+    ):
+        return {"pattern": TEXT_PATTERN}
+    return {}
+
+
 class PaginationQuerySchema(ma.Schema):
     # Query strings are text, so these are not strict; JSON bodies use Integer(strict=True).
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
@@ -153,6 +215,31 @@ def token_required() -> None:
 AUTH_RESPONSES = {"401": TOKEN_REQUIRED_RESPONSE}
 
 
+class ArgumentsParser(FlaskParser):
+    """webargs' parser with the service's own JSON and text checks (``marketplace.validation``).
+
+    A body nested too deep (or not JSON) answers 400; text holding a NUL, another control
+    character or an unpaired surrogate, anywhere in the body, query or form, answers 422 with
+    the field named, like any other field error, before the schema or a service sees it."""
+
+    def load_json(self, req, schema):
+        if not is_json_request(req):
+            return webargs_core.missing
+        data = req.get_data(cache=True)
+        if not data:
+            return webargs_core.missing
+        try:
+            return load_json(data)
+        except JSONInputError as error:
+            abort(400, description=str(error))
+
+    def pre_load(self, location_data, *, schema, req, location):
+        errors = text_errors(location_data)
+        if errors:
+            raise ma.ValidationError(errors)
+        return location_data
+
+
 class ApiBlueprint(Blueprint):
     """A feature's API blueprint: token-protected unless public, and documented as such.
 
@@ -160,6 +247,8 @@ class ApiBlueprint(Blueprint):
     scheme and a 401 problem+json response, so no operation can forget either. flask-smorest
     itself documents 422 for operations that take arguments and ``default`` for the rest.
     """
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def __init__(self, *args: Any, public: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -227,6 +316,7 @@ def init_api(app: Flask) -> None:
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
+    api.ma_plugin.converter.add_attribute_function(input_rules_in_the_spec)
     app.before_request(refuse_oversized_body)
     for blueprint in (
         accounts_api,

@@ -58,6 +58,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # together towards the arrangement's direct-award limit.
         "DIRECT_AWARD_LOOKBACK_DAYS": _env_int("DIRECT_AWARD_LOOKBACK_DAYS", 365),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
+        # Every date entered must be in this year or later, and no more than this many years
+        # after today (an end date: after its start). See marketplace.validation.
+        "DATE_EARLIEST_YEAR": _env_int("DATE_EARLIEST_YEAR", 2000),
+        "DATE_HORIZON_YEARS": _env_int("DATE_HORIZON_YEARS", 5),
         "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),
         "SUPPORT_EMAIL": _env("SUPPORT_EMAIL", "support@marketplace.example"),
         # Email: console (default), smtp or notify.

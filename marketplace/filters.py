@@ -34,7 +34,23 @@ def pounds(pence: int | None) -> str:
     return f"{sign}£{pounds_part:,}.{pence_part:02d}"
 
 
+def per_unit(unit) -> str:
+    """A unit with its article, after a price: "£67.50 an hour" (``Unit.per``)."""
+    if unit is None or isinstance(unit, Undefined):
+        return ""
+    return unit.per
+
+
+def units(number: int | None, unit) -> str:
+    """A number of units in words: "1 session", "3 bed-nights" (``Unit.count``)."""
+    if number is None or unit is None or isinstance(number, Undefined):
+        return ""
+    return unit.count(number)
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters["london_datetime"] = london_datetime
     app.jinja_env.filters["govuk_date"] = govuk_date
     app.jinja_env.filters["pounds"] = pounds
+    app.jinja_env.filters["per_unit"] = per_unit
+    app.jinja_env.filters["units"] = units

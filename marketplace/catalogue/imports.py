@@ -85,6 +85,7 @@ from marketplace.filters import govuk_date, pounds
 from marketplace.money import VatTreatment
 from marketplace.notifications.services import queue_email
 from marketplace.reference.models import PccArea, ProbationRegion
+from marketplace.validation import date_horizon_error, has_forbidden_characters
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
@@ -432,6 +433,15 @@ def rows_from_table(table: list[list[str]]) -> list[dict[str, str]]:
         rows.append(
             {name: (cells[i] if i < len(cells) else "") or "" for i, name in enumerate(header)}
         )
+    for number, row in enumerate(rows, start=2):
+        # As for any text sent to the service (marketplace.validation): refused, never stored.
+        if bad := next(
+            (name for name, text in row.items() if has_forbidden_characters(text)), None
+        ):
+            _refuse(
+                f"Row {number}, column {bad}, contains a character that cannot be saved (an "
+                "invisible control character or a broken symbol). Remove it and try again"
+            )
     return rows
 
 
@@ -1135,6 +1145,9 @@ def _check_row(
     day = _day(cells.get("price_effective_from", ""))
     if day == "bad":
         errors["price_effective_from"] = ["Enter a real date as YYYY-MM-DD or DD/MM/YYYY"]
+    elif message := date_horizon_error(day, "The price's date", today=today):
+        errors["price_effective_from"] = [message]
+        day = "bad"  # checked no further
     pounds_price = None
     if cells.get("unit_price"):
         pounds_price = _pence(errors, "unit_price", cells["unit_price"], "the unit price",
@@ -1188,6 +1201,9 @@ def _check_row(
         next_day = _day(next_day_text)
         if next_day == "bad":
             errors["next_price_effective_from"] = ["Enter a real date as YYYY-MM-DD or DD/MM/YYYY"]
+        elif message := date_horizon_error(next_day, "The planned price's date", today=today):
+            errors["next_price_effective_from"] = [message]
+            next_day = "bad"
         elif not next_text and "next_unit_price_pence" not in errors:
             errors["next_unit_price_pence"] = ["Give the planned price with its date"]
         elif next_day is None:

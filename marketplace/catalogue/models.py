@@ -74,6 +74,22 @@ class Unit(enum.StrEnum):
     def label(self) -> str:
         return self.value.replace("_", "-")
 
+    # The one place that words a unit: every page, email and message says "£67.50 an hour",
+    # "1 session", "3 bed-nights" through these (and the `per_unit` and `units` filters).
+
+    @property
+    def plural(self) -> str:
+        return f"{self.label}s"
+
+    @property
+    def per(self) -> str:
+        """With its article, as after a price: "an hour", "a session"."""
+        return f"{'an' if self is Unit.HOUR else 'a'} {self.label}"
+
+    def count(self, number: int) -> str:
+        """A number of this unit: "1 hour", "12 hours", "1,500 sessions"."""
+        return f"{number:,} {self.label if number == 1 else self.plural}"
+
 
 class Sex(enum.StrEnum):
     ANY = "any"

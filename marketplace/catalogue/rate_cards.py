@@ -46,6 +46,7 @@ from marketplace.catalogue.models import (
 )
 from marketplace.catalogue.services import is_stale, london_today
 from marketplace.db import db, parse_id, utcnow
+from marketplace.validation import date_horizon_error
 
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -54,7 +55,6 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # (``imports.unescape_cell``) and get the text back, whatever it was.
 NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r]")
 ESCAPED = re.compile(r"'+[=+\-@\t\r]")
-EARLIEST_DAY = date(2000, 1, 1)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 COLUMNS = [
@@ -103,10 +103,10 @@ def parse_on(raw: str | None, today: date | None = None) -> date | None:
         raise BadRateCardDate("Give the date as YYYY-MM-DD, like 2026-04-01") from None
     if len(raw.strip()) != 10:
         raise BadRateCardDate("Give the date as YYYY-MM-DD, like 2026-04-01")
+    if message := date_horizon_error(day, "The date", today=today):
+        raise BadRateCardDate(message)
     if day > today:
         raise BadRateCardDate("Choose today or a date in the past")
-    if day < EARLIEST_DAY:
-        raise BadRateCardDate(f"Choose a date from {EARLIEST_DAY.isoformat()} on")
     return day
 
 

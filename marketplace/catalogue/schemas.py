@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from marketplace.api import TEXT_PATTERN, HorizonDate
 from marketplace.catalogue.models import (
     CONTACT_EMAIL_MAX,
     CONTACT_NAME_MAX,
@@ -64,10 +65,10 @@ class AreaSchema(ma.Schema):
 # Input
 
 
-# Text the database can keep: no NUL characters (PostgreSQL refuses them), said as a pattern so
-# the OpenAPI spec says so too; and no lone UTF-16 surrogates (neither database can encode them),
-# which a JSON client can only send on purpose.
-NO_NUL = ma.validate.Regexp(r"^[^\x00]*$", error="Remove the NUL characters.")
+# Text the database can keep: no NUL or other control characters (marketplace.validation, which
+# the API's parser checks first), said as the API's pattern so the OpenAPI spec says so too; and
+# no lone UTF-16 surrogates (neither database can encode them), which only JSON can send.
+NO_NUL = ma.validate.Regexp(TEXT_PATTERN, error="Remove the NUL and other control characters.")
 
 
 def _encodable(value: str) -> None:
@@ -192,7 +193,7 @@ class NewPriceSchema(ma.Schema):
     unit_price_pence = _whole(
         0, MAX_UNIT_PRICE_PENCE, "The unit price ex VAT in whole pence", required=True
     )
-    effective_from = ma.fields.Date(
+    effective_from = HorizonDate(
         required=True, metadata={"description": "YYYY-MM-DD: today or later (UK time)"}
     )
     reason = _text(REASON_MAX, "Why the price changes", load_default="")

@@ -57,6 +57,7 @@ from marketplace.errors import BusinessRuleViolation, NotFound
 from marketplace.money import VatTreatment, round_half_up
 from marketplace.reference.models import PccArea, ProbationRegion
 from marketplace.state import check_transition, lock, transition
+from marketplace.validation import date_horizon_error
 
 MAX_UPLIFT_BASIS_POINTS = 10_000  # +100%
 MIN_UPLIFT_BASIS_POINTS = -5_000  # −50%: a cut, for example after a typing error
@@ -826,6 +827,10 @@ def set_price(
     reason = _text(errors, "reason", reason, "a reason", REASON_MAX, required=False)
     if not isinstance(effective_from, date):
         errors["effective_from"] = ["Enter the date the new price takes effect"]
+    elif message := date_horizon_error(
+        effective_from, "The date the new price takes effect", today=today
+    ):
+        errors["effective_from"] = [message]
     elif effective_from < today:
         errors["effective_from"] = [
             "The new price must take effect today or later, not in the past"
@@ -944,6 +949,10 @@ def _check_uplift(
         errors["percentage"] = ["Enter an uplift between -50% and 100%, other than 0"]
     if not isinstance(effective_from, date):
         errors["effective_from"] = ["Enter the date the new prices take effect"]
+    elif message := date_horizon_error(
+        effective_from, "The date the new prices take effect", today=today
+    ):
+        errors["effective_from"] = [message]
     elif effective_from < today:
         errors["effective_from"] = [
             "The new prices must take effect today or later, not in the past"

@@ -13,7 +13,13 @@ from flask import Response, abort, g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
-from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
+from marketplace.api import (
+    CONFLICT_RESPONSE,
+    HorizonDate,
+    api_blueprint,
+    paginate,
+    paginated_schema,
+)
 from marketplace.db import commit, rollback
 from marketplace.errors import DomainError
 from marketplace.invoices import services
@@ -93,7 +99,7 @@ class PaymentSchema(ma.Schema):
     payment_reference = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=PAYMENT_REFERENCE_MAX)
     )
-    paid_on = ma.fields.Date(required=True)
+    paid_on = HorizonDate(required=True)
 
 
 InvoicePageSchema = paginated_schema(InvoiceSchema, "InvoicePage")

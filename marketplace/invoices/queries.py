@@ -26,6 +26,7 @@ from marketplace.invoices.models import (
 )
 from marketplace.invoices.services import split_among
 from marketplace.orders.models import CallOffFunder
+from marketplace.validation import check_date_horizon
 
 PROVIDER_SIDE = "provider"
 BUYER_SIDE = "buyer"
@@ -197,11 +198,13 @@ def parse_half_year(text: str | None, today: date) -> HalfYear:
     if not text:
         return half_year_of(today)
     match = HALF_YEAR_PATTERN.fullmatch(text)
-    if match is None or not 2000 <= int(match.group(1)) <= 2999:
+    if match is None or not int(match.group(1)) >= 1:
         raise BusinessRuleViolation(
             {"period": ["Choose a six-month period, like 2026-H1 for April to September 2026"]}
         )
-    return HalfYear(int(match.group(1)), int(match.group(2)))
+    period = HalfYear(int(match.group(1)), int(match.group(2)))
+    check_date_horizon("period", period.start, "The period", today=today)
+    return period
 
 
 @dataclass

@@ -44,6 +44,7 @@ from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
 from marketplace.state import check_transition, lock, transition
+from marketplace.validation import check_date_horizon, date_horizon_error
 
 LONDON = ZoneInfo("Europe/London")
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
@@ -61,9 +62,10 @@ def parse_period(text: str) -> tuple[date, date]:
             {"period": ["Enter the period as a year and month, like 2026-10"]}
         )
     year, month = int(match.group(1)), int(match.group(2))
-    if not 1 <= month <= 12 or not 2000 <= year <= 2999:
+    if not 1 <= month <= 12 or not year >= 1:
         raise BusinessRuleViolation({"period": ["Enter a real month, like 2026-10"]})
     start = date(year, month, 1)
+    check_date_horizon("period", start, "The month")
     end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     return start, end
 
@@ -585,6 +587,8 @@ def mark_paid_by_bacs(
         ]
     if not isinstance(paid_on, date) or isinstance(paid_on, datetime):
         errors["paid_on"] = ["Enter the date the payment was made"]
+    elif message := date_horizon_error(paid_on, "The payment date", today=london_date(now)):
+        errors["paid_on"] = [message]
     elif paid_on > london_date(now):
         errors["paid_on"] = ["The payment date must be today or in the past"]
     elif invoice.received_at is not None and paid_on < london_date(invoice.received_at):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import jinja2
 import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy.orm.attributes import set_committed_value
@@ -27,7 +28,7 @@ def queue_email(to: str, template: str, **context) -> Notification:
     # Rendered with what the caller gives and the app's Jinja globals (``config``, ``url_for``),
     # not through ``render_template``: that runs the pages' context processors, which work out
     # the navigation of whoever is signed in, and an email shows none of it.
-    email = current_app.jinja_env.get_template(f"email/{template}.txt")
+    email = email_environment().get_template(f"email/{template}.txt")
     rendered = email.render(context).strip()
     subject_line, _, body = rendered.partition("\n")
     if not subject_line.startswith("Subject: "):
@@ -47,6 +48,21 @@ def queue_email(to: str, template: str, **context) -> Notification:
             (notification, notification.to_email, notification.subject, notification.body)
         )
     return notification
+
+
+def email_environment() -> jinja2.Environment:
+    """The pages' Jinja environment (loaders, filters, globals) as plain text needs it.
+
+    The pages trim the newline after each block tag (``trim_blocks``), which suits HTML; in a
+    plain-text email that newline is the text: trimmed, a line after ``{% endif %}`` or
+    ``{% endfor %}`` runs into the one before it and paragraphs lose their blank lines."""
+    pages = current_app.jinja_env
+    environment = current_app.extensions.get("email_jinja_env")
+    if environment is None or environment.loader is not pages.loader:
+        # A cache of its own: the pages' cache holds templates compiled with their settings.
+        environment = pages.overlay(trim_blocks=False, lstrip_blocks=False, cache_size=400)
+        current_app.extensions["email_jinja_env"] = environment
+    return environment
 
 
 def email_people(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:

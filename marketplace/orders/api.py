@@ -19,7 +19,13 @@ from flask import g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
+from marketplace.api import (
+    CONFLICT_RESPONSE,
+    HorizonDate,
+    api_blueprint,
+    paginate,
+    paginated_schema,
+)
 from marketplace.db import commit, db, rollback
 from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.money import VatTreatment
@@ -158,8 +164,8 @@ class CallOffQuerySchema(ma.Schema):
     provider_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**31 - 1))
     listing_id = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**31 - 1))
     crn = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z][0-9]{6}$"))
-    placed_from = ma.fields.Date()
-    placed_to = ma.fields.Date()
+    placed_from = HorizonDate()
+    placed_to = HorizonDate()
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
     page_size = ma.fields.Integer(load_default=25, validate=ma.validate.Range(min=1, max=100))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from marketplace.api import HorizonDate
 from marketplace.catalogue.models import MAX_UNITS
 from marketplace.orders.models import (
     NOTES_MAX,
@@ -44,8 +45,8 @@ class NewCallOffSchema(ma.Schema):
     quantity = ma.fields.Integer(
         required=True, strict=True, validate=ma.validate.Range(min=1, max=MAX_UNITS)
     )
-    start_date = ma.fields.Date(required=True)
-    end_date = ma.fields.Date(required=True)
+    start_date = HorizonDate(required=True)
+    end_date = HorizonDate(required=True, ends_later=True)
     crn = ma.fields.String(
         required=True,
         validate=ma.validate.Regexp(
@@ -122,14 +123,14 @@ class NewVariationSchema(ma.Schema):
     extra_units = ma.fields.Integer(
         load_default=0, strict=True, validate=ma.validate.Range(min=0, max=MAX_UNITS)
     )
-    new_end_date = ma.fields.Date(load_default=None, allow_none=True)
+    new_end_date = HorizonDate(load_default=None, allow_none=True, ends_later=True)
     reason = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=REASON_DETAIL_MAX)
     )
 
 
 class NewDeliverySchema(ma.Schema):
-    delivered_on = ma.fields.Date(required=True)
+    delivered_on = HorizonDate(required=True)
     units = ma.fields.Integer(
         required=True, strict=True, validate=ma.validate.Range(min=0, max=MAX_UNITS)
     )

@@ -94,6 +94,7 @@ from marketplace.orders.models import (
 from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
 from marketplace.reference.models import ServiceCategory
 from marketplace.state import check_transition, lock, transition
+from marketplace.validation import add_years, date_horizon_error, horizon_years
 from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
@@ -284,7 +285,7 @@ def _price_changed(
     return PriceChanged(message, price)
 
 
-def check_details(details: CallOffDetails) -> dict[str, list[str]]:
+def check_details(details: CallOffDetails, today: date | None = None) -> dict[str, list[str]]:
     """Shape checks that need no database, shared by the form, the API and the service."""
     errors: dict[str, list[str]] = {}
     quantity = details.quantity
@@ -294,10 +295,18 @@ def check_details(details: CallOffDetails) -> dict[str, list[str]]:
         errors["quantity"] = ["The number of units must be 1 or more"]
     if not isinstance(details.start_date, date):
         errors["start_date"] = ["Enter the start date"]
+    elif message := date_horizon_error(details.start_date, "The start date", today=today):
+        errors["start_date"] = [message]
     if not isinstance(details.end_date, date):
         errors["end_date"] = ["Enter the planned end date"]
     elif isinstance(details.start_date, date) and details.end_date < details.start_date:
         errors["end_date"] = ["The planned end date must be the same as or after the start date"]
+    elif message := date_horizon_error(
+        details.end_date, "The planned end date", start=details.start_date, today=today
+    ):
+        # Capacity, budgets and invoices count the months from start to end: 9999-12-31 is a
+        # typing mistake that would make them count eight thousand years.
+        errors["end_date"] = [message]
     crn = (details.crn or "").strip()
     if not crn:
         errors["crn"] = ["Enter the person's CRN"]
@@ -820,7 +829,7 @@ def _check_answers(
     force, the outcome terms and the most a call-off can be worth. Shared by placing and by the
     question page (``check_call_off``). Returns (errors, the shares with the lead first, the
     funders by id, the most the outcome terms could add)."""
-    errors = check_details(details)
+    errors = check_details(details, today)
     shares, share_errors, funders = _check_shares(organisation, details.shares)
     errors.update(share_errors)
     arrangement = listing.lot.arrangement
@@ -831,13 +840,13 @@ def _check_answers(
     if isinstance(details.quantity, int) and "quantity" not in errors:
         if details.quantity < listing.min_units:
             errors["quantity"] = [
-                f"This service is sold in call-offs of at least {listing.min_units} "
-                f"{listing.unit.label}s"
+                "This service is sold in call-offs of at least "
+                f"{listing.unit.count(listing.min_units)}"
             ]
         elif details.quantity > listing.max_units:
             errors["quantity"] = [
-                f"This service is sold in call-offs of at most {listing.max_units} "
-                f"{listing.unit.label}s"
+                "This service is sold in call-offs of at most "
+                f"{listing.unit.count(listing.max_units)}"
             ]
     earliest = add_working_days(today, listing.lead_time_days)
     if isinstance(details.start_date, date) and details.start_date < earliest:
@@ -1192,7 +1201,21 @@ def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
 
 
 def _months(start: date, end: date) -> list[date]:
-    """The first days of the months from ``start``'s to ``end``'s (empty if end is earlier)."""
+    """The first days of the months from ``start``'s to ``end``'s (empty if end is earlier).
+
+    Dates are checked against the horizon when entered, but a call-off placed before they were
+    may end in 9999: its months are refused here, with a message, rather than counted until the
+    date overflows (a 500 on every accept)."""
+    if end > add_years(start, horizon_years()):
+        raise BusinessRuleViolation(
+            {
+                "end_date": [
+                    f"This call-off runs from {start.day} {start:%B %Y} to {end.day} "
+                    f"{end:%B %Y}, more than {horizon_years()} years: its dates must be a "
+                    "mistake. Cancel it and place it again with the right dates"
+                ]
+            }
+        )
     months: list[date] = []
     month, last = first_of_month(start), first_of_month(end)
     while month <= last:
@@ -1229,7 +1252,7 @@ def _check_capacity(
             {
                 "capacity": [
                     f"This would take more than the service's monthly capacity of "
-                    f"{listing.monthly_capacity} {listing.unit.label}s in {names}. Decline it, or "
+                    f"{listing.unit.count(listing.monthly_capacity)} in {names}. Decline it, or "
                     "raise the capacity on the listing first"
                 ]
             }
@@ -1414,6 +1437,8 @@ def record_delivery(
     day = details.delivered_on
     if not isinstance(day, date):
         errors["delivered_on"] = ["Enter the date of the session"]
+    elif message := date_horizon_error(day, "The date of the session", today=today):
+        errors["delivered_on"] = [message]
     elif day > today:
         errors["delivered_on"] = ["The date of the session must be today or in the past"]
     elif day < call_off.start_date:
@@ -1436,7 +1461,7 @@ def record_delivery(
         errors["units"] = ["The number of units cannot be negative"]
     elif units > (call_off.remaining_units if payable else call_off.quantity):
         errors["units"] = [
-            f"Only {call_off.remaining_units} of the {call_off.quantity} {call_off.unit.label}s "
+            f"Only {call_off.remaining_units} of the {call_off.unit.count(call_off.quantity)} "
             "are left to deliver; ask the buyer for a variation to add more"
         ]
     absence = None
@@ -1625,8 +1650,8 @@ def propose_variation(
         errors["extra_units"] = ["Enter the extra units as a whole number, 0 or more"]
     elif call_off.quantity + extra_units > call_off.listing.max_units:
         errors["extra_units"] = [
-            f"This service is sold in call-offs of at most {call_off.listing.max_units} "
-            f"{call_off.unit.label}s"
+            "This service is sold in call-offs of at most "
+            f"{call_off.unit.count(call_off.listing.max_units)}"
         ]
     if new_end_date is not None and not isinstance(new_end_date, date):
         errors["new_end_date"] = ["Enter the new end date"]
@@ -1635,6 +1660,14 @@ def propose_variation(
             f"The new end date must be after the current one, {call_off.end_date.day} "
             f"{call_off.end_date:%B %Y}"
         ]
+    elif message := date_horizon_error(
+        new_end_date,
+        "The new end date",
+        start=call_off.start_date,
+        start_label="the call-off's start",
+        today=london_date(now or utcnow()),
+    ):
+        errors["new_end_date"] = [message]
     if not errors and not extra_units and new_end_date is None:
         errors["extra_units"] = ["Add units, a later end date, or both"]
     reason = (reason or "").strip()

@@ -580,7 +580,7 @@ def _timeline(call_off: CallOff) -> list[dict]:
             delivery = deliveries.get(after.get("delivery_id"))
             if delivery is not None:
                 text = (
-                    f"{delivery.units} {call_off.unit.label}(s) on {govuk_date(delivery.delivered_on)}"
+                    f"{call_off.unit.count(delivery.units)} on {govuk_date(delivery.delivered_on)}"
                     f": {delivery.attendance.label}"
                     + (f" ({delivery.absence_reason.label})" if delivery.absence_reason else "")
                     + (

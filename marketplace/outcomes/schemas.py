@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import url_for
 
+from marketplace.api import HorizonDate
 from marketplace.outcomes.models import (
     EVIDENCE_REQUIRED_MAX,
     MAX_CAP,
@@ -31,8 +32,10 @@ class NewOutcomeTermSchema(ma.Schema):
         validate=ma.validate.Range(min=1, max=MAX_TARIFF_PENCE),
         metadata={"description": "Paid per outcome, in whole pence, excluding VAT"},
     )
-    earliest_claim_on = ma.fields.Date(
-        required=True, metadata={"description": "On or after the call-off's start date"}
+    earliest_claim_on = HorizonDate(
+        required=True,
+        ends_later=True,
+        metadata={"description": "On or after the call-off's start date"},
     )
     evidence_required = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=EVIDENCE_REQUIRED_MAX)
@@ -53,7 +56,7 @@ class NewClaimSchema(ma.Schema):
     """multipart/form-data: the fields and the ``evidence`` file."""
 
     term_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=MAX_ID))
-    achieved_on = ma.fields.Date(required=True)
+    achieved_on = HorizonDate(required=True)
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=NOTE_MAX))
     evidence = ma.fields.Raw(
         load_default=None,

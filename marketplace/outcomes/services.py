@@ -48,6 +48,7 @@ from marketplace.outcomes.models import (
     OutcomeTermStatus,
 )
 from marketplace.state import check_transition, lock, transition
+from marketplace.validation import date_horizon_error
 
 PROVIDER_CLAIMERS = frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
 # Outcome terms are added to a live call-off; claims are made once it is accepted, and after it
@@ -118,6 +119,13 @@ def check_term(
             "The earliest claim date must be on or after the call-off's start, "
             f"{start_date.day} {start_date:%B %Y}"
         ]
+    elif message := date_horizon_error(
+        term.earliest_claim_on,
+        "The earliest claim date",
+        start=start_date if isinstance(start_date, date) else None,
+        start_label="the call-off's start",
+    ):
+        errors["earliest_claim_on"] = [message]
     evidence = (term.evidence_required or "").strip()
     if not evidence:
         errors["evidence_required"] = ["Enter the evidence the provider must give"]
@@ -421,6 +429,8 @@ def claim_outcome(
     day = details.achieved_on
     if not isinstance(day, date) or isinstance(day, datetime):
         errors["achieved_on"] = ["Enter the date the outcome was achieved"]
+    elif message := date_horizon_error(day, "The date the outcome was achieved", today=today):
+        errors["achieved_on"] = [message]
     elif day > today:
         errors["achieved_on"] = ["The date the outcome was achieved must be today or in the past"]
     elif day < term.earliest_claim_on:

@@ -509,7 +509,8 @@ def test_another_organisations_listing_is_not_found(client, world, provider):
             provider,
             theirs.id,
             "prices",
-            json={"unit_price_pence": 1, "effective_from": "2099-01-01"},
+            # A date the API accepts (within five years), so that the listing is looked up.
+            json={"unit_price_pence": 1, "effective_from": london_today().isoformat()},
         ),
         404,
     )

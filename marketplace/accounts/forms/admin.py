@@ -25,6 +25,7 @@ from marketplace.accounts.models import (
     OrganisationType,
 )
 from marketplace.audit import ACTION_MAX
+from marketplace.validation import date_horizon_error
 
 # Commissioning organisations the authority can create, in the order they are offered.
 COMMISSIONER_TYPE_ORDER = [
@@ -195,6 +196,8 @@ def iso_date(label: str):
     def check(form, field) -> None:
         if field.data and parse_iso_date(field.data) is None:
             raise ValidationError(f"{label} must be a real date written like 2026-04-01")
+        if message := date_horizon_error(parse_iso_date(field.data), f"The {label.lower()}"):
+            raise ValidationError(message)
 
     return check
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import enum
 
 from flask_wtf import FlaskForm
+from govuk_frontend_wtf.gov_form_base import GovIterableBase
 from govuk_frontend_wtf.wtforms_widgets import (
     GovPasswordInput,
     GovSubmitInput,
     GovTextInput,
 )
 from wtforms import (
+    FieldList,
+    FormField,
     PasswordField,
     RadioField,
     SelectField,
@@ -37,6 +40,11 @@ from marketplace.accounts.models import (
     NAME_MAX,
 )
 from marketplace.accounts.security import PASSWORD_MAX
+from marketplace.validation import (
+    FORBIDDEN_CHARACTERS,
+    forbidden_characters_message,
+    has_forbidden_characters,
+)
 
 
 def strip(value):
@@ -51,7 +59,8 @@ def upper_no_spaces(value):
 
 
 class BaseForm(FlaskForm):
-    """All our forms strip surrounding spaces from text input."""
+    """All our forms strip surrounding spaces from text input, and refuse text that cannot be
+    saved (``marketplace.validation``) in any field, naming the field."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
@@ -61,6 +70,52 @@ class BaseForm(FlaskForm):
                     filters.insert(0, strip)
                 unbound_field.kwargs["filters"] = filters
             return unbound_field.bind(form=form, **options)
+
+        def render_field(self, field, render_kw):
+            # govuk-frontend-wtf gives radios and checkboxes a hint whatever their description:
+            # a question without one showed "None" under it (or an empty hint that screen
+            # readers announce). No description, no hint, for every form.
+            if not field.description and isinstance(field.widget, GovIterableBase):
+                field_params = (getattr(field, "render_kw", None) or {}).get("params") or {}
+                params = {**field_params, **(render_kw.get("params") or {})}
+                params.setdefault("hint", None)
+                render_kw = {**render_kw, "params": params}
+            return super().render_field(field, render_kw)
+
+    def validate(self, extra_validators=None) -> bool:
+        # What was sent is checked before any validator runs, and validators see it without
+        # the characters: a validator may look the value up, and PostgreSQL refuses a NUL.
+        refused = [
+            field
+            for field in leaf_fields(self)
+            if any(has_forbidden_characters(value) for value in field.raw_data or ())
+        ]
+        for field in refused:
+            field.data = _without_forbidden(field.data)
+        valid = super().validate(extra_validators)
+        for field in refused:
+            field.errors = [forbidden_characters_message(field.label.text)]
+        return valid and not refused
+
+
+def leaf_fields(form):
+    """Every field of ``form`` that holds input, through nested forms and lists of fields."""
+    for field in form:
+        if isinstance(field, FormField):
+            yield from leaf_fields(field.form)
+        elif isinstance(field, FieldList):
+            for entry in field.entries:
+                yield from leaf_fields(entry.form) if isinstance(entry, FormField) else [entry]
+        else:
+            yield field
+
+
+def _without_forbidden(value):
+    if isinstance(value, str):
+        return FORBIDDEN_CHARACTERS.sub("", value)
+    if isinstance(value, list):
+        return [_without_forbidden(item) for item in value]
+    return value
 
 
 def email_field(label: str = "Email address", description: str | None = None) -> StringField:

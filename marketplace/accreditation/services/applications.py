@@ -36,8 +36,11 @@ from marketplace.db import db, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.services import queue_email
 from marketplace.reference.models import PccArea, ProbationRegion
+from marketplace.validation import date_horizon_error
 from marketplace.workdays import add_working_days
 
+# The earliest date an answer to a date question may give (see _coerce_value).
+ANSWER_EARLIEST = date(1900, 1, 1)
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_PREFIX = "APP"
 APPLICATION_FIELDS = [
@@ -307,6 +310,10 @@ def _coerce_value(criterion: Criterion, value) -> dict:
                 value = None
         if not isinstance(value, date) or isinstance(value, datetime):
             raise BusinessRuleViolation({field: ["Enter a real date, like 27 3 2026"]})
+        # An answer may be a fact from long ago (a charity registered in 1985), so it may be
+        # earlier than other dates; never further ahead.
+        if message := date_horizon_error(value, "The date", earliest=ANSWER_EARLIEST):
+            raise BusinessRuleViolation({field: [message]})
         return {"value_date": value}
     raise BusinessRuleViolation({field: ["Upload a file"]})  # files take the ``file`` argument
 
@@ -340,6 +347,8 @@ def answer(
                 raise BusinessRuleViolation(
                     {f"{field}-expires": ["The evidence must not have expired already"]}
                 )
+            if message := date_horizon_error(expires_on, "The expiry date", today=london_date(at)):
+                raise BusinessRuleViolation({f"{field}-expires": [message]})
             values["evidence_expires_on"] = expires_on
         else:
             values["evidence_expires_on"] = None

@@ -40,6 +40,7 @@ from marketplace.errors import BusinessRuleViolation
 from marketplace.notifications.services import queue_email
 from marketplace.reference.models import ProbationRegion, ServiceCategory
 from marketplace.state import check_transition, transition
+from marketplace.validation import date_horizon_error
 from marketplace.workdays import add_working_days
 
 LONDON = ZoneInfo("Europe/London")
@@ -119,10 +120,14 @@ def _check_details(
             errors["reference"] = ["Another arrangement already has this reference"]
     if valid_from is None:
         errors["valid_from"] = ["Enter the date the arrangement starts"]
+    elif message := date_horizon_error(valid_from, "The start date"):
+        errors["valid_from"] = [message]
     if valid_to is None:
         errors["valid_to"] = ["Enter the date the arrangement ends"]
     elif valid_from is not None and valid_to <= valid_from:
         errors["valid_to"] = ["The end date must be after the start date"]
+    elif message := date_horizon_error(valid_to, "The end date", start=valid_from):
+        errors["valid_to"] = [message]
     if (
         not isinstance(direct_award_limit_pence, int)
         or isinstance(direct_award_limit_pence, bool)

@@ -53,6 +53,7 @@ from marketplace.db import db, lock_rows, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.notifications.services import queue_email
 from marketplace.state import lock, transition
+from marketplace.validation import check_date_horizon
 from marketplace.workdays import add_working_days
 
 MEMBERSHIP_FIELDS = [
@@ -488,11 +489,6 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
     return run
 
 
-# Renewed evidence may expire no later than this many years ahead (a date beyond is a typing
-# slip: insurance certificates and policies run for a year or a few).
-RENEWAL_HORIZON_YEARS = 5
-
-
 def _renewal_url(renewal: EvidenceRenewal) -> str:
     return absolute_url("accreditation.renewed_evidence", renewal_id=renewal.id)
 
@@ -532,19 +528,7 @@ def renew_evidence(
     today = london_date(at)
     if not isinstance(expires_on, date) or expires_on <= today:
         raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
-    try:
-        horizon = today.replace(year=today.year + RENEWAL_HORIZON_YEARS)
-    except ValueError:  # 29 February
-        horizon = today.replace(year=today.year + RENEWAL_HORIZON_YEARS, day=28)
-    if expires_on > horizon:
-        raise BusinessRuleViolation(
-            {
-                "expires_on": [
-                    f"Enter an expiry date within {RENEWAL_HORIZON_YEARS} years, "
-                    f"no later than {horizon.day} {horizon:%B %Y}"
-                ]
-            }
-        )
+    check_date_horizon("expires_on", expires_on, "The expiry date", today=today)
     if answer.evidence_expires_on is not None and expires_on <= answer.evidence_expires_on:
         current = answer.evidence_expires_on
         raise BusinessRuleViolation(

@@ -330,12 +330,11 @@ def edit_listing(listing_id: int):
 
 def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingPrice]) -> list:
     """The summary-list rows buyers see for a listing, in words."""
-    unit = UNIT_LABELS[listing.unit].lower()
     vat = VAT_LABELS[listing.vat_treatment]
     if price is not None:
         gross = gross_pence(price.unit_price_pence, listing.vat_treatment)
         if gross != price.unit_price_pence:
-            vat += f": {pounds(gross)} a {unit} including VAT"
+            vat += f": {pounds(gross)} {listing.unit.per} including VAT"
     ages = (
         f"{listing.min_age or 'any age'} to {listing.max_age or 'any age'}"
         if listing.min_age or listing.max_age
@@ -353,7 +352,7 @@ def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingP
     return [
         {
             "key": "Unit price",
-            "value": f"{pounds(price.unit_price_pence)} a {unit}, excluding VAT"
+            "value": f"{pounds(price.unit_price_pence)} {listing.unit.per}, excluding VAT"
             if price
             else "No price in force today",
         },
@@ -393,9 +392,9 @@ def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingP
         },
         {
             "key": "Units per call-off",
-            "value": f"{listing.min_units:,} to {listing.max_units:,} {unit}s",
+            "value": f"{listing.min_units:,} to {listing.unit.count(listing.max_units)}",
         },
-        {"key": "Monthly capacity", "value": f"{listing.monthly_capacity:,} {unit}s"},
+        {"key": "Monthly capacity", "value": listing.unit.count(listing.monthly_capacity)},
         {"key": "Missed sessions", "value": listing.missed_sessions_text},
         {
             "key": "What one unit costs the provider",
@@ -421,7 +420,7 @@ def _view_context(listing: Listing) -> dict:
         "availability": queries.availability([listing], months).get(listing.id, []),
         "stale": services.is_stale(listing),
         "uncovered": services.uncovered_areas(listing),
-        "unit_label": UNIT_LABELS[listing.unit].lower(),
+        "unit": listing.unit,
     }
 
 
