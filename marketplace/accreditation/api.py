@@ -38,7 +38,7 @@ from marketplace.accreditation.schemas import (
     StrictPaginationQuerySchema,
 )
 from marketplace.accreditation.services import memberships
-from marketplace.api import api_blueprint, paginate, paginated_schema
+from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
 from marketplace.db import commit, db, rollback
 from marketplace.errors import DomainError, NotFound
 
@@ -266,6 +266,7 @@ class EvidenceRenewalItem(MethodView):
 
 
 @memberships_blp.route("/evidence-renewals/<int:renewal_id>/accept", methods=["POST"])
+@memberships_blp.alt_response(409, response=CONFLICT_RESPONSE)
 @memberships_blp.arguments(AcceptRenewalSchema)
 @memberships_blp.response(200, EvidenceRenewalSchema)
 def accept_renewal(body, renewal_id):
@@ -277,6 +278,7 @@ def accept_renewal(body, renewal_id):
 
 
 @memberships_blp.route("/evidence-renewals/<int:renewal_id>/reject", methods=["POST"])
+@memberships_blp.alt_response(409, response=CONFLICT_RESPONSE)
 @memberships_blp.arguments(RejectRenewalSchema)
 @memberships_blp.response(200, EvidenceRenewalSchema)
 def reject_renewal(body, renewal_id):

@@ -216,7 +216,7 @@ def test_api_lists_accepts_and_refuses_a_second_decision(client, waiting):
         MembershipStatus.ACTIVE
     }
     again = client.post(f"{url}/accept", json={}, headers=headers)
-    assert again.status_code == 422 and again.mimetype == "application/problem+json"
+    assert again.status_code == 409 and again.mimetype == "application/problem+json"
     assert "already been accepted" in again.get_json()["detail"]
     assert client.get(url, headers=headers).get_json()["status"] == "accepted"
     assert (

@@ -49,8 +49,13 @@ from marketplace.accreditation.services.applications import (
     london_date,
 )
 from marketplace.audit import AuditEvent
-from marketplace.db import db, lock_rows, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.db import db, utcnow
+from marketplace.errors import (
+    BusinessRuleViolation,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.notifications.services import queue_email
 from marketplace.state import lock, transition
 from marketplace.validation import check_date_horizon
@@ -599,14 +604,14 @@ def _lock_waiting(renewal: EvidenceRenewal, status: RenewalStatus) -> None:
     served one after the other; the second finds it decided and is told so (nothing is written
     twice).
     """
-    lock_rows(EvidenceRenewal, [renewal.id])
+    lock(renewal)
     if status not in RENEWAL_TRANSITIONS[renewal.status]:
         already = {
             RenewalStatus.ACCEPTED: "This renewed evidence has already been accepted",
             RenewalStatus.REJECTED: "This renewed evidence has already been rejected",
             RenewalStatus.SUPERSEDED: "The provider has sent newer evidence in place of this",
         }
-        raise BusinessRuleViolation({"decision": [already[renewal.status]]})
+        raise TransitionConflict({"decision": [already[renewal.status]]})
 
 
 def _decide(
