@@ -5,7 +5,7 @@ rejects; evidence downloads; each funder's contingent liability. Views are thin:
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from marketplace.accounts.decorators import roles_required
@@ -75,7 +75,16 @@ def claim(call_off_id: int):
     call_off = _call_off(call_off_id)
     if not permissions.can_claim(current_user, current_organisation(), call_off):
         abort(403)
-    terms = [t for t in queries.terms_of(call_off.id) if t.status == OutcomeTermStatus.AGREED]
+    terms = claimable_terms(call_off.id)
+    if not terms:
+        # Every agreed outcome has been claimed up to its cap (or none is agreed): nothing can
+        # be claimed, so no form that could only be refused.
+        flash(
+            "There is nothing left to claim on this call-off: each agreed outcome has been "
+            "claimed as many times as its cap allows.",
+            "info",
+        )
+        return _back(call_off.id)
     form = ClaimForm()
     form.term_id.choices = [("", "Choose an outcome")] + [
         (str(t.id), f"{t.outcome} ({t.claims_left} of {t.cap} claims left)") for t in terms
@@ -240,14 +249,26 @@ def contingent_liability():
     )
 
 
+def claimable_terms(call_off_id: int) -> list:
+    """The agreed outcome terms of a call-off that can still be claimed (claims left under the
+    cap): the claim form offers these, and the call-off page offers the form only if any."""
+    return [
+        t
+        for t in queries.terms_of(call_off_id)
+        if t.status == OutcomeTermStatus.AGREED and t.claims_left > 0
+    ]
+
+
 def call_off_context(user, organisation, call_off: CallOff) -> dict:
     """What the call-off page shows of payment by results, and which actions it offers."""
+    terms = queries.terms_of(call_off.id)
     return {
-        "outcome_terms": queries.terms_of(call_off.id),
+        "outcome_terms": terms,
         "outcome_claims": queries.claims_of(call_off.id),
         "outcome_can": {
             "claim": organisation is not None
-            and permissions.can_claim(user, organisation, call_off),
+            and permissions.can_claim(user, organisation, call_off)
+            and any(t.status == OutcomeTermStatus.AGREED and t.claims_left > 0 for t in terms),
             "decide_claims": organisation is not None
             and permissions.can_decide_claims(user, organisation, call_off),
             "propose_terms": organisation is not None

@@ -232,3 +232,21 @@ def test_the_buyer_adds_an_outcome_term_when_placing_and_checks_it(web, world):
     call_off = db.session.query(CallOff).one()
     [row] = queries.terms_of(call_off.id)
     assert (row.tariff_pence, row.cap, row.status) == (25_050, 1, OutcomeTermStatus.AGREED)
+
+
+def test_claiming_is_offered_only_while_an_outcome_has_claims_left(web, world, call_off):
+    [row] = queries.terms_of(call_off.id)
+    web.as_user(world.provider_admin, world.provider)
+    url = f"/call-offs/{call_off.id}/outcome-claims/new"
+    for _ in range(row.cap):
+        posted = web.post(url, data=_claim_form(row.id), content_type="multipart/form-data")
+        assert posted.status_code == 302, posted.data
+    assert db.session.query(OutcomeClaim).count() == row.cap
+    # The cap is reached: the call-off page no longer offers a claim, and the form's address
+    # sends the provider back to the call-off saying why, instead of a form that must refuse.
+    page = web.get(f"/call-offs/{call_off.id}")
+    assert b"Claim an outcome" not in page.data
+    back = web.get(url)
+    assert back.status_code == 302
+    assert back.headers["Location"] == f"/call-offs/{call_off.id}#outcomes"
+    assert b"nothing left to claim" in web.get(back.headers["Location"]).data
