@@ -130,7 +130,7 @@ def load_invoices_demo(
                 tariff_pence=40_000,
                 earliest_claim_on=placed_on + timedelta(days=77),
                 evidence_required="A signed tenancy agreement or a letter from the landlord",
-                cap=2,
+                cap=3,
             ),
         ),
     )
