@@ -5,6 +5,7 @@ nothing is written; and old data with such a date answers with a message, never 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 
@@ -335,3 +336,40 @@ def test_renewed_evidence_expiring_far_ahead_is_refused(app):
             admin, insurance, make_evidence(organisation, admin), date(9999, 12, 31)
         )
     assert "no more than 5 years from today" in refused.value.errors["expires_on"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The other reported 500s, each on an otherwise valid call-off
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        # A NUL byte in a text field: PostgreSQL cannot store it (500 there before).
+        (lambda world: json.dumps(order(world, po_number="PO-\u0000-1")), 422, "po_number"),
+        # A lone surrogate, which JSON can carry and no database can encode (500 on both).
+        (
+            lambda world: json.dumps(order(world, notes_for_provider="SURROGATE")).replace(
+                "SURROGATE", "\\ud800"
+            ),
+            422,
+            "notes_for_provider",
+        ),
+        # JSON nested far deeper than any body needs (a RecursionError, 500 on both).
+        (lambda world: '{"crn": ' + "[" * 100_000 + "]" * 100_000 + "}", 400, None),
+    ],
+    ids=["nul", "lone-surrogate", "deep-json"],
+)
+def test_text_that_cannot_be_saved_and_deep_json_are_refused_not_a_500(
+    client, world, body, status, field
+):
+    buyer = bearer(world.buyer, world.region)
+    response = client.post(
+        "/api/v1/orders",
+        data=body(world),
+        headers={**buyer, "Content-Type": "application/json"},
+    )
+    assert response.status_code == status and response.mimetype == PROBLEM_JSON
+    if field:
+        assert field in response.json["errors"]
+    assert calls_offs() == 0
