@@ -66,6 +66,9 @@ MEMBERSHIP_FIELDS = [
     "removal_details",
 ]
 REMINDER_DAYS = (30, 7)
+SUSPENSION_REASON_MISSING = "Give the reason for suspending this member"
+REDECLARATION_REASON_MISSING = "Give the reason for asking for a renewed self-declaration"
+REMOVAL_DETAILS_MISSING = "Give the details of why you are removing this member"
 
 
 def _require_manager(actor: User | None) -> None:
@@ -79,10 +82,10 @@ def _move(membership: LotMembership, new_status: MembershipStatus, **how) -> Non
     transition(membership, new_status, MEMBERSHIP_TRANSITIONS, noun="membership", **how)
 
 
-def _reason(reason: str, field_name: str = "reason") -> str:
+def _reason(reason: str, field_name: str = "reason", missing: str = "Give the reason") -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise BusinessRuleViolation({field_name: ["Give the reason"]})
+        raise BusinessRuleViolation({field_name: [missing]})
     if len(reason) > REASON_MAX:
         raise BusinessRuleViolation(
             {field_name: [f"The reason must be {REASON_MAX:,} characters or fewer"]}
@@ -101,7 +104,7 @@ def suspend(
 ) -> None:
     """Suspend an active membership with a recorded reason; the provider is told."""
     _require_manager(actor)
-    reason = _reason(reason)
+    reason = _reason(reason, missing=SUSPENSION_REASON_MISSING)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
     _move(membership, MembershipStatus.SUSPENDED)
@@ -178,7 +181,7 @@ def remove(
         reason_code = RemovalReason(reason_code)
     except ValueError:
         raise BusinessRuleViolation({"reason_code": ["Choose the reason for removal"]}) from None
-    details = _reason(details, "details")
+    details = _reason(details, "details", REMOVAL_DETAILS_MISSING)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
     _move(membership, MembershipStatus.REMOVED)
@@ -218,7 +221,7 @@ def request_redeclaration(
     _require_manager(actor)
     if (lot is None) == (membership is None):
         raise BusinessRuleViolation({"lot": ["Choose a lot or a single membership"]})
-    reason = _reason(reason)
+    reason = _reason(reason, missing=REDECLARATION_REASON_MISSING)
     if membership is not None:
         if membership.status == MembershipStatus.REMOVED:
             raise BusinessRuleViolation({"membership": ["This membership has been removed"]})
