@@ -215,3 +215,19 @@ def test_remove_answers_every_mistake_at_once(web, admin, membership):
     ]
     db.session.refresh(membership)
     assert membership.status == MembershipStatus.ACTIVE
+
+
+def test_the_member_page_links_to_the_membership_s_history_in_the_audit_log(web, admin, membership):
+    """U2: each change (suspended, re-declaration asked, removed) is audited, and the member
+    page leads to those events; nothing linked to them, so they were found only by searching."""
+    web.as_user(admin)
+    url = f"/accreditation/members/{membership.id}"
+    assert web.post(f"{url}/suspend", data={"reason": "Under review"}).status_code == 302
+    links = re.findall(
+        r'href="([^"]*/audit[^"]*)"[^>]*>Every change to this membership', main(web.get(url))
+    )
+    assert len(links) == 1
+    history = main(web.get(links[0].replace("&amp;", "&")))
+    assert "membership.suspended" in history
+    assert f"lot membership {membership.id}" in history
+    assert "user.signed_in" not in history
