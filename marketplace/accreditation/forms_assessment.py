@@ -21,19 +21,11 @@ from marketplace.accreditation.models import (
     ANSWER_TEXT_MAX,
     FEEDBACK_MAX,
     REASON_MAX,
+    REMOVAL_REASON_LABELS,
     MembershipStatus,
-    RemovalReason,
 )
 from marketplace.accreditation.services.memberships import REMOVAL_DETAILS_MISSING
 
-REMOVAL_REASON_LABELS = {
-    RemovalReason.MANDATORY_EXCLUSION: "A mandatory exclusion ground applies",
-    RemovalReason.DISCRETIONARY_EXCLUSION: "A discretionary exclusion ground applies",
-    RemovalReason.NO_LONGER_MEETS_CRITERIA: "The provider no longer meets the selection criteria",
-    RemovalReason.PROVIDER_REQUEST: "The provider asked to leave",
-    RemovalReason.ORGANISATION_CLOSED: "The organisation has closed",
-    RemovalReason.ARRANGEMENT_CLOSED: "The arrangement has closed",
-}
 MEMBERSHIP_STATUS_LABELS = {
     MembershipStatus.ACTIVE: "Active",
     MembershipStatus.SUSPENDED: "Suspended",

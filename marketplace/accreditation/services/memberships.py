@@ -26,6 +26,7 @@ from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     MEMBERSHIP_TRANSITIONS,
     REASON_MAX,
+    REMOVAL_REASON_LABELS,
     RENEWAL_TRANSITIONS,
     Answer,
     AnswerOutcome,
@@ -126,6 +127,7 @@ def suspend(
             memberships=[membership],
             reason=reason,
             arrangement=membership.arrangement,
+            memberships_url=_memberships_url(),
         )
 
 
@@ -204,8 +206,9 @@ def remove(
         membership.organisation,
         "accreditation_membership_removed",
         membership=membership,
-        reason_label=reason_code.value.replace("_", " "),
+        reason_label=REMOVAL_REASON_LABELS[reason_code],
         details=details,
+        memberships_url=_memberships_url(),
     )
 
 
@@ -268,6 +271,7 @@ def request_redeclaration(
             arrangement=memberships[0].arrangement,
             due_on=due_on,
             reason=reason,
+            memberships_url=_memberships_url(),
         )
     return requests
 
@@ -490,6 +494,11 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
         run.suspended_ids.append(membership.id)
     db.session.flush()
     return run
+
+
+def _memberships_url() -> str:
+    """The provider's "Our accreditation" page: its memberships and what it must do."""
+    return absolute_url("accreditation.memberships")
 
 
 def _renewal_url(renewal: EvidenceRenewal) -> str:
