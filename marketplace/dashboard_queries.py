@@ -143,6 +143,76 @@ def _accreditation_action(organisation: Organisation) -> Action | None:
     )
 
 
+def _membership_actions(organisation: Organisation) -> list[Action]:
+    """A provider's memberships that the authority suspended or asked to re-declare: suspended,
+    buyers cannot use it under them; a declaration not renewed in time suspends them."""
+    from sqlalchemy.orm import selectinload
+
+    from marketplace.accreditation.models import (
+        ArrangementLot,
+        LotMembership,
+        MembershipStatus,
+        RedeclarationRequest,
+    )
+
+    page = url_for("accreditation.memberships")
+    actions: list[Action] = []
+    asked, due_on = db.session.execute(
+        sa.select(sa.func.count(RedeclarationRequest.id), sa.func.min(RedeclarationRequest.due_on))
+        .join(LotMembership, LotMembership.id == RedeclarationRequest.membership_id)
+        .where(
+            LotMembership.organisation_id == organisation.id,
+            LotMembership.status != MembershipStatus.REMOVED,
+            RedeclarationRequest.answered_at.is_(None),
+        )
+    ).one()
+    if asked:
+        actions.append(
+            Action(
+                "Self-declaration to renew",
+                f"The contracting authority has asked you to renew your self-declaration for "
+                f"{asked} membership{'s' if asked != 1 else ''}, by {due_on.day} "
+                f"{due_on:%B %Y}. A membership not renewed by then is suspended until it is.",
+                page,
+                "Renew your self-declaration",
+                asked,
+            )
+        )
+    suspended = list(
+        db.session.scalars(
+            sa.select(LotMembership)
+            .where(
+                LotMembership.organisation_id == organisation.id,
+                LotMembership.status == MembershipStatus.SUSPENDED,
+            )
+            .options(
+                selectinload(LotMembership.lot).selectinload(ArrangementLot.category),
+                selectinload(LotMembership.region),
+                selectinload(LotMembership.pcc_area),
+            )
+            .order_by(LotMembership.id)
+        )
+    )
+    if suspended:
+        which = (
+            f"Your membership of {suspended[0].lot.category.name} in {suspended[0].area_name} is"
+            if len(suspended) == 1
+            else f"{len(suspended)} of your memberships are"
+        )
+        actions.append(
+            Action(
+                "Membership suspended" if len(suspended) == 1 else "Memberships suspended",
+                f"{which} suspended: buyers cannot place call-offs with you under "
+                f"{'it' if len(suspended) == 1 else 'them'} and your listings there are hidden. "
+                "See why and what to do.",
+                page,
+                "See your memberships",
+                len(suspended),
+            )
+        )
+    return actions
+
+
 def _call_offs(count: int) -> str:
     return f"{count} call-off{'s' if count != 1 else ''}"
 
@@ -332,6 +402,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         figures = home_figures(organisation.id, today, financial_year(today))  # one query
         actions.extend(_call_off_actions(figures, roles))
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+        actions.extend(_membership_actions(organisation))
         accreditation = _accreditation_action(organisation)
         if accreditation is not None:
             actions.append(accreditation)

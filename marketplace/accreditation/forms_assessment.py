@@ -9,7 +9,7 @@ from __future__ import annotations
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.accounts.forms.fields import (
     BaseForm,
@@ -21,18 +21,11 @@ from marketplace.accreditation.models import (
     ANSWER_TEXT_MAX,
     FEEDBACK_MAX,
     REASON_MAX,
+    REMOVAL_REASON_LABELS,
     MembershipStatus,
-    RemovalReason,
 )
+from marketplace.accreditation.services.memberships import REMOVAL_DETAILS_MISSING
 
-REMOVAL_REASON_LABELS = {
-    RemovalReason.MANDATORY_EXCLUSION: "A mandatory exclusion ground applies",
-    RemovalReason.DISCRETIONARY_EXCLUSION: "A discretionary exclusion ground applies",
-    RemovalReason.NO_LONGER_MEETS_CRITERIA: "The provider no longer meets the selection criteria",
-    RemovalReason.PROVIDER_REQUEST: "The provider asked to leave",
-    RemovalReason.ORGANISATION_CLOSED: "The organisation has closed",
-    RemovalReason.ARRANGEMENT_CLOSED: "The arrangement has closed",
-}
 MEMBERSHIP_STATUS_LABELS = {
     MembershipStatus.ACTIVE: "Active",
     MembershipStatus.SUSPENDED: "Suspended",
@@ -40,11 +33,17 @@ MEMBERSHIP_STATUS_LABELS = {
 }
 
 
-def _text(label: str, limit: int, *, description: str | None = None) -> TextAreaField:
-    """Free text whose presence the service checks (so its message shows in one place)."""
+def _text(
+    label: str, limit: int, *, description: str | None = None, id: str | None = None
+) -> TextAreaField:
+    """Free text whose presence the service checks (so its message shows in one place).
+
+    ``id``: where two forms on one page each have a field of the same name, each needs an id of
+    its own, or the error summary's link and the label reach the other form's field."""
     return TextAreaField(
         label,
         description=description,
+        id=id,
         widget=GovTextArea(),
         validators=[
             Optional(),
@@ -157,7 +156,12 @@ class MemberFilterForm(BaseForm):
 
 
 class ReasonForm(BaseForm):
-    reason = _text("Reason", REASON_MAX, description="The provider is told.")
+    reason = _text(
+        "Why are you suspending this member?",
+        REASON_MAX,
+        description="The provider is told.",
+        id="suspend-reason",
+    )
     submit = submit_field("Suspend")
 
 
@@ -172,7 +176,17 @@ class RemovalForm(BaseForm):
         choices=[SelectChoice(code.value, label) for code, label in REMOVAL_REASON_LABELS.items()],
         invalid_message="Select why you are removing this member",
     )
-    details = _text("Details", REASON_MAX, description="The provider is told the reason.")
+    details = TextAreaField(
+        "Details",
+        description="The provider is told the reason.",
+        widget=GovTextArea(),
+        # Checked here as well as by the service, so that a form left empty is answered with
+        # both of its mistakes at once rather than one per try.
+        validators=[
+            DataRequired(message=REMOVAL_DETAILS_MISSING),
+            Length(max=REASON_MAX, message=f"Details must be {REASON_MAX:,} characters or fewer"),
+        ],
+    )
     submit = submit_field("Remove member")
 
 
@@ -184,6 +198,7 @@ class RedeclarationForm(BaseForm):
             "The provider is emailed and has 5 working days to renew its self-declaration, or "
             "its membership is suspended until it does."
         ),
+        id="redeclaration-reason",
     )
     submit = submit_field("Ask for a renewed self-declaration")
 

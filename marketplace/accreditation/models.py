@@ -513,6 +513,17 @@ class RemovalReason(enum.StrEnum):
     ARRANGEMENT_CLOSED = "arrangement_closed"
 
 
+# How pages and emails name each reason for removal (the provider is told the same words).
+REMOVAL_REASON_LABELS = {
+    RemovalReason.MANDATORY_EXCLUSION: "A mandatory exclusion ground applies",
+    RemovalReason.DISCRETIONARY_EXCLUSION: "A discretionary exclusion ground applies",
+    RemovalReason.NO_LONGER_MEETS_CRITERIA: "The provider no longer meets the selection criteria",
+    RemovalReason.PROVIDER_REQUEST: "The provider asked to leave",
+    RemovalReason.ORGANISATION_CLOSED: "The organisation has closed",
+    RemovalReason.ARRANGEMENT_CLOSED: "The arrangement has closed",
+}
+
+
 class LotMembership(db.Model):
     """A provider admitted to a lot in one probation region or PCC area (the register of members)."""
 

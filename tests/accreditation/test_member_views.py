@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
@@ -101,7 +103,7 @@ def test_suspend_and_reinstate(web, admin, membership):
     url = f"/accreditation/members/{membership.id}"
     response = web.post(f"{url}/suspend", data={"reason": ""})
     assert response.status_code == 422
-    assert error_messages(response) == ["Give the reason"]
+    assert error_messages(response) == ["Give the reason for suspending this member"]
     response = web.post(f"{url}/suspend", data={"reason": "Safeguarding concern under review"})
     assert response.status_code == 302
     db.session.refresh(membership)
@@ -130,7 +132,7 @@ def test_remove_needs_a_reason_and_warns_first(web, admin, membership):
     assert error_messages(response) == ["Select why you are removing this member"]
     response = web.post(url, data={"reason_code": "mandatory_exclusion", "details": ""})
     assert response.status_code == 422
-    assert error_messages(response) == ["Give the reason"]
+    assert error_messages(response) == ["Give the details of why you are removing this member"]
     db.session.refresh(membership)
     assert membership.status == MembershipStatus.ACTIVE
 
@@ -171,3 +173,61 @@ def test_redeclaration_for_one_member_and_for_a_lot(web, admin, membership):
     assert response.status_code == 302
     assert count(RedeclarationRequest) == 3
     assert count(LotMembership) == 2
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ("suspend", "Give the reason for suspending this member"),
+        ("redeclaration", "Give the reason for asking for a renewed self-declaration"),
+    ],
+)
+def test_each_form_on_the_member_page_links_its_error_to_its_own_field(
+    web, admin, membership, action, message
+):
+    """U2: the suspend and re-declaration forms both have a reason; both fields had the id
+    "reason", so the re-declaration's error linked to (and its label named) the suspension's."""
+    web.as_user(admin)
+    response = web.post(f"/accreditation/members/{membership.id}/{action}", data={"reason": ""})
+    assert response.status_code == 422
+    page = main(response)
+    [field_id] = re.findall(r'govuk-error-summary__list.*?href="#([^"]+)"', page, re.DOTALL)
+    assert len(re.findall(rf'\bid="{re.escape(field_id)}"', page)) == 1
+    assert len(re.findall(rf'\bfor="{re.escape(field_id)}"', page)) == 1
+    # The field it reaches is in the form that was sent.
+    forms = re.findall(r'<form method="post" action="([^"]+)"(.*?)</form>', page, re.DOTALL)
+    reached = [url for url, form in forms if f'id="{field_id}"' in form]
+    assert len(reached) == 1 and reached[0].endswith(f"/{action}")
+    assert error_messages(response) == [message]
+
+
+def test_remove_answers_every_mistake_at_once(web, admin, membership):
+    """A removal sent with neither a reason chosen nor details is answered with both mistakes,
+    not one per try."""
+    web.as_user(admin)
+    response = web.post(
+        f"/accreditation/members/{membership.id}/remove", data={"reason_code": "", "details": " "}
+    )
+    assert response.status_code == 422
+    assert error_messages(response) == [
+        "Select why you are removing this member",
+        "Give the details of why you are removing this member",
+    ]
+    db.session.refresh(membership)
+    assert membership.status == MembershipStatus.ACTIVE
+
+
+def test_the_member_page_links_to_the_membership_s_history_in_the_audit_log(web, admin, membership):
+    """U2: each change (suspended, re-declaration asked, removed) is audited, and the member
+    page leads to those events; nothing linked to them, so they were found only by searching."""
+    web.as_user(admin)
+    url = f"/accreditation/members/{membership.id}"
+    assert web.post(f"{url}/suspend", data={"reason": "Under review"}).status_code == 302
+    links = re.findall(
+        r'href="([^"]*/audit[^"]*)"[^>]*>Every change to this membership', main(web.get(url))
+    )
+    assert len(links) == 1
+    history = main(web.get(links[0].replace("&amp;", "&")))
+    assert "membership.suspended" in history
+    assert f"lot membership {membership.id}" in history
+    assert "user.signed_in" not in history

@@ -106,3 +106,32 @@ def test_redeclaration_for_a_whole_lot(member):
     memberships.answer_redeclaration(admin, requests[0])
     with pytest.raises(BusinessRuleViolation):
         memberships.answer_redeclaration(admin, requests[0])
+
+
+def _email(template: str) -> Notification:
+    return db.session.scalars(
+        sa.select(Notification)
+        .where(Notification.template == template)
+        .order_by(Notification.id.desc())
+    ).first()
+
+
+def test_the_emails_of_u2_lead_to_the_provider_s_memberships_and_name_the_reason(member, app):
+    """U2: a provider suspended, asked to re-declare or removed is told where to go (the
+    re-declaration email asked for an answer within 5 working days and said nowhere how), and
+    a removal's reason in the words the authority chose ("mandatory exclusion" before)."""
+    world, admin, _, authority_admin, membership = member
+    page = f"{app.config['BASE_URL']}/accreditation/memberships"
+
+    memberships.request_redeclaration(authority_admin, membership=membership, reason="Annual")
+    asked = _email("accreditation_declaration_renewal")
+    assert asked.to_email == admin.email and page in asked.body
+
+    memberships.suspend(authority_admin, membership, "Complaint under investigation")
+    suspended = _email("accreditation_membership_suspended")
+    assert page in suspended.body and "Complaint under investigation" in suspended.body
+
+    memberships.remove(authority_admin, membership, RemovalReason.PROVIDER_REQUEST, "Closing")
+    removed = _email("accreditation_membership_removed")
+    assert "Reason: The provider asked to leave\n" in removed.body
+    assert page in removed.body

@@ -223,3 +223,28 @@ def test_the_home_page_warns_of_evidence_that_expires_and_links_to_renew_it(web,
     insurance.evidence_expires_on = london_date() - timedelta(days=1)
     commit()
     assert "1 evidence file has expired" in main(web.as_user(admin).get("/"))
+
+
+def test_the_home_page_says_what_the_authority_suspended_or_asked_to_re_declare(web, member):
+    """U2: a provider suspended by the authority, or asked to renew its self-declaration
+    within 5 working days, found nothing about it on its home page; it learned only from an
+    email, or from being suspended."""
+    world, organisation, admin, insurance, request = member
+    home = main(web.as_user(admin).get("/"))
+    assert "Self-declaration to renew" in home
+    due = request.due_on
+    assert f"renew your self-declaration for 1 membership, by {due.day} {due:%B %Y}" in home
+    assert "Membership suspended" in home
+    assert f"Your membership of Accommodation in {world.region_2.name} is suspended" in home
+    assert home.count('href="/accreditation/memberships"') >= 2
+
+    # Renewed, and reinstated: nothing more to say.
+    assert web.post(f"/accreditation/memberships/redeclarations/{request.id}").status_code == 302
+    suspended = db.session.scalars(
+        sa.select(LotMembership).where(LotMembership.status == MembershipStatus.SUSPENDED)
+    ).one()
+    suspended.status = MembershipStatus.ACTIVE
+    suspended.suspended_at = suspended.suspension_cause = suspended.suspension_reason = None
+    commit()
+    home = main(web.get("/"))
+    assert "Self-declaration to renew" not in home and "Membership suspended" not in home

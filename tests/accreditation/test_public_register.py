@@ -84,7 +84,10 @@ def test_register_csv(client, register):
     response = client.get(f"/arrangements/{register.id}/register.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="{register.reference}-register.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"), newline="")))
     assert list(rows[0]) == REGISTER_FIELDS
     assert [(r["lot_code"], r["area_name"], r["organisation"]) for r in rows] == [
         ("ACC", "Cheshire", "Work Ltd"),
@@ -94,6 +97,21 @@ def test_register_csv(client, register):
     assert rows[1]["charity_number"] == "1234567"
     assert rows[1]["admitted_on"] == "2026-01-15"
     assert rows[0]["pcc_area_code"] == "cheshire" and rows[0]["region_code"] == ""
+
+
+def test_register_csv_opens_in_a_spreadsheet_with_names_intact(client, register):
+    """V1: the register is for anyone to open in a spreadsheet. Without a byte order mark Excel
+    reads the UTF-8 file as Windows-1252: "Môn – Ynys" came out as "MÃ´n â€“ Ynys"."""
+    welsh = make_organisation(name="Cymorth Adferiad Môn – Ynys", charity_number="1160524")
+    make_lot_membership(register.lots[0], welsh, region_code="B")
+    commit()
+    data = client.get(f"/arrangements/{register.id}/register.csv").get_data()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert data.count(b"\xef\xbb\xbf") == 1
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0] == REGISTER_FIELDS
+    assert ["Cymorth Adferiad Môn – Ynys", "provider_vcse", "1160524"] in [r[:3] for r in rows]
+    assert all(line.endswith(b"\r") for line in data.split(b"\n")[:-1])  # CRLF rows
 
 
 def test_register_json(client, register):

@@ -170,3 +170,123 @@ def test_u3_find_a_call_offs_history_in_the_audit_log_and_read_payment_performan
     figures = journey.main_text()
     assert buyer_name in figures
     assert "100.0%" in figures  # paid on the day it was validated: within 30 days
+
+
+def test_u2_suspend_one_member_ask_another_to_redeclare_and_remove_a_third(
+    journey, other_journey, live_server
+):
+    from tests.e2e import worlds
+
+    world = worlds.members_world(live_server)
+    admin = world.authority_admin
+    suspended, redeclaring, removed = world.providers
+    suspended_admin, redeclaring_admin, removed_admin = world.admins
+
+    journey.sign_in_from_home(admin.email, PASSWORD, totp_secret=admin.totp_secret)
+
+    def open_member(provider: str) -> None:
+        journey.follow("Members", within="#service-navigation")
+        assert journey.heading() == "Members"
+        journey.select("Arrangement", world.arrangement)
+        journey.press("Apply filters")
+        listed = journey.main_text()
+        assert all(name in listed for name in world.providers)
+        journey.follow(provider, exact=False)
+        assert journey.heading() == f"{provider}: {world.lot}"
+
+    # 1. Suspend, first without saying why.
+    open_member(suspended)
+    journey.press("Suspend")
+    journey.expect_errors("Give the reason for suspending")
+    reason = "A safeguarding concern reported by a probation officer is under review"
+    journey.fill("Why are you suspending this member?", reason)
+    journey.press("Suspend")
+    assert f"{suspended} has been suspended and told why" in journey.banner()
+    assert "Suspended" in journey.main_text() and reason in journey.main_text()
+    journey.follow("Every change to this membership in the audit log")
+    assert journey.heading() == "Audit log"
+    history = journey.main_text()
+    assert "membership.suspended" in history and admin.name in history
+
+    # 2. Ask for a renewed self-declaration, first without saying why.
+    open_member(redeclaring)
+    journey.press("Ask for a renewed self-declaration")
+    journey.expect_errors("Give the reason for asking")
+    why = "The safeguarding criterion was rewritten; confirm that you still meet it"
+    journey.fill("Why are you asking?", why)
+    journey.press("Ask for a renewed self-declaration")
+    assert "asked to renew its self-declaration" in journey.banner()
+    assert "not renewed yet" in journey.main_text()
+
+    # 3. Remove: the tired first try leaves out both the reason and the details.
+    open_member(removed)
+    journey.follow("Remove this member")
+    assert journey.heading() == f"Remove {removed} from {world.lot}"
+    journey.press("Remove member")
+    journey.expect_errors("Select why you are removing this member", "Give the details")
+    journey.choose("The provider asked to leave")
+    details = "The trust wrote on 2 December to say it is closing this service"
+    journey.fill("Details", details)
+    journey.press("Remove member")
+    assert f"{removed} has been removed and told why" in journey.banner()
+    assert "Removed" in journey.main_text() and details in journey.main_text()
+    journey.follow("Every change to this membership in the audit log")
+    assert "membership.removed" in journey.main_text()
+
+    # Each provider is told, in words, with the way in.
+    told = live_server.smtp.wait_for(lambda m: m.to == suspended_admin.email)
+    assert told.subject == f"Your membership of {world.arrangement} is suspended"
+    assert f"Dear {suspended_admin.name}," in told.body
+    assert reason in told.body and f"{world.lot}, {world.region}" in told.body
+    assert any("/accreditation/memberships" in link for link in told.links())
+
+    asked = live_server.smtp.wait_for(lambda m: m.to == redeclaring_admin.email)
+    assert asked.subject.startswith(f"Renew your declaration for {world.arrangement} by ")
+    assert why in asked.body
+
+    gone = live_server.smtp.wait_for(lambda m: m.to == removed_admin.email)
+    assert gone.subject == f"You have been removed from {world.arrangement}"
+    assert "Reason: The provider asked to leave" in gone.body and details in gone.body
+
+    # What each provider then sees. The suspended one: on its home page, and why.
+    provider = other_journey
+    provider.sign_in_from_home(suspended_admin.email, PASSWORD)
+    home = provider.main_text()
+    assert "Membership suspended" in home and world.lot in home
+    provider.follow("See your memberships")
+    assert provider.heading() == "Our accreditation"
+    assert f"Suspended by the contracting authority: {reason}" in provider.main_text()
+    provider.sign_out()
+
+    # The one asked to re-declare follows the link in its email and renews it.
+    provider.open_link_in_email(asked, "/accreditation/memberships")
+    provider.fill("Email address", redeclaring_admin.email)
+    provider.fill("Password", PASSWORD)
+    provider.press("Sign in")
+    assert provider.heading() == "Our accreditation"
+    assert why in provider.main_text()
+    provider.follow("Renew the declaration", exact=False)
+    provider.press("Confirm declaration")
+    assert "Your declaration has been renewed" in provider.banner()
+    provider.sign_out()
+
+    # The removed one sees it removed.
+    provider.sign_in_from_home(removed_admin.email, PASSWORD)
+    provider.follow("Accreditation", within="#service-navigation")
+    provider.follow("Our accreditation")
+    row = provider.page.locator("tr", has_text=world.arrangement)
+    assert "Removed" in row.inner_text() and details in row.inner_text()
+    provider.sign_out()
+
+    # Signed out, the public register lists only the member still active.
+    provider.home()
+    provider.follow("Register of members", within="#service-navigation")
+    provider.follow(world.arrangement)
+    provider.follow("See the register of members")
+    register = provider.main_text()
+    assert redeclaring in register
+    assert suspended not in register and removed not in register
+
+    # The administrator sees the declaration renewed.
+    open_member(redeclaring)
+    assert "renewed" in journey.main_text() and "not renewed yet" not in journey.main_text()

@@ -299,3 +299,120 @@ def member_with_expiring_evidence(live_server, days_left: int = 20) -> MemberWor
         )
         commit_and_close()
     return built
+
+
+# --- the public register and the members page (V1, U2) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterWorld:
+    arrangement: str
+    reference: str
+    lot: str
+    regions: tuple[str, str]
+    # Providers in the order of ``listings``: a Welsh charity (a name a spreadsheet must read
+    # right) offering its service in the first region, and a trust offering one in the second.
+    providers: tuple[str, str]
+    charity_number: str  # the Welsh charity's
+    word: str  # a word (of letters) in the titles of this world's listings alone
+    listings: tuple[str, str]
+    prices: tuple[str, str]  # as pages show them ("£32.50")
+
+
+def register_world(live_server) -> RegisterWorld:
+    """A live arrangement whose register has two members, each with a published listing."""
+    from tests.accreditation.builders import make_provider, make_world
+    from tests.accreditation.factories import make_lot_membership
+    from tests.catalogue.factories import make_listing
+
+    t = tag()
+    with live_server.app.app_context():
+        world = make_world()
+        world.arrangement.name = f"Community rehabilitation DPS {t}"
+        world.arrangement.reference = f"DPS-V1-{t}"
+        welsh, _ = make_provider(f"Cymorth Adferiad Môn – Ynys {t}")
+        welsh.charity_number = f"11{int(t[:5], 16) % 100000:05d}"
+        trust, _ = make_provider(f"Harbour Light Trust {t}")
+        word = "".join(chr(ord("a") + int(digit, 16)) for digit in t)
+        listings = (f"Peer mentoring after custody {word}", f"Mentoring into work {word}")
+        prices = (3_250, 4_100)
+        for organisation, region, title, price in zip(
+            (welsh, trust), (world.region_1, world.region_2), listings, prices, strict=True
+        ):
+            make_lot_membership(world.lot_a, organisation, region_code=region.code)
+            make_listing(
+                world.lot_a,
+                organisation,
+                title=title,
+                summary=f"Weekly mentoring with someone who has been there ({organisation.name})",
+                region_codes=(region.code,),
+                price_pence=price,
+            )
+        built = RegisterWorld(
+            arrangement=world.arrangement.name,
+            reference=world.arrangement.reference,
+            lot=world.lot_a.category.name,
+            regions=(world.region_1.name, world.region_2.name),
+            providers=(welsh.name, trust.name),
+            charity_number=welsh.charity_number,
+            word=word,
+            listings=listings,
+            prices=tuple(f"£{p // 100}.{p % 100:02d}" for p in prices),
+        )
+        commit_and_close()
+    return built
+
+
+@dataclass(frozen=True)
+class MembersWorld:
+    arrangement: str
+    lot: str
+    region: str
+    authority_admin: Person  # with two-factor sign-in
+    # Three members of the lot in the region, each with its administrator: the first to be
+    # suspended, the second asked to re-declare, the third removed.
+    providers: tuple[str, str, str]
+    admins: tuple[Person, Person, Person]
+
+
+def members_world(live_server) -> MembersWorld:
+    """A live arrangement with three active members of one lot in one region, and an
+    administrator of the contracting authority."""
+    from marketplace.accounts.models import OrganisationType, Role
+    from tests.accreditation.builders import make_provider, make_world
+    from tests.accreditation.factories import make_lot_membership
+    from tests.factories import make_member, make_organisation
+
+    t = tag()
+    with live_server.app.app_context():
+        world = make_world()
+        world.arrangement.name = f"Rehabilitation services DPS {t}"
+        world.arrangement.reference = f"DPS-U2-{t}"
+        providers, admins = [], []
+        for name, admin_name, address in (
+            ("Anchor Recovery Housing", "Sam Patel", "sam.patel@anchor-recovery"),
+            ("Beacon Works", "Lena Novak", "lena.novak@beacon-works"),
+            ("Clearwater Trust", "Tom Reid", "tom.reid@clearwater"),
+        ):
+            organisation, admin = make_provider(f"{name} {t}")
+            admin.name, admin.email = f"{admin_name} {t}", f"{address}-{t}.example.org"
+            make_lot_membership(world.lot_a, organisation, region_code=world.region_1.code)
+            providers.append(organisation.name)
+            admins.append(person(admin))
+        authority = make_organisation(OrganisationType.AUTHORITY, name=f"HMPPS Commissioning {t}")
+        admin = make_member(
+            Role.AUTHORITY_ADMIN,
+            authority,
+            email=f"ruth.adeyemi.{t}@justice.example.gov.uk",
+            name=f"Ruth Adeyemi {t}",
+        )
+        built = MembersWorld(
+            arrangement=world.arrangement.name,
+            lot=world.lot_a.category.name,
+            region=world.region_1.name,
+            authority_admin=person(admin),
+            providers=tuple(providers),
+            admins=tuple(admins),
+        )
+        commit_and_close()
+    return built

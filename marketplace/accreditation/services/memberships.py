@@ -26,6 +26,7 @@ from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     MEMBERSHIP_TRANSITIONS,
     REASON_MAX,
+    REMOVAL_REASON_LABELS,
     RENEWAL_TRANSITIONS,
     Answer,
     AnswerOutcome,
@@ -71,6 +72,9 @@ MEMBERSHIP_FIELDS = [
     "removal_details",
 ]
 REMINDER_DAYS = (30, 7)
+SUSPENSION_REASON_MISSING = "Give the reason for suspending this member"
+REDECLARATION_REASON_MISSING = "Give the reason for asking for a renewed self-declaration"
+REMOVAL_DETAILS_MISSING = "Give the details of why you are removing this member"
 
 
 def _require_manager(actor: User | None) -> None:
@@ -84,10 +88,10 @@ def _move(membership: LotMembership, new_status: MembershipStatus, **how) -> Non
     transition(membership, new_status, MEMBERSHIP_TRANSITIONS, noun="membership", **how)
 
 
-def _reason(reason: str, field_name: str = "reason") -> str:
+def _reason(reason: str, field_name: str = "reason", missing: str = "Give the reason") -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise BusinessRuleViolation({field_name: ["Give the reason"]})
+        raise BusinessRuleViolation({field_name: [missing]})
     if len(reason) > REASON_MAX:
         raise BusinessRuleViolation(
             {field_name: [f"The reason must be {REASON_MAX:,} characters or fewer"]}
@@ -106,7 +110,7 @@ def suspend(
 ) -> None:
     """Suspend an active membership with a recorded reason; the provider is told."""
     _require_manager(actor)
-    reason = _reason(reason)
+    reason = _reason(reason, missing=SUSPENSION_REASON_MISSING)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
     _move(membership, MembershipStatus.SUSPENDED)
@@ -128,6 +132,7 @@ def suspend(
             memberships=[membership],
             reason=reason,
             arrangement=membership.arrangement,
+            memberships_url=_memberships_url(),
         )
 
 
@@ -183,7 +188,7 @@ def remove(
         reason_code = RemovalReason(reason_code)
     except ValueError:
         raise BusinessRuleViolation({"reason_code": ["Choose the reason for removal"]}) from None
-    details = _reason(details, "details")
+    details = _reason(details, "details", REMOVAL_DETAILS_MISSING)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
     _move(membership, MembershipStatus.REMOVED)
@@ -206,8 +211,9 @@ def remove(
         membership.organisation,
         "accreditation_membership_removed",
         membership=membership,
-        reason_label=reason_code.value.replace("_", " "),
+        reason_label=REMOVAL_REASON_LABELS[reason_code],
         details=details,
+        memberships_url=_memberships_url(),
     )
 
 
@@ -223,7 +229,7 @@ def request_redeclaration(
     _require_manager(actor)
     if (lot is None) == (membership is None):
         raise BusinessRuleViolation({"lot": ["Choose a lot or a single membership"]})
-    reason = _reason(reason)
+    reason = _reason(reason, missing=REDECLARATION_REASON_MISSING)
     if membership is not None:
         if membership.status == MembershipStatus.REMOVED:
             raise BusinessRuleViolation({"membership": ["This membership has been removed"]})
@@ -270,6 +276,7 @@ def request_redeclaration(
             arrangement=memberships[0].arrangement,
             due_on=due_on,
             reason=reason,
+            memberships_url=_memberships_url(),
         )
     return requests
 
@@ -492,6 +499,11 @@ def check_expiry(today: date | None = None, *, at: datetime | None = None) -> Ex
         run.suspended_ids.append(membership.id)
     db.session.flush()
     return run
+
+
+def _memberships_url() -> str:
+    """The provider's "Our accreditation" page: its memberships and what it must do."""
+    return absolute_url("accreditation.memberships")
 
 
 def _renewal_url(renewal: EvidenceRenewal) -> str:

@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from marketplace.accounts.models import Organisation
+from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accreditation import queries
 from marketplace.accreditation.forms_assessment import (
@@ -176,6 +177,13 @@ def _render_member(membership: LotMembership, *, error_form=None, **forms):
         form=error_form,
         status_labels=MEMBERSHIP_STATUS_LABELS,
         removal_labels=REMOVAL_REASON_LABELS,
+        audit_url=(
+            url_for(
+                "accounts.audit_log", object_type=membership.audit_type, object_id=membership.id
+            )
+            if can_view_audit(current_user)
+            else None
+        ),
     )
 
 

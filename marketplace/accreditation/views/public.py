@@ -23,6 +23,10 @@ bp = Blueprint("public_arrangements", __name__, template_folder="../templates")
 REGISTER_PAGE_SIZE = 50
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A UTF-8 byte order mark: without it Excel reads a CSV file as Windows-1252, and a Welsh name
+# or an en dash ("Cymorth Adferiad Môn – Ynys") comes out garbled. CSV readers that know UTF-8
+# skip it (Python's "utf-8-sig", LibreOffice, Google Sheets); the JSON download has none.
+UTF8_BOM = "\ufeff"
 
 
 def _published_or_404(arrangement_id: int, *, with_criteria: bool = True) -> Arrangement:
@@ -131,6 +135,7 @@ def _csv_cell(value) -> str:
 def register_csv(arrangement_id: int):
     arrangement = _published_or_404(arrangement_id)
     buffer = io.StringIO()
+    buffer.write(UTF8_BOM)
     writer = csv.writer(buffer)
     writer.writerow(queries.REGISTER_COLUMNS)
     for membership in queries.register_rows(arrangement):
