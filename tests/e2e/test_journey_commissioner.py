@@ -59,7 +59,7 @@ def test_b3_co_fund_with_a_pcc_set_shares_place_and_see_the_pcc_confirm_its_shar
     journey.fill("Third co-funder's share", "10")
     journey.press("Continue")
     found = journey.expect_errors(
-        "The co-funders' shares must leave your organisation a share",
+        "The co-funders' shares add up to 110%: together they must come to less than 100%",
         "Choose the co-funder for this share, or clear it",
     )
     assert [href for _, href in found] == ["#share_1", "#co_funder_3"]
@@ -85,7 +85,10 @@ def test_b3_co_fund_with_a_pcc_set_shares_place_and_see_the_pcc_confirm_its_shar
 
     assert "Call-off placed" in journey.main_text()
     reference = re.search(r"CO-\d{4}-\d{6}", journey.main_text()).group()
-    assert "asked each co-funder's approvers to confirm their share" in journey.main_text()
+    assert (
+        "asked each co-funder's approvers to confirm their share, and we will email you as each "
+        "one does"
+    ) in journey.main_text()
     journey.follow("See the call-off")
     assert "Awaiting funding" in journey.heading()
     assert "25%" in _funding_row(journey, world.pcc_name)
@@ -101,6 +104,8 @@ def test_b3_co_fund_with_a_pcc_set_shares_place_and_see_the_pcc_confirm_its_shar
     other_journey.follow("See what waits for you")
     other_journey.follow(reference)
     assert "Awaiting funding" in other_journey.heading()
+    asked_on_page = other_journey.page.locator("#share-to-confirm").inner_text()
+    assert f"{world.pcc_name} is asked to fund 25% of this call-off: £225.00" in asked_on_page
     other_journey.press("Confirm our share")
     assert "You have confirmed your organisation's share" in other_journey.banner()
     assert "Sent" in other_journey.heading()
@@ -145,7 +150,11 @@ def test_c1_confirm_a_share_and_see_what_the_pcc_co_funds_its_contingent_liabili
     assert world.to_confirm in waiting and world.also_waiting in waiting
     journey.follow(world.to_confirm)
     assert "Awaiting funding" in journey.heading()
-    # 8 sessions at £90.00, exempt from VAT: £720.00, a quarter of it £180.00.
+    # 8 sessions at £90.00, exempt from VAT: £720.00, a quarter of it £180.00, shown beside
+    # the button that confirms it.
+    assert "is asked to fund 25% of this call-off: £180.00 including VAT" in (
+        journey.page.locator("#share-to-confirm").inner_text()
+    )
     row = _funding_row(journey, pcc_name)
     assert "25%" in row and "£180.00" in row and "Waiting" in row
     journey.press("Confirm our share")
