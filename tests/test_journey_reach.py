@@ -138,6 +138,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
     "pcc": {
         "orders.index": "C1 call-offs it co-funds",
         "orders.show": "C1 confirm or decline a share",
+        "orders.budgets": "C1 its budgets, the way to its contingent liability",
         "outcomes.contingent_liability": "C1 contingent liability",
         "invoices.recharges": "C1 recharge statement",
     },

@@ -28,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import people_with_roles
+from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
@@ -1141,6 +1142,14 @@ def confirm_funding(
         share_pence=funder.share_pence,
     )
     _advance(actor, call_off, now)
+    # The lead buyer learns of each confirmation, and what the call-off waits for now.
+    _email_buyer(
+        call_off,
+        "orders_funding_confirmed",
+        funder=funder,
+        waiting=[f.organisation.name for f in call_off.funders if f.confirmed_at is None],
+        link=absolute_url("orders.show", call_off_id=call_off.id),
+    )
     return call_off
 
 

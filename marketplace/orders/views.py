@@ -267,9 +267,10 @@ def place(listing_id: int):
         rows = [n for n, _, _ in co_funding]
         start_date, end_date = parse_day(form.start_date.data), parse_day(form.end_date.data)
         outcome_term, errors = _outcome_term_answers(form, listing, start_date)
-        if sum(points for *_, points in co_funding) >= 10_000:
+        if (total := sum(points for *_, points in co_funding)) >= 10_000:
             errors[f"share_{rows[0]}"] = [
-                "The co-funders' shares must leave your organisation a share"
+                f"The co-funders' shares add up to {total / 100:g}%: together they must come "
+                "to less than 100%, leaving your organisation a share"
             ]
             co_funding = []  # the rules on shares would only say the same
         answers = {

@@ -416,3 +416,125 @@ def members_world(live_server) -> MembersWorld:
         )
         commit_and_close()
     return built
+
+
+# --- co-funding with a PCC (B3, C1) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoFundingWorld:
+    people: OrdersWorld
+    word: str  # a word only this world's listing contains, to search for
+    listing: str  # the service to buy: £90.00 a session, exempt from VAT
+    pcc_name: str  # the Police and Crime Commissioner that co-funds
+    pcc: Person  # its approver, who confirms its shares
+    other_pcc_name: str  # another PCC with a budget, that the buyer names by mistake
+    lead_time_days: int
+
+
+def _co_funding_world(live_server, then=None) -> tuple[CoFundingWorld, object]:
+    """The orders world with its PCC's approver named, a second PCC with a budget and a listing
+    to search for; ``then(world)`` adds what else the journey starts from, and its answer is
+    returned beside the world."""
+    from marketplace.accounts.models import OrganisationType, Role
+    from marketplace.orders.models import Budget
+    from tests.factories import make_member, make_organisation
+
+    t = tag()
+    word = f"heron{t}"
+    with live_server.app.app_context():
+        world, people = _orders_world(price_pence=9_000, lead_time_days=5)
+        world.listing.title = f"Women's centre support {word}"
+        world.listing.summary = "Keyworker sessions at a women's centre"
+        world.pcc_approver.name = f"Jo Bell {t}"
+        world.pcc_approver.email = f"jo.bell-{t}@durham-pcc.example.gov.uk"
+        other = make_organisation(OrganisationType.PCC, name=f"Cleveland PCC {t}")
+        make_member(Role.APPROVER, other, email=f"sam.hart-{t}@cleveland-pcc.example.gov.uk")
+        db.session.add(
+            Budget(
+                organisation=other,
+                financial_year=world.budget.financial_year,
+                allocated_pence=world.pcc_budget.allocated_pence,
+            )
+        )
+        db.session.flush()
+        built = CoFundingWorld(
+            people=people,
+            word=word,
+            listing=world.listing.title,
+            pcc_name=world.pcc.name,
+            pcc=person(world.pcc_approver),
+            other_pcc_name=other.name,
+            lead_time_days=world.listing.lead_time_days,
+        )
+        more = then(world) if then else None
+        commit_and_close()
+    return built, more
+
+
+def co_funding_world(live_server) -> CoFundingWorld:
+    """A charity's published listing (£90.00 a session, exempt from VAT, 5 working days'
+    notice), a probation region that buys it, and two PCCs with budgets for this financial
+    year: Durham's approver confirms its shares."""
+    return _co_funding_world(live_server)[0]
+
+
+@dataclass(frozen=True)
+class CommissionerWorld:
+    co_funding: CoFundingWorld
+    to_confirm: str  # waiting for the PCC's 25% share
+    also_waiting: str  # waiting for the PCC's 40% share too
+    delivered: str  # co-funded 60/40, accepted, three sessions delivered, an outcome term
+    outcome: str  # the delivered call-off's outcome term: at most 2 claims of £500.01
+    invoice: str  # the delivered call-off's invoice, issued: 3 sessions, £270.00
+
+
+def commissioner_world(live_server) -> CommissionerWorld:
+    """What a PCC's staff meet after some weeks of co-funding with a probation region: two
+    call-offs waiting for its share (25% and 40%), and one it co-funds 40% that was accepted
+    with an outcome term, had three sessions delivered, and whose invoice the provider issued."""
+    from marketplace.invoices import services as invoices
+    from marketplace.invoices.models import Invoice
+    from marketplace.orders import services as orders
+    from tests.invoices.test_invoice_services import deliver, period_of
+    from tests.orders.factories import details, shares
+    from tests.outcomes.factories import accepted_with_terms, term
+
+    def call_offs(world):
+        waiting = [
+            orders.place_call_off(
+                world.buyer,
+                world.region,
+                world.listing.id,
+                details(
+                    world,
+                    quantity=quantity,
+                    crn=crn,
+                    po_number=f"PO-{crn}",
+                    shares=shares((world.region, 10_000 - points), (world.pcc, points)),
+                ),
+            )
+            for quantity, crn, points in ((8, "W200001", 2_500), (12, "W200002", 4_000))
+        ]
+        delivered = accepted_with_terms(world, term(world), co_funded=True, crn="W200003")
+        deliver(world, delivered, delivered.start_date, 3)
+        invoices.run_period(period_of(delivered.start_date))
+        invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == delivered.id))
+        invoices.issue(world.provider_admin, invoice)
+        # Plain values: nothing ORM-bound outlives the world's session.
+        return (
+            [c.reference for c in waiting],
+            delivered.reference,
+            term(world).outcome,
+            invoice.number,
+        )
+
+    co_funding, (waiting, delivered, outcome, invoice) = _co_funding_world(live_server, call_offs)
+    return CommissionerWorld(
+        co_funding=co_funding,
+        to_confirm=waiting[0],
+        also_waiting=waiting[1],
+        delivered=delivered,
+        outcome=outcome,
+        invoice=invoice,
+    )

@@ -299,6 +299,56 @@ def test_co_funding_waits_for_the_co_funder_then_goes_to_the_provider(world):
         services.confirm_funding(world.pcc_approver, call_off, world.pcc)
 
 
+def _emails(template: str) -> list[Notification]:
+    return list(
+        db.session.scalars(
+            sa.select(Notification)
+            .where(Notification.template == template)
+            .order_by(Notification.id)
+        )
+    )
+
+
+def test_the_lead_buyer_is_emailed_when_each_co_funder_confirms_its_share(world):
+    other_pcc = make_organisation(OrganisationType.PCC, name="Cleveland PCC")
+    other_approver = make_member(Role.APPROVER, other_pcc, name="Cal Cleveland")
+    db.session.add(
+        Budget(
+            organisation=other_pcc,
+            financial_year=world.budget.financial_year,
+            allocated_pence=1_000_000,
+        )
+    )
+    call_off = place(
+        world,
+        quantity=10,
+        shares=shares((world.region, 5_000), (world.pcc, 3_000), (other_pcc, 2_000)),
+    )
+    assert _emails("orders_funding_confirmed") == []
+
+    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    [first] = _emails("orders_funding_confirmed")
+    assert first.to_email == world.buyer.email  # the person who placed it, nobody else
+    assert first.subject == f"Durham PCC confirmed its share of call-off {call_off.reference}"
+    body = " ".join(first.body.split())
+    assert f"Dear {world.buyer.name}," in body
+    assert (
+        f"Durham PCC has confirmed its share of call-off {call_off.reference} for "
+        '"Supported housing" from Harbour Housing: 30%, £300.00 including VAT.'
+    ) in body
+    assert "It goes to Harbour Housing once Cleveland PCC has confirmed its share." in body
+    assert f"http://marketplace.test/call-offs/{call_off.id}" in first.body.split()  # its page
+
+    services.confirm_funding(other_approver, call_off, other_pcc)
+    assert call_off.status == CallOffStatus.SENT
+    last = _emails("orders_funding_confirmed")[-1]
+    assert last.subject == f"Cleveland PCC confirmed its share of call-off {call_off.reference}"
+    assert "Every funder has confirmed, so it has gone to Harbour Housing" in " ".join(
+        last.body.split()
+    )
+    assert [n.to_email for n in _emails("orders_funding_confirmed")] == [world.buyer.email] * 2
+
+
 def test_shares_split_to_the_penny(app):
     world = build_orders_world(price_pence=3_333, vat_treatment="standard")
     call_off = place(world, quantity=1, shares=shares((world.region, 3_333), (world.pcc, 6_667)))

@@ -117,6 +117,39 @@ def test_co_funding_goes_to_the_co_funders_approver_who_confirms_on_the_page(web
     assert db.session.get(CallOff, call_off.id).status == CallOffStatus.SENT
 
 
+def test_the_co_funders_approver_reads_what_it_is_asked_to_confirm_beside_the_button(web, world):
+    call_off = services.place_call_off(
+        world.buyer,
+        world.region,
+        world.listing.id,
+        details(
+            world,
+            quantity=7,
+            shares=(
+                services.FundingShare(world.region.id, 7_500),
+                services.FundingShare(world.pcc.id, 2_500),
+            ),
+        ),
+    )
+    commit()
+    web.as_user(world.pcc_approver, world.pcc)
+    page = web.get(f"/call-offs/{call_off.id}").get_data(as_text=True)
+    asked, button = page.index('id="share-to-confirm"'), page.index("Confirm our share")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page[asked:button]).split())
+    year = world.pcc_budget.financial_year
+    # 7 sessions at £100.00, exempt from VAT: £700.00, a quarter of it £175.00.
+    assert (
+        f"Durham PCC is asked to fund 25% of this call-off: £175.00 including VAT, from its "
+        f"{year}-{(year + 1) % 100:02d} budget."
+    ) in text
+    assert "It goes to Harbour Housing once every funder has confirmed." in text
+
+    web.as_user(world.buyer, world.region)  # the lead buyer has nothing to confirm
+    assert 'id="share-to-confirm"' not in web.get(f"/call-offs/{call_off.id}").get_data(
+        as_text=True
+    )
+
+
 def test_the_provider_accepts_records_delivery_and_the_buyer_sees_the_timeline(web, world):
     call_off = services.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=4)

@@ -103,6 +103,26 @@ def test_the_same_funder_twice_is_caught_on_its_row(web, world):
     assert links == {"co_funder_3": "Name each funder once"}
 
 
+def test_co_funders_shares_that_leave_the_lead_nothing_say_what_they_add_up_to(web, world):
+    other = make_organisation(OrganisationType.PCC, name="Cleveland PCC")
+    commit()
+    web.as_user(world.buyer, world.region)
+    links = refused(
+        web,
+        world,
+        co_funder_1=str(world.pcc.id),
+        share_1="70",
+        co_funder_2=str(other.id),
+        share_2="40.5",
+    )
+    # The buyer sees why 70 is wrong: with the other share it comes to more than the whole.
+    assert links == {
+        "share_1": "The co-funders' shares add up to 110.5%: together they must come to less "
+        "than 100%, leaving your organisation a share"
+    }
+    assert count() == 0
+
+
 @pytest.mark.parametrize(
     ("row", "field", "message"),
     [

@@ -55,7 +55,12 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     # The PCC confirms its share; the lead buyer's share is over the buyer's limit.
     services.confirm_funding(world.pcc_approver, call_off, world.pcc)
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
-    assert new_emails(seen) == [(world.approver.email, "orders_approval_requested")]
+    assert sorted(new_emails(seen)) == sorted(
+        [
+            (world.approver.email, "orders_approval_requested"),
+            (world.buyer.email, "orders_funding_confirmed"),
+        ]
+    )
     assert last_action() == "call_off.funding_confirmed"
 
     services.approve(world.approver, call_off)

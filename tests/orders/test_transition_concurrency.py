@@ -203,6 +203,7 @@ def test_a_co_funders_confirmations_at_once_confirm_once(app, clients):
     assert db.session.get(Budget, world.budget.id).committed_pence == 20_000
     assert audited("call_off.funding_confirmed") == 1
     assert emailed("orders_sent_to_provider") == 1
+    assert emailed("orders_funding_confirmed") == 1  # the lead buyer told once
 
 
 def test_two_co_funders_confirming_at_once_both_count_and_the_call_off_moves_on(app):
@@ -243,6 +244,7 @@ def test_two_co_funders_confirming_at_once_both_count_and_the_call_off_moves_on(
     assert moved_on.status == CallOffStatus.SENT
     assert audited("call_off.funding_confirmed") == 2
     assert emailed("orders_sent_to_provider") == 1
+    assert emailed("orders_funding_confirmed") == 2  # once for each co-funder
 
 
 @pytest.mark.postgres_only
