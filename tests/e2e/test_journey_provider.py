@@ -802,6 +802,9 @@ def test_p5_accept_one_call_off_decline_another_record_a_month_propose_a_change_
     # Decline the second, forgetting the reason the first time.
     journey.follow(second, within=".govuk-inset-text")
     assert journey.heading().startswith(f"Call-off {second}")
+    accept = journey.page.get_by_role("button", name="Accept call-off").bounding_box()
+    decline = journey.page.get_by_role("link", name="Decline", exact=True).bounding_box()
+    assert accept["y"] == decline["y"], (accept, decline)  # side by side, on one line
     journey.follow("Decline")
     journey.press("Decline call-off")
     journey.expect_errors("Enter why you are declining this call-off")
