@@ -800,7 +800,7 @@ def test_p5_accept_one_call_off_decline_another_record_a_month_propose_a_change_
     assert "2 need your organisation's response" in journey.main_text()
     panel = journey.page.locator(".govuk-inset-text").inner_text()
     for reference in (first, second):  # what, for whom, and by when
-        assert f"{reference} – {world.listing} for {world.people.buyer_name}: Sent" in panel
+        assert f"{reference}: {world.listing}, placed by {world.people.buyer_name} (sent" in panel
 
     # Decline the second, forgetting the reason the first time.
     journey.follow(second, within=".govuk-inset-text")

@@ -45,8 +45,8 @@ def test_the_provider_reads_the_buyer_and_the_buyer_reads_the_provider(web, worl
     assert head[2] == "Buyer" and row[2] == "North East Probation", (head, row)
     assert "Harbour Housing" not in row
     panel = html.split('class="govuk-inset-text"', 1)[1].split("</div>", 1)[0]
-    line = " ".join(re.sub(r"<[^>]+>", " ", panel).split())
-    assert f"{call_off.reference} – Move-on support for North East Probation" in line, line
+    line = " ".join(re.sub(r"<[^>]+>", "", panel).split())
+    assert f"{call_off.reference}: Move-on support, placed by North East Probation (sent" in line
 
     web.as_user(world.buyer, world.region)
     head, row = columns(web.get("/call-offs/").get_data(as_text=True))
