@@ -760,7 +760,10 @@ def test_p3_create_a_listing_check_it_as_buyers_see_it_publish_and_set_a_future_
     preview = journey.page.get_by_role("region", name="Preview of the listing")
     previewed = facts(preview)
     assert previewed == shown, (previewed, shown)
-    price_change = f"From {from_day.day} {from_day:%B %Y}: £48.00 per session excluding VAT"
+    price_change = (
+        f"From {from_day.day} {from_day:%B %Y}: £48.00 per session excluding VAT, "
+        "£57.60 including VAT"
+    )
     assert price_change in preview.inner_text()
 
     # The buyer finds it, and reads the same facts.
