@@ -138,6 +138,11 @@ def waiting_first(organisation_id: int, limit: int) -> tuple[list[CallOff], int]
         return [], 0
     first = db.session.scalars(
         sa.select(CallOff)
+        .options(
+            joinedload(CallOff.listing),
+            joinedload(CallOff.provider),
+            joinedload(CallOff.lead_buyer),
+        )
         .where(condition)
         .order_by(CallOff.respond_by.is_(None), CallOff.respond_by, CallOff.placed_at, CallOff.id)
         .limit(limit)

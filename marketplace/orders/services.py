@@ -1390,7 +1390,7 @@ def cancel(
     if errors:
         raise BusinessRuleViolation(errors)
     now = now or utcnow()
-    _lock(call_off)
+    _lock(call_off, "variations")
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     was_with_provider = call_off.status in (
         CallOffStatus.SENT,
@@ -1402,6 +1402,7 @@ def cancel(
     call_off.cancellation_reason, call_off.cancellation_detail = reason, detail
     _release(call_off)
     _free_capacity(call_off)
+    _close_open_variations(actor, call_off, "cancelled", now)
     _record(actor, "call_off.cancelled", call_off, before, reason=reason.value, detail=detail)
     if was_with_provider:
         email_people(
@@ -1580,7 +1581,7 @@ def complete(
     if errors:
         raise BusinessRuleViolation(errors)
     now = now or utcnow()
-    _lock(call_off)
+    _lock(call_off, "variations")
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     _transition(call_off, CallOffStatus.COMPLETED)
     call_off.completed_at, call_off.completed_by_id = now, actor.id
@@ -1589,6 +1590,7 @@ def complete(
     _release(call_off)
     next_month = first_of_month(first_of_month(london_date(now)) + timedelta(days=32))
     _free_capacity(call_off, from_month=next_month)
+    _close_open_variations(actor, call_off, "completed", now)
     _record(
         actor,
         "call_off.completed",
@@ -1870,6 +1872,24 @@ def reject_variation(
             variation=variation,
         )
     return variation
+
+
+def _close_open_variations(actor: User, call_off: CallOff, ended: str, now: datetime) -> None:
+    """A change still waiting for a decision when the call-off ends (completed, cancelled) is
+    closed as withdrawn, with why: nobody can be asked to agree a change to a call-off that is
+    over. The call-off is locked by the caller, with its variations."""
+    for variation in call_off.variations:
+        if variation.status != VariationStatus.PROPOSED:
+            continue
+        _decide(variation, VariationStatus.WITHDRAWN)
+        variation.decided_by_id, variation.decided_at = actor.id, now
+        variation.decision_reason = f"The call-off was {ended} before the change was decided"
+        audit.record(
+            actor,
+            "call_off.variation_withdrawn",
+            call_off,
+            after={"variation_id": variation.id, "reason": variation.decision_reason},
+        )
 
 
 def withdraw_variation(

@@ -40,7 +40,9 @@ def make_listing(
     n = next(_sequence)
     now = utcnow()
     defaults = {
-        "reference": f"SL-{n:06d}",
+        # Never "SL-" and six digits, the service's reference for a key (``listing_reference``):
+        # the browser tests make listings with this factory and on the pages in one database.
+        "reference": f"SL-T{n:05d}",
         "title": f"Service {n}",
         "summary": f"Summary of service {n}",
         "description": "",

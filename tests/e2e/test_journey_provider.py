@@ -645,3 +645,284 @@ def test_p6_s1_renew_expiring_evidence_the_assessor_accepts_it_and_the_membershi
     journey.follow("Our accreditation")
     memberships_text = journey.main_text()
     assert "Suspended" not in memberships_text and "Active" in memberships_text
+
+
+# --- P3: a listing, as buyers will see it --------------------------------------------------------
+
+PRICE_REASON = "The April pay award for our support workers."
+
+
+def test_p3_create_a_listing_check_it_as_buyers_see_it_publish_and_set_a_future_price(
+    journey, other_journey, live_server
+):
+    """P3 in ``journey`` (the provider's administrator); the buyer then finds the listing in
+    ``buying`` and reads the same facts."""
+    world = worlds.listing_world(live_server)
+    provider, buyer = world.provider, world.buyer
+    buying = other_journey
+    title = f"Move-on housing support {worlds.tag()}"
+    north_east, north_west = world.regions
+    today = worlds.london_today()
+    from_day = today + timedelta(days=30)
+
+    journey.sign_in_from_home(provider.email, PASSWORD)
+    journey.follow("Your listings")
+    assert journey.heading() == "Your listings"
+    journey.follow("Create a listing")
+    assert journey.heading() == "Create a listing"
+
+    # The first try: no area chosen, the price typed with a word, capacity left empty.
+    journey.fill("Title", title)
+    journey.fill(
+        "Summary",
+        "Weekly key-work for people leaving approved premises, to find a home and keep it.",
+    )
+    journey.fill("Outcomes offered (optional)", "Settled accommodation\nTenancy kept for 6 months")
+    journey.choose_in("Where is it delivered?", "In the community")
+    journey.choose_in("How is it delivered?", "One-to-one")
+    journey.choose_in("Risk of serious harm levels accepted", "Low")
+    journey.choose_in("Risk of serious harm levels accepted", "Medium")
+    journey.choose_in("Complexity levels offered", "Medium")
+    journey.fill("Minimum age (optional)", "18")
+    journey.fill("Referral lead time", "5")
+    journey.select("Unit", "Session")
+    journey.fill("Unit price, excluding VAT", "45.50 a session")
+    journey.choose_in("VAT treatment", "Standard rate (20%)")
+    journey.fill("Maximum units per call-off", "12")
+    journey.choose_in("Do you charge for a session the person does not attend?", "No")
+    journey.fill("Contact name (optional)", "Referrals team")
+    journey.fill("Contact email (optional)", "referrals@bright-futures.example.org")
+    journey.press("Save and continue")
+    journey.expect_errors(
+        "Choose at least one region or PCC area",
+        "Enter the unit price as a number in pounds and pence",
+        "Enter the monthly capacity in units",
+    )
+    assert journey.page.get_by_label("Title", exact=True).input_value() == title
+    journey.choose_in("Probation regions", north_east)
+    journey.choose_in("Police and crime commissioner (PCC) areas", world.pcc_area)
+    journey.fill("Unit price, excluding VAT", "45.50")
+    journey.fill("Monthly capacity", "40")
+    journey.press("Save and continue")
+
+    # The check page: the listing as buyers will see it, before it is published.
+    assert journey.heading() == "Check your listing"
+    assert "saved as a draft" in journey.banner()
+    preview = journey.page.get_by_role("region", name="Preview of the listing")
+
+    def facts(area) -> dict[str, str]:
+        """The summary list's rows in ``area``: label → value."""
+        rows = area.locator(".govuk-summary-list__row")
+        return {
+            rows.nth(i).locator("dt").inner_text().strip(): rows.nth(i)
+            .locator("dd")
+            .inner_text()
+            .strip()
+            for i in range(rows.count())
+        }
+
+    shown = facts(preview)
+    assert shown["Areas"] == f"{north_east}, {world.pcc_area}", shown
+    assert shown["Unit price"] == "£45.50 per session excluding VAT", shown
+    assert shown["Price including VAT"] == "£54.60 per session", shown
+    assert shown["Units per call-off"] == "1 to 12", shown
+    assert shown["Ages"] == "18 and over", shown
+    assert "40 sessions" in shown["Available"], shown
+    assert shown["Missed sessions"] == "Not charged if the person does not attend", shown
+    journey.press("Publish")
+    assert f"{title} is published" in journey.banner()
+    assert journey.heading() == title
+
+    # A new price from next month: first with the date left out, then in full.
+    journey.follow("Change the price")
+    journey.fill("New unit price, excluding VAT", "48")
+    journey.fill("Reason (optional)", PRICE_REASON)
+    journey.press("Set the new price")
+    journey.expect_errors("Enter the date the new price takes effect")
+    journey.fill("Date the new price takes effect", worlds.day_month_year(from_day))
+    journey.press("Set the new price")
+    assert f"will be £48.00 from {from_day.day} {from_day:%B %Y}" in journey.banner()
+    history = journey.page.locator("table", has_text="Price history").locator("tbody tr")
+    rows = [history.nth(i).inner_text() for i in range(history.count())]
+    assert len(rows) == 2, rows
+    assert "Future" in rows[0] and "£48.00" in rows[0] and PRICE_REASON in rows[0]
+    assert provider.name in rows[0]
+    assert "Current" in rows[1] and "£45.50" in rows[1]
+    journey.follow("Back to the listing")
+    journey.follow("Change history")
+    changes = journey.main_text()
+    assert "Price changed" in changes and "Published" in changes and "Created" in changes
+    assert f"£48.00 from {from_day.day} {from_day:%B %Y}: {PRICE_REASON}" in changes
+
+    # Checked again as buyers will see it, with the price to come.
+    journey.follow("Back to the listing")
+    journey.follow("See it as buyers will")
+    preview = journey.page.get_by_role("region", name="Preview of the listing")
+    previewed = facts(preview)
+    assert previewed == shown, (previewed, shown)
+    price_change = (
+        f"From {from_day.day} {from_day:%B %Y}: £48.00 per session excluding VAT, "
+        "£57.60 including VAT"
+    )
+    assert price_change in preview.inner_text()
+
+    # The buyer finds it, and reads the same facts.
+    buying.sign_in_from_home(buyer.email, PASSWORD)
+    buying.follow("Find services")
+    buying.fill("Search by service, outcome or provider", title)
+    buying.press("Search")
+    buying.follow(title)
+    assert buying.heading() == title
+    assert facts(buying.page.locator("main")) == previewed
+    assert price_change in buying.main_text()
+
+
+# --- P5: answering call-offs, delivering one and completing it -----------------------------------
+
+DECLINE = "We have no room in Darlington until the spring: our two flats there are both let."
+VARIATION = "He needs four more sessions to settle the tenancy before the service ends."
+SUMMARY = "Moved into a flat of his own in week three, and keeps it with weekly support."
+
+
+def test_p5_accept_one_call_off_decline_another_record_a_month_propose_a_change_and_complete(
+    journey, other_journey, live_server
+):
+    """P5 in ``journey`` (the provider's administrator), from the home page; the buyer reads
+    the decline, the deliveries and the completion in ``buying``."""
+    world = worlds.respond_world(live_server)
+    provider, buyer = world.people.provider, world.people.buyer
+    buying = other_journey
+    first, second = world.with_term, world.without_term
+
+    # The home page says two call-offs wait for an answer, and leads to them.
+    journey.sign_in_from_home(provider.email, PASSWORD)
+    waiting = journey.page.locator(".app-dashboard-card", has_text="Call-offs to respond to")
+    assert "2 call-offs waiting for your organisation to accept or decline" in waiting.inner_text()
+    journey.follow("See what waits for you", within=".app-dashboard-card:has-text('respond to')")
+    assert journey.heading() == "Call-offs"
+    assert "2 need your organisation's response" in journey.main_text()
+    panel = journey.page.locator(".govuk-inset-text").inner_text()
+    for reference in (first, second):  # what, for whom, and by when
+        assert f"{reference}: {world.listing}, placed by {world.people.buyer_name} (sent" in panel
+
+    # Decline the second, forgetting the reason the first time.
+    journey.follow(second, within=".govuk-inset-text")
+    assert journey.heading().startswith(f"Call-off {second}")
+    accept = journey.page.get_by_role("button", name="Accept call-off").bounding_box()
+    decline = journey.page.get_by_role("link", name="Decline", exact=True).bounding_box()
+    assert accept["y"] == decline["y"], (accept, decline)  # side by side, on one line
+    journey.follow("Decline")
+    journey.press("Decline call-off")
+    journey.expect_errors("Enter why you are declining this call-off")
+    journey.fill("Why are you declining this call-off?", DECLINE)
+    journey.press("Decline call-off")
+    assert "Call-off declined. The buyer has been told." in journey.banner()
+    assert "Declined" in journey.heading()
+    declined = live_server.smtp.wait_for(
+        lambda m: m.to == buyer.email and m.subject.endswith(f"declined call-off {second}")
+    )
+    assert f"Their reason: {DECLINE}" in declined.body
+
+    # Accept the first, with its payment-by-results term.
+    journey.follow("Home", within="#service-navigation")
+    waiting = journey.page.locator(".app-dashboard-card", has_text="Call-offs to respond to")
+    assert "1 call-off waiting" in waiting.inner_text()
+    journey.follow("See what waits for you", within=".app-dashboard-card:has-text('respond to')")
+    journey.follow(first, within=".govuk-inset-text")
+    assert world.outcome in journey.main_text()
+    journey.press("Accept call-off")
+    assert "Call-off accepted. The buyer has been told." in journey.banner()
+    accepted = live_server.smtp.wait_for(
+        lambda m: m.to == buyer.email and m.subject.endswith(f"accepted call-off {first}")
+    )
+    assert world.listing in accepted.body
+    journey.follow("Home", within="#service-navigation")
+    assert "No call-offs are waiting for your response." in journey.main_text()
+
+    # A month of weekly sessions: attended, late, missed (the reason forgotten once), attended.
+    def record(day, attendance: str, reason: str | None = None, note: str = "") -> None:
+        journey.follow("Record delivery")
+        assert journey.heading() == "Record delivery"
+        journey.fill("Date of the session", worlds.day_month_year(day))
+        journey.fill("Units delivered", "1")
+        journey.choose_in("Attendance", attendance)
+        if reason:
+            journey.choose_in("Why did they not attend?", reason)
+        if note:
+            journey.fill("Progress note (optional)", note)
+        journey.press("Record delivery")
+
+    journey.follow("See call-offs", within=".app-dashboard-card:has-text('Delivery to record')")
+    journey.follow(first)
+    weeks = [world.start + timedelta(weeks=n) for n in range(4)]
+    record(weeks[0], "Attended", note="Met at the flat; rent account set up.")
+    assert "Delivery recorded" in journey.banner()
+    record(weeks[1], "Late", note="Twenty minutes late: the bus.")
+    assert "Delivery recorded" in journey.banner()
+    record(weeks[2], "Did not attend")
+    journey.expect_errors("Choose the reason the person did not attend")
+    journey.fill("Date of the session", worlds.day_month_year(weeks[2]))
+    journey.fill("Units delivered", "1")
+    journey.choose_in("Attendance", "Did not attend")
+    journey.choose_in("Why did they not attend?", "Acceptable absence")
+    journey.press("Record delivery")
+    assert "Delivery recorded" in journey.banner()
+    record(weeks[3], "Attended")
+    assert "Delivery recorded" in journey.banner()
+    units = journey.page.locator(".govuk-summary-list__row", has_text="Units").first.inner_text()
+    assert "3 delivered" in units, units  # the missed session is not paid for
+    timeline = journey.page.locator(".moj-timeline").inner_text()
+    assert timeline.count("Delivery recorded") == 4
+    assert "Did not attend (Acceptable absence), not paid for" in timeline
+
+    # A change: four more sessions, the reason forgotten the first time.
+    journey.follow("Propose a change (more units or a later end date)")
+    journey.fill("Extra units", "4")
+    journey.press("Propose change")
+    journey.expect_errors("Explain why the call-off needs to change")
+    journey.fill("Why does the call-off need to change?", VARIATION)
+    journey.press("Propose change")
+    assert "Change proposed" in journey.banner()
+    proposed = live_server.smtp.wait_for(
+        lambda m: m.to == buyer.email and m.subject == f"A change to call-off {first} is proposed"
+    )
+    assert f"Their reason: {VARIATION}" in proposed.body and "10 becomes 14" in proposed.body
+
+    # The buyer agrees the change.
+    buying.sign_in_from_home(buyer.email, PASSWORD)
+    buying.follow("Call-offs", within="#service-navigation")
+    buying.follow(first)
+    buying.press("Agree change")
+    assert "Change agreed" in buying.banner()
+
+    # Complete, with the result of each outcome: one left out the first time.
+    journey.follow("Home", within="#service-navigation")
+    journey.follow("Call-offs", within="#service-navigation")
+    journey.follow(first)
+    journey.follow("Complete")
+    journey.fill("End-of-service summary", SUMMARY)
+    journey.choose_in(world.outcomes[0], "Achieved")
+    journey.press("Complete call-off")
+    journey.expect_errors(f"Choose how far “{world.outcomes[1]}” was achieved")
+    journey.choose_in(world.outcomes[1], "Partly achieved")
+    journey.press("Complete call-off")
+    assert "Call-off completed. The buyer has been told." in journey.banner()
+    completed = live_server.smtp.wait_for(
+        lambda m: m.to == buyer.email and m.subject == f"Call-off {first} is complete"
+    )
+    assert SUMMARY in completed.body
+    assert f"- {world.outcomes[0]}: achieved" in completed.body
+    assert f"- {world.outcomes[1]}: partly achieved" in completed.body
+
+    # The buyer reads the decline's reason, the deliveries and the outcomes.
+    buying.follow("Home", within="#service-navigation")
+    buying.follow("Call-offs", within="#service-navigation")
+    buying.follow(second)
+    assert DECLINE in buying.main_text()
+    buying.follow("Call-offs", within="#service-navigation")
+    buying.follow(first)
+    shown = buying.main_text()
+    assert SUMMARY in shown and "Partly achieved" in shown
+    assert "Did not attend (Acceptable absence), not paid for" in shown
+
+    assert journey.excuse_govuk_conditional_reveals()  # "Did not attend" reveals its reason

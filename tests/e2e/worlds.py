@@ -381,6 +381,25 @@ def members_world(live_server) -> MembersWorld:
     from marketplace.accounts.models import OrganisationType, Role
     from tests.accreditation.builders import make_provider, make_world
     from tests.accreditation.factories import make_lot_membership
+# --- listings (P3) ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListingWorld:
+    provider_name: str
+    provider: Person  # the provider's administrator: no listing yet
+    buyer: Person  # a probation practitioner who will search for the listing
+    lot: str
+    regions: tuple[str, str]  # where the provider is a member of the lot
+    pcc_area: str  # a PCC area inside the second region
+
+
+def listing_world(live_server) -> ListingWorld:
+    """A live arrangement with one lot; a charity admitted to it in two regions (North East and
+    North West), whose administrator has no listing yet; and a buyer of a probation region."""
+    from marketplace.accounts.models import OrganisationType, Role
+    from marketplace.accreditation.models import ArrangementStatus
+    from tests.accreditation.factories import make_arrangement, make_lot_membership, pcc_area
     from tests.factories import make_member, make_organisation
 
     t = tag()
@@ -413,6 +432,37 @@ def members_world(live_server) -> MembersWorld:
             authority_admin=person(admin),
             providers=tuple(providers),
             admins=tuple(admins),
+        arrangement = make_arrangement(
+            status=ArrangementStatus.LIVE,
+            lots=("ACC",),
+            regions=("A", "B"),
+            name=f"Rehabilitation services DPS {t}",
+            reference=f"DPS-L-{t}",
+        )
+        lot = arrangement.lots[0]
+        provider = make_organisation(OrganisationType.PROVIDER_VCSE, name=f"Bright Futures {t}")
+        for code in ("A", "B"):
+            make_lot_membership(lot, provider, region_code=code)
+        admin = make_member(
+            Role.PROVIDER_ADMIN,
+            provider,
+            email=f"sam.okafor.{t}@bright-futures.example.org",
+            name=f"Sam Okafor {t}",
+        )
+        region = make_organisation(OrganisationType.PROBATION_REGION, name=f"NW Probation {t}")
+        buyer = make_member(
+            Role.BUYER,
+            region,
+            email=f"lena.hughes.{t}@nw-probation.example.org",
+            name=f"Lena Hughes {t}",
+        )
+        built = ListingWorld(
+            provider_name=provider.name,
+            provider=person(admin),
+            buyer=person(buyer),
+            lot=lot.category.name,
+            regions=tuple(r.name for r in arrangement.regions),
+            pcc_area=pcc_area("lancashire").name,
         )
         commit_and_close()
     return built
@@ -538,3 +588,67 @@ def commissioner_world(live_server) -> CommissionerWorld:
         outcome=outcome,
         invoice=invoice,
     )
+# --- answering and delivering call-offs (P5) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RespondWorld:
+    people: OrdersWorld
+    listing: str
+    with_term: str  # the call-off placed with a payment-by-results term: to accept
+    without_term: str  # the other: to decline
+    outcome: str  # the term's outcome
+    outcomes: tuple[str, ...]  # every outcome the listing offers
+    start: date  # the first call-off's start: five weeks ago
+
+
+def respond_world(live_server) -> RespondWorld:
+    """Two call-offs placed by a probation region and sent to a charity's administrator, not yet
+    answered: one for ten sessions with a payment-by-results term ("Settled accommodation"), one
+    for six without. Missed sessions are not charged for.
+
+    A call-off can only be placed to start in the future: the first one's dates (and its term's
+    earliest claim date) are moved back five weeks afterwards, as if it had waited for an answer
+    (its time to respond is left as it was), so that a month of sessions can be recorded."""
+    from datetime import timedelta
+
+    from marketplace.orders import services as orders
+    from marketplace.orders.models import CallOffStatus
+    from marketplace.outcomes.models import OutcomeTerm
+    from tests.orders.factories import details
+    from tests.outcomes.factories import term
+
+    with live_server.app.app_context():
+        world, people = _orders_world(missed_sessions_chargeable=False)
+        world.listing.title = f"Move-on support {tag()}"
+        first = orders.place_call_off(
+            world.buyer,
+            world.region,
+            world.listing.id,
+            details(world, quantity=10, crn="A123456", outcome_terms=(term(world),)),
+        )
+        second = orders.place_call_off(
+            world.buyer,
+            world.region,
+            world.listing.id,
+            details(world, quantity=6, crn="B654321", po_number="PO-1002"),
+        )
+        assert first.status == second.status == CallOffStatus.SENT
+        [first_term] = db.session.scalars(
+            sa.select(OutcomeTerm).where(OutcomeTerm.call_off_id == first.id)
+        ).all()
+        shift = first.start_date - (london_today() - timedelta(weeks=5))
+        first.start_date -= shift
+        first.end_date -= shift
+        first_term.earliest_claim_on -= shift
+        built = RespondWorld(
+            people=people,
+            listing=world.listing.title,
+            with_term=first.reference,
+            without_term=second.reference,
+            outcome=first_term.outcome,
+            outcomes=tuple(world.listing.outcome_list),
+            start=first.start_date,
+        )
+        commit_and_close()
+    return built

@@ -335,11 +335,15 @@ def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingP
         gross = gross_pence(price.unit_price_pence, listing.vat_treatment)
         if gross != price.unit_price_pence:
             vat += f": {pounds(gross)} {listing.unit.per} including VAT"
-    ages = (
-        f"{listing.min_age or 'any age'} to {listing.max_age or 'any age'}"
-        if listing.min_age or listing.max_age
-        else "Any age"
-    )
+    # Worded as buyers read it on the listing page (search/_facts.html): never "18 to any age".
+    if listing.min_age is None and listing.max_age is None:
+        ages = "any age"
+    elif listing.max_age is None:
+        ages = f"aged {listing.min_age} and over"
+    elif listing.min_age is None:
+        ages = f"aged up to {listing.max_age}"
+    else:
+        ages = f"aged {listing.min_age} to {listing.max_age}"
     costs = [
         (label, pence)
         for label, pence in (
@@ -375,7 +379,7 @@ def _facts(listing: Listing, price: ListingPrice | None, upcoming: list[ListingP
             "value": (
                 "Anyone" if listing.eligibility_sex == Sex.ANY else listing.eligibility_sex.label
             )
-            + f", {ages.lower() if ages == 'Any age' else 'aged ' + ages}",
+            + f", {ages}",
         },
         {
             "key": "Risk of serious harm accepted",

@@ -373,6 +373,10 @@ class ListingView:
     stale: bool
     areas: list[str]
 
+    def gross_of(self, price) -> int:
+        """A price version (one to come, say) with the listing's VAT: buyers budget with VAT."""
+        return gross_pence(price.unit_price_pence, self.listing.vat_treatment)
+
 
 def listing_views(
     listings: list[Listing], today: date | None = None, *, as_published: bool = False
