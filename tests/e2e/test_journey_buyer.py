@@ -6,8 +6,12 @@ the card form of issue 19."""
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
+
 import pytest
 
+from marketplace.workdays import add_working_days
 from tests.e2e import worlds
 from tests.factories import PASSWORD
 
@@ -60,3 +64,103 @@ def test_a3_the_approver_validates_an_invoice_and_pays_it_by_bacs(journey, live_
     # The list shows it paid.
     journey.follow("Invoices", within="#service-navigation")
     assert "Paid" in journey.page.locator(f"tr:has-text('{number}')").inner_text()
+
+
+# --- B2: buy a service found from the home page ------------------------------------------------------
+
+
+def _find_and_open(journey, word: str, title: str) -> None:
+    """From the home page, search the catalogue for ``word`` and open the service ``title``."""
+    journey.follow("Home", within="#service-navigation")
+    journey.follow("Find services", within="main")
+    journey.fill("Search by service, outcome or provider", word)
+    journey.press("Search")
+    journey.follow(title)
+    assert journey.heading() == title
+
+
+def test_b2_buy_a_service_the_question_page_catches_each_mistake_then_place_it(
+    journey, live_server
+):
+    world = worlds.buying_world(live_server)
+    buyer, provider = world.people.buyer, world.people.provider
+    today = worlds.london_today()
+    earliest = add_working_days(today, world.lead_time_days)
+    start = add_working_days(today, world.lead_time_days + 2)
+    next_year = date(world.budget_year + 1, 4, 14)  # a year the organisation has no budget for
+
+    journey.sign_in_from_home(buyer.email, PASSWORD)
+    _find_and_open(journey, world.word, world.listing)
+    assert "£45.00" in journey.main_text()
+    journey.follow("Buy this service")
+    assert journey.heading() == f"Buy {world.listing}"
+
+    # A tired first go: too many sessions, a start inside the provider's notice period and no
+    # purchase order number.
+    journey.fill("How many units?", "40")
+    journey.fill("Start date", worlds.day_month_year(today + timedelta(days=1)))
+    journey.fill("Planned end date", worlds.day_month_year(start + timedelta(days=90)))
+    journey.fill("The person's CRN", "x654321")  # typed in lower case: taken as X654321
+    journey.fill("Probation delivery unit (PDU)", "County Durham and Darlington")
+    journey.choose("Continuity for the person")
+    journey.press("Continue")
+    found = journey.expect_errors(
+        f"This service is sold in call-offs of at most {world.max_units} sessions",
+        f"The provider needs {world.lead_time_days} working days' notice: the earliest start "
+        f"is {earliest.day} {earliest:%B %Y}",
+        "Enter the purchase order number",
+    )
+    assert [href for _, href in found] == ["#quantity", "#start_date", "#po_number"]
+    assert journey.page.get_by_label("How many units?", exact=True).input_value() == "40"
+
+    # Then a start next spring, in a year with no budget.
+    journey.fill("How many units?", "12")
+    journey.fill("Start date", worlds.day_month_year(next_year))
+    journey.fill("Planned end date", worlds.day_month_year(next_year + timedelta(days=90)))
+    journey.fill("Purchase order number", "NE-PO-4471")
+    journey.press("Continue")
+    label = f"{world.budget_year + 1}-{str(world.budget_year + 2)[-2:]}"
+    found = journey.expect_errors(
+        f"{world.people.buyer_name} has no budget for {label}, so it cannot fund this call-off"
+    )
+    assert [href for _, href in found] == ["#start_date"]
+
+    journey.fill("Start date", worlds.day_month_year(start))
+    journey.fill("Planned end date", worlds.day_month_year(start + timedelta(days=90)))
+    journey.press("Continue")
+    assert journey.heading() == "Check your answers before placing the call-off"
+    answers = journey.main_text()
+    assert "X654321" in answers and "NE-PO-4471" in answers
+    assert "£45.00 per session excluding VAT" in answers
+    assert "£540.00 excluding VAT, £540.00 including VAT" in answers  # 12 × £45.00, exempt
+
+    # One change on second thoughts: ten sessions, not twelve.
+    units = journey.page.locator(".govuk-summary-list__row", has_text="Units")
+    journey.click_and_wait(units.get_by_role("link", name="Change"))
+    assert journey.page.get_by_label("How many units?", exact=True).input_value() == "12"
+    journey.fill("How many units?", "10")
+    journey.press("Continue")
+    assert "£450.00 excluding VAT, £450.00 including VAT" in journey.main_text()
+    journey.press("Place call-off")
+
+    assert "Call-off placed" in journey.main_text()
+    reference = re.search(r"CO-\d{4}-\d{6}", journey.main_text()).group()
+    assert f"We have sent it to {world.people.provider_name}" in journey.main_text()
+    sent = live_server.smtp.wait_for(
+        lambda m: m.to == provider.email and m.subject.startswith(f"New call-off {reference}")
+    )
+    assert f"Dear {provider.name}," in sent.body
+    assert f"{world.people.buyer_name} has placed call-off {reference}" in sent.body
+    assert "10 sessions at £45.00 each" in sent.body and "X654321" in sent.body
+
+    # The call-off is on the buyer's list and their home page.
+    journey.follow("your call-offs")
+    row = journey.page.locator(f"tr:has-text('{reference}')")
+    assert "Sent" in row.inner_text() and world.listing in row.inner_text()
+    journey.follow("Home", within="#service-navigation")
+    placed = journey.page.locator(".app-dashboard-card", has_text="Your call-offs")
+    assert "1 call-off sent, waiting for the provider to accept or decline" in placed.inner_text()
+    journey.follow("See your call-offs", within=".app-dashboard-card")
+    journey.follow(reference)
+    assert journey.heading().startswith(f"Call-off {reference}")
+    assert "Call-off placed" in journey.main_text()  # the timeline's first entry
