@@ -164,3 +164,140 @@ def test_b2_buy_a_service_the_question_page_catches_each_mistake_then_place_it(
     journey.follow(reference)
     assert journey.heading().startswith(f"Call-off {reference}")
     assert "Call-off placed" in journey.main_text()  # the timeline's first entry
+
+
+# --- B4: follow call-offs ---------------------------------------------------------------------------
+
+EXTRA_REJECTED = "Her flat is ready in January: the current end date is enough."
+
+
+def _open_call_off(journey, reference: str) -> str:
+    """From anywhere, by the navigation: the call-off's page; its main text."""
+    journey.follow("Call-offs", within="#service-navigation")
+    journey.follow(reference)
+    assert journey.heading().startswith(f"Call-off {reference}")
+    return journey.main_text()
+
+
+def _timeline(journey) -> list[tuple[str, str]]:
+    """The timeline's entries, newest first: (title, description)."""
+    items = journey.page.locator(".moj-timeline__item")
+    found = []
+    for i in range(items.count()):
+        item = items.nth(i)
+        description = item.locator(".moj-timeline__description")
+        found.append(
+            (
+                item.locator(".moj-timeline__title").inner_text().strip(),
+                " ".join(description.inner_text().split()) if description.count() else "",
+            )
+        )
+    return found
+
+
+def test_b4_follow_call_offs_agree_one_change_reject_another_and_cancel_a_third(
+    journey, live_server
+):
+    world = worlds.following_world(live_server)
+    buyer, provider = world.people.buyer, world.people.provider
+
+    journey.sign_in_from_home(buyer.email, PASSWORD)
+    # Two changes wait for the buyer's organisation.
+    waiting = journey.page.locator(".app-dashboard-card", has_text="Variations to decide")
+    assert "2 call-offs with a change proposed by the other side" in waiting.inner_text()
+
+    # The completed call-off: its summary, each outcome and the timeline of the work.
+    main = _open_call_off(journey, world.completed)
+    assert "Completed" in journey.heading() and world.summary in main
+    outcomes = journey.page.locator("table", has_text="Outcomes").inner_text()
+    for outcome, result in world.outcomes:
+        assert outcome in outcomes and result in outcomes
+    timeline = _timeline(journey)
+    assert [title for title, _ in timeline] == [
+        "Completed",
+        "Delivery recorded",
+        "Accepted by the provider",
+        "Call-off placed",
+    ]
+    assert "Outcomes: Settled accommodation: achieved" in timeline[0][1]
+    assert "2 sessions on" in timeline[1][1] and "Attended" in timeline[1][1]
+
+    # The first call-off being delivered: two sessions recorded, four more proposed.
+    main = _open_call_off(journey, world.delivering)
+    assert "10 sessions (1 delivered)" in main
+    assert "Proposed by the provider" in main and "4 sessions more" in main
+    timeline = _timeline(journey)
+    titles = [title for title, _ in timeline]
+    assert titles[:3] == ["Variation proposed", "Delivery recorded", "Delivery recorded"]
+    assert "4 more sessions" in timeline[0][1]
+    assert "Rent arrears need four more sessions" in timeline[0][1]
+    assert "Did not attend (Acceptable absence)" in timeline[1][1]
+    assert "Attended. Rent plan made" in timeline[2][1]
+    journey.press("Agree change")
+    assert "Change agreed: the call-off has a new version." in journey.banner()
+    main = journey.main_text()
+    assert "14 sessions (1 delivered)" in main
+    assert _timeline(journey)[0][0] == "Variation agreed"
+    agreed = live_server.smtp.wait_for(
+        lambda m: (
+            m.to == provider.email
+            and m.subject == f"Your proposed change to call-off {world.delivering} was agreed"
+        )
+    )
+    assert "14 sessions" in agreed.body
+
+    # The second: a later end date, which the buyer rejects (the reason given the second time).
+    main = _open_call_off(journey, world.extending)
+    assert world.extend_reason in main
+    journey.follow("Reject change")
+    assert journey.heading() == "Reject the proposed change"
+    journey.press("Reject change")
+    journey.expect_errors("Explain why you are rejecting the change")
+    journey.fill("Why are you rejecting the change?", EXTRA_REJECTED)
+    journey.press("Reject change")
+    assert "Change rejected. The other side has been told." in journey.banner()
+    assert EXTRA_REJECTED in journey.page.locator("h2:has-text('Changes') + ul").inner_text()
+    rejected_entry = _timeline(journey)[0]
+    assert rejected_entry == ("Variation rejected", EXTRA_REJECTED)
+    rejected = live_server.smtp.wait_for(
+        lambda m: (
+            m.to == provider.email
+            and m.subject == f"Your proposed change to call-off {world.extending} was rejected"
+        )
+    )
+    assert f"The reason given: {EXTRA_REJECTED}" in rejected.body
+
+    # The third is no longer needed: cancelled, the reason forgotten the first time and
+    # "Other" chosen without a word the second.
+    _open_call_off(journey, world.to_cancel)
+    journey.follow("Cancel call-off")
+    assert journey.heading() == "Cancel the call-off"
+    journey.press("Cancel call-off")
+    journey.expect_errors("Choose why you are cancelling")
+    journey.choose("Other")
+    journey.press("Cancel call-off")
+    journey.expect_errors("Explain why you are cancelling")
+    journey.choose("The person moved")
+    journey.fill("More detail", "Moved to a hostel in Leeds on Friday.")
+    journey.press("Cancel call-off")
+    assert "Call-off cancelled." in journey.banner()
+    assert "Cancelled" in journey.heading()
+    main = journey.main_text()
+    assert "The person moved" in main and "Moved to a hostel in Leeds on Friday." in main
+    assert _timeline(journey)[0] == (
+        "Cancelled",
+        "The person moved: Moved to a hostel in Leeds on Friday.",
+    )
+    cancelled = live_server.smtp.wait_for(
+        lambda m: m.to == provider.email and m.subject == f"Call-off {world.to_cancel} is cancelled"
+    )
+    assert "Reason: The person moved – Moved to a hostel in Leeds on Friday." in cancelled.body
+
+    # The list shows where each stands.
+    journey.follow("Call-offs", within="#service-navigation")
+    for reference, status in (
+        (world.to_cancel, "Cancelled"),
+        (world.delivering, "In delivery"),
+        (world.completed, "Completed"),
+    ):
+        assert status in journey.page.locator(f"tr:has-text('{reference}')").inner_text()
