@@ -301,3 +301,64 @@ def test_b4_follow_call_offs_agree_one_change_reject_another_and_cancel_a_third(
         (world.completed, "Completed"),
     ):
         assert status in journey.page.locator(f"tr:has-text('{reference}')").inner_text()
+
+
+# --- B5: above the direct-award limit ---------------------------------------------------------------
+
+
+def test_b5_above_the_direct_award_limit_the_buyer_is_told_why_and_what_to_do_instead(
+    journey, live_server
+):
+    world = worlds.limit_world(live_server)
+    buyer, provider = world.people.buyer, world.people.provider
+    start = add_working_days(worlds.london_today(), 7)
+    sent_before = len(live_server.smtp.messages)
+
+    journey.sign_in_from_home(buyer.email, PASSWORD)
+    _find_and_open(journey, world.word, world.listing)
+    assert "£60.00" in journey.main_text()
+    journey.follow("Buy this service")
+    # 100 sessions at £60.00: £6,000.00, under the limit alone; with the £25,000.00 of
+    # supported housing already bought from the same provider in the same lot, over it.
+    journey.fill("How many units?", "100")
+    journey.fill("Start date", worlds.day_month_year(start))
+    journey.fill("Planned end date", worlds.day_month_year(start + timedelta(days=180)))
+    journey.fill("The person's CRN", "K204816")
+    journey.fill("Probation delivery unit (PDU)", "Gateshead")
+    journey.fill("Purchase order number", "NE-PO-5120")
+    journey.choose("Only provider in the area")
+    journey.press("Continue")
+    [(message, href)] = journey.expect_errors(
+        f"Your organisation's call-offs with {world.people.provider_name} in the "
+        "Accommodation lot in the last 12 months come to £25,000.00 including VAT "
+        f"({world.bought} (£25,000.00)); with this one they would be £31,000.00, over the "
+        f"direct award limit of {world.limit}."
+    )
+    assert href == "#quantity"
+    assert (
+        "Call-offs with the same provider in the same lot count together, whichever of its "
+        "services they buy." in message
+    )
+    assert (
+        "Needs above the limit must go to further competition, not be split into smaller "
+        "call-offs: ask your commercial team to run a further competition among the lot's "
+        "members, or buy no more than £5,000.00 including VAT directly." in message
+    )
+    assert journey.heading() == f"Buy {world.listing}"  # still the question page
+
+    # Nothing was placed: the list holds only what was bought before, and no one was emailed.
+    journey.follow("Call-offs", within="#service-navigation")
+    rows = journey.page.locator("table tbody tr")
+    assert rows.count() == 1 and world.bought in rows.first.inner_text()
+    new_call_offs = [
+        m.subject
+        for m in live_server.smtp.messages[sent_before:]
+        if m.to == provider.email
+        and m.subject.startswith("New call-off")
+        and world.bought not in m.subject
+    ]
+    assert new_call_offs == []
+    journey.follow("Home", within="#service-navigation")
+    placed = journey.page.locator(".app-dashboard-card", has_text="Your call-offs")
+    assert "1 call-off accepted or being delivered" in placed.inner_text()
+    assert "sent, waiting" not in placed.inner_text()

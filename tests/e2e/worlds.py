@@ -378,6 +378,7 @@ def limit_world(live_server) -> LimitWorld:
         bought = orders.place_call_off(
             world.buyer, world.region, world.listing.id, details(world, quantity=250)
         )
+        orders.approve(world.approver, bought)  # above the buyer's own spend limit
         orders.accept(world.provider_admin, bought)
         built = LimitWorld(
             people=people,
