@@ -59,3 +59,21 @@ def test_each_variation_entry_says_what_changes_and_why(web, app):
     assert "4 more sessions, agreed (version 2)" in changes
     assert f"an end date of {govuk_date(new_end)}, rejected: The current end date" in changes
     assert "more units" not in changes
+
+
+def test_the_cancel_page_counts_what_was_delivered_in_the_call_offs_units(web, app):
+    world = build_orders_world()
+    call_off = services.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world, quantity=10)
+    )
+    services.accept(world.provider_admin, call_off)
+    services.record_delivery(
+        world.provider_admin,
+        call_off,
+        services.DeliveryDetails(delivered_on=call_off.start_date, units=2, attendance="attended"),
+        now=services.utcnow() + timedelta(days=30),
+    )
+    commit()
+    web.as_user(world.buyer, world.region)
+    page = " ".join(main(web.get(f"/call-offs/{call_off.id}/cancel")).split())
+    assert "What has been delivered remains payable (2 sessions so far)." in page
