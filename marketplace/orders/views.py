@@ -234,6 +234,7 @@ def place(listing_id: int):
     form = PlaceCallOffForm(
         co_funders=_co_funders(organisation), outcomes=offered_outcomes(listing)
     )
+    limit_explanation: tuple[str, ...] = ()
     if request.method == "GET" and draft:
         form.quantity.data = str(draft["quantity"])
         form.start_date.data = draft["start_date"]
@@ -286,12 +287,25 @@ def place(listing_id: int):
             "co_funding": [(org_id, points) for _, org_id, points in co_funding],
             "outcome_term": outcome_term,
         }
+        refusals: list = []
         try:
             service_errors = services.check_call_off(
-                current_user, organisation, listing.id, _details(answers, organisation)
+                current_user,
+                organisation,
+                listing.id,
+                _details(answers, organisation),
+                refusals=refusals,
             )
         except NotFound:
             service_errors = {"": ["This service cannot be bought at the moment"]}
+        for refusal in refusals:
+            if isinstance(refusal, services.AboveDirectAwardLimit):
+                # A short error on the quantity; why, and what to do instead, beside it.
+                [message] = refusal.errors["quantity"]
+                service_errors["quantity"] = [
+                    refusal.short if m == message else m for m in service_errors["quantity"]
+                ]
+                limit_explanation = refusal.explanation
         if valid and not errors and not service_errors and not any(f.errors for f in form):
             token = token if token in drafts else secrets.token_urlsafe(16)
             drafts[token] = answers
@@ -300,7 +314,13 @@ def place(listing_id: int):
         _show_errors(form, errors, rows)
         # The rules' messages only where the form has not already said what is wrong.
         _show_errors(form, service_errors, rows, unless_shown=True)
-    return render_template("orders/place.html", form=form, listing=listing, token=token)
+    return render_template(
+        "orders/place.html",
+        form=form,
+        listing=listing,
+        token=token,
+        limit_explanation=limit_explanation,
+    )
 
 
 @bp.route("/new/<int:listing_id>/check/<token>", methods=["GET", "POST"])

@@ -328,22 +328,27 @@ def test_b5_above_the_direct_award_limit_the_buyer_is_told_why_and_what_to_do_in
     journey.fill("Purchase order number", "NE-PO-5120")
     journey.choose("Only provider in the area")
     journey.press("Continue")
-    [(message, href)] = journey.expect_errors(
-        f"Your organisation's call-offs with {world.people.provider_name} in the "
-        "Accommodation lot in the last 12 months come to £25,000.00 including VAT "
-        f"({world.bought} (£25,000.00)); with this one they would be £31,000.00, over the "
-        f"direct award limit of {world.limit}."
+    [(_, href)] = journey.expect_errors(
+        f"With this call-off, your organisation's direct awards with "
+        f"{world.people.provider_name} in the Accommodation lot would come to £31,000.00 in 12 "
+        f"months, over the direct award limit of {world.limit}: buy no more than £5,000.00 "
+        "directly, or through a further competition"
     )
     assert href == "#quantity"
-    assert (
+    # Beside it, why and what to do instead, in paragraphs.
+    why = journey.page.locator("#direct-award-limit")
+    assert why.locator("h2").inner_text() == "Why this cannot be a direct award"
+    paragraphs = [" ".join(p.split()) for p in why.locator("p").all_inner_texts()]
+    assert paragraphs[:3] == [
+        f"Your organisation's call-offs with {world.people.provider_name} in the Accommodation "
+        f"lot in the last 12 months come to {world.bought_gross} including VAT: "
+        f"{world.bought} ({world.bought_gross}).",
         "Call-offs with the same provider in the same lot count together, whichever of its "
-        "services they buy." in message
-    )
-    assert (
+        "services they buy.",
         "Needs above the limit must go to further competition, not be split into smaller "
         "call-offs: ask your commercial team to run a further competition among the lot's "
-        "members, or buy no more than £5,000.00 including VAT directly." in message
-    )
+        "members, or buy no more than £5,000.00 including VAT directly.",
+    ]
     assert journey.heading() == f"Buy {world.listing}"  # still the question page
 
     # Nothing was placed: the list holds only what was bought before, and no one was emailed.
