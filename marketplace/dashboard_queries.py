@@ -289,6 +289,31 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
     return actions
 
 
+def _placed_action(figures: HomeFigures) -> Action:
+    """The call-offs the organisation leads that are still open, where its people follow them."""
+    parts = []
+    if figures.with_provider:
+        parts.append(
+            f"{_call_offs(figures.with_provider)} sent, waiting for the provider to accept or "
+            "decline"
+        )
+    if figures.delivering_for_it:
+        parts.append(f"{_call_offs(figures.delivering_for_it)} accepted or being delivered")
+    body = (
+        "; ".join(parts) + "."
+        if parts
+        else "None of your organisation's call-offs is open. Find a service and choose "
+        "\u201cBuy this service\u201d to place one."
+    )
+    return Action(
+        "Your call-offs",
+        body,
+        url_for("orders.index"),
+        "See your call-offs",
+        figures.with_provider + figures.delivering_for_it,
+    )
+
+
 def _budget_action(figures: HomeFigures) -> Action:
     """The buyer organisation's budget for this financial year, added up."""
     from marketplace.filters import pounds
@@ -444,11 +469,13 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Find a service",
                 "Search the rate cards for a service for a person on "
                 "probation, by need, area and availability.",
-                url_for("catalogue.index"),
+                # The search itself: /catalogue/ is a provider's own rate card.
+                url_for("catalogue_search.search"),
                 "Find services",
             )
         )
         if figures is not None:
+            actions.append(_placed_action(figures))
             actions.append(_budget_action(figures))
     if roles & {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}:
         actions.extend(_team_actions(organisation))

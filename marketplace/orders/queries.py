@@ -164,12 +164,17 @@ class HomeFigures:
     financial_year: int
     budget_allocated_pence: int | None  # its budgets for the year added up; None: it has none
     budget_available_pence: int | None
+    # Led by it as the buyer (its people follow them from the home page): sent and not yet
+    # answered, and accepted or being delivered.
+    with_provider: int = 0
+    delivering_for_it: int = 0
 
 
 def _home_figures_statement() -> sa.Select:
     organisation_id = sa.bindparam("organisation_id")
     count = sa.func.count(CallOff.id)
     sent_to_us = _sent_to(organisation_id)
+    led_by_us = CallOff.lead_buyer_id == organisation_id
 
     def budgets_sum(column):
         return (
@@ -190,6 +195,8 @@ def _home_figures_statement() -> sa.Select:
         count.filter(_delivering(), CallOff.provider_id == organisation_id),
         budgets_sum(Budget.allocated_pence),
         budgets_sum(Budget.available_pence),
+        count.filter(CallOff.status == CallOffStatus.SENT, led_by_us),
+        count.filter(_delivering(), led_by_us),
     ).where(party_condition(organisation_id))
 
 
@@ -207,12 +214,14 @@ def home_figures(organisation_id: int, today: date, financial_year: int) -> Home
         today=today,
         financial_year=financial_year,
     )
-    *counts, allocated, available = row
+    *counts, allocated, available, with_provider, delivering_for_it = row
     return HomeFigures(
         *(int(value or 0) for value in counts),
         financial_year=financial_year,
         budget_allocated_pence=None if allocated is None else int(allocated),
         budget_available_pence=None if available is None else int(available),
+        with_provider=int(with_provider or 0),
+        delivering_for_it=int(delivering_for_it or 0),
     )
 
 

@@ -588,12 +588,22 @@ def _check_within_limit(call_off: CallOff, counted: int, extra_gross: int, now: 
             }
         )
     if total > limit:
-        raise BusinessRuleViolation(
-            {"quantity": [_over_limit_message(call_off, counted, total, now)]}
-        )
+        raise _over_limit_refusal(call_off, counted, total, now)
 
 
-def _over_limit_message(call_off: CallOff, counted: int, total: int, now: datetime) -> str:
+class AboveDirectAwardLimit(BusinessRuleViolation):
+    """The direct-award limit refuses a call-off. ``errors`` says everything in one message (the
+    API's); ``short`` and ``explanation`` say the same in parts, so that a page can put a short
+    error on the quantity and the explanation beside it, not a paragraph in bold red."""
+
+    def __init__(self, message: str, short: str, explanation: tuple[str, ...]):
+        super().__init__({"quantity": [message]})
+        self.short, self.explanation = short, explanation
+
+
+def _over_limit_refusal(
+    call_off: CallOff, counted: int, total: int, now: datetime
+) -> AboveDirectAwardLimit:
     """Why the limit refuses the call-off, and what to do instead (read only when it does)."""
     limit = call_off.arrangement.direct_award_limit_pence
     since = _lookback_start(now)
@@ -620,16 +630,33 @@ def _over_limit_message(call_off: CallOff, counted: int, total: int, now: dateti
     instead += "members"
     if left:
         instead += f", or buy no more than {_pounds(left)} including VAT directly"
+    oldest = ""
     if rows:
         freed = london_date(rows[0].placed_at + (now - since))
-        instead += f". The oldest of them stops counting after {freed.day} {freed:%B %Y}"
-    return (
+        oldest = f"The oldest of them stops counting after {freed.day} {freed:%B %Y}"
+    counted_words = (
         f"Your organisation's call-offs {whose} in the last 12 months come to "
         f"{_pounds(counted)} including VAT"
+    )
+    message = (
+        counted_words
         + (f" ({', '.join(shown)})" if shown else "")
         + f"; with this one they would be {_pounds(total)}, over the direct award limit of "
-        f"{_pounds(limit)}. {rule}. {instead}"
+        f"{_pounds(limit)}. {rule}. {instead}" + (f". {oldest}" if oldest else "")
     )
+    short = (
+        f"With this call-off, your organisation's direct awards {whose} would come to "
+        f"{_pounds(total)} in 12 months, over the direct award limit of {_pounds(limit)}: "
+        + (f"buy no more than {_pounds(left)} directly, or " if left else "buy ")
+        + "through a further competition"
+    )
+    explanation = (
+        counted_words + (f": {', '.join(shown)}." if shown else "."),
+        f"{rule}.",
+        f"{instead}.",
+        *((f"{oldest}.",) if oldest else ()),
+    )
+    return AboveDirectAwardLimit(message, short, explanation)
 
 
 def _pounds(pence: int) -> str:
@@ -883,12 +910,14 @@ def check_call_off(
     details: CallOffDetails,
     *,
     now: datetime | None = None,
+    refusals: list | None = None,
 ) -> dict[str, list[str]]:
     """Every check ``place_call_off`` makes, by the same functions, without placing anything:
     the question page runs it so that the buyer hears of each mistake where they made it
     (quantity, start date, a year without a budget, a funder named twice, the direct-award
     limit). Budgets and the buyer's counted value are read without the locks, so placing
-    checks them again. Returns the errors by field (none: placing should succeed)."""
+    checks them again. Returns the errors by field (none: placing should succeed); a refusal
+    that says more than its errors (``AboveDirectAwardLimit``) is added to ``refusals``."""
     _require_placer(actor, organisation)
     now = now or utcnow()
     today = london_date(now)
@@ -925,6 +954,8 @@ def check_call_off(
     except BusinessRuleViolation as refusal:
         for key, messages in refusal.errors.items():
             errors.setdefault(key, []).extend(messages)
+        if refusals is not None:
+            refusals.append(refusal)
     return errors
 
 

@@ -234,6 +234,7 @@ def place(listing_id: int):
     form = PlaceCallOffForm(
         co_funders=_co_funders(organisation), outcomes=offered_outcomes(listing)
     )
+    limit_explanation: tuple[str, ...] = ()
     if request.method == "GET" and draft:
         form.quantity.data = str(draft["quantity"])
         form.start_date.data = draft["start_date"]
@@ -287,12 +288,25 @@ def place(listing_id: int):
             "co_funding": [(org_id, points) for _, org_id, points in co_funding],
             "outcome_term": outcome_term,
         }
+        refusals: list = []
         try:
             service_errors = services.check_call_off(
-                current_user, organisation, listing.id, _details(answers, organisation)
+                current_user,
+                organisation,
+                listing.id,
+                _details(answers, organisation),
+                refusals=refusals,
             )
         except NotFound:
             service_errors = {"": ["This service cannot be bought at the moment"]}
+        for refusal in refusals:
+            if isinstance(refusal, services.AboveDirectAwardLimit):
+                # A short error on the quantity; why, and what to do instead, beside it.
+                [message] = refusal.errors["quantity"]
+                service_errors["quantity"] = [
+                    refusal.short if m == message else m for m in service_errors["quantity"]
+                ]
+                limit_explanation = refusal.explanation
         if valid and not errors and not service_errors and not any(f.errors for f in form):
             token = token if token in drafts else secrets.token_urlsafe(16)
             drafts[token] = answers
@@ -301,7 +315,13 @@ def place(listing_id: int):
         _show_errors(form, errors, rows)
         # The rules' messages only where the form has not already said what is wrong.
         _show_errors(form, service_errors, rows, unless_shown=True)
-    return render_template("orders/place.html", form=form, listing=listing, token=token)
+    return render_template(
+        "orders/place.html",
+        form=form,
+        listing=listing,
+        token=token,
+        limit_explanation=limit_explanation,
+    )
 
 
 @bp.route("/new/<int:listing_id>/check/<token>", methods=["GET", "POST"])
@@ -550,6 +570,31 @@ def _cancellation_text(call_off: CallOff) -> str:
     return text
 
 
+def _variation_words(call_off: CallOff, variation) -> str:
+    """What a variation changes, in words: "4 more sessions and an end date of 7 March 2027"."""
+    parts = []
+    if variation.extra_units:
+        unit = call_off.unit
+        noun = unit.label if variation.extra_units == 1 else unit.plural
+        parts.append(f"{variation.extra_units:,} more {noun}")
+    if variation.new_end_date:
+        parts.append(f"an end date of {govuk_date(variation.new_end_date)}")
+    return " and ".join(parts)
+
+
+def _variation_text(call_off: CallOff, action: str, variation) -> str:
+    """A variation's timeline entry: what it changes, and why (proposed) or the decision's
+    reason (rejected); the buyer follows each change from the call-off's timeline alone."""
+    words = _variation_words(call_off, variation)
+    if action == "call_off.variation_proposed":
+        return f"{words[0].upper()}{words[1:]}. Reason: {variation.reason}"
+    if action == "call_off.variation_agreed":
+        return f"{words[0].upper()}{words[1:]}: the call-off is now version {variation.version}"
+    if action == "call_off.variation_rejected":
+        return variation.decision_reason or ""
+    return f"{words[0].upper()}{words[1:]}"
+
+
 def _timeline(call_off: CallOff) -> list[dict]:
     events = db.session.scalars(
         sa.select(AuditEvent)
@@ -573,11 +618,16 @@ def _timeline(call_off: CallOff) -> list[dict]:
         "call_off.outcome_terms_agreed": "Outcome terms agreed",
     }
     deliveries = {d.id: d for d in call_off.deliveries}
+    variations = {v.id: v for v in call_off.variations}
     items = []
     for event in events:
         after = event.after or {}
         text = ""
-        if event.action == "call_off.delivery_recorded":
+        if event.action.startswith("call_off.variation_"):
+            variation = variations.get(after.get("variation_id"))
+            if variation is not None:
+                text = _variation_text(call_off, event.action, variation)
+        elif event.action == "call_off.delivery_recorded":
             delivery = deliveries.get(after.get("delivery_id"))
             if delivery is not None:
                 text = (
@@ -630,6 +680,7 @@ def show(call_off_id: int):
         timeline=_timeline(call_off),
         open_variations=open_variations,
         variations=call_off.variations,
+        change_words={v.id: _variation_words(call_off, v) for v in call_off.variations},
         audit_url=(
             url_for("accounts.audit_log", object_type=call_off.audit_type, object_id=call_off.id)
             if can_view_audit(current_user)

@@ -381,25 +381,6 @@ def members_world(live_server) -> MembersWorld:
     from marketplace.accounts.models import OrganisationType, Role
     from tests.accreditation.builders import make_provider, make_world
     from tests.accreditation.factories import make_lot_membership
-# --- listings (P3) ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListingWorld:
-    provider_name: str
-    provider: Person  # the provider's administrator: no listing yet
-    buyer: Person  # a probation practitioner who will search for the listing
-    lot: str
-    regions: tuple[str, str]  # where the provider is a member of the lot
-    pcc_area: str  # a PCC area inside the second region
-
-
-def listing_world(live_server) -> ListingWorld:
-    """A live arrangement with one lot; a charity admitted to it in two regions (North East and
-    North West), whose administrator has no listing yet; and a buyer of a probation region."""
-    from marketplace.accounts.models import OrganisationType, Role
-    from marketplace.accreditation.models import ArrangementStatus
-    from tests.accreditation.factories import make_arrangement, make_lot_membership, pcc_area
     from tests.factories import make_member, make_organisation
 
     t = tag()
@@ -432,37 +413,6 @@ def listing_world(live_server) -> ListingWorld:
             authority_admin=person(admin),
             providers=tuple(providers),
             admins=tuple(admins),
-        arrangement = make_arrangement(
-            status=ArrangementStatus.LIVE,
-            lots=("ACC",),
-            regions=("A", "B"),
-            name=f"Rehabilitation services DPS {t}",
-            reference=f"DPS-L-{t}",
-        )
-        lot = arrangement.lots[0]
-        provider = make_organisation(OrganisationType.PROVIDER_VCSE, name=f"Bright Futures {t}")
-        for code in ("A", "B"):
-            make_lot_membership(lot, provider, region_code=code)
-        admin = make_member(
-            Role.PROVIDER_ADMIN,
-            provider,
-            email=f"sam.okafor.{t}@bright-futures.example.org",
-            name=f"Sam Okafor {t}",
-        )
-        region = make_organisation(OrganisationType.PROBATION_REGION, name=f"NW Probation {t}")
-        buyer = make_member(
-            Role.BUYER,
-            region,
-            email=f"lena.hughes.{t}@nw-probation.example.org",
-            name=f"Lena Hughes {t}",
-        )
-        built = ListingWorld(
-            provider_name=provider.name,
-            provider=person(admin),
-            buyer=person(buyer),
-            lot=lot.category.name,
-            regions=tuple(r.name for r in arrangement.regions),
-            pcc_area=pcc_area("lancashire").name,
         )
         commit_and_close()
     return built
@@ -588,6 +538,67 @@ def commissioner_world(live_server) -> CommissionerWorld:
         outcome=outcome,
         invoice=invoice,
     )
+
+
+# --- listings (P3) ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListingWorld:
+    provider_name: str
+    provider: Person  # the provider's administrator: no listing yet
+    buyer: Person  # a probation practitioner who will search for the listing
+    lot: str
+    regions: tuple[str, str]  # where the provider is a member of the lot
+    pcc_area: str  # a PCC area inside the second region
+
+
+def listing_world(live_server) -> ListingWorld:
+    """A live arrangement with one lot; a charity admitted to it in two regions (North East and
+    North West), whose administrator has no listing yet; and a buyer of a probation region."""
+    from marketplace.accounts.models import OrganisationType, Role
+    from marketplace.accreditation.models import ArrangementStatus
+    from tests.accreditation.factories import make_arrangement, make_lot_membership, pcc_area
+    from tests.factories import make_member, make_organisation
+
+    t = tag()
+    with live_server.app.app_context():
+        arrangement = make_arrangement(
+            status=ArrangementStatus.LIVE,
+            lots=("ACC",),
+            regions=("A", "B"),
+            name=f"Rehabilitation services DPS {t}",
+            reference=f"DPS-L-{t}",
+        )
+        lot = arrangement.lots[0]
+        provider = make_organisation(OrganisationType.PROVIDER_VCSE, name=f"Bright Futures {t}")
+        for code in ("A", "B"):
+            make_lot_membership(lot, provider, region_code=code)
+        admin = make_member(
+            Role.PROVIDER_ADMIN,
+            provider,
+            email=f"sam.okafor.{t}@bright-futures.example.org",
+            name=f"Sam Okafor {t}",
+        )
+        region = make_organisation(OrganisationType.PROBATION_REGION, name=f"NW Probation {t}")
+        buyer = make_member(
+            Role.BUYER,
+            region,
+            email=f"lena.hughes.{t}@nw-probation.example.org",
+            name=f"Lena Hughes {t}",
+        )
+        built = ListingWorld(
+            provider_name=provider.name,
+            provider=person(admin),
+            buyer=person(buyer),
+            lot=lot.category.name,
+            regions=tuple(r.name for r in arrangement.regions),
+            pcc_area=pcc_area("lancashire").name,
+        )
+        commit_and_close()
+    return built
+
+
 # --- answering and delivering call-offs (P5) --------------------------------------------------------
 
 
@@ -649,6 +660,217 @@ def respond_world(live_server) -> RespondWorld:
             outcome=first_term.outcome,
             outcomes=tuple(world.listing.outcome_list),
             start=first.start_date,
+        )
+        commit_and_close()
+    return built
+
+
+# --- buying and following call-offs (B2, B4, B5) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuyingWorld:
+    people: OrdersWorld
+    word: str  # a word only this world's listings contain, to search for
+    listing: str  # the service to buy: £45.00 a session, exempt from VAT
+    min_units: int
+    max_units: int
+    lead_time_days: int
+    budget_year: int  # the only financial year the buyer's organisation has a budget for
+
+
+def buying_world(live_server) -> BuyingWorld:
+    """A charity's published listing, sold 4 to 24 sessions at a time with 5 working days'
+    notice, and a probation region with a budget for this financial year only."""
+    from marketplace.orders.services import financial_year
+
+    t = tag()
+    word = f"kestrel{t}"
+    with live_server.app.app_context():
+        world, people = _orders_world(
+            price_pence=4_500, min_units=4, max_units=24, lead_time_days=5
+        )
+        world.listing.title = f"Tenancy sustainment {word}"
+        world.listing.summary = "Weekly visits to help a person keep their home"
+        built = BuyingWorld(
+            people=people,
+            word=word,
+            listing=world.listing.title,
+            min_units=world.listing.min_units,
+            max_units=world.listing.max_units,
+            lead_time_days=world.listing.lead_time_days,
+            budget_year=financial_year(world.start),
+        )
+        commit_and_close()
+    return built
+
+
+@dataclass(frozen=True)
+class LimitWorld:
+    people: OrdersWorld
+    word: str
+    bought: str  # the reference of the call-off already placed, on the provider's first listing
+    bought_gross: str  # its value, as pages show it
+    listing: str  # the provider's other listing in the same lot: £60.00 a session
+    limit: str  # the arrangement's direct-award limit, as pages show it
+
+
+def limit_world(live_server) -> LimitWorld:
+    """Anti-splitting (DOMAIN.md): the buyer's organisation has bought £25,000.00 of supported
+    housing from a provider this year; the provider's other service in the same lot (floating
+    support, £60.00 a session) counts together with it towards the £30,000.00 direct-award
+    limit."""
+    from marketplace.filters import pounds
+    from marketplace.orders import services as orders
+    from tests.catalogue.factories import make_listing
+    from tests.orders.factories import details
+
+    t = tag()
+    word = f"osprey{t}"
+    with live_server.app.app_context():
+        world, people = _orders_world()  # £100.00 a session, limit £30,000.00
+        world.listing.title = f"Supported housing {word}"
+        other = make_listing(
+            world.listing.lot,
+            world.provider,
+            title=f"Floating support {word}",
+            summary="Visits at home to keep a tenancy going",
+            price_pence=6_000,
+            max_units=300,
+            lead_time_days=5,
+        )
+        bought = orders.place_call_off(
+            world.buyer, world.region, world.listing.id, details(world, quantity=250)
+        )
+        orders.approve(world.approver, bought)  # above the buyer's own spend limit
+        orders.accept(world.provider_admin, bought)
+        built = LimitWorld(
+            people=people,
+            word=word,
+            bought=bought.reference,
+            bought_gross=pounds(bought.gross_pence),
+            listing=other.title,
+            limit=pounds(bought.arrangement.direct_award_limit_pence),
+        )
+        commit_and_close()
+    return built
+
+
+@dataclass(frozen=True)
+class FollowingWorld:
+    people: OrdersWorld
+    delivering: str  # in delivery: two sessions recorded, 4 more proposed by the provider
+    extending: str  # in delivery: the provider proposes a later end date
+    to_cancel: str  # accepted, nothing delivered yet
+    completed: str  # completed, with each outcome's result
+    extra_units: int
+    extend_reason: str
+    new_end: date
+    outcomes: tuple[tuple[str, str], ...]  # (outcome, result label) on the completed one
+    summary: str  # the completed one's end-of-service summary
+
+
+def following_world(live_server) -> FollowingWorld:
+    """A buyer's call-offs with one provider, as weeks of work leave them: two being delivered,
+    each with a change the provider proposed; one accepted and not started; one completed with
+    its outcomes. Call-offs can only be placed to start in the future: each is moved back four
+    weeks after it is accepted, as if the weeks had passed, before its sessions are recorded."""
+    from datetime import timedelta
+
+    from marketplace.orders import services as orders
+    from tests.orders.factories import details
+
+    today = london_today()
+    extend_reason = "Her move-on flat is not ready until the spring"
+    summary = "Settled in her own tenancy and paying rent on time."
+    with live_server.app.app_context():
+        world, people = _orders_world()
+        made = {}
+        for name, crn in (
+            ("delivering", "D100001"),
+            ("extending", "D100002"),
+            ("to_cancel", "D100003"),
+            ("completed", "D100004"),
+        ):
+            call_off = orders.place_call_off(
+                world.buyer, world.region, world.listing.id, details(world, quantity=10, crn=crn)
+            )
+            orders.accept(world.provider_admin, call_off)
+            if name != "to_cancel":
+                shift = call_off.start_date - (today - timedelta(weeks=4))
+                call_off.start_date -= shift
+                call_off.end_date -= shift
+            made[name] = call_off
+        db.session.flush()
+
+        delivering = made["delivering"]
+        start = delivering.start_date
+        orders.record_delivery(
+            world.provider_admin,
+            delivering,
+            orders.DeliveryDetails(
+                delivered_on=start, units=1, attendance="attended", progress_note="Rent plan made"
+            ),
+        )
+        orders.record_delivery(
+            world.provider_admin,
+            delivering,
+            orders.DeliveryDetails(
+                delivered_on=start + timedelta(days=7),
+                units=0,
+                attendance="did_not_attend",
+                absence_reason="acceptable",
+            ),
+        )
+        orders.propose_variation(
+            world.provider_admin,
+            delivering,
+            extra_units=4,
+            reason="Rent arrears need four more sessions",
+        )
+
+        extending = made["extending"]
+        new_end = extending.end_date + timedelta(days=90)
+        orders.record_delivery(
+            world.provider_admin,
+            extending,
+            orders.DeliveryDetails(delivered_on=extending.start_date, units=1, attendance="late"),
+        )
+        orders.propose_variation(
+            world.provider_admin, extending, new_end_date=new_end, reason=extend_reason
+        )
+
+        completed = made["completed"]
+        orders.record_delivery(
+            world.provider_admin,
+            completed,
+            orders.DeliveryDetails(
+                delivered_on=completed.start_date, units=2, attendance="attended"
+            ),
+        )
+        orders.complete(
+            world.provider_admin,
+            completed,
+            summary,
+            [
+                orders.OutcomeDetails("Settled accommodation", "achieved"),
+                orders.OutcomeDetails("Tenancy kept for 6 months", "not_achieved", "Too early"),
+            ],
+        )
+        built = FollowingWorld(
+            people=people,
+            delivering=delivering.reference,
+            extending=extending.reference,
+            to_cancel=made["to_cancel"].reference,
+            completed=completed.reference,
+            extra_units=4,
+            extend_reason=extend_reason,
+            new_end=new_end,
+            outcomes=(
+                ("Settled accommodation", "Achieved"),
+                ("Tenancy kept for 6 months", "Not achieved"),
+            ),
+            summary=summary,
         )
         commit_and_close()
     return built

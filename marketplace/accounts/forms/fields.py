@@ -226,6 +226,14 @@ class _FriendlyChoiceMixin:
             raise ValueError(self.invalid_message or str(error)) from error
 
     def pre_validate(self, form):
+        required = next(
+            (v for v in self.validators if isinstance(v, DataRequired | InputRequired)), None
+        )
+        if required is not None and required.message and self.data in (None, "", []):
+            # Nothing chosen: the question's own "Choose …" message. WTForms checks the choice
+            # before the validators run, so it would otherwise say "Not a valid choice", as
+            # if the person had chosen something wrong.
+            raise StopValidation(required.message)
         try:
             super().pre_validate(form)
         except ValueError as error:
