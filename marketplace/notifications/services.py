@@ -61,6 +61,10 @@ def email_environment() -> jinja2.Environment:
     if environment is None or environment.loader is not pages.loader:
         # A cache of its own: the pages' cache holds templates compiled with their settings.
         environment = pages.overlay(trim_blocks=False, lstrip_blocks=False, cache_size=400)
+        # Links in emails are built on the configured base URL, never on a request's Host.
+        from marketplace.accounts.services import absolute_url
+
+        environment.globals = {**environment.globals, "absolute_url": absolute_url}
         current_app.extensions["email_jinja_env"] = environment
     return environment
 

@@ -144,3 +144,18 @@ def test_every_email_template_keeps_blank_lines_between_paragraphs(app):
         if body.endswith("Rehabilitation Services Marketplace"):
             assert body.endswith("\n\nRehabilitation Services Marketplace"), (name, body)
     assert checked >= 30, checked
+
+
+def test_every_call_off_email_links_to_the_call_off_page(app, demo_world):  # noqa: F811
+    """Each email about a call-off takes the person to the page where they act on it (they
+    said 'Sign in to …' with no link), built on the configured base URL."""
+    base = app.config["BASE_URL"].rstrip("/")
+    sent = db.session.execute(
+        sa.select(Notification.template, Notification.body).where(
+            Notification.template.like("orders_%")
+        )
+    ).all()
+    templates = {template for template, _ in sent}
+    assert len(templates) >= 8, templates
+    for template, body in sent:
+        assert re.search(re.escape(base) + r"/call-offs/\d+\n", body), (template, body)
