@@ -236,7 +236,7 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
                 "Call-offs to respond to",
                 body,
                 waiting_url,
-                "See what waits for you",
+                "See call-offs to respond to",
                 counts.to_respond,
             )
         )
@@ -260,7 +260,7 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
                 if counts.to_approve
                 else "Nothing is waiting for approval.",
                 waiting_url,
-                "See what waits for you",
+                "See call-offs to approve",
                 counts.to_approve,
             )
         )
@@ -271,7 +271,7 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
                     f"{_call_offs(counts.shares_to_confirm)} co-funded by your organisation "
                     "waiting for you to confirm its share.",
                     waiting_url,
-                    "See what waits for you",
+                    "See shares to confirm",
                     counts.shares_to_confirm,
                 )
             )
@@ -282,7 +282,7 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
                 f"{_call_offs(counts.variations_to_decide)} with a change proposed by the other "
                 "side, waiting for your organisation to agree or reject it.",
                 waiting_url,
-                "See what waits for you",
+                "See variations to decide",
                 counts.variations_to_decide,
             )
         )

@@ -101,7 +101,7 @@ def test_b3_co_fund_with_a_pcc_set_shares_place_and_see_the_pcc_confirm_its_shar
     )
     assert "Your share: 25%, £225.00 including VAT" in " ".join(asked.body.split())
     other_journey.sign_in_from_home(pcc.email, PASSWORD, pcc.totp_secret)
-    other_journey.follow("See what waits for you")
+    other_journey.follow("See shares to confirm")
     other_journey.follow(reference)
     assert "Awaiting funding" in other_journey.heading()
     asked_on_page = other_journey.page.locator("#share-to-confirm").inner_text()
@@ -145,7 +145,7 @@ def test_c1_confirm_a_share_and_see_what_the_pcc_co_funds_its_contingent_liabili
     assert pcc.totp_secret is None
     journey.sign_in_from_home(pcc.email, PASSWORD)
     assert "Funding shares to confirm" in journey.main_text()
-    journey.follow("See what waits for you")
+    journey.follow("See shares to confirm")
     waiting = journey.main_text()
     assert world.to_confirm in waiting and world.also_waiting in waiting
     journey.follow(world.to_confirm)

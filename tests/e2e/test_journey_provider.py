@@ -798,7 +798,7 @@ def test_p5_accept_one_call_off_decline_another_record_a_month_propose_a_change_
     journey.sign_in_from_home(provider.email, PASSWORD)
     waiting = journey.page.locator(".app-dashboard-card", has_text="Call-offs to respond to")
     assert "2 call-offs waiting for your organisation to accept or decline" in waiting.inner_text()
-    journey.follow("See what waits for you", within=".app-dashboard-card:has-text('respond to')")
+    journey.follow("See call-offs to respond to")
     assert journey.heading() == "Call-offs"
     assert "2 need your organisation's response" in journey.main_text()
     panel = journey.page.locator(".govuk-inset-text").inner_text()
@@ -827,7 +827,7 @@ def test_p5_accept_one_call_off_decline_another_record_a_month_propose_a_change_
     journey.follow("Home", within="#service-navigation")
     waiting = journey.page.locator(".app-dashboard-card", has_text="Call-offs to respond to")
     assert "1 call-off waiting" in waiting.inner_text()
-    journey.follow("See what waits for you", within=".app-dashboard-card:has-text('respond to')")
+    journey.follow("See call-offs to respond to")
     journey.follow(first, within=".govuk-inset-text")
     assert world.outcome in journey.main_text()
     journey.press("Accept call-off")

@@ -3,6 +3,8 @@ the home page's cards for each side, and the list's "waiting for us" panel and f
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -173,6 +175,10 @@ def test_the_home_page_says_what_waits_for_each_side(web, world, app, monkeypatc
     assert "1 call-off co-funded by your organisation" in card(html, "Funding shares to confirm")
     assert "Nothing is waiting for approval." in card(html, "Call-offs waiting for your approval")
     assert card(html, "Variations to decide") == ""
+    # Each card's link says where it leads: two cards on one page, one link text each.
+    links = re.findall(r"<a class=\"govuk-link\" href=\"[^\"]*\">([^<]+)</a>", html)
+    assert "See shares to confirm" in links and "See call-offs to approve" in links
+    assert len(links) == len(set(links)), links
 
 
 def test_a_buyer_sees_the_years_budget_and_a_clear_word_without_one(web, world):
