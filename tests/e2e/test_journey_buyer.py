@@ -233,6 +233,9 @@ def test_b4_follow_call_offs_agree_one_change_reject_another_and_cancel_a_third(
     assert "Rent arrears need four more sessions" in timeline[0][1]
     assert "Did not attend (Acceptable absence)" in timeline[1][1]
     assert "Attended. Rent plan made" in timeline[2][1]
+    agree = journey.page.get_by_role("button", name="Agree change").bounding_box()
+    reject = journey.page.get_by_role("link", name="Reject change").bounding_box()
+    assert agree["y"] == reject["y"], (agree, reject)  # side by side, on one line
     journey.press("Agree change")
     assert "Change agreed: the call-off has a new version." in journey.banner()
     main = journey.main_text()
