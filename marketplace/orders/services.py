@@ -903,6 +903,26 @@ def _check_answers(
     return errors, shares, funders, outcome_max
 
 
+def _read_and_check(
+    actor: User, organisation: Organisation, listing_id: object, details: CallOffDetails, now
+) -> tuple:
+    """What checking and placing both begin with: the placer's right, the listing, the price in
+    force and the rules on the answers that need no lock (``_check_answers``).
+    Returns (listing, price, errors, shares, funders, outcome_max)."""
+    _require_placer(actor, organisation)
+    today = london_date(now)
+    listing = buyable_listing(listing_id)
+    if listing is None:
+        raise NotFound("Service not found")
+    # Money is read in this transaction, never from the worker's copy of the listing: the price
+    # in force now, its version and the VAT treatment are what the call-off locks in.
+    price = price_in_force(listing.id, today)
+    errors, shares, funders, outcome_max = _check_answers(
+        organisation, listing, details, today, price
+    )
+    return listing, price, errors, shares, funders, outcome_max
+
+
 def check_call_off(
     actor: User,
     organisation: Organisation,
@@ -918,17 +938,9 @@ def check_call_off(
     limit). Budgets and the buyer's counted value are read without the locks, so placing
     checks them again. Returns the errors by field (none: placing should succeed); a refusal
     that says more than its errors (``AboveDirectAwardLimit``) is added to ``refusals``."""
-    _require_placer(actor, organisation)
     now = now or utcnow()
-    today = london_date(now)
-    listing = buyable_listing(listing_id)
-    if listing is None:
-        raise NotFound("Service not found")
-    # Money is read in this transaction, never from the worker's copy of the listing: the price
-    # in force now, its version and the VAT treatment are what the call-off locks in.
-    price = price_in_force(listing.id, today)
-    errors, shares, funders, outcome_max = _check_answers(
-        organisation, listing, details, today, price
+    listing, price, errors, shares, funders, outcome_max = _read_and_check(
+        actor, organisation, listing_id, details, now
     )
     if errors:
         return errors
@@ -974,17 +986,9 @@ def place_call_off(
     approver, then to the provider; each step it can skip, it skips. With ``price_seen``, a
     price in force that is not the one the buyer was shown places nothing (``PriceChanged``).
     """
-    _require_placer(actor, organisation)
     now = now or utcnow()
-    today = london_date(now)
-    listing = buyable_listing(listing_id)
-    if listing is None:
-        raise NotFound("Service not found")
-    # Money is read in this transaction, never from the worker's copy of the listing: the price
-    # in force now, its version and the VAT treatment are what the call-off locks in.
-    price = price_in_force(listing.id, today)
-    errors, shares, funders, outcome_max = _check_answers(
-        organisation, listing, details, today, price
+    listing, price, errors, shares, funders, outcome_max = _read_and_check(
+        actor, organisation, listing_id, details, now
     )
     if errors:
         raise BusinessRuleViolation(errors)
@@ -1044,7 +1048,7 @@ def place_call_off(
     db.session.add(call_off)
     if call_off.id is None:
         write_new()
-    call_off.reference = call_off_reference(call_off.id, today.year)
+    call_off.reference = call_off_reference(call_off.id, london_date(now).year)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
     if details.outcome_terms:
         # Payment by results builds on call-offs, so it is imported here, not at the top.

@@ -425,6 +425,42 @@ def test_a_variation_agreed_from_a_page_read_before_it_was_withdrawn_is_refused(
     assert audited("call_off.variation_agreed") == 0
 
 
+@several
+def test_a_cancellation_and_an_agreement_at_once_decide_the_change_once(app, clients):
+    """Cancelling closes a change still waiting (withdrawn); agreeing it at the same moment
+    either comes first (agreed, then the call-off is cancelled on its new terms) or is refused
+    with a 409: the change is decided once, never both agreed and withdrawn."""
+    world = build_orders_world(price_pence=1_000)
+    call_off, variation_id = proposed(world)
+    call_off_id = call_off.id
+
+    def agreeing(actor, call_off):
+        services.agree_variation(actor, call_off, variation_id)
+
+    def cancelling(actor, call_off):
+        services.cancel(actor, call_off, "duplicate")
+
+    agreers = [acting(world.buyer.id, call_off_id, agreeing) for _ in range(clients - 1)]
+    outcomes = race(app, [acting(world.buyer.id, call_off_id, cancelling), *agreers])
+
+    db.session.expire_all()
+    ended = db.session.get(CallOff, call_off_id)
+    [variation] = ended.variations
+    assert ended.status == CallOffStatus.CANCELLED
+    agreed, withdrawn = (
+        audited("call_off.variation_agreed"),
+        audited("call_off.variation_withdrawn"),
+    )
+    assert (agreed, withdrawn) in ((1, 0), (0, 1)), (agreed, withdrawn, outcomes)
+    if agreed:
+        assert variation.status.value == "agreed" and ended.version == 2
+    else:
+        assert variation.status.value == "withdrawn" and ended.version == 1
+    assert outcomes.count(OK) == 1 + agreed, outcomes
+    assert all(o == OK or o.startswith("409: ") for o in outcomes), outcomes
+    assert db.session.get(Budget, world.budget.id).committed_pence == 0  # all released
+
+
 def test_two_proposals_at_once_leave_one_waiting(app):
     world = build_orders_world(price_pence=1_000)
     call_off = services.place_call_off(
