@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     check_production_safety(config)
     Path(config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
 
-    app = Flask(__name__, instance_path=config["INSTANCE_DIR"], static_folder="static")
+    app = Marketplace(__name__, instance_path=config["INSTANCE_DIR"], static_folder="static")
     app.request_class = Request
     app.config.update(config)
     # `<int:…>` in routes matches only numbers that can be ids, so a huge one is a plain 404.
@@ -65,6 +67,31 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_cli(app)
     return app
+
+
+class Marketplace(Flask):
+    """Flask, remembering which of its views and hooks are coroutine functions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Weak keys: a view or hook registered once is remembered, and one made on the fly (a bound
+        # method) is forgotten with it. The values must not refer to the keys, or nothing would be.
+        self._plain_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        # Flask's documented override point, asked about every view and hook on every request.
+        # Whether a function is a coroutine function cannot change, so a "no" is remembered
+        # rather than found again by unwrapping it in inspect. Coroutine functions (none today)
+        # take Flask's own path each time.
+        try:
+            if func in self._plain_functions:
+                return func
+        except TypeError:  # not weakly referable: ask Flask
+            return super().ensure_sync(func)
+        result = super().ensure_sync(func)
+        if result is func:
+            self._plain_functions[func] = True
+        return result
 
 
 class Request(FlaskRequest):
@@ -131,9 +158,11 @@ def _configure_templates(app: Flask) -> None:
     app.jinja_env.lstrip_blocks = True
     from marketplace import filters, page_cache
     from marketplace.fragments import FragmentCache
+    from marketplace.navigation import fixed_url
 
     filters.register(app)
     app.jinja_env.globals["fragment_cache"] = FragmentCache()
+    app.jinja_env.globals["fixed_url"] = fixed_url
     # The GOV.UK components of every page's layout, imported once as globals. Imported in
     # base.html with `{% from … import … %}`, each page render asked Jinja for the macro's module
     # four times, and each time Jinja compared the page's globals with the macro template's in
@@ -164,7 +193,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from marketplace.extensions import csrf, limiter, login_manager, migrate
+    from marketplace.extensions import csrf, limiter, login_manager, migrate, signed_csrf_token
 
     database.init_app(app)
     if app.config["DATABASE_PING_AFTER_IDLE_SECONDS"]:
@@ -174,6 +203,10 @@ def _init_extensions(app: Flask) -> None:
         app, database, directory=str(Path(__file__).resolve().parent.parent / "migrations")
     )
     csrf.init_app(app)
+    # In place of Flask-WTF's own global and context value (extensions.py says why the two give
+    # equally valid tokens); context processors registered later win.
+    app.jinja_env.globals["csrf_token"] = signed_csrf_token
+    app.context_processor(lambda: {"csrf_token": signed_csrf_token})
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.sign_in"

@@ -18,6 +18,7 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.db import db, utcnow
+from marketplace.navigation import fixed_url
 
 if TYPE_CHECKING:
     from marketplace.orders.queries import HomeFigures
@@ -67,7 +68,7 @@ def _team_actions(organisation: Organisation) -> list[Action]:
                 "Invite your colleagues",
                 f"You are the only person in {organisation.name}. "
                 "Invite colleagues so the work does not depend on one person.",
-                url_for("accounts.team"),
+                fixed_url("accounts.team"),
                 "Invite a colleague",
             )
         )
@@ -77,7 +78,7 @@ def _team_actions(organisation: Organisation) -> list[Action]:
             Action(
                 "Invitations waiting to be accepted",
                 f"{pending} invitation{'s' if pending != 1 else ''} not yet accepted.",
-                url_for("accounts.team"),
+                fixed_url("accounts.team"),
                 "See your team",
                 pending,
             )
@@ -137,7 +138,7 @@ def _accreditation_action(organisation: Organisation) -> Action | None:
     return Action(
         "Evidence to renew",
         body,
-        url_for("accreditation.memberships"),
+        fixed_url("accreditation.memberships"),
         "Renew your evidence",
         len(expiring),
     )
@@ -155,7 +156,7 @@ def _membership_actions(organisation: Organisation) -> list[Action]:
         RedeclarationRequest,
     )
 
-    page = url_for("accreditation.memberships")
+    page = fixed_url("accreditation.memberships")
     actions: list[Action] = []
     asked, due_on = db.session.execute(
         sa.select(sa.func.count(RedeclarationRequest.id), sa.func.min(RedeclarationRequest.due_on))
@@ -219,7 +220,7 @@ def _call_offs(count: int) -> str:
 
 def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
     """What waits for the organisation's people on its call-offs."""
-    waiting_url = url_for("orders.index", waiting="yes")
+    waiting_url = fixed_url("orders.index", waiting="yes")
     actions: list[Action] = []
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
         if counts.to_respond:
@@ -246,7 +247,7 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
                     "Delivery to record",
                     f"{_call_offs(counts.in_delivery)} accepted and not yet completed: record "
                     "delivery as it happens, so that invoices and budgets follow it.",
-                    url_for("orders.index"),
+                    fixed_url("orders.index"),
                     "See call-offs",
                     counts.in_delivery,
                 )
@@ -308,7 +309,7 @@ def _placed_action(figures: HomeFigures) -> Action:
     return Action(
         "Your call-offs",
         body,
-        url_for("orders.index"),
+        fixed_url("orders.index"),
         "See your call-offs",
         figures.with_provider + figures.delivering_for_it,
     )
@@ -331,7 +332,7 @@ def _budget_action(figures: HomeFigures) -> Action:
             f"{pounds(figures.budget_allocated_pence)} allocated, after what open call-offs may "
             "cost and what has been spent."
         )
-    return Action(f"Budget for {label}", body, url_for("orders.budgets"), "See your budgets")
+    return Action(f"Budget for {label}", body, fixed_url("orders.budgets"), "See your budgets")
 
 
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
@@ -354,7 +355,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             Action(
                 "Organisations",
                 f"{providers} provider and {commissioners} commissioning organisations are active.",
-                url_for("accounts.organisations"),
+                fixed_url("accounts.organisations"),
                 "Manage organisations",
             )
         )
@@ -363,7 +364,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Set up an arrangement",
                 "Create the dynamic purchasing system's "
                 "arrangements, lots and criteria so that providers can apply.",
-                url_for("accreditation.arrangements"),
+                fixed_url("accreditation.arrangements"),
                 "Go to arrangements",
             )
         )
@@ -372,7 +373,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Members",
                 "Suspend, reinstate or remove members of the arrangements, and ask them to renew "
                 "their self-declarations.",
-                url_for("accreditation.members"),
+                fixed_url("accreditation.members"),
                 "Go to the members page",
             )
         )
@@ -380,7 +381,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             Action(
                 "Audit log",
                 "Every change in the marketplace is recorded.",
-                url_for("accounts.audit_log"),
+                fixed_url("accounts.audit_log"),
                 "Search the audit log",
             )
         )
@@ -396,7 +397,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             Action(
                 "Applications to assess",
                 body,
-                url_for("accreditation.assessments"),
+                fixed_url("accreditation.assessments"),
                 "Go to the assessment queue",
                 waiting,
             )
@@ -409,7 +410,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "waiting to be accepted or rejected. It counts only once accepted."
                 if renewals
                 else "No renewed evidence is waiting to be checked.",
-                url_for("accreditation.renewals"),
+                fixed_url("accreditation.renewals"),
                 "Check renewed evidence",
                 renewals,
             )
@@ -438,7 +439,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Apply to the lots and regions you "
                 "deliver in. Every provider that meets the criteria is admitted, and "
                 "decisions come within 10 working days.",
-                url_for("accreditation.applications"),
+                fixed_url("accreditation.applications"),
                 "Your applications",
             )
         )
@@ -449,7 +450,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "List your services with unit prices and capacity once you are admitted. See "
                 "your rate card as buyers do, download it as a spreadsheet, and import your "
                 "changes.",
-                url_for("catalogue.index"),
+                fixed_url("catalogue.index"),
                 "Your listings",
                 more_links=[
                     (
@@ -458,7 +459,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                     ),
                     (
                         "Update your rate card from a spreadsheet",
-                        url_for("catalogue.import_rate_card"),
+                        fixed_url("catalogue.import_rate_card"),
                     ),
                 ],
             )
@@ -470,7 +471,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Search the rate cards for a service for a person on "
                 "probation, by need, area and availability.",
                 # The search itself: /catalogue/ is a provider's own rate card.
-                url_for("catalogue_search.search"),
+                fixed_url("catalogue_search.search"),
                 "Find services",
             )
         )
@@ -485,7 +486,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Protect your account",
                 "Turn on two-factor authentication so that a "
                 "stolen password is not enough to sign in as you.",
-                url_for("accounts.two_factor_setup"),
+                fixed_url("accounts.two_factor_setup"),
                 "Set up two-factor authentication",
             )
         )

@@ -48,17 +48,22 @@ PUBLIC_NAVIGATION = [
 ]
 
 
-def _href(endpoint: str) -> str:
-    """Navigation links never change while the app runs, so build each one once."""
-    cache = current_app.extensions.setdefault("navigation_hrefs", {})
-    key = (endpoint, request.script_root)
-    if key not in cache:
-        cache[key] = url_for(endpoint)
-    return cache[key]
+def fixed_url(endpoint: str, **query: str) -> str:
+    """The address of a page whose address never changes while the app runs: one that takes no
+    arguments, with at most a fixed query (``waiting="yes"``), never a record's id. Each is built
+    once per script root. A Jinja global too, for the links in every page's layout."""
+    cache = current_app.extensions.setdefault("fixed_urls", {})
+    key = (endpoint, request.script_root, *sorted(query.items()))
+    href = cache.get(key)
+    if href is None:
+        if len(cache) >= 1000:  # the callers name a few dozen pages; never grow without end
+            cache.clear()
+        href = cache[key] = url_for(endpoint, **query)
+    return href
 
 
 def _item(text: str, endpoint: str) -> dict:
-    href = _href(endpoint)
+    href = fixed_url(endpoint)
     active = request.endpoint == endpoint or (href != "/" and request.path.startswith(href))
     return {"text": text, "href": href, "active": active}
 
