@@ -82,11 +82,16 @@ class StripeCustomer(TimestampMixin, db.Model):
 
 class CardPaymentStatus(enum.StrEnum):
     PROCESSING = "processing"  # the PaymentIntent is made; waiting for Stripe's word
+    # The card's issuer asked for authentication (3-D Secure): the buyer confirms the
+    # PaymentIntent in the page with Stripe.js, then the server reads its outcome from Stripe.
+    REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
     @property
     def label(self) -> str:
+        if self is CardPaymentStatus.REQUIRES_ACTION:
+            return "Waiting for you to confirm it with your card issuer"
         return self.value.capitalize()
 
 
@@ -94,6 +99,9 @@ class CardPaymentStatus(enum.StrEnum):
 CARD_PAYMENT_TRANSITIONS: dict[CardPaymentStatus, frozenset[CardPaymentStatus]] = {
     CardPaymentStatus.PROCESSING: frozenset(
         {CardPaymentStatus.SUCCEEDED, CardPaymentStatus.FAILED}
+    ),
+    CardPaymentStatus.REQUIRES_ACTION: frozenset(
+        {CardPaymentStatus.PROCESSING, CardPaymentStatus.SUCCEEDED, CardPaymentStatus.FAILED}
     ),
     CardPaymentStatus.FAILED: frozenset({CardPaymentStatus.SUCCEEDED}),
     CardPaymentStatus.SUCCEEDED: frozenset(),
