@@ -31,8 +31,6 @@ blp = api_blueprint(
 )
 
 
-
-
 class SavedCardSchema(ma.Schema):
     id = ma.fields.String(
         attribute="payment_method_id",
