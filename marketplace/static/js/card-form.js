@@ -52,6 +52,11 @@
     form.hidden = false
   }
 
+  // The form's button is named "submit", which hides the form's own submit() method.
+  function send () {
+    window.HTMLFormElement.prototype.submit.call(form)
+  }
+
   function done () {
     busy = false
     if (button) {
@@ -84,7 +89,7 @@
             return
           }
           form.querySelector('input[name="setup_intent"]').value = result.setupIntent.id
-          form.submit()
+          send()
         },
         function (error) {
           showError(messageOf(error))
@@ -105,8 +110,8 @@
       }
       // Whatever Stripe.js says, the server asks Stripe for the outcome: send the form.
       stripe.confirmCardPayment(secret).then(
-        function () { form.submit() },
-        function () { form.submit() }
+        function () { send() },
+        function () { send() }
       )
     })
   }
