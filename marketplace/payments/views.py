@@ -32,7 +32,7 @@ from marketplace.config import card_payments_enabled
 from marketplace.db import commit, rollback
 from marketplace.errors import DomainError, NotFound, problem_response
 from marketplace.extensions import csrf
-from marketplace.invoices.models import Invoice
+from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.services import visible_invoice
 from marketplace.payments import services
 from marketplace.payments.forms import (
@@ -319,6 +319,22 @@ def confirm_payment(invoice_id: int):
         invoice = _invoice(invoice_id)
     payment = card_payment_for(invoice.id)
     if payment is None or payment.status != CardPaymentStatus.REQUIRES_ACTION:
+        return redirect(url_for("invoices.show", invoice_id=invoice.id))
+    if invoice.status != InvoiceStatus.VALIDATED:
+        # Paid another way (BACS) while the card payment waited: confirming it now would take
+        # the money twice, so the waiting PaymentIntent is cancelled instead of offered.
+        try:
+            services.cancel_card_payment(current_user, invoice)
+            commit()
+        except DomainError as error:
+            rollback()
+            flash(error.detail, "error")
+        else:
+            flash(
+                f"The invoice is {invoice.status.label.lower()}, so the card payment waiting "
+                "for you was cancelled. Nothing was charged.",
+                "success",
+            )
         return redirect(url_for("invoices.show", invoice_id=invoice.id))
     client_secret = None
     if services.card_form_available():

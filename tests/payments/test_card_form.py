@@ -284,3 +284,21 @@ def test_the_confirmation_page_is_not_found_for_another_organisation(stripe_on, 
     assert web.get(url).status_code == 404
     assert web.post(url, data={}).status_code == 404
     assert web.post(f"/invoices/{card_world.invoice.id}/pay-by-card/cancel").status_code == 404
+
+
+def test_a_payment_still_waiting_when_the_invoice_is_paid_by_bacs_is_cancelled_not_offered(
+    stripe_on, card_world, web
+):
+    from marketplace.accreditation.services.applications import london_date
+    from marketplace.invoices import services as invoices
+
+    payment = pay_with_authentication(card_world, stripe_on)
+    invoices.mark_paid_by_bacs(card_world.approver, card_world.invoice, "REM-9", london_date())
+    db.session.commit()
+    web.as_user(card_world.buyer, card_world.region)
+    page = web.get(f"/invoices/{card_world.invoice.id}/pay-by-card/confirm")
+    assert page.status_code == 302 and "data-client-secret" not in page.text
+    db.session.refresh(payment)
+    assert payment.status == CardPaymentStatus.FAILED
+    [intent] = stripe_on.list("payment_intents")
+    assert intent["status"] == "canceled" and stripe_on.list("charges") == []
