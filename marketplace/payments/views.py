@@ -1,5 +1,7 @@
-"""Card payment pages: the organisation's payment card, paying an invoice by card (confirmation,
-then the payment's progress), and Stripe's webhook. Views are thin: the rules are in
+"""Card payment pages: the organisation's payment card (entered in Stripe's own card form),
+paying an invoice by card (confirmation, the card issuer's 3-D Secure check in the page, then the
+payment's progress), and Stripe's webhook. Only the pages that load Stripe.js open the
+Content-Security-Policy to it (``uses_stripe_js``). Views are thin: the rules are in
 ``marketplace.payments.services``. Without Stripe keys configured every page here is a 404."""
 
 from __future__ import annotations
