@@ -5,10 +5,12 @@ at most one saved card (a Stripe PaymentMethod, set up in the page by Stripe.js 
 SetupIntent; only its brand, last four digits and expiry are kept here, for display). Paying an
 invoice is one ``CardPayment`` per attempt: a PaymentIntent created and confirmed at once, under
 an idempotency key made of the invoice's key and the attempt number; where the card's issuer asks
-for 3-D Secure the attempt waits (``requires_action``) for the buyer to confirm it in the page. A new attempt (and so a new key) is made only after a definite failure, so a double click
-or a retry after a lost answer never charges twice. The invoice is marked paid when Stripe says so
-through the webhook (``payment_intent.succeeded``); each webhook event is stored once, by its id,
-so a replayed event has no effect.
+for 3-D Secure the attempt waits (``requires_action``) for the buyer to confirm it in the page.
+A new attempt (and so a new key) is made only after a definite failure, so a double click or a
+retry after a lost answer never charges twice. The invoice is marked paid when Stripe says so:
+through the webhook (``payment_intent.succeeded``), or, after 3-D Secure, when the server reads
+the PaymentIntent back; each webhook event is stored once, by its id, so a replayed event has no
+effect.
 """
 
 from __future__ import annotations
