@@ -313,6 +313,7 @@ def init_api(app: Flask) -> None:
     from marketplace.invoices.api import blp as invoices_api
     from marketplace.orders.api import blp as orders_api
     from marketplace.outcomes.api import blp as outcomes_api
+    from marketplace.payments.api import blp as payments_api
     from marketplace.reference.api import blp as reference_api
 
     api.init_app(app)
@@ -328,6 +329,7 @@ def init_api(app: Flask) -> None:
         orders_api,
         outcomes_api,
         invoices_api,
+        payments_api,
     ):
         api.register_blueprint(blueprint)
         # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.

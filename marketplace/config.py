@@ -118,10 +118,14 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "API_PAGE_SIZE_MAX": 100,
         # Card payments through Stripe: offered only when the secret key and the webhook's signing
         # secret are both set. STRIPE_API_BASE points the SDK elsewhere (localstripe in tests).
+        # Cards are entered in Stripe's own form (Stripe.js, from STRIPE_JS_URL) only when the
+        # publishable key is set too; the card pages' Content-Security-Policy opens STRIPE_JS_URL's
+        # host and the API base (api.stripe.com unless STRIPE_API_BASE says otherwise).
         "STRIPE_SECRET_KEY": _env("STRIPE_SECRET_KEY"),
         "STRIPE_PUBLISHABLE_KEY": _env("STRIPE_PUBLISHABLE_KEY"),
         "STRIPE_WEBHOOK_SECRET": _env("STRIPE_WEBHOOK_SECRET"),
         "STRIPE_API_BASE": _env("STRIPE_API_BASE"),
+        "STRIPE_JS_URL": _env("STRIPE_JS_URL", "https://js.stripe.com/v3/"),
         # Logging
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
         "TESTING": False,

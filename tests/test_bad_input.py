@@ -343,6 +343,8 @@ UNREACHED = {
     "outcomes.reject_term": "no outcome term is waiting for a decision in the demo world",
     "payments.card": "card payments are off unless Stripe is configured",
     "payments.pay_invoice": "card payments are off unless Stripe is configured",
+    "payments.enter_card": "card payments are off unless Stripe is configured",
+    "payments.confirm_payment": "card payments are off unless Stripe is configured",
 }
 
 

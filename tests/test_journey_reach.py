@@ -133,7 +133,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "invoices.show": "A3 validate an invoice",
         "invoices.mark_paid": "A3 pay by BACS",
         # Paying by card (payments.pay_invoice) is offered only where card payments are
-        # configured, which the suite does not do: tests/payments/ covers its link.
+        # configured, which this crawl does not do: the A3 browser journey follows its links.
     },
     "pcc": {
         "orders.index": "C1 call-offs it co-funds",

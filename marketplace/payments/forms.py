@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from govuk_frontend_wtf.wtforms_widgets import GovTextInput
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField
+from wtforms.validators import Length
 
 from marketplace.accounts.forms.fields import BaseForm, submit_field
 from marketplace.payments.models import STRIPE_ID_MAX
 
 
-class SaveCardForm(BaseForm):
-    """The card as a Stripe PaymentMethod id: made by Stripe.js in the browser when a publishable
-    key is configured, else typed (test mode: ``pm_card_visa``)."""
+class EnterCardForm(BaseForm):
+    """The card itself is entered in Stripe's own form (Stripe.js), which confirms a SetupIntent;
+    the page then sends only that intent's id, which the server reads back from Stripe."""
 
-    payment_method_id = StringField(
-        "Card payment method",
-        description="The payment method Stripe gave for the card. It starts pm_.",
-        widget=GovTextInput(),
-        render_kw={"autocomplete": "off", "spellcheck": "false"},
-        validators=[
-            DataRequired(message="Enter the card's payment method"),
-            Length(max=STRIPE_ID_MAX, message=f"Use {STRIPE_ID_MAX} characters or fewer"),
-        ],
+    setup_intent = HiddenField(
+        validators=[Length(max=STRIPE_ID_MAX, message="Enter the card again")]
     )
     submit = submit_field("Save card")
 
@@ -33,3 +25,13 @@ class RemoveCardForm(BaseForm):
 
 class PayByCardForm(BaseForm):
     submit = submit_field("Pay now")
+
+
+class ConfirmPaymentForm(BaseForm):
+    """Sent once Stripe.js has shown the card issuer's check: the server reads the outcome."""
+
+    submit = submit_field("Confirm the payment with your card issuer")
+
+
+class CancelPaymentForm(BaseForm):
+    submit = submit_field("Cancel this card payment")

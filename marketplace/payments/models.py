@@ -1,13 +1,16 @@
 """Card payment of invoices through Stripe (Government Procurement Cards are Visa cards).
 
-Each buyer organisation has one Stripe customer, made the first time someone saves a card, with
-at most one saved card (a Stripe PaymentMethod; only its brand, last four digits and expiry are
-kept here, for display). Paying an invoice is one ``CardPayment`` per attempt: a PaymentIntent
-created and confirmed at once, under an idempotency key made of the invoice's key and the attempt
-number. A new attempt (and so a new key) is made only after a definite failure, so a double click
-or a retry after a lost answer never charges twice. The invoice is marked paid when Stripe says so
-through the webhook (``payment_intent.succeeded``); each webhook event is stored once, by its id,
-so a replayed event has no effect.
+Each buyer organisation has one Stripe customer, made the first time someone enters a card, with
+at most one saved card (a Stripe PaymentMethod, set up in the page by Stripe.js confirming a
+SetupIntent; only its brand, last four digits and expiry are kept here, for display). Paying an
+invoice is one ``CardPayment`` per attempt: a PaymentIntent created and confirmed at once, under
+an idempotency key made of the invoice's key and the attempt number; where the card's issuer asks
+for 3-D Secure the attempt waits (``requires_action``) for the buyer to confirm it in the page.
+A new attempt (and so a new key) is made only after a definite failure, so a double click or a
+retry after a lost answer never charges twice. The invoice is marked paid when Stripe says so:
+through the webhook (``payment_intent.succeeded``), or, after 3-D Secure, when the server reads
+the PaymentIntent back; each webhook event is stored once, by its id, so a replayed event has no
+effect.
 """
 
 from __future__ import annotations
@@ -82,11 +85,16 @@ class StripeCustomer(TimestampMixin, db.Model):
 
 class CardPaymentStatus(enum.StrEnum):
     PROCESSING = "processing"  # the PaymentIntent is made; waiting for Stripe's word
+    # The card's issuer asked for authentication (3-D Secure): the buyer confirms the
+    # PaymentIntent in the page with Stripe.js, then the server reads its outcome from Stripe.
+    REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
     @property
     def label(self) -> str:
+        if self is CardPaymentStatus.REQUIRES_ACTION:
+            return "Waiting for you to confirm it with your card issuer"
         return self.value.capitalize()
 
 
@@ -94,6 +102,9 @@ class CardPaymentStatus(enum.StrEnum):
 CARD_PAYMENT_TRANSITIONS: dict[CardPaymentStatus, frozenset[CardPaymentStatus]] = {
     CardPaymentStatus.PROCESSING: frozenset(
         {CardPaymentStatus.SUCCEEDED, CardPaymentStatus.FAILED}
+    ),
+    CardPaymentStatus.REQUIRES_ACTION: frozenset(
+        {CardPaymentStatus.PROCESSING, CardPaymentStatus.SUCCEEDED, CardPaymentStatus.FAILED}
     ),
     CardPaymentStatus.FAILED: frozenset({CardPaymentStatus.SUCCEEDED}),
     CardPaymentStatus.SUCCEEDED: frozenset(),

@@ -51,12 +51,13 @@ log = logging.getLogger(__name__)
 
 PAYERS = frozenset({Role.BUYER, Role.APPROVER})
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+SETUP_INTENT_ID = re.compile(r"seti_[A-Za-z0-9_]{1,200}")
 PAYMENT_FIELDS = ["status", "payment_intent_id", "amount_pence", "attempt", "failure_message"]
 DECLINED = "Your card was declined. Use another card, or pay by BACS."
-NEEDS_AUTHENTICATION = (
-    "Your card issuer asked for extra security checks, which this service cannot do yet. "
-    "Use another card, or pay by BACS."
+NOT_AUTHENTICATED = (
+    "Your card issuer did not confirm the payment. Try again, use another card, or pay by BACS."
 )
+CARD_NOT_SET_UP = "We could not find the card you entered. Enter the card again."
 UNREACHABLE = (
     "We could not reach the card payment service, so nothing has changed. Try again in a few "
     "minutes: you will not be charged twice."
@@ -170,6 +171,13 @@ def save_card(
     customer = _customer_for(actor, organisation, now)
     client = stripe_client()
     try:
+        # A card already attached to another customer (another organisation's) is not ours to
+        # take: Stripe would move it, and that organisation's payments would charge our buyer.
+        owner = _id_of(client.v1.payment_methods.retrieve(payment_method_id).customer)
+        if owner is not None and owner != customer.stripe_customer_id:
+            raise BusinessRuleViolation(
+                {"payment_method_id": ["We could not find that card. Enter the card again."]}
+            )
         method = client.v1.payment_methods.attach(
             payment_method_id, params={"customer": customer.stripe_customer_id}
         )
@@ -183,9 +191,17 @@ def save_card(
     except stripe.StripeError as error:
         log.warning("attaching a card for organisation %s: %s", organisation.id, error)
         raise CardPaymentsUnavailable(UNREACHABLE) from error
+    return _record_card(actor, customer, method, now, field="payment_method_id")
+
+
+def _record_card(
+    actor: User, customer: StripeCustomer, method: Any, now: datetime, *, field: str
+) -> StripeCustomer:
+    """Keep the card's brand, last four digits and expiry (never more) as the organisation's card,
+    in place of any card saved before."""
     card = getattr(method, "card", None)
     if method.type != "card" or card is None:
-        raise BusinessRuleViolation({"payment_method_id": ["That is not a card"]})
+        raise BusinessRuleViolation({field: ["That is not a card"]})
     previous = customer.payment_method_id
     before = _card_snapshot(customer)
     customer.payment_method_id = method.id
@@ -201,6 +217,111 @@ def save_card(
     if previous and previous != method.id:
         _detach(previous)
     return customer
+
+
+def card_form_available() -> bool:
+    """Whether cards can be entered in Stripe's own form (Stripe.js needs the publishable key)."""
+    return card_payments_enabled() and bool(current_app.config.get("STRIPE_PUBLISHABLE_KEY"))
+
+
+def start_card_setup(
+    actor: User, organisation: Organisation, *, now: datetime | None = None
+) -> tuple[StripeCustomer, Any]:
+    """Make a SetupIntent for the organisation's Stripe customer (made first if need be), for the
+    page to confirm with the card entered in Stripe's form. Returns the customer and the intent
+    (its ``client_secret`` is for that page only)."""
+    _require_enabled()
+    _require_payer(actor, organisation.id)
+    customer = _customer_for(actor, organisation, now or utcnow())
+    try:
+        intent = stripe_client().v1.setup_intents.create(
+            params={
+                "customer": customer.stripe_customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": {"organisation_id": str(organisation.id)},
+            }
+        )
+    except stripe.StripeError as error:
+        log.warning("SetupIntent for organisation %s: %s", organisation.id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    return customer, intent
+
+
+def save_card_from_setup(
+    actor: User, organisation: Organisation, setup_intent_id: str, *, now: datetime | None = None
+) -> StripeCustomer:
+    """Save the card confirmed in the page by the SetupIntent ``setup_intent_id``.
+
+    The browser only names the SetupIntent: what it set up is read from Stripe with the secret
+    key, and kept only if the intent is the organisation's own customer's and succeeded.
+    """
+    _require_enabled()
+    _require_payer(actor, organisation.id)
+    setup_intent_id = (setup_intent_id or "").strip()
+    field = "card"
+    if not SETUP_INTENT_ID.fullmatch(setup_intent_id):
+        raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]})
+    now = now or utcnow()
+    customer = saved_card_for(organisation.id)
+    if customer is None:  # no SetupIntent was ever made for this organisation
+        raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]})
+    client = stripe_client()
+    try:
+        intent = client.v1.setup_intents.retrieve(setup_intent_id)
+    except stripe.InvalidRequestError as error:
+        raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]}) from error
+    except stripe.StripeError as error:
+        log.warning("reading %s: %s", setup_intent_id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    # Another customer's intent is answered as one that does not exist: nothing about it leaks.
+    if _id_of(getattr(intent, "customer", None)) != customer.stripe_customer_id:
+        log.warning(
+            "organisation %s named %s, which is not its customer's", organisation.id, intent.id
+        )
+        raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]})
+    if intent.status != "succeeded":
+        error = getattr(intent, "last_setup_error", None)
+        message = str(getattr(error, "message", None) or "")
+        raise BusinessRuleViolation(
+            {
+                field: [
+                    (message + " " if message else "") + "The card was not saved. Enter it again."
+                ]
+            }
+        )
+    method_id = _id_of(getattr(intent, "payment_method", None))
+    if not method_id:
+        raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]})
+    try:
+        method = client.v1.payment_methods.retrieve(method_id)
+        owner = _id_of(getattr(method, "customer", None))
+        if owner is None:
+            # Stripe attaches the card to the intent's customer when the intent succeeds (the
+            # test double does not): attach it, so that payments may use it.
+            method = client.v1.payment_methods.attach(
+                method_id, params={"customer": customer.stripe_customer_id}
+            )
+        elif owner != customer.stripe_customer_id:
+            raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]})
+    except stripe.CardError as error:
+        raise BusinessRuleViolation({field: [_message(error, DECLINED)]}) from error
+    except stripe.InvalidRequestError as error:
+        raise BusinessRuleViolation({field: [CARD_NOT_SET_UP]}) from error
+    except stripe.StripeError as error:
+        log.warning("reading %s: %s", method_id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    if customer.payment_method_id == method.id:
+        return customer  # the same intent sent twice (a double click): saved once
+    return _record_card(actor, customer, method, now, field=field)
+
+
+def _id_of(value: Any) -> str | None:
+    """A Stripe reference as its id, whether the SDK gave the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
+    found = getattr(value, "id", None)
+    return str(found) if found else None
 
 
 def remove_card(actor: User, organisation: Organisation, *, now: datetime | None = None) -> None:
@@ -338,12 +459,10 @@ def pay_invoice_by_card(
     payment.payment_intent_id = intent.id
     db.session.add(payment)
     if intent.status == "requires_action":
-        # 3-D Secure needs the buyer's browser (Stripe.js); without it the intent is given up.
-        try:
-            stripe_client().v1.payment_intents.cancel(intent.id)
-        except stripe.StripeError as error:
-            log.warning("cancelling %s: %s", intent.id, error)
-        _fail(payment, NEEDS_AUTHENTICATION, now)
+        # 3-D Secure: the buyer confirms the intent in the page with Stripe.js, and then
+        # check_card_payment reads the outcome from Stripe. Until then this attempt stands, so
+        # paying again returns it and never makes a second PaymentIntent.
+        payment.status = CardPaymentStatus.REQUIRES_ACTION
     elif intent.status in ("requires_payment_method", "canceled"):
         error = getattr(intent, "last_payment_error", None)
         _fail(payment, str(getattr(error, "message", None) or DECLINED), now)
@@ -356,6 +475,103 @@ def pay_invoice_by_card(
         payment,
         after=_snapshot(payment),
     )
+    return payment
+
+
+def authentication_secret(payment: CardPayment) -> str:
+    """The client secret of a payment waiting for authentication, for the page's Stripe.js only
+    (never stored: read from Stripe each time)."""
+    if payment.status != CardPaymentStatus.REQUIRES_ACTION or not payment.payment_intent_id:
+        raise BusinessRuleViolation({"card": ["This payment is not waiting for authentication"]})
+    try:
+        intent = stripe_client().v1.payment_intents.retrieve(payment.payment_intent_id)
+    except stripe.StripeError as error:
+        log.warning("reading %s: %s", payment.payment_intent_id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    return str(intent.client_secret)
+
+
+def check_card_payment(
+    actor: User, invoice: Invoice, *, now: datetime | None = None
+) -> CardPayment:
+    """After the page confirmed a payment that needed authentication: read its PaymentIntent
+    from Stripe (never the browser's word) and move the payment (and the invoice) on.
+
+    Succeeded: the invoice is paid (as the webhook would; whichever comes second does nothing).
+    Refused or authentication failed: the attempt failed with the reason. Still waiting: as it
+    was. Returns the invoice's latest attempt.
+    """
+    _require_enabled()
+    roles = actor.roles_for(invoice.lead_buyer_id)
+    if not roles:
+        raise NotFound("Invoice not found")
+    if not roles & PAYERS:
+        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    now = now or utcnow()
+    lock(invoice)
+    payment = card_payment_for(invoice.id)
+    if payment is None:
+        raise BusinessRuleViolation({"card": ["This invoice has no card payment to check"]})
+    if payment.status != CardPaymentStatus.REQUIRES_ACTION or not payment.payment_intent_id:
+        return payment  # already decided (the webhook, or a second press): nothing to do
+    try:
+        intent = stripe_client().v1.payment_intents.retrieve(payment.payment_intent_id)
+    except stripe.StripeError as error:
+        log.warning("checking %s: %s", payment.payment_intent_id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    if intent.status == "succeeded":
+        _succeeded(intent, now)
+    elif intent.status == "processing":
+        lock(payment)
+        before = _snapshot(payment)
+        _move(payment, CardPaymentStatus.PROCESSING)
+        audit.record(
+            actor, "card_payment.authenticated", payment, before=before, after=_snapshot(payment)
+        )
+    elif intent.status in ("requires_payment_method", "canceled"):
+        lock(payment)
+        before = _snapshot(payment)
+        error = getattr(intent, "last_payment_error", None)
+        code = str(getattr(error, "code", None) or "")
+        message = str(getattr(error, "message", None) or "")
+        if not message or code == "payment_intent_authentication_failure":
+            message = NOT_AUTHENTICATED
+        _fail(payment, message, now)
+        audit.record(actor, "card_payment.failed", payment, before=before, after=_snapshot(payment))
+    db.session.flush()
+    return payment
+
+
+def cancel_card_payment(
+    actor: User, invoice: Invoice, *, now: datetime | None = None
+) -> CardPayment:
+    """Give up a payment waiting for authentication (the buyer will pay another way or try
+    again): Stripe cancels the PaymentIntent, and the attempt fails."""
+    _require_enabled()
+    roles = actor.roles_for(invoice.lead_buyer_id)
+    if not roles:
+        raise NotFound("Invoice not found")
+    if not roles & PAYERS:
+        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    lock(invoice)
+    payment = card_payment_for(invoice.id)
+    if payment is None or payment.status != CardPaymentStatus.REQUIRES_ACTION:
+        raise BusinessRuleViolation({"card": ["There is no card payment waiting to be cancelled"]})
+    try:
+        intent = stripe_client().v1.payment_intents.cancel(payment.payment_intent_id)
+    except stripe.InvalidRequestError:
+        # Stripe would not cancel it: it moved on meanwhile. Its own state decides.
+        return check_card_payment(actor, invoice, now=now)
+    except stripe.StripeError as error:
+        log.warning("cancelling %s: %s", payment.payment_intent_id, error)
+        raise CardPaymentsUnavailable(UNREACHABLE) from error
+    lock(payment)
+    if intent.status == "canceled" and payment.status == CardPaymentStatus.REQUIRES_ACTION:
+        before = _snapshot(payment)
+        _fail(payment, "You cancelled the card payment.", now or utcnow())
+        audit.record(
+            actor, "card_payment.cancelled", payment, before=before, after=_snapshot(payment)
+        )
     return payment
 
 
@@ -375,7 +591,7 @@ def _move(payment: CardPayment, status: CardPaymentStatus) -> None:
 
 
 def _fail(payment: CardPayment, message: str, now: datetime) -> None:
-    if payment.status == CardPaymentStatus.PROCESSING:
+    if payment.status in (CardPaymentStatus.PROCESSING, CardPaymentStatus.REQUIRES_ACTION):
         _move(payment, CardPaymentStatus.FAILED)
         payment.failure_message = message[:FAILURE_MESSAGE_MAX]
         payment.failed_at = now
@@ -485,7 +701,7 @@ def _payment_failed(intent: Any, now: datetime) -> str:
     if payment is None:
         return "unknown_payment"
     lock(payment)
-    if payment.status != CardPaymentStatus.PROCESSING:
+    if payment.status not in (CardPaymentStatus.PROCESSING, CardPaymentStatus.REQUIRES_ACTION):
         return "already_" + payment.status.value
     before = _snapshot(payment)
     error = getattr(intent, "last_payment_error", None)

@@ -191,9 +191,13 @@ class InvoiceWorld:
     gross: str  # the invoice's amount due, as pages show it ("£444.42")
     net_pence: int
     number: str | None  # once issued
+    # With ``second``: another call-off for another person, its invoice validated by the buyer
+    # (so that the approver can pay it by card straight away).
+    second_number: str | None = None
+    second_gross: str | None = None
 
 
-def invoice_world(live_server, *, issued: bool = False) -> InvoiceWorld:
+def invoice_world(live_server, *, issued: bool = False, second: bool = False) -> InvoiceWorld:
     """After the monthly run: a call-off accepted and three sessions delivered at £123.45 plus
     20% VAT, drafted as an invoice by ``run_period`` (and issued by the provider if ``issued``)."""
     from marketplace.filters import pounds
@@ -206,10 +210,22 @@ def invoice_world(live_server, *, issued: bool = False) -> InvoiceWorld:
         po_number = f"PO-{tag()[:6].upper()}"
         call_off = accepted_call_off(world, po_number=po_number)
         deliver(world, call_off, call_off.start_date, 3)
+        other = None
+        if second:
+            other = accepted_call_off(world, po_number=f"{po_number}-2", crn="Y654321")
+            deliver(world, other, other.start_date, 2)
         invoices.run_period(period_of(call_off.start_date))
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
         if issued:
             invoices.issue(world.provider_admin, invoice)
+        second_number = second_gross = None
+        if other is not None:
+            other_invoice = db.session.scalar(
+                sa.select(Invoice).where(Invoice.call_off_id == other.id)
+            )
+            invoices.issue(world.provider_admin, other_invoice)
+            invoices.validate(world.buyer, other_invoice)
+            second_number, second_gross = other_invoice.number, pounds(other_invoice.gross_pence)
         built = InvoiceWorld(
             people=people,
             call_off=call_off.reference,
@@ -217,6 +233,8 @@ def invoice_world(live_server, *, issued: bool = False) -> InvoiceWorld:
             gross=pounds(invoice.gross_pence),
             net_pence=invoice.net_pence,
             number=invoice.number,
+            second_number=second_number,
+            second_gross=second_gross,
         )
         commit_and_close()
     return built

@@ -30,6 +30,7 @@ from tests.orders.factories import build_orders_world
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "sk_test_marketplace_localstripe"
+PUBLISHABLE_KEY = "pk_test_marketplace_localstripe"
 WEBHOOK_SECRET = "whsec_marketplace_test_secret"
 START_TIMEOUT = 20.0
 
@@ -98,6 +99,69 @@ class LocalStripe:
     def events(self, type: str | None = None) -> list[dict]:  # noqa: A002 - Stripe's name
         return self.list("events", **({"type": type} if type else {}))
 
+    @property
+    def js_url(self) -> str:
+        """Where localstripe serves its test double of Stripe.js."""
+        return f"{self.url}/js.stripe.com/v3/"
+
+    # What Stripe.js does in the browser, with the publishable key only (as localstripe's own
+    # Stripe.js double sends it), for tests that drive the pages without a browser.
+
+    def _as_stripe_js(self, path: str, body: dict) -> dict:
+        response = requests.post(
+            f"{self.url}{path}", data=json.dumps({"key": PUBLISHABLE_KEY, **body}), timeout=5
+        )
+        return response.json()
+
+    def confirm_card_setup(
+        self, client_secret: str, number: str = "4242424242424242", *, authenticate: bool = True
+    ) -> dict:
+        """confirmCardSetup with a card typed into the card element; a card that asks for 3-D
+        Secure is then confirmed (``authenticate``) or cancelled, as the buyer chooses."""
+        intent_id = client_secret.split("_secret_")[0]
+        card = {"number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"}
+        answer = self._as_stripe_js(
+            f"/v1/setup_intents/{intent_id}/confirm",
+            {
+                "use_stripe_sdk": True,
+                "client_secret": client_secret,
+                "payment_method_data": {"type": "card", "card": card},
+            },
+        )
+        if answer.get("status") == "requires_action":
+            action = "confirm" if authenticate else "cancel"
+            answer = self._as_stripe_js(
+                f"/v1/setup_intents/{intent_id}/{action}",
+                {"use_stripe_sdk": True, "client_secret": client_secret},
+            )
+        return answer
+
+    def confirm_card_payment(self, client_secret: str, *, success: bool = True) -> dict:
+        """confirmCardPayment of an intent waiting for 3-D Secure: the buyer passes or fails."""
+        intent_id = client_secret.split("_secret_")[0]
+        flag = "true" if success else "false"
+        return self._as_stripe_js(
+            f"/v1/payment_intents/{intent_id}/_authenticate?success={flag}",
+            {"client_secret": client_secret},
+        )
+
+    def payment_method(self, number: str) -> str:
+        """A card payment method made directly (real Stripe refuses raw numbers from a server;
+        the test double does not), for cards no canonical pm_card_* id stands for."""
+        response = self.session.post(
+            f"{self.url}/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": number,
+                "card[exp_month]": "12",
+                "card[exp_year]": "2031",
+                "card[cvc]": "123",
+            },
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
     """A Stripe-Signature header for ``payload``, as Stripe (and localstripe) make it."""
@@ -116,6 +180,26 @@ def post_event(client, event: dict, secret: str = WEBHOOK_SECRET):
     )
 
 
+STRIPE_SETTINGS = (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "STRIPE_JS_URL",
+)
+
+
+def stripe_settings(server: LocalStripe) -> dict[str, str]:
+    """The app's Stripe settings pointing at ``server``: the SDK, and Stripe.js in the pages."""
+    return {
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": server.url,
+        "STRIPE_JS_URL": server.js_url,
+    }
+
+
 @pytest.fixture(scope="session")
 def localstripe():
     server = LocalStripe()
@@ -129,15 +213,8 @@ def localstripe():
 def stripe_on(app, localstripe):
     """Card payments configured, against an empty localstripe."""
     localstripe.reset()
-    saved = {
-        k: app.config.get(k)
-        for k in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE")
-    }
-    app.config.update(
-        STRIPE_SECRET_KEY=SECRET_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        STRIPE_API_BASE=localstripe.url,
-    )
+    saved = {k: app.config.get(k) for k in STRIPE_SETTINGS}
+    app.config.update(stripe_settings(localstripe))
     yield localstripe
     app.config.update(saved)
 

@@ -33,3 +33,29 @@ def test_paying_at_once_from_many_clients_charges_once(app, stripe_on, card_worl
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CardPayment)) == 1
     assert len(stripe_on.list("payment_intents")) == 1
     assert len(stripe_on.list("charges")) == 1
+
+
+def test_checking_an_authenticated_payment_at_once_pays_the_invoice_once(
+    app, stripe_on, card_world
+):
+    from marketplace.audit import AuditEvent
+    from marketplace.invoices.models import InvoiceStatus
+    from tests.payments.test_card_form import pay_with_authentication
+
+    payment = pay_with_authentication(card_world, stripe_on)
+    commit()
+    stripe_on.confirm_card_payment(services.authentication_secret(payment))
+    buyer_id, invoice_id = card_world.buyer.id, card_world.invoice.id
+
+    def checking() -> None:
+        services.check_card_payment(
+            db.session.get(User, buyer_id), db.session.get(Invoice, invoice_id)
+        )
+
+    outcomes = race(app, [checking] * CLIENTS)
+    assert outcomes == ["ok"] * CLIENTS
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice_id).status == InvoiceStatus.PAID
+    paid = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "invoice.paid"))
+    assert len(paid.all()) == 1
+    assert len(stripe_on.list("charges")) == 1

@@ -4,6 +4,7 @@ a webhook delivered by localstripe itself to a live server."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -42,45 +43,116 @@ def event_for(localstripe, type_, intent_id, timeout=5.0) -> dict:
 # --- the organisation's card -------------------------------------------------------------------
 
 
-def test_a_buyer_saves_a_card_on_the_payment_card_page(stripe_on, card_world, web):
+def client_secret_in(page) -> str:
+    found = re.search(r'data-client-secret="([^"]+)"', page.text)
+    assert found, "the page has no Stripe form"
+    return found.group(1)
+
+
+def test_a_buyer_enters_a_card_in_stripes_form_and_it_is_saved(stripe_on, card_world, web):
     page = web.as_user(card_world.buyer, card_world.region).get("/organisation/payment-card")
-    assert page.status_code == 200 and "Save a card" in page.text
-    saved = web.post("/organisation/payment-card", data={"payment_method_id": "pm_card_visa"})
-    assert saved.status_code == 302
-    page = web.get("/organisation/payment-card")
-    assert "Visa ending 4242, expires 12/2030" in page.text and "Remove card" in page.text
-
-
-def test_a_declined_card_shows_in_the_error_summary(stripe_on, card_world, web):
-    web.as_user(card_world.buyer, card_world.region)
-    page = web.post(
-        "/organisation/payment-card", data={"payment_method_id": "pm_card_visa_chargeDeclined"}
+    assert page.status_code == 200 and "Add a card" in page.text
+    assert 'name="payment_method_id"' not in page.text  # no typing of Stripe ids any more
+    form = web.get("/organisation/payment-card/new")
+    assert form.status_code == 200
+    # The page loads Stripe.js and the form's script (no inline script), and says what to do
+    # where they do not load.
+    assert f'<script src="{stripe_on.js_url}"></script>' in form.text
+    assert "/static/js/card-form.js" in form.text and "<script>" not in form.text
+    assert "The card form is not available" in form.text and "pay an invoice by BACS" in form.text
+    secret = client_secret_in(form)
+    assert stripe_on.confirm_card_setup(secret)["status"] == "succeeded"  # as Stripe.js does
+    saved = web.post(
+        "/organisation/payment-card/new", data={"setup_intent": secret.split("_secret_")[0]}
     )
-    assert page.status_code == 422
-    assert "govuk-error-summary" in page.text and "Your card was declined." in page.text
-
-
-@pytest.mark.parametrize("data", [{}, {"payment_method_id": ""}, {"payment_method_id": "4242"}])
-def test_a_missing_or_malformed_card_is_a_form_error(stripe_on, card_world, web, data):
-    page = web.as_user(card_world.buyer, card_world.region).post(
-        "/organisation/payment-card", data=data
-    )
-    assert page.status_code == 422 and "govuk-error-summary" in page.text
-
-
-def test_providers_cannot_use_the_card_page(stripe_on, card_world, web):
-    page = web.as_user(card_world.provider_admin, card_world.provider).get(
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(
         "/organisation/payment-card"
     )
-    assert page.status_code == 403
+    page = web.get("/organisation/payment-card")
+    assert "Visa ending 4242, expires 12/2031" in page.text and "Remove card" in page.text
+    assert "Use another card" in page.text
+
+
+def test_only_the_card_pages_open_the_policy_to_stripe_js(stripe_on, card_world, web):
+    web.as_user(card_world.buyer, card_world.region)
+    host = stripe_on.url
+    policy = web.get("/organisation/payment-card/new").headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == f"'self' {host}"
+    assert directives["frame-src"] == f"'self' {host}"
+    assert directives["connect-src"] == f"'self' {host}"
+    assert directives["style-src"] == "'self'" and "unsafe-inline" not in policy
+    for other in ("/organisation/payment-card", f"/invoices/{card_world.invoice.id}"):
+        assert host not in web.get(other).headers["Content-Security-Policy"]
+
+
+def test_with_stripes_own_addresses_the_policy_names_the_hosts_stripe_documents(
+    app, stripe_on, card_world, web
+):
+    from marketplace.payments.views import stripe_js_policy
+
+    app.config.update(STRIPE_JS_URL="https://js.stripe.com/v3/", STRIPE_API_BASE=None)
+    with app.test_request_context():
+        directives = dict(part.strip().split(" ", 1) for part in stripe_js_policy().split(";"))
+    assert directives["script-src"] == "'self' https://js.stripe.com https://*.js.stripe.com"
+    assert directives["frame-src"] == (
+        "'self' https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+    )
+    assert directives["connect-src"] == "'self' https://api.stripe.com"
+    assert directives["default-src"] == "'self'" and directives["img-src"] == "'self' data:"
+
+
+def test_without_a_publishable_key_the_card_page_says_to_pay_by_bacs(
+    app, stripe_on, card_world, web
+):
+    app.config["STRIPE_PUBLISHABLE_KEY"] = None
+    page = web.as_user(card_world.buyer, card_world.region).get("/organisation/payment-card/new")
+    assert (
+        page.status_code == 200 and "<form" not in page.text.split("<main")[1].split("</main>")[0]
+    )
+    assert "Entering a card is not available" in page.text and "by BACS" in page.text
+    assert stripe_on.url not in page.headers["Content-Security-Policy"]
+    assert stripe_on.list("setup_intents") == []
+
+
+def test_another_customers_setup_intent_is_an_error_on_the_page(stripe_on, card_world, web):
+    pcc_buyer = make_member(Role.BUYER, card_world.pcc)
+    _, theirs = services.start_card_setup(pcc_buyer, card_world.pcc)
+    stripe_on.confirm_card_setup(theirs.client_secret)
+    db.session.commit()
+    web.as_user(card_world.buyer, card_world.region).get("/organisation/payment-card/new")
+    page = web.post("/organisation/payment-card/new", data={"setup_intent": theirs.id})
+    assert page.status_code == 422 and "govuk-error-summary" in page.text
+    assert 'href="#card-element"' in page.text and 'id="card-element"' in page.text
+    assert services.CARD_NOT_SET_UP in page.text
+    assert not services.saved_card_for(card_world.region.id).has_card
+
+
+@pytest.mark.parametrize("data", [{}, {"setup_intent": ""}, {"setup_intent": "4242424242424242"}])
+def test_a_missing_or_malformed_setup_is_a_form_error(stripe_on, card_world, web, data):
+    page = web.as_user(card_world.buyer, card_world.region).post(
+        "/organisation/payment-card/new", data=data
+    )
+    assert page.status_code == 422 and "govuk-error-summary" in page.text
+    assert not services.saved_card_for(card_world.region.id).has_card
+
+
+def test_providers_cannot_use_the_card_pages(stripe_on, card_world, web):
+    web.as_user(card_world.provider_admin, card_world.provider)
+    assert web.get("/organisation/payment-card").status_code == 403
+    assert web.get("/organisation/payment-card/new").status_code == 403
+    assert stripe_on.list("customers") == []
 
 
 def test_the_card_form_needs_its_csrf_token(stripe_on, card_world, web, csrf_enabled):
+    _, intent = services.start_card_setup(card_world.buyer, card_world.region)
+    stripe_on.confirm_card_setup(intent.client_secret)
+    db.session.commit()
     page = web.as_user(card_world.buyer, card_world.region).post(
-        "/organisation/payment-card", data={"payment_method_id": "pm_card_visa"}
+        "/organisation/payment-card/new", data={"setup_intent": intent.id}
     )
     assert page.status_code in (400, 422)
-    assert services.saved_card_for(card_world.region.id) is None
+    assert not services.saved_card_for(card_world.region.id).has_card
 
 
 # --- paying an invoice -------------------------------------------------------------------------
