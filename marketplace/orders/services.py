@@ -1441,9 +1441,12 @@ def resplit_funding(
             if funder.confirmed_at is None:
                 asked.append(funder)
     kept = {share.organisation_id for share in ordered}
+    released: list[tuple[Organisation, int]] = []
     for funder in [f for f in call_off.funders if f.organisation_id not in kept]:
         locked[funder.budget_id].committed_pence -= funder.committed_pence
         _release_authorisation(call_off, funder, funder.committed_pence)
+        if funder.declined_at is None:  # a funder that declined knows; the others are told
+            released.append((funder.organisation, funder.committed_pence))
         call_off.funders.remove(funder)  # deleted with the flush (delete-orphan)
     _transition(call_off, CallOffStatus.AWAITING_FUNDING)
     _record(actor, "call_off.funding_resplit", call_off, before, funders=_shares_snapshot(call_off))
@@ -1459,6 +1462,15 @@ def resplit_funding(
             call_off=call_off,
             funder=funder,
             budget_year=year,
+        )
+    for organisation, amount in released:
+        email_people(
+            organisation.id,
+            [Role.APPROVER],
+            "orders_funding_released",
+            call_off=call_off,
+            organisation=organisation,
+            amount=amount,
         )
     return call_off
 

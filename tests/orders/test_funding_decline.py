@@ -413,6 +413,30 @@ def test_only_the_lead_buyer_re_splits_and_only_after_a_decline(world):
     assert call_off.status == CallOffStatus.FUNDING_DECLINED
 
 
+def test_a_confirmed_co_funder_left_out_of_a_re_split_is_released_and_told(world):
+    other, other_approver = third_funder(world)
+    call_off = place(
+        world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
+    )
+    services.confirm_funding(other_approver, call_off, other)
+    decline(world, call_off)
+    cleveland_budget = db.session.scalar(
+        sa.select(Budget).where(Budget.organisation_id == other.id)
+    )
+    assert cleveland_budget.committed_pence == 30_000
+
+    services.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
+
+    assert cleveland_budget.committed_pence == 0
+    [told] = emails("orders_funding_released")
+    assert told.to_email == other_approver.email
+    assert told.subject == f"Your share of call-off {call_off.reference} is no longer needed"
+    assert "The £300.00 set aside in your budget for it has been given back." in told.body
+    assert not [
+        n for n in emails("orders_funding_released") if n.to_email == world.pcc_approver.email
+    ]
+
+
 def test_a_re_split_confirmed_by_a_standing_authorisation_goes_on_at_once(world):
     other, _ = third_funder(world)
     db.session.add(
