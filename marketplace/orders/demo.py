@@ -107,6 +107,35 @@ def load_orders_demo(
     place(2, now, 4, "lowest_price_with_capacity")
     # Co-funded with the Lancashire PCC, waiting for its approver.
     place(3, now, 6, "only_provider_in_area", co_funded=True)
+    # Led by London and co-funded with the Lancashire PCC, whose approver declined its share:
+    # waiting for London's buyer to re-split or cancel. (Another lead buyer, so that the North
+    # West buyer's list shows what it did before.)
+    london, london_buyer = organisations["pdu-london"], people["buyer.london"]
+    listing = listings[3][0]
+    start = add_working_days(services.london_date(now), listing.lead_time_days + 1)
+    unfunded = services.place_call_off(
+        london_buyer,
+        london,
+        listing.id,
+        services.CallOffDetails(
+            quantity=max(listing.min_units, min(4, listing.max_units)),
+            start_date=start,
+            end_date=start + timedelta(days=56),
+            crn="E200001",
+            pdu="Camden and Islington",
+            po_number="LDN-PO-310",
+            choice_reason="only_provider_in_area",
+            choice_reason_detail="Demo call-off",
+            shares=(
+                services.FundingShare(london.id, 7_000),
+                services.FundingShare(pcc.id, 3_000),
+            ),
+        ),
+        now=now,
+    )
+    services.decline_funding(
+        pcc_approver, unfunded, pcc, "Our budget this year goes to victim services.", now=now
+    )
     # Placed by a buyer with a £500 spend limit: about £800, so it waits for an approver.
     limited = people["co.commissioner"]
     for membership in limited.memberships:
