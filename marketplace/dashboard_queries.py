@@ -276,6 +276,17 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
                     counts.shares_to_confirm,
                 )
             )
+    if counts.funding_declined and roles & {Role.BUYER, Role.APPROVER}:
+        actions.append(
+            Action(
+                "Co-funding declined",
+                f"{_call_offs(counts.funding_declined)} where a co-funder declined its share: "
+                "share the call-off out again or cancel it.",
+                waiting_url,
+                "See call-offs with a declined share",
+                counts.funding_declined,
+            )
+        )
     if counts.variations_to_decide:
         actions.append(
             Action(

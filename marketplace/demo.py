@@ -420,6 +420,12 @@ def load_demo_data() -> dict[str, int]:
         organisations,
         {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
     )
+    from marketplace.orders.demo import load_declined_share_demo
+
+    declined_share = load_declined_share_demo(
+        organisations,
+        {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
+    )
     counts = {
         "listings": listings,
         "organisations": len(organisations),
@@ -428,7 +434,7 @@ def load_demo_data() -> dict[str, int]:
         "memberships": sum(len(roles) for spec in USERS for roles in spec.roles.values()),
         "lot_memberships": accreditation["memberships"],
         "applications": accreditation["applications"],
-        "call_offs": orders["call_offs"],
+        "call_offs": orders["call_offs"] + declined_share,
         "invoices": invoices["invoices"],
     }
     audit.record(admin, "demo.loaded", object_type="system", organisation=authority, after=counts)

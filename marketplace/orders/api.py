@@ -51,14 +51,16 @@ from marketplace.orders.schemas import (
     NewDeliverySchema,
     NewVariationSchema,
     RejectionSchema,
+    ResplitSchema,
 )
 from marketplace.outcomes.services import OutcomeTermDetails
 
 blp = api_blueprint(
     "orders_api",
     __name__,
-    "Call-offs: place (honouring Idempotency-Key), list, read, confirm funding, approve, accept, "
-    "decline, record delivery, vary, cancel, complete; and your organisation's budgets",
+    "Call-offs: place (honouring Idempotency-Key), list, read, confirm or decline funding, "
+    "re-split shares after a decline, approve, accept, decline, record delivery, vary, cancel, "
+    "complete; and your organisation's budgets",
 )
 T = TypeVar("T")
 
@@ -76,6 +78,8 @@ class FunderSchema(ma.Schema):
     committed_pence = ma.fields.Integer()
     confirmed_at = ma.fields.AwareDateTime(allow_none=True)
     preauthorised = ma.fields.Boolean()
+    declined_at = ma.fields.AwareDateTime(allow_none=True)
+    decline_reason = ma.fields.String(allow_none=True)
 
 
 class VariationSchema(ma.Schema):
@@ -329,6 +333,23 @@ def _action(name: str, schema=None):
 def _confirm_funding(user, call_off, body):
     """A co-funder's approver confirms the token organisation's share."""
     services.confirm_funding(user, call_off, g.organisation)
+
+
+@_action("decline-funding", DeclineSchema)
+def _decline_funding(user, call_off, body):
+    """A co-funder's approver declines the token organisation's share, with a reason; the
+    call-off waits for the lead buyer to re-split the shares or cancel."""
+    services.decline_funding(user, call_off, g.organisation, body["reason"])
+
+
+@_action("funding", ResplitSchema)
+def _resplit_funding(user, call_off, body):
+    """After a co-funder declined, the lead buyer sets every funder's new share; new or larger
+    shares are asked again. 409 if no share was declined."""
+    shares = [
+        services.FundingShare(s["organisation_id"], s["basis_points"]) for s in body["shares"]
+    ]
+    services.resplit_funding(user, call_off, shares)
 
 
 @_action("approve")

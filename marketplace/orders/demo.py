@@ -14,7 +14,7 @@ from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
 from marketplace.db import db, utcnow
 from marketplace.orders import services
-from marketplace.orders.models import Budget, CallOff
+from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from marketplace.workdays import add_working_days
 
 PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
@@ -176,3 +176,53 @@ def load_orders_demo(
         "budgets": db.session.scalar(sa.select(sa.func.count()).select_from(Budget)),
         "call_offs": db.session.scalar(sa.select(sa.func.count()).select_from(CallOff)),
     }
+
+
+def load_declined_share_demo(
+    organisations: dict[str, Organisation], people: dict[str, User]
+) -> int:
+    """A call-off led by London and co-funded with the Lancashire PCC, whose approver declined
+    its share: it waits for London's buyer to re-split the shares or cancel. Loaded after every
+    other demo call-off (and another lead buyer's), so that their references and the North West
+    buyer's list are what they were before it."""
+    london, pcc = organisations["pdu-london"], organisations["pcc-lancs"]
+    # The service the North West region co-funds with the PCC: buyable, with capacity.
+    listing_id = db.session.scalar(
+        sa.select(CallOff.listing_id)
+        .where(CallOff.status == CallOffStatus.AWAITING_FUNDING)
+        .order_by(CallOff.id)
+        .limit(1)
+    )
+    if listing_id is None:
+        return 0
+    listing = db.session.get(Listing, listing_id)
+    now = utcnow()
+    start = add_working_days(services.london_date(now), listing.lead_time_days + 1)
+    call_off = services.place_call_off(
+        people["buyer.london"],
+        london,
+        listing.id,
+        services.CallOffDetails(
+            quantity=max(listing.min_units, min(4, listing.max_units)),
+            start_date=start,
+            end_date=start + timedelta(days=56),
+            crn="E200001",
+            pdu="Camden and Islington",
+            po_number="LDN-PO-310",
+            choice_reason="only_provider_in_area",
+            choice_reason_detail="Demo call-off",
+            shares=(
+                services.FundingShare(london.id, 7_000),
+                services.FundingShare(pcc.id, 3_000),
+            ),
+        ),
+        now=now,
+    )
+    services.decline_funding(
+        people["pcc.approver"],
+        call_off,
+        pcc,
+        "Our budget this year goes to victim services.",
+        now=now,
+    )
+    return 1

@@ -254,6 +254,36 @@ class DeclineForm(BaseForm):
     submit = submit_field("Decline call-off")
 
 
+class DeclineFundingForm(BaseForm):
+    reason = _required_text(
+        "Why is your organisation declining its share?",
+        "Enter why your organisation is declining its share",
+        description="The lead buyer sees this, and can share the call-off out again or cancel it.",
+    )
+    submit = submit_field("Decline our share")
+
+
+class ResplitForm(BaseForm):
+    """The co-funders' shares after a decline, as on the question page (the lead buyer pays
+    the rest): the same rows, read by the same method."""
+
+    co_funder_1 = PlaceCallOffForm.co_funder_1
+    share_1 = PlaceCallOffForm.share_1
+    co_funder_2 = PlaceCallOffForm.co_funder_2
+    share_2 = PlaceCallOffForm.share_2
+    co_funder_3 = PlaceCallOffForm.co_funder_3
+    share_3 = PlaceCallOffForm.share_3
+    submit = submit_field("Save the new shares")
+
+    def __init__(self, *args, co_funders=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "None")] + [(str(org.id), org.name) for org in co_funders]
+        for n in range(1, CO_FUNDER_ROWS + 1):
+            getattr(self, f"co_funder_{n}").choices = choices
+
+    co_funding = PlaceCallOffForm.co_funding
+
+
 class CancelForm(BaseForm):
     reason = ChoiceRadioField(
         "Why are you cancelling?",

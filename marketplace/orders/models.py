@@ -42,6 +42,8 @@ MAX_VALUE_PENCE = 100_000_000_000  # £1bn: a call-off above this is a typing er
 class CallOffStatus(enum.StrEnum):
     DRAFT = "draft"
     AWAITING_FUNDING = "awaiting_funding"
+    # A co-funder declined its share: the lead buyer re-splits the shares or cancels.
+    FUNDING_DECLINED = "funding_declined"
     AWAITING_APPROVAL = "awaiting_approval"
     SENT = "sent"
     ACCEPTED = "accepted"
@@ -55,6 +57,7 @@ class CallOffStatus(enum.StrEnum):
     def label(self) -> str:
         return {
             "awaiting_funding": "Awaiting funding",
+            "funding_declined": "Funding declined",
             "awaiting_approval": "Awaiting approval",
             "in_delivery": "In delivery",
         }.get(self.value, self.value.capitalize())
@@ -70,7 +73,21 @@ CALL_OFF_TRANSITIONS: dict[CallOffStatus, frozenset[CallOffStatus]] = {
         }
     ),
     CallOffStatus.AWAITING_FUNDING: frozenset(
-        {CallOffStatus.AWAITING_APPROVAL, CallOffStatus.SENT, CallOffStatus.CANCELLED}
+        {
+            CallOffStatus.FUNDING_DECLINED,
+            CallOffStatus.AWAITING_APPROVAL,
+            CallOffStatus.SENT,
+            CallOffStatus.CANCELLED,
+        }
+    ),
+    # Re-split: back to the funders whose share is new or larger, or on if none is.
+    CallOffStatus.FUNDING_DECLINED: frozenset(
+        {
+            CallOffStatus.AWAITING_FUNDING,
+            CallOffStatus.AWAITING_APPROVAL,
+            CallOffStatus.SENT,
+            CallOffStatus.CANCELLED,
+        }
     ),
     CallOffStatus.AWAITING_APPROVAL: frozenset({CallOffStatus.SENT, CallOffStatus.CANCELLED}),
     CallOffStatus.SENT: frozenset(
@@ -368,6 +385,12 @@ class CallOffFunder(DirectlyWritten, db.Model):
         sa.CheckConstraint(
             "confirmed_at IS NOT NULL OR NOT preauthorised", name="preauthorised_is_confirmed"
         ),
+        # A declined share has its reason, is not confirmed and commits nothing.
+        sa.CheckConstraint(
+            "declined_at IS NULL OR (decline_reason IS NOT NULL AND confirmed_at IS NULL "
+            "AND committed_pence = 0)",
+            name="declined_has_reason",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -385,6 +408,12 @@ class CallOffFunder(DirectlyWritten, db.Model):
     )
     # Confirmed by the funder's standing authorisation of the lead buyer, not by a person.
     preauthorised: Mapped[bool] = mapped_column(default=False)
+    # Declined by the funder's approver: its commitment released, until the lead buyer re-splits.
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    declined_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decline_reason: Mapped[str | None] = mapped_column(sa.String(REASON_DETAIL_MAX))
 
     call_off: Mapped[CallOff] = relationship(back_populates="funders")
     organisation: Mapped[Organisation] = relationship()

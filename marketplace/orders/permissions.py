@@ -12,6 +12,8 @@ BUYER_ROLES = frozenset({Role.BUYER, Role.APPROVER})
 # Everyone who may act on a call-off their organisation is party to.
 PARTY_ROLES = BUYER_ROLES | {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}
 DELIVERING = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
+# While a co-funder may still confirm or decline its share.
+FUNDING_OPEN = (CallOffStatus.AWAITING_FUNDING, CallOffStatus.FUNDING_DECLINED)
 
 
 def parties(call_off: CallOff) -> set[int]:
@@ -45,11 +47,23 @@ def actions(user: User, organisation: Organisation, call_off: CallOff) -> dict[s
     funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
     side = side_of(user, call_off) if organisation.id in parties(call_off) else None
     open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
+    funding_open = call_off.status in FUNDING_OPEN
     return {
-        "confirm_funding": call_off.status == CallOffStatus.AWAITING_FUNDING
+        "confirm_funding": funding_open
         and funder is not None
         and funder.confirmed_at is None
+        and funder.declined_at is None
         and Role.APPROVER in roles,
+        # A share its standing authorisation confirmed may still be declined by a person.
+        "decline_funding": funding_open
+        and funder is not None
+        and not funder.is_lead
+        and funder.declined_at is None
+        and (funder.confirmed_at is None or funder.preauthorised)
+        and Role.APPROVER in roles,
+        "resplit": call_off.status == CallOffStatus.FUNDING_DECLINED
+        and is_lead
+        and bool(roles & BUYER_ROLES),
         "approve": call_off.status == CallOffStatus.AWAITING_APPROVAL
         and is_lead
         and Role.APPROVER in roles

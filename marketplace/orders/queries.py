@@ -58,14 +58,27 @@ def _to_approve_by(organisation_id):
 
 
 def _share_to_confirm_by(organisation_id):
+    """Its share not yet confirmed nor declined, while co-funders may still answer (also after
+    another co-funder declined, while the lead buyer decides)."""
     return sa.and_(
-        CallOff.status == CallOffStatus.AWAITING_FUNDING,
+        sa.or_(
+            CallOff.status == CallOffStatus.AWAITING_FUNDING,
+            CallOff.status == CallOffStatus.FUNDING_DECLINED,
+        ),
         CallOff.id.in_(
             sa.select(CallOffFunder.call_off_id).where(
                 CallOffFunder.organisation_id == organisation_id,
                 CallOffFunder.confirmed_at.is_(None),
+                CallOffFunder.declined_at.is_(None),
             )
         ),
+    )
+
+
+def _funding_declined_for(organisation_id):
+    """A co-funder declined its share: the lead buyer re-splits the shares or cancels."""
+    return sa.and_(
+        CallOff.status == CallOffStatus.FUNDING_DECLINED, CallOff.lead_buyer_id == organisation_id
     )
 
 
@@ -92,11 +105,13 @@ def _variation_to_decide_by(organisation_id):
 
 def waiting_condition(organisation_id):
     """The call-offs waiting for this organisation to act: the provider's answer to one sent to
-    it, a co-funder's confirmation of its share, the lead buyer's approval, or a decision on a
-    variation the other side proposed. (Each is also counted for the home page.)"""
+    it, a co-funder's confirmation of its share, the lead buyer's approval or its choice after a
+    co-funder declined, or a decision on a variation the other side proposed. (Each is also
+    counted for the home page.)"""
     return sa.or_(
         _sent_to(organisation_id),
         _share_to_confirm_by(organisation_id),
+        _funding_declined_for(organisation_id),
         _to_approve_by(organisation_id),
         _variation_to_decide_by(organisation_id),
     )
@@ -168,6 +183,8 @@ class HomeFigures:
     # answered, and accepted or being delivered.
     with_provider: int = 0
     delivering_for_it: int = 0
+    # Led by it, a co-funder's share declined: to re-split or cancel.
+    funding_declined: int = 0
 
 
 def _home_figures_statement() -> sa.Select:
@@ -197,6 +214,7 @@ def _home_figures_statement() -> sa.Select:
         budgets_sum(Budget.available_pence),
         count.filter(CallOff.status == CallOffStatus.SENT, led_by_us),
         count.filter(_delivering(), led_by_us),
+        count.filter(_funding_declined_for(organisation_id)),
     ).where(party_condition(organisation_id))
 
 
@@ -214,7 +232,7 @@ def home_figures(organisation_id: int, today: date, financial_year: int) -> Home
         today=today,
         financial_year=financial_year,
     )
-    *counts, allocated, available, with_provider, delivering_for_it = row
+    *counts, allocated, available, with_provider, delivering_for_it, funding_declined = row
     return HomeFigures(
         *(int(value or 0) for value in counts),
         financial_year=financial_year,
@@ -222,6 +240,7 @@ def home_figures(organisation_id: int, today: date, financial_year: int) -> Home
         budget_available_pence=None if available is None else int(available),
         with_provider=int(with_provider or 0),
         delivering_for_it=int(delivering_for_it or 0),
+        funding_declined=int(funding_declined or 0),
     )
 
 

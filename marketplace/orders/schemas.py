@@ -99,6 +99,18 @@ class DeclineSchema(ma.Schema):
     )
 
 
+class ResplitSchema(ma.Schema):
+    shares = ma.fields.List(
+        ma.fields.Nested(ShareSchema),
+        required=True,
+        validate=ma.validate.Length(min=1, max=MAX_FUNDERS),
+        metadata={
+            "description": "Every funder's new share, yours (the lead buyer's) included: whole "
+            "basis points summing to 10000"
+        },
+    )
+
+
 class RejectionSchema(DeclineSchema):
     pass
 

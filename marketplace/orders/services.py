@@ -92,7 +92,7 @@ from marketplace.orders.models import (
     Variation,
     VariationStatus,
 )
-from marketplace.orders.permissions import BUYER_ROLES, parties, side_of
+from marketplace.orders.permissions import BUYER_ROLES, FUNDING_OPEN, parties, side_of
 from marketplace.reference.models import ServiceCategory
 from marketplace.state import check_transition, lock, transition
 from marketplace.validation import add_years, date_horizon_error, horizon_years
@@ -1161,7 +1161,11 @@ def confirm_funding(
     _lock(call_off)
     if funder.confirmed_at is not None:
         raise TransitionConflict({"status": ["Your organisation has already confirmed its share"]})
-    if call_off.status != CallOffStatus.AWAITING_FUNDING:
+    if funder.declined_at is not None:
+        raise TransitionConflict({"status": ["Your organisation has already declined its share"]})
+    # While the lead buyer decides after another co-funder's decline, a confirmation still
+    # counts (a re-split keeps it unless the share grows); the call-off moves on only later.
+    if call_off.status not in FUNDING_OPEN:
         raise TransitionConflict(
             {"status": [f"This call-off is {call_off.status.label.lower()}, not awaiting funding"]}
         )
@@ -1176,7 +1180,8 @@ def confirm_funding(
         funder_id=organisation.id,
         share_pence=funder.share_pence,
     )
-    _advance(actor, call_off, now)
+    if call_off.status == CallOffStatus.AWAITING_FUNDING:
+        _advance(actor, call_off, now)
     # The lead buyer learns of each confirmation, and what the call-off waits for now.
     _email_buyer(
         call_off,
@@ -1209,11 +1214,299 @@ def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> C
 
 
 # ---------------------------------------------------------------------------------------------
+# A co-funder declines its share; the lead buyer re-splits the shares (or cancels)
+
+
+def _release_authorisation(call_off: CallOff, funder: CallOffFunder, amount: int) -> None:
+    """Give back ``amount`` of the standing authorisation that confirmed ``funder``'s share (the
+    authorisation's used total counts only what its call-offs still commit)."""
+    if not funder.preauthorised or amount <= 0:
+        return
+    authorisation = _authorisation(
+        funder.organisation_id, call_off.lead_buyer_id, financial_year(call_off.start_date)
+    )
+    if authorisation is not None:
+        lock_rows(FundingAuthorisation, [authorisation.id])
+        authorisation.used_pence -= min(amount, authorisation.used_pence)
+
+
+def _preauthorise(call_off: CallOff, funder: CallOffFunder, now: datetime) -> None:
+    """Confirm a co-funder's part by its standing authorisation of the lead buyer, as placing
+    does (``_add_funders``), if the authorisation covers it."""
+    year = financial_year(call_off.start_date)
+    authorisation = _authorisation(funder.organisation_id, call_off.lead_buyer_id, year)
+    if authorisation is None:
+        return
+    lock_rows(FundingAuthorisation, [authorisation.id])
+    part = funder.share_pence
+    if (
+        part <= authorisation.per_call_off_limit_pence
+        and authorisation.used_pence + part <= authorisation.annual_limit_pence
+    ):
+        authorisation.used_pence += part
+        funder.confirmed_at, funder.confirmed_by_id, funder.preauthorised = now, None, True
+
+
+def _lead_buyer_people(call_off: CallOff) -> list[User]:
+    """Whoever placed the call-off (if still active) and the lead buyer's approvers, once each."""
+    people: dict[int, User] = {}
+    placed_by = call_off.placed_by
+    if placed_by is not None and placed_by.active:
+        people[placed_by.id] = placed_by
+    for user in people_with_roles(call_off.lead_buyer_id, [Role.APPROVER]):
+        people.setdefault(user.id, user)
+    return list(people.values())
+
+
+def decline_funding(
+    actor: User,
+    call_off: CallOff,
+    organisation: Organisation,
+    reason: str,
+    *,
+    now: datetime | None = None,
+) -> CallOff:
+    """A co-funder's approver declines its share, with a reason: its commitment is released
+    and the call-off waits for the lead buyer to re-split the shares or cancel."""
+    funder = next((f for f in call_off.funders if f.organisation_id == organisation.id), None)
+    if funder is None or funder.is_lead or not actor.roles_for(organisation.id):
+        raise NotFound("Call-off not found")
+    if Role.APPROVER not in actor.roles_for(organisation.id):
+        raise PermissionDenied("Only an approver can decline your organisation's share")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BusinessRuleViolation(
+            {"reason": ["Enter why your organisation is declining its share"]}
+        )
+    if len(reason) > REASON_DETAIL_MAX:
+        raise BusinessRuleViolation(
+            {"reason": [f"The reason must be {REASON_DETAIL_MAX} characters or fewer"]}
+        )
+    now = now or utcnow()
+    # Locked first (and the funders reloaded): of two declines, or a decline and a confirmation,
+    # at once, the second sees what the first did and is refused.
+    _lock(call_off)
+    funder = next(f for f in call_off.funders if f.organisation_id == organisation.id)
+    if funder.declined_at is not None:
+        raise TransitionConflict({"status": ["Your organisation has already declined its share"]})
+    if funder.confirmed_at is not None and not funder.preauthorised:
+        raise TransitionConflict({"status": ["Your organisation has already confirmed its share"]})
+    if call_off.status not in FUNDING_OPEN:
+        raise TransitionConflict(
+            {
+                "status": [
+                    f"This call-off is {call_off.status.label.lower()}, so its shares can no "
+                    "longer be declined"
+                ]
+            }
+        )
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    lock_rows(Budget, [funder.budget_id])
+    released = funder.committed_pence
+    _release_authorisation(call_off, funder, released)
+    funder.budget.committed_pence -= released
+    funder.committed_pence = 0
+    funder.confirmed_at = funder.confirmed_by_id = None
+    funder.preauthorised = False
+    funder.declined_at, funder.declined_by_id, funder.decline_reason = now, actor.id, reason
+    if call_off.status == CallOffStatus.AWAITING_FUNDING:
+        _transition(call_off, CallOffStatus.FUNDING_DECLINED)
+    _record(
+        actor,
+        "call_off.funding_declined",
+        call_off,
+        before,
+        funder_id=organisation.id,
+        share_pence=funder.share_pence,
+        released_pence=released,
+        reason=reason,
+    )
+    link = absolute_url("orders.show", call_off_id=call_off.id)
+    for person in _lead_buyer_people(call_off):
+        queue_email(
+            person.email,
+            "orders_funding_declined",
+            user=person,
+            call_off=call_off,
+            funder=funder,
+            reason=reason,
+            link=link,
+        )
+    return call_off
+
+
+def _require_lead_buyer(actor: User, call_off: CallOff) -> None:
+    """Only the lead buyer's buyers and approvers; another party is refused (403), anyone else
+    is not told the call-off exists (404)."""
+    if actor.roles_for(call_off.lead_buyer_id) & BUYER_ROLES:
+        return
+    if any(actor.roles_for(org) for org in parties(call_off)):
+        raise PermissionDenied("Only the lead buyer can change the funders' shares")
+    raise NotFound("Call-off not found")
+
+
+def resplit_funding(
+    actor: User,
+    call_off: CallOff,
+    shares: Sequence[FundingShare],
+    *,
+    now: datetime | None = None,
+) -> CallOff:
+    """After a co-funder declined, the lead buyer shares the call-off out again: between the
+    remaining funders and others, or all to itself. The new shares pass the checks placing
+    makes (``_check_shares``, ``_funding_errors``); a funder whose share is new or larger is
+    asked to confirm it again (unless its standing authorisation covers it), the others stay
+    confirmed, and funders left out are released."""
+    _require_lead_buyer(actor, call_off)
+    now = now or utcnow()
+    _lock(call_off)
+    if call_off.status != CallOffStatus.FUNDING_DECLINED:
+        if call_off.is_open:
+            message = (
+                "No co-funder has declined its share of this call-off, so its shares cannot be "
+                "changed"
+            )
+        else:
+            message = (
+                f"This call-off is {call_off.status.label.lower()}, so its shares cannot be changed"
+            )
+        raise TransitionConflict({"status": [message]})
+    ordered, errors, funders = _check_shares(call_off.lead_buyer, shares)
+    if errors:
+        raise BusinessRuleViolation(errors)
+    budgets, _ = _funding_budgets_and_counted_value(call_off, ordered, now)
+    held = {f.organisation_id: f for f in call_off.funders}
+    # Every budget the old and new shares touch, locked in key order and read as they are now.
+    locked = {
+        b.id: b
+        for b in lock_rows(
+            Budget, [b.id for b in budgets.values()] + [f.budget_id for f in held.values()]
+        )
+    }
+    # What a funder commits now is available to its new share from the same budget.
+    available = {
+        pk: _FundingBudget(
+            b.id,
+            locked[b.id].available_pence
+            + (held[pk].committed_pence if pk in held and held[pk].budget_id == b.id else 0),
+        )
+        for pk, b in budgets.items()
+    }
+    errors = _funding_errors(call_off, ordered, funders, available, shares)
+    if errors:
+        # The lead buyer's budget is named by the placing answers (start date, quantity) that
+        # a re-split cannot change: its refusal is about the shares.
+        for key in ("start_date", "quantity"):
+            if key in errors:
+                errors.setdefault("shares", []).extend(errors.pop(key))
+        raise BusinessRuleViolation(errors)
+    before = audit.snapshot(call_off, CALL_OFF_FIELDS)
+    before["funders"] = _shares_snapshot(call_off)
+    parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in ordered])
+    asked: list[CallOffFunder] = []
+    for share, part in zip(ordered, parts, strict=True):
+        pk = share.organisation_id
+        budget = locked[budgets[pk].id]
+        funder = held.get(pk)
+        if funder is None:
+            funder = CallOffFunder(
+                organisation_id=pk,
+                organisation=funders[pk],
+                is_lead=False,
+                committed_pence=0,
+                preauthorised=False,
+            )
+            call_off.funders.append(funder)
+            ask = True
+        else:
+            ask = not funder.is_lead and (
+                funder.declined_at is not None
+                or share.basis_points > funder.basis_points
+                or part > funder.share_pence
+            )
+            # Its old commitment is given back, and its new part taken, below.
+            locked[funder.budget_id].committed_pence -= funder.committed_pence
+            _release_authorisation(call_off, funder, funder.committed_pence)
+            if funder.preauthorised and not ask:
+                _retake_authorisation(call_off, funder, part)
+        funder.basis_points, funder.share_pence = share.basis_points, part
+        funder.budget_id, funder.budget = budget.id, budget
+        funder.committed_pence = part
+        budget.committed_pence += part
+        if ask:
+            funder.declined_at = funder.declined_by_id = funder.decline_reason = None
+            funder.confirmed_at = funder.confirmed_by_id = None
+            funder.preauthorised = False
+            _preauthorise(call_off, funder, now)
+            if funder.confirmed_at is None:
+                asked.append(funder)
+    kept = {share.organisation_id for share in ordered}
+    released: list[tuple[Organisation, int]] = []
+    for funder in [f for f in call_off.funders if f.organisation_id not in kept]:
+        locked[funder.budget_id].committed_pence -= funder.committed_pence
+        _release_authorisation(call_off, funder, funder.committed_pence)
+        if funder.declined_at is None:  # a funder that declined knows; the others are told
+            released.append((funder.organisation, funder.committed_pence))
+        call_off.funders.remove(funder)  # deleted with the flush (delete-orphan)
+    _transition(call_off, CallOffStatus.AWAITING_FUNDING)
+    _record(actor, "call_off.funding_resplit", call_off, before, funders=_shares_snapshot(call_off))
+    # On at once if every share is confirmed (to approval above the placer's spend limit, or
+    # to the provider); else it waits for the funders asked.
+    _advance(actor, call_off, now)
+    year = financial_year_label(financial_year(call_off.start_date))
+    for funder in asked:
+        email_people(
+            funder.organisation_id,
+            [Role.APPROVER],
+            "orders_funding_resplit",
+            call_off=call_off,
+            funder=funder,
+            budget_year=year,
+        )
+    for organisation, amount in released:
+        email_people(
+            organisation.id,
+            [Role.APPROVER],
+            "orders_funding_released",
+            call_off=call_off,
+            organisation=organisation,
+            amount=amount,
+        )
+    return call_off
+
+
+def _retake_authorisation(call_off: CallOff, funder: CallOffFunder, part: int) -> None:
+    """A share its standing authorisation confirmed, now smaller: the authorisation counts the
+    new part (it covered the larger one, so it stays confirmed)."""
+    authorisation = _authorisation(
+        funder.organisation_id, call_off.lead_buyer_id, financial_year(call_off.start_date)
+    )
+    if authorisation is not None:
+        authorisation.used_pence += part
+
+
+def _shares_snapshot(call_off: CallOff) -> list[dict]:
+    return [
+        {
+            "organisation_id": f.organisation_id,
+            "basis_points": f.basis_points,
+            "share_pence": f.share_pence,
+            "confirmed": f.confirmed_at is not None,
+            "declined": f.declined_at is not None,
+        }
+        for f in call_off.funders
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # Budgets: releasing and spending
 
 
 def _release(call_off: CallOff) -> None:
-    """Give back to each funder's budget what the call-off still commits."""
+    """Give back to each funder's budget what the call-off still commits (and to a standing
+    authorisation that confirmed a share, its use)."""
+    for funder in call_off.funders:
+        _release_authorisation(call_off, funder, funder.committed_pence)
     lock_rows(Budget, (f.budget_id for f in call_off.funders))
     for funder in call_off.funders:
         funder.budget.committed_pence -= funder.committed_pence

@@ -36,17 +36,19 @@ from marketplace.audit import AuditEvent
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
 from marketplace.db import commit, db, parse_id, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
 from marketplace.filters import govuk_date
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
     CancelForm,
     ConfirmForm,
     DeclineForm,
+    DeclineFundingForm,
     DeliveryForm,
     PlaceCallOffForm,
     PlaceConfirmForm,
     RejectVariationForm,
+    ResplitForm,
     VariationForm,
     complete_form,
     whole_number,
@@ -604,6 +606,8 @@ def _timeline(call_off: CallOff) -> list[dict]:
     titles = {
         "call_off.placed": "Call-off placed",
         "call_off.funding_confirmed": "Co-funder's share confirmed",
+        "call_off.funding_declined": "Co-funder declined its share",
+        "call_off.funding_resplit": "Shares changed",
         "call_off.approved": "Approved",
         "call_off.accepted": "Accepted by the provider",
         "call_off.declined": "Declined by the provider",
@@ -641,6 +645,10 @@ def _timeline(call_off: CallOff) -> list[dict]:
                     )
                     + (f". {delivery.progress_note}" if delivery.progress_note else "")
                 )
+        elif event.action == "call_off.funding_declined":
+            text = f"Reason: {after.get('reason', '')}"
+        elif event.action == "call_off.funding_resplit":
+            text = _shares_text(after.get("funders") or [])
         elif event.action == "call_off.declined":
             text = call_off.decline_reason or ""
         elif event.action == "call_off.cancelled":
@@ -663,6 +671,21 @@ def _timeline(call_off: CallOff) -> list[dict]:
             }
         )
     return items
+
+
+def _shares_text(funders: list[dict]) -> str:
+    """The shares a re-split made, in words: "North East Probation 75%, Durham PCC 25%"."""
+    names = dict(
+        db.session.execute(
+            sa.select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_([f["organisation_id"] for f in funders] or [0])
+            )
+        ).all()
+    )
+    return ", ".join(
+        f"{names.get(f['organisation_id'], 'A funder')} {f['basis_points'] / 100:g}%"
+        for f in funders
+    )
 
 
 @bp.get("/<int:call_off_id>")
@@ -705,6 +728,91 @@ def confirm_funding(call_off_id: int):
         lambda c: services.confirm_funding(current_user, c, organisation),
         "You have confirmed your organisation's share.",
     )
+
+
+@bp.route("/<int:call_off_id>/decline-funding", methods=["GET", "POST"])
+@roles_required(Role.APPROVER)
+def decline_funding(call_off_id: int):
+    organisation = _organisation()
+    return _form_action(
+        call_off_id,
+        DeclineFundingForm(),
+        "orders/decline_funding.html",
+        lambda c, f: services.decline_funding(current_user, c, organisation, f.reason.data),
+        "You have declined your organisation's share. The lead buyer has been told.",
+    )
+
+
+@bp.route("/<int:call_off_id>/funding", methods=["GET", "POST"])
+@roles_required(Role.BUYER, Role.APPROVER)
+def resplit_funding(call_off_id: int):
+    """After a co-funder declined: the lead buyer shares the call-off out again."""
+    organisation = _organisation()
+    call_off = _call_off(call_off_id)
+    if not permissions.actions(current_user, organisation, call_off)["resplit"]:
+        if organisation.id != call_off.lead_buyer_id:
+            abort(403)
+        flash(
+            "No co-funder has declined its share of this call-off, so its shares cannot be changed",
+            "error",
+        )
+        return redirect(url_for("orders.show", call_off_id=call_off_id))
+    form = ResplitForm(co_funders=_co_funders(organisation))
+    declined = [f for f in call_off.funders if f.declined_at is not None]
+    if request.method == "GET":
+        # The remaining co-funders keep their shares; the lead would pay the declined part.
+        kept = [f for f in call_off.funders if not f.is_lead and f.declined_at is None]
+        for n, funder in enumerate(kept[:3], start=1):
+            getattr(form, f"co_funder_{n}").data = str(funder.organisation_id)
+            getattr(form, f"share_{n}").data = f"{funder.basis_points / 100:g}"
+    elif form.validate_on_submit():
+        co_funding = form.co_funding()
+        rows = [n for n, _, _ in co_funding]
+        total = sum(points for *_, points in co_funding)
+        errors: dict[str, list[str]] = {}
+        if not any(f.errors for f in form):
+            if total >= 10_000:
+                errors[f"share_{rows[0]}"] = [
+                    f"The co-funders' shares add up to {total / 100:g}%: together they must "
+                    "come to less than 100%, leaving your organisation a share"
+                ]
+            else:
+                shares = [services.FundingShare(organisation.id, 10_000 - total)] + [
+                    services.FundingShare(org_id, points) for _, org_id, points in co_funding
+                ]
+                try:
+                    services.resplit_funding(current_user, call_off, shares)
+                    commit()
+                except (NotFound, PermissionDenied) as error:
+                    rollback()
+                    abort(error.status)
+                except DomainError as error:
+                    rollback()
+                    if error.status == 409:
+                        flash(" ".join(m for ms in error.errors.values() for m in ms), "error")
+                        return redirect(url_for("orders.show", call_off_id=call_off_id))
+                    errors = {
+                        _form_field(form, key, rows) or "": messages
+                        for key, messages in error.errors.items()
+                    }
+                else:
+                    flash(_resplit_message(call_off), "success")
+                    return redirect(url_for("orders.show", call_off_id=call_off_id))
+                call_off = _call_off(call_off_id)
+        for name, messages in errors.items():
+            target = form.form_errors if not name else getattr(form, name).errors
+            if not isinstance(target, list):
+                getattr(form, name).errors = target = list(target)
+            target.extend(m for m in messages if m not in target)
+    return render_template("orders/resplit.html", form=form, call_off=call_off, declined=declined)
+
+
+def _resplit_message(call_off: CallOff) -> str:
+    if call_off.status == CallOffStatus.AWAITING_FUNDING:
+        return "New shares saved. The co-funders asked for a new or larger share have been told."
+    if call_off.status == CallOffStatus.AWAITING_APPROVAL:
+        return "New shares saved. The call-off now needs an approver."
+    return "New shares saved. Every funder has confirmed, so the call-off has gone to the provider."
 
 
 @bp.post("/<int:call_off_id>/approve")
