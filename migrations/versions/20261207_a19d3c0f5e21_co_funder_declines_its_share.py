@@ -1,7 +1,7 @@
 """call-offs: a co-funder declines its share; the call-off waits for the lead buyer
 
 Revision ID: a19d3c0f5e21
-Revises: 7d4c2b9e1a53
+Revises: a19c4d7e2b15
 Create Date: 2026-12-07 15:00:00.000000
 
 A call-off gains the state ``funding_declined`` (a co-funder declined its share; the lead buyer
@@ -15,7 +15,7 @@ from marketplace.migration_helpers import replace_check
 
 # revision identifiers, used by Alembic.
 revision = 'a19d3c0f5e21'
-down_revision = '7d4c2b9e1a53'
+down_revision = 'a19c4d7e2b15'
 branch_labels = None
 depends_on = None
 
