@@ -25,6 +25,8 @@ NAVIGATION = [
             Role.AUTHORITY_ADMIN,
         },
     ),
+    ("Budgets", "orders.budgets", {Role.BUYER, Role.APPROVER}),
+    ("Budgets", "funding.all_budgets", {Role.AUTHORITY_ADMIN}),
     (
         "Invoices",
         "invoices.index",
