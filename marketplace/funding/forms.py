@@ -88,6 +88,7 @@ class BudgetForm(BaseForm):
         description="A category budget is used for that category's call-offs before the "
         "budget for all services.",
         choices=[],
+        default="",  # left out of a post: for all services
         widget=GovSelect(),
         validators=[Optional()],
         invalid_message="Choose a service category from the list",
