@@ -49,6 +49,8 @@ def test_an_approver_sets_a_budget_and_sees_it_with_its_history(web, world):
     for figure in ("£120,000.50", "£0.00"):
         assert figure in body
     assert "Raise or lower this budget" in body and "Abe Approver" in body
+    # Each figure is shown as text beside its name, not as the data the page was given.
+    assert "&#39;text&#39;" not in body and "'text'" not in body
 
 
 @pytest.mark.parametrize(
