@@ -3,6 +3,8 @@ may use each page, and 404 for another organisation's budget or authorisation.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -260,3 +262,14 @@ def test_a_new_commissioning_organisation_sets_its_budgets_through_its_pages(web
     ]
     assert "£50,000.00 available of £50,000.00" in text(web.get("/"))
     assert services.open_years()[0] == YEAR
+
+
+def test_the_budgets_page_is_the_one_current_item_of_the_navigation(web, world):
+    web.as_user(world.approver, world.region)
+    page = text(web.get("/call-offs/budgets"))
+    nav = page.split('class="govuk-service-navigation__list"', 1)[1].split("</ul>", 1)[0]
+    current = re.findall(
+        r'govuk-service-navigation__item--active">\s*<a[^>]*>\s*(?:<strong[^>]*>)?\s*([^<]+?)\s*<',
+        nav,
+    )
+    assert current == ["Budgets"], current
