@@ -129,6 +129,8 @@ def budget_name(budget: Budget) -> str:
 
 def _email_other_approvers(actor: User, budget: Budget, change: BudgetChange) -> None:
     link = absolute_url("funding.budget", budget_id=budget.id)
+    old, new = change.old_allocated_pence, change.new_allocated_pence
+    verb = "set" if old is None else ("raised" if new > old else "lowered")
     for person in people_with_roles(budget.organisation_id, [Role.APPROVER]):
         if person.id != actor.id:
             queue_email(
@@ -139,6 +141,7 @@ def _email_other_approvers(actor: User, budget: Budget, change: BudgetChange) ->
                 budget=budget,
                 name=budget_name(budget),
                 change=change,
+                verb=verb,
                 link=link,
             )
 

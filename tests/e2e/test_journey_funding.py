@@ -90,7 +90,7 @@ def test_a1_set_this_and_next_years_budgets_and_a_category_budget_then_raise_one
     assert "In-year grant from the regional board" in history and "£100,000.00" in history
 
     raised = live_server.smtp.wait_for(
-        lambda m: m.to == world.colleague.email and "changed the" in m.subject
+        lambda m: m.to == world.colleague.email and "raised the" in m.subject
     )
     assert "from £100,000.00 to £150,000.00" in raised.body
 

@@ -107,6 +107,16 @@ def test_raising_and_lowering_keeps_the_history_and_tells_the_other_approvers():
     assert event.before["allocated_pence"] == 12_000_000
     assert event.after["allocated_pence"] == 9_000_000 and event.after["reason"] == "Grant cut"
     assert emails("funding_budget_changed") == [colleague.email] * 2
+    subjects = db.session.scalars(
+        sa.select(Notification.subject)
+        .where(Notification.template == "funding_budget_changed")
+        .order_by(Notification.id)
+    ).all()
+    assert [s.split(" the ")[0].rsplit(" ", 1)[1] for s in subjects] == ["raised", "lowered"]
+    body = db.session.scalars(
+        sa.select(Notification.body).where(Notification.template == "funding_budget_changed")
+    ).first()
+    assert "from £100,000.00 to £120,000.00" in body and "Reason: Extra grant" in body
 
 
 def test_a_budget_cannot_go_below_committed_and_spent():
