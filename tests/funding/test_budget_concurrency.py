@@ -169,3 +169,44 @@ def test_two_lowerings_that_together_pass_the_floor(app, clients):
 def one_wins_any(outcomes: list[str]) -> None:
     assert outcomes.count(OK) == 1, outcomes
     assert all(o.startswith("409: ") for o in outcomes if o != OK), outcomes
+
+
+def test_lowering_an_authorisation_while_a_call_off_uses_it_never_goes_below_used(app):
+    # £1,000 a year, up to £600 a call-off; a call-off whose PCC share is £500 is placed while
+    # the total is lowered to £400: the share is taken first and the lowering refused, or the
+    # lowering comes first and the share waits for the PCC to confirm it.
+    from marketplace.orders.models import FundingAuthorisation
+    from tests.orders.factories import shares
+
+    world = build_orders_world()
+    given = services.create_authorisation(
+        world.pcc_approver,
+        world.pcc,
+        services.NewAuthorisation(
+            world.region.id, orders.financial_year(world.start), 60_000, 100_000
+        ),
+    )
+    commit()
+
+    def lowering():
+        actor = db.session.get(User, world.pcc_approver.id)
+        authorisation = db.session.get(FundingAuthorisation, given.id)
+        authorisation.used_pence  # noqa: B018 - read before the others act
+        return lambda: services.change_authorisation(actor, authorisation, 40_000, 40_000, "Cut")
+
+    co_funded = details(world, shares=shares((world.region, 5_000), (world.pcc, 5_000)))
+    outcomes = race(
+        app,
+        [lowering, placing(world.buyer.id, world.region.id, world.listing.id, co_funded)],
+    )
+
+    db.session.expire_all()
+    authorisation = db.session.get(FundingAuthorisation, given.id)
+    assert authorisation.used_pence <= authorisation.annual_limit_pence
+    [call_off] = db.session.scalars(sa.select(CallOff)).all()  # placing is never refused here
+    share = next(f for f in call_off.funders if f.organisation_id == world.pcc.id)
+    if authorisation.annual_limit_pence == 40_000:
+        assert outcomes == [OK, OK] and not share.preauthorised and authorisation.used_pence == 0
+    else:
+        assert share.preauthorised and authorisation.used_pence == 50_000
+        assert sorted(outcomes)[0].startswith("422: The total for the year cannot be less")

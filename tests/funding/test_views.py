@@ -273,3 +273,21 @@ def test_the_budgets_page_is_the_one_current_item_of_the_navigation(web, world):
         nav,
     )
     assert current == ["Budgets"], current
+
+
+def test_the_authoritys_list_of_budgets_comes_in_pages(web, world):
+    from marketplace.funding.views import PER_PAGE
+
+    for n in range(PER_PAGE):
+        organisation = make_organisation(OrganisationType.PRISON, name=f"HMP {n:02d}")
+        db.session.add(Budget(organisation=organisation, financial_year=YEAR, allocated_pence=n))
+    authority = make_organisation(OrganisationType.AUTHORITY, name="HMPPS")
+    admin = make_member(Role.AUTHORITY_ADMIN, authority)
+    commit()
+    web.as_user(admin, authority)
+    first = text(web.get("/budgets/all"))
+    assert f"{PER_PAGE + 2} budgets found" in first
+    assert first.count('href="/budgets/') - first.count('href="/budgets/all') == PER_PAGE
+    second = text(web.get("/budgets/all?page=2"))
+    rows = second.split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    assert rows.count("<tr") == 2 and "page=1" in second
