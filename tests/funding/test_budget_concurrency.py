@@ -187,10 +187,12 @@ def test_lowering_an_authorisation_while_a_call_off_uses_it_never_goes_below_use
         ),
     )
     commit()
+    # Keys read here: the world's objects belong to this thread's session, not the clients'.
+    approver_id, authorisation_id = world.pcc_approver.id, given.id
 
     def lowering():
-        actor = db.session.get(User, world.pcc_approver.id)
-        authorisation = db.session.get(FundingAuthorisation, given.id)
+        actor = db.session.get(User, approver_id)
+        authorisation = db.session.get(FundingAuthorisation, authorisation_id)
         authorisation.used_pence  # noqa: B018 - read before the others act
         return lambda: services.change_authorisation(actor, authorisation, 40_000, 40_000, "Cut")
 
@@ -201,7 +203,7 @@ def test_lowering_an_authorisation_while_a_call_off_uses_it_never_goes_below_use
     )
 
     db.session.expire_all()
-    authorisation = db.session.get(FundingAuthorisation, given.id)
+    authorisation = db.session.get(FundingAuthorisation, authorisation_id)
     assert authorisation.used_pence <= authorisation.annual_limit_pence
     [call_off] = db.session.scalars(sa.select(CallOff)).all()  # placing is never refused here
     share = next(f for f in call_off.funders if f.organisation_id == world.pcc.id)
