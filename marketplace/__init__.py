@@ -230,6 +230,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.catalogue.views.search import bp as catalogue_search_bp
     from marketplace.dashboard import bp as dashboard_bp
+    from marketplace.funding.views import bp as funding_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.invoices.views import bp as invoices_bp
     from marketplace.orders.views import bp as orders_bp
@@ -245,6 +246,7 @@ def _register_blueprints(app: Flask) -> None:
         catalogue_bp,
         catalogue_search_bp,
         orders_bp,
+        funding_bp,
         invoices_bp,
         outcomes_bp,
         invoices_templates_bp,

@@ -310,6 +310,7 @@ def init_api(app: Flask) -> None:
     from marketplace.catalogue.api import blp as catalogue_api
     from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
     from marketplace.extensions import csrf
+    from marketplace.funding.api import blp as funding_api
     from marketplace.invoices.api import blp as invoices_api
     from marketplace.orders.api import blp as orders_api
     from marketplace.outcomes.api import blp as outcomes_api
@@ -327,6 +328,7 @@ def init_api(app: Flask) -> None:
         catalogue_api,
         rate_cards_api,
         orders_api,
+        funding_api,
         outcomes_api,
         invoices_api,
         payments_api,

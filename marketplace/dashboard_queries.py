@@ -326,8 +326,9 @@ def _placed_action(figures: HomeFigures) -> Action:
     )
 
 
-def _budget_action(figures: HomeFigures) -> Action:
-    """The buyer organisation's budget for this financial year, added up."""
+def _budget_action(figures: HomeFigures, roles: set[Role]) -> Action:
+    """The buyer organisation's budget for this financial year, added up; its approvers set
+    and change the budgets."""
     from marketplace.filters import pounds
     from marketplace.orders.services import financial_year_label
 
@@ -336,6 +337,7 @@ def _budget_action(figures: HomeFigures) -> Action:
         body = (
             f"Your organisation has no budget for {label}, so it cannot place or fund "
             "call-offs starting this year."
+            + ("" if Role.APPROVER in roles else " Your organisation's approvers set it.")
         )
     else:
         body = (
@@ -343,7 +345,26 @@ def _budget_action(figures: HomeFigures) -> Action:
             f"{pounds(figures.budget_allocated_pence)} allocated, after what open call-offs may "
             "cost and what has been spent."
         )
-    return Action(f"Budget for {label}", body, fixed_url("orders.budgets"), "See your budgets")
+    more = [("Set a budget", fixed_url("funding.new_budget"))] if Role.APPROVER in roles else []
+    return Action(
+        f"Budget for {label}",
+        body,
+        fixed_url("orders.budgets"),
+        "See your budgets",
+        more_links=more,
+    )
+
+
+def _authorisations_action() -> Action:
+    """A commissioner's approvers give lead buyers standing authorisations to commit its share
+    of their call-offs (and see the ones their organisation holds)."""
+    return Action(
+        "Standing authorisations",
+        "Let a lead buyer commit your organisation's share of its call-offs without asking "
+        "each time, up to a limit per call-off and a total for the year.",
+        fixed_url("funding.authorisations"),
+        "Manage standing authorisations",
+    )
 
 
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
@@ -394,6 +415,15 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "Every change in the marketplace is recorded.",
                 fixed_url("accounts.audit_log"),
                 "Search the audit log",
+            )
+        )
+        actions.append(
+            Action(
+                "Budgets",
+                "Every commissioning organisation's budgets by financial year: allocated, "
+                "committed, spent and available.",
+                fixed_url("funding.all_budgets"),
+                "See every organisation's budgets",
             )
         )
     if roles & {Role.ASSESSOR, Role.AUTHORITY_ADMIN}:
@@ -488,7 +518,9 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
         if figures is not None:
             actions.append(_placed_action(figures))
-            actions.append(_budget_action(figures))
+            actions.append(_budget_action(figures, roles))
+        if Role.APPROVER in roles and organisation.type.is_commissioner:
+            actions.append(_authorisations_action())
     if roles & {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}:
         actions.extend(_team_actions(organisation))
     if not user.two_factor_enabled:

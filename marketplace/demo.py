@@ -426,6 +426,13 @@ def load_demo_data() -> dict[str, int]:
         organisations,
         {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
     )
+    # After every demo call-off, so that those waiting for the PCC still wait for it.
+    from marketplace.funding.demo import load_funding_demo
+
+    funding = load_funding_demo(
+        organisations,
+        {spec.local_part: by_email[spec.email] for spec in USERS if spec.email in by_email},
+    )
     counts = {
         "listings": listings,
         "organisations": len(organisations),
@@ -436,6 +443,7 @@ def load_demo_data() -> dict[str, int]:
         "applications": accreditation["applications"],
         "call_offs": orders["call_offs"] + declined_share,
         "invoices": invoices["invoices"],
+        "authorisations": funding["authorisations"],
     }
     audit.record(admin, "demo.loaded", object_type="system", organisation=authority, after=counts)
     return counts

@@ -30,6 +30,7 @@ from marketplace.catalogue.models import (  # noqa: F401, E402
     ListingArea,
     ListingPrice,
 )
+from marketplace.funding.models import BudgetChange  # noqa: F401
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: F401
 from marketplace.notifications.models import Notification  # noqa: F401
 from marketplace.orders.models import (  # noqa: F401

@@ -25,6 +25,8 @@ NAVIGATION = [
             Role.AUTHORITY_ADMIN,
         },
     ),
+    ("Budgets", "orders.budgets", {Role.BUYER, Role.APPROVER}),
+    ("Budgets", "funding.all_budgets", {Role.AUTHORITY_ADMIN}),
     (
         "Invoices",
         "invoices.index",
@@ -78,6 +80,12 @@ def navigation_items() -> list[dict]:
         if roles & allowed and text not in seen:
             seen.add(text)
             items.append(_item(text, endpoint))
+    # One item is current: the page's own (Budgets, at /call-offs/budgets) over the section
+    # whose address it starts with (Call-offs).
+    exact = [item for item in items if item["href"] == request.path]
+    if exact:
+        for item in items:
+            item["active"] = item in exact
     return items
 
 

@@ -7,8 +7,8 @@ same origin, breadth first, a few pages per kind of page, within a fixed budget.
 pages a journey needs that no link reached. A page that exists but is linked from nowhere fails
 here; a new journey page gets its endpoint added to ``JOURNEY_PAGES``.
 
-Only pages that exist today are listed: the budget and authorisation pages of A1, A2, B3's decline
-and C1's standing authorisation come with the next issue. Pages reached only through a form (the
+Only pages that exist today are listed: A2's spend limits and B3's decline come with other parts
+of issue 19. Pages reached only through a form (the
 compare page, the question pages of a new application, placing a call-off from its question page)
 are reached by the browser journeys in tests/e2e/, not here.
 """
@@ -129,6 +129,9 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "orders.index": "A2 call-offs to approve",
         "orders.show": "A2 approve a call-off",
         "orders.budgets": "A1 budgets",
+        "funding.new_budget": "A1 set a budget",
+        "funding.budget": "A1 a budget: allocated, committed, spent, available, history",
+        "funding.change_budget": "A1 raise a budget",
         "invoices.index": "A3 invoices",
         "invoices.show": "A3 validate an invoice",
         "invoices.mark_paid": "A3 pay by BACS",
@@ -139,6 +142,11 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "orders.index": "C1 call-offs it co-funds",
         "orders.show": "C1 confirm or decline a share",
         "orders.budgets": "C1 its budgets, the way to its contingent liability",
+        "funding.authorisations": "C1 standing authorisations",
+        "funding.new_authorisation": "C1 set up a standing authorisation",
+        "funding.authorisation": "C1 a standing authorisation and what it has used",
+        "funding.change_authorisation": "C1 change a standing authorisation",
+        "funding.revoke_authorisation": "C1 revoke a standing authorisation",
         "outcomes.contingent_liability": "C1 contingent liability",
         "invoices.recharges": "C1 recharge statement",
     },
@@ -163,6 +171,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accreditation.remove_member": "U2 remove a member",
         "accounts.audit_log": "U3 the audit log",
         "invoices.payment_performance": "U3 payment performance",
+        "funding.all_budgets": "every organisation's budgets",
+        "funding.budget": "one organisation's budget and its history",
     },
 }
 

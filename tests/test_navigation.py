@@ -11,14 +11,15 @@ from marketplace.db import commit
 from tests.factories import make_member
 
 EXPECTED_NAVIGATION = {
-    Role.BUYER: ["Home", "Find services", "Call-offs", "Invoices"],
-    Role.APPROVER: ["Home", "Find services", "Call-offs", "Invoices", "Team"],
+    Role.BUYER: ["Home", "Find services", "Call-offs", "Budgets", "Invoices"],
+    Role.APPROVER: ["Home", "Find services", "Call-offs", "Budgets", "Invoices", "Team"],
     Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Invoices", "Rate card", "Accreditation", "Team"],
     Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Invoices", "Rate card"],
     Role.ASSESSOR: ["Home", "Assessments"],
     Role.AUTHORITY_ADMIN: [
         "Home",
         "Call-offs",
+        "Budgets",
         "Payment performance",
         "Arrangements",
         "Members",

@@ -1,5 +1,5 @@
 """Call-off endpoints: place (once per ``Idempotency-Key``), list and read what the token's
-organisation is party to, act on each transition, record delivery, and read its budgets.
+organisation is party to, act on each transition, and record delivery (budgets: funding/api.py).
 
 The token's organisation acts: a buyer's token places for its organisation (the lead buyer), a
 co-funder's approver confirms its share, a provider's token accepts and records delivery. Every
@@ -27,7 +27,7 @@ from marketplace.api import (
     paginated_schema,
 )
 from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.errors import DomainError, NotFound
 from marketplace.money import VatTreatment
 from marketplace.orders import permissions, services
 from marketplace.orders.models import (
@@ -41,7 +41,7 @@ from marketplace.orders.models import (
     Side,
     VariationStatus,
 )
-from marketplace.orders.queries import CallOffFilters, budgets_of, call_offs_query
+from marketplace.orders.queries import CallOffFilters, call_offs_query
 from marketplace.orders.schemas import (
     CancellationSchema,
     CompletionSchema,
@@ -60,7 +60,7 @@ blp = api_blueprint(
     __name__,
     "Call-offs: place (honouring Idempotency-Key), list, read, confirm or decline funding, "
     "re-split shares after a decline, approve, accept, decline, record delivery, vary, cancel, "
-    "complete; and your organisation's budgets",
+    "complete",
 )
 T = TypeVar("T")
 
@@ -172,21 +172,6 @@ class CallOffQuerySchema(ma.Schema):
     placed_to = HorizonDate()
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100_000))
     page_size = ma.fields.Integer(load_default=25, validate=ma.validate.Range(min=1, max=100))
-
-
-class BudgetSchema(ma.Schema):
-    id = ma.fields.Integer()
-    financial_year = ma.fields.Integer()
-    category_id = ma.fields.Integer(allow_none=True)
-    allocated_pence = ma.fields.Integer()
-    committed_pence = ma.fields.Integer()
-    spent_pence = ma.fields.Integer()
-    available_pence = ma.fields.Integer()
-
-
-class BudgetListSchema(ma.Schema):
-    organisation_id = ma.fields.Integer()
-    budgets = ma.fields.List(ma.fields.Nested(BudgetSchema))
 
 
 CallOffPageSchema = paginated_schema(CallOffSchema, "CallOffPage")
@@ -447,13 +432,3 @@ def record_delivery(args, call_off_id):
     return _write(
         lambda: services.record_delivery(g.api_user, call_off, services.DeliveryDetails(**args))
     )
-
-
-@blp.route("/budgets")
-class BudgetCollection(MethodView):
-    @blp.response(200, BudgetListSchema)
-    def get(self):
-        """The token organisation's budgets: allocated, committed, spent and available."""
-        if not g.organisation.type.is_commissioner:
-            raise BusinessRuleViolation("Only commissioning organisations have budgets")
-        return {"organisation_id": g.organisation.id, "budgets": budgets_of(g.organisation.id)}

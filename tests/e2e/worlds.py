@@ -892,3 +892,51 @@ def following_world(live_server) -> FollowingWorld:
         )
         commit_and_close()
     return built
+
+
+# --- budgets and standing authorisations (A1, C1) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FundingWorld:
+    region_name: str  # a probation region with no budget yet
+    approver: Person  # its budget holder, who sets the budgets
+    colleague: Person  # its other approver, told of each change by email
+    pcc_name: str  # a Police and Crime Commissioner, also without budgets
+    pcc: Person  # its approver, who sets up standing authorisations
+    category: str  # a service category to set a budget for
+
+
+def funding_world(live_server) -> FundingWorld:
+    """A probation region and a PCC that the authority has just created, each with its
+    approvers and nothing else: no budgets, no authorisations."""
+    from marketplace.accounts.models import OrganisationType, Role
+    from marketplace.reference.models import ServiceCategory
+    from tests.factories import make_member, make_organisation
+
+    t = tag()
+    with live_server.app.app_context():
+        region = make_organisation(OrganisationType.PROBATION_REGION, name=f"Wessex Probation {t}")
+        pcc = make_organisation(OrganisationType.PCC, name=f"Dorset PCC {t}")
+        approver = make_member(
+            Role.APPROVER, region, name=f"Ruth Adeyemi {t}", email=f"ruth-{t}@wessex.example.org"
+        )
+        colleague = make_member(
+            Role.APPROVER, region, name=f"Omar Haddad {t}", email=f"omar-{t}@wessex.example.org"
+        )
+        pcc_approver = make_member(
+            Role.APPROVER, pcc, name=f"Jo Bell {t}", email=f"jo-{t}@dorset-pcc.example.gov.uk"
+        )
+        category = db.session.scalar(
+            sa.select(ServiceCategory.name).where(ServiceCategory.code == "ACC")
+        )
+        built = FundingWorld(
+            region_name=region.name,
+            approver=person(approver),
+            colleague=person(colleague),
+            pcc_name=pcc.name,
+            pcc=person(pcc_approver),
+            category=category,
+        )
+        commit_and_close()
+    return built

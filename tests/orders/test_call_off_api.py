@@ -74,7 +74,7 @@ def test_a_buyer_places_reads_and_the_provider_accepts_and_records_delivery(clie
     assert delivery.headers["Content-Type"] == PROBLEM_JSON
 
     budgets = client.get("/api/v1/budgets", headers=buyer).json
-    [budget] = budgets["budgets"]
+    [budget] = budgets["items"]
     assert budget["committed_pence"] == 100_000 and budget["available_pence"] == 9_900_000
 
 

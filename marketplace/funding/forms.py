@@ -1,0 +1,196 @@
+"""Forms for budgets and standing authorisations: shape only (the services decide the rules).
+Amounts are typed in pounds, up to two decimals, and become whole pence exactly."""
+
+from __future__ import annotations
+
+import re
+
+from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from marketplace.accounts.forms.admin import GetForm
+from marketplace.accounts.forms.fields import (
+    BaseForm,
+    ChoiceRadioField,
+    ChoiceSelectField,
+    submit_field,
+)
+from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX
+
+_AMOUNT = re.compile(r"^(-?)£?(\d{1,15})(?:\.(\d{2}))?$")
+_MAX_POUNDS = f"£{MAX_AMOUNT_PENCE // 100:,}"
+
+
+def pence_from_pounds(text: str | None) -> int | None:
+    """'25000', '£25,000.50' or '-5' as pence (2500000, 2500050, -500); None if it is not an
+    amount in pounds and whole pence. The services refuse a negative or huge one, saying so."""
+    match = _AMOUNT.match((text or "").strip().replace(",", "").replace(" ", ""))
+    if not match:
+        return None
+    sign, whole, part = match.groups()
+    pence = int(whole) * 100 + int(part or "0")
+    return -pence if sign else pence
+
+
+def _amount_field(label: str, message: str, description: str | None = None) -> StringField:
+    def check(form, field):
+        if not field.data:
+            return
+        pence = pence_from_pounds(field.data)
+        if pence is None:
+            raise ValidationError(
+                f"Enter {label[0].lower()}{label[1:]} in pounds and pence, like 25000 or 25000.50"
+            )
+        if pence < 0:
+            raise ValidationError(f"{label} cannot be negative")
+        if pence > MAX_AMOUNT_PENCE:
+            raise ValidationError(f"{label} must be {_MAX_POUNDS} or less")
+
+    return StringField(
+        label,
+        description=description,
+        widget=GovTextInput(),
+        validators=[DataRequired(message=message), check],
+        render_kw={"params": {"prefix": {"text": "£"}, "classes": "govuk-input--width-10"}},
+    )
+
+
+def _reason_field(label: str, message: str, description: str | None = None) -> TextAreaField:
+    return TextAreaField(
+        label,
+        description=description,
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message=message),
+            Length(max=REASON_MAX, message=f"Use {REASON_MAX} characters or fewer"),
+        ],
+    )
+
+
+def year_choices(years: list[int], label) -> list[SelectChoice]:
+    return [SelectChoice(str(year), label(year)) for year in years]
+
+
+class BudgetForm(BaseForm):
+    """A new budget; the view sets the years and categories offered."""
+
+    financial_year = ChoiceRadioField(
+        "Financial year",
+        choices=[],
+        widget=GovRadioInput(),
+        validators=[DataRequired(message="Choose the financial year")],
+        invalid_message="Choose one of the financial years listed",
+    )
+    category_id = ChoiceSelectField(
+        "What the budget is for",
+        description="A category budget is used for that category's call-offs before the "
+        "budget for all services.",
+        choices=[],
+        default="",  # left out of a post: for all services
+        widget=GovSelect(),
+        validators=[Optional()],
+        invalid_message="Choose a service category from the list",
+    )
+    allocated = _amount_field("Amount", "Enter the amount of the budget")
+    reason = TextAreaField(
+        "Note for the budget's history (optional)",
+        widget=GovTextArea(),
+        validators=[
+            Optional(),
+            Length(max=REASON_MAX, message=f"Use {REASON_MAX} characters or fewer"),
+        ],
+    )
+    submit = submit_field("Set budget")
+
+
+class ChangeBudgetForm(BaseForm):
+    allocated = _amount_field(
+        "New amount",
+        "Enter the new amount of the budget",
+        description="It cannot be less than what open call-offs commit and what has been spent.",
+    )
+    reason = _reason_field(
+        "Reason for the change",
+        "Enter the reason for the change",
+        description="It is kept in the budget's history and sent to your other approvers.",
+    )
+    # The allocation the person saw: a change made meanwhile by someone else is not undone.
+    expected = HiddenField()
+    submit = submit_field("Change budget")
+
+
+class BudgetFilterForm(GetForm):
+    """The authority's filters; the view sets the choices (each with an "all" choice first)."""
+
+    organisation = ChoiceSelectField(
+        "Organisation",
+        widget=GovSelect(),
+        choices=[],
+        default="",
+        validators=[Optional()],
+        invalid_message="Choose an organisation from the list",
+    )
+    year = ChoiceSelectField(
+        "Financial year",
+        widget=GovSelect(),
+        choices=[],
+        default="",
+        validators=[Optional()],
+        invalid_message="Choose a financial year from the list",
+    )
+
+
+class AuthorisationForm(BaseForm):
+    lead_buyer_id = ChoiceSelectField(
+        "Lead buyer",
+        description="The organisation whose call-offs may take your share without asking you.",
+        choices=[],
+        widget=GovSelect(),
+        validators=[DataRequired(message="Choose the organisation to authorise")],
+        invalid_message="Choose an organisation from the list",
+    )
+    financial_year = ChoiceRadioField(
+        "Financial year",
+        choices=[],
+        widget=GovRadioInput(),
+        validators=[DataRequired(message="Choose the financial year")],
+        invalid_message="Choose one of the financial years listed",
+    )
+    per_call_off = _amount_field(
+        "Limit per call-off",
+        "Enter the most your share of one call-off may be",
+        description="Your share of one call-off, including VAT. A larger share waits for you "
+        "to confirm it.",
+    )
+    annual = _amount_field(
+        "Total for the year",
+        "Enter the most your shares may come to in the year",
+        description="Your shares of all their call-offs starting in the year, added up.",
+    )
+    submit = submit_field("Set up authorisation")
+
+
+class ChangeAuthorisationForm(BaseForm):
+    per_call_off = _amount_field("Limit per call-off", "Enter the limit per call-off")
+    annual = _amount_field(
+        "Total for the year",
+        "Enter the total for the year",
+        description="It cannot be less than what the authorisation has already used.",
+    )
+    reason = _reason_field(
+        "Reason for the change",
+        "Enter the reason for the change",
+        description="The lead buyer's approvers are sent it.",
+    )
+    submit = submit_field("Change authorisation")
+
+
+class RevokeAuthorisationForm(BaseForm):
+    reason = _reason_field(
+        "Reason for revoking",
+        "Enter the reason for revoking the authorisation",
+        description="The lead buyer's approvers are sent it.",
+    )
+    submit = submit_field("Revoke authorisation")
