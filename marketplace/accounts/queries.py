@@ -137,6 +137,24 @@ def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]
     )
 
 
+def approvers_and_limits(organisation_id: int) -> list[tuple[User, int | None]]:
+    """The organisation's active approvers, each with their approval limit (None: no limit),
+    read in the caller's transaction (money is never read from a worker's copy)."""
+    return [
+        (user, limit)
+        for user, limit in db.session.execute(
+            sa.select(User, Membership.approval_limit_pence)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.organisation_id == organisation_id,
+                Membership.role == Role.APPROVER,
+                User.active.is_(True),
+            )
+            .order_by(User.name, User.id)
+        )
+    ]
+
+
 def get_organisation(organisation_id: Any) -> Organisation | None:
     pk = parse_id(organisation_id)
     return None if pk is None else db.session.get(Organisation, pk)

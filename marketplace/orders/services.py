@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
-from marketplace.accounts.queries import people_with_roles
+from marketplace.accounts.queries import approvers_and_limits
 from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.accreditation.services.applications import london_date
@@ -417,7 +417,7 @@ def _funder_key(
 def spend_limit(actor: User, organisation_id: int) -> int:
     """What the actor may commit of their organisation's money on one call-off unapproved: the
     highest limit their buyer or approver memberships name; unnamed, a buyer's default or, for
-    an approver (the budget holder), no limit."""
+    an approver (the budget holder), their approval limit (none: no limit)."""
     memberships = [
         m
         for m in actor.memberships
@@ -426,9 +426,84 @@ def spend_limit(actor: User, organisation_id: int) -> int:
     named = [m.spend_limit_pence for m in memberships if m.spend_limit_pence is not None]
     if named:
         return max(named)
-    if any(m.role == Role.APPROVER for m in memberships):
-        return MAX_VALUE_PENCE
+    approving = [m for m in memberships if m.role == Role.APPROVER]
+    if approving:
+        return max(_covers(m.approval_limit_pence) for m in approving)
     return current_app.config["BUYER_SPEND_LIMIT_PENCE"]
+
+
+def _covers(approval_limit_pence: int | None) -> int:
+    """The most an approval limit covers (None: no limit)."""
+    return MAX_VALUE_PENCE if approval_limit_pence is None else approval_limit_pence
+
+
+def approval_amount(call_off: CallOff) -> int:
+    """What an approval is for: the lead buyer's share of the value (its own money; co-funders
+    confirm theirs), as the placer's spend limit is compared with."""
+    return next(f.share_pence for f in call_off.funders if f.is_lead)
+
+
+def approvers_who_can_approve(
+    organisation_id: int, amount: int, placed_by_id: int | None
+) -> list[User]:
+    """The organisation's active approvers, other than the person who placed it, whose approval
+    limit covers ``amount`` (read in this transaction)."""
+    return [
+        user
+        for user, limit in approvers_and_limits(organisation_id)
+        if user.id != placed_by_id and amount <= _covers(limit)
+    ]
+
+
+def _names(people: Sequence[User]) -> str:
+    names = [person.name for person in people]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _lead_part(gross: int, shares: Sequence[FundingShare]) -> int:
+    """The lead buyer's part of ``gross`` (``_check_shares`` puts the lead first)."""
+    return split_by_basis_points(gross, [s.basis_points for s in shares])[0]
+
+
+def _add_errors(errors: dict[str, list[str]], more: dict[str, list[str]]) -> None:
+    for key, messages in more.items():
+        errors.setdefault(key, []).extend(messages)
+
+
+def _nobody_can_approve(
+    actor: User, organisation: Organisation, lead_share: int
+) -> dict[str, list[str]]:
+    """At placing: a call-off above the placer's spend limit waits for an approver; if nobody
+    else in the organisation can approve it (no other active approver whose limit covers it), it
+    would wait for ever, holding its budget, so it is refused before it is placed, saying who can
+    fix it. (A buyer expects to hear at once that their purchase cannot go ahead, not to find a
+    call-off stuck weeks later with its money held.)"""
+    limit = spend_limit(actor, organisation.id)
+    if lead_share <= limit or approvers_who_can_approve(organisation.id, lead_share, actor.id):
+        return {}
+    approvers = [user for user, _ in approvers_and_limits(organisation.id)]
+    others = [user for user in approvers if user.id != actor.id]
+    message = (
+        f"This call-off would cost {organisation.name} {_pounds(lead_share)}, above your spend "
+        f"limit of {_pounds(limit)}, so an approver must approve it, but nobody in "
+        f"{organisation.name} other than you can approve that much"
+    )
+    if others:
+        message += (
+            f". {_names(others)} can raise your spend limit or an approver's approval limit "
+            "on the Team page; ask them, or buy less"
+        )
+    elif approvers:
+        message += (
+            ". You are its only approver: raise your spend limit on the Team page, or invite "
+            "another approver who can approve it"
+        )
+    else:
+        message += (
+            f". {organisation.name} has no approvers: ask the marketplace's authority "
+            "administrators to invite one"
+        )
+    return {"quantity": [message]}
 
 
 def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int, int, int]:
@@ -961,6 +1036,7 @@ def check_call_off(
     )
     budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
     errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
+    _add_errors(errors, _nobody_can_approve(actor, organisation, _lead_part(gross, shares)))
     try:
         _check_within_limit(call_off, counted, 0, now)
     except BusinessRuleViolation as refusal:
@@ -1040,6 +1116,7 @@ def place_call_off(
     new_id = lock_name_and_reserve_id(_buyer_total_lock(call_off), CallOff.__table__)
     budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
     errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
+    _add_errors(errors, _nobody_can_approve(actor, organisation, _lead_part(gross, shares)))
     if errors:
         raise BusinessRuleViolation(errors)
     _check_within_limit(call_off, counted, 0, now)
@@ -1116,11 +1193,9 @@ def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
         call_off.funding_confirmed_at = now
     if _needs_approval(call_off):
         _transition(call_off, CallOffStatus.AWAITING_APPROVAL)
-        approvers = [
-            u
-            for u in people_with_roles(call_off.lead_buyer_id, [Role.APPROVER])
-            if u.id != call_off.placed_by_id
-        ]
+        approvers = approvers_who_can_approve(
+            call_off.lead_buyer_id, approval_amount(call_off), call_off.placed_by_id
+        )
         for approver in approvers:
             queue_email(
                 approver.email, "orders_approval_requested", user=approver, call_off=call_off
@@ -1200,6 +1275,21 @@ def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> C
     now = now or utcnow()
     approving = {"done": "approved", "only_from": {CallOffStatus.AWAITING_APPROVAL}}
     _check(call_off, CallOffStatus.SENT, **approving)
+    # The limit read in this transaction, after the lock: one lowered meanwhile counts.
+    amount = approval_amount(call_off)
+    limits = dict((user.id, limit) for user, limit in approvers_and_limits(call_off.lead_buyer_id))
+    if amount > _covers(limits.get(actor.id)):
+        others = approvers_who_can_approve(call_off.lead_buyer_id, amount, call_off.placed_by_id)
+        raise PermissionDenied(
+            f"This call-off would cost {call_off.lead_buyer.name} {_pounds(amount)}, above your "
+            f"approval limit of {_pounds(limits[actor.id])}: "
+            + (
+                f"{_names(others)} can approve it"
+                if others
+                else "nobody else can approve it yet; an approver can raise a limit on the Team "
+                "page"
+            )
+        )
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     call_off.approved_at, call_off.approved_by_id = now, actor.id
     _send(call_off, now, **approving)

@@ -446,9 +446,16 @@ def _filters() -> tuple[CallOffFilters, dict[str, str]]:
             placed_from=parse_day(raw["from"]),
             placed_to=parse_day(raw["to"]),
             waiting_for=_organisation().id if raw["waiting"] else None,
+            approver_id=_approver_id(),
         ),
         raw,
     )
+
+
+def _approver_id() -> int | None:
+    """The signed-in person, if they approve for their organisation: what waits for approval
+    is, for them, only what they can approve (placed by someone else, within their limit)."""
+    return current_user.id if Role.APPROVER in current_user.roles_in(_organisation()) else None
 
 
 def _query():
@@ -471,7 +478,7 @@ def index():
     )
     organisation = _organisation()
     # What waits for the organisation comes first, whichever page of the list is shown.
-    waiting, waiting_total = waiting_first(organisation.id, WAITING_SHOWN)
+    waiting, waiting_total = waiting_first(organisation.id, WAITING_SHOWN, _approver_id())
     return render_template(
         "orders/index.html",
         page=page,
