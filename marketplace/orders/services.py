@@ -79,6 +79,7 @@ from marketplace.orders.models import (
     AwardRoute,
     Budget,
     CallOff,
+    CallOffBudgetPart,
     CallOffFunder,
     CallOffStatus,
     CancellationReason,
@@ -559,13 +560,14 @@ _BUDGETS_AND_COUNTED_VALUE = {
         _BUDGETS.c.id,
         _BUDGETS.c.organisation_id,
         _BUDGETS.c.category_id,
+        _BUDGETS.c.financial_year,
         (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
             "available_pence"
         ),
         counted.scalar_subquery().label("counted_value"),
     ).where(
         _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
-        _BUDGETS.c.financial_year == sa.bindparam("year"),
+        _BUDGETS.c.financial_year.in_(sa.bindparam("years", expanding=True)),
         sa.or_(
             _BUDGETS.c.category_id == sa.bindparam("category_id"),
             _BUDGETS.c.category_id.is_(None),
@@ -758,27 +760,45 @@ class _FundingBudget:
     available_pence: int
 
 
+def year_weights(call_off: CallOff) -> dict[int, int]:
+    """The call-off's planned units by financial year: its planned spread of units over its
+    months (``capacity_plan``), added up by the year each month falls in."""
+    weights: dict[int, int] = {}
+    for month, units in capacity_plan(call_off).items():
+        year = financial_year(month)
+        weights[year] = weights.get(year, 0) + units
+    return weights
+
+
+def split_by_year(amount: int, weights: dict[int, int]) -> dict[int, int]:
+    """``amount`` in exact pence by year, in proportion to ``weights`` (the parts sum to it);
+    years whose part is nothing are left out, unless every part is (then the first year's)."""
+    years = sorted(weights)
+    parts = dict(zip(years, allocate(amount, [weights[y] for y in years]), strict=True))
+    return {y: p for y, p in parts.items() if p} or {years[0]: 0}
+
+
 def _funding_budgets_and_counted_value(
     call_off: CallOff, shares: Sequence[FundingShare], now: datetime
-) -> tuple[dict[int, _FundingBudget], int]:
-    """Each funder's budget for the call-off's category in the financial year it starts in
-    (else the funder's general budget), by funder (a funder without one is left out: see
-    ``_funding_errors``), and the buyer's counted value (``_counted_value``), read together in
-    one statement. Placing reads them under the lock on the buyer's total, so that the value
-    is current."""
-    year = financial_year(call_off.start_date)
+) -> tuple[dict[tuple[int, int], _FundingBudget], int]:
+    """Each funder's budget for the call-off's category in each financial year its planned
+    months fall in (else the funder's general budget for that year), by (funder, year) (one
+    missing is left out: see ``_funding_errors``), and the buyer's counted value
+    (``_counted_value``), read together in one statement. Placing reads them under the lock on
+    the buyer's total, so that the value is current."""
     values = {
         "funder_ids": [share.organisation_id for share in shares],
-        "year": year,
+        "years": sorted(year_weights(call_off)),
         **_counted_values(call_off, _lookback_start(now)),
     }
     statement = _BUDGETS_AND_COUNTED_VALUE[_scope(call_off)]
     rows = db.session.connection().execute(statement, values).all()
-    budgets: dict[int, _FundingBudget] = {}
+    budgets: dict[tuple[int, int], _FundingBudget] = {}
     for row in rows:
+        key = (row.organisation_id, row.financial_year)
         # The category's own budget wins over the general one.
-        if row.organisation_id not in budgets or row.category_id == call_off.category_id:
-            budgets[row.organisation_id] = _FundingBudget(row.id, int(row.available_pence))
+        if key not in budgets or row.category_id == call_off.category_id:
+            budgets[key] = _FundingBudget(row.id, int(row.available_pence))
     if rows:
         return budgets, int(rows[0].counted_value)
     return budgets, _counted_value(call_off, _lookback_start(now))  # no funder has a budget
@@ -788,29 +808,34 @@ def _funding_errors(
     call_off: CallOff,
     shares: Sequence[FundingShare],
     funders: dict[int, Organisation],
-    budgets: dict[int, _FundingBudget],
+    budgets: dict[tuple[int, int], _FundingBudget],
     given: Sequence[FundingShare],
 ) -> dict[str, list[str]]:
-    """Each funder must have a budget for the year the call-off starts in, with room for its
-    part of the value; each refusal is keyed by the answer to change (``_funder_key``)."""
+    """Each funder must have a budget for each financial year the call-off's planned months
+    fall in, with room for that year's part of its share; each refusal is keyed by the answer
+    to change (``_funder_key``; a later year the lead lacks a budget for: the end date)."""
     errors: dict[str, list[str]] = {}
-    year = financial_year(call_off.start_date)
+    start_year = financial_year(call_off.start_date)
+    weights = year_weights(call_off)
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
     for share, part in zip(shares, parts, strict=True):
         pk = share.organisation_id
-        budget = budgets.get(pk)
-        if budget is None:
-            key = _funder_key(call_off.lead_buyer_id, given, pk, "organisation_id")
-            message = (
-                f"{funders[pk].name} has no budget for {financial_year_label(year)}, so it "
-                "cannot fund this call-off"
-            )
-        elif budget.available_pence < part:
-            key = _funder_key(call_off.lead_buyer_id, given, pk, "basis_points")
-            message = _short_of(funders[pk], year, budget.available_pence, part)
-        else:
-            continue
-        errors.setdefault(key, []).append(message)
+        for year, year_part in split_by_year(part, weights).items():
+            budget = budgets.get((pk, year))
+            if budget is None:
+                key = _funder_key(call_off.lead_buyer_id, given, pk, "organisation_id")
+                if key == "start_date" and year != start_year:
+                    key = "end_date"
+                message = (
+                    f"{funders[pk].name} has no budget for {financial_year_label(year)}, so it "
+                    "cannot fund this call-off"
+                )
+            elif budget.available_pence < year_part:
+                key = _funder_key(call_off.lead_buyer_id, given, pk, "basis_points")
+                message = _short_of(funders[pk], year, budget.available_pence, year_part)
+            else:
+                continue
+            errors.setdefault(key, []).append(message)
     return errors
 
 
@@ -825,39 +850,55 @@ def _add_funders(
     call_off: CallOff,
     shares: Sequence[FundingShare],
     funders: dict[int, Organisation],
-    budgets: dict[int, _FundingBudget],
+    budgets: dict[tuple[int, int], _FundingBudget],
     now: datetime,
     actor: User,
 ) -> None:
-    """Split the value by the shares into the call-off's funders, each part to be committed
-    against its funder's budget (``_write_and_take_from_budgets``); co-funders' standing
-    authorisations confirm their parts at once. Budgets already too small were refused before
-    (``_funding_errors``)."""
+    """Split the value by the shares into the call-off's funders, and each share by financial
+    year into its parts (``split_by_year``), each to be committed against that year's budget
+    (``_write_and_take_from_budgets``); co-funders' standing authorisations confirm their shares
+    at once, each year's part used from that year's authorisation (all or none). Budgets already
+    too small were refused before (``_funding_errors``)."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
-    year = financial_year(call_off.start_date)  # every funder's budget is for this year
+    weights = year_weights(call_off)
     for share, part in zip(shares, parts, strict=True):
-        is_lead = share.organisation_id == call_off.lead_buyer_id
+        pk = share.organisation_id
+        is_lead = pk == call_off.lead_buyer_id
+        by_year = split_by_year(part, weights)
         funder = new_row(
             CallOffFunder,
-            organisation_id=share.organisation_id,
-            organisation=funders[share.organisation_id],
+            organisation_id=pk,
+            organisation=funders[pk],
             is_lead=is_lead,
             basis_points=share.basis_points,
             share_pence=part,
             committed_pence=part,
-            budget_id=budgets[share.organisation_id].id,
+            budget_id=budgets[pk, min(by_year)].id,
+            parts=[],
         )
+        for year, year_part in by_year.items():
+            funder.parts.append(
+                new_row(
+                    CallOffBudgetPart,
+                    budget_id=budgets[pk, year].id,
+                    financial_year=year,
+                    share_pence=year_part,
+                    committed_pence=year_part,
+                )
+            )
         if is_lead:
             funder.confirmed_at, funder.confirmed_by_id = now, actor.id
         else:
-            authorisation = _authorisation(share.organisation_id, call_off.lead_buyer_id, year)
-            if authorisation is not None:
-                lock_rows(FundingAuthorisation, [authorisation.id])
-                if (
-                    part <= authorisation.per_call_off_limit_pence
-                    and authorisation.used_pence + part <= authorisation.annual_limit_pence
+            found = {year: _authorisation(pk, call_off.lead_buyer_id, year) for year in by_year}
+            if all(found.values()):
+                lock_rows(FundingAuthorisation, [a.id for a in found.values()])
+                if all(
+                    part <= found[year].per_call_off_limit_pence
+                    and found[year].used_pence + year_part <= found[year].annual_limit_pence
+                    for year, year_part in by_year.items()
                 ):
-                    authorisation.used_pence += part
+                    for year, year_part in by_year.items():
+                        found[year].used_pence += year_part
                     funder.confirmed_at, funder.preauthorised = now, True
         call_off.funders.append(funder)
 
@@ -876,30 +917,36 @@ def _write_and_take_from_budgets(
     A call-off with one funder, and nothing else to write, has its budget's UPDATE go in the
     statement that writes the rows (``write_new``'s ``then``, on PostgreSQL): one round trip
     fewer for most placements."""
-    funders = sorted(call_off.funders, key=lambda f: f.budget_id)
+    parts = sorted(
+        (part for f in call_off.funders for part in f.parts if part.committed_pence),
+        key=lambda part: part.budget_id,
+    )
     session = db.session
-    if len(funders) == 1 and not session.dirty:
-        [funder] = funders
-        taken = [(funder, write_new(Then(_TAKE_FROM_BUDGET, _taking(funder, now))))]
+    if len(parts) <= 1 and not session.dirty:
+        taken = [(part, write_new(Then(_TAKE_FROM_BUDGET, _taking(part, now)))) for part in parts]
+        if not parts:
+            write_new()
     else:
         write_new()
         # Last, after everything else is written (on SQLite, the reference the INSERT's key
         # gave): from here to the commit each budget's row is locked against other writers.
         session.flush()
         connection = session.connection()
-        taken = [(f, connection.scalar(_TAKE_FROM_BUDGET, _taking(f, now))) for f in funders]
+        taken = [(p, connection.scalar(_TAKE_FROM_BUDGET, _taking(p, now))) for p in parts]
     short: dict[str, list[str]] = {}
-    for funder, committed in taken:
+    for part, committed in taken:
         if committed is None:
             # Used up since it was read: keyed as ``_funding_errors`` keys it.
-            left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": funder.budget_id})
-            year = financial_year(call_off.start_date)
+            funder = part.funder
+            left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": part.budget_id})
             key = _funder_key(call_off.lead_buyer_id, given, funder.organisation_id, "basis_points")
-            message = _short_of(funder.organisation, year, int(left), funder.committed_pence)
+            message = _short_of(
+                funder.organisation, part.financial_year, int(left), part.committed_pence
+            )
             short.setdefault(key, []).append(message)
             continue
         held = session.identity_map.get(
-            Budget.__mapper__.identity_key_from_primary_key((funder.budget_id,))
+            Budget.__mapper__.identity_key_from_primary_key((part.budget_id,))
         )
         if held is not None:
             # Without marking the object changed: the row is written.
@@ -909,8 +956,8 @@ def _write_and_take_from_budgets(
         raise BusinessRuleViolation(short)
 
 
-def _taking(funder: CallOffFunder, now: datetime) -> dict:
-    return {"budget_id": funder.budget_id, "part": funder.committed_pence, "now": now}
+def _taking(part: CallOffBudgetPart, now: datetime) -> dict:
+    return {"budget_id": part.budget_id, "part": part.committed_pence, "now": now}
 
 
 def _require_placer(actor: User, organisation: Organisation) -> None:
@@ -1030,7 +1077,9 @@ def check_call_off(
         lead_buyer=organisation,
         arrangement=listing.lot.arrangement,
         category_id=listing.lot.category_id,
+        quantity=details.quantity,
         start_date=details.start_date,
+        end_date=details.end_date,
         gross_pence=gross,
         outcome_max_pence=outcome_max,
     )
@@ -1303,18 +1352,27 @@ def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> C
 
 
 def _release(call_off: CallOff) -> None:
-    """Give back to each funder's budget what the call-off still commits."""
-    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+    """Give back to each funder's budget for each year what the call-off still commits there."""
+    parts = [part for funder in call_off.funders for part in funder.parts]
+    lock_rows(Budget, (part.budget_id for part in parts))
+    for part in parts:
+        part.budget.committed_pence -= part.committed_pence
+        part.committed_pence = 0
     for funder in call_off.funders:
-        funder.budget.committed_pence -= funder.committed_pence
         funder.committed_pence = 0
 
 
-def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
+def _spend_delivered(call_off: CallOff, new_delivered_units: int, day: date) -> None:
     """Move the value of newly delivered units from committed to spent, per funder, so that the
-    parts spent always sum exactly to the value of the units delivered so far."""
-    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+    parts spent always sum exactly to the value of the units delivered so far. It is spent from
+    the budget of the year ``day`` falls in (the funder's part for that year; a delivery outside
+    the planned years, from the nearest year's), and its commitment is released from that
+    year's part first, then from the other years', latest first (delivered sooner than
+    planned)."""
+    parts = [part for funder in call_off.funders for part in funder.parts]
+    lock_rows(Budget, (part.budget_id for part in parts))
     shares = [f.basis_points for f in call_off.funders]
+    year = financial_year(day)
 
     def spent_parts(units: int) -> list[int]:
         *_, value = call_off_value(call_off.unit_price_pence, units, call_off.vat_treatment)
@@ -1324,9 +1382,20 @@ def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
     after = spent_parts(new_delivered_units)
     for funder, old, new in zip(call_off.funders, before, after, strict=True):
         delta = min(new - old, funder.committed_pence)
+        if delta <= 0 or not funder.parts:
+            continue
+        target = min(funder.parts, key=lambda p: (abs(p.financial_year - year), p.financial_year))
+        target.budget.spent_pence += delta
+        others = sorted(
+            (p for p in funder.parts if p is not target), key=lambda p: -p.financial_year
+        )
+        left = delta
+        for part in (target, *others):
+            taken = min(left, part.committed_pence)
+            part.committed_pence -= taken
+            part.budget.committed_pence -= taken
+            left -= taken
         funder.committed_pence -= delta
-        funder.budget.committed_pence -= delta
-        funder.budget.spent_pence += delta
     call_off.delivered_units = new_delivered_units
 
 
@@ -1636,7 +1705,7 @@ def record_delivery(
     )
     call_off.deliveries.append(delivery)
     if delivery.payable_units:
-        _spend_delivered(call_off, call_off.delivered_units + delivery.payable_units)
+        _spend_delivered(call_off, call_off.delivered_units + delivery.payable_units, day)
     if call_off.status == CallOffStatus.ACCEPTED:
         _transition(call_off, CallOffStatus.IN_DELIVERY)
         call_off.delivery_started_at = now
@@ -1868,6 +1937,67 @@ def _decide(variation: Variation, new_status: VariationStatus, *, check_only: bo
     move(variation, new_status, VARIATION_TRANSITIONS, noun="variation")
 
 
+def _budget_for(organisation_id: int, year: int, category_id: int) -> Budget | None:
+    """The organisation's budget for the category in the year, else its general one."""
+    return db.session.scalar(
+        sa.select(Budget)
+        .where(
+            Budget.organisation_id == organisation_id,
+            Budget.financial_year == year,
+            sa.or_(Budget.category_id == category_id, Budget.category_id.is_(None)),
+        )
+        .order_by(Budget.category_id.is_(None))
+    )
+
+
+def _variation_budget_parts(
+    call_off: CallOff, new_gross: int, plan: dict[date, int]
+) -> tuple[list[int], list[tuple[CallOffFunder, int, Budget, int]]]:
+    """Each funder's share of the new value, and what more each must commit in each financial
+    year: its increase split by the years of the new plan's units (``plan``: the months from now
+    to the new end), from that year's budget (its part's, or its budget for a year the call-off
+    did not reach before). Refused, naming the funder and the year, where a year has no budget
+    or too little. Locks the budgets it reads."""
+    new_shares = split_by_basis_points(new_gross, [f.basis_points for f in call_off.funders])
+    weights: dict[int, int] = {}
+    for month, units in plan.items():
+        weights[financial_year(month)] = weights.get(financial_year(month), 0) + units
+    wanted = []
+    for funder, new in zip(call_off.funders, new_shares, strict=True):
+        if new > funder.share_pence and weights:
+            for year, part in split_by_year(new - funder.share_pence, weights).items():
+                if part:
+                    held = next((p for p in funder.parts if p.financial_year == year), None)
+                    wanted.append((funder, year, held, part))
+    budgets = {
+        (funder.id, year): held.budget
+        if held is not None
+        else _budget_for(funder.organisation_id, year, call_off.category_id)
+        for funder, year, held, _ in wanted
+    }
+    lock_rows(Budget, (b.id for b in budgets.values() if b is not None))
+    short: list[str] = []
+    more = []
+    for funder, year, _, part in wanted:
+        budget = budgets[funder.id, year]
+        label = financial_year_label(year)
+        if budget is None:
+            short.append(
+                f"{funder.organisation.name} has no budget for {label}, which this variation "
+                "reaches into"
+            )
+        elif part > budget.available_pence:
+            short.append(
+                f"{funder.organisation.name} has {_pounds(budget.available_pence)} left in its "
+                f"{label} budget, less than the {_pounds(part)} more this variation needs there"
+            )
+        else:
+            more.append((funder, year, budget, part))
+    if short:
+        raise BusinessRuleViolation({"shares": short})
+    return new_shares, more
+
+
 def agree_variation(
     actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
 ) -> Variation:
@@ -1890,20 +2020,6 @@ def agree_variation(
     extra_gross = terms["gross_pence"] - call_off.gross_pence
     _check_route(call_off, extra_gross, now)
 
-    # Budgets: each funder's share of the new value, the difference committed (all or nothing).
-    lock_rows(Budget, (f.budget_id for f in call_off.funders))
-    new_shares = split_by_basis_points(
-        terms["gross_pence"], [f.basis_points for f in call_off.funders]
-    )
-    short = [
-        f"{f.organisation.name} has {_pounds(f.budget.available_pence)} left in its budget, less "
-        f"than the {_pounds(new - f.share_pence)} more this variation needs"
-        for f, new in zip(call_off.funders, new_shares, strict=True)
-        if new - f.share_pence > f.budget.available_pence
-    ]
-    if short:
-        raise BusinessRuleViolation({"shares": short})
-
     # Capacity: months already past keep what they had; what is left is spread over the months
     # from this one (or the start, if later) to the new end, in place of what it held there.
     this_month = first_of_month(london_date(now))
@@ -1923,6 +2039,7 @@ def agree_variation(
     months = _months(max(first_of_month(call_off.start_date), this_month), end) or [this_month]
     parts = allocate(max(quantity - kept, 0), [1] * len(months))
     plan = {month: units for month, units in zip(months, parts, strict=True) if units}
+    new_shares, more = _variation_budget_parts(call_off, terms["gross_pence"], plan)
     _check_capacity(call_off, plan, own)
 
     # Every check has passed: from here on the call-off takes its new terms.
@@ -1933,10 +2050,20 @@ def agree_variation(
     _commit_capacity(call_off, plan, now)
     call_off.quantity, call_off.end_date = quantity, end
     for funder, new in zip(call_off.funders, new_shares, strict=True):
-        delta = new - funder.share_pence
-        funder.budget.committed_pence += delta
-        funder.committed_pence += delta
+        funder.committed_pence += new - funder.share_pence
         funder.share_pence = new
+    for funder, year, budget, part in more:
+        budget.committed_pence += part
+        held = next((p for p in funder.parts if p.financial_year == year), None)
+        if held is None:
+            funder.parts.append(
+                CallOffBudgetPart(
+                    budget=budget, financial_year=year, share_pence=part, committed_pence=part
+                )
+            )
+        else:
+            held.share_pence += part
+            held.committed_pence += part
     call_off.net_pence, call_off.vat_pence = terms["net_pence"], terms["vat_pence"]
     call_off.gross_pence = terms["gross_pence"]
     call_off.version += 1
