@@ -195,3 +195,20 @@ def test_a_variation_reaching_into_a_year_without_a_budget_is_refused(world):
     )
     parts = db.session.scalar(sa.select(sa.func.count()).select_from(CallOffBudgetPart))
     assert parts == parts_before and call_off.quantity == 4
+
+
+def test_the_call_off_page_shows_each_years_part(world, web):
+    from tests.pages import main
+
+    start, end, first = across_31_march(date.today())
+    budget(world.region, first)
+    budget(world.region, first + 1)
+    call_off = place(world, start, end)
+    db.session.commit()
+    response = web.as_user(world.buyer, world.region).get(f"/call-offs/{call_off.id}")
+    assert response.status_code == 200, response.get_data(as_text=True)[-3000:]
+    page = main(response)
+    table = page.split('id="funding-by-year"', 1)[1].split("</table>", 1)[0]
+    label = f"{first}-{str(first + 1)[-2:]}"
+    later = f"{first + 1}-{str(first + 2)[-2:]}"
+    assert label in table and "£600.00" in table and later in table and "£400.00" in table
