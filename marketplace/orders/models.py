@@ -607,9 +607,28 @@ class Variation(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str] = mapped_column(sa.String(REASON_DETAIL_MAX), default="")
     version: Mapped[int | None] = mapped_column()  # the call-off's version this agreement made
+    # Above the buyer's spend limit a change goes to an approver again: when the buyer side
+    # consented (proposed it, or agreed the provider's) and by whom; then the approver's approval.
+    approval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approval_requested_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approved_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     call_off: Mapped[CallOff] = relationship(back_populates="variations")
     proposed_by: Mapped[User | None] = relationship(foreign_keys=[proposed_by_id])
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Waiting for an approver of the lead buyer (above the buyer's spend limit)."""
+        return (
+            self.status == VariationStatus.PROPOSED
+            and self.approval_requested_at is not None
+            and self.approved_at is None
+        )
 
 
 class OutcomeRecord(db.Model):

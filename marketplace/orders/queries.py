@@ -61,8 +61,23 @@ def _to_approve_by(organisation_id, approver_id=None):
     condition = sa.and_(
         CallOff.status == CallOffStatus.AWAITING_APPROVAL, CallOff.lead_buyer_id == organisation_id
     )
+    # A change above the spend limit of the person who agreed it waits for an approver too.
+    change = [
+        Variation.call_off_id == CallOff.id,
+        Variation.status == VariationStatus.PROPOSED,
+        Variation.approval_requested_at.is_not(None),
+        Variation.approved_at.is_(None),
+    ]
+    if approver_id is not None:
+        change.append(
+            sa.or_(
+                Variation.approval_requested_by_id.is_(None),
+                Variation.approval_requested_by_id != approver_id,
+            )
+        )
+    changes = sa.and_(CallOff.lead_buyer_id == organisation_id, sa.exists().where(*change))
     if approver_id is None:
-        return condition
+        return sa.or_(condition, changes)
     lead_share = (
         sa.select(CallOffFunder.share_pence)
         .where(CallOffFunder.call_off_id == CallOff.id, CallOffFunder.is_lead.is_(True))
@@ -77,10 +92,13 @@ def _to_approve_by(organisation_id, approver_id=None):
         )
         .scalar_subquery()
     )
-    return sa.and_(
-        condition,
-        sa.or_(CallOff.placed_by_id.is_(None), CallOff.placed_by_id != approver_id),
-        sa.or_(approval_limit.is_(None), lead_share <= approval_limit),
+    return sa.or_(
+        sa.and_(
+            condition,
+            sa.or_(CallOff.placed_by_id.is_(None), CallOff.placed_by_id != approver_id),
+            sa.or_(approval_limit.is_(None), lead_share <= approval_limit),
+        ),
+        changes,
     )
 
 

@@ -1895,6 +1895,7 @@ def propose_variation(
         after=_terms(call_off, call_off.quantity + extra_units, end),
     )
     call_off.variations.append(variation)
+    waits = side == Side.BUYER and _variation_needs_approval(actor, call_off, variation)
     db.session.flush()
     audit.record(
         actor,
@@ -1902,7 +1903,11 @@ def propose_variation(
         call_off,
         after={"variation_id": variation.id, **variation.after, "reason": reason},
     )
-    if side == Side.BUYER:
+    if waits:
+        # The provider is asked once an approver has approved it (approve_variation).
+        _apply_variation(actor, call_off, variation, now, check_only=True)
+        _request_variation_approval(actor, call_off, variation, now)
+    elif side == Side.BUYER:
         email_people(
             call_off.provider_id,
             [Role.PROVIDER_ADMIN],
@@ -2013,6 +2018,128 @@ def agree_variation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
         )
     now = now or utcnow()
+    if variation.awaiting_approval:
+        raise TransitionConflict(
+            {
+                "status": [
+                    f"This change is waiting for an approver of {call_off.lead_buyer.name} to "
+                    "approve it"
+                ]
+            }
+        )
+    if (
+        side == Side.BUYER
+        and variation.approved_at is None
+        and _variation_needs_approval(actor, call_off, variation)
+    ):
+        _apply_variation(actor, call_off, variation, now, check_only=True)
+        _request_variation_approval(actor, call_off, variation, now)
+        return variation
+    return _apply_variation(actor, call_off, variation, now)
+
+
+def _variation_lead_share(call_off: CallOff, variation: Variation) -> int:
+    """The lead buyer's share of the value the variation would make."""
+    shares = split_by_basis_points(
+        variation.after["gross_pence"], [f.basis_points for f in call_off.funders]
+    )
+    return next(s for f, s in zip(call_off.funders, shares, strict=True) if f.is_lead)
+
+
+def _variation_needs_approval(actor: User, call_off: CallOff, variation: Variation) -> bool:
+    """A change the buyer side consents to that raises the lead buyer's share above the
+    consenting person's spend limit goes to an approver again; refused at once (with who can
+    fix it) if nobody else could approve it, as at placing."""
+    share = _variation_lead_share(call_off, variation)
+    own = next(f.share_pence for f in call_off.funders if f.is_lead)
+    if share <= own or share <= spend_limit(actor, call_off.lead_buyer_id):
+        return False
+    errors = _nobody_can_approve(actor, call_off.lead_buyer, share)
+    if errors:
+        message = errors["quantity"][0].replace("This call-off would cost", "With this change")
+        raise BusinessRuleViolation({"extra_units": [message.replace(" would cost", "")]})
+    return True
+
+
+def _request_variation_approval(
+    actor: User, call_off: CallOff, variation: Variation, now: datetime
+) -> None:
+    """Mark the change as waiting for an approver (the call-off is locked) and ask those who
+    can approve it."""
+    variation.approval_requested_at, variation.approval_requested_by_id = now, actor.id
+    share = _variation_lead_share(call_off, variation)
+    audit.record(
+        actor,
+        "call_off.variation_approval_requested",
+        call_off,
+        after={"variation_id": variation.id, "lead_share_pence": share},
+    )
+    for approver in approvers_who_can_approve(call_off.lead_buyer_id, share, actor.id):
+        queue_email(
+            approver.email,
+            "orders_variation_approval_requested",
+            user=approver,
+            call_off=call_off,
+            variation=variation,
+            link=absolute_url("orders.show", call_off_id=call_off.id),
+        )
+
+
+def approve_variation(
+    actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
+) -> Variation:
+    """An approver of the lead buyer (not the person who asked) approves a change above that
+    person's spend limit: a change the provider proposed then takes effect; one the buyer
+    proposed goes to the provider to agree."""
+    roles = actor.roles_for(call_off.lead_buyer_id)
+    if not roles:
+        _require_buyer(actor, call_off)
+    if Role.APPROVER not in roles:
+        raise PermissionDenied("Only an approver can approve a change")
+    variation = _open_variation(actor, call_off, variation_id)
+    if not variation.awaiting_approval:
+        raise TransitionConflict(
+            {
+                "status": [
+                    "This change has already been approved"
+                    if variation.approved_at is not None
+                    else "This change is not waiting for approval"
+                ]
+            }
+        )
+    if actor.id == variation.approval_requested_by_id:
+        raise PermissionDenied("You asked for this change, so another approver must approve it")
+    share = _variation_lead_share(call_off, variation)
+    limits = {user.id: limit for user, limit in approvers_and_limits(call_off.lead_buyer_id)}
+    if share > _covers(limits.get(actor.id)):
+        raise PermissionDenied(
+            f"With this change the call-off would cost {call_off.lead_buyer.name} "
+            f"{_pounds(share)}, above your approval limit of {_pounds(limits[actor.id])}"
+        )
+    now = now or utcnow()
+    variation.approved_at, variation.approved_by_id = now, actor.id
+    audit.record(
+        actor, "call_off.variation_approved", call_off, after={"variation_id": variation.id}
+    )
+    if variation.proposed_by_side == Side.PROVIDER:
+        return _apply_variation(actor, call_off, variation, now)
+    email_people(
+        call_off.provider_id,
+        [Role.PROVIDER_ADMIN],
+        "orders_variation_proposed",
+        call_off=call_off,
+        variation=variation,
+    )
+    return variation
+
+
+def _apply_variation(
+    actor: User, call_off: CallOff, variation: Variation, now: datetime, *, check_only=False
+) -> Variation:
+    """The change agreed (and approved, where it had to be): the route, budget and capacity
+    checks run again on the new terms, and the call-off takes them as a new version
+    (``check_only``: only the checks, before an approver is asked, so that a change that could
+    never be made is refused at once with its reason)."""
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     quantity = call_off.quantity + variation.extra_units
     end = variation.new_end_date or call_off.end_date
@@ -2041,6 +2168,8 @@ def agree_variation(
     plan = {month: units for month, units in zip(months, parts, strict=True) if units}
     new_shares, more = _variation_budget_parts(call_off, terms["gross_pence"], plan)
     _check_capacity(call_off, plan, own)
+    if check_only:
+        return variation
 
     # Every check has passed: from here on the call-off takes its new terms.
     for row in old_rows:
@@ -2093,8 +2222,20 @@ def reject_variation(
 ) -> Variation:
     variation = _open_variation(actor, call_off, variation_id)
     side = side_of(actor, call_off)
-    if side is None or side == variation.proposed_by_side:
+    approving = variation.awaiting_approval and Role.APPROVER in actor.roles_for(
+        call_off.lead_buyer_id
+    )
+    if side is None or (side == variation.proposed_by_side and not approving):
         raise PermissionDenied("The other side of the call-off must decide this variation")
+    if side == Side.PROVIDER and variation.awaiting_approval:
+        raise TransitionConflict(
+            {
+                "status": [
+                    f"This change is waiting for an approver of {call_off.lead_buyer.name} to "
+                    "approve it"
+                ]
+            }
+        )
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_DETAIL_MAX:
         raise BusinessRuleViolation(

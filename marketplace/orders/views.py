@@ -837,10 +837,36 @@ def propose_variation(call_off_id: int):
 @bp.post("/<int:call_off_id>/variations/<int:variation_id>/agree")
 @roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN)
 def agree_variation(call_off_id: int, variation_id: int):
+    call_off = _call_off(call_off_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        variation = services.agree_variation(current_user, call_off, variation_id)
+        commit()
+    except DomainError as error:
+        rollback()
+        if isinstance(error, NotFound):
+            abort(404)
+        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
+    else:
+        flash(
+            # Not yet in force: above the person's spend limit it waits for an approver.
+            "Change sent to your organisation's approvers: it is above your spend limit."
+            if variation.awaiting_approval
+            else "Change agreed: the call-off has a new version.",
+            "success",
+        )
+    return redirect(url_for("orders.show", call_off_id=call_off_id))
+
+
+@bp.post("/<int:call_off_id>/variations/<int:variation_id>/approve")
+@roles_required(Role.APPROVER)
+def approve_variation(call_off_id: int, variation_id: int):
     return _one_click(
         call_off_id,
-        lambda c: services.agree_variation(current_user, c, variation_id),
-        "Change agreed: the call-off has a new version.",
+        lambda c: services.approve_variation(current_user, c, variation_id),
+        "Change approved.",
     )
 
 

@@ -16,6 +16,9 @@ Create Date: 2026-12-07 15:00:00
 import sqlalchemy as sa
 from alembic import op
 
+import marketplace.db
+from marketplace.migration_helpers import edit_sqlite_table_sql
+
 # revision identifiers, used by Alembic.
 revision = "a7c3e9d2f104"
 down_revision = "7d4c2b9e1a53"
@@ -58,6 +61,35 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_call_off_budget_parts_funder_id"), ["funder_id"], unique=False
         )
+    # Plain ADD COLUMN (no batch rebuild: see the approval limit above); on SQLite in SQL, as
+    # Alembic will not add a column with a foreign key there.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for column in ("approval_requested_at", "approved_at"):
+        op.add_column(
+            "call_off_variations",
+            sa.Column(column, marketplace.db.UTCDateTime(timezone=True)),
+        )
+    for column in ("approval_requested_by_id", "approved_by_id"):
+        name = f"fk_call_off_variations_{column}_users"
+        op.add_column("call_off_variations", sa.Column(column, sa.Integer()))
+        if sqlite:
+            # A table constraint written into the stored definition, as the table would have
+            # been created with it (see marketplace.migration_helpers).
+            anchor = "CONSTRAINT pk_call_off_variations PRIMARY KEY (id)"
+            edit_sqlite_table_sql(
+                "call_off_variations",
+                [
+                    (
+                        anchor,
+                        f"{anchor}, CONSTRAINT {name} FOREIGN KEY({column}) "
+                        "REFERENCES users (id) ON DELETE SET NULL",
+                    )
+                ],
+            )
+        else:
+            op.create_foreign_key(
+                op.f(name), "call_off_variations", "users", [column], ["id"], ondelete="SET NULL"
+            )
     op.execute(
         "INSERT INTO call_off_budget_parts "
         "(funder_id, budget_id, financial_year, share_pence, committed_pence) "
@@ -79,6 +111,14 @@ def upgrade():
 
 
 def downgrade():
+    columns = ("approved_by_id", "approved_at", "approval_requested_by_id", "approval_requested_at")
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("call_off_variations", schema=None) as batch_op:
+            for column in columns:
+                batch_op.drop_column(column)
+    else:
+        for column in columns:
+            op.drop_column("call_off_variations", column)  # with its foreign key
     op.drop_table("call_off_budget_parts")
     if op.get_bind().dialect.name != "sqlite":
         op.drop_constraint(
