@@ -56,3 +56,8 @@ class LimitsSchema(ma.Schema):
 
     spend_limit_pence = ma.fields.Integer(strict=True, allow_none=True)
     approval_limit_pence = ma.fields.Integer(strict=True, allow_none=True)
+
+    @ma.validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ma.ValidationError("Give spend_limit_pence, approval_limit_pence or both")
