@@ -7,7 +7,12 @@ from flask.views import MethodView
 
 from marketplace.accounts import queries, services
 from marketplace.accounts.models import Role
-from marketplace.accounts.schemas import LimitsSchema, MeSchema, TeamMemberSchema
+from marketplace.accounts.schemas import (
+    ApprovalLimitSchema,
+    MeSchema,
+    SpendLimitSchema,
+    TeamMemberSchema,
+)
 from marketplace.api import api_blueprint
 from marketplace.db import commit, rollback
 from marketplace.errors import DomainError, NotFound, PermissionDenied
@@ -59,20 +64,33 @@ class TeamMemberCollection(MethodView):
         return queries.team_members_by_id(g.organisation, None)
 
 
-@blp.route("/team/members/<int:user_id>/limits")
-class TeamMemberLimits(MethodView):
-    @blp.arguments(LimitsSchema)
+def _set_limit(user_id: int, body: dict) -> dict:
+    _limits_reader()
+    member = queries.get_member(g.organisation, user_id)
+    if member is None:
+        raise NotFound("There is nobody with that id in your organisation.")
+    try:
+        services.set_limits(g.api_user, g.organisation, member, **body)
+    except DomainError:
+        rollback()
+        raise
+    commit()
+    return _member_answer(g.organisation, member)
+
+
+@blp.route("/team/members/<int:user_id>/spend-limit")
+class TeamMemberSpendLimit(MethodView):
+    @blp.arguments(SpendLimitSchema)
     @blp.response(200, TeamMemberSchema)
     def put(self, body, user_id):
-        """Set a buyer's spend limit and/or an approver's approval limit (approvers only)."""
-        _limits_reader()
-        member = queries.get_member(g.organisation, user_id)
-        if member is None:
-            raise NotFound("There is nobody with that id in your organisation.")
-        try:
-            services.set_limits(g.api_user, g.organisation, member, **body)
-        except DomainError:
-            rollback()
-            raise
-        commit()
-        return _member_answer(g.organisation, member)
+        """Set a buyer's spend limit (null: the service's default); approvers only."""
+        return _set_limit(user_id, body)
+
+
+@blp.route("/team/members/<int:user_id>/approval-limit")
+class TeamMemberApprovalLimit(MethodView):
+    @blp.arguments(ApprovalLimitSchema)
+    @blp.response(200, TeamMemberSchema)
+    def put(self, body, user_id):
+        """Set an approver's approval limit (null: no limit); approvers only."""
+        return _set_limit(user_id, body)

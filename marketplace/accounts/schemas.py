@@ -51,13 +51,19 @@ class TeamMemberSchema(ma.Schema):
     )
 
 
-class LimitsSchema(ma.Schema):
-    """Give only the limits to change; null sets the default (spend) or no limit (approval)."""
+class SpendLimitSchema(ma.Schema):
+    spend_limit_pence = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pence; null: the service's default"},
+    )
 
-    spend_limit_pence = ma.fields.Integer(strict=True, allow_none=True)
-    approval_limit_pence = ma.fields.Integer(strict=True, allow_none=True)
 
-    @ma.validates_schema
-    def _something(self, data, **kwargs):
-        if not data:
-            raise ma.ValidationError("Give spend_limit_pence, approval_limit_pence or both")
+class ApprovalLimitSchema(ma.Schema):
+    approval_limit_pence = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pence; null: no limit"},
+    )

@@ -307,20 +307,25 @@ def test_the_api_lists_and_sets_limits_for_approvers_only(world, client):
     assert listed.status_code == 200
     buyer = next(p for p in listed.json if p["user_id"] == world.buyer.id)
     assert buyer["roles"] == ["buyer"] and buyer["spend_limit_pence"] is None
-    url = f"/api/v1/team/members/{world.buyer.id}/limits"
+    url = f"/api/v1/team/members/{world.buyer.id}/spend-limit"
     done = client.put(url, json={"spend_limit_pence": 250_000}, headers=headers)
     assert done.status_code == 200 and done.json["spend_limit_pence"] == 250_000
+    mine = f"/api/v1/team/members/{world.approver.id}/approval-limit"
+    done = client.put(mine, json={"approval_limit_pence": 900_000}, headers=headers)
+    assert done.status_code == 200 and done.json["approval_limit_pence"] == 900_000
     before = snapshot()
     for body, status in (
         ({"spend_limit_pence": 2.5}, 422),
         ({"spend_limit_pence": -1}, 422),
         ({"spend_limit_pence": 10**15}, 422),
+        ({}, 422),
         ({"approval_limit_pence": 100}, 422),  # not an approver
     ):
-        refused = client.put(url, json=body, headers=headers)
+        path = url.replace("spend-limit", "approval-limit") if "approval" in str(body) else url
+        refused = client.put(path, json=body, headers=headers)
         assert refused.status_code == status, body
         assert refused.content_type == "application/problem+json"
-    other = f"/api/v1/team/members/{world.pcc_approver.id}/limits"
+    other = f"/api/v1/team/members/{world.pcc_approver.id}/approval-limit"
     assert client.put(other, json={"approval_limit_pence": 1}, headers=headers).status_code == 404
     buyer_headers = bearer(world.buyer, world.region)
     assert client.get("/api/v1/team/members", headers=buyer_headers).status_code == 403
