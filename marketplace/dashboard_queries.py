@@ -257,7 +257,7 @@ def _call_off_actions(counts: HomeFigures, roles: set[Role]) -> list[Action]:
             Action(
                 "Call-offs waiting for your approval",
                 f"{_call_offs(counts.to_approve)} above the spend limit of the person who placed "
-                "it waiting for an approver."
+                "it waiting for an approver, within your approval limit."
                 if counts.to_approve
                 else "Nothing is waiting for approval.",
                 waiting_url,
@@ -466,7 +466,8 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         from marketplace.orders.services import financial_year, london_date
 
         today = london_date()
-        figures = home_figures(organisation.id, today, financial_year(today))  # one query
+        # One query; what waits for approval is what this person can approve.
+        figures = home_figures(organisation.id, today, financial_year(today), user.id)
         actions.extend(_call_off_actions(figures, roles))
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
         actions.extend(_membership_actions(organisation))

@@ -24,7 +24,7 @@ from marketplace.errors import PROBLEM_JSON, BusinessRuleViolation
 from marketplace.invoices import queries as invoice_queries
 from marketplace.invoices import services as invoice_services
 from marketplace.orders import services as order_services
-from marketplace.orders.models import CallOff, CallOffStatus
+from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from marketplace.validation import add_years, date_horizon_error
 from tests.accreditation.builders import make_authority, make_evidence, make_provider, make_world
 from tests.accreditation.test_expiry import admitted
@@ -97,6 +97,12 @@ def test_the_service_refuses_an_end_more_than_five_years_after_the_start(world):
         )
     assert list(refused.value.errors) == ["end_date"]
     assert "no more than 5 years after the start date" in refused.value.errors["end_date"][0]
+    # Five years commit to the budget of each year its planned units fall in: every year has one.
+    first = order_services.financial_year(world.start)
+    db.session.add_all(
+        Budget(organisation=world.region, financial_year=year, allocated_pence=10_000_000)
+        for year in range(first + 1, first + 6)
+    )
     ok = order_services.place_call_off(
         world.buyer,
         world.region,

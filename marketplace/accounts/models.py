@@ -20,6 +20,8 @@ CHARITY_NUMBER_MAX = 12
 COMPANY_NUMBER_LENGTH = 8
 VAT_NUMBER_MAX = 14
 TOKEN_NAME_MAX = 80
+# A spend or approval limit above this (£1bn, the most a call-off can be worth) is a typing error.
+LIMIT_MAX_PENCE = 100_000_000_000
 
 # England and Wales: 6-7 digits; Scotland: SC + 6 digits; Northern Ireland: NIC + digits.
 CHARITY_NUMBER_PATTERN = re.compile(r"^(?:\d{6,7}|SC\d{6}|NIC\d{1,7})$")
@@ -254,6 +256,10 @@ class Membership(db.Model):
         sa.CheckConstraint(
             "spend_limit_pence IS NULL OR spend_limit_pence >= 0", name="spend_limit_not_negative"
         ),
+        sa.CheckConstraint(
+            "approval_limit_pence IS NULL OR approval_limit_pence >= 0",
+            name="approval_limit_not_negative",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -265,6 +271,9 @@ class Membership(db.Model):
     # A buyer's limit: above it (on their organisation's share of a call-off's value) an approver
     # of the same organisation must approve. None: the configured default (BUYER_SPEND_LIMIT_PENCE).
     spend_limit_pence: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # An approver's limit: the most (of their organisation's share of a call-off's value) they
+    # may approve. None: no limit. Set by the organisation's approvers (set_limits).
+    approval_limit_pence: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")

@@ -104,6 +104,9 @@ def paginate(
 class TeamMember:
     user: User
     roles: list[Role]
+    # A buyer's spend limit and an approver's approval limit (None: the default / no limit).
+    spend_limit_pence: int | None = None
+    approval_limit_pence: int | None = None
 
 
 # Built once (emails go out on most writes): building a statement costs more than running
@@ -135,6 +138,24 @@ def people_with_roles(organisation_id: int, roles: Iterable[Role]) -> list[User]
         [Topic.PRINCIPALS],
         lambda session: list(session.scalars(_PEOPLE_WITH_ROLES, values)),
     )
+
+
+def approvers_and_limits(organisation_id: int) -> list[tuple[User, int | None]]:
+    """The organisation's active approvers, each with their approval limit (None: no limit),
+    read in the caller's transaction (money is never read from a worker's copy)."""
+    return [
+        (user, limit)
+        for user, limit in db.session.execute(
+            sa.select(User, Membership.approval_limit_pence)
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                Membership.organisation_id == organisation_id,
+                Membership.role == Role.APPROVER,
+                User.active.is_(True),
+            )
+            .order_by(User.name, User.id)
+        )
+    ]
 
 
 def get_organisation(organisation_id: Any) -> Organisation | None:
@@ -175,19 +196,58 @@ def team_members(
     )
     result = paginate(query, page, per_page, url_for_page=url_for_page)
     roles: dict[int, list[Role]] = {}
+    limits: dict[tuple[int, Role], int | None] = {}
     if result.items:
-        for user_id, role in db.session.execute(
-            sa.select(Membership.user_id, Membership.role).where(
+        for user_id, role, spend, approval in db.session.execute(
+            sa.select(
+                Membership.user_id,
+                Membership.role,
+                Membership.spend_limit_pence,
+                Membership.approval_limit_pence,
+            ).where(
                 Membership.organisation_id == organisation.id,
                 Membership.user_id.in_([u.id for u in result.items]),
             )
         ):
             roles.setdefault(user_id, []).append(role)
+            limits[user_id, role] = spend if role == Role.BUYER else approval
     order = list(Role)
     result.items = [
-        TeamMember(user=u, roles=sorted(roles.get(u.id, []), key=order.index)) for u in result.items
+        TeamMember(
+            user=u,
+            roles=sorted(roles.get(u.id, []), key=order.index),
+            spend_limit_pence=limits.get((u.id, Role.BUYER)),
+            approval_limit_pence=limits.get((u.id, Role.APPROVER)),
+        )
+        for u in result.items
     ]
     return result
+
+
+def team_members_by_id(organisation: Organisation, user_ids: list[int] | None) -> list[dict]:
+    """The organisation's people (``user_ids``: only these) with their roles and limits, for
+    the API."""
+    where = [Membership.organisation_id == organisation.id]
+    if user_ids is not None:
+        where.append(Membership.user_id.in_(user_ids))
+    people: dict[int, dict] = {}
+    order = list(Role)
+    for user, membership in db.session.execute(
+        sa.select(User, Membership)
+        .join(Membership, Membership.user_id == User.id)
+        .where(*where)
+        .order_by(sa.func.lower(User.name), User.id)
+    ):
+        person = people.setdefault(
+            user.id,
+            {"user_id": user.id, "name": user.name, "email": user.email, "roles": []},
+        )
+        person["roles"] = sorted([*person["roles"], membership.role], key=order.index)
+        if membership.role == Role.BUYER:
+            person["spend_limit_pence"] = membership.spend_limit_pence
+        elif membership.role == Role.APPROVER:
+            person["approval_limit_pence"] = membership.approval_limit_pence
+    return list(people.values())
 
 
 def pending_invitations(organisation: Organisation) -> list[Invitation]:

@@ -34,3 +34,36 @@ class MeSchema(ma.Schema):
         metadata={"description": "Roles in that organisation"},
     )
     memberships = ma.fields.List(ma.fields.Nested(MembershipSchema), required=True)
+
+
+class TeamMemberSchema(ma.Schema):
+    user_id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    email = ma.fields.Email(required=True)
+    roles = ma.fields.List(ma.fields.Enum(Role, by_value=True), required=True)
+    spend_limit_pence = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "A buyer's spend limit; null: the service's default"},
+    )
+    approval_limit_pence = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "An approver's approval limit; null: no limit"},
+    )
+
+
+class SpendLimitSchema(ma.Schema):
+    spend_limit_pence = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pence; null: the service's default"},
+    )
+
+
+class ApprovalLimitSchema(ma.Schema):
+    approval_limit_pence = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pence; null: no limit"},
+    )

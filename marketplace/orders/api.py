@@ -95,6 +95,10 @@ class VariationSchema(ma.Schema):
     decided_at = ma.fields.AwareDateTime(allow_none=True)
     decision_reason = ma.fields.String()
     version = ma.fields.Integer(allow_none=True)
+    awaiting_approval = ma.fields.Boolean(
+        metadata={"description": "Waiting for an approver of the lead buyer (above a limit)"}
+    )
+    approved_at = ma.fields.AwareDateTime(allow_none=True)
 
 
 class OutcomeRecordSchema(ma.Schema):
@@ -409,6 +413,13 @@ def _variation_action(name: str, schema=None):
 def _agree(user, call_off, variation_id, body):
     """The other side agrees; the route, budget and capacity checks run on the new terms."""
     services.agree_variation(user, call_off, variation_id)
+
+
+@_variation_action("approve")
+def _approve_variation(user, call_off, variation_id, body):
+    """An approver of the lead buyer approves a change above the spend limit of the person who
+    agreed (or proposed) it."""
+    services.approve_variation(user, call_off, variation_id)
 
 
 @_variation_action("reject", RejectionSchema)

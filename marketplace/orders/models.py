@@ -418,11 +418,46 @@ class CallOffFunder(DirectlyWritten, db.Model):
     call_off: Mapped[CallOff] = relationship(back_populates="funders")
     organisation: Mapped[Organisation] = relationship()
     budget: Mapped[Budget] = relationship()
+    # Its share by financial year (one part for a call-off within one year): ``budget`` is the
+    # first year's, ``committed_pence`` the parts' committed added up.
+    parts: Mapped[list[CallOffBudgetPart]] = relationship(
+        back_populates="funder",
+        cascade="all, delete-orphan",
+        order_by="CallOffBudgetPart.financial_year",
+    )
 
     @property
     def percentage(self) -> str:
         whole, part = divmod(self.basis_points, 100)
         return f"{whole}%" if not part else f"{whole}.{part:02d}%"
+
+
+class CallOffBudgetPart(DirectlyWritten, db.Model):
+    """One funder's part of a call-off in one financial year, committed against that year's
+    budget: a call-off whose planned months span two years commits each year's part, by its
+    planned spread of units over the months. A funder's parts sum to its share; delivery spends
+    from the part (and budget) of the year it falls in."""
+
+    __tablename__ = "call_off_budget_parts"
+    __table_args__ = (
+        sa.UniqueConstraint("funder_id", "financial_year", name="uq_call_off_budget_parts_year"),
+        sa.CheckConstraint(
+            "share_pence >= 0 AND committed_pence >= 0 AND committed_pence <= share_pence",
+            name="amounts_in_range",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    funder_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("call_off_funders.id", ondelete="CASCADE"), index=True
+    )
+    budget_id: Mapped[int] = mapped_column(sa.ForeignKey("budgets.id"), index=True)
+    financial_year: Mapped[int] = mapped_column()
+    share_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    committed_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    funder: Mapped[CallOffFunder] = relationship(back_populates="parts")
+    budget: Mapped[Budget] = relationship()
 
 
 class Budget(TimestampMixin, db.Model):
@@ -601,9 +636,28 @@ class Variation(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str] = mapped_column(sa.String(REASON_DETAIL_MAX), default="")
     version: Mapped[int | None] = mapped_column()  # the call-off's version this agreement made
+    # Above the buyer's spend limit a change goes to an approver again: when the buyer side
+    # consented (proposed it, or agreed the provider's) and by whom; then the approver's approval.
+    approval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approval_requested_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approved_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
 
     call_off: Mapped[CallOff] = relationship(back_populates="variations")
     proposed_by: Mapped[User | None] = relationship(foreign_keys=[proposed_by_id])
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Waiting for an approver of the lead buyer (above the buyer's spend limit)."""
+        return (
+            self.status == VariationStatus.PROPOSED
+            and self.approval_requested_at is not None
+            and self.approved_at is None
+        )
 
 
 class OutcomeRecord(db.Model):

@@ -79,6 +79,13 @@ def actions(user: User, organisation: Organisation, call_off: CallOff) -> dict[s
         and Role.PROVIDER_ADMIN in roles,
         "cancel": call_off.is_open and is_lead and bool(roles & BUYER_ROLES),
         "propose": side is not None and call_off.status in DELIVERING and not open_variations,
-        "decide": side is not None and any(v.proposed_by_side != side for v in open_variations),
+        "decide": side is not None
+        and any(v.proposed_by_side != side and not v.awaiting_approval for v in open_variations),
+        # A change above the spend limit of the person who agreed it, for another approver.
+        "approve_variation": is_lead
+        and Role.APPROVER in roles
+        and any(
+            v.awaiting_approval and v.approval_requested_by_id != user.id for v in open_variations
+        ),
         "withdraw": side is not None and any(v.proposed_by_side == side for v in open_variations),
     }

@@ -8,6 +8,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
+from marketplace.accounts.models import Membership, Role
 from marketplace.db import PrecompiledRead, db
 from marketplace.orders.models import (
     Budget,
@@ -30,8 +31,10 @@ class CallOffFilters:
     crn: str | None = None
     placed_from: date | None = None
     placed_to: date | None = None
-    # Only those waiting for this organisation to act (``waiting_condition``).
+    # Only those waiting for this organisation to act (``waiting_condition``) …
     waiting_for: int | None = None
+    # … and of those waiting for approval, only what this approver can approve.
+    approver_id: int | None = None
 
 
 def party_condition(organisation_id: int):
@@ -51,9 +54,51 @@ def _sent_to(organisation_id):
     return sa.and_(CallOff.status == CallOffStatus.SENT, CallOff.provider_id == organisation_id)
 
 
-def _to_approve_by(organisation_id):
-    return sa.and_(
+def _to_approve_by(organisation_id, approver_id=None):
+    """Waiting for the organisation's approval; with ``approver_id``, only those that approver
+    can approve: placed by someone else, the lead buyer's share within their approval limit
+    (their membership's, read in the same statement; none: no limit)."""
+    condition = sa.and_(
         CallOff.status == CallOffStatus.AWAITING_APPROVAL, CallOff.lead_buyer_id == organisation_id
+    )
+    # A change above the spend limit of the person who agreed it waits for an approver too.
+    change = [
+        Variation.call_off_id == CallOff.id,
+        Variation.status == VariationStatus.PROPOSED,
+        Variation.approval_requested_at.is_not(None),
+        Variation.approved_at.is_(None),
+    ]
+    if approver_id is not None:
+        change.append(
+            sa.or_(
+                Variation.approval_requested_by_id.is_(None),
+                Variation.approval_requested_by_id != approver_id,
+            )
+        )
+    changes = sa.and_(CallOff.lead_buyer_id == organisation_id, sa.exists().where(*change))
+    if approver_id is None:
+        return sa.or_(condition, changes)
+    lead_share = (
+        sa.select(CallOffFunder.share_pence)
+        .where(CallOffFunder.call_off_id == CallOff.id, CallOffFunder.is_lead.is_(True))
+        .scalar_subquery()
+    )
+    approval_limit = (
+        sa.select(Membership.approval_limit_pence)
+        .where(
+            Membership.user_id == approver_id,
+            Membership.organisation_id == organisation_id,
+            Membership.role == Role.APPROVER,
+        )
+        .scalar_subquery()
+    )
+    return sa.or_(
+        sa.and_(
+            condition,
+            sa.or_(CallOff.placed_by_id.is_(None), CallOff.placed_by_id != approver_id),
+            sa.or_(approval_limit.is_(None), lead_share <= approval_limit),
+        ),
+        changes,
     )
 
 
@@ -103,16 +148,16 @@ def _variation_to_decide_by(organisation_id):
     )
 
 
-def waiting_condition(organisation_id):
+def waiting_condition(organisation_id, approver_id=None):
     """The call-offs waiting for this organisation to act: the provider's answer to one sent to
-    it, a co-funder's confirmation of its share, the lead buyer's approval or its choice after a
-    co-funder declined, or a decision on a variation the other side proposed. (Each is also
-    counted for the home page.)"""
+    it, a co-funder's confirmation of its share, the lead buyer's approval (for an approver,
+    ``approver_id``, only what they can approve) or its choice after a co-funder declined, or a
+    decision on a variation the other side proposed. (Each is also counted for the home page.)"""
     return sa.or_(
         _sent_to(organisation_id),
         _share_to_confirm_by(organisation_id),
         _funding_declined_for(organisation_id),
-        _to_approve_by(organisation_id),
+        _to_approve_by(organisation_id, approver_id),
         _variation_to_decide_by(organisation_id),
     )
 
@@ -140,14 +185,19 @@ def call_offs_query(organisation_id: int | None, filters: CallOffFilters) -> sa.
     if filters.placed_to is not None:
         statement = statement.where(sa.func.date(CallOff.placed_at) <= filters.placed_to)
     if filters.waiting_for is not None:
-        statement = statement.where(waiting_condition(filters.waiting_for))
+        statement = statement.where(waiting_condition(filters.waiting_for, filters.approver_id))
     return statement.order_by(CallOff.placed_at.desc(), CallOff.id.desc())
 
 
-def waiting_first(organisation_id: int, limit: int) -> tuple[list[CallOff], int]:
+def waiting_first(
+    organisation_id: int, limit: int, approver_id: int | None = None
+) -> tuple[list[CallOff], int]:
     """Up to ``limit`` of the call-offs waiting for the organisation, the most pressing first
-    (the earliest respond-by date, then the oldest), and how many wait in all."""
-    condition = sa.and_(party_condition(organisation_id), waiting_condition(organisation_id))
+    (the earliest respond-by date, then the oldest), and how many wait in all (``approver_id``:
+    as ``waiting_condition``)."""
+    condition = sa.and_(
+        party_condition(organisation_id), waiting_condition(organisation_id, approver_id)
+    )
     total = db.session.scalar(sa.select(sa.func.count(CallOff.id)).where(condition)) or 0
     if not total:
         return [], 0
@@ -172,7 +222,7 @@ class HomeFigures:
 
     to_respond: int  # sent to it as the provider
     due_today: int  # … of which the response is due today (or, not yet expired, earlier)
-    to_approve: int  # its own, above the placer's spend limit
+    to_approve: int  # its own, above the placer's spend limit, that the reader can approve
     shares_to_confirm: int  # co-funded, its share not yet confirmed
     variations_to_decide: int  # proposed by the other side
     in_delivery: int  # accepted by it as the provider: delivery to record
@@ -206,7 +256,7 @@ def _home_figures_statement() -> sa.Select:
     return sa.select(
         count.filter(sent_to_us),
         count.filter(sent_to_us, CallOff.respond_by <= sa.bindparam("today")),
-        count.filter(_to_approve_by(organisation_id)),
+        count.filter(_to_approve_by(organisation_id, sa.bindparam("user_id"))),
         count.filter(_share_to_confirm_by(organisation_id)),
         count.filter(_variation_to_decide_by(organisation_id)),
         count.filter(_delivering(), CallOff.provider_id == organisation_id),
@@ -222,8 +272,10 @@ def _home_figures_statement() -> sa.Select:
 _HOME_FIGURES = PrecompiledRead(_home_figures_statement())
 
 
-def home_figures(organisation_id: int, today: date, financial_year: int) -> HomeFigures:
-    """``HomeFigures`` for the organisation, in one query."""
+def home_figures(
+    organisation_id: int, today: date, financial_year: int, user_id: int = 0
+) -> HomeFigures:
+    """``HomeFigures`` for the organisation as ``user_id`` reads it, in one query."""
     # Committed data, outside the session: the home page writes nothing and reads nothing
     # else from the database besides what it keeps (page_cache).
     row = read_committed(
@@ -231,6 +283,7 @@ def home_figures(organisation_id: int, today: date, financial_year: int) -> Home
         organisation_id=organisation_id,
         today=today,
         financial_year=financial_year,
+        user_id=user_id,
     )
     *counts, allocated, available, with_provider, delivering_for_it, funding_declined = row
     return HomeFigures(

@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
-from marketplace.accounts.queries import people_with_roles
+from marketplace.accounts.queries import approvers_and_limits, people_with_roles
 from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.accreditation.services.applications import london_date
@@ -79,6 +79,7 @@ from marketplace.orders.models import (
     AwardRoute,
     Budget,
     CallOff,
+    CallOffBudgetPart,
     CallOffFunder,
     CallOffStatus,
     CancellationReason,
@@ -417,7 +418,7 @@ def _funder_key(
 def spend_limit(actor: User, organisation_id: int) -> int:
     """What the actor may commit of their organisation's money on one call-off unapproved: the
     highest limit their buyer or approver memberships name; unnamed, a buyer's default or, for
-    an approver (the budget holder), no limit."""
+    an approver (the budget holder), their approval limit (none: no limit)."""
     memberships = [
         m
         for m in actor.memberships
@@ -426,9 +427,84 @@ def spend_limit(actor: User, organisation_id: int) -> int:
     named = [m.spend_limit_pence for m in memberships if m.spend_limit_pence is not None]
     if named:
         return max(named)
-    if any(m.role == Role.APPROVER for m in memberships):
-        return MAX_VALUE_PENCE
+    approving = [m for m in memberships if m.role == Role.APPROVER]
+    if approving:
+        return max(_covers(m.approval_limit_pence) for m in approving)
     return current_app.config["BUYER_SPEND_LIMIT_PENCE"]
+
+
+def _covers(approval_limit_pence: int | None) -> int:
+    """The most an approval limit covers (None: no limit)."""
+    return MAX_VALUE_PENCE if approval_limit_pence is None else approval_limit_pence
+
+
+def approval_amount(call_off: CallOff) -> int:
+    """What an approval is for: the lead buyer's share of the value (its own money; co-funders
+    confirm theirs), as the placer's spend limit is compared with."""
+    return next(f.share_pence for f in call_off.funders if f.is_lead)
+
+
+def approvers_who_can_approve(
+    organisation_id: int, amount: int, placed_by_id: int | None
+) -> list[User]:
+    """The organisation's active approvers, other than the person who placed it, whose approval
+    limit covers ``amount`` (read in this transaction)."""
+    return [
+        user
+        for user, limit in approvers_and_limits(organisation_id)
+        if user.id != placed_by_id and amount <= _covers(limit)
+    ]
+
+
+def _names(people: Sequence[User]) -> str:
+    names = [person.name for person in people]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _lead_part(gross: int, shares: Sequence[FundingShare]) -> int:
+    """The lead buyer's part of ``gross`` (``_check_shares`` puts the lead first)."""
+    return split_by_basis_points(gross, [s.basis_points for s in shares])[0]
+
+
+def _add_errors(errors: dict[str, list[str]], more: dict[str, list[str]]) -> None:
+    for key, messages in more.items():
+        errors.setdefault(key, []).extend(messages)
+
+
+def _nobody_can_approve(
+    actor: User, organisation: Organisation, lead_share: int
+) -> dict[str, list[str]]:
+    """At placing: a call-off above the placer's spend limit waits for an approver; if nobody
+    else in the organisation can approve it (no other active approver whose limit covers it), it
+    would wait for ever, holding its budget, so it is refused before it is placed, saying who can
+    fix it. (A buyer expects to hear at once that their purchase cannot go ahead, not to find a
+    call-off stuck weeks later with its money held.)"""
+    limit = spend_limit(actor, organisation.id)
+    if lead_share <= limit or approvers_who_can_approve(organisation.id, lead_share, actor.id):
+        return {}
+    approvers = [user for user, _ in approvers_and_limits(organisation.id)]
+    others = [user for user in approvers if user.id != actor.id]
+    message = (
+        f"This call-off would cost {organisation.name} {_pounds(lead_share)}, above your spend "
+        f"limit of {_pounds(limit)}, so an approver must approve it, but nobody in "
+        f"{organisation.name} other than you can approve that much"
+    )
+    if others:
+        message += (
+            f". {_names(others)} can raise your spend limit or an approver's approval limit "
+            "on the Team page; ask them, or buy less"
+        )
+    elif approvers:
+        message += (
+            ". You are its only approver: raise your spend limit on the Team page, or invite "
+            "another approver who can approve it"
+        )
+    else:
+        message += (
+            f". {organisation.name} has no approvers: ask the marketplace's authority "
+            "administrators to invite one"
+        )
+    return {"quantity": [message]}
 
 
 def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int, int, int]:
@@ -484,13 +560,14 @@ _BUDGETS_AND_COUNTED_VALUE = {
         _BUDGETS.c.id,
         _BUDGETS.c.organisation_id,
         _BUDGETS.c.category_id,
+        _BUDGETS.c.financial_year,
         (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
             "available_pence"
         ),
         counted.scalar_subquery().label("counted_value"),
     ).where(
         _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
-        _BUDGETS.c.financial_year == sa.bindparam("year"),
+        _BUDGETS.c.financial_year.in_(sa.bindparam("years", expanding=True)),
         sa.or_(
             _BUDGETS.c.category_id == sa.bindparam("category_id"),
             _BUDGETS.c.category_id.is_(None),
@@ -683,27 +760,45 @@ class _FundingBudget:
     available_pence: int
 
 
+def year_weights(call_off: CallOff) -> dict[int, int]:
+    """The call-off's planned units by financial year: its planned spread of units over its
+    months (``capacity_plan``), added up by the year each month falls in."""
+    weights: dict[int, int] = {}
+    for month, units in capacity_plan(call_off).items():
+        year = financial_year(month)
+        weights[year] = weights.get(year, 0) + units
+    return weights
+
+
+def split_by_year(amount: int, weights: dict[int, int]) -> dict[int, int]:
+    """``amount`` in exact pence by year, in proportion to ``weights`` (the parts sum to it);
+    years whose part is nothing are left out, unless every part is (then the first year's)."""
+    years = sorted(weights)
+    parts = dict(zip(years, allocate(amount, [weights[y] for y in years]), strict=True))
+    return {y: p for y, p in parts.items() if p} or {years[0]: 0}
+
+
 def _funding_budgets_and_counted_value(
     call_off: CallOff, shares: Sequence[FundingShare], now: datetime
-) -> tuple[dict[int, _FundingBudget], int]:
-    """Each funder's budget for the call-off's category in the financial year it starts in
-    (else the funder's general budget), by funder (a funder without one is left out: see
-    ``_funding_errors``), and the buyer's counted value (``_counted_value``), read together in
-    one statement. Placing reads them under the lock on the buyer's total, so that the value
-    is current."""
-    year = financial_year(call_off.start_date)
+) -> tuple[dict[tuple[int, int], _FundingBudget], int]:
+    """Each funder's budget for the call-off's category in each financial year its planned
+    months fall in (else the funder's general budget for that year), by (funder, year) (one
+    missing is left out: see ``_funding_errors``), and the buyer's counted value
+    (``_counted_value``), read together in one statement. Placing reads them under the lock on
+    the buyer's total, so that the value is current."""
     values = {
         "funder_ids": [share.organisation_id for share in shares],
-        "year": year,
+        "years": sorted(year_weights(call_off)),
         **_counted_values(call_off, _lookback_start(now)),
     }
     statement = _BUDGETS_AND_COUNTED_VALUE[_scope(call_off)]
     rows = db.session.connection().execute(statement, values).all()
-    budgets: dict[int, _FundingBudget] = {}
+    budgets: dict[tuple[int, int], _FundingBudget] = {}
     for row in rows:
+        key = (row.organisation_id, row.financial_year)
         # The category's own budget wins over the general one.
-        if row.organisation_id not in budgets or row.category_id == call_off.category_id:
-            budgets[row.organisation_id] = _FundingBudget(row.id, int(row.available_pence))
+        if key not in budgets or row.category_id == call_off.category_id:
+            budgets[key] = _FundingBudget(row.id, int(row.available_pence))
     if rows:
         return budgets, int(rows[0].counted_value)
     return budgets, _counted_value(call_off, _lookback_start(now))  # no funder has a budget
@@ -713,29 +808,34 @@ def _funding_errors(
     call_off: CallOff,
     shares: Sequence[FundingShare],
     funders: dict[int, Organisation],
-    budgets: dict[int, _FundingBudget],
+    budgets: dict[tuple[int, int], _FundingBudget],
     given: Sequence[FundingShare],
 ) -> dict[str, list[str]]:
-    """Each funder must have a budget for the year the call-off starts in, with room for its
-    part of the value; each refusal is keyed by the answer to change (``_funder_key``)."""
+    """Each funder must have a budget for each financial year the call-off's planned months
+    fall in, with room for that year's part of its share; each refusal is keyed by the answer
+    to change (``_funder_key``; a later year the lead lacks a budget for: the end date)."""
     errors: dict[str, list[str]] = {}
-    year = financial_year(call_off.start_date)
+    start_year = financial_year(call_off.start_date)
+    weights = year_weights(call_off)
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
     for share, part in zip(shares, parts, strict=True):
         pk = share.organisation_id
-        budget = budgets.get(pk)
-        if budget is None:
-            key = _funder_key(call_off.lead_buyer_id, given, pk, "organisation_id")
-            message = (
-                f"{funders[pk].name} has no budget for {financial_year_label(year)}, so it "
-                "cannot fund this call-off"
-            )
-        elif budget.available_pence < part:
-            key = _funder_key(call_off.lead_buyer_id, given, pk, "basis_points")
-            message = _short_of(funders[pk], year, budget.available_pence, part)
-        else:
-            continue
-        errors.setdefault(key, []).append(message)
+        for year, year_part in split_by_year(part, weights).items():
+            budget = budgets.get((pk, year))
+            if budget is None:
+                key = _funder_key(call_off.lead_buyer_id, given, pk, "organisation_id")
+                if key == "start_date" and year != start_year:
+                    key = "end_date"
+                message = (
+                    f"{funders[pk].name} has no budget for {financial_year_label(year)}, so it "
+                    "cannot fund this call-off"
+                )
+            elif budget.available_pence < year_part:
+                key = _funder_key(call_off.lead_buyer_id, given, pk, "basis_points")
+                message = _short_of(funders[pk], year, budget.available_pence, year_part)
+            else:
+                continue
+            errors.setdefault(key, []).append(message)
     return errors
 
 
@@ -750,40 +850,46 @@ def _add_funders(
     call_off: CallOff,
     shares: Sequence[FundingShare],
     funders: dict[int, Organisation],
-    budgets: dict[int, _FundingBudget],
+    budgets: dict[tuple[int, int], _FundingBudget],
     now: datetime,
     actor: User,
 ) -> None:
-    """Split the value by the shares into the call-off's funders, each part to be committed
-    against its funder's budget (``_write_and_take_from_budgets``); co-funders' standing
-    authorisations confirm their parts at once. Budgets already too small were refused before
-    (``_funding_errors``)."""
+    """Split the value by the shares into the call-off's funders, and each share by financial
+    year into its parts (``split_by_year``), each to be committed against that year's budget
+    (``_write_and_take_from_budgets``); co-funders' standing authorisations confirm their shares
+    at once, each year's part used from that year's authorisation (all or none). Budgets already
+    too small were refused before (``_funding_errors``)."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
-    year = financial_year(call_off.start_date)  # every funder's budget is for this year
+    weights = year_weights(call_off)
     for share, part in zip(shares, parts, strict=True):
-        is_lead = share.organisation_id == call_off.lead_buyer_id
+        pk = share.organisation_id
+        is_lead = pk == call_off.lead_buyer_id
+        by_year = split_by_year(part, weights)
         funder = new_row(
             CallOffFunder,
-            organisation_id=share.organisation_id,
-            organisation=funders[share.organisation_id],
+            organisation_id=pk,
+            organisation=funders[pk],
             is_lead=is_lead,
             basis_points=share.basis_points,
             share_pence=part,
             committed_pence=part,
-            budget_id=budgets[share.organisation_id].id,
+            budget_id=budgets[pk, min(by_year)].id,
+            parts=[],
         )
+        for year, year_part in by_year.items():
+            funder.parts.append(
+                new_row(
+                    CallOffBudgetPart,
+                    budget_id=budgets[pk, year].id,
+                    financial_year=year,
+                    share_pence=year_part,
+                    committed_pence=year_part,
+                )
+            )
         if is_lead:
             funder.confirmed_at, funder.confirmed_by_id = now, actor.id
-        else:
-            authorisation = _authorisation(share.organisation_id, call_off.lead_buyer_id, year)
-            if authorisation is not None:
-                lock_rows(FundingAuthorisation, [authorisation.id])
-                if (
-                    part <= authorisation.per_call_off_limit_pence
-                    and authorisation.used_pence + part <= authorisation.annual_limit_pence
-                ):
-                    authorisation.used_pence += part
-                    funder.confirmed_at, funder.preauthorised = now, True
+        elif _use_authorisations(call_off, pk, part, by_year):
+            funder.confirmed_at, funder.preauthorised = now, True
         call_off.funders.append(funder)
 
 
@@ -801,30 +907,36 @@ def _write_and_take_from_budgets(
     A call-off with one funder, and nothing else to write, has its budget's UPDATE go in the
     statement that writes the rows (``write_new``'s ``then``, on PostgreSQL): one round trip
     fewer for most placements."""
-    funders = sorted(call_off.funders, key=lambda f: f.budget_id)
+    parts = sorted(
+        (part for f in call_off.funders for part in f.parts if part.committed_pence),
+        key=lambda part: part.budget_id,
+    )
     session = db.session
-    if len(funders) == 1 and not session.dirty:
-        [funder] = funders
-        taken = [(funder, write_new(Then(_TAKE_FROM_BUDGET, _taking(funder, now))))]
+    if len(parts) <= 1 and not session.dirty:
+        taken = [(part, write_new(Then(_TAKE_FROM_BUDGET, _taking(part, now)))) for part in parts]
+        if not parts:
+            write_new()
     else:
         write_new()
         # Last, after everything else is written (on SQLite, the reference the INSERT's key
         # gave): from here to the commit each budget's row is locked against other writers.
         session.flush()
         connection = session.connection()
-        taken = [(f, connection.scalar(_TAKE_FROM_BUDGET, _taking(f, now))) for f in funders]
+        taken = [(p, connection.scalar(_TAKE_FROM_BUDGET, _taking(p, now))) for p in parts]
     short: dict[str, list[str]] = {}
-    for funder, committed in taken:
+    for part, committed in taken:
         if committed is None:
             # Used up since it was read: keyed as ``_funding_errors`` keys it.
-            left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": funder.budget_id})
-            year = financial_year(call_off.start_date)
+            funder = part.funder
+            left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": part.budget_id})
             key = _funder_key(call_off.lead_buyer_id, given, funder.organisation_id, "basis_points")
-            message = _short_of(funder.organisation, year, int(left), funder.committed_pence)
+            message = _short_of(
+                funder.organisation, part.financial_year, int(left), part.committed_pence
+            )
             short.setdefault(key, []).append(message)
             continue
         held = session.identity_map.get(
-            Budget.__mapper__.identity_key_from_primary_key((funder.budget_id,))
+            Budget.__mapper__.identity_key_from_primary_key((part.budget_id,))
         )
         if held is not None:
             # Without marking the object changed: the row is written.
@@ -834,8 +946,8 @@ def _write_and_take_from_budgets(
         raise BusinessRuleViolation(short)
 
 
-def _taking(funder: CallOffFunder, now: datetime) -> dict:
-    return {"budget_id": funder.budget_id, "part": funder.committed_pence, "now": now}
+def _taking(part: CallOffBudgetPart, now: datetime) -> dict:
+    return {"budget_id": part.budget_id, "part": part.committed_pence, "now": now}
 
 
 def _require_placer(actor: User, organisation: Organisation) -> None:
@@ -955,12 +1067,15 @@ def check_call_off(
         lead_buyer=organisation,
         arrangement=listing.lot.arrangement,
         category_id=listing.lot.category_id,
+        quantity=details.quantity,
         start_date=details.start_date,
+        end_date=details.end_date,
         gross_pence=gross,
         outcome_max_pence=outcome_max,
     )
     budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
     errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
+    _add_errors(errors, _nobody_can_approve(actor, organisation, _lead_part(gross, shares)))
     try:
         _check_within_limit(call_off, counted, 0, now)
     except BusinessRuleViolation as refusal:
@@ -1040,6 +1155,7 @@ def place_call_off(
     new_id = lock_name_and_reserve_id(_buyer_total_lock(call_off), CallOff.__table__)
     budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
     errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
+    _add_errors(errors, _nobody_can_approve(actor, organisation, _lead_part(gross, shares)))
     if errors:
         raise BusinessRuleViolation(errors)
     _check_within_limit(call_off, counted, 0, now)
@@ -1116,11 +1232,9 @@ def _advance(actor: User, call_off: CallOff, now: datetime) -> None:
         call_off.funding_confirmed_at = now
     if _needs_approval(call_off):
         _transition(call_off, CallOffStatus.AWAITING_APPROVAL)
-        approvers = [
-            u
-            for u in people_with_roles(call_off.lead_buyer_id, [Role.APPROVER])
-            if u.id != call_off.placed_by_id
-        ]
+        approvers = approvers_who_can_approve(
+            call_off.lead_buyer_id, approval_amount(call_off), call_off.placed_by_id
+        )
         for approver in approvers:
             queue_email(
                 approver.email, "orders_approval_requested", user=approver, call_off=call_off
@@ -1205,6 +1319,21 @@ def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> C
     now = now or utcnow()
     approving = {"done": "approved", "only_from": {CallOffStatus.AWAITING_APPROVAL}}
     _check(call_off, CallOffStatus.SENT, **approving)
+    # The limit read in this transaction, after the lock: one lowered meanwhile counts.
+    amount = approval_amount(call_off)
+    limits = dict((user.id, limit) for user, limit in approvers_and_limits(call_off.lead_buyer_id))
+    if amount > _covers(limits.get(actor.id)):
+        others = approvers_who_can_approve(call_off.lead_buyer_id, amount, call_off.placed_by_id)
+        raise PermissionDenied(
+            f"This call-off would cost {call_off.lead_buyer.name} {_pounds(amount)}, above your "
+            f"approval limit of {_pounds(limits[actor.id])}: "
+            + (
+                f"{_names(others)} can approve it"
+                if others
+                else "nobody else can approve it yet; an approver can raise a limit on the Team "
+                "page"
+            )
+        )
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     call_off.approved_at, call_off.approved_by_id = now, actor.id
     _send(call_off, now, **approving)
@@ -1217,33 +1346,62 @@ def approve(actor: User, call_off: CallOff, *, now: datetime | None = None) -> C
 # A co-funder declines its share; the lead buyer re-splits the shares (or cancels)
 
 
-def _release_authorisation(call_off: CallOff, funder: CallOffFunder, amount: int) -> None:
-    """Give back ``amount`` of the standing authorisation that confirmed ``funder``'s share (the
-    authorisation's used total counts only what its call-offs still commit)."""
+def _give_back(call_off: CallOff, funder: CallOffFunder) -> int:
+    """Release what ``funder`` still commits, year by year: from each year's budget and, for a
+    share its standing authorisations confirmed, from each year's authorisation. The budgets
+    are locked by the caller. Returns the pence released."""
+    released = 0
+    for part in funder.parts:
+        if part.committed_pence:
+            part.budget.committed_pence -= part.committed_pence
+            _release_authorisation(call_off, funder, part.financial_year, part.committed_pence)
+            released += part.committed_pence
+            part.committed_pence = 0
+    funder.committed_pence = 0
+    return released
+
+
+def _release_authorisation(
+    call_off: CallOff, funder: CallOffFunder, year: int, amount: int
+) -> None:
+    """Give back ``amount`` of the year's standing authorisation that confirmed ``funder``'s
+    share (an authorisation's used total counts only what its call-offs still commit)."""
     if not funder.preauthorised or amount <= 0:
         return
-    authorisation = _authorisation(
-        funder.organisation_id, call_off.lead_buyer_id, financial_year(call_off.start_date)
-    )
+    authorisation = _authorisation(funder.organisation_id, call_off.lead_buyer_id, year)
     if authorisation is not None:
         lock_rows(FundingAuthorisation, [authorisation.id])
         authorisation.used_pence -= min(amount, authorisation.used_pence)
 
 
-def _preauthorise(call_off: CallOff, funder: CallOffFunder, now: datetime) -> None:
-    """Confirm a co-funder's part by its standing authorisation of the lead buyer, as placing
-    does (``_add_funders``), if the authorisation covers it."""
-    year = financial_year(call_off.start_date)
-    authorisation = _authorisation(funder.organisation_id, call_off.lead_buyer_id, year)
-    if authorisation is None:
-        return
-    lock_rows(FundingAuthorisation, [authorisation.id])
-    part = funder.share_pence
-    if (
-        part <= authorisation.per_call_off_limit_pence
-        and authorisation.used_pence + part <= authorisation.annual_limit_pence
+def _use_authorisations(
+    call_off: CallOff, organisation_id: int, share_pence: int, by_year: dict[int, int]
+) -> bool:
+    """Use the co-funder's standing authorisations of the lead buyer for each year's part of
+    its share, all or none: each year needs one whose per-call-off value covers the share and
+    whose yearly total has room for the part. True if they were used."""
+    found = {
+        year: _authorisation(organisation_id, call_off.lead_buyer_id, year) for year in by_year
+    }
+    if not all(found.values()):
+        return False
+    lock_rows(FundingAuthorisation, [a.id for a in found.values()])
+    if not all(
+        share_pence <= found[year].per_call_off_limit_pence
+        and found[year].used_pence + part <= found[year].annual_limit_pence
+        for year, part in by_year.items()
     ):
-        authorisation.used_pence += part
+        return False
+    for year, part in by_year.items():
+        found[year].used_pence += part
+    return True
+
+
+def _preauthorise(call_off: CallOff, funder: CallOffFunder, now: datetime) -> None:
+    """Confirm a co-funder's share by its standing authorisations of the lead buyer, as placing
+    does (``_add_funders``), if they cover each year's part."""
+    by_year = {part.financial_year: part.share_pence for part in funder.parts}
+    if _use_authorisations(call_off, funder.organisation_id, funder.share_pence, by_year):
         funder.confirmed_at, funder.confirmed_by_id, funder.preauthorised = now, None, True
 
 
@@ -1301,11 +1459,8 @@ def decline_funding(
             }
         )
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
-    lock_rows(Budget, [funder.budget_id])
-    released = funder.committed_pence
-    _release_authorisation(call_off, funder, released)
-    funder.budget.committed_pence -= released
-    funder.committed_pence = 0
+    lock_rows(Budget, [part.budget_id for part in funder.parts])
+    released = _give_back(call_off, funder)
     funder.confirmed_at = funder.confirmed_by_id = None
     funder.preauthorised = False
     funder.declined_at, funder.declined_by_id, funder.decline_reason = now, actor.id, reason
@@ -1380,33 +1535,39 @@ def resplit_funding(
     locked = {
         b.id: b
         for b in lock_rows(
-            Budget, [b.id for b in budgets.values()] + [f.budget_id for f in held.values()]
+            Budget,
+            [b.id for b in budgets.values()]
+            + [part.budget_id for f in held.values() for part in f.parts],
         )
     }
-    # What a funder commits now is available to its new share from the same budget.
+    # What a funder commits now in a year is available to its new share from the same budget.
+    committed_here: dict[tuple[int, int], int] = {}
+    for f in held.values():
+        for part in f.parts:
+            key = (f.organisation_id, part.budget_id)
+            committed_here[key] = committed_here.get(key, 0) + part.committed_pence
     available = {
-        pk: _FundingBudget(
-            b.id,
-            locked[b.id].available_pence
-            + (held[pk].committed_pence if pk in held and held[pk].budget_id == b.id else 0),
+        (pk, year): _FundingBudget(
+            b.id, locked[b.id].available_pence + committed_here.get((pk, b.id), 0)
         )
-        for pk, b in budgets.items()
+        for (pk, year), b in budgets.items()
     }
     errors = _funding_errors(call_off, ordered, funders, available, shares)
     if errors:
         # The lead buyer's budget is named by the placing answers (start date, quantity) that
         # a re-split cannot change: its refusal is about the shares.
-        for key in ("start_date", "quantity"):
+        for key in ("start_date", "end_date", "quantity"):
             if key in errors:
                 errors.setdefault("shares", []).extend(errors.pop(key))
         raise BusinessRuleViolation(errors)
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     before["funders"] = _shares_snapshot(call_off)
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in ordered])
+    weights = year_weights(call_off)
     asked: list[CallOffFunder] = []
     for share, part in zip(ordered, parts, strict=True):
         pk = share.organisation_id
-        budget = locked[budgets[pk].id]
+        by_year = split_by_year(part, weights)
         funder = held.get(pk)
         if funder is None:
             funder = CallOffFunder(
@@ -1424,15 +1585,15 @@ def resplit_funding(
                 or share.basis_points > funder.basis_points
                 or part > funder.share_pence
             )
-            # Its old commitment is given back, and its new part taken, below.
-            locked[funder.budget_id].committed_pence -= funder.committed_pence
-            _release_authorisation(call_off, funder, funder.committed_pence)
-            if funder.preauthorised and not ask:
-                _retake_authorisation(call_off, funder, part)
+            # Its old commitment is given back, and its new parts taken, below.
+            kept_by_authorisation = funder.preauthorised and not ask
+            _give_back(call_off, funder)
+            if kept_by_authorisation:
+                _retake_authorisation(call_off, funder, by_year)
         funder.basis_points, funder.share_pence = share.basis_points, part
-        funder.budget_id, funder.budget = budget.id, budget
-        funder.committed_pence = part
-        budget.committed_pence += part
+        first = locked[budgets[pk, min(by_year)].id]
+        funder.budget_id, funder.budget = first.id, first
+        _set_parts(funder, by_year, {year: locked[budgets[pk, year].id] for year in by_year})
         if ask:
             funder.declined_at = funder.declined_by_id = funder.decline_reason = None
             funder.confirmed_at = funder.confirmed_by_id = None
@@ -1443,10 +1604,9 @@ def resplit_funding(
     kept = {share.organisation_id for share in ordered}
     released: list[tuple[Organisation, int]] = []
     for funder in [f for f in call_off.funders if f.organisation_id not in kept]:
-        locked[funder.budget_id].committed_pence -= funder.committed_pence
-        _release_authorisation(call_off, funder, funder.committed_pence)
+        amount = _give_back(call_off, funder)
         if funder.declined_at is None:  # a funder that declined knows; the others are told
-            released.append((funder.organisation, funder.committed_pence))
+            released.append((funder.organisation, amount))
         call_off.funders.remove(funder)  # deleted with the flush (delete-orphan)
     _transition(call_off, CallOffStatus.AWAITING_FUNDING)
     _record(actor, "call_off.funding_resplit", call_off, before, funders=_shares_snapshot(call_off))
@@ -1475,14 +1635,32 @@ def resplit_funding(
     return call_off
 
 
-def _retake_authorisation(call_off: CallOff, funder: CallOffFunder, part: int) -> None:
-    """A share its standing authorisation confirmed, now smaller: the authorisation counts the
-    new part (it covered the larger one, so it stays confirmed)."""
-    authorisation = _authorisation(
-        funder.organisation_id, call_off.lead_buyer_id, financial_year(call_off.start_date)
-    )
-    if authorisation is not None:
-        authorisation.used_pence += part
+def _retake_authorisation(
+    call_off: CallOff, funder: CallOffFunder, by_year: dict[int, int]
+) -> None:
+    """A share its standing authorisations confirmed, now no larger: each year's authorisation
+    counts the new part (it covered the larger one, so the share stays confirmed)."""
+    for year, part in by_year.items():
+        authorisation = _authorisation(funder.organisation_id, call_off.lead_buyer_id, year)
+        if authorisation is not None:
+            authorisation.used_pence += part
+
+
+def _set_parts(funder: CallOffFunder, by_year: dict[int, int], budgets: dict[int, Budget]) -> None:
+    """Commit ``funder``'s new share, each year's part against that year's (locked) budget. A
+    year's row is changed in place, not replaced: one row per funder and year."""
+    rows = {part.financial_year: part for part in funder.parts}
+    for year, amount in by_year.items():
+        row = rows.pop(year, None)
+        if row is None:
+            row = CallOffBudgetPart(financial_year=year)
+            funder.parts.append(row)
+        row.budget_id, row.budget = budgets[year].id, budgets[year]
+        row.share_pence = row.committed_pence = amount
+        budgets[year].committed_pence += amount
+    for row in rows.values():  # a year the new share has no part in
+        funder.parts.remove(row)
+    funder.committed_pence = sum(by_year.values())
 
 
 def _shares_snapshot(call_off: CallOff) -> list[dict]:
@@ -1503,21 +1681,27 @@ def _shares_snapshot(call_off: CallOff) -> list[dict]:
 
 
 def _release(call_off: CallOff) -> None:
-    """Give back to each funder's budget what the call-off still commits (and to a standing
-    authorisation that confirmed a share, its use)."""
+    """Give back to each funder's budget for each year what the call-off still commits there
+    (and to the standing authorisations that confirmed a share, that year's use)."""
+    parts = [part for funder in call_off.funders for part in funder.parts]
+    lock_rows(Budget, (part.budget_id for part in parts))
     for funder in call_off.funders:
-        _release_authorisation(call_off, funder, funder.committed_pence)
-    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+        _give_back(call_off, funder)
     for funder in call_off.funders:
-        funder.budget.committed_pence -= funder.committed_pence
         funder.committed_pence = 0
 
 
-def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
+def _spend_delivered(call_off: CallOff, new_delivered_units: int, day: date) -> None:
     """Move the value of newly delivered units from committed to spent, per funder, so that the
-    parts spent always sum exactly to the value of the units delivered so far."""
-    lock_rows(Budget, (f.budget_id for f in call_off.funders))
+    parts spent always sum exactly to the value of the units delivered so far. It is spent from
+    the budget of the year ``day`` falls in (the funder's part for that year; a delivery outside
+    the planned years, from the nearest year's), and its commitment is released from that
+    year's part first, then from the other years', latest first (delivered sooner than
+    planned)."""
+    parts = [part for funder in call_off.funders for part in funder.parts]
+    lock_rows(Budget, (part.budget_id for part in parts))
     shares = [f.basis_points for f in call_off.funders]
+    year = financial_year(day)
 
     def spent_parts(units: int) -> list[int]:
         *_, value = call_off_value(call_off.unit_price_pence, units, call_off.vat_treatment)
@@ -1527,9 +1711,20 @@ def _spend_delivered(call_off: CallOff, new_delivered_units: int) -> None:
     after = spent_parts(new_delivered_units)
     for funder, old, new in zip(call_off.funders, before, after, strict=True):
         delta = min(new - old, funder.committed_pence)
+        if delta <= 0 or not funder.parts:
+            continue
+        target = min(funder.parts, key=lambda p: (abs(p.financial_year - year), p.financial_year))
+        target.budget.spent_pence += delta
+        others = sorted(
+            (p for p in funder.parts if p is not target), key=lambda p: -p.financial_year
+        )
+        left = delta
+        for part in (target, *others):
+            taken = min(left, part.committed_pence)
+            part.committed_pence -= taken
+            part.budget.committed_pence -= taken
+            left -= taken
         funder.committed_pence -= delta
-        funder.budget.committed_pence -= delta
-        funder.budget.spent_pence += delta
     call_off.delivered_units = new_delivered_units
 
 
@@ -1839,7 +2034,7 @@ def record_delivery(
     )
     call_off.deliveries.append(delivery)
     if delivery.payable_units:
-        _spend_delivered(call_off, call_off.delivered_units + delivery.payable_units)
+        _spend_delivered(call_off, call_off.delivered_units + delivery.payable_units, day)
     if call_off.status == CallOffStatus.ACCEPTED:
         _transition(call_off, CallOffStatus.IN_DELIVERY)
         call_off.delivery_started_at = now
@@ -2029,6 +2224,7 @@ def propose_variation(
         after=_terms(call_off, call_off.quantity + extra_units, end),
     )
     call_off.variations.append(variation)
+    waits = side == Side.BUYER and _variation_needs_approval(actor, call_off, variation)
     db.session.flush()
     audit.record(
         actor,
@@ -2036,7 +2232,11 @@ def propose_variation(
         call_off,
         after={"variation_id": variation.id, **variation.after, "reason": reason},
     )
-    if side == Side.BUYER:
+    if waits:
+        # The provider is asked once an approver has approved it (approve_variation).
+        _apply_variation(actor, call_off, variation, now, check_only=True)
+        _request_variation_approval(actor, call_off, variation, now)
+    elif side == Side.BUYER:
         email_people(
             call_off.provider_id,
             [Role.PROVIDER_ADMIN],
@@ -2071,6 +2271,67 @@ def _decide(variation: Variation, new_status: VariationStatus, *, check_only: bo
     move(variation, new_status, VARIATION_TRANSITIONS, noun="variation")
 
 
+def _budget_for(organisation_id: int, year: int, category_id: int) -> Budget | None:
+    """The organisation's budget for the category in the year, else its general one."""
+    return db.session.scalar(
+        sa.select(Budget)
+        .where(
+            Budget.organisation_id == organisation_id,
+            Budget.financial_year == year,
+            sa.or_(Budget.category_id == category_id, Budget.category_id.is_(None)),
+        )
+        .order_by(Budget.category_id.is_(None))
+    )
+
+
+def _variation_budget_parts(
+    call_off: CallOff, new_gross: int, plan: dict[date, int]
+) -> tuple[list[int], list[tuple[CallOffFunder, int, Budget, int]]]:
+    """Each funder's share of the new value, and what more each must commit in each financial
+    year: its increase split by the years of the new plan's units (``plan``: the months from now
+    to the new end), from that year's budget (its part's, or its budget for a year the call-off
+    did not reach before). Refused, naming the funder and the year, where a year has no budget
+    or too little. Locks the budgets it reads."""
+    new_shares = split_by_basis_points(new_gross, [f.basis_points for f in call_off.funders])
+    weights: dict[int, int] = {}
+    for month, units in plan.items():
+        weights[financial_year(month)] = weights.get(financial_year(month), 0) + units
+    wanted = []
+    for funder, new in zip(call_off.funders, new_shares, strict=True):
+        if new > funder.share_pence and weights:
+            for year, part in split_by_year(new - funder.share_pence, weights).items():
+                if part:
+                    held = next((p for p in funder.parts if p.financial_year == year), None)
+                    wanted.append((funder, year, held, part))
+    budgets = {
+        (funder.id, year): held.budget
+        if held is not None
+        else _budget_for(funder.organisation_id, year, call_off.category_id)
+        for funder, year, held, _ in wanted
+    }
+    lock_rows(Budget, (b.id for b in budgets.values() if b is not None))
+    short: list[str] = []
+    more = []
+    for funder, year, _, part in wanted:
+        budget = budgets[funder.id, year]
+        label = financial_year_label(year)
+        if budget is None:
+            short.append(
+                f"{funder.organisation.name} has no budget for {label}, which this variation "
+                "reaches into"
+            )
+        elif part > budget.available_pence:
+            short.append(
+                f"{funder.organisation.name} has {_pounds(budget.available_pence)} left in its "
+                f"{label} budget, less than the {_pounds(part)} more this variation needs there"
+            )
+        else:
+            more.append((funder, year, budget, part))
+    if short:
+        raise BusinessRuleViolation({"shares": short})
+    return new_shares, more
+
+
 def agree_variation(
     actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
 ) -> Variation:
@@ -2086,26 +2347,134 @@ def agree_variation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
         )
     now = now or utcnow()
+    if variation.awaiting_approval:
+        raise TransitionConflict(
+            {
+                "status": [
+                    f"This change is waiting for an approver of {call_off.lead_buyer.name} to "
+                    "approve it"
+                ]
+            }
+        )
+    if (
+        side == Side.BUYER
+        and variation.approved_at is None
+        and _variation_needs_approval(actor, call_off, variation)
+    ):
+        _apply_variation(actor, call_off, variation, now, check_only=True)
+        _request_variation_approval(actor, call_off, variation, now)
+        return variation
+    return _apply_variation(actor, call_off, variation, now)
+
+
+def _variation_lead_share(call_off: CallOff, variation: Variation) -> int:
+    """The lead buyer's share of the value the variation would make."""
+    shares = split_by_basis_points(
+        variation.after["gross_pence"], [f.basis_points for f in call_off.funders]
+    )
+    return next(s for f, s in zip(call_off.funders, shares, strict=True) if f.is_lead)
+
+
+def _variation_needs_approval(actor: User, call_off: CallOff, variation: Variation) -> bool:
+    """A change the buyer side consents to that raises the lead buyer's share above the
+    consenting person's spend limit goes to an approver again; refused at once (with who can
+    fix it) if nobody else could approve it, as at placing."""
+    share = _variation_lead_share(call_off, variation)
+    own = next(f.share_pence for f in call_off.funders if f.is_lead)
+    if share <= own or share <= spend_limit(actor, call_off.lead_buyer_id):
+        return False
+    errors = _nobody_can_approve(actor, call_off.lead_buyer, share)
+    if errors:
+        message = errors["quantity"][0].replace("This call-off would cost", "With this change")
+        raise BusinessRuleViolation({"extra_units": [message.replace(" would cost", "")]})
+    return True
+
+
+def _request_variation_approval(
+    actor: User, call_off: CallOff, variation: Variation, now: datetime
+) -> None:
+    """Mark the change as waiting for an approver (the call-off is locked) and ask those who
+    can approve it."""
+    variation.approval_requested_at, variation.approval_requested_by_id = now, actor.id
+    share = _variation_lead_share(call_off, variation)
+    audit.record(
+        actor,
+        "call_off.variation_approval_requested",
+        call_off,
+        after={"variation_id": variation.id, "lead_share_pence": share},
+    )
+    for approver in approvers_who_can_approve(call_off.lead_buyer_id, share, actor.id):
+        queue_email(
+            approver.email,
+            "orders_variation_approval_requested",
+            user=approver,
+            call_off=call_off,
+            variation=variation,
+            link=absolute_url("orders.show", call_off_id=call_off.id),
+        )
+
+
+def approve_variation(
+    actor: User, call_off: CallOff, variation_id: object, *, now: datetime | None = None
+) -> Variation:
+    """An approver of the lead buyer (not the person who asked) approves a change above that
+    person's spend limit: a change the provider proposed then takes effect; one the buyer
+    proposed goes to the provider to agree."""
+    roles = actor.roles_for(call_off.lead_buyer_id)
+    if not roles:
+        _require_buyer(actor, call_off)
+    if Role.APPROVER not in roles:
+        raise PermissionDenied("Only an approver can approve a change")
+    variation = _open_variation(actor, call_off, variation_id)
+    if not variation.awaiting_approval:
+        raise TransitionConflict(
+            {
+                "status": [
+                    "This change has already been approved"
+                    if variation.approved_at is not None
+                    else "This change is not waiting for approval"
+                ]
+            }
+        )
+    if actor.id == variation.approval_requested_by_id:
+        raise PermissionDenied("You asked for this change, so another approver must approve it")
+    share = _variation_lead_share(call_off, variation)
+    limits = {user.id: limit for user, limit in approvers_and_limits(call_off.lead_buyer_id)}
+    if share > _covers(limits.get(actor.id)):
+        raise PermissionDenied(
+            f"With this change the call-off would cost {call_off.lead_buyer.name} "
+            f"{_pounds(share)}, above your approval limit of {_pounds(limits[actor.id])}"
+        )
+    now = now or utcnow()
+    variation.approved_at, variation.approved_by_id = now, actor.id
+    audit.record(
+        actor, "call_off.variation_approved", call_off, after={"variation_id": variation.id}
+    )
+    if variation.proposed_by_side == Side.PROVIDER:
+        return _apply_variation(actor, call_off, variation, now)
+    email_people(
+        call_off.provider_id,
+        [Role.PROVIDER_ADMIN],
+        "orders_variation_proposed",
+        call_off=call_off,
+        variation=variation,
+    )
+    return variation
+
+
+def _apply_variation(
+    actor: User, call_off: CallOff, variation: Variation, now: datetime, *, check_only=False
+) -> Variation:
+    """The change agreed (and approved, where it had to be): the route, budget and capacity
+    checks run again on the new terms, and the call-off takes them as a new version
+    (``check_only``: only the checks, before an approver is asked, so that a change that could
+    never be made is refused at once with its reason)."""
     before = audit.snapshot(call_off, CALL_OFF_FIELDS)
     quantity = call_off.quantity + variation.extra_units
     end = variation.new_end_date or call_off.end_date
     terms = _terms(call_off, quantity, end)
     extra_gross = terms["gross_pence"] - call_off.gross_pence
     _check_route(call_off, extra_gross, now)
-
-    # Budgets: each funder's share of the new value, the difference committed (all or nothing).
-    lock_rows(Budget, (f.budget_id for f in call_off.funders))
-    new_shares = split_by_basis_points(
-        terms["gross_pence"], [f.basis_points for f in call_off.funders]
-    )
-    short = [
-        f"{f.organisation.name} has {_pounds(f.budget.available_pence)} left in its budget, less "
-        f"than the {_pounds(new - f.share_pence)} more this variation needs"
-        for f, new in zip(call_off.funders, new_shares, strict=True)
-        if new - f.share_pence > f.budget.available_pence
-    ]
-    if short:
-        raise BusinessRuleViolation({"shares": short})
 
     # Capacity: months already past keep what they had; what is left is spread over the months
     # from this one (or the start, if later) to the new end, in place of what it held there.
@@ -2126,7 +2495,10 @@ def agree_variation(
     months = _months(max(first_of_month(call_off.start_date), this_month), end) or [this_month]
     parts = allocate(max(quantity - kept, 0), [1] * len(months))
     plan = {month: units for month, units in zip(months, parts, strict=True) if units}
+    new_shares, more = _variation_budget_parts(call_off, terms["gross_pence"], plan)
     _check_capacity(call_off, plan, own)
+    if check_only:
+        return variation
 
     # Every check has passed: from here on the call-off takes its new terms.
     for row in old_rows:
@@ -2136,10 +2508,20 @@ def agree_variation(
     _commit_capacity(call_off, plan, now)
     call_off.quantity, call_off.end_date = quantity, end
     for funder, new in zip(call_off.funders, new_shares, strict=True):
-        delta = new - funder.share_pence
-        funder.budget.committed_pence += delta
-        funder.committed_pence += delta
+        funder.committed_pence += new - funder.share_pence
         funder.share_pence = new
+    for funder, year, budget, part in more:
+        budget.committed_pence += part
+        held = next((p for p in funder.parts if p.financial_year == year), None)
+        if held is None:
+            funder.parts.append(
+                CallOffBudgetPart(
+                    budget=budget, financial_year=year, share_pence=part, committed_pence=part
+                )
+            )
+        else:
+            held.share_pence += part
+            held.committed_pence += part
     call_off.net_pence, call_off.vat_pence = terms["net_pence"], terms["vat_pence"]
     call_off.gross_pence = terms["gross_pence"]
     call_off.version += 1
@@ -2169,8 +2551,20 @@ def reject_variation(
 ) -> Variation:
     variation = _open_variation(actor, call_off, variation_id)
     side = side_of(actor, call_off)
-    if side is None or side == variation.proposed_by_side:
+    approving = variation.awaiting_approval and Role.APPROVER in actor.roles_for(
+        call_off.lead_buyer_id
+    )
+    if side is None or (side == variation.proposed_by_side and not approving):
         raise PermissionDenied("The other side of the call-off must decide this variation")
+    if side == Side.PROVIDER and variation.awaiting_approval:
+        raise TransitionConflict(
+            {
+                "status": [
+                    f"This change is waiting for an approver of {call_off.lead_buyer.name} to "
+                    "approve it"
+                ]
+            }
+        )
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_DETAIL_MAX:
         raise BusinessRuleViolation(

@@ -448,9 +448,16 @@ def _filters() -> tuple[CallOffFilters, dict[str, str]]:
             placed_from=parse_day(raw["from"]),
             placed_to=parse_day(raw["to"]),
             waiting_for=_organisation().id if raw["waiting"] else None,
+            approver_id=_approver_id(),
         ),
         raw,
     )
+
+
+def _approver_id() -> int | None:
+    """The signed-in person, if they approve for their organisation: what waits for approval
+    is, for them, only what they can approve (placed by someone else, within their limit)."""
+    return current_user.id if Role.APPROVER in current_user.roles_in(_organisation()) else None
 
 
 def _query():
@@ -473,7 +480,7 @@ def index():
     )
     organisation = _organisation()
     # What waits for the organisation comes first, whichever page of the list is shown.
-    waiting, waiting_total = waiting_first(organisation.id, WAITING_SHOWN)
+    waiting, waiting_total = waiting_first(organisation.id, WAITING_SHOWN, _approver_id())
     return render_template(
         "orders/index.html",
         page=page,
@@ -938,10 +945,36 @@ def propose_variation(call_off_id: int):
 @bp.post("/<int:call_off_id>/variations/<int:variation_id>/agree")
 @roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN)
 def agree_variation(call_off_id: int, variation_id: int):
+    call_off = _call_off(call_off_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        variation = services.agree_variation(current_user, call_off, variation_id)
+        commit()
+    except DomainError as error:
+        rollback()
+        if isinstance(error, NotFound):
+            abort(404)
+        flash(" ".join(m for ms in error.errors.values() for m in ms) or error.detail, "error")
+    else:
+        flash(
+            # Not yet in force: above the person's spend limit it waits for an approver.
+            "Change sent to your organisation's approvers: it is above your spend limit."
+            if variation.awaiting_approval
+            else "Change agreed: the call-off has a new version.",
+            "success",
+        )
+    return redirect(url_for("orders.show", call_off_id=call_off_id))
+
+
+@bp.post("/<int:call_off_id>/variations/<int:variation_id>/approve")
+@roles_required(Role.APPROVER)
+def approve_variation(call_off_id: int, variation_id: int):
     return _one_click(
         call_off_id,
-        lambda c: services.agree_variation(current_user, c, variation_id),
-        "Change agreed: the call-off has a new version.",
+        lambda c: services.approve_variation(current_user, c, variation_id),
+        "Change approved.",
     )
 
 

@@ -940,3 +940,110 @@ def funding_world(live_server) -> FundingWorld:
         )
         commit_and_close()
     return built
+
+
+# --- A2: spend and approval limits --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalWorld:
+    buying: BuyingWorld
+    own: str  # a call-off the approver placed herself, above her own spend limit
+    other_approver: str  # the second approver's name, who can approve it
+
+
+def approval_world(live_server) -> ApprovalWorld:
+    """The buying world (£45.00 a session) where the region's approver is also a buyer with a
+    £100.00 spend limit, and has placed a £450.00 call-off herself that waits for the region's
+    second approver."""
+    from marketplace.accounts import services as accounts
+    from marketplace.accounts.models import Role, User
+    from marketplace.orders import services as orders
+    from tests.factories import add_membership, make_member
+    from tests.orders.factories import details
+
+    t = tag()
+    word = f"heron{t}"
+    with live_server.app.app_context():
+        world, people = _orders_world(
+            price_pence=4_500, min_units=4, max_units=24, lead_time_days=5
+        )
+        world.listing.title = f"Tenancy sustainment {word}"
+        world.listing.summary = "Weekly visits to help a person keep their home"
+        second = make_member(Role.APPROVER, world.region, name=f"Sam Okafor {t}")
+        add_membership(world.approver, world.region, Role.BUYER)
+        db.session.flush()
+        db.session.expire(world.approver)
+        approver = db.session.get(User, world.approver.id)
+        accounts.set_limits(second, world.region, approver, spend_limit_pence=10_000)
+        own = orders.place_call_off(
+            approver, world.region, world.listing.id, details(world, quantity=10)
+        )
+        assert own.status.value == "awaiting_approval"
+        built = ApprovalWorld(
+            buying=BuyingWorld(
+                people=people,
+                word=word,
+                listing=world.listing.title,
+                min_units=world.listing.min_units,
+                max_units=world.listing.max_units,
+                lead_time_days=world.listing.lead_time_days,
+                budget_year=0,
+            ),
+            own=own.reference,
+            other_approver=second.name,
+        )
+        commit_and_close()
+    return built
+
+
+@dataclass(frozen=True)
+class AcrossYearsWorld:
+    buying: BuyingWorld
+    start: date  # 1 February: the call-off's planned months span 31 March
+    end: date  # 31 May
+    first_year: int  # the financial year 1 February falls in; the next one has a budget too
+
+
+def across_years_world(live_server) -> AcrossYearsWorld:
+    """The buying world (£45.00 a session) whose region has £10,000.00 budgets for the
+    financial year of a 1 February at least two months ahead and for the year after it."""
+    from datetime import timedelta
+
+    from marketplace.orders.models import Budget
+
+    t = tag()
+    word = f"plover{t}"
+    today = london_today()
+    april = date(today.year, 4, 1)
+    while (april - today).days < 90:
+        april = date(april.year + 1, 4, 1)
+    start, end, first = date(april.year, 2, 1), date(april.year, 5, 31), april.year - 1
+    assert end - start < timedelta(days=200)
+    with live_server.app.app_context():
+        world, people = _orders_world(
+            price_pence=4_500, min_units=4, max_units=24, lead_time_days=5
+        )
+        world.listing.title = f"Tenancy sustainment {word}"
+        world.listing.summary = "Weekly visits to help a person keep their home"
+        db.session.execute(sa.delete(Budget).where(Budget.organisation_id == world.region.id))
+        for year in (first, first + 1):
+            db.session.add(
+                Budget(organisation=world.region, financial_year=year, allocated_pence=1_000_000)
+            )
+        built = AcrossYearsWorld(
+            buying=BuyingWorld(
+                people=people,
+                word=word,
+                listing=world.listing.title,
+                min_units=world.listing.min_units,
+                max_units=world.listing.max_units,
+                lead_time_days=world.listing.lead_time_days,
+                budget_year=first,
+            ),
+            start=start,
+            end=end,
+            first_year=first,
+        )
+        commit_and_close()
+    return built

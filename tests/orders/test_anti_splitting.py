@@ -196,6 +196,7 @@ def test_a_buyer_organisations_other_buyers_count_too_and_other_organisations_do
     place(world, world.listing, 300)
     region = make_organisation(OrganisationType.PROBATION_REGION, name="Wales Probation")
     buyer = make_member(Role.BUYER, region)
+    make_member(Role.APPROVER, region)  # £30,000 is above the buyer's limit: someone approves
     db.session.add(
         Budget(
             organisation=region,

@@ -100,6 +100,11 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     variation = services.propose_variation(
         world.buyer, call_off, extra_units=2, reason="Two more sessions to finish the plan"
     )
+    # The region's share goes from £888.84 to £1,066.61, above the buyer's £500 limit: an
+    # approver approves the change before the provider is asked.
+    assert variation.awaiting_approval
+    assert new_emails(seen) == [(world.approver.email, "orders_variation_approval_requested")]
+    services.approve_variation(world.approver, call_off, variation.id, now=later)
     assert new_emails(seen) == [(world.provider_admin.email, "orders_variation_proposed")]
     services.agree_variation(world.provider_admin, call_off, variation.id, now=later)
     assert (call_off.quantity, call_off.gross_pence, call_off.version) == (12, 177_768, 2)
@@ -150,6 +155,8 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
         "call_off.accepted",
         "call_off.delivery_recorded",
         "call_off.variation_proposed",
+        "call_off.variation_approval_requested",
+        "call_off.variation_approved",
         "call_off.variation_agreed",
         "call_off.delivery_recorded",
         "call_off.completed",

@@ -507,3 +507,34 @@ def test_a_decline_sent_after_the_call_off_was_accepted_goes_back_to_its_page(cl
     db.session.expire_all()
     assert db.session.get(CallOff, call_off.id).status == CallOffStatus.ACCEPTED
     assert audited("call_off.declined") == 0
+
+
+@several
+def test_a_change_approved_by_several_approvers_at_once_is_approved_and_made_once(
+    app, monkeypatch, clients
+):
+    world = build_orders_world(price_pence=100_000)
+    monkeypatch.setitem(app.config, "BUYER_SPEND_LIMIT_PENCE", 500_000)
+    call_off = placed(world, quantity=4)
+    services.accept(world.provider_admin, call_off)
+    change = services.propose_variation(world.provider_admin, call_off, extra_units=2, reason="x")
+    services.agree_variation(world.buyer, call_off, change.id)  # £6,000: waits for approval
+    assert change.awaiting_approval
+    approvers = [world.approver.id] + [
+        make_member(Role.APPROVER, world.region).id for _ in range(clients - 1)
+    ]
+    call_off_id, change_id = call_off.id, change.id
+    commit()
+
+    def approving(actor, call_off):
+        services.approve_variation(actor, call_off, change_id)
+
+    outcomes = race(app, [acting(a, call_off_id, approving) for a in approvers])
+
+    one_wins(outcomes, "409: This change has already been approved")
+    db.session.expire_all()
+    varied = db.session.get(CallOff, call_off_id)
+    assert (varied.quantity, varied.version, varied.gross_pence) == (6, 2, 600_000)
+    assert db.session.get(Budget, world.budget.id).committed_pence == 600_000
+    assert audited("call_off.variation_approved") == 1
+    assert audited("call_off.variation_agreed") == 1

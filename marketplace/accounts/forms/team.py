@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from decimal import Decimal
 
-from govuk_frontend_wtf.wtforms_widgets import GovCheckboxesInput, GovRadioInput
-from wtforms import RadioField, SelectMultipleField
+from govuk_frontend_wtf.wtforms_widgets import GovCheckboxesInput, GovRadioInput, GovTextInput
+from wtforms import RadioField, SelectMultipleField, StringField
 from wtforms.validators import ValidationError
 
 from marketplace.accounts.forms.fields import (
@@ -86,3 +88,58 @@ class ConfirmForm(BaseForm):
     """Only the CSRF token and a button, for actions confirmed on their own page."""
 
     submit = submit_field("Confirm")
+
+
+_POUNDS = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def pounds_to_pence(text: str | None) -> int | None:
+    """An amount in pounds ('500', '1,250.50', '£1250.5') as exact pence; None if blank.
+    Raises ValueError with the reason if it is not an amount in whole pence."""
+    cleaned = (text or "").strip().replace(",", "").removeprefix("£").strip()
+    if not cleaned:
+        return None
+    if not _POUNDS.fullmatch(cleaned) or len(cleaned) > 20:
+        raise ValueError("as an amount in pounds and pence, like 500 or 1250.50")
+    pence = Decimal(cleaned) * 100
+    if pence != pence.to_integral_value():
+        raise ValueError("in whole pence, like 1250.50")
+    return int(pence)
+
+
+class LimitsForm(BaseForm):
+    """A buyer's spend limit and an approver's approval limit, in pounds; blank: the default
+    (spend) or no limit (approval). The service checks the range and who may have which."""
+
+    spend_limit_pence = StringField(
+        "Spend limit, in pounds",
+        description=(
+            "Above this, an approver must approve their call-offs. Leave it empty for the "
+            "service's default."
+        ),
+        widget=GovTextInput(),
+    )
+    approval_limit_pence = StringField(
+        "Approval limit, in pounds",
+        description="The most they can approve on one call-off. Leave it empty for no limit.",
+        widget=GovTextInput(),
+    )
+    submit = submit_field("Save limits")
+
+    def pence(self, field) -> int | None:
+        """The field's value in pence (after ``validate``)."""
+        return pounds_to_pence(field.data)
+
+    def _check_amount(self, field, what: str) -> None:
+        try:
+            pence = pounds_to_pence(field.data)
+        except ValueError as error:
+            raise ValidationError(f"Enter the {what} {error}") from None
+        if pence is not None and pence < 0:
+            raise ValidationError(f"The {what} cannot be negative")
+
+    def validate_spend_limit_pence(self, field) -> None:
+        self._check_amount(field, "spend limit")
+
+    def validate_approval_limit_pence(self, field) -> None:
+        self._check_amount(field, "approval limit")

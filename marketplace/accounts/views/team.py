@@ -14,6 +14,7 @@ from marketplace.accounts import queries, services
 from marketplace.accounts.forms.team import (
     ConfirmForm,
     InviteForm,
+    LimitsForm,
     MemberRolesForm,
     ordered_roles,
 )
@@ -22,7 +23,7 @@ from marketplace.accounts.permissions import can_manage_organisations, can_manag
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
 from marketplace.db import commit
-from marketplace.errors import BusinessRuleViolation
+from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.views_helpers import apply_errors
 
 TEAM_PAGE_SIZE = 25
@@ -100,6 +101,7 @@ def team():
         org_args=args,
         back_url=team_home(organisation) if args else None,
         withdraw_form=ConfirmForm(),
+        can_set_limits=Role.APPROVER in current_user.roles_in(organisation),
     )
 
 
@@ -164,6 +166,62 @@ def member_roles(user_id: int):
         form=form,
         organisation=organisation,
         member=member,
+        org_args=team_args(organisation),
+        back_url=team_home(organisation),
+    )
+
+
+def _pounds_text(pence: int | None) -> str:
+    if pence is None:
+        return ""
+    pounds, rest = divmod(pence, 100)
+    return f"{pounds}.{rest:02d}" if rest else str(pounds)
+
+
+@bp.route("/team/members/<int:user_id>/limits", methods=["GET", "POST"])
+@login_required
+def member_limits(user_id: int):
+    """An approver sets a buyer's spend limit and an approver's approval limit."""
+    organisation = _team_organisation()
+    member = _member_or_404(organisation, user_id)
+    if Role.APPROVER not in current_user.roles_in(organisation):
+        abort(404 if not current_user.roles_in(organisation) else 403)
+    member_roles = member.roles_in(organisation)
+    if not member_roles & {Role.BUYER, Role.APPROVER}:
+        abort(404)
+    rows = {m.role: m for m in member.memberships if m.organisation_id == organisation.id}
+    form = LimitsForm()
+    if request.method == "GET":
+        if Role.BUYER in rows:
+            form.spend_limit_pence.data = _pounds_text(rows[Role.BUYER].spend_limit_pence)
+        if Role.APPROVER in rows:
+            form.approval_limit_pence.data = _pounds_text(rows[Role.APPROVER].approval_limit_pence)
+    if form.validate_on_submit():
+        given = {}
+        if Role.BUYER in member_roles:
+            given["spend_limit_pence"] = form.pence(form.spend_limit_pence)
+        if Role.APPROVER in member_roles:
+            given["approval_limit_pence"] = form.pence(form.approval_limit_pence)
+        try:
+            changed = services.set_limits(current_user, organisation, member, **given)
+        except NotFound:
+            abort(404)
+        except DomainError as error:
+            apply_errors(form, error)
+        else:
+            commit()
+            flash(
+                f"{member.name}'s limits have been changed" if changed else "Nothing changed",
+                "success",
+            )
+            return redirect(team_home(organisation))
+    return render_template(
+        "accounts/team_member_limits.html",
+        form=form,
+        organisation=organisation,
+        member=member,
+        member_roles=member_roles,
+        default_spend_limit=current_app.config["BUYER_SPEND_LIMIT_PENCE"],
         org_args=team_args(organisation),
         back_url=team_home(organisation),
     )
