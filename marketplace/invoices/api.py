@@ -31,7 +31,7 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
-from marketplace.invoices.ubl import invoice_xml
+from marketplace.invoices.ubl import credit_note_xml, invoice_xml
 from marketplace.money import VatTreatment
 
 blp = api_blueprint(
@@ -157,6 +157,21 @@ class InvoiceItem(MethodView):
                 abort(406, "A draft invoice has no UBL form: issue it first, or ask for JSON")
             return Response(invoice_xml(invoice), mimetype="application/xml")
         return invoice
+
+
+@blp.route("/invoices/<int:invoice_id>/credit-notes/<int:note_id>.xml")
+@blp.response(
+    200,
+    description="The credit note as a UBL 2.1 CreditNote (Peppol BIS Billing 3.0)",
+    content_type="application/xml",
+)
+def credit_note_ubl(invoice_id, note_id):
+    """A credit note on an invoice the token's organisation issued or received, as UBL 2.1."""
+    invoice = _invoice(invoice_id)
+    note = next((n for n in invoice.credit_notes if n.id == note_id), None)
+    if note is None:
+        abort(404, "The invoice has no credit note with that id")
+    return Response(credit_note_xml(note), mimetype="application/xml")
 
 
 def _write(invoice: Invoice, action) -> Invoice:
