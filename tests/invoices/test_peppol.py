@@ -289,3 +289,35 @@ def test_any_invoice_and_credit_note_pass_the_rules(
     note.invoice = invoice
     assert fatal(credit_note_xml(note)) == set()
     db.session.expunge_all()
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo world
+
+
+def test_every_demo_invoice_and_credit_note_passes_the_rules(app, monkeypatch):
+    from marketplace import demo
+    from tests.factories import password_hash
+
+    monkeypatch.setattr(demo, "hash_password", lambda password: password_hash())
+    demo.load_demo_data()
+    commit()
+    issued_invoices = db.session.scalars(sa.select(Invoice).where(Invoice.number.is_not(None)))
+    made = 0
+    for invoice in issued_invoices:
+        assert fatal(invoice_xml(invoice)) == set(), invoice.number
+        made += 1
+        for note in invoice.credit_notes:
+            assert fatal(credit_note_xml(note)) == set(), note.number
+            made += 1
+    assert made > 0
+    # Every demo provider could issue: VAT registration agrees with its listings.
+    from marketplace.catalogue.services import listings_needing_vat_registration
+
+    for organisation in db.session.scalars(sa.select(Organisation)):
+        assert organisation.endpoint_id, organisation.name
+        if organisation.is_provider:
+            assert organisation.has_bank_details, organisation.name
+            assert listings_needing_vat_registration(organisation) == [] or (
+                organisation.vat_registered
+            )
