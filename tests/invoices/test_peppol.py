@@ -152,7 +152,7 @@ def test_a_buyer_without_an_electronic_address_gets_the_reason_not_a_broken_docu
     assert response.status_code == 302
     page = web.get(response.headers["Location"]).get_data(as_text=True)
     assert "has not recorded its electronic address" in page
-    from tests.invoices.test_invoice_api import bearer  # noqa: PLC0415
+    from tests.invoices.test_invoice_api import bearer
 
     api = client.get(
         f"/api/v1/invoices/{invoice.id}",
@@ -161,7 +161,7 @@ def test_a_buyer_without_an_electronic_address_gets_the_reason_not_a_broken_docu
     assert api.status_code == 422 and api.mimetype == "application/problem+json"
 
 
-def test_credit_notes_download_from_the_page_and_the_api(world, web):
+def test_credit_notes_download_from_the_page_and_the_api(world, web, client):
     invoice = issued(world)
     note = invoices.raise_credit_note(world.provider_admin, invoice, 1_000, "Goodwill")
     commit()
@@ -176,6 +176,19 @@ def test_credit_notes_download_from_the_page_and_the_api(world, web):
         web.get(f"/invoices/{invoice.id}/credit-notes/{note.id + 99}/credit-note.xml").status_code
         == 404
     )
+    from tests.invoices.test_invoice_api import bearer
+
+    headers = bearer(world.buyer, world.region)
+    url = f"/api/v1/invoices/{invoice.id}/credit-notes/{note.id}"
+    as_json = client.get(url, headers=headers)
+    assert as_json.status_code == 200 and as_json.get_json()["number"] == note.number
+    as_xml = client.get(url, headers={**headers, "Accept": "application/xml"})
+    assert as_xml.mimetype == "application/xml"
+    assert _parse(as_xml.data).tag == f"{{{CREDIT_NOTE_NS}}}CreditNote"
+    missing = client.get(
+        f"/api/v1/invoices/{invoice.id}/credit-notes/{note.id + 99}", headers=headers
+    )
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
 
 
 # ---------------------------------------------------------------------------------------------
