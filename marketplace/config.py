@@ -41,6 +41,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "ENV_NAME": env,
         "SECRET_KEY": _env("SECRET_KEY", DEFAULT_SECRET_KEY),
+        # Seals providers' bank details at rest (marketplace/sealed.py); SECRET_KEY when unset.
+        "DATA_KEY": _env("DATA_KEY"),
         "SQLALCHEMY_DATABASE_URI": _env(
             "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.db'}"
         ),

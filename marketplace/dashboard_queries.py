@@ -86,6 +86,39 @@ def _team_actions(organisation: Organisation) -> list[Action]:
     return actions
 
 
+def _invoicing_actions(organisation: Organisation) -> list[Action]:
+    """What a provider's invoices cannot go out without, and listings that charge VAT while it
+    is not registered for VAT (one query, only for an unregistered provider)."""
+    from marketplace.catalogue.services import listings_needing_vat_registration
+
+    actions = []
+    charging = (
+        [] if organisation.vat_registered else listings_needing_vat_registration(organisation)
+    )
+    if charging:
+        actions.append(
+            Action(
+                "Listings that charge VAT while you are not registered for VAT",
+                f"{len(charging)} of your listings charge VAT. Record your VAT registration, or "
+                "change their VAT treatment to exempt or outside the scope of VAT.",
+                fixed_url("accounts.organisation_settings"),
+                "See which listings and your VAT registration",
+                len(charging),
+            )
+        )
+    if not (organisation.endpoint_id and organisation.has_bank_details):
+        actions.append(
+            Action(
+                "Record what your invoices need",
+                "Your invoices cannot be issued until you record your organisation's electronic "
+                "address and the bank account you are paid into.",
+                fixed_url("accounts.organisation_settings"),
+                "Organisation settings",
+            )
+        )
+    return actions
+
+
 def _applications_waiting() -> tuple[int, int]:
     """Submitted applications not yet decided, and how many are past their decision deadline."""
     from marketplace.accreditation.models import Application, ApplicationStatus
@@ -475,6 +508,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         if accreditation is not None:
             actions.append(accreditation)
     if Role.PROVIDER_ADMIN in roles:
+        actions.extend(_invoicing_actions(organisation))
         actions.append(
             Action(
                 "Join the dynamic purchasing system",

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from marketplace import audit
+from marketplace import audit, sealed
 from marketplace.accounts.models import (
     TWO_FACTOR_REQUIRED_ROLES,
     Membership,
@@ -309,6 +309,31 @@ def _add_membership(actor: User | None, user: User, organisation: Organisation, 
     )
 
 
+def demo_gln(n: int) -> str:
+    """A well-formed Global Location Number (GS1 check digit) under a made-up company prefix."""
+    body = f"50123450{n:04d}"
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def _demo_invoicing_details(organisation: Organisation, n: int) -> None:
+    """What e-invoices need: every demo organisation has an electronic address (a GLN); every
+    demo provider is VAT-registered (the demo rate cards list at every VAT treatment, which only
+    a registered provider may) and has a bank account for credit transfers."""
+    organisation.endpoint_scheme, organisation.endpoint_id = "0088", demo_gln(n)
+    if organisation.is_provider:
+        organisation.vat_registered = True
+        organisation.vat_number = f"GB{245_000_000 + n * 7_919:09d}"
+        organisation.bank_details_sealed = sealed.seal(
+            json.dumps(
+                {"name": organisation.name[:70], "sort_code": "309950",
+                 "account_number": f"{10_000_000 + n * 12_347:08d}"}
+            )
+        )  # fmt: skip
+        organisation.bank_account_last4 = f"{10_000_000 + n * 12_347:08d}"[-4:]
+        organisation.bank_details_changed_at = utcnow()
+
+
 def load_demo_data() -> dict[str, int]:
     """Create the demo world in the current unit of work (flushes, never commits)."""
     regions = {r.code: r for r in db.session.scalars(sa.select(ProbationRegion))}
@@ -372,6 +397,8 @@ def load_demo_data() -> dict[str, int]:
             after={**audit.snapshot(organisation, ORGANISATION_FIELDS), "source": "demo"},
         )
         organisations[spec.key] = organisation
+    for n, organisation in enumerate(organisations.values()):
+        _demo_invoicing_details(organisation, n)
 
     for spec in USERS[1:]:
         user = _new_user(spec, password_hash)

@@ -22,6 +22,7 @@ from marketplace import create_app, page_cache
 from marketplace.db import db
 from marketplace.extensions import limiter
 from tests.cache_guard import CacheGuard
+from tests.peppol_guard import PeppolGuard
 
 REFERENCE_TABLES = {"probation_regions", "pcc_areas", "service_categories", "alembic_version"}
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -58,19 +59,24 @@ def backend_name() -> str:
 # On for the whole suite: a committed write that does not move the cache topics it should fails
 # the test that made it (tests/cache_guard.py).
 CACHE_GUARD = CacheGuard()
+# On for the whole suite too: every UBL invoice and credit note made passes Peppol's rules.
+PEPPOL_GUARD = PeppolGuard()
 
 
 def pytest_configure(config):
     CACHE_GUARD.install()
+    PEPPOL_GUARD.install()
 
 
 def pytest_unconfigure(config):
     CACHE_GUARD.close()
+    PEPPOL_GUARD.close()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     CACHE_GUARD.take_failures()  # what an earlier test left was reported with it
+    PEPPOL_GUARD.take_failures()
     result = yield
     fail_on_stale_writes("setting up")
     return result
@@ -92,6 +98,9 @@ def pytest_runtest_teardown(item, nextitem):
 
 def fail_on_stale_writes(when: str) -> None:
     failures = CACHE_GUARD.take_failures()
+    invalid = PEPPOL_GUARD.take_failures()
+    if invalid:
+        pytest.fail(f"Peppol rules, in {when}:\n" + "\n".join(invalid), pytrace=False)
     if failures:
         pytest.fail(
             f"cache guard, in {when}:\n" + "\n".join(f"- {failure}" for failure in failures),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+from datetime import UTC, datetime, timedelta
 
+from marketplace import sealed
 from marketplace.accounts.models import (
+    PROVIDER_TYPES,
     Membership,
     Organisation,
     OrganisationType,
@@ -13,6 +17,7 @@ from marketplace.accounts.models import (
 )
 from marketplace.accounts.security import hash_password, new_secret
 from marketplace.db import db, utcnow
+from marketplace.demo import demo_gln
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = None
@@ -36,10 +41,31 @@ def password_hash() -> str:
     return _PASSWORD_HASH
 
 
+def invoicing_details(type: OrganisationType, n: int) -> dict:
+    """What e-invoices need, as a real organisation records it on its settings page: an
+    electronic address for every organisation; for a provider a VAT registration and a bank
+    account (pass ``vat_registered=False, vat_number=None`` for an unregistered one)."""
+    details: dict = {"endpoint_scheme": "0088", "endpoint_id": demo_gln(n % 10_000)}
+    if type in PROVIDER_TYPES:
+        account = f"{20_000_000 + n:08d}"
+        details |= {
+            "vat_registered": True,
+            "vat_number": f"GB{100_000_000 + n:09d}",
+            "bank_details_sealed": sealed.seal(
+                json.dumps(
+                    {"name": "Test account", "sort_code": "309950", "account_number": account}
+                )
+            ),
+            "bank_account_last4": account[-4:],
+        }
+    return details
+
+
 def make_organisation(
     type: OrganisationType = OrganisationType.PROVIDER_VCSE, **fields
 ) -> Organisation:
     n = next(_sequence)
+    fields = {**invoicing_details(type, n), **fields}
     organisation = Organisation(name=fields.pop("name", f"Organisation {n}"), type=type, **fields)
     db.session.add(organisation)
     db.session.flush()
@@ -92,3 +118,10 @@ def make_member(role: Role, organisation: Organisation | None = None, **user_fie
     user = make_user(**user_fields)
     add_membership(user, organisation, role)
     return user
+
+
+def after_month(day) -> datetime:
+    """A moment just after the month of ``day`` ends: when a run may bill that month (the run
+    refuses the current month and later ones)."""
+    first_next = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return datetime(first_next.year, first_next.month, first_next.day, 9, tzinfo=UTC)

@@ -101,6 +101,10 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "invoices.show": "P7 an invoice",
         "invoices.invoice_ubl": "P7 the UBL XML",
         "invoices.credit_note": "P7 issue a credit note",
+        "accounts.organisation_settings": "P7 what e-invoices need",
+        "accounts.electronic_address": "P7 the electronic address",
+        "accounts.vat_registration": "P7 the VAT registration",
+        "accounts.bank_account": "P7 the bank account invoices are paid into",
         "outcomes.claim": "P8 claim an outcome",
     },
     "provider_editor": {
@@ -135,6 +139,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "invoices.index": "A3 invoices",
         "invoices.show": "A3 validate an invoice",
         "invoices.mark_paid": "A3 pay by BACS",
+        "accounts.organisation_settings": "A3 the buyer's electronic address for e-invoices",
+        "accounts.electronic_address": "A3 change the electronic address",
         # Paying by card (payments.pay_invoice) is offered only where card payments are
         # configured, which this crawl does not do: the A3 browser journey follows its links.
     },

@@ -23,6 +23,36 @@ TOKEN_NAME_MAX = 80
 # A spend or approval limit above this (£1bn, the most a call-off can be worth) is a typing error.
 LIMIT_MAX_PENCE = 100_000_000_000
 
+ENDPOINT_ID_MAX = 50
+ACCOUNT_NAME_MAX = 70
+
+# Electronic address schemes (Peppol's Electronic Address Scheme code list, EAS) that an
+# organisation can record as the EndpointID of its e-invoices: code, label, pattern, example.
+ENDPOINT_SCHEMES: dict[str, tuple[str, re.Pattern[str], str]] = {
+    "0088": ("Global Location Number (GLN, GS1)", re.compile(r"\d{13}"), "5012345678900"),
+    "0060": ("DUNS number (Dun & Bradstreet)", re.compile(r"\d{9}"), "123456789"),
+    "9932": (
+        "UK VAT registration number",
+        re.compile(r"GB(?:\d{9}|\d{12}|GD\d{3}|HA\d{3})"),
+        "GB123456789",
+    ),
+    "0199": (
+        "Legal Entity Identifier (LEI)",
+        re.compile(r"[A-Z0-9]{18}\d{2}"),
+        "5493001KJTIIGC8Y1R12",
+    ),
+    "0204": (
+        "Leitweg-ID (German public buyers)",
+        re.compile(r"[0-9A-Z][0-9A-Z-]{1,45}"),
+        "991-12345-67",
+    ),
+}
+# A UK VAT registration number: GB and 9 digits (12 for a branch), or a government department
+# (GD) or health authority (HA) number.
+VAT_NUMBER_PATTERN = re.compile(r"GB(?:\d{9}|\d{12}|GD\d{3}|HA\d{3})")
+SORT_CODE_PATTERN = re.compile(r"\d{6}")
+ACCOUNT_NUMBER_PATTERN = re.compile(r"\d{8}")
+
 # England and Wales: 6-7 digits; Scotland: SC + 6 digits; Northern Ireland: NIC + digits.
 CHARITY_NUMBER_PATTERN = re.compile(r"^(?:\d{6,7}|SC\d{6}|NIC\d{1,7})$")
 # Companies House: 8 characters, digits or a two-letter prefix (SC, NI, OC, CE …) and 6 digits.
@@ -124,7 +154,19 @@ TWO_FACTOR_REQUIRED_ROLES = frozenset({Role.AUTHORITY_ADMIN, Role.ASSESSOR})
 
 class Organisation(TimestampMixin, db.Model):
     __tablename__ = "organisations"
-    __table_args__ = (sa.CheckConstraint("length(name) > 0", name="name_not_empty"),)
+    __table_args__ = (
+        sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+        sa.CheckConstraint(
+            "(endpoint_scheme IS NULL) = (endpoint_id IS NULL)", name="endpoint_scheme_with_id"
+        ),
+        sa.CheckConstraint(
+            "vat_registered = (vat_number IS NOT NULL)", name="vat_number_iff_registered"
+        ),
+        sa.CheckConstraint(
+            "(bank_details_sealed IS NULL) = (bank_account_last4 IS NULL)",
+            name="bank_details_with_last4",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(ORGANISATION_NAME_MAX), index=True)
@@ -134,6 +176,18 @@ class Organisation(TimestampMixin, db.Model):
     # A provider's VAT registration number (GB and 9 digits) where it is VAT-registered; shown
     # on its invoices.
     vat_number: Mapped[str | None] = mapped_column(sa.String(VAT_NUMBER_MAX))
+    # Recorded by the provider itself: an unregistered provider charges no VAT (its listings are
+    # outside the scope of VAT, catalogue.services.VAT_REGISTRATION_TREATMENTS).
+    vat_registered: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The electronic address (Peppol EndpointID) its e-invoices are sent from or to.
+    endpoint_scheme: Mapped[str | None] = mapped_column(sa.String(4))
+    endpoint_id: Mapped[str | None] = mapped_column(sa.String(ENDPOINT_ID_MAX))
+    # A provider's bank account for credit transfers, sealed (marketplace.sealed) as JSON of
+    # account name, sort code and account number; only the last four digits are kept in clear,
+    # for pages. Never snapshotted into the audit trail.
+    bank_details_sealed: Mapped[str | None] = mapped_column(sa.Text)
+    bank_account_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    bank_details_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("probation_regions.id"), index=True)
     pcc_area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pcc_areas.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
@@ -165,6 +219,15 @@ class Organisation(TimestampMixin, db.Model):
     @property
     def allowed_roles(self) -> frozenset[Role]:
         return ROLES_FOR_ORGANISATION_TYPE[self.type]
+
+    @property
+    def endpoint_scheme_label(self) -> str:
+        scheme = ENDPOINT_SCHEMES.get(self.endpoint_scheme or "")
+        return scheme[0] if scheme else ""
+
+    @property
+    def has_bank_details(self) -> bool:
+        return self.bank_details_sealed is not None
 
     def __str__(self) -> str:
         return self.name

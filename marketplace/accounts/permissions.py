@@ -59,3 +59,9 @@ def can_edit_organisation(user: User | None, organisation: Organisation) -> bool
 
 def can_view_audit(user: User | None) -> bool:
     return is_authority_admin(user)
+
+
+def can_edit_invoicing_details(user: User | None, organisation: Organisation) -> bool:
+    """An organisation's own administrators record its electronic address, and (a provider's)
+    VAT registration and bank account; nobody else, the authority included."""
+    return has_role(user, organisation, *ORGANISATION_ADMIN_ROLES)

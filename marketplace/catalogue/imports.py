@@ -76,6 +76,7 @@ from marketplace.catalogue.services import (
     ListingDetails,
     check_fields,
     check_price_pence,
+    check_vat_registration,
     plan_price_version,
     require_editor,
 )
@@ -736,6 +737,7 @@ def check_details(
     Returns the column values and the (region id, PCC area id) pairs; adds to ``errors``.
     """
     values = check_fields(details, errors)
+    check_vat_registration(ctx.organisation, values, errors)
     if lot is not None:
         values["lot_id"] = lot.id
     return values, _areas(details, lot, ctx, errors)
@@ -1083,6 +1085,7 @@ def _check_row(
                                                 required=False))  # fmt: skip
     field_errors: dict[str, list[str]] = {}
     values = check_fields(details, field_errors)
+    check_vat_registration(ctx.organisation, values, field_errors)
     if lot is not None:
         values["lot_id"] = lot.id
 

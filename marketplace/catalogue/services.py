@@ -486,12 +486,49 @@ def check_fields(details: ListingDetails, errors: dict[str, list[str]]) -> dict:
     return values
 
 
+# Treatments that charge VAT (at 20%, 5% or 0%): taxable supplies, which only a VAT-registered
+# provider makes, and which an e-invoice must show with the seller's VAT number (BR-S-02,
+# BR-Z-02). Exempt and outside-the-scope services are open to every provider.
+VAT_REGISTRATION_TREATMENTS = frozenset(
+    {VatTreatment.STANDARD, VatTreatment.REDUCED, VatTreatment.ZERO}
+)
+VAT_REGISTRATION_MESSAGE = (
+    "Your organisation is not registered for VAT, so it cannot charge VAT: choose exempt or "
+    "outside the scope of VAT, or record your VAT registration on your organisation settings page"
+)
+
+
+def check_vat_registration(organisation: Organisation, values: dict, errors: dict) -> None:
+    """An unregistered provider cannot list at a treatment that charges VAT."""
+    if values.get("vat_treatment") in VAT_REGISTRATION_TREATMENTS and not (
+        organisation.vat_registered
+    ):
+        errors.setdefault("vat_treatment", []).append(VAT_REGISTRATION_MESSAGE)
+
+
+def listings_needing_vat_registration(organisation: Organisation) -> list[Listing]:
+    """The provider's listings (not withdrawn) at a treatment that charges VAT, which it cannot
+    keep while it is not registered for VAT."""
+    return list(
+        db.session.scalars(
+            sa.select(Listing)
+            .where(
+                Listing.organisation_id == organisation.id,
+                Listing.status != ListingStatus.WITHDRAWN,
+                Listing.vat_treatment.in_(VAT_REGISTRATION_TREATMENTS),
+            )
+            .order_by(Listing.title, Listing.id)
+        )
+    )
+
+
 def _check_details(
     organisation: Organisation, details: ListingDetails
 ) -> tuple[dict, ArrangementLot | None, list[ListingArea]]:
     """Validate ``details``; return (column values, lot, areas) or raise with every error."""
     errors: dict[str, list[str]] = {}
     values = check_fields(details, errors)
+    check_vat_registration(organisation, values, errors)
     lot = None
     if details.lot_id is None:
         errors["lot_id"] = ["Choose the lot this service belongs to"]
@@ -690,6 +727,12 @@ def publish_listing(
                 ]
             }
         )
+    vat_errors: dict[str, list[str]] = {}
+    check_vat_registration(
+        listing.organisation, {"vat_treatment": listing.vat_treatment}, vat_errors
+    )
+    if vat_errors:
+        raise BusinessRuleViolation({"status": vat_errors["vat_treatment"]})
     now = at or utcnow()
     if listing.price_on(london_date(now)) is None:
         raise BusinessRuleViolation({"status": ["Set a price in force today before publishing"]})

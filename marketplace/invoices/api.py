@@ -31,7 +31,7 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
-from marketplace.invoices.ubl import invoice_xml
+from marketplace.invoices.ubl import credit_note_xml, invoice_xml
 from marketplace.money import VatTreatment
 
 blp = api_blueprint(
@@ -157,6 +157,41 @@ class InvoiceItem(MethodView):
                 abort(406, "A draft invoice has no UBL form: issue it first, or ask for JSON")
             return Response(invoice_xml(invoice), mimetype="application/xml")
         return invoice
+
+
+class CreditNoteSchema(ma.Schema):
+    id = ma.fields.Integer()
+    number = ma.fields.String(metadata={"example": "CN-000001"})
+    invoice_id = ma.fields.Integer()
+    reason = ma.fields.String()
+    net_pence = ma.fields.Integer()
+    vat_pence = ma.fields.Integer()
+    gross_pence = ma.fields.Integer()
+    created_at = ma.fields.AwareDateTime()
+    refund_reference = ma.fields.String(allow_none=True)
+
+
+@blp.route("/invoices/<int:invoice_id>/credit-notes/<int:note_id>")
+class CreditNoteItem(MethodView):
+    @blp.response(200, CreditNoteSchema)
+    @blp.alt_response(
+        200,
+        description="The credit note as a UBL 2.1 CreditNote (Peppol BIS Billing 3.0), when the "
+        "request asks for application/xml",
+        content_type="application/xml",
+        success=True,
+    )
+    def get(self, invoice_id, note_id):
+        """A credit note on an invoice the token's organisation issued or received: JSON, or
+        UBL 2.1 XML with `Accept: application/xml`."""
+        invoice = _invoice(invoice_id)
+        note = next((n for n in invoice.credit_notes if n.id == note_id), None)
+        if note is None:
+            abort(404, "The invoice has no credit note with that id")
+        accepted = request.accept_mimetypes
+        if accepted.best_match(["application/json", "application/xml"]) == "application/xml":
+            return Response(credit_note_xml(note), mimetype="application/xml")
+        return note
 
 
 def _write(invoice: Invoice, action) -> Invoice:

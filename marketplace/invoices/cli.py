@@ -1,4 +1,5 @@
-"""`flask invoices run --period YYYY-MM` (monthly, in arrears; safe to run again)."""
+"""`flask invoices run --period YYYY-MM` (monthly, in arrears: only a month that has ended; safe
+to run again)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from marketplace.errors import BusinessRuleViolation
 from marketplace.invoices.services import (
     bill_outcome_claims,
     bill_period,
+    check_month_ended,
     notify_overdue,
     parse_period,
     unbilled_call_off_ids,
@@ -24,6 +26,7 @@ def run_command(period: str) -> None:
     """Draft an invoice per call-off for its delivery in the month not yet billed."""
     try:
         start, end = parse_period(period)
+        check_month_ended(start, end)
     except BusinessRuleViolation as error:
         raise click.BadParameter(error.detail, param_hint="--period") from None
     call_off_ids = unbilled_call_off_ids(start, end)

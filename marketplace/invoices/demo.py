@@ -90,10 +90,8 @@ def load_invoices_demo(
     placed_on = first_price + timedelta(days=1)
     buyer, pcc_approver = people["buyer"], people["pcc.approver"]
     region, pcc = organisations["pdu-nw"], organisations["pcc-lancs"]
-    # The provider is VAT-registered: its invoices show the number.
-    services.set_vat_number(
-        admin, db.session.get(Organisation, listing.organisation_id), "GB 245 1234 56"
-    )
+    # Its provider is VAT-registered like every demo provider (marketplace.demo): its invoices
+    # show the number.
 
     def place(n: int, when: date, co_funded: bool, terms=()):
         start = add_working_days(when, listing.lead_time_days + 1)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from govuk_frontend_wtf.wtforms_widgets import GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.accounts.forms.fields import BaseForm, submit_field
-from marketplace.accounts.models import VAT_NUMBER_MAX
 from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
 from marketplace.catalogue.forms import MoneyError, parse_pence
 from marketplace.invoices.models import PAYMENT_REFERENCE_MAX, REASON_MAX
@@ -96,14 +95,3 @@ class CreditNoteForm(BaseForm):
             return parse_pence(self.amount.data, "the amount to credit")
         except MoneyError:
             return None
-
-
-class VatNumberForm(BaseForm):
-    vat_number = StringField(
-        "VAT registration number",
-        description="For example, GB 123 4567 89. Leave it empty if your organisation is not "
-        "VAT-registered.",
-        widget=GovTextInput(),
-        validators=[Optional(), Length(max=VAT_NUMBER_MAX + 6, message="Enter a UK VAT number")],
-    )
-    submit = submit_field("Save")

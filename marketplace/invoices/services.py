@@ -18,9 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from marketplace import audit
-from marketplace.accounts.models import Organisation, Role, User
+from marketplace.accounts.models import Role, User
 from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import Listing
+from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
 from marketplace.db import db, insert_many, lock_rows, reserve_ids, utcnow
 from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.filters import pounds
@@ -123,10 +124,27 @@ def unbilled_call_off_ids(start: date, end: date) -> list[int]:
     )
 
 
+def check_month_ended(start: date, end: date, *, now: datetime | None = None) -> None:
+    """Months are billed in arrears: the current month, or one still to come, is refused (its
+    delivery is not all recorded, and an invoice for it would bill part of a month)."""
+    today = london_date(now or utcnow())
+    if end >= today:
+        when = "the current month" if start <= today else "a month still to come"
+        raise BusinessRuleViolation(
+            {
+                "period": [
+                    f"{start:%B %Y} is {when}: only a month that has ended can be billed. "
+                    f"Run it on or after {end + timedelta(days=1):%-d %B %Y}"
+                ]
+            }
+        )
+
+
 def run_period(period: str, *, now: datetime | None = None) -> RunResult:
     """Draft an invoice per call-off for its delivery in the month ``YYYY-MM`` not yet billed
-    (see ``bill_period``)."""
+    (see ``bill_period``); only a month that has ended."""
     start, end = parse_period(period)
+    check_month_ended(start, end, now=now)
     result = bill_period(start, end, unbilled_call_off_ids(start, end), now=now)
     outcomes = bill_outcome_claims(start, end, now=now)
     result.outcome_invoices, result.outcome_lines = outcomes.created, outcomes.lines
@@ -488,6 +506,29 @@ def _record(actor: User | None, action: str, invoice: Invoice, before: dict, **e
 # The provider issues; the lead buyer validates, disputes and pays
 
 
+def _check_can_send(invoice: Invoice) -> None:
+    """What the provider must have recorded before an invoice goes out: no VAT charged without a
+    VAT registration; an electronic address and a bank account for the e-invoice to name."""
+    provider = invoice.provider
+    errors: list[str] = []
+    if invoice.vat_treatment in VAT_REGISTRATION_TREATMENTS and not provider.vat_registered:
+        errors.append(
+            "This invoice charges VAT, and your organisation is not registered for VAT: record "
+            "your VAT registration on your organisation settings page before issuing it"
+        )
+    if not provider.endpoint_id:
+        errors.append(
+            "Record your organisation's electronic address on its settings page before issuing"
+        )
+    if not provider.has_bank_details:
+        errors.append(
+            "Record the bank account you are paid into on your organisation settings page "
+            "before issuing"
+        )
+    if errors:
+        raise BusinessRuleViolation({"status": errors})
+
+
 def invoice_number(sequence: int) -> str:
     return f"INV-{sequence:06d}"
 
@@ -511,6 +552,7 @@ def issue(actor: User, invoice: Invoice, *, now: datetime | None = None) -> Invo
     check_transition(invoice, InvoiceStatus.ISSUED, INVOICE_TRANSITIONS, noun="invoice")
     if not invoice.lines:
         raise BusinessRuleViolation({"status": ["An invoice with no lines cannot be issued"]})
+    _check_can_send(invoice)
     now = now or utcnow()
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     # The counter row is locked until the commit: two invoices issued at once take consecutive
@@ -770,35 +812,6 @@ def raise_credit_note(
         invoice.lead_buyer_id, BUYER_ROLES, "invoices_credited", invoice=invoice, note=note
     )
     return note
-
-
-# ---------------------------------------------------------------------------------------------
-# The provider's VAT registration
-
-
-VAT_NUMBER_PATTERN = re.compile(r"GB(?:\d{9}|\d{12}|GD\d{3}|HA\d{3})")
-
-
-def set_vat_number(actor: User, organisation: Organisation, vat_number: str | None) -> None:
-    """The provider's administrator records (or clears) its VAT registration number, which
-    invoices issued from then on carry."""
-    roles = actor.roles_for(organisation.id)
-    if not roles & PROVIDER_ISSUERS or not organisation.is_provider:
-        raise PermissionDenied("Only a provider administrator can do that")
-    text = re.sub(r"\s+", "", vat_number or "").upper() or None
-    if text is not None and not VAT_NUMBER_PATTERN.fullmatch(text):
-        raise BusinessRuleViolation(
-            {"vat_number": ["Enter a UK VAT registration number, like GB 123 4567 89"]}
-        )
-    before = {"vat_number": organisation.vat_number}
-    organisation.vat_number = text
-    audit.record(
-        actor,
-        "organisation.vat_number_changed",
-        organisation,
-        before=before,
-        after={"vat_number": text},
-    )
 
 
 # ---------------------------------------------------------------------------------------------

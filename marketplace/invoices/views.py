@@ -11,7 +11,7 @@ import csv
 import io
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from marketplace.accounts.decorators import roles_required
@@ -29,10 +29,9 @@ from marketplace.invoices.forms import (
     CreditNoteForm,
     DisputeForm,
     PaymentForm,
-    VatNumberForm,
 )
 from marketplace.invoices.models import Invoice, InvoiceStatus
-from marketplace.invoices.ubl import invoice_xml
+from marketplace.invoices.ubl import credit_note_xml, invoice_xml
 from marketplace.money import decimal_pounds
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.views_helpers import act_on_click, act_on_form
@@ -363,10 +362,33 @@ def invoice_ubl(invoice_id: int):
     invoice = _invoice(invoice_id)
     if invoice.number is None:
         abort(404)
+    return _ubl_download(invoice, lambda: invoice_xml(invoice), invoice.number)
+
+
+@bp.get("/<int:invoice_id>/credit-notes/<int:note_id>/credit-note.xml")
+@roles_required(*PROVIDER_ROLES, *BUYER_ROLES)
+def credit_note_ubl(invoice_id: int, note_id: int):
+    invoice = _invoice(invoice_id)
+    note = next((n for n in invoice.credit_notes if n.id == note_id), None)
+    if note is None:
+        abort(404)
+    return _ubl_download(invoice, lambda: credit_note_xml(note), note.number)
+
+
+def _ubl_download(invoice: Invoice, build, number: str):
+    """The UBL document as a download; if the rules would refuse it (an organisation has not
+    recorded what it needs), back to the invoice with what is missing."""
+    try:
+        document = build()
+    except BusinessRuleViolation as error:
+        for messages in error.errors.values():
+            for message in messages:
+                flash(message, "error")
+        return redirect(url_for("invoices.show", invoice_id=invoice.id))
     return Response(
-        invoice_xml(invoice),
+        document,
         mimetype="application/xml",
-        headers={"Content-Disposition": f"attachment; filename={invoice.number}.xml"},
+        headers={"Content-Disposition": f"attachment; filename={number}.xml"},
     )
 
 
@@ -486,20 +508,8 @@ def payment_performance():
     ), (400 if error else 200)
 
 
-@bp.route("/vat-number", methods=["GET", "POST"])
+@bp.get("/vat-number")
 @roles_required(Role.PROVIDER_ADMIN)
 def vat_number():
-    organisation = _organisation()
-    form = VatNumberForm()
-    if request.method == "GET":
-        form.vat_number.data = organisation.vat_number or ""
-    saved = act_on_form(
-        form,
-        lambda: services.set_vat_number(current_user, organisation, form.vat_number.data),
-        "VAT registration number saved. Invoices you issue from now on show it."
-        if (form.vat_number.data or "").strip()
-        else "VAT registration number removed.",
-    )
-    if saved:
-        return redirect(url_for("invoices.index"))
-    return render_template("invoices/vat_number.html", form=form, organisation=organisation)
+    """Moved to the organisation settings, with the rest of what e-invoices need."""
+    return redirect(url_for("accounts.vat_registration"), 301)

@@ -10,7 +10,7 @@ import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.db import db
-from tests.factories import PASSWORD, make_member, make_organisation
+from tests.factories import PASSWORD, after_month, make_member, make_organisation
 
 pytestmark = pytest.mark.e2e
 
@@ -136,7 +136,7 @@ def test_u3_find_a_call_offs_history_in_the_audit_log_and_read_payment_performan
         world.region.name = f"Probation Service – Cumbria {tag}"
         call_off = accepted_call_off(world, po_number=f"PO-{tag}")
         deliver(world, call_off, call_off.start_date, 2)
-        invoices.run_period(period_of(call_off.start_date))
+        invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
         import sqlalchemy as sa
 
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))

@@ -203,6 +203,7 @@ def invoice_world(live_server, *, issued: bool = False, second: bool = False) ->
     from marketplace.filters import pounds
     from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
+    from tests.factories import after_month
     from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 
     with live_server.app.app_context():
@@ -214,7 +215,7 @@ def invoice_world(live_server, *, issued: bool = False, second: bool = False) ->
         if second:
             other = accepted_call_off(world, po_number=f"{po_number}-2", crn="Y654321")
             deliver(world, other, other.start_date, 2)
-        invoices.run_period(period_of(call_off.start_date))
+        invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
         if issued:
             invoices.issue(world.provider_admin, invoice)
@@ -514,6 +515,7 @@ def commissioner_world(live_server) -> CommissionerWorld:
     from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
     from marketplace.orders import services as orders
+    from tests.factories import after_month
     from tests.invoices.test_invoice_services import deliver, period_of
     from tests.orders.factories import details, shares
     from tests.outcomes.factories import accepted_with_terms, term
@@ -536,7 +538,7 @@ def commissioner_world(live_server) -> CommissionerWorld:
         ]
         delivered = accepted_with_terms(world, term(world), co_funded=True, crn="W200003")
         deliver(world, delivered, delivered.start_date, 3)
-        invoices.run_period(period_of(delivered.start_date))
+        invoices.run_period(period_of(delivered.start_date), now=after_month(delivered.start_date))
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == delivered.id))
         invoices.issue(world.provider_admin, invoice)
         # Plain values: nothing ORM-bound outlives the world's session.

@@ -14,6 +14,7 @@ from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceCounter
 from marketplace.orders import services as orders
 from marketplace.orders.services import DeliveryDetails
+from tests.factories import after_month
 from tests.orders.factories import build_orders_world, details
 from tests.orders.test_call_off_concurrency import race
 
@@ -39,7 +40,7 @@ def test_invoices_issued_at_once_take_consecutive_numbers(app):
             DeliveryDetails(delivered_on=call_off.start_date, units=1, attendance="attended"),
             now=later,
         )
-    invoices.run_period(f"{world.start:%Y-%m}")
+    invoices.run_period(f"{world.start:%Y-%m}", now=after_month(world.start))
     commit()
     invoice_ids = db.session.scalars(sa.select(Invoice.id).order_by(Invoice.id)).all()
     assert len(invoice_ids) == CLIENTS

@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 import pytest
 import sqlalchemy as sa
 
+from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.audit import AuditEvent
 from marketplace.db import commit, db, utcnow
@@ -20,7 +21,7 @@ from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, Invoic
 from marketplace.invoices.ubl import CAC, CBC, INVOICE_NS
 from marketplace.orders import services as orders
 from marketplace.orders.services import DeliveryDetails
-from tests.factories import make_member, make_organisation
+from tests.factories import after_month, make_member, make_organisation
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world, details, shares
 
@@ -33,7 +34,7 @@ def world(app):
 def drafted(world, units=3, **fields):
     call_off = accepted_call_off(world, **fields)
     deliver(world, call_off, call_off.start_date, units)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     commit()
     return db.session.scalar(
         sa.select(Invoice).where(Invoice.call_off_id == call_off.id).order_by(Invoice.id.desc())
@@ -230,7 +231,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
     call_off = accepted_call_off(world)
     first = call_off.start_date
     deliver(world, call_off, first, 2)
-    invoices.run_period(period_of(first))
+    invoices.run_period(period_of(first), now=after_month(first))
     later = first + timedelta(days=40)
     deliver(world, call_off, later, 3)
     orders.record_delivery(
@@ -250,7 +251,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
     assert [ln.units for ln in completion.lines] == [3]
     assert completion.period_start == completion.period_end == later
     # Nothing is left, so a later run of that month bills nothing more.
-    assert invoices.run_period(period_of(later)).created == 0
+    assert invoices.run_period(period_of(later), now=after_month(later)).created == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
 
 
 def test_the_csv_and_the_printable_page_carry_the_references_and_the_vat_number(world, web):
-    invoices.set_vat_number(world.provider_admin, world.provider, "gb 123 4567 89")
+    accounts.set_vat_registration(world.provider_admin, world.provider, True, "gb 123 4567 89")
     invoice = issued(world, po_number="PO-7788")
     rows = list(
         csv.reader(
@@ -346,7 +347,7 @@ UBL_ORDER = [
 
 
 def test_the_ubl_invoice_has_every_element_peppol_requires_and_sums_that_agree(world, web):
-    invoices.set_vat_number(world.provider_admin, world.provider, "GB123456789")
+    accounts.set_vat_registration(world.provider_admin, world.provider, True, "GB123456789")
     invoice = issued(world, po_number="PO-42")
     root = _ubl(web.as_user(world.buyer), invoice)
     assert root.tag == f"{{{INVOICE_NS}}}Invoice"
@@ -377,7 +378,7 @@ def test_the_ubl_invoice_has_every_element_peppol_requires_and_sums_that_agree(w
 @pytest.mark.parametrize(
     "treatment,code,percent",
     [
-        ("reduced", "AA", "5"),
+        ("reduced", "S", "5"),  # EN 16931 has no AA: a reduced rate is S at its rate
         ("zero", "Z", "0"),
         ("exempt", "E", "0"),
         ("outside_scope", "O", None),
@@ -385,7 +386,7 @@ def test_the_ubl_invoice_has_every_element_peppol_requires_and_sums_that_agree(w
 )
 def test_each_vat_treatment_has_its_category_code(app, web, treatment, code, percent):
     world = build_orders_world(price_pence=10_000, vat_treatment=treatment)
-    invoices.set_vat_number(world.provider_admin, world.provider, "GB123456789")
+    accounts.set_vat_registration(world.provider_admin, world.provider, True, "GB123456789")
     invoice = issued(world)
     root = _ubl(web.as_user(world.provider_admin), invoice)
     category = root.find("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory", {"cac": CAC})
@@ -430,30 +431,6 @@ def test_the_api_answers_ubl_when_asked_for_xml(client, world):
 
 
 # ---------------------------------------------------------------------------------------------
-# VAT number
-
-
-def test_the_vat_number_is_checked_and_only_later_invoices_carry_it(world, web):
-    before = issued(world)
-    web.as_user(world.provider_admin)
-    response = web.post("/invoices/vat-number", data={"vat_number": "123"})
-    assert "Enter a UK VAT registration number" in error_summary(response.get_data(as_text=True))
-    db.session.expire_all()
-    assert world.provider.vat_number is None
-    assert (
-        web.post("/invoices/vat-number", data={"vat_number": "GB 123 4567 89"}).status_code == 302
-    )
-    db.session.expire_all()
-    assert world.provider.vat_number == "GB123456789"
-    after = issued(world)
-    assert (before.provider_vat_number, after.provider_vat_number) == (None, "GB123456789")
-    assert db.session.scalar(
-        sa.select(AuditEvent.action).where(AuditEvent.action == "organisation.vat_number_changed")
-    )
-    assert web.as_user(world.buyer).get("/invoices/vat-number").status_code == 403
-
-
-# ---------------------------------------------------------------------------------------------
 # Recharges and reports
 
 
@@ -467,7 +444,7 @@ def test_the_pcc_recharge_statement_shows_its_40_percent_of_each_invoice(world, 
     orders.confirm_funding(world.pcc_approver, call_off, world.pcc)
     orders.accept(world.provider_admin, call_off)
     deliver(world, call_off, call_off.start_date, 3)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalar(sa.select(Invoice))
     invoices.issue(world.provider_admin, invoice)
     invoices.raise_credit_note(world.provider_admin, invoice, 12_345, "One session missed")

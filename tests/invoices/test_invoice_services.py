@@ -20,7 +20,7 @@ from marketplace.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
 from marketplace.orders.services import DeliveryDetails
-from tests.factories import make_member
+from tests.factories import after_month, make_member
 from tests.orders.factories import build_orders_world, details, shares
 
 LATER = utcnow() + timedelta(days=60)
@@ -60,7 +60,7 @@ def test_the_run_drafts_one_invoice_per_call_off_with_a_line_per_delivery(world)
     deliver(world, call_off, start, 3)
     deliver(world, call_off, start, 0, attendance="did_not_attend")  # nothing to bill
     deliver(world, call_off, start, 2, attendance="late")
-    result = invoices.run_period(period_of(start))
+    result = invoices.run_period(period_of(start), now=after_month(start))
     assert (result.call_offs, result.created, result.lines) == (1, 1, 2)
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     assert invoice.status == InvoiceStatus.DRAFT and invoice.number is None
@@ -81,8 +81,8 @@ def test_running_the_same_period_again_makes_nothing_new(world):
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 3)
     period = period_of(call_off.start_date)
-    invoices.run_period(period)
-    again = invoices.run_period(period)
+    invoices.run_period(period, now=after_month(call_off.start_date))
+    again = invoices.run_period(period, now=after_month(call_off.start_date))
     assert (again.call_offs, again.created, again.extended, again.lines) == (0, 0, 0, 0)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(InvoiceLine)) == 1
@@ -93,16 +93,16 @@ def test_late_delivery_joins_the_draft_or_after_issue_gets_its_own(world):
     start = call_off.start_date
     period = period_of(start)
     deliver(world, call_off, start, 1)
-    invoices.run_period(period)
+    invoices.run_period(period, now=after_month(start))
     deliver(world, call_off, start, 2)
-    late = invoices.run_period(period)
+    late = invoices.run_period(period, now=after_month(start))
     assert (late.created, late.extended, late.lines) == (0, 1, 1)
     [draft] = db.session.scalars(sa.select(Invoice)).all()
     assert [line.units for line in draft.lines] == [1, 2]
     assert draft.net_pence == 3 * 12_345
     invoices.issue(world.provider_admin, draft)
     deliver(world, call_off, start, 1)
-    after_issue = invoices.run_period(period)
+    after_issue = invoices.run_period(period, now=after_month(start))
     assert after_issue.created == 1  # the issued invoice is never changed
     assert draft.net_pence == 3 * 12_345 and len(draft.lines) == 2
 
@@ -111,7 +111,7 @@ def test_a_cancelled_call_off_bills_only_what_was_delivered(world):
     call_off = accepted_call_off(world, quantity=10)
     deliver(world, call_off, call_off.start_date, 2)
     orders.cancel(world.buyer, call_off, "person_moved", "Moved to another area", now=LATER)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     assert sum(line.units for line in invoice.lines) == 2
 
@@ -120,7 +120,7 @@ def test_a_month_with_no_delivery_bills_nothing(world):
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 2)
     month_before = call_off.start_date.replace(day=1) - timedelta(days=1)
-    assert invoices.run_period(period_of(month_before)).created == 0
+    assert invoices.run_period(period_of(month_before), now=after_month(month_before)).created == 0
 
 
 @pytest.mark.parametrize("period", ["", "2026", "2026-13", "2026-00", "26-10", "1999-01", "x"])
@@ -135,7 +135,7 @@ def test_issued_numbers_run_per_provider_without_gaps(world):
     second = accepted_call_off(world, po_number="PO-2")
     for call_off in (first, second):
         deliver(world, call_off, call_off.start_date, 1)
-    invoices.run_period(period_of(first.start_date))
+    invoices.run_period(period_of(first.start_date), now=after_month(first.start_date))
     drafts = db.session.scalars(sa.select(Invoice).order_by(Invoice.id)).all()
     # A refused issue (a second, failing attempt) takes no number.
     issued = invoices.issue(world.provider_admin, drafts[1])
@@ -151,7 +151,7 @@ def test_issued_numbers_run_per_provider_without_gaps(world):
 def test_only_the_provider_administrator_issues_and_others_do_not_see_it(world):
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 1)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     editor = make_member(Role.PROVIDER_EDITOR, world.provider)
     with pytest.raises(PermissionDenied):
@@ -171,7 +171,7 @@ def test_only_the_provider_administrator_issues_and_others_do_not_see_it(world):
 def test_the_buyer_disputes_then_validates_then_records_payment(world):
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 2)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     with pytest.raises(BusinessRuleViolation):
         invoices.validate(world.buyer, invoice)  # a draft is not the buyer's yet
@@ -218,7 +218,7 @@ def test_after_a_credit_note_the_provider_is_told_the_amount_that_is_paid(world,
     """£444.42 invoiced, £148.14 credited: validated for £296.28, and £296.28 paid."""
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 3)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     invoices.issue(world.provider_admin, invoice, now=LATER)
     invoices.raise_credit_note(world.provider_admin, invoice, 12_345, "One session cancelled")
@@ -248,7 +248,7 @@ def test_a_co_funders_recharge_is_its_share_of_each_invoice_to_the_penny(world):
     orders.confirm_funding(world.pcc_approver, call_off, world.pcc)
     orders.accept(world.provider_admin, call_off)
     deliver(world, call_off, call_off.start_date, 3)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     lead, pcc = invoices.recharge_parts(invoice)
     assert (lead.organisation_id, pcc.organisation_id) == (world.region.id, world.pcc.id)
@@ -306,10 +306,12 @@ def test_totals_are_the_sum_of_the_lines_and_recharges_lose_no_penny(app, lines,
         assert abs(part.gross_pence - exact) <= 2
 
 
-def test_the_run_command_bills_a_month_once_and_refuses_a_bad_period(app, world):
+def test_the_run_command_bills_a_month_once_and_refuses_a_bad_period(app, world, monkeypatch):
     from marketplace.db import commit
 
     call_off = accepted_call_off(world)
+    # The run bills only a month that has ended: it runs on the first of the next month.
+    monkeypatch.setattr(invoices, "utcnow", lambda: after_month(call_off.start_date))
     deliver(world, call_off, call_off.start_date, 2)
     commit()
     runner = app.test_cli_runner()

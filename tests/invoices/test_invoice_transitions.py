@@ -14,7 +14,7 @@ from marketplace.errors import BusinessRuleViolation
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceCounter, InvoiceStatus
 from marketplace.notifications.models import Notification
-from tests.factories import make_member
+from tests.factories import after_month, make_member
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world
 from tests.racing import elsewhere, one_wins, race
@@ -44,7 +44,7 @@ def an_issued_invoice(*, validated: bool = False):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 5)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalars(sa.select(Invoice)).one()
     invoices.issue(world.provider_admin, invoice)
     if validated:

@@ -18,6 +18,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
 from marketplace.outcomes import queries
 from marketplace.outcomes import services as outcomes
+from tests.factories import after_month
 from tests.invoices.test_invoice_services import period_of
 from tests.orders.factories import build_orders_world
 from tests.outcomes.factories import LATER, accepted_with_terms, claim, term
@@ -53,7 +54,7 @@ def test_a_co_funded_call_off_with_a_verified_claim_gets_an_outcome_invoice(worl
     made = claim(world, call_off, row)
     outcomes.verify_claim(world.buyer, made, now=LATER)
     period = period_of(LATER.date())
-    result = invoices.run_period(period, now=LATER)
+    result = invoices.run_period(period, now=after_month(LATER.date()))
     assert (result.outcome_invoices, result.outcome_lines) == (1, 1)
 
     [outcome] = _invoices(InvoiceKind.OUTCOME)
@@ -74,7 +75,7 @@ def test_a_co_funded_call_off_with_a_verified_claim_gets_an_outcome_invoice(worl
     assert (lead.gross_pence, pcc.gross_pence) == (36_001, 24_000)
     assert lead.gross_pence + pcc.gross_pence == outcome.gross_pence
 
-    again = invoices.run_period(period, now=LATER)
+    again = invoices.run_period(period, now=after_month(LATER.date()))
     assert (again.outcome_invoices, again.outcome_lines) == (0, 0)
     assert len(_invoices(InvoiceKind.OUTCOME)) == 1
     # The provider issues it like any other invoice.
@@ -89,11 +90,11 @@ def test_only_claims_verified_by_the_end_of_the_period_are_billed(world):
     outcomes.verify_claim(world.buyer, first, now=LATER)
     next_month = (LATER.replace(day=1) + timedelta(days=32)).replace(day=5)
     outcomes.verify_claim(world.buyer, second, now=next_month)
-    invoices.run_period(period_of(LATER.date()), now=LATER)
+    invoices.run_period(period_of(LATER.date()), now=after_month(LATER.date()))
     [invoice] = _invoices(InvoiceKind.OUTCOME)
     assert [x.outcome_claim_id for x in invoice.lines] == [first.id]
     # A month on, the later one gets an invoice of that month; the pending one is never billed.
-    invoices.run_period(period_of(next_month.date()), now=next_month)
+    invoices.run_period(period_of(next_month.date()), now=after_month(next_month.date()))
     billed = db.session.scalars(sa.select(InvoiceLine.outcome_claim_id)).all()
     assert sorted(billed) == sorted([first.id, second.id]) and pending.id not in billed
 
@@ -104,15 +105,16 @@ def test_a_claim_verified_late_joins_the_periods_outcome_draft(world):
     first, second = claim(world, call_off, row), claim(world, call_off, row)
     period = period_of(LATER.date())
     outcomes.verify_claim(world.buyer, first, now=LATER)
-    invoices.run_period(period, now=LATER)
+    invoices.run_period(period, now=after_month(LATER.date()))
     outcomes.verify_claim(world.buyer, second, now=LATER)
-    late = invoices.run_period(period, now=LATER)
+    late = invoices.run_period(period, now=after_month(LATER.date()))
     assert late.outcome_lines == 1
     [invoice] = _invoices(InvoiceKind.OUTCOME)
     assert len(invoice.lines) == 2 and invoice.gross_pence == 2 * 60_001
 
 
-def test_the_run_command_bills_outcomes_too(app, world):
+def test_the_run_command_bills_outcomes_too(app, world, monkeypatch):
+    monkeypatch.setattr(invoices, "utcnow", lambda: after_month(LATER.date()))
     call_off = accepted_with_terms(world)
     [row] = queries.terms_of(call_off.id)
     outcomes.verify_claim(world.buyer, claim(world, call_off, row), now=LATER)
@@ -132,7 +134,7 @@ def test_a_line_must_bill_exactly_one_thing(world):
     [row] = queries.terms_of(call_off.id)
     made = claim(world, call_off, row)
     outcomes.verify_claim(world.buyer, made, now=LATER)
-    invoices.run_period(period_of(LATER.date()), now=LATER)
+    invoices.run_period(period_of(LATER.date()), now=after_month(LATER.date()))
     [line] = db.session.scalars(sa.select(InvoiceLine)).all()
     delivery = deliver(world, call_off, LATER.date(), 1)
     line.delivery_id = delivery.id  # both set

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from marketplace.db import db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice
+from tests.factories import after_month
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world
 
@@ -234,7 +235,7 @@ def card_world(app):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 5)
-    invoices.run_period(period_of(call_off.start_date))
+    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalars(sa.select(Invoice)).one()
     invoices.issue(world.provider_admin, invoice)
     invoices.validate(world.buyer, invoice)

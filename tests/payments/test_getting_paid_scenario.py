@@ -19,6 +19,7 @@ from marketplace.outcomes import queries as outcome_queries
 from marketplace.outcomes import services as outcomes
 from marketplace.payments import services as payments
 from marketplace.payments.models import CardPaymentStatus
+from tests.factories import after_month
 from tests.invoices.test_invoice_services import period_of
 from tests.orders.factories import build_orders_world
 from tests.outcomes.factories import LATER, accepted_with_terms, claim, term
@@ -44,7 +45,9 @@ def test_two_months_and_an_outcome_billed_recharged_and_paid_by_card_once(stripe
 
     invoices.run_period(period_of(first), now=LATER)
     invoices.run_period(period_of(second), now=LATER)
-    invoices.run_period(period_of(LATER.date()), now=LATER)  # the month the claim was verified
+    invoices.run_period(
+        period_of(LATER.date()), now=after_month(LATER.date())
+    )  # the month the claim was verified
     made_invoices = db.session.scalars(
         sa.select(Invoice).where(Invoice.call_off_id == call_off.id).order_by(Invoice.id)
     ).all()

@@ -8,6 +8,7 @@ from marketplace.accounts.views import (  # noqa: E402,F401  (modules register t
     account,
     admin,
     auth,
+    settings,
     team,
     tokens,
 )
