@@ -1,41 +1,45 @@
-"""Sealing small secrets at rest (a provider's bank account): authenticated encryption with the
-standard library only.
+"""Sealing small secrets at rest (a provider's bank account) with authenticated encryption:
+AES-256-GCM from ``cryptography``.
 
-The installed dependencies hold no cipher, so this is encrypt-then-MAC built from HMAC-SHA256:
-the keystream is HMAC(enc_key, nonce || block counter) (HMAC as a pseudo-random function in
-counter mode), and the tag is HMAC(mac_key, version || nonce || ciphertext), checked in constant
-time before anything is decrypted. Each seal draws a fresh 16-byte nonce, so equal values seal
-differently. The two keys are derived from ``MARKETPLACE_DATA_KEY`` when set, else from the
-application's ``SECRET_KEY``; keys in ``SECRET_KEY_FALLBACKS`` still open what older keys sealed,
-so the key can be rotated (reseal on the next save).
+The key is derived with HKDF-SHA256 from ``MARKETPLACE_DATA_KEY`` when set, else from the
+application's ``SECRET_KEY``; keys in ``DATA_KEY_FALLBACKS`` (or ``SECRET_KEY_FALLBACKS``)
+still open what older keys sealed, so the key can be rotated (a value is resealed under the
+current key on its next save). Each seal draws a fresh 96-bit nonce, so equal values seal
+differently.
 
-A sealed value is ``v1.<urlsafe base64>``: it is never written to logs or the audit trail, and a
-value that fails its tag raises ``SealBroken`` rather than returning garbage.
+A sealed value is ``v2.<urlsafe base64 of nonce, ciphertext and tag>``. It is never written to
+logs or the audit trail, and a value that was altered, or sealed under a key this application no
+longer has, raises ``SealBroken`` rather than returning anything.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+import binascii
 import secrets
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-VERSION = b"v1"
-NONCE_BYTES = 16
-TAG_BYTES = 32
+PREFIX = "v2"
+NONCE_BYTES = 12
+# Bound to every sealed value: a ciphertext made for another purpose under the same key fails.
+ASSOCIATED_DATA = b"marketplace sealed v2"
 
 
 class SealBroken(ValueError):
     """The sealed value was altered, or sealed under a key this application no longer has."""
 
 
-def _keys(secret: str | bytes) -> tuple[bytes, bytes]:
+def _cipher(secret: str | bytes) -> AESGCM:
     root = secret.encode() if isinstance(secret, str) else secret
-    enc = hmac.new(root, b"marketplace sealed v1 encryption", hashlib.sha256).digest()
-    mac = hmac.new(root, b"marketplace sealed v1 authentication", hashlib.sha256).digest()
-    return enc, mac
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"marketplace sealed v2 aes-gcm"
+    ).derive(root)
+    return AESGCM(key)
 
 
 def _root_secrets() -> list[str | bytes]:
@@ -45,42 +49,26 @@ def _root_secrets() -> list[str | bytes]:
     return [current_app.secret_key, *(config.get("SECRET_KEY_FALLBACKS") or ())]
 
 
-def _keystream(enc_key: bytes, nonce: bytes, length: int) -> bytes:
-    blocks = []
-    for counter in range((length + 31) // 32):
-        blocks.append(
-            hmac.new(enc_key, nonce + counter.to_bytes(8, "big"), hashlib.sha256).digest()
-        )
-    return b"".join(blocks)[:length]
-
-
-def _xor(data: bytes, stream: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
-
-
 def seal(plaintext: str) -> str:
     """``plaintext`` encrypted and authenticated under the current key."""
-    enc_key, mac_key = _keys(_root_secrets()[0])
     nonce = secrets.token_bytes(NONCE_BYTES)
-    data = plaintext.encode()
-    ciphertext = _xor(data, _keystream(enc_key, nonce, len(data)))
-    tag = hmac.new(mac_key, VERSION + nonce + ciphertext, hashlib.sha256).digest()
-    return "v1." + base64.urlsafe_b64encode(nonce + ciphertext + tag).decode()
+    sealed = _cipher(_root_secrets()[0]).encrypt(nonce, plaintext.encode(), ASSOCIATED_DATA)
+    return f"{PREFIX}." + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
-def unseal(sealed: str) -> str:
-    """The plaintext of ``sealed``; ``SealBroken`` if it was altered or the key is gone."""
-    prefix, _, body = (sealed or "").partition(".")
+def unseal(value: str) -> str:
+    """The plaintext of ``value``; ``SealBroken`` if it was altered or the key is gone."""
+    prefix, _, body = (value or "").partition(".")
     try:
         raw = base64.urlsafe_b64decode(body.encode())
-    except ValueError as error:
+    except (ValueError, binascii.Error) as error:
         raise SealBroken("not a sealed value") from error
-    if prefix != "v1" or len(raw) < NONCE_BYTES + TAG_BYTES:
+    if prefix != PREFIX or len(raw) <= NONCE_BYTES:
         raise SealBroken("not a sealed value")
-    nonce, ciphertext, tag = raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
+    nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
     for root in _root_secrets():
-        enc_key, mac_key = _keys(root)
-        expected = hmac.new(mac_key, VERSION + nonce + ciphertext, hashlib.sha256).digest()
-        if hmac.compare_digest(expected, tag):
-            return _xor(ciphertext, _keystream(enc_key, nonce, len(ciphertext))).decode()
+        try:
+            return _cipher(root).decrypt(nonce, sealed, ASSOCIATED_DATA).decode()
+        except InvalidTag:
+            continue
     raise SealBroken("the sealed value does not open with any configured key")

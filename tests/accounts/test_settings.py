@@ -120,6 +120,25 @@ def test_a_sealed_value_that_was_altered_does_not_open(app):
         sealed.unseal(tampered)
     with pytest.raises(sealed.SealBroken):
         sealed.unseal("00733445")
+    with pytest.raises(sealed.SealBroken):
+        sealed.unseal("v2.%%%")
+
+
+def test_a_rotated_key_still_opens_what_the_old_one_sealed_and_a_foreign_key_does_not(app):
+    old_key = "an-old-data-key-" + "x" * 48
+    app.config["DATA_KEY"] = old_key
+    try:
+        value = sealed.seal("41926819")
+        assert value.startswith("v2.") and "41926819" not in value
+        app.config["DATA_KEY"] = "the-new-data-key-" + "y" * 48
+        with pytest.raises(sealed.SealBroken):
+            sealed.unseal(value)  # the new key alone does not open it
+        app.config["DATA_KEY_FALLBACKS"] = [old_key]
+        assert sealed.unseal(value) == "41926819"
+        assert sealed.unseal(sealed.seal("41926819")) == "41926819"  # resealed under the new key
+    finally:
+        app.config["DATA_KEY"] = None
+        app.config.pop("DATA_KEY_FALLBACKS", None)
 
 
 # ---------------------------------------------------------------------------------------------
