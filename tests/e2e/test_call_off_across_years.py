@@ -16,7 +16,8 @@ def _budget_rows(journey) -> dict[str, list[str]]:
     found = {}
     for i in range(rows.count()):
         cells = [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
-        found[cells[0]] = cells[2:]
+        # The year links to the budget's page, named for screen readers with its category.
+        found[cells[0].split()[0]] = cells[2:]
     return found
 
 

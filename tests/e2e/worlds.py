@@ -742,6 +742,7 @@ def limit_world(live_server) -> LimitWorld:
     limit."""
     from marketplace.filters import pounds
     from marketplace.orders import services as orders
+    from marketplace.orders.models import Budget
     from tests.catalogue.factories import make_listing
     from tests.orders.factories import details
 
@@ -750,6 +751,15 @@ def limit_world(live_server) -> LimitWorld:
     with live_server.app.app_context():
         world, people = _orders_world()  # £100.00 a session, limit £30,000.00
         world.listing.title = f"Supported housing {word}"
+        # The journey's call-off runs six months, across 31 March in the winter: the region has
+        # next year's budget too, so that the only refusal is the direct-award limit's.
+        db.session.add(
+            Budget(
+                organisation=world.region,
+                financial_year=world.budget.financial_year + 1,
+                allocated_pence=world.budget.allocated_pence,
+            )
+        )
         other = make_listing(
             world.listing.lot,
             world.provider,
