@@ -76,6 +76,16 @@ def test_a_bad_amount_is_shown_on_the_form(web, world, allocated, message):
     assert count(Budget) == 2
 
 
+def test_a_form_with_errors_says_so_in_its_title_not_in_its_heading(web, world):
+    """GOV.UK: "Error: " begins the page title; the heading stays the question's."""
+    web.as_user(world.approver, world.region)
+    answer = web.post("/budgets/new", data={"financial_year": str(YEAR + 1), "allocated": "x"})
+    page = text(answer)
+    assert re.search(r"<title>\s*Error: Set a budget", page)
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.S).group(1)
+    assert " ".join(heading.split()) == "Set a budget"
+
+
 def test_a_year_not_offered_or_a_duplicate_is_shown_on_the_form(web, world):
     web.as_user(world.approver, world.region)
     for year in (YEAR + 3, YEAR - 1, "soon"):
