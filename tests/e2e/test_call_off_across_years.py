@@ -16,7 +16,7 @@ def _budget_rows(journey) -> dict[str, list[str]]:
     found = {}
     for i in range(rows.count()):
         cells = [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
-        found[cells[0]] = cells[2:]
+        found[cells[0].split()[0]] = cells[2:]  # the year, without its hidden words
     return found
 
 

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from marketplace.orders.services import financial_year
 from marketplace.workdays import add_working_days
 from tests.e2e import worlds
 from tests.e2e.cards import ALWAYS_AUTHENTICATE, CARD_ELEMENT, pass_the_issuers_check, type_card
@@ -365,7 +366,10 @@ def test_b5_above_the_direct_award_limit_the_buyer_is_told_why_and_what_to_do_in
     # supported housing already bought from the same provider in the same lot, over it.
     journey.fill("How many units?", "100")
     journey.fill("Start date", worlds.day_month_year(start))
-    journey.fill("Planned end date", worlds.day_month_year(start + timedelta(days=180)))
+    # Within the start's financial year: the region has a budget for that year only, and a
+    # call-off across 31 March would also be refused for the next year's.
+    end = min(start + timedelta(days=180), date(financial_year(start) + 1, 3, 31))
+    journey.fill("Planned end date", worlds.day_month_year(end))
     journey.fill("The person's CRN", "K204816")
     journey.fill("Probation delivery unit (PDU)", "Gateshead")
     journey.fill("Purchase order number", "NE-PO-5120")
