@@ -61,6 +61,9 @@ def test_a_buyer_buys_from_a_listing_checks_answers_and_sees_the_reference(web, 
     assert placed.status_code == 302 and "/placed" in placed.headers["Location"]
     confirmation = web.get(placed.headers["Location"])
     reference = re.search(rb"CO-\d{4}-\d{6}", confirmation.data).group().decode()
+    # The panel shows the reference in bold under its label, as markup, never as escaped text.
+    assert f"Your reference<br><strong>{reference}</strong>".encode() in confirmation.data
+    assert b"&lt;strong&gt;" not in confirmation.data
     call_off = db.session.scalar(sa.select(CallOff))
     assert call_off.reference == reference and call_off.crn == "X123456"
     assert call_off.status == CallOffStatus.SENT
