@@ -23,7 +23,12 @@ from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
 from marketplace.db import db, insert_many, lock_rows, reserve_ids, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.errors import (
+    BusinessRuleViolation,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.filters import pounds
 from marketplace.invoices.models import (
     DESCRIPTION_MAX,
@@ -44,6 +49,8 @@ from marketplace.notifications.services import email_people
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
+from marketplace.payments.models import CardPaymentStatus
+from marketplace.payments.queries import card_payment_for
 from marketplace.state import check_transition, lock, transition
 from marketplace.validation import check_date_horizon, date_horizon_error
 
@@ -638,6 +645,19 @@ def mark_paid_by_bacs(
     if errors:
         raise BusinessRuleViolation(errors)
     lock(invoice)
+    # A card payment already under way may still take the money: recording a BACS payment too
+    # would pay the invoice twice. (One waiting for 3-D Secure has taken nothing; the card
+    # pages cancel it once the invoice is paid.)
+    attempt = card_payment_for(invoice.id)
+    if attempt is not None and attempt.status == CardPaymentStatus.PROCESSING:
+        raise TransitionConflict(
+            {
+                "status": [
+                    "A card payment of this invoice is being processed. Wait for its result "
+                    "before recording a BACS payment: if it succeeds, the invoice is paid"
+                ]
+            }
+        )
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     _transition(invoice, InvoiceStatus.PAID)
     invoice.paid_at, invoice.paid_on = now, paid_on

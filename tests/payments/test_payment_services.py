@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.audit import AuditEvent
 from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.errors import (
+    BusinessRuleViolation,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import InvoiceStatus, PaymentMethod
 from marketplace.notifications.models import Notification
@@ -130,6 +135,24 @@ def test_paying_charges_once_and_the_webhook_marks_the_invoice_paid(stripe_on, c
     # Paid: nothing more to pay.
     assert services.pay_invoice_by_card(card_world.buyer, invoice) is payment
     assert len(stripe_on.list("payment_intents")) == 1
+
+
+def test_a_bacs_payment_is_refused_while_a_card_payment_is_processing(stripe_on, card_world):
+    """Recording BACS while the card may still take the money would pay the invoice twice."""
+    save_visa(card_world)
+    invoice = card_world.invoice
+    payment = services.pay_invoice_by_card(card_world.buyer, invoice)
+    assert payment.status == CardPaymentStatus.PROCESSING
+    with pytest.raises(TransitionConflict) as refused:
+        invoices.mark_paid_by_bacs(
+            card_world.approver, invoice, "REM-9", invoice.received_at.date()
+        )
+    assert "card payment of this invoice is being processed" in str(refused.value.errors)
+    assert invoice.status == InvoiceStatus.VALIDATED and invoice.payment_method is None
+    # Once Stripe says the card failed, BACS may be recorded.
+    payment.status, payment.failure_message = CardPaymentStatus.FAILED, "Your card was declined"
+    invoices.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
+    assert invoice.status == InvoiceStatus.PAID and invoice.payment_method == PaymentMethod.BACS
 
 
 def test_a_card_declined_on_payment_fails_clearly_and_a_new_attempt_gets_a_new_key(
