@@ -31,8 +31,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import app_env, run_checked, throwaway_postgres  # noqa: E402
 
 HOST = "127.0.0.1"
-PERIOD = "2031-01"  # a month the demo has no delivery in
-FIRST_DAY, SECOND_DAY = "2031-01-08", "2031-01-22"
+# A month that has ended (the run bills only those) and that the demo has no delivery in.
+PERIOD = "2025-01"
+FIRST_DAY, SECOND_DAY = "2025-01-08", "2025-01-22"
+COPY_PREFIX = "CO-BENCH-"  # the copies' references, apart from the service's own
 
 
 def _engine(url: str):
@@ -66,11 +68,11 @@ def _copy_call_offs(url: str, count: int) -> None:
             sa.text(
                 # Column names come from the schema itself, not from input.
                 f"INSERT INTO call_offs ({listed}, reference, po_number) "  # noqa: S608
-                f"SELECT {from_template}, 'CO-2031-' || lpad(n::text, 6, '0'), "
+                f"SELECT {from_template}, :prefix || lpad(n::text, 6, '0'), "
                 "'PO-BENCH-' || n FROM call_offs t, generate_series(1, :count) AS n "
                 "WHERE t.id = :template"
             ),
-            {"count": count, "template": template},
+            {"count": count, "template": template, "prefix": COPY_PREFIX},
         )
         delivery_columns = [
             name
@@ -94,9 +96,9 @@ def _copy_call_offs(url: str, count: int) -> None:
                     f"INSERT INTO call_off_deliveries (call_off_id, delivered_on, units, {listed}) "  # noqa: S608
                     f"SELECT c.id, CAST(:day AS date), 1, {from_sample} "
                     "FROM call_offs c, call_off_deliveries d "
-                    "WHERE c.reference LIKE 'CO-2031-%' AND d.id = :sample"
+                    "WHERE c.reference LIKE :copies AND d.id = :sample"
                 ),
-                {"day": day, "sample": sample},
+                {"day": day, "sample": sample, "copies": COPY_PREFIX + "%"},
             )
         conn.execute(sa.text("ANALYZE"))
     engine.dispose()
