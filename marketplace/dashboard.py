@@ -19,5 +19,5 @@ def index():
     return render_template(
         "dashboard/index.html",
         organisation=organisation,
-        actions=next_actions(current_user, organisation),
+        actions=next_actions(current_user._get_current_object(), organisation),
     )

@@ -6,7 +6,7 @@ from flask import current_app, has_request_context, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import Role, User
 from marketplace.accounts.session import current_organisation
 from marketplace.db import db
 
@@ -64,29 +64,38 @@ def fixed_url(endpoint: str, **query: str) -> str:
     return href
 
 
-def _item(text: str, endpoint: str) -> dict:
-    href = fixed_url(endpoint)
-    active = request.endpoint == endpoint or (href != "/" and request.path.startswith(href))
-    return {"text": text, "href": href, "active": active}
-
-
-def navigation_items() -> list[dict]:
-    """The navigation the signed-in person's roles in their current organisation give them."""
-    if not current_user or not current_user.is_authenticated:
-        return [_item(text, endpoint) for text, endpoint in PUBLIC_NAVIGATION]
-    roles = current_user.roles_in(current_organisation())
-    items, seen = [], set()
-    for text, endpoint, allowed in NAVIGATION:
-        if roles & allowed and text not in seen:
-            seen.add(text)
-            items.append(_item(text, endpoint))
-    # One item is current: the page's own (Budgets, at /call-offs/budgets) over the section
-    # whose address it starts with (Call-offs).
-    exact = [item for item in items if item["href"] == request.path]
+def _items(entries: list[tuple[str, str]]) -> list[dict]:
+    """The navigation's items for (text, endpoint) pairs. One item is current: the page's own
+    (Budgets, at /call-offs/budgets) over the section whose address it starts with
+    (Call-offs)."""
+    endpoint_now, path = request.endpoint, request.path
+    items = []
+    for text, endpoint in entries:
+        href = fixed_url(endpoint)
+        active = endpoint_now == endpoint or (href != "/" and path.startswith(href))
+        items.append({"text": text, "href": href, "active": active})
+    exact = [item for item in items if item["href"] == path]
     if exact:
         for item in items:
             item["active"] = item in exact
     return items
+
+
+def navigation_items(user: User | None = None, roles: set[Role] | None = None) -> list[dict]:
+    """The navigation the signed-in person's roles in their current organisation give them
+    (``roles``, when the caller has them already)."""
+    if user is None:
+        user = current_user._get_current_object()
+    if not user or not user.is_authenticated:
+        return _items(PUBLIC_NAVIGATION)
+    if roles is None:
+        roles = user.roles_in(current_organisation())
+    entries, seen = [], set()
+    for text, endpoint, allowed in NAVIGATION:
+        if roles & allowed and text not in seen:
+            seen.add(text)
+            entries.append((text, endpoint))
+    return _items(entries)
 
 
 EMPTY_CONTEXT = {
@@ -101,15 +110,19 @@ def navigation_context() -> dict:
     if not has_request_context():
         return EMPTY_CONTEXT
     try:
-        if not current_user or not current_user.is_authenticated:
-            return {**EMPTY_CONTEXT, "service_navigation": navigation_items()}
+        # The person once, not through the proxy at each use.
+        user = current_user._get_current_object()
+        if not user or not user.is_authenticated:
+            return {**EMPTY_CONTEXT, "service_navigation": navigation_items(user)}
     except SQLAlchemyError:
         # The 500 page must render even when the database is what failed.
         db.session.rollback()
         return EMPTY_CONTEXT
+    organisation = current_organisation()
+    roles = user.roles_in(organisation)
     return {
-        "service_navigation": navigation_items(),
-        "current_organisation": current_organisation(),
-        "switchable_organisations": current_user.organisations,
-        "current_roles": current_user.roles_in(current_organisation()),
+        "service_navigation": navigation_items(user, roles),
+        "current_organisation": organisation,
+        "switchable_organisations": user.organisations,
+        "current_roles": roles,
     }

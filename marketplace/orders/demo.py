@@ -37,7 +37,8 @@ def _admin_of(organisation_id: int) -> User | None:
 def load_orders_demo(
     organisations: dict[str, Organisation], people: dict[str, User]
 ) -> dict[str, int]:
-    """Budgets for every commissioner and a dozen call-offs for the North West buyer."""
+    """Budgets for every commissioner, this financial year and next (so that a call-off placed
+    in the winter may run past 31 March), and a dozen call-offs for the North West buyer."""
     now = utcnow()
     year = services.financial_year(services.london_date(now))
     for organisation in organisations.values():
@@ -47,9 +48,14 @@ def load_orders_demo(
                 if organisation.type.value == "probation_region"
                 else OTHER_BUDGET_PENCE
             )
-            db.session.add(
-                Budget(organisation=organisation, financial_year=year, allocated_pence=allocated)
-            )
+            for budget_year in (year, year + 1):
+                db.session.add(
+                    Budget(
+                        organisation=organisation,
+                        financial_year=budget_year,
+                        allocated_pence=allocated,
+                    )
+                )
     db.session.flush()
     search.reindex_all(db.session.connection())  # buyers see only what the index shows
 
