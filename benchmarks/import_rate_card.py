@@ -57,7 +57,7 @@ def main() -> None:
     from marketplace.accounts.models import Membership, Role, User
     from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
     from marketplace.catalogue import imports
-    from marketplace.db import commit, db
+    from marketplace.core.db import commit, db
     from marketplace.reference.models import ProbationRegion, ServiceCategory
 
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:

@@ -88,7 +88,7 @@ def load(
         SuspensionCause,
         arrangement_regions,
     )
-    from marketplace.db import db
+    from marketplace.core.db import db
 
     today = today or datetime.now(UTC).date()
     now = datetime.now(UTC)

@@ -100,9 +100,8 @@ def _prepare(env: dict[str, str]) -> tuple[list[str], list[tuple[int, int, str]]
     from marketplace.accounts.models import Membership, Role, User
     from marketplace.accounts.services import create_api_token
     from marketplace.catalogue import search
-    from marketplace.db import commit, db
-    from marketplace.orders.services import london_date
-    from marketplace.workdays import add_working_days
+    from marketplace.core.clock import add_working_days, london_date
+    from marketplace.core.db import commit, db
 
     app = create_app()
     with app.app_context():
@@ -135,7 +134,7 @@ def _check(env: dict[str, str], created: int, slack: int) -> list[str]:
     from marketplace import create_app
     from marketplace.accreditation.models import Arrangement
     from marketplace.catalogue.models import CapacityCommitment, Listing
-    from marketplace.db import db
+    from marketplace.core.db import db
     from marketplace.orders.models import Budget, CallOff, CallOffFunder
 
     breaches: list[str] = []

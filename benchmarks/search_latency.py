@@ -66,7 +66,7 @@ def _measure(env: dict[str, str], searches: int) -> list[float]:
     os.environ.update(env)
     from marketplace import create_app
     from marketplace.catalogue import search
-    from marketplace.db import db
+    from marketplace.core.db import db
 
     app = create_app()
     timings: list[float] = []

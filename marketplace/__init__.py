@@ -20,11 +20,11 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
 from marketplace.config import check_production_safety, load_config
-from marketplace.db import MAX_ID, ping_idle_connections
+from marketplace.core.db import MAX_ID, ping_idle_connections
 
-# Imported under another name: `marketplace.db` must stay the module (migrations refer to it).
-from marketplace.db import db as database
-from marketplace.validation import (
+# Imported under another name: `marketplace.core.db` must stay the module (migrations refer to it).
+from marketplace.core.db import db as database
+from marketplace.core.validation import (
     API_TEXT_MESSAGE,
     ClientJSON,
     FormDataParser,
@@ -62,7 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _register_request_hooks(app)
     _register_blueprints(app)
 
-    from marketplace.errors import register_error_handlers
+    from marketplace.core.errors import register_error_handlers
 
     register_error_handlers(app)
     _register_cli(app)
@@ -156,8 +156,9 @@ def _configure_templates(app: Flask) -> None:
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-    from marketplace import filters, page_cache
-    from marketplace.fragments import FragmentCache
+    from marketplace.core import filters
+    from marketplace.core.cache import page_cache
+    from marketplace.core.cache.fragments import FragmentCache
     from marketplace.navigation import fixed_url
 
     filters.register(app)
@@ -193,7 +194,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from marketplace.extensions import csrf, limiter, login_manager, migrate, signed_csrf_token
+    from marketplace.core.extensions import csrf, limiter, login_manager, migrate, signed_csrf_token
 
     database.init_app(app)
     if app.config["DATABASE_PING_AFTER_IDLE_SECONDS"]:
@@ -226,10 +227,10 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accreditation.views import bp as accreditation_bp
     from marketplace.accreditation.views.public import bp as public_arrangements_bp
-    from marketplace.api import init_api
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.catalogue.views.search import bp as catalogue_search_bp
-    from marketplace.dashboard import bp as dashboard_bp
+    from marketplace.core.api import init_api
+    from marketplace.dashboard.views import bp as dashboard_bp
     from marketplace.funding.views import bp as funding_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.invoices.views import bp as invoices_bp
@@ -288,7 +289,7 @@ def _register_request_hooks(app: Flask) -> None:
     @app.teardown_appcontext
     def undo_uncommitted_outside_work(exc: BaseException | None) -> None:
         # A request (or command) that ended without committing leaves no stray files behind.
-        from marketplace.db import run_rollback_hooks
+        from marketplace.core.db import run_rollback_hooks
 
         run_rollback_hooks()
 
@@ -302,7 +303,7 @@ def _register_request_hooks(app: Flask) -> None:
         name = first_forbidden(request.args)
         if name is None:
             return None
-        from marketplace.errors import problem_response, render_error, wants_problem_json
+        from marketplace.core.errors import problem_response, render_error, wants_problem_json
 
         # Answered here, not raised, so that the answer names the parameter: in the API as a
         # field error (422, like any other bad parameter), on a page in the text of a 400.
@@ -391,9 +392,9 @@ def _register_cli(app: Flask) -> None:
     from marketplace.accounts.cli import accounts_cli
     from marketplace.accreditation.cli import accreditation_cli
     from marketplace.catalogue.cli import catalogue_cli
+    from marketplace.core.notifications.cli import notifications_cli
     from marketplace.demo import demo_cli
     from marketplace.invoices.cli import invoices_cli
-    from marketplace.notifications.cli import notifications_cli
     from marketplace.orders.cli import orders_cli
     from marketplace.reference.cli import reference_cli
 

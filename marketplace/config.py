@@ -41,10 +41,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "ENV_NAME": env,
         "SECRET_KEY": _env("SECRET_KEY", DEFAULT_SECRET_KEY),
-        # Seals providers' bank details at rest (marketplace/sealed.py); SECRET_KEY when unset.
+        # Seals providers' bank details at rest (marketplace/core/sealed.py); SECRET_KEY when unset.
         "DATA_KEY": _env("DATA_KEY"),
         "SQLALCHEMY_DATABASE_URI": _env(
-            "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.db'}"
+            "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.core.db'}"
         ),
         "INSTANCE_DIR": str(instance_dir),
         # Uploaded evidence lives outside the web root, under generated names.
@@ -61,7 +61,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DIRECT_AWARD_LOOKBACK_DAYS": _env_int("DIRECT_AWARD_LOOKBACK_DAYS", 365),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         # Every date entered must be in this year or later, and no more than this many years
-        # after today (an end date: after its start). See marketplace.validation.
+        # after today (an end date: after its start). See marketplace.core.validation.
         "DATE_EARLIEST_YEAR": _env_int("DATE_EARLIEST_YEAR", 2000),
         "DATE_HORIZON_YEARS": _env_int("DATE_HORIZON_YEARS", 5),
         "SERVICE_NAME": _env("SERVICE_NAME", "Rehabilitation Services Marketplace"),

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from marketplace import audit, sealed
 from marketplace.accounts.models import (
     TWO_FACTOR_REQUIRED_ROLES,
     Membership,
@@ -35,7 +34,9 @@ from marketplace.accounts.services import (
     USER_FIELDS,
     create_organisation,
 )
-from marketplace.db import commit, db, utcnow
+from marketplace.core import audit, sealed
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
 from marketplace.reference.models import PccArea, ProbationRegion
 
 demo_cli = AppGroup("demo", help="Demo data: a realistic world to try the marketplace in.")
@@ -742,9 +743,8 @@ def load_accreditation_demo(
         RenewalStatus,
         SuspensionCause,
     )
-    from marketplace.accreditation.services.applications import london_date
+    from marketplace.core.clock import add_working_days, london_date, working_days_between
     from marketplace.reference.models import ServiceCategory
-    from marketplace.workdays import add_working_days, working_days_between
 
     provider_admins = provider_admins or {}
     today = today or london_date()
@@ -1341,7 +1341,7 @@ def load_scale_catalogue(services: int, providers: int) -> dict[str, int]:
     """``providers`` generated providers, each a member of two lots in two regions of the demo
     arrangement, publishing ``services`` listings between them: Core bulk inserts, one
     transaction (the caller commits). Cached pages see the change: the database's triggers
-    move their topics on (marketplace/cache_triggers.py)."""
+    move their topics on (marketplace/core/cache/triggers.py)."""
     from marketplace.accounts.models import Organisation as OrganisationModel
     from marketplace.accreditation.models import (
         Arrangement,

@@ -23,16 +23,17 @@ from marketplace.accreditation.models import (  # noqa: F401, E402
     LotMembership,
     RedeclarationRequest,
 )
-from marketplace.audit import AuditEvent  # noqa: F401
 from marketplace.catalogue.models import (  # noqa: F401, E402
     CapacityCommitment,
     Listing,
     ListingArea,
     ListingPrice,
 )
+from marketplace.core.audit import AuditEvent  # noqa: F401
+from marketplace.core.cache.page_cache import CacheGeneration  # noqa: F401
+from marketplace.core.notifications.models import Notification  # noqa: F401
 from marketplace.funding.models import BudgetChange  # noqa: F401
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: F401
-from marketplace.notifications.models import Notification  # noqa: F401
 from marketplace.orders.models import (  # noqa: F401
     Budget,
     CallOff,
@@ -44,7 +45,6 @@ from marketplace.orders.models import (  # noqa: F401
     Variation,
 )
 from marketplace.outcomes.models import OutcomeClaim, OutcomeTerm  # noqa: F401
-from marketplace.page_cache import CacheGeneration  # noqa: F401
 from marketplace.payments.models import (  # noqa: F401
     CardPayment,
     CardRefund,

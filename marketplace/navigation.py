@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.session import current_organisation
-from marketplace.db import db
+from marketplace.core.db import db
 
 # (text, endpoint, roles that see it); order is the order in the navigation bar.
 NAVIGATION = [

@@ -23,8 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from marketplace import cache_triggers
-from marketplace import db as db_module
+from marketplace.core import db as db_module
+from marketplace.core.cache import triggers as cache_triggers
 
 _NOTED = "cache_guard_noted"  # in the connection's info: topic → the statement that wrote it
 _SAVEPOINTS = "cache_guard_savepoints"  # name → what was noted when it began
@@ -44,7 +44,7 @@ class Failure:
             f"{self.before} before, {self.after} after): the statement\n    {self.statement}\n"
             "wrote data that topic's cached pages and objects show. Its trigger is missing or "
             "disabled, or the declaration (watch(...)) has no migration yet: see "
-            "marketplace/cache_triggers.py"
+            "marketplace/core/cache/triggers.py"
         )
 
 

@@ -18,9 +18,10 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from marketplace import create_app, page_cache
-from marketplace.db import db
-from marketplace.extensions import limiter
+from marketplace import create_app
+from marketplace.core.cache import page_cache
+from marketplace.core.db import db
+from marketplace.core.extensions import limiter
 from tests.cache_guard import CacheGuard
 from tests.peppol_guard import PeppolGuard
 

@@ -6,7 +6,6 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
-from marketplace import sealed
 from marketplace.accounts.models import (
     PROVIDER_TYPES,
     Membership,
@@ -16,7 +15,9 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.accounts.security import hash_password, new_secret
-from marketplace.db import db, utcnow
+from marketplace.core import sealed
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
 from marketplace.demo import demo_gln
 
 PASSWORD = "correct horse battery staple"

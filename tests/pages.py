@@ -7,7 +7,7 @@ from html import unescape
 
 import sqlalchemy as sa
 
-from marketplace.db import db
+from marketplace.core.db import db
 
 
 def text(response) -> str:

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from flask import Flask
 
 from marketplace import create_app
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
 
 OK = "ok"
 

@@ -11,8 +11,8 @@ from marketplace.accounts.services import (
     remove_member,
     revoke_api_token,
 )
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
 from tests.factories import add_membership, make_member, make_organisation
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
@@ -310,7 +310,7 @@ def test_bad_pagination_is_422_with_field_errors(client, query, field):
 def test_arguments_are_parsed_by_one_schema_instance_that_keeps_nothing_between_requests(
     client, monkeypatch
 ):
-    from marketplace.api import PaginationQuerySchema
+    from marketplace.core.api import PaginationQuerySchema
 
     built = []
     original_init = PaginationQuerySchema.__init__
@@ -462,7 +462,7 @@ def test_errors_carry_the_request_id(client):
 
 
 def test_only_form_submissions_go_through_the_rate_limiter(app):
-    from marketplace.extensions import _only_form_submissions_are_limited as skipped
+    from marketplace.core.extensions import _only_form_submissions_are_limited as skipped
 
     cases = [
         ("POST", "/sign-in", False),

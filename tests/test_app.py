@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from marketplace import create_app
 from marketplace.accounts.models import Role
-from marketplace.audit import AuditEvent, AuditRowImmutable, record
 from marketplace.config import ConfigurationError, check_production_safety, load_config
-from marketplace.db import commit, db
+from marketplace.core.audit import AuditEvent, AuditRowImmutable, record
+from marketplace.core.db import commit, db
 from tests.factories import make_member
 
 
@@ -176,7 +176,7 @@ class TestProxyFix:
         assert response.get_data(as_text=True) == "198.51.100.9"
 
     def test_header_is_ignored_without_a_proxy(self, client):
-        from marketplace.audit import AuditEvent
+        from marketplace.core.audit import AuditEvent
 
         client.post(
             "/sign-in",
@@ -211,7 +211,7 @@ class TestIdsOutOfRange:
         assert client.get("/team?organisation_id=99999999999").status_code == 404
 
     def test_parse_id(self):
-        from marketplace.db import MAX_ID, parse_id
+        from marketplace.core.db import MAX_ID, parse_id
 
         assert parse_id("42") == 42 and parse_id(str(MAX_ID)) == MAX_ID
         assert parse_id(str(MAX_ID + 1)) is None

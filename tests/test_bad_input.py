@@ -1,7 +1,7 @@
 """Bad input never gives a 500 and never writes: a sweep over every form page and API operation.
 
 Text that cannot be saved (a NUL byte, another C0 control character, an unpaired surrogate) is
-refused on every path with the field named (``marketplace.validation``). These tests send it
+refused on every path with the field named (``marketplace.core.validation``). These tests send it
 the way a client can: in a form as raw bytes and percent-encoded (a browser sends what a page's
 script puts in a field), in JSON as escapes, in query strings; and JSON nested deep.
 
@@ -29,8 +29,9 @@ from marketplace import demo
 from marketplace.accounts.models import Membership, Organisation, OrganisationType, Role, User
 from marketplace.accounts.security import hash_password
 from marketplace.accounts.services import create_api_token
-from marketplace.db import commit, db, utcnow
-from marketplace.notifications.models import Notification
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from tests.conftest import REFERENCE_TABLES, sign_in_as
 from tests.factories import make_member, make_organisation
 from tests.test_schemathesis import SPEC

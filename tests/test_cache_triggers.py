@@ -10,13 +10,14 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from marketplace import cache_triggers
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
 from marketplace.catalogue.models import Listing, ListingArea, ListingPrice
 from marketplace.catalogue.search import SEARCH_TOPIC, refresh_prices, reindex_all, reindex_listings
-from marketplace.db import commit, db, insert_many, utcnow
-from marketplace.page_cache import Topic, generation, written_here
+from marketplace.core.cache import triggers as cache_triggers
+from marketplace.core.cache.page_cache import Topic, generation, written_here
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db, insert_many
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.conftest import CACHE_GUARD, fail_on_stale_writes
@@ -46,7 +47,7 @@ def test_the_databases_triggers_are_what_the_declarations_ask_for(app):
     assert installed == declared, (
         "the cache triggers in the database are not what the watch(...) declarations ask for: "
         "write a migration that drops the old plan and creates this one "
-        "(marketplace/cache_triggers.py; the plan to write into it: "
+        "(marketplace/core/cache/triggers.py; the plan to write into it: "
         f"{cache_triggers.as_rows(declared)})"
     )
 

@@ -19,7 +19,7 @@ from marketplace.accounts.forms.fields import (
     ChoiceRadioField,
     ChoiceSelectField,
 )
-from marketplace.db import commit
+from marketplace.core.db import commit
 from marketplace.orders import services
 from tests.orders.factories import build_orders_world, details
 from tests.pages import error_messages, text

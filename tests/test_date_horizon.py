@@ -1,4 +1,4 @@
-"""Every date the service takes is checked against one horizon (marketplace.validation): from
+"""Every date the service takes is checked against one horizon (marketplace.core.validation): from
 2000 on, and no more than five years after today (an end date: after its start). A date outside
 it is refused with a message naming the field, on every path (pages, API, services, commands);
 nothing is written; and old data with such a date answers with a message, never a 500."""
@@ -15,17 +15,17 @@ import sqlalchemy as sa
 from marketplace.accreditation.models import LegalRegime
 from marketplace.accreditation.services import applications as app_services
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.accreditation.services.applications import london_date
 from marketplace.accreditation.services.arrangements import create_arrangement
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue import services as catalogue_services
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON, BusinessRuleViolation
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON, BusinessRuleViolation
+from marketplace.core.validation import add_years, date_horizon_error
 from marketplace.invoices import queries as invoice_queries
 from marketplace.invoices import services as invoice_services
 from marketplace.orders import services as order_services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
-from marketplace.validation import add_years, date_horizon_error
 from tests.accreditation.builders import make_authority, make_evidence, make_provider, make_world
 from tests.accreditation.test_expiry import admitted
 from tests.orders.factories import build_orders_world, details

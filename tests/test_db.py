@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from marketplace import cache_triggers
-from marketplace import db as db_module
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import ListingStatus
-from marketplace.db import DirectlyWritten, db, insert_many, write_new
-from marketplace.notifications.models import Notification, NotificationStatus
+from marketplace.core import db as db_module
+from marketplace.core.audit import AuditEvent
+from marketplace.core.cache import triggers as cache_triggers
+from marketplace.core.cache.page_cache import CacheGeneration
+from marketplace.core.db import DirectlyWritten, db, insert_many, write_new
+from marketplace.core.notifications.models import Notification, NotificationStatus
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffFunder
-from marketplace.page_cache import CacheGeneration
 from tests.orders.factories import build_orders_world, details
 
 WHEN = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)

@@ -25,8 +25,8 @@ from marketplace.accounts.security import (
     password_problems,
     verify_password,
 )
-from marketplace.audit import AuditEvent
-from marketplace.db import db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
 from marketplace.demo import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, DEMO_TOTP_SECRET, USERS
 
 _demo_password_hash: list[str] = []
@@ -302,8 +302,7 @@ def test_demo_has_budgets_and_call_offs_in_every_state_with_delivery(loaded):
 
 
 def test_demo_has_invoices_in_every_state_outcome_claims_and_payments_to_report(loaded):
-    from marketplace.accreditation.services.applications import london_date
-    from marketplace.db import utcnow
+    from marketplace.core.clock import london_date, utcnow
     from marketplace.invoices import queries
     from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
     from marketplace.outcomes.models import OutcomeClaim

@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 
 from marketplace.accounts.forms.fields import BaseForm, ChoiceCheckboxesField, ChoiceRadioField
 from marketplace.accreditation.services import applications as app_services
-from marketplace.db import commit
+from marketplace.core.db import commit
 from tests.accreditation.builders import make_provider, make_world
 from tests.pages import main
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.fragments import FragmentCache
+from marketplace.core.cache.fragments import FragmentCache
 
 
 def test_renders_once_per_key_and_evicts_the_oldest():
@@ -26,7 +26,7 @@ def test_renders_once_per_key_and_evicts_the_oldest():
 
 def test_navigation_highlights_the_current_page(client, login):
     from marketplace.accounts.models import Role
-    from marketplace.db import commit
+    from marketplace.core.db import commit
     from tests.factories import make_member
 
     user = make_member(Role.BUYER)

@@ -31,10 +31,10 @@ from marketplace import demo
 from marketplace.accounts.models import Organisation
 from marketplace.accounts.services import get_user_by_email
 from marketplace.accreditation.models import Answer, Application
-from marketplace.db import commit, db
+from marketplace.core.clock import add_working_days
+from marketplace.core.db import commit, db
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff, CallOffStatus
-from marketplace.workdays import add_working_days
 from tests.conftest import sign_in_as
 from tests.factories import password_hash
 

@@ -19,7 +19,7 @@ from flask_migrate import downgrade, upgrade
 
 from marketplace import create_app
 from marketplace.catalogue.search import is_search_object
-from marketplace.db import db
+from marketplace.core.db import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POSTGRES_DATABASE = "marketplace_migrations_test"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketplace.money import (
+from marketplace.core.money import (
     VatTreatment,
     allocate,
     gross_pence,
@@ -70,7 +70,7 @@ def test_parts_sum_exactly_and_stay_within_a_penny_of_fair(total, weights):
     net=st.integers(min_value=0, max_value=10**10), treatment=st.sampled_from(list(VatTreatment))
 )
 def test_vat_is_never_more_than_half_a_penny_off(net, treatment):
-    from marketplace.money import VAT_RATES
+    from marketplace.core.money import VAT_RATES
 
     exact = net * VAT_RATES[treatment]
     assert abs(vat_pence(net, treatment) - exact) <= 0.5

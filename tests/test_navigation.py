@@ -7,7 +7,7 @@ import re
 import pytest
 
 from marketplace.accounts.models import Role
-from marketplace.db import commit
+from marketplace.core.db import commit
 from tests.factories import make_member
 
 EXPECTED_NAVIGATION = {

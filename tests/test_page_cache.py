@@ -6,17 +6,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace import create_app, page_cache
+from marketplace import create_app
 from marketplace.accounts.models import Membership, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.db import commit, db
-from marketplace.page_cache import (
+from marketplace.core.cache import page_cache
+from marketplace.core.cache.page_cache import (
     CacheGeneration,
     PageCache,
     Topic,
     generation,
     kept_copy,
 )
+from marketplace.core.db import commit, db
 from tests.factories import make_member, make_organisation, make_user
 
 

@@ -11,8 +11,8 @@ import re
 import pytest
 
 from marketplace.accounts.models import Role
-from marketplace.db import commit
-from marketplace.extensions import signed_csrf_token
+from marketplace.core.db import commit
+from marketplace.core.extensions import signed_csrf_token
 from tests.conftest import sign_in_as
 from tests.factories import make_member
 

@@ -1,4 +1,4 @@
-"""The one transition helper (marketplace.state): a move is checked against the state committed
+"""The one transition helper (marketplace.core.state): a move is checked against the state committed
 last, under a lock held to the end of the transaction, and refused with a clear 409 otherwise."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.catalogue.models import LISTING_TRANSITIONS, Listing, ListingStatus
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, TransitionConflict
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, TransitionConflict
+from marketplace.core.state import check_transition, describe, lock, transition
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff, CallOffFunder, CallOffStatus
-from marketplace.state import check_transition, describe, lock, transition
 from tests.orders.factories import build_orders_world, details, shares
 from tests.racing import elsewhere
 

@@ -13,9 +13,9 @@ from marketplace.accounts.schemas import (
     SpendLimitSchema,
     TeamMemberSchema,
 )
-from marketplace.api import api_blueprint
-from marketplace.db import commit, rollback
-from marketplace.errors import DomainError, NotFound, PermissionDenied
+from marketplace.core.api import api_blueprint
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import DomainError, NotFound, PermissionDenied
 
 blp = api_blueprint(
     "accounts_api",

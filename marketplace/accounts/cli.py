@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from marketplace.accounts.services import create_api_token, get_user_by_email
-from marketplace.db import commit
+from marketplace.core.db import commit
 
 accounts_cli = AppGroup("accounts", help="User accounts and API tokens.")
 

@@ -9,8 +9,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type, utcnow
-from marketplace.page_cache import Topic, watch
+from marketplace.core.cache.page_cache import Topic, watch
+from marketplace.core.clock import utcnow
+from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.reference.models import PccArea, ProbationRegion
 
 EMAIL_MAX = 254
@@ -182,7 +183,7 @@ class Organisation(TimestampMixin, db.Model):
     # The electronic address (Peppol EndpointID) its e-invoices are sent from or to.
     endpoint_scheme: Mapped[str | None] = mapped_column(sa.String(4))
     endpoint_id: Mapped[str | None] = mapped_column(sa.String(ENDPOINT_ID_MAX))
-    # A provider's bank account for credit transfers, sealed (marketplace.sealed) as JSON of
+    # A provider's bank account for credit transfers, sealed (marketplace.core.sealed) as JSON of
     # account name, sort code and account number; only the last four digits are kept in clear,
     # for pages. Never snapshotted into the audit trail.
     bank_details_sealed: Mapped[str | None] = mapped_column(sa.Text)
@@ -476,7 +477,7 @@ class ApiToken(db.Model):
         return self.revoked_at is None
 
 
-# The signed-in person is cached per worker until any of these change (marketplace/page_cache.py).
+# The signed-in person is cached per worker until any of these change (marketplace/core/cache/page_cache.py).
 # A new person or organisation is in no one's cached memberships until a new membership (which
 # counts) links them in.
 watch(User, Topic.PRINCIPALS, include_new=False)

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -21,11 +20,10 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
-from marketplace.audit import AuditEvent
-from marketplace.db import db, parse_id, utcnow
-from marketplace.page_cache import Topic, kept
-
-LONDON = ZoneInfo("Europe/London")
+from marketplace.core.audit import AuditEvent
+from marketplace.core.cache.page_cache import Topic, kept
+from marketplace.core.clock import LONDON, utcnow
+from marketplace.core.db import db, parse_id
 
 T = TypeVar("T")
 

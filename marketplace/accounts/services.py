@@ -11,7 +11,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app, url_for
 
-from marketplace import audit, sealed
 from marketplace.accounts.models import (
     ACCOUNT_NAME_MAX,
     ACCOUNT_NUMBER_PATTERN,
@@ -48,9 +47,11 @@ from marketplace.accounts.security import (
     verify_password,
 )
 from marketplace.accounts.session import note_token_use, token_principal
-from marketplace.db import db, lock_rows, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.notifications.services import queue_email
+from marketplace.core import audit, sealed
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db, lock_rows
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.notifications.services import queue_email
 
 ORGANISATION_FIELDS = [
     "name",

@@ -38,9 +38,9 @@ from marketplace.accreditation.schemas import (
     StrictPaginationQuerySchema,
 )
 from marketplace.accreditation.services import memberships
-from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
-from marketplace.db import commit, db, rollback
-from marketplace.errors import DomainError, NotFound
+from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import DomainError, NotFound
 
 blp = api_blueprint(
     "accreditation_api",

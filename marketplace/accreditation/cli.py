@@ -11,8 +11,8 @@ from marketplace.accounts.services import get_user_by_email
 from marketplace.accreditation.models import EvidenceRenewal
 from marketplace.accreditation.services import memberships
 from marketplace.accreditation.services.memberships import check_expiry
-from marketplace.db import commit, db, rollback
-from marketplace.errors import DomainError
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import DomainError
 
 accreditation_cli = AppGroup("accreditation", help="Run the dynamic purchasing system.")
 

@@ -18,7 +18,7 @@ from marketplace.accreditation.models import (
     LotMembership,
     MembershipStatus,
 )
-from marketplace.db import db, parse_id
+from marketplace.core.db import db, parse_id
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 # States in which an arrangement has a public page (a pending one is not yet published).

@@ -14,9 +14,8 @@ from marketplace.accreditation.models import (
     ApplicationStatus,
     ArrangementLot,
 )
-from marketplace.accreditation.services.applications import london_date
-from marketplace.db import db
-from marketplace.workdays import working_days_between
+from marketplace.core.clock import london_date, working_days_between
+from marketplace.core.db import db
 
 QUEUE_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
 

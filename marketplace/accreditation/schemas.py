@@ -16,7 +16,7 @@ from marketplace.accreditation.models import (
     QuestionType,
     RenewalStatus,
 )
-from marketplace.api import PaginationQuerySchema
+from marketplace.core.api import PaginationQuerySchema
 
 
 class RegionRefSchema(ma.Schema):

@@ -17,12 +17,13 @@ from typing import BinaryIO
 
 from flask import Response, abort, current_app, send_file
 
-from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.permissions import has_role
 from marketplace.accreditation.models import FILE_NAME_MAX, MAX_UPLOAD_BYTES, EvidenceFile
-from marketplace.db import db, on_rollback, utcnow
-from marketplace.errors import BusinessRuleViolation, PermissionDenied
+from marketplace.core import audit
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db, on_rollback
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied
 
 ALLOWED_DESCRIPTION = "a PDF, PNG, JPEG, DOCX, XLSX or ODT file"
 PDF = "application/pdf"

@@ -20,14 +20,6 @@ import marshmallow as ma
 from flask import abort, g, request, url_for
 from flask.views import MethodView
 
-from marketplace.accreditation.services.applications import london_date
-from marketplace.api import (
-    CONFLICT_RESPONSE,
-    ApiBlueprint,
-    PaginationSchema,
-    api_blueprint,
-    token_required,
-)
 from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
@@ -57,9 +49,17 @@ from marketplace.catalogue.schemas import (
     WithdrawalSchema,
 )
 from marketplace.catalogue.search import ProviderType, SearchParams, SortOrder
-from marketplace.db import commit, rollback
-from marketplace.errors import BusinessRuleViolation
-from marketplace.money import VatTreatment, gross_pence
+from marketplace.core.api import (
+    CONFLICT_RESPONSE,
+    ApiBlueprint,
+    PaginationSchema,
+    api_blueprint,
+    token_required,
+)
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.money import VatTreatment, gross_pence
 
 blp = api_blueprint(
     "catalogue_api",

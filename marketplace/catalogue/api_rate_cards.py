@@ -10,8 +10,8 @@ import marshmallow as ma
 from flask import Response, abort, request
 from flask.views import MethodView
 
-from marketplace.api import api_blueprint
 from marketplace.catalogue import rate_cards
+from marketplace.core.api import api_blueprint
 
 blp = api_blueprint(
     "catalogue_rate_cards_api",

@@ -7,7 +7,7 @@ import click
 from flask.cli import AppGroup
 
 from marketplace.catalogue.search import refresh_prices, reindex_all
-from marketplace.db import commit
+from marketplace.core.db import commit
 
 catalogue_cli = AppGroup("catalogue", help="Service listings, rate cards and search.")
 

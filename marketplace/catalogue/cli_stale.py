@@ -12,7 +12,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from marketplace.catalogue.services import notify_stale_listings
-from marketplace.db import commit
+from marketplace.core.db import commit
 
 
 @click.command("notify-stale")

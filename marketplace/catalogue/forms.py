@@ -47,7 +47,7 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.money import VatTreatment
+from marketplace.core.money import VatTreatment
 
 _AMOUNT = re.compile(r"^\d{1,12}(\.\d+)?$")
 _WHOLE = re.compile(r"^-?\d{1,9}$")

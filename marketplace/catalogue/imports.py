@@ -30,10 +30,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
-from marketplace.accreditation.services.applications import london_date, provider_admins
+from marketplace.accreditation.services.applications import provider_admins
 from marketplace.accreditation.uploads import EXECUTABLE_SIGNATURES, detect_type
 from marketplace.accreditation.uploads import XLSX as XLSX_TYPE
-from marketplace.audit import AuditEvent, _jsonable
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.forms import (
     COMPLEXITY_LABELS,
@@ -80,13 +79,15 @@ from marketplace.catalogue.services import (
     plan_price_version,
     require_editor,
 )
-from marketplace.db import db, insert_many, utcnow
-from marketplace.errors import BusinessRuleViolation
-from marketplace.filters import govuk_date, pounds
-from marketplace.money import VatTreatment
-from marketplace.notifications.services import queue_email
+from marketplace.core.audit import AuditEvent, _jsonable
+from marketplace.core.clock import london_date, utcnow
+from marketplace.core.db import db, insert_many
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.filters import govuk_date, pounds
+from marketplace.core.money import VatTreatment
+from marketplace.core.notifications.services import queue_email
+from marketplace.core.validation import date_horizon_error, has_forbidden_characters
 from marketplace.reference.models import PccArea, ProbationRegion
-from marketplace.validation import date_horizon_error, has_forbidden_characters
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
@@ -435,7 +436,7 @@ def rows_from_table(table: list[list[str]]) -> list[dict[str, str]]:
             {name: (cells[i] if i < len(cells) else "") or "" for i, name in enumerate(header)}
         )
     for number, row in enumerate(rows, start=2):
-        # As for any text sent to the service (marketplace.validation): refused, never stored.
+        # As for any text sent to the service (marketplace.core.validation): refused, never stored.
         if bad := next(
             (name for name, text in row.items() if has_forbidden_characters(text)), None
         ):

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import ArrangementLot
-from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type
-from marketplace.money import VatTreatment
+from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
+from marketplace.core.money import VatTreatment
 from marketplace.reference.models import PccArea, ProbationRegion
 
 REFERENCE_MAX = 20

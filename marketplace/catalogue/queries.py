@@ -13,7 +13,6 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation
 from marketplace.accreditation.models import ArrangementLot
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import (
     CapacityCommitment,
     Listing,
@@ -21,8 +20,9 @@ from marketplace.catalogue.models import (
     ListingPrice,
     ListingStatus,
 )
-from marketplace.db import PrecompiledRead, db, parse_id
-from marketplace.money import VatTreatment
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import PrecompiledRead, db, parse_id
+from marketplace.core.money import VatTreatment
 
 
 def first_of_month(day: date) -> date:

@@ -36,8 +36,6 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Organisation
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
-from marketplace.accreditation.services.applications import LONDON
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import (
     Listing,
     ListingArea,
@@ -45,8 +43,10 @@ from marketplace.catalogue.models import (
     ListingStatus,
 )
 from marketplace.catalogue.services import is_stale, london_today
-from marketplace.db import db, parse_id, utcnow
-from marketplace.validation import date_horizon_error
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import LONDON, utcnow
+from marketplace.core.db import db, parse_id
+from marketplace.core.validation import date_horizon_error
 
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

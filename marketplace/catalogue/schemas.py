@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from marketplace.api import TEXT_PATTERN, HorizonDate
 from marketplace.catalogue.models import (
     CONTACT_EMAIL_MAX,
     CONTACT_NAME_MAX,
@@ -34,8 +33,9 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.db import MAX_ID
-from marketplace.money import VatTreatment
+from marketplace.core.api import TEXT_PATTERN, HorizonDate
+from marketplace.core.db import MAX_ID
+from marketplace.core.money import VatTreatment
 
 CODE_MAX = 40
 MAX_AREAS = 100  # 12 regions and 42 PCC areas exist: more is a mistake, not a wish
@@ -65,7 +65,7 @@ class AreaSchema(ma.Schema):
 # Input
 
 
-# Text the database can keep: no NUL or other control characters (marketplace.validation, which
+# Text the database can keep: no NUL or other control characters (marketplace.core.validation, which
 # the API's parser checks first), said as the API's pattern so the OpenAPI spec says so too; and
 # no lone UTF-16 surrogates (neither database can encode them), which only JSON can send.
 NO_NUL = ma.validate.Regexp(TEXT_PATTERN, error="Remove the NUL and other control characters.")

@@ -25,7 +25,7 @@ listings whose searchable text, status, lot, organisation name, areas or members
 each flush, and rewrites their rows before the flush ends. Writers that bypass the ORM (bulk loads
 with SQLAlchemy Core) must call ``reindex_listings`` or ``reindex_all`` themselves. Cached search
 pages need nothing more: the database's triggers move the search topic on for every write to
-the data or to the index (``marketplace.cache_triggers``).
+the data or to the index (``marketplace.core.cache.triggers``).
 
 The price shown, filtered and sorted is the one in force today; availability in a month is the
 monthly capacity less the units committed in that month.
@@ -57,7 +57,6 @@ from marketplace.accreditation.models import (
     LotMembership,
     MembershipStatus,
 )
-from marketplace.accreditation.services.applications import london_date as london_today
 from marketplace.catalogue.models import (
     COMPLEXITY_COLUMNS,
     FORMAT_COLUMNS,
@@ -75,8 +74,9 @@ from marketplace.catalogue.models import (
     Sex,
 )
 from marketplace.catalogue.stemmer import stem
-from marketplace.db import db, insert_many, parse_id
-from marketplace.page_cache import Topic, kept, watch
+from marketplace.core.cache.page_cache import Topic, kept, watch
+from marketplace.core.clock import london_date as london_today
+from marketplace.core.db import db, insert_many, parse_id
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 PER_PAGE = 20
@@ -93,7 +93,7 @@ MAX_PAGE = 100_000
 # same parts A, B, C, B and D. A place name matches, but a word in the text ranks first.
 BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0, 0.5)
 _REINDEX_CHUNK = 500
-# The page cache topic of search results (see marketplace/page_cache.py): moved on by any change
+# The page cache topic of search results (see marketplace/core/cache/page_cache.py): moved on by any change
 # to what a search shows, so that a cached results page is never served after such a change.
 SEARCH_TOPIC = "catalogue-search"
 

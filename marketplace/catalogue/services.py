@@ -14,10 +14,9 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from marketplace import audit
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
-from marketplace.accreditation.services.applications import email_provider, london_date
+from marketplace.accreditation.services.applications import email_provider
 from marketplace.catalogue.models import (
     COMPLEXITY_COLUMNS,
     CONTACT_EMAIL_MAX,
@@ -52,12 +51,14 @@ from marketplace.catalogue.models import (
     Unit,
 )
 from marketplace.catalogue.permissions import can_manage_listings
-from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound
-from marketplace.money import VatTreatment, round_half_up
+from marketplace.core import audit
+from marketplace.core.clock import london_date, utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound
+from marketplace.core.money import VatTreatment, round_half_up
+from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.validation import date_horizon_error
 from marketplace.reference.models import PccArea, ProbationRegion
-from marketplace.state import check_transition, lock, transition
-from marketplace.validation import date_horizon_error
 
 MAX_UPLIFT_BASIS_POINTS = 10_000  # +100%
 MIN_UPLIFT_BASIS_POINTS = -5_000  # −50%: a cut, for example after a typing error
@@ -684,7 +685,7 @@ def _require_not_withdrawn(listing: Listing) -> None:
 
 
 def _move(listing: Listing, new_status: ListingStatus, *, check_only: bool = False, **how) -> None:
-    """Move the listing on (``marketplace.state``: its row locked first); ``check_only``
+    """Move the listing on (``marketplace.core.state``: its row locked first); ``check_only``
     refuses without moving."""
     move = check_transition if check_only else transition
     move(listing, new_status, LISTING_TRANSITIONS, noun="listing", **how)

@@ -11,9 +11,9 @@ from typing import TypeVar
 from flask import g
 from flask.views import MethodView
 
-from marketplace.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound
 from marketplace.funding import permissions, queries, services
 from marketplace.funding.schemas import (
     AuthorisationChangeSchema,

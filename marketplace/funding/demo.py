@@ -6,8 +6,8 @@ call-offs are placed (so those still wait for the PCC to confirm its share)."""
 from __future__ import annotations
 
 from marketplace.accounts.models import Organisation, User
+from marketplace.core.clock import financial_year, london_date
 from marketplace.funding import services
-from marketplace.orders.services import financial_year, london_date
 
 PER_CALL_OFF_PENCE = 250_000  # £2,500
 ANNUAL_PENCE = 2_000_000  # £20,000

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
-from marketplace.db import UTCDateTime, db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import UTCDateTime, db
 from marketplace.orders.models import MAX_VALUE_PENCE, Budget
 
 REASON_MAX = 1_000

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import COMMISSIONER_TYPES, Organisation
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.funding.models import BudgetChange
 from marketplace.orders.models import Budget, FundingAuthorisation
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from marketplace.core.clock import financial_year_label
 from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX
-from marketplace.orders.services import financial_year_label
 
 MAX_ID = 2**31 - 1
 # The years the database can hold; which of them are open is the services' rule (this year and

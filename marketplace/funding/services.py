@@ -23,16 +23,16 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import people_with_roles
 from marketplace.accounts.services import absolute_url
-from marketplace.db import db, lock_name, lock_rows, utcnow
-from marketplace.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
+from marketplace.core import audit
+from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
+from marketplace.core.db import db, lock_name, lock_rows
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
+from marketplace.core.notifications.services import queue_email
 from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX, YEARS_AHEAD, BudgetChange
-from marketplace.notifications.services import queue_email
 from marketplace.orders.models import Budget, FundingAuthorisation
-from marketplace.orders.services import financial_year, financial_year_label, london_date
 from marketplace.reference.models import ServiceCategory
 
 BUDGET_FIELDS = [

@@ -20,8 +20,10 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.clock import financial_year_label
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import act_on_form
 from marketplace.funding import permissions, queries, services
 from marketplace.funding.forms import (
     AuthorisationForm,
@@ -34,9 +36,7 @@ from marketplace.funding.forms import (
     year_choices,
 )
 from marketplace.orders.models import Budget, FundingAuthorisation
-from marketplace.orders.services import financial_year_label
 from marketplace.reference.models import ServiceCategory
-from marketplace.views_helpers import act_on_form
 
 bp = Blueprint("funding", __name__, template_folder="templates")
 

@@ -13,15 +13,16 @@ from flask import Response, abort, g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
-from marketplace.api import (
+from marketplace.core.api import (
     CONFLICT_RESPONSE,
     HorizonDate,
     api_blueprint,
     paginate,
     paginated_schema,
 )
-from marketplace.db import commit, rollback
-from marketplace.errors import DomainError
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import DomainError
+from marketplace.core.money import VatTreatment
 from marketplace.invoices import services
 from marketplace.invoices.models import (
     PAYMENT_REFERENCE_MAX,
@@ -32,7 +33,6 @@ from marketplace.invoices.models import (
     PaymentMethod,
 )
 from marketplace.invoices.ubl import credit_note_xml, invoice_xml
-from marketplace.money import VatTreatment
 
 blp = api_blueprint(
     "invoices_api",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from marketplace.db import commit, rollback
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.invoices.services import (
     bill_outcome_claims,
     bill_period,

@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Organisation, User
 from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
-from marketplace.db import db, utcnow
+from marketplace.core.clock import add_working_days, utcnow
+from marketplace.core.db import db
 from marketplace.invoices import services
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from marketplace.orders import services as orders
 from marketplace.orders.demo import _admin_of
-from marketplace.workdays import add_working_days
 
 DEMO_EVIDENCE = b"%PDF-1.4\n% demo outcome evidence\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 MONTHS = 4  # the named providers' services have been priced since July

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import VAT_NUMBER_MAX, Organisation, User
-from marketplace.db import UTCDateTime, db, enum_type
-from marketplace.money import VatTreatment
+from marketplace.core.db import UTCDateTime, db, enum_type
+from marketplace.core.money import VatTreatment
 from marketplace.orders.models import CallOff
 
 NUMBER_MAX = 32

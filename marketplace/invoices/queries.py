@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Organisation
-from marketplace.accreditation.services.applications import london_date
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.clock import london_date
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.validation import check_date_horizon
 from marketplace.invoices.models import (
     CreditNote,
     Invoice,
@@ -26,7 +27,6 @@ from marketplace.invoices.models import (
 )
 from marketplace.invoices.services import split_among
 from marketplace.orders.models import CallOffFunder
-from marketplace.validation import check_date_horizon
 
 PROVIDER_SIDE = "provider"
 BUYER_SIDE = "buyer"

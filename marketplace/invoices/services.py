@@ -11,25 +11,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import groupby
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit
 from marketplace.accounts.models import Role, User
-from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
-from marketplace.db import db, insert_many, lock_rows, reserve_ids, utcnow
-from marketplace.errors import (
+from marketplace.core import audit
+from marketplace.core.clock import LONDON, london_date, utcnow
+from marketplace.core.db import db, insert_many, lock_rows, reserve_ids
+from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
     TransitionConflict,
 )
-from marketplace.filters import pounds
+from marketplace.core.filters import pounds
+from marketplace.core.money import split_by_basis_points, vat_pence
+from marketplace.core.notifications.services import email_people
+from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.validation import check_date_horizon, date_horizon_error
 from marketplace.invoices.models import (
     DESCRIPTION_MAX,
     INVOICE_TRANSITIONS,
@@ -44,17 +47,12 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
-from marketplace.money import split_by_basis_points, vat_pence
-from marketplace.notifications.services import email_people
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
 from marketplace.payments.models import CardPaymentStatus
 from marketplace.payments.queries import card_payment_for
-from marketplace.state import check_transition, lock, transition
-from marketplace.validation import check_date_horizon, date_horizon_error
 
-LONDON = ZoneInfo("Europe/London")
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
 INVOICE_FIELDS = ["status", "number", "net_pence", "vat_pence", "gross_pence", "due_on"]
 PROVIDER_ISSUERS = frozenset({Role.PROVIDER_ADMIN})
@@ -499,7 +497,7 @@ def _require_buyer(actor: User, invoice: Invoice) -> None:
 
 
 def _transition(invoice: Invoice, new_status: InvoiceStatus) -> None:
-    """Move the invoice on (``marketplace.state.transition``: its row locked first)."""
+    """Move the invoice on (``marketplace.core.state.transition``: its row locked first)."""
     transition(invoice, new_status, INVOICE_TRANSITIONS, noun="invoice")
 
 

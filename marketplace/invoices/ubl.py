@@ -27,10 +27,10 @@ from blinker import signal
 
 from marketplace.accounts.models import Organisation
 from marketplace.accounts.services import bank_details_of
-from marketplace.accreditation.services.applications import london_date
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.clock import london_date
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.money import VAT_RATES, VatTreatment, decimal_pounds
 from marketplace.invoices.models import CreditNote, Invoice
-from marketplace.money import VAT_RATES, VatTreatment, decimal_pounds
 
 INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"

@@ -19,10 +19,12 @@ from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
-from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.rate_cards import safe_cell
-from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound
+from marketplace.core.clock import london_date, utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound
+from marketplace.core.money import decimal_pounds
+from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.invoices import permissions, queries, services
 from marketplace.invoices.forms import (
     ActionForm,
@@ -32,9 +34,7 @@ from marketplace.invoices.forms import (
 )
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.ubl import credit_note_xml, invoice_xml
-from marketplace.money import decimal_pounds
 from marketplace.orders.permissions import BUYER_ROLES
-from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices", template_folder="templates")
 

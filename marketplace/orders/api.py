@@ -19,16 +19,16 @@ from flask import g, request, url_for
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.api import (
+from marketplace.core.api import (
     CONFLICT_RESPONSE,
     HorizonDate,
     api_blueprint,
     paginate,
     paginated_schema,
 )
-from marketplace.db import commit, db, rollback
-from marketplace.errors import DomainError, NotFound
-from marketplace.money import VatTreatment
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import DomainError, NotFound
+from marketplace.core.money import VatTreatment
 from marketplace.orders import permissions, services
 from marketplace.orders.models import (
     IDEMPOTENCY_KEY_MAX,

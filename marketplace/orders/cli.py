@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from marketplace.db import commit
+from marketplace.core.db import commit
 from marketplace.orders.services import expire_overdue
 
 orders_cli = AppGroup("orders", help="Call-offs.")

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Membership, Organisation, Role, User
 from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
-from marketplace.db import db, utcnow
+from marketplace.core.clock import add_working_days, utcnow
+from marketplace.core.db import db
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
-from marketplace.workdays import add_working_days
 
 PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
 OTHER_BUDGET_PENCE = 8_000_000  # £80,000

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import Arrangement
 from marketplace.catalogue.models import MAX_UNITS, Listing, Unit
-from marketplace.db import DirectlyWritten, TimestampMixin, UTCDateTime, db, enum_type
-from marketplace.money import VatTreatment
+from marketplace.core.db import DirectlyWritten, TimestampMixin, UTCDateTime, db, enum_type
+from marketplace.core.money import VatTreatment
 from marketplace.reference.models import ServiceCategory
 
 REFERENCE_MAX = 20

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Membership, Role
-from marketplace.db import PrecompiledRead, db
+from marketplace.core.cache.page_cache import read_committed
+from marketplace.core.db import PrecompiledRead, db
 from marketplace.orders.models import (
     Budget,
     CallOff,
@@ -20,7 +21,6 @@ from marketplace.orders.models import (
     VariationStatus,
 )
 from marketplace.orders.permissions import DELIVERING
-from marketplace.page_cache import read_committed
 
 
 @dataclass(frozen=True)

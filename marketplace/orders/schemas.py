@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from marketplace.api import HorizonDate
 from marketplace.catalogue.models import MAX_UNITS
+from marketplace.core.api import HorizonDate
 from marketplace.orders.models import (
     NOTES_MAX,
     PDU_MAX,

@@ -25,12 +25,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import approvers_and_limits, people_with_roles
 from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
-from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import (
     PriceInForce,
@@ -40,7 +38,15 @@ from marketplace.catalogue.queries import (
     unit_price_of_version,
 )
 from marketplace.catalogue.search import buyable_listing
-from marketplace.db import (
+from marketplace.core import audit
+from marketplace.core.clock import (
+    add_working_days,
+    financial_year,
+    financial_year_label,
+    london_date,
+    utcnow,
+)
+from marketplace.core.db import (
     MAX_ID,
     Then,
     db,
@@ -49,18 +55,19 @@ from marketplace.db import (
     lock_rows,
     new_row,
     parse_id,
-    utcnow,
     write_new,
 )
-from marketplace.errors import (
+from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
     TransitionConflict,
 )
-from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, allocate, split_by_basis_points
-from marketplace.money import vat_pence as vat_on
-from marketplace.notifications.services import email_people, queue_email
+from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment, allocate, split_by_basis_points
+from marketplace.core.money import vat_pence as vat_on
+from marketplace.core.notifications.services import email_people, queue_email
+from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.validation import add_years, date_horizon_error, horizon_years
 from marketplace.orders.models import (
     CALL_OFF_TRANSITIONS,
     COUNTED_STATUSES,
@@ -95,9 +102,6 @@ from marketplace.orders.models import (
 )
 from marketplace.orders.permissions import BUYER_ROLES, FUNDING_OPEN, parties, side_of
 from marketplace.reference.models import ServiceCategory
-from marketplace.state import check_transition, lock, transition
-from marketplace.validation import add_years, date_horizon_error, horizon_years
-from marketplace.workdays import add_working_days
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
 MAX_FUNDERS = 10
@@ -121,15 +125,6 @@ CALL_OFF_FIELDS = [
 # Small helpers
 
 
-def financial_year(day: date) -> int:
-    """The year the financial year containing ``day`` starts in (1 April to 31 March)."""
-    return day.year if day.month >= 4 else day.year - 1
-
-
-def financial_year_label(year: int) -> str:
-    return f"{year}-{str(year + 1)[-2:]}"
-
-
 def call_off_reference(call_off_id: int, year: int) -> str:
     """``CO-YYYY-NNNNNN``: the year it was placed and its key, so references never clash."""
     return f"CO-{year}-{call_off_id:06d}"
@@ -150,7 +145,7 @@ def _check(call_off: CallOff, new_status: CallOffStatus, **how) -> None:
 
 
 def _transition(call_off: CallOff, new_status: CallOffStatus, **how) -> None:
-    """Move the call-off on (``marketplace.state.transition``: its row locked first)."""
+    """Move the call-off on (``marketplace.core.state.transition``: its row locked first)."""
     transition(call_off, new_status, CALL_OFF_TRANSITIONS, noun="call-off", **how)
 
 

@@ -32,12 +32,13 @@ from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
-from marketplace.db import commit, db, parse_id, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
-from marketplace.filters import govuk_date
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db, parse_id, rollback
+from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
+from marketplace.core.filters import govuk_date
+from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
     CancelForm,
@@ -65,7 +66,6 @@ from marketplace.orders.queries import (
     call_offs_query,
     waiting_first,
 )
-from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 

@@ -14,9 +14,9 @@ from typing import TypeVar
 from flask import g, request, url_for
 from flask.views import MethodView
 
-from marketplace.api import CONFLICT_RESPONSE, api_blueprint
-from marketplace.db import commit, rollback
-from marketplace.errors import BusinessRuleViolation, DomainError
+from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import BusinessRuleViolation, DomainError
 from marketplace.outcomes import queries, services
 from marketplace.outcomes.schemas import (
     LiabilitySchema,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import EvidenceFile
-from marketplace.db import UTCDateTime, db, enum_type
+from marketplace.core.db import UTCDateTime, db, enum_type
 from marketplace.orders.models import CallOff
 
 OUTCOME_MAX = 300

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from marketplace.db import db
-from marketplace.money import split_by_basis_points
+from marketplace.core.db import db
+from marketplace.core.money import split_by_basis_points
 from marketplace.orders.models import COUNTED_STATUSES, CallOff, CallOffFunder
 from marketplace.outcomes.models import (
     ClaimStatus,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import url_for
 
-from marketplace.api import HorizonDate
+from marketplace.core.api import HorizonDate
 from marketplace.outcomes.models import (
     EVIDENCE_REQUIRED_MAX,
     MAX_CAP,

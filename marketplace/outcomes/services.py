@@ -21,15 +21,17 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 
-from marketplace import audit
 from marketplace.accounts.models import Role, User
-from marketplace.accreditation.services.applications import london_date
 from marketplace.accreditation.uploads import store_evidence
 from marketplace.catalogue.models import Listing
-from marketplace.db import db, lock_rows, parse_id, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.money import split_by_basis_points, vat_pence
-from marketplace.notifications.services import email_people
+from marketplace.core import audit
+from marketplace.core.clock import london_date, utcnow
+from marketplace.core.db import db, lock_rows, parse_id
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.money import split_by_basis_points, vat_pence
+from marketplace.core.notifications.services import email_people
+from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.validation import date_horizon_error
 from marketplace.orders import services as orders
 from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff, CallOffStatus
 from marketplace.orders.permissions import BUYER_ROLES, parties
@@ -47,8 +49,6 @@ from marketplace.outcomes.models import (
     OutcomeTerm,
     OutcomeTermStatus,
 )
-from marketplace.state import check_transition, lock, transition
-from marketplace.validation import date_horizon_error
 
 PROVIDER_CLAIMERS = frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
 # Outcome terms are added to a live call-off; claims are made once it is accepted, and after it

@@ -13,15 +13,15 @@ from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import uploads
 from marketplace.accreditation.forms_applications import parse_day
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions as order_permissions
 from marketplace.orders.forms import ConfirmForm, whole_number
 from marketplace.orders.models import CallOff
 from marketplace.outcomes import permissions, queries, services
 from marketplace.outcomes.forms import ClaimForm, OutcomeTermForm, RejectForm, pence_from_pounds
 from marketplace.outcomes.models import OutcomeClaim, OutcomeTermStatus
-from marketplace.views_helpers import act_on_click, act_on_form
 
 bp = Blueprint("outcomes", __name__, template_folder="templates")
 

@@ -14,10 +14,10 @@ import marshmallow as ma
 from flask import abort, g, url_for
 from flask.views import MethodView
 
-from marketplace.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.config import card_payments_enabled
-from marketplace.db import commit, rollback
-from marketplace.errors import DomainError, NotFound, PermissionDenied, problem_response
+from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import DomainError, NotFound, PermissionDenied, problem_response
 from marketplace.invoices.services import visible_invoice
 from marketplace.payments import services
 from marketplace.payments.models import STRIPE_ID_MAX, CardPayment, CardPaymentStatus

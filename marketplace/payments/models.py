@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
-from marketplace.db import TimestampMixin, UTCDateTime, db, enum_type
+from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.invoices.models import Invoice
 
 STRIPE_ID_MAX = 255

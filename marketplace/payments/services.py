@@ -23,14 +23,16 @@ import sqlalchemy as sa
 import stripe
 from flask import current_app
 
-from marketplace import audit
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.config import card_payments_enabled
-from marketplace.db import db, lock_rows, utcnow
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
+from marketplace.core import audit
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db, lock_rows
+from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
+from marketplace.core.notifications.services import email_people
+from marketplace.core.state import lock, transition
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceStatus, PaymentMethod
-from marketplace.notifications.services import email_people
 from marketplace.payments.models import (
     CARD_PAYMENT_TRANSITIONS,
     CURRENCY,
@@ -45,7 +47,6 @@ from marketplace.payments.models import (
     StripeEvent,
 )
 from marketplace.payments.queries import card_payment_for, saved_card_for
-from marketplace.state import lock, transition
 
 log = logging.getLogger(__name__)
 
@@ -586,7 +587,7 @@ def _snapshot(payment: CardPayment) -> dict:
 
 
 def _move(payment: CardPayment, status: CardPaymentStatus) -> None:
-    """Move the payment on (``marketplace.state.transition``: its row locked first)."""
+    """Move the payment on (``marketplace.core.state.transition``: its row locked first)."""
     transition(payment, status, CARD_PAYMENT_TRANSITIONS, noun="card payment")
 
 

@@ -31,9 +31,9 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
 from marketplace.config import card_payments_enabled
-from marketplace.db import commit, rollback
-from marketplace.errors import DomainError, NotFound, problem_response
-from marketplace.extensions import csrf
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import DomainError, NotFound, problem_response
+from marketplace.core.extensions import csrf
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.services import visible_invoice
 from marketplace.payments import services

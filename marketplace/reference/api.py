@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
-from marketplace.api import PaginationQuerySchema, api_blueprint, paginate, paginated_schema
+from marketplace.core.api import PaginationQuerySchema, api_blueprint, paginate, paginated_schema
 from marketplace.reference.models import PccArea
 from marketplace.reference.queries import categories_query, pcc_areas_query, regions_query
 from marketplace.reference.schemas import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.reference.loader import load_reference_data
 
 reference_cli = AppGroup("reference", help="Reference data: regions, PCC areas, categories.")

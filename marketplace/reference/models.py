@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import db
+from marketplace.core.db import db
 
 CODE_MAX = 40
 NAME_MAX = 120

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from marketplace.api import PaginationQuerySchema
+from marketplace.core.api import PaginationQuerySchema
 
 
 class RegionSchema(ma.Schema):

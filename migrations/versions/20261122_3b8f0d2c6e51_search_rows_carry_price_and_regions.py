@@ -18,7 +18,7 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 17:31:26.946782
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -60,13 +60,13 @@ def upgrade():
     sa.Column('contact_phone', sa.String(length=40), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('copied_from_id', sa.Integer(), nullable=True),
-    sa.Column('published_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('paused_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('withdrawn_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('confirmed_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('stale_notified_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paused_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('stale_notified_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name=op.f('ck_listings_withdrawn_has_date')),
     sa.CheckConstraint("status NOT IN ('published', 'paused') OR published_at IS NOT NULL", name=op.f('ck_listings_published_has_date')),
     sa.CheckConstraint('(cost_staff_pence IS NULL OR cost_staff_pence >= 0) AND (cost_overheads_pence IS NULL OR cost_overheads_pence >= 0) AND (cost_other_pence IS NULL OR cost_other_pence >= 0)', name=op.f('ck_listings_costs_not_negative')),
@@ -97,7 +97,7 @@ def upgrade():
     sa.Column('month', sa.Date(), nullable=False),
     sa.Column('units', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=60), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('units <= 1000000', name=op.f('ck_capacity_commitments_units_bounded')),
     sa.CheckConstraint('units > 0', name=op.f('ck_capacity_commitments_units_positive')),
     sa.ForeignKeyConstraint(['listing_id'], ['listings.id'], name=op.f('fk_capacity_commitments_listing_id_listings'), ondelete='CASCADE'),
@@ -129,7 +129,7 @@ def upgrade():
     sa.Column('effective_from', sa.Date(), nullable=False),
     sa.Column('effective_to', sa.Date(), nullable=True),
     sa.Column('reason', sa.String(length=2000), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('effective_to IS NULL OR effective_to > effective_from', name=op.f('ck_listing_prices_dates_in_order')),
     sa.CheckConstraint('unit_price_pence >= 0 AND unit_price_pence <= 100000000', name=op.f('ck_listing_prices_price_in_range')),

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 22:56:48.812132
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -42,16 +42,16 @@ def upgrade():
     sa.Column('net_pence', sa.BigInteger(), nullable=False),
     sa.Column('vat_pence', sa.BigInteger(), nullable=False),
     sa.Column('gross_pence', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('issued_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('issued_by_id', sa.Integer(), nullable=True),
-    sa.Column('received_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('due_on', sa.Date(), nullable=True),
-    sa.Column('validated_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('disputed_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('validated_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('disputed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('dispute_reason', sa.String(length=2000), nullable=True),
-    sa.Column('resolved_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('paid_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('paid_on', sa.Date(), nullable=True),
     sa.Column('payment_method', sa.Enum('bacs', name='payment_method', native_enum=False, create_constraint=True, length=12), nullable=True),
     sa.Column('payment_reference', sa.String(length=120), nullable=True),

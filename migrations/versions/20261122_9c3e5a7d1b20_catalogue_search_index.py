@@ -12,7 +12,7 @@ rebuilds them from the listings.
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.

@@ -8,7 +8,7 @@ Create Date: 2026-11-22 15:03:12.436848
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -28,9 +28,9 @@ def upgrade():
     sa.Column('template', sa.String(length=80), nullable=False),
     sa.Column('status', sa.Enum('pending', 'sent', 'failed', name='notification_status', native_enum=False, create_constraint=True, length=15), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('next_attempt_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name=op.f('ck_notifications_sent_has_sent_at')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
@@ -61,14 +61,14 @@ def upgrade():
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('email_confirmed_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_sign_in_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('email_confirmed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_sign_in_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('session_nonce', sa.String(length=32), nullable=False),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
-    sa.Column('totp_enabled_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('totp_enabled_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('totp_last_counter', sa.BigInteger(), nullable=True),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
@@ -77,9 +77,9 @@ def upgrade():
     sa.Column('purpose', sa.Enum('confirm_email', 'reset_password', name='token_purpose', native_enum=False, create_constraint=True, length=22), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_one_time_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_one_time_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_one_time_tokens_token_hash'))
@@ -103,8 +103,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_codes'))
     )
@@ -120,8 +120,8 @@ def upgrade():
     sa.Column('region_id', sa.Integer(), nullable=True),
     sa.Column('pcc_area_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('length(name) > 0', name=op.f('ck_organisations_name_not_empty')),
     sa.ForeignKeyConstraint(['pcc_area_id'], ['pcc_areas.id'], name=op.f('fk_organisations_pcc_area_id_pcc_areas')),
     sa.ForeignKeyConstraint(['region_id'], ['probation_regions.id'], name=op.f('fk_organisations_region_id_probation_regions')),
@@ -139,9 +139,9 @@ def upgrade():
     sa.Column('name', sa.String(length=80), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('token_prefix', sa.String(length=16), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_api_tokens_organisation_id_organisations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
@@ -153,7 +153,7 @@ def upgrade():
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=80), nullable=False),
@@ -183,11 +183,11 @@ def upgrade():
     sa.Column('role', sa.Enum('buyer', 'approver', 'provider_admin', 'provider_editor', 'assessor', 'authority_admin', name='role', native_enum=False, create_constraint=True, length=23), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('invited_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('accepted_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('accepted_user_id', sa.Integer(), nullable=True),
-    sa.Column('revoked_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('(accepted_at IS NULL) = (accepted_user_id IS NULL)', name=op.f('ck_invitations_accepted_has_user')),
     sa.CheckConstraint('NOT (accepted_at IS NOT NULL AND revoked_at IS NOT NULL)', name=op.f('ck_invitations_accepted_or_revoked')),
     sa.ForeignKeyConstraint(['accepted_user_id'], ['users.id'], name=op.f('fk_invitations_accepted_user_id_users'), ondelete='SET NULL'),
@@ -205,7 +205,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
     sa.Column('role', sa.Enum('buyer', 'approver', 'provider_admin', 'provider_editor', 'assessor', 'authority_admin', name='role', native_enum=False, create_constraint=True, length=23), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_memberships_created_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_memberships_organisation_id_organisations'), ondelete='CASCADE'),

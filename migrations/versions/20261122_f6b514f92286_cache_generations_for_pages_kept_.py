@@ -8,7 +8,7 @@ Create Date: 2026-11-22 17:12:27.154671
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.

@@ -12,7 +12,7 @@ Create Date: 2026-11-23 17:05:15.222537
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.

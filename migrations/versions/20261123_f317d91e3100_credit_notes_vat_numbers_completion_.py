@@ -8,8 +8,8 @@ Create Date: 2026-11-23 00:17:25.969334
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
-from marketplace.migration_helpers import replace_check
+import marketplace.core.db
+from marketplace.core.migration_helpers import replace_check
 
 
 # revision identifiers, used by Alembic.
@@ -31,7 +31,7 @@ def upgrade():
     sa.Column('net_pence', sa.BigInteger(), nullable=False),
     sa.Column('vat_pence', sa.BigInteger(), nullable=False),
     sa.Column('gross_pence', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('refund_reference', sa.String(length=120), nullable=True),
     sa.CheckConstraint('gross_pence = net_pence + vat_pence', name=op.f('ck_credit_notes_gross_is_net_plus_vat')),

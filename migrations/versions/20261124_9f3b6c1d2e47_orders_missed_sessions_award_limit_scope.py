@@ -10,7 +10,7 @@
 - call_offs: the index for that count (buyer, provider, lot, date) replaces the per-listing one.
 
 Columns are added in place, never by rebuilding a table on SQLite: dropping the old table would
-delete the rows that refer to it through ON DELETE CASCADE (see marketplace.migration_helpers).
+delete the rows that refer to it through ON DELETE CASCADE (see marketplace.core.migration_helpers).
 
 Revision ID: 9f3b6c1d2e47
 Revises: 4d2251b6af24

@@ -16,7 +16,7 @@ buyer was shown on check your answers. Call-offs placed before have none.
 from alembic import op
 import sqlalchemy as sa
 
-from marketplace.cache_triggers import create_statements, drop_statements, plan_from
+from marketplace.core.cache.triggers import create_statements, drop_statements, plan_from
 
 
 # revision identifiers, used by Alembic.
@@ -25,7 +25,7 @@ down_revision = '9f3b6c1d2e47'
 branch_labels = None
 depends_on = None
 
-# (table, event, UPDATE's columns or None for any, topics): marketplace.cache_triggers.Trigger
+# (table, event, UPDATE's columns or None for any, topics): marketplace.core.cache.triggers.Trigger
 PLAN = plan_from([
     ('api_tokens', 'delete', None, ('principals',)),
     ('api_tokens', 'update', ('revoked_at',), ('principals',)),

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -36,9 +36,9 @@ def upgrade():
     sa.Column('replaces_file_id', sa.Integer(), nullable=True),
     sa.Column('replaces_expires_on', sa.Date(), nullable=True),
     sa.Column('status', sa.Enum('pending', 'accepted', 'rejected', 'superseded', name='renewal_status', native_enum=False, create_constraint=True, length=18), nullable=False),
-    sa.Column('submitted_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('submitted_by_id', sa.Integer(), nullable=True),
-    sa.Column('decided_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
     sa.Column('decision_reason', sa.String(length=2000), nullable=True),
     sa.CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name=op.f('ck_evidence_renewals_decided_has_date')),
@@ -67,7 +67,7 @@ answers = sa.table(
     sa.column("file_id", sa.Integer),
     sa.column("evidence_expires_on", sa.Date),
     sa.column("outcome", sa.String),
-    sa.column("assessed_at", marketplace.db.UTCDateTime()),
+    sa.column("assessed_at", marketplace.core.db.UTCDateTime()),
 )
 applications = sa.table(
     "applications", sa.column("id", sa.Integer), sa.column("status", sa.String)
@@ -78,7 +78,7 @@ criteria = sa.table(
 audit_events = sa.table(
     "audit_events",
     sa.column("id", sa.Integer),
-    sa.column("occurred_at", marketplace.db.UTCDateTime()),
+    sa.column("occurred_at", marketplace.core.db.UTCDateTime()),
     sa.column("actor_id", sa.Integer),
     sa.column("action", sa.String),
     sa.column("object_type", sa.String),
@@ -94,7 +94,7 @@ renewals = sa.table(
     sa.column("replaces_file_id", sa.Integer),
     sa.column("replaces_expires_on", sa.Date),
     sa.column("status", sa.String),
-    sa.column("submitted_at", marketplace.db.UTCDateTime()),
+    sa.column("submitted_at", marketplace.core.db.UTCDateTime()),
     sa.column("submitted_by_id", sa.Integer),
 )
 

@@ -11,7 +11,7 @@ so that every budget's history starts with how much it was set at.
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -25,7 +25,7 @@ def upgrade():
     op.create_table('budget_changes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('budget_id', sa.Integer(), nullable=False),
-    sa.Column('changed_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('changed_by_id', sa.Integer(), nullable=True),
     sa.Column('old_allocated_pence', sa.BigInteger(), nullable=True),
     sa.Column('new_allocated_pence', sa.BigInteger(), nullable=False),

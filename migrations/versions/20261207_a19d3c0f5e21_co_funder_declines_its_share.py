@@ -10,8 +10,8 @@ re-splits the shares or cancels), and a funder's share records who declined it, 
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db
-from marketplace.migration_helpers import replace_check
+import marketplace.core.db
+from marketplace.core.migration_helpers import replace_check
 
 # revision identifiers, used by Alembic.
 revision = 'a19d3c0f5e21'
@@ -40,7 +40,7 @@ def upgrade():
     # Nothing refers to call_off_funders, so SQLite may rebuild it.
     with op.batch_alter_table('call_off_funders', schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('declined_at', marketplace.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column('declined_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column('declined_by_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('decline_reason', sa.String(length=1000), nullable=True))

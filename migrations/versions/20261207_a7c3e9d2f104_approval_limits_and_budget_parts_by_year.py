@@ -16,8 +16,8 @@ Create Date: 2026-12-07 15:00:00
 import sqlalchemy as sa
 from alembic import op
 
-import marketplace.db
-from marketplace.migration_helpers import edit_sqlite_table_sql
+import marketplace.core.db
+from marketplace.core.migration_helpers import edit_sqlite_table_sql
 
 # revision identifiers, used by Alembic.
 revision = "a7c3e9d2f104"
@@ -67,14 +67,14 @@ def upgrade():
     for column in ("approval_requested_at", "approved_at"):
         op.add_column(
             "call_off_variations",
-            sa.Column(column, marketplace.db.UTCDateTime(timezone=True)),
+            sa.Column(column, marketplace.core.db.UTCDateTime(timezone=True)),
         )
     for column in ("approval_requested_by_id", "approved_by_id"):
         name = f"fk_call_off_variations_{column}_users"
         op.add_column("call_off_variations", sa.Column(column, sa.Integer()))
         if sqlite:
             # A table constraint written into the stored definition, as the table would have
-            # been created with it (see marketplace.migration_helpers).
+            # been created with it (see marketplace.core.migration_helpers).
             anchor = "CONSTRAINT pk_call_off_variations PRIMARY KEY (id)"
             edit_sqlite_table_sql(
                 "call_off_variations",
@@ -98,7 +98,7 @@ def upgrade():
     )
     if op.get_bind().dialect.name == "sqlite":
         # A column CHECK in ALTER TABLE ADD COLUMN, not batch mode: rebuilding memberships would
-        # drop its cache triggers (and cascade deletes): see marketplace.migration_helpers.
+        # drop its cache triggers (and cascade deletes): see marketplace.core.migration_helpers.
         op.execute(
             "ALTER TABLE memberships ADD COLUMN approval_limit_pence BIGINT "
             f"CONSTRAINT ck_memberships_approval_limit_not_negative CHECK ({CHECK})"

@@ -5,11 +5,11 @@
 - organisations.vat_registered: recorded by the provider; true exactly when it has a VAT number
   (every organisation that recorded one so far is registered);
 - organisations.bank_details_sealed / bank_account_last4 / bank_details_changed_at: the
-  provider's bank account for credit transfers, sealed (marketplace.sealed), with only its last
+  provider's bank account for credit transfers, sealed (marketplace.core.sealed), with only its last
   four digits in clear.
 
 Columns are added in place, never by rebuilding ``organisations`` on SQLite: dropping the old table
-would delete the rows that refer to it through ON DELETE CASCADE (see marketplace.migration_helpers).
+would delete the rows that refer to it through ON DELETE CASCADE (see marketplace.core.migration_helpers).
 The CHECK constraints ride on the last column added, after the existing rows are filled in.
 
 Revision ID: b7e41c9d2a60
@@ -20,7 +20,7 @@ Create Date: 2026-12-07 15:00:00
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
+import marketplace.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -54,7 +54,7 @@ def upgrade():
     op.add_column(
         'organisations',
         sa.Column(
-            'bank_details_changed_at', marketplace.db.UTCDateTime(timezone=True), nullable=True
+            'bank_details_changed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True
         ),
     )
     if _sqlite():

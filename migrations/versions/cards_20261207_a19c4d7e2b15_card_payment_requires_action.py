@@ -8,7 +8,7 @@ Create Date: 2026-12-07 15:00:00
 from alembic import op
 import sqlalchemy as sa
 
-from marketplace.migration_helpers import replace_check
+from marketplace.core.migration_helpers import replace_check
 
 # revision identifiers, used by Alembic.
 revision = "a19c4d7e2b15"

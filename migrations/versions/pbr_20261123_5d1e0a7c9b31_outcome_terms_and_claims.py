@@ -8,8 +8,8 @@ Create Date: 2026-11-23 00:40:00
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
-from marketplace.migration_helpers import replace_check
+import marketplace.core.db
+from marketplace.core.migration_helpers import replace_check
 
 
 # revision identifiers, used by Alembic.
@@ -42,11 +42,11 @@ def upgrade():
     sa.Column('cap', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('proposed', 'agreed', 'rejected', name='outcome_term_status', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('proposed_by_id', sa.Integer(), nullable=True),
-    sa.Column('proposed_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('proposed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('agreed_by_id', sa.Integer(), nullable=True),
-    sa.Column('agreed_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('agreed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rejected_by_id', sa.Integer(), nullable=True),
-    sa.Column('rejected_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rejected_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rejection_reason', sa.String(length=1000), nullable=True),
     sa.CheckConstraint('tariff_pence > 0 AND tariff_pence <= 100000000', name=op.f('ck_outcome_terms_tariff_range')),
     sa.CheckConstraint('cap >= 1 AND cap <= 1000', name=op.f('ck_outcome_terms_cap_range')),
@@ -72,11 +72,11 @@ def upgrade():
     sa.Column('note', sa.String(length=1000), nullable=False),
     sa.Column('evidence_file_id', sa.Integer(), nullable=False),
     sa.Column('claimed_by_id', sa.Integer(), nullable=True),
-    sa.Column('claimed_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('verified_by_id', sa.Integer(), nullable=True),
-    sa.Column('verified_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('verified_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rejected_by_id', sa.Integer(), nullable=True),
-    sa.Column('rejected_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rejected_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('rejection_reason', sa.String(length=1000), nullable=True),
     sa.CheckConstraint("status <> 'verified' OR (verified_at IS NOT NULL)", name=op.f('ck_outcome_claims_verified_has_date')),
     sa.CheckConstraint("status <> 'rejected' OR (rejected_at IS NOT NULL AND rejection_reason IS NOT NULL)", name=op.f('ck_outcome_claims_rejected_has_reason')),

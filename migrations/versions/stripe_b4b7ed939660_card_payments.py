@@ -9,8 +9,8 @@ Create Date: 2026-11-23 00:19:16.689674
 from alembic import op
 import sqlalchemy as sa
 
-import marketplace.db
-from marketplace.migration_helpers import replace_check
+import marketplace.core.db
+from marketplace.core.migration_helpers import replace_check
 
 
 # revision identifiers, used by Alembic.
@@ -39,7 +39,7 @@ def upgrade():
     sa.Column('type', sa.String(length=100), nullable=False),
     sa.Column('payment_intent_id', sa.String(length=255), nullable=True),
     sa.Column('outcome', sa.String(length=60), nullable=False),
-    sa.Column('received_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stripe_events')),
     sa.UniqueConstraint('event_id', name=op.f('uq_stripe_events_event_id'))
     )
@@ -55,10 +55,10 @@ def upgrade():
     sa.Column('card_last4', sa.String(length=4), nullable=True),
     sa.Column('card_exp_month', sa.Integer(), nullable=True),
     sa.Column('card_exp_year', sa.Integer(), nullable=True),
-    sa.Column('card_saved_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('card_saved_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('card_saved_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('(payment_method_id IS NULL) = (card_last4 IS NULL)', name=op.f('ck_stripe_customers_card_shown_when_saved')),
     sa.ForeignKeyConstraint(['card_saved_by_id'], ['users.id'], name=op.f('fk_stripe_customers_card_saved_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_stripe_customers_organisation_id_organisations')),
@@ -77,10 +77,10 @@ def upgrade():
     sa.Column('status', sa.Enum('processing', 'succeeded', 'failed', name='card_payment_status', native_enum=False, create_constraint=True, length=18), nullable=False),
     sa.Column('failure_message', sa.String(length=500), nullable=True),
     sa.Column('refunded_pence', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('succeeded_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('failed_at', marketplace.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('succeeded_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failed_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("(status = 'succeeded') = (succeeded_at IS NOT NULL)", name=op.f('ck_card_payments_succeeded_when_stamped')),
     sa.CheckConstraint("status <> 'failed' OR failure_message IS NOT NULL", name=op.f('ck_card_payments_failure_has_message')),
     sa.CheckConstraint('amount_pence > 0', name=op.f('ck_card_payments_amount_positive')),
@@ -102,7 +102,7 @@ def upgrade():
     sa.Column('refund_id', sa.String(length=255), nullable=False),
     sa.Column('amount_pence', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=30), nullable=False),
-    sa.Column('created_at', marketplace.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', marketplace.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('amount_pence > 0', name=op.f('ck_card_refunds_amount_positive')),
     sa.ForeignKeyConstraint(['card_payment_id'], ['card_payments.id'], name=op.f('fk_card_refunds_card_payment_id_card_payments')),

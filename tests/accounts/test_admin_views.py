@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from marketplace import audit
 from marketplace.accounts import services
 from marketplace.accounts.models import Organisation, OrganisationType, Role
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
+from marketplace.core import audit
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
 from marketplace.reference.models import PccArea, ProbationRegion
 from tests.factories import make_member, make_organisation, make_user
 from tests.pages import count, error_messages, main, text

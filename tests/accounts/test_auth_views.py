@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from marketplace.accounts import services
 from marketplace.accounts.models import Invitation, Organisation, OrganisationType, Role, User
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from tests.factories import PASSWORD, add_membership, make_member, make_organisation, make_user
 
 GOOD_PASSWORD = "blue kettle winter harbour"

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import ApiToken, OrganisationType, Role
 from marketplace.accounts.security import hash_secret
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.factories import add_membership, make_member, make_organisation, make_user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Membership, Role
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.factories import make_member, make_organisation
 
 

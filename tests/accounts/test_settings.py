@@ -11,12 +11,12 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from marketplace import sealed
 from marketplace.accounts import services
 from marketplace.accounts.models import Organisation, OrganisationType, Role
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, PermissionDenied
+from marketplace.core import sealed
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied
 from tests.factories import make_member, make_organisation
 from tests.pages import error_messages, main, text
 

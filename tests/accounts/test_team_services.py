@@ -16,10 +16,11 @@ from marketplace.accounts.models import (
     OrganisationType,
     Role,
 )
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db, utcnow
-from marketplace.errors import BusinessRuleViolation, PermissionDenied
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied
+from marketplace.core.notifications.models import Notification
 from tests.factories import add_membership, make_member, make_organisation, make_user
 
 pytestmark = pytest.mark.usefixtures("app")

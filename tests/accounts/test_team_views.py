@@ -15,9 +15,9 @@ from marketplace.accounts.models import (
     OrganisationType,
     Role,
 )
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.notifications.models import Notification
 from tests.factories import (
     DEFAULT_TYPE_FOR_ROLE,
     add_membership,

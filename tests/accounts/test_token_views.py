@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from marketplace.accounts import services
 from marketplace.accounts.models import ApiToken, OrganisationType, Role
 from marketplace.accounts.security import hash_secret
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.notifications.models import Notification
 from tests.factories import add_membership, make_member, make_organisation, make_user
 from tests.pages import count, error_messages, main, text
 

@@ -18,7 +18,7 @@ from marketplace.accreditation.models import (
     LegalRegime,
     QuestionType,
 )
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 from tests.factories import add_membership, make_member, make_organisation
 

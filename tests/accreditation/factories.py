@@ -18,7 +18,8 @@ from marketplace.accreditation.models import (
     MembershipStatus,
     QuestionType,
 )
-from marketplace.db import db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 from tests.factories import make_organisation
 

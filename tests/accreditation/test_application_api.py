@@ -9,7 +9,7 @@ import pytest
 from marketplace.accounts.models import Membership, OrganisationType, Role
 from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.services import assessment
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import (
     draft_application,
     make_authority,

@@ -9,7 +9,7 @@ import pytest
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accreditation.models import ApplicationStatus, ArrangementStatus
 from marketplace.accreditation.services import applications
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from tests.accreditation.builders import (
     draft_application,
     make_evidence,
@@ -104,7 +104,7 @@ def test_answers_are_validated_by_question_type(app):
 
 def test_text_answers_are_limited(app):
     from marketplace.accreditation.models import Criterion, QuestionType
-    from marketplace.db import db
+    from marketplace.core.db import db
 
     world = make_world()
     organisation, admin = make_provider()

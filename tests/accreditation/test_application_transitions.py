@@ -20,10 +20,10 @@ from marketplace.accreditation.models import (
     MembershipStatus,
 )
 from marketplace.accreditation.services import applications, assessment, memberships
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.errors import TransitionConflict
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import TransitionConflict
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import (
     draft_application,
     make_authority,

@@ -19,7 +19,7 @@ from marketplace.accreditation.models import (
     EvidenceFile,
     LotDecision,
 )
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import (
     draft_application,
     make_authority,

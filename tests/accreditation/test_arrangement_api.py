@@ -7,7 +7,7 @@ import pytest
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.models import ArrangementStatus, MembershipStatus
-from marketplace.db import commit
+from marketplace.core.db import commit
 from tests.accreditation.factories import make_arrangement, make_criterion, make_lot_membership
 from tests.factories import make_member, make_organisation
 
@@ -95,7 +95,7 @@ def _memberships(arrangement):
     import sqlalchemy as sa
 
     from marketplace.accreditation.models import LotMembership
-    from marketplace.db import db
+    from marketplace.core.db import db
 
     return db.session.scalars(
         sa.select(LotMembership).where(LotMembership.arrangement_id == arrangement.id)

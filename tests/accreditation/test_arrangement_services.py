@@ -18,11 +18,11 @@ from marketplace.accreditation.models import (
     RedeclarationRequest,
 )
 from marketplace.accreditation.services import arrangements as services
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation
-from marketplace.notifications.models import Notification
-from marketplace.workdays import add_working_days
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import add_working_days
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.factories import (
     category,
     make_arrangement,

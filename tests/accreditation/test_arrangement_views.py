@@ -14,8 +14,8 @@ from marketplace.accreditation.models import (
     Criterion,
     LegalRegime,
 )
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
 from tests.accreditation.factories import category, make_arrangement, make_criterion, region
 from tests.factories import make_member
 

@@ -14,9 +14,9 @@ from marketplace.accreditation.models import (
 )
 from marketplace.accreditation.queries_assessment import assessment_queue
 from marketplace.accreditation.services import applications, assessment
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.notifications.models import Notification
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import (
     make_authority,
     make_provider,

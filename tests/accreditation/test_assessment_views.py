@@ -20,7 +20,7 @@ from marketplace.accreditation.models import (
 )
 from marketplace.accreditation.services import applications as app_services
 from marketplace.accreditation.services import assessment as assess_services
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import (
     make_authority,
     make_provider,

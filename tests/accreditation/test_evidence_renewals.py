@@ -26,10 +26,10 @@ from marketplace.accreditation.models import (
     SuspensionCause,
 )
 from marketplace.accreditation.services import memberships
-from marketplace.audit import AuditEvent, record
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent, record
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import make_authority, make_evidence, make_provider
 from tests.accreditation.test_expiry import admitted, count_actions, count_emails, statuses
 from tests.factories import make_member

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from benchmarks import large_data
 from marketplace.accreditation.models import Application, LotMembership
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_authority, make_world
 
 MAX_QUERIES = 10

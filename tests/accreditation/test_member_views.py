@@ -14,8 +14,8 @@ from marketplace.accreditation.models import (
     RedeclarationRequest,
     RemovalReason,
 )
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.factories import make_member, make_organisation
 from tests.pages import count, error_messages, main

@@ -19,7 +19,7 @@ from marketplace.accreditation.models import (
     MembershipStatus,
 )
 from marketplace.accreditation.services import assessment
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import (
     make_authority,
     make_provider,

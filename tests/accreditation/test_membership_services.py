@@ -15,10 +15,10 @@ from marketplace.accreditation.models import (
     SuspensionCause,
 )
 from marketplace.accreditation.services import assessment, memberships
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import (
     make_authority,
     make_provider,

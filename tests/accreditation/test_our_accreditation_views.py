@@ -21,8 +21,8 @@ from marketplace.accreditation.models import (
     RenewalStatus,
     SuspensionCause,
 )
-from marketplace.accreditation.services.applications import london_date
-from marketplace.db import commit, db
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_provider, make_world, submitted_application
 from tests.factories import make_member
 from tests.pages import error_messages, main

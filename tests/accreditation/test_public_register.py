@@ -15,7 +15,8 @@ from marketplace.accreditation.models import (
     LotMembership,
     MembershipStatus,
 )
-from marketplace.db import commit, db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
 from tests.accreditation.factories import make_arrangement, make_criterion, make_lot_membership
 from tests.factories import make_organisation
 

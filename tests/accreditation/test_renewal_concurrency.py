@@ -15,8 +15,8 @@ from marketplace.accounts.models import Role, User
 from marketplace.accreditation import uploads
 from marketplace.accreditation.models import EvidenceRenewal, MembershipStatus, RenewalStatus
 from marketplace.accreditation.services import memberships
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
 from tests.accreditation.test_expiry import admitted, count_actions, count_emails, statuses
 from tests.factories import make_member
 

@@ -22,9 +22,9 @@ from marketplace.accreditation.models import (
     SuspensionCause,
 )
 from marketplace.accreditation.services import memberships
-from marketplace.accreditation.services.applications import london_date
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import make_provider
 from tests.accreditation.test_expiry import admitted, count_actions
 from tests.factories import make_member

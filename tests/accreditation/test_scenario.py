@@ -20,9 +20,9 @@ from marketplace.accreditation.models import (
     MembershipStatus,
 )
 from marketplace.accreditation.services import applications, assessment
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import make_authority, make_world
 
 CHARITY_EMAIL = "sam@hope-housing.example"

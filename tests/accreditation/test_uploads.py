@@ -12,7 +12,7 @@ import pytest
 from marketplace.accounts.models import Role
 from marketplace.accreditation import uploads
 from marketplace.accreditation.models import MAX_UPLOAD_BYTES
-from marketplace.errors import BusinessRuleViolation, PermissionDenied
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied
 from tests.accreditation.builders import make_provider
 from tests.factories import make_member
 
@@ -158,7 +158,7 @@ class TestFilesFollowTheTransaction:
         import os
 
         from marketplace.accreditation.uploads import evidence_path, store_evidence
-        from marketplace.db import rollback
+        from marketplace.core.db import rollback
         from tests.accreditation.builders import make_provider
 
         organisation, admin = make_provider()
@@ -173,7 +173,7 @@ class TestFilesFollowTheTransaction:
         import os
 
         from marketplace.accreditation.uploads import evidence_path, store_evidence
-        from marketplace.db import commit, rollback
+        from marketplace.core.db import commit, rollback
         from tests.accreditation.builders import make_provider
 
         organisation, admin = make_provider()

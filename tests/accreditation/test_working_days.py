@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketplace.accreditation.services import assessment
-from marketplace.workdays import add_working_days, is_working_day, working_days_between
+from marketplace.core.clock import add_working_days, is_working_day, working_days_between
 from tests.accreditation.builders import (
     make_authority,
     make_provider,

@@ -18,8 +18,9 @@ from marketplace.catalogue.models import (
     ListingStatus,
     Unit,
 )
-from marketplace.db import db, utcnow
-from marketplace.money import VatTreatment
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
+from marketplace.core.money import VatTreatment
 from tests.accreditation.factories import pcc_area, region
 
 _sequence = itertools.count(1)

@@ -24,8 +24,9 @@ from marketplace.catalogue.models import (
     Unit,
 )
 from marketplace.catalogue.queries import first_of_month, next_months
-from marketplace.db import db, utcnow
-from marketplace.money import VatTreatment
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
+from marketplace.core.money import VatTreatment
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.factories import make_organisation

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit
+from marketplace.core.db import commit
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

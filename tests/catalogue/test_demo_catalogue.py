@@ -9,7 +9,7 @@ from marketplace.accounts.security import hash_password
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
 from marketplace.catalogue.services import is_stale, london_today
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.pages import count
 
 _hash: list[str] = []

@@ -10,9 +10,9 @@ import pytest
 
 from marketplace.catalogue import services
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit
-from marketplace.filters import govuk_date
-from marketplace.money import VatTreatment
+from marketplace.core.db import commit
+from marketplace.core.filters import govuk_date
+from marketplace.core.money import VatTreatment
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

@@ -13,8 +13,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from marketplace import audit
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import imports, rate_cards
 from marketplace.catalogue.models import (
     CONTACT_NAME_MAX,
@@ -39,9 +37,11 @@ from marketplace.catalogue.models import (
 )
 from marketplace.catalogue.services import LISTING_FIELDS, check_fields, london_today
 from marketplace.catalogue.services import ListingDetails as ServiceDetails
-from marketplace.db import commit, db
-from marketplace.money import VatTreatment
-from marketplace.notifications.models import Notification
+from marketplace.core import audit
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.money import VatTreatment
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

@@ -10,12 +10,12 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from marketplace.accounts.models import Role
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import imports, services
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit, db
-from marketplace.errors import NotFound
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import NotFound
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

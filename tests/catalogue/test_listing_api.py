@@ -13,11 +13,11 @@ from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
 from marketplace.reference.models import ProbationRegion
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import MembershipStatus
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import queries, services
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, NotFound, TransitionConflict
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, TransitionConflict
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.factories import make_member

@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import services
 from marketplace.catalogue.models import Listing, ListingStatus
-from marketplace.db import commit, db
-from marketplace.errors import TransitionConflict
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import TransitionConflict
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world
 from tests.racing import elsewhere, one_wins, race

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import services
 from marketplace.catalogue.forms import MoneyError, parse_basis_points, parse_pence
 from marketplace.catalogue.models import (
@@ -24,9 +23,11 @@ from marketplace.catalogue.models import (
     ListingStatus,
 )
 from marketplace.catalogue.queries import next_months
-from marketplace.db import commit, db, utcnow
-from marketplace.money import VatTreatment
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
+from marketplace.core.money import VatTreatment
+from marketplace.core.notifications.models import Notification
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

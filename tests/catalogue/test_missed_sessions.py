@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.catalogue.models import Listing, ListingStatus
-from marketplace.db import commit, db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

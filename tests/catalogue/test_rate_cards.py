@@ -12,11 +12,11 @@ from openpyxl import load_workbook
 
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import MembershipStatus
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.models import ListingPrice, ListingStatus
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit, db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import Listing, ListingStatus
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit, db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.factories import make_member

@@ -26,7 +26,8 @@ from marketplace.catalogue.search import (
     search,
     terms,
 )
-from marketplace.db import db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
 from tests.accreditation.factories import make_lot_membership, pcc_area, region
 from tests.catalogue.factories import make_listing
 from tests.catalogue.search_world import TODAY, VISIBLE, build_search_world

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.errors import PROBLEM_JSON
 from tests.catalogue.search_world import build_search_world
 
 
@@ -75,7 +75,7 @@ def test_hostile_text_answers_normally(client, world, query):
 
 @pytest.mark.parametrize("query", ["q=%00housing", "q=housing%ED%A0%80", "q=a%1Bb"])
 def test_text_that_cannot_be_saved_is_refused_naming_the_parameter(client, world, query):
-    # Refused on every path, query strings as much as forms and JSON (marketplace.validation).
+    # Refused on every path, query strings as much as forms and JSON (marketplace.core.validation).
     response = client.get(f"/api/v1/services?{query}")
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     assert list(response.json["errors"]) == ["q"]

@@ -10,7 +10,7 @@ import pytest
 
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import MembershipStatus, SuspensionCause
-from marketplace.db import utcnow
+from marketplace.core.clock import utcnow
 from tests.accreditation.factories import make_arrangement
 from tests.catalogue.factories import make_listing
 from tests.catalogue.search_world import build_search_world

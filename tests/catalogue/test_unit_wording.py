@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from marketplace.catalogue.models import Unit
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import services as order_services
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership

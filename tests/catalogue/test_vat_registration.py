@@ -11,8 +11,8 @@ from marketplace.accounts import services as accounts
 from marketplace.catalogue import imports
 from marketplace.catalogue.models import Listing, ListingStatus
 from marketplace.catalogue.services import VAT_REGISTRATION_MESSAGE, publish_listing
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
 from tests.accreditation.builders import make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

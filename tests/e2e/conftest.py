@@ -25,7 +25,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from marketplace import create_app
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.e2e.browser import JourneyUi, LiveServer, Ui
 from tests.smtp_sink import HOST, SmtpSink, free_port
 

@@ -193,8 +193,7 @@ def _clock_moved_to(monkeypatch, moment: datetime) -> None:
     plus the time since, as if the weeks between had passed. Dates the service reads and the
     ones in the database stay real ``datetime``s: the stand-in class is one for isinstance."""
     import marketplace.accreditation.services.arrangements as arrangements
-    import marketplace.db as service_db
-    import marketplace.validation as validation
+    import marketplace.core.clock as service_clock
 
     real = datetime
     offset = moment - real.now(UTC)
@@ -211,7 +210,7 @@ def _clock_moved_to(monkeypatch, moment: datetime) -> None:
         def now(cls, tz=None):
             return real.now(tz) + offset
 
-    for module in (service_db, validation, arrangements):
+    for module in (service_clock, arrangements):
         monkeypatch.setattr(module, "datetime", Later)
 
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accreditation.models import Application, Criterion, QuestionType
-from marketplace.db import db
-from marketplace.filters import govuk_date
+from marketplace.core.db import db
+from marketplace.core.filters import govuk_date
 from tests.accreditation.builders import make_provider, make_world
 from tests.factories import PASSWORD, make_member, make_organisation
 

@@ -12,10 +12,9 @@ from datetime import date
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import db
+from marketplace.core.clock import add_working_days, financial_year
+from marketplace.core.db import db
 from marketplace.orders.models import Budget
-from marketplace.orders.services import financial_year
-from marketplace.workdays import add_working_days
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

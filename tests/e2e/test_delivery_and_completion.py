@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from marketplace.db import db
+from marketplace.core.clock import london_date
+from marketplace.core.db import db
 from marketplace.orders import services
-from marketplace.orders.services import london_date
 from tests.factories import PASSWORD
 from tests.orders.factories import build_orders_world, details
 

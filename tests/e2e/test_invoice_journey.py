@@ -12,7 +12,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from tests.e2e.cards import CARD_ELEMENT, DECLINED, VISA, type_card

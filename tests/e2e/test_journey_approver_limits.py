@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from marketplace.workdays import add_working_days
+from marketplace.core.clock import add_working_days
 from tests.e2e import worlds
 from tests.factories import PASSWORD
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.factories import PASSWORD, after_month, make_member, make_organisation
 
 pytestmark = pytest.mark.e2e

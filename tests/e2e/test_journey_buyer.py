@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from marketplace.workdays import add_working_days
+from marketplace.core.clock import add_working_days
 from tests.e2e import worlds
 from tests.e2e.cards import ALWAYS_AUTHENTICATE, CARD_ELEMENT, pass_the_issuers_check, type_card
 from tests.factories import PASSWORD

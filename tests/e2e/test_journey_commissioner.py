@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from marketplace.workdays import add_working_days
+from marketplace.core.clock import add_working_days
 from tests.e2e import worlds
 from tests.factories import PASSWORD
 

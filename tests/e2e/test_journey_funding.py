@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from marketplace.orders.services import financial_year, financial_year_label
+from marketplace.core.clock import financial_year, financial_year_label
 from tests.e2e import worlds
 from tests.factories import PASSWORD
 

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import pyotp
 import pytest
 
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.accreditation.builders import make_provider
 from tests.e2e import worlds
 from tests.factories import PASSWORD

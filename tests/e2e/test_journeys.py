@@ -11,7 +11,7 @@ import pyotp
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.factories import (
     DEFAULT_TYPE_FOR_ROLE,
     PASSWORD,

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.accreditation.builders import make_provider
 from tests.factories import PASSWORD
 

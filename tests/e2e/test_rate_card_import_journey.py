@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 
 from marketplace.catalogue.services import london_today
-from marketplace.db import db
+from marketplace.core.db import db
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import User
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import Listing
-from marketplace.db import db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
 from marketplace.orders import services as orders
 from tests.e2e.browser import Ui
 from tests.e2e.test_call_off_journey import build_setting

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class InvoiceWorld:
 def invoice_world(live_server, *, issued: bool = False, second: bool = False) -> InvoiceWorld:
     """After the monthly run: a call-off accepted and three sessions delivered at £123.45 plus
     20% VAT, drafted as an invoice by ``run_period`` (and issued by the provider if ``issued``)."""
-    from marketplace.filters import pounds
+    from marketplace.core.filters import pounds
     from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
     from tests.factories import after_month
@@ -702,7 +702,7 @@ class BuyingWorld:
 def buying_world(live_server) -> BuyingWorld:
     """A charity's published listing, sold 4 to 24 sessions at a time with 5 working days'
     notice, and a probation region with a budget for this financial year only."""
-    from marketplace.orders.services import financial_year
+    from marketplace.core.clock import financial_year
 
     t = tag()
     word = f"kestrel{t}"
@@ -740,7 +740,7 @@ def limit_world(live_server) -> LimitWorld:
     housing from a provider this year; the provider's other service in the same lot (floating
     support, £60.00 a session) counts together with it towards the £30,000.00 direct-award
     limit."""
-    from marketplace.filters import pounds
+    from marketplace.core.filters import pounds
     from marketplace.orders import services as orders
     from marketplace.orders.models import Budget
     from tests.catalogue.factories import make_listing

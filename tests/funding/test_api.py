@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
 from marketplace.funding.models import MAX_AMOUNT_PENCE, BudgetChange
 from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, FundingAuthorisation

@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
+from marketplace.core.notifications.models import Notification
 from marketplace.funding import services
 from marketplace.funding.models import MAX_AMOUNT_PENCE, BudgetChange
-from marketplace.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, CallOff, FundingAuthorisation
 from marketplace.reference.models import ServiceCategory

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.funding import services
 from marketplace.funding.models import BudgetChange
 from marketplace.orders import services as orders

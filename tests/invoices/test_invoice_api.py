@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.accreditation.services.applications import london_date
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from tests.factories import after_month, make_member

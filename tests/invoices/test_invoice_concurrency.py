@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import User
-from marketplace.db import commit, db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceCounter
 from marketplace.orders import services as orders

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db, utcnow
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
 from marketplace.invoices.ubl import CAC, CBC, INVOICE_NS
@@ -540,7 +541,7 @@ def test_the_provider_summary_counts_states_paid_outstanding_and_days(world, web
 
 
 def test_overdue_invoices_are_notified_once_and_paid_or_credited_ones_never(app, world):
-    from marketplace.notifications.models import Notification
+    from marketplace.core.notifications.models import Notification
 
     late = issued(world)
     paid = issued(world)

@@ -10,13 +10,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketplace.accounts.models import Role
-from marketplace.audit import AuditEvent
-from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.money import (
+    BASIS_POINTS_WHOLE,
+    VatTreatment,
+    split_by_basis_points,
+    vat_pence,
+)
+from marketplace.core.notifications.models import Notification
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceLine, InvoiceStatus
-from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, split_by_basis_points, vat_pence
-from marketplace.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
 from marketplace.orders.services import DeliveryDetails
@@ -307,7 +313,7 @@ def test_totals_are_the_sum_of_the_lines_and_recharges_lose_no_penny(app, lines,
 
 
 def test_the_run_command_bills_a_month_once_and_refuses_a_bad_period(app, world, monkeypatch):
-    from marketplace.db import commit
+    from marketplace.core.db import commit
 
     call_off = accepted_call_off(world)
     # The run bills only a month that has ended: it runs on the first of the next month.

@@ -8,12 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.notifications.models import Notification
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceCounter, InvoiceStatus
-from marketplace.notifications.models import Notification
 from tests.factories import after_month, make_member
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world

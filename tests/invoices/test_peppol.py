@@ -16,12 +16,12 @@ from validate_ubl import fatal_ids, validate
 
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import Organisation, OrganisationType
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.money import VatTreatment
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceLine
 from marketplace.invoices.ubl import CAC, CBC, CREDIT_NOTE_NS, credit_note_xml, invoice_xml
-from marketplace.money import VatTreatment
 from marketplace.orders.models import CallOff, Unit
 from tests.conftest import PEPPOL_GUARD
 from tests.factories import invoicing_details
@@ -215,7 +215,7 @@ def test_an_invoice_run_for_the_current_or_a_future_month_is_refused(app, world)
 
 
 def test_the_run_command_refuses_the_current_month_with_the_reason(app, world):
-    from marketplace.accreditation.services.applications import london_date
+    from marketplace.core.clock import london_date
 
     today = london_date()
     result = app.test_cli_runner().invoke(args=["invoices", "run", "--period", f"{today:%Y-%m}"])

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from marketplace.db import db
-from marketplace.notifications.models import Notification
-from marketplace.notifications.services import email_environment
+from marketplace.core.db import db
+from marketplace.core.notifications.models import Notification
+from marketplace.core.notifications.services import email_environment
 from tests.test_bad_input import demo_world  # noqa: F401 - the fixture
 
 
@@ -51,7 +51,7 @@ def test_the_demo_worlds_emails_keep_their_paragraphs_and_lines(app, demo_world)
 
 def test_the_sent_body_is_the_queued_body_line_for_line(app, demo_world, capsys):  # noqa: F811
     """The console backend (`make run`) prints the body as queued, line breaks and all."""
-    from marketplace.notifications.senders import ConsoleSender
+    from marketplace.core.notifications.senders import ConsoleSender
 
     body = bodies()["orders_sent_to_provider"]
     ConsoleSender().send("someone@example.com", "Subject", body)

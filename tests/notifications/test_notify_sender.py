@@ -11,10 +11,10 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification, NotificationStatus
-from marketplace.notifications.senders import DeliveryError, NotifySender
-from marketplace.notifications.services import queue_email, send_pending
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification, NotificationStatus
+from marketplace.core.notifications.senders import DeliveryError, NotifySender
+from marketplace.core.notifications.services import queue_email, send_pending
 
 SERVICE_ID = str(uuid.uuid4())
 SECRET = str(uuid.uuid4())

@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from flask import g, url_for
 
 import marketplace
-from marketplace.db import commit, db, utcnow
-from marketplace.notifications.models import Notification, NotificationStatus
-from marketplace.notifications.senders import ConsoleSender, SmtpSender, get_sender
-from marketplace.notifications.services import (
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification, NotificationStatus
+from marketplace.core.notifications.senders import ConsoleSender, SmtpSender, get_sender
+from marketplace.core.notifications.services import (
     backoff_for,
     email_environment,
     queue_email,

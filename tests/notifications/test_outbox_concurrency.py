@@ -10,9 +10,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification, NotificationStatus
-from marketplace.notifications.services import deliver_after_commit, queue_email, send_pending
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification, NotificationStatus
+from marketplace.core.notifications.services import deliver_after_commit, queue_email, send_pending
 from tests.racing import race
 
 pytestmark = pytest.mark.usefixtures("smtp_app")

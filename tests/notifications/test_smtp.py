@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 from flask import g
 
-from marketplace.db import commit, db, rollback, utcnow
-from marketplace.notifications.models import Notification, NotificationStatus
-from marketplace.notifications.senders import DeliveryError, get_sender
-from marketplace.notifications.services import queue_email
+from marketplace.core.clock import utcnow
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.notifications.models import Notification, NotificationStatus
+from marketplace.core.notifications.senders import DeliveryError, get_sender
+from marketplace.core.notifications.services import queue_email
 from tests.smtp_sink import free_port
 
 pytestmark = pytest.mark.usefixtures("smtp_app")

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.accreditation.models import ArrangementStatus
 from marketplace.catalogue.models import Listing
-from marketplace.db import db
+from marketplace.core.clock import add_working_days, financial_year
+from marketplace.core.db import db
 from marketplace.orders.models import Budget
-from marketplace.orders.services import CallOffDetails, FundingShare, financial_year
-from marketplace.workdays import add_working_days
+from marketplace.orders.services import CallOffDetails, FundingShare
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.factories import add_membership, make_member, make_organisation, make_user

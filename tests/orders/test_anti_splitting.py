@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accreditation.models import ArrangementLot, AwardLimitScope
-from marketplace.db import commit, db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff
 from tests.accreditation.factories import category, make_lot_membership

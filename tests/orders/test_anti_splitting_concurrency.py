@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, Role, User
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import CallOff
 from tests.catalogue.factories import make_listing

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from marketplace.accounts.models import Role
-from marketplace.db import commit
+from marketplace.core.db import commit
 from marketplace.orders import services
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details, shares

@@ -13,9 +13,9 @@ from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
 from marketplace.accreditation.services.arrangements import transition_arrangement
 from marketplace.catalogue import services as catalogue_services
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
-from marketplace.notifications.models import Notification, NotificationStatus
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
+from marketplace.core.notifications.models import Notification, NotificationStatus
 from marketplace.orders.models import CallOff
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world

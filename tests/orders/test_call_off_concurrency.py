@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from marketplace import create_app
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.catalogue.models import CapacityCommitment, Listing
-from marketplace.db import commit, db, lock_rows
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db, lock_rows
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from tests.factories import make_member, make_organisation

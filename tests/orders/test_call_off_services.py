@@ -9,17 +9,18 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import CapacityCommitment
 from marketplace.catalogue.queries import committed_units, first_of_month
-from marketplace.db import db, utcnow
-from marketplace.errors import (
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
     TransitionConflict,
 )
-from marketplace.notifications.models import Notification
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import permissions, queries, services
 from marketplace.orders.models import (
     Budget,

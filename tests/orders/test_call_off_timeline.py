@@ -7,8 +7,8 @@ import re
 from datetime import timedelta
 from html import unescape
 
-from marketplace.db import commit
-from marketplace.filters import govuk_date
+from marketplace.core.db import commit
+from marketplace.core.filters import govuk_date
 from marketplace.orders import services
 from tests.orders.factories import build_orders_world, details
 from tests.pages import main

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus
 from tests.factories import make_member, make_organisation

@@ -9,13 +9,14 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
-from marketplace.db import commit, db, utcnow
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.clock import london_date, utcnow
+from marketplace.core.db import commit, db
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.invoices.models import Invoice
 from marketplace.invoices.services import bill_on_completion, run_period
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, Delivery
-from marketplace.orders.services import DeliveryDetails, london_date
+from marketplace.orders.services import DeliveryDetails
 from tests.factories import after_month, make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
 

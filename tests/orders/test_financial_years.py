@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffBudgetPart, FundingAuthorisation
 from marketplace.orders.services import DeliveryDetails

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from marketplace.accounts.models import Organisation, Role
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from marketplace.orders.services import FundingShare

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from tests.factories import make_member, make_organisation

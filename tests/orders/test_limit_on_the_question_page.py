@@ -8,7 +8,7 @@ import re
 from datetime import date, timedelta
 from html import unescape
 
-from marketplace.db import commit
+from marketplace.core.db import commit
 from marketplace.orders import services
 from tests.catalogue.factories import make_listing
 from tests.orders.factories import build_orders_world, details

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import LIMIT_MAX_PENCE, Membership, OrganisationType, Role
 from marketplace.accounts.services import create_api_token
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import queries, services
 from marketplace.orders.models import CallOff, CallOffStatus
 from tests.factories import add_membership, make_member, make_organisation

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from marketplace.db import commit
+from marketplace.core.db import commit
 from marketplace.orders import services
 from tests.orders.factories import build_orders_world, details
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from marketplace.audit import AuditEvent
-from marketplace.db import db, utcnow
-from marketplace.errors import DomainError
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import DomainError
 from marketplace.orders import permissions, services
 from marketplace.orders.models import VariationStatus
 from marketplace.orders.services import DeliveryDetails, OutcomeDetails

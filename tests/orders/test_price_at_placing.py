@@ -14,18 +14,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
-from marketplace.audit import AuditEvent
 from marketplace.catalogue import imports
 from marketplace.catalogue import services as catalogue_services
 from marketplace.catalogue.models import ListingPrice
 from marketplace.catalogue.search import SEARCH_TOPIC, buyable_listing
 from marketplace.catalogue.services import london_today
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
-from marketplace.money import VatTreatment
+from marketplace.core.audit import AuditEvent
+from marketplace.core.cache.page_cache import Topic, kept_copy
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
+from marketplace.core.money import VatTreatment
 from marketplace.orders import services
 from marketplace.orders.models import CallOff
-from marketplace.page_cache import Topic, kept_copy
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details
 from tests.pages import error_messages, hidden_value, main

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff
 from tests.catalogue.factories import make_listing

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from marketplace.audit import AuditEvent
-from marketplace.db import db, utcnow
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import services
 from marketplace.orders.models import CallOffStatus
 from marketplace.orders.services import DeliveryDetails, OutcomeDetails

@@ -11,10 +11,11 @@ import pytest
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
-from marketplace.db import commit, db
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db
 from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus, OutcomeResult
-from marketplace.orders.services import DeliveryDetails, OutcomeDetails, london_date
+from marketplace.orders.services import DeliveryDetails, OutcomeDetails
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
 

@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
-from marketplace.audit import AuditEvent
 from marketplace.catalogue.models import CapacityCommitment
-from marketplace.db import commit, db
-from marketplace.errors import TransitionConflict
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.errors import TransitionConflict
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from tests.conftest import sign_in_as

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
-from marketplace.notifications.models import Notification
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import queries, services
 from marketplace.orders.models import VariationStatus
 from tests.orders.factories import build_orders_world, details

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.db import commit, db
+from marketplace.core.clock import financial_year, london_date
+from marketplace.core.db import commit, db
 from marketplace.orders import queries, services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
-from marketplace.orders.services import financial_year, london_date
 from marketplace.reference.models import ServiceCategory
 from tests.factories import add_membership, make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from marketplace.db import utcnow
+from marketplace.core.clock import utcnow
 from marketplace.orders import services as orders
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.services import ClaimDetails, OutcomeTermDetails

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON
 from marketplace.orders.models import CallOff
 from marketplace.outcomes.models import OutcomeTerm
 from tests.orders.factories import build_orders_world

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import User
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.orders.models import Budget, CallOff
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import OutcomeClaim, OutcomeTerm

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
+from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment, vat_pence
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
-from marketplace.money import BASIS_POINTS_WHOLE, VatTreatment, vat_pence
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
 from marketplace.outcomes import queries

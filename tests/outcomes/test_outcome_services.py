@@ -11,15 +11,15 @@ import sqlalchemy as sa
 
 from marketplace.accreditation.models import EvidenceFile
 from marketplace.accreditation.uploads import evidence_path
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.errors import (
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
     TransitionConflict,
 )
-from marketplace.notifications.models import Notification
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.outcomes import queries
 from marketplace.outcomes import services as outcomes

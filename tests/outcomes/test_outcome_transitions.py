@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
-from marketplace.notifications.models import Notification
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, CallOff
 from marketplace.outcomes import services as outcomes

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from marketplace.accounts.models import Role
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.outcomes import queries
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim, OutcomeTermStatus

@@ -22,7 +22,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice
 from tests.factories import after_month

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.db import db
-from marketplace.errors import PROBLEM_JSON
+from marketplace.core.db import db
+from marketplace.core.errors import PROBLEM_JSON
 from marketplace.invoices.models import InvoiceStatus
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment
@@ -86,7 +86,7 @@ def test_a_declined_card_is_a_402_problem_and_nothing_is_paid(client, stripe_on,
 
 
 def test_an_invoice_that_is_not_payable_is_a_422_problem(client, stripe_on, card_world):
-    from marketplace.accreditation.services.applications import london_date
+    from marketplace.core.clock import london_date
     from marketplace.invoices import services as invoices
 
     customer = set_up_card(card_world, stripe_on)

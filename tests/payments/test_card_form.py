@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.invoices.models import InvoiceStatus, PaymentMethod
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus
@@ -289,7 +289,7 @@ def test_the_confirmation_page_is_not_found_for_another_organisation(stripe_on, 
 def test_a_payment_still_waiting_when_the_invoice_is_paid_by_bacs_is_cancelled_not_offered(
     stripe_on, card_world, web
 ):
-    from marketplace.accreditation.services.applications import london_date
+    from marketplace.core.clock import london_date
     from marketplace.invoices import services as invoices
 
     payment = pay_with_authentication(card_world, stripe_on)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod
 from marketplace.orders import services as orders

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import User
-from marketplace.db import commit, db
+from marketplace.core.db import commit, db
 from marketplace.invoices.models import Invoice
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment
@@ -38,7 +38,7 @@ def test_paying_at_once_from_many_clients_charges_once(app, stripe_on, card_worl
 def test_checking_an_authenticated_payment_at_once_pays_the_invoice_once(
     app, stripe_on, card_world
 ):
-    from marketplace.audit import AuditEvent
+    from marketplace.core.audit import AuditEvent
     from marketplace.invoices.models import InvoiceStatus
     from tests.payments.test_card_form import pay_with_authentication
 

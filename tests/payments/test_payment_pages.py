@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from marketplace.accounts.models import Role
-from marketplace.db import db
+from marketplace.core.db import db
 from marketplace.invoices.models import InvoiceStatus
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus, StripeEvent
@@ -319,7 +319,7 @@ def test_a_replayed_event_has_no_second_effect(stripe_on, card_world, client):
     assert (first.status_code, first.json["outcome"]) == (200, "invoice_paid")
     assert (second.status_code, second.json["outcome"]) == (200, "duplicate")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 1
-    from marketplace.audit import AuditEvent
+    from marketplace.core.audit import AuditEvent
 
     paid = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "invoice.paid"))
     assert len(paid.all()) == 1

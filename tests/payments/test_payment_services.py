@@ -9,17 +9,17 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.audit import AuditEvent
-from marketplace.db import db
-from marketplace.errors import (
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import db
+from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
     TransitionConflict,
 )
+from marketplace.core.notifications.models import Notification
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import InvoiceStatus, PaymentMethod
-from marketplace.notifications.models import Notification
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus, CardRefund, StripeEvent
 from marketplace.payments.queries import card_payment_for, saved_card_for

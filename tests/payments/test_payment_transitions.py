@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 import stripe
 
-from marketplace.audit import AuditEvent
-from marketplace.db import commit, db
+from marketplace.core.audit import AuditEvent
+from marketplace.core.db import commit, db
+from marketplace.core.notifications.models import Notification
 from marketplace.invoices.models import Invoice, InvoiceStatus
-from marketplace.notifications.models import Notification
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus
 from tests.payments.test_payment_services import save_visa, wait_for_event

@@ -24,8 +24,8 @@ from marketplace.accounts.models import (
     PROVIDER_TYPES,
     OrganisationType,
 )
-from marketplace.audit import ACTION_MAX
-from marketplace.validation import date_horizon_error
+from marketplace.core.audit import ACTION_MAX
+from marketplace.core.validation import date_horizon_error
 
 # Commissioning organisations the authority can create, in the order they are offered.
 COMMISSIONER_TYPE_ORDER = [

@@ -40,7 +40,7 @@ from marketplace.accounts.models import (
     NAME_MAX,
 )
 from marketplace.accounts.security import PASSWORD_MAX
-from marketplace.validation import (
+from marketplace.core.validation import (
     FORBIDDEN_CHARACTERS,
     forbidden_characters_message,
     has_forbidden_characters,
@@ -60,7 +60,7 @@ def upper_no_spaces(value):
 
 class BaseForm(FlaskForm):
     """All our forms strip surrounding spaces from text input, and refuse text that cannot be
-    saved (``marketplace.validation``) in any field, naming the field."""
+    saved (``marketplace.core.validation``) in any field, naming the field."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):

@@ -15,9 +15,9 @@ from marketplace.accounts.forms.auth import (
 )
 from marketplace.accounts.security import totp_uri
 from marketplace.accounts.views import bp
-from marketplace.db import commit
-from marketplace.errors import BusinessRuleViolation
-from marketplace.views_helpers import apply_errors
+from marketplace.core.db import commit
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 
 
 @bp.get("/account")

@@ -27,10 +27,10 @@ from marketplace.accounts.permissions import (
 )
 from marketplace.accounts.views import bp
 from marketplace.accounts.views.team import TEAM_PAGE_SIZE, rule_errors
-from marketplace.db import commit
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.queries import all_pcc_areas, all_regions
-from marketplace.views_helpers import apply_errors
 
 ORGANISATIONS_PAGE_SIZE = 25
 ORGANISATION_FILTERS = ("name", "type", "status")

@@ -34,11 +34,11 @@ from marketplace.accounts.session import (
     start_session,
 )
 from marketplace.accounts.views import bp
-from marketplace.db import commit
-from marketplace.errors import BusinessRuleViolation
-from marketplace.extensions import client_address, limiter
+from marketplace.core.db import commit
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.extensions import client_address, limiter
+from marketplace.core.views_helpers import apply_errors, safe_next_url
 from marketplace.reference.queries import all_regions
-from marketplace.views_helpers import apply_errors, safe_next_url
 
 
 def _sign_in_limit() -> str:

@@ -20,7 +20,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.accounts.permissions import can_edit_invoicing_details
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
-from marketplace.views_helpers import act_on_form
+from marketplace.core.views_helpers import act_on_form
 
 
 def _settings_organisation(*, provider: bool = False) -> Organisation:

@@ -22,9 +22,9 @@ from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.permissions import can_manage_organisations, can_manage_team
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
-from marketplace.db import commit
-from marketplace.errors import BusinessRuleViolation, DomainError, NotFound
-from marketplace.views_helpers import apply_errors
+from marketplace.core.db import commit
+from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.core.views_helpers import apply_errors
 
 TEAM_PAGE_SIZE = 25
 

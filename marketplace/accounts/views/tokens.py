@@ -11,8 +11,8 @@ from marketplace.accounts.forms.tokens import ApiTokenForm
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
 from marketplace.accounts.views.team import rule_errors
-from marketplace.db import commit
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit
+from marketplace.core.errors import BusinessRuleViolation
 
 
 def _token_organisation():

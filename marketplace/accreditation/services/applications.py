@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from marketplace import audit, state
 from marketplace.accounts.models import Membership, Organisation, Role, User
 from marketplace.accreditation.models import (
     ANSWER_TEXT_MAX,
@@ -32,16 +30,16 @@ from marketplace.accreditation.models import (
     QuestionType,
 )
 from marketplace.accreditation.permissions import can_apply
-from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.notifications.services import queue_email
+from marketplace.core import audit, state
+from marketplace.core.clock import add_working_days, london_date, utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
+from marketplace.core.notifications.services import queue_email
+from marketplace.core.validation import date_horizon_error
 from marketplace.reference.models import PccArea, ProbationRegion
-from marketplace.validation import date_horizon_error
-from marketplace.workdays import add_working_days
 
 # The earliest date an answer to a date question may give (see _coerce_value).
 ANSWER_EARLIEST = date(1900, 1, 1)
-LONDON = ZoneInfo("Europe/London")
 REFERENCE_PREFIX = "APP"
 APPLICATION_FIELDS = [
     "status",
@@ -62,16 +60,11 @@ ASSESSABLE_STATUSES = frozenset({ApplicationStatus.SUBMITTED, ApplicationStatus.
 # Shared helpers
 
 
-def london_date(at: datetime | None = None) -> date:
-    """The calendar date in England at ``at`` (now by default)."""
-    return (at or utcnow()).astimezone(LONDON).date()
-
-
 def transition(
     application: Application, new_status: ApplicationStatus, *, check_only: bool = False
 ) -> None:
     """Move ``application`` to ``new_status`` if its state machine allows it now, else refuse
-    (``marketplace.state``: its row locked first); ``check_only`` refuses without moving."""
+    (``marketplace.core.state``: its row locked first); ``check_only`` refuses without moving."""
     move = state.check_transition if check_only else state.transition
     move(application, new_status, APPLICATION_TRANSITIONS, noun="application")
 

@@ -9,12 +9,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
 
-from marketplace import audit
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.accreditation.models import (
     ARRANGEMENT_NAME_MAX,
@@ -35,15 +33,15 @@ from marketplace.accreditation.models import (
     QuestionType,
     RedeclarationRequest,
 )
-from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation
-from marketplace.notifications.services import queue_email
+from marketplace.core import audit
+from marketplace.core.clock import LONDON, add_working_days, utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.notifications.services import queue_email
+from marketplace.core.state import check_transition, transition
+from marketplace.core.validation import date_horizon_error
 from marketplace.reference.models import ProbationRegion, ServiceCategory
-from marketplace.state import check_transition, transition
-from marketplace.validation import date_horizon_error
-from marketplace.workdays import add_working_days
 
-LONDON = ZoneInfo("Europe/London")
 REFERENCE_PATTERN = re.compile(r"^[A-Z0-9-]{3,40}$")
 MAX_DECISION_DAYS = 100
 ARRANGEMENT_FIELDS = [

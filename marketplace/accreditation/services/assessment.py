@@ -9,7 +9,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from marketplace import audit
 from marketplace.accounts.models import User
 from marketplace.accreditation.models import (
     ANSWER_TEXT_MAX,
@@ -32,15 +31,15 @@ from marketplace.accreditation.services.applications import (
     ASSESSABLE_STATUSES,
     criteria_for,
     email_provider,
-    london_date,
     require_applicant,
     transition,
 )
-from marketplace.db import db, utcnow
-from marketplace.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
-from marketplace.notifications.services import queue_email
-from marketplace.state import describe, lock
-from marketplace.workdays import add_working_days
+from marketplace.core import audit
+from marketplace.core.clock import add_working_days, london_date, utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
+from marketplace.core.notifications.services import queue_email
+from marketplace.core.state import describe, lock
 
 
 def _require_assessor(actor: User) -> None:

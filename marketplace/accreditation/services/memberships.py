@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
-from marketplace import audit
 from marketplace.accounts.models import User
 from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import (
@@ -44,23 +43,20 @@ from marketplace.accreditation.models import (
     SuspensionCause,
 )
 from marketplace.accreditation.permissions import can_apply, can_assess, can_manage_memberships
-from marketplace.accreditation.services.applications import (
-    assessors,
-    email_provider,
-    london_date,
-)
-from marketplace.audit import AuditEvent
-from marketplace.db import db, utcnow
-from marketplace.errors import (
+from marketplace.accreditation.services.applications import assessors, email_provider
+from marketplace.core import audit
+from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import add_working_days, london_date, utcnow
+from marketplace.core.db import db
+from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
     TransitionConflict,
 )
-from marketplace.notifications.services import queue_email
-from marketplace.state import lock, transition
-from marketplace.validation import check_date_horizon
-from marketplace.workdays import add_working_days
+from marketplace.core.notifications.services import queue_email
+from marketplace.core.state import lock, transition
+from marketplace.core.validation import check_date_horizon
 
 MEMBERSHIP_FIELDS = [
     "status",
@@ -84,7 +80,7 @@ def _require_manager(actor: User | None) -> None:
 
 
 def _move(membership: LotMembership, new_status: MembershipStatus, **how) -> None:
-    """Move the membership on (``marketplace.state.transition``: its row locked first)."""
+    """Move the membership on (``marketplace.core.state.transition``: its row locked first)."""
     transition(membership, new_status, MEMBERSHIP_TRANSITIONS, noun="membership", **how)
 
 

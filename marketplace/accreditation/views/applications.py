@@ -45,10 +45,10 @@ from marketplace.accreditation.permissions import can_apply, can_view_evidence
 from marketplace.accreditation.services import applications as services
 from marketplace.accreditation.services import assessment as assessment_services
 from marketplace.accreditation.views import bp
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea
-from marketplace.views_helpers import apply_errors
 
 SCOPE_FIELDS = {"lots": "lot_ids", "regions": "region_ids", "pcc_areas": "pcc_area_ids"}
 WITHDRAWABLE = (ApplicationStatus.DRAFT, ApplicationStatus.SUBMITTED)

@@ -24,10 +24,10 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.permissions import can_manage_arrangements
 from marketplace.accreditation.services import arrangements as services
 from marketplace.accreditation.views import bp
-from marketplace.db import commit, rollback
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.queries import all_categories, all_regions
-from marketplace.views_helpers import apply_errors
 
 # Service error keys that name a form field differently.
 FIELD_NAMES = {"direct_award_limit_pence": "direct_award_limit", "lots": "category_ids"}

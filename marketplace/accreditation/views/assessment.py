@@ -39,17 +39,13 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.permissions import can_assess
 from marketplace.accreditation.queries_assessment import assessment_queue, count_assessment_queue
 from marketplace.accreditation.services import assessment as services
-from marketplace.accreditation.services.applications import (
-    ASSESSABLE_STATUSES,
-    criteria_for,
-    london_date,
-)
+from marketplace.accreditation.services.applications import ASSESSABLE_STATUSES, criteria_for
 from marketplace.accreditation.views import bp
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
-from marketplace.page_cache import Topic, kept_page, page_cache
-from marketplace.views_helpers import apply_errors
-from marketplace.workdays import working_days_between
+from marketplace.core.cache.page_cache import Topic, kept_page, page_cache
+from marketplace.core.clock import london_date, working_days_between
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 
 QUEUE_PER_PAGE = 25
 # Applications an assessor may open: a draft is still the provider's own business.
@@ -120,7 +116,7 @@ def assessments():
     def render() -> str:
         # Every assessor sees the same queue; it changes when an application enters, leaves or
         # moves in it (each such change moves the queue's generation on:
-        # marketplace/page_cache.py), and its "days left" change with the date.
+        # marketplace/core/cache/page_cache.py), and its "days left" change with the date.
         content = page_cache().fetch(
             Topic.ASSESSMENT_QUEUE, ("queue", today, page), lambda: _render_queue(today, page)
         )

@@ -22,12 +22,12 @@ from marketplace.accreditation.models import (
     LotMembership,
 )
 from marketplace.accreditation.services import memberships as services
-from marketplace.accreditation.services.applications import london_date
 from marketplace.accreditation.views import bp
 from marketplace.accreditation.views.assessment import assessor_required
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
-from marketplace.views_helpers import apply_errors
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 
 # Service error keys → the form's fields.
 DECISION_FIELDS = {"decision": "decision", "reason": "reason", "comment": "reason"}

@@ -38,11 +38,11 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.permissions import can_manage_memberships
 from marketplace.accreditation.services import memberships as services
 from marketplace.accreditation.views import bp
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 from marketplace.reference.queries import all_categories, all_regions
-from marketplace.views_helpers import apply_errors
 
 MEMBERS_PER_PAGE = 50
 

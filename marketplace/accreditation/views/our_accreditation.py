@@ -32,11 +32,11 @@ from marketplace.accreditation.models import (
 )
 from marketplace.accreditation.permissions import can_apply
 from marketplace.accreditation.services import memberships as services
-from marketplace.accreditation.services.applications import london_date
 from marketplace.accreditation.views import bp
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
-from marketplace.views_helpers import apply_errors
+from marketplace.core.clock import london_date
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 
 RECENT_RENEWALS = 10
 RENEW_FIELDS = {"file": "file", "expires_on": "expires_on", "answer": ""}

@@ -49,12 +49,12 @@ from marketplace.catalogue.models import (
 from marketplace.catalogue.permissions import can_edit_listing, can_view_listing_history
 from marketplace.catalogue.views import bp
 from marketplace.catalogue.views.search import listing_views
-from marketplace.db import commit, db, rollback
-from marketplace.errors import BusinessRuleViolation
-from marketplace.filters import govuk_date, pounds
-from marketplace.money import gross_pence
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.filters import govuk_date, pounds
+from marketplace.core.money import gross_pence
+from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea, ProbationRegion
-from marketplace.views_helpers import apply_errors
 
 LISTINGS_PER_PAGE = 25
 CHANGES_PER_PAGE = 25

@@ -39,9 +39,9 @@ from marketplace.accounts.session import current_organisation
 from marketplace.catalogue import imports, rate_cards
 from marketplace.catalogue.permissions import can_manage_listings
 from marketplace.catalogue.views import bp
-from marketplace.db import commit, rollback
-from marketplace.errors import BusinessRuleViolation
-from marketplace.views_helpers import apply_errors
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.views_helpers import apply_errors
 
 PENDING_KEY = "rate_card_import"
 DONE_KEY = "rate_card_import_done"

@@ -20,7 +20,6 @@ from marketplace.accounts.queries import page_number
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import MembershipStatus
-from marketplace.accreditation.services.applications import london_date
 from marketplace.catalogue import queries, services
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
@@ -41,9 +40,10 @@ from marketplace.catalogue.search import (
     SortOrder,
     TextQuery,
 )
-from marketplace.db import db, parse_id
-from marketplace.money import VAT_RATES, gross_pence
-from marketplace.page_cache import Topic, generation, page_cache
+from marketplace.core.cache.page_cache import Topic, generation, page_cache
+from marketplace.core.clock import london_date
+from marketplace.core.db import db, parse_id
+from marketplace.core.money import VAT_RATES, gross_pence
 
 bp = Blueprint("catalogue_search", __name__, template_folder="../templates")
 
@@ -201,7 +201,7 @@ def _selected_filters(args: MultiDict, result) -> list[SelectedFilter]:
     for value in params.provider_types:
         add("Provider type", "provider_type", value.label, value.value)
     if params.max_price_pence is not None:
-        from marketplace.filters import pounds
+        from marketplace.core.filters import pounds
 
         add("Maximum unit price", "max_price", f"Up to {pounds(params.max_price_pence)}")
     if params.month is not None:

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace.db import db, lock_rows
-from marketplace.errors import TransitionConflict
+from marketplace.core.db import db, lock_rows
+from marketplace.core.errors import TransitionConflict
 
 T = TypeVar("T")
 S = TypeVar("S", bound=enum.Enum)

@@ -13,9 +13,9 @@ from flask_smorest.utils import prepare_response
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from marketplace.db import commit, db
-from marketplace.errors import PROBLEM_JSON, handle_http_exception
-from marketplace.validation import (
+from marketplace.core.db import commit, db
+from marketplace.core.errors import PROBLEM_JSON, handle_http_exception
+from marketplace.core.validation import (
     JSONInputError,
     add_years,
     date_horizon_error,
@@ -103,7 +103,7 @@ api = MarketplaceApi(
 
 
 class HorizonDate(ma.fields.Date):
-    """A date a client sends, refused outside the service's horizon (``marketplace.validation``)
+    """A date a client sends, refused outside the service's horizon (``marketplace.core.validation``)
     with the field named, like any other field error.
 
     ``ends_later``: it ends something (a call-off, from its start date): the service checks it
@@ -123,7 +123,7 @@ class HorizonDate(ma.fields.Date):
         return day
 
 
-# Text a client may send (marketplace.validation): no NUL and no other C0 control character
+# Text a client may send (marketplace.core.validation): no NUL and no other C0 control character
 # but tab, newline and carriage return, written into the spec as a pattern. (Unpaired surrogates
 # are refused too, but a pattern cannot name them: no valid JSON Schema string holds one.)
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
@@ -216,7 +216,7 @@ AUTH_RESPONSES = {"401": TOKEN_REQUIRED_RESPONSE}
 
 
 class ArgumentsParser(FlaskParser):
-    """webargs' parser with the service's own JSON and text checks (``marketplace.validation``).
+    """webargs' parser with the service's own JSON and text checks (``marketplace.core.validation``).
 
     A body nested too deep (or not JSON) answers 400; text holding a NUL, another control
     character or an unpaired surrogate, anywhere in the body, query or form, answers 422 with
@@ -309,7 +309,7 @@ def init_api(app: Flask) -> None:
     from marketplace.accreditation.api import memberships_blp as accreditation_memberships_api
     from marketplace.catalogue.api import blp as catalogue_api
     from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
-    from marketplace.extensions import csrf
+    from marketplace.core.extensions import csrf
     from marketplace.funding.api import blp as funding_api
     from marketplace.invoices.api import blp as invoices_api
     from marketplace.orders.api import blp as orders_api

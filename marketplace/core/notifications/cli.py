@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from marketplace.notifications.services import send_pending
+from marketplace.core.notifications.services import send_pending
 
 notifications_cli = AppGroup("notifications", help="Deliver queued email.")
 

@@ -11,7 +11,8 @@ from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.db import DirectlyWritten, UTCDateTime, db, new_row, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import DirectlyWritten, UTCDateTime, db, new_row
 
 ACTION_MAX = 80
 OBJECT_TYPE_MAX = 60

@@ -8,7 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import DirectlyWritten, UTCDateTime, db, enum_type, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import DirectlyWritten, UTCDateTime, db, enum_type
 
 SUBJECT_MAX = 200
 

@@ -1,7 +1,7 @@
 """What each cache topic watches, and the database triggers that move its generation on.
 
 A worker keeps pages and objects under the generation of the topics whose data they show
-(``marketplace.page_cache``). The generations are moved on by triggers in the database, so every
+(``marketplace.core.cache.page_cache``). The generations are moved on by triggers in the database, so every
 way of writing moves them: the ORM's flush, Core's bulk INSERT, UPDATE and DELETE,
 ``exec_driver_sql``, psycopg's COPY, a person at ``psql``. No writer has to remember to.
 
@@ -631,7 +631,7 @@ def _cascades_from(table: str) -> frozenset[str]:
     rows of ``table`` are deleted."""
     graph = _derived.get("cascades")
     if graph is None:
-        from marketplace.db import db
+        from marketplace.core.db import db
 
         graph = {}
         for child in db.metadata.tables.values():

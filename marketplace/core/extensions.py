@@ -13,8 +13,8 @@ from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import generate_csrf
 
-from marketplace.api import API_PREFIX
-from marketplace.db import db
+from marketplace.core.api import API_PREFIX
+from marketplace.core.db import db
 
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()

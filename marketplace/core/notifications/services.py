@@ -14,9 +14,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import people_with_roles
-from marketplace.db import after_commit, commit, db, lock_rows, new_row, utcnow
-from marketplace.notifications.models import Notification, NotificationStatus
-from marketplace.notifications.senders import DeliveryError, get_sender
+from marketplace.core.clock import utcnow
+from marketplace.core.db import after_commit, commit, db, lock_rows, new_row
+from marketplace.core.notifications.models import Notification, NotificationStatus
+from marketplace.core.notifications.senders import DeliveryError, get_sender
 
 log = logging.getLogger(__name__)
 

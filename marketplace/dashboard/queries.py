@@ -17,7 +17,8 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
-from marketplace.db import db, utcnow
+from marketplace.core.clock import utcnow
+from marketplace.core.db import db
 from marketplace.navigation import fixed_url
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def _invoicing_actions(organisation: Organisation) -> list[Action]:
 def _applications_waiting() -> tuple[int, int]:
     """Submitted applications not yet decided, and how many are past their decision deadline."""
     from marketplace.accreditation.models import Application, ApplicationStatus
-    from marketplace.accreditation.services.applications import london_date
+    from marketplace.core.clock import london_date
 
     open_states = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
     today = london_date()
@@ -149,7 +150,7 @@ def _accreditation_action(organisation: Organisation) -> Action | None:
         EXPIRY_WARNING_DAYS,
         expiring_within,
     )
-    from marketplace.orders.services import london_date
+    from marketplace.core.clock import london_date
 
     today = london_date()
     expiring = expiring_within(organisation.id, today)
@@ -362,8 +363,8 @@ def _placed_action(figures: HomeFigures) -> Action:
 def _budget_action(figures: HomeFigures, roles: set[Role]) -> Action:
     """The buyer organisation's budget for this financial year, added up; its approvers set
     and change the budgets."""
-    from marketplace.filters import pounds
-    from marketplace.orders.services import financial_year_label
+    from marketplace.core.clock import financial_year_label
+    from marketplace.core.filters import pounds
 
     label = financial_year_label(figures.financial_year)
     if figures.budget_allocated_pence is None or figures.budget_available_pence is None:
@@ -495,8 +496,8 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
 
     figures = None
     if roles & PARTY_ROLES:
+        from marketplace.core.clock import financial_year, london_date
         from marketplace.orders.queries import home_figures
-        from marketplace.orders.services import financial_year, london_date
 
         today = london_date()
         # One query; what waits for approval is what this person can approve.

@@ -3,7 +3,7 @@
 A *topic* names a body of data that some pages show (the register of members, the assessment
 queue). Each topic has a generation number in the database. Every transaction that changes data a
 topic watches moves the topic's generation on when it commits, atomically with the change: the
-database's own triggers do it (``marketplace.cache_triggers``), whatever wrote the data (the ORM,
+database's own triggers do it (``marketplace.core.cache.triggers``), whatever wrote the data (the ORM,
 a Core bulk write, raw SQL, COPY). A rendered page part is cached in the process under its
 topic's current generation, so:
 
@@ -37,9 +37,9 @@ from flask import session as flask_session
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.cache_triggers import topics_moved_by, watches_by_model
-from marketplace.cache_triggers import watch as watch  # declarations go through here
-from marketplace.db import PrecompiledRead, db, raw_statement_listeners
+from marketplace.core.cache.triggers import topics_moved_by, watches_by_model
+from marketplace.core.cache.triggers import watch as watch  # declarations go through here
+from marketplace.core.db import PrecompiledRead, db, raw_statement_listeners
 
 
 class Topic(enum.StrEnum):

@@ -20,6 +20,8 @@ from flask import g, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from marketplace.core.clock import utcnow
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -73,11 +75,6 @@ def ping_idle_connections(engine: sa.Engine, idle_seconds: float) -> None:
     sa.event.listen(engine, "connect", note_new)
     sa.event.listen(engine, "checkin", note_idle_from_now)
     sa.event.listen(engine, "checkout", ping_if_idle)
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):

@@ -24,12 +24,11 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from werkzeug import formparser
 
-LONDON = ZoneInfo("Europe/London")
+from marketplace.core.clock import london_date
 
 # NUL and the C0 controls except \t \n \r, and every UTF-16 surrogate: a Python string that
 # holds one holds it unpaired (a pair from JSON's "\ud83d\ude00" is decoded into one character).
@@ -188,7 +187,7 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
 
 
 def london_today() -> date:
-    return datetime.now(LONDON).date()
+    return london_date()
 
 
 def _setting(name: str, default: int) -> int:
@@ -263,7 +262,7 @@ def check_date_horizon(field: str, day: date | None, label: str, **kwargs: Any) 
     services and commands; keyword arguments as for :func:`date_horizon_error`)."""
     message = date_horizon_error(day, label, **kwargs)
     if message:
-        from marketplace.errors import BusinessRuleViolation
+        from marketplace.core.errors import BusinessRuleViolation
 
         raise BusinessRuleViolation({field: [message]})
 

@@ -41,7 +41,7 @@ class BusinessRuleViolation(DomainError):
 class TransitionConflict(BusinessRuleViolation):
     """The object is not, or no longer, in a state that allows the request: it has already been
     done (a double click, two people at once), or something else happened to it first. A 409:
-    the request was right when it was made, and the object has moved on (``marketplace.state``).
+    the request was right when it was made, and the object has moved on (``marketplace.core.state``).
     """
 
     status = 409
@@ -166,7 +166,7 @@ def handle_domain_error(error: DomainError):
 
 def handle_unexpected_error(error: Exception):
     log.exception("unhandled error", extra={"request_id": g.get("request_id")})
-    from marketplace.db import rollback
+    from marketplace.core.db import rollback
 
     rollback()
     if current_app.config.get("PROPAGATE_EXCEPTIONS"):

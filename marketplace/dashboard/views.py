@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user
 
 from marketplace.accounts.session import current_organisation
-from marketplace.dashboard_queries import next_actions
+from marketplace.dashboard.queries import next_actions
 
 bp = Blueprint("dashboard", __name__)
 

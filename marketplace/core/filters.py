@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from jinja2 import Undefined
 
-LONDON = ZoneInfo("Europe/London")
+from marketplace.core.clock import LONDON
 
 
 def london_datetime(value: datetime | None) -> str:

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from flask import abort, flash
 from flask_wtf import FlaskForm
 
-from marketplace.db import commit, rollback
-from marketplace.errors import DomainError, NotFound, TransitionConflict
+from marketplace.core.db import commit, rollback
+from marketplace.core.errors import DomainError, NotFound, TransitionConflict
 
 
 def safe_next_url(target: str | None) -> str | None:

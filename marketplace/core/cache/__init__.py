@@ -1,0 +1,1 @@
+"""Caching and its invalidation: page generations, fragments, objects."""

@@ -1,0 +1,1 @@
+"""The home page: what each person has to do next."""
