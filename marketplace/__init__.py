@@ -21,8 +21,6 @@ from werkzeug.utils import cached_property
 
 from marketplace.config import check_production_safety, load_config
 from marketplace.core.db import MAX_ID, ping_idle_connections
-
-# Imported under another name: `marketplace.core.db` must stay the module (migrations refer to it).
 from marketplace.core.db import db as database
 from marketplace.core.validation import (
     API_TEXT_MESSAGE,
