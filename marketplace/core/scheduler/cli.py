@@ -2,40 +2,44 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from datetime import UTC, datetime
 
 import click
-from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from flask import current_app
 from flask.cli import AppGroup
 
-from marketplace.core.clock import LONDON, utcnow
+from marketplace.core.clock import frozen_at, utcnow
 from marketplace.core.filters import london_datetime
 from marketplace.core.scheduler import queries, registry
+from marketplace.core.scheduler.runner import Runner
 from marketplace.core.scheduler.services import describe_counts, next_due, run_due
 
 scheduler_cli = AppGroup("scheduler", help="Run the periodic jobs.")
-log = logging.getLogger("marketplace.scheduler")
 
 
 def _report(runs) -> None:
+    if not runs:
+        click.echo("Nothing is due.")
     for run in runs:
         what = describe_counts(run.counts) if run.outcome == "ok" else run.error
         click.echo(f"{run.job_name} (due {london_datetime(run.due_at)}): {run.outcome}: {what}")
 
 
 @scheduler_cli.command("run-due")
-def run_due_command() -> None:
+@click.option(
+    "--at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]),
+    default=None,
+    help="Run as if it were this UTC time (YYYY-MM-DDTHH:MM); for testing.",
+)
+def run_due_command(at: datetime | None) -> None:
     """Run every job that is due now and has not run for that due time, then exit (for cron, or
     once by hand)."""
-    runs = run_due()
-    if not runs:
-        click.echo("Nothing is due.")
-    _report(runs)
+    if at is None:
+        _report(run_due())
+        return
+    with frozen_at(at.replace(tzinfo=UTC)):
+        _report(run_due())
 
 
 @scheduler_cli.command("run")
@@ -48,42 +52,11 @@ def run_due_command() -> None:
 def run_command(tick: int | None) -> None:
     """Run the scheduler until stopped (Ctrl+C or SIGTERM): every tick, run what is due. Start as
     many as you like (one per machine); each job still runs once per due time."""
-    app = current_app._get_current_object()
-    seconds = tick or app.config["SCHEDULER_TICK_SECONDS"]
-    # APScheduler keeps time and runs the ticks (never two at once, a late one not repeated);
-    # what is due is decided by run_due on the service's clock, the same as `run-due`.
-    scheduler = BlockingScheduler(timezone=LONDON)
-
-    def tick_once() -> None:
-        with app.app_context():
-            _report(run_due())
-
-    scheduler.add_job(
-        tick_once,
-        IntervalTrigger(seconds=seconds, timezone=LONDON),
-        id="tick",
-        next_run_time=datetime.now(UTC),
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
+    runner = Runner(current_app._get_current_object(), tick)
+    click.echo(
+        f"Scheduler running: looking for due jobs every {runner.tick_seconds} s (Ctrl+C to stop)."
     )
-
-    stopping = threading.Event()
-
-    def stop(signum, frame) -> None:
-        # The tick under way finishes its job (its transaction commits or rolls back); no new
-        # one starts. A process killed outright leaves a lease that expires instead. Shut down
-        # from another thread: waiting for the tick inside a signal handler would block it.
-        if stopping.is_set():
-            return
-        stopping.set()
-        click.echo(f"Stopping the scheduler ({signal.Signals(signum).name}).")
-        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}).start()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    click.echo(f"Scheduler running: looking for due jobs every {seconds} s (Ctrl+C to stop).")
-    scheduler.start()
+    runner.run_forever()
     click.echo("Scheduler stopped.")
 
 
@@ -99,7 +72,8 @@ def jobs_command() -> None:
         click.echo(job.name)
         click.echo(f"  {job.description}")
         click.echo(
-            f"  schedule: {schedule or 'off'} (MARKETPLACE_SCHEDULE_{registry.config_key(job.name)})"
+            f"  schedule: {schedule or 'off'} "
+            f"(MARKETPLACE_SCHEDULE_{registry.config_key(job.name)})"
         )
         if schedule:
             click.echo(f"  next due: {london_datetime(next_due(schedule, now))}")
@@ -107,6 +81,4 @@ def jobs_command() -> None:
             click.echo("  last run: none")
         else:
             what = describe_counts(run.counts) if run.outcome == "ok" else run.error or ""
-            click.echo(
-                f"  last run: due {london_datetime(run.due_at)}: {run.outcome} {what}".rstrip()
-            )
+            click.echo(f"  last run: due {london_datetime(run.due_at)}: {run.outcome} {what}")
