@@ -56,10 +56,10 @@ def test_the_administrator_reaches_it_from_the_navigation_and_sees_the_runs(web,
     assert response.status_code == 200
     html = main(response)
     assert html.count("<h1") == 1 and "Scheduled jobs" in html
-    assert "3 call-offs expired" in html and "Succeeded" in html
+    assert "Call-offs expired: 3" in html and "Succeeded" in html
     assert "RuntimeError: the price feed is unreachable" in html and "Failed" in html
     # Newest first: the failed run started five minutes after the other.
-    assert html.index("the price feed") < html.index("3 call-offs expired")
+    assert html.index("the price feed") < html.index("Call-offs expired: 3")
     # Every job is listed with its schedule, including those that have not run.
     assert "invoices.monthly-run" in html and '<code class="app-code">0 3 1 * *</code>' in html
 
@@ -71,11 +71,11 @@ def test_runs_are_filtered_by_job_and_paginated(web, admin):
     commit()
     first = main(web.get("/scheduled-jobs?job=notifications.send"))
     assert "30 runs, newest first" in first
-    assert ">29 emails sent<" in first and "7 call-offs expired" not in first
-    assert ">4 emails sent<" not in first  # on page 2
+    assert ">Emails sent: 29<" in first and "Call-offs expired: 7" not in first
+    assert ">Emails sent: 4<" not in first  # on page 2
     assert 'href="/scheduled-jobs?job=notifications.send&amp;page=2"' in first
     second = main(web.get("/scheduled-jobs?job=notifications.send&page=2"))
-    assert ">4 emails sent<" in second and ">29 emails sent<" not in second
+    assert ">Emails sent: 4<" in second and ">Emails sent: 29<" not in second
     everything = main(web.get("/scheduled-jobs"))
     assert "31 runs, newest first" in everything
 

@@ -201,10 +201,12 @@ def delete_runs_before(cutoff: datetime) -> int:
 
 
 def describe_counts(counts: Mapping[str, int] | None) -> str:
-    """``{"call-offs expired": 3}`` as "3 call-offs expired"."""
+    """``{"call-offs expired": 3, "emails sent": 1}`` as "Call-offs expired: 3; emails sent: 1"
+    (a label reads right with any number)."""
     if not counts:
         return "Nothing to do"
-    return ", ".join(f"{number:,} {label}" for label, number in counts.items())
+    text = "; ".join(f"{label}: {number:,}" for label, number in counts.items())
+    return text[:1].upper() + text[1:]
 
 
 def job_names() -> Iterable[str]:
