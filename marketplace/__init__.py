@@ -24,6 +24,7 @@ from marketplace.core.db import MAX_ID, ping_idle_connections
 
 # Imported under another name: `marketplace.core.db` must stay the module (migrations refer to it).
 from marketplace.core.db import db as database
+from marketplace.core.scheduler.registry import check_schedules
 from marketplace.core.validation import (
     API_TEXT_MESSAGE,
     ClientJSON,
@@ -67,6 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     _register_cli(app)
     _register_jobs()
+    check_schedules(app.config["SCHEDULES"])
     return app
 
 

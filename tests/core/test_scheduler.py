@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, date, datetime, time, timedelta
@@ -351,3 +352,65 @@ def test_two_scheduler_processes_run_each_job_once_per_due_time(app, tmp_path):
     assert emails("orders_expired", to=buyer_email) == 1
     expired_events = sa.select(sa.func.count()).select_from(AuditEvent)
     assert db.session.scalar(expired_events.where(AuditEvent.action == "call_off.expired")) == 1
+
+
+# --- `flask scheduler run`: runs on its own, stops cleanly -------------------------------------
+
+
+def test_the_long_running_scheduler_runs_due_jobs_and_stops_cleanly_on_sigterm(app, tmp_path):
+    """`flask scheduler run` ticks at once on start (no command typed for any job), and SIGTERM
+    stops it after the tick under way, exiting 0."""
+    _world, call_off = placed_call_off()
+    env = {
+        **os.environ,
+        "FLASK_APP": "wsgi",
+        "MARKETPLACE_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "MARKETPLACE_INSTANCE_PATH": str(tmp_path),
+        "MARKETPLACE_EMAIL_BACKEND": "console",
+        "MARKETPLACE_SEND_EMAIL_AFTER_COMMIT": "false",
+        "MARKETPLACE_LOG_LEVEL": "INFO",
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        [str(Path(sys.executable).with_name("flask")), "scheduler", "run", "--tick", "3600"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The first tick logs a line per job it ran; the last job by name ends it.
+        for line in process.stderr:
+            if "scheduled run scheduler.forget-old-runs" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        out, _err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert out.splitlines()[-1] == "Scheduler stopped."
+    db.session.expire_all()
+    assert sorted(r.job_name for r in runs()) == JOBS
+    assert db.session.get(CallOff, call_off.id).status == CallOffStatus.SENT  # not overdue yet
+
+
+@pytest.mark.parametrize(
+    ("schedules", "message"),
+    [
+        (
+            {"ORDERS_EXPIRE": "10 0 * * *"},
+            "MARKETPLACE_SCHEDULE_ORDERS_EXPIRE names no scheduled job",
+        ),
+        ({"ORDERS_EXPIRE_CALL_OFFS": "at midnight"}, "is neither a crontab line"),
+    ],
+)
+def test_a_schedule_in_configuration_that_cannot_work_stops_the_app_starting(
+    app, tmp_path, schedules, message
+):
+    from marketplace import create_app
+    from tests.conftest import test_config
+
+    with pytest.raises(ValueError, match=message):
+        create_app({**test_config(tmp_path), "SCHEDULES": schedules})
+    create_app({**test_config(tmp_path), "SCHEDULES": {"ORDERS_EXPIRE_CALL_OFFS": "OFF"}})

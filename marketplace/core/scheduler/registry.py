@@ -87,3 +87,23 @@ def schedule_of(job: Job, schedules: Mapping[str, str]) -> str | None:
     turned off there."""
     schedule = schedules.get(config_key(job.name), job.schedule).strip()
     return None if schedule.lower() == OFF else schedule
+
+
+def check_schedules(schedules: Mapping[str, str]) -> None:
+    """Refuse, when the app starts, configuration that names no job or is not a crontab line
+    (rather than a scheduler that fails at every tick)."""
+    known = {config_key(job.name) for job in registered()}
+    for key, value in schedules.items():
+        if key not in known:
+            raise ValueError(
+                f"MARKETPLACE_SCHEDULE_{key} names no scheduled job; the jobs are "
+                + ", ".join(f"MARKETPLACE_SCHEDULE_{name}" for name in sorted(known))
+            )
+        if value.strip().lower() != OFF:
+            try:
+                trigger(value)
+            except ValueError as error:
+                raise ValueError(
+                    f"MARKETPLACE_SCHEDULE_{key}={value!r} is neither a crontab line "
+                    f"(minute hour day month weekday, London time) nor 'off': {error}"
+                ) from None
