@@ -414,3 +414,33 @@ def test_a_schedule_in_configuration_that_cannot_work_stops_the_app_starting(
     with pytest.raises(ValueError, match=message):
         create_app({**test_config(tmp_path), "SCHEDULES": schedules})
     create_app({**test_config(tmp_path), "SCHEDULES": {"ORDERS_EXPIRE_CALL_OFFS": "OFF"}})
+
+
+def test_the_monthly_invoice_run_bills_the_month_just_ended_once(app):
+    world = build_orders_world(price_pence=12_345, vat_treatment="standard")
+    call_off = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    orders.accept(world.provider_admin, call_off)
+    start = call_off.start_date
+    orders.record_delivery(
+        world.provider_admin,
+        call_off,
+        orders.DeliveryDetails(delivered_on=start, units=3, attendance="attended"),
+        now=clock.utcnow() + timedelta(days=60),
+    )
+    commit()
+    month_after = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+    tick(app, london(month_after, 3, 5))
+    [run] = runs("invoices.monthly-run")
+    assert run.due_at == london(month_after, 3)
+    assert run.counts[f"invoices drafted for {start:%Y-%m}"] == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+
+    # The scheduler ticking on, and the job run again (a dead run taken over), add nothing.
+    tick(app, london(month_after, 9, 30))
+    assert len(runs("invoices.monthly-run")) == 1
+    with clock.frozen_at(london(month_after, 10)):
+        again = run_job(registry.get("invoices.monthly-run"), london(month_after, 3, 1))
+    assert not any(again.counts.values())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InvoiceLine)) == 1
