@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -207,7 +207,3 @@ def describe_counts(counts: Mapping[str, int] | None) -> str:
         return "Nothing to do"
     text = "; ".join(f"{label}: {number:,}" for label, number in counts.items())
     return text[:1].upper() + text[1:]
-
-
-def job_names() -> Iterable[str]:
-    return [job.name for job in registry.registered()]
