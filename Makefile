@@ -71,9 +71,15 @@ help: ## list the targets
 # MARKETPLACE_BASE_URL is set; in production it is always set, never taken from a request.
 RUN_BASE_URL := $(or $(MARKETPLACE_BASE_URL),http://$(HOST):$(PORT))
 
+# The scheduler (`flask scheduler run`: expiries, reminders, the monthly invoice run, the email
+# outbox) runs beside the web server as a process of its own; the trap stops it (SIGTERM, it
+# finishes the job under way) whenever the server stops, Ctrl+C included. `flask run` has no
+# reloader here, so nothing starts the scheduler twice.
 run: export MARKETPLACE_BASE_URL := $(RUN_BASE_URL)
-run: install assets demo ## set everything up and serve http://127.0.0.1:5000 (SQLite, console email)
-	@echo "Serving http://$(HOST):$(PORT)/ (press Ctrl+C to stop); links in emails: $(RUN_BASE_URL)"
+run: install assets demo ## set everything up and serve http://127.0.0.1:5000 with the scheduler (SQLite, console email)
+	@echo "Serving http://$(HOST):$(PORT)/ with the scheduler beside it (press Ctrl+C to stop both); links in emails: $(RUN_BASE_URL)"
+	$(FLASK) scheduler run & scheduler=$$!; \
+	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler' EXIT; \
 	MARKETPLACE_BASE_URL=$(RUN_BASE_URL) $(FLASK) run --host $(HOST) --port $(PORT)
 
 install: $(INSTALL_STAMP) ## create .venv and install the project with its dev extras (exact pins)

@@ -22,6 +22,7 @@ from werkzeug.utils import cached_property
 from marketplace.config import check_production_safety, load_config
 from marketplace.core.db import MAX_ID, ping_idle_connections
 from marketplace.core.db import db as database
+from marketplace.core.scheduler.registry import check_schedules
 from marketplace.core.validation import (
     API_TEXT_MESSAGE,
     ClientJSON,
@@ -64,6 +65,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     _register_cli(app)
+    _register_jobs()
+    check_schedules(app.config["SCHEDULES"])
     return app
 
 
@@ -222,12 +225,14 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from marketplace import pages
+    from marketplace.accounts.permissions import can_view_scheduled_runs
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accreditation.views import bp as accreditation_bp
     from marketplace.accreditation.views.public import bp as public_arrangements_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.catalogue.views.search import bp as catalogue_search_bp
     from marketplace.core.api import init_api
+    from marketplace.core.scheduler import views as scheduler_views
     from marketplace.dashboard.views import bp as dashboard_bp
     from marketplace.funding.views import bp as funding_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
@@ -252,6 +257,7 @@ def _register_blueprints(app: Flask) -> None:
         payments_bp,
     ):
         app.register_blueprint(blueprint)
+    scheduler_views.init_app(app, can_view_runs=can_view_scheduled_runs)
     init_api(app)
 
     @app.get("/favicon.ico")
@@ -391,6 +397,7 @@ def _register_cli(app: Flask) -> None:
     from marketplace.accreditation.cli import accreditation_cli
     from marketplace.catalogue.cli import catalogue_cli
     from marketplace.core.notifications.cli import notifications_cli
+    from marketplace.core.scheduler.cli import scheduler_cli
     from marketplace.demo import demo_cli
     from marketplace.invoices.cli import invoices_cli
     from marketplace.orders.cli import orders_cli
@@ -405,9 +412,21 @@ def _register_cli(app: Flask) -> None:
         invoices_cli,
         orders_cli,
         reference_cli,
+        scheduler_cli,
     ):
         app.cli.add_command(group)
     # Last, so that it joins a `catalogue` group registered above instead of replacing it.
     from marketplace.catalogue import cli_stale
 
     cli_stale.register(app)
+
+
+def _register_jobs() -> None:
+    """Each feature declares its scheduled jobs in its own ``jobs.py`` (see
+    ``marketplace.core.scheduler.registry``); importing the module registers them."""
+    import marketplace.accreditation.jobs
+    import marketplace.catalogue.jobs
+    import marketplace.core.notifications.jobs
+    import marketplace.core.scheduler.jobs
+    import marketplace.invoices.jobs
+    import marketplace.orders.jobs  # noqa: F401

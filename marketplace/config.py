@@ -84,6 +84,17 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # `flask notifications send` retries whatever failed.
         "SEND_EMAIL_AFTER_COMMIT": _env_bool("SEND_EMAIL_AFTER_COMMIT", True),
         "NOTIFICATION_MAX_ATTEMPTS": _env_int("NOTIFICATION_MAX_ATTEMPTS", 8),
+        # The scheduler (marketplace/core/scheduler): how often `flask scheduler run` looks for
+        # due jobs, how long runs are kept, and any job's schedule changed from its default: a
+        # crontab line in London time, or "off", in MARKETPLACE_SCHEDULE_<JOB>, e.g.
+        # MARKETPLACE_SCHEDULE_ORDERS_EXPIRE_CALL_OFFS="10 * * * *" (`flask scheduler jobs`).
+        "SCHEDULER_TICK_SECONDS": _env_int("SCHEDULER_TICK_SECONDS", 30),
+        "SCHEDULER_KEEP_RUNS_DAYS": _env_int("SCHEDULER_KEEP_RUNS_DAYS", 90),
+        "SCHEDULES": {
+            name.removeprefix("MARKETPLACE_SCHEDULE_"): value
+            for name, value in os.environ.items()
+            if name.startswith("MARKETPLACE_SCHEDULE_")
+        },
         # Security
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

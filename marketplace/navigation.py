@@ -41,6 +41,7 @@ NAVIGATION = [
     ("Organisations", "accounts.organisations", {Role.AUTHORITY_ADMIN}),
     ("Team", "accounts.team", {Role.PROVIDER_ADMIN, Role.APPROVER, Role.AUTHORITY_ADMIN}),
     ("Audit log", "accounts.audit_log", {Role.AUTHORITY_ADMIN}),
+    ("Scheduled jobs", "scheduler.runs", {Role.AUTHORITY_ADMIN}),
 ]
 
 # What a visitor who is not signed in can use: the catalogue and the public registers.

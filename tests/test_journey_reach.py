@@ -176,6 +176,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accreditation.member": "U2 a member: suspend, re-declare, remove",
         "accreditation.remove_member": "U2 remove a member",
         "accounts.audit_log": "U3 the audit log",
+        "scheduler.runs": "U4 what the scheduler did",
         "invoices.payment_performance": "U3 payment performance",
         "funding.all_budgets": "every organisation's budgets",
         "funding.budget": "one organisation's budget and its history",

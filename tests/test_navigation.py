@@ -26,6 +26,7 @@ EXPECTED_NAVIGATION = {
         "Organisations",
         "Team",
         "Audit log",
+        "Scheduled jobs",
     ],
 }
 

@@ -61,6 +61,11 @@ def can_view_audit(user: User | None) -> bool:
     return is_authority_admin(user)
 
 
+def can_view_scheduled_runs(user: User | None) -> bool:
+    """The scheduler's runs (marketplace/core/scheduler) are the authority's to watch."""
+    return is_authority_admin(user)
+
+
 def can_edit_invoicing_details(user: User | None, organisation: Organisation) -> bool:
     """An organisation's own administrators record its electronic address, and (a provider's)
     VAT registration and bank account; nobody else, the authority included."""

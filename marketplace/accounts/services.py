@@ -385,6 +385,8 @@ def confirm_two_factor_setup(actor: User, code: str, *, at: float | None = None)
     """Turn on two-factor once the user proves their app works; return the recovery codes."""
     if actor.two_factor_enabled or not actor.totp_secret:
         raise BusinessRuleViolation({"code": ["Start setting up two-factor authentication again"]})
+    # The real time, not the service's clock: the code comes from the person's authenticator app,
+    # which reads the real time whatever a test has set the service's clock to.
     counter = matching_totp_counter(actor.totp_secret, code, None, at or time.time())
     if counter is None:
         raise BusinessRuleViolation(
@@ -402,6 +404,7 @@ def verify_second_factor(user: User, code: str, *, at: float | None = None) -> b
     """Check a TOTP code (once per time-step) or use up a recovery code."""
     if not user.two_factor_enabled or not user.totp_secret:
         return False
+    # The real time, as in confirm_two_factor_setup: the authenticator app reads the real time.
     counter = matching_totp_counter(
         user.totp_secret, code, user.totp_last_counter, at or time.time()
     )

@@ -19,7 +19,7 @@ from marketplace.accreditation.models import (
 )
 from marketplace.accreditation.services import arrangements as services
 from marketplace.core.audit import AuditEvent
-from marketplace.core.clock import add_working_days
+from marketplace.core.clock import add_working_days, london_date
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.notifications.models import Notification
@@ -323,7 +323,7 @@ def test_pcr2015_live_change_makes_a_new_version_and_asks_members_to_redeclare(a
     assert not criterion.in_force(2) and criterion.in_force(1)
     requests = list(db.session.scalars(sa.select(RedeclarationRequest)))
     assert {r.membership_id for r in requests} == {first.id, second.id, other.id}
-    due = add_working_days(services.london_today(), 5)
+    due = add_working_days(london_date(), 5)
     assert {r.due_on for r in requests} == {due}
     assert all(r.requested_by_id == admin.id for r in requests)
     emails = list(db.session.scalars(sa.select(Notification).order_by(Notification.id)))

@@ -12,7 +12,7 @@ Commissioner's office with its approver (no budgets, no authorisations).
 
 Time passes once: a call-off can only be placed to start after the provider's notice period, and
 delivery can only be recorded on a past day and billed for a month that has ended, so the live
-server's clock is moved on (``_clock_moved_to``) to the month after the call-off starts, as if
+server's clock is moved on (the ``clock`` fixture) to the month after the call-off starts, as if
 those weeks had passed; the monthly invoice run is the batch job's service call, given that
 moment, as in the other journeys."""
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -183,35 +183,13 @@ def _accept_invitation(journey, live_server, email: str, name: str) -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Move the live server's clock (it runs in this process): ``clock(moment)``."""
-    return lambda moment: _clock_moved_to(monkeypatch, moment)
+def clock():
+    """Move the live server's clock (it runs in this process): ``clock(moment)``; from then on
+    the service's time runs on from ``moment``, as if the weeks between had passed."""
+    from marketplace.core import clock as service_clock
 
-
-def _clock_moved_to(monkeypatch, moment: datetime) -> None:
-    """From now on the service's clock (``utcnow`` and the London ``today``s) reads ``moment``
-    plus the time since, as if the weeks between had passed. Dates the service reads and the
-    ones in the database stay real ``datetime``s: the stand-in class is one for isinstance."""
-    import marketplace.accreditation.services.arrangements as arrangements
-    import marketplace.core.clock as service_clock
-
-    real = datetime
-    offset = moment - real.now(UTC)
-
-    class _Meta(type):
-        def __instancecheck__(cls, obj):
-            return isinstance(obj, real)
-
-        def __subclasscheck__(cls, sub):
-            return issubclass(sub, real)
-
-    class Later(real, metaclass=_Meta):
-        @classmethod
-        def now(cls, tz=None):
-            return real.now(tz) + offset
-
-    for module in (service_clock, arrangements):
-        monkeypatch.setattr(module, "datetime", Later)
+    yield lambda moment: service_clock.set_source(service_clock.moving_from(moment))
+    service_clock.set_source(None)
 
 
 # --- the journey ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from flask import current_app
@@ -34,7 +34,7 @@ from marketplace.accreditation.models import (
     RedeclarationRequest,
 )
 from marketplace.core import audit
-from marketplace.core.clock import LONDON, add_working_days, utcnow
+from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.notifications.services import queue_email
@@ -71,10 +71,6 @@ FROZEN_MESSAGE = (
     "Procurement Act 2023 the conditions of membership cannot change once the market is live. "
     "Set up a new arrangement if the conditions must change."
 )
-
-
-def london_today() -> date:
-    return datetime.now(LONDON).date()
 
 
 def _require(errors: dict[str, list[str]]) -> None:
@@ -500,7 +496,7 @@ def transition_arrangement(
     if len(reason) > REASON_MAX:
         errors["reason"] = [f"The reason must be {REASON_MAX} characters or fewer"]
     if new_status == ArrangementStatus.LIVE:
-        today = london_today()
+        today = london_date()
         if not arrangement.lots:
             errors.setdefault("status", []).append("Add at least one lot before going live")
         if not arrangement.regions:
@@ -631,7 +627,7 @@ def request_redeclarations(actor: User, arrangement: Arrangement, change: str) -
     )
     if not memberships:
         return 0
-    due_on = add_working_days(london_today(), DEFAULT_REDECLARATION_DAYS)
+    due_on = add_working_days(london_date(), DEFAULT_REDECLARATION_DAYS)
     reason = f"Criteria version {arrangement.criteria_version}: {change}"[:REASON_MAX]
     by_organisation: dict[int, list[LotMembership]] = defaultdict(list)
     for membership in memberships:
