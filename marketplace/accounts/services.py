@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from marketplace.accounts.models import (
     ACCOUNT_NAME_MAX,
@@ -34,6 +35,7 @@ from marketplace.accounts.models import (
     TokenPurpose,
     User,
 )
+from marketplace.accounts.queries import people_with_roles
 from marketplace.accounts.security import (
     hash_password,
     hash_secret,
@@ -52,6 +54,7 @@ from marketplace.core.clock import utcnow
 from marketplace.core.db import db, lock_rows
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.urls import absolute_url
 
 ORGANISATION_FIELDS = [
     "name",
@@ -69,11 +72,10 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def absolute_url(endpoint: str, **values) -> str:
-    """A link for an email, built on the configured base URL, never on the request's Host header."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    with current_app.test_request_context(base_url=base):
-        return base + url_for(endpoint, **values)
+def email_people(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
+    """Queue ``template`` to each active person holding any of ``roles`` in the organisation."""
+    for user in people_with_roles(organisation_id, roles):
+        queue_email(user.email, template, user=user, **context)
 
 
 def get_user_by_email(email: str) -> User | None:

@@ -25,12 +25,12 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.accounts.services import absolute_url
 from marketplace.core import audit
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db, lock_name, lock_rows
 from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.urls import absolute_url
 from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX, YEARS_AHEAD, BudgetChange
 from marketplace.orders.models import Budget, FundingAuthorisation
 from marketplace.reference.models import ServiceCategory

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import email_people
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
 from marketplace.core import audit
@@ -26,11 +27,9 @@ from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
-    TransitionConflict,
 )
 from marketplace.core.filters import pounds
 from marketplace.core.money import split_by_basis_points, vat_pence
-from marketplace.core.notifications.services import email_people
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import check_date_horizon, date_horizon_error
 from marketplace.invoices.models import (
@@ -47,11 +46,10 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
-from marketplace.payments.models import CardPaymentStatus
-from marketplace.payments.queries import card_payment_for
 
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
 INVOICE_FIELDS = ["status", "number", "net_pence", "vat_pence", "gross_pence", "due_on"]
@@ -643,19 +641,9 @@ def mark_paid_by_bacs(
     if errors:
         raise BusinessRuleViolation(errors)
     lock(invoice)
-    # A card payment already under way may still take the money: recording a BACS payment too
-    # would pay the invoice twice. (One waiting for 3-D Secure has taken nothing; the card
-    # pages cancel it once the invoice is paid.)
-    attempt = card_payment_for(invoice.id)
-    if attempt is not None and attempt.status == CardPaymentStatus.PROCESSING:
-        raise TransitionConflict(
-            {
-                "status": [
-                    "A card payment of this invoice is being processed. Wait for its result "
-                    "before recording a BACS payment: if it succeeds, the invoice is paid"
-                ]
-            }
-        )
+    # A payment by card already under way refuses this (payments' receiver): recording a BACS
+    # payment too would pay the invoice twice.
+    bacs_payment_recording.send(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     _transition(invoice, InvoiceStatus.PAID)
     invoice.paid_at, invoice.paid_on = now, paid_on
@@ -805,13 +793,8 @@ def raise_credit_note(
     )
     db.session.add(note)
     db.session.flush()
-    if invoice.payment_method == PaymentMethod.CARD:
-        # Paid by card: the credit goes back to the card, once per credit note however often
-        # this is retried. Imported here because payments build on invoices.
-        from marketplace.payments.services import refund_card_payment
-
-        refund = refund_card_payment(actor, invoice, note.gross_pence, f"credit-note-{note.id}")
-        note.refund_reference = refund.refund_id
+    # Paid by card: payments' receiver gives the credit back to the card.
+    credit_note_raised.send(invoice, note=note, actor=actor)
     audit.record(
         actor,
         "credit_note.raised",

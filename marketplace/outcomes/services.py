@@ -22,6 +22,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import email_people
 from marketplace.accreditation.uploads import store_evidence
 from marketplace.catalogue.models import Listing
 from marketplace.core import audit
@@ -29,7 +30,6 @@ from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db, lock_rows, parse_id
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.money import split_by_basis_points, vat_pence
-from marketplace.core.notifications.services import email_people
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
 from marketplace.orders import services as orders

@@ -14,7 +14,6 @@ import marshmallow as ma
 from flask import abort, g, url_for
 from flask.views import MethodView
 
-from marketplace.config import card_payments_enabled
 from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, PermissionDenied, problem_response
@@ -89,7 +88,7 @@ class CardPaymentSchema(ma.Schema):
 def _require_payer() -> None:
     # Checked in each view, after its body is parsed: a body that could never be accepted is
     # refused (422) whether or not card payments are configured.
-    if not card_payments_enabled():
+    if not services.card_payments_enabled():
         abort(404, "Card payments are not configured")
     if not g.api_user.roles_for(g.organisation.id) & services.PAYERS:
         raise PermissionDenied("Only your organisation's buyers and approvers can pay by card")

@@ -24,15 +24,21 @@ import stripe
 from flask import current_app
 
 from marketplace.accounts.models import Organisation, Role, User
-from marketplace.config import card_payments_enabled
+from marketplace.accounts.services import email_people
 from marketplace.core import audit
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db, lock_rows
-from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
-from marketplace.core.notifications.services import email_people
+from marketplace.core.errors import (
+    BusinessRuleViolation,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.core.state import lock, transition
 from marketplace.invoices import services as invoices
-from marketplace.invoices.models import Invoice, InvoiceStatus, PaymentMethod
+from marketplace.invoices.models import CreditNote, Invoice, InvoiceStatus, PaymentMethod
+from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
 from marketplace.payments.models import (
     CARD_PAYMENT_TRANSITIONS,
     CURRENCY,
@@ -93,6 +99,12 @@ def stripe_client() -> stripe.StripeClient:
             options["base_addresses"] = {"api": base}
         clients[(key, base)] = stripe.StripeClient(key, **options)
     return clients[(key, base)]
+
+
+def card_payments_enabled() -> bool:
+    """Whether card payments are offered: a Stripe secret key and webhook secret are configured."""
+    config = current_app.config
+    return bool(config.get("STRIPE_SECRET_KEY") and config.get("STRIPE_WEBHOOK_SECRET"))
 
 
 def _require_enabled() -> None:
@@ -713,6 +725,33 @@ def _payment_failed(intent: Any, now: datetime) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Refunds (for credit notes)
+
+
+@credit_note_raised.connect
+def refund_credit_note(invoice: Invoice, *, note: CreditNote, actor: User) -> None:
+    """A credit note on an invoice paid by card goes back to the card, once per credit note
+    however often the credit note's request is retried."""
+    if invoice.payment_method != PaymentMethod.CARD:
+        return
+    refund = refund_card_payment(actor, invoice, note.gross_pence, f"credit-note-{note.id}")
+    note.refund_reference = refund.refund_id
+
+
+@bacs_payment_recording.connect
+def refuse_bacs_while_card_processing(invoice: Invoice) -> None:
+    """A card payment under way may still take the money: a BACS payment recorded as well would
+    pay the invoice twice. (One waiting for 3-D Secure has taken nothing; the card pages cancel
+    it once the invoice is paid.)"""
+    attempt = card_payment_for(invoice.id)
+    if attempt is not None and attempt.status == CardPaymentStatus.PROCESSING:
+        raise TransitionConflict(
+            {
+                "status": [
+                    "A card payment of this invoice is being processed. Wait for its result "
+                    "before recording a BACS payment: if it succeeds, the invoice is paid"
+                ]
+            }
+        )
 
 
 def refund_card_payment(

@@ -26,11 +26,10 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from marketplace import content_security_policy
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
-from marketplace.config import card_payments_enabled
+from marketplace.core.csp import content_security_policy
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, problem_response
 from marketplace.core.extensions import csrf
@@ -57,7 +56,7 @@ PAYERS = (Role.BUYER, Role.APPROVER)
 @bp.app_template_global()
 def card_payments_on() -> bool:
     """For templates: whether card payments are offered at all."""
-    return card_payments_enabled()
+    return services.card_payments_enabled()
 
 
 @bp.app_template_global("card_payment_for")
@@ -72,7 +71,7 @@ def can_pay_by_card(invoice: Invoice) -> bool:
 
 @bp.before_request
 def _only_when_enabled():
-    if not card_payments_enabled():
+    if not services.card_payments_enabled():
         if request.endpoint == "payments.stripe_webhook":
             return problem_response(404, detail="Card payments are not configured")
         abort(404)

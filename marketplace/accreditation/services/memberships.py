@@ -20,7 +20,6 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
-from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     MEMBERSHIP_TRANSITIONS,
@@ -56,6 +55,7 @@ from marketplace.core.errors import (
 )
 from marketplace.core.notifications.services import queue_email
 from marketplace.core.state import lock, transition
+from marketplace.core.urls import absolute_url
 from marketplace.core.validation import check_date_horizon
 
 MEMBERSHIP_FIELDS = [
