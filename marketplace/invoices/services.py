@@ -494,11 +494,6 @@ def _require_buyer(actor: User, invoice: Invoice) -> None:
         raise PermissionDenied("Only the lead buyer's buyers and approvers can do that")
 
 
-def _transition(invoice: Invoice, new_status: InvoiceStatus) -> None:
-    """Move the invoice on (``marketplace.core.state.transition``: its row locked first)."""
-    transition(invoice, new_status, INVOICE_TRANSITIONS, noun="invoice")
-
-
 def _record(actor: User | None, action: str, invoice: Invoice, before: dict, **extra) -> None:
     after = audit.snapshot(invoice, INVOICE_FIELDS)
     after.update(extra)
@@ -563,7 +558,7 @@ def issue(actor: User, invoice: Invoice, *, now: datetime | None = None) -> Invo
     _ensure_counter(invoice.provider_id)
     [counter] = lock_rows(InvoiceCounter, [invoice.provider_id])
     counter.last_number += 1
-    _transition(invoice, InvoiceStatus.ISSUED)
+    transition(invoice, InvoiceStatus.ISSUED, INVOICE_TRANSITIONS, noun="invoice")
     invoice.sequence = counter.last_number
     invoice.number = invoice_number(counter.last_number)
     invoice.issued_at = invoice.received_at = now
@@ -582,7 +577,7 @@ def validate(actor: User, invoice: Invoice, *, now: datetime | None = None) -> I
     lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     was_disputed = invoice.status == InvoiceStatus.DISPUTED
-    _transition(invoice, InvoiceStatus.VALIDATED)
+    transition(invoice, InvoiceStatus.VALIDATED, INVOICE_TRANSITIONS, noun="invoice")
     invoice.validated_at = now
     if was_disputed:
         invoice.resolved_at = now
@@ -604,7 +599,7 @@ def dispute(actor: User, invoice: Invoice, reason: str, *, now: datetime | None 
     now = now or utcnow()
     lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _transition(invoice, InvoiceStatus.DISPUTED)
+    transition(invoice, InvoiceStatus.DISPUTED, INVOICE_TRANSITIONS, noun="invoice")
     invoice.disputed_at, invoice.dispute_reason = now, reason
     _record(actor, "invoice.disputed", invoice, before, reason=reason)
     email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_disputed", invoice=invoice)
@@ -645,7 +640,7 @@ def mark_paid_by_bacs(
     # payment too would pay the invoice twice.
     bacs_payment_recording.send(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _transition(invoice, InvoiceStatus.PAID)
+    transition(invoice, InvoiceStatus.PAID, INVOICE_TRANSITIONS, noun="invoice")
     invoice.paid_at, invoice.paid_on = now, paid_on
     invoice.payment_method, invoice.payment_reference = PaymentMethod.BACS, reference
     _record(actor, "invoice.paid", invoice, before, method="bacs", reference=reference)
@@ -660,7 +655,7 @@ def mark_paid_by_card(
     now = now or utcnow()
     lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _transition(invoice, InvoiceStatus.PAID)
+    transition(invoice, InvoiceStatus.PAID, INVOICE_TRANSITIONS, noun="invoice")
     invoice.paid_at, invoice.paid_on = now, london_date(now)
     invoice.payment_method = PaymentMethod.CARD
     invoice.payment_reference = payment_intent_id[:PAYMENT_REFERENCE_MAX]

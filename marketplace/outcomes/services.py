@@ -298,13 +298,6 @@ def propose_term(
     return term
 
 
-def _term_transition(
-    term: OutcomeTerm, new_status: OutcomeTermStatus, *, check_only: bool = False
-) -> None:
-    move = check_transition if check_only else transition
-    move(term, new_status, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
-
-
 def agree_term(
     actor: User, call_off: CallOff, term_id: object, *, now: datetime | None = None
 ) -> OutcomeTerm:
@@ -314,7 +307,7 @@ def agree_term(
     _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "agree outcome terms")
     # The call-off, then its terms: agreeing changes the call-off's most payable and version.
     lock(call_off)
-    _term_transition(term, OutcomeTermStatus.AGREED, check_only=True)
+    check_transition(term, OutcomeTermStatus.AGREED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     if call_off.status not in TERMS_CHANGEABLE:
         raise BusinessRuleViolation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
@@ -323,7 +316,7 @@ def agree_term(
     extra = term_max_pence(term, call_off.vat_treatment)
     orders._check_route(call_off, extra, now)  # locks the buyer's total for the service
     before = audit.snapshot(term, TERM_FIELDS)
-    _term_transition(term, OutcomeTermStatus.AGREED)
+    transition(term, OutcomeTermStatus.AGREED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     term.agreed_at, term.agreed_by_id = now, actor.id
     call_off.outcome_max_pence += extra
     call_off.version += 1
@@ -356,7 +349,7 @@ def reject_term(
     now = now or utcnow()
     lock(term)
     before = audit.snapshot(term, TERM_FIELDS)
-    _term_transition(term, OutcomeTermStatus.REJECTED)
+    transition(term, OutcomeTermStatus.REJECTED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     term.rejected_at, term.rejected_by_id, term.rejection_reason = now, actor.id, reason
     audit.record(
         actor,
@@ -483,10 +476,6 @@ def claim_outcome(
     return claim
 
 
-def _claim_transition(claim: OutcomeClaim, new_status: ClaimStatus) -> None:
-    transition(claim, new_status, CLAIM_TRANSITIONS, noun="claim")
-
-
 def _spend(call_off: CallOff, amount: int) -> list[int]:
     """A verified claim's cost becomes spend in each funder's budget, split by the shares."""
     funders = list(call_off.funders)
@@ -504,7 +493,7 @@ def verify_claim(actor: User, claim: OutcomeClaim, *, now: datetime | None = Non
     lock(claim)
     now = now or utcnow()
     before = audit.snapshot(claim, CLAIM_FIELDS)
-    _claim_transition(claim, ClaimStatus.VERIFIED)
+    transition(claim, ClaimStatus.VERIFIED, CLAIM_TRANSITIONS, noun="claim")
     claim.verified_at, claim.verified_by_id = now, actor.id
     amount = claim_gross(claim.term.tariff_pence, call_off.vat_treatment)
     parts = _spend(call_off, amount)
@@ -536,7 +525,7 @@ def reject_claim(
     lock(claim)
     now = now or utcnow()
     before = audit.snapshot(claim, CLAIM_FIELDS)
-    _claim_transition(claim, ClaimStatus.REJECTED)
+    transition(claim, ClaimStatus.REJECTED, CLAIM_TRANSITIONS, noun="claim")
     claim.rejected_at, claim.rejected_by_id, claim.rejection_reason = now, actor.id, reason
     audit.record(
         actor,

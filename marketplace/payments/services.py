@@ -537,7 +537,9 @@ def check_card_payment(
     elif intent.status == "processing":
         lock(payment)
         before = _snapshot(payment)
-        _move(payment, CardPaymentStatus.PROCESSING)
+        transition(
+            payment, CardPaymentStatus.PROCESSING, CARD_PAYMENT_TRANSITIONS, noun="card payment"
+        )
         audit.record(
             actor, "card_payment.authenticated", payment, before=before, after=_snapshot(payment)
         )
@@ -598,14 +600,9 @@ def _snapshot(payment: CardPayment) -> dict:
     return audit.snapshot(payment, PAYMENT_FIELDS)
 
 
-def _move(payment: CardPayment, status: CardPaymentStatus) -> None:
-    """Move the payment on (``marketplace.core.state.transition``: its row locked first)."""
-    transition(payment, status, CARD_PAYMENT_TRANSITIONS, noun="card payment")
-
-
 def _fail(payment: CardPayment, message: str, now: datetime) -> None:
     if payment.status in (CardPaymentStatus.PROCESSING, CardPaymentStatus.REQUIRES_ACTION):
-        _move(payment, CardPaymentStatus.FAILED)
+        transition(payment, CardPaymentStatus.FAILED, CARD_PAYMENT_TRANSITIONS, noun="card payment")
         payment.failure_message = message[:FAILURE_MESSAGE_MAX]
         payment.failed_at = now
         db.session.flush()
@@ -686,7 +683,7 @@ def _succeeded(intent: Any, now: datetime) -> str:
     if payment.status == CardPaymentStatus.SUCCEEDED:
         return "already_succeeded"
     before = _snapshot(payment)
-    _move(payment, CardPaymentStatus.SUCCEEDED)
+    transition(payment, CardPaymentStatus.SUCCEEDED, CARD_PAYMENT_TRANSITIONS, noun="card payment")
     payment.succeeded_at = now
     payment.failure_message = None
     audit.record(None, "card_payment.succeeded", payment, before=before, after=_snapshot(payment))

@@ -483,7 +483,7 @@ def remove_region(actor: User, arrangement: Arrangement, region: ProbationRegion
 DONE = {ArrangementStatus.LIVE: "made live"}
 
 
-def transition_arrangement(
+def change_arrangement_status(
     actor: User, arrangement: Arrangement, new_status: ArrangementStatus, reason: str = ""
 ) -> Arrangement:
     """Move an arrangement to another state, if its state machine allows it."""
