@@ -36,6 +36,11 @@ from marketplace.core.validation import (
 
 log = logging.getLogger("marketplace")
 
+# The features are imported inside the functions below, not at the top: this module is the
+# package's __init__, run whenever any of its modules is imported (a migration imports
+# marketplace.core.db), and only building the app needs every feature. Nothing below the app
+# level imports this module (.importlinter).
+
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app: config → extensions → blueprints → error handlers → CLI."""
@@ -165,11 +170,10 @@ def _configure_templates(app: Flask) -> None:
     filters.register(app)
     app.jinja_env.globals["fragment_cache"] = FragmentCache()
     app.jinja_env.globals["fixed_url"] = fixed_url
-    # The GOV.UK components of every page's layout, imported once as globals. Imported in
-    # base.html with `{% from … import … %}`, each page render asked Jinja for the macro's module
-    # four times, and each time Jinja compared the page's globals with the macro template's in
-    # Python (an eighth of the signed-in home page's time). The macros use only their arguments,
-    # so the module made once without a context renders exactly what the imports did.
+    # The GOV.UK components of every page's layout, made once as globals: `{% from … import … %}`
+    # in base.html would ask Jinja for each macro's module on every render (measured by
+    # `make bench`, "/ signed in (buyer dashboard)"). The macros use only their arguments, so
+    # the module made once without a context renders exactly what the imports would.
     for component, macro in (
         ("skip-link", "govukSkipLink"),
         ("service-navigation", "govukServiceNavigation"),

@@ -35,6 +35,17 @@ from marketplace.accounts.models import (
     TokenPurpose,
     User,
 )
+from marketplace.accounts.permissions import (
+    can_create_api_token,
+    can_edit_invoicing_details,
+    can_edit_organisation,
+    can_invite,
+    can_manage_organisations,
+    can_manage_team,
+    can_revoke_api_token,
+    can_revoke_invitation,
+    can_set_limits,
+)
 from marketplace.accounts.queries import people_with_roles
 from marketplace.accounts.security import (
     hash_password,
@@ -55,6 +66,7 @@ from marketplace.core.db import db, lock_rows
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.notifications.services import queue_email
 from marketplace.core.urls import absolute_url
+from marketplace.reference.models import PccArea
 
 ORGANISATION_FIELDS = [
     "name",
@@ -488,8 +500,6 @@ def create_organisation(
     pcc_area_id: int | None = None,
 ) -> Organisation:
     """The authority creates a commissioning organisation (providers register themselves)."""
-    from marketplace.accounts.permissions import can_manage_organisations
-
     if not can_manage_organisations(actor):
         raise PermissionDenied()
     _check_area_links(type, region_id, pcc_area_id)
@@ -502,8 +512,6 @@ def create_organisation(
         pcc_area_id=pcc_area_id,
     )
     if organisation.type == OrganisationType.PCC and pcc_area_id is not None and region_id is None:
-        from marketplace.reference.models import PccArea
-
         area = db.session.get(PccArea, pcc_area_id)
         organisation.region_id = area.region_id if area else None
     db.session.add(organisation)
@@ -519,8 +527,6 @@ def create_organisation(
 
 def update_organisation(actor: User, organisation: Organisation, **changes) -> Organisation:
     """Change an organisation's details (not its type once people work in it)."""
-    from marketplace.accounts.permissions import can_edit_organisation
-
     if not can_edit_organisation(actor, organisation):
         raise PermissionDenied()
     new_type = changes.get("type", organisation.type)
@@ -552,8 +558,6 @@ def update_organisation(actor: User, organisation: Organisation, **changes) -> O
 
 
 def set_organisation_active(actor: User, organisation: Organisation, active: bool) -> None:
-    from marketplace.accounts.permissions import can_manage_organisations
-
     if not can_manage_organisations(actor):
         raise PermissionDenied()
     if organisation.is_authority and not active:
@@ -593,8 +597,6 @@ def invite_user(
     actor: User, organisation: Organisation, *, email: str, name: str, role: Role
 ) -> Invitation:
     """Invite a person into an organisation in a role, by an emailed single-use link."""
-    from marketplace.accounts.permissions import can_invite
-
     if role not in organisation.allowed_roles:
         allowed = ", ".join(sorted(r.label for r in organisation.allowed_roles))
         raise BusinessRuleViolation(
@@ -727,8 +729,6 @@ def accept_invitation(
 
 
 def revoke_invitation(actor: User, invitation: Invitation) -> None:
-    from marketplace.accounts.permissions import can_revoke_invitation
-
     if not can_revoke_invitation(actor, invitation):
         raise PermissionDenied()
     if invitation.status != InvitationStatus.PENDING:
@@ -741,8 +741,6 @@ def set_member_roles(
     actor: User, organisation: Organisation, member: User, roles: set[Role]
 ) -> None:
     """Give a team member exactly these roles in the organisation."""
-    from marketplace.accounts.permissions import can_manage_team
-
     if not can_manage_team(actor, organisation):
         raise PermissionDenied()
     if not roles:
@@ -801,8 +799,6 @@ def set_member_roles(
 
 def remove_member(actor: User, organisation: Organisation, member: User) -> None:
     """Take a person out of an organisation (their account stays for their other organisations)."""
-    from marketplace.accounts.permissions import can_manage_team
-
     if not can_manage_team(actor, organisation):
         raise PermissionDenied()
     current = member.roles_in(organisation)
@@ -885,7 +881,7 @@ def set_limits(
     roles = actor.roles_in(organisation) if organisation is not None else set()
     if organisation is None or not roles:
         raise NotFound("Organisation not found")
-    if Role.APPROVER not in roles or not organisation.active:
+    if not can_set_limits(actor, organisation):
         raise PermissionDenied("Only an approver can set spend and approval limits")
     member_roles = member.roles_in(organisation)
     if not member_roles:
@@ -975,7 +971,7 @@ API_TOKEN_PREFIX = "rsm_"  # noqa: S105 - marks our tokens so secret scanners ca
 
 def create_api_token(actor: User, organisation: Organisation, name: str) -> tuple[ApiToken, str]:
     """Make a personal API token acting for ``actor`` in ``organisation``; return it and its secret once."""
-    if not actor.roles_in(organisation):
+    if not can_create_api_token(actor, organisation):
         raise PermissionDenied()
     secret = API_TOKEN_PREFIX + new_secret()
     token = ApiToken(
@@ -1001,7 +997,7 @@ def create_api_token(actor: User, organisation: Organisation, name: str) -> tupl
 
 
 def revoke_api_token(actor: User, token: ApiToken) -> None:
-    if token.user_id != actor.id:
+    if not can_revoke_api_token(actor, token):
         raise PermissionDenied()
     if token.revoked_at is not None:
         raise BusinessRuleViolation({"token": ["This token has already been revoked"]})
@@ -1045,8 +1041,6 @@ class BankDetails:
 
 
 def _require_invoicing_admin(actor: User, organisation: Organisation, *, provider: bool) -> None:
-    from marketplace.accounts.permissions import can_edit_invoicing_details
-
     if not can_edit_invoicing_details(actor, organisation):
         raise PermissionDenied("Only the organisation's administrators can do that")
     if provider and not organisation.is_provider:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import User
 from marketplace.accounts.services import email_people
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
@@ -46,6 +46,7 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from marketplace.invoices.permissions import PROVIDER_ISSUERS, can_issue, can_settle
 from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
@@ -53,7 +54,6 @@ from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
 
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
 INVOICE_FIELDS = ["status", "number", "net_pence", "vat_pence", "gross_pence", "due_on"]
-PROVIDER_ISSUERS = frozenset({Role.PROVIDER_ADMIN})
 # How many call-offs the run writes per flush: bounded memory whatever the size of the month.
 RUN_BATCH = 500
 
@@ -479,18 +479,16 @@ def visible_invoice(actor: User, invoice_id: int, organisation_id: int | None = 
 
 
 def _require_provider(actor: User, invoice: Invoice) -> None:
-    roles = actor.roles_for(invoice.provider_id)
-    if not roles:
+    if not actor.roles_for(invoice.provider_id):
         raise NotFound("Invoice not found")
-    if not roles & PROVIDER_ISSUERS:
+    if not can_issue(actor, invoice):
         raise PermissionDenied("Only a provider administrator can do that")
 
 
 def _require_buyer(actor: User, invoice: Invoice) -> None:
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
+    if not actor.roles_for(invoice.lead_buyer_id):
         raise NotFound("Invoice not found")
-    if not roles & BUYER_ROLES:
+    if not can_settle(actor, invoice):
         raise PermissionDenied("Only the lead buyer's buyers and approvers can do that")
 
 
@@ -725,11 +723,6 @@ def credit_vat_pence(net_pence: int, net_left: int, vat_left: int, treatment) ->
     return min(vat_pence(net_pence, treatment), vat_left)
 
 
-def creditable_net_pence(invoice: Invoice) -> int:
-    """What is left to credit on the invoice, ex VAT."""
-    return invoice.net_pence - invoice.credited_net_pence
-
-
 def raise_credit_note(
     actor: User,
     invoice: Invoice,
@@ -749,7 +742,7 @@ def raise_credit_note(
     # notes raised at once cannot take off more than the invoice holds between them.
     lock(invoice, "credit_notes")
     errors: dict[str, list[str]] = {}
-    left = creditable_net_pence(invoice)
+    left = invoice.creditable_net_pence
     if invoice.status == InvoiceStatus.DRAFT:
         raise BusinessRuleViolation(
             {"status": ["A draft has not been issued, so there is nothing to credit"]}

@@ -14,7 +14,7 @@ verified claim becomes spend in each funder's budget, split by the funding share
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import BinaryIO
@@ -33,10 +33,11 @@ from marketplace.core.money import split_by_basis_points, vat_pence
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
 from marketplace.orders import services as orders
-from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff, CallOffStatus
+from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff
 from marketplace.orders.permissions import BUYER_ROLES, parties
 from marketplace.outcomes.models import (
     CLAIM_TRANSITIONS,
+    CLAIMABLE,
     COUNTED_CLAIMS,
     EVIDENCE_REQUIRED_MAX,
     MAX_CAP,
@@ -44,17 +45,19 @@ from marketplace.outcomes.models import (
     NOTE_MAX,
     OUTCOME_TERM_TRANSITIONS,
     REASON_MAX,
+    TERMS_CHANGEABLE,
     ClaimStatus,
     OutcomeClaim,
     OutcomeTerm,
     OutcomeTermStatus,
 )
+from marketplace.outcomes.permissions import (
+    PROVIDER_CLAIMERS,
+    claims_outcomes,
+    decides_terms,
+    is_lead_buyer,
+)
 
-PROVIDER_CLAIMERS = frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
-# Outcome terms are added to a live call-off; claims are made once it is accepted, and after it
-# is completed too (an outcome such as a tenancy kept for six months comes after the service).
-TERMS_CHANGEABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
-CLAIMABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY, CallOffStatus.COMPLETED)
 TERM_FIELDS = [
     "status",
     "outcome",
@@ -201,14 +204,16 @@ def add_terms_at_placing(
 
 
 def _require_lead_buyer(actor: User, call_off: CallOff, what: str) -> None:
-    if not actor.roles_for(call_off.lead_buyer_id) & BUYER_ROLES:
+    if not is_lead_buyer(actor, call_off):
         if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied(f"Only the lead buyer can {what}")
         raise NotFound("Call-off not found")
 
 
-def _require_provider(actor: User, call_off: CallOff, roles: frozenset, what: str) -> None:
-    if not actor.roles_for(call_off.provider_id) & roles:
+def _require_provider(
+    actor: User, call_off: CallOff, allowed: Callable[[User, CallOff], bool], what: str
+) -> None:
+    if not allowed(actor, call_off):
         if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied(f"Only the provider can {what}")
         raise NotFound("Call-off not found")
@@ -304,7 +309,7 @@ def agree_term(
     """The provider agrees proposed terms: the call-off's whole-life value (with the most the
     terms could add) must stay within the direct-award limit; the call-off takes a new version."""
     term = _term_of(call_off, term_id)
-    _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "agree outcome terms")
+    _require_provider(actor, call_off, decides_terms, "agree outcome terms")
     # The call-off, then its terms: agreeing changes the call-off's most payable and version.
     lock(call_off)
     check_transition(term, OutcomeTermStatus.AGREED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
@@ -344,7 +349,7 @@ def reject_term(
 ) -> OutcomeTerm:
     """The provider rejects proposed terms with a reason."""
     term = _term_of(call_off, term_id)
-    _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "reject outcome terms")
+    _require_provider(actor, call_off, decides_terms, "reject outcome terms")
     reason = _reason(reason, "Explain why you are rejecting these outcome terms")
     now = now or utcnow()
     lock(term)
@@ -401,7 +406,7 @@ def claim_outcome(
 ) -> OutcomeClaim:
     """The provider claims an agreed outcome, achieved on or after its earliest claim date and
     within its cap, with an evidence file (checked as accreditation evidence is)."""
-    _require_provider(actor, call_off, PROVIDER_CLAIMERS, "claim outcomes")
+    _require_provider(actor, call_off, claims_outcomes, "claim outcomes")
     now = now or utcnow()
     today = london_date(now)
     term = _term_of(call_off, details.term_id)

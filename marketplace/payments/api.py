@@ -20,6 +20,7 @@ from marketplace.core.errors import DomainError, NotFound, PermissionDenied, pro
 from marketplace.invoices.services import visible_invoice
 from marketplace.payments import services
 from marketplace.payments.models import STRIPE_ID_MAX, CardPayment, CardPaymentStatus
+from marketplace.payments.permissions import can_pay_for, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
 
 blp = api_blueprint(
@@ -90,7 +91,7 @@ def _require_payer() -> None:
     # refused (422) whether or not card payments are configured.
     if not services.card_payments_enabled():
         abort(404, "Card payments are not configured")
-    if not g.api_user.roles_for(g.organisation.id) & services.PAYERS:
+    if not can_pay_for(g.api_user, g.organisation.id):
         raise PermissionDenied("Only your organisation's buyers and approvers can pay by card")
 
 
@@ -114,7 +115,7 @@ def card_payment(invoice_id):
     """The invoice's latest card payment attempt (404 when it has none)."""
     _require_payer()
     invoice = _invoice(invoice_id)
-    if not g.api_user.roles_for(invoice.lead_buyer_id) & services.PAYERS:
+    if not can_pay_invoice(g.api_user, invoice):
         raise NotFound("Invoice not found")
     payment = card_payment_for(invoice.id)
     if payment is None:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 import stripe
 from flask import current_app
 
-from marketplace.accounts.models import Organisation, Role, User
+from marketplace.accounts.models import Organisation, User
 from marketplace.accounts.services import email_people
 from marketplace.core import audit
 from marketplace.core.clock import utcnow
@@ -52,11 +52,11 @@ from marketplace.payments.models import (
     StripeCustomer,
     StripeEvent,
 )
+from marketplace.payments.permissions import PAYERS, can_pay_for, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
 
 log = logging.getLogger(__name__)
 
-PAYERS = frozenset({Role.BUYER, Role.APPROVER})
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 SETUP_INTENT_ID = re.compile(r"seti_[A-Za-z0-9_]{1,200}")
 PAYMENT_FIELDS = ["status", "payment_intent_id", "amount_pence", "attempt", "failure_message"]
@@ -134,11 +134,17 @@ def _message(error: stripe.StripeError, default: str) -> str:
 
 
 def _require_payer(actor: User, organisation_id: int) -> None:
-    roles = actor.roles_for(organisation_id)
-    if not roles:
+    if not actor.roles_for(organisation_id):
         raise NotFound("Organisation not found")
-    if not roles & PAYERS:
+    if not can_pay_for(actor, organisation_id):
         raise PermissionDenied("Only your organisation's buyers and approvers can do that")
+
+
+def _require_invoice_payer(actor: User, invoice: Invoice) -> None:
+    if not actor.roles_for(invoice.lead_buyer_id):
+        raise NotFound("Invoice not found")
+    if not can_pay_invoice(actor, invoice):
+        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
 
 
 def _customer_for(actor: User, organisation: Organisation, now: datetime) -> StripeCustomer:
@@ -377,7 +383,7 @@ def can_pay_by_card(user: User, invoice: Invoice) -> bool:
     return (
         card_payments_enabled()
         and invoice.status == InvoiceStatus.VALIDATED
-        and bool(user.roles_for(invoice.lead_buyer_id) & PAYERS)
+        and can_pay_invoice(user, invoice)
     )
 
 
@@ -396,11 +402,7 @@ def pay_invoice_by_card(
     charges nothing.
     """
     _require_enabled()
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
-        raise NotFound("Invoice not found")
-    if not roles & PAYERS:
-        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    _require_invoice_payer(actor, invoice)
     now = now or utcnow()
     lock(invoice)
     latest = card_payment_for(invoice.id)
@@ -515,11 +517,7 @@ def check_card_payment(
     was. Returns the invoice's latest attempt.
     """
     _require_enabled()
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
-        raise NotFound("Invoice not found")
-    if not roles & PAYERS:
-        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    _require_invoice_payer(actor, invoice)
     now = now or utcnow()
     lock(invoice)
     payment = card_payment_for(invoice.id)
@@ -563,11 +561,7 @@ def cancel_card_payment(
     """Give up a payment waiting for authentication (the buyer will pay another way or try
     again): Stripe cancels the PaymentIntent, and the attempt fails."""
     _require_enabled()
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
-        raise NotFound("Invoice not found")
-    if not roles & PAYERS:
-        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    _require_invoice_payer(actor, invoice)
     lock(invoice)
     payment = card_payment_for(invoice.id)
     if payment is None or payment.status != CardPaymentStatus.REQUIRES_ACTION:

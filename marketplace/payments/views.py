@@ -44,13 +44,12 @@ from marketplace.payments.forms import (
     RemoveCardForm,
 )
 from marketplace.payments.models import CardPaymentStatus
+from marketplace.payments.permissions import PAYERS, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("payments", __name__, template_folder="templates")
-
-PAYERS = (Role.BUYER, Role.APPROVER)
 
 
 @bp.app_template_global()
@@ -236,7 +235,7 @@ def remove_card():
 @roles_required(*PAYERS)
 def pay_invoice(invoice_id: int):
     invoice = _invoice(invoice_id)
-    if not current_user.roles_for(invoice.lead_buyer_id) & set(PAYERS):
+    if not can_pay_invoice(current_user, invoice):
         abort(403)
     latest = card_payment_for(invoice.id)
     if latest is not None and latest.status == CardPaymentStatus.REQUIRES_ACTION:
@@ -282,7 +281,7 @@ def confirm_payment(invoice_id: int):
     """The card's issuer asked for authentication (3-D Secure): Stripe.js shows its check in the
     page, then the form is sent and the server reads the PaymentIntent's outcome from Stripe."""
     invoice = _invoice(invoice_id)
-    if not current_user.roles_for(invoice.lead_buyer_id) & set(PAYERS):
+    if not can_pay_invoice(current_user, invoice):
         abort(403)
     form = ConfirmPaymentForm()
     errors: dict[str, list[str]] = {}
@@ -359,7 +358,7 @@ def confirm_payment(invoice_id: int):
 @roles_required(*PAYERS)
 def cancel_payment(invoice_id: int):
     invoice = _invoice(invoice_id)
-    if not current_user.roles_for(invoice.lead_buyer_id) & set(PAYERS):
+    if not can_pay_invoice(current_user, invoice):
         abort(403)
     if not CancelPaymentForm().validate_on_submit():
         abort(400)
