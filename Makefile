@@ -1,7 +1,8 @@
 # Rehabilitation Services Marketplace
 #
 #   make run     install, build assets, migrate, load demo data, serve http://127.0.0.1:5000
-#   make test    the whole suite on SQLite and on a throwaway PostgreSQL, then the browser tests
+#   make test    ruff and the import contracts, then the whole suite on SQLite and on a throwaway
+#                PostgreSQL, then the browser tests
 #
 # Work already done is remembered by stamp files in .venv/, so running a target again is fast.
 
@@ -119,7 +120,8 @@ demo: db ## load the demo data (idempotent) and list the demo sign-ins
 # ---------------------------------------------------------------------------------------------
 # Tests
 
-test: test-deps ## run the suite on SQLite and PostgreSQL, then the browser tests
+# The house rules first (make lint): a lint or import-contract failure fails `make test`.
+test: lint test-deps ## check the house rules, run the suite on SQLite and PostgreSQL, then the browser tests
 	@rm -rf $(REPORTS); status=0; summary=""; started=$$(date +%s); \
 	for stage in sqlite postgres e2e; do \
 		echo; echo "==> make test-$$stage"; \
@@ -180,8 +182,11 @@ bench: test-system-deps install assets ## measure pages against a Flask hello wo
 	fi
 	$(BIN)/python benchmarks/run.py
 
-lint: install ## ruff check
+# The import contracts are in .importlinter; --no-cache leaves no cache directory behind.
+lint: install ## ruff check, ruff format --check and the import contracts (lint-imports)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 # Resolve setup.cfg's ranges afresh in a scratch venv and pin what was installed.
 lock: ## regenerate requirements/constraints.txt from setup.cfg's ranges

@@ -20,6 +20,7 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.utils import cached_property
 
 from marketplace.config import check_production_safety, load_config
+from marketplace.core.csp import content_security_policy
 from marketplace.core.db import MAX_ID, ping_idle_connections
 from marketplace.core.db import db as database
 from marketplace.core.scheduler.registry import check_schedules
@@ -33,6 +34,11 @@ from marketplace.core.validation import (
 )
 
 log = logging.getLogger("marketplace")
+
+# The features are imported inside the functions below, not at the top: this module is the
+# package's __init__, run whenever any of its modules is imported (a migration imports
+# marketplace.core.db), and only building the app needs every feature. Nothing below the app
+# level imports this module (.importlinter).
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -160,16 +166,15 @@ def _configure_templates(app: Flask) -> None:
     from marketplace.core import filters
     from marketplace.core.cache import page_cache
     from marketplace.core.cache.fragments import FragmentCache
-    from marketplace.navigation import fixed_url
+    from marketplace.core.urls import fixed_url
 
     filters.register(app)
     app.jinja_env.globals["fragment_cache"] = FragmentCache()
     app.jinja_env.globals["fixed_url"] = fixed_url
-    # The GOV.UK components of every page's layout, imported once as globals. Imported in
-    # base.html with `{% from … import … %}`, each page render asked Jinja for the macro's module
-    # four times, and each time Jinja compared the page's globals with the macro template's in
-    # Python (an eighth of the signed-in home page's time). The macros use only their arguments,
-    # so the module made once without a context renders exactly what the imports did.
+    # The GOV.UK components of every page's layout, made once as globals: `{% from … import … %}`
+    # in base.html would ask Jinja for each macro's module on every render (measured by
+    # `make bench`, "/ signed in (buyer dashboard)"). The macros use only their arguments, so
+    # the module made once without a context renders exactly what the imports would.
     for component, macro in (
         ("skip-link", "govukSkipLink"),
         ("service-navigation", "govukServiceNavigation"),
@@ -225,21 +230,34 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from marketplace import pages
+    from marketplace.accounts.api import blp as accounts_api
     from marketplace.accounts.permissions import can_view_scheduled_runs
+    from marketplace.accounts.services import authenticate_api_token
     from marketplace.accounts.views import bp as accounts_bp
+    from marketplace.accreditation.api import blp as accreditation_api
+    from marketplace.accreditation.api import memberships_blp as accreditation_memberships_api
     from marketplace.accreditation.views import bp as accreditation_bp
     from marketplace.accreditation.views.public import bp as public_arrangements_bp
+    from marketplace.catalogue.api import blp as catalogue_api
+    from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.catalogue.views.search import bp as catalogue_search_bp
     from marketplace.core.api import init_api
+    from marketplace.core.extensions import csrf
     from marketplace.core.scheduler import views as scheduler_views
     from marketplace.dashboard.views import bp as dashboard_bp
+    from marketplace.funding.api import blp as funding_api
     from marketplace.funding.views import bp as funding_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
+    from marketplace.invoices.api import blp as invoices_api
     from marketplace.invoices.views import bp as invoices_bp
+    from marketplace.orders.api import blp as orders_api
     from marketplace.orders.views import bp as orders_bp
+    from marketplace.outcomes.api import blp as outcomes_api
     from marketplace.outcomes.views import bp as outcomes_bp
+    from marketplace.payments.api import blp as payments_api
     from marketplace.payments.views import bp as payments_bp
+    from marketplace.reference.api import blp as reference_api
 
     for blueprint in (
         dashboard_bp,
@@ -258,7 +276,23 @@ def _register_blueprints(app: Flask) -> None:
     ):
         app.register_blueprint(blueprint)
     scheduler_views.init_app(app, can_view_runs=can_view_scheduled_runs)
-    init_api(app)
+    api_blueprints = (
+        accounts_api,
+        reference_api,
+        accreditation_api,
+        accreditation_memberships_api,
+        catalogue_api,
+        rate_cards_api,
+        orders_api,
+        funding_api,
+        outcomes_api,
+        invoices_api,
+        payments_api,
+    )
+    init_api(app, api_blueprints, authenticate_token=authenticate_api_token)
+    for blueprint in api_blueprints:
+        # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
+        csrf.exempt(blueprint)
 
     @app.get("/favicon.ico")
     def favicon():
@@ -365,31 +399,6 @@ def _register_request_hooks(app: Flask) -> None:
         if request.endpoint != "static":
             log.info("%s %s %s", request.method, request.path, response.status_code)
         return response
-
-
-CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
-    ("default-src", "'self'"),
-    ("script-src", "'self'"),
-    ("style-src", "'self'"),
-    ("img-src", "'self' data:"),
-    ("font-src", "'self'"),
-    ("connect-src", "'self'"),
-    ("frame-src", "'self'"),
-    ("object-src", "'none'"),
-    ("base-uri", "'self'"),
-    ("form-action", "'self'"),
-    ("frame-ancestors", "'none'"),
-)
-
-
-def content_security_policy(extra: dict[str, list[str]] | None = None) -> str:
-    """Every page's Content-Security-Policy (no inline script or style, nothing from elsewhere),
-    with ``extra`` sources added to the named directives: only a page that needs another host
-    (the card pages, for Stripe.js) asks for one, by setting this header itself."""
-    extra = extra or {}
-    return "; ".join(
-        f"{name} {' '.join([sources, *extra.get(name, [])])}" for name, sources in CSP_DIRECTIVES
-    )
 
 
 def _register_cli(app: Flask) -> None:

@@ -153,15 +153,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return config
 
 
-def card_payments_enabled(config: Any = None) -> bool:
-    """Whether card payments are offered: a Stripe secret key and webhook secret are configured."""
-    if config is None:
-        from flask import current_app
-
-        config = current_app.config
-    return bool(config.get("STRIPE_SECRET_KEY") and config.get("STRIPE_WEBHOOK_SECRET"))
-
-
 def check_production_safety(config: dict[str, Any]) -> None:
     """Refuse to start in production with a missing or default secret key."""
     if config["ENV_NAME"] != "production":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, request, url_for
+from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.session import current_organisation
 from marketplace.core.db import db
+from marketplace.core.urls import fixed_url
 
 # (text, endpoint, roles that see it); order is the order in the navigation bar.
 NAVIGATION = [
@@ -49,20 +50,6 @@ PUBLIC_NAVIGATION = [
     ("Find services", "catalogue_search.search"),
     ("Register of members", "public_arrangements.arrangements"),
 ]
-
-
-def fixed_url(endpoint: str, **query: str) -> str:
-    """The address of a page whose address never changes while the app runs: one that takes no
-    arguments, with at most a fixed query (``waiting="yes"``), never a record's id. Each is built
-    once per script root. A Jinja global too, for the links in every page's layout."""
-    cache = current_app.extensions.setdefault("fixed_urls", {})
-    key = (endpoint, request.script_root, *sorted(query.items()))
-    href = cache.get(key)
-    if href is None:
-        if len(cache) >= 1000:  # the callers name a few dozen pages; never grow without end
-            cache.clear()
-        href = cache[key] = url_for(endpoint, **query)
-    return href
 
 
 def _items(entries: list[tuple[str, str]]) -> list[dict]:

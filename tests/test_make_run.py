@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.accounts.services import absolute_url
 from marketplace.config import load_config
+from marketplace.core.urls import absolute_url
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE = shutil.which("make") or "make"

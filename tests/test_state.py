@@ -63,6 +63,22 @@ def test_only_from_narrows_the_states_a_use_case_starts_from(listing):
     assert listing.status == ListingStatus.PAUSED
 
 
+def test_refused_names_the_message_for_a_state_and_error_field_the_field_it_is_for(listing):
+    # Renewed evidence: once decided, every decision is told that it is decided, whichever.
+    decided = {ListingStatus.WITHDRAWN: "This listing was withdrawn by its provider"}
+    move(listing, ListingStatus.WITHDRAWN)
+    for target in (ListingStatus.PUBLISHED, ListingStatus.WITHDRAWN):
+        with pytest.raises(TransitionConflict) as refused:
+            move(listing, target, refused=decided, error_field="decision")
+        assert refused.value.errors == {"decision": ["This listing was withdrawn by its provider"]}
+    # A state it does not name keeps the message built, and an allowed move is made.
+    listing.status = ListingStatus.PUBLISHED
+    with pytest.raises(TransitionConflict) as refused:
+        move(listing, ListingStatus.PUBLISHED, refused=decided)
+    assert refused.value.errors == {"status": ["This listing has already been published"]}
+    assert move(listing, ListingStatus.PAUSED, refused=decided) == ListingStatus.PUBLISHED
+
+
 def test_checking_refuses_or_passes_without_moving(listing):
     assert (
         check_transition(listing, ListingStatus.PAUSED, LISTING_TRANSITIONS, noun="listing")

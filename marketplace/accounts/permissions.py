@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marketplace.accounts.models import (
     ORGANISATION_ADMIN_ROLES,
+    ApiToken,
     Invitation,
     Organisation,
     Role,
@@ -70,3 +71,19 @@ def can_edit_invoicing_details(user: User | None, organisation: Organisation) ->
     """An organisation's own administrators record its electronic address, and (a provider's)
     VAT registration and bank account; nobody else, the authority included."""
     return has_role(user, organisation, *ORGANISATION_ADMIN_ROLES)
+
+
+def can_set_limits(user: User | None, organisation: Organisation | None) -> bool:
+    """Set buyers' spend limits and approvers' approval limits: an approver of the (active)
+    organisation."""
+    return has_role(user, organisation, Role.APPROVER)
+
+
+def can_create_api_token(user: User | None, organisation: Organisation) -> bool:
+    """Make a personal API token acting in ``organisation``: anyone who works in it."""
+    return bool(user and user.is_authenticated and user.roles_in(organisation))
+
+
+def can_revoke_api_token(user: User | None, token: ApiToken) -> bool:
+    """A token is revoked only by the person it acts for."""
+    return bool(user and user.is_authenticated and token.user_id == user.id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from marketplace.accounts.models import (
     ACCOUNT_NAME_MAX,
@@ -34,6 +35,18 @@ from marketplace.accounts.models import (
     TokenPurpose,
     User,
 )
+from marketplace.accounts.permissions import (
+    can_create_api_token,
+    can_edit_invoicing_details,
+    can_edit_organisation,
+    can_invite,
+    can_manage_organisations,
+    can_manage_team,
+    can_revoke_api_token,
+    can_revoke_invitation,
+    can_set_limits,
+)
+from marketplace.accounts.queries import people_with_roles
 from marketplace.accounts.security import (
     hash_password,
     hash_secret,
@@ -52,6 +65,8 @@ from marketplace.core.clock import utcnow
 from marketplace.core.db import db, lock_rows
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.urls import absolute_url
+from marketplace.reference.models import PccArea
 
 ORGANISATION_FIELDS = [
     "name",
@@ -69,11 +84,10 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def absolute_url(endpoint: str, **values) -> str:
-    """A link for an email, built on the configured base URL, never on the request's Host header."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    with current_app.test_request_context(base_url=base):
-        return base + url_for(endpoint, **values)
+def email_people(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
+    """Queue ``template`` to each active person holding any of ``roles`` in the organisation."""
+    for user in people_with_roles(organisation_id, roles):
+        queue_email(user.email, template, user=user, **context)
 
 
 def get_user_by_email(email: str) -> User | None:
@@ -489,8 +503,6 @@ def create_organisation(
     pcc_area_id: int | None = None,
 ) -> Organisation:
     """The authority creates a commissioning organisation (providers register themselves)."""
-    from marketplace.accounts.permissions import can_manage_organisations
-
     if not can_manage_organisations(actor):
         raise PermissionDenied()
     _check_area_links(type, region_id, pcc_area_id)
@@ -503,8 +515,6 @@ def create_organisation(
         pcc_area_id=pcc_area_id,
     )
     if organisation.type == OrganisationType.PCC and pcc_area_id is not None and region_id is None:
-        from marketplace.reference.models import PccArea
-
         area = db.session.get(PccArea, pcc_area_id)
         organisation.region_id = area.region_id if area else None
     db.session.add(organisation)
@@ -520,8 +530,6 @@ def create_organisation(
 
 def update_organisation(actor: User, organisation: Organisation, **changes) -> Organisation:
     """Change an organisation's details (not its type once people work in it)."""
-    from marketplace.accounts.permissions import can_edit_organisation
-
     if not can_edit_organisation(actor, organisation):
         raise PermissionDenied()
     new_type = changes.get("type", organisation.type)
@@ -553,8 +561,6 @@ def update_organisation(actor: User, organisation: Organisation, **changes) -> O
 
 
 def set_organisation_active(actor: User, organisation: Organisation, active: bool) -> None:
-    from marketplace.accounts.permissions import can_manage_organisations
-
     if not can_manage_organisations(actor):
         raise PermissionDenied()
     if organisation.is_authority and not active:
@@ -594,8 +600,6 @@ def invite_user(
     actor: User, organisation: Organisation, *, email: str, name: str, role: Role
 ) -> Invitation:
     """Invite a person into an organisation in a role, by an emailed single-use link."""
-    from marketplace.accounts.permissions import can_invite
-
     if role not in organisation.allowed_roles:
         allowed = ", ".join(sorted(r.label for r in organisation.allowed_roles))
         raise BusinessRuleViolation(
@@ -728,8 +732,6 @@ def accept_invitation(
 
 
 def revoke_invitation(actor: User, invitation: Invitation) -> None:
-    from marketplace.accounts.permissions import can_revoke_invitation
-
     if not can_revoke_invitation(actor, invitation):
         raise PermissionDenied()
     if invitation.status != InvitationStatus.PENDING:
@@ -742,8 +744,6 @@ def set_member_roles(
     actor: User, organisation: Organisation, member: User, roles: set[Role]
 ) -> None:
     """Give a team member exactly these roles in the organisation."""
-    from marketplace.accounts.permissions import can_manage_team
-
     if not can_manage_team(actor, organisation):
         raise PermissionDenied()
     if not roles:
@@ -802,8 +802,6 @@ def set_member_roles(
 
 def remove_member(actor: User, organisation: Organisation, member: User) -> None:
     """Take a person out of an organisation (their account stays for their other organisations)."""
-    from marketplace.accounts.permissions import can_manage_team
-
     if not can_manage_team(actor, organisation):
         raise PermissionDenied()
     current = member.roles_in(organisation)
@@ -886,7 +884,7 @@ def set_limits(
     roles = actor.roles_in(organisation) if organisation is not None else set()
     if organisation is None or not roles:
         raise NotFound("Organisation not found")
-    if Role.APPROVER not in roles or not organisation.active:
+    if not can_set_limits(actor, organisation):
         raise PermissionDenied("Only an approver can set spend and approval limits")
     member_roles = member.roles_in(organisation)
     if not member_roles:
@@ -976,7 +974,7 @@ API_TOKEN_PREFIX = "rsm_"  # noqa: S105 - marks our tokens so secret scanners ca
 
 def create_api_token(actor: User, organisation: Organisation, name: str) -> tuple[ApiToken, str]:
     """Make a personal API token acting for ``actor`` in ``organisation``; return it and its secret once."""
-    if not actor.roles_in(organisation):
+    if not can_create_api_token(actor, organisation):
         raise PermissionDenied()
     secret = API_TOKEN_PREFIX + new_secret()
     token = ApiToken(
@@ -1002,7 +1000,7 @@ def create_api_token(actor: User, organisation: Organisation, name: str) -> tupl
 
 
 def revoke_api_token(actor: User, token: ApiToken) -> None:
-    if token.user_id != actor.id:
+    if not can_revoke_api_token(actor, token):
         raise PermissionDenied()
     if token.revoked_at is not None:
         raise BusinessRuleViolation({"token": ["This token has already been revoked"]})
@@ -1046,8 +1044,6 @@ class BankDetails:
 
 
 def _require_invoicing_admin(actor: User, organisation: Organisation, *, provider: bool) -> None:
-    from marketplace.accounts.permissions import can_edit_invoicing_details
-
     if not can_edit_invoicing_details(actor, organisation):
         raise PermissionDenied("Only the organisation's administrators can do that")
     if provider and not organisation.is_provider:

@@ -684,13 +684,6 @@ def _require_not_withdrawn(listing: Listing) -> None:
         )
 
 
-def _move(listing: Listing, new_status: ListingStatus, *, check_only: bool = False, **how) -> None:
-    """Move the listing on (``marketplace.core.state``: its row locked first); ``check_only``
-    refuses without moving."""
-    move = check_transition if check_only else transition
-    move(listing, new_status, LISTING_TRANSITIONS, noun="listing", **how)
-
-
 def uncovered_areas(listing: Listing) -> list[ListingArea]:
     """The listing's areas where the provider no longer holds an active membership of the lot."""
     regions, pcc_areas = covered_area_ids(listing.organisation_id, listing.lot_id)
@@ -708,14 +701,15 @@ def publish_listing(
     """Publish a draft, or resume a paused listing, while every area's membership is active
     (``resume``: only a paused one)."""
     require_editor(actor, listing.organisation)
-    publishing = {"done": "published"}
+    publishing = {"noun": "listing", "done": "published"}
     if resume:
         publishing = {
+            "noun": "listing",
             "done": "resumed",
             "only_from": {ListingStatus.PAUSED},
             "already": "This listing is already published",
         }
-    _move(listing, ListingStatus.PUBLISHED, check_only=True, **publishing)
+    check_transition(listing, ListingStatus.PUBLISHED, LISTING_TRANSITIONS, **publishing)
     uncovered = uncovered_areas(listing)
     if uncovered:
         names = ", ".join(a.name for a in uncovered)
@@ -739,7 +733,7 @@ def publish_listing(
         raise BusinessRuleViolation({"status": ["Set a price in force today before publishing"]})
     before = _snapshot(listing)
     was = listing.status
-    _move(listing, ListingStatus.PUBLISHED, **publishing)
+    transition(listing, ListingStatus.PUBLISHED, LISTING_TRANSITIONS, **publishing)
     if was == ListingStatus.DRAFT:
         listing.published_at = now
     listing.paused_at = None
@@ -761,7 +755,7 @@ def pause_listing(actor: User, listing: Listing, *, at: datetime | None = None) 
     require_editor(actor, listing.organisation)
     lock(listing)
     before = _snapshot(listing)
-    _move(listing, ListingStatus.PAUSED)
+    transition(listing, ListingStatus.PAUSED, LISTING_TRANSITIONS, noun="listing")
     listing.paused_at = at or utcnow()
     db.session.flush()
     audit.record(actor, "listing.paused", listing, before=before, after=_snapshot(listing))
@@ -779,7 +773,7 @@ def withdraw_listing(
         raise BusinessRuleViolation(errors)
     lock(listing)
     before = _snapshot(listing)
-    _move(listing, ListingStatus.WITHDRAWN)
+    transition(listing, ListingStatus.WITHDRAWN, LISTING_TRANSITIONS, noun="listing")
     listing.withdrawn_at = at or utcnow()
     db.session.flush()
     audit.record(

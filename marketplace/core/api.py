@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import marshmallow as ma
@@ -56,6 +57,15 @@ class MarketplaceApi(Api):
     """flask-smorest with our single error shape (application/problem+json)."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    # The function that finds the API token a bearer secret belongs to (None if none, revoked or
+    # expired). Tokens belong to accounts, which build on the core: the app factory registers it.
+    authenticate_token: Callable[[str], Any] | None = None
+
+    def token_loader(self, callback: Callable[[str], Any]) -> Callable[[str], Any]:
+        """Register the function that finds the API token a bearer secret belongs to."""
+        self.authenticate_token = callback
+        return callback
 
     def handle_http_exception(self, error):  # flask-smorest hook
         return handle_http_exception(error)
@@ -196,11 +206,9 @@ def paginate(query: sa.Select, page: int, page_size: int) -> dict[str, Any]:
 
 def token_required() -> None:
     """Authenticate the bearer token and set ``g.api_user`` / ``g.organisation``."""
-    from marketplace.accounts.services import authenticate_api_token
-
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    token = authenticate_api_token(secret.strip()) if scheme.lower() == "bearer" else None
+    token = api.authenticate_token(secret.strip()) if scheme.lower() == "bearer" else None
     if token is None:
         abort(401, description="Send a valid API token as 'Authorization: Bearer <token>'.")
     g.api_token = token
@@ -261,9 +269,9 @@ class ApiBlueprint(Blueprint):
         """flask-smorest's ``arguments``, with a schema class made into its one instance here.
 
         Given a class, webargs builds a new instance for every request, deep-copying each of
-        its fields: about a fifth of a millisecond per request for a call-off's fields. One
-        instance serves every request as well (a marshmallow schema keeps nothing between
-        loads), and the documentation is the same.
+        its fields (a cost per request that `make bench` measures in placing call-offs through
+        the API, benchmarks/place_call_offs.py). One instance serves every request as well (a
+        marshmallow schema keeps nothing between loads), and the documentation is the same.
         """
         if isinstance(schema, type):
             schema = schema()
@@ -303,36 +311,14 @@ def refuse_oversized_body():
         abort(413, description=f"The request body is over the limit of {limit} bytes.")
 
 
-def init_api(app: Flask) -> None:
-    from marketplace.accounts.api import blp as accounts_api
-    from marketplace.accreditation.api import blp as accreditation_api
-    from marketplace.accreditation.api import memberships_blp as accreditation_memberships_api
-    from marketplace.catalogue.api import blp as catalogue_api
-    from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
-    from marketplace.core.extensions import csrf
-    from marketplace.funding.api import blp as funding_api
-    from marketplace.invoices.api import blp as invoices_api
-    from marketplace.orders.api import blp as orders_api
-    from marketplace.outcomes.api import blp as outcomes_api
-    from marketplace.payments.api import blp as payments_api
-    from marketplace.reference.api import blp as reference_api
-
+def init_api(
+    app: Flask, blueprints: Iterable[Blueprint], authenticate_token: Callable[[str], Any]
+) -> None:
+    """Serve the features' API ``blueprints`` at /api/v1, finding the token of each request's
+    bearer secret with ``authenticate_token``."""
     api.init_app(app)
+    api.token_loader(authenticate_token)
     api.ma_plugin.converter.add_attribute_function(input_rules_in_the_spec)
     app.before_request(refuse_oversized_body)
-    for blueprint in (
-        accounts_api,
-        reference_api,
-        accreditation_api,
-        accreditation_memberships_api,
-        catalogue_api,
-        rate_cards_api,
-        orders_api,
-        funding_api,
-        outcomes_api,
-        invoices_api,
-        payments_api,
-    ):
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
-        # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
-        csrf.exempt(blueprint)

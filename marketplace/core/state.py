@@ -113,7 +113,9 @@ def check_transition(
     done: str | None = None,
     only_from: Collection[S] | None = None,
     already: str | None = None,
+    refused: Mapping[S, str] | None = None,
     field: str = "status",
+    error_field: str | None = None,
 ) -> S:
     """Refuse, with ``TransitionConflict``, unless ``obj`` may move to ``target`` now; return the
     state it is in. Locks ``obj`` first (``lock``): the state checked is the one committed last,
@@ -125,18 +127,22 @@ def check_transition(
     states this use case starts from where the map allows more (approving moves a call-off to
     sent only from awaiting approval); ``already`` is the message when the object is in the
     target state, if other moves lead there too (a listing resumed is published, but so is a
-    listing never paused).
+    listing never paused); ``refused`` gives the message for a move refused from a state, where
+    it says more than the one built ("has already been accepted", whichever decision was asked
+    for); ``error_field`` names the field the message is for, if not ``field``.
     """
     lock(obj)
     current = getattr(obj, field)
     done = done or describe(target)
+    key = error_field or field
+    allowed = target in transitions[current] and (only_from is None or current in only_from)
+    if allowed and current != target:
+        return current
+    if refused and current in refused:
+        raise TransitionConflict({key: [refused[current]]})
     if current == target:
-        raise TransitionConflict({field: [already or f"This {noun} has already been {done}"]})
-    if target not in transitions[current] or (only_from is not None and current not in only_from):
-        raise TransitionConflict(
-            {field: [f"This {noun} is {describe(current)}, so it cannot be {done}"]}
-        )
-    return current
+        raise TransitionConflict({key: [already or f"This {noun} has already been {done}"]})
+    raise TransitionConflict({key: [f"This {noun} is {describe(current)}, so it cannot be {done}"]})
 
 
 def transition(
@@ -148,7 +154,9 @@ def transition(
     done: str | None = None,
     only_from: Collection[S] | None = None,
     already: str | None = None,
+    refused: Mapping[S, str] | None = None,
     field: str = "status",
+    error_field: str | None = None,
 ) -> S:
     """Move ``obj`` to ``target`` if its state machine allows it from the state it is in now
     (``check_transition``, which locks it first), and return that state.
@@ -165,7 +173,9 @@ def transition(
         done=done,
         only_from=only_from,
         already=already,
+        refused=refused,
         field=field,
+        error_field=error_field,
     )
     setattr(obj, field, target)
     return current

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask import url_for
+from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import (
     COMMISSIONER_TYPES,
@@ -17,12 +17,26 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
-from marketplace.core.clock import utcnow
+from marketplace.accreditation.models import (
+    Application,
+    ApplicationStatus,
+    ArrangementLot,
+    LotMembership,
+    MembershipStatus,
+    RedeclarationRequest,
+)
+from marketplace.accreditation.services.memberships import (
+    EXPIRY_WARNING_DAYS,
+    count_pending_renewals,
+    expiring_within,
+)
+from marketplace.catalogue.services import listings_needing_vat_registration
+from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
-from marketplace.navigation import fixed_url
-
-if TYPE_CHECKING:
-    from marketplace.orders.queries import HomeFigures
+from marketplace.core.filters import pounds
+from marketplace.core.urls import fixed_url
+from marketplace.orders.permissions import PARTY_ROLES
+from marketplace.orders.queries import HomeFigures, home_figures
 
 
 @dataclass
@@ -90,8 +104,6 @@ def _team_actions(organisation: Organisation) -> list[Action]:
 def _invoicing_actions(organisation: Organisation) -> list[Action]:
     """What a provider's invoices cannot go out without, and listings that charge VAT while it
     is not registered for VAT (one query, only for an unregistered provider)."""
-    from marketplace.catalogue.services import listings_needing_vat_registration
-
     actions = []
     charging = (
         [] if organisation.vat_registered else listings_needing_vat_registration(organisation)
@@ -122,9 +134,6 @@ def _invoicing_actions(organisation: Organisation) -> list[Action]:
 
 def _applications_waiting() -> tuple[int, int]:
     """Submitted applications not yet decided, and how many are past their decision deadline."""
-    from marketplace.accreditation.models import Application, ApplicationStatus
-    from marketplace.core.clock import london_date
-
     open_states = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
     today = london_date()
     waiting, overdue = db.session.execute(
@@ -138,20 +147,12 @@ def _applications_waiting() -> tuple[int, int]:
 
 def _renewals_waiting() -> int:
     """Renewed evidence from members waiting for an assessor."""
-    from marketplace.accreditation.services.memberships import count_pending_renewals
-
     return count_pending_renewals()
 
 
 def _accreditation_action(organisation: Organisation) -> Action | None:
     """Evidence that has expired or expires soon, for a provider: renewed and accepted in time,
     its memberships never lapse."""
-    from marketplace.accreditation.services.memberships import (
-        EXPIRY_WARNING_DAYS,
-        expiring_within,
-    )
-    from marketplace.core.clock import london_date
-
     today = london_date()
     expiring = expiring_within(organisation.id, today)
     if not expiring:
@@ -181,15 +182,6 @@ def _accreditation_action(organisation: Organisation) -> Action | None:
 def _membership_actions(organisation: Organisation) -> list[Action]:
     """A provider's memberships that the authority suspended or asked to re-declare: suspended,
     buyers cannot use it under them; a declaration not renewed in time suspends them."""
-    from sqlalchemy.orm import selectinload
-
-    from marketplace.accreditation.models import (
-        ArrangementLot,
-        LotMembership,
-        MembershipStatus,
-        RedeclarationRequest,
-    )
-
     page = fixed_url("accreditation.memberships")
     actions: list[Action] = []
     asked, due_on = db.session.execute(
@@ -363,9 +355,6 @@ def _placed_action(figures: HomeFigures) -> Action:
 def _budget_action(figures: HomeFigures, roles: set[Role]) -> Action:
     """The buyer organisation's budget for this financial year, added up; its approvers set
     and change the budgets."""
-    from marketplace.core.clock import financial_year_label
-    from marketplace.core.filters import pounds
-
     label = financial_year_label(figures.financial_year)
     if figures.budget_allocated_pence is None or figures.budget_available_pence is None:
         body = (
@@ -491,14 +480,8 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             )
         )
     # What waits for the organisation comes before what it could do at any time.
-    # Call-offs build on accounts: their pieces are imported where they are used.
-    from marketplace.orders.permissions import PARTY_ROLES
-
     figures = None
     if roles & PARTY_ROLES:
-        from marketplace.core.clock import financial_year, london_date
-        from marketplace.orders.queries import home_figures
-
         today = london_date()
         # One query; what waits for approval is what this person can approve.
         figures = home_figures(organisation.id, today, financial_year(today), user.id)

@@ -15,12 +15,17 @@ def is_authority(user: User, organisation: Organisation | None) -> bool:
     return Role.AUTHORITY_ADMIN in user.roles_in(organisation)
 
 
+def is_approver_of(user: User, organisation: Organisation | None) -> bool:
+    """Changes the organisation's budgets and the standing authorisations it gave."""
+    return Role.APPROVER in user.roles_in(organisation)
+
+
 def can_manage_money(user: User, organisation: Organisation | None) -> bool:
     """Set budgets and give standing authorisations: an approver of a commissioner."""
     return (
         organisation is not None
         and organisation.type.is_commissioner
-        and Role.APPROVER in user.roles_in(organisation)
+        and is_approver_of(user, organisation)
     )
 
 

@@ -25,13 +25,14 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.accounts.services import absolute_url
 from marketplace.core import audit
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db, lock_name, lock_rows
 from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.urls import absolute_url
 from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX, YEARS_AHEAD, BudgetChange
+from marketplace.funding.permissions import can_manage_money, is_approver_of
 from marketplace.orders.models import Budget, FundingAuthorisation
 from marketplace.reference.models import ServiceCategory
 
@@ -71,7 +72,7 @@ def open_years(today: date | None = None) -> list[int]:
 
 
 def _require_approver(actor: User, organisation: Organisation, what: str) -> None:
-    if not organisation.type.is_commissioner or Role.APPROVER not in actor.roles_in(organisation):
+    if not can_manage_money(actor, organisation):
         raise PermissionDenied(f"Only an approver of {organisation.name} can {what}.")
 
 
@@ -235,7 +236,7 @@ def change_budget(
     ``expected_allocated_pence``: the allocation the person saw when they chose the new one.
     If someone else has changed it since, the change is refused (409) so that theirs is not
     undone unseen."""
-    if Role.APPROVER not in actor.roles_in(budget.organisation):
+    if not is_approver_of(actor, budget.organisation):
         raise PermissionDenied(f"Only an approver of {budget.organisation.name} can change it.")
     errors: dict[str, list[str]] = {}
     amount = amount_error(allocated_pence, "the budget")
@@ -430,7 +431,7 @@ def create_authorisation(
 
 
 def _locked_authorisation(actor: User, authorisation: FundingAuthorisation, what: str):
-    if Role.APPROVER not in actor.roles_in(authorisation.funder):
+    if not is_approver_of(actor, authorisation.funder):
         raise PermissionDenied(f"Only an approver of {authorisation.funder.name} can {what} it.")
     [locked] = lock_rows(FundingAuthorisation, [authorisation.id])
     if locked.revoked_at is not None:
@@ -455,7 +456,7 @@ def change_authorisation(
     except BusinessRuleViolation as error:
         errors.update(error.errors)
         text = ""
-    if Role.APPROVER not in actor.roles_in(authorisation.funder):
+    if not is_approver_of(actor, authorisation.funder):
         raise PermissionDenied(f"Only an approver of {authorisation.funder.name} can change it.")
     _raise_if(errors)
     locked = _locked_authorisation(actor, authorisation, "change")
@@ -495,7 +496,7 @@ def revoke_authorisation(
 ) -> FundingAuthorisation:
     """Revoke an authorisation: later call-offs ask the funder to confirm its share; what it
     has already funded stays funded."""
-    if Role.APPROVER not in actor.roles_in(authorisation.funder):
+    if not is_approver_of(actor, authorisation.funder):
         raise PermissionDenied(f"Only an approver of {authorisation.funder.name} can revoke it.")
     text = _reason(reason)
     locked = _locked_authorisation(actor, authorisation, "revoke")

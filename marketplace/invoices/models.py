@@ -156,6 +156,11 @@ class Invoice(db.Model):
         return sum(note.net_pence for note in self.credit_notes)
 
     @property
+    def creditable_net_pence(self) -> int:
+        """What is left to credit on the invoice, ex VAT."""
+        return self.net_pence - self.credited_net_pence
+
+    @property
     def amount_due_pence(self) -> int:
         """What the lead buyer owes on this invoice once credit notes are taken off."""
         return self.gross_pence - self.credited_pence

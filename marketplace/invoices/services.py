@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import User
+from marketplace.accounts.services import email_people
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
 from marketplace.core import audit
@@ -26,11 +27,9 @@ from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
-    TransitionConflict,
 )
 from marketplace.core.filters import pounds
 from marketplace.core.money import split_by_basis_points, vat_pence
-from marketplace.core.notifications.services import email_people
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import check_date_horizon, date_horizon_error
 from marketplace.invoices.models import (
@@ -47,15 +46,14 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from marketplace.invoices.permissions import PROVIDER_ISSUERS, can_issue, can_settle
+from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
-from marketplace.payments.models import CardPaymentStatus
-from marketplace.payments.queries import card_payment_for
 
 PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
 INVOICE_FIELDS = ["status", "number", "net_pence", "vat_pence", "gross_pence", "due_on"]
-PROVIDER_ISSUERS = frozenset({Role.PROVIDER_ADMIN})
 # How many call-offs the run writes per flush: bounded memory whatever the size of the month.
 RUN_BATCH = 500
 
@@ -481,24 +479,17 @@ def visible_invoice(actor: User, invoice_id: int, organisation_id: int | None = 
 
 
 def _require_provider(actor: User, invoice: Invoice) -> None:
-    roles = actor.roles_for(invoice.provider_id)
-    if not roles:
+    if not actor.roles_for(invoice.provider_id):
         raise NotFound("Invoice not found")
-    if not roles & PROVIDER_ISSUERS:
+    if not can_issue(actor, invoice):
         raise PermissionDenied("Only a provider administrator can do that")
 
 
 def _require_buyer(actor: User, invoice: Invoice) -> None:
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
+    if not actor.roles_for(invoice.lead_buyer_id):
         raise NotFound("Invoice not found")
-    if not roles & BUYER_ROLES:
+    if not can_settle(actor, invoice):
         raise PermissionDenied("Only the lead buyer's buyers and approvers can do that")
-
-
-def _transition(invoice: Invoice, new_status: InvoiceStatus) -> None:
-    """Move the invoice on (``marketplace.core.state.transition``: its row locked first)."""
-    transition(invoice, new_status, INVOICE_TRANSITIONS, noun="invoice")
 
 
 def _record(actor: User | None, action: str, invoice: Invoice, before: dict, **extra) -> None:
@@ -565,7 +556,7 @@ def issue(actor: User, invoice: Invoice, *, now: datetime | None = None) -> Invo
     _ensure_counter(invoice.provider_id)
     [counter] = lock_rows(InvoiceCounter, [invoice.provider_id])
     counter.last_number += 1
-    _transition(invoice, InvoiceStatus.ISSUED)
+    transition(invoice, InvoiceStatus.ISSUED, INVOICE_TRANSITIONS, noun="invoice")
     invoice.sequence = counter.last_number
     invoice.number = invoice_number(counter.last_number)
     invoice.issued_at = invoice.received_at = now
@@ -584,7 +575,7 @@ def validate(actor: User, invoice: Invoice, *, now: datetime | None = None) -> I
     lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
     was_disputed = invoice.status == InvoiceStatus.DISPUTED
-    _transition(invoice, InvoiceStatus.VALIDATED)
+    transition(invoice, InvoiceStatus.VALIDATED, INVOICE_TRANSITIONS, noun="invoice")
     invoice.validated_at = now
     if was_disputed:
         invoice.resolved_at = now
@@ -606,7 +597,7 @@ def dispute(actor: User, invoice: Invoice, reason: str, *, now: datetime | None 
     now = now or utcnow()
     lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _transition(invoice, InvoiceStatus.DISPUTED)
+    transition(invoice, InvoiceStatus.DISPUTED, INVOICE_TRANSITIONS, noun="invoice")
     invoice.disputed_at, invoice.dispute_reason = now, reason
     _record(actor, "invoice.disputed", invoice, before, reason=reason)
     email_people(invoice.provider_id, PROVIDER_ISSUERS, "invoices_disputed", invoice=invoice)
@@ -643,21 +634,11 @@ def mark_paid_by_bacs(
     if errors:
         raise BusinessRuleViolation(errors)
     lock(invoice)
-    # A card payment already under way may still take the money: recording a BACS payment too
-    # would pay the invoice twice. (One waiting for 3-D Secure has taken nothing; the card
-    # pages cancel it once the invoice is paid.)
-    attempt = card_payment_for(invoice.id)
-    if attempt is not None and attempt.status == CardPaymentStatus.PROCESSING:
-        raise TransitionConflict(
-            {
-                "status": [
-                    "A card payment of this invoice is being processed. Wait for its result "
-                    "before recording a BACS payment: if it succeeds, the invoice is paid"
-                ]
-            }
-        )
+    # A payment by card already under way refuses this (payments' receiver): recording a BACS
+    # payment too would pay the invoice twice.
+    bacs_payment_recording.send(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _transition(invoice, InvoiceStatus.PAID)
+    transition(invoice, InvoiceStatus.PAID, INVOICE_TRANSITIONS, noun="invoice")
     invoice.paid_at, invoice.paid_on = now, paid_on
     invoice.payment_method, invoice.payment_reference = PaymentMethod.BACS, reference
     _record(actor, "invoice.paid", invoice, before, method="bacs", reference=reference)
@@ -672,7 +653,7 @@ def mark_paid_by_card(
     now = now or utcnow()
     lock(invoice)
     before = audit.snapshot(invoice, INVOICE_FIELDS)
-    _transition(invoice, InvoiceStatus.PAID)
+    transition(invoice, InvoiceStatus.PAID, INVOICE_TRANSITIONS, noun="invoice")
     invoice.paid_at, invoice.paid_on = now, london_date(now)
     invoice.payment_method = PaymentMethod.CARD
     invoice.payment_reference = payment_intent_id[:PAYMENT_REFERENCE_MAX]
@@ -742,11 +723,6 @@ def credit_vat_pence(net_pence: int, net_left: int, vat_left: int, treatment) ->
     return min(vat_pence(net_pence, treatment), vat_left)
 
 
-def creditable_net_pence(invoice: Invoice) -> int:
-    """What is left to credit on the invoice, ex VAT."""
-    return invoice.net_pence - invoice.credited_net_pence
-
-
 def raise_credit_note(
     actor: User,
     invoice: Invoice,
@@ -766,7 +742,7 @@ def raise_credit_note(
     # notes raised at once cannot take off more than the invoice holds between them.
     lock(invoice, "credit_notes")
     errors: dict[str, list[str]] = {}
-    left = creditable_net_pence(invoice)
+    left = invoice.creditable_net_pence
     if invoice.status == InvoiceStatus.DRAFT:
         raise BusinessRuleViolation(
             {"status": ["A draft has not been issued, so there is nothing to credit"]}
@@ -805,13 +781,8 @@ def raise_credit_note(
     )
     db.session.add(note)
     db.session.flush()
-    if invoice.payment_method == PaymentMethod.CARD:
-        # Paid by card: the credit goes back to the card, once per credit note however often
-        # this is retried. Imported here because payments build on invoices.
-        from marketplace.payments.services import refund_card_payment
-
-        refund = refund_card_payment(actor, invoice, note.gross_pence, f"credit-note-{note.id}")
-        note.refund_reference = refund.refund_id
+    # Paid by card: payments' receiver gives the credit back to the card.
+    credit_note_raised.send(invoice, note=note, actor=actor)
     audit.record(
         actor,
         "credit_note.raised",

@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import approvers_and_limits, people_with_roles
-from marketplace.accounts.services import absolute_url
+from marketplace.accounts.services import email_people
 from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import (
@@ -65,8 +65,9 @@ from marketplace.core.errors import (
 )
 from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment, allocate, split_by_basis_points
 from marketplace.core.money import vat_pence as vat_on
-from marketplace.core.notifications.services import email_people, queue_email
+from marketplace.core.notifications.services import queue_email
 from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.urls import absolute_url
 from marketplace.core.validation import add_years, date_horizon_error, horizon_years
 from marketplace.orders.models import (
     CALL_OFF_TRANSITIONS,

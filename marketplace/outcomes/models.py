@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import EvidenceFile
 from marketplace.core.db import UTCDateTime, db, enum_type
-from marketplace.orders.models import CallOff
+from marketplace.orders.models import CallOff, CallOffStatus
 
 OUTCOME_MAX = 300
 EVIDENCE_REQUIRED_MAX = 1_000
@@ -32,6 +32,10 @@ REFERENCE_MAX = 20
 MAX_CAP = 1_000
 # £1m per outcome: above it is a typing error (the call-off's own limit is checked as well).
 MAX_TARIFF_PENCE = 100_000_000
+# Outcome terms are added to a live call-off; claims are made once it is accepted, and after it
+# is completed too (an outcome such as a tenancy kept for six months comes after the service).
+TERMS_CHANGEABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
+CLAIMABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY, CallOffStatus.COMPLETED)
 
 
 class OutcomeTermStatus(enum.StrEnum):

@@ -14,7 +14,7 @@ verified claim becomes spend in each funder's budget, split by the funding share
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import BinaryIO
@@ -22,6 +22,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
+from marketplace.accounts.services import email_people
 from marketplace.accreditation.uploads import store_evidence
 from marketplace.catalogue.models import Listing
 from marketplace.core import audit
@@ -29,14 +30,14 @@ from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db, lock_rows, parse_id
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.money import split_by_basis_points, vat_pence
-from marketplace.core.notifications.services import email_people
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
 from marketplace.orders import services as orders
-from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff, CallOffStatus
+from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff
 from marketplace.orders.permissions import BUYER_ROLES, parties
 from marketplace.outcomes.models import (
     CLAIM_TRANSITIONS,
+    CLAIMABLE,
     COUNTED_CLAIMS,
     EVIDENCE_REQUIRED_MAX,
     MAX_CAP,
@@ -44,17 +45,19 @@ from marketplace.outcomes.models import (
     NOTE_MAX,
     OUTCOME_TERM_TRANSITIONS,
     REASON_MAX,
+    TERMS_CHANGEABLE,
     ClaimStatus,
     OutcomeClaim,
     OutcomeTerm,
     OutcomeTermStatus,
 )
+from marketplace.outcomes.permissions import (
+    PROVIDER_CLAIMERS,
+    claims_outcomes,
+    decides_terms,
+    is_lead_buyer,
+)
 
-PROVIDER_CLAIMERS = frozenset({Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR})
-# Outcome terms are added to a live call-off; claims are made once it is accepted, and after it
-# is completed too (an outcome such as a tenancy kept for six months comes after the service).
-TERMS_CHANGEABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)
-CLAIMABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY, CallOffStatus.COMPLETED)
 TERM_FIELDS = [
     "status",
     "outcome",
@@ -201,14 +204,16 @@ def add_terms_at_placing(
 
 
 def _require_lead_buyer(actor: User, call_off: CallOff, what: str) -> None:
-    if not actor.roles_for(call_off.lead_buyer_id) & BUYER_ROLES:
+    if not is_lead_buyer(actor, call_off):
         if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied(f"Only the lead buyer can {what}")
         raise NotFound("Call-off not found")
 
 
-def _require_provider(actor: User, call_off: CallOff, roles: frozenset, what: str) -> None:
-    if not actor.roles_for(call_off.provider_id) & roles:
+def _require_provider(
+    actor: User, call_off: CallOff, allowed: Callable[[User, CallOff], bool], what: str
+) -> None:
+    if not allowed(actor, call_off):
         if any(actor.roles_for(org) for org in parties(call_off)):
             raise PermissionDenied(f"Only the provider can {what}")
         raise NotFound("Call-off not found")
@@ -298,23 +303,16 @@ def propose_term(
     return term
 
 
-def _term_transition(
-    term: OutcomeTerm, new_status: OutcomeTermStatus, *, check_only: bool = False
-) -> None:
-    move = check_transition if check_only else transition
-    move(term, new_status, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
-
-
 def agree_term(
     actor: User, call_off: CallOff, term_id: object, *, now: datetime | None = None
 ) -> OutcomeTerm:
     """The provider agrees proposed terms: the call-off's whole-life value (with the most the
     terms could add) must stay within the direct-award limit; the call-off takes a new version."""
     term = _term_of(call_off, term_id)
-    _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "agree outcome terms")
+    _require_provider(actor, call_off, decides_terms, "agree outcome terms")
     # The call-off, then its terms: agreeing changes the call-off's most payable and version.
     lock(call_off)
-    _term_transition(term, OutcomeTermStatus.AGREED, check_only=True)
+    check_transition(term, OutcomeTermStatus.AGREED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     if call_off.status not in TERMS_CHANGEABLE:
         raise BusinessRuleViolation(
             {"status": [f"This call-off is {call_off.status.label.lower()}, so it cannot change"]}
@@ -323,7 +321,7 @@ def agree_term(
     extra = term_max_pence(term, call_off.vat_treatment)
     orders._check_route(call_off, extra, now)  # locks the buyer's total for the service
     before = audit.snapshot(term, TERM_FIELDS)
-    _term_transition(term, OutcomeTermStatus.AGREED)
+    transition(term, OutcomeTermStatus.AGREED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     term.agreed_at, term.agreed_by_id = now, actor.id
     call_off.outcome_max_pence += extra
     call_off.version += 1
@@ -351,12 +349,12 @@ def reject_term(
 ) -> OutcomeTerm:
     """The provider rejects proposed terms with a reason."""
     term = _term_of(call_off, term_id)
-    _require_provider(actor, call_off, frozenset({Role.PROVIDER_ADMIN}), "reject outcome terms")
+    _require_provider(actor, call_off, decides_terms, "reject outcome terms")
     reason = _reason(reason, "Explain why you are rejecting these outcome terms")
     now = now or utcnow()
     lock(term)
     before = audit.snapshot(term, TERM_FIELDS)
-    _term_transition(term, OutcomeTermStatus.REJECTED)
+    transition(term, OutcomeTermStatus.REJECTED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     term.rejected_at, term.rejected_by_id, term.rejection_reason = now, actor.id, reason
     audit.record(
         actor,
@@ -408,7 +406,7 @@ def claim_outcome(
 ) -> OutcomeClaim:
     """The provider claims an agreed outcome, achieved on or after its earliest claim date and
     within its cap, with an evidence file (checked as accreditation evidence is)."""
-    _require_provider(actor, call_off, PROVIDER_CLAIMERS, "claim outcomes")
+    _require_provider(actor, call_off, claims_outcomes, "claim outcomes")
     now = now or utcnow()
     today = london_date(now)
     term = _term_of(call_off, details.term_id)
@@ -483,10 +481,6 @@ def claim_outcome(
     return claim
 
 
-def _claim_transition(claim: OutcomeClaim, new_status: ClaimStatus) -> None:
-    transition(claim, new_status, CLAIM_TRANSITIONS, noun="claim")
-
-
 def _spend(call_off: CallOff, amount: int) -> list[int]:
     """A verified claim's cost becomes spend in each funder's budget, split by the shares."""
     funders = list(call_off.funders)
@@ -504,7 +498,7 @@ def verify_claim(actor: User, claim: OutcomeClaim, *, now: datetime | None = Non
     lock(claim)
     now = now or utcnow()
     before = audit.snapshot(claim, CLAIM_FIELDS)
-    _claim_transition(claim, ClaimStatus.VERIFIED)
+    transition(claim, ClaimStatus.VERIFIED, CLAIM_TRANSITIONS, noun="claim")
     claim.verified_at, claim.verified_by_id = now, actor.id
     amount = claim_gross(claim.term.tariff_pence, call_off.vat_treatment)
     parts = _spend(call_off, amount)
@@ -536,7 +530,7 @@ def reject_claim(
     lock(claim)
     now = now or utcnow()
     before = audit.snapshot(claim, CLAIM_FIELDS)
-    _claim_transition(claim, ClaimStatus.REJECTED)
+    transition(claim, ClaimStatus.REJECTED, CLAIM_TRANSITIONS, noun="claim")
     claim.rejected_at, claim.rejected_by_id, claim.rejection_reason = now, actor.id, reason
     audit.record(
         actor,

@@ -14,13 +14,13 @@ import marshmallow as ma
 from flask import abort, g, url_for
 from flask.views import MethodView
 
-from marketplace.config import card_payments_enabled
 from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, PermissionDenied, problem_response
 from marketplace.invoices.services import visible_invoice
 from marketplace.payments import services
 from marketplace.payments.models import STRIPE_ID_MAX, CardPayment, CardPaymentStatus
+from marketplace.payments.permissions import can_pay_for, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
 
 blp = api_blueprint(
@@ -89,9 +89,9 @@ class CardPaymentSchema(ma.Schema):
 def _require_payer() -> None:
     # Checked in each view, after its body is parsed: a body that could never be accepted is
     # refused (422) whether or not card payments are configured.
-    if not card_payments_enabled():
+    if not services.card_payments_enabled():
         abort(404, "Card payments are not configured")
-    if not g.api_user.roles_for(g.organisation.id) & services.PAYERS:
+    if not can_pay_for(g.api_user, g.organisation.id):
         raise PermissionDenied("Only your organisation's buyers and approvers can pay by card")
 
 
@@ -115,7 +115,7 @@ def card_payment(invoice_id):
     """The invoice's latest card payment attempt (404 when it has none)."""
     _require_payer()
     invoice = _invoice(invoice_id)
-    if not g.api_user.roles_for(invoice.lead_buyer_id) & services.PAYERS:
+    if not can_pay_invoice(g.api_user, invoice):
         raise NotFound("Invoice not found")
     payment = card_payment_for(invoice.id)
     if payment is None:

@@ -23,16 +23,22 @@ import sqlalchemy as sa
 import stripe
 from flask import current_app
 
-from marketplace.accounts.models import Organisation, Role, User
-from marketplace.config import card_payments_enabled
+from marketplace.accounts.models import Organisation, User
+from marketplace.accounts.services import email_people
 from marketplace.core import audit
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db, lock_rows
-from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
-from marketplace.core.notifications.services import email_people
+from marketplace.core.errors import (
+    BusinessRuleViolation,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    TransitionConflict,
+)
 from marketplace.core.state import lock, transition
 from marketplace.invoices import services as invoices
-from marketplace.invoices.models import Invoice, InvoiceStatus, PaymentMethod
+from marketplace.invoices.models import CreditNote, Invoice, InvoiceStatus, PaymentMethod
+from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
 from marketplace.payments.models import (
     CARD_PAYMENT_TRANSITIONS,
     CURRENCY,
@@ -46,11 +52,11 @@ from marketplace.payments.models import (
     StripeCustomer,
     StripeEvent,
 )
+from marketplace.payments.permissions import PAYERS, can_pay_for, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
 
 log = logging.getLogger(__name__)
 
-PAYERS = frozenset({Role.BUYER, Role.APPROVER})
 PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 SETUP_INTENT_ID = re.compile(r"seti_[A-Za-z0-9_]{1,200}")
 PAYMENT_FIELDS = ["status", "payment_intent_id", "amount_pence", "attempt", "failure_message"]
@@ -95,6 +101,12 @@ def stripe_client() -> stripe.StripeClient:
     return clients[(key, base)]
 
 
+def card_payments_enabled() -> bool:
+    """Whether card payments are offered: a Stripe secret key and webhook secret are configured."""
+    config = current_app.config
+    return bool(config.get("STRIPE_SECRET_KEY") and config.get("STRIPE_WEBHOOK_SECRET"))
+
+
 def _require_enabled() -> None:
     if not card_payments_enabled():
         raise NotFound("Card payments are not available")
@@ -122,11 +134,17 @@ def _message(error: stripe.StripeError, default: str) -> str:
 
 
 def _require_payer(actor: User, organisation_id: int) -> None:
-    roles = actor.roles_for(organisation_id)
-    if not roles:
+    if not actor.roles_for(organisation_id):
         raise NotFound("Organisation not found")
-    if not roles & PAYERS:
+    if not can_pay_for(actor, organisation_id):
         raise PermissionDenied("Only your organisation's buyers and approvers can do that")
+
+
+def _require_invoice_payer(actor: User, invoice: Invoice) -> None:
+    if not actor.roles_for(invoice.lead_buyer_id):
+        raise NotFound("Invoice not found")
+    if not can_pay_invoice(actor, invoice):
+        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
 
 
 def _customer_for(actor: User, organisation: Organisation, now: datetime) -> StripeCustomer:
@@ -365,7 +383,7 @@ def can_pay_by_card(user: User, invoice: Invoice) -> bool:
     return (
         card_payments_enabled()
         and invoice.status == InvoiceStatus.VALIDATED
-        and bool(user.roles_for(invoice.lead_buyer_id) & PAYERS)
+        and can_pay_invoice(user, invoice)
     )
 
 
@@ -384,11 +402,7 @@ def pay_invoice_by_card(
     charges nothing.
     """
     _require_enabled()
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
-        raise NotFound("Invoice not found")
-    if not roles & PAYERS:
-        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    _require_invoice_payer(actor, invoice)
     now = now or utcnow()
     lock(invoice)
     latest = card_payment_for(invoice.id)
@@ -503,11 +517,7 @@ def check_card_payment(
     was. Returns the invoice's latest attempt.
     """
     _require_enabled()
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
-        raise NotFound("Invoice not found")
-    if not roles & PAYERS:
-        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    _require_invoice_payer(actor, invoice)
     now = now or utcnow()
     lock(invoice)
     payment = card_payment_for(invoice.id)
@@ -525,7 +535,9 @@ def check_card_payment(
     elif intent.status == "processing":
         lock(payment)
         before = _snapshot(payment)
-        _move(payment, CardPaymentStatus.PROCESSING)
+        transition(
+            payment, CardPaymentStatus.PROCESSING, CARD_PAYMENT_TRANSITIONS, noun="card payment"
+        )
         audit.record(
             actor, "card_payment.authenticated", payment, before=before, after=_snapshot(payment)
         )
@@ -549,11 +561,7 @@ def cancel_card_payment(
     """Give up a payment waiting for authentication (the buyer will pay another way or try
     again): Stripe cancels the PaymentIntent, and the attempt fails."""
     _require_enabled()
-    roles = actor.roles_for(invoice.lead_buyer_id)
-    if not roles:
-        raise NotFound("Invoice not found")
-    if not roles & PAYERS:
-        raise PermissionDenied("Only the lead buyer's buyers and approvers can pay an invoice")
+    _require_invoice_payer(actor, invoice)
     lock(invoice)
     payment = card_payment_for(invoice.id)
     if payment is None or payment.status != CardPaymentStatus.REQUIRES_ACTION:
@@ -586,14 +594,9 @@ def _snapshot(payment: CardPayment) -> dict:
     return audit.snapshot(payment, PAYMENT_FIELDS)
 
 
-def _move(payment: CardPayment, status: CardPaymentStatus) -> None:
-    """Move the payment on (``marketplace.core.state.transition``: its row locked first)."""
-    transition(payment, status, CARD_PAYMENT_TRANSITIONS, noun="card payment")
-
-
 def _fail(payment: CardPayment, message: str, now: datetime) -> None:
     if payment.status in (CardPaymentStatus.PROCESSING, CardPaymentStatus.REQUIRES_ACTION):
-        _move(payment, CardPaymentStatus.FAILED)
+        transition(payment, CardPaymentStatus.FAILED, CARD_PAYMENT_TRANSITIONS, noun="card payment")
         payment.failure_message = message[:FAILURE_MESSAGE_MAX]
         payment.failed_at = now
         db.session.flush()
@@ -674,7 +677,7 @@ def _succeeded(intent: Any, now: datetime) -> str:
     if payment.status == CardPaymentStatus.SUCCEEDED:
         return "already_succeeded"
     before = _snapshot(payment)
-    _move(payment, CardPaymentStatus.SUCCEEDED)
+    transition(payment, CardPaymentStatus.SUCCEEDED, CARD_PAYMENT_TRANSITIONS, noun="card payment")
     payment.succeeded_at = now
     payment.failure_message = None
     audit.record(None, "card_payment.succeeded", payment, before=before, after=_snapshot(payment))
@@ -713,6 +716,33 @@ def _payment_failed(intent: Any, now: datetime) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Refunds (for credit notes)
+
+
+@credit_note_raised.connect
+def refund_credit_note(invoice: Invoice, *, note: CreditNote, actor: User) -> None:
+    """A credit note on an invoice paid by card goes back to the card, once per credit note
+    however often the credit note's request is retried."""
+    if invoice.payment_method != PaymentMethod.CARD:
+        return
+    refund = refund_card_payment(actor, invoice, note.gross_pence, f"credit-note-{note.id}")
+    note.refund_reference = refund.refund_id
+
+
+@bacs_payment_recording.connect
+def refuse_bacs_while_card_processing(invoice: Invoice) -> None:
+    """A card payment under way may still take the money: a BACS payment recorded as well would
+    pay the invoice twice. (One waiting for 3-D Secure has taken nothing; the card pages cancel
+    it once the invoice is paid.)"""
+    attempt = card_payment_for(invoice.id)
+    if attempt is not None and attempt.status == CardPaymentStatus.PROCESSING:
+        raise TransitionConflict(
+            {
+                "status": [
+                    "A card payment of this invoice is being processed. Wait for its result "
+                    "before recording a BACS payment: if it succeeds, the invoice is paid"
+                ]
+            }
+        )
 
 
 def refund_card_payment(

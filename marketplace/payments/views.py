@@ -26,11 +26,10 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from marketplace import content_security_policy
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
-from marketplace.config import card_payments_enabled
+from marketplace.core.csp import content_security_policy
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, problem_response
 from marketplace.core.extensions import csrf
@@ -45,19 +44,18 @@ from marketplace.payments.forms import (
     RemoveCardForm,
 )
 from marketplace.payments.models import CardPaymentStatus
+from marketplace.payments.permissions import PAYERS, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("payments", __name__, template_folder="templates")
 
-PAYERS = (Role.BUYER, Role.APPROVER)
-
 
 @bp.app_template_global()
 def card_payments_on() -> bool:
     """For templates: whether card payments are offered at all."""
-    return card_payments_enabled()
+    return services.card_payments_enabled()
 
 
 @bp.app_template_global("card_payment_for")
@@ -72,7 +70,7 @@ def can_pay_by_card(invoice: Invoice) -> bool:
 
 @bp.before_request
 def _only_when_enabled():
-    if not card_payments_enabled():
+    if not services.card_payments_enabled():
         if request.endpoint == "payments.stripe_webhook":
             return problem_response(404, detail="Card payments are not configured")
         abort(404)
@@ -237,7 +235,7 @@ def remove_card():
 @roles_required(*PAYERS)
 def pay_invoice(invoice_id: int):
     invoice = _invoice(invoice_id)
-    if not current_user.roles_for(invoice.lead_buyer_id) & set(PAYERS):
+    if not can_pay_invoice(current_user, invoice):
         abort(403)
     latest = card_payment_for(invoice.id)
     if latest is not None and latest.status == CardPaymentStatus.REQUIRES_ACTION:
@@ -283,7 +281,7 @@ def confirm_payment(invoice_id: int):
     """The card's issuer asked for authentication (3-D Secure): Stripe.js shows its check in the
     page, then the form is sent and the server reads the PaymentIntent's outcome from Stripe."""
     invoice = _invoice(invoice_id)
-    if not current_user.roles_for(invoice.lead_buyer_id) & set(PAYERS):
+    if not can_pay_invoice(current_user, invoice):
         abort(403)
     form = ConfirmPaymentForm()
     errors: dict[str, list[str]] = {}
@@ -360,7 +358,7 @@ def confirm_payment(invoice_id: int):
 @roles_required(*PAYERS)
 def cancel_payment(invoice_id: int):
     invoice = _invoice(invoice_id)
-    if not current_user.roles_for(invoice.lead_buyer_id) & set(PAYERS):
+    if not can_pay_invoice(current_user, invoice):
         abort(403)
     if not CancelPaymentForm().validate_on_submit():
         abort(400)

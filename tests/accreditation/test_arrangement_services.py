@@ -107,14 +107,14 @@ def test_reference_must_be_unique(admin):
 
 def test_going_live_then_suspend_and_close(admin):
     arrangement = services.create_arrangement(admin, **details())
-    services.transition_arrangement(admin, arrangement, ArrangementStatus.LIVE)
+    services.change_arrangement_status(admin, arrangement, ArrangementStatus.LIVE)
     assert arrangement.went_live_at is not None
     went_live_at = arrangement.went_live_at
-    services.transition_arrangement(admin, arrangement, ArrangementStatus.SUSPENDED, "Review")
+    services.change_arrangement_status(admin, arrangement, ArrangementStatus.SUSPENDED, "Review")
     assert arrangement.status_reason == "Review"
-    services.transition_arrangement(admin, arrangement, ArrangementStatus.LIVE)
+    services.change_arrangement_status(admin, arrangement, ArrangementStatus.LIVE)
     assert arrangement.went_live_at == went_live_at
-    services.transition_arrangement(admin, arrangement, ArrangementStatus.CLOSED, "Ended")
+    services.change_arrangement_status(admin, arrangement, ArrangementStatus.CLOSED, "Ended")
     assert arrangement.closed_at is not None
     db.session.flush()
     assert actions()[-4:] == [
@@ -139,7 +139,7 @@ def test_going_live_then_suspend_and_close(admin):
 def test_refused_transitions(admin, start, target):
     arrangement = make_arrangement(status=start)
     with pytest.raises(BusinessRuleViolation) as error:
-        services.transition_arrangement(admin, arrangement, target, "a reason")
+        services.change_arrangement_status(admin, arrangement, target, "a reason")
     assert "status" in error.value.errors
     assert arrangement.status == start
 
@@ -147,7 +147,7 @@ def test_refused_transitions(admin, start, target):
 def test_suspending_needs_a_reason(admin):
     arrangement = make_arrangement(status=ArrangementStatus.LIVE)
     with pytest.raises(BusinessRuleViolation) as error:
-        services.transition_arrangement(admin, arrangement, ArrangementStatus.SUSPENDED, " ")
+        services.change_arrangement_status(admin, arrangement, ArrangementStatus.SUSPENDED, " ")
     assert "reason" in error.value.errors
 
 
@@ -167,7 +167,7 @@ def test_going_live_needs_lots_regions_and_validity(admin):
         (expired, "validity period"),
     ]:
         with pytest.raises(BusinessRuleViolation) as error:
-            services.transition_arrangement(admin, arrangement, ArrangementStatus.LIVE)
+            services.change_arrangement_status(admin, arrangement, ArrangementStatus.LIVE)
         assert words in " ".join(error.value.errors["status"])
         assert arrangement.status == ArrangementStatus.PENDING
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
-from marketplace.accreditation.services.arrangements import transition_arrangement
+from marketplace.accreditation.services.arrangements import change_arrangement_status
 from marketplace.catalogue import services as catalogue_services
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
@@ -176,11 +176,11 @@ def test_the_service_and_its_staff_are_kept_by_the_worker_until_they_change(
     # Suspended, then paused: nothing more can be bought.
     authority = make_member(Role.AUTHORITY_ADMIN)
     arrangement = db.session.get(Arrangement, world.listing.lot.arrangement_id)
-    transition_arrangement(authority, arrangement, ArrangementStatus.SUSPENDED, "Audit")
+    change_arrangement_status(authority, arrangement, ArrangementStatus.SUSPENDED, "Audit")
     commit()
     refused = client.post("/api/v1/orders", json=order(world, po_number="PO-5"), headers=buyer)
     assert refused.status_code == 422 and "not live" in str(refused.json["errors"])
-    transition_arrangement(authority, arrangement, ArrangementStatus.LIVE, "Done")
+    change_arrangement_status(authority, arrangement, ArrangementStatus.LIVE, "Done")
     catalogue_services.pause_listing(world.provider_admin, world.listing)
     commit()
     gone = client.post("/api/v1/orders", json=order(world, po_number="PO-6"), headers=buyer)

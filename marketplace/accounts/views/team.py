@@ -19,7 +19,11 @@ from marketplace.accounts.forms.team import (
     ordered_roles,
 )
 from marketplace.accounts.models import Organisation, Role, User
-from marketplace.accounts.permissions import can_manage_organisations, can_manage_team
+from marketplace.accounts.permissions import (
+    can_manage_organisations,
+    can_manage_team,
+    can_set_limits,
+)
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
 from marketplace.core.db import commit
@@ -101,7 +105,7 @@ def team():
         org_args=args,
         back_url=team_home(organisation) if args else None,
         withdraw_form=ConfirmForm(),
-        can_set_limits=Role.APPROVER in current_user.roles_in(organisation),
+        can_set_limits=can_set_limits(current_user, organisation),
     )
 
 
@@ -184,7 +188,7 @@ def member_limits(user_id: int):
     """An approver sets a buyer's spend limit and an approver's approval limit."""
     organisation = _team_organisation()
     member = _member_or_404(organisation, user_id)
-    if Role.APPROVER not in current_user.roles_in(organisation):
+    if not can_set_limits(current_user, organisation):
         abort(404 if not current_user.roles_in(organisation) else 403)
     member_roles = member.roles_in(organisation)
     if not member_roles & {Role.BUYER, Role.APPROVER}:

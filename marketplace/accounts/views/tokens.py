@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from marketplace.accounts import queries, services
 from marketplace.accounts.forms.team import ConfirmForm
 from marketplace.accounts.forms.tokens import ApiTokenForm
+from marketplace.accounts.permissions import can_create_api_token
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
 from marketplace.accounts.views.team import rule_errors
@@ -18,7 +19,7 @@ from marketplace.core.errors import BusinessRuleViolation
 def _token_organisation():
     """Tokens act for the organisation the person is working for now."""
     organisation = current_organisation()
-    if organisation is None or not current_user.roles_in(organisation):
+    if organisation is None or not can_create_api_token(current_user, organisation):
         abort(403)
     return organisation
 

@@ -30,11 +30,12 @@ from marketplace.accreditation.models import (
     QuestionType,
 )
 from marketplace.accreditation.permissions import can_apply
-from marketplace.core import audit, state
+from marketplace.core import audit
 from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
 from marketplace.reference.models import PccArea, ProbationRegion
 
@@ -58,15 +59,6 @@ ASSESSABLE_STATUSES = frozenset({ApplicationStatus.SUBMITTED, ApplicationStatus.
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
-
-
-def transition(
-    application: Application, new_status: ApplicationStatus, *, check_only: bool = False
-) -> None:
-    """Move ``application`` to ``new_status`` if its state machine allows it now, else refuse
-    (``marketplace.core.state``: its row locked first); ``check_only`` refuses without moving."""
-    move = state.check_transition if check_only else state.transition
-    move(application, new_status, APPLICATION_TRANSITIONS, noun="application")
 
 
 def provider_admins(organisation: Organisation) -> list[User]:
@@ -410,9 +402,11 @@ def set_partners(actor: User, application: Application, partners: str) -> None:
 def withdraw(actor: User, application: Application, *, at: datetime | None = None) -> None:
     """Withdraw a draft or submitted application."""
     require_applicant(actor, application)
-    state.lock(application)
+    lock(application)
     before = audit.snapshot(application, APPLICATION_FIELDS)
-    transition(application, ApplicationStatus.WITHDRAWN)
+    transition(
+        application, ApplicationStatus.WITHDRAWN, APPLICATION_TRANSITIONS, noun="application"
+    )
     application.withdrawn_at = at or utcnow()
     application.withdrawn_by_id = actor.id
     db.session.flush()
@@ -444,7 +438,9 @@ def submit(
 ) -> None:
     """Declare and submit the application; the decision clock starts now."""
     require_applicant(actor, application)
-    transition(application, ApplicationStatus.SUBMITTED, check_only=True)
+    check_transition(
+        application, ApplicationStatus.SUBMITTED, APPLICATION_TRANSITIONS, noun="application"
+    )
     errors: dict[str, list[str]] = {}
     if not application.lots:
         errors["lots"] = ["Choose at least one lot"]
@@ -461,7 +457,9 @@ def submit(
 
     now = at or utcnow()
     before = audit.snapshot(application, APPLICATION_FIELDS)
-    transition(application, ApplicationStatus.SUBMITTED)
+    transition(
+        application, ApplicationStatus.SUBMITTED, APPLICATION_TRANSITIONS, noun="application"
+    )
     application.declared_at = now
     application.submitted_at = now
     application.submitted_by_id = actor.id

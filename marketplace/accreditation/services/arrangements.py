@@ -22,6 +22,7 @@ from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     QUESTION_MAX,
     REASON_MAX,
+    ApplicationLot,
     Arrangement,
     ArrangementLot,
     ArrangementStatus,
@@ -40,7 +41,7 @@ from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.notifications.services import queue_email
 from marketplace.core.state import check_transition, transition
 from marketplace.core.validation import date_horizon_error
-from marketplace.reference.models import ProbationRegion, ServiceCategory
+from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 REFERENCE_PATTERN = re.compile(r"^[A-Z0-9-]{3,40}$")
 MAX_DECISION_DAYS = 100
@@ -415,8 +416,6 @@ def remove_lot(actor: User, lot: ArrangementLot) -> None:
             {"": [f"{lot.category.name} has members, so it cannot be removed."]}
         )
     if arrangement.status != ArrangementStatus.PENDING:
-        from marketplace.accreditation.models import ApplicationLot
-
         used = db.session.scalar(
             sa.select(sa.func.count(ApplicationLot.id)).where(ApplicationLot.lot_id == lot.id)
         )
@@ -456,8 +455,6 @@ def remove_region(actor: User, arrangement: Arrangement, region: ProbationRegion
     _check_scope_editable(arrangement)
     if region not in arrangement.regions:
         raise BusinessRuleViolation({"region_id": [f"{region.name} is not covered"]})
-    from marketplace.reference.models import PccArea
-
     in_region = sa.or_(
         LotMembership.region_id == region.id,
         LotMembership.pcc_area_id.in_(sa.select(PccArea.id).where(PccArea.region_id == region.id)),
@@ -479,7 +476,7 @@ def remove_region(actor: User, arrangement: Arrangement, region: ProbationRegion
 DONE = {ArrangementStatus.LIVE: "made live"}
 
 
-def transition_arrangement(
+def change_arrangement_status(
     actor: User, arrangement: Arrangement, new_status: ArrangementStatus, reason: str = ""
 ) -> Arrangement:
     """Move an arrangement to another state, if its state machine allows it."""

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from marketplace.accounts.models import User
 from marketplace.accreditation.models import (
     ANSWER_TEXT_MAX,
+    APPLICATION_TRANSITIONS,
     FEEDBACK_MAX,
     REASON_MAX,
     Answer,
@@ -32,14 +33,13 @@ from marketplace.accreditation.services.applications import (
     criteria_for,
     email_provider,
     require_applicant,
-    transition,
 )
 from marketplace.core import audit
 from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
 from marketplace.core.notifications.services import queue_email
-from marketplace.core.state import describe, lock
+from marketplace.core.state import describe, lock, transition
 
 
 def _require_assessor(actor: User) -> None:
@@ -143,7 +143,9 @@ def start_assessment(actor: User, application: Application, *, at: datetime | No
     if application.status == ApplicationStatus.UNDER_ASSESSMENT:
         return
     before = audit.snapshot(application, APPLICATION_FIELDS)
-    transition(application, ApplicationStatus.UNDER_ASSESSMENT)
+    transition(
+        application, ApplicationStatus.UNDER_ASSESSMENT, APPLICATION_TRANSITIONS, noun="application"
+    )
     application.assessment_started_at = at or utcnow()
     db.session.flush()
     audit.record(
@@ -380,7 +382,8 @@ def decide_lot(
 def _decide_application(actor: User, application: Application, now: datetime) -> None:
     before = audit.snapshot(application, APPLICATION_FIELDS)
     admitted = [al for al in application.lots if al.decision == LotDecision.ADMITTED]
-    transition(application, ApplicationStatus.ADMITTED if admitted else ApplicationStatus.REJECTED)
+    decision = ApplicationStatus.ADMITTED if admitted else ApplicationStatus.REJECTED
+    transition(application, decision, APPLICATION_TRANSITIONS, noun="application")
     application.decided_at = now
     db.session.flush()
     audit.record(

@@ -20,7 +20,6 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
-from marketplace.accounts.services import absolute_url
 from marketplace.accreditation.models import (
     DEFAULT_REDECLARATION_DAYS,
     MEMBERSHIP_TRANSITIONS,
@@ -52,10 +51,10 @@ from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
     PermissionDenied,
-    TransitionConflict,
 )
 from marketplace.core.notifications.services import queue_email
-from marketplace.core.state import lock, transition
+from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.urls import absolute_url
 from marketplace.core.validation import check_date_horizon
 
 MEMBERSHIP_FIELDS = [
@@ -77,11 +76,6 @@ def _require_manager(actor: User | None) -> None:
     # ``None`` is the system itself (the daily expiry run).
     if actor is not None and not can_manage_memberships(actor):
         raise PermissionDenied("Only the authority can change memberships")
-
-
-def _move(membership: LotMembership, new_status: MembershipStatus, **how) -> None:
-    """Move the membership on (``marketplace.core.state.transition``: its row locked first)."""
-    transition(membership, new_status, MEMBERSHIP_TRANSITIONS, noun="membership", **how)
 
 
 def _reason(reason: str, field_name: str = "reason", missing: str = "Give the reason") -> str:
@@ -109,7 +103,7 @@ def suspend(
     reason = _reason(reason, missing=SUSPENSION_REASON_MISSING)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
-    _move(membership, MembershipStatus.SUSPENDED)
+    transition(membership, MembershipStatus.SUSPENDED, MEMBERSHIP_TRANSITIONS, noun="membership")
     membership.suspended_at = at or utcnow()
     membership.suspension_cause = SuspensionCause(cause)
     membership.suspension_reason = reason
@@ -143,9 +137,11 @@ def reinstate(
     _require_manager(actor)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
-    _move(
+    transition(
         membership,
         MembershipStatus.ACTIVE,
+        MEMBERSHIP_TRANSITIONS,
+        noun="membership",
         done="reinstated",
         already="This membership is already active",
     )
@@ -187,7 +183,7 @@ def remove(
     details = _reason(details, "details", REMOVAL_DETAILS_MISSING)
     lock(membership)
     before = audit.snapshot(membership, MEMBERSHIP_FIELDS)
-    _move(membership, MembershipStatus.REMOVED)
+    transition(membership, MembershipStatus.REMOVED, MEMBERSHIP_TRANSITIONS, noun="membership")
     membership.removed_at = at or utcnow()
     membership.removal_reason = reason_code
     membership.removal_details = details
@@ -555,7 +551,9 @@ def renew_evidence(
     now = at or utcnow()
     superseded = pending_renewal(answer)
     if superseded is not None:
-        _lock_waiting(superseded, RenewalStatus.SUPERSEDED)
+        check_transition(
+            superseded, RenewalStatus.SUPERSEDED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL
+        )
         _decide(None, superseded, RenewalStatus.SUPERSEDED, None, now)
         audit.record(
             actor,
@@ -605,21 +603,18 @@ def renew_evidence(
     return renewal
 
 
-def _lock_waiting(renewal: EvidenceRenewal, status: RenewalStatus) -> None:
-    """Lock the renewal and refuse unless it may move to ``status`` now.
-
-    The row is locked and its state read afresh, so two assessors deciding at the same moment are
-    served one after the other; the second finds it decided and is told so (nothing is written
-    twice).
-    """
-    lock(renewal)
-    if status not in RENEWAL_TRANSITIONS[renewal.status]:
-        already = {
-            RenewalStatus.ACCEPTED: "This renewed evidence has already been accepted",
-            RenewalStatus.REJECTED: "This renewed evidence has already been rejected",
-            RenewalStatus.SUPERSEDED: "The provider has sent newer evidence in place of this",
-        }
-        raise TransitionConflict({"decision": [already[renewal.status]]})
+# How a decision on renewed evidence is refused: for the decision field, saying why it can no
+# longer be decided whatever decision was asked for. The row is locked first, so of two
+# assessors deciding at once the second is told it is decided.
+DECIDING_RENEWAL = {
+    "noun": "renewed evidence",
+    "error_field": "decision",
+    "refused": {
+        RenewalStatus.ACCEPTED: "This renewed evidence has already been accepted",
+        RenewalStatus.REJECTED: "This renewed evidence has already been rejected",
+        RenewalStatus.SUPERSEDED: "The provider has sent newer evidence in place of this",
+    },
+}
 
 
 def _decide(
@@ -629,8 +624,8 @@ def _decide(
     reason: str | None,
     now: datetime,
 ) -> None:
-    """Record the decision on a renewal that ``_lock_waiting`` has let through."""
-    renewal.status = status
+    """Record the decision on a renewal that ``check_transition`` has let through."""
+    transition(renewal, status, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL)
     renewal.decided_at = now
     renewal.decided_by_id = actor.id if actor is not None else None
     renewal.decision_reason = reason
@@ -661,7 +656,7 @@ def accept_renewed_evidence(
         "evidence_expires_on": answer.evidence_expires_on,
         "outcome": answer.outcome,
     }
-    _lock_waiting(renewal, RenewalStatus.ACCEPTED)
+    check_transition(renewal, RenewalStatus.ACCEPTED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL)
     if renewal.expires_on <= today:
         raise BusinessRuleViolation(
             {
@@ -715,7 +710,7 @@ def reject_renewed_evidence(
     _require_assessor(actor)
     reason = _reason(reason)
     now = at or utcnow()
-    _lock_waiting(renewal, RenewalStatus.REJECTED)
+    check_transition(renewal, RenewalStatus.REJECTED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL)
     _decide(actor, renewal, RenewalStatus.REJECTED, reason, now)
     db.session.flush()
     audit.record(

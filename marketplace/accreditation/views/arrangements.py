@@ -176,7 +176,7 @@ def arrangement_status(arrangement_id: int):
     form = TransitionForm(allowed=allowed)
     if form.validate_on_submit():
         try:
-            services.transition_arrangement(
+            services.change_arrangement_status(
                 current_user, arrangement, ArrangementStatus(form.status.data), form.reason.data
             )
         except BusinessRuleViolation as error:

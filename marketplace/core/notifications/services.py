@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,12 +11,11 @@ import sqlalchemy as sa
 from flask import current_app, g
 from sqlalchemy.orm.attributes import set_committed_value
 
-from marketplace.accounts.models import Role
-from marketplace.accounts.queries import people_with_roles
 from marketplace.core.clock import utcnow
 from marketplace.core.db import after_commit, commit, db, lock_rows, new_row
 from marketplace.core.notifications.models import Notification, NotificationStatus
 from marketplace.core.notifications.senders import DeliveryError, get_sender
+from marketplace.core.urls import absolute_url
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +61,9 @@ def email_environment() -> jinja2.Environment:
         # A cache of its own: the pages' cache holds templates compiled with their settings.
         environment = pages.overlay(trim_blocks=False, lstrip_blocks=False, cache_size=400)
         # Links in emails are built on the configured base URL, never on a request's Host.
-        from marketplace.accounts.services import absolute_url
-
         environment.globals = {**environment.globals, "absolute_url": absolute_url}
         current_app.extensions["email_jinja_env"] = environment
     return environment
-
-
-def email_people(organisation_id: int, roles: Iterable[Role], template: str, **context) -> None:
-    """Queue ``template`` to each active person holding any of ``roles`` in the organisation."""
-    for user in people_with_roles(organisation_id, roles):
-        queue_email(user.email, template, user=user, **context)
 
 
 @dataclass
