@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
 from marketplace.catalogue.models import Listing, ListingArea, ListingPrice
-from marketplace.catalogue.search import SEARCH_TOPIC, refresh_prices, reindex_all, reindex_listings
+from marketplace.catalogue.search.index import refresh_prices, reindex_all, reindex_listings
+from marketplace.catalogue.search.schema import SEARCH_TOPIC
 from marketplace.core.cache import triggers as cache_triggers
 from marketplace.core.cache.page_cache import Topic, generation, written_here
 from marketplace.core.clock import utcnow

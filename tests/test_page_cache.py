@@ -248,7 +248,8 @@ def test_kept_copies_are_attached_as_merge_would_attach_them(app, count_queries)
     from marketplace.accounts.security import hash_secret
     from marketplace.accounts.services import create_api_token
     from marketplace.accounts.session import _token_key, token_principal
-    from marketplace.catalogue.search import SEARCH_TOPIC, buyable_listing
+    from marketplace.catalogue.queries import buyable_listing
+    from marketplace.catalogue.search.schema import SEARCH_TOPIC
     from tests.orders.factories import build_orders_world
 
     world = build_orders_world()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from marketplace.catalogue.search import refresh_prices, reindex_all
+from marketplace.catalogue.search.index import refresh_prices, reindex_all
 from marketplace.core.db import commit
 
 catalogue_cli = AppGroup("catalogue", help="Service listings, rate cards and search.")
