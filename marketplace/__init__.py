@@ -409,7 +409,3 @@ def _register_cli(app: Flask) -> None:
         reference_cli,
     ):
         app.cli.add_command(group)
-    # Last, so that it joins a `catalogue` group registered above instead of replacing it.
-    from marketplace.catalogue import cli_stale
-
-    cli_stale.register(app)
