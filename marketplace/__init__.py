@@ -156,9 +156,8 @@ def _configure_templates(app: Flask) -> None:
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-    from marketplace.core import filters
-    from marketplace.core.cache import page_cache
-    from marketplace.core.cache.fragments import FragmentCache
+    from marketplace.core import cache, filters
+    from marketplace.core.cache import FragmentCache
     from marketplace.navigation import fixed_url
 
     filters.register(app)
@@ -179,7 +178,7 @@ def _configure_templates(app: Flask) -> None:
             f"govuk_frontend_jinja/components/{component}/macro.html"
         )
         app.jinja_env.globals[macro] = getattr(template.module, macro)
-    page_cache.init_app(app)
+    cache.init_app(app)
 
 
 @event.listens_for(Engine, "connect")

@@ -33,7 +33,7 @@ from marketplace.catalogue.models import (  # noqa: F401, E402
 )
 from marketplace.catalogue.search import hooks  # noqa: F401, E402 (the search index's upkeep)
 from marketplace.core.audit import AuditEvent  # noqa: F401
-from marketplace.core.cache.page_cache import CacheGeneration  # noqa: F401
+from marketplace.core.cache import CacheGeneration  # noqa: F401
 from marketplace.core.notifications.models import Notification  # noqa: F401
 from marketplace.funding.models import BudgetChange  # noqa: F401
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: F401

@@ -9,14 +9,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from marketplace import create_app
 from marketplace.accounts.models import Membership, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.core.cache import page_cache
-from marketplace.core.cache.page_cache import (
-    CacheGeneration,
-    PageCache,
-    Topic,
-    generation,
-    kept_copy,
-)
+from marketplace.core.cache import CacheGeneration, PageCache, Topic, generation, kept_copy
+from marketplace.core.cache import generations as cache_generations
 from marketplace.core.db import commit, db
 from tests.factories import make_member, make_organisation, make_user
 
@@ -51,11 +45,11 @@ def test_generations_are_read_on_a_connection_of_their_own_that_recovers_when_br
     with count_queries() as reading:
         first = generation(Topic.REGISTER)
     # One query, not through the session: it has not even checked a connection out.
-    assert first > 0 and reading.statements == [page_cache._GENERATIONS_SQL]
+    assert first > 0 and reading.statements == [cache_generations._GENERATIONS_SQL]
     assert not db.session().in_transaction()
     # A broken connection (the server restarted): this read goes through the session, the next
     # on a new connection of its own.
-    [idle] = page_cache._reader._idle
+    [idle] = cache_generations._reader._idle
     idle.dbapi_connection.close()
     with count_queries() as fallback:
         assert generation(Topic.REGISTER) == first
@@ -63,7 +57,7 @@ def test_generations_are_read_on_a_connection_of_their_own_that_recovers_when_br
     db.session.remove()
     with count_queries() as again:
         assert generation(Topic.REGISTER) == first
-    assert again.statements == [page_cache._GENERATIONS_SQL]
+    assert again.statements == [cache_generations._GENERATIONS_SQL]
     assert not db.session().in_transaction()
 
 
@@ -129,7 +123,7 @@ def test_cache_is_bounded(app):
 
 
 # ---------------------------------------------------------------------------------------------
-# Objects kept by the worker (page_cache.kept), through people_with_roles
+# Objects kept by the worker (core.cache.kept), through people_with_roles
 
 
 def _emails(people) -> list[str]:

@@ -24,7 +24,7 @@ from marketplace.catalogue.models import (
 )
 from marketplace.catalogue.search.schema import SEARCH_TOPIC, search_areas
 from marketplace.core.audit import AuditEvent
-from marketplace.core.cache.page_cache import Topic, kept
+from marketplace.core.cache import Topic, kept
 from marketplace.core.db import PrecompiledRead, db, parse_id
 from marketplace.core.money import VatTreatment
 
@@ -223,7 +223,8 @@ def visible_listing(listing_id: Any) -> Listing | None:
 
 @functools.cache
 def _buyable_statement() -> sa.Select:
-    # Built once: building a statement costs more than running SQLAlchemy's cached compile of it.
+    # Built once (``make bench``: call-offs placed per second): building a statement costs more
+    # than running SQLAlchemy's cached compile of it.
     # One statement: a listing has a handful of prices, and a second query to fetch them would
     # cost more than the few repeated columns of a join.
     return (
@@ -241,7 +242,7 @@ def buyable_listing(listing_id: Any) -> Listing | None:
     """A visible listing with what buying it reads (its provider, lot, arrangement and prices),
     without the areas and names its page shows; else None.
 
-    Each worker keeps what it loaded (``page_cache.kept``) under the generations of every topic
+    Each worker keeps what it loaded (``core.cache.kept``) under the generations of every topic
     that watches that data: the catalogue (the listing, its prices, its areas, its provider's
     lot memberships), the register (the lot and the arrangement) and the principals (the
     provider organisation). A committed change to any of it is seen by the next request.

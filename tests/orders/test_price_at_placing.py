@@ -21,7 +21,7 @@ from marketplace.catalogue.queries import buyable_listing
 from marketplace.catalogue.search.schema import SEARCH_TOPIC
 from marketplace.catalogue.services import london_today
 from marketplace.core.audit import AuditEvent
-from marketplace.core.cache.page_cache import Topic, kept_copy
+from marketplace.core.cache import Topic, kept_copy
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.core.money import VatTreatment

@@ -25,7 +25,7 @@ from marketplace.accreditation.models import LotMembership
 from marketplace.catalogue.models import CapacityCommitment, Listing, ListingArea, ListingPrice
 from marketplace.catalogue.search.index import reindex_listings
 from marketplace.catalogue.search.schema import AREAS_TABLE, FLAG_COLUMNS, ROWS_TABLE, SEARCH_TOPIC
-from marketplace.core.cache.page_cache import watch
+from marketplace.core.cache import watch
 
 _LISTING_FIELDS = frozenset(
     {

@@ -37,7 +37,7 @@ from marketplace.catalogue.search.params import ProviderType, SearchParams, Sort
 from marketplace.catalogue.search.queries import MAX_COMPARE
 from marketplace.catalogue.search.schema import SEARCH_TOPIC
 from marketplace.catalogue.search.terms import TextQuery
-from marketplace.core.cache.page_cache import Topic, generation, page_cache
+from marketplace.core.cache import Topic, generation, page_cache
 from marketplace.core.clock import london_date
 from marketplace.core.db import db, parse_id
 from marketplace.core.money import VAT_RATES, gross_pence
