@@ -40,6 +40,7 @@ from marketplace.catalogue.search.terms import TextQuery
 from marketplace.core.cache import Topic, generation, page_cache
 from marketplace.core.clock import london_date
 from marketplace.core.db import db, parse_id
+from marketplace.core.filters import pounds
 from marketplace.core.money import VAT_RATES, gross_pence
 
 bp = Blueprint("catalogue_search", __name__, template_folder="../templates")
@@ -198,8 +199,6 @@ def _selected_filters(args: MultiDict, result) -> list[SelectedFilter]:
     for value in params.provider_types:
         add("Provider type", "provider_type", value.label, value.value)
     if params.max_price_pence is not None:
-        from marketplace.core.filters import pounds
-
         add("Maximum unit price", "max_price", f"Up to {pounds(params.max_price_pence)}")
     if params.month is not None:
         add("Available", "month", f"{params.min_available}+ in {month_label(params.month)}")
