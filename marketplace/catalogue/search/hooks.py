@@ -27,6 +27,7 @@ from marketplace.catalogue.search.index import reindex_listings
 from marketplace.catalogue.search.schema import AREAS_TABLE, FLAG_COLUMNS, ROWS_TABLE, SEARCH_TOPIC
 from marketplace.core.cache import watch
 
+# What a listing's index rows are made of: a change to any of these rewrites them.
 _LISTING_FIELDS = frozenset(
     {
         *FLAG_COLUMNS,
@@ -45,6 +46,8 @@ _LISTING_FIELDS = frozenset(
         "lot",
     }
 )
+# What decides which areas a membership covers: a change to any of these rewrites the rows of its
+# provider's listings in its lot.
 _MEMBERSHIP_FIELDS = frozenset(
     {
         "status",
@@ -59,6 +62,9 @@ _MEMBERSHIP_FIELDS = frozenset(
     }
 )
 
+# ---------------------------------------------------------------------------------------------
+# Cached search pages and kept listings: what moves SEARCH_TOPIC on
+
 for _model in (Listing, ListingArea, ListingPrice, CapacityCommitment):
     watch(_model, SEARCH_TOPIC)  # type: ignore[arg-type]
 watch(LotMembership, SEARCH_TOPIC, attributes=_MEMBERSHIP_FIELDS)  # type: ignore[arg-type]
@@ -68,6 +74,9 @@ watch(Organisation, SEARCH_TOPIC, attributes={"name", "type"})  # type: ignore[a
 # table cannot have triggers; its rows are written with these.)
 watch(ROWS_TABLE, SEARCH_TOPIC)
 watch(AREAS_TABLE, SEARCH_TOPIC)
+
+# ---------------------------------------------------------------------------------------------
+# The index: the rows of what each flush changed, rewritten before the flush ends
 
 _PENDING = "catalogue_search_pending"
 
