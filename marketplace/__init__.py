@@ -166,8 +166,8 @@ def _configure_templates(app: Flask) -> None:
     # The GOV.UK components of every page's layout, imported once as globals. Imported in
     # base.html with `{% from … import … %}`, each page render asked Jinja for the macro's module
     # four times, and each time Jinja compared the page's globals with the macro template's in
-    # Python (an eighth of the signed-in home page's time). The macros use only their arguments,
-    # so the module made once without a context renders exactly what the imports did.
+    # Python (``make bench``: the signed-in dashboard). The macros use only their arguments, so
+    # the module made once without a context renders exactly what the imports did.
     for component, macro in (
         ("skip-link", "govukSkipLink"),
         ("service-navigation", "govukServiceNavigation"),

@@ -33,7 +33,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, without building its signer on every request.
 
     Flask builds the signer (a serializer with its key list) for each request before it looks
-    for the cookie: a tenth of a millisecond on every API call, which has no cookie at all. This
+    for the cookie, on every API call too, which has no cookie at all (``make bench``). This
     looks for the cookie first, and keeps one signer per set of keys (the secret key and its
     fallbacks), so rotating the key is still seen at once. It is otherwise Flask's own.
     """
