@@ -3,9 +3,13 @@ kept by the worker."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+import marketplace
 from marketplace import create_app
 from marketplace.accounts.models import Membership, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
@@ -286,3 +290,34 @@ def test_kept_copies_are_attached_as_merge_would_attach_them(app, count_queries)
 
 def _every_object(obj) -> list:
     return [db.session.identity_map[key] for key in _loaded(obj)]
+
+
+def test_features_use_the_cache_only_through_its_one_interface():
+    # marketplace.core.cache names what features may use; its modules are its own business, so
+    # that splitting or speeding them up never reaches a feature.
+    package = Path(marketplace.__file__).parent
+    inside = []
+    for path in sorted(package.rglob("*.py")):
+        if path.is_relative_to(package / "core" / "cache"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            inside += [
+                f"{path.relative_to(package)}:{node.lineno} {name}"
+                for name in names
+                if name.startswith("marketplace.core.cache.")
+                and name.removeprefix("marketplace.core.cache.") in _CACHE_MODULES
+            ]
+    assert inside == []
+
+
+_CACHE_MODULES = {
+    path.stem
+    for path in (Path(marketplace.__file__).parent / "core" / "cache").glob("*.py")
+    if path.stem != "__init__"
+}
