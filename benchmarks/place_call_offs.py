@@ -99,7 +99,8 @@ def _prepare(env: dict[str, str]) -> tuple[list[str], list[tuple[int, int, str]]
     from marketplace import create_app
     from marketplace.accounts.models import Membership, Role, User
     from marketplace.accounts.services import create_api_token
-    from marketplace.catalogue import search
+    from marketplace.catalogue.search.params import SearchParams, SortOrder
+    from marketplace.catalogue.search.queries import search
     from marketplace.core.clock import add_working_days, london_date
     from marketplace.core.db import commit, db
 
@@ -114,7 +115,7 @@ def _prepare(env: dict[str, str]) -> tuple[list[str], list[tuple[int, int, str]]
             tokens.append(secret)
         commit()
         today = london_date()
-        found = search.search(search.SearchParams(per_page=100, sort=search.SortOrder.PRICE))
+        found = search(SearchParams(per_page=100, sort=SortOrder.PRICE))
         services = []
         for hit in found.page.items:
             listing = hit.listing

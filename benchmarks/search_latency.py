@@ -65,7 +65,8 @@ def _prepare(env: dict[str, str], services: int) -> None:
 def _measure(env: dict[str, str], searches: int) -> list[float]:
     os.environ.update(env)
     from marketplace import create_app
-    from marketplace.catalogue import search
+    from marketplace.catalogue.search.params import SearchParams
+    from marketplace.catalogue.search.queries import search
     from marketplace.core.db import db
 
     app = create_app()
@@ -74,17 +75,15 @@ def _measure(env: dict[str, str], searches: int) -> list[float]:
         lots = [row.code for row in db.session.execute(_lot_codes())]
         regions = [row.code for row in db.session.execute(_region_codes())]
         combos = [
-            search.SearchParams(
-                text=text, lot=lots[i % len(lots)], region=regions[i % len(regions)]
-            )
+            SearchParams(text=text, lot=lots[i % len(lots)], region=regions[i % len(regions)])
             for i, text in enumerate(QUERIES * (searches // len(QUERIES) + 1))
         ][:searches]
         for params in combos[:30]:  # warm-up: caches, compiled statements, the page cache of the DB
-            search.search(params)
+            search(params)
             db.session.remove()
         for params in combos:
             started = time.perf_counter()
-            search.search(params)
+            search(params)
             timings.append((time.perf_counter() - started) * 1000)
             db.session.remove()
     return timings

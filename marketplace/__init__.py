@@ -163,18 +163,18 @@ def _configure_templates(app: Flask) -> None:
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-    from marketplace.core import filters
-    from marketplace.core.cache import page_cache
-    from marketplace.core.cache.fragments import FragmentCache
+    from marketplace.core import cache, filters
+    from marketplace.core.cache import FragmentCache
     from marketplace.core.urls import fixed_url
 
     filters.register(app)
     app.jinja_env.globals["fragment_cache"] = FragmentCache()
     app.jinja_env.globals["fixed_url"] = fixed_url
-    # The GOV.UK components of every page's layout, made once as globals: `{% from … import … %}`
-    # in base.html would ask Jinja for each macro's module on every render (measured by
-    # `make bench`, "/ signed in (buyer dashboard)"). The macros use only their arguments, so
-    # the module made once without a context renders exactly what the imports would.
+    # The GOV.UK components of every page's layout, imported once as globals. Imported in
+    # base.html with `{% from … import … %}`, each page render asked Jinja for the macro's module
+    # four times, and each time Jinja compared the page's globals with the macro template's in
+    # Python (``make bench``: the signed-in dashboard). The macros use only their arguments, so
+    # the module made once without a context renders exactly what the imports did.
     for component, macro in (
         ("skip-link", "govukSkipLink"),
         ("service-navigation", "govukServiceNavigation"),
@@ -185,7 +185,7 @@ def _configure_templates(app: Flask) -> None:
             f"govuk_frontend_jinja/components/{component}/macro.html"
         )
         app.jinja_env.globals[macro] = getattr(template.module, macro)
-    page_cache.init_app(app)
+    cache.init_app(app)
 
 
 @event.listens_for(Engine, "connect")
@@ -424,10 +424,6 @@ def _register_cli(app: Flask) -> None:
         scheduler_cli,
     ):
         app.cli.add_command(group)
-    # Last, so that it joins a `catalogue` group registered above instead of replacing it.
-    from marketplace.catalogue import cli_stale
-
-    cli_stale.register(app)
 
 
 def _register_jobs() -> None:

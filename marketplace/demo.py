@@ -1453,9 +1453,8 @@ def load_scale_catalogue(services: int, providers: int) -> dict[str, int]:
 
 
 def reindex_search() -> None:
-    """Rebuild the search index after bulk loads, once the search module offers it."""
-    from marketplace.catalogue import search
+    """Rebuild the search index after bulk loads (Core writes, which the session hooks skip)."""
+    from marketplace.catalogue.search.index import reindex_all
 
-    if hasattr(search, "reindex_all"):
-        search.reindex_all()
-        commit()
+    reindex_all()
+    commit()

@@ -1,4 +1,6 @@
-"""Import every mapped class so SQLAlchemy and Alembic see the whole schema."""
+"""Import every mapped class so SQLAlchemy and Alembic see the whole schema, and the search
+index's session hooks and cache declarations (its tables are written by hand, not mapped), so that
+every app and command keeps the index in step with the listings."""
 
 from marketplace.accounts.models import (  # noqa: F401
     ApiToken,
@@ -29,8 +31,9 @@ from marketplace.catalogue.models import (  # noqa: F401, E402
     ListingArea,
     ListingPrice,
 )
+from marketplace.catalogue.search import hooks  # noqa: F401, E402 (the search index's upkeep)
 from marketplace.core.audit import AuditEvent  # noqa: F401
-from marketplace.core.cache.page_cache import CacheGeneration  # noqa: F401
+from marketplace.core.cache import CacheGeneration  # noqa: F401
 from marketplace.core.notifications.models import Notification  # noqa: F401
 from marketplace.core.scheduler.models import ScheduledJobRun  # noqa: F401
 from marketplace.funding.models import BudgetChange  # noqa: F401

@@ -25,7 +25,7 @@ target_metadata = current_app.extensions["migrate"].db.metadata
 def include_name(name, type_, parent_names):
     # The catalogue's search index (an FTS5 virtual table on SQLite, a tsvector table on
     # PostgreSQL) is written by hand in its revision and is not in the models' metadata.
-    from marketplace.catalogue.search import is_search_object
+    from marketplace.catalogue.search.schema import is_search_object
 
     return not (type_ == "table" and is_search_object(name))
 

@@ -3,7 +3,7 @@ test that made it.
 
 It watches every statement the app sends (``after_cursor_execute`` on every engine, and COPY
 through ``db.raw_statement_listeners``), notes the writes that changed rows of a table under a
-topic (``cache_triggers.statement_writes``; an UPDATE counts for the topics whose columns it
+topic (``marketplace.core.cache.writes.statement_writes``; an UPDATE counts for the topics whose columns it
 sets), and when that transaction commits compares the committed generations before and after,
 read on a connection of its own: never a statement on the app's connection, and never one that
 ``count_queries`` counts. A topic that did not move is a failure, named with the statement,
@@ -24,7 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from marketplace.core import db as db_module
-from marketplace.core.cache import triggers as cache_triggers
+from marketplace.core.cache.triggers import GENERATIONS_TABLE
+from marketplace.core.cache.writes import statement_writes, topics_of_write
 
 _NOTED = "cache_guard_noted"  # in the connection's info: topic → the statement that wrote it
 _SAVEPOINTS = "cache_guard_savepoints"  # name → what was noted when it began
@@ -103,8 +104,8 @@ class CacheGuard:
             self._note(conn, statement)
 
     def _note(self, conn, statement: str) -> None:
-        for write in cache_triggers.statement_writes(statement):
-            topics = cache_triggers.topics_of_write(write)
+        for write in statement_writes(statement):
+            topics = topics_of_write(write)
             if topics:
                 noted = conn.info.setdefault(_NOTED, {})
                 for topic in topics:
@@ -175,7 +176,7 @@ class CacheGuard:
                 reader = self._readers[url] = _connect(engine)
             cursor = reader.cursor()
             try:
-                cursor.execute(f"SELECT topic, generation FROM {cache_triggers.GENERATIONS_TABLE}")
+                cursor.execute(f"SELECT topic, generation FROM {GENERATIONS_TABLE}")
                 return dict(cursor.fetchall())
             finally:
                 cursor.close()

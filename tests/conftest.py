@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from marketplace import create_app
-from marketplace.core.cache import page_cache
+from marketplace.core.cache import generations
 from marketplace.core.db import db
 from marketplace.core.extensions import limiter
 from tests.cache_guard import CacheGuard
@@ -285,7 +285,7 @@ def count_queries(app):
         counter = QueryCounter()
         # The generations (and a few reads of committed data) are read on connections of
         # their own, outside SQLAlchemy's events.
-        reader = page_cache._GenerationReader
+        reader = generations._GenerationReader
         fetch = reader.fetch
 
         def counted_fetch(self, sql, parameters):

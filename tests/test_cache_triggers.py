@@ -13,9 +13,12 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
 from marketplace.catalogue.models import Listing, ListingArea, ListingPrice
-from marketplace.catalogue.search import SEARCH_TOPIC, refresh_prices, reindex_all, reindex_listings
+from marketplace.catalogue.search.index import refresh_prices, reindex_all, reindex_listings
+from marketplace.catalogue.search.schema import SEARCH_TOPIC
+from marketplace.core.cache import Topic, generation, written_here
 from marketplace.core.cache import triggers as cache_triggers
-from marketplace.core.cache.page_cache import Topic, generation, written_here
+from marketplace.core.cache.declarations import UPDATE
+from marketplace.core.cache.writes import statement_writes, topics_moved_by
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db, insert_many
 from tests.accreditation.factories import make_arrangement, make_lot_membership
@@ -219,7 +222,7 @@ def test_kept_keeps_using_its_copy_after_a_write_no_topic_of_it_watches(app, cou
 
 def test_a_statement_that_deletes_counts_for_what_its_foreign_keys_then_change(app):
     # Deleting an organisation deletes its memberships (ON DELETE CASCADE): the principals.
-    moved = cache_triggers.topics_moved_by("DELETE FROM organisations WHERE organisations.id = ?")
+    moved = topics_moved_by("DELETE FROM organisations WHERE organisations.id = ?")
     assert Topic.PRINCIPALS in moved
 
 
@@ -255,7 +258,7 @@ def test_a_statement_that_deletes_counts_for_what_its_foreign_keys_then_change(a
     ],
 )
 def test_the_writes_a_statement_makes_are_read_from_its_text(sql, writes):
-    found = cache_triggers.statement_writes(sql)
+    found = statement_writes(sql)
     assert [(w.event, w.table, w.columns and set(w.columns)) for w in found] == [
         (event, table, columns) for event, table, columns in writes
     ]
@@ -272,7 +275,7 @@ def without_the_price_update_trigger(app):
     [update] = [
         t
         for t in cache_triggers.trigger_plan()
-        if t.table == "listing_prices" and t.event == cache_triggers.UPDATE
+        if t.table == "listing_prices" and t.event == UPDATE
     ]
     with db.engine.begin() as connection:
         connection.exec_driver_sql(

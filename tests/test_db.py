@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from marketplace.catalogue.models import ListingStatus
 from marketplace.core import db as db_module
 from marketplace.core.audit import AuditEvent
-from marketplace.core.cache import triggers as cache_triggers
-from marketplace.core.cache.page_cache import CacheGeneration
+from marketplace.core.cache import CacheGeneration
+from marketplace.core.cache.declarations import watches_by_model
 from marketplace.core.db import DirectlyWritten, db, insert_many, write_new
 from marketplace.core.notifications.models import Notification, NotificationStatus
 from marketplace.orders import services
@@ -363,7 +363,7 @@ def test_write_new_runs_its_then_with_the_rows_in_one_statement_on_postgresql(ap
 
 def test_rows_written_directly_are_ones_no_flush_listener_needs_to_see():
     # write_new skips the flush events: the search index's listener (which looks at classes
-    # page_cache.watch declares) must not be watching these classes. (The cache generations
+    # core.cache's watch declares) must not be watching these classes. (The cache generations
     # are moved on by the database's triggers, which see every write.)
     directly = [
         m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, DirectlyWritten)
@@ -376,7 +376,7 @@ def test_rows_written_directly_are_ones_no_flush_listener_needs_to_see():
     }
     for cls in directly:
         mapper = sa.inspect(cls)
-        assert cls not in cache_triggers.watches_by_model(), cls
+        assert cls not in watches_by_model(), cls
         assert mapper.inherits is None and not mapper.polymorphic_map, cls
         assert mapper.version_id_col is None, cls
         for hook in ("before_insert", "after_insert"):

@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
 from marketplace import create_app
-from marketplace.catalogue.search import is_search_object
+from marketplace.catalogue.search.schema import is_search_object
 from marketplace.core.db import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -97,7 +97,7 @@ def current_revision() -> str | None:
 
 
 def _include_name(name, type_, parent_names) -> bool:
-    # The search index is written by hand (see marketplace/catalogue/search.py), as in env.py.
+    # The search index is written by hand (see marketplace/catalogue/search/schema.py), as in env.py.
     return not (type_ == "table" and is_search_object(name))
 
 

@@ -3,20 +3,18 @@ kept by the worker."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+import marketplace
 from marketplace import create_app
 from marketplace.accounts.models import Membership, OrganisationType, Role, User
 from marketplace.accounts.queries import people_with_roles
-from marketplace.core.cache import page_cache
-from marketplace.core.cache.page_cache import (
-    CacheGeneration,
-    PageCache,
-    Topic,
-    generation,
-    kept_copy,
-)
+from marketplace.core.cache import CacheGeneration, PageCache, Topic, generation, kept_copy
+from marketplace.core.cache import generations as cache_generations
 from marketplace.core.db import commit, db
 from tests.factories import make_member, make_organisation, make_user
 
@@ -51,11 +49,11 @@ def test_generations_are_read_on_a_connection_of_their_own_that_recovers_when_br
     with count_queries() as reading:
         first = generation(Topic.REGISTER)
     # One query, not through the session: it has not even checked a connection out.
-    assert first > 0 and reading.statements == [page_cache._GENERATIONS_SQL]
+    assert first > 0 and reading.statements == [cache_generations._GENERATIONS_SQL]
     assert not db.session().in_transaction()
     # A broken connection (the server restarted): this read goes through the session, the next
     # on a new connection of its own.
-    [idle] = page_cache._reader._idle
+    [idle] = cache_generations._reader._idle
     idle.dbapi_connection.close()
     with count_queries() as fallback:
         assert generation(Topic.REGISTER) == first
@@ -63,7 +61,7 @@ def test_generations_are_read_on_a_connection_of_their_own_that_recovers_when_br
     db.session.remove()
     with count_queries() as again:
         assert generation(Topic.REGISTER) == first
-    assert again.statements == [page_cache._GENERATIONS_SQL]
+    assert again.statements == [cache_generations._GENERATIONS_SQL]
     assert not db.session().in_transaction()
 
 
@@ -129,7 +127,7 @@ def test_cache_is_bounded(app):
 
 
 # ---------------------------------------------------------------------------------------------
-# Objects kept by the worker (page_cache.kept), through people_with_roles
+# Objects kept by the worker (core.cache.kept), through people_with_roles
 
 
 def _emails(people) -> list[str]:
@@ -248,7 +246,8 @@ def test_kept_copies_are_attached_as_merge_would_attach_them(app, count_queries)
     from marketplace.accounts.security import hash_secret
     from marketplace.accounts.services import create_api_token
     from marketplace.accounts.session import _token_key, token_principal
-    from marketplace.catalogue.search import SEARCH_TOPIC, buyable_listing
+    from marketplace.catalogue.queries import buyable_listing
+    from marketplace.catalogue.search.schema import SEARCH_TOPIC
     from tests.orders.factories import build_orders_world
 
     world = build_orders_world()
@@ -291,3 +290,34 @@ def test_kept_copies_are_attached_as_merge_would_attach_them(app, count_queries)
 
 def _every_object(obj) -> list:
     return [db.session.identity_map[key] for key in _loaded(obj)]
+
+
+def test_features_use_the_cache_only_through_its_one_interface():
+    # marketplace.core.cache names what features may use; its modules are its own business, so
+    # that splitting or speeding them up never reaches a feature.
+    package = Path(marketplace.__file__).parent
+    inside = []
+    for path in sorted(package.rglob("*.py")):
+        if path.is_relative_to(package / "core" / "cache"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            inside += [
+                f"{path.relative_to(package)}:{node.lineno} {name}"
+                for name in names
+                if name.startswith("marketplace.core.cache.")
+                and name.removeprefix("marketplace.core.cache.") in _CACHE_MODULES
+            ]
+    assert inside == []
+
+
+_CACHE_MODULES = {
+    path.stem
+    for path in (Path(marketplace.__file__).parent / "core" / "cache").glob("*.py")
+    if path.stem != "__init__"
+}

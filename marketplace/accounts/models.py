@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.core.cache.page_cache import Topic, watch
+from marketplace.core.cache import Topic, watch
 from marketplace.core.clock import utcnow
 from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.reference.models import PccArea, ProbationRegion
@@ -477,7 +477,7 @@ class ApiToken(db.Model):
         return self.revoked_at is None
 
 
-# The signed-in person is cached per worker until any of these change (marketplace/core/cache/page_cache.py).
+# The signed-in person is cached per worker until any of these change (marketplace/core/cache).
 # A new person or organisation is in no one's cached memberships until a new membership (which
 # counts) links them in.
 watch(User, Topic.PRINCIPALS, include_new=False)

@@ -21,7 +21,7 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.core.audit import AuditEvent
-from marketplace.core.cache.page_cache import Topic, kept
+from marketplace.core.cache import Topic, kept
 from marketplace.core.clock import LONDON, utcnow
 from marketplace.core.db import db, parse_id
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import ApiToken, Membership, Organisation, User
-from marketplace.core.cache.page_cache import Topic, kept, kept_copy
+from marketplace.core.cache import Topic, kept, kept_copy
 from marketplace.core.db import parse_id
 
 ORGANISATION_SESSION_KEY = "organisation_id"
@@ -33,7 +33,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, without building its signer on every request.
 
     Flask builds the signer (a serializer with its key list) for each request before it looks
-    for the cookie: a tenth of a millisecond on every API call, which has no cookie at all. This
+    for the cookie, on every API call too, which has no cookie at all (``make bench``). This
     looks for the cookie first, and keeps one signer per set of keys (the secret key and its
     fallbacks), so rotating the key is still seen at once. It is otherwise Flask's own.
     """
@@ -83,7 +83,7 @@ def _principal(user_id: int) -> User | None:
 
     Loading them through the ORM is the largest fixed cost of a signed-in page, so each worker
     keeps a detached copy under the generation of ``Topic.PRINCIPALS``. Any committed change to a
-    person, a membership or an organisation moves that generation on (marketplace/core/cache/page_cache.py),
+    person, a membership or an organisation moves that generation on (marketplace/core/cache),
     so a deactivated account, a changed role or a rotated session nonce takes effect on the next
     request in every worker.
     """

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
-from marketplace.core.cache.page_cache import Topic, watch
+from marketplace.core.cache import Topic, watch
 from marketplace.core.clock import utcnow
 from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
@@ -725,7 +725,7 @@ class EvidenceRenewal(db.Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# What the cached public register and assessment queue show (see marketplace/core/cache/page_cache.py)
+# What the cached public register and assessment queue show (see marketplace/core/cache)
 
 watch(LotMembership, Topic.REGISTER)
 watch(Arrangement, Topic.REGISTER, Topic.ASSESSMENT_QUEUE)

@@ -21,7 +21,6 @@ from flask import abort, g, request, url_for
 from flask.views import MethodView
 
 from marketplace.catalogue import queries, services
-from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
     MAX_AGE,
     MAX_UNIT_PRICE_PENCE,
@@ -48,7 +47,14 @@ from marketplace.catalogue.schemas import (
     PriceVersionSchema,
     WithdrawalSchema,
 )
-from marketplace.catalogue.search import ProviderType, SearchParams, SortOrder
+from marketplace.catalogue.search.params import (
+    ProviderType,
+    Reference,
+    SearchParams,
+    SortOrder,
+    load_reference,
+)
+from marketplace.catalogue.search.queries import search
 from marketplace.core.api import (
     CONFLICT_RESPONSE,
     ApiBlueprint,
@@ -275,9 +281,9 @@ def _summary(listing: Listing, price_pence: int | None) -> dict:
     }
 
 
-def _params(args: dict) -> tuple[SearchParams, catalogue_search.Reference]:
+def _params(args: dict) -> tuple[SearchParams, Reference]:
     """Search parameters from checked arguments. An unknown code matches nothing."""
-    reference = catalogue_search.load_reference()
+    reference = load_reference()
     month = None
     if args.get("month"):
         year, number = (int(part) for part in args["month"].split("-"))
@@ -313,7 +319,7 @@ class ServiceCollection(MethodView):
         A page past the end answers with the last page.
         """
         params, reference = _params(args)
-        result = catalogue_search.search(params, reference=reference)
+        result = search(params, reference=reference)
         page = result.page
         return {
             "items": [_summary(hit.listing, hit.unit_price_pence) for hit in page.items],
@@ -376,14 +382,14 @@ class ServiceItem(MethodView):
     @blp.response(200, ServiceSchema)
     def get(self, service_id):
         """Describe a service buyers can see: price in force, VAT, availability, freshness."""
-        listing = catalogue_search.visible_listing(service_id)
+        listing = queries.visible_listing(service_id)
         if listing is None:
             abort(404, description="There is no published service with that id.")
         today = london_date()
         price = listing.price_on(today)
         months = queries.next_months(today, 3)
         available = queries.availability([listing], months)[listing.id]
-        cover = catalogue_search.covered_areas([listing.id])[listing.id]
+        cover = queries.covered_areas([listing.id])[listing.id]
         areas = [
             {
                 "region_code": area.region.code if area.region else None,

@@ -1,12 +1,17 @@
-"""`flask catalogue reindex`: rebuild the search index from the listings; `flask catalogue
-refresh-prices` (daily): bring the prices the index carries up to date."""
+"""The catalogue's `flask catalogue …` commands.
+
+- `reindex`: rebuild the search index from the listings;
+- `refresh-prices` (daily): bring the prices the search index carries up to date;
+- `notify-stale` (daily): email providers about listings not confirmed for 180 days.
+"""
 
 from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
 
-from marketplace.catalogue.search import refresh_prices, reindex_all
+from marketplace.catalogue.search.index import refresh_prices, reindex_all
+from marketplace.catalogue.services import notify_stale_listings
 from marketplace.core.db import commit
 
 catalogue_cli = AppGroup("catalogue", help="Service listings, rate cards and search.")
@@ -27,3 +32,11 @@ def refresh_prices_command() -> None:
     refreshed = refresh_prices()
     commit()
     click.echo(f"Refreshed the price of {refreshed} listing(s) in the search index.")
+
+
+@catalogue_cli.command("notify-stale")
+def notify_stale_command() -> None:
+    """Email each provider once about its listings not confirmed accurate for 180 days."""
+    count = notify_stale_listings()
+    commit()
+    click.echo(f"Emailed providers about {count} stale listing{'' if count == 1 else 's'}.")

@@ -71,6 +71,7 @@ from marketplace.catalogue.models import (
     Unit,
 )
 from marketplace.catalogue.rate_cards import ESCAPED, safe_cell, write_workbook
+from marketplace.catalogue.search.index import reindex_listings
 from marketplace.catalogue.services import (
     ListingDetails,
     check_fields,
@@ -1791,9 +1792,7 @@ def refresh_search(listing_ids: Sequence[int]) -> None:
 
     The rows were written with SQLAlchemy Core, which the search module's flush hook does not see.
     """
-    from marketplace.catalogue import search
-
-    search.reindex_listings(db.session.connection(), list(listing_ids))
+    reindex_listings(db.session.connection(), list(listing_ids))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Read-only loaders for listings: a provider's listings, price history, availability, changes."""
+"""Read-only loaders for listings: a provider's listings, price history, availability, changes;
+the listings buyers may see, and what buying one reads (``buyable_listing``, for orders)."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Organisation
 from marketplace.accreditation.models import ArrangementLot
@@ -20,7 +22,9 @@ from marketplace.catalogue.models import (
     ListingPrice,
     ListingStatus,
 )
+from marketplace.catalogue.search.schema import SEARCH_TOPIC, search_areas
 from marketplace.core.audit import AuditEvent
+from marketplace.core.cache import Topic, kept
 from marketplace.core.db import PrecompiledRead, db, parse_id
 from marketplace.core.money import VatTreatment
 
@@ -184,3 +188,94 @@ def listing_changes_query(listing: Listing) -> sa.Select:
         .where(AuditEvent.object_type == "listing", AuditEvent.object_id == str(listing.id))
         .order_by(AuditEvent.id.desc())
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The listings buyers may see, and what buying one reads
+
+
+def _visible() -> sa.Select:
+    """Listings buyers may see: published, with an area an active membership covers."""
+    return sa.select(Listing).where(
+        Listing.status == ListingStatus.PUBLISHED,
+        sa.exists().where(search_areas.c.listing_id == Listing.id),
+    )
+
+
+def _visible_query() -> sa.Select:
+    return _visible().options(
+        joinedload(Listing.organisation),
+        joinedload(Listing.lot).joinedload(ArrangementLot.category),
+        joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
+        selectinload(Listing.prices),
+        selectinload(Listing.areas).joinedload(ListingArea.region),
+        selectinload(Listing.areas).joinedload(ListingArea.pcc_area),
+    )
+
+
+def visible_listing(listing_id: Any) -> Listing | None:
+    """A listing that buyers and the public may see, with what its page shows; else None."""
+    pk = parse_id(listing_id)
+    if pk is None:
+        return None
+    return db.session.scalar(_visible_query().where(Listing.id == pk))
+
+
+@functools.cache
+def _buyable_statement() -> sa.Select:
+    # Built once (``make bench``: call-offs placed per second): building a statement costs more
+    # than running SQLAlchemy's cached compile of it.
+    # One statement: a listing has a handful of prices, and a second query to fetch them would
+    # cost more than the few repeated columns of a join.
+    return (
+        _visible()
+        .where(Listing.id == sa.bindparam("listing_id"))
+        .options(
+            joinedload(Listing.organisation),
+            joinedload(Listing.lot).joinedload(ArrangementLot.arrangement),
+            joinedload(Listing.prices),
+        )
+    )
+
+
+def buyable_listing(listing_id: Any) -> Listing | None:
+    """A visible listing with what buying it reads (its provider, lot, arrangement and prices),
+    without the areas and names its page shows; else None.
+
+    Each worker keeps what it loaded (``core.cache.kept``) under the generations of every topic
+    that watches that data: the catalogue (the listing, its prices, its areas, its provider's
+    lot memberships), the register (the lot and the arrangement) and the principals (the
+    provider organisation). A committed change to any of it is seen by the next request.
+    """
+    pk = parse_id(listing_id)
+    if pk is None:
+        return None
+    return kept(
+        ("buyable-listing", pk),
+        [SEARCH_TOPIC, Topic.REGISTER, Topic.PRINCIPALS],
+        lambda session: session.scalars(_buyable_statement(), {"listing_id": pk}).unique().first(),
+    )
+
+
+def visible_listings(listing_ids: Iterable[int]) -> dict[int, Listing]:
+    """The visible ones among ``listing_ids``, by id."""
+    ids = [pk for pk in listing_ids if pk is not None]
+    if not ids:
+        return {}
+    return {
+        listing.id: listing
+        for listing in db.session.scalars(_visible_query().where(Listing.id.in_(ids))).unique()
+    }
+
+
+def covered_areas(listing_ids: Iterable[int]) -> dict[int, set[tuple[int, int | None]]]:
+    """Per listing, the (region id, PCC area id or None) of its areas an active membership covers."""
+    ids = list(listing_ids)
+    covered: dict[int, set[tuple[int, int | None]]] = {pk: set() for pk in ids}
+    if ids:
+        statement = sa.select(
+            search_areas.c.listing_id, search_areas.c.region_id, search_areas.c.pcc_area_id
+        ).where(search_areas.c.listing_id.in_(ids))
+        for listing_id, region_id, pcc_area_id in db.session.execute(statement):
+            covered[listing_id].add((region_id, pcc_area_id))
+    return covered

@@ -18,8 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, User
-from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
+from marketplace.catalogue.search.params import SearchParams
+from marketplace.catalogue.search.queries import search
 from marketplace.core.clock import add_working_days, utcnow
 from marketplace.core.db import db
 from marketplace.invoices import services
@@ -53,7 +54,7 @@ def _listing(latest_start: date, units: int) -> tuple[Listing, User, date] | Non
     """The service the North West buyer can find that has been priced longest (by
     ``latest_start`` at the latest), that can be bought ``units`` at a time and pays by results;
     with its provider's administrator and the day its first price took effect."""
-    found = search.search(search.SearchParams(region="B", per_page=100))
+    found = search(SearchParams(region="B", per_page=100))
     candidates = []
     for hit in found.page.items:
         listing = hit.listing

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Membership, Organisation, Role, User
-from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
+from marketplace.catalogue.search.index import reindex_all
+from marketplace.catalogue.search.params import SearchParams
+from marketplace.catalogue.search.queries import search
 from marketplace.core.clock import add_working_days, utcnow
 from marketplace.core.db import db
 from marketplace.orders import services
@@ -57,12 +59,12 @@ def load_orders_demo(
                     )
                 )
     db.session.flush()
-    search.reindex_all(db.session.connection())  # buyers see only what the index shows
+    reindex_all(db.session.connection())  # buyers see only what the index shows
 
     buyer = people["buyer"]
     pcc_approver = people["pcc.approver"]
     region, pcc = organisations["pdu-nw"], organisations["pcc-lancs"]
-    found = search.search(search.SearchParams(region="B", per_page=100))
+    found = search(SearchParams(region="B", per_page=100))
     listings: list[tuple[Listing, User]] = []
     for hit in found.page.items:
         admin = _admin_of(hit.listing.organisation_id)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Membership, Role
-from marketplace.core.cache.page_cache import read_committed
+from marketplace.core.cache import read_committed
 from marketplace.core.db import PrecompiledRead, db
 from marketplace.orders.models import (
     Budget,

@@ -32,12 +32,12 @@ from marketplace.accreditation.models import ArrangementStatus, AwardLimitScope
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.catalogue.queries import (
     PriceInForce,
+    buyable_listing,
     committed_units,
     first_of_month,
     price_in_force,
     unit_price_of_version,
 )
-from marketplace.catalogue.search import buyable_listing
 from marketplace.core import audit
 from marketplace.core.clock import (
     add_working_days,

@@ -32,8 +32,8 @@ from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation.forms_applications import parse_day
+from marketplace.catalogue.queries import visible_listing
 from marketplace.catalogue.rate_cards import safe_cell
-from marketplace.catalogue.search import visible_listing
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db, parse_id, rollback
 from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied

@@ -5,7 +5,7 @@ Revises: 615bc283d75e
 Create Date: 2026-11-22 19:05:00.000000
 
 The search objects are not in the models' metadata (an FTS5 virtual table cannot be), so they are
-written here by hand and left out of autogenerate by ``marketplace.catalogue.search.is_search_object``
+written here by hand and left out of autogenerate by ``marketplace.catalogue.search.schema.is_search_object``
 (see migrations/env.py). Rows exist only for listings visible to buyers; `flask catalogue reindex`
 rebuilds them from the listings.
 """

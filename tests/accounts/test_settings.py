@@ -6,11 +6,14 @@ everyone else)."""
 
 from __future__ import annotations
 
+import ast
 import logging
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import marketplace.accounts
 from marketplace.accounts import services
 from marketplace.accounts.models import Organisation, OrganisationType, Role
 from marketplace.core import sealed
@@ -283,3 +286,23 @@ def test_services_refuse_other_people(provider):
         services.set_vat_registration(
             make_member(Role.PROVIDER_ADMIN, organisation), organisation, True, "GB12"
         )
+
+
+def test_accounts_imports_nothing_of_the_catalogue_even_inside_a_function():
+    # The catalogue imports accounts; the settings page's VAT warning comes back through
+    # accounts.signals.organisation_settings_warnings instead (tests/catalogue/test_vat_registration.py).
+    package = Path(marketplace.accounts.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [
+                f"{path.relative_to(package)}:{node.lineno} {name}"
+                for name in names
+                if name == "marketplace.catalogue" or name.startswith("marketplace.catalogue.")
+            ]
+    assert found == []

@@ -15,6 +15,7 @@ from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue import services
+from marketplace.catalogue.cli import catalogue_cli
 from marketplace.catalogue.forms import MoneyError, parse_basis_points, parse_pence
 from marketplace.catalogue.models import (
     CapacityCommitment,
@@ -833,6 +834,15 @@ def test_notify_stale_command(app, world, provider):
     # Idempotent: a second run emails nobody.
     result = runner.invoke(args=["catalogue", "notify-stale"])
     assert "about 0 stale listings" in result.output
+
+
+def test_every_catalogue_command_is_in_the_one_catalogue_group(app):
+    group = app.cli.commands["catalogue"]
+    assert group is catalogue_cli
+    assert set(group.commands) == {"reindex", "refresh-prices", "notify-stale"}
+    result = app.test_cli_runner().invoke(args=["catalogue", "--help"])
+    assert result.exit_code == 0
+    assert all(name in result.output for name in ("reindex", "refresh-prices", "notify-stale"))
 
 
 def test_page_text_is_plain(web, provider):

@@ -16,16 +16,10 @@ from marketplace.catalogue.models import (
     RiskLevel,
     Sex,
 )
-from marketplace.catalogue.search import (
-    ProviderType,
-    SearchParams,
-    SortOrder,
-    query_terms,
-    refresh_prices,
-    reindex_all,
-    search,
-    terms,
-)
+from marketplace.catalogue.search.index import refresh_prices, reindex_all
+from marketplace.catalogue.search.params import ProviderType, SearchParams, SortOrder
+from marketplace.catalogue.search.queries import search
+from marketplace.catalogue.search.terms import query_terms, terms
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db
 from tests.accreditation.factories import make_lot_membership, pcc_area, region

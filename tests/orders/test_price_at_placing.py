@@ -17,10 +17,11 @@ from marketplace.accounts.services import create_api_token
 from marketplace.catalogue import imports
 from marketplace.catalogue import services as catalogue_services
 from marketplace.catalogue.models import ListingPrice
-from marketplace.catalogue.search import SEARCH_TOPIC, buyable_listing
+from marketplace.catalogue.queries import buyable_listing
+from marketplace.catalogue.search.schema import SEARCH_TOPIC
 from marketplace.catalogue.services import london_today
 from marketplace.core.audit import AuditEvent
-from marketplace.core.cache.page_cache import Topic, kept_copy
+from marketplace.core.cache import Topic, kept_copy
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.core.money import VatTreatment

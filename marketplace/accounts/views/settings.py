@@ -19,6 +19,7 @@ from marketplace.accounts.forms.settings import (
 from marketplace.accounts.models import Organisation
 from marketplace.accounts.permissions import can_edit_invoicing_details
 from marketplace.accounts.session import current_organisation
+from marketplace.accounts.signals import organisation_settings_warnings
 from marketplace.accounts.views import bp
 from marketplace.core.views_helpers import act_on_form
 
@@ -48,16 +49,14 @@ def _args(organisation: Organisation) -> dict:
 @login_required
 def organisation_settings():
     organisation = _settings_organisation()
-    vat_bearing = []
-    if organisation.is_provider and not organisation.vat_registered:
-        from marketplace.catalogue.services import listings_needing_vat_registration
-
-        vat_bearing = listings_needing_vat_registration(organisation)
+    # Features above accounts warn about these settings (catalogue: listings that charge VAT
+    # while the provider is not registered for it) by answering this signal.
+    warnings = [found for _, found in organisation_settings_warnings.send(organisation) if found]
     return render_template(
         "accounts/settings.html",
         organisation=organisation,
         org_args=_args(organisation),
-        vat_bearing=vat_bearing,
+        warnings=warnings,
     )
 
 

@@ -41,7 +41,7 @@ from marketplace.accreditation.queries_assessment import assessment_queue, count
 from marketplace.accreditation.services import assessment as services
 from marketplace.accreditation.services.applications import ASSESSABLE_STATUSES, criteria_for
 from marketplace.accreditation.views import bp
-from marketplace.core.cache.page_cache import Topic, kept_page, page_cache
+from marketplace.core.cache import Topic, kept_page, page_cache
 from marketplace.core.clock import london_date, working_days_between
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import BusinessRuleViolation
@@ -116,7 +116,7 @@ def assessments():
     def render() -> str:
         # Every assessor sees the same queue; it changes when an application enters, leaves or
         # moves in it (each such change moves the queue's generation on:
-        # marketplace/core/cache/page_cache.py), and its "days left" change with the date.
+        # marketplace/core/cache), and its "days left" change with the date.
         content = page_cache().fetch(
             Topic.ASSESSMENT_QUEUE, ("queue", today, page), lambda: _render_queue(today, page)
         )

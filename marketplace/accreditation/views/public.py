@@ -16,7 +16,7 @@ from markupsafe import Markup
 from marketplace.accounts.queries import page_number
 from marketplace.accreditation import queries
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
-from marketplace.core.cache.page_cache import Topic, page_cache
+from marketplace.core.cache import Topic, page_cache
 
 bp = Blueprint("public_arrangements", __name__, template_folder="../templates")
 
@@ -76,7 +76,7 @@ def register(arrangement_id: int):
     region_code = _filter_code(request.args.get("region"))
     page = page_number(request.args.get("page"))
     # The register changes only when members, organisations or the arrangement do, and each
-    # such change moves the register's generation on (see marketplace/core/cache/page_cache.py).
+    # such change moves the register's generation on (see marketplace/core/cache).
     view = page_cache().fetch(
         Topic.REGISTER,
         ("register", arrangement_id, lot_code, region_code, page),

@@ -12,12 +12,14 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
+from marketplace.accounts.signals import organisation_settings_warnings
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.forms_applications import parse_day
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
@@ -764,3 +766,21 @@ def apply_uplift():
             )
             return redirect(url_for("catalogue.index"))
     return render_template("catalogue/listings/uplift.html", form=form, has_listings=bool(listings))
+
+
+@organisation_settings_warnings.connect
+def vat_registration_warning(organisation: Organisation) -> Markup | None:
+    """On a provider's settings page while it is not registered for VAT: its listings that
+    charge VAT, which it cannot keep so (accounts asks through its signal: it does not import
+    the catalogue)."""
+    if not organisation.is_provider or organisation.vat_registered:
+        return None
+    vat_bearing = services.listings_needing_vat_registration(organisation)
+    if not vat_bearing:
+        return None
+    # Rendered by Jinja with autoescaping: the text is already safe.
+    return Markup(  # noqa: S704
+        render_template(
+            "catalogue/listings/_vat_registration_warning.html", vat_bearing=vat_bearing
+        )
+    )

@@ -21,7 +21,6 @@ from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import MembershipStatus
 from marketplace.catalogue import queries, services
-from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
     MAX_AGE,
     MAX_UNITS,
@@ -33,16 +32,15 @@ from marketplace.catalogue.models import (
     RiskLevel,
     Sex,
 )
-from marketplace.catalogue.search import (
-    MAX_COMPARE,
-    ProviderType,
-    SearchParams,
-    SortOrder,
-    TextQuery,
-)
-from marketplace.core.cache.page_cache import Topic, generation, page_cache
+from marketplace.catalogue.search import queries as search_queries
+from marketplace.catalogue.search.params import ProviderType, SearchParams, SortOrder
+from marketplace.catalogue.search.queries import MAX_COMPARE
+from marketplace.catalogue.search.schema import SEARCH_TOPIC
+from marketplace.catalogue.search.terms import TextQuery
+from marketplace.core.cache import Topic, generation, page_cache
 from marketplace.core.clock import london_date
 from marketplace.core.db import db, parse_id
+from marketplace.core.filters import pounds
 from marketplace.core.money import VAT_RATES, gross_pence
 
 bp = Blueprint("catalogue_search", __name__, template_folder="../templates")
@@ -201,8 +199,6 @@ def _selected_filters(args: MultiDict, result) -> list[SelectedFilter]:
     for value in params.provider_types:
         add("Provider type", "provider_type", value.label, value.value)
     if params.max_price_pence is not None:
-        from marketplace.core.filters import pounds
-
         add("Maximum unit price", "max_price", f"Up to {pounds(params.max_price_pence)}")
     if params.month is not None:
         add("Available", "month", f"{params.min_available}+ in {month_label(params.month)}")
@@ -257,7 +253,7 @@ def _search_page(args: MultiDict, compare_error: str | None = None, status: int 
     key = ("services", london_date(), generation(Topic.REGISTER), tuple(args.items(multi=True)))
 
     def whole_page() -> str:
-        content = page_cache().fetch(catalogue_search.SEARCH_TOPIC, key, build)
+        content = page_cache().fetch(SEARCH_TOPIC, key, build)
         return render_template(
             "catalogue/search/search.html", content=content, page_has_errors=bool(errors)
         )
@@ -265,9 +261,7 @@ def _search_page(args: MultiDict, compare_error: str | None = None, status: int 
     # Signed out, the page around the results is the same for everyone (no name, organisation or
     # CSRF token in the header), so the whole page is kept; not while a message waits to be shown.
     if not current_user.is_authenticated and "_flashes" not in session:
-        return page_cache().fetch(
-            catalogue_search.SEARCH_TOPIC, ("services-signed-out", *key[1:]), whole_page
-        )
+        return page_cache().fetch(SEARCH_TOPIC, ("services-signed-out", *key[1:]), whole_page)
     return whole_page()
 
 
@@ -303,7 +297,7 @@ def _render_search(
     url_for_page,
     compare_error: str | None = None,
 ) -> Markup:
-    result = catalogue_search.search(params, url_for_page=url_for_page)
+    result = search_queries.search(params, url_for_page=url_for_page)
     months = queries.next_months(london_date(), MONTHS_OFFERED)
     selection = _selection(args)
     on_page = {hit.listing.id for hit in result.page.items}
@@ -387,7 +381,7 @@ def listing_views(
     today = today or london_date()
     months = queries.next_months(today, 3)
     available = queries.availability(listings, months)
-    covered = {} if as_published else catalogue_search.covered_areas([li.id for li in listings])
+    covered = {} if as_published else queries.covered_areas([li.id for li in listings])
     views = []
     for listing in listings:
         price = listing.price_on(today)
@@ -436,7 +430,7 @@ def listing_views(
 
 @bp.get("/services/<int:listing_id>")
 def listing(listing_id: int):
-    found = catalogue_search.visible_listing(listing_id)
+    found = queries.visible_listing(listing_id)
     if found is None:
         abort(404)
     [view] = listing_views([found])
@@ -494,7 +488,7 @@ def compare():
     message = _count_error(len(ids))
     if message:
         return back_to_search(message, 400, ids)
-    found = catalogue_search.visible_listings(ids)
+    found = queries.visible_listings(ids)
     missing = [pk for pk in ids if pk not in found]
     if missing:
         names = " and ".join(str(pk) for pk in missing)

@@ -1,15 +1,15 @@
 """What each cache topic watches, and the database triggers that move its generation on.
 
 A worker keeps pages and objects under the generation of the topics whose data they show
-(``marketplace.core.cache.page_cache``). The generations are moved on by triggers in the database, so every
+(``marketplace.core.cache``). The generations are moved on by triggers in the database, so every
 way of writing moves them: the ORM's flush, Core's bulk INSERT, UPDATE and DELETE,
 ``exec_driver_sql``, psycopg's COPY, a person at ``psql``. No writer has to remember to.
 
-What moves which topic is declared once, next to the models (``watch``). An Alembic revision
-creates the triggers for the declarations as they stand (``create_statements`` from the plan
-``trigger_plan`` makes, written into the revision as it was then); ``tests/test_cache_triggers.py``
-checks that the database's triggers (``installed_plan``) are what the declarations ask for, so a
-changed declaration needs a new revision.
+What moves which topic is declared once, next to the models (``declarations.watch``). An
+Alembic revision creates the triggers for the declarations as they stand (``create_statements``
+from the plan ``trigger_plan`` makes, written into the revision as it was then);
+``tests/test_cache_triggers.py`` checks that the database's triggers (``installed_plan``) are what
+the declarations ask for, so a changed declaration needs a new revision.
 
 - SQLite has one writer at a time: a row-level trigger upserts each topic's row at once.
 - PostgreSQL: the generation row must be locked only at commit, and topics moved on in one
@@ -19,22 +19,30 @@ changed declaration needs a new revision.
   and moves each pending topic on, in sorted order, clearing the setting (later firings find it
   empty and return at once). A rolled-back savepoint takes its notes with it.
 
-Python also reads the declarations: ``topics_moved_by`` says which topics a statement's writes
-move on, for ``page_cache.kept`` (a transaction that has itself written under a topic reads
-afresh) and for the test-time guard (tests/cache_guard.py), which fails a test whose write did
-not move a topic the declarations say it should.
+Python also reads the declarations: ``writes.topics_moved_by`` says which topics a statement's
+writes move on, for ``kept`` (a transaction that has itself written under a topic reads afresh)
+and for the test-time guard (tests/cache_guard.py), which fails a test whose write did not move a
+topic the declarations say it should.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+
+from marketplace.core.cache.declarations import (
+    DELETE,
+    INSERT,
+    TOPIC_NAME,
+    UPDATE,
+    Watch,
+    watches,
+)
 
 GENERATIONS_TABLE = "cache_generations"
 PREFIX = "cache_gen_"
@@ -43,115 +51,7 @@ PENDING_SETTING = "marketplace.cache_topics"
 # A new topic row starts at a random point below 2**40 (never at the 0 a process may have cached
 # under for a missing row, nor at a number an emptied and refilled table has used before).
 _START_BELOW = 2**40
-_TOPIC = re.compile(r"^[a-z][a-z0-9-]{0,59}$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
-
-INSERT, UPDATE, DELETE = "insert", "update", "delete"
-
-
-# ---------------------------------------------------------------------------------------------
-# Declarations
-
-
-@dataclass(frozen=True)
-class Watch:
-    """One declaration: writes to ``table`` move ``topics`` on."""
-
-    table: str
-    topics: tuple[str, ...]
-    # An UPDATE counts if it sets one of these columns; None: any UPDATE.
-    columns: frozenset[str] | None
-    include_new: bool
-    model: type | None = None
-    # The ORM attributes declared (columns, or many-to-one relationships), for changes not yet
-    # flushed; None: any change.
-    attributes: frozenset[str] | None = None
-
-
-_declared: list[tuple[Any, tuple[str, ...], frozenset[str] | None, bool]] = []
-_resolved: list[Watch] | None = None
-_lock = threading.Lock()
-# Worked out from the declarations when first needed, forgotten when one is added.
-_derived: dict[str, Any] = {}
-# The topics each statement's text moves on (``topics_moved_by``).
-_by_statement: dict[str, frozenset[str]] = {}
-
-
-def watch(
-    target: type | str,
-    *topics: str,
-    attributes: Iterable[str] | None = None,
-    include_new: bool = True,
-) -> None:
-    """Move ``topics`` on when a row of ``target`` (a mapped class, or the name of a table the
-    models do not map) is inserted, deleted, or updated in (one of) ``attributes``; without
-    ``attributes``, any UPDATE counts. A class's attributes may be columns or many-to-one
-    relationships (their foreign keys count). ``include_new=False`` is for data that no cached
-    part can show until something else (itself watched) links it in.
-
-    The triggers are made by a migration: a new or changed declaration needs a new revision
-    (``tests/test_cache_triggers.py`` says which)."""
-    global _resolved
-    for topic in topics:
-        if not _TOPIC.match(str(topic)):
-            raise ValueError(f"not a topic name: {topic!r}")
-    with _lock:
-        _declared.append(
-            (
-                target,
-                tuple(str(topic) for topic in topics),
-                frozenset(attributes) if attributes is not None else None,
-                include_new,
-            )
-        )
-        _resolved = None
-        _derived.clear()
-        _by_statement.clear()
-
-
-def _columns_of(model: type, attributes: frozenset[str]) -> frozenset[str]:
-    mapper = sa.inspect(model)
-    columns = set()
-    for name in attributes:
-        if name in mapper.relationships:
-            columns.update(local.name for local, _ in mapper.relationships[name].local_remote_pairs)
-        else:
-            columns.update(column.name for column in mapper.column_attrs[name].columns)
-    return frozenset(columns)
-
-
-def watches() -> list[Watch]:
-    """Every declaration, with the tables and columns its classes map to."""
-    global _resolved
-    resolved = _resolved
-    if resolved is None:
-        sa.orm.configure_mappers()  # a relationship's foreign keys are known once configured
-        resolved = []
-        for target, topics, attributes, include_new in list(_declared):
-            if isinstance(target, str):
-                resolved.append(Watch(target, topics, attributes, include_new))
-                continue
-            columns = None if attributes is None else _columns_of(target, attributes)
-            table = sa.inspect(target).local_table.name
-            resolved.append(Watch(table, topics, columns, include_new, target, attributes))
-        _resolved = resolved
-    return resolved
-
-
-def watched_tables() -> frozenset[str]:
-    return frozenset(w.table for w in watches())
-
-
-def watches_by_model() -> dict[type, list[Watch]]:
-    """The declarations of each mapped class."""
-    found = _derived.get("models")
-    if found is None:
-        found = {}
-        for spec in watches():
-            if spec.model is not None:
-                found.setdefault(spec.model, []).append(spec)
-        _derived["models"] = found
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +145,7 @@ def _check(plan: Iterable[Trigger]) -> None:
         ):
             raise ValueError(f"not a trigger this module writes: {trigger}")
         for topic in trigger.topics:
-            if not _TOPIC.match(topic):
+            if not TOPIC_NAME.match(topic):
                 raise ValueError(f"not a topic name: {topic!r}")
 
 
@@ -472,178 +372,3 @@ def _installed_postgresql(connection: sa.Connection) -> tuple[Trigger, ...]:
             label = event if covered else f"{event} (not moved at commit)"
             plan.append(Trigger(table, label, own, topics))
     return tuple(sorted(plan, key=_plan_order))
-
-
-# ---------------------------------------------------------------------------------------------
-# Which topics a statement moves on
-
-
-@dataclass(frozen=True)
-class Write:
-    event: str
-    table: str
-    columns: frozenset[str] | None  # an UPDATE's SET columns (None: not known)
-
-
-_WRITE = re.compile(
-    r"\b(?:(INSERT)(?:\s+OR\s+\w+)?\s+INTO|(UPDATE)(?:\s+OR\s+\w+)?|(DELETE)\s+FROM|(COPY))"
-    # Not a table: "DO UPDATE SET" (an upsert), "FOR UPDATE [OF …]" (a lock).
-    r"\s+(?:ONLY\s+)?(?!(?:SET|OF|NOWAIT|SKIP)\b)"
-    r"(\"[^\"]+\"|[A-Za-z_][\w$]*)(?:\s*\.\s*(\"[^\"]+\"|[A-Za-z_][\w$]*))?",
-    re.IGNORECASE,
-)
-_ALIAS_THEN_SET = re.compile(r"\s+(?:AS\s+)?(?:(?!SET\b)[A-Za-z_]\w*\s+)?SET\s", re.IGNORECASE)
-_SET_ENDS = re.compile(r"(WHERE|FROM|RETURNING)\b", re.IGNORECASE)
-_IDENTIFIER = re.compile(r"\"([^\"]+)\"|([A-Za-z_][\w$]*)")
-
-
-def _set_columns(sql: str, start: int) -> frozenset[str] | None:
-    """The columns an UPDATE's SET list (from ``start``) assigns; None if it cannot tell."""
-    found = _ALIAS_THEN_SET.match(sql, start)
-    if found is None:
-        return None
-    position, depth, quote = found.end(), 0, None
-    assignments, current = [], []
-    while position < len(sql):
-        char = sql[position]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:  # the end of a WITH's part
-                break
-        elif depth == 0 and char == ",":
-            assignments.append("".join(current))
-            current = []
-            position += 1
-            continue
-        elif depth == 0 and sql[position - 1] in " \n\t)" and _SET_ENDS.match(sql, position):
-            break
-        current.append(char)
-        position += 1
-    assignments.append("".join(current))
-    columns = set()
-    for assignment in assignments:
-        target = assignment.split("=", 1)[0].strip()
-        if not target:
-            return None
-        for quoted, plain in _IDENTIFIER.findall(target.strip("()")):
-            name = quoted or plain
-            columns.add(name.rsplit(".", 1)[-1].lower())
-    return frozenset(columns) or None
-
-
-def statement_writes(sql: str) -> tuple[Write, ...]:
-    """The writes a statement's SQL makes to tables (INSERT, UPDATE with its SET columns,
-    DELETE, COPY as an INSERT), as far as its text tells."""
-    writes = []
-    for found in _WRITE.finditer(sql):
-        insert, update, delete, copy, first, second = found.groups()
-        name = (second or first).strip('"')
-        if update:
-            event, columns = UPDATE, _set_columns(sql, found.end())
-        else:
-            event, columns = (DELETE if delete else INSERT), None
-        writes.append(Write(event, name, columns))
-    return tuple(writes)
-
-
-@dataclass(frozen=True)
-class _TableTopics:
-    on_insert: frozenset[str]
-    on_delete: frozenset[str]
-    on_any_update: frozenset[str]
-    on_update_of: tuple[tuple[frozenset[str], frozenset[str]], ...]  # (columns, topics)
-
-
-def _table_topics() -> dict[str, _TableTopics]:
-    found = _derived.get("tables")
-    if found is None:
-        tables: dict[str, dict] = {}
-        for trigger in trigger_plan():
-            entry = tables.setdefault(
-                trigger.table, {"insert": set(), "delete": set(), "any": set(), "of": []}
-            )
-            if trigger.event == INSERT:
-                entry["insert"].update(trigger.topics)
-            elif trigger.event == DELETE:
-                entry["delete"].update(trigger.topics)
-            elif trigger.columns is None:
-                entry["any"].update(trigger.topics)
-            else:
-                entry["of"].append((frozenset(trigger.columns), frozenset(trigger.topics)))
-        found = {
-            table: _TableTopics(
-                frozenset(e["insert"]), frozenset(e["delete"]), frozenset(e["any"]), tuple(e["of"])
-            )
-            for table, e in tables.items()
-        }
-        _derived["tables"] = found
-    return found
-
-
-def topics_of_write(write: Write) -> frozenset[str]:
-    """The topics the triggers move on for one write that changes at least one row (an UPDATE
-    whose columns are not known counts as one of every column)."""
-    entry = _table_topics().get(write.table)
-    if entry is None:
-        return frozenset()
-    if write.event == INSERT:
-        return entry.on_insert
-    if write.event == DELETE:
-        return entry.on_delete
-    topics = set(entry.on_any_update)
-    for columns, of_columns in entry.on_update_of:
-        if write.columns is None or not columns.isdisjoint(write.columns):
-            topics.update(of_columns)
-    return frozenset(topics)
-
-
-_MOST_REMEMBERED = 4096
-
-
-def topics_moved_by(sql: str) -> frozenset[str]:
-    """The topics a statement moves on if it changes rows: by its own writes, and (a DELETE)
-    by what the foreign keys' ON DELETE actions then change. Remembered per statement text."""
-    found = _by_statement.get(sql)
-    if found is None:
-        topics: set[str] = set()
-        for write in statement_writes(sql):
-            topics.update(topics_of_write(write))
-            if write.event == DELETE:
-                for child in _cascades_from(write.table):
-                    topics.update(topics_of_write(Write(DELETE, child, None)))
-                    topics.update(topics_of_write(Write(UPDATE, child, None)))
-        found = frozenset(topics)
-        if len(_by_statement) >= _MOST_REMEMBERED:
-            _by_statement.clear()  # statements with lists in them (IN …) vary without end
-        _by_statement[sql] = found
-    return found
-
-
-def _cascades_from(table: str) -> frozenset[str]:
-    """The tables that an ON DELETE action of a foreign key changes, directly or in turn, when
-    rows of ``table`` are deleted."""
-    graph = _derived.get("cascades")
-    if graph is None:
-        from marketplace.core.db import db
-
-        graph = {}
-        for child in db.metadata.tables.values():
-            for key in child.foreign_keys:
-                if (key.ondelete or "").upper() in ("CASCADE", "SET NULL", "SET DEFAULT"):
-                    graph.setdefault(key.column.table.name, set()).add(child.name)
-        _derived["cascades"] = graph
-    reached: set[str] = set()
-    todo = [table]
-    while todo:
-        for child in graph.get(todo.pop(), ()):
-            if child not in reached:
-                reached.add(child)
-                todo.append(child)
-    return frozenset(reached)
