@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxesInput,
@@ -35,12 +34,12 @@ from marketplace.accreditation.models import (
     LegalRegime,
     QuestionType,
 )
+from marketplace.core.money import pounds_or_none
 
 DESCRIPTION_MAX = 10_000
 GUIDANCE_MAX = 5_000
 MAX_LIMIT_PENCE = 10**13  # £100bn: far beyond any real limit, well inside a BIGINT
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-POUNDS = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
 QUESTION_TYPE_LABELS = {
     QuestionType.YES_NO: "Yes or no",
     QuestionType.TEXT: "Text",
@@ -59,20 +58,6 @@ def parse_date(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         return None
-
-
-def pounds_to_pence(text: str | None) -> int | None:
-    """An amount in pounds ('30000', '30,000.50', '£30000') as exact pence, or None if invalid."""
-    cleaned = (text or "").strip().replace(",", "").removeprefix("£")
-    if not POUNDS.match(cleaned):
-        return None
-    try:
-        pence = Decimal(cleaned) * 100
-    except InvalidOperation:
-        return None
-    if pence != pence.to_integral_value():
-        return None
-    return int(pence)
 
 
 def pence_to_pounds(pence: int) -> str:
@@ -195,7 +180,7 @@ class ArrangementForm(BaseForm):
             raise ValidationError("The end date must be after the start date")
 
     def validate_direct_award_limit(self, field) -> None:
-        pence = pounds_to_pence(field.data)
+        pence = pounds_or_none(field.data)
         if pence is None:
             raise ValidationError(
                 "Enter the limit as an amount in pounds of 0 or more, with at most 2 decimal "
@@ -221,7 +206,7 @@ class ArrangementForm(BaseForm):
             "legal_regime": LegalRegime(self.legal_regime.data),
             "valid_from": parse_date(self.valid_from.data),
             "valid_to": parse_date(self.valid_to.data),
-            "direct_award_limit_pence": pounds_to_pence(self.direct_award_limit.data),
+            "direct_award_limit_pence": pounds_or_none(self.direct_award_limit.data),
             "award_limit_scope": AwardLimitScope(self.award_limit_scope.data),
             "decision_period_days": int(self.decision_period_days.data),
             "extended_period_days": int(self.extended_period_days.data),

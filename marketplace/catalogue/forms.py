@@ -1,14 +1,14 @@
 """Forms for the provider's listing pages: shape only, limits from the models.
 
-Money is typed in pounds and pence ("45.00") and turned into whole pence with ``Decimal``, never a
-float; the services decide the business rules (areas covered by a membership, dates, ranges).
+Money is typed in pounds and pence ("45.00") and turned into whole pence exactly by
+``core.money.parse_pounds``; the services decide the business rules (areas covered by a membership, dates, ranges).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxesInput,
@@ -47,9 +47,8 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.core.money import VatTreatment
+from marketplace.core.money import MoneyError, VatTreatment, parse_pounds
 
-_AMOUNT = re.compile(r"^\d{1,12}(\.\d+)?$")
 _WHOLE = re.compile(r"^-?\d{1,9}$")
 _PERCENTAGE = re.compile(r"^-?\d{1,4}(\.\d+)?$")
 
@@ -89,36 +88,6 @@ UNIT_LABELS = {
 }
 
 
-class MoneyError(ValueError):
-    """Why a typed amount of money is not one."""
-
-
-def parse_pence(text: str | None, label: str = "the amount") -> int | None:
-    """An amount in pounds and pence ("45", "45.5", "£1,045.00") as exact pence; None if blank.
-
-    Raises ``MoneyError`` with a GOV.UK message for a negative amount, more than 2 decimal places
-    or something that is not a number. ``Decimal`` keeps it exact: 0.1 + 0.2 is never 0.30000004.
-    """
-    cleaned = (text or "").strip().replace(",", "").replace(" ", "")
-    if not cleaned:
-        return None
-    negative = cleaned.startswith("-")
-    cleaned = cleaned.lstrip("-").removeprefix("£")
-    if not _AMOUNT.match(cleaned):
-        raise MoneyError(f"Enter {label} as a number in pounds and pence, like 45.00")
-    if negative:
-        raise MoneyError(f"{label[0].upper()}{label[1:]} cannot be negative")
-    if "." in cleaned and len(cleaned.split(".", 1)[1]) > 2:
-        raise MoneyError(
-            f"Enter {label} in pounds and pence with no more than 2 decimal places, like 45.50"
-        )
-    try:
-        pence = Decimal(cleaned) * 100
-    except InvalidOperation:  # the pattern makes this unreachable; keep a message, not a 500
-        raise MoneyError(f"Enter {label} as a number in pounds and pence, like 45.00") from None
-    return int(pence)
-
-
 def pence_to_text(pence: int | None) -> str:
     """Whole pence as the form shows them back: 4500 → "45.00"."""
     if pence is None:
@@ -154,7 +123,7 @@ def _whole_validator(form, field) -> None:
 def _money_validator(spoken: str):
     def validate(form, field) -> None:
         try:
-            parse_pence(field.data, spoken)
+            parse_pounds(field.data, spoken)
         except MoneyError as error:
             raise ValidationError(str(error)) from None
 
@@ -392,9 +361,9 @@ class ListingForm(BaseForm):
             "max_units": parse_whole(self.max_units.data),
             "monthly_capacity": parse_whole(self.monthly_capacity.data),
             "missed_sessions_chargeable": self.missed_sessions_chargeable.data == "yes",
-            "cost_staff_pence": parse_pence(self.cost_staff.data),
-            "cost_overheads_pence": parse_pence(self.cost_overheads.data),
-            "cost_other_pence": parse_pence(self.cost_other.data),
+            "cost_staff_pence": parse_pounds(self.cost_staff.data),
+            "cost_overheads_pence": parse_pounds(self.cost_overheads.data),
+            "cost_other_pence": parse_pounds(self.cost_other.data),
             "social_value": self.social_value.data or "",
             "contact_name": self.contact_name.data or "",
             "contact_email": self.contact_email.data or "",
@@ -402,7 +371,7 @@ class ListingForm(BaseForm):
         }
 
     def unit_price_pence(self) -> int | None:
-        return parse_pence(self.unit_price.data)
+        return parse_pounds(self.unit_price.data)
 
     def fill_from(self, details) -> None:
         """Show an existing listing's details (``services.ListingDetails``) in the form."""

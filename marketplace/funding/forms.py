@@ -3,8 +3,6 @@ Amounts are typed in pounds, up to two decimals, and become whole pence exactly.
 
 from __future__ import annotations
 
-import re
-
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -17,34 +15,24 @@ from marketplace.accounts.forms.fields import (
     ChoiceSelectField,
     submit_field,
 )
+from marketplace.core.money import MoneyError, parse_pounds
 from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX
 
-_AMOUNT = re.compile(r"^(-?)£?(\d{1,15})(?:\.(\d{2}))?$")
 _MAX_POUNDS = f"£{MAX_AMOUNT_PENCE // 100:,}"
-
-
-def pence_from_pounds(text: str | None) -> int | None:
-    """'25000', '£25,000.50' or '-5' as pence (2500000, 2500050, -500); None if it is not an
-    amount in pounds and whole pence. The services refuse a negative or huge one, saying so."""
-    match = _AMOUNT.match((text or "").strip().replace(",", "").replace(" ", ""))
-    if not match:
-        return None
-    sign, whole, part = match.groups()
-    pence = int(whole) * 100 + int(part or "0")
-    return -pence if sign else pence
 
 
 def _amount_field(label: str, message: str, description: str | None = None) -> StringField:
     def check(form, field):
         if not field.data:
             return
-        pence = pence_from_pounds(field.data)
-        if pence is None:
+        try:
+            pence = parse_pounds(field.data, label)
+        except MoneyError as error:
+            if error.reason == MoneyError.NEGATIVE:
+                raise ValidationError(str(error)) from None
             raise ValidationError(
                 f"Enter {label[0].lower()}{label[1:]} in pounds and pence, like 25000 or 25000.50"
-            )
-        if pence < 0:
-            raise ValidationError(f"{label} cannot be negative")
+            ) from None
         if pence > MAX_AMOUNT_PENCE:
             raise ValidationError(f"{label} must be {_MAX_POUNDS} or less")
 

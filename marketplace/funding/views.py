@@ -23,6 +23,7 @@ from marketplace.accounts.session import current_organisation
 from marketplace.core.clock import financial_year_label
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_form
 from marketplace.funding import permissions, queries, services
 from marketplace.funding.forms import (
@@ -32,7 +33,6 @@ from marketplace.funding.forms import (
     ChangeAuthorisationForm,
     ChangeBudgetForm,
     RevokeAuthorisationForm,
-    pence_from_pounds,
     year_choices,
 )
 from marketplace.orders.models import Budget, FundingAuthorisation
@@ -115,7 +115,7 @@ def new_budget():
                 services.NewBudget(
                     financial_year=_whole(form.financial_year.data),
                     category_id=_whole(form.category_id.data),
-                    allocated_pence=pence_from_pounds(form.allocated.data),
+                    allocated_pence=pounds_or_none(form.allocated.data),
                     reason=form.reason.data or "",
                 ),
             )
@@ -157,7 +157,7 @@ def change_budget(budget_id: int):
         lambda: services.change_budget(
             current_user,
             budget,
-            pence_from_pounds(form.allocated.data),
+            pounds_or_none(form.allocated.data),
             form.reason.data,
             expected_allocated_pence=_whole(form.expected.data),
         ),
@@ -260,8 +260,8 @@ def new_authorisation():
                 services.NewAuthorisation(
                     lead_buyer_id=_whole(form.lead_buyer_id.data),
                     financial_year=_whole(form.financial_year.data),
-                    per_call_off_limit_pence=pence_from_pounds(form.per_call_off.data),
-                    annual_limit_pence=pence_from_pounds(form.annual.data),
+                    per_call_off_limit_pence=pounds_or_none(form.per_call_off.data),
+                    annual_limit_pence=pounds_or_none(form.annual.data),
                 ),
             )
         )
@@ -304,8 +304,8 @@ def change_authorisation(authorisation_id: int):
         lambda: services.change_authorisation(
             current_user,
             authorisation,
-            pence_from_pounds(form.per_call_off.data),
-            pence_from_pounds(form.annual.data),
+            pounds_or_none(form.per_call_off.data),
+            pounds_or_none(form.annual.data),
             form.reason.data,
         ),
         _AUTHORISATION_FIELDS,

@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.accounts.forms.fields import BaseForm, submit_field
 from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
-from marketplace.catalogue.forms import MoneyError, parse_pence
+from marketplace.core.money import MoneyError, parse_pounds
 from marketplace.invoices.models import PAYMENT_REFERENCE_MAX, REASON_MAX
 
 
@@ -83,7 +83,7 @@ class CreditNoteForm(BaseForm):
 
     def validate_amount(self, field):
         try:
-            pence = parse_pence(field.data, "the amount to credit")
+            pence = parse_pounds(field.data, "the amount to credit")
         except MoneyError as error:
             raise ValidationError(str(error)) from error
         if not pence:
@@ -92,6 +92,6 @@ class CreditNoteForm(BaseForm):
     @property
     def amount_pence(self) -> int | None:
         try:
-            return parse_pence(self.amount.data, "the amount to credit")
+            return parse_pounds(self.amount.data, "the amount to credit")
         except MoneyError:
             return None

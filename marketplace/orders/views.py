@@ -38,6 +38,7 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db, parse_id, rollback
 from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
 from marketplace.core.filters import govuk_date
+from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
@@ -163,14 +164,13 @@ def _outcome_terms(draft: dict) -> tuple:
 
 def _outcome_term_answers(form, listing, start_date) -> tuple[dict | None, dict]:
     """The form's optional outcome term as draft data, and its errors by form field."""
-    from marketplace.outcomes.forms import pence_from_pounds
     from marketplace.outcomes.services import OutcomeTermDetails, check_term
 
     if not form.outcome.data:
         return None, {}
     term = OutcomeTermDetails(
         outcome=form.outcome.data,
-        tariff_pence=pence_from_pounds(form.outcome_tariff.data),
+        tariff_pence=pounds_or_none(form.outcome_tariff.data),
         earliest_claim_on=parse_day(form.outcome_earliest_claim_on.data),
         evidence_required=form.outcome_evidence_required.data or "",
         cap=whole_number(form.outcome_cap.data),

@@ -3,31 +3,19 @@ rules. Tariffs are typed in pounds (up to two decimals) and become whole pence e
 
 from __future__ import annotations
 
-import re
-
 from flask_wtf.file import FileField
 from govuk_frontend_wtf.wtforms_widgets import GovFileInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from marketplace.accounts.forms.fields import BaseForm, ChoiceSelectField, submit_field
+from marketplace.core.money import pounds_or_none
 from marketplace.orders.forms import _date_field, _required_text, whole_number
 from marketplace.outcomes.models import EVIDENCE_REQUIRED_MAX, MAX_CAP, NOTE_MAX, REASON_MAX
 
-_POUNDS = re.compile(r"^£?(\d{1,9})(?:\.(\d{2}))?$")
-
-
-def pence_from_pounds(text: str | None) -> int | None:
-    """'500' or '£500.01' or '1,250.50' as pence (50000, 50001, 125050); else None."""
-    match = _POUNDS.match((text or "").strip().replace(",", ""))
-    if not match:
-        return None
-    pounds, pence = match.groups()
-    return int(pounds) * 100 + int(pence or "0")
-
 
 def _tariff_check(form, field):
-    if field.data and pence_from_pounds(field.data) is None:
+    if field.data and pounds_or_none(field.data) is None:
         raise ValidationError("Enter the tariff in pounds and pence, like 500.00")
 
 

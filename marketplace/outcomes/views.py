@@ -15,12 +15,13 @@ from marketplace.accreditation import uploads
 from marketplace.accreditation.forms_applications import parse_day
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions as order_permissions
 from marketplace.orders.forms import ConfirmForm, whole_number
 from marketplace.orders.models import CallOff
 from marketplace.outcomes import permissions, queries, services
-from marketplace.outcomes.forms import ClaimForm, OutcomeTermForm, RejectForm, pence_from_pounds
+from marketplace.outcomes.forms import ClaimForm, OutcomeTermForm, RejectForm
 from marketplace.outcomes.models import OutcomeClaim, OutcomeTermStatus
 
 bp = Blueprint("outcomes", __name__, template_folder="templates")
@@ -179,7 +180,7 @@ def propose_term(call_off_id: int):
                 call_off,
                 services.OutcomeTermDetails(
                     outcome=form.outcome.data,
-                    tariff_pence=pence_from_pounds(form.tariff.data),
+                    tariff_pence=pounds_or_none(form.tariff.data),
                     earliest_claim_on=parse_day(form.earliest_claim_on.data),
                     evidence_required=form.evidence_required.data,
                     cap=whole_number(form.cap.data),

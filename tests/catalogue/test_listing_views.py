@@ -15,7 +15,7 @@ from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue import services
-from marketplace.catalogue.forms import MoneyError, parse_basis_points, parse_pence
+from marketplace.catalogue.forms import parse_basis_points
 from marketplace.catalogue.models import (
     CapacityCommitment,
     Listing,
@@ -106,28 +106,7 @@ def form_data(world, **changes) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Money and percentages are parsed exactly
-
-
-@pytest.mark.parametrize(
-    "typed,pence",
-    [
-        ("45", 4500),
-        ("45.5", 4550),
-        ("45.00", 4500),
-        ("£1,045.07", 104507),
-        ("0.10", 10),
-        ("", None),
-    ],
-)
-def test_parse_pence(typed, pence):
-    assert parse_pence(typed) == pence
-
-
-@pytest.mark.parametrize("typed", ["-1", "45.505", "abc", "1e3", "12.", "NaN", "4 5.0.0"])
-def test_parse_pence_refuses(typed):
-    with pytest.raises(MoneyError):
-        parse_pence(typed)
+# Percentages are parsed exactly (money: tests/test_money.py)
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,6 @@ from marketplace.catalogue.forms import (
     UpliftForm,
     WithdrawForm,
     parse_basis_points,
-    parse_pence,
 )
 from marketplace.catalogue.models import (
     STALE_AFTER_DAYS,
@@ -52,7 +51,7 @@ from marketplace.catalogue.views.search import listing_views
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.filters import govuk_date, pounds
-from marketplace.core.money import gross_pence
+from marketplace.core.money import gross_pence, parse_pounds
 from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea, ProbationRegion
 
@@ -604,7 +603,7 @@ def change_price(listing_id: int):
             version = services.set_price(
                 current_user,
                 listing,
-                parse_pence(form.unit_price.data),
+                parse_pounds(form.unit_price.data),
                 parse_day(form.effective_from.data),
                 form.reason.data or "",
             )
