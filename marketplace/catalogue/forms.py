@@ -28,7 +28,6 @@ from marketplace.accounts.forms.fields import (
     ChoiceSelectField,
     submit_field,
 )
-from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
 from marketplace.catalogue.models import (
     CONTACT_EMAIL_MAX,
     CONTACT_NAME_MAX,
@@ -47,6 +46,7 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
+from marketplace.core.forms import DATE_HINT, parse_day
 from marketplace.core.money import MoneyError, VatTreatment, parse_pounds
 
 _WHOLE = re.compile(r"^-?\d{1,9}$")

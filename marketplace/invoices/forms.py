@@ -8,7 +8,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.accounts.forms.fields import BaseForm, submit_field
-from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
+from marketplace.core.forms import DATE_HINT, parse_day
 from marketplace.core.money import MoneyError, parse_pounds
 from marketplace.invoices.models import PAYMENT_REFERENCE_MAX, REASON_MAX
 

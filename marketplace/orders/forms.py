@@ -14,11 +14,11 @@ from marketplace.accounts.forms.fields import (
     BaseForm,
     ChoiceRadioField,
     ChoiceSelectField,
+    OptionalChoiceRadioField,
     enum_choices,
     submit_field,
 )
-from marketplace.accreditation.forms import OptionalChoiceRadioField
-from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
+from marketplace.core.forms import DATE_HINT, parse_day
 from marketplace.orders.models import (
     NOTES_MAX,
     PDU_MAX,

@@ -31,13 +31,13 @@ from marketplace.accounts.models import COMMISSIONER_TYPES, Organisation, Role
 from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
-from marketplace.accreditation.forms_applications import parse_day
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.catalogue.search import visible_listing
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db, parse_id, rollback
 from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
 from marketplace.core.filters import govuk_date
+from marketplace.core.forms import parse_day
 from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions, services

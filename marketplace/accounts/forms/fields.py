@@ -250,3 +250,15 @@ class ChoiceSelectField(_FriendlyChoiceMixin, SelectField):
 
 class ChoiceCheckboxesField(_FriendlyChoiceMixin, SelectMultipleField):
     pass
+
+
+class OptionalChoiceRadioField(ChoiceRadioField):
+    """Radios that may be left unanswered (the service decides when an answer is needed)."""
+
+    def pre_validate(self, form):
+        if self.data in (None, ""):
+            return
+        super().pre_validate(form)
+
+
+YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]

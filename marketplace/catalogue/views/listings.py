@@ -19,7 +19,6 @@ from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
-from marketplace.accreditation.forms_applications import parse_day
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
 from marketplace.catalogue import queries, services
 from marketplace.catalogue.forms import (
@@ -51,6 +50,7 @@ from marketplace.catalogue.views.search import listing_views
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.filters import govuk_date, pounds
+from marketplace.core.forms import parse_day
 from marketplace.core.money import gross_pence, parse_pounds
 from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea, ProbationRegion
