@@ -13,6 +13,7 @@ from marketplace.accounts.forms.fields import (
     BaseForm,
     ChoiceRadioField,
     ChoiceSelectField,
+    required_text_area,
     submit_field,
 )
 from marketplace.core.money import MoneyError, parse_pounds
@@ -42,18 +43,6 @@ def _amount_field(label: str, message: str, description: str | None = None) -> S
         widget=GovTextInput(),
         validators=[DataRequired(message=message), check],
         render_kw={"params": {"prefix": {"text": "£"}, "classes": "govuk-input--width-10"}},
-    )
-
-
-def _reason_field(label: str, message: str, description: str | None = None) -> TextAreaField:
-    return TextAreaField(
-        label,
-        description=description,
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message=message),
-            Length(max=REASON_MAX, message=f"Use {REASON_MAX} characters or fewer"),
-        ],
     )
 
 
@@ -99,10 +88,11 @@ class ChangeBudgetForm(BaseForm):
         "Enter the new amount of the budget",
         description="It cannot be less than what open call-offs commit and what has been spent.",
     )
-    reason = _reason_field(
+    reason = required_text_area(
         "Reason for the change",
         "Enter the reason for the change",
         description="It is kept in the budget's history and sent to your other approvers.",
+        limit=REASON_MAX,
     )
     # The allocation the person saw: a change made meanwhile by someone else is not undone.
     expected = HiddenField()
@@ -167,18 +157,20 @@ class ChangeAuthorisationForm(BaseForm):
         "Enter the total for the year",
         description="It cannot be less than what the authorisation has already used.",
     )
-    reason = _reason_field(
+    reason = required_text_area(
         "Reason for the change",
         "Enter the reason for the change",
         description="The lead buyer's approvers are sent it.",
+        limit=REASON_MAX,
     )
     submit = submit_field("Change authorisation")
 
 
 class RevokeAuthorisationForm(BaseForm):
-    reason = _reason_field(
+    reason = required_text_area(
         "Reason for revoking",
         "Enter the reason for revoking the authorisation",
         description="The lead buyer's approvers are sent it.",
+        limit=REASON_MAX,
     )
     submit = submit_field("Revoke authorisation")

@@ -8,9 +8,15 @@ from govuk_frontend_wtf.wtforms_widgets import GovFileInput, GovSelect, GovTextA
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from marketplace.accounts.forms.fields import BaseForm, ChoiceSelectField, submit_field
+from marketplace.accounts.forms.fields import (
+    BaseForm,
+    ChoiceSelectField,
+    date_field,
+    required_text_area,
+    submit_field,
+)
 from marketplace.core.money import pounds_or_none
-from marketplace.orders.forms import _date_field, _required_text, whole_number
+from marketplace.orders.forms import whole_number
 from marketplace.outcomes.models import EVIDENCE_REQUIRED_MAX, MAX_CAP, NOTE_MAX, REASON_MAX
 
 
@@ -38,13 +44,13 @@ class OutcomeTermForm(BaseForm):
         widget=GovTextInput(),
         validators=[DataRequired(message="Enter the tariff per outcome"), _tariff_check],
     )
-    earliest_claim_on = _date_field(
+    earliest_claim_on = date_field(
         "Earliest claim date", "Enter the earliest date the outcome can be claimed"
     )
-    evidence_required = _required_text(
+    evidence_required = required_text_area(
         "Evidence required",
         "Enter the evidence the provider must give",
-        max_chars=EVIDENCE_REQUIRED_MAX,
+        limit=EVIDENCE_REQUIRED_MAX,
     )
     cap = StringField(
         "Most claims allowed",
@@ -61,7 +67,7 @@ class ClaimForm(BaseForm):
         widget=GovSelect(),
         validators=[DataRequired(message="Choose the outcome you are claiming")],
     )
-    achieved_on = _date_field(
+    achieved_on = date_field(
         "Date the outcome was achieved", "Enter the date the outcome was achieved"
     )
     file = FileField(
@@ -81,5 +87,5 @@ class ClaimForm(BaseForm):
 
 
 class RejectForm(BaseForm):
-    reason = _required_text("Reason", "Enter the reason", max_chars=REASON_MAX)
+    reason = required_text_area("Reason", "Enter the reason", limit=REASON_MAX)
     submit = submit_field("Reject")

@@ -9,6 +9,7 @@ from govuk_frontend_wtf.gov_form_base import GovIterableBase
 from govuk_frontend_wtf.wtforms_widgets import (
     GovPasswordInput,
     GovSubmitInput,
+    GovTextArea,
     GovTextInput,
 )
 from wtforms import (
@@ -20,6 +21,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
@@ -31,6 +33,7 @@ from wtforms.validators import (
     Optional,
     Regexp,
     StopValidation,
+    ValidationError,
 )
 
 from marketplace.accounts.models import (
@@ -40,6 +43,7 @@ from marketplace.accounts.models import (
     NAME_MAX,
 )
 from marketplace.accounts.security import PASSWORD_MAX
+from marketplace.core.forms import DATE_HINT, parse_day
 from marketplace.core.validation import (
     FORBIDDEN_CHARACTERS,
     forbidden_characters_message,
@@ -199,6 +203,36 @@ def company_number_field() -> StringField:
                 message="Enter a Companies House number in the correct format, like 01234567 or SC123456",
             ),
         ],
+    )
+
+
+def required_text_area(
+    label: str, message: str, *, limit: int, description: str | None = None
+) -> TextAreaField:
+    """Free text that must be given (a reason, a summary), at most ``limit`` characters."""
+    return TextAreaField(
+        label,
+        description=description,
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message=message),
+            Length(max=limit, message=f"Use {limit:,} characters or fewer"),
+        ],
+    )
+
+
+def date_field(label: str, message: str) -> StringField:
+    """A date that must be given, typed as 31 3 2027 or 2027-03-31 (``core.forms.parse_day``)."""
+
+    def check(form, field):
+        if field.data and parse_day(field.data) is None:
+            raise ValidationError(f"{label} must be a real date, like 31 3 2027")
+
+    return StringField(
+        label,
+        description=DATE_HINT,
+        widget=GovTextInput(),
+        validators=[DataRequired(message=message), check],
     )
 
 
