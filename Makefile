@@ -102,7 +102,7 @@ $(ASSETS_STAMP): $(NPM_STAMP) $(ASSET_SOURCES) $(if $(call missing,$(ASSET_OUTPU
 	npm run --silent build
 	@touch $@
 
-db: install ## apply the migrations (instance/marketplace.core.db unless MARKETPLACE_DATABASE_URL is set)
+db: install ## apply the migrations (instance/marketplace.db unless MARKETPLACE_DATABASE_URL is set)
 	$(FLASK) db upgrade
 
 demo: db ## load the demo data (idempotent) and list the demo sign-ins

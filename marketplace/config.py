@@ -44,7 +44,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Seals providers' bank details at rest (marketplace/core/sealed.py); SECRET_KEY when unset.
         "DATA_KEY": _env("DATA_KEY"),
         "SQLALCHEMY_DATABASE_URI": _env(
-            "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.core.db'}"
+            "DATABASE_URL", f"sqlite:///{instance_dir / 'marketplace.db'}"
         ),
         "INSTANCE_DIR": str(instance_dir),
         # Uploaded evidence lives outside the web root, under generated names.
