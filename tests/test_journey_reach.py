@@ -1,4 +1,4 @@
-"""Every page a role's journeys need (../shared/design/JOURNEYS.md) is reachable from the home page
+"""Every page a role's journeys need (docs/journeys.md) is reachable from the home page
 by following links, as a person would: nobody types a URL.
 
 For each role, a person of the demo world (memberships, listings, call-offs in every state,
