@@ -6,9 +6,7 @@ Money is typed in pounds and pence ("45.00") and turned into whole pence exactly
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from decimal import Decimal
 
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxesInput,
@@ -46,11 +44,13 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.core.forms import DATE_HINT, parse_day
+from marketplace.core.forms import (
+    DATE_HINT,
+    basis_points_from_percent,
+    parse_day,
+    parse_whole_number,
+)
 from marketplace.core.money import MoneyError, VatTreatment, parse_pounds
-
-_WHOLE = re.compile(r"^-?\d{1,9}$")
-_PERCENTAGE = re.compile(r"^-?\d{1,4}(\.\d+)?$")
 
 VAT_LABELS = {
     VatTreatment.STANDARD: "Standard rate (20%)",
@@ -96,27 +96,12 @@ def pence_to_text(pence: int | None) -> str:
     return f"{pounds}.{rest:02d}"
 
 
-def parse_basis_points(text: str | None) -> int | None:
-    """A percentage such as "2.5" as exact basis points (250); None if not one with ≤ 2 decimals."""
-    cleaned = (text or "").strip().removesuffix("%").strip()
-    if not _PERCENTAGE.match(cleaned):
-        return None
-    if "." in cleaned and len(cleaned.split(".", 1)[1]) > 2:
-        return None
-    return int(Decimal(cleaned) * 100)
-
-
-def parse_whole(text: str | None) -> int | None:
-    text = (text or "").strip().replace(",", "")
-    return int(text) if _WHOLE.match(text) else None
-
-
 def _choices(labels: dict) -> list[SelectChoice]:
     return [SelectChoice(member.value, label) for member, label in labels.items()]
 
 
 def _whole_validator(form, field) -> None:
-    if (field.data or "").strip() and parse_whole(field.data) is None:
+    if (field.data or "").strip() and parse_whole_number(field.data, negative=True) is None:
         raise ValidationError(f"{field.label.text} must be a whole number, like 5")
 
 
@@ -349,17 +334,17 @@ class ListingForm(BaseForm):
             "settings": list(self.settings.data or ()),
             "formats": list(self.formats.data or ()),
             "eligibility_sex": self.eligibility_sex.data,
-            "min_age": parse_whole(self.min_age.data),
-            "max_age": parse_whole(self.max_age.data),
+            "min_age": parse_whole_number(self.min_age.data, negative=True),
+            "max_age": parse_whole_number(self.max_age.data, negative=True),
             "risk_levels": list(self.risk_levels.data or ()),
             "complexities": list(self.complexities.data or ()),
             "outcomes": self.outcomes.data or "",
-            "lead_time_days": parse_whole(self.lead_time_days.data),
+            "lead_time_days": parse_whole_number(self.lead_time_days.data, negative=True),
             "unit": self.unit.data,
             "vat_treatment": self.vat_treatment.data,
-            "min_units": parse_whole(self.min_units.data),
-            "max_units": parse_whole(self.max_units.data),
-            "monthly_capacity": parse_whole(self.monthly_capacity.data),
+            "min_units": parse_whole_number(self.min_units.data, negative=True),
+            "max_units": parse_whole_number(self.max_units.data, negative=True),
+            "monthly_capacity": parse_whole_number(self.monthly_capacity.data, negative=True),
             "missed_sessions_chargeable": self.missed_sessions_chargeable.data == "yes",
             "cost_staff_pence": parse_pounds(self.cost_staff.data),
             "cost_overheads_pence": parse_pounds(self.cost_overheads.data),
@@ -452,7 +437,7 @@ class UpliftForm(BaseForm):
             raise ValidationError("Choose at least one listing to uplift")
 
     def validate_percentage(self, field) -> None:
-        if parse_basis_points(field.data) is None:
+        if basis_points_from_percent(field.data, negative=True) is None:
             raise ValidationError(
                 "Enter the uplift as a percentage with no more than 2 decimal places, like 2.5"
             )

@@ -23,6 +23,7 @@ from marketplace.accounts.session import current_organisation
 from marketplace.core.clock import financial_year_label
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.forms import parse_whole_number
 from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_form
 from marketplace.funding import permissions, queries, services
@@ -75,11 +76,6 @@ def _year_label(year: int) -> str:
     return financial_year_label(year)
 
 
-def _whole(text: str | None) -> int | None:
-    text = (text or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 12 else None
-
-
 # ---------------------------------------------------------------------------------------------
 # Budgets
 
@@ -113,8 +109,8 @@ def new_budget():
                 current_user,
                 organisation,
                 services.NewBudget(
-                    financial_year=_whole(form.financial_year.data),
-                    category_id=_whole(form.category_id.data),
+                    financial_year=parse_whole_number(form.financial_year.data),
+                    category_id=parse_whole_number(form.category_id.data),
                     allocated_pence=pounds_or_none(form.allocated.data),
                     reason=form.reason.data or "",
                 ),
@@ -159,7 +155,7 @@ def change_budget(budget_id: int):
             budget,
             pounds_or_none(form.allocated.data),
             form.reason.data,
-            expected_allocated_pence=_whole(form.expected.data),
+            expected_allocated_pence=parse_whole_number(form.expected.data, max_digits=12),
         ),
         _BUDGET_FIELDS,
     )
@@ -191,8 +187,8 @@ def all_budgets():
     results = None
     if form.validate():
         filters = queries.BudgetFilters(
-            organisation_id=_whole(form.organisation.data),
-            financial_year=_whole(form.year.data),
+            organisation_id=parse_whole_number(form.organisation.data),
+            financial_year=parse_whole_number(form.year.data),
         )
         args = {
             key: value
@@ -258,8 +254,8 @@ def new_authorisation():
                 current_user,
                 organisation,
                 services.NewAuthorisation(
-                    lead_buyer_id=_whole(form.lead_buyer_id.data),
-                    financial_year=_whole(form.financial_year.data),
+                    lead_buyer_id=parse_whole_number(form.lead_buyer_id.data),
+                    financial_year=parse_whole_number(form.financial_year.data),
                     per_call_off_limit_pence=pounds_or_none(form.per_call_off.data),
                     annual_limit_pence=pounds_or_none(form.annual.data),
                 ),

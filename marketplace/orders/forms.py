@@ -3,7 +3,6 @@ rules. Percentages are typed with up to two decimals and become whole basis poin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
@@ -20,7 +19,12 @@ from marketplace.accounts.forms.fields import (
     required_text_area,
     submit_field,
 )
-from marketplace.core.forms import DATE_HINT, parse_day
+from marketplace.core.forms import (
+    DATE_HINT,
+    basis_points_from_percent,
+    parse_day,
+    parse_whole_number,
+)
 from marketplace.orders.models import (
     NOTES_MAX,
     PDU_MAX,
@@ -35,30 +39,14 @@ from marketplace.orders.models import (
     OutcomeResult,
 )
 
-_WHOLE = re.compile(r"^\d{1,7}$")
-_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?%?$")
 CO_FUNDER_ROWS = 3
-
-
-def whole_number(text: str | None) -> int | None:
-    text = (text or "").strip().replace(",", "")
-    return int(text) if _WHOLE.match(text) else None
-
-
-def basis_points(text: str | None) -> int | None:
-    """'40' or '33.33' or '12.5%' as basis points (4000, 3333, 1250); else None."""
-    match = _PERCENT.match((text or "").strip())
-    if not match:
-        return None
-    whole, part = match.groups()
-    return int(whole) * 100 + int((part or "0").ljust(2, "0"))
 
 
 def _whole_number_field(
     label: str, message: str, invalid: str, description: str | None = None
 ) -> StringField:
     def check(form, field):
-        if field.data and whole_number(field.data) is None:
+        if field.data and parse_whole_number(field.data) is None:
             raise ValidationError(invalid)
 
     return StringField(
@@ -195,7 +183,7 @@ class PlaceCallOffForm(BaseForm):
                     "Enter the co-funder's share as a percentage, like 40 or 33.33",
                 ]
                 continue
-            points = basis_points(share.data)
+            points = basis_points_from_percent(share.data, max_whole_digits=3)
             if points is None or points <= 0 or points >= 10_000:
                 share.errors = [
                     *share.errors,

@@ -15,8 +15,8 @@ from marketplace.accounts.forms.fields import (
     required_text_area,
     submit_field,
 )
+from marketplace.core.forms import parse_whole_number
 from marketplace.core.money import pounds_or_none
-from marketplace.orders.forms import whole_number
 from marketplace.outcomes.models import EVIDENCE_REQUIRED_MAX, MAX_CAP, NOTE_MAX, REASON_MAX
 
 
@@ -26,7 +26,7 @@ def _tariff_check(form, field):
 
 
 def _cap_check(form, field):
-    if field.data and whole_number(field.data) is None:
+    if field.data and parse_whole_number(field.data) is None:
         raise ValidationError(f"Enter the most claims as a whole number from 1 to {MAX_CAP}")
 
 

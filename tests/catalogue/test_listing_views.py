@@ -15,7 +15,6 @@ from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue import services
-from marketplace.catalogue.forms import parse_basis_points
 from marketplace.catalogue.models import (
     CapacityCommitment,
     Listing,
@@ -103,17 +102,6 @@ def form_data(world, **changes) -> dict:
     }
     data.update(changes)
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# Percentages are parsed exactly (money: tests/test_money.py)
-
-
-@pytest.mark.parametrize(
-    "typed,points", [("2.5", 250), ("2.50", 250), ("-1.25", -125), ("3%", 300), ("2.555", None)]
-)
-def test_parse_basis_points(typed, points):
-    assert parse_basis_points(typed) == points
 
 
 # ---------------------------------------------------------------------------------------------

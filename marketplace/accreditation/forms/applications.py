@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from flask_wtf.file import FileField
@@ -27,9 +26,7 @@ from marketplace.accounts.forms.fields import (
     submit_field,
 )
 from marketplace.accreditation.models import ANSWER_TEXT_MAX, Criterion, QuestionType
-from marketplace.core.forms import DATE_HINT, parse_day
-
-_WHOLE_NUMBER = re.compile(r"^-?\d{1,15}$")
+from marketplace.core.forms import DATE_HINT, parse_day, parse_whole_number
 
 
 def _date_field(label: str, description: str = DATE_HINT, validators=None) -> StringField:
@@ -123,7 +120,7 @@ def expiry_field_name(criterion: Criterion) -> str:
 
 
 def _validate_number(form, field) -> None:
-    if field.data and not _WHOLE_NUMBER.match(field.data.replace(",", "")):
+    if field.data and parse_whole_number(field.data, max_digits=15, negative=True) is None:
         raise ValidationError("Enter a whole number, like 12")
 
 

@@ -35,7 +35,6 @@ from marketplace.catalogue.forms import (
     PriceForm,
     UpliftForm,
     WithdrawForm,
-    parse_basis_points,
 )
 from marketplace.catalogue.models import (
     STALE_AFTER_DAYS,
@@ -50,7 +49,7 @@ from marketplace.catalogue.views.search import listing_views
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.filters import govuk_date, pounds
-from marketplace.core.forms import parse_day
+from marketplace.core.forms import basis_points_from_percent, parse_day
 from marketplace.core.money import gross_pence, parse_pounds
 from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea, ProbationRegion
@@ -712,7 +711,7 @@ def _upliftable(organisation: Organisation) -> list[Listing]:
 def _uplift_args(form: UpliftForm) -> tuple[list[int], int | None, date | None]:
     return (
         list(form.listings.data or ()),
-        parse_basis_points(form.percentage.data),
+        basis_points_from_percent(form.percentage.data, negative=True),
         parse_day(form.effective_from.data),
     )
 
