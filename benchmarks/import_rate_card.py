@@ -53,11 +53,12 @@ def main() -> None:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
-    from marketplace import create_app, demo
+    from marketplace import create_app
     from marketplace.accounts.models import Membership, Role, User
     from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
     from marketplace.catalogue import imports
     from marketplace.core.db import commit, db
+    from marketplace.demo.world import load_demo_data
     from marketplace.reference.models import ProbationRegion, ServiceCategory
 
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
@@ -72,7 +73,7 @@ def main() -> None:
         )
         with app.app_context():
             upgrade()
-            demo.load_demo_data()
+            load_demo_data()
             commit()
             # The demo provider with the most active memberships, and its administrator.
             organisation_id = db.session.scalar(

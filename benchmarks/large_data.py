@@ -34,7 +34,7 @@ NAME_WORDS = ("Harbour", "Beacon", "Northern", "Oak", "Riverside", "Phoenix", "B
 
 def _arrangement(connection: sa.Connection, arrangement_id: int | None) -> Any:
     from marketplace.accreditation.models import Arrangement, ArrangementStatus
-    from marketplace.demo import DEMO_ARRANGEMENT_REFERENCE
+    from marketplace.demo.accreditation import DEMO_ARRANGEMENT_REFERENCE
 
     table = Arrangement.__table__
     if arrangement_id is not None:

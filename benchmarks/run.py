@@ -366,26 +366,19 @@ def demo_user(env: dict[str, str], role: str = "buyer") -> tuple[str, str, str |
         raise BenchError(f"`flask demo users --json` lists no {role}:\n{out[:2000]}")
     password = buyer.get("password") or password
     if not password:
-        from marketplace import demo
+        from marketplace.demo.people import DEMO_PASSWORD
 
-        password = next(
-            (
-                getattr(demo, name)
-                for name in dir(demo)
-                if "PASSWORD" in name.upper() and isinstance(getattr(demo, name), str)
-            ),
-            None,
-        )
+        password = DEMO_PASSWORD
     if not password:
         raise BenchError(
-            "cannot find the demo password (neither in the JSON nor in marketplace.demo)"
+            "cannot find the demo password (neither in the JSON nor in marketplace.demo.people)"
         )
     return buyer["email"], password, buyer.get("totp_secret")
 
 
 def demo_arrangement_id(database: Path) -> int:
     """The id of the demo's live arrangement, read straight from the benchmark database."""
-    from marketplace.demo import DEMO_ARRANGEMENT_REFERENCE
+    from marketplace.demo.accreditation import DEMO_ARRANGEMENT_REFERENCE
 
     with contextlib.closing(sqlite3.connect(database)) as connection:
         row = connection.execute(

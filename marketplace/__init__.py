@@ -407,7 +407,7 @@ def _register_cli(app: Flask) -> None:
     from marketplace.catalogue.cli import catalogue_cli
     from marketplace.core.notifications.cli import notifications_cli
     from marketplace.core.scheduler.cli import scheduler_cli
-    from marketplace.demo import demo_cli
+    from marketplace.demo.cli import demo_cli
     from marketplace.invoices.cli import invoices_cli
     from marketplace.orders.cli import orders_cli
     from marketplace.reference.cli import reference_cli

@@ -18,7 +18,7 @@ from marketplace.accounts.security import hash_password, new_secret
 from marketplace.core import sealed
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db
-from marketplace.demo import demo_gln
+from marketplace.demo.organisations import demo_gln
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = None

@@ -263,3 +263,11 @@ class TestCookieSession:
         # The old key dropped: the cookie no longer counts, and the person must sign in again.
         monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
         assert client.get("/account").status_code == 302
+
+
+def test_the_default_database_is_instance_marketplace_db(monkeypatch, tmp_path):
+    """Data made by `make run` before the core package moved stays in use: the default SQLite
+    file kept its name (a rename of the module db.py must not rename the database file)."""
+    monkeypatch.delenv("MARKETPLACE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("MARKETPLACE_INSTANCE_PATH", str(tmp_path))
+    assert load_config()["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'marketplace.db'}"

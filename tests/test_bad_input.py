@@ -25,13 +25,16 @@ from urllib.parse import quote_from_bytes, urljoin, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from marketplace import demo
 from marketplace.accounts.models import Membership, Organisation, OrganisationType, Role, User
 from marketplace.accounts.security import hash_password
 from marketplace.accounts.services import create_api_token
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
+from marketplace.demo import organisations as demo_organisations
+from marketplace.demo import people as demo_people
+from marketplace.demo.catalogue import reindex_search
+from marketplace.demo.world import load_demo_data
 from tests.conftest import REFERENCE_TABLES, sign_in_as
 from tests.factories import make_member, make_organisation
 from tests.test_schemathesis import SPEC
@@ -297,10 +300,10 @@ def demo_world(app, monkeypatch):
             _PASSWORD_HASH.append(hash_password(password))
         return _PASSWORD_HASH[0]
 
-    monkeypatch.setattr(demo, "hash_password", cached_hash)
-    demo.load_demo_data()
+    monkeypatch.setattr(demo_organisations, "hash_password", cached_hash)
+    load_demo_data()
     commit()
-    demo.reindex_search()
+    reindex_search()
     commit()
 
 
@@ -321,7 +324,7 @@ def sweeper_sessions() -> list[tuple[int, int]]:
         if not organisation.type.is_provider:
             # Two-factor on (its pages to turn it off are reached), and off for providers
             # (the page to set it up is reached).
-            user.totp_secret, user.totp_enabled_at = demo.DEMO_TOTP_SECRET, utcnow()
+            user.totp_secret, user.totp_enabled_at = demo_people.DEMO_TOTP_SECRET, utcnow()
         db.session.add(user)
         for role in sorted(organisation.allowed_roles):
             db.session.add(Membership(user=user, organisation=organisation, role=role))
@@ -391,7 +394,8 @@ def test_every_form_refuses_text_that_cannot_be_saved_and_writes_nothing(app, cl
             authority_user = db.session.get(User, sweepers[0][0])
             assert authority_user.totp_enabled_at is not None
             answer = client.post(
-                "/sign-in", data={"email": authority_user.email, "password": demo.DEMO_PASSWORD}
+                "/sign-in",
+                data={"email": authority_user.email, "password": demo_people.DEMO_PASSWORD},
             )
             assert answer.status_code == 302 and "two-factor" in answer.location
         elif user_id is not None:

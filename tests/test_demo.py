@@ -8,7 +8,6 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from marketplace import demo
 from marketplace.accounts.models import (
     CHARITY_NUMBER_PATTERN,
     COMPANY_NUMBER_PATTERN,
@@ -27,7 +26,8 @@ from marketplace.accounts.security import (
 )
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
-from marketplace.demo import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, DEMO_TOTP_SECRET, USERS
+from marketplace.demo import organisations as demo_organisations
+from marketplace.demo.people import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, DEMO_TOTP_SECRET, USERS
 
 _demo_password_hash: list[str] = []
 
@@ -42,7 +42,7 @@ def _hash_the_demo_password_once(monkeypatch):
             _demo_password_hash.append(hash_password(password))
         return _demo_password_hash[0]
 
-    monkeypatch.setattr(demo, "hash_password", cached_hash)
+    monkeypatch.setattr(demo_organisations, "hash_password", cached_hash)
 
 
 @pytest.fixture

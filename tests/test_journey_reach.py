@@ -1,4 +1,4 @@
-"""Every page a role's journeys need (../shared/design/JOURNEYS.md) is reachable from the home page
+"""Every page a role's journeys need (docs/journeys.md) is reachable from the home page
 by following links, as a person would: nobody types a URL.
 
 For each role, a person of the demo world (memberships, listings, call-offs in every state,
@@ -27,12 +27,15 @@ import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from marketplace import demo
 from marketplace.accounts.models import Organisation
 from marketplace.accounts.services import get_user_by_email
 from marketplace.accreditation.models import Answer, Application
 from marketplace.core.clock import add_working_days
 from marketplace.core.db import commit, db
+from marketplace.demo import organisations as demo_organisations
+from marketplace.demo import people as demo_people
+from marketplace.demo.catalogue import reindex_search
+from marketplace.demo.world import load_demo_data
 from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff, CallOffStatus
 from tests.conftest import sign_in_as
@@ -47,7 +50,7 @@ PER_ENDPOINT = 6
 # to check that their link works, are not read).
 ESCAPED_TAG = re.compile(r"&lt;/?(br|strong|p|a|span|ul|li)\b")
 
-# Who plays each role: a demo account (``demo.USERS``) in one of its organisations, or nobody for
+# Who plays each role: a demo account (``demo_people.USERS``) in one of its organisations, or nobody for
 # the signed-out visitor. Bridgeway's trustee has the provider's fullest world: call-offs in
 # delivery, invoices, outcome terms (the fixture adds a call-off to answer and expiring evidence).
 PEOPLE: dict[str, tuple[str, str] | None] = {
@@ -58,8 +61,8 @@ PEOPLE: dict[str, tuple[str, str] | None] = {
     "approver": ("approver", "Probation Service – North West"),
     # DOMAIN.md: a PCC's staff hold the buyer and approver roles; this one confirms shares.
     "pcc": ("pcc.approver", "Police and Crime Commissioner for Lancashire"),
-    "assessor": ("assessor", demo.DEMO_AUTHORITY_NAME),
-    "authority_admin": ("authority.admin", demo.DEMO_AUTHORITY_NAME),
+    "assessor": ("assessor", demo_people.DEMO_AUTHORITY_NAME),
+    "authority_admin": ("authority.admin", demo_people.DEMO_AUTHORITY_NAME),
 }
 
 # The pages each role's journeys need, by endpoint, with the journey that needs them.
@@ -271,14 +274,14 @@ def journey_world(app, monkeypatch):
     """The demo world, as `flask demo load` builds it (one password hash for everyone), and what a
     few journeys need that the demo leaves out: a call-off waiting for Bridgeway's answer, a
     change Bridgeway proposed waiting for the buyer, and Bridgeway's insurance expiring soon."""
-    monkeypatch.setattr(demo, "hash_password", lambda password: password_hash())
-    demo.load_demo_data()
+    monkeypatch.setattr(demo_organisations, "hash_password", lambda password: password_hash())
+    load_demo_data()
     commit()
-    demo.reindex_search()
+    reindex_search()
 
     bridgeway = _organisation("Bridgeway Family Support")
-    trustee = get_user_by_email(f"trustee@{demo.DEMO_EMAIL_DOMAIN}")
-    buyer = get_user_by_email(f"buyer@{demo.DEMO_EMAIL_DOMAIN}")
+    trustee = get_user_by_email(f"trustee@{demo_people.DEMO_EMAIL_DOMAIN}")
+    buyer = get_user_by_email(f"buyer@{demo_people.DEMO_EMAIL_DOMAIN}")
     region = _organisation("Probation Service – North West")
     delivering = db.session.scalars(
         sa.select(CallOff)
@@ -322,7 +325,7 @@ def journey_world(app, monkeypatch):
 def test_every_page_a_journey_needs_is_reached_by_links_from_home(app, client, journey_world, role):
     if PEOPLE[role] is not None:
         local_part, organisation_name = PEOPLE[role]
-        user = get_user_by_email(f"{local_part}@{demo.DEMO_EMAIL_DOMAIN}")
+        user = get_user_by_email(f"{local_part}@{demo_people.DEMO_EMAIL_DOMAIN}")
         sign_in_as(client, user, _organisation(organisation_name))
     result = crawl(app, client)
     missing = {

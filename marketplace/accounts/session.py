@@ -33,9 +33,11 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, without building its signer on every request.
 
     Flask builds the signer (a serializer with its key list) for each request before it looks
-    for the cookie, on every API call too, which has no cookie at all (``make bench``). This
+    for the cookie, work every API call (which has no cookie at all) would do for nothing. This
     looks for the cookie first, and keeps one signer per set of keys (the secret key and its
     fallbacks), so rotating the key is still seen at once. It is otherwise Flask's own.
+    Invariant: a request is signed and verified with the keys configured now. Measured by
+    ``make bench`` (the ``/api/v1/regions`` row of benchmarks/RESULTS.md).
     """
 
     def __init__(self) -> None:

@@ -1,14 +1,12 @@
 """Forms for the provider's listing pages: shape only, limits from the models.
 
-Money is typed in pounds and pence ("45.00") and turned into whole pence with ``Decimal``, never a
-float; the services decide the business rules (areas covered by a membership, dates, ranges).
+Money is typed in pounds and pence ("45.00") and turned into whole pence exactly by
+``core.money.parse_pounds``; the services decide the business rules (areas covered by a membership, dates, ranges).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
 
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxesInput,
@@ -28,7 +26,6 @@ from marketplace.accounts.forms.fields import (
     ChoiceSelectField,
     submit_field,
 )
-from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
 from marketplace.catalogue.models import (
     CONTACT_EMAIL_MAX,
     CONTACT_NAME_MAX,
@@ -47,11 +44,13 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.core.money import VatTreatment
-
-_AMOUNT = re.compile(r"^\d{1,12}(\.\d+)?$")
-_WHOLE = re.compile(r"^-?\d{1,9}$")
-_PERCENTAGE = re.compile(r"^-?\d{1,4}(\.\d+)?$")
+from marketplace.core.forms import (
+    DATE_HINT,
+    basis_points_from_percent,
+    parse_day,
+    parse_whole_number,
+)
+from marketplace.core.money import MoneyError, VatTreatment, parse_pounds
 
 VAT_LABELS = {
     VatTreatment.STANDARD: "Standard rate (20%)",
@@ -89,36 +88,6 @@ UNIT_LABELS = {
 }
 
 
-class MoneyError(ValueError):
-    """Why a typed amount of money is not one."""
-
-
-def parse_pence(text: str | None, label: str = "the amount") -> int | None:
-    """An amount in pounds and pence ("45", "45.5", "£1,045.00") as exact pence; None if blank.
-
-    Raises ``MoneyError`` with a GOV.UK message for a negative amount, more than 2 decimal places
-    or something that is not a number. ``Decimal`` keeps it exact: 0.1 + 0.2 is never 0.30000004.
-    """
-    cleaned = (text or "").strip().replace(",", "").replace(" ", "")
-    if not cleaned:
-        return None
-    negative = cleaned.startswith("-")
-    cleaned = cleaned.lstrip("-").removeprefix("£")
-    if not _AMOUNT.match(cleaned):
-        raise MoneyError(f"Enter {label} as a number in pounds and pence, like 45.00")
-    if negative:
-        raise MoneyError(f"{label[0].upper()}{label[1:]} cannot be negative")
-    if "." in cleaned and len(cleaned.split(".", 1)[1]) > 2:
-        raise MoneyError(
-            f"Enter {label} in pounds and pence with no more than 2 decimal places, like 45.50"
-        )
-    try:
-        pence = Decimal(cleaned) * 100
-    except InvalidOperation:  # the pattern makes this unreachable; keep a message, not a 500
-        raise MoneyError(f"Enter {label} as a number in pounds and pence, like 45.00") from None
-    return int(pence)
-
-
 def pence_to_text(pence: int | None) -> str:
     """Whole pence as the form shows them back: 4500 → "45.00"."""
     if pence is None:
@@ -127,34 +96,19 @@ def pence_to_text(pence: int | None) -> str:
     return f"{pounds}.{rest:02d}"
 
 
-def parse_basis_points(text: str | None) -> int | None:
-    """A percentage such as "2.5" as exact basis points (250); None if not one with ≤ 2 decimals."""
-    cleaned = (text or "").strip().removesuffix("%").strip()
-    if not _PERCENTAGE.match(cleaned):
-        return None
-    if "." in cleaned and len(cleaned.split(".", 1)[1]) > 2:
-        return None
-    return int(Decimal(cleaned) * 100)
-
-
-def parse_whole(text: str | None) -> int | None:
-    text = (text or "").strip().replace(",", "")
-    return int(text) if _WHOLE.match(text) else None
-
-
 def _choices(labels: dict) -> list[SelectChoice]:
     return [SelectChoice(member.value, label) for member, label in labels.items()]
 
 
 def _whole_validator(form, field) -> None:
-    if (field.data or "").strip() and parse_whole(field.data) is None:
+    if (field.data or "").strip() and parse_whole_number(field.data, negative=True) is None:
         raise ValidationError(f"{field.label.text} must be a whole number, like 5")
 
 
 def _money_validator(spoken: str):
     def validate(form, field) -> None:
         try:
-            parse_pence(field.data, spoken)
+            parse_pounds(field.data, spoken)
         except MoneyError as error:
             raise ValidationError(str(error)) from None
 
@@ -380,21 +334,21 @@ class ListingForm(BaseForm):
             "settings": list(self.settings.data or ()),
             "formats": list(self.formats.data or ()),
             "eligibility_sex": self.eligibility_sex.data,
-            "min_age": parse_whole(self.min_age.data),
-            "max_age": parse_whole(self.max_age.data),
+            "min_age": parse_whole_number(self.min_age.data, negative=True),
+            "max_age": parse_whole_number(self.max_age.data, negative=True),
             "risk_levels": list(self.risk_levels.data or ()),
             "complexities": list(self.complexities.data or ()),
             "outcomes": self.outcomes.data or "",
-            "lead_time_days": parse_whole(self.lead_time_days.data),
+            "lead_time_days": parse_whole_number(self.lead_time_days.data, negative=True),
             "unit": self.unit.data,
             "vat_treatment": self.vat_treatment.data,
-            "min_units": parse_whole(self.min_units.data),
-            "max_units": parse_whole(self.max_units.data),
-            "monthly_capacity": parse_whole(self.monthly_capacity.data),
+            "min_units": parse_whole_number(self.min_units.data, negative=True),
+            "max_units": parse_whole_number(self.max_units.data, negative=True),
+            "monthly_capacity": parse_whole_number(self.monthly_capacity.data, negative=True),
             "missed_sessions_chargeable": self.missed_sessions_chargeable.data == "yes",
-            "cost_staff_pence": parse_pence(self.cost_staff.data),
-            "cost_overheads_pence": parse_pence(self.cost_overheads.data),
-            "cost_other_pence": parse_pence(self.cost_other.data),
+            "cost_staff_pence": parse_pounds(self.cost_staff.data),
+            "cost_overheads_pence": parse_pounds(self.cost_overheads.data),
+            "cost_other_pence": parse_pounds(self.cost_other.data),
             "social_value": self.social_value.data or "",
             "contact_name": self.contact_name.data or "",
             "contact_email": self.contact_email.data or "",
@@ -402,7 +356,7 @@ class ListingForm(BaseForm):
         }
 
     def unit_price_pence(self) -> int | None:
-        return parse_pence(self.unit_price.data)
+        return parse_pounds(self.unit_price.data)
 
     def fill_from(self, details) -> None:
         """Show an existing listing's details (``services.ListingDetails``) in the form."""
@@ -483,7 +437,7 @@ class UpliftForm(BaseForm):
             raise ValidationError("Choose at least one listing to uplift")
 
     def validate_percentage(self, field) -> None:
-        if parse_basis_points(field.data) is None:
+        if basis_points_from_percent(field.data, negative=True) is None:
             raise ValidationError(
                 "Enter the uplift as a percentage with no more than 2 decimal places, like 2.5"
             )

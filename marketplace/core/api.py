@@ -269,9 +269,9 @@ class ApiBlueprint(Blueprint):
         """flask-smorest's ``arguments``, with a schema class made into its one instance here.
 
         Given a class, webargs builds a new instance for every request, deep-copying each of
-        its fields (a cost per request that `make bench` measures in placing call-offs through
-        the API, benchmarks/place_call_offs.py). One instance serves every request as well (a
-        marshmallow schema keeps nothing between loads), and the documentation is the same.
+        its fields. One instance serves every request as well (invariant: a marshmallow schema
+        keeps nothing between loads), and the documentation is the same. Measured by
+        ``benchmarks/place_call_offs.py`` (the call-offs row of benchmarks/RESULTS.md).
         """
         if isinstance(schema, type):
             schema = schema()

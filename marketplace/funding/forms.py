@@ -3,8 +3,6 @@ Amounts are typed in pounds, up to two decimals, and become whole pence exactly.
 
 from __future__ import annotations
 
-import re
-
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -15,36 +13,27 @@ from marketplace.accounts.forms.fields import (
     BaseForm,
     ChoiceRadioField,
     ChoiceSelectField,
+    required_text_area,
     submit_field,
 )
+from marketplace.core.money import MoneyError, parse_pounds
 from marketplace.funding.models import MAX_AMOUNT_PENCE, REASON_MAX
 
-_AMOUNT = re.compile(r"^(-?)£?(\d{1,15})(?:\.(\d{2}))?$")
 _MAX_POUNDS = f"£{MAX_AMOUNT_PENCE // 100:,}"
-
-
-def pence_from_pounds(text: str | None) -> int | None:
-    """'25000', '£25,000.50' or '-5' as pence (2500000, 2500050, -500); None if it is not an
-    amount in pounds and whole pence. The services refuse a negative or huge one, saying so."""
-    match = _AMOUNT.match((text or "").strip().replace(",", "").replace(" ", ""))
-    if not match:
-        return None
-    sign, whole, part = match.groups()
-    pence = int(whole) * 100 + int(part or "0")
-    return -pence if sign else pence
 
 
 def _amount_field(label: str, message: str, description: str | None = None) -> StringField:
     def check(form, field):
         if not field.data:
             return
-        pence = pence_from_pounds(field.data)
-        if pence is None:
+        try:
+            pence = parse_pounds(field.data, label)
+        except MoneyError as error:
+            if error.reason == MoneyError.NEGATIVE:
+                raise ValidationError(str(error)) from None
             raise ValidationError(
                 f"Enter {label[0].lower()}{label[1:]} in pounds and pence, like 25000 or 25000.50"
-            )
-        if pence < 0:
-            raise ValidationError(f"{label} cannot be negative")
+            ) from None
         if pence > MAX_AMOUNT_PENCE:
             raise ValidationError(f"{label} must be {_MAX_POUNDS} or less")
 
@@ -54,18 +43,6 @@ def _amount_field(label: str, message: str, description: str | None = None) -> S
         widget=GovTextInput(),
         validators=[DataRequired(message=message), check],
         render_kw={"params": {"prefix": {"text": "£"}, "classes": "govuk-input--width-10"}},
-    )
-
-
-def _reason_field(label: str, message: str, description: str | None = None) -> TextAreaField:
-    return TextAreaField(
-        label,
-        description=description,
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message=message),
-            Length(max=REASON_MAX, message=f"Use {REASON_MAX} characters or fewer"),
-        ],
     )
 
 
@@ -111,10 +88,11 @@ class ChangeBudgetForm(BaseForm):
         "Enter the new amount of the budget",
         description="It cannot be less than what open call-offs commit and what has been spent.",
     )
-    reason = _reason_field(
+    reason = required_text_area(
         "Reason for the change",
         "Enter the reason for the change",
         description="It is kept in the budget's history and sent to your other approvers.",
+        limit=REASON_MAX,
     )
     # The allocation the person saw: a change made meanwhile by someone else is not undone.
     expected = HiddenField()
@@ -179,18 +157,20 @@ class ChangeAuthorisationForm(BaseForm):
         "Enter the total for the year",
         description="It cannot be less than what the authorisation has already used.",
     )
-    reason = _reason_field(
+    reason = required_text_area(
         "Reason for the change",
         "Enter the reason for the change",
         description="The lead buyer's approvers are sent it.",
+        limit=REASON_MAX,
     )
     submit = submit_field("Change authorisation")
 
 
 class RevokeAuthorisationForm(BaseForm):
-    reason = _reason_field(
+    reason = required_text_area(
         "Reason for revoking",
         "Enter the reason for revoking the authorisation",
         description="The lead buyer's approvers are sent it.",
+        limit=REASON_MAX,
     )
     submit = submit_field("Revoke authorisation")

@@ -23,6 +23,8 @@ from marketplace.accounts.session import current_organisation
 from marketplace.core.clock import financial_year_label
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.forms import parse_whole_number
+from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_form
 from marketplace.funding import permissions, queries, services
 from marketplace.funding.forms import (
@@ -32,7 +34,6 @@ from marketplace.funding.forms import (
     ChangeAuthorisationForm,
     ChangeBudgetForm,
     RevokeAuthorisationForm,
-    pence_from_pounds,
     year_choices,
 )
 from marketplace.orders.models import Budget, FundingAuthorisation
@@ -75,11 +76,6 @@ def _year_label(year: int) -> str:
     return financial_year_label(year)
 
 
-def _whole(text: str | None) -> int | None:
-    text = (text or "").strip()
-    return int(text) if text.isdigit() and len(text) <= 12 else None
-
-
 # ---------------------------------------------------------------------------------------------
 # Budgets
 
@@ -113,9 +109,9 @@ def new_budget():
                 current_user,
                 organisation,
                 services.NewBudget(
-                    financial_year=_whole(form.financial_year.data),
-                    category_id=_whole(form.category_id.data),
-                    allocated_pence=pence_from_pounds(form.allocated.data),
+                    financial_year=parse_whole_number(form.financial_year.data),
+                    category_id=parse_whole_number(form.category_id.data),
+                    allocated_pence=pounds_or_none(form.allocated.data),
                     reason=form.reason.data or "",
                 ),
             )
@@ -157,9 +153,9 @@ def change_budget(budget_id: int):
         lambda: services.change_budget(
             current_user,
             budget,
-            pence_from_pounds(form.allocated.data),
+            pounds_or_none(form.allocated.data),
             form.reason.data,
-            expected_allocated_pence=_whole(form.expected.data),
+            expected_allocated_pence=parse_whole_number(form.expected.data, max_digits=12),
         ),
         _BUDGET_FIELDS,
     )
@@ -191,8 +187,8 @@ def all_budgets():
     results = None
     if form.validate():
         filters = queries.BudgetFilters(
-            organisation_id=_whole(form.organisation.data),
-            financial_year=_whole(form.year.data),
+            organisation_id=parse_whole_number(form.organisation.data),
+            financial_year=parse_whole_number(form.year.data),
         )
         args = {
             key: value
@@ -258,10 +254,10 @@ def new_authorisation():
                 current_user,
                 organisation,
                 services.NewAuthorisation(
-                    lead_buyer_id=_whole(form.lead_buyer_id.data),
-                    financial_year=_whole(form.financial_year.data),
-                    per_call_off_limit_pence=pence_from_pounds(form.per_call_off.data),
-                    annual_limit_pence=pence_from_pounds(form.annual.data),
+                    lead_buyer_id=parse_whole_number(form.lead_buyer_id.data),
+                    financial_year=parse_whole_number(form.financial_year.data),
+                    per_call_off_limit_pence=pounds_or_none(form.per_call_off.data),
+                    annual_limit_pence=pounds_or_none(form.annual.data),
                 ),
             )
         )
@@ -304,8 +300,8 @@ def change_authorisation(authorisation_id: int):
         lambda: services.change_authorisation(
             current_user,
             authorisation,
-            pence_from_pounds(form.per_call_off.data),
-            pence_from_pounds(form.annual.data),
+            pounds_or_none(form.per_call_off.data),
+            pounds_or_none(form.annual.data),
             form.reason.data,
         ),
         _AUTHORISATION_FIELDS,

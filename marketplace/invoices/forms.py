@@ -3,13 +3,13 @@ rules."""
 
 from __future__ import annotations
 
-from govuk_frontend_wtf.wtforms_widgets import GovTextArea, GovTextInput
-from wtforms import StringField, TextAreaField
+from govuk_frontend_wtf.wtforms_widgets import GovTextInput
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from marketplace.accounts.forms.fields import BaseForm, submit_field
-from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
-from marketplace.catalogue.forms import MoneyError, parse_pence
+from marketplace.accounts.forms.fields import BaseForm, required_text_area, submit_field
+from marketplace.core.forms import DATE_HINT, parse_day
+from marketplace.core.money import MoneyError, parse_pounds
 from marketplace.invoices.models import PAYMENT_REFERENCE_MAX, REASON_MAX
 
 
@@ -19,23 +19,12 @@ class ActionForm(BaseForm):
     submit = submit_field("Confirm")
 
 
-def _reason(label: str, message: str, description: str) -> TextAreaField:
-    return TextAreaField(
-        label,
-        description=description,
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message=message),
-            Length(max=REASON_MAX, message=f"Use {REASON_MAX:,} characters or fewer"),
-        ],
-    )
-
-
 class DisputeForm(BaseForm):
-    reason = _reason(
+    reason = required_text_area(
         "Why do you dispute this invoice?",
         "Enter why you dispute the invoice",
-        "The provider sees this at once. Say which lines are wrong and why.",
+        limit=REASON_MAX,
+        description="The provider sees this at once. Say which lines are wrong and why.",
     )
     submit = submit_field("Dispute invoice")
 
@@ -74,16 +63,17 @@ class CreditNoteForm(BaseForm):
         widget=GovTextInput(),
         validators=[DataRequired(message="Enter the amount to credit")],
     )
-    reason = _reason(
+    reason = required_text_area(
         "Why are you crediting the invoice?",
         "Enter why you are crediting the invoice",
-        "The buyer sees this on the credit note.",
+        limit=REASON_MAX,
+        description="The buyer sees this on the credit note.",
     )
     submit = submit_field("Issue credit note")
 
     def validate_amount(self, field):
         try:
-            pence = parse_pence(field.data, "the amount to credit")
+            pence = parse_pounds(field.data, "the amount to credit")
         except MoneyError as error:
             raise ValidationError(str(error)) from error
         if not pence:
@@ -92,6 +82,6 @@ class CreditNoteForm(BaseForm):
     @property
     def amount_pence(self) -> int | None:
         try:
-            return parse_pence(self.amount.data, "the amount to credit")
+            return parse_pounds(self.amount.data, "the amount to credit")
         except MoneyError:
             return None

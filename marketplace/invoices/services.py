@@ -267,10 +267,11 @@ def _draft_in_bulk(
     groups: Sequence[Sequence], start: date, end: date, now: datetime, result: RunResult
 ) -> None:
     """A new draft per call-off (``groups``: each call-off's unbilled delivery rows), written as
-    rows rather than objects: the run bills a whole month (100,000 call-offs in the benchmark),
-    and building and flushing an object per invoice, line and audit event costs far more than
-    the database's work. The same amounts as ``_delivery_line`` (``line_amounts``) and the same
-    audit as ``_record_drafted``."""
+    rows rather than objects: the run bills a whole month at once, and an object built and
+    flushed per invoice, line and audit event would cost more than the database's work.
+    Invariant: the same amounts as ``_delivery_line`` (``line_amounts``) and the same audit as
+    ``_record_drafted``. Measured by ``benchmarks/invoice_run.py`` (100,000 call-offs; the
+    invoices row of benchmarks/RESULTS.md)."""
     invoices: list[dict] = []
     lines: list[list[dict]] = []
     for group in groups:

@@ -18,11 +18,11 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
-from marketplace.accreditation.forms_applications import parse_day
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, NotFound
+from marketplace.core.forms import parse_day
 from marketplace.core.money import decimal_pounds
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.invoices import permissions, queries, services

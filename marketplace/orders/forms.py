@@ -3,7 +3,6 @@ rules. Percentages are typed with up to two decimals and become whole basis poin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
@@ -14,11 +13,18 @@ from marketplace.accounts.forms.fields import (
     BaseForm,
     ChoiceRadioField,
     ChoiceSelectField,
+    OptionalChoiceRadioField,
+    date_field,
     enum_choices,
+    required_text_area,
     submit_field,
 )
-from marketplace.accreditation.forms import OptionalChoiceRadioField
-from marketplace.accreditation.forms_applications import DATE_HINT, parse_day
+from marketplace.core.forms import (
+    DATE_HINT,
+    basis_points_from_percent,
+    parse_day,
+    parse_whole_number,
+)
 from marketplace.orders.models import (
     NOTES_MAX,
     PDU_MAX,
@@ -33,57 +39,14 @@ from marketplace.orders.models import (
     OutcomeResult,
 )
 
-_WHOLE = re.compile(r"^\d{1,7}$")
-_PERCENT = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?%?$")
 CO_FUNDER_ROWS = 3
-
-
-def whole_number(text: str | None) -> int | None:
-    text = (text or "").strip().replace(",", "")
-    return int(text) if _WHOLE.match(text) else None
-
-
-def basis_points(text: str | None) -> int | None:
-    """'40' or '33.33' or '12.5%' as basis points (4000, 3333, 1250); else None."""
-    match = _PERCENT.match((text or "").strip())
-    if not match:
-        return None
-    whole, part = match.groups()
-    return int(whole) * 100 + int((part or "0").ljust(2, "0"))
-
-
-def _date_field(label: str, message: str) -> StringField:
-    def check(form, field):
-        if field.data and parse_day(field.data) is None:
-            raise ValidationError(f"{label} must be a real date, like 31 3 2027")
-
-    return StringField(
-        label,
-        description=DATE_HINT,
-        widget=GovTextInput(),
-        validators=[DataRequired(message=message), check],
-    )
-
-
-def _required_text(
-    label: str, message: str, max_chars: int = REASON_DETAIL_MAX, description: str | None = None
-) -> TextAreaField:
-    return TextAreaField(
-        label,
-        description=description,
-        widget=GovTextArea(),
-        validators=[
-            DataRequired(message=message),
-            Length(max=max_chars, message=f"Use {max_chars} characters or fewer"),
-        ],
-    )
 
 
 def _whole_number_field(
     label: str, message: str, invalid: str, description: str | None = None
 ) -> StringField:
     def check(form, field):
-        if field.data and whole_number(field.data) is None:
+        if field.data and parse_whole_number(field.data) is None:
             raise ValidationError(invalid)
 
     return StringField(
@@ -100,8 +63,8 @@ class PlaceCallOffForm(BaseForm):
         "Enter the number of units",
         "Enter the number of units as a whole number, like 12",
     )
-    start_date = _date_field("Start date", "Enter the start date")
-    end_date = _date_field("Planned end date", "Enter the planned end date")
+    start_date = date_field("Start date", "Enter the start date")
+    end_date = date_field("Planned end date", "Enter the planned end date")
     crn = StringField(
         "The person's CRN",
         description="One capital letter and six digits, like X123456. No other personal details "
@@ -220,7 +183,7 @@ class PlaceCallOffForm(BaseForm):
                     "Enter the co-funder's share as a percentage, like 40 or 33.33",
                 ]
                 continue
-            points = basis_points(share.data)
+            points = basis_points_from_percent(share.data, max_whole_digits=3)
             if points is None or points <= 0 or points >= 10_000:
                 share.errors = [
                     *share.errors,
@@ -246,19 +209,21 @@ class PlaceConfirmForm(ConfirmForm):
 
 
 class DeclineForm(BaseForm):
-    reason = _required_text(
+    reason = required_text_area(
         "Why are you declining this call-off?",
         "Enter why you are declining this call-off",
         description="The buyer sees this.",
+        limit=REASON_DETAIL_MAX,
     )
     submit = submit_field("Decline call-off")
 
 
 class DeclineFundingForm(BaseForm):
-    reason = _required_text(
+    reason = required_text_area(
         "Why is your organisation declining its share?",
         "Enter why your organisation is declining its share",
         description="The lead buyer sees this, and can share the call-off out again or cancel it.",
+        limit=REASON_DETAIL_MAX,
     )
     submit = submit_field("Decline our share")
 
@@ -304,7 +269,7 @@ class CancelForm(BaseForm):
 
 
 class DeliveryForm(BaseForm):
-    delivered_on = _date_field("Date of the session", "Enter the date of the session")
+    delivered_on = date_field("Date of the session", "Enter the date of the session")
     units = _whole_number_field(
         "Units delivered",
         "Enter the units delivered",
@@ -338,8 +303,8 @@ class DeliveryForm(BaseForm):
 
 
 class CompleteForm(BaseForm):
-    summary = _required_text(
-        "End-of-service summary", "Enter an end-of-service summary", max_chars=SUMMARY_MAX
+    summary = required_text_area(
+        "End-of-service summary", "Enter an end-of-service summary", limit=SUMMARY_MAX
     )
     submit = submit_field("Complete call-off")
 
@@ -384,8 +349,10 @@ class VariationForm(BaseForm):
         widget=GovTextInput(),
         validators=[Optional()],
     )
-    reason = _required_text(
-        "Why does the call-off need to change?", "Explain why the call-off needs to change"
+    reason = required_text_area(
+        "Why does the call-off need to change?",
+        "Explain why the call-off needs to change",
+        limit=REASON_DETAIL_MAX,
     )
     submit = submit_field("Propose change")
 
@@ -395,7 +362,9 @@ class VariationForm(BaseForm):
 
 
 class RejectVariationForm(BaseForm):
-    reason = _required_text(
-        "Why are you rejecting the change?", "Explain why you are rejecting the change"
+    reason = required_text_area(
+        "Why are you rejecting the change?",
+        "Explain why you are rejecting the change",
+        limit=REASON_DETAIL_MAX,
     )
     submit = submit_field("Reject change")

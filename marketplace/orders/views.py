@@ -31,13 +31,14 @@ from marketplace.accounts.models import COMMISSIONER_TYPES, Organisation, Role
 from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
-from marketplace.accreditation.forms_applications import parse_day
 from marketplace.catalogue.queries import visible_listing
 from marketplace.catalogue.rate_cards import safe_cell
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db, parse_id, rollback
 from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
 from marketplace.core.filters import govuk_date
+from marketplace.core.forms import parse_day, parse_whole_number
+from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions, services
 from marketplace.orders.forms import (
@@ -52,7 +53,6 @@ from marketplace.orders.forms import (
     ResplitForm,
     VariationForm,
     complete_form,
-    whole_number,
 )
 from marketplace.orders.models import (
     CallOff,
@@ -163,17 +163,16 @@ def _outcome_terms(draft: dict) -> tuple:
 
 def _outcome_term_answers(form, listing, start_date) -> tuple[dict | None, dict]:
     """The form's optional outcome term as draft data, and its errors by form field."""
-    from marketplace.outcomes.forms import pence_from_pounds
     from marketplace.outcomes.services import OutcomeTermDetails, check_term
 
     if not form.outcome.data:
         return None, {}
     term = OutcomeTermDetails(
         outcome=form.outcome.data,
-        tariff_pence=pence_from_pounds(form.outcome_tariff.data),
+        tariff_pence=pounds_or_none(form.outcome_tariff.data),
         earliest_claim_on=parse_day(form.outcome_earliest_claim_on.data),
         evidence_required=form.outcome_evidence_required.data or "",
-        cap=whole_number(form.outcome_cap.data),
+        cap=parse_whole_number(form.outcome_cap.data),
     )
     errors = {OUTCOME_FIELDS[k]: v for k, v in check_term(listing, start_date, term).items()}
     if errors:
@@ -278,7 +277,7 @@ def place(listing_id: int):
             co_funding = []  # the rules on shares would only say the same
         answers = {
             "listing_id": listing.id,
-            "quantity": whole_number(form.quantity.data),
+            "quantity": parse_whole_number(form.quantity.data),
             "start_date": start_date.isoformat() if start_date else None,
             "end_date": end_date.isoformat() if end_date else None,
             "crn": form.crn.data or "",
@@ -882,7 +881,7 @@ def record_delivery(call_off_id: int):
             call_off,
             services.DeliveryDetails(
                 delivered_on=parse_day(form.delivered_on.data),
-                units=whole_number(form.units.data),
+                units=parse_whole_number(form.units.data),
                 attendance=form.attendance.data,
                 absence_reason=form.absence_reason.data or None,
                 progress_note=form.progress_note.data or "",
@@ -934,7 +933,7 @@ def propose_variation(call_off_id: int):
         lambda c, f: services.propose_variation(
             current_user,
             c,
-            extra_units=whole_number(f.extra_units.data),
+            extra_units=parse_whole_number(f.extra_units.data),
             new_end_date=parse_day(f.new_end_date.data) if f.new_end_date.data else None,
             reason=f.reason.data,
         ),

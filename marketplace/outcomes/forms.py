@@ -3,36 +3,30 @@ rules. Tariffs are typed in pounds (up to two decimals) and become whole pence e
 
 from __future__ import annotations
 
-import re
-
 from flask_wtf.file import FileField
 from govuk_frontend_wtf.wtforms_widgets import GovFileInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from marketplace.accounts.forms.fields import BaseForm, ChoiceSelectField, submit_field
-from marketplace.orders.forms import _date_field, _required_text, whole_number
+from marketplace.accounts.forms.fields import (
+    BaseForm,
+    ChoiceSelectField,
+    date_field,
+    required_text_area,
+    submit_field,
+)
+from marketplace.core.forms import parse_whole_number
+from marketplace.core.money import pounds_or_none
 from marketplace.outcomes.models import EVIDENCE_REQUIRED_MAX, MAX_CAP, NOTE_MAX, REASON_MAX
-
-_POUNDS = re.compile(r"^£?(\d{1,9})(?:\.(\d{2}))?$")
-
-
-def pence_from_pounds(text: str | None) -> int | None:
-    """'500' or '£500.01' or '1,250.50' as pence (50000, 50001, 125050); else None."""
-    match = _POUNDS.match((text or "").strip().replace(",", ""))
-    if not match:
-        return None
-    pounds, pence = match.groups()
-    return int(pounds) * 100 + int(pence or "0")
 
 
 def _tariff_check(form, field):
-    if field.data and pence_from_pounds(field.data) is None:
+    if field.data and pounds_or_none(field.data) is None:
         raise ValidationError("Enter the tariff in pounds and pence, like 500.00")
 
 
 def _cap_check(form, field):
-    if field.data and whole_number(field.data) is None:
+    if field.data and parse_whole_number(field.data) is None:
         raise ValidationError(f"Enter the most claims as a whole number from 1 to {MAX_CAP}")
 
 
@@ -50,13 +44,13 @@ class OutcomeTermForm(BaseForm):
         widget=GovTextInput(),
         validators=[DataRequired(message="Enter the tariff per outcome"), _tariff_check],
     )
-    earliest_claim_on = _date_field(
+    earliest_claim_on = date_field(
         "Earliest claim date", "Enter the earliest date the outcome can be claimed"
     )
-    evidence_required = _required_text(
+    evidence_required = required_text_area(
         "Evidence required",
         "Enter the evidence the provider must give",
-        max_chars=EVIDENCE_REQUIRED_MAX,
+        limit=EVIDENCE_REQUIRED_MAX,
     )
     cap = StringField(
         "Most claims allowed",
@@ -73,7 +67,7 @@ class ClaimForm(BaseForm):
         widget=GovSelect(),
         validators=[DataRequired(message="Choose the outcome you are claiming")],
     )
-    achieved_on = _date_field(
+    achieved_on = date_field(
         "Date the outcome was achieved", "Enter the date the outcome was achieved"
     )
     file = FileField(
@@ -93,5 +87,5 @@ class ClaimForm(BaseForm):
 
 
 class RejectForm(BaseForm):
-    reason = _required_text("Reason", "Enter the reason", max_chars=REASON_MAX)
+    reason = required_text_area("Reason", "Enter the reason", limit=REASON_MAX)
     submit = submit_field("Reject")

@@ -12,15 +12,16 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import uploads
-from marketplace.accreditation.forms_applications import parse_day
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.forms import parse_day, parse_whole_number
+from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions as order_permissions
-from marketplace.orders.forms import ConfirmForm, whole_number
+from marketplace.orders.forms import ConfirmForm
 from marketplace.orders.models import CallOff
 from marketplace.outcomes import permissions, queries, services
-from marketplace.outcomes.forms import ClaimForm, OutcomeTermForm, RejectForm, pence_from_pounds
+from marketplace.outcomes.forms import ClaimForm, OutcomeTermForm, RejectForm
 from marketplace.outcomes.models import OutcomeClaim, OutcomeTermStatus
 
 bp = Blueprint("outcomes", __name__, template_folder="templates")
@@ -97,7 +98,7 @@ def claim(call_off_id: int):
             current_user,
             call_off,
             services.ClaimDetails(
-                term_id=whole_number(form.term_id.data),
+                term_id=parse_whole_number(form.term_id.data),
                 achieved_on=parse_day(form.achieved_on.data),
                 note=form.note.data or "",
             ),
@@ -179,10 +180,10 @@ def propose_term(call_off_id: int):
                 call_off,
                 services.OutcomeTermDetails(
                     outcome=form.outcome.data,
-                    tariff_pence=pence_from_pounds(form.tariff.data),
+                    tariff_pence=pounds_or_none(form.tariff.data),
                     earliest_claim_on=parse_day(form.earliest_claim_on.data),
                     evidence_required=form.evidence_required.data,
-                    cap=whole_number(form.cap.data),
+                    cap=parse_whole_number(form.cap.data),
                 ),
             )
         except BusinessRuleViolation as error:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from marketplace import demo
 from marketplace.accounts.security import hash_password
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
 from marketplace.catalogue.services import is_stale, london_today
 from marketplace.core.db import db
+from marketplace.demo import organisations as demo_organisations
 from tests.pages import count
 
 _hash: list[str] = []
@@ -22,7 +22,7 @@ def _cached_hash(password: str) -> str:
 
 
 def test_demo_load_publishes_listings_with_future_and_stale_ones(app, monkeypatch):
-    monkeypatch.setattr(demo, "hash_password", _cached_hash)
+    monkeypatch.setattr(demo_organisations, "hash_password", _cached_hash)
     result = app.test_cli_runner().invoke(args=["demo", "load"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     listings = list(db.session.scalars(sa.select(Listing)))
@@ -50,7 +50,7 @@ def test_demo_load_publishes_listings_with_future_and_stale_ones(app, monkeypatc
 
 
 def test_scale_option_adds_providers_memberships_and_listings(app, monkeypatch):
-    monkeypatch.setattr(demo, "hash_password", _cached_hash)
+    monkeypatch.setattr(demo_organisations, "hash_password", _cached_hash)
     runner = app.test_cli_runner()
     runner.invoke(args=["demo", "load"], catch_exceptions=False)
     before = count(Listing)

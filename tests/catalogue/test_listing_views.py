@@ -16,7 +16,6 @@ from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue import services
 from marketplace.catalogue.cli import catalogue_cli
-from marketplace.catalogue.forms import MoneyError, parse_basis_points, parse_pence
 from marketplace.catalogue.models import (
     CapacityCommitment,
     Listing,
@@ -104,38 +103,6 @@ def form_data(world, **changes) -> dict:
     }
     data.update(changes)
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# Money and percentages are parsed exactly
-
-
-@pytest.mark.parametrize(
-    "typed,pence",
-    [
-        ("45", 4500),
-        ("45.5", 4550),
-        ("45.00", 4500),
-        ("£1,045.07", 104507),
-        ("0.10", 10),
-        ("", None),
-    ],
-)
-def test_parse_pence(typed, pence):
-    assert parse_pence(typed) == pence
-
-
-@pytest.mark.parametrize("typed", ["-1", "45.505", "abc", "1e3", "12.", "NaN", "4 5.0.0"])
-def test_parse_pence_refuses(typed):
-    with pytest.raises(MoneyError):
-        parse_pence(typed)
-
-
-@pytest.mark.parametrize(
-    "typed,points", [("2.5", 250), ("2.50", 250), ("-1.25", -125), ("3%", 300), ("2.555", None)]
-)
-def test_parse_basis_points(typed, points):
-    assert parse_basis_points(typed) == points
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextInput
 from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -25,6 +22,7 @@ from marketplace.accounts.models import (
     OrganisationType,
 )
 from marketplace.core.audit import ACTION_MAX
+from marketplace.core.forms import parse_iso_date
 from marketplace.core.validation import date_horizon_error
 
 # Commissioning organisations the authority can create, in the order they are offered.
@@ -177,19 +175,6 @@ class OrganisationFilterForm(GetForm):
         invalid_choice_message="Choose a status from the list",
     )
     submit = submit_field("Apply filters")
-
-
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_iso_date(text: str | None) -> date | None:
-    """A date written as YYYY-MM-DD, or None if it is empty or not a real date."""
-    if not text or not DATE_PATTERN.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def iso_date(label: str):

@@ -9,6 +9,7 @@ from govuk_frontend_wtf.gov_form_base import GovIterableBase
 from govuk_frontend_wtf.wtforms_widgets import (
     GovPasswordInput,
     GovSubmitInput,
+    GovTextArea,
     GovTextInput,
 )
 from wtforms import (
@@ -20,6 +21,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
@@ -31,6 +33,7 @@ from wtforms.validators import (
     Optional,
     Regexp,
     StopValidation,
+    ValidationError,
 )
 
 from marketplace.accounts.models import (
@@ -40,6 +43,7 @@ from marketplace.accounts.models import (
     NAME_MAX,
 )
 from marketplace.accounts.security import PASSWORD_MAX
+from marketplace.core.forms import DATE_HINT, parse_day
 from marketplace.core.validation import (
     FORBIDDEN_CHARACTERS,
     forbidden_characters_message,
@@ -202,6 +206,36 @@ def company_number_field() -> StringField:
     )
 
 
+def required_text_area(
+    label: str, message: str, *, limit: int, description: str | None = None
+) -> TextAreaField:
+    """Free text that must be given (a reason, a summary), at most ``limit`` characters."""
+    return TextAreaField(
+        label,
+        description=description,
+        widget=GovTextArea(),
+        validators=[
+            DataRequired(message=message),
+            Length(max=limit, message=f"Use {limit:,} characters or fewer"),
+        ],
+    )
+
+
+def date_field(label: str, message: str) -> StringField:
+    """A date that must be given, typed as 31 3 2027 or 2027-03-31 (``core.forms.parse_day``)."""
+
+    def check(form, field):
+        if field.data and parse_day(field.data) is None:
+            raise ValidationError(f"{label} must be a real date, like 31 3 2027")
+
+    return StringField(
+        label,
+        description=DATE_HINT,
+        widget=GovTextInput(),
+        validators=[DataRequired(message=message), check],
+    )
+
+
 def submit_field(label: str = "Continue") -> SubmitField:
     return SubmitField(label, widget=GovSubmitInput())
 
@@ -250,3 +284,15 @@ class ChoiceSelectField(_FriendlyChoiceMixin, SelectField):
 
 class ChoiceCheckboxesField(_FriendlyChoiceMixin, SelectMultipleField):
     pass
+
+
+class OptionalChoiceRadioField(ChoiceRadioField):
+    """Radios that may be left unanswered (the service decides when an answer is needed)."""
+
+    def pre_validate(self, form):
+        if self.data in (None, ""):
+            return
+        super().pre_validate(form)
+
+
+YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from decimal import Decimal
 
 from govuk_frontend_wtf.wtforms_widgets import GovCheckboxesInput, GovRadioInput, GovTextInput
 from wtforms import RadioField, SelectMultipleField, StringField
@@ -18,6 +16,7 @@ from marketplace.accounts.forms.fields import (
     submit_field,
 )
 from marketplace.accounts.models import Role
+from marketplace.core.money import MoneyError, parse_pounds
 
 ROLE_DESCRIPTIONS = {
     Role.BUYER: "Finds services and places call-offs.",
@@ -90,23 +89,6 @@ class ConfirmForm(BaseForm):
     submit = submit_field("Confirm")
 
 
-_POUNDS = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def pounds_to_pence(text: str | None) -> int | None:
-    """An amount in pounds ('500', '1,250.50', '£1250.5') as exact pence; None if blank.
-    Raises ValueError with the reason if it is not an amount in whole pence."""
-    cleaned = (text or "").strip().replace(",", "").removeprefix("£").strip()
-    if not cleaned:
-        return None
-    if not _POUNDS.fullmatch(cleaned) or len(cleaned) > 20:
-        raise ValueError("as an amount in pounds and pence, like 500 or 1250.50")
-    pence = Decimal(cleaned) * 100
-    if pence != pence.to_integral_value():
-        raise ValueError("in whole pence, like 1250.50")
-    return int(pence)
-
-
 class LimitsForm(BaseForm):
     """A buyer's spend limit and an approver's approval limit, in pounds; blank: the default
     (spend) or no limit (approval). The service checks the range and who may have which."""
@@ -128,15 +110,19 @@ class LimitsForm(BaseForm):
 
     def pence(self, field) -> int | None:
         """The field's value in pence (after ``validate``)."""
-        return pounds_to_pence(field.data)
+        return parse_pounds(field.data)
 
     def _check_amount(self, field, what: str) -> None:
         try:
-            pence = pounds_to_pence(field.data)
-        except ValueError as error:
-            raise ValidationError(f"Enter the {what} {error}") from None
-        if pence is not None and pence < 0:
-            raise ValidationError(f"The {what} cannot be negative")
+            parse_pounds(field.data, f"the {what}")
+        except MoneyError as error:
+            if error.reason == MoneyError.TOO_MANY_DECIMALS:
+                raise ValidationError(f"Enter the {what} in whole pence, like 1250.50") from None
+            if error.reason == MoneyError.NOT_A_NUMBER:
+                raise ValidationError(
+                    f"Enter the {what} as an amount in pounds and pence, like 500 or 1250.50"
+                ) from None
+            raise ValidationError(str(error)) from None
 
     def validate_spend_limit_pence(self, field) -> None:
         self._check_amount(field, "spend limit")

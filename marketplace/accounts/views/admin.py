@@ -15,7 +15,6 @@ from marketplace.accounts.forms.admin import (
     AuditFilterForm,
     OrganisationFilterForm,
     OrganisationForm,
-    parse_iso_date,
     types_like,
 )
 from marketplace.accounts.forms.team import ConfirmForm
@@ -29,6 +28,7 @@ from marketplace.accounts.views import bp
 from marketplace.accounts.views.team import TEAM_PAGE_SIZE, rule_errors
 from marketplace.core.db import commit
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.forms import parse_iso_date
 from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.queries import all_pcc_areas, all_regions
 

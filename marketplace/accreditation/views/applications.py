@@ -16,7 +16,7 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries, uploads
-from marketplace.accreditation.forms_applications import (
+from marketplace.accreditation.forms.applications import (
     ClarificationAnswerForm,
     ConfirmForm,
     PartnersForm,

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from marketplace.accreditation import queries
-from marketplace.accreditation.forms import (
+from marketplace.accreditation.forms.arrangements import (
     ArrangementForm,
     CriterionForm,
     LotForm,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.queries import Page, page_number
 from marketplace.accounts.session import current_organisation
-from marketplace.accreditation.forms_assessment import (
+from marketplace.accreditation.forms.assessment import (
     ClarificationForm,
     DecisionForm,
     DeclarationForm,

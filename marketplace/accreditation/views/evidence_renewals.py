@@ -12,7 +12,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from marketplace.accreditation.forms_assessment import RenewalDecisionForm
+from marketplace.accreditation.forms.assessment import RenewalDecisionForm
 from marketplace.accreditation.models import (
     Answer,
     Application,

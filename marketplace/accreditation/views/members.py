@@ -17,7 +17,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.accounts.permissions import can_view_audit
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accreditation import queries
-from marketplace.accreditation.forms_assessment import (
+from marketplace.accreditation.forms.assessment import (
     MEMBERSHIP_STATUS_LABELS,
     REMOVAL_REASON_LABELS,
     LotRedeclarationForm,

@@ -21,7 +21,6 @@ from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.signals import organisation_settings_warnings
 from marketplace.accreditation import queries as accreditation_queries
-from marketplace.accreditation.forms_applications import parse_day
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
 from marketplace.catalogue import queries, services
 from marketplace.catalogue.forms import (
@@ -38,8 +37,6 @@ from marketplace.catalogue.forms import (
     PriceForm,
     UpliftForm,
     WithdrawForm,
-    parse_basis_points,
-    parse_pence,
 )
 from marketplace.catalogue.models import (
     STALE_AFTER_DAYS,
@@ -54,7 +51,8 @@ from marketplace.catalogue.views.search import listing_views
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.filters import govuk_date, pounds
-from marketplace.core.money import gross_pence
+from marketplace.core.forms import basis_points_from_percent, parse_day
+from marketplace.core.money import gross_pence, parse_pounds
 from marketplace.core.views_helpers import apply_errors
 from marketplace.reference.models import PccArea, ProbationRegion
 
@@ -606,7 +604,7 @@ def change_price(listing_id: int):
             version = services.set_price(
                 current_user,
                 listing,
-                parse_pence(form.unit_price.data),
+                parse_pounds(form.unit_price.data),
                 parse_day(form.effective_from.data),
                 form.reason.data or "",
             )
@@ -715,7 +713,7 @@ def _upliftable(organisation: Organisation) -> list[Listing]:
 def _uplift_args(form: UpliftForm) -> tuple[list[int], int | None, date | None]:
     return (
         list(form.listings.data or ()),
-        parse_basis_points(form.percentage.data),
+        basis_points_from_percent(form.percentage.data, negative=True),
         parse_day(form.effective_from.data),
     )
 

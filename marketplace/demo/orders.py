@@ -1,39 +1,28 @@
 """Demo budgets and call-offs for `flask demo load`: a budget for every demo commissioner this
-financial year, and call-offs in every state a person can find one in, some co-funded, some with
-delivery recorded. Each is made through the services, as a person would make it, so its audit
-trail, emails, budgets and capacity are what the real journey leaves."""
+financial year and next, and call-offs in every state a person can find one in, some co-funded,
+some with delivery recorded. Each is made through the services, as a person would make it, so
+its audit trail, emails, budgets and capacity are what the real journey leaves."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from marketplace.accounts.models import Membership, Organisation, Role, User
+from marketplace.accounts.models import Organisation, Role, User
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.search.index import reindex_all
 from marketplace.catalogue.search.params import SearchParams
 from marketplace.catalogue.search.queries import search
-from marketplace.core.clock import add_working_days, utcnow
+from marketplace.core.clock import add_working_days, financial_year, london_date, utcnow
 from marketplace.core.db import db
+from marketplace.demo.organisations import provider_admin_of
 from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 
 PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
 OTHER_BUDGET_PENCE = 8_000_000  # £80,000
-
-
-def _admin_of(organisation_id: int) -> User | None:
-    return db.session.scalar(
-        sa.select(User)
-        .join(Membership, Membership.user_id == User.id)
-        .where(
-            Membership.organisation_id == organisation_id,
-            Membership.role == Role.PROVIDER_ADMIN,
-        )
-        .order_by(User.id)
-        .limit(1)
-    )
 
 
 def load_orders_demo(
@@ -42,7 +31,22 @@ def load_orders_demo(
     """Budgets for every commissioner, this financial year and next (so that a call-off placed
     in the winter may run past 31 March), and a dozen call-offs for the North West buyer."""
     now = utcnow()
-    year = services.financial_year(services.london_date(now))
+    _budgets(organisations, financial_year(london_date(now)))
+    reindex_all(db.session.connection())  # buyers see only what the index shows
+    listings = _north_west_listings()
+    if len(listings) < 9:
+        return {"budgets": len(organisations), "call_offs": 0}
+    placer = _Placer(listings, people["buyer"], organisations["pdu-nw"], organisations["pcc-lancs"])
+    _call_offs_waiting(placer, people, now)
+    _call_offs_under_way(placer, people["pcc.approver"], now)
+    _call_offs_ended(placer, people["buyer"], now)
+    return {
+        "budgets": db.session.scalar(sa.select(sa.func.count()).select_from(Budget)),
+        "call_offs": db.session.scalar(sa.select(sa.func.count()).select_from(CallOff)),
+    }
+
+
+def _budgets(organisations: dict[str, Organisation], year: int) -> None:
     for organisation in organisations.values():
         if organisation.type.is_commissioner:
             allocated = (
@@ -59,38 +63,43 @@ def load_orders_demo(
                     )
                 )
     db.session.flush()
-    reindex_all(db.session.connection())  # buyers see only what the index shows
 
-    buyer = people["buyer"]
-    pcc_approver = people["pcc.approver"]
-    region, pcc = organisations["pdu-nw"], organisations["pcc-lancs"]
+
+def _north_west_listings() -> list[tuple[Listing, User]]:
+    """Nine services the North West buyer finds, with capacity, and their providers' admins:
+    the longest-listed first (the call-offs placed weeks ago need a price then)."""
     found = search(SearchParams(region="B", per_page=100))
     listings: list[tuple[Listing, User]] = []
     for hit in found.page.items:
-        admin = _admin_of(hit.listing.organisation_id)
+        admin = provider_admin_of(hit.listing.organisation_id)
         if admin is not None and hit.listing.monthly_capacity >= 20:
             listings.append((hit.listing, admin))
     if len(listings) < 9:
-        return {"budgets": len(organisations), "call_offs": 0}
-    # The longest-listed services first: the call-offs placed weeks ago need a price then.
+        return listings
     listings.sort(key=lambda pair: (min(p.effective_from for p in pair[0].prices), pair[0].id))
-    listings = listings[:2] + listings[-7:]
+    return listings[:2] + listings[-7:]
 
-    def place(
-        n: int,
-        when: datetime,
-        quantity: int,
-        reason: str,
-        co_funded: bool = False,
-        actor: User | None = None,
-    ):
-        listing, admin = listings[n]
+
+@dataclass
+class _Placer:
+    """Places the ``n``th chosen service for the North West region, co-funded or not."""
+
+    listings: list[tuple[Listing, User]]
+    buyer: User
+    region: Organisation
+    pcc: Organisation
+
+    def place(self, n, when, quantity, reason, co_funded=False, actor=None):
+        listing, admin = self.listings[n]
         first_price = min(p.effective_from for p in listing.prices)
         opened = datetime(first_price.year, first_price.month, first_price.day, 12, tzinfo=UTC)
         when = max(when, opened)
-        start = add_working_days(services.london_date(when), listing.lead_time_days + 1)
+        start = add_working_days(london_date(when), listing.lead_time_days + 1)
         shares = (
-            (services.FundingShare(region.id, 6_000), services.FundingShare(pcc.id, 4_000))
+            (
+                services.FundingShare(self.region.id, 6_000),
+                services.FundingShare(self.pcc.id, 4_000),
+            )
             if co_funded
             else ()
         )
@@ -107,33 +116,38 @@ def load_orders_demo(
             notes_for_provider="Prefers appointments after 10am.",
             shares=shares,
         )
-        call_off = services.place_call_off(actor or buyer, region, listing.id, details, now=when)
+        call_off = services.place_call_off(
+            actor or self.buyer, self.region, listing.id, details, now=when
+        )
         return call_off, admin
 
-    days = timedelta(days=1)
-    # Sent, waiting for the provider.
-    place(2, now, 4, "lowest_price_with_capacity")
-    # Co-funded with the Lancashire PCC, waiting for its approver.
-    place(3, now, 6, "only_provider_in_area", co_funded=True)
+
+def _call_offs_waiting(placer: _Placer, people: dict[str, User], now: datetime) -> None:
+    """Waiting for the provider, for the co-funder and for an approver."""
+    placer.place(2, now, 4, "lowest_price_with_capacity")
+    placer.place(3, now, 6, "only_provider_in_area", co_funded=True)
     # Placed by a buyer with a £500 spend limit: about £800, so it waits for an approver.
     limited = people["co.commissioner"]
     for membership in limited.memberships:
-        if membership.organisation_id == region.id and membership.role == Role.BUYER:
+        if membership.organisation_id == placer.region.id and membership.role == Role.BUYER:
             membership.spend_limit_pence = 50_000
-    price = listings[4][0].price_on(services.london_date(now))
-    place(
+    price = placer.listings[4][0].price_on(london_date(now))
+    placer.place(
         4,
         now,
         80_000 // max(1, price.unit_price_pence if price else 1) + 1,
         "specialist_need",
         actor=limited,
     )
-    # Accepted.
-    accepted, admin = place(5, now - 2 * days, 5, "continuity")
+
+
+def _call_offs_under_way(placer: _Placer, pcc_approver: User, now: datetime) -> None:
+    """Accepted; and co-funded, confirmed, accepted and in delivery with sessions recorded."""
+    days = timedelta(days=1)
+    accepted, admin = placer.place(5, now - 2 * days, 5, "continuity")
     services.accept(admin, accepted, now=now - days)
-    # Co-funded, confirmed, accepted and in delivery with sessions recorded.
-    delivering, admin = place(1, now - 40 * days, 8, "continuity", co_funded=True)
-    services.confirm_funding(pcc_approver, delivering, pcc, now=now - 39 * days)
+    delivering, admin = placer.place(1, now - 40 * days, 8, "continuity", co_funded=True)
+    services.confirm_funding(pcc_approver, delivering, placer.pcc, now=now - 39 * days)
     services.accept(admin, delivering, now=now - 38 * days)
     for offset, attendance, absence in (
         (0, "attended", None),
@@ -141,7 +155,7 @@ def load_orders_demo(
         (14, "did_not_attend", "acceptable"),
     ):
         day = delivering.start_date + timedelta(days=offset)
-        if day <= services.london_date(now):
+        if day <= london_date(now):
             services.record_delivery(
                 admin,
                 delivering,
@@ -154,8 +168,12 @@ def load_orders_demo(
                 ),
                 now=now,
             )
-    # Completed, with an outcome.
-    done, admin = place(0, now - 90 * days, 3, "lowest_price_with_capacity")
+
+
+def _call_offs_ended(placer: _Placer, buyer: User, now: datetime) -> None:
+    """Completed with an outcome, declined by the provider, cancelled by the buyer, expired."""
+    days = timedelta(days=1)
+    done, admin = placer.place(0, now - 90 * days, 3, "lowest_price_with_capacity")
     services.accept(admin, done, now=now - 89 * days)
     services.record_delivery(
         admin,
@@ -171,19 +189,13 @@ def load_orders_demo(
         [services.OutcomeDetails(outcome, "achieved")] if outcome else [],
         now=now,
     )
-    # Declined by the provider.
-    declined, admin = place(6, now - 3 * days, 2, "lowest_price_with_capacity")
+    declined, admin = placer.place(6, now - 3 * days, 2, "lowest_price_with_capacity")
     services.decline(admin, declined, "No key worker free in that area until spring.", now=now)
-    # Cancelled by the buyer.
-    cancelled, _ = place(7, now - 5 * days, 2, "continuity")
+    cancelled, _ = placer.place(7, now - 5 * days, 2, "continuity")
     services.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
     # Not answered in time: expired.
-    place(8, now - 10 * days, 2, "lowest_price_with_capacity")
+    placer.place(8, now - 10 * days, 2, "lowest_price_with_capacity")
     services.expire_overdue(now)
-    return {
-        "budgets": db.session.scalar(sa.select(sa.func.count()).select_from(Budget)),
-        "call_offs": db.session.scalar(sa.select(sa.func.count()).select_from(CallOff)),
-    }
 
 
 def load_declined_share_demo(
@@ -205,7 +217,7 @@ def load_declined_share_demo(
         return 0
     listing = db.session.get(Listing, listing_id)
     now = utcnow()
-    start = add_working_days(services.london_date(now), listing.lead_time_days + 1)
+    start = add_working_days(london_date(now), listing.lead_time_days + 1)
     call_off = services.place_call_off(
         people["buyer.london"],
         london,

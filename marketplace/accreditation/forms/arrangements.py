@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from govuk_frontend_wtf.wtforms_widgets import (
     GovCheckboxesInput,
@@ -18,9 +16,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from marketplace.accounts.forms.fields import (
+    YES_NO,
     BaseForm,
     ChoiceCheckboxesField,
     ChoiceRadioField,
+    OptionalChoiceRadioField,
     enum_choices,
     submit_field,
     upper_no_spaces,
@@ -35,12 +35,12 @@ from marketplace.accreditation.models import (
     LegalRegime,
     QuestionType,
 )
+from marketplace.core.forms import parse_iso_date
+from marketplace.core.money import pounds_or_none
 
 DESCRIPTION_MAX = 10_000
 GUIDANCE_MAX = 5_000
 MAX_LIMIT_PENCE = 10**13  # £100bn: far beyond any real limit, well inside a BIGINT
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-POUNDS = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
 QUESTION_TYPE_LABELS = {
     QuestionType.YES_NO: "Yes or no",
     QuestionType.TEXT: "Text",
@@ -48,31 +48,6 @@ QUESTION_TYPE_LABELS = {
     QuestionType.DATE: "Date",
     QuestionType.FILE: "File evidence (a document)",
 }
-
-
-def parse_date(text: str | None) -> date | None:
-    """A YYYY-MM-DD date, or None if the text is not one."""
-    text = (text or "").strip()
-    if not ISO_DATE.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def pounds_to_pence(text: str | None) -> int | None:
-    """An amount in pounds ('30000', '30,000.50', '£30000') as exact pence, or None if invalid."""
-    cleaned = (text or "").strip().replace(",", "").removeprefix("£")
-    if not POUNDS.match(cleaned):
-        return None
-    try:
-        pence = Decimal(cleaned) * 100
-    except InvalidOperation:
-        return None
-    if pence != pence.to_integral_value():
-        return None
-    return int(pence)
 
 
 def pence_to_pounds(pence: int) -> str:
@@ -183,19 +158,19 @@ class ArrangementForm(BaseForm):
             )
 
     def validate_valid_from(self, field) -> None:
-        if parse_date(field.data) is None:
+        if parse_iso_date(field.data) is None:
             raise ValidationError("Enter the start date as a real date, like 2026-04-01")
 
     def validate_valid_to(self, field) -> None:
-        end = parse_date(field.data)
+        end = parse_iso_date(field.data)
         if end is None:
             raise ValidationError("Enter the end date as a real date, like 2027-03-31")
-        start = parse_date(self.valid_from.data)
+        start = parse_iso_date(self.valid_from.data)
         if start is not None and end <= start:
             raise ValidationError("The end date must be after the start date")
 
     def validate_direct_award_limit(self, field) -> None:
-        pence = pounds_to_pence(field.data)
+        pence = pounds_or_none(field.data)
         if pence is None:
             raise ValidationError(
                 "Enter the limit as an amount in pounds of 0 or more, with at most 2 decimal "
@@ -219,25 +194,13 @@ class ArrangementForm(BaseForm):
             "reference": self.reference.data,
             "description": self.description.data or "",
             "legal_regime": LegalRegime(self.legal_regime.data),
-            "valid_from": parse_date(self.valid_from.data),
-            "valid_to": parse_date(self.valid_to.data),
-            "direct_award_limit_pence": pounds_to_pence(self.direct_award_limit.data),
+            "valid_from": parse_iso_date(self.valid_from.data),
+            "valid_to": parse_iso_date(self.valid_to.data),
+            "direct_award_limit_pence": pounds_or_none(self.direct_award_limit.data),
             "award_limit_scope": AwardLimitScope(self.award_limit_scope.data),
             "decision_period_days": int(self.decision_period_days.data),
             "extended_period_days": int(self.extended_period_days.data),
         }
-
-
-YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
-
-
-class OptionalChoiceRadioField(ChoiceRadioField):
-    """Radios that may be left unanswered (the service decides when an answer is needed)."""
-
-    def pre_validate(self, form):
-        if self.data in (None, ""):
-            return
-        super().pre_validate(form)
 
 
 class CriterionForm(BaseForm):

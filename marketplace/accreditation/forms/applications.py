@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from datetime import date
 
 from flask_wtf.file import FileField
 from govuk_frontend_wtf.wtforms_widgets import (
@@ -20,33 +18,15 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from marketplace.accounts.forms.fields import (
+    YES_NO,
     BaseForm,
     ChoiceCheckboxesField,
     ChoiceRadioField,
+    OptionalChoiceRadioField,
     submit_field,
 )
-from marketplace.accreditation.forms import YES_NO, OptionalChoiceRadioField
 from marketplace.accreditation.models import ANSWER_TEXT_MAX, Criterion, QuestionType
-
-DATE_HINT = "For example, 31 3 2027 or 2027-03-31"
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[\s/.-]+(\d{1,2})[\s/.-]+(\d{4})$")
-_WHOLE_NUMBER = re.compile(r"^-?\d{1,15}$")
-
-
-def parse_day(text: str | None) -> date | None:
-    """A calendar date written as 2027-03-31 or 31 3 2027 (or 31/3/2027), else None."""
-    text = (text or "").strip()
-    if match := _ISO.match(text):
-        year, month, day = (int(part) for part in match.groups())
-    elif match := _DAY_MONTH_YEAR.match(text):
-        day, month, year = (int(part) for part in match.groups())
-    else:
-        return None
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
+from marketplace.core.forms import DATE_HINT, parse_day, parse_whole_number
 
 
 def _date_field(label: str, description: str = DATE_HINT, validators=None) -> StringField:
@@ -140,7 +120,7 @@ def expiry_field_name(criterion: Criterion) -> str:
 
 
 def _validate_number(form, field) -> None:
-    if field.data and not _WHOLE_NUMBER.match(field.data.replace(",", "")):
+    if field.data and parse_whole_number(field.data, max_digits=15, negative=True) is None:
         raise ValidationError("Enter a whole number, like 12")
 
 

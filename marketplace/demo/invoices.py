@@ -1,11 +1,11 @@
-"""Demo invoices for `flask demo load`: six months of delivery billed month by month, so that the
+"""Demo invoices for `flask demo load`: months of delivery billed month by month, so that the
 invoice lists, the provider's summary, the co-funder's recharge statement and the payment-
 performance figures have something real to show.
 
-Two call-offs of the North West buyer, placed about seven months ago, are billed by the monthly
-run; their invoices are issued, validated, disputed, credited and paid on the days a person would
-have done it, paid within 30 days or late, and the last ones are left issued (one overdue) or
-disputed. The co-funded one carries an outcome term with claims verified, rejected and waiting.
+Two call-offs of the North West buyer, placed months ago, are billed by the monthly run; their
+invoices are issued, validated, disputed, credited and paid on the days a person would have done
+it, paid within 30 days or late, and the last ones are left issued (one overdue) or disputed.
+The co-funded one carries an outcome term with claims verified, rejected and waiting.
 Everything goes through the services with the dates of the day, so the audit trail, emails and
 budgets are what the real journey leaves.
 """
@@ -13,6 +13,7 @@ budgets are what the real journey leaves.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -21,12 +22,15 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.search.params import SearchParams
 from marketplace.catalogue.search.queries import search
-from marketplace.core.clock import add_working_days, utcnow
+from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
+from marketplace.demo.organisations import provider_admin_of
 from marketplace.invoices import services
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from marketplace.orders import services as orders
-from marketplace.orders.demo import _admin_of
+from marketplace.orders.models import CallOff
+from marketplace.outcomes import queries as outcome_queries
+from marketplace.outcomes import services as outcomes
 
 DEMO_EVIDENCE = b"%PDF-1.4\n% demo outcome evidence\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 MONTHS = 4  # the named providers' services have been priced since July
@@ -69,33 +73,32 @@ def _listing(latest_start: date, units: int) -> tuple[Listing, User, date] | Non
         ):
             candidates.append((first_price, listing.id, listing))
     for first_price, _, listing in sorted(candidates):
-        admin = _admin_of(listing.organisation_id)
+        admin = provider_admin_of(listing.organisation_id)
         if admin is not None:
             return listing, admin, first_price
     return None
 
 
-def load_invoices_demo(
-    organisations: dict[str, Organisation], people: dict[str, User]
-) -> dict[str, int]:
-    from marketplace.outcomes import queries as outcome_queries
-    from marketplace.outcomes import services as outcomes
+@dataclass
+class _Billing:
+    """Who does what in the demo's billing: the provider's admin, the North West buyer, the
+    PCC's approver, the region and the PCC; ``today`` in London."""
 
-    now = utcnow()
-    today = orders.london_date(now)
-    months = _month_starts(today, MONTHS)
-    found = _listing(months[0] + timedelta(days=14), 16)
-    if found is None:
-        return {"invoices": 0}
-    listing, admin, first_price = found
-    placed_on = first_price + timedelta(days=1)
-    buyer, pcc_approver = people["buyer"], people["pcc.approver"]
-    region, pcc = organisations["pdu-nw"], organisations["pcc-lancs"]
-    # Its provider is VAT-registered like every demo provider (marketplace.demo): its invoices
-    # show the number.
+    listing: Listing
+    admin: User
+    buyer: User
+    pcc_approver: User
+    region: Organisation
+    pcc: Organisation
+    today: date
 
-    def place(n: int, when: date, co_funded: bool, terms=()):
-        start = add_working_days(when, listing.lead_time_days + 1)
+    def place(self, n: int, when: date, co_funded: bool, terms=()) -> CallOff:
+        start = add_working_days(when, self.listing.lead_time_days + 1)
+        shares = (
+            (orders.FundingShare(self.region.id, 6_000), orders.FundingShare(self.pcc.id, 4_000))
+            if co_funded
+            else ()
+        )
         details = orders.CallOffDetails(
             quantity=16,
             start_date=start,
@@ -105,27 +108,56 @@ def load_invoices_demo(
             po_number=f"NW-PO-{3_100 + n}",
             choice_reason="continuity",
             choice_reason_detail="Demo call-off billed month by month",
-            shares=(
-                (orders.FundingShare(region.id, 6_000), orders.FundingShare(pcc.id, 4_000))
-                if co_funded
-                else ()
-            ),
+            shares=shares,
             outcome_terms=terms,
         )
-        call_off = orders.place_call_off(buyer, region, listing.id, details, now=_at(when))
+        call_off = orders.place_call_off(
+            self.buyer, self.region, self.listing.id, details, now=_at(when)
+        )
         if co_funded:
-            orders.confirm_funding(pcc_approver, call_off, pcc, now=_at(when, 14))
-        orders.accept(admin, call_off, now=_at(when + timedelta(days=1)))
+            orders.confirm_funding(self.pcc_approver, call_off, self.pcc, now=_at(when, 14))
+        orders.accept(self.admin, call_off, now=_at(when + timedelta(days=1)))
         return call_off
 
-    outcome = listing.outcome_list[0]
-    co_funded = place(
+    def pay(self, invoice: Invoice, validate_after: int, pay_after: int) -> None:
+        received = invoice.received_at
+        services.validate(self.buyer, invoice, now=received + timedelta(days=validate_after))
+        paid_on = london_date(received) + timedelta(days=pay_after)
+        if paid_on <= self.today:
+            services.mark_paid_by_bacs(
+                self.buyer, invoice, f"BACS-{invoice.number}", paid_on, now=_at(paid_on, 15)
+            )
+
+
+def load_invoices_demo(
+    organisations: dict[str, Organisation], people: dict[str, User]
+) -> dict[str, int]:
+    now = utcnow()
+    today = london_date(now)
+    months = _month_starts(today, MONTHS)
+    found = _listing(months[0] + timedelta(days=14), 16)
+    if found is None:
+        return {"invoices": 0}
+    listing, admin, first_price = found
+    placed_on = first_price + timedelta(days=1)
+    # Its provider is VAT-registered like every demo provider (demo.organisations): its invoices
+    # show the number.
+    billing = _Billing(
+        listing,
+        admin,
+        people["buyer"],
+        people["pcc.approver"],
+        organisations["pdu-nw"],
+        organisations["pcc-lancs"],
+        today,
+    )
+    co_funded = billing.place(
         1,
         placed_on,
         True,
         terms=(
             outcomes.OutcomeTermDetails(
-                outcome=outcome,
+                outcome=listing.outcome_list[0],
                 tariff_pence=40_000,
                 earliest_claim_on=placed_on + timedelta(days=77),
                 evidence_required="A signed tenancy agreement or a letter from the landlord",
@@ -133,15 +165,25 @@ def load_invoices_demo(
             ),
         ),
     )
-    single = place(2, placed_on, False)
+    single = billing.place(2, placed_on, False)
+    _deliver_twice_a_month(billing, (co_funded, single), months)
+    _claim_the_outcome(billing, co_funded)
+    issued_by_month = _run_and_issue(billing, months, (co_funded.id, single.id))
+    _buyer_acts_on_invoices(billing, issued_by_month, co_funded.id)
+    return {
+        "invoices": db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)),
+    }
 
-    # Two sessions a month for each, recorded on the day.
-    for call_off in (co_funded, single):
+
+def _deliver_twice_a_month(billing: _Billing, call_offs, months: list[date]) -> None:
+    """Two sessions a month for each, recorded on the day."""
+    today = billing.today
+    for call_off in call_offs:
         for first in months + [today.replace(day=1)]:
             for day in (first + timedelta(days=4), first + timedelta(days=18)):
                 if call_off.start_date <= day <= min(today, call_off.end_date):
                     orders.record_delivery(
-                        admin,
+                        billing.admin,
                         call_off,
                         orders.DeliveryDetails(
                             delivered_on=day,
@@ -152,13 +194,15 @@ def load_invoices_demo(
                         now=_at(day, 17),
                     )
 
-    # The outcome: claimed and verified, a second claim rejected, a third waiting.
+
+def _claim_the_outcome(billing: _Billing, co_funded: CallOff) -> None:
+    """The outcome: claimed and verified, a second claim rejected, a third waiting."""
     [term] = outcome_queries.terms_of(co_funded.id)
     achieved = term.earliest_claim_on + timedelta(days=3)
 
     def claim(day: date, note: str):
         return outcomes.claim_outcome(
-            admin,
+            billing.admin,
             co_funded,
             outcomes.ClaimDetails(term_id=term.id, achieved_on=day, note=note),
             "tenancy-agreement.pdf",
@@ -167,19 +211,21 @@ def load_invoices_demo(
         )
 
     verified = claim(achieved, "Moved into a one-bedroom flat with an assured shorthold tenancy")
-    outcomes.verify_claim(buyer, verified, now=_at(achieved + timedelta(days=6)))
+    outcomes.verify_claim(billing.buyer, verified, now=_at(achieved + timedelta(days=6)))
     rejected = claim(achieved + timedelta(days=20), "Second tenancy")
     outcomes.reject_claim(
-        buyer,
+        billing.buyer,
         rejected,
         "The evidence is a letter of offer, not a signed tenancy agreement.",
         now=_at(achieved + timedelta(days=25)),
     )
-    waiting_on = today - timedelta(days=10)
+    waiting_on = billing.today - timedelta(days=10)
     if waiting_on > achieved + timedelta(days=26):
         claim(waiting_on, "Tenancy kept: still housed and the rent is paid")
 
-    # The monthly run, on the first of each following month; issued two days later.
+
+def _run_and_issue(billing: _Billing, months: list[date], call_off_ids) -> list[list[Invoice]]:
+    """The monthly run, on the first of each following month; issued two days later."""
     issued_by_month: list[list[Invoice]] = []
     for first in months:
         run_at = _at(_month_end(first) + timedelta(days=1), 6)
@@ -188,34 +234,28 @@ def load_invoices_demo(
             sa.select(Invoice).where(
                 Invoice.period_start == first,
                 Invoice.status == InvoiceStatus.DRAFT,
-                Invoice.call_off_id.in_([co_funded.id, single.id]),
+                Invoice.call_off_id.in_(call_off_ids),
             )
         ).all()
         for invoice in drafts:
-            services.issue(admin, invoice, now=run_at + timedelta(days=2))
+            services.issue(billing.admin, invoice, now=run_at + timedelta(days=2))
         issued_by_month.append(list(drafts))
+    return issued_by_month
 
-    # What the buyer did with each, month by month (the first month with delivery first).
+
+def _buyer_acts_on_invoices(billing: _Billing, issued_by_month, co_funded_id: int) -> None:
+    """What the buyer did with each, month by month (the first month with delivery first)."""
     billed = [invoices for invoices in issued_by_month if invoices]
-
-    def pay(invoice: Invoice, validate_after: int, pay_after: int) -> None:
-        received = invoice.received_at
-        services.validate(buyer, invoice, now=received + timedelta(days=validate_after))
-        paid_on = orders.london_date(received) + timedelta(days=pay_after)
-        if paid_on <= today:
-            services.mark_paid_by_bacs(
-                buyer, invoice, f"BACS-{invoice.number}", paid_on, now=_at(paid_on, 15)
-            )
-
+    buyer, pay = billing.buyer, billing.pay
     for index, invoices in enumerate(billed):
         last = index == len(billed) - 1
         for invoice in invoices:
             received = invoice.received_at
             if invoice.kind == InvoiceKind.OUTCOME:
                 pay(invoice, 3, 15)  # the verified outcome, paid in good time
-            elif invoice.call_off_id == co_funded.id and index == 0:
+            elif invoice.call_off_id == co_funded_id and index == 0:
                 pay(invoice, 4, 21)
-            elif invoice.call_off_id == co_funded.id and not last:
+            elif invoice.call_off_id == co_funded_id and not last:
                 # Disputed, credited for a session that did not happen, validated, paid late.
                 services.dispute(
                     buyer,
@@ -224,14 +264,14 @@ def load_invoices_demo(
                     now=received + timedelta(days=5),
                 )
                 services.raise_credit_note(
-                    admin,
+                    billing.admin,
                     invoice,
                     invoice.lines[-1].net_pence,
                     "Second session cancelled by us: credited in full.",
                     now=received + timedelta(days=8),
                 )
                 pay(invoice, 9, 38)
-            elif invoice.call_off_id == co_funded.id:
+            elif invoice.call_off_id == co_funded_id:
                 services.validate(buyer, invoice, now=received + timedelta(days=3))
             elif index == 0:
                 pay(invoice, 6, 35)  # paid late
@@ -243,6 +283,3 @@ def load_invoices_demo(
                     now=received + timedelta(days=4),
                 )
             # else: issued and never validated, overdue by now.
-    return {
-        "invoices": db.session.scalar(sa.select(sa.func.count()).select_from(Invoice)),
-    }
