@@ -11,7 +11,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from marketplace.catalogue.services import notify_stale_listings
+from marketplace.catalogue.services.stale import notify_stale_listings
 from marketplace.core.db import commit
 
 

@@ -71,14 +71,10 @@ from marketplace.catalogue.models import (
     Unit,
 )
 from marketplace.catalogue.rate_cards import ESCAPED, safe_cell, write_workbook
-from marketplace.catalogue.services import (
-    ListingDetails,
-    check_fields,
-    check_price_pence,
-    check_vat_registration,
-    plan_price_version,
-    require_editor,
-)
+from marketplace.catalogue.services.details import ListingDetails, check_fields, check_price_pence
+from marketplace.catalogue.services.listings import require_editor
+from marketplace.catalogue.services.prices import plan_price_version
+from marketplace.catalogue.services.vat import check_vat_registration
 from marketplace.core.audit import AuditEvent, _jsonable
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db, insert_many

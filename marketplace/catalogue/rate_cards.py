@@ -42,9 +42,9 @@ from marketplace.catalogue.models import (
     ListingPrice,
     ListingStatus,
 )
-from marketplace.catalogue.services import is_stale, london_today
+from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.audit import AuditEvent
-from marketplace.core.clock import LONDON, utcnow
+from marketplace.core.clock import LONDON, london_date, utcnow
 from marketplace.core.db import db, parse_id
 from marketplace.core.validation import date_horizon_error
 
@@ -96,7 +96,7 @@ def parse_on(raw: str | None, today: date | None = None) -> date | None:
     """``?on=YYYY-MM-DD`` as a date (None when absent); today or earlier, from 2000 on."""
     if raw is None or raw.strip() == "":
         return None
-    today = today or london_today()
+    today = today or london_date()
     try:
         day = date.fromisoformat(raw.strip())
     except ValueError:
@@ -193,7 +193,7 @@ def covered_areas(organisation: Organisation) -> tuple[set[tuple[int, int]], set
 
 def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
     """The provider's rate card today, or as it stood at the end of ``on`` (see module doc)."""
-    today = london_today()
+    today = london_date()
     day = on or today
     historical = day < today
     query = (

@@ -90,7 +90,7 @@ def _team_actions(organisation: Organisation) -> list[Action]:
 def _invoicing_actions(organisation: Organisation) -> list[Action]:
     """What a provider's invoices cannot go out without, and listings that charge VAT while it
     is not registered for VAT (one query, only for an unregistered provider)."""
-    from marketplace.catalogue.services import listings_needing_vat_registration
+    from marketplace.catalogue.services.vat import listings_needing_vat_registration
 
     actions = []
     charging = (

@@ -35,10 +35,11 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.catalogue.services import LISTING_FIELDS, check_fields, london_today
-from marketplace.catalogue.services import ListingDetails as ServiceDetails
+from marketplace.catalogue.services.details import LISTING_FIELDS, check_fields
+from marketplace.catalogue.services.details import ListingDetails as ServiceDetails
 from marketplace.core import audit
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.money import VatTreatment
 from marketplace.core.notifications.models import Notification
@@ -47,7 +48,7 @@ from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.pages import count, error_messages, main
 
-TODAY = london_today()
+TODAY = london_date()
 
 
 @pytest.fixture

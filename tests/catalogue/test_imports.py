@@ -10,12 +10,14 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from marketplace.accounts.models import Role
-from marketplace.catalogue import imports, services
+from marketplace.catalogue import imports
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
-from marketplace.catalogue.services import london_today
+from marketplace.catalogue.services.details import ListingDetails
+from marketplace.catalogue.services.listings import create_listing
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
-from marketplace.core.errors import NotFound
+from marketplace.core.errors import BusinessRuleViolation, NotFound
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing
@@ -76,7 +78,7 @@ def test_import_creates_updates_and_prices(world, provider):
     organisation, admin = provider
     existing = make_listing(world.lot_a, organisation, title="Old title", price_pence=5_000)
     commit()
-    next_month = (london_today() + timedelta(days=31)).isoformat()
+    next_month = (london_date() + timedelta(days=31)).isoformat()
     rows = [
         row(title="New service", publish="yes"),
         row(title="Second new", regions="B", unit_price="80", publish=""),
@@ -107,7 +109,7 @@ def test_import_creates_updates_and_prices(world, provider):
     renamed = listings["Renamed"]
     assert renamed.id == existing.id
     assert [(p.unit_price_pence, p.effective_to) for p in renamed.prices] == [
-        (5_000, london_today() + timedelta(days=31)),
+        (5_000, london_date() + timedelta(days=31)),
         (6_050, None),
     ]
     actions = set(db.session.scalars(db.select(AuditEvent.action)))
@@ -135,7 +137,7 @@ def test_one_bad_row_among_many_writes_nothing_and_names_row_and_column(world, p
     rows[200]["regions"] = "D"
     rows[201]["vat_treatment"] = "sometimes"
     rows[202]["unit_price"] = "12.345"
-    rows[203]["price_effective_from"] = (london_today() - timedelta(days=1)).isoformat()
+    rows[203]["price_effective_from"] = (london_date() - timedelta(days=1)).isoformat()
     with pytest.raises(imports.ImportRefused) as excinfo:
         imports.import_rows(admin, organisation, rows)
     problems = {(p.row, p.column): p.message for p in excinfo.value.problems}
@@ -174,23 +176,23 @@ def test_every_error_of_a_row_is_reported(world, provider):
 
 
 def test_import_checks_agree_with_the_listing_services(world, provider):
-    """The bulk checker applies the same rules as services.create_listing, field by field."""
+    """The bulk checker applies the same rules as create_listing, field by field."""
     organisation, admin = provider
     ctx = imports._load_context(organisation, [])
     lot = world.lot_a
     samples = [
-        services.ListingDetails(title="", summary="x" * 301, lot_id=lot.id, unit="x",
+        ListingDetails(title="", summary="x" * 301, lot_id=lot.id, unit="x",
                                 vat_treatment="standard", max_units=0, monthly_capacity=-1,
                                 region_codes=["D"], settings=[], formats=["group"],
                                 complexities=["low"], min_age=50, max_age=20),
-        services.ListingDetails(title="Fine", summary="Fine", lot_id=lot.id, unit="week",
+        ListingDetails(title="Fine", summary="Fine", lot_id=lot.id, unit="week",
                                 vat_treatment="exempt", max_units=5, monthly_capacity=5,
                                 region_codes=["A"], settings=["remote"], formats=["group"],
                                 complexities=["low"], contact_email="nope", min_units=9),
     ]  # fmt: skip
     for details in samples:
-        with pytest.raises(services.BusinessRuleViolation) as excinfo:
-            services.create_listing(admin, organisation, details, unit_price_pence=100)
+        with pytest.raises(BusinessRuleViolation) as excinfo:
+            create_listing(admin, organisation, details, unit_price_pence=100)
         ours: dict = {}
         imports.check_details(details, lot, ctx, ours)
         assert ours == excinfo.value.errors

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from marketplace.accounts import services as accounts
 from marketplace.catalogue import imports
 from marketplace.catalogue.models import Listing, ListingStatus
-from marketplace.catalogue.services import VAT_REGISTRATION_MESSAGE, publish_listing
+from marketplace.catalogue.services.listings import publish_listing
+from marketplace.catalogue.services.vat import VAT_REGISTRATION_MESSAGE
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from tests.accreditation.builders import make_world

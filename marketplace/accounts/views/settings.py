@@ -50,7 +50,7 @@ def organisation_settings():
     organisation = _settings_organisation()
     vat_bearing = []
     if organisation.is_provider and not organisation.vat_registered:
-        from marketplace.catalogue.services import listings_needing_vat_registration
+        from marketplace.catalogue.services.vat import listings_needing_vat_registration
 
         vat_bearing = listings_needing_vat_registration(organisation)
     return render_template(

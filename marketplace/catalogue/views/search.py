@@ -20,7 +20,7 @@ from marketplace.accounts.queries import page_number
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import MembershipStatus
-from marketplace.catalogue import queries, services
+from marketplace.catalogue import queries
 from marketplace.catalogue import search as catalogue_search
 from marketplace.catalogue.models import (
     MAX_AGE,
@@ -40,6 +40,8 @@ from marketplace.catalogue.search import (
     SortOrder,
     TextQuery,
 )
+from marketplace.catalogue.services.areas import covered_area_ids
+from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.cache.page_cache import Topic, generation, page_cache
 from marketplace.core.clock import london_date
 from marketplace.core.db import db, parse_id
@@ -394,7 +396,7 @@ def listing_views(
         rate = VAT_RATES[listing.vat_treatment]
         if as_published:
             # The rule the index applies (a region membership covers its PCC areas).
-            regions, pcc_areas = services.covered_area_ids(listing.organisation_id, listing.lot_id)
+            regions, pcc_areas = covered_area_ids(listing.organisation_id, listing.lot_id)
             areas = [
                 area.name
                 for area in listing.areas
@@ -427,7 +429,7 @@ def listing_views(
                 vat_rate_percent=f"{float(rate * 100):g}%",
                 vat_label=VAT_LABELS[listing.vat_treatment.value],
                 availability=[(month_label(m.month), m.available) for m in available[listing.id]],
-                stale=services.is_stale(listing),
+                stale=is_stale(listing),
                 areas=areas,
             )
         )
