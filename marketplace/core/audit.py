@@ -96,15 +96,40 @@ def record(
         organisation = getattr(obj, "audit_organisation", None)
     event_row = new_row(
         AuditEvent,
-        actor_id=getattr(actor, "id", None),
-        organisation_id=getattr(organisation, "id", organisation),
-        action=action[:ACTION_MAX],
-        object_type=(object_type or "system")[:OBJECT_TYPE_MAX],
-        object_id=None if object_id is None else str(object_id),
-        before=_jsonable(before) if before is not None else None,
-        after=_jsonable(after) if after is not None else None,
-        request_id=g.get("request_id") if has_request_context() else None,
-        ip_address=request.remote_addr if has_request_context() else None,
+        **event_values(
+            actor,
+            action,
+            object_type=object_type,
+            object_id=object_id,
+            organisation=organisation,
+            before=before,
+            after=after,
+        ),
     )
     db.session.add(event_row)
     return event_row
+
+
+def event_values(
+    actor: Any,
+    action: str,
+    *,
+    object_type: str | None,
+    object_id: Any,
+    organisation: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of one audit event (all but its time and key): ``record`` adds one to
+    the session; a bulk write (the rate card import) inserts many rows of them at once."""
+    return {
+        "actor_id": getattr(actor, "id", None),
+        "organisation_id": getattr(organisation, "id", organisation),
+        "action": action[:ACTION_MAX],
+        "object_type": (object_type or "system")[:OBJECT_TYPE_MAX],
+        "object_id": None if object_id is None else str(object_id),
+        "before": _jsonable(before) if before is not None else None,
+        "after": _jsonable(after) if after is not None else None,
+        "request_id": g.get("request_id") if has_request_context() else None,
+        "ip_address": request.remote_addr if has_request_context() else None,
+    }

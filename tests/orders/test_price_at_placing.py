@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
-from marketplace.catalogue import imports
+from marketplace.catalogue.imports.columns import COLUMN_NAMES, COLUMNS
 from marketplace.catalogue.models import ListingPrice
 from marketplace.catalogue.search import SEARCH_TOPIC, buyable_listing
 from marketplace.catalogue.services.prices import set_price
@@ -88,7 +88,7 @@ def import_price(web, world, pounds: str) -> None:
     """The provider imports a rate card with a new price for the listing from today, through
     the upload, check and confirm pages."""
     listing = world.listing
-    row = {column.name: column.example for column in imports.COLUMNS}
+    row = {column.name: column.example for column in COLUMNS}
     row.update(
         reference=listing.reference,
         title=listing.title,
@@ -104,8 +104,8 @@ def import_price(web, world, pounds: str) -> None:
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(imports.COLUMN_NAMES)
-    writer.writerow([row[name] for name in imports.COLUMN_NAMES])
+    writer.writerow(COLUMN_NAMES)
+    writer.writerow([row[name] for name in COLUMN_NAMES])
     web.as_user(world.provider_admin, world.provider)
     preview = web.post(
         "/catalogue/rate-card/import",

@@ -104,8 +104,9 @@ class ListingDetails:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, listing: Listing) -> ListingDetails:
-        """The details of an existing listing, to edit or copy."""
+    def of(cls, listing: Listing, *, areas: bool = True) -> ListingDetails:
+        """The details of an existing listing, to edit or copy (without its areas when not
+        ``areas``: a bulk check has them by key and loads no region per listing)."""
         return cls(
             title=listing.title,
             summary=listing.summary,
@@ -116,8 +117,12 @@ class ListingDetails:
             monthly_capacity=listing.monthly_capacity,
             description=listing.description,
             outcomes=listing.outcomes,
-            region_codes=[a.region.code for a in listing.areas if a.region is not None],
-            pcc_area_codes=[a.pcc_area.code for a in listing.areas if a.pcc_area is not None],
+            region_codes=(
+                [a.region.code for a in listing.areas if a.region is not None] if areas else []
+            ),
+            pcc_area_codes=(
+                [a.pcc_area.code for a in listing.areas if a.pcc_area is not None] if areas else []
+            ),
             settings=listing.settings,
             formats=listing.formats,
             eligibility_sex=listing.eligibility_sex,
