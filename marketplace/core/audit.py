@@ -56,15 +56,23 @@ def _refuse_audit_changes(session: Session, flush_context: Any, instances: Any) 
             raise AuditRowImmutable("audit events are append-only")
 
 
+# Values stored in JSON as they are (an enum member is a str or int too, so its exact type is
+# what tells them apart).
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        # A snapshot is mostly plain values: they are taken as they are, without a call each.
+        return {str(k): v if type(v) in _PLAIN else _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else _jsonable(v) for v in value]
     return value
 
 
