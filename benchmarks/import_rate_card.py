@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def build_csv(rows: int, lots: list[str], regions: list[str]) -> bytes:
-    from marketplace.catalogue.imports import COLUMN_NAMES, COLUMNS
+    from marketplace.catalogue.imports.columns import COLUMN_NAMES, COLUMNS
 
     example = {c.name: c.example for c in COLUMNS}
     buffer = io.StringIO()
@@ -56,7 +56,9 @@ def main() -> None:
     from marketplace import create_app
     from marketplace.accounts.models import Membership, Role, User
     from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
-    from marketplace.catalogue import imports
+    from marketplace.catalogue.imports.read import read_rate_card_file
+    from marketplace.catalogue.imports.template import template_csv
+    from marketplace.catalogue.imports.write import import_rows
     from marketplace.core.db import commit, db
     from marketplace.demo.world import load_demo_data
     from marketplace.reference.models import ProbationRegion, ServiceCategory
@@ -113,16 +115,15 @@ def main() -> None:
             db.session.expire_all()
 
             started = time.perf_counter()
-            parsed = imports.read_rate_card_file("rate-card.csv", io.BytesIO(data))
-            result = imports.import_rows(admin, organisation, parsed)
-            # As the confirmation page does: the new listings are searchable when it commits.
-            imports.refresh_search(result.listing_ids)
+            parsed = read_rate_card_file("rate-card.csv", io.BytesIO(data))
+            # As the confirmation page does; the new listings are searchable when it commits.
+            result = import_rows(admin, organisation, parsed)
             commit()
             seconds = time.perf_counter() - started
 
             # Every price up by a pound, from the provider's own template download.
             db.session.expire_all()
-            template = list(csv.reader(io.StringIO(imports.template_csv(organisation))))
+            template = list(csv.reader(io.StringIO(template_csv(organisation))))
             price = template[0].index("unit_price")
             for row in template[1:]:
                 row[price] = f"{float(row[price]) + 1:.2f}"
@@ -131,9 +132,8 @@ def main() -> None:
             changed = buffer.getvalue().encode()
             db.session.expire_all()
             started = time.perf_counter()
-            parsed = imports.read_rate_card_file("rate-card.csv", io.BytesIO(changed))
-            update = imports.import_rows(admin, organisation, parsed)
-            imports.refresh_search(update.listing_ids)
+            parsed = read_rate_card_file("rate-card.csv", io.BytesIO(changed))
+            update = import_rows(admin, organisation, parsed)
             commit()
             update_seconds = time.perf_counter() - started
         print(

@@ -17,7 +17,7 @@ from marketplace.accreditation.services import applications as app_services
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.accreditation.services.arrangements import create_arrangement
 from marketplace.catalogue import rate_cards
-from marketplace.catalogue import services as catalogue_services
+from marketplace.catalogue.services.prices import preview_uplift, set_price
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON, BusinessRuleViolation
@@ -266,12 +266,10 @@ def test_every_date_an_api_operation_takes_is_checked_against_the_horizon(client
 def test_price_and_uplift_dates_check_the_horizon(world):
     far = add_years(london_date(), 5) + timedelta(days=1)
     with pytest.raises(BusinessRuleViolation) as refused:
-        catalogue_services.set_price(world.provider_admin, world.listing, 12_000, far)
+        set_price(world.provider_admin, world.listing, 12_000, far)
     assert "no more than 5 years from today" in refused.value.errors["effective_from"][0]
     with pytest.raises(BusinessRuleViolation) as refused:
-        catalogue_services.preview_uplift(
-            world.provider_admin, world.provider, [world.listing.id], 500, far
-        )
+        preview_uplift(world.provider_admin, world.provider, [world.listing.id], 500, far)
     assert "no more than 5 years from today" in refused.value.errors["effective_from"][0]
 
 

@@ -178,7 +178,7 @@ class Organisation(TimestampMixin, db.Model):
     # on its invoices.
     vat_number: Mapped[str | None] = mapped_column(sa.String(VAT_NUMBER_MAX))
     # Recorded by the provider itself: an unregistered provider charges no VAT (its listings are
-    # outside the scope of VAT, catalogue.services.VAT_REGISTRATION_TREATMENTS).
+    # outside the scope of VAT, catalogue.services.vat.VAT_REGISTRATION_TREATMENTS).
     vat_registered: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # The electronic address (Peppol EndpointID) its e-invoices are sent from or to.
     endpoint_scheme: Mapped[str | None] = mapped_column(sa.String(4))

@@ -20,7 +20,7 @@ import marshmallow as ma
 from flask import abort, g, request, url_for
 from flask.views import MethodView
 
-from marketplace.catalogue import queries, services
+from marketplace.catalogue import queries
 from marketplace.catalogue.models import (
     MAX_AGE,
     MAX_UNIT_PRICE_PENCE,
@@ -55,6 +55,10 @@ from marketplace.catalogue.search.params import (
     load_reference,
 )
 from marketplace.catalogue.search.queries import search
+from marketplace.catalogue.services import listings as listing_services
+from marketplace.catalogue.services import prices as price_services
+from marketplace.catalogue.services.details import ListingDetails
+from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.api import (
     CONFLICT_RESPONSE,
     ApiBlueprint,
@@ -369,8 +373,8 @@ class ServiceCollection(MethodView):
             )
         price = args.pop("unit_price_pence")
         listing = _write(
-            lambda: services.create_listing(
-                user, organisation, services.ListingDetails(**args), unit_price_pence=price
+            lambda: listing_services.create_listing(
+                user, organisation, ListingDetails(**args), unit_price_pence=price
             )
         )
         location = url_for("catalogue_api.ServiceItem", service_id=listing.id, _external=True)
@@ -422,7 +426,7 @@ class ServiceItem(MethodView):
                 {"month": f"{m.month:%Y-%m}", "available": m.available} for m in available
             ],
             "confirmed_at": confirmed,
-            "stale": services.is_stale(listing),
+            "stale": is_stale(listing),
         }
 
     @blp.arguments(ListingChangesSchema)
@@ -435,8 +439,8 @@ class ServiceItem(MethodView):
         service accurate. A withdrawn service cannot be changed.
         """
         listing = _own_listing_or_404(service_id)
-        details = replace(services.ListingDetails.of(listing), **args)
-        _write(lambda: services.update_listing(g.api_user, listing, details))
+        details = replace(ListingDetails.of(listing), **args)
+        _write(lambda: listing_services.update_listing(g.api_user, listing, details))
         return _own_record(listing)
 
 
@@ -453,7 +457,7 @@ class ServicePublication(MethodView):
     def post(self, service_id):
         """Publish a draft service, while active memberships cover all its areas."""
         listing = _own_listing_or_404(service_id)
-        _write(lambda: services.publish_listing(g.api_user, listing))
+        _write(lambda: listing_services.publish_listing(g.api_user, listing))
         return _own_record(listing)
 
 
@@ -466,7 +470,7 @@ class ServicePause(MethodView):
     def post(self, service_id):
         """Pause a published service: buyers cannot find it until it is resumed."""
         listing = _own_listing_or_404(service_id)
-        _write(lambda: services.pause_listing(g.api_user, listing))
+        _write(lambda: listing_services.pause_listing(g.api_user, listing))
         return _own_record(listing)
 
 
@@ -479,7 +483,7 @@ class ServiceResumption(MethodView):
     def post(self, service_id):
         """Publish a paused service again, while active memberships cover all its areas."""
         listing = _own_listing_or_404(service_id)
-        _write(lambda: services.publish_listing(g.api_user, listing, resume=True))
+        _write(lambda: listing_services.publish_listing(g.api_user, listing, resume=True))
         return _own_record(listing)
 
 
@@ -492,7 +496,9 @@ class ServiceWithdrawal(MethodView):
     def post(self, args, service_id):
         """Take one of your services off the rate card for good (call-offs already placed stay)."""
         listing = _own_listing_or_404(service_id)
-        _write(lambda: services.withdraw_listing(g.api_user, listing, args.get("reason", "")))
+        _write(
+            lambda: listing_services.withdraw_listing(g.api_user, listing, args.get("reason", ""))
+        )
         return _own_record(listing)
 
 
@@ -508,7 +514,7 @@ class ServicePriceCollection(MethodView):
         """
         listing = _own_listing_or_404(service_id)
         version = _write(
-            lambda: services.set_price(
+            lambda: price_services.set_price(
                 g.api_user,
                 listing,
                 args["unit_price_pence"],
@@ -556,8 +562,8 @@ def _price_record(price: ListingPrice) -> dict:
 
 def _own_record(listing: Listing) -> dict:
     """The whole listing, as its provider sees it."""
-    details = services.ListingDetails.of(listing)
-    price = listing.price_on(services.london_today())
+    details = ListingDetails.of(listing)
+    price = listing.price_on(london_date())
     return {
         **{
             name: getattr(details, name)

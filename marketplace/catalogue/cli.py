@@ -11,7 +11,7 @@ import click
 from flask.cli import AppGroup
 
 from marketplace.catalogue.search.index import refresh_prices, reindex_all
-from marketplace.catalogue.services import notify_stale_listings
+from marketplace.catalogue.services.stale import notify_stale_listings
 from marketplace.core.db import commit
 
 catalogue_cli = AppGroup("catalogue", help="Service listings, rate cards and search.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from marketplace.catalogue.search.index import refresh_prices
-from marketplace.catalogue.services import notify_stale_listings
+from marketplace.catalogue.services.stale import notify_stale_listings
 from marketplace.core.scheduler.registry import job
 
 

@@ -35,16 +35,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Organisation
-from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
+from marketplace.accreditation.models import ArrangementLot
 from marketplace.catalogue.models import (
     Listing,
     ListingArea,
     ListingPrice,
     ListingStatus,
 )
-from marketplace.catalogue.services import is_stale, london_today
+from marketplace.catalogue.services.areas import load_coverage, uncovered_area_keys
+from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.audit import AuditEvent
-from marketplace.core.clock import LONDON, utcnow
+from marketplace.core.clock import LONDON, london_date, utcnow
 from marketplace.core.db import db, parse_id
 from marketplace.core.validation import date_horizon_error
 
@@ -52,7 +53,7 @@ from marketplace.core.validation import date_horizon_error
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Text escaped with a leading apostrophe: text that would run as a formula, and text that starts
 # with apostrophes before such a character, so that the import can take exactly one off again
-# (``imports.unescape_cell``) and get the text back, whatever it was.
+# (``imports.cells.unescape_cell``) and get the text back, whatever it was.
 NEEDS_ESCAPE = re.compile(r"'*[=+\-@\t\r]")
 ESCAPED = re.compile(r"'+[=+\-@\t\r]")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -96,7 +97,7 @@ def parse_on(raw: str | None, today: date | None = None) -> date | None:
     """``?on=YYYY-MM-DD`` as a date (None when absent); today or earlier, from 2000 on."""
     if raw is None or raw.strip() == "":
         return None
-    today = today or london_today()
+    today = today or london_date()
     try:
         day = date.fromisoformat(raw.strip())
     except ValueError:
@@ -178,22 +179,9 @@ def _paused_ids(organisation: Organisation, listings: list[Listing], moment: dat
     return paused
 
 
-def covered_areas(organisation: Organisation) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
-    """(lot, region) and (lot, PCC area) pairs of the provider's active memberships."""
-    rows = db.session.execute(
-        sa.select(LotMembership.lot_id, LotMembership.region_id, LotMembership.pcc_area_id).where(
-            LotMembership.organisation_id == organisation.id,
-            LotMembership.status == MembershipStatus.ACTIVE,
-        )
-    ).all()
-    regions = {(r.lot_id, r.region_id) for r in rows if r.region_id is not None}
-    pcc_areas = {(r.lot_id, r.pcc_area_id) for r in rows if r.pcc_area_id is not None}
-    return regions, pcc_areas
-
-
 def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
     """The provider's rate card today, or as it stood at the end of ``on`` (see module doc)."""
-    today = london_today()
+    today = london_date()
     day = on or today
     historical = day < today
     query = (
@@ -218,11 +206,11 @@ def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
         listings = list(db.session.scalars(query).unique())
         paused = _paused_ids(organisation, listings, moment)
         listings = [listing for listing in listings if listing.id not in paused]
-        covered_regions = covered_pcc = None
+        coverage = None
     else:
         query = query.where(Listing.status == ListingStatus.PUBLISHED)
         listings = list(db.session.scalars(query).unique())
-        covered_regions, covered_pcc = covered_areas(organisation)
+        coverage = load_coverage(organisation.id, region_codes=(), pcc_codes=())
 
     now = utcnow()
     lines = []
@@ -231,19 +219,13 @@ def rate_card(organisation: Organisation, on: date | None = None) -> RateCard:
         if price is None:
             continue
         areas = listing.areas
-        if covered_regions is not None:
-            areas = [
-                a
-                for a in areas
-                if (a.region_id is not None and (listing.lot_id, a.region_id) in covered_regions)
-                or (
-                    a.pcc_area_id is not None
-                    and (
-                        (listing.lot_id, a.pcc_area_id) in covered_pcc
-                        or (listing.lot_id, a.pcc_area.region_id) in covered_regions
-                    )
+        if coverage is not None:
+            uncovered = set(
+                uncovered_area_keys(
+                    [(a.region_id, a.pcc_area_id) for a in areas], listing.lot_id, coverage
                 )
-            ]
+            )
+            areas = [a for a in areas if (a.region_id, a.pcc_area_id) not in uncovered]
             if not areas:
                 continue
         later = [p for p in listing.prices if p.effective_from > day]
@@ -365,6 +347,8 @@ def write_xlsx(rows: list[list[Any]], title: str) -> bytes:
 
 def write_workbook(sheets: list[tuple[str, list[list[Any]]]]) -> bytes:
     """A workbook of (title, rows) sheets (rows already escaped), every text cell stored as text."""
+    # Not a cycle: openpyxl is a heavy import that only workbook downloads need, so a worker
+    # loads it on the first one rather than at start-up.
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 

@@ -56,15 +56,23 @@ def _refuse_audit_changes(session: Session, flush_context: Any, instances: Any) 
             raise AuditRowImmutable("audit events are append-only")
 
 
+# Values stored in JSON as they are (an enum member is a str or int too, so its exact type is
+# what tells them apart).
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        # A snapshot is mostly plain values: they are taken as they are, without a call each.
+        return {str(k): v if type(v) in _PLAIN else _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else _jsonable(v) for v in value]
     return value
 
 
@@ -96,15 +104,40 @@ def record(
         organisation = getattr(obj, "audit_organisation", None)
     event_row = new_row(
         AuditEvent,
-        actor_id=getattr(actor, "id", None),
-        organisation_id=getattr(organisation, "id", organisation),
-        action=action[:ACTION_MAX],
-        object_type=(object_type or "system")[:OBJECT_TYPE_MAX],
-        object_id=None if object_id is None else str(object_id),
-        before=_jsonable(before) if before is not None else None,
-        after=_jsonable(after) if after is not None else None,
-        request_id=g.get("request_id") if has_request_context() else None,
-        ip_address=request.remote_addr if has_request_context() else None,
+        **event_values(
+            actor,
+            action,
+            object_type=object_type,
+            object_id=object_id,
+            organisation=organisation,
+            before=before,
+            after=after,
+        ),
     )
     db.session.add(event_row)
     return event_row
+
+
+def event_values(
+    actor: Any,
+    action: str,
+    *,
+    object_type: str | None,
+    object_id: Any,
+    organisation: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of one audit event (all but its time and key): ``record`` adds one to
+    the session; a bulk write (the rate card import) inserts many rows of them at once."""
+    return {
+        "actor_id": getattr(actor, "id", None),
+        "organisation_id": getattr(organisation, "id", organisation),
+        "action": action[:ACTION_MAX],
+        "object_type": (object_type or "system")[:OBJECT_TYPE_MAX],
+        "object_id": None if object_id is None else str(object_id),
+        "before": _jsonable(before) if before is not None else None,
+        "after": _jsonable(after) if after is not None else None,
+        "request_id": g.get("request_id") if has_request_context() else None,
+        "ip_address": request.remote_addr if has_request_context() else None,
+    }

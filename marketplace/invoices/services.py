@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import User
 from marketplace.accounts.services import email_people
 from marketplace.catalogue.models import Listing
-from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
+from marketplace.catalogue.services.vat import VAT_REGISTRATION_TREATMENTS
 from marketplace.core import audit
 from marketplace.core.clock import LONDON, london_date, utcnow
 from marketplace.core.db import db, insert_many, lock_rows, reserve_ids

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from marketplace.catalogue.services import london_today
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -50,7 +50,7 @@ def test_the_listing_page_and_the_providers_pages_word_the_ages(
         title="Mentoring for young adults",
         min_age=min_age,
         max_age=max_age,
-        price_from=london_today() - timedelta(days=5),
+        price_from=london_date() - timedelta(days=5),
     )
     commit()
 

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from marketplace.accounts.security import hash_password
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
-from marketplace.catalogue.services import is_stale, london_today
+from marketplace.catalogue.services.stale import is_stale
+from marketplace.core.clock import london_date
 from marketplace.core.db import db
 from marketplace.demo import organisations as demo_organisations
 from tests.pages import count
@@ -30,13 +31,13 @@ def test_demo_load_publishes_listings_with_future_and_stale_ones(app, monkeypatc
     assert all(listing.status == ListingStatus.PUBLISHED for listing in listings)
     assert any(is_stale(listing) for listing in listings)
     assert not all(is_stale(listing) for listing in listings)
-    today = london_today()
+    today = london_date()
     future = db.session.scalars(
         sa.select(ListingPrice).where(ListingPrice.effective_from > today)
     ).all()
     assert future
     # Every listing is offered only where its provider is a member of its lot.
-    from marketplace.catalogue.services import uncovered_areas
+    from marketplace.catalogue.services.areas import uncovered_areas
 
     suspended = {"Keystone", "Caledonian"}
     for listing in listings:
@@ -68,7 +69,7 @@ def test_scale_option_adds_providers_memberships_and_listings(app, monkeypatch):
         )
     )
     assert len(scale) == 300
-    from marketplace.catalogue.services import uncovered_areas
+    from marketplace.catalogue.services.areas import uncovered_areas
 
     assert all(uncovered_areas(listing) == [] for listing in scale[:50])
     assert len({listing.reference for listing in scale}) == 300

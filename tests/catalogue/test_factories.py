@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from marketplace.catalogue import services
+from marketplace.catalogue.services.listings import listing_reference
 from tests.accreditation.builders import make_provider, make_world
 from tests.catalogue.factories import make_listing
 
@@ -17,5 +17,5 @@ def test_a_listing_made_by_the_factory_never_takes_a_reference_the_service_gives
     world = make_world()
     organisation, _ = make_provider("Hope Housing")
     made = make_listing(world.lot_a, organisation)
-    assert re.fullmatch(r"SL-\d{6}", services.listing_reference(made.id))
+    assert re.fullmatch(r"SL-\d{6}", listing_reference(made.id))
     assert not re.fullmatch(r"SL-\d{6}", made.reference), made.reference

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from marketplace.catalogue import services
-from marketplace.catalogue.services import london_today
+from marketplace.catalogue.services.prices import set_price
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit
 from marketplace.core.filters import govuk_date
 from marketplace.core.money import VatTreatment
@@ -40,10 +40,10 @@ def test_the_listing_page_and_the_check_page_give_a_future_price_with_vat(
         title="Move-on housing support",
         vat_treatment=treatment,
         price_pence=4_550,
-        price_from=london_today() - timedelta(days=5),
+        price_from=london_date() - timedelta(days=5),
     )
-    from_day = london_today() + timedelta(days=30)
-    services.set_price(admin, listing, 4_800, from_day, "Pay award")
+    from_day = london_date() + timedelta(days=30)
+    set_price(admin, listing, 4_800, from_day, "Pay award")
     commit()
 
     expected = f"From {govuk_date(from_day)}: £48.00 per session excluding VAT{clause}"

@@ -13,7 +13,19 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from marketplace.catalogue import imports, rate_cards
+from marketplace.catalogue import rate_cards
+from marketplace.catalogue.imports.columns import (
+    CLEARABLE,
+    COLUMN_NAMES,
+    INFORMATION_COLUMNS,
+    KNOWN_COLUMNS,
+    REQUIRED,
+    ImportRefused,
+    ImportResult,
+)
+from marketplace.catalogue.imports.read import read_rate_card_file, rows_from_table
+from marketplace.catalogue.imports.template import template_csv, template_xlsx
+from marketplace.catalogue.imports.write import import_rows
 from marketplace.catalogue.models import (
     CONTACT_NAME_MAX,
     CONTACT_PHONE_MAX,
@@ -35,10 +47,11 @@ from marketplace.catalogue.models import (
     Sex,
     Unit,
 )
-from marketplace.catalogue.services import LISTING_FIELDS, check_fields, london_today
-from marketplace.catalogue.services import ListingDetails as ServiceDetails
+from marketplace.catalogue.services.details import LISTING_FIELDS, check_fields
+from marketplace.catalogue.services.details import ListingDetails as ServiceDetails
 from marketplace.core import audit
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.money import VatTreatment
 from marketplace.core.notifications.models import Notification
@@ -47,7 +60,7 @@ from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.pages import count, error_messages, main
 
-TODAY = london_today()
+TODAY = london_date()
 
 
 @pytest.fixture
@@ -164,7 +177,7 @@ def full_row(organisation, listing: Listing) -> dict[str, str]:
 
 def template_row(organisation, listing: Listing) -> dict[str, str]:
     """The listing's row of the provider's template, as the template download gives it."""
-    rows = list(csv.reader(io.StringIO(imports.template_csv(organisation))))
+    rows = list(csv.reader(io.StringIO(template_csv(organisation))))
     header = rows[0]
     for values in rows[1:]:
         record = dict(zip(header, values, strict=True))
@@ -173,8 +186,8 @@ def template_row(organisation, listing: Listing) -> dict[str, str]:
     raise AssertionError(f"{listing.reference} is not in the template")
 
 
-def run(admin, organisation, rows, **kwargs) -> imports.ImportResult:
-    return imports.import_rows(admin, organisation, [dict(r) for r in rows], **kwargs)
+def run(admin, organisation, rows, **kwargs) -> ImportResult:
+    return import_rows(admin, organisation, [dict(r) for r in rows], **kwargs)
 
 
 def as_csv(rows: list[dict[str, str]]) -> bytes:
@@ -197,7 +210,7 @@ def test_a_row_that_changes_only_the_price_keeps_every_other_field(world, provid
     commit()
     before = state(listing.id)
     # The template's columns, with the optional ones left empty and only the price changed.
-    row = {name: "" for name in imports.COLUMN_NAMES}
+    row = {name: "" for name in COLUMN_NAMES}
     row.update(
         reference=listing.reference, title=listing.title, summary=listing.summary, lot="ACC",
         regions="A", pcc_areas="lancashire", settings="community; custody",
@@ -228,7 +241,7 @@ def test_a_file_with_only_the_reference_and_the_price_changes_only_the_price(wor
     listing = full_listing(world, organisation)
     commit()
     before = state(listing.id)
-    rows = imports.read_rate_card_file(
+    rows = read_rate_card_file(
         "r.csv", io.BytesIO(as_csv([{"reference": listing.reference, "unit_price": "99.99"}]))
     )
     run(admin, organisation, rows)
@@ -238,7 +251,7 @@ def test_a_file_with_only_the_reference_and_the_price_changes_only_the_price(wor
     assert (9_999, TODAY, TODAY + timedelta(days=40), "Rate card import") in after["prices"]
 
 
-EDITABLE = [name for name in imports.COLUMN_NAMES if name != "reference"]
+EDITABLE = [name for name in COLUMN_NAMES if name != "reference"]
 
 
 @pytest.mark.parametrize("column", EDITABLE)
@@ -332,7 +345,7 @@ def test_the_preview_shows_old_and_new_in_the_files_words(world, provider):
 # (clear)
 
 
-@pytest.mark.parametrize("column", sorted(imports.CLEARABLE))
+@pytest.mark.parametrize("column", sorted(CLEARABLE))
 def test_clear_empties_an_optional_field_and_nothing_else(world, provider, column):
     organisation, admin = provider
     listing = full_listing(world, organisation)
@@ -363,13 +376,13 @@ def test_clearing_both_kinds_of_area_is_refused(world, provider):
     commit()
     row = full_row(organisation, listing)
     row.update(regions="(clear)", pcc_areas="(clear)")
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, [row])
     assert [(p.row, p.column) for p in excinfo.value.problems] == [(2, "regions")]
 
 
-NOT_CLEARABLE = [name for name in imports.KNOWN_COLUMNS if name not in imports.CLEARABLE
-                 and name not in imports.INFORMATION_COLUMNS]  # fmt: skip
+NOT_CLEARABLE = [name for name in KNOWN_COLUMNS if name not in CLEARABLE
+                 and name not in INFORMATION_COLUMNS]  # fmt: skip
 
 
 @pytest.mark.parametrize("column", NOT_CLEARABLE)
@@ -379,16 +392,16 @@ def test_clear_is_refused_where_a_value_is_needed_naming_row_and_column(world, p
     commit()
     before = state(listing.id)
     good = full_row(organisation, listing)
-    bad = {name: "" for name in imports.KNOWN_COLUMNS}
+    bad = {name: "" for name in KNOWN_COLUMNS}
     bad[column] = "(clear)"
     if column != "reference":
         bad["reference"] = listing.reference
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, [dict(good, reference="", price_effective_from=""), bad])
     problems = [(p.row, p.column, p.message) for p in excinfo.value.problems]
     assert [(r, c) for r, c, _ in problems] == [(3, column)], problems
     message = problems[0][2]
-    if column in imports.REQUIRED or column in ("unit_price_pence", "lot_code"):
+    if column in REQUIRED or column in ("unit_price_pence", "lot_code"):
         assert message.startswith(f"A listing needs its {column}, so (clear) is not allowed")
     else:
         assert message.startswith(f"(clear) is not allowed in {column}.")
@@ -420,7 +433,7 @@ def test_a_price_and_date_already_in_the_history_change_nothing(world, provider)
     assert state(listing.id)["prices"][1][:2] == (12_600, TODAY)
     # Any other past date is refused: the history is never rewritten.
     rows[0].update(unit_price="127", price_effective_from=str(past - timedelta(days=1)))
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, rows)
     assert "not in the past" in excinfo.value.problems[0].message
     assert excinfo.value.problems[0].column == "price_effective_from"
@@ -455,7 +468,7 @@ def test_the_downloads_two_price_columns_the_one_changed_wins(world, provider):
     changed_pence = run(admin, organisation, [dict(base, unit_price_pence="13050")], dry_run=True)
     assert changed_pounds.changes == changed_pence.changes
     assert changed_pence.changes[0].new.startswith("£130.50")
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, [dict(base, unit_price="1", unit_price_pence="2")])
     assert [p.column for p in excinfo.value.problems] == ["unit_price"]
 
@@ -492,7 +505,7 @@ def test_pcc_areas_and_regions_by_code_or_name(world, provider):
         ("regions", "A; B"),
         ("pcc_areas", "avon-and-somerset; lancashire"),
     ]
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, [dict(row, regions="Atlantis", pcc_areas="nowhere")])
     assert [(p.column, p.message) for p in excinfo.value.problems] == [
         ("regions", "Unknown probation region: ATLANTIS"),
@@ -522,7 +535,7 @@ def test_areas_whose_membership_lapsed_stay_as_they_are(world, provider):
     assert run(admin, organisation, [row]).no_changes
     assert run(admin, organisation, [dict(row, regions="A; D")]).no_changes
     # Publishing would show an area the provider is no longer a member in: refused, as on the page.
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, [dict(row, publish="yes")])
     assert excinfo.value.problems[0].column == "publish"
     assert "Wales" in excinfo.value.problems[0].message
@@ -557,7 +570,7 @@ def test_spreadsheet_formats_of_the_same_values_are_no_changes(world, provider):
     sheet.append(list(typed.values()))
     buffer = io.BytesIO()
     workbook.save(buffer)
-    rows = imports.read_rate_card_file("r.xlsx", io.BytesIO(buffer.getvalue()))
+    rows = read_rate_card_file("r.xlsx", io.BytesIO(buffer.getvalue()))
     assert run(admin, organisation, rows).no_changes
 
 
@@ -566,14 +579,14 @@ def test_text_the_download_escaped_comes_back_as_it_was(world, provider):
     titles = ["=HYPERLINK(1)", "-Women's group", "'=quoted", "''+twice", "@home", "'plain"]
     listings = [full_listing(world, organisation, title=t, summary="+44 support") for t in titles]
     commit()
-    rows = list(csv.DictReader(io.StringIO(imports.template_csv(organisation))))
+    rows = list(csv.DictReader(io.StringIO(template_csv(organisation))))
     by_reference = {r["reference"]: r for r in rows}
     assert by_reference[listings[0].reference]["title"] == "'=HYPERLINK(1)"
     assert by_reference[listings[2].reference]["title"] == "''=quoted"
     assert by_reference[listings[5].reference]["title"] == "'plain"
     assert run(admin, organisation, rows).no_changes
     # Unescaped, a formula is still refused.
-    with pytest.raises(imports.ImportRefused):
+    with pytest.raises(ImportRefused):
         run(admin, organisation, [dict(rows[0], title="=HYPERLINK(1)")])
 
 
@@ -592,12 +605,12 @@ def test_a_past_rate_cards_download_reimports_as_no_changes(world, provider):
         "Move-on accommodation",
         "Withdrawn since",
     ]
-    rows = imports.read_rate_card_file("old.csv", io.BytesIO(rate_cards.to_csv(card).encode()))
+    rows = read_rate_card_file("old.csv", io.BytesIO(rate_cards.to_csv(card).encode()))
     assert run(admin, organisation, rows).no_changes
     commit()
     assert [state(listing.id), state(gone.id)] == before
     # A withdrawn listing is still refused anything that would change it.
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, [dict(rows[1], summary="Revived")])
     assert [(p.column, p.message) for p in excinfo.value.problems] == [
         ("reference", f"{gone.reference} has been withdrawn, so it can no longer be changed")
@@ -610,7 +623,7 @@ def test_an_empty_row_between_rows_is_no_row(world, provider):
     commit()
     rows = [{"reference": listing.reference, "title": "Renamed"}, {"reference": "", "title": " "},
             {"reference": listing.reference.lower(), "summary": "Again"}]  # fmt: skip
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, rows)
     # The duplicate is named by its row in the file, counting the empty one.
     assert [(p.row, p.column) for p in excinfo.value.problems] == [(4, "reference")]
@@ -641,7 +654,7 @@ def test_every_error_of_a_bad_file_is_named_and_nothing_is_written(world, provid
          "price_effective_from": "31/02/2027"},
         {"reference": listing.reference.lower(), "title": "(clear)"},
     ]  # fmt: skip
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    with pytest.raises(ImportRefused) as excinfo:
         run(admin, organisation, rows)
     problems = {(p.row, p.column) for p in excinfo.value.problems}
     assert problems == {
@@ -667,16 +680,16 @@ def test_every_error_of_a_bad_file_is_named_and_nothing_is_written(world, provid
 
 def test_wrong_columns_are_refused_by_name():
     table = [["reference", "title", "price", "title"], ["SL-000001", "x", "1", "x"]]
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.rows_from_table(table)
+    with pytest.raises(ImportRefused) as excinfo:
+        rows_from_table(table)
     message = excinfo.value.errors["file"][0]
     assert "not expected price" in message and "repeated title" in message
     # Without references, the file creates listings: it needs their columns.
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.rows_from_table([["title", "summary"], ["x", "y"]])
+    with pytest.raises(ImportRefused) as excinfo:
+        rows_from_table([["title", "summary"], ["x", "y"]])
     assert "missing lot, settings" in excinfo.value.errors["file"][0]
     # A header and no rows changes nothing.
-    assert imports.rows_from_table([list(imports.COLUMN_NAMES)]) == []
+    assert rows_from_table([list(COLUMN_NAMES)]) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -877,7 +890,7 @@ def test_the_template_of_a_provider_holds_its_listings_and_others_get_the_header
     make_listing(world.lot_a, organisation, status=ListingStatus.WITHDRAWN)
     commit()
     rows = list(csv.reader(io.StringIO(client.get("/catalogue/rate-card/template.csv").text)))
-    assert rows == [imports.COLUMN_NAMES]
+    assert rows == [COLUMN_NAMES]
     response = web.as_user(admin, organisation).get("/catalogue/rate-card/template.csv")
     assert response.headers["Cache-Control"] == "private, no-store"
     records = list(csv.DictReader(io.StringIO(response.text)))
@@ -913,7 +926,7 @@ def test_the_import_pages_need_the_providers_editor(web, world, provider):
 
 
 def test_rate_card_csv_columns_are_all_read():
-    assert set(rate_cards.COLUMNS) <= set(imports.KNOWN_COLUMNS)
+    assert set(rate_cards.COLUMNS) <= set(KNOWN_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1017,8 +1030,8 @@ def _downloads(organisation) -> list[tuple[str, bytes]]:
     return [
         ("rate-card.csv", rate_cards.to_csv(card).encode()),
         ("rate-card.xlsx", rate_cards.to_xlsx(card)),
-        ("template.csv", imports.template_csv(organisation).encode()),
-        ("template.xlsx", imports.template_xlsx(organisation)),
+        ("template.csv", template_csv(organisation).encode()),
+        ("template.xlsx", template_xlsx(organisation)),
     ]
 
 
@@ -1035,14 +1048,14 @@ def test_downloads_of_any_listings_reimport_as_no_changes(world, provider, specs
     try:
         listings = [_make(world, organisation, spec) for spec in specs]
         for name, data in _downloads(organisation):
-            rows = imports.read_rate_card_file(name, io.BytesIO(data))
-            result = imports.import_rows(admin, organisation, rows, dry_run=True)
+            rows = read_rate_card_file(name, io.BytesIO(data))
+            result = import_rows(admin, organisation, rows, dry_run=True)
             assert result.no_changes, (name, result.changes, result.new_listings)
             assert result.unchanged == len(rows)
         # And written: nothing but "confirmed accurate" moves.
         before = {listing.id: state(listing.id) for listing in listings}
-        rows = imports.read_rate_card_file("t.csv", io.BytesIO(_downloads(organisation)[2][1]))
-        imports.import_rows(admin, organisation, rows)
+        rows = read_rate_card_file("t.csv", io.BytesIO(_downloads(organisation)[2][1]))
+        import_rows(admin, organisation, rows)
         assert {listing.id: state(listing.id) for listing in listings} == before
     finally:
         db.session.rollback()

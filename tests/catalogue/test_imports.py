@@ -10,12 +10,23 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from marketplace.accounts.models import Role
-from marketplace.catalogue import imports, services
+from marketplace.catalogue.imports.cells import looks_like_formula
+from marketplace.catalogue.imports.columns import (
+    COLUMN_NAMES,
+    COLUMNS,
+    MAX_IMPORT_BYTES,
+    ImportRefused,
+)
+from marketplace.catalogue.imports.context import check_details, load_context
+from marketplace.catalogue.imports.read import read_rate_card_file
+from marketplace.catalogue.imports.write import import_rows
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
-from marketplace.catalogue.services import london_today
+from marketplace.catalogue.services.details import ListingDetails
+from marketplace.catalogue.services.listings import create_listing
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
-from marketplace.core.errors import NotFound
+from marketplace.core.errors import BusinessRuleViolation, NotFound
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing
@@ -38,7 +49,7 @@ def provider(world):
 
 
 def row(**changes) -> dict[str, str]:
-    base = {c.name: c.example for c in imports.COLUMNS}
+    base = {c.name: c.example for c in COLUMNS}
     base.update(changes)
     return base
 
@@ -46,7 +57,7 @@ def row(**changes) -> dict[str, str]:
 def as_csv(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = header or imports.COLUMN_NAMES
+    header = header or COLUMN_NAMES
     writer.writerow(header)
     for r in rows:
         writer.writerow([r.get(name, "") for name in header])
@@ -56,16 +67,16 @@ def as_csv(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes
 def as_xlsx(rows: list[dict[str, str]]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
-    sheet.append(imports.COLUMN_NAMES)
+    sheet.append(COLUMN_NAMES)
     for r in rows:
-        sheet.append([r.get(name, "") for name in imports.COLUMN_NAMES])
+        sheet.append([r.get(name, "") for name in COLUMN_NAMES])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
 def read(data: bytes) -> list[dict[str, str]]:
-    return imports.read_rate_card_file("rates.csv", io.BytesIO(data))
+    return read_rate_card_file("rates.csv", io.BytesIO(data))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,18 +87,18 @@ def test_import_creates_updates_and_prices(world, provider):
     organisation, admin = provider
     existing = make_listing(world.lot_a, organisation, title="Old title", price_pence=5_000)
     commit()
-    next_month = (london_today() + timedelta(days=31)).isoformat()
+    next_month = (london_date() + timedelta(days=31)).isoformat()
     rows = [
         row(title="New service", publish="yes"),
         row(title="Second new", regions="B", unit_price="80", publish=""),
         row(reference=existing.reference, title="Renamed", unit_price="60.50",
             price_effective_from=next_month),
     ]  # fmt: skip
-    preview = imports.import_rows(admin, organisation, [dict(r) for r in rows], dry_run=True)
+    preview = import_rows(admin, organisation, [dict(r) for r in rows], dry_run=True)
     assert (preview.created, preview.updated, preview.prices_changed) == (2, 1, 1)
     assert count(Listing) == 1
 
-    result = imports.import_rows(admin, organisation, rows)
+    result = import_rows(admin, organisation, rows)
     commit()
     assert (result.created, result.updated, result.prices_changed, result.published) == (2, 1, 1, 1)
     listings = {
@@ -107,7 +118,7 @@ def test_import_creates_updates_and_prices(world, provider):
     renamed = listings["Renamed"]
     assert renamed.id == existing.id
     assert [(p.unit_price_pence, p.effective_to) for p in renamed.prices] == [
-        (5_000, london_today() + timedelta(days=31)),
+        (5_000, london_date() + timedelta(days=31)),
         (6_050, None),
     ]
     actions = set(db.session.scalars(db.select(AuditEvent.action)))
@@ -121,10 +132,10 @@ def test_import_creates_updates_and_prices(world, provider):
 
 def test_a_row_identical_to_the_listing_changes_nothing_but_confirms(world, provider):
     organisation, admin = provider
-    imports.import_rows(admin, organisation, [row()])
+    import_rows(admin, organisation, [row()])
     commit()
     listing = db.session.scalar(db.select(Listing))
-    result = imports.import_rows(admin, organisation, [row(reference=listing.reference)])
+    result = import_rows(admin, organisation, [row(reference=listing.reference)])
     assert (result.updated, result.unchanged, result.prices_changed) == (0, 1, 0)
 
 
@@ -135,9 +146,9 @@ def test_one_bad_row_among_many_writes_nothing_and_names_row_and_column(world, p
     rows[200]["regions"] = "D"
     rows[201]["vat_treatment"] = "sometimes"
     rows[202]["unit_price"] = "12.345"
-    rows[203]["price_effective_from"] = (london_today() - timedelta(days=1)).isoformat()
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.import_rows(admin, organisation, rows)
+    rows[203]["price_effective_from"] = (london_date() - timedelta(days=1)).isoformat()
+    with pytest.raises(ImportRefused) as excinfo:
+        import_rows(admin, organisation, rows)
     problems = {(p.row, p.column): p.message for p in excinfo.value.problems}
     assert problems[(159, "unit_price")] == "The unit price cannot be negative"
     assert "not an active member" in problems[(202, "regions")]
@@ -153,8 +164,8 @@ def test_one_bad_row_among_9999_good_ones_is_named_and_nothing_is_written(world,
     organisation, admin = provider
     rows = [row(title=f"Service {n}") for n in range(10_000)]
     rows[6_543]["unit_price"] = "=1+1"
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.import_rows(admin, organisation, rows)
+    with pytest.raises(ImportRefused) as excinfo:
+        import_rows(admin, organisation, rows)
     # Row numbers are the spreadsheet's: the header is row 1.
     assert [(p.row, p.column) for p in excinfo.value.problems] == [(6_545, "unit_price")]
     db.session.rollback()
@@ -166,47 +177,45 @@ def test_every_error_of_a_row_is_reported(world, provider):
     # A new listing needs its title and settings; an empty cell of an existing one keeps its value.
     new = row(title="", unit="fortnight", settings="", max_units="lots", lot="XYZ")
     unknown = row(title="", unit="fortnight", max_units="lots", reference="SL-999999")
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.import_rows(admin, organisation, [new, unknown])
+    with pytest.raises(ImportRefused) as excinfo:
+        import_rows(admin, organisation, [new, unknown])
     columns = {(p.row, p.column) for p in excinfo.value.problems}
     assert {(2, c) for c in ("title", "unit", "settings", "max_units", "lot")} <= columns
     assert {(3, "reference"), (3, "unit"), (3, "max_units")} == {c for c in columns if c[0] == 3}
 
 
 def test_import_checks_agree_with_the_listing_services(world, provider):
-    """The bulk checker applies the same rules as services.create_listing, field by field."""
+    """The bulk checker applies the same rules as create_listing, field by field."""
     organisation, admin = provider
-    ctx = imports._load_context(organisation, [])
+    ctx = load_context(organisation, [])
     lot = world.lot_a
     samples = [
-        services.ListingDetails(title="", summary="x" * 301, lot_id=lot.id, unit="x",
+        ListingDetails(title="", summary="x" * 301, lot_id=lot.id, unit="x",
                                 vat_treatment="standard", max_units=0, monthly_capacity=-1,
                                 region_codes=["D"], settings=[], formats=["group"],
                                 complexities=["low"], min_age=50, max_age=20),
-        services.ListingDetails(title="Fine", summary="Fine", lot_id=lot.id, unit="week",
+        ListingDetails(title="Fine", summary="Fine", lot_id=lot.id, unit="week",
                                 vat_treatment="exempt", max_units=5, monthly_capacity=5,
                                 region_codes=["A"], settings=["remote"], formats=["group"],
                                 complexities=["low"], contact_email="nope", min_units=9),
     ]  # fmt: skip
     for details in samples:
-        with pytest.raises(services.BusinessRuleViolation) as excinfo:
-            services.create_listing(admin, organisation, details, unit_price_pence=100)
+        with pytest.raises(BusinessRuleViolation) as excinfo:
+            create_listing(admin, organisation, details, unit_price_pence=100)
         ours: dict = {}
-        imports.check_details(details, lot, ctx, ours)
+        check_details(details, lot, ctx, ours)
         assert ours == excinfo.value.errors
 
 
 def test_formula_cells_are_refused(world, provider):
     organisation, admin = provider
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.import_rows(
-            admin, organisation, [row(title="=cmd|' /C calc'!A0"), row(summary="@SUM(A1)")]
-        )
+    with pytest.raises(ImportRefused) as excinfo:
+        import_rows(admin, organisation, [row(title="=cmd|' /C calc'!A0"), row(summary="@SUM(A1)")])
     assert [(p.row, p.column) for p in excinfo.value.problems] == [(2, "title"), (3, "summary")]
     assert "formula" in excinfo.value.problems[0].message
-    assert imports.looks_like_formula("+44 20 7946 0000")
-    assert not imports.looks_like_formula("-5")
-    assert not imports.looks_like_formula("Move-on support")
+    assert looks_like_formula("+44 20 7946 0000")
+    assert not looks_like_formula("-5")
+    assert not looks_like_formula("Move-on support")
 
 
 def test_another_providers_listing_cannot_be_updated(world, provider):
@@ -214,8 +223,8 @@ def test_another_providers_listing_cannot_be_updated(world, provider):
     other, _ = make_provider("Other")
     theirs = make_listing(world.lot_a, other)
     commit()
-    with pytest.raises(imports.ImportRefused) as excinfo:
-        imports.import_rows(admin, organisation, [row(reference=theirs.reference)])
+    with pytest.raises(ImportRefused) as excinfo:
+        import_rows(admin, organisation, [row(reference=theirs.reference)])
     assert excinfo.value.problems[0].column == "reference"
 
 
@@ -223,7 +232,7 @@ def test_only_the_providers_editors_may_import(world, provider):
     organisation, _ = provider
     buyer = make_member(Role.BUYER)
     with pytest.raises(NotFound):
-        imports.import_rows(buyer, organisation, [row()])
+        import_rows(buyer, organisation, [row()])
 
 
 def test_import_runs_a_fixed_number_of_statements(world, provider, count_queries):
@@ -238,10 +247,10 @@ def test_import_runs_a_fixed_number_of_statements(world, provider, count_queries
         ]
 
     with count_queries() as few:
-        imports.import_rows(admin, organisation, rows(3))
+        import_rows(admin, organisation, rows(3))
     db.session.rollback()
     with count_queries() as many:
-        imports.import_rows(admin, organisation, rows(200))
+        import_rows(admin, organisation, rows(200))
     db.session.rollback()
     assert many.count == few.count
 
@@ -256,7 +265,7 @@ def test_bulk_updates_never_set_the_primary_key(world, provider, count_queries):
         row(reference=listing.reference, unit_price="70", title="Renamed") for listing in listings
     ]
     with count_queries() as counter:
-        imports.import_rows(admin, organisation, rows)
+        import_rows(admin, organisation, rows)
     updates = [s for s in counter.statements if s.startswith("UPDATE")]
     assert {s.split(" SET ")[0] for s in updates} == {"UPDATE listings", "UPDATE listing_prices"}
     assert not [s for s in updates if " SET id=" in s or ", id=" in s.split(" WHERE ")[0]]
@@ -269,14 +278,14 @@ def test_bulk_updates_never_set_the_primary_key(world, provider, count_queries):
 def test_csv_and_xlsx_are_read_alike():
     rows = [row(title="From a spreadsheet", min_age="18", unit_price="125.5")]
     from_csv = read(as_csv(rows))
-    from_xlsx = imports.read_rate_card_file("rates.xlsx", io.BytesIO(as_xlsx(rows)))
+    from_xlsx = read_rate_card_file("rates.xlsx", io.BytesIO(as_xlsx(rows)))
     assert from_csv == from_xlsx
     assert from_csv[0]["title"] == "From a spreadsheet"
 
 
 def test_wrong_header_is_refused_clearly():
-    header = [n for n in imports.COLUMN_NAMES if n != "unit_price"] + ["price"]
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    header = [n for n in COLUMN_NAMES if n != "unit_price"] + ["price"]
+    with pytest.raises(ImportRefused) as excinfo:
         read(as_csv([row()], header=header))
     message = excinfo.value.errors["file"][0]
     assert "missing unit_price" in message and "not expected price" in message
@@ -284,28 +293,28 @@ def test_wrong_header_is_refused_clearly():
 
 def test_files_that_are_not_csv_or_xlsx_are_refused():
     for data in (b"%PDF-1.4 fake", b"MZ\x90\x00program", b"\x89PNG\r\n\x1a\n....", b"a\x00b"):
-        with pytest.raises(imports.ImportRefused) as excinfo:
+        with pytest.raises(ImportRefused) as excinfo:
             read(data)
         assert "file" in excinfo.value.errors
-    with pytest.raises(imports.ImportRefused):
+    with pytest.raises(ImportRefused):
         read(b"")
 
 
 def test_oversized_file_is_refused_before_parsing():
-    data = b"x" * (imports.MAX_IMPORT_BYTES + 1)
-    with pytest.raises(imports.ImportRefused) as excinfo:
+    data = b"x" * (MAX_IMPORT_BYTES + 1)
+    with pytest.raises(ImportRefused) as excinfo:
         read(data)
     assert "smaller than 5 MB" in excinfo.value.errors["file"][0]
 
 
 def test_template_downloads_have_the_columns(client):
     response = client.get("/catalogue/rate-card/template.csv")
-    assert next(csv.reader(io.StringIO(response.get_data(as_text=True)))) == imports.COLUMN_NAMES
+    assert next(csv.reader(io.StringIO(response.get_data(as_text=True)))) == COLUMN_NAMES
     response = client.get("/catalogue/rate-card/template.xlsx")
     workbook = load_workbook(io.BytesIO(response.data))
-    assert [c.value for c in workbook["Rate card"][1]] == imports.COLUMN_NAMES
+    assert [c.value for c in workbook["Rate card"][1]] == COLUMN_NAMES
     rules = [row[0] for row in workbook["Column rules"].iter_rows(values_only=True) if row]
-    assert rules[1 : len(imports.COLUMNS) + 1] == imports.COLUMN_NAMES
+    assert rules[1 : len(COLUMNS) + 1] == COLUMN_NAMES
     page = main(client.get("/catalogue/rate-card/import/help"))
     assert "price_effective_from" in page
 

@@ -14,8 +14,8 @@ from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
-from marketplace.catalogue.services import london_today
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.reference.models import ProbationRegion
@@ -126,7 +126,7 @@ def test_create_answers_201_with_the_whole_draft_and_where_it_is(client, world, 
         {
             "id": listing.prices[0].id,
             "unit_price_pence": 12_500,
-            "effective_from": london_today().isoformat(),
+            "effective_from": london_date().isoformat(),
             "effective_to": None,
             "reason": "First price",
         }
@@ -390,7 +390,7 @@ def test_an_illegal_transition_is_refused_with_the_services_message(
             provider,
             listing_id,
             "prices",
-            json={"unit_price_pence": 1, "effective_from": london_today().isoformat()},
+            json={"unit_price_pence": 1, "effective_from": london_date().isoformat()},
         )
     else:
         response = action(client, provider, listing_id, name)
@@ -427,7 +427,7 @@ def test_publishing_while_the_membership_is_suspended_is_422(client, world, prov
 
 def test_a_new_price_from_next_month(client, world, provider):
     listing_id = create(client, world, provider)["id"]
-    today = london_today()
+    today = london_date()
     next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
 
     response = action(
@@ -481,7 +481,7 @@ def test_a_bad_price_is_422_and_writes_nothing(client, world, provider, changes,
     listing_id = create(client, world, provider)["id"]
     price = {"unit_price_pence": 13_000, "effective_from": "2099-01-01", **changes}
     if price["effective_from"] == "past":
-        price["effective_from"] = (london_today() - timedelta(days=1)).isoformat()
+        price["effective_from"] = (london_date() - timedelta(days=1)).isoformat()
     price = {k: v for k, v in price.items() if v is not ...}
     before = counts()
     response = action(client, provider, listing_id, "prices", json=price)
@@ -510,7 +510,7 @@ def test_another_organisations_listing_is_not_found(client, world, provider):
             theirs.id,
             "prices",
             # A date the API accepts (within five years), so that the listing is looked up.
-            json={"unit_price_pence": 1, "effective_from": london_today().isoformat()},
+            json={"unit_price_pence": 1, "effective_from": london_date().isoformat()},
         ),
         404,
     )

@@ -11,8 +11,21 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import MembershipStatus
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.catalogue import queries, services
+from marketplace.catalogue import queries
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus
+from marketplace.catalogue.services.areas import uncovered_areas
+from marketplace.catalogue.services.details import ListingDetails
+from marketplace.catalogue.services.listings import (
+    confirm_accurate,
+    copy_listing,
+    create_listing,
+    pause_listing,
+    publish_listing,
+    update_listing,
+    withdraw_listing,
+)
+from marketplace.catalogue.services.prices import apply_uplift, preview_uplift, set_price
+from marketplace.catalogue.services.stale import is_stale, notify_stale_listings
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation, NotFound, TransitionConflict
@@ -40,8 +53,8 @@ def provider(world):
     return organisation, admin
 
 
-def details(world, **changes) -> services.ListingDetails:
-    base = services.ListingDetails(
+def details(world, **changes) -> ListingDetails:
+    base = ListingDetails(
         title="Move-on accommodation support",
         summary="Help to find and keep a tenancy after release",
         lot_id=world.lot_a.id,
@@ -62,7 +75,7 @@ def details(world, **changes) -> services.ListingDetails:
 
 def create(world, provider, **changes) -> Listing:
     organisation, admin = provider
-    return services.create_listing(
+    return create_listing(
         admin, organisation, details(world, **changes), unit_price_pence=12_500, at=NOW
     )
 
@@ -131,7 +144,7 @@ def test_bad_details_are_refused_with_a_message(world, provider, changes, field)
 def test_bad_prices_are_refused(world, provider, price):
     organisation, admin = provider
     with pytest.raises(BusinessRuleViolation) as excinfo:
-        services.create_listing(admin, organisation, details(world), unit_price_pence=price, at=NOW)
+        create_listing(admin, organisation, details(world), unit_price_pence=price, at=NOW)
     assert "unit_price_pence" in errors_of(excinfo)
 
 
@@ -141,19 +154,17 @@ def test_another_organisation_cannot_touch_the_listing(world, provider):
     buyer = make_member(Role.BUYER)
     for actor in (stranger, buyer):
         with pytest.raises(NotFound):
-            services.update_listing(actor, listing, details(world, title="Hijacked"))
+            update_listing(actor, listing, details(world, title="Hijacked"))
         with pytest.raises(NotFound):
-            services.publish_listing(actor, listing, at=NOW)
+            publish_listing(actor, listing, at=NOW)
     assert listing.title == "Move-on accommodation support"
 
 
 def test_an_editor_may_manage_listings(world, provider):
     organisation, _ = provider
     editor = make_member(Role.PROVIDER_EDITOR, organisation)
-    listing = services.create_listing(
-        editor, organisation, details(world), unit_price_pence=1, at=NOW
-    )
-    services.publish_listing(editor, listing, at=NOW)
+    listing = create_listing(editor, organisation, details(world), unit_price_pence=1, at=NOW)
+    publish_listing(editor, listing, at=NOW)
     assert listing.status == ListingStatus.PUBLISHED
 
 
@@ -161,9 +172,7 @@ def test_update_records_before_and_after_and_confirms(world, provider):
     organisation, admin = provider
     listing = create(world, provider)
     later = NOW + timedelta(days=3)
-    services.update_listing(
-        admin, listing, details(world, title="Renamed", region_codes=["A"]), at=later
-    )
+    update_listing(admin, listing, details(world, title="Renamed", region_codes=["A"]), at=later)
     assert listing.title == "Renamed"
     assert [a.region.code for a in listing.areas] == ["A"]
     assert listing.confirmed_at == later
@@ -181,19 +190,19 @@ def test_update_records_before_and_after_and_confirms(world, provider):
 def test_publish_pause_resume_withdraw(world, provider):
     organisation, admin = provider
     listing = create(world, provider)
-    services.publish_listing(admin, listing, at=NOW)
+    publish_listing(admin, listing, at=NOW)
     assert listing.status == ListingStatus.PUBLISHED and listing.published_at == NOW
-    services.pause_listing(admin, listing, at=NOW)
+    pause_listing(admin, listing, at=NOW)
     assert listing.status == ListingStatus.PAUSED
-    services.publish_listing(admin, listing, at=NOW + timedelta(days=1))
+    publish_listing(admin, listing, at=NOW + timedelta(days=1))
     assert listing.status == ListingStatus.PUBLISHED
     assert listing.published_at == NOW  # first publication kept
-    services.withdraw_listing(admin, listing, "No longer funded", at=NOW)
+    withdraw_listing(admin, listing, "No longer funded", at=NOW)
     assert listing.status == ListingStatus.WITHDRAWN
     with pytest.raises(BusinessRuleViolation):
-        services.publish_listing(admin, listing, at=NOW)
+        publish_listing(admin, listing, at=NOW)
     with pytest.raises(BusinessRuleViolation):
-        services.update_listing(admin, listing, details(world))
+        update_listing(admin, listing, details(world))
     actions = db.session.scalars(
         sa.select(AuditEvent.action)
         .where(AuditEvent.object_type == "listing")
@@ -211,7 +220,7 @@ def test_publish_pause_resume_withdraw(world, provider):
 def test_a_draft_may_be_withdrawn(world, provider):
     _, admin = provider
     listing = create(world, provider)
-    services.withdraw_listing(admin, listing, "Started by mistake", at=NOW)
+    withdraw_listing(admin, listing, "Started by mistake", at=NOW)
     db.session.flush()  # the database's CHECK constraints agree with the transition map
     assert listing.status == ListingStatus.WITHDRAWN and listing.published_at is None
 
@@ -220,7 +229,7 @@ def test_a_draft_cannot_be_paused(world, provider):
     _, admin = provider
     listing = create(world, provider)
     with pytest.raises(TransitionConflict) as excinfo:
-        services.pause_listing(admin, listing)
+        pause_listing(admin, listing)
     assert errors_of(excinfo)["status"] == ["This listing is a draft, so it cannot be paused"]
 
 
@@ -231,10 +240,10 @@ def test_publishing_while_suspended_is_refused(world, provider):
     membership = _membership(organisation, "A")
     membership_services.suspend(authority_admin, membership, "Insurance lapsed", notify=False)
     with pytest.raises(BusinessRuleViolation) as excinfo:
-        services.publish_listing(admin, listing, at=NOW)
+        publish_listing(admin, listing, at=NOW)
     assert "not active in North East" in errors_of(excinfo)["status"][0]
     assert listing.status == ListingStatus.DRAFT
-    assert [a.region.code for a in services.uncovered_areas(listing)] == ["A"]
+    assert [a.region.code for a in uncovered_areas(listing)] == ["A"]
 
 
 def _membership(organisation, region_code):
@@ -260,14 +269,14 @@ def test_a_future_price_is_kept_beside_the_current_one(world, provider):
     _, admin = provider
     listing = create(world, provider)
     first_of_next_month = date(2026, 12, 1)
-    services.set_price(admin, listing, 13_000, first_of_next_month, "Pay award", at=NOW)
+    set_price(admin, listing, 13_000, first_of_next_month, "Pay award", at=NOW)
     assert listing.price_on(TODAY).unit_price_pence == 12_500
     assert listing.price_on(first_of_next_month).unit_price_pence == 13_000
     assert listing.price_on(date(2026, 11, 30)).unit_price_pence == 12_500
     assert queries.price_on(listing.id, first_of_next_month).unit_price_pence == 13_000
     assert queries.price_on(listing.id, date(2026, 11, 19)) is None
     # A change between two versions closes the earlier one and ends where the later one starts.
-    services.set_price(admin, listing, 12_800, date(2026, 11, 25), at=NOW)
+    set_price(admin, listing, 12_800, date(2026, 11, 25), at=NOW)
     ranges = [(p.effective_from, p.effective_to, p.unit_price_pence) for p in listing.prices]
     assert ranges == [
         (TODAY, date(2026, 11, 25), 12_500),
@@ -279,8 +288,8 @@ def test_a_future_price_is_kept_beside_the_current_one(world, provider):
 def test_a_second_change_for_the_same_date_replaces_the_first(world, provider):
     _, admin = provider
     listing = create(world, provider)
-    services.set_price(admin, listing, 13_000, date(2026, 12, 1), at=NOW)
-    services.set_price(admin, listing, 13_100, date(2026, 12, 1), at=NOW)
+    set_price(admin, listing, 13_000, date(2026, 12, 1), at=NOW)
+    set_price(admin, listing, 13_100, date(2026, 12, 1), at=NOW)
     assert [p.unit_price_pence for p in listing.prices] == [12_500, 13_100]
     events = db.session.scalars(
         sa.select(AuditEvent)
@@ -303,7 +312,7 @@ def test_bad_price_changes_are_refused(world, provider, price, when, field):
     _, admin = provider
     listing = create(world, provider)
     with pytest.raises(BusinessRuleViolation) as excinfo:
-        services.set_price(admin, listing, price, when, at=NOW)
+        set_price(admin, listing, price, when, at=NOW)
     assert field in errors_of(excinfo)
     assert db.session.scalar(sa.select(sa.func.count(ListingPrice.id))) == 1
 
@@ -312,15 +321,15 @@ def test_uplift_preview_changes_nothing_and_apply_sets_every_price(world, provid
     organisation, admin = provider
     one = create(world, provider)
     two = create(world, provider, title="Group work")
-    services.set_price(admin, two, 3_333, TODAY, at=NOW)
+    set_price(admin, two, 3_333, TODAY, at=NOW)
     ids = [one.id, two.id]
-    lines = services.preview_uplift(admin, organisation, ids, 250, date(2027, 4, 1), at=NOW)
+    lines = preview_uplift(admin, organisation, ids, 250, date(2027, 4, 1), at=NOW)
     assert [(line.current_pence, line.new_pence) for line in lines] == [
         (3_333, 3_416),  # 3,333 × 1.025 = 3,416.325 → 3,416
         (12_500, 12_813),  # 12,812.5 → 12,813 (half up)
     ]
     assert db.session.scalar(sa.select(sa.func.count(ListingPrice.id))) == 2
-    services.apply_uplift(admin, organisation, ids, 250, date(2027, 4, 1), at=NOW)
+    apply_uplift(admin, organisation, ids, 250, date(2027, 4, 1), at=NOW)
     assert one.price_on(date(2027, 4, 1)).unit_price_pence == 12_813
     assert two.price_on(date(2027, 4, 1)).unit_price_pence == 3_416
     assert one.price_on(TODAY).unit_price_pence == 12_500
@@ -331,20 +340,18 @@ def test_uplift_refuses_other_organisations_listings_and_nonsense(world, provide
     mine = create(world, provider)
     other_org, other_admin = make_provider("Other")
     make_lot_membership(world.lot_a, other_org, region_code="A")
-    theirs = services.create_listing(
+    theirs = create_listing(
         other_admin, other_org, details(world, region_codes=["A"]), unit_price_pence=100, at=NOW
     )
     with pytest.raises(BusinessRuleViolation) as excinfo:
-        services.preview_uplift(
-            admin, organisation, [mine.id, theirs.id], 250, date(2027, 4, 1), at=NOW
-        )
+        preview_uplift(admin, organisation, [mine.id, theirs.id], 250, date(2027, 4, 1), at=NOW)
     assert "listings" in errors_of(excinfo)
     for bps, when, field in (
         (0, date(2027, 4, 1), "percentage"),
         (250, date(2026, 1, 1), "effective_from"),
     ):
         with pytest.raises(BusinessRuleViolation) as excinfo:
-            services.apply_uplift(admin, organisation, [mine.id], bps, when, at=NOW)
+            apply_uplift(admin, organisation, [mine.id], bps, when, at=NOW)
         assert field in errors_of(excinfo)
     assert len(mine.prices) == 1 and len(theirs.prices) == 1
 
@@ -356,27 +363,27 @@ def test_uplift_refuses_other_organisations_listings_and_nonsense(world, provide
 def test_stale_listings_are_flagged_and_emailed_once(world, provider):
     organisation, admin = provider
     listing = create(world, provider)
-    services.publish_listing(admin, listing, at=NOW)
+    publish_listing(admin, listing, at=NOW)
     later = NOW + timedelta(days=181)
-    assert services.is_stale(listing, later)
-    assert not services.is_stale(listing, NOW + timedelta(days=179))
-    assert services.notify_stale_listings(later) == 1
-    assert services.notify_stale_listings(later) == 0  # safe to run again
+    assert is_stale(listing, later)
+    assert not is_stale(listing, NOW + timedelta(days=179))
+    assert notify_stale_listings(later) == 1
+    assert notify_stale_listings(later) == 0  # safe to run again
     mail = db.session.scalars(
         sa.select(Notification).where(Notification.template == "catalogue_listings_stale")
     ).all()
     assert [m.to_email for m in mail] == [admin.email]
     assert listing.reference in mail[0].body
-    services.confirm_accurate(admin, listing, at=later)
-    assert not services.is_stale(listing, later)
+    confirm_accurate(admin, listing, at=later)
+    assert not is_stale(listing, later)
     assert listing.stale_notified_at is None
 
 
 def test_copy_starts_a_draft_with_the_same_details_and_todays_price(world, provider):
     _, admin = provider
     listing = create(world, provider)
-    services.publish_listing(admin, listing, at=NOW)
-    copy = services.copy_listing(admin, listing, at=NOW)
+    publish_listing(admin, listing, at=NOW)
+    copy = copy_listing(admin, listing, at=NOW)
     assert copy.status == ListingStatus.DRAFT and copy.id != listing.id
     assert copy.title == "Copy of Move-on accommodation support"
     assert copy.copied_from_id == listing.id

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
-from marketplace.catalogue import services
 from marketplace.catalogue.models import Listing, ListingStatus
+from marketplace.catalogue.services.listings import pause_listing, publish_listing
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.errors import TransitionConflict
@@ -31,13 +31,13 @@ def test_a_listing_paused_from_a_page_read_before_it_was_paused_is_refused(app):
     admin_id = world.provider_admin.id
 
     def pause():
-        services.pause_listing(db.session.get(User, admin_id), db.session.get(Listing, listing.id))
+        pause_listing(db.session.get(User, admin_id), db.session.get(Listing, listing.id))
 
     elsewhere(app, pause)
     paused_at = db.session.scalar(sa.select(Listing.paused_at).where(Listing.id == listing.id))
 
     with pytest.raises(TransitionConflict) as refused:
-        services.pause_listing(world.provider_admin, listing)
+        pause_listing(world.provider_admin, listing)
     assert refused.value.errors == {"status": ["This listing has already been paused"]}
     db.session.rollback()
     assert db.session.get(Listing, listing.id).paused_at == paused_at
@@ -54,7 +54,7 @@ def test_two_pauses_at_once_pause_once(app):
         def client():
             actor = db.session.get(User, user_id)
             listing = db.session.get(Listing, listing_id)
-            return lambda: services.pause_listing(actor, listing)
+            return lambda: pause_listing(actor, listing)
 
         return client
 
@@ -68,20 +68,20 @@ def test_two_pauses_at_once_pause_once(app):
 
 def test_a_resumption_from_a_page_read_before_another_resumed_it_is_refused(app):
     world = build_orders_world()
-    services.pause_listing(world.provider_admin, world.listing)
+    pause_listing(world.provider_admin, world.listing)
     commit()
     listing = db.session.get(Listing, world.listing.id)
     admin_id = world.provider_admin.id
 
     def resume():
-        services.publish_listing(
+        publish_listing(
             db.session.get(User, admin_id), db.session.get(Listing, listing.id), resume=True
         )
 
     elsewhere(app, resume)
 
     with pytest.raises(TransitionConflict) as refused:
-        services.publish_listing(world.provider_admin, listing, resume=True)
+        publish_listing(world.provider_admin, listing, resume=True)
     assert refused.value.errors == {"status": ["This listing is already published"]}
     db.session.rollback()
     assert db.session.get(Listing, listing.id).status == ListingStatus.PUBLISHED

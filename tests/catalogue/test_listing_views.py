@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
-from marketplace.catalogue import services
 from marketplace.catalogue.cli import catalogue_cli
 from marketplace.catalogue.models import (
     CapacityCommitment,
@@ -23,8 +22,12 @@ from marketplace.catalogue.models import (
     ListingStatus,
 )
 from marketplace.catalogue.queries import next_months
+from marketplace.catalogue.services.details import ListingDetails
+from marketplace.catalogue.services.listings import confirm_accurate, create_listing
+from marketplace.catalogue.services.prices import set_price
+from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.audit import AuditEvent
-from marketplace.core.clock import utcnow
+from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.money import VatTreatment
 from marketplace.core.notifications.models import Notification
@@ -67,7 +70,7 @@ def listing(world, provider):
 
 
 def today():
-    return services.london_today()
+    return london_date()
 
 
 def form_data(world, **changes) -> dict:
@@ -392,7 +395,7 @@ def test_check_page_shows_a_drafts_areas_prices_and_capacity_as_buyers_will_see_
     assert _summary_value(page, "Areas") == "North East, Cumbria"
     assert _summary_value(page, "Unit price") == "£100.00 per session excluding VAT"
     assert _summary_value(page, "Price including VAT") == "£120.00 per session"
-    month = services.london_today().strftime("%B %Y")
+    month = london_date().strftime("%B %Y")
     assert f"{month}: 12 sessions" in _summary_value(page, "Available")
     assert "Not given" not in page
     # Published, the listing's page shows buyers the same areas.
@@ -496,7 +499,7 @@ def test_confirm_accurate_is_one_click(web, world, provider):
     response = web.post(f"/catalogue/listings/{old.id}/confirm")
     assert response.status_code == 302
     db.session.refresh(old)
-    assert not services.is_stale(old)
+    assert not is_stale(old)
     assert "Needs confirming" not in main(web.get("/catalogue/"))
 
 
@@ -580,10 +583,10 @@ def test_change_price_refuses_bad_input(web, world, provider, listing, price, da
 
 def test_change_history_lists_the_audit_events(web, world, provider):
     organisation, admin, _ = provider
-    listing = services.create_listing(
+    listing = create_listing(
         admin,
         organisation,
-        services.ListingDetails(
+        ListingDetails(
             title="Tenancy sustainment",
             summary="Keep a home",
             lot_id=world.lot_a.id,
@@ -598,9 +601,9 @@ def test_change_history_lists_the_audit_events(web, world, provider):
         ),
         unit_price_pence=5_000,
     )
-    services.set_price(admin, listing, 5_500, today() + timedelta(days=3), "Costs went up")
+    set_price(admin, listing, 5_500, today() + timedelta(days=3), "Costs went up")
     for _ in range(30):
-        services.confirm_accurate(admin, listing)
+        confirm_accurate(admin, listing)
     commit()
     web.as_user(admin)
     url = f"/catalogue/listings/{listing.id}/history"

@@ -14,8 +14,8 @@ from marketplace.accounts.models import Role
 from marketplace.accreditation.models import MembershipStatus
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.models import ListingPrice, ListingStatus
-from marketplace.catalogue.services import london_today
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -50,7 +50,7 @@ def add_future_price(listing, pence: int, day: date) -> None:
 @pytest.fixture
 def card_world(world, provider):
     organisation, admin = provider
-    today = london_today()
+    today = london_date()
     housing = make_listing(
         world.lot_a,
         organisation,
@@ -122,7 +122,7 @@ def test_rate_card_is_read_in_a_fixed_number_of_queries(world, provider, count_q
 
 def test_past_date_uses_the_price_then_and_the_listings_published_then(world, provider):
     organisation, admin = provider
-    today = london_today()
+    today = london_date()
     old_day = today - timedelta(days=20)
     long_ago = datetime.now(UTC) - timedelta(days=60)
     listing = make_listing(
@@ -244,14 +244,14 @@ def test_json_download(client, card_world):
 
 def test_past_date_page_and_bad_dates(client, card_world):
     organisation, housing = card_world
-    past = (london_today() - timedelta(days=20)).isoformat()
+    past = (london_date() - timedelta(days=20)).isoformat()
     response = client.get(f"/catalogue/providers/{organisation.id}/rate-card?on={past}")
     assert response.status_code == 200
     assert "as it stood on" in main(response)
     assert (
         client.get(f"/catalogue/providers/{organisation.id}/rate-card?on=nope").status_code == 400
     )
-    future = (london_today() + timedelta(days=2)).isoformat()
+    future = (london_date() + timedelta(days=2)).isoformat()
     assert (
         client.get(f"/catalogue/providers/{organisation.id}/rate-card.csv?on={future}").status_code
         == 400
@@ -284,7 +284,7 @@ def test_api_rate_card_json_and_csv(client, card_world):
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "'=cmd" in response.get_data(as_text=True)
-    past = (london_today() - timedelta(days=60)).isoformat()
+    past = (london_date() - timedelta(days=60)).isoformat()
     response = client.get(f"{url}?on={past}")
     assert response.json["historical"] is True
     assert response.json["listings"] == []

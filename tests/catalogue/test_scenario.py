@@ -16,8 +16,8 @@ from marketplace.accounts.models import Role
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue.models import Listing, ListingStatus
-from marketplace.catalogue.services import london_today
 from marketplace.core.audit import AuditEvent
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from tests.accreditation.builders import make_authority, make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -88,7 +88,7 @@ def test_publish_reprice_rate_card_third_region_and_suspension(app, web, client)
     assert listing.status == ListingStatus.PUBLISHED
 
     # A new price from the first of next month.
-    today = london_today()
+    today = london_date()
     next_month = _first_of_next_month(today)
     response = web.post(
         f"/catalogue/listings/{listing.id}/price",

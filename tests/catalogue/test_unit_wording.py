@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.catalogue.models import Unit
-from marketplace.catalogue.services import london_today
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
 from marketplace.orders import services as order_services
@@ -54,7 +54,7 @@ def hourly(app):
         title="Debt advice casework",
         unit=Unit.HOUR,
         price_pence=6_750,
-        price_from=london_today() - timedelta(days=5),
+        price_from=london_date() - timedelta(days=5),
         monthly_capacity=1,
     )
     commit()

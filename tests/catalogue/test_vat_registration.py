@@ -8,9 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts import services as accounts
-from marketplace.catalogue import imports
+from marketplace.catalogue.imports.columns import ImportRefused
+from marketplace.catalogue.imports.write import import_rows
 from marketplace.catalogue.models import Listing, ListingStatus
-from marketplace.catalogue.services import VAT_REGISTRATION_MESSAGE, publish_listing
+from marketplace.catalogue.services.listings import publish_listing
+from marketplace.catalogue.services.vat import VAT_REGISTRATION_MESSAGE
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from tests.accreditation.builders import make_world
@@ -81,8 +83,8 @@ def test_the_api_refuses_it_as_a_problem(client, world, unregistered):
 def test_the_rate_card_import_refuses_the_row_and_writes_nothing(world, unregistered):
     organisation, admin = unregistered
     rows = [row(title="Fine", vat_treatment="exempt"), row(title="Taxed", vat_treatment="standard")]
-    with pytest.raises(imports.ImportRefused) as refused:
-        imports.import_rows(admin, organisation, rows)
+    with pytest.raises(ImportRefused) as refused:
+        import_rows(admin, organisation, rows)
     problems = {(p.row, p.column): p.message for p in refused.value.problems}
     assert problems == {(3, "vat_treatment"): VAT_REGISTRATION_MESSAGE}
     db.session.rollback()

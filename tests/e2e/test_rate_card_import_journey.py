@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from marketplace.catalogue.services import london_today
+from marketplace.core.clock import london_date
 from marketplace.core.db import db
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
@@ -32,7 +32,7 @@ def build_provider(live_server) -> tuple[str, str, str, str]:
         organisation, admin = make_provider(f"Harbour Housing {tag}")
         for region in (world.region_1, world.region_2):
             make_lot_membership(world.lot_a, organisation, region_code=region.code)
-        since = london_today() - timedelta(days=60)
+        since = london_date() - timedelta(days=60)
         housing = make_listing(
             world.lot_a, organisation, title=f"Move-on housing {tag}", price_pence=12_500,
             price_from=since, description="Weekly visits by a named worker",
@@ -104,7 +104,7 @@ def test_provider_downloads_changes_prices_and_imports_its_rate_card(ui, live_se
     buffer = io.BytesIO()
     workbook.save(buffer)
     _upload(ui, tmp_path, "corrected.xlsx", buffer.getvalue())
-    today = london_today()
+    today = london_date()
     changes = page.locator("#import-changes").inner_text()
     assert housing in changes and "unit_price" in changes
     assert "£125.00" in changes and f"£135.00 from {today.day} {today:%B %Y}" in changes

@@ -326,7 +326,7 @@ def test_every_demo_invoice_and_credit_note_passes_the_rules(app, monkeypatch):
             made += 1
     assert made > 0
     # Every demo provider could issue: VAT registration agrees with its listings.
-    from marketplace.catalogue.services import listings_needing_vat_registration
+    from marketplace.catalogue.services.vat import listings_needing_vat_registration
 
     for organisation in db.session.scalars(sa.select(Organisation)):
         assert organisation.endpoint_id, organisation.name

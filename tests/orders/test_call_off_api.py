@@ -12,7 +12,8 @@ from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
 from marketplace.accreditation.services.arrangements import change_arrangement_status
-from marketplace.catalogue import services as catalogue_services
+from marketplace.catalogue.services.listings import pause_listing
+from marketplace.catalogue.services.prices import set_price
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.core.notifications.models import Notification, NotificationStatus
@@ -158,7 +159,7 @@ def test_the_service_and_its_staff_are_kept_by_the_worker_until_they_change(
     assert not any("FROM listings" in s or "FROM users" in s for s in again.statements)
 
     # A new price from today is the one the next call-off locks in.
-    catalogue_services.set_price(world.provider_admin, world.listing, 12_000, date.today())
+    set_price(world.provider_admin, world.listing, 12_000, date.today())
     commit()
     third = client.post("/api/v1/orders", json=order(world, po_number="PO-3"), headers=buyer)
     assert third.json["unit_price_pence"] == 12_000
@@ -181,7 +182,7 @@ def test_the_service_and_its_staff_are_kept_by_the_worker_until_they_change(
     refused = client.post("/api/v1/orders", json=order(world, po_number="PO-5"), headers=buyer)
     assert refused.status_code == 422 and "not live" in str(refused.json["errors"])
     change_arrangement_status(authority, arrangement, ArrangementStatus.LIVE, "Done")
-    catalogue_services.pause_listing(world.provider_admin, world.listing)
+    pause_listing(world.provider_admin, world.listing)
     commit()
     gone = client.post("/api/v1/orders", json=order(world, po_number="PO-6"), headers=buyer)
     assert gone.status_code == 404

@@ -14,14 +14,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
-from marketplace.catalogue import imports
-from marketplace.catalogue import services as catalogue_services
+from marketplace.catalogue.imports.columns import COLUMN_NAMES, COLUMNS
 from marketplace.catalogue.models import ListingPrice
 from marketplace.catalogue.queries import buyable_listing
 from marketplace.catalogue.search.schema import SEARCH_TOPIC
-from marketplace.catalogue.services import london_today
+from marketplace.catalogue.services.prices import set_price
 from marketplace.core.audit import AuditEvent
 from marketplace.core.cache import Topic, kept_copy
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.core.money import VatTreatment
@@ -76,10 +76,10 @@ def price_in_force(world) -> ListingPrice:
     return db.session.scalar(
         sa.select(ListingPrice).where(
             ListingPrice.listing_id == world.listing.id,
-            ListingPrice.effective_from <= london_today(),
+            ListingPrice.effective_from <= london_date(),
             sa.or_(
                 ListingPrice.effective_to.is_(None),
-                ListingPrice.effective_to > london_today(),
+                ListingPrice.effective_to > london_date(),
             ),
         )
     )
@@ -89,7 +89,7 @@ def import_price(web, world, pounds: str) -> None:
     """The provider imports a rate card with a new price for the listing from today, through
     the upload, check and confirm pages."""
     listing = world.listing
-    row = {column.name: column.example for column in imports.COLUMNS}
+    row = {column.name: column.example for column in COLUMNS}
     row.update(
         reference=listing.reference,
         title=listing.title,
@@ -101,12 +101,12 @@ def import_price(web, world, pounds: str) -> None:
         monthly_capacity=str(listing.monthly_capacity),
         lead_time_days=str(listing.lead_time_days),
         unit_price=pounds,
-        price_effective_from=london_today().isoformat(),
+        price_effective_from=london_date().isoformat(),
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(imports.COLUMN_NAMES)
-    writer.writerow([row[name] for name in imports.COLUMN_NAMES])
+    writer.writerow(COLUMN_NAMES)
+    writer.writerow([row[name] for name in COLUMN_NAMES])
     web.as_user(world.provider_admin, world.provider)
     preview = web.post(
         "/catalogue/rate-card/import",
@@ -181,7 +181,7 @@ def test_a_price_changed_after_check_your_answers_asks_again_and_places_nothing(
     check_url, check = to_check_your_answers(web, world)
     shown = price_shown(check)
     # The provider sets a new price from today while the buyer reads the page.
-    catalogue_services.set_price(world.provider_admin, world.listing, 15_000, london_today())
+    set_price(world.provider_admin, world.listing, 15_000, london_date())
     commit()
 
     again = web.post(check_url, data={"price_seen": shown})
@@ -202,12 +202,12 @@ def test_a_price_changed_after_check_your_answers_asks_again_and_places_nothing(
 def test_a_price_replaced_the_same_day_keeps_its_version_but_still_asks_again(web, world):
     # A second change for the same date replaces the first in its row: the version is the
     # same, the price is not. What the page showed names both.
-    catalogue_services.set_price(world.provider_admin, world.listing, 12_000, london_today())
+    set_price(world.provider_admin, world.listing, 12_000, london_date())
     commit()
     web.as_user(world.buyer, world.region)
     check_url, check = to_check_your_answers(web, world)
     version = price_in_force(world).id
-    catalogue_services.set_price(world.provider_admin, world.listing, 13_000, london_today())
+    set_price(world.provider_admin, world.listing, 13_000, london_date())
     commit()
     assert price_in_force(world).id == version
     again = web.post(check_url, data={"price_seen": price_shown(check)})
@@ -295,7 +295,7 @@ def test_the_api_shows_the_price_version_and_refuses_a_price_not_expected(client
     assert placed.json["price_version_id"] == version
     assert client.get(placed.json["url"], headers=buyer).json["price_version_id"] == version
 
-    catalogue_services.set_price(world.provider_admin, world.listing, 15_000, london_today())
+    set_price(world.provider_admin, world.listing, 15_000, london_date())
     commit()
     for expected in (
         {"expected_price_version_id": version},

@@ -8,6 +8,7 @@ from flask_login import current_user
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.session import current_organisation
+from marketplace.catalogue.permissions import can_manage_listings
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="../templates")
 
@@ -16,7 +17,7 @@ bp = Blueprint("catalogue", __name__, url_prefix="/catalogue", template_folder="
 @roles_required(Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
 def index():
     # Providers' "Rate card" is their own listings; buyers find services.
-    if current_user.roles_in(current_organisation()) & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+    if can_manage_listings(current_user, current_organisation()):
         return listings.your_listings()
     return render_template("catalogue/index.html")
 

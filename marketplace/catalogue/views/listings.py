@@ -22,7 +22,7 @@ from marketplace.accounts.session import current_organisation
 from marketplace.accounts.signals import organisation_settings_warnings
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import ArrangementLot, LotMembership, MembershipStatus
-from marketplace.catalogue import queries, services
+from marketplace.catalogue import queries
 from marketplace.catalogue.forms import (
     COMPLEXITY_LABELS,
     FORMAT_LABELS,
@@ -46,8 +46,15 @@ from marketplace.catalogue.models import (
     Sex,
 )
 from marketplace.catalogue.permissions import can_edit_listing, can_view_listing_history
+from marketplace.catalogue.services import listings as listing_services
+from marketplace.catalogue.services import prices as price_services
+from marketplace.catalogue.services.areas import uncovered_areas
+from marketplace.catalogue.services.details import ListingDetails
+from marketplace.catalogue.services.stale import is_stale
+from marketplace.catalogue.services.vat import listings_needing_vat_registration
 from marketplace.catalogue.views import bp
 from marketplace.catalogue.views.search import listing_views
+from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.filters import govuk_date, pounds
@@ -180,7 +187,7 @@ def _covered_areas(
 
 
 def _today() -> date:
-    return services.london_today()
+    return london_date()
 
 
 def _apply(form, error: BusinessRuleViolation) -> None:
@@ -253,7 +260,7 @@ def _row(listing: Listing, today: date) -> dict:
         "listing": listing,
         "price": current,
         "next_price": upcoming[0] if upcoming else None,
-        "stale": listing.status != ListingStatus.WITHDRAWN and services.is_stale(listing),
+        "stale": listing.status != ListingStatus.WITHDRAWN and is_stale(listing),
     }
 
 
@@ -282,10 +289,10 @@ def new_listing():
         form.lot_id.data = form.lot_id.choices[0].value
     if form.validate_on_submit():
         try:
-            listing = services.create_listing(
+            listing = listing_services.create_listing(
                 current_user,
                 organisation,
-                services.ListingDetails(**form.details_kwargs()),
+                ListingDetails(**form.details_kwargs()),
                 unit_price_pence=form.unit_price_pence(),
             )
         except BusinessRuleViolation as error:
@@ -308,11 +315,11 @@ def edit_listing(listing_id: int):
         return redirect(url_for("catalogue.your_listing", listing_id=listing.id))
     form = _listing_form(listing.organisation, listing)
     if request.method == "GET":
-        form.fill_from(services.ListingDetails.of(listing))
+        form.fill_from(ListingDetails.of(listing))
     if form.validate_on_submit():
         try:
-            services.update_listing(
-                current_user, listing, services.ListingDetails(**form.details_kwargs())
+            listing_services.update_listing(
+                current_user, listing, ListingDetails(**form.details_kwargs())
             )
         except BusinessRuleViolation as error:
             _apply(form, error)
@@ -422,8 +429,8 @@ def _view_context(listing: Listing) -> dict:
         "upcoming": upcoming,
         "facts": _facts(listing, price, upcoming),
         "availability": queries.availability([listing], months).get(listing.id, []),
-        "stale": services.is_stale(listing),
-        "uncovered": services.uncovered_areas(listing),
+        "stale": is_stale(listing),
+        "uncovered": uncovered_areas(listing),
         "unit": listing.unit,
     }
 
@@ -501,7 +508,7 @@ def _one_click(listing_id: int, action, success: str, *, back_to_check: bool = F
 def publish_listing(listing_id: int):
     return _one_click(
         listing_id,
-        services.publish_listing,
+        listing_services.publish_listing,
         "{title} is published. Buyers can now find it.",
         back_to_check=request.form.get("from") == "check",
     )
@@ -512,7 +519,7 @@ def publish_listing(listing_id: int):
 def pause_listing(listing_id: int):
     return _one_click(
         listing_id,
-        services.pause_listing,
+        listing_services.pause_listing,
         "{title} is paused. Buyers cannot find it until you resume it.",
     )
 
@@ -522,7 +529,7 @@ def pause_listing(listing_id: int):
 def resume_listing(listing_id: int):
     return _one_click(
         listing_id,
-        lambda actor, listing: services.publish_listing(actor, listing, resume=True),
+        lambda actor, listing: listing_services.publish_listing(actor, listing, resume=True),
         "{title} is published again. Buyers can find it.",
     )
 
@@ -531,7 +538,9 @@ def resume_listing(listing_id: int):
 @roles_required(*EDITORS)
 def confirm_listing(listing_id: int):
     return _one_click(
-        listing_id, services.confirm_accurate, "Thank you. {title} is confirmed accurate today."
+        listing_id,
+        listing_services.confirm_accurate,
+        "Thank you. {title} is confirmed accurate today.",
     )
 
 
@@ -543,7 +552,7 @@ def copy_listing(listing_id: int):
     if not form.validate_on_submit():
         return _render_listing(listing, errors=form.errors)
     try:
-        copy = services.copy_listing(current_user, listing)
+        copy = listing_services.copy_listing(current_user, listing)
     except BusinessRuleViolation as error:
         rollback()
         return _render_listing(_listing_or_404(listing_id), errors=_messages(error))
@@ -564,7 +573,7 @@ def withdraw_listing(listing_id: int):
     form = WithdrawForm()
     if form.validate_on_submit():
         try:
-            services.withdraw_listing(current_user, listing, form.reason.data or "")
+            listing_services.withdraw_listing(current_user, listing, form.reason.data or "")
         except BusinessRuleViolation as error:
             _apply(form, error)
             listing = _listing_or_404(listing_id)
@@ -601,7 +610,7 @@ def change_price(listing_id: int):
     form = PriceForm()
     if form.validate_on_submit():
         try:
-            version = services.set_price(
+            version = price_services.set_price(
                 current_user,
                 listing,
                 parse_pounds(form.unit_price.data),
@@ -729,7 +738,7 @@ def uplift():
         form.listings.data = [int(v) for v in request.args.getlist("listing") if v.isdigit()]
     if form.validate_on_submit():
         try:
-            lines = services.preview_uplift(current_user, organisation, *_uplift_args(form))
+            lines = price_services.preview_uplift(current_user, organisation, *_uplift_args(form))
         except BusinessRuleViolation as error:
             _apply(form, error)
         else:
@@ -751,7 +760,7 @@ def apply_uplift():
     form = UpliftForm(listings=listings)
     if form.validate_on_submit():
         try:
-            lines = services.apply_uplift(current_user, organisation, *_uplift_args(form))
+            lines = price_services.apply_uplift(current_user, organisation, *_uplift_args(form))
         except BusinessRuleViolation as error:
             _apply(form, error)
         else:
@@ -773,7 +782,7 @@ def vat_registration_warning(organisation: Organisation) -> Markup | None:
     the catalogue)."""
     if not organisation.is_provider or organisation.vat_registered:
         return None
-    vat_bearing = services.listings_needing_vat_registration(organisation)
+    vat_bearing = listings_needing_vat_registration(organisation)
     if not vat_bearing:
         return None
     # Rendered by Jinja with autoescaping: the text is already safe.

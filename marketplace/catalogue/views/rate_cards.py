@@ -36,7 +36,21 @@ from marketplace.accounts.forms.fields import BaseForm, submit_field
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import Page, page_number
 from marketplace.accounts.session import current_organisation
-from marketplace.catalogue import imports, rate_cards
+from marketplace.catalogue import rate_cards
+from marketplace.catalogue.imports.columns import (
+    CLEAR_MARKER,
+    COLUMNS,
+    DOWNLOAD_COLUMNS,
+    MAX_IMPORT_BYTES,
+    MAX_IMPORT_ROWS,
+    READING_RULES,
+    ImportRefused,
+    ImportResult,
+    RowError,
+)
+from marketplace.catalogue.imports.read import read_rate_card_file
+from marketplace.catalogue.imports.template import template_csv, template_xlsx
+from marketplace.catalogue.imports.write import import_rows
 from marketplace.catalogue.permissions import can_manage_listings
 from marketplace.catalogue.views import bp
 from marketplace.core.db import commit, rollback
@@ -52,7 +66,7 @@ class ImportForm(BaseForm):
     file = FileField(
         "Upload your rate card",
         description=f"A CSV file or an Excel workbook (XLSX), up to "
-        f"{imports.MAX_IMPORT_BYTES // 1024 // 1024} MB, with the template's columns.",
+        f"{MAX_IMPORT_BYTES // 1024 // 1024} MB, with the template's columns.",
         widget=GovFileInput(),
     )
     submit = submit_field("Check the file")
@@ -186,7 +200,7 @@ def _expired():
     return redirect(url_for("catalogue.import_rate_card"))
 
 
-def _changes_pages(result: imports.ImportResult, endpoint: str) -> dict:
+def _changes_pages(result: ImportResult, endpoint: str) -> dict:
     """One page of the changes and one of the new listings (each with its own page number)."""
     changes_page = page_number(request.args.get("page"))
     new_page = page_number(request.args.get("new_page"))
@@ -217,13 +231,13 @@ def _changes_pages(result: imports.ImportResult, endpoint: str) -> dict:
 def import_rate_card():
     organisation = _provider_or_404()
     form = ImportForm()
-    problems: list[imports.RowError] = []
+    problems: list[RowError] = []
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            rows = imports.read_rate_card_file(upload.filename, upload.stream)
-            result = imports.import_rows(current_user, organisation, rows, dry_run=True)
-        except imports.ImportRefused as error:
+            rows = read_rate_card_file(upload.filename, upload.stream)
+            result = import_rows(current_user, organisation, rows, dry_run=True)
+        except ImportRefused as error:
             rollback()
             problems = error.problems
             if problems:
@@ -254,7 +268,7 @@ def import_rate_card():
     )
 
 
-def _pending_data(rows: list, result: imports.ImportResult) -> dict:
+def _pending_data(rows: list, result: ImportResult) -> dict:
     return {"rows": rows, "result": result.to_json(), "fingerprint": result.fingerprint()}
 
 
@@ -267,7 +281,7 @@ def check_import():
     if pending is None:
         return _expired()
     token, data = pending
-    result = imports.ImportResult.from_json(data["result"])
+    result = ImportResult.from_json(data["result"])
     return render_template(
         "catalogue/rate_cards/preview.html",
         result=result,
@@ -288,7 +302,7 @@ def confirm_import():
     token, data = pending
     import_form = ImportForm(formdata=None)
     try:
-        result = imports.import_rows(current_user, organisation, data["rows"])
+        result = import_rows(current_user, organisation, data["rows"])
         if result.fingerprint() != data["fingerprint"]:
             # The rate card changed since the preview: write nothing the person has not seen.
             rollback()
@@ -299,9 +313,8 @@ def confirm_import():
                 "info",
             )
             return redirect(url_for("catalogue.check_import"))
-        imports.refresh_search(result.listing_ids)
         commit()
-    except imports.ImportRefused as error:
+    except ImportRefused as error:
         rollback()
         _forget_pending()
         apply_errors(import_form, BusinessRuleViolation({"file": [
@@ -335,7 +348,7 @@ def import_done():
     done = _load(DONE_KEY, organisation)
     if done is None:
         return redirect(url_for("catalogue.rate_card", provider_id=organisation.id))
-    result = imports.ImportResult.from_json(done[1]["result"])
+    result = ImportResult.from_json(done[1]["result"])
     return render_template(
         "catalogue/rate_cards/done.html",
         result=result,
@@ -349,12 +362,12 @@ def import_help():
     organisation = current_organisation()
     return render_template(
         "catalogue/rate_cards/help.html",
-        columns=imports.COLUMNS,
-        download_columns=imports.DOWNLOAD_COLUMNS,
-        reading_rules=imports.READING_RULES,
-        clear_marker=imports.CLEAR_MARKER,
-        max_mb=imports.MAX_IMPORT_BYTES // 1024 // 1024,
-        max_rows=imports.MAX_IMPORT_ROWS,
+        columns=COLUMNS,
+        download_columns=DOWNLOAD_COLUMNS,
+        reading_rules=READING_RULES,
+        clear_marker=CLEAR_MARKER,
+        max_mb=MAX_IMPORT_BYTES // 1024 // 1024,
+        max_rows=MAX_IMPORT_ROWS,
         organisation=organisation if can_manage_listings(current_user, organisation) else None,
     )
 
@@ -368,7 +381,7 @@ def _template_organisation():
 @bp.get("/rate-card/template.csv")
 def import_template_csv():
     return Response(
-        imports.template_csv(_template_organisation()),
+        template_csv(_template_organisation()),
         mimetype="text/csv",
         headers={
             "Content-Disposition": 'attachment; filename="rate-card-template.csv"',
@@ -380,7 +393,7 @@ def import_template_csv():
 @bp.get("/rate-card/template.xlsx")
 def import_template_xlsx():
     return Response(
-        imports.template_xlsx(_template_organisation()),
+        template_xlsx(_template_organisation()),
         mimetype=rate_cards.XLSX_MIMETYPE,
         headers={
             "Content-Disposition": 'attachment; filename="rate-card-template.xlsx"',

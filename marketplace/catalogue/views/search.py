@@ -20,7 +20,7 @@ from marketplace.accounts.queries import page_number
 from marketplace.accounts.session import current_organisation
 from marketplace.accreditation import queries as accreditation_queries
 from marketplace.accreditation.models import MembershipStatus
-from marketplace.catalogue import queries, services
+from marketplace.catalogue import queries
 from marketplace.catalogue.models import (
     MAX_AGE,
     MAX_UNITS,
@@ -37,6 +37,8 @@ from marketplace.catalogue.search.params import ProviderType, SearchParams, Sort
 from marketplace.catalogue.search.queries import MAX_COMPARE
 from marketplace.catalogue.search.schema import SEARCH_TOPIC
 from marketplace.catalogue.search.terms import TextQuery
+from marketplace.catalogue.services.areas import covered_area_ids
+from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.cache import Topic, generation, page_cache
 from marketplace.core.clock import london_date
 from marketplace.core.db import db, parse_id
@@ -388,7 +390,7 @@ def listing_views(
         rate = VAT_RATES[listing.vat_treatment]
         if as_published:
             # The rule the index applies (a region membership covers its PCC areas).
-            regions, pcc_areas = services.covered_area_ids(listing.organisation_id, listing.lot_id)
+            regions, pcc_areas = covered_area_ids(listing.organisation_id, listing.lot_id)
             areas = [
                 area.name
                 for area in listing.areas
@@ -421,7 +423,7 @@ def listing_views(
                 vat_rate_percent=f"{float(rate * 100):g}%",
                 vat_label=VAT_LABELS[listing.vat_treatment.value],
                 availability=[(month_label(m.month), m.available) for m in available[listing.id]],
-                stale=services.is_stale(listing),
+                stale=is_stale(listing),
                 areas=areas,
             )
         )
