@@ -17,7 +17,8 @@ from marketplace.catalogue.search import SEARCH_TOPIC, refresh_prices, reindex_a
 from marketplace.core.cache import triggers as cache_triggers
 from marketplace.core.cache.page_cache import Topic, generation, written_here
 from marketplace.core.clock import utcnow
-from marketplace.core.db import commit, db, insert_many
+from marketplace.core.db import commit, db
+from marketplace.core.store import insert_many
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.conftest import CACHE_GUARD, fail_on_stale_writes

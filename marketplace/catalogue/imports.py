@@ -81,11 +81,12 @@ from marketplace.catalogue.services import (
 )
 from marketplace.core.audit import AuditEvent, _jsonable
 from marketplace.core.clock import london_date, utcnow
-from marketplace.core.db import db, insert_many
+from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.filters import govuk_date, pounds
 from marketplace.core.money import VatTreatment
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.store import insert_many
 from marketplace.core.validation import date_horizon_error, has_forbidden_characters
 from marketplace.reference.models import PccArea, ProbationRegion
 

@@ -21,8 +21,9 @@ from marketplace.catalogue.models import (
     ListingStatus,
 )
 from marketplace.core.audit import AuditEvent
-from marketplace.core.db import PrecompiledRead, db, parse_id
+from marketplace.core.db import db, parse_id
 from marketplace.core.money import VatTreatment
+from marketplace.core.store import PrecompiledRead
 
 
 def first_of_month(day: date) -> date:

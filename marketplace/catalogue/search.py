@@ -76,7 +76,8 @@ from marketplace.catalogue.models import (
 from marketplace.catalogue.stemmer import stem
 from marketplace.core.cache.page_cache import Topic, kept, watch
 from marketplace.core.clock import london_date as london_today
-from marketplace.core.db import db, insert_many, parse_id
+from marketplace.core.db import db, parse_id
+from marketplace.core.store import insert_many
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 PER_PAGE = 20

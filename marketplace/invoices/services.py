@@ -19,9 +19,9 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import Role, User
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services import VAT_REGISTRATION_TREATMENTS
-from marketplace.core import audit
+from marketplace.core import audit, store
 from marketplace.core.clock import LONDON, london_date, utcnow
-from marketplace.core.db import db, insert_many, lock_rows, reserve_ids
+from marketplace.core.db import db, lock_rows
 from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
@@ -316,9 +316,9 @@ def _draft_in_bulk(
     if not invoices:
         return
     connection = db.session.connection()
-    invoice_ids = reserve_ids(connection, Invoice.__table__, len(invoices))
+    invoice_ids = store.reserve_ids(connection, Invoice.__table__, len(invoices))
     if invoice_ids is not None:
-        insert_many(
+        store.insert_many(
             connection,
             Invoice.__table__,
             [{"id": i, **invoice} for i, invoice in zip(invoice_ids, invoices, strict=True)],
@@ -327,7 +327,7 @@ def _draft_in_bulk(
         invoice_ids = db.session.scalars(
             sa.insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), invoices
         ).all()
-    insert_many(
+    store.insert_many(
         connection,
         InvoiceLine.__table__,
         [
@@ -336,7 +336,7 @@ def _draft_in_bulk(
             for line in invoice_lines
         ],
     )
-    insert_many(
+    store.insert_many(
         connection,
         audit.AuditEvent.__table__,
         [

@@ -7,8 +7,8 @@ write shared totals (budget headroom, listing capacity, a buyer's running total 
 direct-award limit, a co-funder's standing authorisation) are decided one request after another:
 they lock the rows they read first (``lock_rows``), or, for a buyer's running total over many
 call-offs, a lock named after the buyer and the service (``lock_name``). Placing a call-off
-takes from each funder's budget in one conditional UPDATE, its last statement, so that a
-budget's row is held only from there to the commit, not while the call-off is written.
+takes from each funder's budget in one conditional UPDATE per budget, its last statements, so
+that a budget's row is held only from there to the commit, not while the call-off is written.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -38,7 +37,7 @@ from marketplace.catalogue.queries import (
     unit_price_of_version,
 )
 from marketplace.catalogue.search import buyable_listing
-from marketplace.core import audit
+from marketplace.core import audit, store
 from marketplace.core.clock import (
     add_working_days,
     financial_year,
@@ -46,17 +45,7 @@ from marketplace.core.clock import (
     london_date,
     utcnow,
 )
-from marketplace.core.db import (
-    MAX_ID,
-    Then,
-    db,
-    lock_name,
-    lock_name_and_reserve_id,
-    lock_rows,
-    new_row,
-    parse_id,
-    write_new,
-)
+from marketplace.core.db import MAX_ID, db, lock_name, lock_rows, parse_id
 from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
@@ -509,108 +498,41 @@ def call_off_value(unit_price_pence: int, quantity: int, treatment) -> tuple[int
     return net, vat, net + vat
 
 
-# The statements every placement runs are built once: building a statement costs more than
-# running SQLAlchemy's cached compile of it.
-
-
-def _counted_where(scope: AwardLimitScope) -> list:
-    """The buyer's call-offs that count together towards the direct-award limit (open or
-    completed: not declined, expired or cancelled) placed since ``since``: with the same
-    provider in the same lot (an arrangement's lot is its category), or, where the arrangement
-    narrows the rule, for the same listing."""
+def _counted_where(call_off: CallOff, since: datetime) -> list:
+    """The buyer's call-offs that count together with ``call_off`` towards the direct-award
+    limit (open or completed: not declined, expired or cancelled) placed since ``since``: with
+    the same provider in the same lot (an arrangement's lot is its category), or, where the
+    arrangement narrows the rule, for the same listing."""
     where = [
-        CallOff.lead_buyer_id == sa.bindparam("lead_buyer_id"),
-        CallOff.provider_id == sa.bindparam("provider_id"),
-        CallOff.category_id == sa.bindparam("category_id"),
-        CallOff.arrangement_id == sa.bindparam("arrangement_id"),
-        CallOff.placed_at >= sa.bindparam("since"),
+        CallOff.lead_buyer_id == call_off.lead_buyer_id,
+        CallOff.provider_id == call_off.provider_id,
+        CallOff.category_id == call_off.category_id,
+        CallOff.arrangement_id == call_off.arrangement_id,
+        CallOff.placed_at >= since,
         CallOff.status.in_(sorted(COUNTED_STATUSES)),
     ]
-    if scope == AwardLimitScope.LISTING:
-        where.append(CallOff.listing_id == sa.bindparam("listing_id"))
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        where.append(CallOff.listing_id == call_off.listing_id)
     return where
 
 
-_COUNTED_VALUE = {
-    scope: sa.select(
+def _counted_value_query(call_off: CallOff, since: datetime) -> sa.Select:
+    return sa.select(
         sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
-    ).where(*_counted_where(scope))
-    for scope in AwardLimitScope
-}
-# The call-offs counted, named to the buyer when the limit refuses one (read only then).
-_COUNTED_CALL_OFFS = {
-    scope: sa.select(
-        CallOff.reference, CallOff.gross_pence + CallOff.outcome_max_pence, CallOff.placed_at
-    )
-    .where(*_counted_where(scope))
-    .order_by(CallOff.placed_at, CallOff.id)
-    for scope in AwardLimitScope
-}
-# The funders' budgets for a category (and their general ones) in a year, each beside the buyer's
-# counted value (above): placing a call-off reads both in one round trip. Columns, not Budget
-# objects: loading them through the ORM cost as much CPU again as the statement.
-_BUDGETS = Budget.__table__
-_BUDGETS_AND_COUNTED_VALUE = {
-    scope: sa.select(
-        _BUDGETS.c.id,
-        _BUDGETS.c.organisation_id,
-        _BUDGETS.c.category_id,
-        _BUDGETS.c.financial_year,
-        (_BUDGETS.c.allocated_pence - _BUDGETS.c.committed_pence - _BUDGETS.c.spent_pence).label(
-            "available_pence"
-        ),
-        counted.scalar_subquery().label("counted_value"),
-    ).where(
-        _BUDGETS.c.organisation_id.in_(sa.bindparam("funder_ids", expanding=True)),
-        _BUDGETS.c.financial_year.in_(sa.bindparam("years", expanding=True)),
-        sa.or_(
-            _BUDGETS.c.category_id == sa.bindparam("category_id"),
-            _BUDGETS.c.category_id.is_(None),
-        ),
-    )
-    for scope, counted in _COUNTED_VALUE.items()
-}
-_PART = sa.bindparam("part", type_=sa.BigInteger)
-# Adds the part only if the budget still has it available; answers what is now committed.
-# (On the table, and run on the connection: the ORM's bulk UPDATE, which looks for the session's
-# objects to change, cost as much CPU again as the statement; set_committed_value does that.)
-_TAKE_FROM_BUDGET = (
-    sa.update(Budget.__table__)
-    .where(Budget.id == sa.bindparam("budget_id"), Budget.available_pence >= _PART)
-    .values(committed_pence=Budget.committed_pence + _PART, updated_at=sa.bindparam("now"))
-    .returning(Budget.committed_pence)
-)
-_AVAILABLE_IN_BUDGET = sa.select(Budget.available_pence).where(
-    Budget.id == sa.bindparam("budget_id")
-)
+    ).where(*_counted_where(call_off, since))
 
 
 def _scope(call_off: CallOff) -> AwardLimitScope:
     return call_off.arrangement.award_limit_scope or AwardLimitScope.PROVIDER_AND_LOT
 
 
-def _counted_values(call_off: CallOff, since: datetime) -> dict:
-    """The bound values of ``_counted_where`` for the call-off's buyer, provider, lot, listing."""
-    values = {
-        "lead_buyer_id": call_off.lead_buyer_id,
-        "provider_id": call_off.provider_id,
-        "category_id": call_off.category_id,
-        "arrangement_id": call_off.arrangement_id,
-        "since": since,
-    }
-    if _scope(call_off) == AwardLimitScope.LISTING:
-        values["listing_id"] = call_off.listing_id
-    return values
-
-
 def _counted_value(call_off: CallOff, since: datetime) -> int:
     """Gross value of the buyer's call-offs counted with this one towards the direct-award
     limit (``_counted_where``), with the most their outcome terms could add."""
-    statement = _COUNTED_VALUE[_scope(call_off)]
-    return int(db.session.scalar(statement, _counted_values(call_off, since)))
+    return int(db.session.scalar(_counted_value_query(call_off, since)))
 
 
-def _buyer_total_lock(call_off: CallOff) -> str:
+def buyer_total_lock(call_off: CallOff) -> str:
     """The name locked while the buyer's total with the call-off's provider in its lot is
     checked and added to (held to the commit): the buyer's placements and variations with one
     provider in one lot, across all of the provider's listings there, are checked one after
@@ -627,12 +549,12 @@ def _lookback_start(now: datetime) -> datetime:
     return now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
 
 
-def _check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
+def check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
     """Direct award at the rate card only within the arrangement's limit, counting the buyer's
     call-offs with the same provider in the same lot (or for the same listing, if the
     arrangement says so) over the look-back period; above it, further competition. Locks the
-    buyer's total first (``_buyer_total_lock``)."""
-    lock_name(_buyer_total_lock(call_off))
+    buyer's total first (``buyer_total_lock``)."""
+    lock_name(buyer_total_lock(call_off))
     counted = _counted_value(call_off, _lookback_start(now))
     _check_within_limit(call_off, counted, extra_gross, now)
 
@@ -680,7 +602,11 @@ def _over_limit_refusal(
     limit = call_off.arrangement.direct_award_limit_pence
     since = _lookback_start(now)
     rows = db.session.execute(
-        _COUNTED_CALL_OFFS[_scope(call_off)], _counted_values(call_off, since)
+        sa.select(
+            CallOff.reference, CallOff.gross_pence + CallOff.outcome_max_pence, CallOff.placed_at
+        )
+        .where(*_counted_where(call_off, since))
+        .order_by(CallOff.placed_at, CallOff.id)
     ).all()
     rows = [row for row in rows if row.reference != call_off.reference]
     shown = [f"{row.reference} ({_pounds(row[1])})" for row in rows[:MAX_NAMED_CALL_OFFS]]
@@ -781,13 +707,21 @@ def _funding_budgets_and_counted_value(
     missing is left out: see ``_funding_errors``), and the buyer's counted value
     (``_counted_value``), read together in one statement. Placing reads them under the lock on
     the buyer's total, so that the value is current."""
-    values = {
-        "funder_ids": [share.organisation_id for share in shares],
-        "years": sorted(year_weights(call_off)),
-        **_counted_values(call_off, _lookback_start(now)),
-    }
-    statement = _BUDGETS_AND_COUNTED_VALUE[_scope(call_off)]
-    rows = db.session.connection().execute(statement, values).all()
+    counted = _counted_value_query(call_off, _lookback_start(now))
+    rows = db.session.execute(
+        sa.select(
+            Budget.id,
+            Budget.organisation_id,
+            Budget.category_id,
+            Budget.financial_year,
+            Budget.available_pence,
+            counted.scalar_subquery().label("counted_value"),
+        ).where(
+            Budget.organisation_id.in_([share.organisation_id for share in shares]),
+            Budget.financial_year.in_(sorted(year_weights(call_off))),
+            sa.or_(Budget.category_id == call_off.category_id, Budget.category_id.is_(None)),
+        )
+    ).all()
     budgets: dict[tuple[int, int], _FundingBudget] = {}
     for row in rows:
         key = (row.organisation_id, row.financial_year)
@@ -851,7 +785,7 @@ def _add_funders(
 ) -> None:
     """Split the value by the shares into the call-off's funders, and each share by financial
     year into its parts (``split_by_year``), each to be committed against that year's budget
-    (``_write_and_take_from_budgets``); co-funders' standing authorisations confirm their shares
+    (``_take_from_budgets``); co-funders' standing authorisations confirm their shares
     at once, each year's part used from that year's authorisation (all or none). Budgets already
     too small were refused before (``_funding_errors``)."""
     parts = split_by_basis_points(call_off.gross_pence, [s.basis_points for s in shares])
@@ -860,8 +794,7 @@ def _add_funders(
         pk = share.organisation_id
         is_lead = pk == call_off.lead_buyer_id
         by_year = split_by_year(part, weights)
-        funder = new_row(
-            CallOffFunder,
+        funder = CallOffFunder(
             organisation_id=pk,
             organisation=funders[pk],
             is_lead=is_lead,
@@ -869,18 +802,16 @@ def _add_funders(
             share_pence=part,
             committed_pence=part,
             budget_id=budgets[pk, min(by_year)].id,
-            parts=[],
-        )
-        for year, year_part in by_year.items():
-            funder.parts.append(
-                new_row(
-                    CallOffBudgetPart,
+            parts=[
+                CallOffBudgetPart(
                     budget_id=budgets[pk, year].id,
                     financial_year=year,
                     share_pence=year_part,
                     committed_pence=year_part,
                 )
-            )
+                for year, year_part in by_year.items()
+            ],
+        )
         if is_lead:
             funder.confirmed_at, funder.confirmed_by_id = now, actor.id
         elif _use_authorisations(call_off, pk, part, by_year):
@@ -888,61 +819,54 @@ def _add_funders(
         call_off.funders.append(funder)
 
 
-def _write_and_take_from_budgets(
-    call_off: CallOff, now: datetime, given: Sequence[FundingShare]
-) -> None:
+def _take_from_budgets(call_off: CallOff, now: datetime, given: Sequence[FundingShare]) -> None:
     """Write the new rows, then commit each funder's part against its budget, all or nothing:
     one UPDATE per budget (in key order, so two placements never wait on each other in a
     circle) that adds the part only if the budget still has it available. These UPDATEs come
     last, after everything else is written, so that each budget's row is locked against other
     writers only from there to the commit: concurrent placements against one budget queue only
-    on them, not for their whole transaction. A budget the session holds is given what its row
-    now holds.
-
-    A call-off with one funder, and nothing else to write, has its budget's UPDATE go in the
-    statement that writes the rows (``write_new``'s ``then``, on PostgreSQL): one round trip
-    fewer for most placements."""
+    on them, not for their whole transaction (``benchmarks/place_call_offs.py`` places against
+    shared budgets from 32 clients and checks no budget is overspent). A budget the session
+    holds is given what its row now holds."""
+    db.session.flush()
     parts = sorted(
         (part for f in call_off.funders for part in f.parts if part.committed_pence),
         key=lambda part: part.budget_id,
     )
-    session = db.session
-    if len(parts) <= 1 and not session.dirty:
-        taken = [(part, write_new(Then(_TAKE_FROM_BUDGET, _taking(part, now)))) for part in parts]
-        if not parts:
-            write_new()
-    else:
-        write_new()
-        # Last, after everything else is written (on SQLite, the reference the INSERT's key
-        # gave): from here to the commit each budget's row is locked against other writers.
-        session.flush()
-        connection = session.connection()
-        taken = [(p, connection.scalar(_TAKE_FROM_BUDGET, _taking(p, now))) for p in parts]
     short: dict[str, list[str]] = {}
-    for part, committed in taken:
+    for part in parts:
+        committed = _take_from_budget(part.budget_id, part.committed_pence, now)
         if committed is None:
             # Used up since it was read: keyed as ``_funding_errors`` keys it.
             funder = part.funder
-            left = session.scalar(_AVAILABLE_IN_BUDGET, {"budget_id": part.budget_id})
+            left = db.session.scalar(
+                sa.select(Budget.available_pence).where(Budget.id == part.budget_id)
+            )
             key = _funder_key(call_off.lead_buyer_id, given, funder.organisation_id, "basis_points")
             message = _short_of(
                 funder.organisation, part.financial_year, int(left), part.committed_pence
             )
             short.setdefault(key, []).append(message)
-            continue
-        held = session.identity_map.get(
-            Budget.__mapper__.identity_key_from_primary_key((part.budget_id,))
-        )
-        if held is not None:
-            # Without marking the object changed: the row is written.
-            set_committed_value(held, "committed_pence", committed)
-            set_committed_value(held, "updated_at", now)
     if short:
         raise BusinessRuleViolation(short)
 
 
-def _taking(part: CallOffBudgetPart, now: datetime) -> dict:
-    return {"budget_id": part.budget_id, "part": part.committed_pence, "now": now}
+def _take_from_budget(budget_id: int, amount: int, now: datetime) -> int | None:
+    """Add ``amount`` to the budget's committed pence if it still has that much available, in
+    one conditional UPDATE; what is now committed, or None if it had not. A copy of the budget
+    the session holds is given the row's new values without being marked changed."""
+    committed = db.session.scalar(
+        sa.update(Budget)
+        .where(Budget.id == budget_id, Budget.available_pence >= amount)
+        .values(committed_pence=Budget.committed_pence + amount, updated_at=now)
+        .returning(Budget.committed_pence)
+        .execution_options(synchronize_session=False)
+    )
+    held = db.session.identity_map.get(Budget.__mapper__.identity_key_from_primary_key((budget_id,)))
+    if committed is not None and held is not None:
+        set_committed_value(held, "committed_pence", committed)
+        set_committed_value(held, "updated_at", now)
+    return committed
 
 
 def _require_placer(actor: User, organisation: Organisation) -> None:
@@ -1053,15 +977,18 @@ def check_call_off(
         return errors
     *_, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
     # What the budget and limit rules read of the call-off it would be; never added.
-    call_off = new_row(
-        CallOff,
-        reference="NEW",
+    call_off = CallOff(
         status=CallOffStatus.DRAFT,
+        listing_id=listing.id,
+        provider_id=listing.organisation_id,
+        lead_buyer_id=organisation.id,
+        arrangement_id=listing.lot.arrangement_id,
+        category_id=listing.lot.category_id,
+        # The objects too, read by the rules (names, the limit), so that they load nothing.
         listing=listing,
         provider=listing.organisation,
         lead_buyer=organisation,
         arrangement=listing.lot.arrangement,
-        category_id=listing.lot.category_id,
         quantity=details.quantity,
         start_date=details.start_date,
         end_date=details.end_date,
@@ -1106,23 +1033,18 @@ def place_call_off(
         raise _price_changed(listing, price_seen, price, details.quantity)
     arrangement = listing.lot.arrangement
     net, vat, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
-    # Made without the ORM's events for each attribute (db.new_row): it has no history to keep.
-    call_off = new_row(
-        CallOff,
-        reference=f"NEW-{secrets.token_hex(8)}",  # until it has a key
+    call_off = CallOff(
         status=CallOffStatus.DRAFT,
-        listing=listing,
-        listing_id=listing.id,  # set now: the limit check below reads it before the flush
-        provider=listing.organisation,
-        deliveries=[],
-        variations=[],
-        outcomes=[],
-        arrangement_id=arrangement.id,
+        listing_id=listing.id,
         provider_id=listing.organisation_id,
         lead_buyer_id=organisation.id,
+        arrangement_id=arrangement.id,
+        category_id=listing.lot.category_id,
+        # The objects too, read by the rules (names, the limit) before the flush sets the keys.
+        listing=listing,
+        provider=listing.organisation,
         lead_buyer=organisation,
         arrangement=arrangement,
-        category_id=listing.lot.category_id,
         award_route=AwardRoute.DIRECT_RATE_CARD,
         choice_reason=ChoiceReason(details.choice_reason),
         choice_reason_detail=(details.choice_reason_detail or "").strip(),
@@ -1141,13 +1063,17 @@ def place_call_off(
         vat_pence=vat,
         gross_pence=gross,
         outcome_max_pence=outcome_max,
+        placed_by_id=actor.id,
         placed_by=actor,
         placed_at=now,
+        # A new call-off has none of these yet: known, so the answer does not read them back.
+        deliveries=[],
+        variations=[],
+        outcomes=[],
     )
-    # The lock on the buyer's total for the service first, and with it the call-off's key from
-    # the sequence where there is one (PostgreSQL), so that it is written once, reference and
-    # all; on SQLite its INSERT gives it, and the reference follows as an UPDATE.
-    new_id = lock_name_and_reserve_id(_buyer_total_lock(call_off), CallOff.__table__)
+    # The buyer's total with the provider in the lot is locked before it is read, and held to
+    # the commit: two placements cannot both fit under the direct-award limit.
+    lock_name(buyer_total_lock(call_off))
     budgets, counted = _funding_budgets_and_counted_value(call_off, shares, now)
     errors = _funding_errors(call_off, shares, funders, budgets, details.shares)
     _add_errors(errors, _nobody_can_approve(actor, organisation, _lead_part(gross, shares)))
@@ -1155,22 +1081,17 @@ def place_call_off(
         raise BusinessRuleViolation(errors)
     _check_within_limit(call_off, counted, 0, now)
     _add_funders(call_off, shares, funders, budgets, now, actor)
-    call_off.id = new_id
-    db.session.add(call_off)
-    if call_off.id is None:
-        write_new()
+    call_off.id = store.next_id(CallOff)
     call_off.reference = call_off_reference(call_off.id, london_date(now).year)
+    db.session.add(call_off)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
     if details.outcome_terms:
         # Payment by results builds on call-offs, so it is imported here, not at the top.
         from marketplace.outcomes import services as outcome_services
 
         outcome_services.add_terms_at_placing(actor, call_off, details.outcome_terms, now)
-    # What it reads (the people to email, spend limits) does not depend on the new rows, which
-    # are then written together: the call-off, its funders, the audit event and the emails.
-    with db.session.no_autoflush:
-        _advance(actor, call_off, now)
-    _write_and_take_from_budgets(call_off, now, details.shares)
+    _advance(actor, call_off, now)
+    _take_from_budgets(call_off, now, details.shares)
     return call_off
 
 
@@ -2469,7 +2390,7 @@ def _apply_variation(
     end = variation.new_end_date or call_off.end_date
     terms = _terms(call_off, quantity, end)
     extra_gross = terms["gross_pence"] - call_off.gross_pence
-    _check_route(call_off, extra_gross, now)
+    check_route(call_off, extra_gross, now)
 
     # Capacity: months already past keep what they had; what is left is spread over the months
     # from this one (or the start, if later) to the new end, in place of what it held there.

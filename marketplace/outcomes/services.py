@@ -321,7 +321,7 @@ def agree_term(
         )
     now = now or utcnow()
     extra = term_max_pence(term, call_off.vat_treatment)
-    orders._check_route(call_off, extra, now)  # locks the buyer's total for the service
+    orders.check_route(call_off, extra, now)  # locks the buyer's total for the service
     before = audit.snapshot(term, TERM_FIELDS)
     _term_transition(term, OutcomeTermStatus.AGREED)
     term.agreed_at, term.agreed_by_id = now, actor.id

@@ -129,11 +129,11 @@ def test_the_lock_is_named_after_the_buyer_the_provider_and_the_lot(world):
     first = place(world, world.listing, 1)
     second = place(world, other, 1)
     # One name for both listings of the provider in the lot: placements across them queue.
-    assert services._buyer_total_lock(first) == services._buyer_total_lock(second)
+    assert services.buyer_total_lock(first) == services.buyer_total_lock(second)
     rival = make_organisation(OrganisationType.PROVIDER_VCSE, name="Second Chance")
     make_lot_membership(world.listing.lot, rival, region_code="A")
     third = place(world, another_listing(world, provider=rival), 1)
-    assert services._buyer_total_lock(third) != services._buyer_total_lock(first)
+    assert services.buyer_total_lock(third) != services.buyer_total_lock(first)
 
 
 # --- the authority sets the rule; buyers and providers see it

@@ -39,7 +39,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from marketplace.core.cache.triggers import topics_moved_by, watches_by_model
 from marketplace.core.cache.triggers import watch as watch  # declarations go through here
-from marketplace.core.db import PrecompiledRead, db, raw_statement_listeners
+from marketplace.core.db import db
+from marketplace.core.store import PrecompiledRead, raw_statement_listeners
 
 
 class Topic(enum.StrEnum):

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import people_with_roles
 from marketplace.core.clock import utcnow
-from marketplace.core.db import after_commit, commit, db, lock_rows, new_row
+from marketplace.core.db import after_commit, commit, db, lock_rows
 from marketplace.core.notifications.models import Notification, NotificationStatus
 from marketplace.core.notifications.senders import DeliveryError, get_sender
 
@@ -34,8 +34,7 @@ def queue_email(to: str, template: str, **context) -> Notification:
     subject_line, _, body = rendered.partition("\n")
     if not subject_line.startswith("Subject: "):
         raise ValueError(f"email template {template} must start with a 'Subject: ' line")
-    notification = new_row(
-        Notification,
+    notification = Notification(
         to_email=to,
         subject=subject_line.removeprefix("Subject: ").strip(),
         body=body.strip() + "\n",
