@@ -47,6 +47,7 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from marketplace.orders import signals as orders_signals
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
@@ -417,6 +418,12 @@ def _record_drafted(invoice: Invoice) -> None:
         organisation=invoice.provider_id,
         after={**audit.snapshot(invoice, INVOICE_FIELDS), "lines": len(invoice.lines)},
     )
+
+
+@orders_signals.call_off_completed.connect
+def _bill_completed_call_off(call_off: CallOff, *, now: datetime, **_: object) -> None:
+    """A completed call-off's unbilled delivery is invoiced at once (``bill_on_completion``)."""
+    bill_on_completion(call_off, now=now)
 
 
 def bill_on_completion(call_off: CallOff, *, now: datetime | None = None) -> Invoice | None:

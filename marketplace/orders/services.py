@@ -57,6 +57,7 @@ from marketplace.core.money import vat_pence as vat_on
 from marketplace.core.notifications.services import email_people, queue_email
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import add_years, date_horizon_error, horizon_years
+from marketplace.orders import signals
 from marketplace.orders.models import (
     CALL_OFF_TRANSITIONS,
     COUNTED_STATUSES,
@@ -862,7 +863,9 @@ def _take_from_budget(budget_id: int, amount: int, now: datetime) -> int | None:
         .returning(Budget.committed_pence)
         .execution_options(synchronize_session=False)
     )
-    held = db.session.identity_map.get(Budget.__mapper__.identity_key_from_primary_key((budget_id,)))
+    held = db.session.identity_map.get(
+        Budget.__mapper__.identity_key_from_primary_key((budget_id,))
+    )
     if committed is not None and held is not None:
         set_committed_value(held, "committed_pence", committed)
         set_committed_value(held, "updated_at", now)
@@ -2038,11 +2041,8 @@ def complete(
         outcomes=[{"outcome": r.outcome, "result": r.result.value} for r in records],
     )
     _email_buyer(call_off, "orders_completed")
-    # What is left unbilled is invoiced now, not at the next monthly run. Imported here because
-    # invoices build on orders, not the other way round.
-    from marketplace.invoices.services import bill_on_completion
-
-    bill_on_completion(call_off, now=now)
+    # Invoices drafts what is left unbilled now, not at the next monthly run.
+    signals.call_off_completed.send(call_off, now=now)
     return call_off
 
 
