@@ -90,7 +90,15 @@ from marketplace.orders.models import (
     Variation,
     VariationStatus,
 )
-from marketplace.orders.permissions import BUYER_ROLES, FUNDING_OPEN, parties, side_of
+from marketplace.orders.permissions import (
+    BUYER_ROLES,
+    FUNDING_OPEN,
+    is_buyer,
+    is_party,
+    is_provider,
+    parties,
+    side_of,
+)
 from marketplace.reference.models import ServiceCategory
 
 CRN_PATTERN = re.compile(r"[A-Z][0-9]{6}")
@@ -156,15 +164,15 @@ def _record(actor: User, action: str, call_off: CallOff, before: dict | None, **
 
 
 def _require_buyer(actor: User, call_off: CallOff) -> None:
-    if not actor.roles_for(call_off.lead_buyer_id) & BUYER_ROLES:
+    if not is_buyer(actor, call_off):
         if call_off.provider_id in {m.organisation_id for m in actor.memberships}:
             raise PermissionDenied("Only the buyer can do that")
         raise NotFound("Call-off not found")
 
 
 def _require_provider(actor: User, call_off: CallOff, roles=frozenset({Role.PROVIDER_ADMIN})):
-    if not actor.roles_for(call_off.provider_id) & roles:
-        if any(actor.roles_for(org) for org in parties(call_off)):
+    if not is_provider(actor, call_off, roles):
+        if is_party(actor, call_off):
             raise PermissionDenied("Only the provider can do that")
         raise NotFound("Call-off not found")
 
@@ -920,21 +928,29 @@ def _check_answers(
         errors.setdefault("", []).append("This service has no price in force today")
     outcome_max = 0
     if details.outcome_terms:
-        # Payment by results builds on call-offs, so it is imported here, not at the top.
-        from marketplace.outcomes import services as outcome_services
-
-        term_errors, outcome_max = outcome_services.check_new_terms(
+        # Payment by results builds on call-offs: it checks its own terms.
+        for term_errors, most in _answers(
+            signals.checking_outcome_terms,
             listing,
-            details.start_date,
-            price.vat_treatment if price else listing.vat_treatment,
-            details.outcome_terms,
-        )
-        errors.update(term_errors)
+            start_date=details.start_date,
+            vat_treatment=price.vat_treatment if price else listing.vat_treatment,
+            terms=details.outcome_terms,
+        ):
+            errors.update(term_errors)
+            outcome_max += most
     if not errors:
         *_, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
         if gross > MAX_VALUE_PENCE:
             errors["quantity"] = ["That is more than a call-off can be worth"]
     return errors, shares, funders, outcome_max
+
+
+def _answers(signal, sender, **values) -> list:
+    """What the receivers of ``signal`` answer; refused if nothing receives it (terms nobody
+    checks or keeps must not be placed as if they had been)."""
+    if not signal.receivers:
+        raise RuntimeError(f"nothing receives {signal.name}: is the outcomes feature loaded?")
+    return [answer for _, answer in signal.send(sender, **values)]
 
 
 def _read_and_check(
@@ -1089,10 +1105,13 @@ def place_call_off(
     db.session.add(call_off)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
     if details.outcome_terms:
-        # Payment by results builds on call-offs, so it is imported here, not at the top.
-        from marketplace.outcomes import services as outcome_services
-
-        outcome_services.add_terms_at_placing(actor, call_off, details.outcome_terms, now)
+        _answers(
+            signals.call_off_placed_with_terms,
+            call_off,
+            actor=actor,
+            terms=details.outcome_terms,
+            now=now,
+        )
     _advance(actor, call_off, now)
     _take_from_budgets(call_off, now, details.shares)
     return call_off
@@ -1412,9 +1431,9 @@ def decline_funding(
 def _require_lead_buyer(actor: User, call_off: CallOff) -> None:
     """Only the lead buyer's buyers and approvers; another party is refused (403), anyone else
     is not told the call-off exists (404)."""
-    if actor.roles_for(call_off.lead_buyer_id) & BUYER_ROLES:
+    if is_buyer(actor, call_off):
         return
-    if any(actor.roles_for(org) for org in parties(call_off)):
+    if is_party(actor, call_off):
         raise PermissionDenied("Only the lead buyer can change the funders' shares")
     raise NotFound("Call-off not found")
 

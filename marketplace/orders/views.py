@@ -198,7 +198,7 @@ def _form_field(form: PlaceCallOffForm, key: str, rows: list[int]) -> str:
         return f"share_{rows[0]}" if rows else ""
     if parts[0] == "outcome_terms":
         return OUTCOME_FIELDS.get(parts[-1], "outcome")
-    return key if key and key in form._fields else ""
+    return key if key and key in form else ""
 
 
 def _show_errors(

@@ -33,6 +33,7 @@ from marketplace.core.notifications.services import email_people
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
 from marketplace.orders import services as orders
+from marketplace.orders import signals as orders_signals
 from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff, CallOffStatus
 from marketplace.orders.permissions import BUYER_ROLES, parties
 from marketplace.outcomes.models import (
@@ -194,6 +195,20 @@ def add_terms_at_placing(
     for term in rows:
         audit.record(actor, "outcome_term.agreed", term, after=audit.snapshot(term, TERM_FIELDS))
     return rows
+
+
+@orders_signals.checking_outcome_terms.connect
+def _check_terms_when_placing(
+    listing: Listing, *, start_date: object, vat_treatment, terms, **_: object
+) -> tuple[dict[str, list[str]], int]:
+    return check_new_terms(listing, start_date, vat_treatment, terms)
+
+
+@orders_signals.call_off_placed_with_terms.connect
+def _add_terms_when_placed(
+    call_off: CallOff, *, actor: User, terms, now: datetime, **_: object
+) -> list[OutcomeTerm]:
+    return add_terms_at_placing(actor, call_off, terms, now)
 
 
 # ---------------------------------------------------------------------------------------------
