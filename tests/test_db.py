@@ -14,8 +14,8 @@ from marketplace.core import store
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
 from marketplace.core.store import insert_many
-from marketplace.orders import services
 from marketplace.orders.models import CallOff
+from marketplace.orders.services import placing
 from tests.orders.factories import build_orders_world, details
 
 WHEN = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -85,13 +85,13 @@ def test_insert_many_refuses_a_naive_timestamp(app):
 
 def test_next_id_is_the_key_the_row_is_written_with_and_never_given_twice(app):
     world = build_orders_world()
-    first = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    first = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     db.session.flush()
     taken = store.next_id(CallOff)
     assert taken > first.id
     # Another taken before the first is used is another key.
     second = store.next_id(CallOff)
-    placed = services.place_call_off(
+    placed = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, po_number="PO-2")
     )
     db.session.flush()
@@ -172,7 +172,7 @@ def test_a_precompiled_read_answers_as_the_same_statement_run_by_sqlalchemy(app,
     """Constants converted once (enums, dates), named parameters converted on each call, on
     the session's connection: the same row as ``session.execute`` for other values each time."""
     world = build_orders_world()
-    call_off = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     db.session.flush()
     statement = sa.select(
         sa.func.count(CallOff.id).filter(

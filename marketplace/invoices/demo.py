@@ -20,12 +20,23 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Organisation, User
 from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
+from marketplace.core import clock
 from marketplace.core.clock import add_working_days, utcnow
 from marketplace.core.db import db
 from marketplace.invoices import services
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
-from marketplace.orders import services as orders
 from marketplace.orders.demo import _admin_of
+from marketplace.orders.services import (
+    delivery as order_delivery,
+)
+from marketplace.orders.services import (
+    details as order_details,
+)
+from marketplace.orders.services import (
+    funding,
+    placing,
+    responses,
+)
 
 DEMO_EVIDENCE = b"%PDF-1.4\n% demo outcome evidence\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 MONTHS = 4  # the named providers' services have been priced since July
@@ -81,7 +92,7 @@ def load_invoices_demo(
     from marketplace.outcomes import services as outcomes
 
     now = utcnow()
-    today = orders.london_date(now)
+    today = clock.london_date(now)
     months = _month_starts(today, MONTHS)
     found = _listing(months[0] + timedelta(days=14), 16)
     if found is None:
@@ -95,7 +106,7 @@ def load_invoices_demo(
 
     def place(n: int, when: date, co_funded: bool, terms=()):
         start = add_working_days(when, listing.lead_time_days + 1)
-        details = orders.CallOffDetails(
+        details = order_details.CallOffDetails(
             quantity=16,
             start_date=start,
             end_date=start + timedelta(days=7 * 30),
@@ -105,16 +116,19 @@ def load_invoices_demo(
             choice_reason="continuity",
             choice_reason_detail="Demo call-off billed month by month",
             shares=(
-                (orders.FundingShare(region.id, 6_000), orders.FundingShare(pcc.id, 4_000))
+                (
+                    order_details.FundingShare(region.id, 6_000),
+                    order_details.FundingShare(pcc.id, 4_000),
+                )
                 if co_funded
                 else ()
             ),
             outcome_terms=terms,
         )
-        call_off = orders.place_call_off(buyer, region, listing.id, details, now=_at(when))
+        call_off = placing.place_call_off(buyer, region, listing.id, details, now=_at(when))
         if co_funded:
-            orders.confirm_funding(pcc_approver, call_off, pcc, now=_at(when, 14))
-        orders.accept(admin, call_off, now=_at(when + timedelta(days=1)))
+            funding.confirm_funding(pcc_approver, call_off, pcc, now=_at(when, 14))
+        responses.accept(admin, call_off, now=_at(when + timedelta(days=1)))
         return call_off
 
     outcome = listing.outcome_list[0]
@@ -139,10 +153,10 @@ def load_invoices_demo(
         for first in months + [today.replace(day=1)]:
             for day in (first + timedelta(days=4), first + timedelta(days=18)):
                 if call_off.start_date <= day <= min(today, call_off.end_date):
-                    orders.record_delivery(
+                    order_delivery.record_delivery(
                         admin,
                         call_off,
-                        orders.DeliveryDetails(
+                        order_delivery.DeliveryDetails(
                             delivered_on=day,
                             units=1,
                             attendance="attended",
@@ -200,7 +214,7 @@ def load_invoices_demo(
     def pay(invoice: Invoice, validate_after: int, pay_after: int) -> None:
         received = invoice.received_at
         services.validate(buyer, invoice, now=received + timedelta(days=validate_after))
-        paid_on = orders.london_date(received) + timedelta(days=pay_after)
+        paid_on = clock.london_date(received) + timedelta(days=pay_after)
         if paid_on <= today:
             services.mark_paid_by_bacs(
                 buyer, invoice, f"BACS-{invoice.number}", paid_on, now=_at(paid_on, 15)

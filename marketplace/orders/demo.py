@@ -12,10 +12,21 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Membership, Organisation, Role, User
 from marketplace.catalogue import search
 from marketplace.catalogue.models import Listing
+from marketplace.core import clock
 from marketplace.core.clock import add_working_days, utcnow
 from marketplace.core.db import db
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import (
+    delivery as order_delivery,
+)
+from marketplace.orders.services import (
+    details as order_details,
+)
+from marketplace.orders.services import (
+    funding,
+    placing,
+    responses,
+)
 
 PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
 OTHER_BUDGET_PENCE = 8_000_000  # £80,000
@@ -40,7 +51,7 @@ def load_orders_demo(
     """Budgets for every commissioner, this financial year and next (so that a call-off placed
     in the winter may run past 31 March), and a dozen call-offs for the North West buyer."""
     now = utcnow()
-    year = services.financial_year(services.london_date(now))
+    year = clock.financial_year(clock.london_date(now))
     for organisation in organisations.values():
         if organisation.type.is_commissioner:
             allocated = (
@@ -86,14 +97,17 @@ def load_orders_demo(
         first_price = min(p.effective_from for p in listing.prices)
         opened = datetime(first_price.year, first_price.month, first_price.day, 12, tzinfo=UTC)
         when = max(when, opened)
-        start = add_working_days(services.london_date(when), listing.lead_time_days + 1)
+        start = add_working_days(clock.london_date(when), listing.lead_time_days + 1)
         shares = (
-            (services.FundingShare(region.id, 6_000), services.FundingShare(pcc.id, 4_000))
+            (
+                order_details.FundingShare(region.id, 6_000),
+                order_details.FundingShare(pcc.id, 4_000),
+            )
             if co_funded
             else ()
         )
         quantity = max(listing.min_units, min(quantity, listing.max_units))
-        details = services.CallOffDetails(
+        details = order_details.CallOffDetails(
             quantity=quantity,
             start_date=start,
             end_date=start + timedelta(days=56),
@@ -105,7 +119,7 @@ def load_orders_demo(
             notes_for_provider="Prefers appointments after 10am.",
             shares=shares,
         )
-        call_off = services.place_call_off(actor or buyer, region, listing.id, details, now=when)
+        call_off = placing.place_call_off(actor or buyer, region, listing.id, details, now=when)
         return call_off, admin
 
     days = timedelta(days=1)
@@ -118,7 +132,7 @@ def load_orders_demo(
     for membership in limited.memberships:
         if membership.organisation_id == region.id and membership.role == Role.BUYER:
             membership.spend_limit_pence = 50_000
-    price = listings[4][0].price_on(services.london_date(now))
+    price = listings[4][0].price_on(clock.london_date(now))
     place(
         4,
         now,
@@ -128,22 +142,22 @@ def load_orders_demo(
     )
     # Accepted.
     accepted, admin = place(5, now - 2 * days, 5, "continuity")
-    services.accept(admin, accepted, now=now - days)
+    responses.accept(admin, accepted, now=now - days)
     # Co-funded, confirmed, accepted and in delivery with sessions recorded.
     delivering, admin = place(1, now - 40 * days, 8, "continuity", co_funded=True)
-    services.confirm_funding(pcc_approver, delivering, pcc, now=now - 39 * days)
-    services.accept(admin, delivering, now=now - 38 * days)
+    funding.confirm_funding(pcc_approver, delivering, pcc, now=now - 39 * days)
+    responses.accept(admin, delivering, now=now - 38 * days)
     for offset, attendance, absence in (
         (0, "attended", None),
         (7, "late", None),
         (14, "did_not_attend", "acceptable"),
     ):
         day = delivering.start_date + timedelta(days=offset)
-        if day <= services.london_date(now):
-            services.record_delivery(
+        if day <= clock.london_date(now):
+            order_delivery.record_delivery(
                 admin,
                 delivering,
-                services.DeliveryDetails(
+                order_delivery.DeliveryDetails(
                     delivered_on=day,
                     units=0 if absence else 1,
                     attendance=attendance,
@@ -154,30 +168,32 @@ def load_orders_demo(
             )
     # Completed, with an outcome.
     done, admin = place(0, now - 90 * days, 3, "lowest_price_with_capacity")
-    services.accept(admin, done, now=now - 89 * days)
-    services.record_delivery(
+    responses.accept(admin, done, now=now - 89 * days)
+    order_delivery.record_delivery(
         admin,
         done,
-        services.DeliveryDetails(delivered_on=done.start_date, units=3, attendance="attended"),
+        order_delivery.DeliveryDetails(
+            delivered_on=done.start_date, units=3, attendance="attended"
+        ),
         now=now,
     )
     outcome = next(iter(done.listing.outcome_list), None)
-    services.complete(
+    order_delivery.complete(
         admin,
         done,
         "All sessions delivered; the person moved into settled accommodation.",
-        [services.OutcomeDetails(outcome, "achieved")] if outcome else [],
+        [order_delivery.OutcomeDetails(outcome, "achieved")] if outcome else [],
         now=now,
     )
     # Declined by the provider.
     declined, admin = place(6, now - 3 * days, 2, "lowest_price_with_capacity")
-    services.decline(admin, declined, "No key worker free in that area until spring.", now=now)
+    responses.decline(admin, declined, "No key worker free in that area until spring.", now=now)
     # Cancelled by the buyer.
     cancelled, _ = place(7, now - 5 * days, 2, "continuity")
-    services.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
+    responses.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
     # Not answered in time: expired.
     place(8, now - 10 * days, 2, "lowest_price_with_capacity")
-    services.expire_overdue(now)
+    responses.expire_overdue(now)
     return {
         "budgets": db.session.scalar(sa.select(sa.func.count()).select_from(Budget)),
         "call_offs": db.session.scalar(sa.select(sa.func.count()).select_from(CallOff)),
@@ -203,12 +219,12 @@ def load_declined_share_demo(
         return 0
     listing = db.session.get(Listing, listing_id)
     now = utcnow()
-    start = add_working_days(services.london_date(now), listing.lead_time_days + 1)
-    call_off = services.place_call_off(
+    start = add_working_days(clock.london_date(now), listing.lead_time_days + 1)
+    call_off = placing.place_call_off(
         people["buyer.london"],
         london,
         listing.id,
-        services.CallOffDetails(
+        order_details.CallOffDetails(
             quantity=max(listing.min_units, min(4, listing.max_units)),
             start_date=start,
             end_date=start + timedelta(days=56),
@@ -218,13 +234,13 @@ def load_declined_share_demo(
             choice_reason="only_provider_in_area",
             choice_reason_detail="Demo call-off",
             shares=(
-                services.FundingShare(london.id, 7_000),
-                services.FundingShare(pcc.id, 3_000),
+                order_details.FundingShare(london.id, 7_000),
+                order_details.FundingShare(pcc.id, 3_000),
             ),
         ),
         now=now,
     )
-    services.decline_funding(
+    funding.decline_funding(
         people["pcc.approver"],
         call_off,
         pcc,

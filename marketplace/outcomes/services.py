@@ -32,10 +32,10 @@ from marketplace.core.money import split_by_basis_points, vat_pence
 from marketplace.core.notifications.services import email_people
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
-from marketplace.orders import services as orders
 from marketplace.orders import signals as orders_signals
 from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff, CallOffStatus
 from marketplace.orders.permissions import BUYER_ROLES, parties
+from marketplace.orders.services import call_offs, route
 from marketplace.outcomes.models import (
     CLAIM_TRANSITIONS,
     COUNTED_CLAIMS,
@@ -111,7 +111,7 @@ def check_term(
         ]
     elif term.tariff_pence > MAX_TARIFF_PENCE:
         errors["tariff_pence"] = [
-            f"The tariff per outcome must be {orders._pounds(MAX_TARIFF_PENCE)} or less"
+            f"The tariff per outcome must be {call_offs.in_pounds(MAX_TARIFF_PENCE)} or less"
         ]
     if not isinstance(term.earliest_claim_on, date) or isinstance(term.earliest_claim_on, datetime):
         errors["earliest_claim_on"] = ["Enter the earliest date the outcome can be claimed"]
@@ -336,7 +336,7 @@ def agree_term(
         )
     now = now or utcnow()
     extra = term_max_pence(term, call_off.vat_treatment)
-    orders.check_route(call_off, extra, now)  # locks the buyer's total for the service
+    route.check_route(call_off, extra, now)  # locks the buyer's total for the service
     before = audit.snapshot(term, TERM_FIELDS)
     _term_transition(term, OutcomeTermStatus.AGREED)
     term.agreed_at, term.agreed_by_id = now, actor.id
