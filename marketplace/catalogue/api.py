@@ -14,10 +14,10 @@ import http
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import marshmallow as ma
-from flask import abort, g, request, url_for
+from flask import abort, g, url_for
 from flask.views import MethodView
 
 from marketplace.catalogue import queries, services
@@ -51,10 +51,8 @@ from marketplace.catalogue.schemas import (
 from marketplace.catalogue.search import ProviderType, SearchParams, SortOrder
 from marketplace.core.api import (
     CONFLICT_RESPONSE,
-    ApiBlueprint,
     PaginationSchema,
     api_blueprint,
-    token_required,
 )
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, rollback
@@ -67,7 +65,7 @@ blp = api_blueprint(
     "Search the catalogue of services and read a service (no token needed); "
     "a provider's own services: create, change, publish, pause, resume, withdraw, price "
     "(token needed)",
-    public=True,
+    public="reads",
 )
 
 MAX_TEXT_CHARS = 10_000
@@ -75,23 +73,7 @@ MAX_TEXT_CHARS = 10_000
 # ---------------------------------------------------------------------------------------------
 # Writes need a token (reads do not): enforced before anything else, and documented as such.
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
-
-
-@blp.before_request
-def _writes_need_a_token() -> None:
-    if request.method not in READ_METHODS:
-        token_required()
-
-
-def _document_write_auth(doc: dict, doc_info: dict, *, method: str, **kwargs: Any) -> dict:
-    if method.upper() in READ_METHODS:
-        return doc
-    return ApiBlueprint._prepare_auth_doc(doc, doc_info)
-
-
-blp._prepare_doc_cbks.append(_document_write_auth)
 
 NOT_FOUND = http.HTTPStatus.NOT_FOUND.name
 FORBIDDEN = http.HTTPStatus.FORBIDDEN.name

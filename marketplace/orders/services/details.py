@@ -217,7 +217,7 @@ def check_shares(
             refuse("shares", "Each share must be a whole number of basis points, at least 0.01%")
             break
     # By key; the lead buyer is the organisation given, so a call-off it funds alone reads
-    # nothing (even Session.get of an object it holds costs more than the rest of this check).
+    # nothing more (``benchmarks/place_call_offs.py``).
     funders = {organisation.id: organisation} if organisation.id in ids else {}
     funders.update(
         (pk, org)

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accreditation.models import ArrangementStatus
 from marketplace.catalogue.models import Listing
-from marketplace.catalogue.queries import price_in_force
+from marketplace.catalogue.queries import PriceInForce, price_in_force
 from marketplace.catalogue.search import buyable_listing
 from marketplace.core import audit, store
 from marketplace.core.clock import add_working_days, london_date, utcnow
@@ -330,9 +330,48 @@ def place_call_off(
         raise BusinessRuleViolation(errors)
     if price_seen is not None and price_seen.differs_from(price):
         raise price_changed(listing, price_seen, price, details.quantity)
+    call_off = _new_call_off(actor, organisation, listing, price, details, outcome_max, now)
+    # The buyer's total with the provider in the lot is locked before it is read, and held to
+    # the commit: two placements cannot both fit under the direct-award limit.
+    lock_name(buyer_total_lock(call_off))
+    budgets, counted = funding_budgets_and_counted_value(call_off, shares, now)
+    errors = funding_errors(call_off, shares, funders, budgets, details.shares)
+    lead_share = lead_part(call_off.gross_pence, shares)
+    add_errors(errors, nobody_can_approve(actor, organisation, lead_share))
+    if errors:
+        raise BusinessRuleViolation(errors)
+    check_within_limit(call_off, counted, 0, now)
+    _add_funders(call_off, shares, funders, budgets, now, actor)
+    call_off.id = store.next_id(CallOff)
+    call_off.reference = call_off_reference(call_off.id, london_date(now).year)
+    db.session.add(call_off)
+    audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
+    if details.outcome_terms:
+        _answers(
+            signals.call_off_placed_with_terms,
+            call_off,
+            actor=actor,
+            terms=details.outcome_terms,
+            now=now,
+        )
+    advance(actor, call_off, now)
+    _take_from_budgets(call_off, now, details.shares)
+    return call_off
+
+
+def _new_call_off(
+    actor: User,
+    organisation: Organisation,
+    listing: Listing,
+    price: PriceInForce,
+    details: CallOffDetails,
+    outcome_max: int,
+    now: datetime,
+) -> CallOff:
+    """The draft call-off the answers describe, at the price in force (not yet added)."""
     arrangement = listing.lot.arrangement
     net, vat, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
-    call_off = CallOff(
+    return CallOff(
         status=CallOffStatus.DRAFT,
         listing_id=listing.id,
         provider_id=listing.organisation_id,
@@ -370,31 +409,6 @@ def place_call_off(
         variations=[],
         outcomes=[],
     )
-    # The buyer's total with the provider in the lot is locked before it is read, and held to
-    # the commit: two placements cannot both fit under the direct-award limit.
-    lock_name(buyer_total_lock(call_off))
-    budgets, counted = funding_budgets_and_counted_value(call_off, shares, now)
-    errors = funding_errors(call_off, shares, funders, budgets, details.shares)
-    add_errors(errors, nobody_can_approve(actor, organisation, lead_part(gross, shares)))
-    if errors:
-        raise BusinessRuleViolation(errors)
-    check_within_limit(call_off, counted, 0, now)
-    _add_funders(call_off, shares, funders, budgets, now, actor)
-    call_off.id = store.next_id(CallOff)
-    call_off.reference = call_off_reference(call_off.id, london_date(now).year)
-    db.session.add(call_off)
-    audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
-    if details.outcome_terms:
-        _answers(
-            signals.call_off_placed_with_terms,
-            call_off,
-            actor=actor,
-            terms=details.outcome_terms,
-            now=now,
-        )
-    advance(actor, call_off, now)
-    _take_from_budgets(call_off, now, details.shares)
-    return call_off
 
 
 def _placed_snapshot(call_off: CallOff) -> dict:
