@@ -49,11 +49,7 @@ from marketplace.catalogue.schemas import (
     WithdrawalSchema,
 )
 from marketplace.catalogue.search import ProviderType, SearchParams, SortOrder
-from marketplace.core.api import (
-    CONFLICT_RESPONSE,
-    PaginationSchema,
-    api_blueprint,
-)
+from marketplace.core.api import CONFLICT_RESPONSE, PaginationSchema, api_blueprint
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import BusinessRuleViolation

@@ -26,17 +26,9 @@ from marketplace.core.db import db
 from marketplace.invoices import services
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
 from marketplace.orders.demo import _admin_of
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    details as order_details,
-)
-from marketplace.orders.services import (
-    funding,
-    placing,
-    responses,
-)
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding, placing, responses
 
 DEMO_EVIDENCE = b"%PDF-1.4\n% demo outcome evidence\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 MONTHS = 4  # the named providers' services have been priced since July

@@ -53,22 +53,11 @@ from marketplace.orders.schemas import (
     RejectionSchema,
     ResplitSchema,
 )
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    details as order_details,
-)
-from marketplace.orders.services import (
-    funding as order_funding,
-)
-from marketplace.orders.services import (
-    placing,
-    responses,
-)
-from marketplace.orders.services import (
-    variations as order_variations,
-)
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing, responses
+from marketplace.orders.services import variations as order_variations
 from marketplace.outcomes.services import OutcomeTermDetails
 
 blp = api_blueprint(

@@ -16,17 +16,9 @@ from marketplace.core import clock
 from marketplace.core.clock import add_working_days, utcnow
 from marketplace.core.db import db
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    details as order_details,
-)
-from marketplace.orders.services import (
-    funding,
-    placing,
-    responses,
-)
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding, placing, responses
 
 PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
 OTHER_BUDGET_PENCE = 8_000_000  # £80,000

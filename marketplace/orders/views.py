@@ -55,38 +55,14 @@ from marketplace.orders.forms import (
     complete_form,
     whole_number,
 )
-from marketplace.orders.models import (
-    CallOff,
-    CallOffStatus,
-    ChoiceReason,
-    VariationStatus,
-)
-from marketplace.orders.queries import (
-    CallOffFilters,
-    budgets_of,
-    call_offs_query,
-    waiting_first,
-)
-from marketplace.orders.services import (
-    call_offs,
-    responses,
-    route,
-)
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    details as order_details,
-)
-from marketplace.orders.services import (
-    funding as order_funding,
-)
-from marketplace.orders.services import (
-    placing as order_placing,
-)
-from marketplace.orders.services import (
-    variations as order_variations,
-)
+from marketplace.orders.models import CallOff, CallOffStatus, ChoiceReason, VariationStatus
+from marketplace.orders.queries import CallOffFilters, budgets_of, call_offs_query, waiting_first
+from marketplace.orders.services import call_offs, responses, route
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import variations as order_variations
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 

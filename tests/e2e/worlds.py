@@ -514,9 +514,7 @@ def commissioner_world(live_server) -> CommissionerWorld:
     with an outcome term, had three sessions delivered, and whose invoice the provider issued."""
     from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
-    from marketplace.orders.services import (
-        placing,
-    )
+    from marketplace.orders.services import placing
     from tests.factories import after_month
     from tests.invoices.test_invoice_services import deliver, period_of
     from tests.orders.factories import details, shares
@@ -646,9 +644,7 @@ def respond_world(live_server) -> RespondWorld:
     from datetime import timedelta
 
     from marketplace.orders.models import CallOffStatus
-    from marketplace.orders.services import (
-        placing,
-    )
+    from marketplace.orders.services import placing
     from marketplace.outcomes.models import OutcomeTerm
     from tests.orders.factories import details
     from tests.outcomes.factories import term
@@ -746,13 +742,8 @@ def limit_world(live_server) -> LimitWorld:
     limit."""
     from marketplace.core.filters import pounds
     from marketplace.orders.models import Budget
-    from marketplace.orders.services import (
-        funding as order_funding,
-    )
-    from marketplace.orders.services import (
-        placing,
-        responses,
-    )
+    from marketplace.orders.services import funding as order_funding
+    from marketplace.orders.services import placing, responses
     from tests.catalogue.factories import make_listing
     from tests.orders.factories import details
 
@@ -817,14 +808,8 @@ def following_world(live_server) -> FollowingWorld:
     weeks after it is accepted, as if the weeks had passed, before its sessions are recorded."""
     from datetime import timedelta
 
-    from marketplace.orders.services import (
-        delivery as order_delivery,
-    )
-    from marketplace.orders.services import (
-        placing,
-        responses,
-        variations,
-    )
+    from marketplace.orders.services import delivery as order_delivery
+    from marketplace.orders.services import placing, responses, variations
     from tests.orders.factories import details
 
     today = london_today()
@@ -991,9 +976,7 @@ def approval_world(live_server) -> ApprovalWorld:
     second approver."""
     from marketplace.accounts import services as accounts
     from marketplace.accounts.models import Role, User
-    from marketplace.orders.services import (
-        placing,
-    )
+    from marketplace.orders.services import placing
     from tests.factories import add_membership, make_member
     from tests.orders.factories import details
 

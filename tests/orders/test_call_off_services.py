@@ -22,30 +22,13 @@ from marketplace.core.errors import (
 )
 from marketplace.core.notifications.models import Notification
 from marketplace.orders import permissions, queries
-from marketplace.orders.models import (
-    Budget,
-    CallOff,
-    CallOffStatus,
-    FundingAuthorisation,
-)
-from marketplace.orders.services import (
-    capacity as order_capacity,
-)
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    funding as order_funding,
-)
-from marketplace.orders.services import (
-    placing as order_placing,
-)
-from marketplace.orders.services import (
-    responses,
-)
-from marketplace.orders.services import (
-    variations as order_variations,
-)
+from marketplace.orders.models import Budget, CallOff, CallOffStatus, FundingAuthorisation
+from marketplace.orders.services import capacity as order_capacity
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import responses
+from marketplace.orders.services import variations as order_variations
 from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
 from marketplace.reference.models import ServiceCategory
 from tests.factories import make_member, make_organisation

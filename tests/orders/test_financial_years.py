@@ -15,17 +15,9 @@ from marketplace.core import clock
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.orders.models import Budget, CallOff, CallOffBudgetPart, FundingAuthorisation
-from marketplace.orders.services import (
-    budgets,
-    responses,
-    variations,
-)
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    placing as order_placing,
-)
+from marketplace.orders.services import budgets, responses, variations
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import placing as order_placing
 from marketplace.orders.services.delivery import DeliveryDetails
 from tests.orders.factories import build_orders_world, details, shares
 

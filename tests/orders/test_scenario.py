@@ -14,15 +14,8 @@ from marketplace.core.clock import utcnow
 from marketplace.core.db import db
 from marketplace.core.notifications.models import Notification
 from marketplace.orders.models import CallOffStatus
-from marketplace.orders.services import (
-    delivery as order_delivery,
-)
-from marketplace.orders.services import (
-    funding,
-    placing,
-    responses,
-    variations,
-)
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import funding, placing, responses, variations
 from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
 from tests.orders.factories import build_orders_world, details, shares
 

@@ -21,21 +21,11 @@ from marketplace.core.db import commit, db
 from marketplace.core.errors import TransitionConflict
 from marketplace.core.notifications.models import Notification
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
-from marketplace.orders.services import (
-    call_offs,
-    placing,
-    responses,
-)
-from marketplace.orders.services import (
-    capacity as order_capacity,
-)
+from marketplace.orders.services import call_offs, placing, responses
+from marketplace.orders.services import capacity as order_capacity
 from marketplace.orders.services import delivery as order_delivery
-from marketplace.orders.services import (
-    funding as order_funding,
-)
-from marketplace.orders.services import (
-    variations as order_variations,
-)
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import variations as order_variations
 from tests.conftest import sign_in_as
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
