@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from marketplace.core import db as db_module
+from marketplace.core import store as store_module
 from marketplace.core.cache.triggers import GENERATIONS_TABLE
 from marketplace.core.cache.writes import statement_writes, topics_of_write
 
@@ -65,7 +65,7 @@ class CacheGuard:
         sa.event.listen(sa.Engine, "rollback", self._rolled_back)
         sa.event.listen(sa.Engine, "savepoint", self._savepoint)
         sa.event.listen(sa.Engine, "rollback_savepoint", self._savepoint_rolled_back)
-        db_module.raw_statement_listeners.append(self._raw_statement)
+        store_module.raw_statement_listeners.append(self._raw_statement)
 
     @contextlib.contextmanager
     def paused(self):

@@ -20,7 +20,8 @@ from marketplace.core.cache import triggers as cache_triggers
 from marketplace.core.cache.declarations import UPDATE
 from marketplace.core.cache.writes import statement_writes, topics_moved_by
 from marketplace.core.clock import utcnow
-from marketplace.core.db import commit, db, insert_many
+from marketplace.core.db import commit, db
+from marketplace.core.store import insert_many
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.conftest import CACHE_GUARD, fail_on_stale_writes

@@ -20,7 +20,7 @@ from marketplace.accounts.forms.fields import (
     ChoiceSelectField,
 )
 from marketplace.core.db import commit
-from marketplace.orders import services
+from marketplace.orders.services import placing
 from tests.orders.factories import build_orders_world, details
 from tests.pages import error_messages, text
 
@@ -79,7 +79,7 @@ def test_a_required_choice_left_unanswered_says_what_to_choose(app, form_class, 
 
 def test_cancelling_with_no_reason_chosen_asks_for_the_reason(web, app):
     world = build_orders_world()
-    call_off = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     commit()
     web.as_user(world.buyer, world.region)
     page = web.post(f"/call-offs/{call_off.id}/cancel", data={})

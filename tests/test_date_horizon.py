@@ -18,14 +18,15 @@ from marketplace.accreditation.services import memberships as membership_service
 from marketplace.accreditation.services.arrangements import create_arrangement
 from marketplace.catalogue import rate_cards
 from marketplace.catalogue.services.prices import preview_uplift, set_price
+from marketplace.core import clock
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON, BusinessRuleViolation
 from marketplace.core.validation import add_years, date_horizon_error
 from marketplace.invoices import queries as invoice_queries
 from marketplace.invoices import services as invoice_services
-from marketplace.orders import services as order_services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import delivery, placing, responses, variations
 from tests.accreditation.builders import make_authority, make_evidence, make_provider, make_world
 from tests.accreditation.test_expiry import admitted
 from tests.orders.factories import build_orders_world, details
@@ -92,18 +93,18 @@ def test_a_call_off_ending_in_9999_is_refused_by_the_api_and_nothing_is_placed(c
 def test_the_service_refuses_an_end_more_than_five_years_after_the_start(world):
     too_late = add_years(world.start, 5) + timedelta(days=1)
     with pytest.raises(BusinessRuleViolation) as refused:
-        order_services.place_call_off(
+        placing.place_call_off(
             world.buyer, world.region, world.listing.id, details(world, end_date=too_late)
         )
     assert list(refused.value.errors) == ["end_date"]
     assert "no more than 5 years after the start date" in refused.value.errors["end_date"][0]
     # Five years commit to the budget of each year its planned units fall in: every year has one.
-    first = order_services.financial_year(world.start)
+    first = clock.financial_year(world.start)
     db.session.add_all(
         Budget(organisation=world.region, financial_year=year, allocated_pence=10_000_000)
         for year in range(first + 1, first + 6)
     )
-    ok = order_services.place_call_off(
+    ok = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -138,9 +139,7 @@ def test_a_call_off_already_ending_in_9999_is_refused_on_accept_with_a_message(
     client, world, login
 ):
     """Old data placed before dates were checked: accepting it answers 422, never a 500."""
-    call_off = order_services.place_call_off(
-        world.buyer, world.region, world.listing.id, details(world)
-    )
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     commit()
     db.session.execute(
         sa.update(CallOff).where(CallOff.id == call_off.id).values(end_date=date(9999, 12, 31))
@@ -159,12 +158,10 @@ def test_a_call_off_already_ending_in_9999_is_refused_on_accept_with_a_message(
 
 
 def test_deliveries_variations_and_outcome_dates_check_the_horizon(world):
-    call_off = order_services.place_call_off(
-        world.buyer, world.region, world.listing.id, details(world)
-    )
-    order_services.accept(world.provider_admin, call_off)
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    responses.accept(world.provider_admin, call_off)
     with pytest.raises(BusinessRuleViolation) as refused:
-        order_services.propose_variation(
+        variations.propose_variation(
             world.buyer,
             call_off,
             new_end_date=add_years(call_off.start_date, 5) + timedelta(days=1),
@@ -172,12 +169,10 @@ def test_deliveries_variations_and_outcome_dates_check_the_horizon(world):
         )
     assert "after the call-off's start" in refused.value.errors["new_end_date"][0]
     with pytest.raises(BusinessRuleViolation) as refused:
-        order_services.record_delivery(
+        delivery.record_delivery(
             world.provider_admin,
             call_off,
-            order_services.DeliveryDetails(
-                delivered_on=date(1999, 1, 1), units=1, attendance="attended"
-            ),
+            delivery.DeliveryDetails(delivered_on=date(1999, 1, 1), units=1, attendance="attended"),
         )
     assert "2000 or later" in refused.value.errors["delivered_on"][0]
 

@@ -30,14 +30,14 @@ from werkzeug.routing import RequestRedirect
 from marketplace.accounts.models import Organisation
 from marketplace.accounts.services import get_user_by_email
 from marketplace.accreditation.models import Answer, Application
-from marketplace.core.clock import add_working_days
+from marketplace.core.clock import add_working_days, london_date
 from marketplace.core.db import commit, db
 from marketplace.demo import organisations as demo_organisations
 from marketplace.demo import people as demo_people
 from marketplace.demo.catalogue import reindex_search
 from marketplace.demo.world import load_demo_data
-from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff, CallOffStatus
+from marketplace.orders.services import details, placing, variations
 from tests.conftest import sign_in_as
 from tests.factories import password_hash
 
@@ -288,16 +288,16 @@ def journey_world(app, monkeypatch):
         .where(CallOff.provider_id == bridgeway.id, CallOff.status == CallOffStatus.IN_DELIVERY)
         .order_by(CallOff.id)
     ).first()
-    orders.propose_variation(
+    variations.propose_variation(
         trustee, delivering, extra_units=2, reason="The person asked for two more sessions"
     )
     listing = delivering.listing
-    start = add_working_days(orders.london_date(), listing.lead_time_days + 1)
-    orders.place_call_off(
+    start = add_working_days(london_date(), listing.lead_time_days + 1)
+    placing.place_call_off(
         buyer,
         region,
         listing.id,
-        orders.CallOffDetails(
+        details.CallOffDetails(
             quantity=listing.min_units,
             start_date=start,
             end_date=start + timedelta(days=28),
@@ -317,7 +317,7 @@ def journey_world(app, monkeypatch):
             Answer.evidence_expires_on.is_not(None),
         )
     ):
-        answer.evidence_expires_on = orders.london_date() + timedelta(days=20)
+        answer.evidence_expires_on = london_date() + timedelta(days=20)
     commit()
 
 

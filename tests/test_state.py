@@ -10,8 +10,8 @@ from marketplace.catalogue.models import LISTING_TRANSITIONS, Listing, ListingSt
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation, TransitionConflict
 from marketplace.core.state import check_transition, describe, lock, transition
-from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff, CallOffFunder, CallOffStatus
+from marketplace.orders.services import funding, placing
 from tests.orders.factories import build_orders_world, details, shares
 from tests.racing import elsewhere
 
@@ -122,7 +122,7 @@ def test_a_row_is_locked_once_per_transaction_and_again_in_the_next(listing, cou
 
 def test_an_object_written_in_this_transaction_is_not_locked_nor_reloaded(app, count_queries):
     world = build_orders_world()
-    call_off = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     call_off.notes_for_provider = "Changed, not yet written"
     with count_queries() as counter, db.session.no_autoflush:
         lock(call_off, "funders")
@@ -132,7 +132,7 @@ def test_an_object_written_in_this_transaction_is_not_locked_nor_reloaded(app, c
 
 def test_lock_reloads_the_named_collections_with_the_row(app):
     world = build_orders_world()
-    call_off = orders.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -144,7 +144,7 @@ def test_lock_reloads_the_named_collections_with_the_row(app):
     assert funder.confirmed_at is None
 
     def confirm():
-        orders.confirm_funding(
+        funding.confirm_funding(
             db.session.get(type(world.pcc_approver), world.pcc_approver.id),
             db.session.get(CallOff, call_off.id),
             db.session.get(type(world.pcc), world.pcc.id),

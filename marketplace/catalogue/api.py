@@ -14,10 +14,10 @@ import http
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import marshmallow as ma
-from flask import abort, g, request, url_for
+from flask import abort, g, url_for
 from flask.views import MethodView
 
 from marketplace.catalogue import queries
@@ -61,10 +61,8 @@ from marketplace.catalogue.services.details import ListingDetails
 from marketplace.catalogue.services.stale import is_stale
 from marketplace.core.api import (
     CONFLICT_RESPONSE,
-    ApiBlueprint,
     PaginationSchema,
     api_blueprint,
-    token_required,
 )
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, rollback
@@ -77,7 +75,7 @@ blp = api_blueprint(
     "Search the catalogue of services and read a service (no token needed); "
     "a provider's own services: create, change, publish, pause, resume, withdraw, price "
     "(token needed)",
-    public=True,
+    public="reads",
 )
 
 MAX_TEXT_CHARS = 10_000
@@ -85,23 +83,7 @@ MAX_TEXT_CHARS = 10_000
 # ---------------------------------------------------------------------------------------------
 # Writes need a token (reads do not): enforced before anything else, and documented as such.
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
-
-
-@blp.before_request
-def _writes_need_a_token() -> None:
-    if request.method not in READ_METHODS:
-        token_required()
-
-
-def _document_write_auth(doc: dict, doc_info: dict, *, method: str, **kwargs: Any) -> dict:
-    if method.upper() in READ_METHODS:
-        return doc
-    return ApiBlueprint._prepare_auth_doc(doc, doc_info)
-
-
-blp._prepare_doc_cbks.append(_document_write_auth)
 
 NOT_FOUND = http.HTTPStatus.NOT_FOUND.name
 FORBIDDEN = http.HTTPStatus.FORBIDDEN.name

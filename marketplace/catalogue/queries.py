@@ -25,8 +25,9 @@ from marketplace.catalogue.models import (
 from marketplace.catalogue.search.schema import SEARCH_TOPIC, search_areas
 from marketplace.core.audit import AuditEvent
 from marketplace.core.cache import Topic, kept
-from marketplace.core.db import PrecompiledRead, db, parse_id
+from marketplace.core.db import db, parse_id
 from marketplace.core.money import VatTreatment
+from marketplace.core.store import PrecompiledRead
 
 
 def first_of_month(day: date) -> date:

@@ -10,7 +10,6 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask import Flask, abort, g, request
 from flask_smorest import Api, Blueprint
-from flask_smorest.utils import prepare_response
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -76,23 +75,30 @@ class MarketplaceApi(Api):
         flask-smorest documents its error responses (``DEFAULT_ERROR``, ``UNPROCESSABLE_ENTITY``
         and one per status) with ``DEFAULT_RESPONSE_CONTENT_TYPE``, which must stay
         ``application/json`` for successful responses; so the components are registered here
-        with the problem content type instead.
+        with the problem content type instead. (Overrides a private method of flask-smorest's
+        ``Api``, called once by ``init_app``: pinned by tests/test_api_pins.py.)
         """
         for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if not (100 <= status < 200) and status not in (204, 304):
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_JSON)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Any other error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_JSON)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
-        response = {
-            "description": "Missing, wrong or revoked API token",
-            "schema": self.ERROR_SCHEMA,
-        }
-        prepare_response(response, self.spec, PROBLEM_JSON)
-        self.spec.components.response(TOKEN_REQUIRED_RESPONSE, response, lazy=True)
+            with_body = not (100 <= status < 200) and status not in (204, 304)
+            self.spec.components.response(
+                status.name, _problem_response(status.phrase, with_body), lazy=True
+            )
+        self.spec.components.response(
+            self.DEFAULT_ERROR_RESPONSE_NAME, _problem_response("Any other error"), lazy=True
+        )
+        self.spec.components.response(
+            TOKEN_REQUIRED_RESPONSE,
+            _problem_response("Missing, wrong or revoked API token"),
+            lazy=True,
+        )
+
+
+def _problem_response(description: str, with_body: bool = True) -> dict[str, Any]:
+    """An OpenAPI 3 response whose body is a problem+json ``ProblemSchema``."""
+    response: dict[str, Any] = {"description": description}
+    if with_body:
+        response["content"] = {PROBLEM_JSON: {"schema": ProblemSchema}}
+    return response
 
 
 api = MarketplaceApi(
@@ -258,11 +264,16 @@ class ApiBlueprint(Blueprint):
 
     ARGUMENTS_PARSER = ArgumentsParser()
 
-    def __init__(self, *args: Any, public: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, public: bool | str = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.public = public
-        if not public:
+        if public == "reads":
+            self.before_request(_writes_need_a_token)
+        elif not public:
             self.before_request(token_required)
+        if public != True:  # noqa: E712 (False or "reads")
+            # flask-smorest's list of the callbacks that build each operation's documentation:
+            # a private attribute, pinned by tests/test_api_pins.py.
             self._prepare_doc_cbks.append(self._prepare_auth_doc)
 
     def arguments(self, schema: type[ma.Schema] | ma.Schema, **kwargs: Any):
@@ -277,19 +288,30 @@ class ApiBlueprint(Blueprint):
             schema = schema()
         return super().arguments(schema, **kwargs)
 
-    @staticmethod
     def _prepare_auth_doc(
-        doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any
+        self, doc: dict[str, Any], doc_info: dict[str, Any], *, method: str, **kwargs: Any
     ) -> dict[str, Any]:
+        if self.public == "reads" and method.upper() in READ_METHODS:
+            return doc
         doc.setdefault("security", [{"bearerAuth": []}])
         doc.setdefault("responses", {}).update(AUTH_RESPONSES)
         return doc
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _writes_need_a_token() -> None:
+    if request.method not in READ_METHODS:
+        token_required()
+
+
 def api_blueprint(
-    name: str, import_name: str, description: str, *, public: bool = False
+    name: str, import_name: str, description: str, *, public: bool | str = False
 ) -> ApiBlueprint:
-    """A feature's API blueprint; non-public ones require a bearer token on every request."""
+    """A feature's API blueprint. ``public``: False, a bearer token on every request; True,
+    none; ``"reads"``, none to read (GET, HEAD, OPTIONS), a token to write; each documented as
+    such."""
     return ApiBlueprint(
         name, import_name, url_prefix=API_PREFIX, description=description, public=public
     )

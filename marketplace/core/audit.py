@@ -12,13 +12,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from marketplace.core.clock import utcnow
-from marketplace.core.db import DirectlyWritten, UTCDateTime, db, new_row
+from marketplace.core.db import UTCDateTime, db
 
 ACTION_MAX = 80
 OBJECT_TYPE_MAX = 60
 
 
-class AuditEvent(DirectlyWritten, db.Model):
+class AuditEvent(db.Model):
     __tablename__ = "audit_events"
     # One index for an object's history (by type and key; its first column also lists the
     # types), not one per column: every change in the app writes a row here, and each index
@@ -102,8 +102,7 @@ def record(
             object_id = getattr(obj, "id", None)
     if organisation is None and obj is not None:
         organisation = getattr(obj, "audit_organisation", None)
-    event_row = new_row(
-        AuditEvent,
+    event_row = AuditEvent(
         **event_values(
             actor,
             action,

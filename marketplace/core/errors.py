@@ -74,7 +74,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ):
     """Build an RFC 9457 problem+json response."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    phrase = next((s.phrase for s in HTTPStatus if s.value == status), "Error")
     body: dict[str, Any] = {
         "type": f"https://marketplace.invalid/problems/{status}",
         "title": title or phrase,

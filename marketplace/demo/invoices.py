@@ -27,8 +27,12 @@ from marketplace.core.db import db
 from marketplace.demo.organisations import provider_admin_of
 from marketplace.invoices import services
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
-from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff
+from marketplace.orders.services import delivery as orders_delivery
+from marketplace.orders.services import details as orders_details
+from marketplace.orders.services import funding as orders_funding
+from marketplace.orders.services import placing as orders_placing
+from marketplace.orders.services import responses as orders_responses
 from marketplace.outcomes import queries as outcome_queries
 from marketplace.outcomes import services as outcomes
 
@@ -95,11 +99,11 @@ class _Billing:
     def place(self, n: int, when: date, co_funded: bool, terms=()) -> CallOff:
         start = add_working_days(when, self.listing.lead_time_days + 1)
         shares = (
-            (orders.FundingShare(self.region.id, 6_000), orders.FundingShare(self.pcc.id, 4_000))
+            (orders_details.FundingShare(self.region.id, 6_000), orders_details.FundingShare(self.pcc.id, 4_000))
             if co_funded
             else ()
         )
-        details = orders.CallOffDetails(
+        details = orders_details.CallOffDetails(
             quantity=16,
             start_date=start,
             end_date=start + timedelta(days=7 * 30),
@@ -111,12 +115,12 @@ class _Billing:
             shares=shares,
             outcome_terms=terms,
         )
-        call_off = orders.place_call_off(
+        call_off = orders_placing.place_call_off(
             self.buyer, self.region, self.listing.id, details, now=_at(when)
         )
         if co_funded:
-            orders.confirm_funding(self.pcc_approver, call_off, self.pcc, now=_at(when, 14))
-        orders.accept(self.admin, call_off, now=_at(when + timedelta(days=1)))
+            orders_funding.confirm_funding(self.pcc_approver, call_off, self.pcc, now=_at(when, 14))
+        orders_responses.accept(self.admin, call_off, now=_at(when + timedelta(days=1)))
         return call_off
 
     def pay(self, invoice: Invoice, validate_after: int, pay_after: int) -> None:
@@ -182,10 +186,10 @@ def _deliver_twice_a_month(billing: _Billing, call_offs, months: list[date]) -> 
         for first in months + [today.replace(day=1)]:
             for day in (first + timedelta(days=4), first + timedelta(days=18)):
                 if call_off.start_date <= day <= min(today, call_off.end_date):
-                    orders.record_delivery(
+                    orders_delivery.record_delivery(
                         billing.admin,
                         call_off,
-                        orders.DeliveryDetails(
+                        orders_delivery.DeliveryDetails(
                             delivered_on=day,
                             units=1,
                             attendance="attended",

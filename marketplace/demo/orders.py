@@ -18,8 +18,13 @@ from marketplace.catalogue.search.queries import search
 from marketplace.core.clock import add_working_days, financial_year, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.demo.organisations import provider_admin_of
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import responses as order_responses
 
 PROBATION_BUDGET_PENCE = 25_000_000  # £250,000
 OTHER_BUDGET_PENCE = 8_000_000  # £80,000
@@ -97,14 +102,14 @@ class _Placer:
         start = add_working_days(london_date(when), listing.lead_time_days + 1)
         shares = (
             (
-                services.FundingShare(self.region.id, 6_000),
-                services.FundingShare(self.pcc.id, 4_000),
+                order_details.FundingShare(self.region.id, 6_000),
+                order_details.FundingShare(self.pcc.id, 4_000),
             )
             if co_funded
             else ()
         )
         quantity = max(listing.min_units, min(quantity, listing.max_units))
-        details = services.CallOffDetails(
+        details = order_details.CallOffDetails(
             quantity=quantity,
             start_date=start,
             end_date=start + timedelta(days=56),
@@ -116,7 +121,7 @@ class _Placer:
             notes_for_provider="Prefers appointments after 10am.",
             shares=shares,
         )
-        call_off = services.place_call_off(
+        call_off = order_placing.place_call_off(
             actor or self.buyer, self.region, listing.id, details, now=when
         )
         return call_off, admin
@@ -145,10 +150,10 @@ def _call_offs_under_way(placer: _Placer, pcc_approver: User, now: datetime) -> 
     """Accepted; and co-funded, confirmed, accepted and in delivery with sessions recorded."""
     days = timedelta(days=1)
     accepted, admin = placer.place(5, now - 2 * days, 5, "continuity")
-    services.accept(admin, accepted, now=now - days)
+    order_responses.accept(admin, accepted, now=now - days)
     delivering, admin = placer.place(1, now - 40 * days, 8, "continuity", co_funded=True)
-    services.confirm_funding(pcc_approver, delivering, placer.pcc, now=now - 39 * days)
-    services.accept(admin, delivering, now=now - 38 * days)
+    order_funding.confirm_funding(pcc_approver, delivering, placer.pcc, now=now - 39 * days)
+    order_responses.accept(admin, delivering, now=now - 38 * days)
     for offset, attendance, absence in (
         (0, "attended", None),
         (7, "late", None),
@@ -156,10 +161,10 @@ def _call_offs_under_way(placer: _Placer, pcc_approver: User, now: datetime) -> 
     ):
         day = delivering.start_date + timedelta(days=offset)
         if day <= london_date(now):
-            services.record_delivery(
+            order_delivery.record_delivery(
                 admin,
                 delivering,
-                services.DeliveryDetails(
+                order_delivery.DeliveryDetails(
                     delivered_on=day,
                     units=0 if absence else 1,
                     attendance=attendance,
@@ -174,28 +179,30 @@ def _call_offs_ended(placer: _Placer, buyer: User, now: datetime) -> None:
     """Completed with an outcome, declined by the provider, cancelled by the buyer, expired."""
     days = timedelta(days=1)
     done, admin = placer.place(0, now - 90 * days, 3, "lowest_price_with_capacity")
-    services.accept(admin, done, now=now - 89 * days)
-    services.record_delivery(
+    order_responses.accept(admin, done, now=now - 89 * days)
+    order_delivery.record_delivery(
         admin,
         done,
-        services.DeliveryDetails(delivered_on=done.start_date, units=3, attendance="attended"),
+        order_delivery.DeliveryDetails(
+            delivered_on=done.start_date, units=3, attendance="attended"
+        ),
         now=now,
     )
     outcome = next(iter(done.listing.outcome_list), None)
-    services.complete(
+    order_delivery.complete(
         admin,
         done,
         "All sessions delivered; the person moved into settled accommodation.",
-        [services.OutcomeDetails(outcome, "achieved")] if outcome else [],
+        [order_delivery.OutcomeDetails(outcome, "achieved")] if outcome else [],
         now=now,
     )
     declined, admin = placer.place(6, now - 3 * days, 2, "lowest_price_with_capacity")
-    services.decline(admin, declined, "No key worker free in that area until spring.", now=now)
+    order_responses.decline(admin, declined, "No key worker free in that area until spring.", now=now)
     cancelled, _ = placer.place(7, now - 5 * days, 2, "continuity")
-    services.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
+    order_responses.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
     # Not answered in time: expired.
     placer.place(8, now - 10 * days, 2, "lowest_price_with_capacity")
-    services.expire_overdue(now)
+    order_responses.expire_overdue(now)
 
 
 def load_declined_share_demo(
@@ -218,11 +225,11 @@ def load_declined_share_demo(
     listing = db.session.get(Listing, listing_id)
     now = utcnow()
     start = add_working_days(london_date(now), listing.lead_time_days + 1)
-    call_off = services.place_call_off(
+    call_off = order_placing.place_call_off(
         people["buyer.london"],
         london,
         listing.id,
-        services.CallOffDetails(
+        order_details.CallOffDetails(
             quantity=max(listing.min_units, min(4, listing.max_units)),
             start_date=start,
             end_date=start + timedelta(days=56),
@@ -232,13 +239,13 @@ def load_declined_share_demo(
             choice_reason="only_provider_in_area",
             choice_reason_detail="Demo call-off",
             shares=(
-                services.FundingShare(london.id, 7_000),
-                services.FundingShare(pcc.id, 3_000),
+                order_details.FundingShare(london.id, 7_000),
+                order_details.FundingShare(pcc.id, 3_000),
             ),
         ),
         now=now,
     )
-    services.decline_funding(
+    funding.decline_funding(
         people["pcc.approver"],
         call_off,
         pcc,

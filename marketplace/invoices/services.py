@@ -20,9 +20,9 @@ from marketplace.accounts.models import User
 from marketplace.accounts.services import email_people
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services.vat import VAT_REGISTRATION_TREATMENTS
-from marketplace.core import audit
+from marketplace.core import audit, store
 from marketplace.core.clock import LONDON, london_date, utcnow
-from marketplace.core.db import db, insert_many, lock_rows, reserve_ids
+from marketplace.core.db import db, lock_rows
 from marketplace.core.errors import (
     BusinessRuleViolation,
     NotFound,
@@ -48,6 +48,7 @@ from marketplace.invoices.models import (
 )
 from marketplace.invoices.permissions import PROVIDER_ISSUERS, can_issue, can_settle
 from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
+from marketplace.orders import signals as orders_signals
 from marketplace.orders.models import CallOff, CallOffFunder, Delivery
 from marketplace.orders.permissions import BUYER_ROLES
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim
@@ -315,9 +316,9 @@ def _draft_in_bulk(
     if not invoices:
         return
     connection = db.session.connection()
-    invoice_ids = reserve_ids(connection, Invoice.__table__, len(invoices))
+    invoice_ids = store.reserve_ids(connection, Invoice.__table__, len(invoices))
     if invoice_ids is not None:
-        insert_many(
+        store.insert_many(
             connection,
             Invoice.__table__,
             [{"id": i, **invoice} for i, invoice in zip(invoice_ids, invoices, strict=True)],
@@ -326,7 +327,7 @@ def _draft_in_bulk(
         invoice_ids = db.session.scalars(
             sa.insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), invoices
         ).all()
-    insert_many(
+    store.insert_many(
         connection,
         InvoiceLine.__table__,
         [
@@ -335,7 +336,7 @@ def _draft_in_bulk(
             for line in invoice_lines
         ],
     )
-    insert_many(
+    store.insert_many(
         connection,
         audit.AuditEvent.__table__,
         [
@@ -416,6 +417,12 @@ def _record_drafted(invoice: Invoice) -> None:
         organisation=invoice.provider_id,
         after={**audit.snapshot(invoice, INVOICE_FIELDS), "lines": len(invoice.lines)},
     )
+
+
+@orders_signals.call_off_completed.connect
+def _bill_completed_call_off(call_off: CallOff, *, now: datetime, **_: object) -> None:
+    """A completed call-off's unbilled delivery is invoiced at once (``bill_on_completion``)."""
+    bill_on_completion(call_off, now=now)
 
 
 def bill_on_completion(call_off: CallOff, *, now: datetime | None = None) -> Invoice | None:

@@ -29,7 +29,7 @@ from marketplace.core.api import (
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.money import VatTreatment
-from marketplace.orders import permissions, services
+from marketplace.orders import permissions
 from marketplace.orders.models import (
     IDEMPOTENCY_KEY_MAX,
     AwardRoute,
@@ -53,6 +53,11 @@ from marketplace.orders.schemas import (
     RejectionSchema,
     ResplitSchema,
 )
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing, responses
+from marketplace.orders.services import variations as order_variations
 from marketplace.outcomes.services import OutcomeTermDetails
 
 blp = api_blueprint(
@@ -236,19 +241,19 @@ class CallOffCollection(MethodView):
         user, organisation = g.api_user, g.organisation
         listing_id = args.pop("listing_id")
         shares = [
-            services.FundingShare(s["organisation_id"], s["basis_points"])
+            order_details.FundingShare(s["organisation_id"], s["basis_points"])
             for s in args.pop("shares", [])
         ]
         terms = tuple(OutcomeTermDetails(**t) for t in args.pop("outcome_terms", []))
-        seen = services.PriceSeen(
+        seen = order_details.PriceSeen(
             version_id=args.pop("expected_price_version_id", None),
             unit_price_pence=args.pop("expected_unit_price_pence", None),
         )
-        details = services.CallOffDetails(**args, shares=tuple(shares), outcome_terms=terms)
+        details = order_details.CallOffDetails(**args, shares=tuple(shares), outcome_terms=terms)
         key = request.headers.get("Idempotency-Key")
         if key is None:
             call_off = _write(
-                lambda: services.place_call_off(
+                lambda: placing.place_call_off(
                     user, organisation, listing_id, details, price_seen=seen
                 )
             )
@@ -265,7 +270,7 @@ class CallOffCollection(MethodView):
 def _place_once(user, organisation, listing_id, details, key, fingerprint, seen):
     try:
         return _write(
-            lambda: services.place_call_off_once(
+            lambda: placing.place_call_off_once(
                 user,
                 organisation,
                 listing_id,
@@ -278,7 +283,7 @@ def _place_once(user, organisation, listing_id, details, key, fingerprint, seen)
     except IntegrityError:
         # The same key raced in from another request, which won: answer with its call-off.
         rollback()
-        existing = services.placed_with_key(user, key, fingerprint)
+        existing = placing.placed_with_key(user, key, fingerprint)
         if existing is None:
             raise
         return existing, False
@@ -321,14 +326,14 @@ def _action(name: str, schema=None):
 @_action("confirm-funding")
 def _confirm_funding(user, call_off, body):
     """A co-funder's approver confirms the token organisation's share."""
-    services.confirm_funding(user, call_off, g.organisation)
+    order_funding.confirm_funding(user, call_off, g.organisation)
 
 
 @_action("decline-funding", DeclineSchema)
 def _decline_funding(user, call_off, body):
     """A co-funder's approver declines the token organisation's share, with a reason; the
     call-off waits for the lead buyer to re-split the shares or cancel."""
-    services.decline_funding(user, call_off, g.organisation, body["reason"])
+    order_funding.decline_funding(user, call_off, g.organisation, body["reason"])
 
 
 @_action("funding", ResplitSchema)
@@ -336,49 +341,49 @@ def _resplit_funding(user, call_off, body):
     """After a co-funder declined, the lead buyer sets every funder's new share; new or larger
     shares are asked again. 409 if no share was declined."""
     shares = [
-        services.FundingShare(s["organisation_id"], s["basis_points"]) for s in body["shares"]
+        order_details.FundingShare(s["organisation_id"], s["basis_points"]) for s in body["shares"]
     ]
-    services.resplit_funding(user, call_off, shares)
+    order_funding.resplit_funding(user, call_off, shares)
 
 
 @_action("approve")
 def _approve(user, call_off, body):
     """An approver of the lead buyer (not the person who placed it) approves the spend."""
-    services.approve(user, call_off)
+    order_funding.approve(user, call_off)
 
 
 @_action("accept")
 def _accept(user, call_off, body):
     """The provider accepts within the response period; its units take monthly capacity."""
-    services.accept(user, call_off)
+    responses.accept(user, call_off)
 
 
 @_action("decline", DeclineSchema)
 def _decline(user, call_off, body):
     """The provider declines, with a reason the buyer sees."""
-    services.decline(user, call_off, body["reason"])
+    responses.decline(user, call_off, body["reason"])
 
 
 @_action("cancel", CancellationSchema)
 def _cancel(user, call_off, body):
     """The buyer cancels an open call-off; delivered units remain payable."""
-    services.cancel(user, call_off, body["reason"], body.get("detail", ""))
+    responses.cancel(user, call_off, body["reason"], body.get("detail", ""))
 
 
 @_action("complete", CompletionSchema)
 def _complete(user, call_off, body):
     """The provider completes it with an end-of-service summary and each outcome's result."""
     outcomes = [
-        services.OutcomeDetails(o["outcome"], o["result"], o.get("comment", ""))
+        order_delivery.OutcomeDetails(o["outcome"], o["result"], o.get("comment", ""))
         for o in body.get("outcomes", [])
     ]
-    services.complete(user, call_off, body["summary"], outcomes)
+    order_delivery.complete(user, call_off, body["summary"], outcomes)
 
 
 @_action("variations", NewVariationSchema)
 def _propose(user, call_off, body):
     """Either side proposes more units and/or a later end date."""
-    services.propose_variation(
+    order_variations.propose_variation(
         user,
         call_off,
         extra_units=body.get("extra_units", 0),
@@ -412,26 +417,26 @@ def _variation_action(name: str, schema=None):
 @_variation_action("agree")
 def _agree(user, call_off, variation_id, body):
     """The other side agrees; the route, budget and capacity checks run on the new terms."""
-    services.agree_variation(user, call_off, variation_id)
+    order_variations.agree_variation(user, call_off, variation_id)
 
 
 @_variation_action("approve")
 def _approve_variation(user, call_off, variation_id, body):
     """An approver of the lead buyer approves a change above the spend limit of the person who
     agreed (or proposed) it."""
-    services.approve_variation(user, call_off, variation_id)
+    order_variations.approve_variation(user, call_off, variation_id)
 
 
 @_variation_action("reject", RejectionSchema)
 def _reject(user, call_off, variation_id, body):
     """The other side rejects it, with a reason."""
-    services.reject_variation(user, call_off, variation_id, body["reason"])
+    order_variations.reject_variation(user, call_off, variation_id, body["reason"])
 
 
 @_variation_action("withdraw")
 def _withdraw(user, call_off, variation_id, body):
     """The side that proposed it withdraws it."""
-    services.withdraw_variation(user, call_off, variation_id)
+    order_variations.withdraw_variation(user, call_off, variation_id)
 
 
 @blp.route("/orders/<int:call_off_id>/deliveries", methods=["POST"])
@@ -441,5 +446,7 @@ def record_delivery(args, call_off_id):
     """The provider records a session: date, units, attendance, a short progress note."""
     call_off = _call_off(call_off_id)
     return _write(
-        lambda: services.record_delivery(g.api_user, call_off, services.DeliveryDetails(**args))
+        lambda: order_delivery.record_delivery(
+            g.api_user, call_off, order_delivery.DeliveryDetails(**args)
+        )
     )

@@ -7,7 +7,7 @@ import click
 from flask.cli import AppGroup
 
 from marketplace.core.db import commit
-from marketplace.orders.services import expire_overdue
+from marketplace.orders.services.responses import expire_overdue
 
 orders_cli = AppGroup("orders", help="Call-offs.")
 

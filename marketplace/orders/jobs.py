@@ -6,7 +6,7 @@ from datetime import datetime
 
 from marketplace.core.scheduler.registry import job
 from marketplace.orders.models import CallOffStatus
-from marketplace.orders.services import expire_overdue
+from marketplace.orders.services.responses import expire_overdue
 
 
 @job(

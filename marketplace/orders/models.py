@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import Arrangement
 from marketplace.catalogue.models import MAX_UNITS, Listing, Unit
-from marketplace.core.db import DirectlyWritten, TimestampMixin, UTCDateTime, db, enum_type
+from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.core.money import VatTreatment
 from marketplace.reference.models import ServiceCategory
 
@@ -215,7 +215,7 @@ class Side(enum.StrEnum):
     PROVIDER = "provider"
 
 
-class CallOff(TimestampMixin, DirectlyWritten, db.Model):
+class CallOff(TimestampMixin, db.Model):
     __tablename__ = "call_offs"
     __table_args__ = (
         sa.CheckConstraint(f"quantity > 0 AND quantity <= {MAX_UNITS}", name="quantity_range"),
@@ -371,7 +371,7 @@ class CallOff(TimestampMixin, DirectlyWritten, db.Model):
         return self.status in OPEN_STATUSES
 
 
-class CallOffFunder(DirectlyWritten, db.Model):
+class CallOffFunder(db.Model):
     """One commissioner's share of a call-off, committed against its budget."""
 
     __tablename__ = "call_off_funders"
@@ -432,7 +432,7 @@ class CallOffFunder(DirectlyWritten, db.Model):
         return f"{whole}%" if not part else f"{whole}.{part:02d}%"
 
 
-class CallOffBudgetPart(DirectlyWritten, db.Model):
+class CallOffBudgetPart(db.Model):
     """One funder's part of a call-off in one financial year, committed against that year's
     budget: a call-off whose planned months span two years commits each year's part, by its
     planned spread of units over the months. A funder's parts sum to its share; delivery spends

@@ -21,6 +21,23 @@ def parties(call_off: CallOff) -> set[int]:
     return {call_off.provider_id, *(funder.organisation_id for funder in call_off.funders)}
 
 
+def is_buyer(user: User, call_off: CallOff) -> bool:
+    """The user buys for the call-off's lead buyer (a buyer or an approver there)."""
+    return bool(user.roles_for(call_off.lead_buyer_id) & BUYER_ROLES)
+
+
+def is_provider(
+    user: User, call_off: CallOff, roles: frozenset[Role] = frozenset({Role.PROVIDER_ADMIN})
+) -> bool:
+    """The user holds one of ``roles`` in the call-off's provider (by default its admin)."""
+    return bool(user.roles_for(call_off.provider_id) & roles)
+
+
+def is_party(user: User, call_off: CallOff) -> bool:
+    """The user holds any role in an organisation party to the call-off."""
+    return any(user.roles_for(org) for org in parties(call_off))
+
+
 def can_see(user: User, organisation: Organisation | None, call_off: CallOff) -> bool:
     """Acting for ``organisation``: it is party to the call-off, or it is the authority."""
     if organisation is None:
@@ -32,9 +49,9 @@ def can_see(user: User, organisation: Organisation | None, call_off: CallOff) ->
 
 def side_of(user: User, call_off: CallOff) -> Side | None:
     """Which side of the call-off the user acts for: its lead buyer or its provider."""
-    if user.roles_in(call_off.lead_buyer) & BUYER_ROLES:
+    if is_buyer(user, call_off):
         return Side.BUYER
-    if Role.PROVIDER_ADMIN in user.roles_in(call_off.provider):
+    if is_provider(user, call_off):
         return Side.PROVIDER
     return None
 

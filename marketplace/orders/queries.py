@@ -10,7 +10,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.accounts.models import Membership, Role
 from marketplace.core.cache import read_committed
-from marketplace.core.db import PrecompiledRead, db
+from marketplace.core.db import db
+from marketplace.core.store import PrecompiledRead
 from marketplace.orders.models import (
     Budget,
     CallOff,

@@ -19,7 +19,7 @@ from marketplace.orders.models import (
     ChoiceReason,
     OutcomeResult,
 )
-from marketplace.orders.services import MAX_FUNDERS
+from marketplace.orders.services.details import MAX_FUNDERS
 from marketplace.outcomes.schemas import NewOutcomeTermSchema
 
 MAX_ID = 2**31 - 1

@@ -33,6 +33,7 @@ from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
 from marketplace.catalogue.queries import visible_listing
 from marketplace.catalogue.rate_cards import safe_cell
+from marketplace.core import clock
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db, parse_id, rollback
 from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound, PermissionDenied
@@ -40,7 +41,7 @@ from marketplace.core.filters import govuk_date
 from marketplace.core.forms import parse_day, parse_whole_number
 from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
-from marketplace.orders import permissions, services
+from marketplace.orders import permissions
 from marketplace.orders.forms import (
     CancelForm,
     ConfirmForm,
@@ -54,18 +55,14 @@ from marketplace.orders.forms import (
     VariationForm,
     complete_form,
 )
-from marketplace.orders.models import (
-    CallOff,
-    CallOffStatus,
-    ChoiceReason,
-    VariationStatus,
-)
-from marketplace.orders.queries import (
-    CallOffFilters,
-    budgets_of,
-    call_offs_query,
-    waiting_first,
-)
+from marketplace.orders.models import CallOff, CallOffStatus, ChoiceReason, VariationStatus
+from marketplace.orders.queries import CallOffFilters, budgets_of, call_offs_query, waiting_first
+from marketplace.orders.services import call_offs, responses, route
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import variations as order_variations
 
 bp = Blueprint("orders", __name__, url_prefix="/call-offs", template_folder="templates")
 
@@ -113,12 +110,12 @@ def _drafts() -> dict:
     return dict(session.get(DRAFTS_KEY) or {})
 
 
-def _details(draft: dict, organisation: Organisation) -> services.CallOffDetails:
+def _details(draft: dict, organisation: Organisation) -> order_details.CallOffDetails:
     lead = 10_000 - sum(points for _, points in draft["co_funding"])
-    shares = [services.FundingShare(organisation.id, lead)] + [
-        services.FundingShare(org_id, points) for org_id, points in draft["co_funding"]
+    shares = [order_details.FundingShare(organisation.id, lead)] + [
+        order_details.FundingShare(org_id, points) for org_id, points in draft["co_funding"]
     ]
-    return services.CallOffDetails(
+    return order_details.CallOffDetails(
         quantity=draft["quantity"],
         # None while the question page still has the date wrong (the checks then say so).
         start_date=date.fromisoformat(draft["start_date"]) if draft["start_date"] else None,
@@ -197,7 +194,7 @@ def _form_field(form: PlaceCallOffForm, key: str, rows: list[int]) -> str:
         return f"share_{rows[0]}" if rows else ""
     if parts[0] == "outcome_terms":
         return OUTCOME_FIELDS.get(parts[-1], "outcome")
-    return key if key and key in form._fields else ""
+    return key if key and key in form else ""
 
 
 def _show_errors(
@@ -291,7 +288,7 @@ def place(listing_id: int):
         }
         refusals: list = []
         try:
-            service_errors = services.check_call_off(
+            service_errors = order_placing.check_call_off(
                 current_user,
                 organisation,
                 listing.id,
@@ -301,7 +298,7 @@ def place(listing_id: int):
         except NotFound:
             service_errors = {"": ["This service cannot be bought at the moment"]}
         for refusal in refusals:
-            if isinstance(refusal, services.AboveDirectAwardLimit):
+            if isinstance(refusal, route.AboveDirectAwardLimit):
                 # A short error on the quantity; why, and what to do instead, beside it.
                 [message] = refusal.errors["quantity"]
                 service_errors["quantity"] = [
@@ -343,7 +340,7 @@ def check(listing_id: int, token: str):
     if form.validate_on_submit():
         fingerprint = json.dumps(draft, sort_keys=True)
         try:
-            call_off, _ = services.place_call_off_once(
+            call_off, _ = order_placing.place_call_off_once(
                 current_user,
                 organisation,
                 listing.id,
@@ -352,13 +349,13 @@ def check(listing_id: int, token: str):
                 request_fingerprint=fingerprint,
                 # What this page showed when Place was pressed: a price that has changed
                 # since places nothing, and the page shows the new one and asks again.
-                price_seen=services.PriceSeen.from_token(form.price_seen.data),
+                price_seen=order_details.PriceSeen.from_token(form.price_seen.data),
             )
             commit()
         except NotFound:
             rollback()
             abort(404)
-        except services.PriceChanged as error:
+        except order_details.PriceChanged as error:
             # The price moved after this page showed it: this page again, with the new price
             # and what the call-off would now cost, to be checked and placed again.
             rollback()
@@ -372,21 +369,21 @@ def check(listing_id: int, token: str):
             return redirect(url_for("orders.place", listing_id=listing.id, draft=token))
         except IntegrityError:  # the same answers were sent twice at once: show the first
             rollback()
-            call_off = services.placed_with_key(current_user, f"form:{token}", fingerprint)
+            call_off = order_placing.placed_with_key(current_user, f"form:{token}", fingerprint)
             if call_off is None:
                 raise
         if not errors:
             drafts.pop(token, None)
             session[DRAFTS_KEY] = drafts
             return redirect(url_for("orders.placed", call_off_id=call_off.id))
-    price = listing.price_on(services.london_date(None))
+    price = listing.price_on(clock.london_date(None))
     value = (
-        services.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
+        call_offs.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
         if price
         else None
     )
     if price is not None:
-        form.price_seen.data = services.PriceSeen(
+        form.price_seen.data = order_details.PriceSeen(
             price.id, price.unit_price_pence, listing.vat_treatment
         ).token
     names = {
@@ -731,7 +728,7 @@ def confirm_funding(call_off_id: int):
     organisation = _organisation()
     return _one_click(
         call_off_id,
-        lambda c: services.confirm_funding(current_user, c, organisation),
+        lambda c: order_funding.confirm_funding(current_user, c, organisation),
         "You have confirmed your organisation's share.",
     )
 
@@ -744,7 +741,7 @@ def decline_funding(call_off_id: int):
         call_off_id,
         DeclineFundingForm(),
         "orders/decline_funding.html",
-        lambda c, f: services.decline_funding(current_user, c, organisation, f.reason.data),
+        lambda c, f: order_funding.decline_funding(current_user, c, organisation, f.reason.data),
         "You have declined your organisation's share. The lead buyer has been told.",
     )
 
@@ -783,11 +780,11 @@ def resplit_funding(call_off_id: int):
                     "come to less than 100%, leaving your organisation a share"
                 ]
             else:
-                shares = [services.FundingShare(organisation.id, 10_000 - total)] + [
-                    services.FundingShare(org_id, points) for _, org_id, points in co_funding
+                shares = [order_details.FundingShare(organisation.id, 10_000 - total)] + [
+                    order_details.FundingShare(org_id, points) for _, org_id, points in co_funding
                 ]
                 try:
-                    services.resplit_funding(current_user, call_off, shares)
+                    order_funding.resplit_funding(current_user, call_off, shares)
                     commit()
                 except (NotFound, PermissionDenied) as error:
                     rollback()
@@ -826,7 +823,7 @@ def _resplit_message(call_off: CallOff) -> str:
 def approve(call_off_id: int):
     return _one_click(
         call_off_id,
-        lambda c: services.approve(current_user, c),
+        lambda c: order_funding.approve(current_user, c),
         "Call-off approved and sent to the provider.",
     )
 
@@ -836,7 +833,7 @@ def approve(call_off_id: int):
 def accept(call_off_id: int):
     return _one_click(
         call_off_id,
-        lambda c: services.accept(current_user, c),
+        lambda c: responses.accept(current_user, c),
         "Call-off accepted. The buyer has been told.",
     )
 
@@ -855,7 +852,7 @@ def decline(call_off_id: int):
         call_off_id,
         DeclineForm(),
         "orders/decline.html",
-        lambda c, f: services.decline(current_user, c, f.reason.data),
+        lambda c, f: responses.decline(current_user, c, f.reason.data),
         "Call-off declined. The buyer has been told.",
     )
 
@@ -867,7 +864,7 @@ def cancel(call_off_id: int):
         call_off_id,
         CancelForm(),
         "orders/cancel.html",
-        lambda c, f: services.cancel(current_user, c, f.reason.data, f.detail.data or ""),
+        lambda c, f: responses.cancel(current_user, c, f.reason.data, f.detail.data or ""),
         "Call-off cancelled.",
     )
 
@@ -876,10 +873,10 @@ def cancel(call_off_id: int):
 @roles_required(Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR)
 def record_delivery(call_off_id: int):
     def act(call_off, form):
-        services.record_delivery(
+        order_delivery.record_delivery(
             current_user,
             call_off,
-            services.DeliveryDetails(
+            order_delivery.DeliveryDetails(
                 delivered_on=parse_day(form.delivered_on.data),
                 units=parse_whole_number(form.units.data),
                 attendance=form.attendance.data,
@@ -903,11 +900,11 @@ def complete(call_off_id: int):
 
     def act(call_off, form):
         results = [
-            services.OutcomeDetails(outcome, getattr(form, f"outcome_{n}").data)
+            order_delivery.OutcomeDetails(outcome, getattr(form, f"outcome_{n}").data)
             for n, outcome in enumerate(offered)
         ]
         try:
-            services.complete(current_user, call_off, form.summary.data, results)
+            order_delivery.complete(current_user, call_off, form.summary.data, results)
         except BusinessRuleViolation as error:
             # The service names each outcome by its place in the list: the form's outcome_<n>.
             raise BusinessRuleViolation(
@@ -930,7 +927,7 @@ def propose_variation(call_off_id: int):
         call_off_id,
         VariationForm(),
         "orders/variation.html",
-        lambda c, f: services.propose_variation(
+        lambda c, f: order_variations.propose_variation(
             current_user,
             c,
             extra_units=parse_whole_number(f.extra_units.data),
@@ -949,7 +946,7 @@ def agree_variation(call_off_id: int, variation_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        variation = services.agree_variation(current_user, call_off, variation_id)
+        variation = order_variations.agree_variation(current_user, call_off, variation_id)
         commit()
     except DomainError as error:
         rollback()
@@ -972,7 +969,7 @@ def agree_variation(call_off_id: int, variation_id: int):
 def approve_variation(call_off_id: int, variation_id: int):
     return _one_click(
         call_off_id,
-        lambda c: services.approve_variation(current_user, c, variation_id),
+        lambda c: order_variations.approve_variation(current_user, c, variation_id),
         "Change approved.",
     )
 
@@ -982,7 +979,7 @@ def approve_variation(call_off_id: int, variation_id: int):
 def withdraw_variation(call_off_id: int, variation_id: int):
     return _one_click(
         call_off_id,
-        lambda c: services.withdraw_variation(current_user, c, variation_id),
+        lambda c: order_variations.withdraw_variation(current_user, c, variation_id),
         "Proposed change withdrawn.",
     )
 
@@ -994,6 +991,8 @@ def reject_variation(call_off_id: int, variation_id: int):
         call_off_id,
         RejectVariationForm(),
         "orders/reject_variation.html",
-        lambda c, f: services.reject_variation(current_user, c, variation_id, f.reason.data),
+        lambda c, f: order_variations.reject_variation(
+            current_user, c, variation_id, f.reason.data
+        ),
         "Change rejected. The other side has been told.",
     )

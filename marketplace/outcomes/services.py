@@ -32,9 +32,10 @@ from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionD
 from marketplace.core.money import split_by_basis_points, vat_pence
 from marketplace.core.state import check_transition, lock, transition
 from marketplace.core.validation import date_horizon_error
-from marketplace.orders import services as orders
+from marketplace.orders import signals as orders_signals
 from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff
 from marketplace.orders.permissions import BUYER_ROLES, parties
+from marketplace.orders.services import call_offs, route
 from marketplace.outcomes.models import (
     CLAIM_TRANSITIONS,
     CLAIMABLE,
@@ -113,7 +114,7 @@ def check_term(
         ]
     elif term.tariff_pence > MAX_TARIFF_PENCE:
         errors["tariff_pence"] = [
-            f"The tariff per outcome must be {orders._pounds(MAX_TARIFF_PENCE)} or less"
+            f"The tariff per outcome must be {call_offs.in_pounds(MAX_TARIFF_PENCE)} or less"
         ]
     if not isinstance(term.earliest_claim_on, date) or isinstance(term.earliest_claim_on, datetime):
         errors["earliest_claim_on"] = ["Enter the earliest date the outcome can be claimed"]
@@ -197,6 +198,20 @@ def add_terms_at_placing(
     for term in rows:
         audit.record(actor, "outcome_term.agreed", term, after=audit.snapshot(term, TERM_FIELDS))
     return rows
+
+
+@orders_signals.checking_outcome_terms.connect
+def _check_terms_when_placing(
+    listing: Listing, *, start_date: object, vat_treatment, terms, **_: object
+) -> tuple[dict[str, list[str]], int]:
+    return check_new_terms(listing, start_date, vat_treatment, terms)
+
+
+@orders_signals.call_off_placed_with_terms.connect
+def _add_terms_when_placed(
+    call_off: CallOff, *, actor: User, terms, now: datetime, **_: object
+) -> list[OutcomeTerm]:
+    return add_terms_at_placing(actor, call_off, terms, now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +334,7 @@ def agree_term(
         )
     now = now or utcnow()
     extra = term_max_pence(term, call_off.vat_treatment)
-    orders._check_route(call_off, extra, now)  # locks the buyer's total for the service
+    route.check_route(call_off, extra, now)  # locks the buyer's total for the service
     before = audit.snapshot(term, TERM_FIELDS)
     transition(term, OutcomeTermStatus.AGREED, OUTCOME_TERM_TRANSITIONS, noun="outcome term")
     term.agreed_at, term.agreed_by_id = now, actor.id

@@ -16,7 +16,7 @@ from marketplace.catalogue.models import Unit
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import services as order_services
+from marketplace.orders.services import placing
 from tests.accreditation.builders import make_provider, make_world
 from tests.accreditation.factories import make_lot_membership
 from tests.catalogue.factories import make_listing
@@ -80,7 +80,7 @@ def test_the_providers_listing_pages_say_an_hour(web, hourly):
 
 def test_an_email_for_one_unit_says_one_unit(app):
     world = build_orders_world()
-    order_services.place_call_off(
+    placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,

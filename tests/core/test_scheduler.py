@@ -26,8 +26,10 @@ from marketplace.core.scheduler.models import RunOutcome, ScheduledJobRun
 from marketplace.core.scheduler.runner import Runner
 from marketplace.core.scheduler.services import latest_due, run_job
 from marketplace.invoices.models import Invoice, InvoiceLine
-from marketplace.orders import services as orders
 from marketplace.orders.models import CallOff, CallOffStatus
+from marketplace.orders.services import delivery as orders_delivery
+from marketplace.orders.services import placing as orders_placing
+from marketplace.orders.services import responses as orders_responses
 from tests.accreditation.test_expiry import admitted
 from tests.orders.factories import build_orders_world, details
 
@@ -63,7 +65,7 @@ def emails(template: str, to: str | None = None) -> int:
 
 def placed_call_off():
     world = build_orders_world()
-    call_off = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = orders_placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     commit()
     assert call_off.status == CallOffStatus.SENT
     return world, call_off
@@ -418,13 +420,13 @@ def test_a_schedule_in_configuration_that_cannot_work_stops_the_app_starting(
 
 def test_the_monthly_invoice_run_bills_the_month_just_ended_once(app):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
-    call_off = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
-    orders.accept(world.provider_admin, call_off)
+    call_off = orders_placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    orders_responses.accept(world.provider_admin, call_off)
     start = call_off.start_date
-    orders.record_delivery(
+    orders_delivery.record_delivery(
         world.provider_admin,
         call_off,
-        orders.DeliveryDetails(delivered_on=start, units=3, attendance="attended"),
+        orders_delivery.DeliveryDetails(delivered_on=start, units=3, attendance="attended"),
         now=clock.utcnow() + timedelta(days=60),
     )
     commit()

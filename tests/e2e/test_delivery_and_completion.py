@@ -12,7 +12,7 @@ import pytest
 
 from marketplace.core.clock import london_date
 from marketplace.core.db import db
-from marketplace.orders import services
+from marketplace.orders.services import placing, responses
 from tests.factories import PASSWORD
 from tests.orders.factories import build_orders_world, details
 
@@ -41,10 +41,10 @@ def build(live_server) -> tuple[str, str, str]:
         world = build_orders_world(
             arrangement_fields={"reference": f"DPS-E2E-{uuid.uuid4().hex[:8].upper()}"}
         )
-        call_off = services.place_call_off(
+        call_off = placing.place_call_off(
             world.buyer, world.region, world.listing.id, details(world, quantity=6)
         )
-        services.accept(world.provider_admin, call_off)
+        responses.accept(world.provider_admin, call_off)
         call_off.start_date = london_date(None)
         result = (world.buyer.email, world.provider_admin.email, call_off.reference)
         db.session.commit()

@@ -29,12 +29,12 @@ class DecliningWorld:
 def declining_world(live_server) -> DecliningWorld:
     """The co-funding world with three call-offs of the probation region waiting for the
     PCC's share."""
-    from marketplace.orders import services as orders
+    from marketplace.orders.services import placing
     from tests.orders.factories import details, shares
 
     def call_offs(world):
         return [
-            orders.place_call_off(
+            placing.place_call_off(
                 world.buyer,
                 world.region,
                 world.listing.id,

@@ -14,7 +14,7 @@ from marketplace.core import clock
 from marketplace.core.clock import LONDON
 from marketplace.core.db import db
 from marketplace.core.scheduler.runner import Runner
-from marketplace.orders import services as orders
+from marketplace.orders.services import placing as orders_placing
 from tests.e2e.test_journey_authority import authority_admin
 from tests.factories import PASSWORD
 from tests.orders.factories import build_orders_world, details
@@ -27,7 +27,7 @@ def test_u4_the_administrator_sees_the_scheduler_expire_a_call_off(journey, live
     email, _name, secret = authority_admin(live_server, tag)
     with live_server.app.app_context():
         world = build_orders_world()
-        call_off = orders.place_call_off(
+        call_off = orders_placing.place_call_off(
             world.buyer, world.region, world.listing.id, details(world)
         )
         db.session.commit()

@@ -12,7 +12,8 @@ from marketplace.accounts.models import User
 from marketplace.catalogue.models import Listing
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
-from marketplace.orders import services as orders
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import placing
 from tests.e2e.browser import Ui
 from tests.e2e.test_call_off_journey import build_setting
 from tests.factories import PASSWORD
@@ -25,7 +26,7 @@ def test_accepting_a_call_off_in_two_tabs_accepts_it_once(ui, live_server, axe_s
     with live_server.app.app_context():
         buyer = db.session.scalar(sa.select(User).where(User.email == setting.buyer_email))
         listing = db.session.scalar(sa.select(Listing).where(Listing.title == setting.title))
-        details = orders.CallOffDetails(
+        details = order_details.CallOffDetails(
             quantity=4,
             start_date=setting.start,
             end_date=setting.start,
@@ -34,7 +35,7 @@ def test_accepting_a_call_off_in_two_tabs_accepts_it_once(ui, live_server, axe_s
             po_number="PO-E2E-TWICE",
             choice_reason="continuity",
         )
-        call_off = orders.place_call_off(
+        call_off = placing.place_call_off(
             buyer, buyer.memberships[0].organisation, listing.id, details
         )
         reference, call_off_id = call_off.reference, call_off.id

@@ -514,7 +514,7 @@ def commissioner_world(live_server) -> CommissionerWorld:
     with an outcome term, had three sessions delivered, and whose invoice the provider issued."""
     from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
-    from marketplace.orders import services as orders
+    from marketplace.orders.services import placing
     from tests.factories import after_month
     from tests.invoices.test_invoice_services import deliver, period_of
     from tests.orders.factories import details, shares
@@ -522,7 +522,7 @@ def commissioner_world(live_server) -> CommissionerWorld:
 
     def call_offs(world):
         waiting = [
-            orders.place_call_off(
+            placing.place_call_off(
                 world.buyer,
                 world.region,
                 world.listing.id,
@@ -643,8 +643,8 @@ def respond_world(live_server) -> RespondWorld:
     (its time to respond is left as it was), so that a month of sessions can be recorded."""
     from datetime import timedelta
 
-    from marketplace.orders import services as orders
     from marketplace.orders.models import CallOffStatus
+    from marketplace.orders.services import placing
     from marketplace.outcomes.models import OutcomeTerm
     from tests.orders.factories import details
     from tests.outcomes.factories import term
@@ -652,13 +652,13 @@ def respond_world(live_server) -> RespondWorld:
     with live_server.app.app_context():
         world, people = _orders_world(missed_sessions_chargeable=False)
         world.listing.title = f"Move-on support {tag()}"
-        first = orders.place_call_off(
+        first = placing.place_call_off(
             world.buyer,
             world.region,
             world.listing.id,
             details(world, quantity=10, crn="A123456", outcome_terms=(term(world),)),
         )
-        second = orders.place_call_off(
+        second = placing.place_call_off(
             world.buyer,
             world.region,
             world.listing.id,
@@ -741,8 +741,9 @@ def limit_world(live_server) -> LimitWorld:
     support, £60.00 a session) counts together with it towards the £30,000.00 direct-award
     limit."""
     from marketplace.core.filters import pounds
-    from marketplace.orders import services as orders
     from marketplace.orders.models import Budget
+    from marketplace.orders.services import funding as order_funding
+    from marketplace.orders.services import placing, responses
     from tests.catalogue.factories import make_listing
     from tests.orders.factories import details
 
@@ -769,11 +770,11 @@ def limit_world(live_server) -> LimitWorld:
             max_units=300,
             lead_time_days=5,
         )
-        bought = orders.place_call_off(
+        bought = placing.place_call_off(
             world.buyer, world.region, world.listing.id, details(world, quantity=250)
         )
-        orders.approve(world.approver, bought)  # above the buyer's own spend limit
-        orders.accept(world.provider_admin, bought)
+        order_funding.approve(world.approver, bought)  # above the buyer's own spend limit
+        responses.accept(world.provider_admin, bought)
         built = LimitWorld(
             people=people,
             word=word,
@@ -807,7 +808,8 @@ def following_world(live_server) -> FollowingWorld:
     weeks after it is accepted, as if the weeks had passed, before its sessions are recorded."""
     from datetime import timedelta
 
-    from marketplace.orders import services as orders
+    from marketplace.orders.services import delivery as order_delivery
+    from marketplace.orders.services import placing, responses, variations
     from tests.orders.factories import details
 
     today = london_today()
@@ -822,10 +824,10 @@ def following_world(live_server) -> FollowingWorld:
             ("to_cancel", "D100003"),
             ("completed", "D100004"),
         ):
-            call_off = orders.place_call_off(
+            call_off = placing.place_call_off(
                 world.buyer, world.region, world.listing.id, details(world, quantity=10, crn=crn)
             )
-            orders.accept(world.provider_admin, call_off)
+            responses.accept(world.provider_admin, call_off)
             if name != "to_cancel":
                 shift = call_off.start_date - (today - timedelta(weeks=4))
                 call_off.start_date -= shift
@@ -835,24 +837,24 @@ def following_world(live_server) -> FollowingWorld:
 
         delivering = made["delivering"]
         start = delivering.start_date
-        orders.record_delivery(
+        order_delivery.record_delivery(
             world.provider_admin,
             delivering,
-            orders.DeliveryDetails(
+            order_delivery.DeliveryDetails(
                 delivered_on=start, units=1, attendance="attended", progress_note="Rent plan made"
             ),
         )
-        orders.record_delivery(
+        order_delivery.record_delivery(
             world.provider_admin,
             delivering,
-            orders.DeliveryDetails(
+            order_delivery.DeliveryDetails(
                 delivered_on=start + timedelta(days=7),
                 units=0,
                 attendance="did_not_attend",
                 absence_reason="acceptable",
             ),
         )
-        orders.propose_variation(
+        variations.propose_variation(
             world.provider_admin,
             delivering,
             extra_units=4,
@@ -861,30 +863,34 @@ def following_world(live_server) -> FollowingWorld:
 
         extending = made["extending"]
         new_end = extending.end_date + timedelta(days=90)
-        orders.record_delivery(
+        order_delivery.record_delivery(
             world.provider_admin,
             extending,
-            orders.DeliveryDetails(delivered_on=extending.start_date, units=1, attendance="late"),
+            order_delivery.DeliveryDetails(
+                delivered_on=extending.start_date, units=1, attendance="late"
+            ),
         )
-        orders.propose_variation(
+        variations.propose_variation(
             world.provider_admin, extending, new_end_date=new_end, reason=extend_reason
         )
 
         completed = made["completed"]
-        orders.record_delivery(
+        order_delivery.record_delivery(
             world.provider_admin,
             completed,
-            orders.DeliveryDetails(
+            order_delivery.DeliveryDetails(
                 delivered_on=completed.start_date, units=2, attendance="attended"
             ),
         )
-        orders.complete(
+        order_delivery.complete(
             world.provider_admin,
             completed,
             summary,
             [
-                orders.OutcomeDetails("Settled accommodation", "achieved"),
-                orders.OutcomeDetails("Tenancy kept for 6 months", "not_achieved", "Too early"),
+                order_delivery.OutcomeDetails("Settled accommodation", "achieved"),
+                order_delivery.OutcomeDetails(
+                    "Tenancy kept for 6 months", "not_achieved", "Too early"
+                ),
             ],
         )
         built = FollowingWorld(
@@ -970,7 +976,7 @@ def approval_world(live_server) -> ApprovalWorld:
     second approver."""
     from marketplace.accounts import services as accounts
     from marketplace.accounts.models import Role, User
-    from marketplace.orders import services as orders
+    from marketplace.orders.services import placing
     from tests.factories import add_membership, make_member
     from tests.orders.factories import details
 
@@ -988,7 +994,7 @@ def approval_world(live_server) -> ApprovalWorld:
         db.session.expire(world.approver)
         approver = db.session.get(User, world.approver.id)
         accounts.set_limits(second, world.region, approver, spend_limit_pence=10_000)
-        own = orders.place_call_off(
+        own = placing.place_call_off(
             approver, world.region, world.listing.id, details(world, quantity=10)
         )
         assert own.status.value == "awaiting_approval"

@@ -7,17 +7,17 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
+from marketplace.core import clock
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.funding.models import MAX_AMOUNT_PENCE, BudgetChange
-from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, FundingAuthorisation
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world
 from tests.orders.test_call_off_api import bearer
 from tests.pages import count
 
-YEAR = orders.financial_year(orders.london_date())
+YEAR = clock.financial_year(clock.london_date())
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, Role, User
+from marketplace.core import clock
 from marketplace.core.db import commit, db
 from marketplace.funding import services
 from marketplace.funding.models import BudgetChange
-from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, CallOff
+from marketplace.orders.services import placing as order_placing
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details
 from tests.racing import OK, race
@@ -109,7 +110,7 @@ def placing(user_id: int, organisation_id: int, world_listing_id: int, call_off_
     def client():
         actor = db.session.get(User, user_id)
         organisation = db.session.get(Organisation, organisation_id)
-        return lambda: orders.place_call_off(
+        return lambda: order_placing.place_call_off(
             actor, organisation, world_listing_id, call_off_details
         )
 
@@ -149,7 +150,9 @@ def test_a_lowering_and_a_placement_at_once_never_go_below_committed(app):
 def test_two_lowerings_that_together_pass_the_floor(app, clients):
     # Committed £800; each client lowers to a figure above it, from the same reading: one wins.
     world = build_orders_world(allocated_pence=200_000)
-    orders.place_call_off(world.buyer, world.region, world.listing.id, details(world, quantity=8))
+    order_placing.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world, quantity=8)
+    )
     people = approvers(world, clients)
     commit()
     outcomes = race(
@@ -183,7 +186,7 @@ def test_lowering_an_authorisation_while_a_call_off_uses_it_never_goes_below_use
         world.pcc_approver,
         world.pcc,
         services.NewAuthorisation(
-            world.region.id, orders.financial_year(world.start), 60_000, 100_000
+            world.region.id, clock.financial_year(world.start), 60_000, 100_000
         ),
     )
     commit()

@@ -9,14 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
+from marketplace.core import clock
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
 from marketplace.core.notifications.models import Notification
 from marketplace.funding import services
 from marketplace.funding.models import MAX_AMOUNT_PENCE, BudgetChange
-from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, CallOff, FundingAuthorisation
+from marketplace.orders.services import placing
 from marketplace.reference.models import ServiceCategory
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
@@ -24,8 +25,8 @@ from tests.pages import count
 
 pytestmark = pytest.mark.usefixtures("app")
 
-TODAY = orders.london_date()
-YEAR = orders.financial_year(TODAY)
+TODAY = clock.london_date()
+YEAR = clock.financial_year(TODAY)
 
 
 def emails(template: str) -> list[str]:
@@ -86,7 +87,7 @@ def test_an_approver_sets_this_and_the_next_years_budgets_and_a_category_budget(
 def test_raising_and_lowering_keeps_the_history_and_tells_the_other_approvers():
     world = build_orders_world()
     colleague = make_member(Role.APPROVER, world.region, name="Col League")
-    orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     commit()
     budget = db.session.get(Budget, world.budget.id)
     assert budget.committed_pence == 100_000
@@ -121,7 +122,7 @@ def test_raising_and_lowering_keeps_the_history_and_tells_the_other_approvers():
 
 def test_a_budget_cannot_go_below_committed_and_spent():
     world = build_orders_world()
-    orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     commit()
     budget = db.session.get(Budget, world.budget.id)
     budget.spent_pence = 50_000
@@ -236,11 +237,11 @@ def test_a_new_commissioning_organisation_sets_its_own_budgets_and_places_a_call
     approver = make_member(Role.APPROVER, created)
     buyer = make_member(Role.BUYER, created)
     commit()
-    start_year = orders.financial_year(world.start)
+    start_year = clock.financial_year(world.start)
     services.create_budget(approver, created, services.NewBudget(start_year, 500_000))
     services.create_budget(approver, created, services.NewBudget(start_year + 1, 600_000))
     commit()
-    call_off = orders.place_call_off(buyer, created, world.listing.id, details(world))
+    call_off = placing.place_call_off(buyer, created, world.listing.id, details(world))
     commit()
     assert db.session.get(CallOff, call_off.id).lead_buyer_id == created.id
     budget = db.session.scalar(
@@ -258,7 +259,7 @@ def test_a_new_commissioning_organisation_sets_its_own_budgets_and_places_a_call
 def authorisation(world, **fields) -> FundingAuthorisation:
     values = {
         "lead_buyer_id": world.region.id,
-        "financial_year": orders.financial_year(world.start),
+        "financial_year": clock.financial_year(world.start),
         "per_call_off_limit_pence": 60_000,
         "annual_limit_pence": 200_000,
     }
@@ -274,7 +275,7 @@ def test_a_co_funder_gives_changes_and_revokes_an_authorisation_and_the_lead_buy
     commit()
     assert emails("funding_authorisation_given") == [world.approver.email]
     # A co-funded call-off within the limits takes its share at once, and counts as used.
-    call_off = orders.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,

@@ -9,16 +9,16 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
+from marketplace.core import clock
 from marketplace.core.db import commit, db
 from marketplace.funding import services
 from marketplace.funding.models import BudgetChange
-from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, FundingAuthorisation
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world
 from tests.pages import count, error_messages, hidden_value, main, text
 
-YEAR = orders.financial_year(orders.london_date())
+YEAR = clock.financial_year(clock.london_date())
 
 
 @pytest.fixture

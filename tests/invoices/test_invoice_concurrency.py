@@ -13,8 +13,8 @@ from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceCounter
-from marketplace.orders import services as orders
-from marketplace.orders.services import DeliveryDetails
+from marketplace.orders.services import delivery, placing, responses
+from marketplace.orders.services.delivery import DeliveryDetails
 from tests.factories import after_month
 from tests.orders.factories import build_orders_world, details
 from tests.orders.test_call_off_concurrency import race
@@ -28,14 +28,14 @@ def test_invoices_issued_at_once_take_consecutive_numbers(app):
     world = build_orders_world(price_pence=12_345)
     later = utcnow() + timedelta(days=60)
     for n in range(CLIENTS):
-        call_off = orders.place_call_off(
+        call_off = placing.place_call_off(
             world.buyer,
             world.region,
             world.listing.id,
             details(world, quantity=2, po_number=f"PO-{n}"),
         )
-        orders.accept(world.provider_admin, call_off)
-        orders.record_delivery(
+        responses.accept(world.provider_admin, call_off)
+        delivery.record_delivery(
             world.provider_admin,
             call_off,
             DeliveryDetails(delivered_on=call_off.start_date, units=1, attendance="attended"),

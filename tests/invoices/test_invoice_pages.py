@@ -20,8 +20,8 @@ from marketplace.core.errors import BusinessRuleViolation
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
 from marketplace.invoices.ubl import CAC, CBC, INVOICE_NS
-from marketplace.orders import services as orders
-from marketplace.orders.services import DeliveryDetails
+from marketplace.orders.services import delivery, funding, placing, responses
+from marketplace.orders.services.delivery import DeliveryDetails
 from tests.factories import after_month, make_member, make_organisation
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world, details, shares
@@ -235,7 +235,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
     invoices.run_period(period_of(first), now=after_month(first))
     later = first + timedelta(days=40)
     deliver(world, call_off, later, 3)
-    orders.record_delivery(
+    delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(
@@ -243,7 +243,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
         ),
         now=utcnow() + timedelta(days=60),
     )
-    orders.complete(world.provider_admin, call_off, "Done", now=utcnow() + timedelta(days=60))
+    delivery.complete(world.provider_admin, call_off, "Done", now=utcnow() + timedelta(days=60))
     monthly, completion = db.session.scalars(
         sa.select(Invoice).where(Invoice.call_off_id == call_off.id).order_by(Invoice.id)
     ).all()
@@ -436,14 +436,14 @@ def test_the_api_answers_ubl_when_asked_for_xml(client, world):
 
 
 def test_the_pcc_recharge_statement_shows_its_40_percent_of_each_invoice(world, web):
-    call_off = orders.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
         details(world, shares=shares((world.region, 6_000), (world.pcc, 4_000))),
     )
-    orders.confirm_funding(world.pcc_approver, call_off, world.pcc)
-    orders.accept(world.provider_admin, call_off)
+    funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    responses.accept(world.provider_admin, call_off)
     deliver(world, call_off, call_off.start_date, 3)
     invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalar(sa.select(Invoice))

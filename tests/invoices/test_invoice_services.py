@@ -23,9 +23,9 @@ from marketplace.core.money import (
 from marketplace.core.notifications.models import Notification
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceLine, InvoiceStatus
-from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
-from marketplace.orders.services import DeliveryDetails
+from marketplace.orders.services import delivery, funding, placing, responses
+from marketplace.orders.services.delivery import DeliveryDetails
 from tests.factories import after_month, make_member
 from tests.orders.factories import build_orders_world, details, shares
 
@@ -39,16 +39,16 @@ def world(app):
 
 
 def accepted_call_off(world, **fields):
-    call_off = orders.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, **fields)
     )
-    orders.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     return call_off
 
 
 def deliver(world, call_off, day: date, units: int, attendance="attended"):
     reason = {"absence_reason": "acceptable"} if attendance == "did_not_attend" else {}
-    return orders.record_delivery(
+    return delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(delivered_on=day, units=units, attendance=attendance, **reason),
@@ -116,7 +116,7 @@ def test_late_delivery_joins_the_draft_or_after_issue_gets_its_own(world):
 def test_a_cancelled_call_off_bills_only_what_was_delivered(world):
     call_off = accepted_call_off(world, quantity=10)
     deliver(world, call_off, call_off.start_date, 2)
-    orders.cancel(world.buyer, call_off, "person_moved", "Moved to another area", now=LATER)
+    responses.cancel(world.buyer, call_off, "person_moved", "Moved to another area", now=LATER)
     invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()
     assert sum(line.units for line in invoice.lines) == 2
@@ -245,14 +245,14 @@ def test_after_a_credit_note_the_provider_is_told_the_amount_that_is_paid(world,
 
 
 def test_a_co_funders_recharge_is_its_share_of_each_invoice_to_the_penny(world):
-    call_off = orders.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
         details(world, shares=shares((world.region, 6_000), (world.pcc, 4_000))),
     )
-    orders.confirm_funding(world.pcc_approver, call_off, world.pcc)
-    orders.accept(world.provider_admin, call_off)
+    funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    responses.accept(world.provider_admin, call_off)
     deliver(world, call_off, call_off.start_date, 3)
     invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     [invoice] = db.session.scalars(sa.select(Invoice)).all()

@@ -12,7 +12,7 @@ from marketplace.catalogue.models import Listing
 from marketplace.core.clock import add_working_days, financial_year
 from marketplace.core.db import db
 from marketplace.orders.models import Budget
-from marketplace.orders.services import CallOffDetails, FundingShare
+from marketplace.orders.services.details import CallOffDetails, FundingShare
 from tests.accreditation.factories import make_arrangement, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.factories import add_membership, make_member, make_organisation, make_user

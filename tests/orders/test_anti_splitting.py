@@ -14,8 +14,8 @@ from marketplace.accounts.models import OrganisationType, Role
 from marketplace.accreditation.models import ArrangementLot, AwardLimitScope
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff
+from marketplace.orders.services import funding, placing, responses, route, variations
 from tests.accreditation.factories import category, make_lot_membership
 from tests.catalogue.factories import make_listing
 from tests.factories import make_member, make_organisation
@@ -36,7 +36,7 @@ def another_listing(world, lot=None, provider=None, **fields):
 
 
 def place(world, listing, quantity, actor=None):
-    return services.place_call_off(
+    return placing.place_call_off(
         actor or world.buyer, world.region, listing.id, details(world, quantity=quantity)
     )
 
@@ -103,7 +103,7 @@ def test_an_arrangement_may_narrow_the_rule_to_the_same_listing(world):
 def test_cancelled_and_older_call_offs_stop_counting(world):
     other = another_listing(world)
     cancelled = place(world, world.listing, 300)
-    services.cancel(world.buyer, cancelled, "duplicate")
+    responses.cancel(world.buyer, cancelled, "duplicate")
     old = place(world, world.listing, 200)
     old.placed_at -= timedelta(days=366)
     db.session.flush()
@@ -114,13 +114,13 @@ def test_agreeing_a_variation_counts_the_providers_other_listings(world):
     other = another_listing(world)
     place(world, world.listing, 300)
     varied = place(world, other, 200)  # £50,000 in all: at the limit
-    services.approve(world.approver, varied)  # above the buyer's own spend limit
-    services.accept(world.provider_admin, varied)
-    variation = services.propose_variation(
+    funding.approve(world.approver, varied)  # above the buyer's own spend limit
+    responses.accept(world.provider_admin, varied)
+    variation = variations.propose_variation(
         world.provider_admin, varied, extra_units=1, reason="One more session"
     )
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.agree_variation(world.buyer, varied, variation.id)
+        variations.agree_variation(world.buyer, varied, variation.id)
     assert "with Harbour Housing in the Accommodation lot" in refused.value.errors["quantity"][0]
 
 
@@ -129,11 +129,11 @@ def test_the_lock_is_named_after_the_buyer_the_provider_and_the_lot(world):
     first = place(world, world.listing, 1)
     second = place(world, other, 1)
     # One name for both listings of the provider in the lot: placements across them queue.
-    assert services._buyer_total_lock(first) == services._buyer_total_lock(second)
+    assert route.buyer_total_lock(first) == route.buyer_total_lock(second)
     rival = make_organisation(OrganisationType.PROVIDER_VCSE, name="Second Chance")
     make_lot_membership(world.listing.lot, rival, region_code="A")
     third = place(world, another_listing(world, provider=rival), 1)
-    assert services._buyer_total_lock(third) != services._buyer_total_lock(first)
+    assert route.buyer_total_lock(third) != route.buyer_total_lock(first)
 
 
 # --- the authority sets the rule; buyers and providers see it
@@ -205,5 +205,5 @@ def test_a_buyer_organisations_other_buyers_count_too_and_other_organisations_do
         )
     )
     db.session.flush()
-    placed = services.place_call_off(buyer, region, other.id, details(world, quantity=300))
+    placed = placing.place_call_off(buyer, region, other.id, details(world, quantity=300))
     assert placed.gross_pence == 3_000_000

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.core.db import commit, db
-from marketplace.orders import services
 from marketplace.orders.models import CallOff
+from marketplace.orders.services import placing
 from tests.catalogue.factories import make_listing
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details
@@ -41,7 +41,7 @@ def _placing(world, user_id: int, region_id: int, listing_id: int, quantity: int
     def job() -> None:
         actor = db.session.get(User, user_id)
         region = db.session.get(Organisation, region_id)
-        services.place_call_off(actor, region, listing_id, details(world, quantity=quantity))
+        placing.place_call_off(actor, region, listing_id, details(world, quantity=quantity))
 
     return job
 

@@ -10,7 +10,7 @@ import pytest
 
 from marketplace.accounts.models import Role
 from marketplace.core.db import commit
-from marketplace.orders import services
+from marketplace.orders.services import placing, responses
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details, shares
 from tests.orders.test_waiting import card
@@ -22,7 +22,7 @@ def world(app):
 
 
 def place(world, **fields):
-    return services.place_call_off(
+    return placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, **fields)
     )
 
@@ -56,9 +56,9 @@ def test_the_buyer_sees_the_call_offs_their_organisation_leads_on_the_home_page(
 
     sent = place(world)
     accepted = place(world)
-    services.accept(world.provider_admin, accepted)
+    responses.accept(world.provider_admin, accepted)
     declined = place(world)
-    services.decline(world.provider_admin, declined, "No places left")
+    responses.decline(world.provider_admin, declined, "No places left")
     # Co-funded by the PCC, led by the region: the region's, not the PCC's.
     place(world, shares=shares((world.region, 6_000), (world.pcc, 4_000)))
     commit()

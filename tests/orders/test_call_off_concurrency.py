@@ -16,8 +16,9 @@ from marketplace.accounts.models import Organisation, OrganisationType, Role, Us
 from marketplace.catalogue.models import CapacityCommitment, Listing
 from marketplace.core.db import commit, db, lock_rows
 from marketplace.core.errors import BusinessRuleViolation
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import responses
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
 
@@ -88,7 +89,7 @@ def test_the_last_pounds_of_a_co_funders_budget_are_committed_once(app):
             pcc = db.session.get(Organisation, pcc_id)
             request = details(world, quantity=10, start_date=start, end_date=start)
             request.shares = shares((region, 5_000), (pcc, 5_000))
-            services.place_call_off(actor, region, listing_id, request)
+            order_placing.place_call_off(actor, region, listing_id, request)
 
         return job
 
@@ -120,7 +121,7 @@ def test_one_buyers_parallel_call_offs_never_pass_the_direct_award_limit(app):
         def job() -> None:
             actor = db.session.get(User, user_id)
             region = db.session.get(Organisation, region_id)
-            services.place_call_off(actor, region, listing_id, details(world, quantity=10))
+            order_placing.place_call_off(actor, region, listing_id, details(world, quantity=10))
 
         return job
 
@@ -140,7 +141,7 @@ def test_the_last_units_of_capacity_are_accepted_once(app):
     start = world.start.replace(day=1) + timedelta(days=32)
     start = start.replace(day=1)
     call_off_ids = [
-        services.place_call_off(
+        order_placing.place_call_off(
             world.buyer,
             world.region,
             world.listing.id,
@@ -155,7 +156,7 @@ def test_the_last_units_of_capacity_are_accepted_once(app):
     def accept(call_off_id: int) -> Callable[[], None]:
         def job() -> None:
             actor = db.session.get(User, provider_admin_id)
-            services.accept(actor, db.session.get(CallOff, call_off_id))
+            responses.accept(actor, db.session.get(CallOff, call_off_id))
 
         return job
 
@@ -208,7 +209,7 @@ def test_a_call_off_is_placed_while_the_listing_is_locked_for_an_acceptance(app)
         assert locked.wait(timeout=60) and not failures, failures
         # Waiting on the lock would fail after 5 s instead of passing late.
         db.session.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
-        placed = services.place_call_off(
+        placed = order_placing.place_call_off(
             world.buyer, world.region, listing_id, details(world, quantity=5)
         )
         commit()

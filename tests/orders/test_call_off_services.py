@@ -21,14 +21,15 @@ from marketplace.core.errors import (
     TransitionConflict,
 )
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import permissions, queries, services
-from marketplace.orders.models import (
-    Budget,
-    CallOff,
-    CallOffStatus,
-    FundingAuthorisation,
-)
-from marketplace.orders.services import DeliveryDetails, OutcomeDetails
+from marketplace.orders import permissions, queries
+from marketplace.orders.models import Budget, CallOff, CallOffStatus, FundingAuthorisation
+from marketplace.orders.services import capacity as order_capacity
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import responses
+from marketplace.orders.services import variations as order_variations
+from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
 from marketplace.reference.models import ServiceCategory
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, second_buyer, shares
@@ -40,7 +41,7 @@ def world(app):
 
 
 def place(world, actor=None, organisation=None, **fields):
-    return services.place_call_off(
+    return order_placing.place_call_off(
         actor or world.buyer,
         organisation or world.region,
         world.listing.id,
@@ -186,7 +187,7 @@ def test_anti_splitting_counts_the_buyers_call_offs_for_the_same_service(app):
 def test_cancelled_call_offs_do_not_count_towards_the_limit(app):
     world = build_orders_world(price_pence=10_000, limit_pence=300_000)
     first = place(world, quantity=20)
-    services.cancel(world.buyer, first, "duplicate")
+    responses.cancel(world.buyer, first, "duplicate")
     assert place(world, quantity=30).gross_pence == 300_000
 
 
@@ -292,12 +293,12 @@ def test_co_funding_waits_for_the_co_funder_then_goes_to_the_provider(world):
     )
 
     with pytest.raises(NotFound):  # not a funder
-        services.confirm_funding(world.provider_admin, call_off, world.provider)
-    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+        order_funding.confirm_funding(world.provider_admin, call_off, world.provider)
+    order_funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
     assert call_off.status == CallOffStatus.SENT
     assert pcc.confirmed_by_id == world.pcc_approver.id
     with pytest.raises(BusinessRuleViolation):
-        services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+        order_funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
 
 
 def _emails(template: str) -> list[Notification]:
@@ -327,7 +328,7 @@ def test_the_lead_buyer_is_emailed_when_each_co_funder_confirms_its_share(world)
     )
     assert _emails("orders_funding_confirmed") == []
 
-    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    order_funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
     [first] = _emails("orders_funding_confirmed")
     assert first.to_email == world.buyer.email  # the person who placed it, nobody else
     assert first.subject == f"Durham PCC confirmed its share of call-off {call_off.reference}"
@@ -340,7 +341,7 @@ def test_the_lead_buyer_is_emailed_when_each_co_funder_confirms_its_share(world)
     assert "It goes to Harbour Housing once Cleveland PCC has confirmed its share." in body
     assert f"http://marketplace.test/call-offs/{call_off.id}" in first.body.split()  # its page
 
-    services.confirm_funding(other_approver, call_off, other_pcc)
+    order_funding.confirm_funding(other_approver, call_off, other_pcc)
     assert call_off.status == CallOffStatus.SENT
     last = _emails("orders_funding_confirmed")[-1]
     assert last.subject == f"Cleveland PCC confirmed its share of call-off {call_off.reference}"
@@ -386,10 +387,10 @@ def test_above_the_spend_limit_another_approver_must_approve(app, monkeypatch):
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
     assert "orders_approval_requested" in emails_to(world.approver)
     with pytest.raises(PermissionDenied):
-        services.approve(world.buyer, call_off)  # a buyer, not an approver
+        order_funding.approve(world.buyer, call_off)  # a buyer, not an approver
     with pytest.raises(NotFound):
-        services.approve(world.pcc_approver, call_off)  # another organisation's approver
-    services.approve(world.approver, call_off)
+        order_funding.approve(world.pcc_approver, call_off)  # another organisation's approver
+    order_funding.approve(world.approver, call_off)
     assert call_off.status == CallOffStatus.SENT
     assert call_off.approved_by_id == world.approver.id
 
@@ -406,7 +407,7 @@ def test_an_approver_cannot_approve_their_own_call_off(app):
     call_off = place(world, actor=both, quantity=6)
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
     with pytest.raises(PermissionDenied) as refused:
-        services.approve(both, call_off)
+        order_funding.approve(both, call_off)
     assert "another approver" in str(refused.value)
 
 
@@ -416,12 +417,12 @@ def test_an_approver_cannot_approve_their_own_call_off(app):
 def test_accepting_commits_the_units_over_the_months(world):
     call_off = place(world, quantity=10)
     with pytest.raises(NotFound):  # another provider's admin
-        services.accept(make_member(Role.PROVIDER_ADMIN), call_off)
+        responses.accept(make_member(Role.PROVIDER_ADMIN), call_off)
     with pytest.raises(PermissionDenied):
-        services.accept(world.buyer, call_off)
-    services.accept(world.provider_admin, call_off)
+        responses.accept(world.buyer, call_off)
+    responses.accept(world.provider_admin, call_off)
     assert call_off.status == CallOffStatus.ACCEPTED
-    plan = services.capacity_plan(call_off)
+    plan = order_capacity.capacity_plan(call_off)
     assert sum(plan.values()) == 10 and len(plan) >= 2
     taken = committed_units([world.listing.id], list(plan))
     assert {month: taken[(world.listing.id, month)] for month in plan} == plan
@@ -433,7 +434,7 @@ def test_capacity_full_refuses_acceptance_and_changes_nothing(app):
     call_off = place(world, quantity=10, end_date=world.start + timedelta(days=1))
     before = counts()
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.accept(world.provider_admin, call_off)
+        responses.accept(world.provider_admin, call_off)
     assert "monthly capacity of 4" in refused.value.errors["capacity"][0]
     assert counts() == before and call_off.status == CallOffStatus.SENT
 
@@ -442,20 +443,20 @@ def test_accepting_after_the_response_period_is_refused_and_the_expiry_run_expir
     call_off = place(world)
     late = utcnow() + timedelta(days=14)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.accept(world.provider_admin, call_off, now=late)
+        responses.accept(world.provider_admin, call_off, now=late)
     assert "can no longer be accepted" in refused.value.errors["status"][0]
-    assert services.expire_overdue(now=late) == [call_off]
+    assert responses.expire_overdue(now=late) == [call_off]
     assert call_off.status == CallOffStatus.EXPIRED
     assert world.budget.committed_pence == 0
     assert "orders_expired" in emails_to(world.buyer)
-    assert services.expire_overdue(now=late) == []  # safe to run again
+    assert responses.expire_overdue(now=late) == []  # safe to run again
 
 
 def test_declining_needs_a_reason_and_releases_the_budget(world):
     call_off = place(world)
     with pytest.raises(BusinessRuleViolation):
-        services.decline(world.provider_admin, call_off, "  ")
-    services.decline(world.provider_admin, call_off, "No bed spaces in that area")
+        responses.decline(world.provider_admin, call_off, "  ")
+    responses.decline(world.provider_admin, call_off, "No bed spaces in that area")
     assert call_off.status == CallOffStatus.DECLINED
     assert world.budget.committed_pence == 0
     assert "orders_declined" in emails_to(world.buyer)
@@ -466,7 +467,7 @@ def test_declining_needs_a_reason_and_releases_the_budget(world):
 
 def accepted(world, **fields):
     call_off = place(world, **fields)
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     return call_off
 
 
@@ -474,7 +475,7 @@ def deliver(world, call_off, units, day=None, **fields):
     values = {"delivered_on": day or call_off.start_date, "units": units, "attendance": "attended"}
     values.update(fields)
     future = utcnow() + timedelta(days=30)
-    return services.record_delivery(
+    return order_delivery.record_delivery(
         world.provider_admin, call_off, DeliveryDetails(**values), now=future
     )
 
@@ -497,7 +498,7 @@ def test_delivery_moves_value_from_committed_to_spent_and_never_beyond_the_quant
 def test_a_delivery_in_the_future_or_before_the_start_is_refused(world):
     call_off = accepted(world)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.record_delivery(
+        order_delivery.record_delivery(
             world.provider_admin,
             call_off,
             DeliveryDetails(
@@ -513,16 +514,16 @@ def test_cancelling_releases_what_was_not_delivered_and_a_completed_one_cannot_b
     call_off = accepted(world, quantity=10)
     deliver(world, call_off, 4)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.cancel(world.buyer, call_off, "other")
+        responses.cancel(world.buyer, call_off, "other")
     assert "Explain why" in refused.value.errors["detail"][0]
     with pytest.raises(PermissionDenied):
-        services.cancel(world.provider_admin, call_off, "duplicate")
-    services.cancel(world.buyer, call_off, "recalled")
+        responses.cancel(world.provider_admin, call_off, "duplicate")
+    responses.cancel(world.buyer, call_off, "recalled")
     assert (world.budget.committed_pence, world.budget.spent_pence) == (0, 40_000)
     assert counts()[2] == 0  # its capacity is free again
     assert "orders_cancelled" in emails_to(world.provider_admin)
     with pytest.raises(TransitionConflict) as refused:
-        services.cancel(world.buyer, call_off, "duplicate")
+        responses.cancel(world.buyer, call_off, "duplicate")
     assert refused.value.errors["status"] == ["This call-off has already been cancelled"]
 
 
@@ -530,11 +531,11 @@ def test_completion_records_outcomes_and_releases_the_rest(world):
     call_off = accepted(world, quantity=10)
     deliver(world, call_off, 6)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.complete(
+        order_delivery.complete(
             world.provider_admin, call_off, "Done", [OutcomeDetails("Not offered", "achieved")]
         )
     assert "outcomes-0" in refused.value.errors
-    services.complete(
+    order_delivery.complete(
         world.provider_admin,
         call_off,
         "Housed and settled",
@@ -547,18 +548,18 @@ def test_completion_records_outcomes_and_releases_the_rest(world):
     assert (world.budget.committed_pence, world.budget.spent_pence) == (0, 60_000)
     assert [o.result.value for o in call_off.outcomes] == ["achieved", "partly_achieved"]
     with pytest.raises(BusinessRuleViolation):
-        services.cancel(world.buyer, call_off, "duplicate")
+        responses.cancel(world.buyer, call_off, "duplicate")
     # The delivery not yet billed is drafted on a completion invoice at once.
     assert actions()[-2:] == ["call_off.completed", "invoice.drafted"]
 
 
 def test_a_co_funded_call_off_moves_each_budget_by_exactly_its_share(world):
     call_off = place(world, quantity=7, shares=shares((world.region, 6_000), (world.pcc, 4_000)))
-    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
-    services.accept(world.provider_admin, call_off)
+    order_funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    responses.accept(world.provider_admin, call_off)
     deliver(world, call_off, 3)  # £300: 180 and 120
     assert (world.budget.spent_pence, world.pcc_budget.spent_pence) == (18_000, 12_000)
-    services.complete(world.provider_admin, call_off, "Ended early: moved area")
+    order_delivery.complete(world.provider_admin, call_off, "Ended early: moved area")
     assert (world.budget.committed_pence, world.pcc_budget.committed_pence) == (0, 0)
     assert (world.budget.spent_pence, world.pcc_budget.spent_pence) == (18_000, 12_000)
 
@@ -592,7 +593,7 @@ def test_capacity_is_what_accepted_call_offs_leave(world):
             CapacityCommitment.listing_id == world.listing.id, CapacityCommitment.month == month
         )
     )
-    assert taken == services.capacity_plan(call_off)[month]
+    assert taken == order_capacity.capacity_plan(call_off)[month]
 
 
 def test_the_expire_command_expires_overdue_call_offs_once(app, world):
@@ -614,9 +615,9 @@ def test_the_expire_command_expires_overdue_call_offs_once(app, world):
 def test_a_variation_agreed_by_the_other_side_reruns_the_checks_and_makes_a_new_version(world):
     call_off = accepted(world, quantity=10)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.propose_variation(world.buyer, call_off, extra_units=0, reason="More")
+        order_variations.propose_variation(world.buyer, call_off, extra_units=0, reason="More")
     assert "Add units, a later end date, or both" in refused.value.errors["extra_units"][0]
-    variation = services.propose_variation(
+    variation = order_variations.propose_variation(
         world.buyer,
         call_off,
         extra_units=5,
@@ -625,14 +626,16 @@ def test_a_variation_agreed_by_the_other_side_reruns_the_checks_and_makes_a_new_
     )
     assert "orders_variation_proposed" in emails_to(world.provider_admin)
     with pytest.raises(BusinessRuleViolation):  # one open proposal at a time
-        services.propose_variation(world.provider_admin, call_off, extra_units=1, reason="x")
+        order_variations.propose_variation(
+            world.provider_admin, call_off, extra_units=1, reason="x"
+        )
     with pytest.raises(PermissionDenied):  # the proposer cannot agree their own proposal
-        services.agree_variation(world.buyer, call_off, variation.id)
-    services.agree_variation(world.provider_admin, call_off, variation.id)
+        order_variations.agree_variation(world.buyer, call_off, variation.id)
+    order_variations.agree_variation(world.provider_admin, call_off, variation.id)
     assert (call_off.quantity, call_off.version, call_off.gross_pence) == (15, 2, 150_000)
     assert world.budget.committed_pence == 150_000
     assert [f.share_pence for f in call_off.funders] == [150_000]
-    assert sum(services.capacity_plan(call_off).values()) == 15
+    assert sum(order_capacity.capacity_plan(call_off).values()) == 15
     taken = db.session.scalar(
         sa.select(sa.func.sum(CapacityCommitment.units)).where(
             CapacityCommitment.source == call_off.reference
@@ -646,27 +649,27 @@ def test_a_variation_agreed_by_the_other_side_reruns_the_checks_and_makes_a_new_
 def test_a_variation_over_the_limit_budget_or_capacity_is_refused_and_changes_nothing(app):
     world = build_orders_world(price_pence=10_000, limit_pence=150_000, monthly_capacity=12)
     call_off = accepted(world, quantity=10, end_date=world.start)
-    variation = services.propose_variation(
+    variation = order_variations.propose_variation(
         world.provider_admin, call_off, extra_units=6, reason="Two more weeks"
     )
     db.session.commit()  # a refused request rolls back to here, as a page or the API would
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.agree_variation(world.buyer, call_off, variation.id)
+        order_variations.agree_variation(world.buyer, call_off, variation.id)
     assert "further competition" in refused.value.errors["quantity"][0]
     db.session.rollback()
     assert (call_off.quantity, call_off.version) == (10, 1)
 
-    services.withdraw_variation(world.provider_admin, call_off, variation.id)
-    smaller = services.propose_variation(
+    order_variations.withdraw_variation(world.provider_admin, call_off, variation.id)
+    smaller = order_variations.propose_variation(
         world.provider_admin, call_off, extra_units=3, reason="A little more"
     )
     db.session.commit()
     with pytest.raises(BusinessRuleViolation) as refused:  # 13 units in a month of 12
-        services.agree_variation(world.buyer, call_off, smaller.id)
+        order_variations.agree_variation(world.buyer, call_off, smaller.id)
     assert "monthly capacity of 12" in refused.value.errors["capacity"][0]
     db.session.rollback()
-    assert sum(services.capacity_plan(call_off).values()) == 10
-    services.reject_variation(world.buyer, call_off, smaller.id, "No capacity this month")
+    assert sum(order_capacity.capacity_plan(call_off).values()) == 10
+    order_variations.reject_variation(world.buyer, call_off, smaller.id, "No capacity this month")
     assert smaller.status.value == "rejected"
     assert world.budget.committed_pence == 100_000
     taken = db.session.scalar(
@@ -680,6 +683,8 @@ def test_a_variation_over_the_limit_budget_or_capacity_is_refused_and_changes_no
 def test_an_outsider_cannot_propose_and_only_accepted_call_offs_vary(world):
     call_off = place(world)
     with pytest.raises(BusinessRuleViolation):
-        services.propose_variation(world.buyer, call_off, extra_units=1, reason="More")
+        order_variations.propose_variation(world.buyer, call_off, extra_units=1, reason="More")
     with pytest.raises(NotFound):
-        services.propose_variation(make_member(Role.BUYER), call_off, extra_units=1, reason="x")
+        order_variations.propose_variation(
+            make_member(Role.BUYER), call_off, extra_units=1, reason="x"
+        )

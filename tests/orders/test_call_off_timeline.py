@@ -7,9 +7,10 @@ import re
 from datetime import timedelta
 from html import unescape
 
+from marketplace.core import clock
 from marketplace.core.db import commit
 from marketplace.core.filters import govuk_date
-from marketplace.orders import services
+from marketplace.orders.services import delivery, placing, responses, variations
 from tests.orders.factories import build_orders_world, details
 from tests.pages import main
 
@@ -27,19 +28,19 @@ def timeline(html: str) -> list[tuple[str, str]]:
 
 def test_each_variation_entry_says_what_changes_and_why(web, app):
     world = build_orders_world()
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=10)
     )
-    services.accept(world.provider_admin, call_off)
-    more = services.propose_variation(
+    responses.accept(world.provider_admin, call_off)
+    more = variations.propose_variation(
         world.provider_admin, call_off, extra_units=4, reason="Rent arrears need more sessions"
     )
-    services.agree_variation(world.buyer, call_off, more.id)
+    variations.agree_variation(world.buyer, call_off, more.id)
     new_end = call_off.end_date + timedelta(days=30)
-    later = services.propose_variation(
+    later = variations.propose_variation(
         world.provider_admin, call_off, new_end_date=new_end, reason="Her flat is not ready"
     )
-    services.reject_variation(world.buyer, call_off, later.id, "The current end date is enough")
+    variations.reject_variation(world.buyer, call_off, later.id, "The current end date is enough")
     commit()
 
     web.as_user(world.buyer, world.region)
@@ -63,15 +64,15 @@ def test_each_variation_entry_says_what_changes_and_why(web, app):
 
 def test_the_cancel_page_counts_what_was_delivered_in_the_call_offs_units(web, app):
     world = build_orders_world()
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=10)
     )
-    services.accept(world.provider_admin, call_off)
-    services.record_delivery(
+    responses.accept(world.provider_admin, call_off)
+    delivery.record_delivery(
         world.provider_admin,
         call_off,
-        services.DeliveryDetails(delivered_on=call_off.start_date, units=2, attendance="attended"),
-        now=services.utcnow() + timedelta(days=30),
+        delivery.DeliveryDetails(delivered_on=call_off.start_date, units=2, attendance="attended"),
+        now=clock.utcnow() + timedelta(days=30),
     )
     commit()
     web.as_user(world.buyer, world.region)

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.core.db import commit, db
-from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus
+from marketplace.orders.services import details as order_details
+from marketplace.orders.services import placing, responses
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, press_place
 from tests.pages import hidden_value
@@ -121,7 +122,7 @@ def test_co_funding_goes_to_the_co_funders_approver_who_confirms_on_the_page(web
 
 
 def test_the_co_funders_approver_reads_what_it_is_asked_to_confirm_beside_the_button(web, world):
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -129,8 +130,8 @@ def test_the_co_funders_approver_reads_what_it_is_asked_to_confirm_beside_the_bu
             world,
             quantity=7,
             shares=(
-                services.FundingShare(world.region.id, 7_500),
-                services.FundingShare(world.pcc.id, 2_500),
+                order_details.FundingShare(world.region.id, 7_500),
+                order_details.FundingShare(world.pcc.id, 2_500),
             ),
         ),
     )
@@ -154,7 +155,7 @@ def test_the_co_funders_approver_reads_what_it_is_asked_to_confirm_beside_the_bu
 
 
 def test_the_provider_accepts_records_delivery_and_the_buyer_sees_the_timeline(web, world):
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=4)
     )
     commit()
@@ -183,10 +184,10 @@ def test_the_provider_accepts_records_delivery_and_the_buyer_sees_the_timeline(w
 
 
 def test_lists_filter_and_export_only_what_one_is_party_to(web, world):
-    mine = services.place_call_off(
+    mine = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, crn="A111111")
     )
-    services.place_call_off(
+    placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, crn="B222222")
     )
     commit()
@@ -211,10 +212,10 @@ def test_lists_filter_and_export_only_what_one_is_party_to(web, world):
 
 
 def test_a_change_is_proposed_on_the_page_and_agreed_by_the_other_side(web, world):
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=4)
     )
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     commit()
     web.as_user(world.provider_admin, world.provider)
     assert b"Propose a change" in web.get(f"/call-offs/{call_off.id}").data
@@ -242,7 +243,7 @@ def test_a_change_is_proposed_on_the_page_and_agreed_by_the_other_side(web, worl
 
 def test_the_authority_reaches_a_call_offs_history_in_the_audit_log_from_its_page(web, world):
     """U3: the history is one link away from the call-off, for those who may read the log."""
-    call_off = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     authority = make_organisation(OrganisationType.AUTHORITY)
     admin = make_member(Role.AUTHORITY_ADMIN, authority)
     commit()

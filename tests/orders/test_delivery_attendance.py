@@ -14,19 +14,20 @@ from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.invoices.models import Invoice
 from marketplace.invoices.services import bill_on_completion, run_period
-from marketplace.orders import services
 from marketplace.orders.models import CallOff, Delivery
-from marketplace.orders.services import DeliveryDetails
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import placing, responses
+from marketplace.orders.services.delivery import DeliveryDetails
 from tests.factories import after_month, make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
 
 
 def _started(world, quantity: int = 6) -> CallOff:
     """An accepted call-off that started today, so that today's session can be recorded."""
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=quantity)
     )
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     call_off.start_date = london_date(None)
     db.session.flush()
     return call_off
@@ -121,7 +122,7 @@ def test_the_delivery_page_is_the_providers_alone(web, world):
 def _record(world, call_off, **fields):
     values = {"delivered_on": call_off.start_date, "units": 1, "attendance": "attended"}
     values.update(fields)
-    return services.record_delivery(
+    return order_delivery.record_delivery(
         world.provider_admin, call_off, DeliveryDetails(**values), now=utcnow()
     )
 
@@ -136,7 +137,7 @@ def test_a_missed_session_is_not_payable_unless_the_listing_says_so(world):
     assert (world.budget.spent_pence, world.budget.committed_pence) == (20_000, 40_000)
 
     # Completing bills what is left unbilled: the two attended units, not the missed one.
-    services.complete(world.provider_admin, call_off, "Done")
+    order_delivery.complete(world.provider_admin, call_off, "Done")
     invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
     assert [(line.units, line.net_pence) for line in invoice.lines] == [(2, 20_000)]
     assert bill_on_completion(call_off) is None  # nothing is left to bill

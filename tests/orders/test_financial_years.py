@@ -11,11 +11,14 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
+from marketplace.core import clock
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffBudgetPart, FundingAuthorisation
-from marketplace.orders.services import DeliveryDetails
+from marketplace.orders.services import budgets, responses, variations
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services.delivery import DeliveryDetails
 from tests.orders.factories import build_orders_world, details, shares
 
 
@@ -48,7 +51,7 @@ def budget(organisation, year, allocated=10_000_000) -> Budget:
 
 
 def place(world, start, end, quantity=10, **fields):
-    return services.place_call_off(
+    return order_placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -73,7 +76,7 @@ def test_a_co_funded_call_off_across_31_march_commits_each_years_part_in_exact_p
     call_off = place(world, start, end, shares=shares((world.region, 6_667), (world.pcc, 3_333)))
     assert call_off.gross_pence == 100_000
     # 10 units over February to May: 3, 3, 2, 2, so 6 in the first year and 4 in the second.
-    assert services.year_weights(call_off) == {first: 6, first + 1: 4}
+    assert budgets.year_weights(call_off) == {first: 6, first + 1: 4}
     region, pcc_funder = call_off.funders
     assert (region.share_pence, pcc_funder.share_pence) == (66_670, 33_330)
     assert parts_of(region) == {first: (40_002, 40_002), first + 1: (26_668, 26_668)}
@@ -98,7 +101,7 @@ def test_placing_refuses_a_year_without_a_budget_or_with_too_little(world):
     assert refused.value.errors["end_date"] == [
         f"North East Probation has no budget for {label}, so it cannot fund this call-off"
     ]
-    errors = services.check_call_off(
+    errors = order_placing.check_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -119,9 +122,9 @@ def test_delivery_spends_from_its_year_and_completing_releases_each_years_unspen
     start, end, first = across_31_march(date.today())
     one, two = budget(world.region, first), budget(world.region, first + 1)
     call_off = place(world, start, end)
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     in_april = datetime(first + 1, 4, 20, 10, tzinfo=UTC)
-    services.record_delivery(
+    order_delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(delivered_on=in_april.date(), units=3, attendance="attended"),
@@ -132,7 +135,7 @@ def test_delivery_spends_from_its_year_and_completing_releases_each_years_unspen
     db.session.refresh(two)
     assert (one.spent_pence, two.spent_pence) == (0, 30_000)
     assert (one.committed_pence, two.committed_pence) == (60_000, 10_000)
-    services.complete(world.provider_admin, call_off, "Done early", now=in_april)
+    order_delivery.complete(world.provider_admin, call_off, "Done early", now=in_april)
     db.session.refresh(one)
     db.session.refresh(two)
     assert (one.committed_pence, two.committed_pence) == (0, 0)
@@ -145,7 +148,7 @@ def test_cancelling_releases_each_years_part(world):
     was = (committed(one), committed(two))
     call_off = place(world, start, end)
     assert (committed(one) - was[0], committed(two) - was[1]) == (60_000, 40_000)
-    services.cancel(world.buyer, call_off, "person_moved")
+    responses.cancel(world.buyer, call_off, "person_moved")
     assert (committed(one), committed(two)) == was
 
 
@@ -178,16 +181,16 @@ def test_standing_authorisations_are_used_per_year_and_only_if_every_year_has_ro
 
 def test_a_variation_reaching_into_a_year_without_a_budget_is_refused(world):
     start = world.start
-    end = date(services.financial_year(start) + 1, 3, 20)
+    end = date(clock.financial_year(start) + 1, 3, 20)
     call_off = place(world, start, end, quantity=4)
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     new_end = date(end.year, 6, 30)
-    variation = services.propose_variation(
+    variation = variations.propose_variation(
         world.provider_admin, call_off, extra_units=6, new_end_date=new_end, reason="Longer"
     )
     parts_before = db.session.scalar(sa.select(sa.func.count()).select_from(CallOffBudgetPart))
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.agree_variation(world.buyer, call_off, variation.id)
+        variations.agree_variation(world.buyer, call_off, variation.id)
     label = f"{end.year}-{str(end.year + 1)[-2:]}"
     assert (
         f"has no budget for {label}, which this variation reaches into"

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
+from marketplace.core import clock
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
 from marketplace.core.errors import (
@@ -16,14 +17,16 @@ from marketplace.core.errors import (
     TransitionConflict,
 )
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import permissions, queries, services
+from marketplace.orders import permissions, queries
 from marketplace.orders.models import (
     CALL_OFF_TRANSITIONS,
     Budget,
     CallOffStatus,
     FundingAuthorisation,
 )
-from marketplace.orders.services import FundingShare
+from marketplace.orders.services import funding, responses
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services.details import FundingShare
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
 
@@ -34,7 +37,7 @@ def world(app):
 
 
 def place(world, quantity=10, **fields):
-    return services.place_call_off(
+    return order_placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=quantity, **fields)
     )
 
@@ -77,7 +80,7 @@ def audited(action: str) -> list[AuditEvent]:
 
 
 def decline(world, call_off, reason="Our budget is needed for victim services"):
-    return services.decline_funding(world.pcc_approver, call_off, world.pcc, reason)
+    return funding.decline_funding(world.pcc_approver, call_off, world.pcc, reason)
 
 
 # --- the state machine
@@ -146,16 +149,16 @@ def test_only_the_co_funders_approvers_may_decline_its_share(world):
     call_off = co_funded(world)
     pcc_buyer = make_member(Role.BUYER, world.pcc)
     with pytest.raises(PermissionDenied):
-        services.decline_funding(pcc_buyer, call_off, world.pcc, "No")
+        funding.decline_funding(pcc_buyer, call_off, world.pcc, "No")
     # An organisation that does not fund it, and the lead buyer (which cancels instead).
     stranger_org = make_organisation(OrganisationType.PCC, name="Cumbria PCC")
     stranger = make_member(Role.APPROVER, stranger_org)
     with pytest.raises(NotFound):
-        services.decline_funding(stranger, call_off, stranger_org, "No")
+        funding.decline_funding(stranger, call_off, stranger_org, "No")
     with pytest.raises(NotFound):  # acting for an organisation they are not in
-        services.decline_funding(stranger, call_off, world.pcc, "No")
+        funding.decline_funding(stranger, call_off, world.pcc, "No")
     with pytest.raises(NotFound):
-        services.decline_funding(world.approver, call_off, world.region, "No")
+        funding.decline_funding(world.approver, call_off, world.region, "No")
     assert call_off.status == CallOffStatus.AWAITING_FUNDING
 
 
@@ -164,16 +167,16 @@ def test_a_share_confirmed_by_a_person_cannot_then_be_declined(world):
     call_off = place(
         world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
     )
-    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
     with pytest.raises(TransitionConflict) as refused:
         decline(world, call_off)
     assert refused.value.errors == {"status": ["Your organisation has already confirmed its share"]}
-    services.decline_funding(other_approver, call_off, other, "Not in our plan")
+    funding.decline_funding(other_approver, call_off, other, "Not in our plan")
     with pytest.raises(TransitionConflict) as again:
-        services.decline_funding(other_approver, call_off, other, "Still no")
+        funding.decline_funding(other_approver, call_off, other, "Still no")
     assert again.value.errors == {"status": ["Your organisation has already declined its share"]}
     with pytest.raises(TransitionConflict):
-        services.confirm_funding(other_approver, call_off, other)
+        funding.confirm_funding(other_approver, call_off, other)
 
 
 def test_a_share_confirmed_by_a_standing_authorisation_may_be_declined_and_gives_back_its_use(
@@ -207,7 +210,7 @@ def test_a_second_co_funder_may_decline_or_confirm_while_the_lead_buyer_decides(
         world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
     )
     decline(world, call_off)
-    services.confirm_funding(other_approver, call_off, other)
+    funding.confirm_funding(other_approver, call_off, other)
     assert call_off.status == CallOffStatus.FUNDING_DECLINED  # still the lead buyer's choice
     assert call_off.funders[2].confirmed_at is not None
 
@@ -217,7 +220,7 @@ def test_no_decline_once_the_call_off_has_moved_on(world):
     with pytest.raises(NotFound):
         decline(world, call_off)
     call_off = co_funded(world, po_number="PO-2")
-    services.cancel(world.buyer, call_off, "duplicate")
+    responses.cancel(world.buyer, call_off, "duplicate")
     with pytest.raises(TransitionConflict) as refused:
         decline(world, call_off)
     assert refused.value.errors == {
@@ -232,7 +235,7 @@ def test_the_lead_buyer_takes_the_whole_value_and_the_call_off_goes_to_the_provi
     call_off = co_funded(world)
     decline(world, call_off)
 
-    services.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
+    funding.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
 
     assert call_off.status == CallOffStatus.SENT
     [lead] = call_off.funders
@@ -254,7 +257,7 @@ def test_the_lead_buyer_taking_more_than_the_placers_spend_limit_needs_an_approv
     monkeypatch.setitem(app.config, "BUYER_SPEND_LIMIT_PENCE", 80_000)
     call_off = co_funded(world)  # the region's £600 is within the limit
     decline(world, call_off)
-    services.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
+    funding.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
 
 
@@ -264,12 +267,12 @@ def test_new_or_larger_shares_are_asked_again_and_the_rest_stay_confirmed(world)
     call_off = place(
         world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
     )
-    services.confirm_funding(other_approver, call_off, other)
+    funding.confirm_funding(other_approver, call_off, other)
     decline(world, call_off)
     cleveland_confirmed_at = call_off.funders[2].confirmed_at
 
     # Cleveland keeps 30% (stays confirmed); the PCC is asked again for 10%; the region 60%.
-    services.resplit_funding(
+    funding.resplit_funding(
         world.buyer,
         call_off,
         shares((world.region, 6_000), (other, 3_000), (world.pcc, 1_000)),
@@ -291,7 +294,7 @@ def test_new_or_larger_shares_are_asked_again_and_the_rest_stay_confirmed(world)
     assert [n.to_email for n in asked] == [world.pcc_approver.email]
     assert "Your share: 10%, £100.00 including VAT" in " ".join(asked[0].body.split())
 
-    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
     assert call_off.status == CallOffStatus.SENT
 
 
@@ -300,9 +303,9 @@ def test_a_larger_share_for_a_confirmed_co_funder_is_asked_again(world):
     call_off = place(
         world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
     )
-    services.confirm_funding(other_approver, call_off, other)
+    funding.confirm_funding(other_approver, call_off, other)
     decline(world, call_off)
-    services.resplit_funding(world.buyer, call_off, shares((world.region, 4_000), (other, 6_000)))
+    funding.resplit_funding(world.buyer, call_off, shares((world.region, 4_000), (other, 6_000)))
     assert call_off.status == CallOffStatus.AWAITING_FUNDING
     [lead, cleveland] = call_off.funders
     assert cleveland.confirmed_at is None and cleveland.committed_pence == 60_000
@@ -338,7 +341,7 @@ def test_a_re_split_that_does_not_make_whole_shares_of_100_percent_is_refused(
     call_off = co_funded(world)
     decline(world, call_off)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.resplit_funding(
+        funding.resplit_funding(
             world.buyer,
             call_off,
             [FundingShare(world.region.id, points[0]), FundingShare(other.id, points[1])],
@@ -357,7 +360,7 @@ def test_a_re_split_naming_a_funder_twice_or_without_the_lead_or_a_budget_is_ref
 
     def refusal(*given):
         with pytest.raises(BusinessRuleViolation) as refused:
-            services.resplit_funding(world.buyer, call_off, list(given))
+            funding.resplit_funding(world.buyer, call_off, list(given))
         return refused.value.errors
 
     assert refusal(
@@ -369,7 +372,7 @@ def test_a_re_split_naming_a_funder_twice_or_without_the_lead_or_a_budget_is_ref
     assert refusal(FundingShare(region, 5_000), FundingShare(other.id, 5_000)) == {
         "shares-1-basis_points": [
             "Cleveland PCC has £50.00 left in its "
-            f"{services.financial_year_label(world.budget.financial_year)} budget, less than "
+            f"{clock.financial_year_label(world.budget.financial_year)} budget, less than "
             "its share of £500.00"
         ]
     }
@@ -383,12 +386,12 @@ def test_the_lead_buyers_own_budget_must_take_its_larger_share(world):
     world.budget.allocated_pence = world.budget.committed_pence + 30_000
     db.session.flush()
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
+        funding.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
     [message] = refused.value.errors["shares"]
     assert "North East Probation has £900.00 left" in message and "£1,000.00" in message
     # Its own part counts as available to it: 90% fits.
     other, _ = third_funder(world)
-    services.resplit_funding(world.buyer, call_off, shares((world.region, 9_000), (other, 1_000)))
+    funding.resplit_funding(world.buyer, call_off, shares((world.region, 9_000), (other, 1_000)))
     assert world.budget.available_pence == 0
 
 
@@ -396,7 +399,7 @@ def test_only_the_lead_buyer_re_splits_and_only_after_a_decline(world):
     call_off = co_funded(world)
     lead_only = [FundingShare(world.region.id, 10_000)]
     with pytest.raises(TransitionConflict) as refused:
-        services.resplit_funding(world.buyer, call_off, lead_only)
+        funding.resplit_funding(world.buyer, call_off, lead_only)
     assert refused.value.errors == {
         "status": [
             "No co-funder has declined its share of this call-off, so its shares cannot be changed"
@@ -404,12 +407,12 @@ def test_only_the_lead_buyer_re_splits_and_only_after_a_decline(world):
     }
     decline(world, call_off)
     with pytest.raises(PermissionDenied):
-        services.resplit_funding(world.pcc_approver, call_off, lead_only)
+        funding.resplit_funding(world.pcc_approver, call_off, lead_only)
     with pytest.raises(PermissionDenied):
-        services.resplit_funding(world.provider_admin, call_off, lead_only)
+        funding.resplit_funding(world.provider_admin, call_off, lead_only)
     stranger = make_member(Role.BUYER, make_organisation(OrganisationType.PCC, name="Cumbria"))
     with pytest.raises(NotFound):
-        services.resplit_funding(stranger, call_off, lead_only)
+        funding.resplit_funding(stranger, call_off, lead_only)
     assert call_off.status == CallOffStatus.FUNDING_DECLINED
 
 
@@ -418,14 +421,14 @@ def test_a_confirmed_co_funder_left_out_of_a_re_split_is_released_and_told(world
     call_off = place(
         world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
     )
-    services.confirm_funding(other_approver, call_off, other)
+    funding.confirm_funding(other_approver, call_off, other)
     decline(world, call_off)
     cleveland_budget = db.session.scalar(
         sa.select(Budget).where(Budget.organisation_id == other.id)
     )
     assert cleveland_budget.committed_pence == 30_000
 
-    services.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
+    funding.resplit_funding(world.buyer, call_off, [FundingShare(world.region.id, 10_000)])
 
     assert cleveland_budget.committed_pence == 0
     [told] = emails("orders_funding_released")
@@ -450,7 +453,7 @@ def test_a_re_split_confirmed_by_a_standing_authorisation_goes_on_at_once(world)
     )
     call_off = co_funded(world)
     decline(world, call_off)
-    services.resplit_funding(world.buyer, call_off, shares((world.region, 6_000), (other, 4_000)))
+    funding.resplit_funding(world.buyer, call_off, shares((world.region, 6_000), (other, 4_000)))
     assert call_off.status == CallOffStatus.SENT
     assert call_off.funders[1].preauthorised
     assert not emails("orders_funding_resplit")
@@ -472,9 +475,9 @@ def test_the_lead_buyer_cancels_after_a_decline_and_everything_is_released(world
     call_off = place(
         world, shares=shares((world.region, 4_000), (world.pcc, 3_000), (other, 3_000))
     )
-    services.decline_funding(make_member(Role.APPROVER, other), call_off, other, "Not in our plan")
+    funding.decline_funding(make_member(Role.APPROVER, other), call_off, other, "Not in our plan")
     assert authorisation.used_pence == 30_000  # the PCC's share, still confirmed
-    services.cancel(world.buyer, call_off, "other", "The co-funder could not pay")
+    responses.cancel(world.buyer, call_off, "other", "The co-funder could not pay")
     assert call_off.status == CallOffStatus.CANCELLED
     assert world.budget.committed_pence == 0 and world.pcc_budget.committed_pence == 0
     assert authorisation.used_pence == 0
@@ -493,5 +496,5 @@ def test_cancelling_a_call_off_gives_back_its_standing_authorisations_use(world)
     db.session.add(authorisation)
     call_off = place(world, shares=shares((world.region, 6_000), (world.pcc, 4_000)))
     assert call_off.status == CallOffStatus.SENT and authorisation.used_pence == 40_000
-    services.cancel(world.buyer, call_off, "duplicate")
+    responses.cancel(world.buyer, call_off, "duplicate")
     assert authorisation.used_pence == 0

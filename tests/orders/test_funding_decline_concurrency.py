@@ -8,9 +8,9 @@ import pytest
 
 from marketplace.accounts.models import Organisation, Role
 from marketplace.core.db import commit, db
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
-from marketplace.orders.services import FundingShare
+from marketplace.orders.services import funding, placing, responses
+from marketplace.orders.services.details import FundingShare
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details, shares
 from tests.orders.test_transition_concurrency import CLIENTS, acting, audited, emailed
@@ -23,7 +23,7 @@ several = pytest.mark.parametrize(
 
 def co_funded(world) -> CallOff:
     """£1,000: the region 60%, the PCC 40%, waiting for the PCC."""
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -43,7 +43,7 @@ def declining(user_id: int, call_off_id: int, pcc_id: int):
     return acting(
         user_id,
         call_off_id,
-        lambda actor, c: services.decline_funding(
+        lambda actor, c: funding.decline_funding(
             actor, c, db.session.get(Organisation, pcc_id), "Spent elsewhere"
         ),
     )
@@ -53,7 +53,7 @@ def confirming(user_id: int, call_off_id: int, pcc_id: int):
     return acting(
         user_id,
         call_off_id,
-        lambda actor, c: services.confirm_funding(actor, c, db.session.get(Organisation, pcc_id)),
+        lambda actor, c: funding.confirm_funding(actor, c, db.session.get(Organisation, pcc_id)),
     )
 
 
@@ -119,15 +119,15 @@ def test_a_re_split_and_a_cancellation_at_once_leave_the_budgets_right(app, clie
     each is done at most once."""
     world = build_orders_world(price_pence=10_000)
     call_off = co_funded(world)
-    services.decline_funding(world.pcc_approver, call_off, world.pcc, "Spent elsewhere")
+    funding.decline_funding(world.pcc_approver, call_off, world.pcc, "Spent elsewhere")
     commit()
     region_id = world.region.id
 
     def resplitting(actor, c):
-        services.resplit_funding(actor, c, [FundingShare(region_id, 10_000)])
+        funding.resplit_funding(actor, c, [FundingShare(region_id, 10_000)])
 
     def cancelling(actor, c):
-        services.cancel(actor, c, "other", "The co-funder could not pay")
+        responses.cancel(actor, c, "other", "The co-funder could not pay")
 
     racers = [acting(world.buyer.id, call_off.id, cancelling)] + [
         acting(world.approver.id, call_off.id, resplitting) for _ in range(clients - 1)

@@ -8,8 +8,9 @@ import pytest
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import placing
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
 from tests.orders.test_call_off_api import bearer
@@ -22,7 +23,7 @@ def world(app):
 
 
 def co_funded(world, pcc_points=4_000) -> CallOff:
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -34,7 +35,7 @@ def co_funded(world, pcc_points=4_000) -> CallOff:
 
 def declined(world) -> CallOff:
     call_off = co_funded(world)
-    services.decline_funding(world.pcc_approver, call_off, world.pcc, "Budget spent elsewhere")
+    order_funding.decline_funding(world.pcc_approver, call_off, world.pcc, "Budget spent elsewhere")
     commit()
     return call_off
 
@@ -142,7 +143,7 @@ def test_only_the_lead_buyer_reaches_the_re_split_page_and_only_after_a_decline(
     early = web.post(f"/call-offs/{call_off.id}/funding", data={})
     assert early.status_code == 302
     assert "No co-funder has declined its share" in main(web.get(early.headers["Location"]))
-    services.decline_funding(world.pcc_approver, call_off, world.pcc, "No")
+    order_funding.decline_funding(world.pcc_approver, call_off, world.pcc, "No")
     commit()
     web.as_user(world.pcc_approver, world.pcc)
     assert web.get(f"/call-offs/{call_off.id}/funding").status_code == 403

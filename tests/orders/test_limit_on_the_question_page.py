@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from html import unescape
 
 from marketplace.core.db import commit
-from marketplace.orders import services
+from marketplace.orders.services import placing
 from tests.catalogue.factories import make_listing
 from tests.orders.factories import build_orders_world, details
 from tests.orders.test_question_page import answers, count, summary_links
@@ -26,7 +26,7 @@ def test_the_limit_refusal_is_a_short_error_with_the_explanation_beside_it(web, 
         price_from=date.today() - timedelta(days=30),
         max_units=500,
     )
-    bought = services.place_call_off(
+    bought = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=250)
     )
     commit()

@@ -10,12 +10,15 @@ import sqlalchemy as sa
 from marketplace.accounts import services as accounts
 from marketplace.accounts.models import LIMIT_MAX_PENCE, Membership, OrganisationType, Role
 from marketplace.accounts.services import create_api_token
+from marketplace.core import clock
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import queries, services
+from marketplace.orders import queries
 from marketplace.orders.models import CallOff, CallOffStatus
+from marketplace.orders.services import funding
+from marketplace.orders.services import placing as order_placing
 from tests.factories import add_membership, make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
 from tests.pages import error_messages, text
@@ -61,7 +64,7 @@ def snapshot() -> tuple:
 
 
 def place(world, actor=None, quantity=6):
-    return services.place_call_off(
+    return order_placing.place_call_off(
         actor or world.buyer, world.region, world.listing.id, details(world, quantity=quantity)
     )
 
@@ -146,7 +149,7 @@ def test_above_an_approvers_limit_an_approver_whose_limit_covers_it_must_approve
     assert "orders_approval_requested" in emails_to(senior)
     assert "orders_approval_requested" not in emails_to(world.approver)
     with pytest.raises(PermissionDenied) as refused:
-        services.approve(world.approver, call_off)
+        funding.approve(world.approver, call_off)
     assert "above your approval limit of £1,000.00" in str(refused.value)
     assert "Sam Senior can approve it" in str(refused.value)
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
@@ -157,12 +160,12 @@ def test_above_an_approvers_limit_an_approver_whose_limit_covers_it_must_approve
 
     assert waiting(world.approver) == [] and waiting(senior) == [call_off.id]
     db.session.commit()  # the home page reads what is committed
-    today = services.london_date()
-    year = services.financial_year(today)
+    today = clock.london_date()
+    year = clock.financial_year(today)
     assert queries.home_figures(world.region.id, today, year, world.approver.id).to_approve == 0
     assert queries.home_figures(world.region.id, today, year, senior.id).to_approve == 1
 
-    services.approve(senior, call_off)
+    funding.approve(senior, call_off)
     assert call_off.status == CallOffStatus.SENT and call_off.approved_by_id == senior.id
 
 
@@ -176,9 +179,9 @@ def test_an_approver_never_approves_a_call_off_they_placed_and_does_not_see_it_t
     assert "orders_approval_requested" not in emails_to(both)
     assert queries.waiting_first(world.region.id, 10, both.id)[1] == 0
     with pytest.raises(PermissionDenied) as refused:
-        services.approve(both, call_off)
+        funding.approve(both, call_off)
     assert "another approver" in str(refused.value)
-    services.approve(world.approver, call_off)
+    funding.approve(world.approver, call_off)
     assert call_off.status == CallOffStatus.SENT
 
 
@@ -207,7 +210,7 @@ def test_placing_above_the_limit_with_nobody_else_able_to_approve_is_refused_nam
     assert "Abe Approver can raise your spend limit" in message
     assert snapshot() == before
     # The question page's check says the same before the buyer places anything.
-    errors = services.check_call_off(
+    errors = order_placing.check_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=6)
     )
     assert errors["quantity"] == [message]
@@ -230,7 +233,7 @@ def test_the_only_approver_who_is_also_the_buyer_is_told_to_raise_their_limit_or
     db.session.flush()
     accounts.set_limits(solo, region, solo, spend_limit_pence=100_000)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.place_call_off(solo, region, world.listing.id, details(world, quantity=6))
+        order_placing.place_call_off(solo, region, world.listing.id, details(world, quantity=6))
     assert "You are its only approver" in refused.value.errors["quantity"][0]
 
 

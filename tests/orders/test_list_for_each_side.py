@@ -8,7 +8,7 @@ import re
 import pytest
 
 from marketplace.core.db import commit
-from marketplace.orders import services
+from marketplace.orders.services import placing
 from tests.orders.factories import build_orders_world, details
 
 
@@ -36,7 +36,7 @@ def columns(html: str) -> tuple[list[str], list[str]]:
 
 
 def test_the_provider_reads_the_buyer_and_the_buyer_reads_the_provider(web, world):
-    call_off = services.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
     commit()
 
     web.as_user(world.provider_admin, world.provider)

@@ -12,9 +12,10 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import DomainError
-from marketplace.orders import permissions, services
+from marketplace.orders import permissions
 from marketplace.orders.models import VariationStatus
-from marketplace.orders.services import DeliveryDetails, OutcomeDetails
+from marketplace.orders.services import delivery, placing, responses, variations
+from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
 from tests.orders.factories import build_orders_world, details
 
 
@@ -24,11 +25,11 @@ def world(app):
 
 
 def delivering(world):
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=10)
     )
-    services.accept(world.provider_admin, call_off)
-    services.record_delivery(
+    responses.accept(world.provider_admin, call_off)
+    delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(delivered_on=call_off.start_date, units=2, attendance="attended"),
@@ -51,14 +52,14 @@ def withdrawn_events(call_off) -> list[dict]:
 
 def test_completing_closes_the_change_the_provider_proposed(world):
     call_off = delivering(world)
-    variation = services.propose_variation(
+    variation = variations.propose_variation(
         world.provider_admin, call_off, extra_units=4, reason="Four more sessions"
     )
     results = [
         OutcomeDetails("Settled accommodation", "achieved"),
         OutcomeDetails("Tenancy kept for 6 months", "partly_achieved"),
     ]
-    services.complete(world.provider_admin, call_off, "Housed and settled.", results)
+    delivery.complete(world.provider_admin, call_off, "Housed and settled.", results)
 
     assert variation.status == VariationStatus.WITHDRAWN
     assert variation.decided_at is not None and variation.decided_by_id == world.provider_admin.id
@@ -70,16 +71,16 @@ def test_completing_closes_the_change_the_provider_proposed(world):
     offered = permissions.actions(world.buyer, world.region, call_off)
     assert not offered["decide"] and not offered["withdraw"]
     with pytest.raises(DomainError):
-        services.agree_variation(world.buyer, call_off, variation.id)
+        variations.agree_variation(world.buyer, call_off, variation.id)
     assert call_off.quantity == 10
 
 
 def test_cancelling_closes_the_change_the_buyer_proposed(world):
     call_off = delivering(world)
-    variation = services.propose_variation(
+    variation = variations.propose_variation(
         world.buyer, call_off, new_end_date=call_off.end_date + timedelta(days=14), reason="Later"
     )
-    services.cancel(world.buyer, call_off, "person_moved")
+    responses.cancel(world.buyer, call_off, "person_moved")
 
     assert variation.status == VariationStatus.WITHDRAWN
     assert variation.decision_reason == "The call-off was cancelled before the change was decided"

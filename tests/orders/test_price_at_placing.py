@@ -25,8 +25,8 @@ from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.core.money import VatTreatment
-from marketplace.orders import services
 from marketplace.orders.models import CallOff
+from marketplace.orders.services import placing as order_placing
 from tests.factories import make_member
 from tests.orders.factories import build_orders_world, details
 from tests.pages import error_messages, hidden_value, main
@@ -240,7 +240,7 @@ def test_a_place_that_does_not_say_which_price_it_saw_is_asked_again(web, world,
 
 def test_the_price_is_read_in_the_placing_transaction_not_from_the_workers_copy(world):
     listing_id, version = world.listing.id, price_in_force(world).id
-    services.place_call_off(world.buyer, world.region, listing_id, details(world))
+    order_placing.place_call_off(world.buyer, world.region, listing_id, details(world))
     commit()
     db.session.remove()  # as the next request finds it
     # The service as placing reads it is kept by this worker; make its copy's price wrong.
@@ -252,7 +252,7 @@ def test_the_price_is_read_in_the_placing_transaction_not_from_the_workers_copy(
     set_committed_value(copy, "vat_treatment", VatTreatment.STANDARD)
     assert buyable_listing(listing_id).prices[0].unit_price_pence == 1  # the copy is used
     buyer, region = db.session.merge(world.buyer), db.session.merge(world.region)
-    call_off = services.place_call_off(buyer, region, listing_id, details(world))
+    call_off = order_placing.place_call_off(buyer, region, listing_id, details(world))
     assert (call_off.unit_price_pence, call_off.vat_treatment) == (10_000, VatTreatment.EXEMPT)
     assert call_off.price_version_id == version
     db.session.rollback()

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import OrganisationType, Role
 from marketplace.core.db import commit, db
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff
+from marketplace.orders.services import placing as order_placing
 from tests.catalogue.factories import make_listing
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, press_place
@@ -156,7 +156,7 @@ def test_the_direct_award_limit_is_explained_on_the_question_page(web, app):
         price_from=date.today() - timedelta(days=30),
         max_units=500,
     )
-    services.place_call_off(
+    order_placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=300)
     )
     commit()

@@ -13,9 +13,10 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import services
 from marketplace.orders.models import CallOffStatus
-from marketplace.orders.services import DeliveryDetails, OutcomeDetails
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import funding, placing, responses, variations
+from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
 from tests.orders.factories import build_orders_world, details, shares
 
 
@@ -40,7 +41,7 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     seen: set[int] = set()
 
     # Placing: 10 sessions = £1,234.50 + £246.90 VAT = £1,481.40, split 60/40 to the penny.
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
@@ -54,7 +55,7 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     assert last_action() == "call_off.placed"
 
     # The PCC confirms its share; the lead buyer's share is over the buyer's limit.
-    services.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
     assert sorted(new_emails(seen)) == sorted(
         [
@@ -64,7 +65,7 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     )
     assert last_action() == "call_off.funding_confirmed"
 
-    services.approve(world.approver, call_off)
+    funding.approve(world.approver, call_off)
     assert call_off.status == CallOffStatus.SENT
     assert sorted(new_emails(seen)) == sorted(
         [
@@ -74,14 +75,14 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     )
     assert last_action() == "call_off.approved"
 
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     assert call_off.status == CallOffStatus.ACCEPTED
     assert new_emails(seen) == [(world.buyer.email, "orders_accepted")]
     assert last_action() == "call_off.accepted"
 
     # Delivery: 3 sessions = £370.35 + £74.07 VAT = £444.42 spent, 60/40.
     later = utcnow() + timedelta(days=40)
-    services.record_delivery(
+    order_delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(
@@ -98,29 +99,29 @@ def test_a_co_funded_call_off_from_placing_to_completion(app, monkeypatch):
     assert last_action() == "call_off.delivery_recorded"
 
     # A variation adds 2 sessions: 12 × £123.45 = £1,481.40 + £296.28 = £1,777.68.
-    variation = services.propose_variation(
+    variation = variations.propose_variation(
         world.buyer, call_off, extra_units=2, reason="Two more sessions to finish the plan"
     )
     # The region's share goes from £888.84 to £1,066.61, above the buyer's £500 limit: an
     # approver approves the change before the provider is asked.
     assert variation.awaiting_approval
     assert new_emails(seen) == [(world.approver.email, "orders_variation_approval_requested")]
-    services.approve_variation(world.approver, call_off, variation.id, now=later)
+    variations.approve_variation(world.approver, call_off, variation.id, now=later)
     assert new_emails(seen) == [(world.provider_admin.email, "orders_variation_proposed")]
-    services.agree_variation(world.provider_admin, call_off, variation.id, now=later)
+    variations.agree_variation(world.provider_admin, call_off, variation.id, now=later)
     assert (call_off.quantity, call_off.gross_pence, call_off.version) == (12, 177_768, 2)
     assert [f.share_pence for f in call_off.funders] == [106_661, 71_107]
     assert new_emails(seen) == [(world.buyer.email, "orders_variation_decided")]
     assert last_action() == "call_off.variation_agreed"
 
     # Four more sessions, then completion: 7 of 12 delivered, the rest released.
-    services.record_delivery(
+    order_delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(delivered_on=call_off.start_date, units=4, attendance="late"),
         now=later,
     )
-    services.complete(
+    order_delivery.complete(
         world.provider_admin,
         call_off,
         "Moved into settled accommodation",

@@ -13,9 +13,9 @@ from marketplace.accounts.models import Role
 from marketplace.accounts.services import create_api_token
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
-from marketplace.orders import services
 from marketplace.orders.models import CallOff, CallOffStatus, OutcomeResult
-from marketplace.orders.services import DeliveryDetails, OutcomeDetails
+from marketplace.orders.services import delivery, placing, responses
+from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details
 
@@ -30,12 +30,12 @@ def world(app):
 
 
 def _in_delivery(world) -> CallOff:
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=4)
     )
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     call_off.start_date = london_date(None)
-    services.record_delivery(
+    delivery.record_delivery(
         world.provider_admin,
         call_off,
         DeliveryDetails(delivered_on=call_off.start_date, units=1, attendance="attended"),
@@ -45,7 +45,7 @@ def _in_delivery(world) -> CallOff:
 
 def _completed(world) -> CallOff:
     call_off = _in_delivery(world)
-    services.complete(
+    delivery.complete(
         world.provider_admin,
         call_off,
         SUMMARY,
@@ -59,10 +59,10 @@ def _completed(world) -> CallOff:
 
 
 def _cancelled(world) -> CallOff:
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=4)
     )
-    services.cancel(world.buyer, call_off, "other", "The person was recalled to prison")
+    responses.cancel(world.buyer, call_off, "other", "The person was recalled to prison")
     commit()
     return call_off
 

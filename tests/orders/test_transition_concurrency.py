@@ -20,8 +20,12 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.errors import TransitionConflict
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import services
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import call_offs, placing, responses
+from marketplace.orders.services import capacity as order_capacity
+from marketplace.orders.services import delivery as order_delivery
+from marketplace.orders.services import funding as order_funding
+from marketplace.orders.services import variations as order_variations
 from tests.conftest import sign_in_as
 from tests.factories import make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
@@ -70,7 +74,7 @@ def acting(user_id: int, call_off_id: int, act):
 
 
 def placed(world, **fields) -> CallOff:
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, **fields)
     )
     commit()
@@ -81,13 +85,13 @@ def placed(world, **fields) -> CallOff:
 def test_acceptances_at_once_accept_once(app, clients):
     world = build_orders_world(price_pence=1_000, monthly_capacity=100)
     call_off = placed(world, quantity=30)
-    plan = services.capacity_plan(call_off)
+    plan = order_capacity.capacity_plan(call_off)
     admins = [world.provider_admin.id] + [
         make_member(Role.PROVIDER_ADMIN, world.provider).id for _ in range(clients - 1)
     ]
     commit()
 
-    outcomes = race(app, [acting(admin, call_off.id, services.accept) for admin in admins])
+    outcomes = race(app, [acting(admin, call_off.id, responses.accept) for admin in admins])
 
     one_wins(outcomes, "409: This call-off has already been accepted")
     db.session.expire_all()
@@ -112,12 +116,12 @@ def test_capacity_left_by_a_refused_second_acceptance_takes_a_valid_call_off(app
     outcomes = race(
         app,
         [
-            acting(world.provider_admin.id, first.id, services.accept),
-            acting(other_admin, first.id, services.accept),
+            acting(world.provider_admin.id, first.id, responses.accept),
+            acting(other_admin, first.id, responses.accept),
         ],
     )
     one_wins(outcomes, "409: This call-off has already been accepted")
-    services.accept(world.provider_admin, db.session.get(CallOff, second.id))
+    responses.accept(world.provider_admin, db.session.get(CallOff, second.id))
     commit()
     assert sum(units for _, units, _ in capacity_rows(world.listing.id)) == 20
 
@@ -135,7 +139,7 @@ def test_declines_at_once_decline_once_and_release_the_budget_once(app, clients)
     outcomes = race(
         app,
         [
-            acting(admin, call_off.id, lambda a, c: services.decline(a, c, "No places left"))
+            acting(admin, call_off.id, lambda a, c: responses.decline(a, c, "No places left"))
             for admin in admins
         ],
     )
@@ -160,7 +164,7 @@ def test_approvals_at_once_approve_once(app, monkeypatch, clients):
     ]
     commit()
 
-    outcomes = race(app, [acting(a, call_off.id, services.approve) for a in approvers])
+    outcomes = race(app, [acting(a, call_off.id, order_funding.approve) for a in approvers])
 
     one_wins(outcomes, "409: This call-off has already been approved")
     db.session.expire_all()
@@ -187,7 +191,7 @@ def test_a_co_funders_confirmations_at_once_confirm_once(app, clients):
         return acting(
             user_id,
             call_off.id,
-            lambda actor, c: services.confirm_funding(
+            lambda actor, c: order_funding.confirm_funding(
                 actor, c, db.session.get(Organisation, pcc_id)
             ),
         )
@@ -230,7 +234,7 @@ def test_two_co_funders_confirming_at_once_both_count_and_the_call_off_moves_on(
         return acting(
             user_id,
             call_off.id,
-            lambda actor, c: services.confirm_funding(
+            lambda actor, c: order_funding.confirm_funding(
                 actor, c, db.session.get(Organisation, organisation_id)
             ),
         )
@@ -251,7 +255,7 @@ def test_two_co_funders_confirming_at_once_both_count_and_the_call_off_moves_on(
 def test_twenty_acceptances_through_the_api_answer_one_200_and_409s(app, monkeypatch):
     world = build_orders_world(price_pence=1_000)
     call_off = placed(world, quantity=10)
-    plan = services.capacity_plan(call_off)
+    plan = order_capacity.capacity_plan(call_off)
     tokens = [bearer(world.provider_admin, world.provider)] + [
         bearer(make_member(Role.PROVIDER_ADMIN, world.provider), world.provider)
         for _ in range(CLIENTS - 1)
@@ -281,13 +285,15 @@ def http_race(app, monkeypatch, requests: list[tuple[str, dict]]) -> list[tuple[
     act on it: the provider's permission check, which comes after that read, waits for all.
     """
     barrier = threading.Barrier(len(requests))
-    require_provider = services._require_provider
+    require_provider = call_offs.require_provider
 
     def waiting(*args, **kwargs):
         require_provider(*args, **kwargs)
         barrier.wait(timeout=60)
 
-    monkeypatch.setattr(services, "_require_provider", waiting)
+    # Where the provider's use cases look it up: their answer, and delivery and completion.
+    monkeypatch.setattr(responses, "require_provider", waiting)
+    monkeypatch.setattr(order_delivery, "require_provider", waiting)
     answers: list[tuple[int, object]] = []
     lock = threading.Lock()
     with racing_app(app, len(requests)) as racing:
@@ -322,7 +328,7 @@ def http_race(app, monkeypatch, requests: list[tuple[str, dict]]) -> list[tuple[
 def test_a_double_click_on_accept_accepts_once_and_says_so_on_the_call_off_page(app, monkeypatch):
     world = build_orders_world(price_pence=1_000)
     call_off = placed(world, quantity=10)
-    plan = services.capacity_plan(call_off)
+    plan = order_capacity.capacity_plan(call_off)
     commit()
     url = f"/call-offs/{call_off.id}/accept"
 
@@ -360,11 +366,11 @@ def notice(page: str) -> str:
 
 def proposed(world, quantity=10) -> tuple[CallOff, int]:
     """An accepted call-off and a variation the provider proposed: five more units."""
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=quantity)
     )
-    services.accept(world.provider_admin, call_off)
-    variation = services.propose_variation(
+    responses.accept(world.provider_admin, call_off)
+    variation = order_variations.propose_variation(
         world.provider_admin, call_off, extra_units=5, reason="Needs more support"
     )
     commit()
@@ -378,7 +384,7 @@ def test_a_variation_agreed_twice_at_once_is_agreed_once(app):
     plan_units = 15
 
     def agreeing(actor, call_off):
-        services.agree_variation(actor, call_off, variation_id)
+        order_variations.agree_variation(actor, call_off, variation_id)
 
     outcomes = race(
         app,
@@ -406,7 +412,7 @@ def test_a_variation_agreed_from_a_page_read_before_it_was_withdrawn_is_refused(
     admin_id = world.provider_admin.id
 
     def withdraw():
-        services.withdraw_variation(
+        order_variations.withdraw_variation(
             db.session.get(User, admin_id), db.session.get(CallOff, call_off.id), variation_id
         )
 
@@ -414,7 +420,7 @@ def test_a_variation_agreed_from_a_page_read_before_it_was_withdrawn_is_refused(
     assert variation.status.value == "proposed"  # as the buyer's page showed it
 
     with pytest.raises(TransitionConflict) as refused:
-        services.agree_variation(world.buyer, call_off, variation_id)
+        order_variations.agree_variation(world.buyer, call_off, variation_id)
     assert refused.value.errors == {
         "status": ["This variation is withdrawn, so it cannot be agreed"]
     }
@@ -435,10 +441,10 @@ def test_a_cancellation_and_an_agreement_at_once_decide_the_change_once(app, cli
     call_off_id = call_off.id
 
     def agreeing(actor, call_off):
-        services.agree_variation(actor, call_off, variation_id)
+        order_variations.agree_variation(actor, call_off, variation_id)
 
     def cancelling(actor, call_off):
-        services.cancel(actor, call_off, "duplicate")
+        responses.cancel(actor, call_off, "duplicate")
 
     agreers = [acting(world.buyer.id, call_off_id, agreeing) for _ in range(clients - 1)]
     outcomes = race(app, [acting(world.buyer.id, call_off_id, cancelling), *agreers])
@@ -463,14 +469,14 @@ def test_a_cancellation_and_an_agreement_at_once_decide_the_change_once(app, cli
 
 def test_two_proposals_at_once_leave_one_waiting(app):
     world = build_orders_world(price_pence=1_000)
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=10)
     )
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     commit()
 
     def proposing(actor, call_off):
-        services.propose_variation(actor, call_off, extra_units=2, reason="Two more")
+        order_variations.propose_variation(actor, call_off, extra_units=2, reason="Two more")
 
     outcomes = race(
         app,
@@ -494,7 +500,7 @@ def test_a_decline_sent_after_the_call_off_was_accepted_goes_back_to_its_page(cl
     # longer do anything, so the person is taken to the call-off, which says why.
     world = build_orders_world(price_pence=1_000)
     call_off = placed(world, quantity=10)
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     commit()
     sign_in_as(client, world.provider_admin, world.provider)
 
@@ -516,9 +522,11 @@ def test_a_change_approved_by_several_approvers_at_once_is_approved_and_made_onc
     world = build_orders_world(price_pence=100_000)
     monkeypatch.setitem(app.config, "BUYER_SPEND_LIMIT_PENCE", 500_000)
     call_off = placed(world, quantity=4)
-    services.accept(world.provider_admin, call_off)
-    change = services.propose_variation(world.provider_admin, call_off, extra_units=2, reason="x")
-    services.agree_variation(world.buyer, call_off, change.id)  # £6,000: waits for approval
+    responses.accept(world.provider_admin, call_off)
+    change = order_variations.propose_variation(
+        world.provider_admin, call_off, extra_units=2, reason="x"
+    )
+    order_variations.agree_variation(world.buyer, call_off, change.id)  # £6,000: waits for approval
     assert change.awaiting_approval
     approvers = [world.approver.id] + [
         make_member(Role.APPROVER, world.region).id for _ in range(clients - 1)
@@ -527,7 +535,7 @@ def test_a_change_approved_by_several_approvers_at_once_is_approved_and_made_onc
     commit()
 
     def approving(actor, call_off):
-        services.approve_variation(actor, call_off, change_id)
+        order_variations.approve_variation(actor, call_off, change_id)
 
     outcomes = race(app, [acting(a, call_off_id, approving) for a in approvers])
 

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, PermissionDenied, TransitionConflict
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import queries, services
+from marketplace.orders import queries
 from marketplace.orders.models import VariationStatus
+from marketplace.orders.services import placing, responses
+from marketplace.orders.services import variations as order_variations
 from tests.orders.factories import build_orders_world, details
 
 
@@ -20,10 +22,10 @@ from tests.orders.factories import build_orders_world, details
 def world(app, monkeypatch):
     monkeypatch.setitem(app.config, "BUYER_SPEND_LIMIT_PENCE", 500_000)  # £5,000
     world = build_orders_world(price_pence=100_000)  # £1,000 a unit
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, quantity=4)
     )
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     world.call_off = call_off
     return world
 
@@ -38,50 +40,54 @@ def emails_to(user) -> list[str]:
 
 def test_a_providers_change_above_the_buyers_limit_waits_for_an_approver_who_approves_it(world):
     call_off = world.call_off
-    change = services.propose_variation(
+    change = order_variations.propose_variation(
         world.provider_admin, call_off, extra_units=2, reason="Two more weeks"
     )
-    services.agree_variation(world.buyer, call_off, change.id)  # £6,000: above £5,000
+    order_variations.agree_variation(world.buyer, call_off, change.id)  # £6,000: above £5,000
     assert change.status == VariationStatus.PROPOSED and change.awaiting_approval
     assert call_off.quantity == 4 and call_off.gross_pence == 400_000
     assert "orders_variation_approval_requested" in emails_to(world.approver)
     assert queries.waiting_first(world.region.id, 10, world.approver.id)[1] == 1
     with pytest.raises(TransitionConflict):  # the buyer cannot agree it again
-        services.agree_variation(world.buyer, call_off, change.id)
+        order_variations.agree_variation(world.buyer, call_off, change.id)
     with pytest.raises(PermissionDenied):  # a buyer is no approver
-        services.approve_variation(world.buyer, call_off, change.id)
-    services.approve_variation(world.approver, call_off, change.id)
+        order_variations.approve_variation(world.buyer, call_off, change.id)
+    order_variations.approve_variation(world.approver, call_off, change.id)
     assert change.status == VariationStatus.AGREED and call_off.quantity == 6
     assert call_off.gross_pence == 600_000 and world.budget.committed_pence == 600_000
     with pytest.raises(TransitionConflict) as again:
-        services.approve_variation(world.approver, call_off, change.id)
+        order_variations.approve_variation(world.approver, call_off, change.id)
     assert "already been approved" in str(again.value.errors)
 
 
 def test_a_buyers_change_above_their_limit_goes_to_the_provider_only_once_approved(world):
     call_off = world.call_off
-    change = services.propose_variation(world.buyer, call_off, extra_units=3, reason="More")
+    change = order_variations.propose_variation(world.buyer, call_off, extra_units=3, reason="More")
     assert change.awaiting_approval
     assert "orders_variation_proposed" not in emails_to(world.provider_admin)
     with pytest.raises(TransitionConflict):  # the provider waits for the approver
-        services.agree_variation(world.provider_admin, call_off, change.id)
-    services.approve_variation(world.approver, call_off, change.id)
+        order_variations.agree_variation(world.provider_admin, call_off, change.id)
+    order_variations.approve_variation(world.approver, call_off, change.id)
     assert "orders_variation_proposed" in emails_to(world.provider_admin)
-    services.agree_variation(world.provider_admin, call_off, change.id)
+    order_variations.agree_variation(world.provider_admin, call_off, change.id)
     assert call_off.quantity == 7
 
 
 def test_an_approver_rejects_a_change_waiting_for_approval(world):
     call_off = world.call_off
-    change = services.propose_variation(world.buyer, call_off, extra_units=3, reason="More")
-    services.reject_variation(world.approver, call_off, change.id, "Not in this year's plan")
+    change = order_variations.propose_variation(world.buyer, call_off, extra_units=3, reason="More")
+    order_variations.reject_variation(
+        world.approver, call_off, change.id, "Not in this year's plan"
+    )
     assert change.status == VariationStatus.REJECTED and call_off.quantity == 4
 
 
 def test_within_the_limit_a_change_is_agreed_at_once(world):
     call_off = world.call_off
-    change = services.propose_variation(world.provider_admin, call_off, extra_units=1, reason="x")
-    services.agree_variation(world.buyer, call_off, change.id)  # £5,000: at the limit
+    change = order_variations.propose_variation(
+        world.provider_admin, call_off, extra_units=1, reason="x"
+    )
+    order_variations.agree_variation(world.buyer, call_off, change.id)  # £5,000: at the limit
     assert change.status == VariationStatus.AGREED and not change.awaiting_approval
 
 
@@ -90,9 +96,11 @@ def test_a_change_nobody_else_could_approve_is_refused_with_who_can_fix_it(world
 
     accounts.set_limits(world.approver, world.region, world.approver, approval_limit_pence=1)
     call_off = world.call_off
-    change = services.propose_variation(world.provider_admin, call_off, extra_units=2, reason="x")
+    change = order_variations.propose_variation(
+        world.provider_admin, call_off, extra_units=2, reason="x"
+    )
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.agree_variation(world.buyer, call_off, change.id)
+        order_variations.agree_variation(world.buyer, call_off, change.id)
     [message] = refused.value.errors["extra_units"]
     assert "nobody in North East Probation other than you can approve" in message
     assert "Abe Approver can raise your spend limit" in message
@@ -100,16 +108,18 @@ def test_a_change_nobody_else_could_approve_is_refused_with_who_can_fix_it(world
 
 def test_a_change_over_the_budget_or_the_direct_award_limit_is_refused_with_the_reason(app):
     world = build_orders_world(price_pence=100_000, allocated_pence=500_000)
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
         details(world, quantity=4),
     )
-    services.accept(world.provider_admin, call_off)
-    change = services.propose_variation(world.provider_admin, call_off, extra_units=2, reason="x")
+    responses.accept(world.provider_admin, call_off)
+    change = order_variations.propose_variation(
+        world.provider_admin, call_off, extra_units=2, reason="x"
+    )
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.agree_variation(world.buyer, call_off, change.id)
+        order_variations.agree_variation(world.buyer, call_off, change.id)
     assert (
         "less than the £2,000.00 more this variation needs there"
         in (refused.value.errors["shares"][0])
@@ -120,19 +130,23 @@ def test_a_change_over_the_budget_or_the_direct_award_limit_is_refused_with_the_
 
     add_membership(big.approver, big.region, Role.BUYER)
     db.session.flush()
-    call_off = services.place_call_off(
+    call_off = placing.place_call_off(
         big.approver, big.region, big.listing.id, details(big, quantity=3)
     )
-    services.accept(big.provider_admin, call_off)
-    change = services.propose_variation(big.provider_admin, call_off, extra_units=1, reason="x")
+    responses.accept(big.provider_admin, call_off)
+    change = order_variations.propose_variation(
+        big.provider_admin, call_off, extra_units=1, reason="x"
+    )
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.agree_variation(big.approver, call_off, change.id)
+        order_variations.agree_variation(big.approver, call_off, change.id)
     assert "over the direct award limit of £30,000.00" in refused.value.errors["quantity"][0]
 
 
 def test_the_call_off_page_shows_the_change_waiting_and_offers_the_approver_approve(world, web):
     call_off = world.call_off
-    change = services.propose_variation(world.provider_admin, call_off, extra_units=2, reason="x")
+    change = order_variations.propose_variation(
+        world.provider_admin, call_off, extra_units=2, reason="x"
+    )
     agreed = web.as_user(world.buyer, world.region).post(
         f"/call-offs/{call_off.id}/variations/{change.id}/agree"
     )

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role
 from marketplace.core.clock import financial_year, london_date
 from marketplace.core.db import commit, db
-from marketplace.orders import queries, services
+from marketplace.orders import queries
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
+from marketplace.orders.services import placing, responses
+from marketplace.orders.services import variations as order_variations
 from marketplace.reference.models import ServiceCategory
 from tests.factories import add_membership, make_member, make_organisation
 from tests.orders.factories import build_orders_world, details, shares
@@ -24,7 +26,7 @@ def world(app):
 
 
 def place(world, **fields):
-    return services.place_call_off(
+    return placing.place_call_off(
         world.buyer, world.region, world.listing.id, details(world, **fields)
     )
 
@@ -38,19 +40,19 @@ def one_of_each(world, app, monkeypatch) -> dict[str, CallOff]:
     monkeypatch.setitem(app.config, "BUYER_SPEND_LIMIT_PENCE", 10_000_000)
     made["sent"] = place(world)
     made["provider_proposed"] = place(world)
-    services.accept(world.provider_admin, made["provider_proposed"])
-    services.propose_variation(
+    responses.accept(world.provider_admin, made["provider_proposed"])
+    order_variations.propose_variation(
         world.provider_admin, made["provider_proposed"], extra_units=2, reason="More sessions"
     )
     made["buyer_proposed"] = place(world)
-    services.accept(world.provider_admin, made["buyer_proposed"])
-    services.propose_variation(
+    responses.accept(world.provider_admin, made["buyer_proposed"])
+    order_variations.propose_variation(
         world.buyer, made["buyer_proposed"], extra_units=1, reason="One more session"
     )
     made["accepted"] = place(world)
-    services.accept(world.provider_admin, made["accepted"])
+    responses.accept(world.provider_admin, made["accepted"])
     made["declined"] = place(world)
-    services.decline(world.provider_admin, made["declined"], "No places left")
+    responses.decline(world.provider_admin, made["declined"], "No places left")
     db.session.flush()
     return made
 
@@ -237,7 +239,7 @@ def test_the_list_puts_what_waits_first_whatever_the_page(web, world, app, monke
     made = one_of_each(world, app, monkeypatch)
     newer = [place(world) for _ in range(3)]  # sent: these wait for the provider too
     for call_off in newer:
-        services.accept(world.provider_admin, call_off)  # … no longer
+        responses.accept(world.provider_admin, call_off)  # … no longer
     commit()
     monkeypatch.setattr(views, "PER_PAGE", 2)
     web.as_user(world.provider_admin, world.provider)
@@ -270,7 +272,7 @@ def test_the_list_puts_what_waits_first_whatever_the_page(web, world, app, monke
 
 def test_nothing_waiting_shows_no_panel(web, world):
     call_off = place(world)
-    services.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     commit()
     web.as_user(world.provider_admin, world.provider)
     html = web.get("/call-offs/").get_data(as_text=True)

@@ -6,7 +6,7 @@ import io
 from datetime import timedelta
 
 from marketplace.core.clock import utcnow
-from marketplace.orders import services as orders
+from marketplace.orders.services import funding, placing, responses
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.services import ClaimDetails, OutcomeTermDetails
 from tests.orders.factories import OrdersWorld, details, shares
@@ -32,15 +32,15 @@ def accepted_with_terms(world: OrdersWorld, *terms: OutcomeTermDetails, co_funde
     """A call-off placed with outcome terms (one default term if none given) and accepted."""
     if co_funded:
         fields["shares"] = shares((world.region, 6_000), (world.pcc, 4_000))
-    call_off = orders.place_call_off(
+    call_off = placing.place_call_off(
         world.buyer,
         world.region,
         world.listing.id,
         details(world, outcome_terms=tuple(terms or (term(world),)), **fields),
     )
     if co_funded:
-        orders.confirm_funding(world.pcc_approver, call_off, world.pcc)
-    orders.accept(world.provider_admin, call_off)
+        funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
+    responses.accept(world.provider_admin, call_off)
     return call_off
 
 

@@ -14,8 +14,8 @@ from marketplace.core.db import commit, db
 from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment, vat_pence
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
-from marketplace.orders import services as orders
 from marketplace.orders.models import CallOffFunder
+from marketplace.orders.services import delivery as order_delivery
 from marketplace.outcomes import queries
 from marketplace.outcomes import services as outcomes
 from tests.factories import after_month
@@ -30,10 +30,10 @@ def world(app):
 
 
 def deliver(world, call_off, day, units):
-    return orders.record_delivery(
+    return order_delivery.record_delivery(
         world.provider_admin,
         call_off,
-        orders.DeliveryDetails(delivered_on=day, units=units, attendance="attended"),
+        order_delivery.DeliveryDetails(delivered_on=day, units=units, attendance="attended"),
         now=LATER,
     )
 

@@ -20,7 +20,8 @@ from marketplace.core.errors import (
     TransitionConflict,
 )
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import services as orders
+from marketplace.orders.services import placing as order_placing
+from marketplace.orders.services import responses
 from marketplace.outcomes import queries
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim, OutcomeTerm, OutcomeTermStatus
@@ -202,10 +203,12 @@ def test_bad_evidence_is_refused_like_accreditation_evidence(world):
 
 
 def test_terms_added_later_need_the_providers_agreement_and_the_limit(world):
-    call_off = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = order_placing.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world)
+    )
     with pytest.raises(BusinessRuleViolation):  # not accepted yet
         outcomes.propose_term(world.buyer, call_off, term(world))
-    orders.accept(world.provider_admin, call_off)
+    responses.accept(world.provider_admin, call_off)
     with pytest.raises(PermissionDenied):
         outcomes.propose_term(world.provider_admin, call_off, term(world))
     proposed = outcomes.propose_term(world.buyer, call_off, term(world))
@@ -242,7 +245,7 @@ def test_outcome_terms_over_the_direct_award_limit_are_refused(app):
     assert call_off.outcome_max_pence == 100_000
     # Another call-off for the same service counts the outcome maximum of the first.
     with pytest.raises(BusinessRuleViolation):
-        orders.place_call_off(
+        order_placing.place_call_off(
             world.buyer, world.region, world.listing.id, details(world, quantity=1)
         )
 
@@ -266,5 +269,5 @@ def test_the_contingent_liability_is_what_could_still_be_paid_split_exactly(worl
     after += queries.contingent_liability(world.pcc.id).total_pence
     assert after == 2 * 60_001 + 40_000
     assert queries.contingent_liability(world.provider.id).lines == []
-    orders.cancel(world.buyer, call_off, "person_moved", now=LATER)
+    responses.cancel(world.buyer, call_off, "person_moved", now=LATER)
     assert queries.contingent_liability(world.region.id).total_pence == 0

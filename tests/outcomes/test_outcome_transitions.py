@@ -12,8 +12,8 @@ from marketplace.accounts.models import Role, User
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
-from marketplace.orders import services as orders
 from marketplace.orders.models import Budget, CallOff
+from marketplace.orders.services import placing, responses
 from marketplace.outcomes import services as outcomes
 from marketplace.outcomes.models import ClaimStatus, OutcomeClaim, OutcomeTerm, OutcomeTermStatus
 from tests.factories import make_member
@@ -74,8 +74,8 @@ def test_verifications_of_a_claim_at_once_verify_it_once_and_spend_once(app, cli
 
 def test_agreeing_outcome_terms_twice_at_once_agrees_them_once(app):
     world = build_orders_world()
-    call_off = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
-    orders.accept(world.provider_admin, call_off)
+    call_off = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    responses.accept(world.provider_admin, call_off)
     proposed = outcomes.propose_term(world.buyer, call_off, term(world))
     other_admin = make_member(Role.PROVIDER_ADMIN, world.provider).id
     commit()

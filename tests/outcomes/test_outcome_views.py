@@ -147,11 +147,11 @@ def test_who_may_use_the_outcome_pages(web, world, call_off):
 
 
 def test_the_lead_buyer_adds_terms_the_provider_agrees(web, world):
-    from marketplace.orders import services as orders
+    from marketplace.orders.services import placing, responses
     from tests.orders.factories import details
 
-    plain = orders.place_call_off(world.buyer, world.region, world.listing.id, details(world))
-    orders.accept(world.provider_admin, plain)
+    plain = placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    responses.accept(world.provider_admin, plain)
     commit()
     web.as_user(world.buyer, world.region)
     url = f"/call-offs/{plain.id}/outcome-terms/new"

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from marketplace.core.db import commit, db
 from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod
-from marketplace.orders import services as orders
+from marketplace.orders.services import delivery as order_delivery
 from marketplace.outcomes import queries as outcome_queries
 from marketplace.outcomes import services as outcomes
 from marketplace.payments import services as payments
@@ -33,10 +33,10 @@ def test_two_months_and_an_outcome_billed_recharged_and_paid_by_card_once(stripe
     first = call_off.start_date
     second = (first.replace(day=1) + timedelta(days=32)).replace(day=1) + timedelta(days=2)
     for day, units in ((first, 2), (second, 3)):
-        orders.record_delivery(
+        order_delivery.record_delivery(
             world.provider_admin,
             call_off,
-            orders.DeliveryDetails(delivered_on=day, units=units, attendance="attended"),
+            order_delivery.DeliveryDetails(delivered_on=day, units=units, attendance="attended"),
             now=LATER,
         )
     [row] = outcome_queries.terms_of(call_off.id)

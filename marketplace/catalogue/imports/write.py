@@ -41,8 +41,9 @@ from marketplace.catalogue.services.prices import price_set_event
 from marketplace.core import audit
 from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import london_date, utcnow
-from marketplace.core.db import db, insert_many
+from marketplace.core.db import db
 from marketplace.core.notifications.services import queue_email
+from marketplace.core.store import insert_many
 
 IMPORT_REASON = "Rate card import"  # the reason each price version an import sets gives
 EMAIL_LINES = 50  # the email lists this many changes and new listings; the page lists them all

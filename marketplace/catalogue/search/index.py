@@ -29,7 +29,8 @@ from marketplace.catalogue.search.schema import (
 )
 from marketplace.catalogue.search.terms import sort_key, terms
 from marketplace.core.clock import london_date
-from marketplace.core.db import db, insert_many
+from marketplace.core.db import db
+from marketplace.core.store import insert_many
 from marketplace.reference.models import PccArea, ProbationRegion
 
 _REINDEX_CHUNK = 500

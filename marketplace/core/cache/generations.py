@@ -27,7 +27,8 @@ from flask import g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from marketplace.core.db import PrecompiledRead, db
+from marketplace.core.db import db
+from marketplace.core.store import PrecompiledRead
 
 
 class Topic(enum.StrEnum):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.core.cache.declarations import watches_by_model
 from marketplace.core.cache.writes import topics_moved_by
-from marketplace.core.db import raw_statement_listeners
+from marketplace.core.store import raw_statement_listeners
 
 # In a Connection's ``info``: the topics its transaction's statements move on (when they change
 # rows); in a Session's ``info``: the connection its transaction runs on.

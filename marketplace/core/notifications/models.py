@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.core.clock import utcnow
-from marketplace.core.db import DirectlyWritten, UTCDateTime, db, enum_type
+from marketplace.core.db import UTCDateTime, db, enum_type
 
 SUBJECT_MAX = 200
 
@@ -20,7 +20,7 @@ class NotificationStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class Notification(DirectlyWritten, db.Model):
+class Notification(db.Model):
     __tablename__ = "notifications"
     __table_args__ = (
         sa.CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_has_sent_at"),

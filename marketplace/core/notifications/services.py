@@ -12,7 +12,7 @@ from flask import current_app, g
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.core.clock import utcnow
-from marketplace.core.db import after_commit, commit, db, lock_rows, new_row
+from marketplace.core.db import after_commit, commit, db, lock_rows
 from marketplace.core.notifications.models import Notification, NotificationStatus
 from marketplace.core.notifications.senders import DeliveryError, get_sender
 from marketplace.core.urls import absolute_url
@@ -32,8 +32,7 @@ def queue_email(to: str, template: str, **context) -> Notification:
     subject_line, _, body = rendered.partition("\n")
     if not subject_line.startswith("Subject: "):
         raise ValueError(f"email template {template} must start with a 'Subject: ' line")
-    notification = new_row(
-        Notification,
+    notification = Notification(
         to_email=to,
         subject=subject_line.removeprefix("Subject: ").strip(),
         body=body.strip() + "\n",

@@ -1,0 +1,181 @@
+"""The route rule: a direct award from the rate card only within the arrangement's limit, counting
+the buyer's call-offs with the same provider in the same lot (or for the same listing) over the
+look-back period; above it, further competition. The buyer's total is locked while it is read
+and added to (``buyer_total_lock``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from marketplace.accreditation.models import AwardLimitScope
+from marketplace.core.clock import london_date
+from marketplace.core.db import db, lock_name
+from marketplace.core.errors import BusinessRuleViolation
+from marketplace.orders.models import COUNTED_STATUSES, CallOff
+from marketplace.orders.services.call_offs import in_pounds
+from marketplace.reference.models import ServiceCategory
+
+MAX_NAMED_CALL_OFFS = 10  # named in a refusal over the direct-award limit; the rest counted
+
+
+def _counted_where(call_off: CallOff, since: datetime) -> list:
+    """The buyer's call-offs that count together with ``call_off`` towards the direct-award
+    limit (open or completed: not declined, expired or cancelled) placed since ``since``: with
+    the same provider in the same lot (an arrangement's lot is its category), or, where the
+    arrangement narrows the rule, for the same listing."""
+    where = [
+        CallOff.lead_buyer_id == call_off.lead_buyer_id,
+        CallOff.provider_id == call_off.provider_id,
+        CallOff.category_id == call_off.category_id,
+        CallOff.arrangement_id == call_off.arrangement_id,
+        CallOff.placed_at >= since,
+        CallOff.status.in_(sorted(COUNTED_STATUSES)),
+    ]
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        where.append(CallOff.listing_id == call_off.listing_id)
+    return where
+
+
+def counted_value_query(call_off: CallOff, since: datetime) -> sa.Select:
+    return sa.select(
+        sa.func.coalesce(sa.func.sum(CallOff.gross_pence + CallOff.outcome_max_pence), 0)
+    ).where(*_counted_where(call_off, since))
+
+
+def _scope(call_off: CallOff) -> AwardLimitScope:
+    return call_off.arrangement.award_limit_scope or AwardLimitScope.PROVIDER_AND_LOT
+
+
+def counted_value(call_off: CallOff, since: datetime) -> int:
+    """Gross value of the buyer's call-offs counted with this one towards the direct-award
+    limit (``_counted_where``), with the most their outcome terms could add."""
+    return int(db.session.scalar(counted_value_query(call_off, since)))
+
+
+def buyer_total_lock(call_off: CallOff) -> str:
+    """The name locked while the buyer's total with the call-off's provider in its lot is
+    checked and added to (held to the commit): the buyer's placements and variations with one
+    provider in one lot, across all of the provider's listings there, are checked one after
+    another, so two at once cannot both fit under the limit; other buyers, providers and lots go
+    on in parallel. The narrower per-listing rule counts a subset of the same call-offs, so this
+    lock covers it too."""
+    return (
+        f"direct-award-limit:{call_off.lead_buyer_id}:{call_off.provider_id}:"
+        f"{call_off.arrangement_id}:{call_off.category_id}"
+    )
+
+
+def lookback_start(now: datetime) -> datetime:
+    return now - timedelta(days=current_app.config["DIRECT_AWARD_LOOKBACK_DAYS"])
+
+
+def check_route(call_off: CallOff, extra_gross: int, now: datetime) -> None:
+    """Direct award at the rate card only within the arrangement's limit, counting the buyer's
+    call-offs with the same provider in the same lot (or for the same listing, if the
+    arrangement says so) over the look-back period; above it, further competition. Locks the
+    buyer's total first (``buyer_total_lock``)."""
+    lock_name(buyer_total_lock(call_off))
+    counted = counted_value(call_off, lookback_start(now))
+    check_within_limit(call_off, counted, extra_gross, now)
+
+
+def check_within_limit(call_off: CallOff, counted: int, extra_gross: int, now: datetime) -> None:
+    """The route rule on the buyer's counted value (``counted_value``, read under the lock on
+    it): the call-off's whole-life value with ``extra_gross`` more must keep it within the
+    arrangement's direct-award limit. Above it, the buyer is told why in plain words (what was
+    counted, the limit, the call-offs counted) and what to do instead."""
+    limit = call_off.arrangement.direct_award_limit_pence
+    # Whole-life value: the fee and the most its outcome terms could add.
+    own = call_off.gross_pence + (call_off.outcome_max_pence or 0)
+    if call_off.id is not None and call_off.status in COUNTED_STATUSES:
+        counted -= own  # a variation replaces the call-off's own value
+    total = counted + own + extra_gross
+    if extra_gross == 0 and call_off.id is None and own > limit:
+        raise BusinessRuleViolation(
+            {
+                "quantity": [
+                    f"This call-off is worth {in_pounds(own)} including VAT, over "
+                    f"the direct award limit of {in_pounds(limit)}. Buying this much needs a further "
+                    "competition among the lot's members, not a direct award from the rate card: "
+                    "ask your commercial team to run one, or buy less"
+                ]
+            }
+        )
+    if total > limit:
+        raise _over_limit_refusal(call_off, counted, total, now)
+
+
+class AboveDirectAwardLimit(BusinessRuleViolation):
+    """The direct-award limit refuses a call-off. ``errors`` says everything in one message (the
+    API's); ``short`` and ``explanation`` say the same in parts, so that a page can put a short
+    error on the quantity and the explanation beside it, not a paragraph in bold red."""
+
+    def __init__(self, message: str, short: str, explanation: tuple[str, ...]):
+        super().__init__({"quantity": [message]})
+        self.short, self.explanation = short, explanation
+
+
+def _over_limit_refusal(
+    call_off: CallOff, counted: int, total: int, now: datetime
+) -> AboveDirectAwardLimit:
+    """Why the limit refuses the call-off, and what to do instead (read only when it does)."""
+    limit = call_off.arrangement.direct_award_limit_pence
+    since = lookback_start(now)
+    rows = db.session.execute(
+        sa.select(
+            CallOff.reference, CallOff.gross_pence + CallOff.outcome_max_pence, CallOff.placed_at
+        )
+        .where(*_counted_where(call_off, since))
+        .order_by(CallOff.placed_at, CallOff.id)
+    ).all()
+    rows = [row for row in rows if row.reference != call_off.reference]
+    shown = [f"{row.reference} ({in_pounds(row[1])})" for row in rows[:MAX_NAMED_CALL_OFFS]]
+    if len(rows) > MAX_NAMED_CALL_OFFS:
+        shown.append(f"and {len(rows) - MAX_NAMED_CALL_OFFS} more")
+    if _scope(call_off) == AwardLimitScope.LISTING:
+        whose = "for this service"
+        rule = "Call-offs for the same service count together"
+    else:
+        lot = db.session.get(ServiceCategory, call_off.category_id)
+        whose = f"with {call_off.provider.name} in the {lot.name} lot"
+        rule = (
+            "Call-offs with the same provider in the same lot count together, whichever of its "
+            "services they buy"
+        )
+    left = max(limit - counted, 0)
+    instead = "Needs above the limit must go to further competition, not be split into smaller "
+    instead += "call-offs: ask your commercial team to run a further competition among the lot's "
+    instead += "members"
+    if left:
+        instead += f", or buy no more than {in_pounds(left)} including VAT directly"
+    oldest = ""
+    if rows:
+        freed = london_date(rows[0].placed_at + (now - since))
+        oldest = f"The oldest of them stops counting after {freed.day} {freed:%B %Y}"
+    counted_words = (
+        f"Your organisation's call-offs {whose} in the last 12 months come to "
+        f"{in_pounds(counted)} including VAT"
+    )
+    message = (
+        counted_words
+        + (f" ({', '.join(shown)})" if shown else "")
+        + f"; with this one they would be {in_pounds(total)}, over the direct award limit of "
+        f"{in_pounds(limit)}. {rule}. {instead}" + (f". {oldest}" if oldest else "")
+    )
+    short = (
+        f"With this call-off, your organisation's direct awards {whose} would come to "
+        f"{in_pounds(total)} in 12 months, over the direct award limit of {in_pounds(limit)}: "
+        + (f"buy no more than {in_pounds(left)} directly, or " if left else "buy ")
+        + "through a further competition"
+    )
+    explanation = (
+        counted_words + (f": {', '.join(shown)}." if shown else "."),
+        f"{rule}.",
+        f"{instead}.",
+        *((f"{oldest}.",) if oldest else ()),
+    )
+    return AboveDirectAwardLimit(message, short, explanation)
