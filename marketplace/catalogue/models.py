@@ -261,6 +261,11 @@ class Listing(TimestampMixin, db.Model):
         return "Not charged if the person does not attend"
 
     @property
+    def offered_outcomes(self) -> list[str]:
+        """The outcomes the listing offers for payment by results, one a line."""
+        return [line.strip() for line in (self.outcomes or "").splitlines() if line.strip()]
+
+    @property
     def settings(self) -> list[DeliverySetting]:
         return [s for s, column in SETTING_COLUMNS.items() if getattr(self, column)]
 

@@ -99,7 +99,10 @@ class _Billing:
     def place(self, n: int, when: date, co_funded: bool, terms=()) -> CallOff:
         start = add_working_days(when, self.listing.lead_time_days + 1)
         shares = (
-            (orders_details.FundingShare(self.region.id, 6_000), orders_details.FundingShare(self.pcc.id, 4_000))
+            (
+                orders_details.FundingShare(self.region.id, 6_000),
+                orders_details.FundingShare(self.pcc.id, 4_000),
+            )
             if co_funded
             else ()
         )

@@ -197,7 +197,9 @@ def _call_offs_ended(placer: _Placer, buyer: User, now: datetime) -> None:
         now=now,
     )
     declined, admin = placer.place(6, now - 3 * days, 2, "lowest_price_with_capacity")
-    order_responses.decline(admin, declined, "No key worker free in that area until spring.", now=now)
+    order_responses.decline(
+        admin, declined, "No key worker free in that area until spring.", now=now
+    )
     cancelled, _ = placer.place(7, now - 5 * days, 2, "continuity")
     order_responses.cancel(buyer, cancelled, "sentence_ended", now=now - 4 * days)
     # Not answered in time: expired.

@@ -58,7 +58,7 @@ from marketplace.orders.services import details as order_details
 from marketplace.orders.services import funding as order_funding
 from marketplace.orders.services import placing, responses
 from marketplace.orders.services import variations as order_variations
-from marketplace.outcomes.services import OutcomeTermDetails
+from marketplace.orders.services.details import OutcomeTermDetails
 
 blp = api_blueprint(
     "orders_api",

@@ -37,6 +37,12 @@ PROGRESS_NOTE_MAX = 1_000
 SUMMARY_MAX = 4_000
 IDEMPOTENCY_KEY_MAX = 255
 MAX_VALUE_PENCE = 100_000_000_000  # £1bn: a call-off above this is a typing error
+# A payment-by-results term a call-off is placed or varied with (kept by outcomes).
+OUTCOME_MAX = 300
+EVIDENCE_REQUIRED_MAX = 1_000
+MAX_CAP = 1_000
+# £1m per outcome: above it is a typing error (the call-off's own limit is checked as well).
+MAX_TARIFF_PENCE = 100_000_000
 
 
 class CallOffStatus(enum.StrEnum):

@@ -7,7 +7,11 @@ import marshmallow as ma
 from marketplace.catalogue.models import MAX_UNITS
 from marketplace.core.api import HorizonDate
 from marketplace.orders.models import (
+    EVIDENCE_REQUIRED_MAX,
+    MAX_CAP,
+    MAX_TARIFF_PENCE,
     NOTES_MAX,
+    OUTCOME_MAX,
     PDU_MAX,
     PO_NUMBER_MAX,
     PROGRESS_NOTE_MAX,
@@ -20,10 +24,39 @@ from marketplace.orders.models import (
     OutcomeResult,
 )
 from marketplace.orders.services.details import MAX_FUNDERS
-from marketplace.outcomes.schemas import NewOutcomeTermSchema
 
 MAX_ID = 2**31 - 1
 MAX_OUTCOME_TERMS = 10
+
+
+class NewOutcomeTermSchema(ma.Schema):
+    """A payment-by-results term, placed with a call-off or proposed on one (outcomes keeps it)."""
+
+    outcome = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=OUTCOME_MAX),
+        metadata={"description": "One of the listing's outcomes, exactly as it offers it"},
+    )
+    tariff_pence = ma.fields.Integer(
+        required=True,
+        strict=True,
+        validate=ma.validate.Range(min=1, max=MAX_TARIFF_PENCE),
+        metadata={"description": "Paid per outcome, in whole pence, excluding VAT"},
+    )
+    earliest_claim_on = HorizonDate(
+        required=True,
+        ends_later=True,
+        metadata={"description": "On or after the call-off's start date"},
+    )
+    evidence_required = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=EVIDENCE_REQUIRED_MAX)
+    )
+    cap = ma.fields.Integer(
+        required=True,
+        strict=True,
+        validate=ma.validate.Range(min=1, max=MAX_CAP),
+        metadata={"description": "The most claims that can be made for this outcome"},
+    )
 
 
 class ShareSchema(ma.Schema):

@@ -21,3 +21,13 @@ checking_outcome_terms = _signals.signal("checking-outcome-terms")
 # unit of work), with the call-off as sender and ``actor=``, ``terms=``, ``now=``. Outcomes adds
 # the terms, agreed with it (``add_terms_at_placing``).
 call_off_placed_with_terms = _signals.signal("call-off-placed-with-terms")
+
+# Sent while a call-off's page is made, with the call-off as sender and ``user=``,
+# ``organisation=``: each receiver returns a dict of values for the page. Outcomes adds its
+# terms, claims and the actions it offers (``marketplace.outcomes.views``).
+call_off_page = _signals.signal("call-off-page")
+
+# Sent while an organisation's budgets page is made, with the organisation as sender: each
+# receiver returns a dict of values for the page. Outcomes adds ``contingent_pence``, what
+# payment by results could still cost the organisation.
+budgets_page = _signals.signal("budgets-page")

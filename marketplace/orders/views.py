@@ -42,6 +42,7 @@ from marketplace.core.forms import parse_day, parse_whole_number
 from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions
+from marketplace.orders import signals as orders_signals
 from marketplace.orders.forms import (
     CancelForm,
     ConfirmForm,
@@ -131,7 +132,7 @@ def _details(draft: dict, organisation: Organisation) -> order_details.CallOffDe
     )
 
 
-# Payment by results builds on call-offs: its pieces are imported where they are used.
+# The question page's fields of a payment-by-results term, by the term's own field names.
 OUTCOME_FIELDS = {
     "outcome": "outcome",
     "tariff_pence": "outcome_tariff",
@@ -142,13 +143,11 @@ OUTCOME_FIELDS = {
 
 
 def _outcome_terms(draft: dict) -> tuple:
-    from marketplace.outcomes.services import OutcomeTermDetails
-
     term = draft.get("outcome_term")
     if not term:
         return ()
     return (
-        OutcomeTermDetails(
+        order_details.OutcomeTermDetails(
             outcome=term["outcome"],
             tariff_pence=term["tariff_pence"],
             earliest_claim_on=date.fromisoformat(term["earliest_claim_on"]),
@@ -160,18 +159,22 @@ def _outcome_terms(draft: dict) -> tuple:
 
 def _outcome_term_answers(form, listing, start_date) -> tuple[dict | None, dict]:
     """The form's optional outcome term as draft data, and its errors by form field."""
-    from marketplace.outcomes.services import OutcomeTermDetails, check_term
-
     if not form.outcome.data:
         return None, {}
-    term = OutcomeTermDetails(
+    term = order_details.OutcomeTermDetails(
         outcome=form.outcome.data,
         tariff_pence=pounds_or_none(form.outcome_tariff.data),
         earliest_claim_on=parse_day(form.outcome_earliest_claim_on.data),
         evidence_required=form.outcome_evidence_required.data or "",
         cap=parse_whole_number(form.outcome_cap.data),
     )
-    errors = {OUTCOME_FIELDS[k]: v for k, v in check_term(listing, start_date, term).items()}
+    term_errors, _ = order_placing.check_outcome_terms(
+        listing, start_date, listing.vat_treatment, (term,)
+    )
+    errors = {
+        OUTCOME_FIELDS.get(key.rsplit("-", 1)[-1], "outcome"): messages
+        for key, messages in term_errors.items()
+    }
     if errors:
         return None, errors
     return {
@@ -227,11 +230,7 @@ def place(listing_id: int):
     token = request.args.get("draft", "")
     drafts = _drafts()
     draft = drafts.get(token) if token else None
-    from marketplace.outcomes.services import offered_outcomes
-
-    form = PlaceCallOffForm(
-        co_funders=_co_funders(organisation), outcomes=offered_outcomes(listing)
-    )
+    form = PlaceCallOffForm(co_funders=_co_funders(organisation), outcomes=listing.offered_outcomes)
     limit_explanation: tuple[str, ...] = ()
     if request.method == "GET" and draft:
         form.quantity.data = str(draft["quantity"])
@@ -550,14 +549,12 @@ def export():
 @bp.get("/budgets")
 @roles_required(Role.BUYER, Role.APPROVER)
 def budgets():
-    from marketplace.outcomes.queries import contingent_liability  # builds on call-offs
-
     organisation = _organisation()
     return render_template(
         "orders/budgets.html",
         organisation=organisation,
         budgets=budgets_of(organisation.id),
-        contingent_pence=contingent_liability(organisation.id).total_pence,
+        **_page_values(orders_signals.budgets_page, organisation),
     )
 
 
@@ -694,8 +691,6 @@ def _shares_text(funders: list[dict]) -> str:
 @bp.get("/<int:call_off_id>")
 @roles_required(*PARTIES, Role.AUTHORITY_ADMIN)
 def show(call_off_id: int):
-    from marketplace.outcomes.views import call_off_context  # payment by results
-
     call_off = _call_off(call_off_id)
     open_variations = [v for v in call_off.variations if v.status == VariationStatus.PROPOSED]
     return render_template(
@@ -712,8 +707,18 @@ def show(call_off_id: int):
             if can_view_audit(current_user)
             else None
         ),
-        **call_off_context(current_user, _organisation(), call_off),
+        **_page_values(
+            orders_signals.call_off_page, call_off, user=current_user, organisation=_organisation()
+        ),
     )
+
+
+def _page_values(signal, sender, **values) -> dict:
+    """The values the features built on call-offs add to one of its pages (``orders.signals``)."""
+    page: dict = {}
+    for _, answer in signal.send(sender, **values):
+        page.update(answer)
+    return page
 
 
 def _one_click(call_off_id: int, action, success: str):
@@ -893,9 +898,7 @@ def record_delivery(call_off_id: int):
 @bp.route("/<int:call_off_id>/complete", methods=["GET", "POST"])
 @roles_required(Role.PROVIDER_ADMIN)
 def complete(call_off_id: int):
-    from marketplace.outcomes.services import offered_outcomes  # builds on call-offs
-
-    offered = offered_outcomes(_call_off(call_off_id).listing)
+    offered = _call_off(call_off_id).listing.offered_outcomes
     form = complete_form(offered)
 
     def act(call_off, form):

@@ -17,11 +17,11 @@ from flask.views import MethodView
 from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import BusinessRuleViolation, DomainError
+from marketplace.orders.schemas import NewOutcomeTermSchema
 from marketplace.outcomes import queries, services
 from marketplace.outcomes.schemas import (
     LiabilitySchema,
     NewClaimSchema,
-    NewOutcomeTermSchema,
     OutcomeClaimSchema,
     OutcomeTermSchema,
     ReasonSchema,

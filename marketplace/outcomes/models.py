@@ -22,16 +22,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import EvidenceFile
 from marketplace.core.db import UTCDateTime, db, enum_type
-from marketplace.orders.models import CallOff, CallOffStatus
+from marketplace.orders.models import (
+    EVIDENCE_REQUIRED_MAX,
+    MAX_CAP,
+    MAX_TARIFF_PENCE,
+    OUTCOME_MAX,
+    CallOff,
+    CallOffStatus,
+)
 
-OUTCOME_MAX = 300
-EVIDENCE_REQUIRED_MAX = 1_000
 NOTE_MAX = 1_000
 REASON_MAX = 1_000
 REFERENCE_MAX = 20
-MAX_CAP = 1_000
-# £1m per outcome: above it is a typing error (the call-off's own limit is checked as well).
-MAX_TARIFF_PENCE = 100_000_000
 # Outcome terms are added to a live call-off; claims are made once it is accepted, and after it
 # is completed too (an outcome such as a tenancy kept for six months comes after the service).
 TERMS_CHANGEABLE = (CallOffStatus.ACCEPTED, CallOffStatus.IN_DELIVERY)

@@ -7,45 +7,13 @@ from flask import url_for
 
 from marketplace.core.api import HorizonDate
 from marketplace.outcomes.models import (
-    EVIDENCE_REQUIRED_MAX,
-    MAX_CAP,
-    MAX_TARIFF_PENCE,
     NOTE_MAX,
-    OUTCOME_MAX,
     REASON_MAX,
     ClaimStatus,
     OutcomeTermStatus,
 )
 
 MAX_ID = 2**31 - 1
-
-
-class NewOutcomeTermSchema(ma.Schema):
-    outcome = ma.fields.String(
-        required=True,
-        validate=ma.validate.Length(min=1, max=OUTCOME_MAX),
-        metadata={"description": "One of the listing's outcomes, exactly as it offers it"},
-    )
-    tariff_pence = ma.fields.Integer(
-        required=True,
-        strict=True,
-        validate=ma.validate.Range(min=1, max=MAX_TARIFF_PENCE),
-        metadata={"description": "Paid per outcome, in whole pence, excluding VAT"},
-    )
-    earliest_claim_on = HorizonDate(
-        required=True,
-        ends_later=True,
-        metadata={"description": "On or after the call-off's start date"},
-    )
-    evidence_required = ma.fields.String(
-        required=True, validate=ma.validate.Length(min=1, max=EVIDENCE_REQUIRED_MAX)
-    )
-    cap = ma.fields.Integer(
-        required=True,
-        strict=True,
-        validate=ma.validate.Range(min=1, max=MAX_CAP),
-        metadata={"description": "The most claims that can be made for this outcome"},
-    )
 
 
 class ReasonSchema(ma.Schema):

@@ -36,6 +36,7 @@ from marketplace.orders import signals as orders_signals
 from marketplace.orders.models import MAX_VALUE_PENCE, Budget, CallOff
 from marketplace.orders.permissions import BUYER_ROLES, parties
 from marketplace.orders.services import call_offs, route
+from marketplace.orders.services.details import OutcomeTermDetails
 from marketplace.outcomes.models import (
     CLAIM_TRANSITIONS,
     CLAIMABLE,
@@ -70,22 +71,6 @@ TERM_FIELDS = [
 CLAIM_FIELDS = ["status", "reference", "term_id", "achieved_on", "evidence_file_id"]
 
 
-@dataclass
-class OutcomeTermDetails:
-    """What the lead buyer enters for one outcome term (after parsing: types, not strings)."""
-
-    outcome: str = ""
-    tariff_pence: object = None
-    earliest_claim_on: object = None
-    evidence_required: str = ""
-    cap: object = None
-
-
-def offered_outcomes(listing: Listing) -> list[str]:
-    """The outcomes the listing offers, one a line."""
-    return [line.strip() for line in (listing.outcomes or "").splitlines() if line.strip()]
-
-
 def claim_gross(tariff_pence: int, treatment) -> int:
     """What one claim costs including VAT (rounded half up, as its invoice line is)."""
     return tariff_pence + vat_pence(tariff_pence, treatment)
@@ -106,7 +91,7 @@ def check_term(
     """Errors in one term, by field: an offered outcome, a positive whole tariff in pence, an
     earliest claim date on or after the start, the evidence required and a cap."""
     errors: dict[str, list[str]] = {}
-    if (term.outcome or "").strip() not in offered_outcomes(listing):
+    if (term.outcome or "").strip() not in listing.offered_outcomes:
         errors["outcome"] = ["Choose an outcome the service offers"]
     if not _whole(term.tariff_pence) or term.tariff_pence < 1:
         errors["tariff_pence"] = [

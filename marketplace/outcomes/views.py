@@ -18,6 +18,7 @@ from marketplace.core.forms import parse_day, parse_whole_number
 from marketplace.core.money import pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders import permissions as order_permissions
+from marketplace.orders import signals as orders_signals
 from marketplace.orders.forms import ConfirmForm
 from marketplace.orders.models import CallOff
 from marketplace.outcomes import permissions, queries, services
@@ -170,7 +171,7 @@ def propose_term(call_off_id: int):
     if not permissions.can_propose_terms(current_user, current_organisation(), call_off):
         abort(403)
     form = OutcomeTermForm()
-    offered = services.offered_outcomes(call_off.listing)
+    offered = call_off.listing.offered_outcomes
     form.outcome.choices = [("", "Choose an outcome")] + [(o, o) for o in offered]
 
     def act(form):
@@ -280,3 +281,15 @@ def call_off_context(user, organisation, call_off: CallOff) -> dict:
             and permissions.can_download_evidence(user, organisation, call_off),
         },
     }
+
+
+@orders_signals.call_off_page.connect
+def call_off_page_values(call_off: CallOff, *, user, organisation) -> dict:
+    """Payment by results on the call-off's page (``orders.signals.call_off_page``)."""
+    return call_off_context(user, organisation, call_off)
+
+
+@orders_signals.budgets_page.connect
+def budgets_page_values(organisation) -> dict:
+    """What payment by results could still cost, on the budgets page."""
+    return {"contingent_pence": queries.contingent_liability(organisation.id).total_pence}

@@ -65,7 +65,9 @@ def emails(template: str, to: str | None = None) -> int:
 
 def placed_call_off():
     world = build_orders_world()
-    call_off = orders_placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = orders_placing.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world)
+    )
     commit()
     assert call_off.status == CallOffStatus.SENT
     return world, call_off
@@ -420,7 +422,9 @@ def test_a_schedule_in_configuration_that_cannot_work_stops_the_app_starting(
 
 def test_the_monthly_invoice_run_bills_the_month_just_ended_once(app):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
-    call_off = orders_placing.place_call_off(world.buyer, world.region, world.listing.id, details(world))
+    call_off = orders_placing.place_call_off(
+        world.buyer, world.region, world.listing.id, details(world)
+    )
     orders_responses.accept(world.provider_admin, call_off)
     start = call_off.start_date
     orders_delivery.record_delivery(

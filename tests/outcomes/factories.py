@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from marketplace.core.clock import utcnow
 from marketplace.orders.services import funding, placing, responses
+from marketplace.orders.services.details import OutcomeTermDetails
 from marketplace.outcomes import services as outcomes
-from marketplace.outcomes.services import ClaimDetails, OutcomeTermDetails
+from marketplace.outcomes.services import ClaimDetails
 from tests.orders.factories import OrdersWorld, details, shares
 
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"

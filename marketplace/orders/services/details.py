@@ -40,6 +40,18 @@ class FundingShare:
 
 
 @dataclass
+class OutcomeTermDetails:
+    """One payment-by-results term the lead buyer places a call-off with (after parsing: types,
+    not strings). Outcomes checks and keeps it (``orders.signals.checking_outcome_terms``)."""
+
+    outcome: str = ""
+    tariff_pence: object = None
+    earliest_claim_on: object = None
+    evidence_required: str = ""
+    cap: object = None
+
+
+@dataclass
 class CallOffDetails:
     """What the buyer enters to place a call-off (after parsing: types, not strings)."""
 
@@ -53,8 +65,8 @@ class CallOffDetails:
     choice_reason_detail: str = ""
     notes_for_provider: str = ""
     shares: Sequence[FundingShare] = field(default_factory=tuple)
-    # Optional payment by results: ``marketplace.outcomes.services.OutcomeTermDetails``.
-    outcome_terms: Sequence = field(default_factory=tuple)
+    # Optional payment by results, checked and kept by outcomes (see ``OutcomeTermDetails``).
+    outcome_terms: Sequence[OutcomeTermDetails] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from marketplace.core import audit, store
 from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db, lock_name
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
-from marketplace.core.money import split_by_basis_points
+from marketplace.core.money import VatTreatment, split_by_basis_points
 from marketplace.orders import signals
 from marketplace.orders.models import (
     IDEMPOTENCY_KEY_MAX,
@@ -207,21 +207,38 @@ def _check_answers(
         errors.setdefault("", []).append("This service has no price in force today")
     outcome_max = 0
     if details.outcome_terms:
-        # Payment by results builds on call-offs: it checks its own terms.
-        for term_errors, most in _answers(
-            signals.checking_outcome_terms,
+        term_errors, outcome_max = check_outcome_terms(
             listing,
-            start_date=details.start_date,
-            vat_treatment=price.vat_treatment if price else listing.vat_treatment,
-            terms=details.outcome_terms,
-        ):
-            errors.update(term_errors)
-            outcome_max += most
+            details.start_date,
+            price.vat_treatment if price else listing.vat_treatment,
+            details.outcome_terms,
+        )
+        errors.update(term_errors)
     if not errors:
         *_, gross = call_off_value(price.unit_price_pence, details.quantity, price.vat_treatment)
         if gross > MAX_VALUE_PENCE:
             errors["quantity"] = ["That is more than a call-off can be worth"]
     return errors, shares, funders, outcome_max
+
+
+def check_outcome_terms(
+    listing: Listing, start_date: object, vat_treatment: VatTreatment, terms: Sequence
+) -> tuple[dict[str, list[str]], int]:
+    """Errors in a call-off's payment-by-results terms (keyed ``outcome_terms-N-field``) and the
+    most they could add. Payment by results builds on call-offs, so it checks its own terms
+    (``signals.checking_outcome_terms``); the question page asks here before placing does."""
+    errors: dict[str, list[str]] = {}
+    most_of_all = 0
+    for term_errors, most in _answers(
+        signals.checking_outcome_terms,
+        listing,
+        start_date=start_date,
+        vat_treatment=vat_treatment,
+        terms=terms,
+    ):
+        errors.update(term_errors)
+        most_of_all += most
+    return errors, most_of_all
 
 
 def _answers(signal, sender, **values) -> list:
