@@ -57,6 +57,38 @@ def test_insert_many_converts_each_column_as_the_orm_would(app):
         db.session.rollback()
 
 
+def test_insert_rows_returns_each_new_rows_key_in_the_order_of_the_rows(app):
+    # Child rows are written with these keys (an invoice's lines), so the order must hold.
+    def event(n: int) -> dict:
+        return {
+            "occurred_at": WHEN,
+            "actor_id": None,
+            "organisation_id": None,
+            "action": "keyed.test",
+            "object_type": "listing",
+            "object_id": str(n),
+            "before": None,
+            "after": {"n": n},
+            "request_id": None,
+            "ip_address": None,
+        }
+
+    with app.app_context():
+        keys = store.insert_rows(AuditEvent, [event(n) for n in range(5)], keys=True)
+        assert keys is not None and len(set(keys)) == 5
+        written = dict(
+            db.session.execute(
+                sa.select(AuditEvent.id, AuditEvent.object_id).where(
+                    AuditEvent.action == "keyed.test"
+                )
+            ).all()
+        )
+        assert [written[key] for key in keys] == ["0", "1", "2", "3", "4"]
+        assert store.insert_rows(AuditEvent, [], keys=True) == []
+        assert store.insert_rows(AuditEvent, [event(9)]) is None
+        db.session.rollback()
+
+
 def test_insert_many_refuses_to_leave_out_a_column_with_a_python_default(app):
     with app.app_context():
         with pytest.raises(ValueError, match="occurred_at"):

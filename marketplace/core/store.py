@@ -4,9 +4,12 @@ needs the database's own machinery, behind a few named functions.
 - ``next_id(model)``: the key a new row will have, taken before the row is written, so that
   what is made from the key (a call-off's reference) is written with the row, not patched in
   after it.
-- ``insert_many(connection, table, rows)`` and ``reserve_ids``: thousands of rows in one
-  statement (a rate-card import, the search index, the monthly invoice run). COPY on
-  PostgreSQL. They skip the unit of work and its events, so a table written this way must be
+- ``insert_rows(model, rows, keys=...)``: thousands of rows of one table written at once, in
+  the session's transaction (a rate-card import, the monthly invoice run), returning their keys
+  when asked, so that child rows can refer to them. It is ``insert_many`` (COPY on PostgreSQL)
+  with keys reserved from the table's sequence, or INSERT … RETURNING on SQLite. The search
+  index, which is written on a connection of its own, calls ``insert_many`` directly.
+  Both skip the unit of work and its events, so a table written this way must be
   one that no flush listener watches; ``tests/test_cache_triggers.py`` checks the page cache
   hears of them through ``raw_statement_listeners``.
 - ``PrecompiledRead``: a read run on nearly every page view, compiled once.
@@ -47,6 +50,26 @@ def next_id(model: type) -> int:
     given = session.info.setdefault("store.next_ids", {})
     taken = given[table.name] = max(highest, given.get(table.name, 0)) + 1
     return taken
+
+
+def insert_rows(
+    model: type | sa.Table, rows: list[dict[str, Any]], *, keys: bool = False
+) -> list[int] | None:
+    """Write ``rows`` (dicts with the same keys) of ``model``'s table in the session's
+    transaction, in bulk; with ``keys``, return the new rows' keys in the order of ``rows``."""
+    table = model if isinstance(model, sa.Table) else model.__table__
+    connection = db.session.connection()
+    if not keys:
+        insert_many(connection, table, rows)
+        return None
+    if not rows:
+        return []
+    ids = reserve_ids(connection, table, len(rows))
+    if ids is None:  # SQLite: no sequence to reserve from
+        returning = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(db.session.scalars(returning, rows).all())
+    insert_many(connection, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    return ids
 
 
 def insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

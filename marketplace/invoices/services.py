@@ -315,30 +315,17 @@ def _draft_in_bulk(
         lines.append(invoice_lines)
     if not invoices:
         return
-    connection = db.session.connection()
-    invoice_ids = store.reserve_ids(connection, Invoice.__table__, len(invoices))
-    if invoice_ids is not None:
-        store.insert_many(
-            connection,
-            Invoice.__table__,
-            [{"id": i, **invoice} for i, invoice in zip(invoice_ids, invoices, strict=True)],
-        )
-    else:
-        invoice_ids = db.session.scalars(
-            sa.insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), invoices
-        ).all()
-    store.insert_many(
-        connection,
-        InvoiceLine.__table__,
+    invoice_ids = store.insert_rows(Invoice, invoices, keys=True)
+    store.insert_rows(
+        InvoiceLine,
         [
             {"invoice_id": invoice_id, **line}
             for invoice_id, invoice_lines in zip(invoice_ids, lines, strict=True)
             for line in invoice_lines
         ],
     )
-    store.insert_many(
-        connection,
-        audit.AuditEvent.__table__,
+    store.insert_rows(
+        audit.AuditEvent,
         [
             {
                 "occurred_at": now,

@@ -43,7 +43,7 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.notifications.services import queue_email
-from marketplace.core.store import insert_many
+from marketplace.core.store import insert_rows
 
 IMPORT_REASON = "Rate card import"  # the reason each price version an import sets gives
 EMAIL_LINES = 50  # the email lists this many changes and new listings; the page lists them all
@@ -128,7 +128,7 @@ class _AuditRows:
 
     def write(self) -> None:
         if self.rows:
-            insert_many(db.session.connection(), AuditEvent.__table__, self.rows)
+            insert_rows(AuditEvent.__table__, self.rows)
 
 
 class _Writes:
@@ -160,9 +160,9 @@ def _write_updates(
         db.session.execute(area_table.delete().where(area_table.c.id.in_(chunk)))
     _update_by_id(ListingPrice.__table__, writes.price_updates)
     if writes.area_inserts:
-        insert_many(db.session.connection(), area_table, writes.area_inserts)
+        insert_rows(area_table, writes.area_inserts)
     if writes.price_inserts:
-        insert_many(db.session.connection(), ListingPrice.__table__, writes.price_inserts)
+        insert_rows(ListingPrice.__table__, writes.price_inserts)
 
 
 def _plan_update(
@@ -273,7 +273,7 @@ def _insert_listings(
     # Plain executemany (RETURNING would go row by row on SQLite), then the new ids by their
     # references, which are unique: a few statements whatever the number of rows.
     table = Listing.__table__
-    insert_many(db.session.connection(), table, rows)
+    insert_rows(table, rows)
     id_by_reference: dict[str, int] = {}
     for i in range(0, len(references), CHUNK):
         chunk = references[i : i + CHUNK]
@@ -322,9 +322,9 @@ def _write_new_children(
             created_event(snapshot, first.unit_price_pence, first.effective_from),
         )
     if areas:
-        insert_many(db.session.connection(), ListingArea.__table__, areas)
+        insert_rows(ListingArea.__table__, areas)
     if prices:
-        insert_many(db.session.connection(), ListingPrice.__table__, prices)
+        insert_rows(ListingPrice.__table__, prices)
 
 
 def _codes(keys, ctx: RateCardContext) -> list[str]:
