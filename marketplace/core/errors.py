@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from marketplace.core.db import rollback
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -166,8 +168,6 @@ def handle_domain_error(error: DomainError):
 
 def handle_unexpected_error(error: Exception):
     log.exception("unhandled error", extra={"request_id": g.get("request_id")})
-    from marketplace.core.db import rollback
-
     rollback()
     if current_app.config.get("PROPAGATE_EXCEPTIONS"):
         raise error

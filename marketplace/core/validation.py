@@ -29,6 +29,7 @@ from flask import current_app, has_app_context
 from werkzeug import formparser
 
 from marketplace.core.clock import london_date
+from marketplace.core.errors import BusinessRuleViolation
 
 # NUL and the C0 controls except \t \n \r, and every UTF-16 surrogate: a Python string that
 # holds one holds it unpaired (a pair from JSON's "\ud83d\ude00" is decoded into one character).
@@ -262,8 +263,6 @@ def check_date_horizon(field: str, day: date | None, label: str, **kwargs: Any) 
     services and commands; keyword arguments as for :func:`date_horizon_error`)."""
     message = date_horizon_error(day, label, **kwargs)
     if message:
-        from marketplace.core.errors import BusinessRuleViolation
-
         raise BusinessRuleViolation({field: [message]})
 
 

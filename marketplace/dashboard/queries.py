@@ -30,6 +30,7 @@ from marketplace.accreditation.services.memberships import (
     count_pending_renewals,
     expiring_within,
 )
+from marketplace.catalogue.services.vat import listings_needing_vat_registration
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.filters import pounds
@@ -103,8 +104,6 @@ def _team_actions(organisation: Organisation) -> list[Action]:
 def _invoicing_actions(organisation: Organisation) -> list[Action]:
     """What a provider's invoices cannot go out without, and listings that charge VAT while it
     is not registered for VAT (one query, only for an unregistered provider)."""
-    from marketplace.catalogue.services.vat import listings_needing_vat_registration
-
     actions = []
     charging = (
         [] if organisation.vat_registered else listings_needing_vat_registration(organisation)
