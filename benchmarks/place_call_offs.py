@@ -98,7 +98,7 @@ def _prepare(env: dict[str, str]) -> tuple[list[str], list[tuple[int, int, str]]
 
     from marketplace import create_app
     from marketplace.accounts.models import Membership, Role, User
-    from marketplace.accounts.services import create_api_token
+    from marketplace.accounts.services.tokens import create_api_token
     from marketplace.catalogue.search.params import SearchParams, SortOrder
     from marketplace.catalogue.search.queries import search
     from marketplace.core.clock import add_working_days, london_date

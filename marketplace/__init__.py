@@ -232,7 +232,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace import pages
     from marketplace.accounts.api import blp as accounts_api
     from marketplace.accounts.permissions import can_view_scheduled_runs
-    from marketplace.accounts.services import authenticate_api_token
+    from marketplace.accounts.services.tokens import authenticate_api_token
     from marketplace.accounts.views import bp as accounts_bp
     from marketplace.accreditation.api import blp as accreditation_api
     from marketplace.accreditation.api import memberships_blp as accreditation_memberships_api

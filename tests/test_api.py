@@ -6,11 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import ApiToken, OrganisationType, Role, User
-from marketplace.accounts.services import (
-    create_api_token,
-    remove_member,
-    revoke_api_token,
-)
+from marketplace.accounts.services.teams import remove_member
+from marketplace.accounts.services.tokens import create_api_token, revoke_api_token
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
 from tests.factories import add_membership, make_member, make_organisation

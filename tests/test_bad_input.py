@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Membership, Organisation, OrganisationType, Role, User
 from marketplace.accounts.security import hash_password
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
@@ -355,16 +355,18 @@ UNREACHED = {
 def links_in_emails(sweepers: list[tuple[int, int]]) -> list[str]:
     """The links of the emails a signed-out person follows (reset a password, confirm an
     address, accept an invitation), sent to sweepers: the pages of those links have forms."""
-    from marketplace.accounts import services as accounts
+    from marketplace.accounts.services.passwords import request_password_reset
+    from marketplace.accounts.services.registration import send_confirmation_email
+    from marketplace.accounts.services.teams import invite_user
 
     authority = next(
         (db.session.get(User, u), db.session.get(Organisation, o))
         for u, o in sweepers
         if db.session.get(Organisation, o).type == OrganisationType.AUTHORITY
     )
-    accounts.request_password_reset(authority[0].email)
-    accounts.send_confirmation_email(authority[0])
-    accounts.invite_user(
+    request_password_reset(authority[0].email)
+    send_confirmation_email(authority[0])
+    invite_user(
         authority[0], authority[1], email="invited@demo.example", name="Invited", role=Role.ASSESSOR
     )
     commit()

@@ -202,7 +202,7 @@ def test_kept_reads_afresh_what_this_transaction_wrote_through_core(app, count_q
 
 
 def test_kept_keeps_using_its_copy_after_a_write_no_topic_of_it_watches(app, count_queries):
-    from marketplace.accounts.services import create_api_token
+    from marketplace.accounts.services.tokens import create_api_token
 
     provider = make_organisation(OrganisationType.PROVIDER_VCSE, name="Hope Housing")
     admin = make_member(Role.PROVIDER_ADMIN, provider)

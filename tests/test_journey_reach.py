@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
 from marketplace.accounts.models import Organisation
-from marketplace.accounts.services import get_user_by_email
+from marketplace.accounts.services.common import get_user_by_email
 from marketplace.accreditation.models import Answer, Application
 from marketplace.core.clock import add_working_days, london_date
 from marketplace.core.db import commit, db

@@ -244,7 +244,7 @@ def _loaded(obj, seen=None) -> dict:
 
 def test_kept_copies_are_attached_as_merge_would_attach_them(app, count_queries):
     from marketplace.accounts.security import hash_secret
-    from marketplace.accounts.services import create_api_token
+    from marketplace.accounts.services.tokens import create_api_token
     from marketplace.accounts.session import _token_key, token_principal
     from marketplace.catalogue.queries import buyable_listing
     from marketplace.catalogue.search.schema import SEARCH_TOPIC

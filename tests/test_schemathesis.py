@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from marketplace import create_app
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core.db import commit
 from tests.factories import make_member, make_organisation
 

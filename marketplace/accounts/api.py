@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 
-from marketplace.accounts import queries, services
+from marketplace.accounts import queries
 from marketplace.accounts.models import Role
 from marketplace.accounts.schemas import (
     ApprovalLimitSchema,
@@ -13,6 +13,7 @@ from marketplace.accounts.schemas import (
     SpendLimitSchema,
     TeamMemberSchema,
 )
+from marketplace.accounts.services.limits import set_limits
 from marketplace.core.api import api_blueprint
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, PermissionDenied
@@ -70,7 +71,7 @@ def _set_limit(user_id: int, body: dict) -> dict:
     if member is None:
         raise NotFound("There is nobody with that id in your organisation.")
     try:
-        services.set_limits(g.api_user, g.organisation, member, **body)
+        set_limits(g.api_user, g.organisation, member, **body)
     except DomainError:
         rollback()
         raise

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from marketplace.accounts.services import create_api_token, get_user_by_email
+from marketplace.accounts.services.common import get_user_by_email
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core.db import commit
 
 accounts_cli = AppGroup("accounts", help="User accounts and API tokens.")

@@ -7,7 +7,7 @@ from datetime import date
 import click
 from flask.cli import AppGroup
 
-from marketplace.accounts.services import get_user_by_email
+from marketplace.accounts.services.common import get_user_by_email
 from marketplace.accreditation.models import EvidenceRenewal
 from marketplace.accreditation.services import memberships
 from marketplace.accreditation.services.memberships import check_expiry

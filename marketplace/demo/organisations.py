@@ -18,11 +18,8 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.accounts.security import hash_password, new_secret
-from marketplace.accounts.services import (
-    ORGANISATION_FIELDS,
-    USER_FIELDS,
-    create_organisation,
-)
+from marketplace.accounts.services.common import ORGANISATION_FIELDS, USER_FIELDS
+from marketplace.accounts.services.organisations import create_organisation
 from marketplace.core import audit, sealed
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import User
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.catalogue.models import Listing
 from marketplace.catalogue.services.vat import VAT_REGISTRATION_TREATMENTS
 from marketplace.core import audit, store

@@ -26,7 +26,7 @@ from xml.etree import ElementTree as ET
 from blinker import signal
 
 from marketplace.accounts.models import Organisation
-from marketplace.accounts.services import bank_details_of
+from marketplace.accounts.services.settings import bank_details_of
 from marketplace.core.clock import london_date
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.money import VAT_RATES, VatTreatment, decimal_pounds

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.accreditation.uploads import store_evidence
 from marketplace.catalogue.models import Listing
 from marketplace.core import audit

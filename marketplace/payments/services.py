@@ -24,7 +24,7 @@ import stripe
 from flask import current_app
 
 from marketplace.accounts.models import Organisation, User
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.core import audit
 from marketplace.core.clock import utcnow
 from marketplace.core.db import db, lock_rows

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services
 from marketplace.accounts.models import Organisation, OrganisationType, Role
+from marketplace.accounts.services.teams import invite_user
 from marketplace.core import audit
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
@@ -279,7 +279,7 @@ class TestOrganisationPage:
             OrganisationType.PCC, name="Avon PCC", pcc_area_id=area.id, region_id=area.region_id
         )
         make_member(Role.APPROVER, pcc, name="Pat Approver")
-        services.invite_user(admin, pcc, email="new@example.org", name="Nia New", role=Role.BUYER)
+        invite_user(admin, pcc, email="new@example.org", name="Nia New", role=Role.BUYER)
         response = web.get(f"/organisations/{pcc.id}")
         assert response.status_code == 200
         html = main(response)

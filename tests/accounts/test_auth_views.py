@@ -8,8 +8,12 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services
 from marketplace.accounts.models import Invitation, Organisation, OrganisationType, Role, User
+from marketplace.accounts.services.teams import invite_user
+from marketplace.accounts.services.two_factor import (
+    begin_two_factor_setup,
+    confirm_two_factor_setup,
+)
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
@@ -159,8 +163,8 @@ class TestTwoFactorSignIn:
 
     def test_recovery_code_signs_in_once(self, client):
         user = make_member(Role.AUTHORITY_ADMIN, email="admin@example.org", two_factor_secret=None)
-        secret = services.begin_two_factor_setup(user)
-        codes = services.confirm_two_factor_setup(user, pyotp.TOTP(secret).now())
+        secret = begin_two_factor_setup(user)
+        codes = confirm_two_factor_setup(user, pyotp.TOTP(secret).now())
         commit()
         sign_in(client, "admin@example.org")
         assert client.post("/sign-in/two-factor", data={"code": codes[3]}).status_code == 302
@@ -329,7 +333,7 @@ class TestInvitationPages:
     def invite(self, email="new@example.org", role=Role.BUYER):
         admin = make_member(Role.APPROVER, email="approver@example.org")
         organisation = admin.organisations[0]
-        services.invite_user(admin, organisation, email=email, name="New Person", role=role)
+        invite_user(admin, organisation, email=email, name="New Person", role=role)
         commit()
         return organisation, link_path(last_email(), "/invitations/")
 

@@ -14,8 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 import marketplace.accounts
-from marketplace.accounts import services
 from marketplace.accounts.models import Organisation, OrganisationType, Role
+from marketplace.accounts.services.settings import (
+    bank_details_of,
+    set_bank_details,
+    set_vat_registration,
+)
 from marketplace.core import sealed
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
@@ -74,7 +78,7 @@ def test_bank_details_are_sealed_audited_without_numbers_and_shown_by_last_four(
     assert row.bank_account_last4 == "6819"
     # Sealed at rest: neither number is in the stored value; it opens to them.
     assert "41926819" not in row.bank_details_sealed and "404784" not in row.bank_details_sealed
-    details = services.bank_details_of(row)
+    details = bank_details_of(row)
     assert (details.account_name, details.sort_code, details.account_number) == (
         "Hope Housing",
         "404784",
@@ -277,13 +281,13 @@ def test_someone_elses_organisation_settings_are_404_and_non_admins_403(web, pro
 def test_services_refuse_other_people(provider):
     organisation, _, editor = provider
     with pytest.raises(PermissionDenied):
-        services.set_bank_details(
+        set_bank_details(
             editor, organisation, account_name="X", sort_code="309950", account_number="11111111"
         )
     with pytest.raises(PermissionDenied):
-        services.set_vat_registration(editor, organisation, True, "GB123456789")
+        set_vat_registration(editor, organisation, True, "GB123456789")
     with pytest.raises(BusinessRuleViolation):
-        services.set_vat_registration(
+        set_vat_registration(
             make_member(Role.PROVIDER_ADMIN, organisation), organisation, True, "GB12"
         )
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services
 from marketplace.accounts.models import (
     ApiToken,
     Invitation,
@@ -16,6 +15,13 @@ from marketplace.accounts.models import (
     OrganisationType,
     Role,
 )
+from marketplace.accounts.services.teams import (
+    invite_user,
+    remove_member,
+    revoke_invitation,
+    set_member_roles,
+)
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
@@ -44,7 +50,7 @@ class TestInviteUser:
     def test_invites_queues_email_and_audits(self):
         admin = make_member(Role.PROVIDER_ADMIN)
         organisation = admin.organisations[0]
-        invitation = services.invite_user(
+        invitation = invite_user(
             admin,
             organisation,
             email=" New@Example.ORG ",
@@ -81,9 +87,7 @@ class TestInviteUser:
         organisation = make_organisation(organisation_type)
         admin = make_member(role, organisation)
         with pytest.raises(BusinessRuleViolation) as raised:
-            services.invite_user(
-                admin, organisation, email="x@example.org", name="X", role=wrong_role
-            )
+            invite_user(admin, organisation, email="x@example.org", name="X", role=wrong_role)
         assert "role" in raised.value.errors
         assert count(Invitation) == 0 and count(Notification) == 0
 
@@ -91,7 +95,7 @@ class TestInviteUser:
     def test_non_admin_cannot_invite(self, role):
         editor = make_member(role)
         with pytest.raises(PermissionDenied):
-            services.invite_user(
+            invite_user(
                 editor,
                 editor.organisations[0],
                 email="x@example.org",
@@ -103,7 +107,7 @@ class TestInviteUser:
     def test_buyer_cannot_invite(self):
         buyer = make_member(Role.BUYER)
         with pytest.raises(PermissionDenied):
-            services.invite_user(
+            invite_user(
                 buyer, buyer.organisations[0], email="x@example.org", name="X", role=Role.BUYER
             )
 
@@ -111,20 +115,18 @@ class TestInviteUser:
         admin = make_member(Role.PROVIDER_ADMIN)
         other = make_organisation(OrganisationType.PROVIDER_VCSE)
         with pytest.raises(PermissionDenied):
-            services.invite_user(
-                admin, other, email="x@example.org", name="X", role=Role.PROVIDER_EDITOR
-            )
+            invite_user(admin, other, email="x@example.org", name="X", role=Role.PROVIDER_EDITOR)
 
     def test_authority_admin_invites_into_commissioners_but_not_providers(self):
         authority_admin = make_member(Role.AUTHORITY_ADMIN)
         pcc = make_organisation(OrganisationType.PCC)
-        invitation = services.invite_user(
+        invitation = invite_user(
             authority_admin, pcc, email="pcc@example.org", name="P", role=Role.APPROVER
         )
         assert invitation.organisation_id == pcc.id
         provider = make_organisation(OrganisationType.PROVIDER_VCSE)
         with pytest.raises(PermissionDenied):
-            services.invite_user(
+            invite_user(
                 authority_admin, provider, email="p@example.org", name="P", role=Role.PROVIDER_ADMIN
             )
 
@@ -133,7 +135,7 @@ class TestInviteUser:
         organisation = admin.organisations[0]
         make_member(Role.PROVIDER_EDITOR, organisation, email="member@example.org")
         with pytest.raises(BusinessRuleViolation) as raised:
-            services.invite_user(
+            invite_user(
                 admin, organisation, email="MEMBER@example.org", name="M", role=Role.PROVIDER_EDITOR
             )
         assert "email" in raised.value.errors
@@ -143,7 +145,7 @@ class TestInviteUser:
         admin = make_member(Role.PROVIDER_ADMIN)
         organisation = admin.organisations[0]
         make_member(Role.PROVIDER_EDITOR, organisation, email="member@example.org")
-        invitation = services.invite_user(
+        invitation = invite_user(
             admin, organisation, email="member@example.org", name="M", role=Role.PROVIDER_ADMIN
         )
         assert invitation.role == Role.PROVIDER_ADMIN
@@ -151,11 +153,11 @@ class TestInviteUser:
     def test_a_new_invitation_replaces_the_pending_one(self):
         admin = make_member(Role.PROVIDER_ADMIN)
         organisation = admin.organisations[0]
-        first = services.invite_user(
+        first = invite_user(
             admin, organisation, email="x@example.org", name="X", role=Role.PROVIDER_EDITOR
         )
         commit()
-        second = services.invite_user(
+        second = invite_user(
             admin, organisation, email="X@example.org", name="X", role=Role.PROVIDER_EDITOR
         )
         commit()
@@ -167,12 +169,10 @@ class TestInviteUser:
     def test_a_pending_invitation_for_another_role_stays(self):
         admin = make_member(Role.PROVIDER_ADMIN)
         organisation = admin.organisations[0]
-        first = services.invite_user(
+        first = invite_user(
             admin, organisation, email="x@example.org", name="X", role=Role.PROVIDER_EDITOR
         )
-        services.invite_user(
-            admin, organisation, email="x@example.org", name="X", role=Role.PROVIDER_ADMIN
-        )
+        invite_user(admin, organisation, email="x@example.org", name="X", role=Role.PROVIDER_ADMIN)
         commit()
         assert first.status == InvitationStatus.PENDING
 
@@ -180,40 +180,38 @@ class TestInviteUser:
         authority_admin = make_member(Role.AUTHORITY_ADMIN)
         region = make_organisation(OrganisationType.PROBATION_REGION, active=False)
         with pytest.raises(BusinessRuleViolation):
-            services.invite_user(
-                authority_admin, region, email="x@example.org", name="X", role=Role.BUYER
-            )
+            invite_user(authority_admin, region, email="x@example.org", name="X", role=Role.BUYER)
         assert count(Invitation) == 0
 
 
 class TestRevokeInvitation:
     def test_withdraws_and_audits(self):
         admin = make_member(Role.APPROVER)
-        invitation = services.invite_user(
+        invitation = invite_user(
             admin, admin.organisations[0], email="x@example.org", name="X", role=Role.BUYER
         )
-        services.revoke_invitation(admin, invitation)
+        revoke_invitation(admin, invitation)
         commit()
         assert invitation.status == InvitationStatus.REVOKED
         assert len(events("invitation.revoked")) == 1
 
     def test_only_pending_invitations(self):
         admin = make_member(Role.APPROVER)
-        invitation = services.invite_user(
+        invitation = invite_user(
             admin, admin.organisations[0], email="x@example.org", name="X", role=Role.BUYER
         )
         invitation.expires_at = utcnow() - timedelta(seconds=1)
         with pytest.raises(BusinessRuleViolation):
-            services.revoke_invitation(admin, invitation)
+            revoke_invitation(admin, invitation)
 
     def test_other_organisations_admin_cannot(self):
         admin = make_member(Role.APPROVER)
-        invitation = services.invite_user(
+        invitation = invite_user(
             admin, admin.organisations[0], email="x@example.org", name="X", role=Role.BUYER
         )
         stranger = make_member(Role.PROVIDER_ADMIN)
         with pytest.raises(PermissionDenied):
-            services.revoke_invitation(stranger, invitation)
+            revoke_invitation(stranger, invitation)
 
 
 class TestSetMemberRoles:
@@ -221,7 +219,7 @@ class TestSetMemberRoles:
         admin = make_member(Role.APPROVER)
         organisation = admin.organisations[0]
         buyer = make_member(Role.BUYER, organisation)
-        services.set_member_roles(admin, organisation, buyer, {Role.BUYER, Role.APPROVER})
+        set_member_roles(admin, organisation, buyer, {Role.BUYER, Role.APPROVER})
         commit()
         assert buyer.roles_in(organisation) == {Role.BUYER, Role.APPROVER}
         [event] = events("membership.roles_changed")
@@ -237,7 +235,7 @@ class TestSetMemberRoles:
         organisation = admin.organisations[0]
         make_member(Role.PROVIDER_EDITOR, organisation)
         with pytest.raises(BusinessRuleViolation) as raised:
-            services.set_member_roles(admin, organisation, admin, {Role.PROVIDER_EDITOR})
+            set_member_roles(admin, organisation, admin, {Role.PROVIDER_EDITOR})
         assert "roles" in raised.value.errors
         assert admin.roles_in(organisation) == {Role.PROVIDER_ADMIN}
         assert count(AuditEvent) == 0
@@ -246,7 +244,7 @@ class TestSetMemberRoles:
         admin = make_member(Role.PROVIDER_ADMIN)
         organisation = admin.organisations[0]
         make_member(Role.PROVIDER_ADMIN, organisation)
-        services.set_member_roles(admin, organisation, admin, {Role.PROVIDER_EDITOR})
+        set_member_roles(admin, organisation, admin, {Role.PROVIDER_EDITOR})
         commit()
         assert admin.roles_in(organisation) == {Role.PROVIDER_EDITOR}
 
@@ -255,30 +253,30 @@ class TestSetMemberRoles:
         organisation = admin.organisations[0]
         make_member(Role.PROVIDER_ADMIN, organisation, active=False)
         with pytest.raises(BusinessRuleViolation):
-            services.set_member_roles(admin, organisation, admin, {Role.PROVIDER_EDITOR})
+            set_member_roles(admin, organisation, admin, {Role.PROVIDER_EDITOR})
 
     def test_roles_must_fit_the_organisation(self):
         admin = make_member(Role.APPROVER)
         organisation = admin.organisations[0]
         buyer = make_member(Role.BUYER, organisation)
         with pytest.raises(BusinessRuleViolation):
-            services.set_member_roles(admin, organisation, buyer, {Role.PROVIDER_ADMIN})
+            set_member_roles(admin, organisation, buyer, {Role.PROVIDER_ADMIN})
         with pytest.raises(BusinessRuleViolation):
-            services.set_member_roles(admin, organisation, buyer, set())
+            set_member_roles(admin, organisation, buyer, set())
         assert buyer.roles_in(organisation) == {Role.BUYER}
 
     def test_only_people_in_the_organisation(self):
         admin = make_member(Role.APPROVER)
         stranger = make_member(Role.BUYER)
         with pytest.raises(BusinessRuleViolation):
-            services.set_member_roles(admin, admin.organisations[0], stranger, {Role.BUYER})
+            set_member_roles(admin, admin.organisations[0], stranger, {Role.BUYER})
 
     def test_non_admin_refused(self):
         buyer = make_member(Role.BUYER)
         organisation = buyer.organisations[0]
         other = make_member(Role.BUYER, organisation)
         with pytest.raises(PermissionDenied):
-            services.set_member_roles(buyer, organisation, other, {Role.APPROVER})
+            set_member_roles(buyer, organisation, other, {Role.APPROVER})
 
 
 class TestRemoveMember:
@@ -288,10 +286,10 @@ class TestRemoveMember:
         editor = make_member(Role.PROVIDER_EDITOR, organisation)
         elsewhere = make_organisation(OrganisationType.PROVIDER_PRIVATE)
         add_membership(editor, elsewhere, Role.PROVIDER_ADMIN)
-        here_token, _ = services.create_api_token(editor, organisation, "here")
-        there_token, _ = services.create_api_token(editor, elsewhere, "there")
+        here_token, _ = create_api_token(editor, organisation, "here")
+        there_token, _ = create_api_token(editor, elsewhere, "there")
         commit()
-        services.remove_member(admin, organisation, editor)
+        remove_member(admin, organisation, editor)
         commit()
         assert editor.roles_in(organisation) == set()
         assert editor.roles_in(elsewhere) == {Role.PROVIDER_ADMIN}
@@ -309,7 +307,7 @@ class TestRemoveMember:
         organisation = admin.organisations[0]
         make_member(Role.BUYER, organisation)
         with pytest.raises(BusinessRuleViolation) as raised:
-            services.remove_member(admin, organisation, admin)
+            remove_member(admin, organisation, admin)
         assert "member" in raised.value.errors
         assert count(Membership, Membership.user_id == admin.id) == 1
 
@@ -317,17 +315,17 @@ class TestRemoveMember:
         authority_admin = make_member(Role.AUTHORITY_ADMIN)
         region = make_organisation(OrganisationType.PROBATION_REGION)
         buyer = make_member(Role.BUYER, region)
-        services.remove_member(authority_admin, region, buyer)
+        remove_member(authority_admin, region, buyer)
         assert buyer.roles_in(region) == set()
 
     def test_strangers_refused(self):
         admin = make_member(Role.PROVIDER_ADMIN)
         victim = make_member(Role.PROVIDER_EDITOR)
         with pytest.raises(PermissionDenied):
-            services.remove_member(admin, victim.organisations[0], victim)
+            remove_member(admin, victim.organisations[0], victim)
 
     def test_not_a_member(self):
         admin = make_member(Role.PROVIDER_ADMIN)
         user = make_user()
         with pytest.raises(BusinessRuleViolation):
-            services.remove_member(admin, admin.organisations[0], user)
+            remove_member(admin, admin.organisations[0], user)

@@ -7,7 +7,6 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services
 from marketplace.accounts.models import (
     Invitation,
     InvitationStatus,
@@ -15,6 +14,7 @@ from marketplace.accounts.models import (
     OrganisationType,
     Role,
 )
+from marketplace.accounts.services.teams import invite_user, revoke_invitation
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
 from marketplace.core.notifications.models import Notification
@@ -93,17 +93,17 @@ class TestTeamPage:
 
     def test_shows_pending_invitations_only(self, web):
         admin, organisation, _ = provider_team()
-        services.invite_user(
+        invite_user(
             admin,
             organisation,
             email="pending@example.org",
             name="Pat Pending",
             role=Role.PROVIDER_EDITOR,
         )
-        withdrawn = services.invite_user(
+        withdrawn = invite_user(
             admin, organisation, email="gone@example.org", name="Gone", role=Role.PROVIDER_EDITOR
         )
-        services.revoke_invitation(admin, withdrawn)
+        revoke_invitation(admin, withdrawn)
         html = text(web.as_user(admin, organisation).get("/team"))
         assert "Pat Pending" in html and "pending@example.org" in html and "Withdraw" in html
         assert "gone@example.org" not in html
@@ -491,9 +491,7 @@ class TestRemoveMember:
 
 class TestWithdrawInvitation:
     def invitation(self, admin, organisation, email="x@example.org") -> Invitation:
-        return services.invite_user(
-            admin, organisation, email=email, name="X", role=Role.PROVIDER_EDITOR
-        )
+        return invite_user(admin, organisation, email=email, name="X", role=Role.PROVIDER_EDITOR)
 
     def test_withdraws(self, web):
         admin, organisation, _ = provider_team()
@@ -508,7 +506,7 @@ class TestWithdrawInvitation:
     def test_already_withdrawn_says_so_and_changes_nothing(self, web):
         admin, organisation, _ = provider_team()
         invitation = self.invitation(admin, organisation)
-        services.revoke_invitation(admin, invitation)
+        revoke_invitation(admin, invitation)
         web.as_user(admin, organisation)
         before = state()
         response = web.post(f"/team/invitations/{invitation.id}/withdraw")
@@ -531,9 +529,7 @@ class TestWithdrawInvitation:
         organisation = make_organisation(DEFAULT_TYPE_FOR_ROLE[role])
         admin = make_member(ADMIN_FOR[role], organisation)
         member = make_member(role, organisation)
-        invitation = services.invite_user(
-            admin, organisation, email="x@example.org", name="X", role=role
-        )
+        invitation = invite_user(admin, organisation, email="x@example.org", name="X", role=role)
         web.as_user(member, organisation)
         before = state()
         assert web.post(f"/team/invitations/{invitation.id}/withdraw").status_code == 403
@@ -552,7 +548,7 @@ class TestWithdrawInvitation:
     def test_authority_admin_withdraws_a_commissioners_invitation(self, web):
         authority_admin = make_member(Role.AUTHORITY_ADMIN)
         region = make_organisation(OrganisationType.PROBATION_REGION)
-        invitation = services.invite_user(
+        invitation = invite_user(
             authority_admin, region, email="b@example.org", name="B", role=Role.BUYER
         )
         response = web.as_user(authority_admin).post(f"/team/invitations/{invitation.id}/withdraw")

@@ -7,9 +7,14 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services
 from marketplace.accounts.models import ApiToken, OrganisationType, Role
 from marketplace.accounts.security import hash_secret
+from marketplace.accounts.services.tokens import (
+    API_TOKEN_PREFIX,
+    authenticate_api_token,
+    create_api_token,
+    revoke_api_token,
+)
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
 from marketplace.core.notifications.models import Notification
@@ -38,11 +43,11 @@ class TestList:
     def test_every_role_sees_their_own_tokens(self, web, role):
         user = make_member(role)
         organisation = user.organisations[0]
-        token, _ = services.create_api_token(user, organisation, "Nightly export")
-        revoked, _ = services.create_api_token(user, organisation, "Old script")
-        services.revoke_api_token(user, revoked)
+        token, _ = create_api_token(user, organisation, "Nightly export")
+        revoked, _ = create_api_token(user, organisation, "Old script")
+        revoke_api_token(user, revoked)
         someone_else = make_member(role, organisation)
-        services.create_api_token(someone_else, organisation, "Not yours")
+        create_api_token(someone_else, organisation, "Not yours")
         response = web.as_user(user, organisation).get("/account/api-tokens")
         assert response.status_code == 200
         page = main(response)
@@ -80,7 +85,7 @@ class TestCreate:
         assert response.status_code == 200
         assert "Copy the token now" in text(response)
         secret = shown_secret(response)
-        assert secret.startswith(services.API_TOKEN_PREFIX)
+        assert secret.startswith(API_TOKEN_PREFIX)
         token = db.session.scalar(sa.select(ApiToken))
         assert token.token_hash == hash_secret(secret) and secret not in (
             token.token_hash,
@@ -94,7 +99,7 @@ class TestCreate:
         assert count(AuditEvent, AuditEvent.action == "api_token.created") == 1
         assert count(Notification, Notification.template == "api_token_created") == 1
         assert secret not in text(web.get("/account/api-tokens"))
-        assert services.authenticate_api_token(secret).id == token.id
+        assert authenticate_api_token(secret).id == token.id
 
     def test_acts_for_the_current_organisation(self, web):
         user = make_member(Role.BUYER)
@@ -155,7 +160,7 @@ class TestCreate:
 class TestRevoke:
     def test_confirm_then_revoke(self, web):
         user = make_member(Role.PROVIDER_ADMIN)
-        token, secret = services.create_api_token(user, user.organisations[0], "Nightly export")
+        token, secret = create_api_token(user, user.organisations[0], "Nightly export")
         web.as_user(user)
         page = web.get(f"/account/api-tokens/{token.id}/revoke")
         assert page.status_code == 200
@@ -167,13 +172,13 @@ class TestRevoke:
         assert response.status_code == 302 and response.headers["Location"] == "/account/api-tokens"
         assert db.session.get(ApiToken, token.id).revoked_at is not None
         assert count(AuditEvent, AuditEvent.action == "api_token.revoked") == 1
-        assert services.authenticate_api_token(secret) is None
+        assert authenticate_api_token(secret) is None
         assert "has been revoked" in main(web.get("/account/api-tokens"))
 
     def test_another_persons_token_is_not_found(self, web):
         owner = make_member(Role.BUYER)
         organisation = owner.organisations[0]
-        token, _ = services.create_api_token(owner, organisation, "Theirs")
+        token, _ = create_api_token(owner, organisation, "Theirs")
         colleague = make_member(Role.APPROVER, organisation)
         web.as_user(colleague, organisation)
         before = state()
@@ -184,8 +189,8 @@ class TestRevoke:
 
     def test_revoking_twice_changes_nothing(self, web):
         user = make_member(Role.BUYER)
-        token, _ = services.create_api_token(user, user.organisations[0], "Once")
-        services.revoke_api_token(user, token)
+        token, _ = create_api_token(user, user.organisations[0], "Once")
+        revoke_api_token(user, token)
         web.as_user(user)
         before = state()
         assert web.get(f"/account/api-tokens/{token.id}/revoke").status_code == 302
@@ -196,6 +201,6 @@ class TestRevoke:
 
     def test_post_without_csrf_token_is_refused(self, web, csrf_enabled):
         user = make_member(Role.BUYER)
-        token, _ = services.create_api_token(user, user.organisations[0], "Kept")
+        token, _ = create_api_token(user, user.organisations[0], "Kept")
         assert web.as_user(user).post(f"/account/api-tokens/{token.id}/revoke").status_code == 400
         assert db.session.get(ApiToken, token.id).revoked_at is None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from marketplace.accounts.models import Membership, OrganisationType, Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.accreditation.services import assessment
 from marketplace.core.db import commit, db
 from tests.accreditation.builders import (

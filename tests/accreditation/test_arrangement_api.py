@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.accreditation.models import ArrangementStatus, MembershipStatus
 from marketplace.core.db import commit
 from tests.accreditation.factories import make_arrangement, make_criterion, make_lot_membership

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.accreditation import uploads
 from marketplace.accreditation.cli import accreditation_cli
 from marketplace.accreditation.models import (

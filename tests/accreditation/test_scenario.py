@@ -8,8 +8,12 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
-from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrganisationType
+from marketplace.accounts.services.registration import (
+    ProviderRegistration,
+    confirm_email,
+    register_provider,
+)
 from marketplace.accreditation import uploads
 from marketplace.accreditation.models import (
     AnswerOutcome,
@@ -68,8 +72,8 @@ def test_charity_applies_is_partly_rejected_amends_and_is_admitted(app):
     commit()
 
     # 1. The charity registers and confirms its email address.
-    user = accounts.register_provider(
-        accounts.ProviderRegistration(
+    user = register_provider(
+        ProviderRegistration(
             organisation_name="Hope Housing Trust",
             organisation_type=OrganisationType.PROVIDER_VCSE,
             charity_number="1234567",
@@ -83,7 +87,7 @@ def test_charity_applies_is_partly_rejected_amends_and_is_admitted(app):
     commit()
     confirmation = emails("confirm_email")[0]
     secret = re.search(r"/confirm-email/(\S+)", confirmation.body).group(1)
-    accounts.confirm_email(secret)
+    confirm_email(secret)
     commit()
     charity = user.organisations[0]
     assert {"organisation.registered", "user.registered", "user.email_confirmed"} <= set(

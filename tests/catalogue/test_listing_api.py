@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
 from marketplace.accounts.models import OrganisationType, Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.accreditation.models import LotMembership
 from marketplace.accreditation.services import memberships as membership_services
 from marketplace.catalogue.models import Listing, ListingPrice, ListingStatus

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services as accounts
+from marketplace.accounts.services.settings import set_vat_registration
 from marketplace.catalogue.imports.columns import ImportRefused
 from marketplace.catalogue.imports.write import import_rows
 from marketplace.catalogue.models import Listing, ListingStatus
@@ -93,7 +93,7 @@ def test_the_rate_card_import_refuses_the_row_and_writes_nothing(world, unregist
 
 def test_registering_for_vat_lifts_the_refusal(client, world, unregistered):
     organisation, admin = unregistered
-    accounts.set_vat_registration(admin, organisation, True, "GB 123 4567 89")
+    set_vat_registration(admin, organisation, True, "GB 123 4567 89")
     commit()
     response = client.post(
         SERVICES, json=body(world, vat_treatment="standard"), headers=bearer(admin, organisation)

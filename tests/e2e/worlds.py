@@ -974,8 +974,8 @@ def approval_world(live_server) -> ApprovalWorld:
     """The buying world (£45.00 a session) where the region's approver is also a buyer with a
     £100.00 spend limit, and has placed a £450.00 call-off herself that waits for the region's
     second approver."""
-    from marketplace.accounts import services as accounts
     from marketplace.accounts.models import Role, User
+    from marketplace.accounts.services.limits import set_limits
     from marketplace.orders.services import placing
     from tests.factories import add_membership, make_member
     from tests.orders.factories import details
@@ -993,7 +993,7 @@ def approval_world(live_server) -> ApprovalWorld:
         db.session.flush()
         db.session.expire(world.approver)
         approver = db.session.get(User, world.approver.id)
-        accounts.set_limits(second, world.region, approver, spend_limit_pence=10_000)
+        set_limits(second, world.region, approver, spend_limit_pence=10_000)
         own = placing.place_call_off(
             approver, world.region, world.listing.id, details(world, quantity=10)
         )

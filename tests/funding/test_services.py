@@ -222,7 +222,7 @@ def test_a_change_against_an_allocation_changed_meanwhile_is_refused():
 
 
 def test_a_new_commissioning_organisation_sets_its_own_budgets_and_places_a_call_off():
-    from marketplace.accounts import services as accounts
+    from marketplace.accounts.services.organisations import create_organisation
 
     world = build_orders_world()
     authority = make_organisation(OrganisationType.AUTHORITY, name="HMPPS")
@@ -231,7 +231,7 @@ def test_a_new_commissioning_organisation_sets_its_own_budgets_and_places_a_call
     from marketplace.reference.models import ProbationRegion
 
     region_a = db.session.scalar(sa.select(ProbationRegion).where(ProbationRegion.code == "A"))
-    created = accounts.create_organisation(
+    created = create_organisation(
         admin, name="Kent Probation", type=OrganisationType.PROBATION_REGION, region_id=region_a.id
     )
     approver = make_member(Role.APPROVER, created)

@@ -11,8 +11,8 @@ from xml.etree import ElementTree as ET
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services as accounts
 from marketplace.accounts.models import OrganisationType, Role
+from marketplace.accounts.services.settings import set_vat_registration
 from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
@@ -260,7 +260,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
 
 
 def test_the_csv_and_the_printable_page_carry_the_references_and_the_vat_number(world, web):
-    accounts.set_vat_registration(world.provider_admin, world.provider, True, "gb 123 4567 89")
+    set_vat_registration(world.provider_admin, world.provider, True, "gb 123 4567 89")
     invoice = issued(world, po_number="PO-7788")
     rows = list(
         csv.reader(
@@ -348,7 +348,7 @@ UBL_ORDER = [
 
 
 def test_the_ubl_invoice_has_every_element_peppol_requires_and_sums_that_agree(world, web):
-    accounts.set_vat_registration(world.provider_admin, world.provider, True, "GB123456789")
+    set_vat_registration(world.provider_admin, world.provider, True, "GB123456789")
     invoice = issued(world, po_number="PO-42")
     root = _ubl(web.as_user(world.buyer), invoice)
     assert root.tag == f"{{{INVOICE_NS}}}Invoice"
@@ -387,7 +387,7 @@ def test_the_ubl_invoice_has_every_element_peppol_requires_and_sums_that_agree(w
 )
 def test_each_vat_treatment_has_its_category_code(app, web, treatment, code, percent):
     world = build_orders_world(price_pence=10_000, vat_treatment=treatment)
-    accounts.set_vat_registration(world.provider_admin, world.provider, True, "GB123456789")
+    set_vat_registration(world.provider_admin, world.provider, True, "GB123456789")
     invoice = issued(world)
     root = _ubl(web.as_user(world.provider_admin), invoice)
     category = root.find("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory", {"cac": CAC})

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from validate_ubl import fatal_ids, validate
 
-from marketplace.accounts import services as accounts
 from marketplace.accounts.models import Organisation, OrganisationType
+from marketplace.accounts.services.settings import bank_details_of
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.money import VatTreatment
@@ -74,7 +74,7 @@ def test_the_invoice_names_both_electronic_addresses_and_the_payee_account(world
     assert (buyer.get("schemeID"), buyer.text) == ("0088", world.region.endpoint_id)
     means = root.find("cac:PaymentMeans", NS)
     assert means.find("cbc:PaymentMeansCode", NS).text == "30"
-    bank = accounts.bank_details_of(world.provider)
+    bank = bank_details_of(world.provider)
     account = means.find("cac:PayeeFinancialAccount", NS)
     assert account.find("cbc:ID", NS).text == bank.account_number
     assert account.find("cac:FinancialInstitutionBranch/cbc:ID", NS).text == bank.sort_code

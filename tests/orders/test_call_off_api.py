@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
 from marketplace.accreditation.services.arrangements import change_arrangement_status
 from marketplace.catalogue.services.listings import pause_listing

@@ -220,7 +220,7 @@ def test_a_call_off_is_placed_while_the_listing_is_locked_for_an_acceptance(app)
 
 
 def test_the_same_idempotency_key_sent_at_once_places_one_call_off(app):
-    from marketplace.accounts.services import create_api_token
+    from marketplace.accounts.services.tokens import create_api_token
 
     world = build_orders_world(price_pence=1_000)
     _, secret = create_api_token(world.buyer, world.region, "race")

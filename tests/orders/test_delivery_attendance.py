@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from marketplace.accounts import services as accounts
 from marketplace.accounts.models import LIMIT_MAX_PENCE, Membership, OrganisationType, Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.limits import set_limits
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core import clock
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import db
@@ -73,9 +73,7 @@ def place(world, actor=None, quantity=6):
 
 
 def test_an_approver_sets_a_buyers_spend_limit_and_an_approval_limit_audited_and_emailed(world):
-    changed = accounts.set_limits(
-        world.approver, world.region, world.buyer, spend_limit_pence=200_000
-    )
+    changed = set_limits(world.approver, world.region, world.buyer, spend_limit_pence=200_000)
     assert (
         changed and membership(world.buyer, world.region, Role.BUYER).spend_limit_pence == 200_000
     )
@@ -91,16 +89,14 @@ def test_an_approver_sets_a_buyers_spend_limit_and_an_approval_limit_audited_and
     ).first()
     assert "£2,000.00" in body.body
 
-    assert accounts.set_limits(world.approver, world.region, world.approver, approval_limit_pence=0)
+    assert set_limits(world.approver, world.region, world.approver, approval_limit_pence=0)
     assert membership(world.approver, world.region, Role.APPROVER).approval_limit_pence == 0
     # The same again changes nothing and tells nobody.
     before = snapshot()
-    assert not accounts.set_limits(
-        world.approver, world.region, world.approver, approval_limit_pence=0
-    )
+    assert not set_limits(world.approver, world.region, world.approver, approval_limit_pence=0)
     assert snapshot() == before
     # None: back to the default (spend) and to no limit (approval).
-    accounts.set_limits(world.approver, world.region, world.buyer, spend_limit_pence=None)
+    set_limits(world.approver, world.region, world.buyer, spend_limit_pence=None)
     assert membership(world.buyer, world.region, Role.BUYER).spend_limit_pence is None
 
 
@@ -120,20 +116,18 @@ def test_an_approver_sets_a_buyers_spend_limit_and_an_approval_limit_audited_and
 def test_bad_limits_are_refused_and_change_nothing(world, who, field, value, message):
     before = snapshot()
     with pytest.raises(BusinessRuleViolation) as refused:
-        accounts.set_limits(world.approver, world.region, getattr(world, who), **{field: value})
+        set_limits(world.approver, world.region, getattr(world, who), **{field: value})
     assert message in refused.value.errors[field][0]
     assert snapshot() == before
 
 
 def test_only_an_approver_of_the_organisation_sets_limits(world):
     with pytest.raises(PermissionDenied):  # a buyer of the organisation
-        accounts.set_limits(world.buyer, world.region, world.buyer, spend_limit_pence=10**9)
+        set_limits(world.buyer, world.region, world.buyer, spend_limit_pence=10**9)
     with pytest.raises(NotFound):  # another organisation's approver
-        accounts.set_limits(world.pcc_approver, world.region, world.buyer, spend_limit_pence=1)
+        set_limits(world.pcc_approver, world.region, world.buyer, spend_limit_pence=1)
     with pytest.raises(NotFound):  # someone else's member
-        accounts.set_limits(
-            world.approver, world.region, world.pcc_approver, approval_limit_pence=1
-        )
+        set_limits(world.approver, world.region, world.pcc_approver, approval_limit_pence=1)
 
 
 # --- what the limits do to approval
@@ -141,7 +135,7 @@ def test_only_an_approver_of_the_organisation_sets_limits(world):
 
 def test_above_an_approvers_limit_an_approver_whose_limit_covers_it_must_approve(world):
     senior = make_member(Role.APPROVER, world.region, name="Sam Senior")
-    accounts.set_limits(world.approver, world.region, world.approver, approval_limit_pence=100_000)
+    set_limits(world.approver, world.region, world.approver, approval_limit_pence=100_000)
     db.session.flush()
     call_off = place(world, quantity=6)  # £6,000, above the buyer's £5,000
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
@@ -173,7 +167,7 @@ def test_an_approver_never_approves_a_call_off_they_placed_and_does_not_see_it_t
     both = make_member(Role.APPROVER, world.region, name="Bo Both")
     add_membership(both, world.region, Role.BUYER)
     db.session.flush()
-    accounts.set_limits(world.approver, world.region, both, spend_limit_pence=100_000)
+    set_limits(world.approver, world.region, both, spend_limit_pence=100_000)
     call_off = place(world, actor=both, quantity=6)
     assert call_off.status == CallOffStatus.AWAITING_APPROVAL
     assert "orders_approval_requested" not in emails_to(both)
@@ -189,7 +183,7 @@ def test_an_approvers_own_call_offs_go_unapproved_only_within_their_approval_lim
     both = make_member(Role.APPROVER, world.region, name="Bo Both")
     add_membership(both, world.region, Role.BUYER)
     db.session.flush()
-    accounts.set_limits(world.approver, world.region, both, approval_limit_pence=700_000)
+    set_limits(world.approver, world.region, both, approval_limit_pence=700_000)
     assert place(world, actor=both, quantity=7).status == CallOffStatus.SENT  # £7,000
     assert place(world, actor=both, quantity=8).status == CallOffStatus.AWAITING_APPROVAL
 
@@ -200,7 +194,7 @@ def test_an_approvers_own_call_offs_go_unapproved_only_within_their_approval_lim
 def test_placing_above_the_limit_with_nobody_else_able_to_approve_is_refused_naming_who_can_fix_it(
     world,
 ):
-    accounts.set_limits(world.approver, world.region, world.approver, approval_limit_pence=100_000)
+    set_limits(world.approver, world.region, world.approver, approval_limit_pence=100_000)
     before = snapshot()
     with pytest.raises(BusinessRuleViolation) as refused:
         place(world, quantity=6)
@@ -231,7 +225,7 @@ def test_the_only_approver_who_is_also_the_buyer_is_told_to_raise_their_limit_or
         )
     )
     db.session.flush()
-    accounts.set_limits(solo, region, solo, spend_limit_pence=100_000)
+    set_limits(solo, region, solo, spend_limit_pence=100_000)
     with pytest.raises(BusinessRuleViolation) as refused:
         order_placing.place_call_off(solo, region, world.listing.id, details(world, quantity=6))
     assert "You are its only approver" in refused.value.errors["quantity"][0]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.catalogue.imports.columns import COLUMN_NAMES, COLUMNS
 from marketplace.catalogue.models import ListingPrice
 from marketplace.catalogue.queries import buyable_listing

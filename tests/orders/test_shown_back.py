@@ -10,7 +10,7 @@ import io
 import pytest
 
 from marketplace.accounts.models import Role
-from marketplace.accounts.services import create_api_token
+from marketplace.accounts.services.tokens import create_api_token
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.orders.models import CallOff, CallOffStatus, OutcomeResult

@@ -92,9 +92,9 @@ def test_within_the_limit_a_change_is_agreed_at_once(world):
 
 
 def test_a_change_nobody_else_could_approve_is_refused_with_who_can_fix_it(world):
-    from marketplace.accounts import services as accounts
+    from marketplace.accounts.services.limits import set_limits
 
-    accounts.set_limits(world.approver, world.region, world.approver, approval_limit_pence=1)
+    set_limits(world.approver, world.region, world.approver, approval_limit_pence=1)
     call_off = world.call_off
     change = order_variations.propose_variation(
         world.provider_admin, call_off, extra_units=2, reason="x"

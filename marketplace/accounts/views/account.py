@@ -6,7 +6,7 @@ import segno
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required, login_user
 
-from marketplace.accounts import services
+from marketplace.accounts import security
 from marketplace.accounts.forms.auth import (
     ChangePasswordForm,
     PasswordConfirmForm,
@@ -14,6 +14,7 @@ from marketplace.accounts.forms.auth import (
     TwoFactorSetupForm,
 )
 from marketplace.accounts.security import totp_uri
+from marketplace.accounts.services import passwords, two_factor
 from marketplace.accounts.views import bp
 from marketplace.core.db import commit
 from marketplace.core.errors import BusinessRuleViolation
@@ -25,7 +26,7 @@ from marketplace.core.views_helpers import apply_errors
 def account():
     return render_template(
         "accounts/account.html",
-        recovery_codes_left=services.unused_recovery_code_count(current_user),
+        recovery_codes_left=two_factor.unused_recovery_code_count(current_user),
     )
 
 
@@ -34,7 +35,7 @@ def account():
 def change_name():
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
-        services.update_profile(current_user, form.name.data)
+        passwords.update_profile(current_user, form.name.data)
         commit()
         flash("Your name has been changed", "success")
         return redirect(url_for("accounts.account"))
@@ -47,7 +48,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(
+            passwords.change_password(
                 current_user, form.current_password.data, form.new_password.data
             )
         except BusinessRuleViolation as error:
@@ -73,14 +74,14 @@ def two_factor_setup():
     form = TwoFactorSetupForm()
     if form.validate_on_submit():
         try:
-            codes = services.confirm_two_factor_setup(current_user, form.code.data)
+            codes = two_factor.confirm_two_factor_setup(current_user, form.code.data)
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
             commit()
             flash("Two-factor authentication is on", "success")
             return render_template("accounts/recovery_codes.html", codes=codes)
-    secret = services.begin_two_factor_setup(current_user)
+    secret = two_factor.begin_two_factor_setup(current_user)
     commit()
     uri = totp_uri(secret, current_user.email, current_app.config["TOTP_ISSUER"])
     return render_template(
@@ -97,11 +98,11 @@ def two_factor_setup():
 def two_factor_recovery_codes():
     form = PasswordConfirmForm()
     if form.validate_on_submit():
-        if not services.verify_password(current_user.password_hash, form.password.data):
+        if not security.verify_password(current_user.password_hash, form.password.data):
             form.password.errors.append("Your password is not right")
         else:
             try:
-                codes = services.regenerate_recovery_codes(current_user)
+                codes = two_factor.regenerate_recovery_codes(current_user)
             except BusinessRuleViolation as error:
                 apply_errors(form, error)
             else:
@@ -116,7 +117,7 @@ def two_factor_disable():
     form = PasswordConfirmForm()
     if form.validate_on_submit():
         try:
-            services.disable_two_factor(current_user, form.password.data)
+            two_factor.disable_two_factor(current_user, form.password.data)
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts import queries, services
+from marketplace.accounts import queries
 from marketplace.accounts.forms.admin import (
     CREATABLE_TYPES,
     AuditFilterForm,
@@ -23,6 +23,11 @@ from marketplace.accounts.permissions import (
     can_manage_organisations,
     can_manage_team,
     can_view_audit,
+)
+from marketplace.accounts.services.organisations import (
+    create_organisation,
+    set_organisation_active,
+    update_organisation,
 )
 from marketplace.accounts.views import bp
 from marketplace.accounts.views.team import TEAM_PAGE_SIZE, rule_errors
@@ -124,7 +129,7 @@ def new_organisation():
     form.submit.label.text = "Create organisation"
     if form.validate_on_submit():
         try:
-            organisation = services.create_organisation(current_user, **_organisation_details(form))
+            organisation = create_organisation(current_user, **_organisation_details(form))
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
@@ -166,7 +171,7 @@ def edit_organisation(organisation_id: int):
     form.submit.label.text = "Save changes"
     if form.validate_on_submit():
         try:
-            services.update_organisation(current_user, organisation, **_organisation_details(form))
+            update_organisation(current_user, organisation, **_organisation_details(form))
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
@@ -187,7 +192,7 @@ def _set_active(organisation_id: int, active: bool):
         if not form.validate_on_submit():
             abort(400)
         try:
-            services.set_organisation_active(current_user, organisation, active)
+            set_organisation_active(current_user, organisation, active)
         except BusinessRuleViolation as error:
             errors = rule_errors(error)
         else:

@@ -15,7 +15,6 @@ from flask import (
 )
 from flask_login import current_user, logout_user
 
-from marketplace.accounts import services
 from marketplace.accounts.forms.auth import (
     AcceptInvitationForm,
     EmptyForm,
@@ -27,6 +26,14 @@ from marketplace.accounts.forms.auth import (
     TwoFactorForm,
 )
 from marketplace.accounts.models import OrganisationType, TokenPurpose
+from marketplace.accounts.services import (
+    common,
+    passwords,
+    registration,
+    signing_in,
+    teams,
+    two_factor,
+)
 from marketplace.accounts.session import (
     ORGANISATION_SESSION_KEY,
     PENDING_TWO_FACTOR_KEY,
@@ -93,15 +100,15 @@ def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
         try:
-            user = services.authenticate(form.email.data, form.password.data)
-        except services.EmailNotConfirmed as unconfirmed:
-            services.send_confirmation_email(unconfirmed.user)
+            user = signing_in.authenticate(form.email.data, form.password.data)
+        except signing_in.EmailNotConfirmed as unconfirmed:
+            registration.send_confirmation_email(unconfirmed.user)
             commit()
             return render_template(
                 "accounts/confirm_email_sent.html", email=unconfirmed.user.email, resent=True
             )
         if user is None:
-            services.record_failed_sign_in(form.email.data)
+            signing_in.record_failed_sign_in(form.email.data)
             commit()
             form.email.errors.append("Enter a correct email address and password")
             return render_template("accounts/sign_in.html", form=form), 200
@@ -113,7 +120,7 @@ def sign_in():
             commit()  # a rehashed password
             return redirect(url_for("accounts.two_factor_challenge"))
         start_session(user)
-        services.record_sign_in(user)
+        signing_in.record_sign_in(user)
         commit()
         return redirect(next_url or url_for("dashboard.index"))
     return render_template("accounts/sign_in.html", form=form)
@@ -136,10 +143,10 @@ def two_factor_challenge():
         return redirect(url_for("accounts.sign_in"))
     form = TwoFactorForm()
     if form.validate_on_submit():
-        if services.verify_second_factor(user, form.code.data):
+        if two_factor.verify_second_factor(user, form.code.data):
             next_url = session.get("pending_next")
             start_session(user)
-            services.record_sign_in(user)
+            signing_in.record_sign_in(user)
             commit()
             return redirect(next_url or url_for("dashboard.index"))
         form.code.errors.append("The security code is not right, or it has been used already")
@@ -179,7 +186,7 @@ def register():
     form = RegisterProviderForm()
     form.region_id.choices = [("", "Choose a region")] + [(r.id, r.name) for r in all_regions()]
     if form.validate_on_submit():
-        details = services.ProviderRegistration(
+        details = registration.ProviderRegistration(
             organisation_name=form.organisation_name.data,
             organisation_type=OrganisationType(form.organisation_type.data),
             charity_number=form.charity_number.data,
@@ -190,12 +197,12 @@ def register():
             password=form.password.data,
         )
         try:
-            services.register_provider(details)
+            registration.register_provider(details)
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
             commit()
-            session["registered_email"] = services.normalise_email(form.email.data)
+            session["registered_email"] = common.normalise_email(form.email.data)
             return redirect(url_for("accounts.registration_sent"))
     return render_template("accounts/register.html", form=form)
 
@@ -212,11 +219,11 @@ def registration_sent():
 def confirm_email(token: str):
     # A button, not the GET, uses the link: mail scanners that follow links must not use it up.
     form = EmptyForm()
-    user = services.check_token(token, TokenPurpose.CONFIRM_EMAIL)
+    user = common.check_token(token, TokenPurpose.CONFIRM_EMAIL)
     if user is None:
         return render_template("accounts/link_invalid.html", kind="confirm"), 410
     if form.validate_on_submit():
-        services.confirm_email(token)
+        registration.confirm_email(token)
         commit()
         flash("Your email address is confirmed. Sign in to continue.", "success")
         return redirect(url_for("accounts.sign_in"))
@@ -227,13 +234,13 @@ def confirm_email(token: str):
 def resend_confirmation():
     form = ResendConfirmationForm()
     if form.validate_on_submit():
-        user = services.get_user_by_email(form.email.data)
+        user = common.get_user_by_email(form.email.data)
         if user is not None and user.email_confirmed_at is None and user.active:
-            services.send_confirmation_email(user)
+            registration.send_confirmation_email(user)
             commit()
         return render_template(
             "accounts/confirm_email_sent.html",
-            email=services.normalise_email(form.email.data),
+            email=common.normalise_email(form.email.data),
             resent=True,
         )
     return render_template("accounts/resend_confirmation.html", form=form)
@@ -250,11 +257,11 @@ def resend_confirmation():
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        services.request_password_reset(form.email.data)
+        passwords.request_password_reset(form.email.data)
         commit()
         return render_template(
             "accounts/reset_sent.html",
-            email=services.normalise_email(form.email.data),
+            email=common.normalise_email(form.email.data),
             minutes=current_app.config["RESET_LINK_LIFETIME_SECONDS"] // 60,
         )
     return render_template("accounts/forgot_password.html", form=form)
@@ -262,12 +269,12 @@ def forgot_password():
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
-    if services.check_token(token, TokenPurpose.RESET_PASSWORD) is None:
+    if common.check_token(token, TokenPurpose.RESET_PASSWORD) is None:
         return render_template("accounts/link_invalid.html", kind="reset"), 410
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            services.reset_password(token, form.password.data)
+            passwords.reset_password(token, form.password.data)
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:
@@ -282,10 +289,10 @@ def reset_password(token: str):
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
-    invitation = services.find_invitation(token)
+    invitation = teams.find_invitation(token)
     if invitation is None:
         return render_template("accounts/link_invalid.html", kind="invitation"), 410
-    existing = services.get_user_by_email(invitation.email)
+    existing = common.get_user_by_email(invitation.email)
     signed_in = current_user if current_user.is_authenticated else None
     if existing is not None:
         form = EmptyForm()
@@ -296,7 +303,7 @@ def accept_invitation(token: str):
                 wrong_account=signed_in is not None,
             )
         if form.validate_on_submit():
-            services.accept_invitation(token, signed_in_user=signed_in)
+            teams.accept_invitation(token, signed_in_user=signed_in)
             commit()
             session[ORGANISATION_SESSION_KEY] = invitation.organisation_id
             flash(f"You have joined {invitation.organisation.name}", "success")
@@ -313,9 +320,7 @@ def accept_invitation(token: str):
         form.name.data = invitation.name
     if form.validate_on_submit():
         try:
-            user = services.accept_invitation(
-                token, name=form.name.data, password=form.password.data
-            )
+            user = teams.accept_invitation(token, name=form.name.data, password=form.password.data)
         except BusinessRuleViolation as error:
             apply_errors(form, error)
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts import queries, services
+from marketplace.accounts import queries
 from marketplace.accounts.forms.settings import (
     BankAccountForm,
     ElectronicAddressForm,
@@ -18,6 +18,11 @@ from marketplace.accounts.forms.settings import (
 )
 from marketplace.accounts.models import Organisation
 from marketplace.accounts.permissions import can_edit_invoicing_details
+from marketplace.accounts.services.settings import (
+    set_bank_details,
+    set_electronic_address,
+    set_vat_registration,
+)
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.signals import organisation_settings_warnings
 from marketplace.accounts.views import bp
@@ -70,7 +75,7 @@ def electronic_address():
         form.endpoint_id.data = organisation.endpoint_id or ""
     if act_on_form(
         form,
-        lambda: services.set_electronic_address(
+        lambda: set_electronic_address(
             current_user, organisation, form.endpoint_scheme.data, form.endpoint_id.data
         ),
         "Electronic address saved.",
@@ -98,9 +103,7 @@ def vat_registration():
     registered = {"yes": True, "no": False}.get(form.vat_registered.data or "")
     if act_on_form(
         form,
-        lambda: services.set_vat_registration(
-            current_user, organisation, registered, form.vat_number.data
-        ),
+        lambda: set_vat_registration(current_user, organisation, registered, form.vat_number.data),
         "VAT registration saved. Invoices you issue from now on show it.",
     ):
         return redirect(url_for("accounts.organisation_settings", **_args(organisation)))
@@ -123,7 +126,7 @@ def bank_account():
     form = BankAccountForm()
     if act_on_form(
         form,
-        lambda: services.set_bank_details(
+        lambda: set_bank_details(
             current_user,
             organisation,
             account_name=form.account_name.data,

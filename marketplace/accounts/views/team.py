@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts import queries, services
+from marketplace.accounts import queries
 from marketplace.accounts.forms.team import (
     ConfirmForm,
     InviteForm,
@@ -24,6 +24,7 @@ from marketplace.accounts.permissions import (
     can_manage_team,
     can_set_limits,
 )
+from marketplace.accounts.services import limits, teams
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
 from marketplace.core.db import commit
@@ -117,7 +118,7 @@ def invite():
     form = InviteForm(roles=organisation.allowed_roles)
     if form.validate_on_submit():
         try:
-            invitation = services.invite_user(
+            invitation = teams.invite_user(
                 current_user,
                 organisation,
                 email=form.email.data,
@@ -154,7 +155,7 @@ def member_roles(user_id: int):
         form.roles.data = [role.value for role in member.roles_in(organisation)]
     if form.validate_on_submit():
         try:
-            services.set_member_roles(
+            teams.set_member_roles(
                 current_user, organisation, member, {Role(value) for value in form.roles.data}
             )
         except BusinessRuleViolation as error:
@@ -207,7 +208,7 @@ def member_limits(user_id: int):
         if Role.APPROVER in member_roles:
             given["approval_limit_pence"] = form.pence(form.approval_limit_pence)
         try:
-            changed = services.set_limits(current_user, organisation, member, **given)
+            changed = limits.set_limits(current_user, organisation, member, **given)
         except NotFound:
             abort(404)
         except DomainError as error:
@@ -242,7 +243,7 @@ def remove_member(user_id: int):
         if not form.validate_on_submit():
             abort(400)
         try:
-            services.remove_member(current_user, organisation, member)
+            teams.remove_member(current_user, organisation, member)
         except BusinessRuleViolation as error:
             errors = rule_errors(error)
         else:
@@ -273,7 +274,7 @@ def withdraw_invitation(invitation_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        services.revoke_invitation(current_user, invitation)
+        teams.revoke_invitation(current_user, invitation)
     except BusinessRuleViolation as error:
         flash(error.detail, "info")
     else:

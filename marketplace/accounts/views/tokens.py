@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from marketplace.accounts import queries, services
+from marketplace.accounts import queries
 from marketplace.accounts.forms.team import ConfirmForm
 from marketplace.accounts.forms.tokens import ApiTokenForm
 from marketplace.accounts.permissions import can_create_api_token
+from marketplace.accounts.services import tokens
 from marketplace.accounts.session import current_organisation
 from marketplace.accounts.views import bp
 from marketplace.accounts.views.team import rule_errors
@@ -40,7 +41,7 @@ def new_api_token():
     organisation = _token_organisation()
     form = ApiTokenForm()
     if form.validate_on_submit():
-        token, secret = services.create_api_token(current_user, organisation, form.name.data)
+        token, secret = tokens.create_api_token(current_user, organisation, form.name.data)
         commit()
         # Shown in this response only: it is stored hashed and never appears again.
         return render_template("accounts/api_token_created.html", token=token, secret=secret)
@@ -59,7 +60,7 @@ def revoke_api_token(token_id: int):
         if not form.validate_on_submit():
             abort(400)
         try:
-            services.revoke_api_token(current_user, token)
+            tokens.revoke_api_token(current_user, token)
         except BusinessRuleViolation as error:
             errors = rule_errors(error)
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from marketplace.accounts.models import Role, User
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.core import audit
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.money import vat_pence as vat_on

@@ -12,7 +12,7 @@ from flask import current_app
 
 from marketplace.accounts.models import Organisation, Role, User
 from marketplace.accounts.queries import approvers_and_limits, people_with_roles
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.core import audit
 from marketplace.core.clock import (
     add_working_days,

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.core import audit
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.queries import approvers_and_limits
-from marketplace.accounts.services import email_people
+from marketplace.accounts.services.common import email_people
 from marketplace.catalogue.models import CapacityCommitment
 from marketplace.catalogue.queries import first_of_month
 from marketplace.core import audit
