@@ -17,7 +17,7 @@ from flask.views import MethodView
 from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, PermissionDenied, problem_response
-from marketplace.invoices.services import visible_invoice
+from marketplace.invoices.services.common import visible_invoice
 from marketplace.payments import services
 from marketplace.payments.models import STRIPE_ID_MAX, CardPayment, CardPaymentStatus
 from marketplace.payments.permissions import can_pay_for, can_pay_invoice

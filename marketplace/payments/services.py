@@ -36,8 +36,8 @@ from marketplace.core.errors import (
     TransitionConflict,
 )
 from marketplace.core.state import lock, transition
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceStatus, PaymentMethod
+from marketplace.invoices.services import issuing
 from marketplace.invoices.signals import bacs_payment_recording, credit_note_raised
 from marketplace.payments.models import (
     CARD_PAYMENT_TRANSITIONS,
@@ -682,7 +682,7 @@ def _succeeded(intent: Any, now: datetime) -> str:
     payment.failure_message = None
     audit.record(None, "card_payment.succeeded", payment, before=before, after=_snapshot(payment))
     if invoice.status == InvoiceStatus.VALIDATED:
-        invoices.mark_paid_by_card(invoice, str(intent.id), now=now)
+        issuing.mark_paid_by_card(invoice, str(intent.id), now=now)
         return "invoice_paid"
     # Paid some other way meanwhile (or never payable): the money must go back; say so loudly.
     log.error(

@@ -34,7 +34,7 @@ from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, problem_response
 from marketplace.core.extensions import csrf
 from marketplace.invoices.models import Invoice, InvoiceStatus
-from marketplace.invoices.services import visible_invoice
+from marketplace.invoices.services.common import visible_invoice
 from marketplace.payments import services
 from marketplace.payments.forms import (
     CancelPaymentForm,

@@ -87,10 +87,10 @@ def test_a_declined_card_is_a_402_problem_and_nothing_is_paid(client, stripe_on,
 
 def test_an_invoice_that_is_not_payable_is_a_422_problem(client, stripe_on, card_world):
     from marketplace.core.clock import london_date
-    from marketplace.invoices import services as invoices
+    from marketplace.invoices.services import issuing
 
     customer = set_up_card(card_world, stripe_on)
-    invoices.mark_paid_by_bacs(card_world.buyer, card_world.invoice, "REM-1", london_date())
+    issuing.mark_paid_by_bacs(card_world.buyer, card_world.invoice, "REM-1", london_date())
     db.session.commit()
     answer = pay(
         client,

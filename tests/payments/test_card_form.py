@@ -290,10 +290,10 @@ def test_a_payment_still_waiting_when_the_invoice_is_paid_by_bacs_is_cancelled_n
     stripe_on, card_world, web
 ):
     from marketplace.core.clock import london_date
-    from marketplace.invoices import services as invoices
+    from marketplace.invoices.services import issuing
 
     payment = pay_with_authentication(card_world, stripe_on)
-    invoices.mark_paid_by_bacs(card_world.approver, card_world.invoice, "REM-9", london_date())
+    issuing.mark_paid_by_bacs(card_world.approver, card_world.invoice, "REM-9", london_date())
     db.session.commit()
     web.as_user(card_world.buyer, card_world.region)
     page = web.get(f"/invoices/{card_world.invoice.id}/pay-by-card/confirm")

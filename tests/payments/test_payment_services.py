@@ -18,8 +18,8 @@ from marketplace.core.errors import (
     TransitionConflict,
 )
 from marketplace.core.notifications.models import Notification
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import InvoiceStatus, PaymentMethod
+from marketplace.invoices.services import credit_notes, issuing
 from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus, CardRefund, StripeEvent
 from marketplace.payments.queries import card_payment_for, saved_card_for
@@ -144,14 +144,12 @@ def test_a_bacs_payment_is_refused_while_a_card_payment_is_processing(stripe_on,
     payment = services.pay_invoice_by_card(card_world.buyer, invoice)
     assert payment.status == CardPaymentStatus.PROCESSING
     with pytest.raises(TransitionConflict) as refused:
-        invoices.mark_paid_by_bacs(
-            card_world.approver, invoice, "REM-9", invoice.received_at.date()
-        )
+        issuing.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
     assert "card payment of this invoice is being processed" in str(refused.value.errors)
     assert invoice.status == InvoiceStatus.VALIDATED and invoice.payment_method is None
     # Once Stripe says the card failed, BACS may be recorded.
     payment.status, payment.failure_message = CardPaymentStatus.FAILED, "Your card was declined"
-    invoices.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
+    issuing.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
     assert invoice.status == InvoiceStatus.PAID and invoice.payment_method == PaymentMethod.BACS
 
 
@@ -186,7 +184,9 @@ def test_a_failed_payment_of_a_credited_invoice_names_the_amount_that_was_tried(
     stripe_on, card_world
 ):
     invoice = card_world.invoice
-    invoices.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session cancelled")
+    credit_notes.raise_credit_note(
+        card_world.provider_admin, invoice, 12_345, "One session cancelled"
+    )
     save_visa(card_world, "pm_card_chargeCustomerFail")
 
     failed = services.pay_invoice_by_card(card_world.buyer, invoice)
@@ -254,7 +254,7 @@ def test_only_a_validated_invoice_with_a_saved_card_is_paid(stripe_on, card_worl
         services.pay_invoice_by_card(card_world.buyer, invoice)
     assert "card" in no_card.value.errors
     save_visa(card_world)
-    invoices.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
+    issuing.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
     with pytest.raises(BusinessRuleViolation) as paid:
         services.pay_invoice_by_card(card_world.buyer, invoice)
     assert paid.value.errors["status"] == [
@@ -326,7 +326,7 @@ def test_a_refund_of_a_bad_amount_is_refused(stripe_on, card_world, amount):
 
 def test_an_invoice_not_paid_by_card_cannot_be_refunded_by_card(stripe_on, card_world):
     invoice = card_world.invoice
-    invoices.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
+    issuing.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
     with pytest.raises(BusinessRuleViolation) as refused:
         services.refund_card_payment(None, invoice, 100, "cn-1")
     assert refused.value.errors == {
@@ -338,7 +338,7 @@ def test_an_invoice_not_paid_by_card_cannot_be_refunded_by_card(stripe_on, card_
 def test_a_credit_note_on_a_card_paid_invoice_refunds_the_card_once(stripe_on, card_world):
     payment = paid_by_card(stripe_on, card_world)
     invoice = card_world.invoice
-    note = invoices.raise_credit_note(
+    note = credit_notes.raise_credit_note(
         card_world.provider_admin, invoice, 12_345, "One session did not happen"
     )
     [stripe_refund] = stripe_on.list("refunds")
@@ -348,13 +348,13 @@ def test_a_credit_note_on_a_card_paid_invoice_refunds_the_card_once(stripe_on, c
     assert payment.refunded_pence == 14_814
     # More than is left on the invoice is refused before Stripe is asked.
     with pytest.raises(BusinessRuleViolation):
-        invoices.raise_credit_note(card_world.provider_admin, invoice, 5 * 12_345, "Too much")
+        credit_notes.raise_credit_note(card_world.provider_admin, invoice, 5 * 12_345, "Too much")
     assert len(stripe_on.list("refunds")) == 1
 
 
 def test_after_a_credit_note_the_card_pays_only_what_is_due(stripe_on, card_world):
     invoice = card_world.invoice
-    invoices.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session missed")
+    credit_notes.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session missed")
     save_visa(card_world)
     payment = services.pay_invoice_by_card(card_world.buyer, invoice)
     assert payment.amount_pence == GROSS - 14_814 == invoice.amount_due_pence
@@ -364,7 +364,9 @@ def test_after_a_credit_note_the_card_pays_only_what_is_due(stripe_on, card_worl
 
 def test_an_invoice_credited_in_full_is_not_charged(stripe_on, card_world):
     invoice = card_world.invoice
-    invoices.raise_credit_note(card_world.provider_admin, invoice, invoice.net_pence, "Cancelled")
+    credit_notes.raise_credit_note(
+        card_world.provider_admin, invoice, invoice.net_pence, "Cancelled"
+    )
     save_visa(card_world)
     with pytest.raises(BusinessRuleViolation) as refused:
         services.pay_invoice_by_card(card_world.buyer, invoice)
