@@ -1,8 +1,8 @@
 """Invoice endpoints: list and read the invoices the token's organisation is provider or lead
 buyer of, and act on each step (issue, validate, dispute, mark paid).
 
-Every rule is in the ``marketplace.invoices.services`` package; an invoice of another organisation is not
-found (404).
+Every rule is in the ``marketplace.invoices.services`` package; an invoice of another
+organisation is not found (404).
 """
 
 from __future__ import annotations
