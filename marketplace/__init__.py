@@ -222,15 +222,18 @@ def _init_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     # Import every model so metadata is complete for migrations and create_all.
+    import marketplace.models  # noqa: F401
+    from marketplace.accounts.session import load_user
+
+    login_manager.user_loader(load_user)
+
     # The signal receivers connect when their modules are imported, and no page or command may
     # be what first imports them: a completed call-off is billed at once (invoices, on
     # orders.signals.call_off_completed), a credit note on a card payment is refunded and a BACS
     # payment is refused while a card payment is processing (payments, on invoices.signals).
     import marketplace.invoices.services.completion  # noqa: F401
-    import marketplace.models  # noqa: F401
-    from marketplace.accounts.session import load_user
-
-    login_manager.user_loader(load_user)
+    import marketplace.payments.services.bacs  # noqa: F401
+    import marketplace.payments.services.refunds  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

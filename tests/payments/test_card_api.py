@@ -9,8 +9,9 @@ from marketplace.accounts.models import Role
 from marketplace.core.db import db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.invoices.models import InvoiceStatus
-from marketplace.payments import services
 from marketplace.payments.models import CardPayment
+from marketplace.payments.queries import saved_card_for
+from marketplace.payments.services import saved_cards
 from tests.factories import make_member
 from tests.orders.test_call_off_api import bearer
 from tests.payments.test_card_form import ALWAYS_AUTHENTICATE, set_up_card
@@ -69,8 +70,8 @@ def test_a_payment_needing_authentication_gives_the_client_secret_then_is_checke
 
 
 def test_a_declined_card_is_a_402_problem_and_nothing_is_paid(client, stripe_on, card_world):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_chargeCustomerFail")
-    customer = services.saved_card_for(card_world.region.id)
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_chargeCustomerFail")
+    customer = saved_card_for(card_world.region.id)
     db.session.commit()
     answer = pay(
         client,

@@ -17,8 +17,8 @@ from marketplace.invoices.services import issuing, monthly_run, recharging
 from marketplace.orders.services import delivery as order_delivery
 from marketplace.outcomes import queries as outcome_queries
 from marketplace.outcomes import services as outcomes
-from marketplace.payments import services as payments
 from marketplace.payments.models import CardPaymentStatus
+from marketplace.payments.services import card_payments, saved_cards
 from tests.factories import after_month
 from tests.invoices.test_invoice_services import period_of
 from tests.orders.factories import build_orders_world
@@ -80,12 +80,12 @@ def test_two_months_and_an_outcome_billed_recharged_and_paid_by_card_once(stripe
 
     # The buyer validates the outcome invoice and pays it by card.
     issuing.validate(world.buyer, outcome)
-    payments.save_card(world.buyer, world.region, "pm_card_visa")
-    payment = payments.pay_invoice_by_card(world.buyer, outcome)
+    saved_cards.save_card(world.buyer, world.region, "pm_card_visa")
+    payment = card_payments.pay_invoice_by_card(world.buyer, outcome)
     commit()
     assert payment.status == CardPaymentStatus.PROCESSING and payment.amount_pence == 60_000
     # A retry (a second click, or the API called again) is the same payment: nothing charged.
-    assert payments.pay_invoice_by_card(world.approver, outcome).id == payment.id
+    assert card_payments.pay_invoice_by_card(world.approver, outcome).id == payment.id
     event = wait_for_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
     answer = post_event(web, event.to_dict())
     assert answer.status_code == 200
