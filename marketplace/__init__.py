@@ -227,6 +227,14 @@ def _init_extensions(app: Flask) -> None:
 
     login_manager.user_loader(load_user)
 
+    # The signal receivers connect when their modules are imported, and no page or command may
+    # be what first imports them: a completed call-off is billed at once (invoices, on
+    # orders.signals.call_off_completed), a credit note on a card payment is refunded and a BACS
+    # payment is refused while a card payment is processing (payments, on invoices.signals).
+    import marketplace.invoices.services.completion  # noqa: F401
+    import marketplace.payments.services.bacs  # noqa: F401
+    import marketplace.payments.services.refunds  # noqa: F401
+
 
 def _register_blueprints(app: Flask) -> None:
     from marketplace import pages

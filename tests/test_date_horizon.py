@@ -24,7 +24,7 @@ from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON, BusinessRuleViolation
 from marketplace.core.validation import add_years, date_horizon_error
 from marketplace.invoices import queries as invoice_queries
-from marketplace.invoices import services as invoice_services
+from marketplace.invoices.services import monthly_run
 from marketplace.orders.models import Budget, CallOff, CallOffStatus
 from marketplace.orders.services import delivery, placing, responses, variations
 from tests.accreditation.builders import make_authority, make_evidence, make_provider, make_world
@@ -278,7 +278,7 @@ def test_a_rate_card_on_a_date_before_2000_is_refused(client, world):
 
 def test_invoice_periods_and_payment_dates_check_the_horizon(app, world):
     with pytest.raises(BusinessRuleViolation, match="The month must be no more than 5 years"):
-        invoice_services.run_period("9999-01")
+        monthly_run.run_period("9999-01")
     result = app.test_cli_runner().invoke(args=["invoices", "run", "--period", "9999-01"])
     assert result.exit_code != 0 and "no more than 5 years" in result.output
     with pytest.raises(BusinessRuleViolation, match="2000 or later"):

@@ -25,8 +25,8 @@ from marketplace.catalogue.search.queries import search
 from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.demo.organisations import provider_admin_of
-from marketplace.invoices import services
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus
+from marketplace.invoices.services import credit_notes, issuing, monthly_run
 from marketplace.orders.models import CallOff
 from marketplace.orders.services import delivery as orders_delivery
 from marketplace.orders.services import details as orders_details
@@ -128,10 +128,10 @@ class _Billing:
 
     def pay(self, invoice: Invoice, validate_after: int, pay_after: int) -> None:
         received = invoice.received_at
-        services.validate(self.buyer, invoice, now=received + timedelta(days=validate_after))
+        issuing.validate(self.buyer, invoice, now=received + timedelta(days=validate_after))
         paid_on = london_date(received) + timedelta(days=pay_after)
         if paid_on <= self.today:
-            services.mark_paid_by_bacs(
+            issuing.mark_paid_by_bacs(
                 self.buyer, invoice, f"BACS-{invoice.number}", paid_on, now=_at(paid_on, 15)
             )
 
@@ -236,7 +236,7 @@ def _run_and_issue(billing: _Billing, months: list[date], call_off_ids) -> list[
     issued_by_month: list[list[Invoice]] = []
     for first in months:
         run_at = _at(_month_end(first) + timedelta(days=1), 6)
-        services.run_period(f"{first:%Y-%m}", now=run_at)
+        monthly_run.run_period(f"{first:%Y-%m}", now=run_at)
         drafts = db.session.scalars(
             sa.select(Invoice).where(
                 Invoice.period_start == first,
@@ -245,7 +245,7 @@ def _run_and_issue(billing: _Billing, months: list[date], call_off_ids) -> list[
             )
         ).all()
         for invoice in drafts:
-            services.issue(billing.admin, invoice, now=run_at + timedelta(days=2))
+            issuing.issue(billing.admin, invoice, now=run_at + timedelta(days=2))
         issued_by_month.append(list(drafts))
     return issued_by_month
 
@@ -264,13 +264,13 @@ def _buyer_acts_on_invoices(billing: _Billing, issued_by_month, co_funded_id: in
                 pay(invoice, 4, 21)
             elif invoice.call_off_id == co_funded_id and not last:
                 # Disputed, credited for a session that did not happen, validated, paid late.
-                services.dispute(
+                issuing.dispute(
                     buyer,
                     invoice,
                     "The second session this month was cancelled by the provider.",
                     now=received + timedelta(days=5),
                 )
-                services.raise_credit_note(
+                credit_notes.raise_credit_note(
                     billing.admin,
                     invoice,
                     invoice.lines[-1].net_pence,
@@ -279,11 +279,11 @@ def _buyer_acts_on_invoices(billing: _Billing, issued_by_month, co_funded_id: in
                 )
                 pay(invoice, 9, 38)
             elif invoice.call_off_id == co_funded_id:
-                services.validate(buyer, invoice, now=received + timedelta(days=3))
+                issuing.validate(buyer, invoice, now=received + timedelta(days=3))
             elif index == 0:
                 pay(invoice, 6, 35)  # paid late
             elif last:
-                services.dispute(
+                issuing.dispute(
                     buyer,
                     invoice,
                     "Two sessions are recorded but our records show one. Please check.",

@@ -1,8 +1,8 @@
 """Invoice endpoints: list and read the invoices the token's organisation is provider or lead
 buyer of, and act on each step (issue, validate, dispute, mark paid).
 
-Every rule is in ``marketplace.invoices.services``; an invoice of another organisation is not
-found (404).
+Every rule is in the ``marketplace.invoices.services`` package; an invoice of another
+organisation is not found (404).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from marketplace.core.api import (
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError
 from marketplace.core.money import VatTreatment
-from marketplace.invoices import services
 from marketplace.invoices.models import (
     PAYMENT_REFERENCE_MAX,
     REASON_MAX,
@@ -32,6 +31,7 @@ from marketplace.invoices.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from marketplace.invoices.services import common, issuing
 from marketplace.invoices.ubl import credit_note_xml, invoice_xml
 
 blp = api_blueprint(
@@ -107,7 +107,7 @@ InvoicePageSchema = paginated_schema(InvoiceSchema, "InvoicePage")
 
 def _invoice(invoice_id: int) -> Invoice:
     """The invoice if the token's organisation is its provider, or its lead buyer once issued."""
-    return services.visible_invoice(g.api_user, invoice_id, g.organisation.id)
+    return common.visible_invoice(g.api_user, invoice_id, g.organisation.id)
 
 
 @blp.route("/invoices")
@@ -210,7 +210,7 @@ def _write(invoice: Invoice, action) -> Invoice:
 def issue(invoice_id):
     """The provider's administrator issues a draft: it takes the provider's next number."""
     invoice = _invoice(invoice_id)
-    return _write(invoice, lambda: services.issue(g.api_user, invoice))
+    return _write(invoice, lambda: issuing.issue(g.api_user, invoice))
 
 
 @blp.route("/invoices/<int:invoice_id>/validate", methods=["POST"])
@@ -219,7 +219,7 @@ def issue(invoice_id):
 def validate(invoice_id):
     """The lead buyer accepts an issued (or disputed) invoice as right."""
     invoice = _invoice(invoice_id)
-    return _write(invoice, lambda: services.validate(g.api_user, invoice))
+    return _write(invoice, lambda: issuing.validate(g.api_user, invoice))
 
 
 @blp.route("/invoices/<int:invoice_id>/dispute", methods=["POST"])
@@ -229,7 +229,7 @@ def validate(invoice_id):
 def dispute(args, invoice_id):
     """The lead buyer disputes an issued invoice, with a reason the provider sees."""
     invoice = _invoice(invoice_id)
-    return _write(invoice, lambda: services.dispute(g.api_user, invoice, args["reason"]))
+    return _write(invoice, lambda: issuing.dispute(g.api_user, invoice, args["reason"]))
 
 
 @blp.route("/invoices/<int:invoice_id>/mark-paid", methods=["POST"])
@@ -241,7 +241,7 @@ def mark_paid(args, invoice_id):
     invoice = _invoice(invoice_id)
     return _write(
         invoice,
-        lambda: services.mark_paid_by_bacs(
+        lambda: issuing.mark_paid_by_bacs(
             g.api_user, invoice, args["payment_reference"], args["paid_on"]
         ),
     )

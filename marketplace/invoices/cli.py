@@ -8,14 +8,14 @@ from flask.cli import AppGroup
 
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import BusinessRuleViolation
-from marketplace.invoices.services import (
-    bill_outcome_claims,
+from marketplace.invoices.services.common import parse_period
+from marketplace.invoices.services.monthly_run import (
     bill_period,
     check_month_ended,
-    notify_overdue,
-    parse_period,
     unbilled_call_off_ids,
 )
+from marketplace.invoices.services.outcome_billing import bill_outcome_claims
+from marketplace.invoices.services.overdue import notify_overdue
 
 invoices_cli = AppGroup("invoices", help="Invoices from recorded delivery.")
 

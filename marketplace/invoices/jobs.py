@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from marketplace.core.clock import london_date
 from marketplace.core.scheduler.registry import job
-from marketplace.invoices.services import notify_overdue, run_period
+from marketplace.invoices.services.monthly_run import run_period
+from marketplace.invoices.services.overdue import notify_overdue
 
 
 @job(

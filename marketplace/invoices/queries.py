@@ -25,7 +25,7 @@ from marketplace.invoices.models import (
     Invoice,
     InvoiceStatus,
 )
-from marketplace.invoices.services import split_among
+from marketplace.invoices.services.recharging import split_among
 from marketplace.orders.models import CallOffFunder
 
 PROVIDER_SIDE = "provider"

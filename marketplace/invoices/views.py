@@ -25,7 +25,7 @@ from marketplace.core.errors import BusinessRuleViolation, NotFound
 from marketplace.core.forms import parse_day
 from marketplace.core.money import decimal_pounds
 from marketplace.core.views_helpers import act_on_click, act_on_form
-from marketplace.invoices import permissions, queries, services
+from marketplace.invoices import permissions, queries
 from marketplace.invoices.forms import (
     ActionForm,
     CreditNoteForm,
@@ -33,6 +33,7 @@ from marketplace.invoices.forms import (
     PaymentForm,
 )
 from marketplace.invoices.models import Invoice, InvoiceStatus
+from marketplace.invoices.services import common, credit_notes, issuing, recharging
 from marketplace.invoices.ubl import credit_note_xml, invoice_xml
 from marketplace.orders.permissions import BUYER_ROLES
 
@@ -56,7 +57,7 @@ def _side(organisation: Organisation) -> str:
 def _invoice(invoice_id: int) -> Invoice:
     """An invoice the current organisation issued, or received once issued; else 404."""
     try:
-        return services.visible_invoice(current_user, invoice_id, _organisation().id)
+        return common.visible_invoice(current_user, invoice_id, _organisation().id)
     except NotFound:
         abort(404)
 
@@ -201,7 +202,7 @@ def show(invoice_id: int):
         can=can,
         is_provider=is_provider,
         today=_today(),
-        recharges=services.recharge_parts(invoice) if co_funded else [],
+        recharges=recharging.recharge_parts(invoice) if co_funded else [],
         organisations={o.id: o for o in (f.organisation for f in invoice.call_off.funders)},
     )
 
@@ -217,7 +218,7 @@ def _one_click(invoice_id: int, action, success: str):
 def issue(invoice_id: int):
     return _one_click(
         invoice_id,
-        lambda invoice: services.issue(current_user, invoice),
+        lambda invoice: issuing.issue(current_user, invoice),
         "Invoice issued. The buyer has been sent it and has 30 days to pay.",
     )
 
@@ -227,7 +228,7 @@ def issue(invoice_id: int):
 def validate(invoice_id: int):
     return _one_click(
         invoice_id,
-        lambda invoice: services.validate(current_user, invoice),
+        lambda invoice: issuing.validate(current_user, invoice),
         "Invoice validated. The provider has been told it is approved for payment.",
     )
 
@@ -246,7 +247,7 @@ def dispute(invoice_id: int):
         invoice_id,
         DisputeForm(),
         "invoices/dispute.html",
-        lambda invoice, form: services.dispute(current_user, invoice, form.reason.data),
+        lambda invoice, form: issuing.dispute(current_user, invoice, form.reason.data),
         "Invoice disputed. The provider has been sent your reason.",
     )
 
@@ -258,7 +259,7 @@ def mark_paid(invoice_id: int):
         invoice_id,
         PaymentForm(),
         "invoices/mark_paid.html",
-        lambda invoice, form: services.mark_paid_by_bacs(
+        lambda invoice, form: issuing.mark_paid_by_bacs(
             current_user, invoice, form.payment_reference.data, parse_day(form.paid_on.data)
         ),
         "Payment recorded. The provider has been told.",
@@ -272,7 +273,7 @@ def credit_note(invoice_id: int):
         invoice_id,
         CreditNoteForm(),
         "invoices/credit_note.html",
-        lambda invoice, form: services.raise_credit_note(
+        lambda invoice, form: credit_notes.raise_credit_note(
             current_user, invoice, form.amount_pence, form.reason.data
         ),
         "Credit note issued. The buyer has been sent it.",

@@ -9,7 +9,7 @@ from blinker import Namespace
 _signals = Namespace()
 
 # Sent with the call-off as sender and ``now=``: it has just been completed. Invoices drafts
-# what is left unbilled (``marketplace.invoices.services.bill_on_completion``).
+# what is left unbilled (``marketplace.invoices.services.completion.bill_on_completion``).
 call_off_completed = _signals.signal("call-off-completed")
 
 # Sent while a call-off with payment-by-results terms is checked for placing, with the listing

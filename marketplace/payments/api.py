@@ -17,11 +17,11 @@ from flask.views import MethodView
 from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
 from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, PermissionDenied, problem_response
-from marketplace.invoices.services import visible_invoice
-from marketplace.payments import services
+from marketplace.invoices.services.common import visible_invoice
 from marketplace.payments.models import STRIPE_ID_MAX, CardPayment, CardPaymentStatus
 from marketplace.payments.permissions import can_pay_for, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
+from marketplace.payments.services import card_payments, gateway
 
 blp = api_blueprint(
     "payments_api",
@@ -83,13 +83,13 @@ class CardPaymentSchema(ma.Schema):
     def _client_secret(self, payment: CardPayment) -> str | None:
         if payment.status != CardPaymentStatus.REQUIRES_ACTION:
             return None
-        return services.authentication_secret(payment)
+        return card_payments.authentication_secret(payment)
 
 
 def _require_payer() -> None:
     # Checked in each view, after its body is parsed: a body that could never be accepted is
     # refused (422) whether or not card payments are configured.
-    if not services.card_payments_enabled():
+    if not gateway.card_payments_enabled():
         abort(404, "Card payments are not configured")
     if not can_pay_for(g.api_user, g.organisation.id):
         raise PermissionDenied("Only your organisation's buyers and approvers can pay by card")
@@ -141,7 +141,7 @@ def pay_by_card(args, invoice_id):
     if customer is None or customer.payment_method_id != args["card"]:
         raise NotFound("Card not found")
     try:
-        payment = services.pay_invoice_by_card(g.api_user, invoice)
+        payment = card_payments.pay_invoice_by_card(g.api_user, invoice)
     except DomainError:
         rollback()
         raise
@@ -151,7 +151,7 @@ def pay_by_card(args, invoice_id):
             402,
             title="The card payment failed",
             detail=f"{payment.failure_message} The invoice has not been paid.",
-            errors={"card": [payment.failure_message or services.DECLINED]},
+            errors={"card": [payment.failure_message or gateway.DECLINED]},
         )
     return payment
 
@@ -164,7 +164,7 @@ def check_card_payment(invoice_id):
     _require_payer()
     invoice = _invoice(invoice_id)
     try:
-        payment = services.check_card_payment(g.api_user, invoice)
+        payment = card_payments.check_card_payment(g.api_user, invoice)
     except DomainError:
         rollback()
         raise

@@ -34,8 +34,7 @@ from marketplace.core.db import commit, rollback
 from marketplace.core.errors import DomainError, NotFound, problem_response
 from marketplace.core.extensions import csrf
 from marketplace.invoices.models import Invoice, InvoiceStatus
-from marketplace.invoices.services import visible_invoice
-from marketplace.payments import services
+from marketplace.invoices.services.common import visible_invoice
 from marketplace.payments.forms import (
     CancelPaymentForm,
     ConfirmPaymentForm,
@@ -46,6 +45,7 @@ from marketplace.payments.forms import (
 from marketplace.payments.models import CardPaymentStatus
 from marketplace.payments.permissions import PAYERS, can_pay_invoice
 from marketplace.payments.queries import card_payment_for, saved_card_for
+from marketplace.payments.services import card_payments, gateway, saved_cards, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ bp = Blueprint("payments", __name__, template_folder="templates")
 @bp.app_template_global()
 def card_payments_on() -> bool:
     """For templates: whether card payments are offered at all."""
-    return services.card_payments_enabled()
+    return gateway.card_payments_enabled()
 
 
 @bp.app_template_global("card_payment_for")
@@ -65,12 +65,12 @@ def _card_payment_for(invoice_id: int):
 
 @bp.app_template_global()
 def can_pay_by_card(invoice: Invoice) -> bool:
-    return current_user.is_authenticated and services.can_pay_by_card(current_user, invoice)
+    return current_user.is_authenticated and card_payments.can_pay_by_card(current_user, invoice)
 
 
 @bp.before_request
 def _only_when_enabled():
-    if not services.card_payments_enabled():
+    if not gateway.card_payments_enabled():
         if request.endpoint == "payments.stripe_webhook":
             return problem_response(404, detail="Card payments are not configured")
         abort(404)
@@ -129,7 +129,7 @@ def uses_stripe_js(view: Callable) -> Callable:
     @wraps(view)
     def wrapped(*args, **kwargs):
         response = current_app.make_response(view(*args, **kwargs))
-        if services.card_form_available():
+        if saved_cards.card_form_available():
             response.headers["Content-Security-Policy"] = stripe_js_policy()
         return response
 
@@ -138,7 +138,7 @@ def uses_stripe_js(view: Callable) -> Callable:
 
 def _stripe_js() -> dict:
     """What a card page's template needs to load Stripe.js (nothing when it is not set up)."""
-    if not services.card_form_available():
+    if not saved_cards.card_form_available():
         return {"stripe_js_url": None, "publishable_key": None}
     config = current_app.config
     return {
@@ -174,7 +174,7 @@ def enter_card():
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
         try:
-            services.save_card_from_setup(current_user, organisation, form.setup_intent.data)
+            saved_cards.save_card_from_setup(current_user, organisation, form.setup_intent.data)
             commit()
         except DomainError as error:
             rollback()
@@ -191,9 +191,9 @@ def enter_card():
     elif form.errors:
         errors = {"card-element": ["Enter the card again"]}
     client_secret = None
-    if services.card_form_available():
+    if saved_cards.card_form_available():
         try:
-            _, intent = services.start_card_setup(current_user, organisation)
+            _, intent = saved_cards.start_card_setup(current_user, organisation)
             commit()  # the organisation's Stripe customer, made the first time
             client_secret = intent.client_secret
         except DomainError as error:
@@ -217,7 +217,7 @@ def remove_card():
     if not RemoveCardForm().validate_on_submit():
         abort(400)
     try:
-        services.remove_card(current_user, organisation)
+        saved_cards.remove_card(current_user, organisation)
         commit()
     except DomainError as error:
         rollback()
@@ -246,7 +246,7 @@ def pay_invoice(invoice_id: int):
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
         try:
-            payment = services.pay_invoice_by_card(current_user, invoice)
+            payment = card_payments.pay_invoice_by_card(current_user, invoice)
             commit()
         except DomainError as error:
             rollback()
@@ -287,7 +287,7 @@ def confirm_payment(invoice_id: int):
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
         try:
-            payment = services.check_card_payment(current_user, invoice)
+            payment = card_payments.check_card_payment(current_user, invoice)
             commit()
         except DomainError as error:
             rollback()
@@ -324,7 +324,7 @@ def confirm_payment(invoice_id: int):
         # Paid another way (BACS) while the card payment waited: confirming it now would take
         # the money twice, so the waiting PaymentIntent is cancelled instead of offered.
         try:
-            services.cancel_card_payment(current_user, invoice)
+            card_payments.cancel_card_payment(current_user, invoice)
             commit()
         except DomainError as error:
             rollback()
@@ -337,9 +337,9 @@ def confirm_payment(invoice_id: int):
             )
         return redirect(url_for("invoices.show", invoice_id=invoice.id))
     client_secret = None
-    if services.card_form_available():
+    if saved_cards.card_form_available():
         try:
-            client_secret = services.authentication_secret(payment)
+            client_secret = card_payments.authentication_secret(payment)
         except DomainError as error:
             errors.setdefault("", []).append(error.detail)
     return render_template(
@@ -363,7 +363,7 @@ def cancel_payment(invoice_id: int):
     if not CancelPaymentForm().validate_on_submit():
         abort(400)
     try:
-        services.cancel_card_payment(current_user, invoice)
+        card_payments.cancel_card_payment(current_user, invoice)
         commit()
     except DomainError as error:
         rollback()
@@ -409,7 +409,7 @@ def stripe_webhook():
     except (ValueError, TypeError, AttributeError, KeyError):
         return problem_response(400, detail="The event is not a Stripe event")
     try:
-        outcome = services.handle_event(event)
+        outcome = webhooks.handle_event(event)
         commit()
     except IntegrityError:  # the same event delivered twice at once: the other one acts
         rollback()

@@ -198,7 +198,7 @@ def clock():
 def test_a_new_commissioner_set_up_on_its_pages_buys_co_funds_and_pays_across_31_march(
     journey, other_journey, live_server, clock
 ):
-    from marketplace.invoices import services as invoices
+    from marketplace.invoices.services import monthly_run
     from tests.factories import after_month
 
     world = acceptance_world(live_server)
@@ -383,7 +383,7 @@ def test_a_new_commissioner_set_up_on_its_pages_buys_co_funds_and_pays_across_31
     assert journey.excuse_govuk_conditional_reveals()  # "Did not attend" reveals its reason
 
     with live_server.app.app_context():
-        invoices.run_period(f"{start:%Y-%m}", now=run_at)
+        monthly_run.run_period(f"{start:%Y-%m}", now=run_at)
         worlds.commit_and_close()
 
     journey.follow("Invoices", within="#service-navigation")

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.core.db import db
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceStatus
+from marketplace.invoices.services import monthly_run
 from tests.e2e.cards import CARD_ELEMENT, DECLINED, VISA, type_card
 from tests.factories import PASSWORD, after_month
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
@@ -33,7 +33,7 @@ def build_invoice(live_server):
         world.provider.name = f"Harbour Housing {tag}"
         call_off = accepted_call_off(world, po_number=f"PO-{tag}")
         deliver(world, call_off, call_off.start_date, 3)
-        invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+        monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
         invoice_id = db.session.scalar(
             sa.select(Invoice.id).where(Invoice.call_off_id == call_off.id)
         )

@@ -124,8 +124,8 @@ def test_u1_create_an_arrangement_make_it_live_and_set_up_a_commissioning_organi
 def test_u3_find_a_call_offs_history_in_the_audit_log_and_read_payment_performance(
     journey, live_server
 ):
-    from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
+    from marketplace.invoices.services import issuing, monthly_run
     from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
     from tests.orders.factories import build_orders_world
 
@@ -136,13 +136,13 @@ def test_u3_find_a_call_offs_history_in_the_audit_log_and_read_payment_performan
         world.region.name = f"Probation Service – Cumbria {tag}"
         call_off = accepted_call_off(world, po_number=f"PO-{tag}")
         deliver(world, call_off, call_off.start_date, 2)
-        invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+        monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
         import sqlalchemy as sa
 
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
-        invoices.issue(world.provider_admin, invoice)
-        invoices.validate(world.buyer, invoice)
-        invoices.mark_paid_by_bacs(world.buyer, invoice, f"BACS-{tag}", date.today())
+        issuing.issue(world.provider_admin, invoice)
+        issuing.validate(world.buyer, invoice)
+        issuing.mark_paid_by_bacs(world.buyer, invoice, f"BACS-{tag}", date.today())
         reference, buyer_name = call_off.reference, world.region.name
         db.session.commit()
         db.session.remove()

@@ -201,8 +201,8 @@ def invoice_world(live_server, *, issued: bool = False, second: bool = False) ->
     """After the monthly run: a call-off accepted and three sessions delivered at £123.45 plus
     20% VAT, drafted as an invoice by ``run_period`` (and issued by the provider if ``issued``)."""
     from marketplace.core.filters import pounds
-    from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
+    from marketplace.invoices.services import issuing, monthly_run
     from tests.factories import after_month
     from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 
@@ -215,17 +215,17 @@ def invoice_world(live_server, *, issued: bool = False, second: bool = False) ->
         if second:
             other = accepted_call_off(world, po_number=f"{po_number}-2", crn="Y654321")
             deliver(world, other, other.start_date, 2)
-        invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+        monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
         if issued:
-            invoices.issue(world.provider_admin, invoice)
+            issuing.issue(world.provider_admin, invoice)
         second_number = second_gross = None
         if other is not None:
             other_invoice = db.session.scalar(
                 sa.select(Invoice).where(Invoice.call_off_id == other.id)
             )
-            invoices.issue(world.provider_admin, other_invoice)
-            invoices.validate(world.buyer, other_invoice)
+            issuing.issue(world.provider_admin, other_invoice)
+            issuing.validate(world.buyer, other_invoice)
             second_number, second_gross = other_invoice.number, pounds(other_invoice.gross_pence)
         built = InvoiceWorld(
             people=people,
@@ -512,8 +512,8 @@ def commissioner_world(live_server) -> CommissionerWorld:
     """What a PCC's staff meet after some weeks of co-funding with a probation region: two
     call-offs waiting for its share (25% and 40%), and one it co-funds 40% that was accepted
     with an outcome term, had three sessions delivered, and whose invoice the provider issued."""
-    from marketplace.invoices import services as invoices
     from marketplace.invoices.models import Invoice
+    from marketplace.invoices.services import issuing, monthly_run
     from marketplace.orders.services import placing
     from tests.factories import after_month
     from tests.invoices.test_invoice_services import deliver, period_of
@@ -538,9 +538,11 @@ def commissioner_world(live_server) -> CommissionerWorld:
         ]
         delivered = accepted_with_terms(world, term(world), co_funded=True, crn="W200003")
         deliver(world, delivered, delivered.start_date, 3)
-        invoices.run_period(period_of(delivered.start_date), now=after_month(delivered.start_date))
+        monthly_run.run_period(
+            period_of(delivered.start_date), now=after_month(delivered.start_date)
+        )
         invoice = db.session.scalar(sa.select(Invoice).where(Invoice.call_off_id == delivered.id))
-        invoices.issue(world.provider_admin, invoice)
+        issuing.issue(world.provider_admin, invoice)
         # Plain values: nothing ORM-bound outlives the world's session.
         return (
             [c.reference for c in waiting],

@@ -9,8 +9,8 @@ from marketplace.accounts.models import Role
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.errors import PROBLEM_JSON
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceStatus
+from marketplace.invoices.services import monthly_run
 from tests.factories import after_month, make_member
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world
@@ -22,7 +22,7 @@ def drafted(app):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 3)
-    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+    monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     commit()
     invoice_id = db.session.scalar(sa.select(Invoice.id))
     return world, invoice_id

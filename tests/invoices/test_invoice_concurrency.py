@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from marketplace.accounts.models import User
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceCounter
+from marketplace.invoices.services import monthly_run
 from marketplace.orders.services import delivery, placing, responses
 from marketplace.orders.services.delivery import DeliveryDetails
 from tests.factories import after_month
@@ -41,7 +41,7 @@ def test_invoices_issued_at_once_take_consecutive_numbers(app):
             DeliveryDetails(delivered_on=call_off.start_date, units=1, attendance="attended"),
             now=later,
         )
-    invoices.run_period(f"{world.start:%Y-%m}", now=after_month(world.start))
+    monthly_run.run_period(f"{world.start:%Y-%m}", now=after_month(world.start))
     commit()
     invoice_ids = db.session.scalars(sa.select(Invoice.id).order_by(Invoice.id)).all()
     assert len(invoice_ids) == CLIENTS
@@ -49,7 +49,7 @@ def test_invoices_issued_at_once_take_consecutive_numbers(app):
 
     def issuing(invoice_id: int):
         def job() -> None:
-            invoices.issue(db.session.get(User, admin_id), db.session.get(Invoice, invoice_id))
+            issuing.issue(db.session.get(User, admin_id), db.session.get(Invoice, invoice_id))
 
         return job
 

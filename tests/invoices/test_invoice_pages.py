@@ -17,8 +17,8 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceStatus
+from marketplace.invoices.services import credit_notes, issuing, monthly_run
 from marketplace.invoices.ubl import CAC, CBC, INVOICE_NS
 from marketplace.orders.services import delivery, funding, placing, responses
 from marketplace.orders.services.delivery import DeliveryDetails
@@ -35,7 +35,7 @@ def world(app):
 def drafted(world, units=3, **fields):
     call_off = accepted_call_off(world, **fields)
     deliver(world, call_off, call_off.start_date, units)
-    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+    monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     commit()
     return db.session.scalar(
         sa.select(Invoice).where(Invoice.call_off_id == call_off.id).order_by(Invoice.id.desc())
@@ -44,7 +44,7 @@ def drafted(world, units=3, **fields):
 
 def issued(world, **fields):
     invoice = drafted(world, **fields)
-    invoices.issue(world.provider_admin, invoice)
+    issuing.issue(world.provider_admin, invoice)
     commit()
     return invoice
 
@@ -87,7 +87,7 @@ def test_an_editor_cannot_issue_and_another_organisation_gets_not_found(world, w
     assert web.post(f"/invoices/{invoice.id}/issue").status_code == 403
     assert web.as_user(stranger).get(f"/invoices/{invoice.id}").status_code == 404
     assert web.post(f"/invoices/{invoice.id}/issue").status_code == 404
-    invoices.issue(world.provider_admin, invoice)
+    issuing.issue(world.provider_admin, invoice)
     commit()
     for path in ("", "/invoice.csv", "/invoice.xml", "/print"):
         assert web.as_user(other_buyer).get(f"/invoices/{invoice.id}{path}").status_code == 404
@@ -165,7 +165,7 @@ def test_an_invoice_credited_to_nothing_is_not_counted_or_listed_as_overdue(worl
     for invoice in (late, credited):
         invoice.due_on = date.today() - timedelta(days=3)
     # Credited in full (net; the credit note takes off exactly the VAT): nothing is owed.
-    invoices.raise_credit_note(world.provider_admin, credited, credited.net_pence, "Cancelled")
+    credit_notes.raise_credit_note(world.provider_admin, credited, credited.net_pence, "Cancelled")
     commit()
     assert credited.amount_due_pence == 0 and late.amount_due_pence > 0
 
@@ -206,12 +206,12 @@ def test_a_credit_note_takes_an_amount_off_and_cannot_exceed_the_invoice(world, 
     assert (note.number, note.net_pence, note.vat_pence) == ("CN-000001", 12_345, 2_469)
     assert invoice.amount_due_pence == 44_442 - 14_814
     # Crediting the rest takes off exactly the VAT that is left: the invoice nets to nothing.
-    invoices.raise_credit_note(world.provider_admin, invoice, 24_690, "Cancelled")
+    credit_notes.raise_credit_note(world.provider_admin, invoice, 24_690, "Cancelled")
     commit()
     assert invoice.amount_due_pence == 0
     assert sum(n.vat_pence for n in invoice.credit_notes) == invoice.vat_pence
     with pytest.raises(BusinessRuleViolation):
-        invoices.raise_credit_note(world.provider_admin, invoice, 1, "Nothing left")
+        credit_notes.raise_credit_note(world.provider_admin, invoice, 1, "Nothing left")
     shown = web.as_user(world.buyer).get(f"/invoices/{invoice.id}").get_data(as_text=True)
     assert "CN-000002" in shown and "One session did not happen" in shown
     assert web.post(f"/invoices/{invoice.id}/credit-notes/new").status_code == 403
@@ -220,7 +220,7 @@ def test_a_credit_note_takes_an_amount_off_and_cannot_exceed_the_invoice(world, 
 def test_a_draft_cannot_be_credited(world):
     invoice = drafted(world)
     with pytest.raises(BusinessRuleViolation) as refused:
-        invoices.raise_credit_note(world.provider_admin, invoice, 100, "Wrong")
+        credit_notes.raise_credit_note(world.provider_admin, invoice, 100, "Wrong")
     assert "nothing to credit" in refused.value.errors["status"][0]
 
 
@@ -232,7 +232,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
     call_off = accepted_call_off(world)
     first = call_off.start_date
     deliver(world, call_off, first, 2)
-    invoices.run_period(period_of(first), now=after_month(first))
+    monthly_run.run_period(period_of(first), now=after_month(first))
     later = first + timedelta(days=40)
     deliver(world, call_off, later, 3)
     delivery.record_delivery(
@@ -252,7 +252,7 @@ def test_completing_a_call_off_drafts_what_is_left_unbilled_whatever_the_month(w
     assert [ln.units for ln in completion.lines] == [3]
     assert completion.period_start == completion.period_end == later
     # Nothing is left, so a later run of that month bills nothing more.
-    assert invoices.run_period(period_of(later), now=after_month(later)).created == 0
+    assert monthly_run.run_period(period_of(later), now=after_month(later)).created == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,10 +445,10 @@ def test_the_pcc_recharge_statement_shows_its_40_percent_of_each_invoice(world, 
     funding.confirm_funding(world.pcc_approver, call_off, world.pcc)
     responses.accept(world.provider_admin, call_off)
     deliver(world, call_off, call_off.start_date, 3)
-    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+    monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalar(sa.select(Invoice))
-    invoices.issue(world.provider_admin, invoice)
-    invoices.raise_credit_note(world.provider_admin, invoice, 12_345, "One session missed")
+    issuing.issue(world.provider_admin, invoice)
+    credit_notes.raise_credit_note(world.provider_admin, invoice, 12_345, "One session missed")
     commit()
     web.as_user(world.pcc_approver)
     page = web.get("/invoices/recharges").get_data(as_text=True)
@@ -470,7 +470,7 @@ def test_the_pcc_recharge_statement_shows_its_40_percent_of_each_invoice(world, 
 def _paid_invoice(world, received: date, paid_on: date, gross_units: int):
     """An invoice received and paid on the given days (timestamps set as the service would)."""
     invoice = drafted(world, units=gross_units)
-    invoices.issue(world.provider_admin, invoice)
+    issuing.issue(world.provider_admin, invoice)
     invoice.received_at = invoice.issued_at = utcnow().replace(
         year=received.year, month=received.month, day=received.day, hour=12
     )
@@ -549,9 +549,9 @@ def test_overdue_invoices_are_notified_once_and_paid_or_credited_ones_never(app,
     on_time = issued(world)
     for invoice in (late, paid, credited):
         invoice.due_on = date.today() - timedelta(days=2)
-    invoices.validate(world.buyer, paid)
-    invoices.mark_paid_by_bacs(world.buyer, paid, "REM-9", date.today())
-    invoices.raise_credit_note(world.provider_admin, credited, credited.net_pence, "Cancelled")
+    issuing.validate(world.buyer, paid)
+    issuing.mark_paid_by_bacs(world.buyer, paid, "REM-9", date.today())
+    credit_notes.raise_credit_note(world.provider_admin, credited, credited.net_pence, "Cancelled")
     commit()
 
     def overdue_emails():

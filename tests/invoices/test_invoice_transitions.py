@@ -12,8 +12,8 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.notifications.models import Notification
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceCounter, InvoiceStatus
+from marketplace.invoices.services import credit_notes, issuing, monthly_run
 from tests.factories import after_month, make_member
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world
@@ -44,11 +44,11 @@ def an_issued_invoice(*, validated: bool = False):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 5)
-    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+    monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalars(sa.select(Invoice)).one()
-    invoices.issue(world.provider_admin, invoice)
+    issuing.issue(world.provider_admin, invoice)
     if validated:
-        invoices.validate(world.buyer, invoice)
+        issuing.validate(world.buyer, invoice)
     commit()
     return world, invoice
 
@@ -73,7 +73,7 @@ def test_validations_at_once_validate_once(app, clients):
     people = buyers(world, clients)
     commit()
 
-    outcomes = race(app, [acting(p, invoice.id, invoices.validate) for p in people])
+    outcomes = race(app, [acting(p, invoice.id, issuing.validate) for p in people])
 
     one_wins(outcomes, "409: This invoice has already been validated")
     db.session.expire_all()
@@ -90,7 +90,7 @@ def test_payments_recorded_at_once_pay_once(app, clients):
     commit()
 
     def pay(actor, invoice):
-        invoices.mark_paid_by_bacs(actor, invoice, f"REM-{actor.id}", paid_on)
+        issuing.mark_paid_by_bacs(actor, invoice, f"REM-{actor.id}", paid_on)
 
     outcomes = race(app, [acting(p, invoice.id, pay) for p in people])
 
@@ -110,7 +110,7 @@ def test_two_full_credit_notes_at_once_credit_the_invoice_once(app):
     commit()
 
     def credit(actor, invoice):
-        invoices.raise_credit_note(actor, invoice, net, "The sessions were not delivered")
+        credit_notes.raise_credit_note(actor, invoice, net, "The sessions were not delivered")
 
     outcomes = race(
         app,
@@ -140,13 +140,13 @@ def test_a_credit_note_raised_from_a_page_read_before_another_is_refused(app):
     net, admin_id = invoice.net_pence, world.provider_admin.id
 
     def credit_it_all():
-        invoices.raise_credit_note(
+        credit_notes.raise_credit_note(
             db.session.get(User, admin_id), db.session.get(Invoice, invoice.id), net, "Not done"
         )
 
     elsewhere(app, credit_it_all)
     with pytest.raises(BusinessRuleViolation) as refused:
-        invoices.raise_credit_note(world.provider_admin, invoice, net, "Not done either")
+        credit_notes.raise_credit_note(world.provider_admin, invoice, net, "Not done either")
     assert refused.value.errors == {
         "amount": ["The credit cannot be more than what is left on the invoice: £0.00 before VAT"]
     }

@@ -19,8 +19,8 @@ from marketplace.accounts.services.settings import bank_details_of
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.money import VatTreatment
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceKind, InvoiceLine
+from marketplace.invoices.services import common, credit_notes, issuing, monthly_run
 from marketplace.invoices.ubl import CAC, CBC, CREDIT_NOTE_NS, credit_note_xml, invoice_xml
 from marketplace.orders.models import CallOff, Unit
 from tests.conftest import PEPPOL_GUARD
@@ -48,7 +48,9 @@ def world(app):
 def test_an_invoice_and_its_credit_note_pass_both_rule_sets(app, treatment):
     world = build_orders_world(price_pence=10_001, vat_treatment=treatment.value)
     invoice = issued(world, units=7)
-    note = invoices.raise_credit_note(world.provider_admin, invoice, 2_501, "Two sessions missed")
+    note = credit_notes.raise_credit_note(
+        world.provider_admin, invoice, 2_501, "Two sessions missed"
+    )
     commit()
     assert fatal(invoice_xml(invoice)) == set()
     document = credit_note_xml(note)
@@ -117,7 +119,7 @@ def test_an_unregistered_provider_cannot_issue_an_invoice_that_charges_vat(world
     draft = drafted(world)
     world.provider.vat_registered, world.provider.vat_number = False, None
     with pytest.raises(BusinessRuleViolation) as refused:
-        invoices.issue(world.provider_admin, draft)
+        issuing.issue(world.provider_admin, draft)
     assert "not registered for VAT" in refused.value.detail
     db.session.rollback()
     assert db.session.get(Invoice, draft.id).number is None
@@ -138,7 +140,7 @@ def test_issuing_needs_the_providers_address_and_bank_account(world):
     world.provider.endpoint_scheme = world.provider.endpoint_id = None
     world.provider.bank_details_sealed = world.provider.bank_account_last4 = None
     with pytest.raises(BusinessRuleViolation) as refused:
-        invoices.issue(world.provider_admin, draft)
+        issuing.issue(world.provider_admin, draft)
     assert "electronic address" in refused.value.detail and "bank account" in refused.value.detail
 
 
@@ -163,7 +165,7 @@ def test_a_buyer_without_an_electronic_address_gets_the_reason_not_a_broken_docu
 
 def test_credit_notes_download_from_the_page_and_the_api(world, web, client):
     invoice = issued(world)
-    note = invoices.raise_credit_note(world.provider_admin, invoice, 1_000, "Goodwill")
+    note = credit_notes.raise_credit_note(world.provider_admin, invoice, 1_000, "Goodwill")
     commit()
     web.as_user(world.buyer)
     page = web.get(f"/invoices/{invoice.id}").get_data(as_text=True)
@@ -198,7 +200,7 @@ def test_credit_notes_download_from_the_page_and_the_api(world, web, client):
 def test_an_invoice_run_for_the_current_or_a_future_month_is_refused(app, world):
     now = datetime(2027, 3, 15, 12, tzinfo=UTC)
     with pytest.raises(BusinessRuleViolation) as current:
-        invoices.run_period("2027-03", now=now)
+        monthly_run.run_period("2027-03", now=now)
     assert current.value.errors == {
         "period": [
             "March 2027 is the current month: only a month that has ended can be billed. "
@@ -206,12 +208,12 @@ def test_an_invoice_run_for_the_current_or_a_future_month_is_refused(app, world)
         ]
     }
     with pytest.raises(BusinessRuleViolation) as future:
-        invoices.run_period("2027-05", now=now)
+        monthly_run.run_period("2027-05", now=now)
     assert "May 2027 is a month still to come" in future.value.detail
     # The last day of a month is still that month; the next morning it can be billed.
     with pytest.raises(BusinessRuleViolation):
-        invoices.run_period("2027-02", now=datetime(2027, 2, 28, 23, tzinfo=UTC))
-    invoices.run_period("2027-02", now=datetime(2027, 3, 1, 0, 30, tzinfo=UTC))
+        monthly_run.run_period("2027-02", now=datetime(2027, 2, 28, 23, tzinfo=UTC))
+    monthly_run.run_period("2027-02", now=datetime(2027, 3, 1, 0, 30, tzinfo=UTC))
 
 
 def test_the_run_command_refuses_the_current_month_with_the_reason(app, world):
@@ -273,7 +275,7 @@ def test_any_invoice_and_credit_note_pass_the_rules(
         provider_vat_number=provider.vat_number,
     )
     for n, (units, price) in enumerate(lines):
-        net, vat, gross = invoices.line_amounts(units, price, treatment)
+        net, vat, gross = common.line_amounts(units, price, treatment)
         invoice.lines.append(
             InvoiceLine(
                 description=f"Session {n} & <notes>",
@@ -290,7 +292,7 @@ def test_any_invoice_and_credit_note_pass_the_rules(
     invoice.gross_pence = invoice.net_pence + invoice.vat_pence
     assert fatal(invoice_xml(invoice)) == set()
     credit = max(1, int(invoice.net_pence * credit_share))
-    vat = invoices.credit_vat_pence(credit, invoice.net_pence, invoice.vat_pence, treatment)
+    vat = credit_notes.credit_vat_pence(credit, invoice.net_pence, invoice.vat_pence, treatment)
     note = CreditNote(
         number="CN-000007",
         reason="Sessions not delivered",

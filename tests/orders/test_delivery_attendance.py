@@ -13,7 +13,8 @@ from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.invoices.models import Invoice
-from marketplace.invoices.services import bill_on_completion, run_period
+from marketplace.invoices.services.completion import bill_on_completion
+from marketplace.invoices.services.monthly_run import run_period
 from marketplace.orders.models import CallOff, Delivery
 from marketplace.orders.services import delivery as order_delivery
 from marketplace.orders.services import placing, responses

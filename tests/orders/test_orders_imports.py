@@ -32,11 +32,11 @@ def test_no_module_of_orders_imports_invoices_even_inside_a_function():
 
 
 def test_invoices_subscribes_to_completed_call_offs():
-    from marketplace.invoices import services as invoices_services
+    from marketplace.invoices.services import completion
     from marketplace.orders import signals
 
     receivers = [ref() for ref in signals.call_off_completed.receivers.values()]
-    assert invoices_services._bill_completed_call_off in receivers
+    assert completion._bill_completed_call_off in receivers
 
 
 def test_orders_services_leave_outcome_terms_to_outcomes_through_signals():

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from marketplace.core.db import commit, db
 from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment, vat_pence
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from marketplace.invoices.services import common, issuing, monthly_run, outcome_billing, recharging
 from marketplace.orders.models import CallOffFunder
 from marketplace.orders.services import delivery as order_delivery
 from marketplace.outcomes import queries
@@ -54,7 +54,7 @@ def test_a_co_funded_call_off_with_a_verified_claim_gets_an_outcome_invoice(worl
     made = claim(world, call_off, row)
     outcomes.verify_claim(world.buyer, made, now=LATER)
     period = period_of(LATER.date())
-    result = invoices.run_period(period, now=after_month(LATER.date()))
+    result = monthly_run.run_period(period, now=after_month(LATER.date()))
     assert (result.outcome_invoices, result.outcome_lines) == (1, 1)
 
     [outcome] = _invoices(InvoiceKind.OUTCOME)
@@ -71,15 +71,15 @@ def test_a_co_funded_call_off_with_a_verified_claim_gets_an_outcome_invoice(worl
     assert [(x.delivery_id is not None, x.outcome_claim_id) for x in monthly.lines] == [
         (True, None)
     ]
-    lead, pcc = invoices.recharge_parts(outcome)
+    lead, pcc = recharging.recharge_parts(outcome)
     assert (lead.gross_pence, pcc.gross_pence) == (36_001, 24_000)
     assert lead.gross_pence + pcc.gross_pence == outcome.gross_pence
 
-    again = invoices.run_period(period, now=after_month(LATER.date()))
+    again = monthly_run.run_period(period, now=after_month(LATER.date()))
     assert (again.outcome_invoices, again.outcome_lines) == (0, 0)
     assert len(_invoices(InvoiceKind.OUTCOME)) == 1
     # The provider issues it like any other invoice.
-    invoices.issue(world.provider_admin, outcome, now=LATER)
+    issuing.issue(world.provider_admin, outcome, now=LATER)
     assert outcome.number == "INV-000001"
 
 
@@ -90,11 +90,11 @@ def test_only_claims_verified_by_the_end_of_the_period_are_billed(world):
     outcomes.verify_claim(world.buyer, first, now=LATER)
     next_month = (LATER.replace(day=1) + timedelta(days=32)).replace(day=5)
     outcomes.verify_claim(world.buyer, second, now=next_month)
-    invoices.run_period(period_of(LATER.date()), now=after_month(LATER.date()))
+    monthly_run.run_period(period_of(LATER.date()), now=after_month(LATER.date()))
     [invoice] = _invoices(InvoiceKind.OUTCOME)
     assert [x.outcome_claim_id for x in invoice.lines] == [first.id]
     # A month on, the later one gets an invoice of that month; the pending one is never billed.
-    invoices.run_period(period_of(next_month.date()), now=after_month(next_month.date()))
+    monthly_run.run_period(period_of(next_month.date()), now=after_month(next_month.date()))
     billed = db.session.scalars(sa.select(InvoiceLine.outcome_claim_id)).all()
     assert sorted(billed) == sorted([first.id, second.id]) and pending.id not in billed
 
@@ -105,16 +105,18 @@ def test_a_claim_verified_late_joins_the_periods_outcome_draft(world):
     first, second = claim(world, call_off, row), claim(world, call_off, row)
     period = period_of(LATER.date())
     outcomes.verify_claim(world.buyer, first, now=LATER)
-    invoices.run_period(period, now=after_month(LATER.date()))
+    monthly_run.run_period(period, now=after_month(LATER.date()))
     outcomes.verify_claim(world.buyer, second, now=LATER)
-    late = invoices.run_period(period, now=after_month(LATER.date()))
+    late = monthly_run.run_period(period, now=after_month(LATER.date()))
     assert late.outcome_lines == 1
     [invoice] = _invoices(InvoiceKind.OUTCOME)
     assert len(invoice.lines) == 2 and invoice.gross_pence == 2 * 60_001
 
 
 def test_the_run_command_bills_outcomes_too(app, world, monkeypatch):
-    monkeypatch.setattr(invoices, "utcnow", lambda: after_month(LATER.date()))
+    # The run reads the clock where it checks the month and where it drafts outcome invoices.
+    monkeypatch.setattr(monthly_run, "utcnow", lambda: after_month(LATER.date()))
+    monkeypatch.setattr(outcome_billing, "utcnow", lambda: after_month(LATER.date()))
     call_off = accepted_with_terms(world)
     [row] = queries.terms_of(call_off.id)
     outcomes.verify_claim(world.buyer, claim(world, call_off, row), now=LATER)
@@ -134,7 +136,7 @@ def test_a_line_must_bill_exactly_one_thing(world):
     [row] = queries.terms_of(call_off.id)
     made = claim(world, call_off, row)
     outcomes.verify_claim(world.buyer, made, now=LATER)
-    invoices.run_period(period_of(LATER.date()), now=after_month(LATER.date()))
+    monthly_run.run_period(period_of(LATER.date()), now=after_month(LATER.date()))
     [line] = db.session.scalars(sa.select(InvoiceLine)).all()
     delivery = deliver(world, call_off, LATER.date(), 1)
     line.delivery_id = delivery.id  # both set
@@ -176,7 +178,7 @@ def test_totals_with_outcome_lines_are_the_sum_of_the_lines_and_lose_no_penny(
     shares_bp = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
     invoice = Invoice(lines=[])
     for n, (kind, units, price) in enumerate(lines, start=1):
-        net, vat, gross = invoices.line_amounts(units, price, treatment)
+        net, vat, gross = common.line_amounts(units, price, treatment)
         assert (net, vat, gross) == (units * price, vat_pence(net, treatment), net + vat)
         if kind == "outcome":
             assert gross == outcomes.claim_gross(price, treatment)  # what the budgets spend
@@ -191,7 +193,7 @@ def test_totals_with_outcome_lines_are_the_sum_of_the_lines_and_lose_no_penny(
                 gross_pence=gross,
             )
         )
-    invoices._total(invoice)
+    common._total(invoice)
     assert invoice.net_pence == sum(line.net_pence for line in invoice.lines)
     assert invoice.vat_pence == sum(line.vat_pence for line in invoice.lines)
     assert invoice.gross_pence == invoice.net_pence + invoice.vat_pence
@@ -203,7 +205,7 @@ def test_totals_with_outcome_lines_are_the_sum_of_the_lines_and_lose_no_penny(
             for n, bp in enumerate(shares_bp)
         ]
 
-    parts = invoices.recharge_parts(invoice, _CallOff())
+    parts = recharging.recharge_parts(invoice, _CallOff())
     assert sum(p.net_pence for p in parts) == invoice.net_pence
     assert sum(p.vat_pence for p in parts) == invoice.vat_pence
     assert sum(p.gross_pence for p in parts) == invoice.gross_pence

@@ -23,8 +23,8 @@ import requests
 import sqlalchemy as sa
 
 from marketplace.core.db import db
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice
+from marketplace.invoices.services import issuing, monthly_run
 from tests.factories import after_month
 from tests.invoices.test_invoice_services import accepted_call_off, deliver, period_of
 from tests.orders.factories import build_orders_world
@@ -235,9 +235,9 @@ def card_world(app):
     world = build_orders_world(price_pence=12_345, vat_treatment="standard")
     call_off = accepted_call_off(world)
     deliver(world, call_off, call_off.start_date, 5)
-    invoices.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
+    monthly_run.run_period(period_of(call_off.start_date), now=after_month(call_off.start_date))
     invoice = db.session.scalars(sa.select(Invoice)).one()
-    invoices.issue(world.provider_admin, invoice)
-    invoices.validate(world.buyer, invoice)
+    issuing.issue(world.provider_admin, invoice)
+    issuing.validate(world.buyer, invoice)
     db.session.flush()
     return CardWorld(world, invoice)

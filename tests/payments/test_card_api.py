@@ -9,8 +9,9 @@ from marketplace.accounts.models import Role
 from marketplace.core.db import db
 from marketplace.core.errors import PROBLEM_JSON
 from marketplace.invoices.models import InvoiceStatus
-from marketplace.payments import services
 from marketplace.payments.models import CardPayment
+from marketplace.payments.queries import saved_card_for
+from marketplace.payments.services import saved_cards
 from tests.factories import make_member
 from tests.orders.test_call_off_api import bearer
 from tests.payments.test_card_form import ALWAYS_AUTHENTICATE, set_up_card
@@ -69,8 +70,8 @@ def test_a_payment_needing_authentication_gives_the_client_secret_then_is_checke
 
 
 def test_a_declined_card_is_a_402_problem_and_nothing_is_paid(client, stripe_on, card_world):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_chargeCustomerFail")
-    customer = services.saved_card_for(card_world.region.id)
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_chargeCustomerFail")
+    customer = saved_card_for(card_world.region.id)
     db.session.commit()
     answer = pay(
         client,
@@ -87,10 +88,10 @@ def test_a_declined_card_is_a_402_problem_and_nothing_is_paid(client, stripe_on,
 
 def test_an_invoice_that_is_not_payable_is_a_422_problem(client, stripe_on, card_world):
     from marketplace.core.clock import london_date
-    from marketplace.invoices import services as invoices
+    from marketplace.invoices.services import issuing
 
     customer = set_up_card(card_world, stripe_on)
-    invoices.mark_paid_by_bacs(card_world.buyer, card_world.invoice, "REM-1", london_date())
+    issuing.mark_paid_by_bacs(card_world.buyer, card_world.invoice, "REM-1", london_date())
     db.session.commit()
     answer = pay(
         client,

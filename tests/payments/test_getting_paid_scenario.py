@@ -12,13 +12,13 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from marketplace.core.db import commit, db
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod
+from marketplace.invoices.services import issuing, monthly_run, recharging
 from marketplace.orders.services import delivery as order_delivery
 from marketplace.outcomes import queries as outcome_queries
 from marketplace.outcomes import services as outcomes
-from marketplace.payments import services as payments
 from marketplace.payments.models import CardPaymentStatus
+from marketplace.payments.services import card_payments, saved_cards
 from tests.factories import after_month
 from tests.invoices.test_invoice_services import period_of
 from tests.orders.factories import build_orders_world
@@ -43,9 +43,9 @@ def test_two_months_and_an_outcome_billed_recharged_and_paid_by_card_once(stripe
     made = claim(world, call_off, row, achieved_on=row.earliest_claim_on)
     outcomes.verify_claim(world.buyer, made, now=LATER)
 
-    invoices.run_period(period_of(first), now=LATER)
-    invoices.run_period(period_of(second), now=LATER)
-    invoices.run_period(
+    monthly_run.run_period(period_of(first), now=LATER)
+    monthly_run.run_period(period_of(second), now=LATER)
+    monthly_run.run_period(
         period_of(LATER.date()), now=after_month(LATER.date())
     )  # the month the claim was verified
     made_invoices = db.session.scalars(
@@ -59,8 +59,8 @@ def test_two_months_and_an_outcome_billed_recharged_and_paid_by_card_once(stripe
     [outcome] = [i for i in made_invoices if i.kind == InvoiceKind.OUTCOME]
     assert outcome.gross_pence == 60_000
     for invoice in made_invoices:
-        invoices.issue(world.provider_admin, invoice)
-        parts = invoices.recharge_parts(invoice)
+        issuing.issue(world.provider_admin, invoice)
+        parts = recharging.recharge_parts(invoice)
         assert sum(p.gross_pence for p in parts) == invoice.gross_pence
     commit()
 
@@ -74,18 +74,18 @@ def test_two_months_and_an_outcome_billed_recharged_and_paid_by_card_once(stripe
     for invoice in made_invoices:
         row = parts[invoice.number]
         assert row[7] == "40.00"
-        [_, pcc_part] = invoices.recharge_parts(invoice)
+        [_, pcc_part] = recharging.recharge_parts(invoice)
         assert row[-1] == f"{pcc_part.gross_pence // 100}.{pcc_part.gross_pence % 100:02d}"
     assert parts[outcome.number][-1] == "240.00"
 
     # The buyer validates the outcome invoice and pays it by card.
-    invoices.validate(world.buyer, outcome)
-    payments.save_card(world.buyer, world.region, "pm_card_visa")
-    payment = payments.pay_invoice_by_card(world.buyer, outcome)
+    issuing.validate(world.buyer, outcome)
+    saved_cards.save_card(world.buyer, world.region, "pm_card_visa")
+    payment = card_payments.pay_invoice_by_card(world.buyer, outcome)
     commit()
     assert payment.status == CardPaymentStatus.PROCESSING and payment.amount_pence == 60_000
     # A retry (a second click, or the API called again) is the same payment: nothing charged.
-    assert payments.pay_invoice_by_card(world.approver, outcome).id == payment.id
+    assert card_payments.pay_invoice_by_card(world.approver, outcome).id == payment.id
     event = wait_for_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
     answer = post_event(web, event.to_dict())
     assert answer.status_code == 200

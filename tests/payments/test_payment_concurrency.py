@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from marketplace.accounts.models import User
 from marketplace.core.db import commit, db
 from marketplace.invoices.models import Invoice
-from marketplace.payments import services
 from marketplace.payments.models import CardPayment
+from marketplace.payments.services import card_payments, saved_cards
 from tests.orders.test_call_off_concurrency import race
 
 pytestmark = pytest.mark.postgres_only
@@ -19,12 +19,12 @@ CLIENTS = 6
 
 
 def test_paying_at_once_from_many_clients_charges_once(app, stripe_on, card_world):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_visa")
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_visa")
     commit()
     buyer_id, invoice_id = card_world.buyer.id, card_world.invoice.id
 
     def paying() -> None:
-        services.pay_invoice_by_card(
+        card_payments.pay_invoice_by_card(
             db.session.get(User, buyer_id), db.session.get(Invoice, invoice_id)
         )
 
@@ -44,11 +44,11 @@ def test_checking_an_authenticated_payment_at_once_pays_the_invoice_once(
 
     payment = pay_with_authentication(card_world, stripe_on)
     commit()
-    stripe_on.confirm_card_payment(services.authentication_secret(payment))
+    stripe_on.confirm_card_payment(card_payments.authentication_secret(payment))
     buyer_id, invoice_id = card_world.buyer.id, card_world.invoice.id
 
     def checking() -> None:
-        services.check_card_payment(
+        card_payments.check_card_payment(
             db.session.get(User, buyer_id), db.session.get(Invoice, invoice_id)
         )
 

@@ -15,8 +15,9 @@ from werkzeug.serving import make_server
 from marketplace.accounts.models import Role
 from marketplace.core.db import db
 from marketplace.invoices.models import InvoiceStatus
-from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus, StripeEvent
+from marketplace.payments.queries import saved_card_for
+from marketplace.payments.services import card_payments, gateway, saved_cards
 from tests.factories import make_member
 from tests.payments.conftest import WEBHOOK_SECRET, post_event, signed
 from tests.smtp_sink import HOST, free_port
@@ -117,15 +118,15 @@ def test_without_a_publishable_key_the_card_page_says_to_pay_by_bacs(
 
 def test_another_customers_setup_intent_is_an_error_on_the_page(stripe_on, card_world, web):
     pcc_buyer = make_member(Role.BUYER, card_world.pcc)
-    _, theirs = services.start_card_setup(pcc_buyer, card_world.pcc)
+    _, theirs = saved_cards.start_card_setup(pcc_buyer, card_world.pcc)
     stripe_on.confirm_card_setup(theirs.client_secret)
     db.session.commit()
     web.as_user(card_world.buyer, card_world.region).get("/organisation/payment-card/new")
     page = web.post("/organisation/payment-card/new", data={"setup_intent": theirs.id})
     assert page.status_code == 422 and "govuk-error-summary" in page.text
     assert 'href="#card-element"' in page.text and 'id="card-element"' in page.text
-    assert services.CARD_NOT_SET_UP in page.text
-    assert not services.saved_card_for(card_world.region.id).has_card
+    assert gateway.CARD_NOT_SET_UP in page.text
+    assert not saved_card_for(card_world.region.id).has_card
 
 
 @pytest.mark.parametrize("data", [{}, {"setup_intent": ""}, {"setup_intent": "4242424242424242"}])
@@ -134,7 +135,7 @@ def test_a_missing_or_malformed_setup_is_a_form_error(stripe_on, card_world, web
         "/organisation/payment-card/new", data=data
     )
     assert page.status_code == 422 and "govuk-error-summary" in page.text
-    assert not services.saved_card_for(card_world.region.id).has_card
+    assert not saved_card_for(card_world.region.id).has_card
 
 
 def test_providers_cannot_use_the_card_pages(stripe_on, card_world, web):
@@ -145,21 +146,21 @@ def test_providers_cannot_use_the_card_pages(stripe_on, card_world, web):
 
 
 def test_the_card_form_needs_its_csrf_token(stripe_on, card_world, web, csrf_enabled):
-    _, intent = services.start_card_setup(card_world.buyer, card_world.region)
+    _, intent = saved_cards.start_card_setup(card_world.buyer, card_world.region)
     stripe_on.confirm_card_setup(intent.client_secret)
     db.session.commit()
     page = web.as_user(card_world.buyer, card_world.region).post(
         "/organisation/payment-card/new", data={"setup_intent": intent.id}
     )
     assert page.status_code in (400, 422)
-    assert not services.saved_card_for(card_world.region.id).has_card
+    assert not saved_card_for(card_world.region.id).has_card
 
 
 # --- paying an invoice -------------------------------------------------------------------------
 
 
 def test_a_buyer_pays_and_sees_processing_until_the_webhook_then_paid(stripe_on, card_world, web):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_visa")
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_visa")
     invoice = card_world.invoice
     web.as_user(card_world.buyer, card_world.region)
     status = web.get(status_url(invoice))
@@ -188,7 +189,7 @@ def test_a_buyer_pays_and_sees_processing_until_the_webhook_then_paid(stripe_on,
 
 
 def test_a_declined_payment_is_shown_and_the_invoice_stays_unpaid(stripe_on, card_world, web):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_chargeCustomerFail")
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_chargeCustomerFail")
     invoice = card_world.invoice
     page = web.as_user(card_world.buyer, card_world.region).post(pay_url(invoice), data={})
     assert page.status_code == 422
@@ -212,7 +213,7 @@ def test_another_organisations_buyer_gets_404(stripe_on, card_world, web):
 
 
 def test_people_without_a_buying_role_cannot_pay(stripe_on, card_world, web):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_visa")
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_visa")
     invoice = card_world.invoice
     # The provider sees the payment's progress but may not pay its own invoice.
     web.as_user(card_world.provider_admin, card_world.provider)
@@ -226,7 +227,7 @@ def test_people_without_a_buying_role_cannot_pay(stripe_on, card_world, web):
 
 
 def test_an_unvalidated_invoice_offers_no_card_payment(stripe_on, card_world, web):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_visa")
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_visa")
     invoice = card_world.invoice
     invoice.status = InvoiceStatus.DISPUTED  # as a dispute would leave it
     invoice.disputed_at, invoice.dispute_reason = invoice.validated_at, "Wrong units"
@@ -254,8 +255,8 @@ def test_without_stripe_keys_there_is_no_card_option(app, card_world, web):
 
 
 def paid_invoice_event(stripe_on, card_world):
-    services.save_card(card_world.buyer, card_world.region, "pm_card_visa")
-    payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_visa")
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
     db.session.commit()
     return event_for(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
 
@@ -354,7 +355,7 @@ def test_localstripe_delivers_the_webhook_and_the_invoice_is_paid(
     # Registered under one name for the whole session: each registration replaces the last.
     stripe_on.register_webhook("marketplace", f"{live_app}/webhooks/stripe")
     try:
-        services.save_card(card_world.buyer, card_world.region, "pm_card_visa")
+        saved_cards.save_card(card_world.buyer, card_world.region, "pm_card_visa")
         invoice = card_world.invoice
         web.as_user(card_world.buyer, card_world.region)
         assert web.post(pay_url(invoice), data={}).status_code == 302

@@ -18,11 +18,11 @@ from marketplace.core.errors import (
     TransitionConflict,
 )
 from marketplace.core.notifications.models import Notification
-from marketplace.invoices import services as invoices
 from marketplace.invoices.models import InvoiceStatus, PaymentMethod
-from marketplace.payments import services
+from marketplace.invoices.services import credit_notes, issuing
 from marketplace.payments.models import CardPayment, CardPaymentStatus, CardRefund, StripeEvent
 from marketplace.payments.queries import card_payment_for, saved_card_for
+from marketplace.payments.services import card_payments, gateway, refunds, saved_cards, webhooks
 from tests.factories import make_member
 
 GROSS = 5 * 12_345 * 6 // 5  # five sessions at £123.45 plus 20% VAT: £740.70
@@ -50,7 +50,7 @@ def wait_for_event(localstripe, type_: str, intent_id: str):
 
 
 def save_visa(card_world, card="pm_card_visa"):
-    return services.save_card(card_world.buyer, card_world.region, card)
+    return saved_cards.save_card(card_world.buyer, card_world.region, card)
 
 
 def test_saving_a_card_makes_one_customer_and_keeps_only_what_is_shown(stripe_on, card_world):
@@ -67,7 +67,7 @@ def test_saving_a_card_makes_one_customer_and_keeps_only_what_is_shown(stripe_on
 
 
 def test_a_declined_card_is_not_saved_and_says_why(stripe_on, card_world):
-    with pytest.raises(services.CardDeclined) as declined:
+    with pytest.raises(gateway.CardDeclined) as declined:
         save_visa(card_world, "pm_card_visa_chargeDeclined")
     assert declined.value.errors == {"payment_method_id": ["Your card was declined."]}
     customer = saved_card_for(card_world.region.id)
@@ -92,23 +92,23 @@ def test_an_unknown_card_reference_gets_a_clear_message(stripe_on, card_world):
 
 def test_only_the_organisations_buyers_and_approvers_save_cards(stripe_on, card_world):
     with pytest.raises(NotFound):
-        services.save_card(card_world.provider_admin, card_world.region, "pm_card_visa")
+        saved_cards.save_card(card_world.provider_admin, card_world.region, "pm_card_visa")
     assessor = make_member(Role.ASSESSOR, card_world.region)
     with pytest.raises(PermissionDenied):
-        services.save_card(assessor, card_world.region, "pm_card_visa")
+        saved_cards.save_card(assessor, card_world.region, "pm_card_visa")
 
 
 def test_paying_charges_once_and_the_webhook_marks_the_invoice_paid(stripe_on, card_world):
     save_visa(card_world)
     invoice = card_world.invoice
-    payment = services.pay_invoice_by_card(card_world.buyer, invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert payment.status == CardPaymentStatus.PROCESSING
     assert payment.amount_pence == invoice.gross_pence == GROSS
     assert payment.idempotency_key == f"invoice-{invoice.id}-payment-1"
     assert invoice.status == InvoiceStatus.VALIDATED  # paid only when Stripe says so
 
     # A retry (double click, back and resubmit) returns the same attempt: no second charge.
-    assert services.pay_invoice_by_card(card_world.approver, invoice) is payment
+    assert card_payments.pay_invoice_by_card(card_world.approver, invoice) is payment
     [intent] = stripe_on.list("payment_intents")
     assert (intent["id"], intent["amount"], intent["currency"]) == (
         payment.payment_intent_id,
@@ -118,13 +118,13 @@ def test_paying_charges_once_and_the_webhook_marks_the_invoice_paid(stripe_on, c
     assert len(stripe_on.list("charges")) == 1
 
     event = wait_for_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
-    assert services.handle_event(event) == "invoice_paid"
+    assert webhooks.handle_event(event) == "invoice_paid"
     assert invoice.status == InvoiceStatus.PAID and invoice.payment_method == PaymentMethod.CARD
     assert invoice.payment_reference == payment.payment_intent_id
     assert payment.status == CardPaymentStatus.SUCCEEDED
     db.session.commit()  # the CHECK constraint on invoices.payment_method allows a card
     # The replay of the same event does nothing more.
-    assert services.handle_event(event) == "duplicate"
+    assert webhooks.handle_event(event) == "duplicate"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 1
     paid = db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "invoice.paid")
@@ -133,7 +133,7 @@ def test_paying_charges_once_and_the_webhook_marks_the_invoice_paid(stripe_on, c
     emails = db.session.scalars(sa.select(Notification.template)).all()
     assert emails.count("invoices_paid_by_card") == 1  # to the provider
     # Paid: nothing more to pay.
-    assert services.pay_invoice_by_card(card_world.buyer, invoice) is payment
+    assert card_payments.pay_invoice_by_card(card_world.buyer, invoice) is payment
     assert len(stripe_on.list("payment_intents")) == 1
 
 
@@ -141,17 +141,15 @@ def test_a_bacs_payment_is_refused_while_a_card_payment_is_processing(stripe_on,
     """Recording BACS while the card may still take the money would pay the invoice twice."""
     save_visa(card_world)
     invoice = card_world.invoice
-    payment = services.pay_invoice_by_card(card_world.buyer, invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert payment.status == CardPaymentStatus.PROCESSING
     with pytest.raises(TransitionConflict) as refused:
-        invoices.mark_paid_by_bacs(
-            card_world.approver, invoice, "REM-9", invoice.received_at.date()
-        )
+        issuing.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
     assert "card payment of this invoice is being processed" in str(refused.value.errors)
     assert invoice.status == InvoiceStatus.VALIDATED and invoice.payment_method is None
     # Once Stripe says the card failed, BACS may be recorded.
     payment.status, payment.failure_message = CardPaymentStatus.FAILED, "Your card was declined"
-    invoices.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
+    issuing.mark_paid_by_bacs(card_world.approver, invoice, "REM-9", invoice.received_at.date())
     assert invoice.status == InvoiceStatus.PAID and invoice.payment_method == PaymentMethod.BACS
 
 
@@ -160,7 +158,7 @@ def test_a_card_declined_on_payment_fails_clearly_and_a_new_attempt_gets_a_new_k
 ):
     save_visa(card_world, "pm_card_chargeCustomerFail")  # attaches, then every charge fails
     invoice = card_world.invoice
-    failed = services.pay_invoice_by_card(card_world.buyer, invoice)
+    failed = card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert failed.status == CardPaymentStatus.FAILED
     assert failed.failure_message == "Your card was declined."
     assert invoice.status == InvoiceStatus.VALIDATED and invoice.paid_at is None
@@ -169,13 +167,13 @@ def test_a_card_declined_on_payment_fails_clearly_and_a_new_attempt_gets_a_new_k
     # Stripe's payment_failed event finds the attempt by its metadata and changes nothing more.
     [intent] = stripe_on.list("payment_intents")
     event = wait_for_event(stripe_on, "payment_intent.payment_failed", intent["id"])
-    assert services.handle_event(event) == "already_failed"
+    assert webhooks.handle_event(event) == "already_failed"
     assert failed.payment_intent_id == intent["id"]
     assert db.session.scalars(sa.select(Notification.template)).all().count("payments_failed") == 2
 
     # With a good card the next attempt has a key of its own.
     save_visa(card_world)
-    second = services.pay_invoice_by_card(card_world.buyer, invoice)
+    second = card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert (second.attempt, second.status) == (2, CardPaymentStatus.PROCESSING)
     assert second.idempotency_key == f"invoice-{invoice.id}-payment-2"
     assert card_payment_for(invoice.id) is second
@@ -186,10 +184,12 @@ def test_a_failed_payment_of_a_credited_invoice_names_the_amount_that_was_tried(
     stripe_on, card_world
 ):
     invoice = card_world.invoice
-    invoices.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session cancelled")
+    credit_notes.raise_credit_note(
+        card_world.provider_admin, invoice, 12_345, "One session cancelled"
+    )
     save_visa(card_world, "pm_card_chargeCustomerFail")
 
-    failed = services.pay_invoice_by_card(card_world.buyer, invoice)
+    failed = card_payments.pay_invoice_by_card(card_world.buyer, invoice)
 
     assert failed.amount_pence == invoice.amount_due_pence == GROSS - 14_814
     bodies = db.session.scalars(
@@ -200,7 +200,7 @@ def test_a_failed_payment_of_a_credited_invoice_names_the_amount_that_was_tried(
 
 def test_a_failure_reported_only_by_the_webhook_is_shown(stripe_on, card_world):
     save_visa(card_world)
-    payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
     intent = stripe_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
     failed = intent.to_dict()
     failed["id"] = "evt_failed_later"
@@ -210,7 +210,7 @@ def test_a_failure_reported_only_by_the_webhook_is_shown(stripe_on, card_world):
     }
     import stripe
 
-    assert services.handle_event(stripe.Event.construct_from(failed, None)) == "payment_failed"
+    assert webhooks.handle_event(stripe.Event.construct_from(failed, None)) == "payment_failed"
     assert payment.status == CardPaymentStatus.FAILED
     assert payment.failure_message == "Your card has insufficient funds."
     assert card_world.invoice.status == InvoiceStatus.VALIDATED
@@ -222,7 +222,7 @@ def test_events_for_other_intents_and_other_types_are_stored_and_ignored(stripe_
     event = stripe.Event.construct_from(
         {"id": "evt_other", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}, None
     )
-    assert services.handle_event(event) == "ignored"
+    assert webhooks.handle_event(event) == "ignored"
     stranger = stripe.Event.construct_from(
         {
             "id": "evt_stranger",
@@ -231,7 +231,7 @@ def test_events_for_other_intents_and_other_types_are_stored_and_ignored(stripe_
         },
         None,
     )
-    assert services.handle_event(stranger) == "unknown_payment"
+    assert webhooks.handle_event(stranger) == "unknown_payment"
     assert card_world.invoice.status == InvoiceStatus.VALIDATED
 
 
@@ -239,24 +239,24 @@ def test_who_may_pay_and_what(stripe_on, card_world):
     save_visa(card_world)
     invoice = card_world.invoice
     with pytest.raises(NotFound):  # the provider is not the payer
-        services.pay_invoice_by_card(card_world.provider_admin, invoice)
+        card_payments.pay_invoice_by_card(card_world.provider_admin, invoice)
     with pytest.raises(NotFound):  # a co-funder or stranger
-        services.pay_invoice_by_card(card_world.pcc_approver, invoice)
+        card_payments.pay_invoice_by_card(card_world.pcc_approver, invoice)
     assessor = make_member(Role.ASSESSOR, card_world.region)
     with pytest.raises(PermissionDenied):
-        services.pay_invoice_by_card(assessor, invoice)
+        card_payments.pay_invoice_by_card(assessor, invoice)
     assert stripe_on.list("payment_intents") == []
 
 
 def test_only_a_validated_invoice_with_a_saved_card_is_paid(stripe_on, card_world):
     invoice = card_world.invoice
     with pytest.raises(BusinessRuleViolation) as no_card:
-        services.pay_invoice_by_card(card_world.buyer, invoice)
+        card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert "card" in no_card.value.errors
     save_visa(card_world)
-    invoices.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
+    issuing.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
     with pytest.raises(BusinessRuleViolation) as paid:
-        services.pay_invoice_by_card(card_world.buyer, invoice)
+        card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert paid.value.errors["status"] == [
         "This invoice is paid: only a validated invoice can be paid"
     ]
@@ -264,9 +264,9 @@ def test_only_a_validated_invoice_with_a_saved_card_is_paid(stripe_on, card_worl
 
 
 def test_without_keys_card_payments_are_off(app, card_world):
-    assert not services.can_pay_by_card(card_world.buyer, card_world.invoice)
+    assert not card_payments.can_pay_by_card(card_world.buyer, card_world.invoice)
     with pytest.raises(NotFound):
-        services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+        card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
 
 
 def test_stripe_out_of_reach_records_nothing_so_the_retry_uses_the_same_key(
@@ -275,18 +275,18 @@ def test_stripe_out_of_reach_records_nothing_so_the_retry_uses_the_same_key(
     save_visa(card_world)
     db.session.commit()  # as a page would find it
     app.config["STRIPE_API_BASE"] = "http://127.0.0.1:9"  # nothing listens there
-    with pytest.raises(services.CardPaymentsUnavailable):
-        services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    with pytest.raises(gateway.CardPaymentsUnavailable):
+        card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
     db.session.rollback()
     app.config["STRIPE_API_BASE"] = stripe_on.url
-    payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
     assert payment.attempt == 1  # the same key as the attempt whose outcome was unknown
 
 
 def paid_by_card(stripe_on, card_world):
     save_visa(card_world)
-    payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
-    services.handle_event(
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    webhooks.handle_event(
         wait_for_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
     )
     return payment
@@ -295,22 +295,22 @@ def paid_by_card(stripe_on, card_world):
 def test_a_refund_goes_back_through_stripe_once_per_credit_note(stripe_on, card_world):
     payment = paid_by_card(stripe_on, card_world)
     invoice = card_world.invoice
-    refund = services.refund_card_payment(card_world.provider_admin, invoice, 10_000, "cn-1")
+    refund = refunds.refund_card_payment(card_world.provider_admin, invoice, 10_000, "cn-1")
     assert refund.refund_id.startswith("re_") and refund.amount_pence == 10_000
     assert payment.refunded_pence == 10_000
     # The same credit note again: the same refund, nothing more given back.
-    assert services.refund_card_payment(None, invoice, 10_000, "cn-1") is refund
+    assert refunds.refund_card_payment(None, invoice, 10_000, "cn-1") is refund
     with pytest.raises(BusinessRuleViolation):
-        services.refund_card_payment(None, invoice, 5_000, "cn-1")
+        refunds.refund_card_payment(None, invoice, 5_000, "cn-1")
     [stripe_refund] = stripe_on.list("refunds")
     assert (stripe_refund["id"], stripe_refund["amount"]) == (refund.refund_id, 10_000)
 
     with pytest.raises(BusinessRuleViolation) as too_much:
-        services.refund_card_payment(None, invoice, GROSS - 10_000 + 1, "cn-2")
+        refunds.refund_card_payment(None, invoice, GROSS - 10_000 + 1, "cn-2")
     assert too_much.value.errors["amount_pence"] == [
         "Only 640.70 pounds of the card payment is left to refund"
     ]
-    services.refund_card_payment(None, invoice, GROSS - 10_000, "cn-2")
+    refunds.refund_card_payment(None, invoice, GROSS - 10_000, "cn-2")
     assert payment.refundable_pence == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CardRefund)) == 2
     assert len(stripe_on.list("refunds")) == 2
@@ -320,15 +320,15 @@ def test_a_refund_goes_back_through_stripe_once_per_credit_note(stripe_on, card_
 def test_a_refund_of_a_bad_amount_is_refused(stripe_on, card_world, amount):
     paid_by_card(stripe_on, card_world)
     with pytest.raises(BusinessRuleViolation):
-        services.refund_card_payment(None, card_world.invoice, amount, "cn-1")
+        refunds.refund_card_payment(None, card_world.invoice, amount, "cn-1")
     assert stripe_on.list("refunds") == []
 
 
 def test_an_invoice_not_paid_by_card_cannot_be_refunded_by_card(stripe_on, card_world):
     invoice = card_world.invoice
-    invoices.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
+    issuing.mark_paid_by_bacs(card_world.buyer, invoice, "REM-1", invoice.received_at.date())
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.refund_card_payment(None, invoice, 100, "cn-1")
+        refunds.refund_card_payment(None, invoice, 100, "cn-1")
     assert refused.value.errors == {
         "amount_pence": ["This invoice was not paid by card, so nothing can be refunded"]
     }
@@ -338,7 +338,7 @@ def test_an_invoice_not_paid_by_card_cannot_be_refunded_by_card(stripe_on, card_
 def test_a_credit_note_on_a_card_paid_invoice_refunds_the_card_once(stripe_on, card_world):
     payment = paid_by_card(stripe_on, card_world)
     invoice = card_world.invoice
-    note = invoices.raise_credit_note(
+    note = credit_notes.raise_credit_note(
         card_world.provider_admin, invoice, 12_345, "One session did not happen"
     )
     [stripe_refund] = stripe_on.list("refunds")
@@ -348,15 +348,15 @@ def test_a_credit_note_on_a_card_paid_invoice_refunds_the_card_once(stripe_on, c
     assert payment.refunded_pence == 14_814
     # More than is left on the invoice is refused before Stripe is asked.
     with pytest.raises(BusinessRuleViolation):
-        invoices.raise_credit_note(card_world.provider_admin, invoice, 5 * 12_345, "Too much")
+        credit_notes.raise_credit_note(card_world.provider_admin, invoice, 5 * 12_345, "Too much")
     assert len(stripe_on.list("refunds")) == 1
 
 
 def test_after_a_credit_note_the_card_pays_only_what_is_due(stripe_on, card_world):
     invoice = card_world.invoice
-    invoices.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session missed")
+    credit_notes.raise_credit_note(card_world.provider_admin, invoice, 12_345, "One session missed")
     save_visa(card_world)
-    payment = services.pay_invoice_by_card(card_world.buyer, invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert payment.amount_pence == GROSS - 14_814 == invoice.amount_due_pence
     [intent] = stripe_on.list("payment_intents")
     assert intent["amount"] == GROSS - 14_814
@@ -364,9 +364,11 @@ def test_after_a_credit_note_the_card_pays_only_what_is_due(stripe_on, card_worl
 
 def test_an_invoice_credited_in_full_is_not_charged(stripe_on, card_world):
     invoice = card_world.invoice
-    invoices.raise_credit_note(card_world.provider_admin, invoice, invoice.net_pence, "Cancelled")
+    credit_notes.raise_credit_note(
+        card_world.provider_admin, invoice, invoice.net_pence, "Cancelled"
+    )
     save_visa(card_world)
     with pytest.raises(BusinessRuleViolation) as refused:
-        services.pay_invoice_by_card(card_world.buyer, invoice)
+        card_payments.pay_invoice_by_card(card_world.buyer, invoice)
     assert "nothing is due" in refused.value.errors["status"][0]
     assert stripe_on.list("payment_intents") == []

@@ -10,8 +10,8 @@ from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
 from marketplace.invoices.models import Invoice, InvoiceStatus
-from marketplace.payments import services
 from marketplace.payments.models import CardPayment, CardPaymentStatus
+from marketplace.payments.services import card_payments, webhooks
 from tests.payments.test_payment_services import save_visa, wait_for_event
 from tests.racing import elsewhere
 
@@ -28,7 +28,7 @@ def test_a_second_success_event_read_before_the_first_was_handled_changes_nothin
     app, stripe_on, card_world
 ):
     save_visa(card_world)
-    payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
     commit()
     event = wait_for_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
     again = event.to_dict()
@@ -41,11 +41,11 @@ def test_a_second_success_event_read_before_the_first_was_handled_changes_nothin
         InvoiceStatus.VALIDATED,
     )
     # ...when another worker handles Stripe's first event.
-    elsewhere(app, lambda: services.handle_event(event))
+    elsewhere(app, lambda: webhooks.handle_event(event))
     before = (actions(), emails())
     assert before[0].count("card_payment.succeeded") == 1
 
-    assert services.handle_event(stripe.Event.construct_from(again, None)) == "already_succeeded"
+    assert webhooks.handle_event(stripe.Event.construct_from(again, None)) == "already_succeeded"
     commit()
     assert (payment.status, invoice.status) == (CardPaymentStatus.SUCCEEDED, InvoiceStatus.PAID)
     # No second success, no second payment of the invoice, no false call for a refund.
@@ -57,17 +57,17 @@ def test_a_failure_event_after_the_success_was_handled_elsewhere_changes_nothing
     app, stripe_on, card_world
 ):
     save_visa(card_world)
-    payment = services.pay_invoice_by_card(card_world.buyer, card_world.invoice)
+    payment = card_payments.pay_invoice_by_card(card_world.buyer, card_world.invoice)
     commit()
     succeeded = wait_for_event(stripe_on, "payment_intent.succeeded", payment.payment_intent_id)
     failed = succeeded.to_dict()
     failed["id"], failed["type"] = "evt_failed_too_late", "payment_intent.payment_failed"
     payment = db.session.get(CardPayment, payment.id)
     assert payment.status == CardPaymentStatus.PROCESSING
-    elsewhere(app, lambda: services.handle_event(succeeded))
+    elsewhere(app, lambda: webhooks.handle_event(succeeded))
     before = (actions(), emails())
 
-    outcome = services.handle_event(stripe.Event.construct_from(failed, None))
+    outcome = webhooks.handle_event(stripe.Event.construct_from(failed, None))
     commit()
     assert outcome == "already_succeeded"
     assert payment.status == CardPaymentStatus.SUCCEEDED and payment.failure_message is None
