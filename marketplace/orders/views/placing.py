@@ -23,7 +23,7 @@ from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import parse_day, parse_whole_number
 from marketplace.core.money import pounds_or_none
 from marketplace.orders.forms import PlaceCallOffForm, PlaceConfirmForm
-from marketplace.orders.models import ChoiceReason
+from marketplace.orders.models import CallOff, ChoiceReason
 from marketplace.orders.services import call_offs, route
 from marketplace.orders.services import details as order_details
 from marketplace.orders.services import placing as order_placing
@@ -173,23 +173,7 @@ def place(listing_id: int):
     form = PlaceCallOffForm(co_funders=co_funders(organisation), outcomes=listing.offered_outcomes)
     limit_explanation: tuple[str, ...] = ()
     if request.method == "GET" and draft:
-        form.quantity.data = str(draft["quantity"])
-        form.start_date.data = draft["start_date"]
-        form.end_date.data = draft["end_date"]
-        for name in ("crn", "pdu", "po_number", "choice_reason", "choice_reason_detail"):
-            getattr(form, name).data = draft[name]
-        form.notes_for_provider.data = draft["notes_for_provider"]
-        for n, (org_id, points) in enumerate(draft["co_funding"], start=1):
-            getattr(form, f"co_funder_{n}").data = str(org_id)
-            getattr(form, f"share_{n}").data = f"{points / 100:g}"
-        if term := draft.get("outcome_term"):
-            form.outcome.data = term["outcome"]
-            form.outcome_tariff.data = (
-                f"{term['tariff_pence'] // 100}.{term['tariff_pence'] % 100:02d}"
-            )
-            form.outcome_earliest_claim_on.data = term["earliest_claim_on"]
-            form.outcome_evidence_required.data = term["evidence_required"]
-            form.outcome_cap.data = str(term["cap"])
+        _fill_in(form, draft)
         # Sent back from "Place call-off" (a budget used up meanwhile): shown once, on the
         # answers to change.
         if refused := draft.pop("refused", None):
@@ -201,49 +185,8 @@ def place(listing_id: int):
         # same service functions, on whatever could be read, so that nothing the page could
         # know of is left to fail at "Place call-off".
         valid = form.validate_on_submit()
-        co_funding = form.co_funding()
-        rows = [n for n, _, _ in co_funding]
-        start_date, end_date = parse_day(form.start_date.data), parse_day(form.end_date.data)
-        outcome_term, errors = _outcome_term_answers(form, listing, start_date)
-        if (total := sum(points for *_, points in co_funding)) >= 10_000:
-            errors[f"share_{rows[0]}"] = [
-                f"The co-funders' shares add up to {total / 100:g}%: together they must come "
-                "to less than 100%, leaving your organisation a share"
-            ]
-            co_funding = []  # the rules on shares would only say the same
-        answers = {
-            "listing_id": listing.id,
-            "quantity": parse_whole_number(form.quantity.data),
-            "start_date": start_date.isoformat() if start_date else None,
-            "end_date": end_date.isoformat() if end_date else None,
-            "crn": form.crn.data or "",
-            "pdu": form.pdu.data or "",
-            "po_number": form.po_number.data or "",
-            "choice_reason": form.choice_reason.data,
-            "choice_reason_detail": form.choice_reason_detail.data or "",
-            "notes_for_provider": form.notes_for_provider.data or "",
-            "co_funding": [(org_id, points) for _, org_id, points in co_funding],
-            "outcome_term": outcome_term,
-        }
-        refusals: list = []
-        try:
-            service_errors = order_placing.check_call_off(
-                current_user,
-                organisation,
-                listing.id,
-                _details(answers, organisation),
-                refusals=refusals,
-            )
-        except NotFound:
-            service_errors = {"": ["This service cannot be bought at the moment"]}
-        for refusal in refusals:
-            if isinstance(refusal, route.AboveDirectAwardLimit):
-                # A short error on the quantity; why, and what to do instead, beside it.
-                [message] = refusal.errors["quantity"]
-                service_errors["quantity"] = [
-                    refusal.short if m == message else m for m in service_errors["quantity"]
-                ]
-                limit_explanation = refusal.explanation
+        answers, errors, rows = _read_answers(form, listing)
+        service_errors, limit_explanation = _check_answers(organisation, listing, answers)
         if valid and not errors and not service_errors and not any(f.errors for f in form):
             token = token if token in drafts else secrets.token_urlsafe(16)
             drafts[token] = answers
@@ -259,6 +202,83 @@ def place(listing_id: int):
         token=token,
         limit_explanation=limit_explanation,
     )
+
+
+def _fill_in(form: PlaceCallOffForm, draft: dict) -> None:
+    """The question page with the draft's answers, to change them."""
+    form.quantity.data = str(draft["quantity"])
+    form.start_date.data = draft["start_date"]
+    form.end_date.data = draft["end_date"]
+    for name in ("crn", "pdu", "po_number", "choice_reason", "choice_reason_detail"):
+        getattr(form, name).data = draft[name]
+    form.notes_for_provider.data = draft["notes_for_provider"]
+    for n, (org_id, points) in enumerate(draft["co_funding"], start=1):
+        getattr(form, f"co_funder_{n}").data = str(org_id)
+        getattr(form, f"share_{n}").data = f"{points / 100:g}"
+    if term := draft.get("outcome_term"):
+        form.outcome.data = term["outcome"]
+        form.outcome_tariff.data = f"{term['tariff_pence'] // 100}.{term['tariff_pence'] % 100:02d}"
+        form.outcome_earliest_claim_on.data = term["earliest_claim_on"]
+        form.outcome_evidence_required.data = term["evidence_required"]
+        form.outcome_cap.data = str(term["cap"])
+
+
+def _read_answers(form: PlaceCallOffForm, listing) -> tuple[dict, dict, list[int]]:
+    """The question page's answers as a draft (whatever could be read), the errors the page
+    itself finds by form field, and the form's co-funder row numbers."""
+    co_funding = form.co_funding()
+    rows = [n for n, _, _ in co_funding]
+    start_date, end_date = parse_day(form.start_date.data), parse_day(form.end_date.data)
+    outcome_term, errors = _outcome_term_answers(form, listing, start_date)
+    if (total := sum(points for *_, points in co_funding)) >= 10_000:
+        errors[f"share_{rows[0]}"] = [
+            f"The co-funders' shares add up to {total / 100:g}%: together they must come "
+            "to less than 100%, leaving your organisation a share"
+        ]
+        co_funding = []  # the rules on shares would only say the same
+    answers = {
+        "listing_id": listing.id,
+        "quantity": parse_whole_number(form.quantity.data),
+        "start_date": start_date.isoformat() if start_date else None,
+        "end_date": end_date.isoformat() if end_date else None,
+        "crn": form.crn.data or "",
+        "pdu": form.pdu.data or "",
+        "po_number": form.po_number.data or "",
+        "choice_reason": form.choice_reason.data,
+        "choice_reason_detail": form.choice_reason_detail.data or "",
+        "notes_for_provider": form.notes_for_provider.data or "",
+        "co_funding": [(org_id, points) for _, org_id, points in co_funding],
+        "outcome_term": outcome_term,
+    }
+    return answers, errors, rows
+
+
+def _check_answers(
+    organisation: Organisation, listing, answers: dict
+) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+    """Every rule placing checks, by the service, on the answers: its errors by service key,
+    and, above the direct-award limit, why and what to do instead."""
+    limit_explanation: tuple[str, ...] = ()
+    refusals: list = []
+    try:
+        service_errors = order_placing.check_call_off(
+            current_user,
+            organisation,
+            listing.id,
+            _details(answers, organisation),
+            refusals=refusals,
+        )
+    except NotFound:
+        service_errors = {"": ["This service cannot be bought at the moment"]}
+    for refusal in refusals:
+        if isinstance(refusal, route.AboveDirectAwardLimit):
+            # A short error on the quantity; why, and what to do instead, beside it.
+            [message] = refusal.errors["quantity"]
+            service_errors["quantity"] = [
+                refusal.short if m == message else m for m in service_errors["quantity"]
+            ]
+            limit_explanation = refusal.explanation
+    return service_errors, limit_explanation
 
 
 @bp.route("/new/<int:listing_id>/check/<token>", methods=["GET", "POST"])
@@ -277,44 +297,75 @@ def check(listing_id: int, token: str):
     form = PlaceConfirmForm()
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
-        fingerprint = json.dumps(draft, sort_keys=True)
         try:
-            call_off, _ = order_placing.place_call_off_once(
-                current_user,
-                organisation,
-                listing.id,
-                details,
-                key=f"form:{token}",
-                request_fingerprint=fingerprint,
-                # What this page showed when Place was pressed: a price that has changed
-                # since places nothing, and the page shows the new one and asks again.
-                price_seen=order_details.PriceSeen.from_token(form.price_seen.data),
-            )
-            commit()
-        except NotFound:
-            rollback()
-            abort(404)
+            call_off = _place_once(organisation, listing.id, details, draft, token, form)
         except order_details.PriceChanged as error:
             # The price moved after this page showed it: this page again, with the new price
             # and what the call-off would now cost, to be checked and placed again.
-            rollback()
             errors = error.errors
         except DomainError as error:
             # Something changed since the question page checked (a budget used up meanwhile):
             # back to the question page, with each error on the answer to change.
-            rollback()
             drafts[token] = {**draft, "refused": error.errors}
             session[DRAFTS_KEY] = drafts
             return redirect(url_for("orders.place", listing_id=listing.id, draft=token))
-        except IntegrityError:  # the same answers were sent twice at once: show the first
-            rollback()
-            call_off = order_placing.placed_with_key(current_user, f"form:{token}", fingerprint)
-            if call_off is None:
-                raise
-        if not errors:
+        else:
             drafts.pop(token, None)
             session[DRAFTS_KEY] = drafts
             return redirect(url_for("orders.placed", call_off_id=call_off.id))
+    return _check_page(form, organisation, listing, token, draft, details, errors)
+
+
+def _place_once(
+    organisation: Organisation,
+    listing_id: int,
+    details: order_details.CallOffDetails,
+    draft: dict,
+    token: str,
+    form: PlaceConfirmForm,
+) -> CallOff:
+    """The call-off the draft describes, placed and committed once whatever is pressed twice
+    (the same answers sent twice at once: the first). A rule refusing it: rolled back and
+    raised; no such listing: 404."""
+    fingerprint = json.dumps(draft, sort_keys=True)
+    try:
+        call_off, _ = order_placing.place_call_off_once(
+            current_user,
+            organisation,
+            listing_id,
+            details,
+            key=f"form:{token}",
+            request_fingerprint=fingerprint,
+            # What this page showed when Place was pressed: a price that has changed
+            # since places nothing, and the page shows the new one and asks again.
+            price_seen=order_details.PriceSeen.from_token(form.price_seen.data),
+        )
+        commit()
+    except NotFound:
+        rollback()
+        abort(404)
+    except DomainError:
+        rollback()
+        raise
+    except IntegrityError:  # the same answers were sent twice at once: show the first
+        rollback()
+        call_off = order_placing.placed_with_key(current_user, f"form:{token}", fingerprint)
+        if call_off is None:
+            raise
+    return call_off
+
+
+def _check_page(
+    form: PlaceConfirmForm,
+    organisation: Organisation,
+    listing,
+    token: str,
+    draft: dict,
+    details: order_details.CallOffDetails,
+    errors: dict[str, list[str]],
+):
+    """Check your answers, at today's price (the one "Place call-off" is then held to); with a
+    changed price's errors, 409."""
     price = listing.price_on(clock.london_date(None))
     value = (
         call_offs.call_off_value(price.unit_price_pence, details.quantity, listing.vat_treatment)
