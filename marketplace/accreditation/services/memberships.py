@@ -342,42 +342,10 @@ def renew_evidence(
     checked replaces it (the first is marked superseded), so one renewal per answer waits.
     """
     application = answer.application
-    if not can_apply(actor, application.organisation):
-        raise NotFound("Answer not found")
-    if not answer.criterion.evidence_expires:
-        raise BusinessRuleViolation({"answer": ["This evidence does not expire"]})
-    if application.status != ApplicationStatus.ADMITTED:
-        raise BusinessRuleViolation({"answer": ["Only evidence of an admission can be renewed"]})
-    if evidence_file.organisation_id != application.organisation_id:
-        raise BusinessRuleViolation({"file": ["Upload the renewed evidence"]})
     today = london_date(at)
-    if not isinstance(expires_on, date) or expires_on <= today:
-        raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
-    check_date_horizon("expires_on", expires_on, "The expiry date", today=today)
-    if answer.evidence_expires_on is not None and expires_on <= answer.evidence_expires_on:
-        current = answer.evidence_expires_on
-        raise BusinessRuleViolation(
-            {
-                "expires_on": [
-                    "Renewed evidence must expire after the evidence it replaces, which expires "
-                    f"on {current.day} {current:%B %Y}"
-                ]
-            }
-        )
+    _check_renewal(actor, answer, evidence_file, expires_on, today)
     now = at or utcnow()
-    superseded = pending_renewal(answer)
-    if superseded is not None:
-        check_transition(
-            superseded, RenewalStatus.SUPERSEDED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL
-        )
-        _decide(None, superseded, RenewalStatus.SUPERSEDED, None, now)
-        audit.record(
-            actor,
-            "evidence.renewal_superseded",
-            superseded,
-            before={"status": RenewalStatus.PENDING},
-            after={"status": RenewalStatus.SUPERSEDED},
-        )
+    _supersede_pending_renewal(actor, answer, now)
     renewal = EvidenceRenewal(
         answer=answer,
         file_id=evidence_file.id,
@@ -403,6 +371,59 @@ def renew_evidence(
             "replaces_expires_on": answer.evidence_expires_on,
         },
     )
+    _tell_assessors(renewal)
+    return renewal
+
+
+def _check_renewal(
+    actor: User, answer: Answer, evidence_file: EvidenceFile, expires_on: date, today: date
+) -> None:
+    """Renewed evidence is the provider's own file, for expiring evidence of an admission, and
+    expires in the future, after the evidence it replaces."""
+    application = answer.application
+    if not can_apply(actor, application.organisation):
+        raise NotFound("Answer not found")
+    if not answer.criterion.evidence_expires:
+        raise BusinessRuleViolation({"answer": ["This evidence does not expire"]})
+    if application.status != ApplicationStatus.ADMITTED:
+        raise BusinessRuleViolation({"answer": ["Only evidence of an admission can be renewed"]})
+    if evidence_file.organisation_id != application.organisation_id:
+        raise BusinessRuleViolation({"file": ["Upload the renewed evidence"]})
+    if not isinstance(expires_on, date) or expires_on <= today:
+        raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
+    check_date_horizon("expires_on", expires_on, "The expiry date", today=today)
+    if answer.evidence_expires_on is not None and expires_on <= answer.evidence_expires_on:
+        current = answer.evidence_expires_on
+        raise BusinessRuleViolation(
+            {
+                "expires_on": [
+                    "Renewed evidence must expire after the evidence it replaces, which expires "
+                    f"on {current.day} {current:%B %Y}"
+                ]
+            }
+        )
+
+
+def _supersede_pending_renewal(actor: User, answer: Answer, now: datetime) -> None:
+    """The renewal of ``answer`` still waiting, if any, is superseded: one renewal waits."""
+    superseded = pending_renewal(answer)
+    if superseded is None:
+        return
+    check_transition(superseded, RenewalStatus.SUPERSEDED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL)
+    _decide(None, superseded, RenewalStatus.SUPERSEDED, None, now)
+    audit.record(
+        actor,
+        "evidence.renewal_superseded",
+        superseded,
+        before={"status": RenewalStatus.PENDING},
+        after={"status": RenewalStatus.SUPERSEDED},
+    )
+
+
+def _tell_assessors(renewal: EvidenceRenewal) -> None:
+    """Each assessor is asked to check the renewed evidence (through the outbox)."""
+    answer = renewal.answer
+    application = answer.application
     link = _renewal_url(renewal)
     for user in assessors():
         queue_email(
@@ -412,11 +433,10 @@ def renew_evidence(
             application=application,
             organisation=application.organisation,
             criterion=answer.criterion,
-            expires_on=expires_on,
+            expires_on=renewal.expires_on,
             current_expires_on=answer.evidence_expires_on,
             link=link,
         )
-    return renewal
 
 
 # How a decision on renewed evidence is refused: for the decision field, saying why it can no
