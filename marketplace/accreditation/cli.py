@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from marketplace.accounts.services.common import get_user_by_email
 from marketplace.accreditation.models import EvidenceRenewal
 from marketplace.accreditation.services import memberships
-from marketplace.accreditation.services.memberships import check_expiry
+from marketplace.accreditation.services.expiry import check_expiry
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import DomainError
 

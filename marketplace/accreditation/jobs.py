@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from marketplace.accreditation.services.memberships import check_expiry
+from marketplace.accreditation.services.expiry import check_expiry
 from marketplace.core.scheduler.registry import job
 
 

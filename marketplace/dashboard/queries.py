@@ -25,11 +25,8 @@ from marketplace.accreditation.models import (
     MembershipStatus,
     RedeclarationRequest,
 )
-from marketplace.accreditation.services.memberships import (
-    EXPIRY_WARNING_DAYS,
-    count_pending_renewals,
-    expiring_within,
-)
+from marketplace.accreditation.services.evidence import EXPIRY_WARNING_DAYS, expiring_within
+from marketplace.accreditation.services.memberships import count_pending_renewals
 from marketplace.catalogue.services.vat import listings_needing_vat_registration
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db

@@ -25,7 +25,7 @@ from marketplace.accreditation.models import (
     RenewalStatus,
     SuspensionCause,
 )
-from marketplace.accreditation.services import memberships
+from marketplace.accreditation.services import expiry, memberships
 from marketplace.core.audit import AuditEvent, record
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionDenied
@@ -70,7 +70,7 @@ def test_renewed_evidence_does_not_count_until_accepted(app):
     assert insurance.outcome == AnswerOutcome.PASS
     assert renewal.replaces_file_id == old_file and renewal.replaces_expires_on == expires
 
-    run = memberships.check_expiry(date(2027, 3, 11))
+    run = expiry.check_expiry(date(2027, 3, 11))
     commit()
     assert run.suspended_for_evidence == 2
     assert statuses() == {MembershipStatus.SUSPENDED}
@@ -108,7 +108,7 @@ def test_a_member_who_renews_in_time_and_is_accepted_never_lapses(app):
             )
         if day == date(2027, 3, 2):
             memberships.accept_renewed_evidence(assessor, renewal, at=at(day))
-        run = memberships.check_expiry(day)
+        run = expiry.check_expiry(day)
         commit()
         assert run.suspended_for_evidence == 0, day
         day += timedelta(days=1)
@@ -125,7 +125,7 @@ def test_a_reminder_is_not_sent_while_renewed_evidence_waits(app):
     memberships.renew_evidence(
         admin, insurance, upload(organisation, admin), date(2028, 3, 1), at=at(date(2027, 2, 1))
     )
-    memberships.check_expiry(date(2027, 3, 5))
+    expiry.check_expiry(date(2027, 3, 5))
     commit()
     assert count_emails("accreditation_evidence_reminder") == 0
 
@@ -160,7 +160,7 @@ def test_rejecting_keeps_the_evidence_in_force_and_tells_the_provider_why(app):
     )
     assert count_actions("evidence.rejected") == 1
     # The rejected file does not count: the member lapses when the old evidence expires.
-    assert memberships.check_expiry(date(2027, 3, 11)).suspended_for_evidence == 2
+    assert expiry.check_expiry(date(2027, 3, 11)).suspended_for_evidence == 2
 
 
 def test_deciding_twice_is_refused_and_writes_nothing_more(app):
@@ -261,7 +261,7 @@ def _suspend_for_expiry(expires: date):
     renewal = memberships.renew_evidence(
         admin, insurance, upload(organisation, admin), date(2028, 3, 1), at=at(date(2027, 3, 1))
     )
-    memberships.check_expiry(expires + timedelta(days=1))
+    expiry.check_expiry(expires + timedelta(days=1))
     commit()
     rows = list(db.session.scalars(sa.select(LotMembership).order_by(LotMembership.id)))
     assert {m.suspension_cause for m in rows} == {SuspensionCause.EVIDENCE_EXPIRED}

@@ -15,7 +15,7 @@ from marketplace.accreditation.models import (
     MembershipStatus,
     SuspensionCause,
 )
-from marketplace.accreditation.services import assessment, memberships
+from marketplace.accreditation.services import assessment, expiry, memberships
 from marketplace.core.audit import AuditEvent
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
@@ -71,12 +71,12 @@ def test_expired_evidence_suspends_and_accepted_renewal_reinstates(app):
     world, organisation, admin, assessor, application, insurance = admitted(tomorrow)
     admin_email = admin.email
 
-    run = memberships.check_expiry(today)
+    run = expiry.check_expiry(today)
     commit()
     assert run.suspended_for_evidence == 0
     assert statuses() == {MembershipStatus.ACTIVE}
 
-    run = memberships.check_expiry(tomorrow + timedelta(days=1))
+    run = expiry.check_expiry(tomorrow + timedelta(days=1))
     commit()
     assert run.suspended_for_evidence == 2
     rows = db.session.scalars(sa.select(LotMembership)).all()
@@ -92,7 +92,7 @@ def test_expired_evidence_suspends_and_accepted_renewal_reinstates(app):
 
     # Running again the same day, or the next, does nothing more.
     for later in (tomorrow + timedelta(days=1), tomorrow + timedelta(days=2)):
-        run = memberships.check_expiry(later)
+        run = expiry.check_expiry(later)
         commit()
         assert run.suspended_for_evidence == 0 and run.reminders == 0
     assert count_emails("accreditation_evidence_expired") == 1
@@ -107,7 +107,7 @@ def test_expired_evidence_suspends_and_accepted_renewal_reinstates(app):
     commit()
     assert statuses() == {MembershipStatus.SUSPENDED}
     assert count_emails("accreditation_evidence_renewed") == 2  # assessor and authority admin
-    memberships.check_expiry(date(2027, 3, 4))
+    expiry.check_expiry(date(2027, 3, 4))
     assert statuses() == {MembershipStatus.SUSPENDED}
 
     reinstated = memberships.accept_renewed_evidence(assessor, renewal, at=at)
@@ -126,7 +126,7 @@ def test_expired_evidence_suspends_and_accepted_renewal_reinstates(app):
     assert count_actions("evidence.accepted") == 1
     assert count_actions("membership.reinstated") == 2
 
-    run = memberships.check_expiry(date(2027, 3, 5))
+    run = expiry.check_expiry(date(2027, 3, 5))
     commit()
     assert run.suspended_for_evidence == 0 and run.reminders == 0
     assert statuses() == {MembershipStatus.ACTIVE}
@@ -146,8 +146,8 @@ def test_reminders_at_30_and_7_days_are_sent_once(app):
         date(2027, 6, 29): 2,
     }
     for day, total in expected.items():
-        memberships.check_expiry(day)
-        memberships.check_expiry(day)  # a second run the same day sends nothing more
+        expiry.check_expiry(day)
+        expiry.check_expiry(day)  # a second run the same day sends nothing more
         commit()
         assert count_emails("accreditation_evidence_reminder") == total, day
     assert count_actions("evidence.reminder_30") == 1
@@ -162,7 +162,7 @@ def test_reminders_at_30_and_7_days_are_sent_once(app):
 
 def test_late_first_run_sends_only_the_seven_day_reminder(app):
     admitted(date(2027, 6, 30))
-    memberships.check_expiry(date(2027, 6, 26))
+    expiry.check_expiry(date(2027, 6, 26))
     commit()
     assert count_actions("evidence.reminder_30") == 0
     assert count_actions("evidence.reminder_7") == 1
@@ -193,13 +193,13 @@ def test_overdue_redeclaration_suspends_until_answered(app):
     assert request.due_on == date(2027, 4, 2)
     assert count_emails("accreditation_declaration_renewal") == 1
 
-    assert memberships.check_expiry(date(2027, 4, 2)).suspended_for_redeclaration == 0
-    run = memberships.check_expiry(date(2027, 4, 5))
+    assert expiry.check_expiry(date(2027, 4, 2)).suspended_for_redeclaration == 0
+    run = expiry.check_expiry(date(2027, 4, 5))
     commit()
     assert run.suspended_for_redeclaration == 1
     assert membership.status == MembershipStatus.SUSPENDED
     assert membership.suspension_cause == SuspensionCause.REDECLARATION_OVERDUE
-    assert memberships.check_expiry(date(2027, 4, 5)).suspended_for_redeclaration == 0
+    assert expiry.check_expiry(date(2027, 4, 5)).suspended_for_redeclaration == 0
 
     memberships.answer_redeclaration(admin, request, at=datetime(2027, 4, 6, 9, tzinfo=UTC))
     commit()

@@ -14,7 +14,7 @@ from marketplace import create_app
 from marketplace.accounts.models import Role, User
 from marketplace.accreditation import uploads
 from marketplace.accreditation.models import EvidenceRenewal, MembershipStatus, RenewalStatus
-from marketplace.accreditation.services import memberships
+from marketplace.accreditation.services import expiry, memberships
 from marketplace.core.db import commit, db
 from marketplace.core.errors import BusinessRuleViolation
 from tests.accreditation.test_expiry import admitted, count_actions, count_emails, statuses
@@ -32,7 +32,7 @@ def test_parallel_decisions_on_one_renewal_happen_once(app):
     renewal = memberships.renew_evidence(
         admin, insurance, evidence, date(2028, 3, 10), at=datetime(2027, 3, 1, tzinfo=UTC)
     )
-    memberships.check_expiry(date(2027, 3, 11))
+    expiry.check_expiry(date(2027, 3, 11))
     authority = assessor.organisations[0]
     deciders = [make_member(Role.ASSESSOR, authority).id for _ in range(CLIENTS)]
     commit()

@@ -21,7 +21,7 @@ from marketplace.accreditation.models import (
     RenewalStatus,
     SuspensionCause,
 )
-from marketplace.accreditation.services import memberships
+from marketplace.accreditation.services import expiry, memberships
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from marketplace.core.notifications.models import Notification
@@ -40,7 +40,7 @@ def waiting(app):
     world, organisation, admin, assessor, application, insurance = admitted(
         today - timedelta(days=2)
     )
-    memberships.check_expiry(today)
+    expiry.check_expiry(today)
     evidence = uploads.store_evidence(admin, organisation, "insurance-renewed.pdf", io.BytesIO(PDF))
     renewal = memberships.renew_evidence(admin, insurance, evidence, today + timedelta(days=365))
     commit()

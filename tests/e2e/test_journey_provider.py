@@ -580,7 +580,7 @@ def test_p8_claim_outcomes_with_evidence_one_verified_one_rejected_with_the_reas
 def test_p6_s1_renew_expiring_evidence_the_assessor_accepts_it_and_the_membership_never_lapses(
     journey, other_journey, live_server, tmp_path
 ):
-    from marketplace.accreditation.services import memberships
+    from marketplace.accreditation.services import expiry
 
     assessing = other_journey
     world = worlds.member_with_expiring_evidence(live_server, days_left=20)
@@ -637,7 +637,7 @@ def test_p6_s1_renew_expiring_evidence_the_assessor_accepts_it_and_the_membershi
 
     # --- The old certificate's expiry passes: the membership stays active ---------------------
     with live_server.app.app_context():
-        memberships.check_expiry(world.expires_on + timedelta(days=1))  # the daily job
+        expiry.check_expiry(world.expires_on + timedelta(days=1))  # the daily job
         worlds.commit_and_close()
     journey.follow("Home", within="#service-navigation")
     assert "Evidence to renew" not in journey.main_text()

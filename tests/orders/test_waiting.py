@@ -234,14 +234,14 @@ def test_the_home_page_with_call_offs_stays_within_its_queries(
 
 
 def test_the_list_puts_what_waits_first_whatever_the_page(web, world, app, monkeypatch):
-    from marketplace.orders import views
+    from marketplace.orders.views import lists
 
     made = one_of_each(world, app, monkeypatch)
     newer = [place(world) for _ in range(3)]  # sent: these wait for the provider too
     for call_off in newer:
         responses.accept(world.provider_admin, call_off)  # … no longer
     commit()
-    monkeypatch.setattr(views, "PER_PAGE", 2)
+    monkeypatch.setattr(lists, "PER_PAGE", 2)
     web.as_user(world.provider_admin, world.provider)
     first_page = web.get("/call-offs/").get_data(as_text=True)
     panel = first_page.split('class="govuk-inset-text"', 1)[1].split("</div>", 1)[0]
@@ -252,11 +252,11 @@ def test_the_list_puts_what_waits_first_whatever_the_page(web, world, app, monke
     assert made["sent"].reference in panel and made["buyer_proposed"].reference in panel
     assert made["provider_proposed"].reference not in panel
 
-    monkeypatch.setattr(views, "WAITING_SHOWN", 1)
+    monkeypatch.setattr(lists, "WAITING_SHOWN", 1)
     panel = web.get("/call-offs/").get_data(as_text=True).split('class="govuk-inset-text"', 1)[1]
     assert "the 1 most pressing first" in panel and "See all 2 waiting" in panel
 
-    monkeypatch.setattr(views, "PER_PAGE", 25)
+    monkeypatch.setattr(lists, "PER_PAGE", 25)
     waiting = web.get("/call-offs/?waiting=yes").get_data(as_text=True)
     table = waiting.split("<table", 1)[1]
     assert made["sent"].reference in table and made["buyer_proposed"].reference in table

@@ -1,8 +1,5 @@
-"""Membership use cases: suspend, reinstate, remove, renewed declarations and evidence expiry.
-
-``check_expiry`` runs daily from ``flask accreditation check-expiry``; it is safe to run again the
-same day: reminders are sent once (the audit log records each one) and only active memberships
-are suspended.
+"""Membership use cases: suspend, reinstate, remove, renewed declarations and renewed evidence.
+(The daily expiry check is ``services.expiry``; which evidence expires, ``services.evidence``.)
 
 Renewed evidence waits in ``EvidenceRenewal`` until an assessor accepts or rejects it (page,
 API and ``flask accreditation accept-evidence`` / ``reject-evidence`` all call the services
@@ -12,8 +9,7 @@ here); only accepted evidence is on the answer, and only the answer counts for e
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -43,8 +39,8 @@ from marketplace.accreditation.models import (
 )
 from marketplace.accreditation.permissions import can_apply, can_assess, can_manage_memberships
 from marketplace.accreditation.services.applications import assessors, email_provider
+from marketplace.accreditation.services.evidence import current_memberships, evidence_outstanding
 from marketplace.core import audit
-from marketplace.core.audit import AuditEvent
 from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import (
@@ -66,7 +62,6 @@ MEMBERSHIP_FIELDS = [
     "removal_reason",
     "removal_details",
 ]
-REMINDER_DAYS = (30, 7)
 SUSPENSION_REASON_MISSING = "Give the reason for suspending this member"
 REDECLARATION_REASON_MISSING = "Give the reason for asking for a renewed self-declaration"
 REMOVAL_DETAILS_MISSING = "Give the details of why you are removing this member"
@@ -314,185 +309,6 @@ def _open_overdue_requests(membership: LotMembership, today: date) -> list[Redec
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Expiring evidence
-
-
-def _evidence_answers(organisation_id: int | None = None) -> list[Answer]:
-    """Answers with expiring evidence on admitted applications, one per organisation and criterion.
-
-    Where an organisation has answered the same criterion more than once, the latest expiry wins.
-    """
-    query = (
-        sa.select(Answer)
-        .join(Application, Application.id == Answer.application_id)
-        .where(
-            Answer.evidence_expires_on.is_not(None),
-            Application.status == ApplicationStatus.ADMITTED,
-        )
-        .options(
-            selectinload(Answer.application).selectinload(Application.organisation),
-            selectinload(Answer.criterion).selectinload(Criterion.lot),
-        )
-        .order_by(Answer.id)
-    )
-    if organisation_id is not None:
-        query = query.where(Application.organisation_id == organisation_id)
-    latest: dict[tuple[int, int], Answer] = {}
-    for row in db.session.scalars(query):
-        key = (row.application.organisation_id, row.criterion_id)
-        if key not in latest or row.evidence_expires_on > latest[key].evidence_expires_on:
-            latest[key] = row
-    return list(latest.values())
-
-
-def _reminder_sent(action: str, key: str) -> bool:
-    return (
-        db.session.scalar(
-            sa.select(AuditEvent.id)
-            .where(
-                AuditEvent.action == action,
-                AuditEvent.object_type == "answer",
-                AuditEvent.object_id == key,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def _current_memberships(organisation_id: int, arrangement_id: int) -> list[LotMembership]:
-    return list(
-        db.session.scalars(
-            sa.select(LotMembership)
-            .where(
-                LotMembership.organisation_id == organisation_id,
-                LotMembership.arrangement_id == arrangement_id,
-                LotMembership.status != MembershipStatus.REMOVED,
-            )
-            .order_by(LotMembership.id)
-        )
-    )
-
-
-@dataclass
-class ExpiryRun:
-    """What one run of ``check_expiry`` did."""
-
-    reminders: int = 0
-    suspended_for_evidence: int = 0
-    suspended_for_redeclaration: int = 0
-    suspended_ids: list[int] = field(default_factory=list)
-
-
-def check_expiry(today: date | None = None, *, at: datetime | None = None) -> ExpiryRun:
-    """Send evidence reminders, and suspend members whose evidence or declaration is overdue."""
-    today = today or london_date(at)
-    now = at or utcnow()
-    run = ExpiryRun()
-
-    # Only accepted evidence counts (the answer's): a renewal waiting to be checked does not stop
-    # a suspension, though it does stop reminders to upload what has been uploaded.
-    waiting = set(
-        db.session.scalars(
-            sa.select(EvidenceRenewal.answer_id).where(
-                EvidenceRenewal.status == RenewalStatus.PENDING
-            )
-        )
-    )
-    for row in _evidence_answers():
-        application = row.application
-        memberships = _current_memberships(application.organisation_id, application.arrangement_id)
-        if not memberships:
-            continue
-        days_left = (row.evidence_expires_on - today).days
-        key = f"{row.id}@{row.evidence_expires_on.isoformat()}"
-        if days_left <= 0:
-            active = [m for m in memberships if m.status == MembershipStatus.ACTIVE]
-            if not active:
-                continue
-            reason = (
-                f"The evidence for “{row.criterion.question}” expired on "
-                f"{row.evidence_expires_on.day} {row.evidence_expires_on:%B %Y}"
-            )
-            for membership in active:
-                suspend(
-                    None,
-                    membership,
-                    reason,
-                    SuspensionCause.EVIDENCE_EXPIRED,
-                    at=now,
-                    notify=False,
-                )
-                run.suspended_for_evidence += 1
-                run.suspended_ids.append(membership.id)
-            email_provider(
-                application.organisation,
-                "accreditation_evidence_expired",
-                answer=row,
-                criterion=row.criterion,
-                application=application,
-                arrangement=application.arrangement,
-                memberships=active,
-                renewal_waiting=row.id in waiting,
-            )
-            continue
-        if row.id in waiting:
-            continue
-        for days in REMINDER_DAYS:
-            # The nearest window applies: a 7-day reminder replaces a 30-day one not yet sent.
-            if days_left > days or (days == 30 and days_left <= 7):
-                continue
-            action = f"evidence.reminder_{days}"
-            if _reminder_sent(action, key):
-                continue
-            email_provider(
-                application.organisation,
-                "accreditation_evidence_reminder",
-                answer=row,
-                criterion=row.criterion,
-                application=application,
-                arrangement=application.arrangement,
-                days_left=days_left,
-            )
-            audit.record(
-                None,
-                action,
-                object_type="answer",
-                object_id=key,
-                organisation=application.organisation,
-                after={"expires_on": row.evidence_expires_on, "days_left": days_left},
-            )
-            run.reminders += 1
-
-    overdue = db.session.scalars(
-        sa.select(RedeclarationRequest)
-        .join(LotMembership, LotMembership.id == RedeclarationRequest.membership_id)
-        .where(
-            RedeclarationRequest.answered_at.is_(None),
-            RedeclarationRequest.due_on < today,
-            LotMembership.status == MembershipStatus.ACTIVE,
-        )
-        .order_by(RedeclarationRequest.id)
-    ).all()
-    for request in overdue:
-        membership = request.membership
-        if membership.status != MembershipStatus.ACTIVE:
-            continue  # several overdue requests for one membership
-        suspend(
-            None,
-            membership,
-            f"The renewed declaration asked for was due by "
-            f"{request.due_on.day} {request.due_on:%B %Y} and has not been made",
-            SuspensionCause.REDECLARATION_OVERDUE,
-            at=now,
-        )
-        run.suspended_for_redeclaration += 1
-        run.suspended_ids.append(membership.id)
-    db.session.flush()
-    return run
-
-
 def _memberships_url() -> str:
     """The provider's "Our accreditation" page: its memberships and what it must do."""
     return absolute_url("accreditation.memberships")
@@ -526,42 +342,10 @@ def renew_evidence(
     checked replaces it (the first is marked superseded), so one renewal per answer waits.
     """
     application = answer.application
-    if not can_apply(actor, application.organisation):
-        raise NotFound("Answer not found")
-    if not answer.criterion.evidence_expires:
-        raise BusinessRuleViolation({"answer": ["This evidence does not expire"]})
-    if application.status != ApplicationStatus.ADMITTED:
-        raise BusinessRuleViolation({"answer": ["Only evidence of an admission can be renewed"]})
-    if evidence_file.organisation_id != application.organisation_id:
-        raise BusinessRuleViolation({"file": ["Upload the renewed evidence"]})
     today = london_date(at)
-    if not isinstance(expires_on, date) or expires_on <= today:
-        raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
-    check_date_horizon("expires_on", expires_on, "The expiry date", today=today)
-    if answer.evidence_expires_on is not None and expires_on <= answer.evidence_expires_on:
-        current = answer.evidence_expires_on
-        raise BusinessRuleViolation(
-            {
-                "expires_on": [
-                    "Renewed evidence must expire after the evidence it replaces, which expires "
-                    f"on {current.day} {current:%B %Y}"
-                ]
-            }
-        )
+    _check_renewal(actor, answer, evidence_file, expires_on, today)
     now = at or utcnow()
-    superseded = pending_renewal(answer)
-    if superseded is not None:
-        check_transition(
-            superseded, RenewalStatus.SUPERSEDED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL
-        )
-        _decide(None, superseded, RenewalStatus.SUPERSEDED, None, now)
-        audit.record(
-            actor,
-            "evidence.renewal_superseded",
-            superseded,
-            before={"status": RenewalStatus.PENDING},
-            after={"status": RenewalStatus.SUPERSEDED},
-        )
+    _supersede_pending_renewal(actor, answer, now)
     renewal = EvidenceRenewal(
         answer=answer,
         file_id=evidence_file.id,
@@ -587,6 +371,59 @@ def renew_evidence(
             "replaces_expires_on": answer.evidence_expires_on,
         },
     )
+    _tell_assessors(renewal)
+    return renewal
+
+
+def _check_renewal(
+    actor: User, answer: Answer, evidence_file: EvidenceFile, expires_on: date, today: date
+) -> None:
+    """Renewed evidence is the provider's own file, for expiring evidence of an admission, and
+    expires in the future, after the evidence it replaces."""
+    application = answer.application
+    if not can_apply(actor, application.organisation):
+        raise NotFound("Answer not found")
+    if not answer.criterion.evidence_expires:
+        raise BusinessRuleViolation({"answer": ["This evidence does not expire"]})
+    if application.status != ApplicationStatus.ADMITTED:
+        raise BusinessRuleViolation({"answer": ["Only evidence of an admission can be renewed"]})
+    if evidence_file.organisation_id != application.organisation_id:
+        raise BusinessRuleViolation({"file": ["Upload the renewed evidence"]})
+    if not isinstance(expires_on, date) or expires_on <= today:
+        raise BusinessRuleViolation({"expires_on": ["Enter an expiry date in the future"]})
+    check_date_horizon("expires_on", expires_on, "The expiry date", today=today)
+    if answer.evidence_expires_on is not None and expires_on <= answer.evidence_expires_on:
+        current = answer.evidence_expires_on
+        raise BusinessRuleViolation(
+            {
+                "expires_on": [
+                    "Renewed evidence must expire after the evidence it replaces, which expires "
+                    f"on {current.day} {current:%B %Y}"
+                ]
+            }
+        )
+
+
+def _supersede_pending_renewal(actor: User, answer: Answer, now: datetime) -> None:
+    """The renewal of ``answer`` still waiting, if any, is superseded: one renewal waits."""
+    superseded = pending_renewal(answer)
+    if superseded is None:
+        return
+    check_transition(superseded, RenewalStatus.SUPERSEDED, RENEWAL_TRANSITIONS, **DECIDING_RENEWAL)
+    _decide(None, superseded, RenewalStatus.SUPERSEDED, None, now)
+    audit.record(
+        actor,
+        "evidence.renewal_superseded",
+        superseded,
+        before={"status": RenewalStatus.PENDING},
+        after={"status": RenewalStatus.SUPERSEDED},
+    )
+
+
+def _tell_assessors(renewal: EvidenceRenewal) -> None:
+    """Each assessor is asked to check the renewed evidence (through the outbox)."""
+    answer = renewal.answer
+    application = answer.application
     link = _renewal_url(renewal)
     for user in assessors():
         queue_email(
@@ -596,11 +433,10 @@ def renew_evidence(
             application=application,
             organisation=application.organisation,
             criterion=answer.criterion,
-            expires_on=expires_on,
+            expires_on=renewal.expires_on,
             current_expires_on=answer.evidence_expires_on,
             link=link,
         )
-    return renewal
 
 
 # How a decision on renewed evidence is refused: for the decision field, saying why it can no
@@ -745,11 +581,11 @@ def _lift_evidence_suspensions(
     is still outstanding; one with an overdue declaration stays suspended, for that reason."""
     suspended = [
         m
-        for m in _current_memberships(application.organisation_id, application.arrangement_id)
+        for m in current_memberships(application.organisation_id, application.arrangement_id)
         if m.status == MembershipStatus.SUSPENDED
         and m.suspension_cause == SuspensionCause.EVIDENCE_EXPIRED
     ]
-    if not suspended or _evidence_outstanding(
+    if not suspended or evidence_outstanding(
         application.organisation_id, application.arrangement_id, today
     ):
         return []
@@ -776,22 +612,6 @@ def _lift_evidence_suspensions(
         reinstate(None, membership, at=now, notify=False)
         reinstated.append(membership)
     return reinstated
-
-
-def _evidence_outstanding(organisation_id: int, arrangement_id: int, today: date) -> bool:
-    """Whether any expiring evidence of the organisation is expired, unmarked or failed.
-
-    Only the answer counts: a renewal still waiting for an assessor does not.
-    """
-    for row in _evidence_answers(organisation_id):
-        if row.application.arrangement_id != arrangement_id:
-            continue
-        if row.evidence_expires_on <= today:
-            return True
-        awaiting = row.outcome is None and row.criterion.mandatory and row.criterion.pass_fail
-        if awaiting or row.outcome == AnswerOutcome.FAIL:
-            return True
-    return False
 
 
 def renewals_query() -> sa.Select:
@@ -839,18 +659,3 @@ def latest_renewals(answer_ids: list[int]) -> dict[int, EvidenceRenewal]:
     ):
         latest[renewal.answer_id] = renewal
     return latest
-
-
-# How far ahead a provider is warned of evidence that expires (its accreditation and home pages).
-EXPIRY_WARNING_DAYS = 30
-
-
-def expiring_within(
-    organisation_id: int, today: date, days: int = EXPIRY_WARNING_DAYS
-) -> list[Answer]:
-    """The organisation's evidence that expires within ``days`` (for its accreditation page)."""
-    horizon = today + timedelta(days=days)
-    return sorted(
-        (row for row in _evidence_answers(organisation_id) if row.evidence_expires_on <= horizon),
-        key=lambda row: row.evidence_expires_on,
-    )

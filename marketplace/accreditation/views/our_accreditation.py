@@ -32,6 +32,7 @@ from marketplace.accreditation.models import (
 )
 from marketplace.accreditation.permissions import can_apply
 from marketplace.accreditation.services import memberships as services
+from marketplace.accreditation.services.evidence import expiring_within
 from marketplace.accreditation.views import bp
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db, rollback
@@ -102,7 +103,7 @@ def _recent_renewals(organisation) -> list[EvidenceRenewal]:
 def memberships():
     organisation = _provider_organisation()
     today = london_date()
-    expiring = services.expiring_within(organisation.id, today)
+    expiring = expiring_within(organisation.id, today)
     return render_template(
         "accreditation/memberships/index.html",
         organisation=organisation,
