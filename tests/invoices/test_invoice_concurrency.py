@@ -12,7 +12,7 @@ from marketplace.accounts.models import User
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db
 from marketplace.invoices.models import Invoice, InvoiceCounter
-from marketplace.invoices.services import monthly_run
+from marketplace.invoices.services import issuing, monthly_run
 from marketplace.orders.services import delivery, placing, responses
 from marketplace.orders.services.delivery import DeliveryDetails
 from tests.factories import after_month
@@ -47,13 +47,13 @@ def test_invoices_issued_at_once_take_consecutive_numbers(app):
     assert len(invoice_ids) == CLIENTS
     admin_id, provider_id = world.provider_admin.id, world.provider.id
 
-    def issuing(invoice_id: int):
+    def issue_one(invoice_id: int):
         def job() -> None:
             issuing.issue(db.session.get(User, admin_id), db.session.get(Invoice, invoice_id))
 
         return job
 
-    outcomes = race(app, [issuing(pk) for pk in invoice_ids])
+    outcomes = race(app, [issue_one(pk) for pk in invoice_ids])
     assert outcomes == ["ok"] * CLIENTS
     db.session.expire_all()
     numbers = sorted(db.session.scalars(sa.select(Invoice.number)).all())
