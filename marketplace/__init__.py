@@ -250,6 +250,9 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.catalogue.api_rate_cards import blp as rate_cards_api
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.catalogue.views.search import bp as catalogue_search_bp
+    from marketplace.competitions.api import blp as competitions_api
+    from marketplace.competitions.api import public_blp as competitions_public_api
+    from marketplace.competitions.views import bp as competitions_bp
     from marketplace.core.api import init_api
     from marketplace.core.extensions import csrf
     from marketplace.core.scheduler import views as scheduler_views
@@ -277,6 +280,7 @@ def _register_blueprints(app: Flask) -> None:
         catalogue_search_bp,
         orders_bp,
         funding_bp,
+        competitions_bp,
         invoices_bp,
         outcomes_bp,
         invoices_templates_bp,
@@ -293,6 +297,8 @@ def _register_blueprints(app: Flask) -> None:
         rate_cards_api,
         orders_api,
         funding_api,
+        competitions_api,
+        competitions_public_api,
         outcomes_api,
         invoices_api,
         payments_api,

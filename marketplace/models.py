@@ -32,6 +32,24 @@ from marketplace.catalogue.models import (  # noqa: F401, E402
     ListingPrice,
 )
 from marketplace.catalogue.search import hooks  # noqa: F401, E402 (the search index's upkeep)
+from marketplace.competitions.models import (  # noqa: F401, E402
+    AssessmentSummary,
+    Bid,
+    BidAnswer,
+    BidPriceLine,
+    Clarification,
+    Competition,
+    CompetitionArea,
+    CompetitionDocument,
+    CompetitionEvaluator,
+    CompetitionFunder,
+    CompetitionQuestion,
+    ConsortiumMember,
+    EvaluatorScore,
+    InvitedProvider,
+    ModeratedScore,
+    SocialValueCommitment,
+)
 from marketplace.core.audit import AuditEvent  # noqa: F401
 from marketplace.core.cache import CacheGeneration  # noqa: F401
 from marketplace.core.notifications.models import Notification  # noqa: F401
