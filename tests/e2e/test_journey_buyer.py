@@ -392,6 +392,11 @@ def test_b5_above_the_direct_award_limit_the_buyer_is_told_why_and_what_to_do_in
         "call-offs: start a further competition among every member of the lot in the area, or "
         "buy no more than £5,000.00 including VAT directly.",
     ]
+    # What to do instead is one click away: a further competition for this listing's lot and
+    # area, at the value asked for (100 sessions at £60.00 = £6,000.00, no VAT).
+    href = why.get_by_role("link", name="Start a further competition").get_attribute("href")
+    assert href.startswith("/competitions/new?listing_id=")
+    assert href.endswith("&value_pence=600000")
     assert journey.heading() == f"Buy {world.listing}"  # still the question page
 
     # Nothing was placed: the list holds only what was bought before, and no one was emailed.
