@@ -389,9 +389,14 @@ def test_b5_above_the_direct_award_limit_the_buyer_is_told_why_and_what_to_do_in
         "Call-offs with the same provider in the same lot count together, whichever of its "
         "services they buy.",
         "Needs above the limit must go to further competition, not be split into smaller "
-        "call-offs: ask your commercial team to run a further competition among the lot's "
-        "members, or buy no more than £5,000.00 including VAT directly.",
+        "call-offs: start a further competition among every member of the lot in the area, or "
+        "buy no more than £5,000.00 including VAT directly.",
     ]
+    # What to do instead is one click away: a further competition for this listing's lot and
+    # area, at the value asked for (100 sessions at £60.00 = £6,000.00, no VAT).
+    href = why.get_by_role("link", name="Start a further competition").get_attribute("href")
+    assert href.startswith("/competitions/new?listing_id=")
+    assert href.endswith("&value_pence=600000")
     assert journey.heading() == f"Buy {world.listing}"  # still the question page
 
     # Nothing was placed: the list holds only what was bought before, and no one was emailed.
