@@ -1,7 +1,7 @@
 """further competitions
 
 Revision ID: e506b3d55056
-Revises: c52ade5bfeee
+Revises: e3a91f0c7d42
 Create Date: 2026-12-07 20:39:39.413755
 
 """
@@ -13,7 +13,7 @@ import marketplace.core.db
 
 # revision identifiers, used by Alembic.
 revision = 'e506b3d55056'
-down_revision = 'c52ade5bfeee'
+down_revision = 'e3a91f0c7d42'
 branch_labels = None
 depends_on = None
 
