@@ -32,7 +32,7 @@ from marketplace.accreditation.models import (
     Arrangement,
     ArrangementLot,
 )
-from marketplace.catalogue.models import MAX_UNITS, Unit
+from marketplace.catalogue.models import MAX_UNITS, TITLE_MAX, Unit
 from marketplace.core.clock import utcnow
 from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.core.money import VatTreatment
@@ -40,7 +40,7 @@ from marketplace.orders.models import MAX_VALUE_PENCE, CallOff
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
 REFERENCE_MAX = 20
-TITLE_MAX = 200
+# A title is at most TITLE_MAX (a listing's): it becomes the awarded call-off's service title.
 NEED_MAX = 10_000
 QUESTION_MAX = 2_000
 SCHEME_MAX = 4_000

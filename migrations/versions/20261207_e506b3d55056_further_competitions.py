@@ -29,7 +29,7 @@ def upgrade():
     sa.Column('category_id', sa.Integer(), nullable=False),
     sa.Column('buyer_id', sa.Integer(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('title', sa.String(length=120), nullable=False),
     sa.Column('need', sa.Text(), nullable=False),
     sa.Column('estimated_value_pence', sa.BigInteger(), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
