@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 
-import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -35,9 +34,9 @@ from marketplace.competitions.models import (
     Competition,
     CompetitionDocument,
     CompetitionStatus,
-    InvitedProvider,
     QuestionKind,
 )
+from marketplace.competitions.queries.provider import invitations_query
 from marketplace.competitions.services import bids as bid_services
 from marketplace.competitions.services.bids import (
     AnswerInput,
@@ -75,20 +74,7 @@ def _published(competition_id: int) -> Competition:
 def invited():
     """Your competitions: those your organisation is invited to, with your bid's state."""
     organisation = current_organisation()
-    query = (
-        sa.select(Competition, Bid.status)
-        .join(InvitedProvider, InvitedProvider.competition_id == Competition.id)
-        .outerjoin(
-            Bid,
-            sa.and_(Bid.competition_id == Competition.id, Bid.organisation_id == organisation.id),
-        )
-        .where(InvitedProvider.organisation_id == organisation.id)
-        .order_by(
-            (Competition.status != CompetitionStatus.PUBLISHED),
-            Competition.bid_deadline,
-            Competition.id,
-        )
-    )
+    query = invitations_query(organisation.id)
     page = paginate(
         query,
         page_number(request.args.get("page")),
