@@ -89,8 +89,11 @@ def test_a_question_is_answered_to_every_invited_provider_without_the_asker(worl
     sent = emails("competitions_clarification_answered")
     # Every invited provider's administrator, the asker's too, gets the same words.
     assert sorted(n.to_email for n in sent) == sorted(a.email for a in world.provider_admins)
-    assert all(asker_org.name not in n.body and asker.name not in n.body.split("\n", 1)[1]
-               for n in sent if n.to_email != asker.email)
+    assert all(
+        asker_org.name not in n.body and asker.name not in n.body.split("\n", 1)[1]
+        for n in sent
+        if n.to_email != asker.email
+    )
     assert [c.answer for c in clarifications.published_answers(world.competition)] == ["No pets."]
     with pytest.raises(TransitionConflict, match="already been answered"):
         clarifications.answer_clarification(world.buyer, world.buyer_org, asked, "Again")
@@ -113,7 +116,9 @@ def test_a_provider_not_invited_cannot_ask_or_bid_and_is_told_why(world):
             world.outsider_admin, world.outsider, world.competition, "May I?"
         )
     with pytest.raises(BusinessRuleViolation, match="disregarded.*Join the arrangement"):
-        bids.save_bid(world.outsider_admin, world.outsider, world.competition, complete_input(world))
+        bids.save_bid(
+            world.outsider_admin, world.outsider, world.competition, complete_input(world)
+        )
     assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 0
 
 
@@ -145,7 +150,9 @@ def test_draft_submit_withdraw_resubmit(world):
         bids.save_bid(admin, provider, world.competition, complete_input(world))
     bids.withdraw_bid(admin, provider, bid)
     assert bid.status is BidStatus.WITHDRAWN
-    bids.save_bid(admin, provider, world.competition, complete_input(world, unit_price_pence=24_000))
+    bids.save_bid(
+        admin, provider, world.competition, complete_input(world, unit_price_pence=24_000)
+    )
     bids.submit_bid(admin, provider, bid)
     assert bid.status is BidStatus.SUBMITTED and bid.unit_price_pence == 24_000
     assert len(emails("competitions_bid_submitted")) == 2
@@ -262,8 +269,9 @@ def test_a_consortium_member_that_is_not_a_member_of_the_lot_is_refused_by_name(
         if who == "suspended":
             from marketplace.accreditation.models import MembershipStatus
 
-            make_lot_membership(world.lot, organisation, region_code="A",
-                                status=MembershipStatus.SUSPENDED)
+            make_lot_membership(
+                world.lot, organisation, region_code="A", status=MembershipStatus.SUSPENDED
+            )
     data = complete_input(world, consortium=[MemberInput(organisation.name, "member", 2000)])
     with pytest.raises(BusinessRuleViolation) as refused:
         bids.save_bid(admin, provider, world.competition, data)
