@@ -16,7 +16,13 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from marketplace.accounts.models import Organisation, OrganisationType, Role, User
+from marketplace.accounts.models import (
+    PROVIDER_TYPES,
+    Organisation,
+    OrganisationType,
+    Role,
+    User,
+)
 from marketplace.accounts.services.common import email_people
 from marketplace.accreditation.models import LotMembership, MembershipStatus
 from marketplace.competitions import permissions
@@ -260,24 +266,26 @@ def _check_commitments(data: BidInput, errors: dict) -> None:
 
 
 def _member_organisation(competition: Competition, member: MemberInput) -> Organisation | None:
+    """The organisation named: by key, or by its exact name (any case). Where several providers
+    share the name, the one that is a member of the lot in the areas is meant."""
     if member.organisation_id is not None:
         return db.session.get(Organisation, member.organisation_id)
     if not member.name:
         return None
-    return db.session.scalar(
-        sa.select(Organisation)
-        .where(
-            sa.func.lower(Organisation.name) == member.name.lower(),
-            Organisation.type.in_(
-                [
-                    OrganisationType.PROVIDER_VCSE,
-                    OrganisationType.PROVIDER_PRIVATE,
-                    OrganisationType.PROVIDER_PUBLIC,
-                ]
-            ),
+    named = list(
+        db.session.scalars(
+            sa.select(Organisation)
+            .where(
+                sa.func.lower(Organisation.name) == member.name.lower(),
+                Organisation.type.in_(sorted(PROVIDER_TYPES)),
+            )
+            .order_by(Organisation.id)
+            .limit(10)
         )
-        .order_by(Organisation.id)
-        .limit(1)
+    )
+    return next(
+        (o for o in named if is_lot_member_in_areas(competition, o.id)),
+        named[0] if named else None,
     )
 
 
