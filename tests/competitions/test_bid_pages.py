@@ -204,3 +204,34 @@ def test_answering_is_for_the_lead_buyer_only(world, login):
     pcc = login(world.pcc_approver, world.pcc)
     assert pcc.post(url, data={"answer": "A"}).status_code == 404
     assert db.session.get(Clarification, asked.id).answered_at is None
+
+
+def test_documents_download_for_invited_providers_only(world, login):
+    import os
+
+    from marketplace.accreditation.uploads import evidence_dir
+    from marketplace.competitions.models import CompetitionDocument
+
+    stored = "ab" * 16
+    with open(os.path.join(evidence_dir(), stored), "wb") as handle:
+        handle.write(b"%PDF-1.4 specification")
+    document = CompetitionDocument(
+        competition=world.competition,
+        original_name="Specification.pdf",
+        stored_name=stored,
+        content_type="application/pdf",
+        size_bytes=23,
+        sha256="0" * 64,
+    )
+    db.session.add(document)
+    db.session.commit()
+    url = f"/competitions/{world.competition.id}/documents/{document.id}"
+    page = login(world.provider_admins[0], world.providers[0]).get(
+        f"/competitions/{world.competition.id}/bid"
+    )
+    assert url in page.text and "Specification.pdf" in page.text
+    download = login(world.provider_admins[0], world.providers[0]).get(url)
+    assert download.status_code == 200 and download.data.startswith(b"%PDF")
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert login(world.buyer, world.buyer_org).get(url).status_code == 200
+    assert login(world.outsider_admin, world.outsider).get(url).status_code == 404
