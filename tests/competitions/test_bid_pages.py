@@ -233,5 +233,40 @@ def test_documents_download_for_invited_providers_only(world, login):
     download = login(world.provider_admins[0], world.providers[0]).get(url)
     assert download.status_code == 200 and download.data.startswith(b"%PDF")
     assert "attachment" in download.headers["Content-Disposition"]
-    assert login(world.buyer, world.buyer_org).get(url).status_code == 200
+    download.close()
+    by_buyer = login(world.buyer, world.buyer_org).get(url)
+    assert by_buyer.status_code == 200
+    by_buyer.close()
     assert login(world.outsider_admin, world.outsider).get(url).status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["nul\x00byte", "bell\x07"])
+def test_every_form_refuses_text_that_cannot_be_saved(world, login, bad):
+    """As tests/test_bad_input.py sweeps the demo world's forms (it has no competition yet)."""
+    from tests.test_bad_input import database_fingerprint
+
+    asked = clarifications.ask_clarification(
+        world.provider_admins[0], world.providers[0], world.competition, "Q?"
+    )
+    db.session.commit()
+    c = world.competition.id
+    provider = login(world.provider_admins[0], world.providers[0])
+    form = bid_form(world)
+    fields = {key: bad for key in form if key.startswith("answer_") or key == "unit_price"} | {
+        "consortium_0_name": bad,
+        "commitments_0_what": bad,
+        "price_lines_0_description": bad,
+    }
+    before = database_fingerprint()
+    for url, data in (
+        (f"/competitions/{c}/bid/edit", form | fields),
+        (f"/competitions/{c}/questions/ask", {"question": bad}),
+    ):
+        response = provider.post(url, data=data)
+        assert response.status_code == 422 and "govuk-error-summary" in response.text, url
+    buyer = login(world.buyer, world.buyer_org)
+    response = buyer.post(
+        f"/competitions/{c}/clarifications/{asked.id}/answer", data={"answer": bad}
+    )
+    assert response.status_code == 422
+    assert database_fingerprint() == before
