@@ -270,3 +270,21 @@ def test_every_form_refuses_text_that_cannot_be_saved(world, login, bad):
     )
     assert response.status_code == 422
     assert database_fingerprint() == before
+
+
+def test_a_price_schedule_that_does_not_add_up_is_shown_open_on_the_page(world, login):
+    client = login(world.provider_admins[0], world.providers[0])
+    page = client.post(
+        f"/competitions/{world.competition.id}/bid/edit",
+        data=bid_form(world, price_lines_0_description="Staff", price_lines_0_amount="90000"),
+    )
+    assert page.status_code == 422
+    assert 'href="#price_lines_0_amount"' in page.text
+    assert '<details class="govuk-details" open>' in page.text
+    assert "adds up to £90,000.00" in page.text
+
+
+def test_bids_received_while_sealed_says_why(world, login):
+    page = login(world.buyer, world.buyer_org).get(f"/competitions/{world.competition.id}/bids")
+    assert page.status_code == 403 and "Bids are sealed" in page.text
+    assert "(London time)" in page.text

@@ -592,8 +592,8 @@ def bids_received(
         raise PermissionDenied(
             "Bids are sealed until the bid deadline"
             + (f", {deadline_text(competition.bid_deadline)}" if competition.bid_deadline else "")
-            + ", and the competition is closed: nobody can see them or how many there are "
-            "before then"
+            + ", and the competition is closed: nobody can see them, or how many there are, "
+            "before then."
         )
     return list(
         db.session.scalars(

@@ -50,7 +50,7 @@ from marketplace.competitions.services.common import NOT_INVITED, is_invited
 from marketplace.competitions.views import bp, visible_competition
 from marketplace.core.clock import utcnow
 from marketplace.core.db import commit, db, rollback
-from marketplace.core.errors import DomainError
+from marketplace.core.errors import DomainError, PermissionDenied
 from marketplace.core.filters import london_datetime
 from marketplace.core.forms import basis_points_from_percent, parse_day
 from marketplace.core.money import decimal_pounds, pounds_or_none
@@ -330,9 +330,14 @@ def _overseen(competition_id: int) -> Competition:
 def bids_received(competition_id: int):
     """The bids received, once unsealed: bidder, time submitted, price (else 403, saying why)."""
     competition = _overseen(competition_id)
-    received = bid_services.bids_received(
-        current_user._get_current_object(), current_organisation(), competition
-    )
+    try:
+        received = bid_services.bids_received(
+            current_user._get_current_object(), current_organisation(), competition
+        )
+    except PermissionDenied as sealed:
+        return render_template(
+            "competitions/bids_sealed.html", competition=competition, reason=sealed.detail
+        ), 403
     return render_template(
         "competitions/bids_received.html", competition=competition, received=received
     )
