@@ -309,3 +309,11 @@ def test_bids_received_is_refused_while_sealed(world):
     with pytest.raises(NotFound):
         bids.bids_received(world.provider_admins[1], world.providers[1], world.competition)
     assert utcnow() < world.competition.bid_deadline
+
+
+@pytest.mark.parametrize("when", [date(1999, 12, 31), date(9999, 12, 31)])
+def test_a_commitment_date_outside_the_horizon_is_refused(world, when):
+    data = complete_input(world, commitments=[CommitmentInput("Jobs", "Two", when)])
+    with pytest.raises(BusinessRuleViolation) as refused:
+        bids.save_bid(world.provider_admins[0], world.providers[0], world.competition, data)
+    assert "Commitment 1's date must be" in refused.value.errors["commitments_0_by_when"][0]

@@ -41,7 +41,7 @@ from marketplace.competitions.services.bids import (
     PriceLineInput,
 )
 from marketplace.competitions.services.common import is_invited
-from marketplace.core.api import CONFLICT_RESPONSE
+from marketplace.core.api import CONFLICT_RESPONSE, HorizonDate
 from marketplace.core.db import commit, db, rollback
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment
@@ -133,7 +133,7 @@ class CommitmentSchema(ma.Schema):
     how_much = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=COMMITMENT_MAX)
     )
-    by_when = ma.fields.Date(required=True)
+    by_when = HorizonDate(required=True)
 
 
 class ConsortiumMemberSchema(ma.Schema):

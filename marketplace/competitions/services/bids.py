@@ -54,6 +54,7 @@ from marketplace.core.errors import BusinessRuleViolation, NotFound, PermissionD
 from marketplace.core.filters import pounds
 from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment
 from marketplace.core.state import check_transition, lock, transition
+from marketplace.core.validation import date_horizon_error
 from marketplace.orders.models import MAX_VALUE_PENCE
 from marketplace.orders.services.call_offs import call_off_value
 from marketplace.reference.models import PccArea
@@ -262,6 +263,8 @@ def _check_commitments(data: BidInput, errors: dict) -> None:
             errors[f"commitments_{index}_by_when"] = [
                 f"Enter the date by when you will deliver commitment {number}, like 31 3 2027"
             ]
+        elif message := date_horizon_error(commitment.by_when, f"Commitment {number}'s date"):
+            errors[f"commitments_{index}_by_when"] = [message]
     data.commitments = kept
 
 
