@@ -288,3 +288,42 @@ def test_bids_received_while_sealed_says_why(world, login):
     page = login(world.buyer, world.buyer_org).get(f"/competitions/{world.competition.id}/bids")
     assert page.status_code == 403 and "Bids are sealed" in page.text
     assert "(London time)" in page.text
+
+
+def test_your_competitions_is_paginated(world, login, monkeypatch):
+    from marketplace.competitions.models import Competition, InvitedBecause, InvitedProvider
+    from marketplace.competitions.views import bids as bid_views
+
+    first = world.competition
+    second = Competition(
+        arrangement=first.arrangement,
+        lot=first.lot,
+        category_id=first.category_id,
+        buyer=first.buyer,
+        title="Women's centre places",
+        estimated_value_pence=first.estimated_value_pence,
+        quantity=10,
+        unit=first.unit,
+        contract_start=first.contract_start,
+        contract_end=first.contract_end,
+        status=CompetitionStatus.PUBLISHED,
+        published_at=first.published_at,
+        bid_deadline=first.bid_deadline + timedelta(days=1),
+    )
+    db.session.add(second)
+    db.session.add(
+        InvitedProvider(
+            competition=second,
+            organisation=world.providers[0],
+            invited_at=utcnow(),
+            because=InvitedBecause.MEMBER_AT_PUBLICATION,
+        )
+    )
+    db.session.commit()
+    monkeypatch.setattr(bid_views, "PER_PAGE", 1)
+    client = login(world.provider_admins[0], world.providers[0])
+    page_one = client.get("/competitions/invited")
+    assert first.title in page_one.text and "Women's centre places" not in page_one.text
+    assert "Page 1 of 2" in page_one.text
+    page_two = client.get("/competitions/invited?page=2")
+    assert "Women&#39;s centre places" in page_two.text
