@@ -341,6 +341,11 @@ UNREACHED = {
     "accreditation.declare_conflict": "the demo assessor has declared on every application",
     "accreditation.redeclare": "no renewed declaration is asked for in the demo world",
     "accreditation.renew_evidence": "no demo evidence is near its expiry",
+    # Swept in tests/competitions/test_bid_pages.py until the demo world has a competition.
+    "competitions.ask_question": "the demo world has no published further competition",
+    "competitions.edit_bid": "the demo world has no published further competition",
+    "competitions.check_bid": "the demo world has no published further competition",
+    "competitions.answer_clarification": "the demo world has no clarification question",
     "orders.check": "reached only by placing a call-off (its draft token)",
     "orders.reject_variation": "no variation is waiting for a decision in the demo world",
     "outcomes.reject": "no outcome claim is waiting for a decision in the demo world",

@@ -28,9 +28,10 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.services.evidence import EXPIRY_WARNING_DAYS, expiring_within
 from marketplace.accreditation.services.memberships import count_pending_renewals
 from marketplace.catalogue.services.vat import listings_needing_vat_registration
+from marketplace.competitions.queries.provider import open_invitations, unanswered_count
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
-from marketplace.core.filters import pounds
+from marketplace.core.filters import london_datetime, pounds
 from marketplace.core.urls import fixed_url
 from marketplace.orders.permissions import PARTY_ROLES
 from marketplace.orders.queries import HomeFigures, home_figures
@@ -387,6 +388,45 @@ def _authorisations_action() -> Action:
     )
 
 
+def _competitions_action(organisation: Organisation) -> Action:
+    """The further competitions the provider is invited to and still open, with their
+    deadlines and its own bid's state (never anyone else's)."""
+    invitations = open_invitations(organisation.id)
+    links = [
+        (
+            f"{competition.title}: bids close {london_datetime(competition.bid_deadline)}; "
+            f"your bid: {status.label.lower() if status else 'not started'}",
+            url_for("competitions.bid", competition_id=competition.id),
+        )
+        for competition, status in invitations
+    ]
+    return Action(
+        "Further competitions you are invited to",
+        f"{len(invitations)} open for bids{' (the first 5)' if len(invitations) == 5 else ''}."
+        if invitations
+        else "None open for bids now. When a buyer publishes one for a lot and area you are a "
+        "member of, it appears here.",
+        fixed_url("competitions.invited"),
+        "Your competitions",
+        len(invitations),
+        more_links=links,
+    )
+
+
+def _questions_action(organisation: Organisation) -> Action | None:
+    waiting = unanswered_count(organisation.id)
+    if not waiting:
+        return None
+    return Action(
+        "Clarification questions to answer",
+        f"{waiting} question{'s' if waiting != 1 else ''} from invited providers in your further "
+        "competitions. Each answer is published to every invited provider.",
+        fixed_url("competitions.questions_to_answer"),
+        "Answer questions",
+        waiting,
+    )
+
+
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
     """The real next steps for this person in this organisation, most important first."""
     if organisation is None:
@@ -484,6 +524,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         figures = home_figures(organisation.id, today, financial_year(today), user.id)
         actions.extend(_call_off_actions(figures, roles))
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+        actions.append(_competitions_action(organisation))
         actions.extend(_membership_actions(organisation))
         accreditation = _accreditation_action(organisation)
         if accreditation is not None:
@@ -522,6 +563,9 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             )
         )
     if roles & {Role.BUYER, Role.APPROVER}:
+        questions = _questions_action(organisation)
+        if questions is not None:
+            actions.append(questions)
         actions.append(
             Action(
                 "Find a service",

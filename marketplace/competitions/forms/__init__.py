@@ -1,0 +1,1 @@
+"""Forms of the competition pages: shape only (the services decide the rules)."""

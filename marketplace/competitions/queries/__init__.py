@@ -1,0 +1,1 @@
+"""Read-only loaders of the competition pages and the home page, one module per concern."""
