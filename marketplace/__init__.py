@@ -234,6 +234,9 @@ def _init_extensions(app: Flask) -> None:
     import marketplace.invoices.services.completion  # noqa: F401
     import marketplace.payments.services.bacs  # noqa: F401
     import marketplace.payments.services.refunds  # noqa: F401
+    # A provider admitted to a lot is invited to its open competitions (on
+    # accreditation.signals.lot_membership_admitted).
+    import marketplace.competitions.services.publishing  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -14,7 +14,7 @@ from marketplace.accreditation.models import (
     ApplicationStatus,
     ArrangementLot,
 )
-from marketplace.core.clock import london_date, working_days_between
+from marketplace.core.clock import london_date, utcnow, working_days_between
 from marketplace.core.db import db
 
 QUEUE_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
@@ -61,7 +61,14 @@ def assessment_queue(
             .selectinload(ApplicationLot.lot)
             .selectinload(ArrangementLot.category),
         )
-        .order_by(Application.decision_due_on, Application.submitted_at, Application.id)
+        .order_by(
+            # Applications a further competition is waiting on come first (``prioritised_until``,
+            # while it is in the future), then the soonest deadline.
+            sa.case((Application.prioritised_until > utcnow(), 0), else_=1),
+            Application.decision_due_on,
+            Application.submitted_at,
+            Application.id,
+        )
     )
     if limit is not None:
         query = query.limit(limit)
