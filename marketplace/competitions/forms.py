@@ -107,7 +107,10 @@ class DocumentForm(BaseForm):
 def _funding_form():
     fields = {"lead_share": _percent("Your organisation's share")}
     for n in range(1, FUNDER_ROWS + 1):
-        fields[f"funder_{n}"] = ChoiceSelectField(f"Co-funder {n}", choices=[], widget=GovSelect())
+        # Any value: the service says which funders are allowed, on this row.
+        fields[f"funder_{n}"] = ChoiceSelectField(
+            f"Co-funder {n}", choices=[], widget=GovSelect(), validate_choice=False
+        )
         fields[f"share_{n}"] = _percent(f"Co-funder {n}'s share")
     fields["submit"] = submit_field("Save and continue")
     return type("FundingForm", (BaseForm,), fields)
