@@ -63,6 +63,11 @@ def test_publishing_at_once_publishes_once(app, clients):
             Notification.template == "competition_invited"
         )
     ) == len(world.providers)
-    assert db.session.scalar(
-        sa.select(sa.func.count(AuditEvent.id)).where(AuditEvent.action == "competition.published")
-    ) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count(AuditEvent.id)).where(
+                AuditEvent.action == "competition.published"
+            )
+        )
+        == 1
+    )
