@@ -13,7 +13,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import StringField, TextAreaField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from marketplace.accounts.forms.fields import (
@@ -181,3 +181,9 @@ class CancelForm(BaseForm):
 
 class ClickForm(BaseForm):
     """A button alone: its CSRF token."""
+
+
+class PublishForm(BaseForm):
+    """Check your answers' button; a refusal to publish is shown on ``confirm``."""
+
+    confirm = HiddenField(default="yes")

@@ -5,7 +5,7 @@ services, as the buyer would through the pages."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -13,7 +13,7 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import Arrangement, ArrangementStatus
 from marketplace.catalogue.models import Unit
 from marketplace.competitions.services import publishing, setup
-from marketplace.core.clock import add_working_days, london_date, utcnow
+from marketplace.core.clock import LONDON, add_working_days, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.orders.services.details import FundingShare
 from marketplace.reference.models import ProbationRegion
@@ -51,6 +51,10 @@ QUESTIONS = [
         text="Do you hold employer's liability insurance of at least £5 million?",
     ),
 ]
+
+
+def _london_noon(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=LONDON).astimezone(UTC)
 
 
 def load_competitions_demo(
@@ -107,8 +111,8 @@ def load_competitions_demo(
     setup.set_deadlines(
         buyer,
         published,
-        clarification_deadline=now + timedelta(days=14),
-        bid_deadline=now + timedelta(days=21),
+        clarification_deadline=_london_noon(london_date(now) + timedelta(days=14)),
+        bid_deadline=_london_noon(london_date(now) + timedelta(days=21)),
         standstill_working_days=8,
         now=now,
     )

@@ -18,13 +18,14 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD/DROP COLUMN, not a batch: on SQLite a batch copies the table, which would drop the
+# cache-generation triggers on applications.
 def upgrade():
-    with op.batch_alter_table('applications', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('prioritised_until', marketplace.core.db.UTCDateTime(timezone=True), nullable=True)
-        )
+    op.add_column(
+        'applications',
+        sa.Column('prioritised_until', marketplace.core.db.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade():
-    with op.batch_alter_table('applications', schema=None) as batch_op:
-        batch_op.drop_column('prioritised_until')
+    op.drop_column('applications', 'prioritised_until')

@@ -231,3 +231,38 @@ def test_publishing_without_a_csrf_token_is_refused(web, world, csrf_enabled):
     db.session.expire_all()
     assert db.session.get(Competition, world.competition.id).status is CompetitionStatus.DRAFT
     assert not db.session.scalar(sa.select(sa.func.count(InvitedProvider.id)))
+
+
+def test_documents_are_downloaded_only_by_those_who_may_see_them(web, world):
+    from marketplace.competitions.services import documents
+
+    document = documents.add_document(
+        world.buyer, world.competition, "spec.pdf", io.BytesIO(b"%PDF-1.4 spec")
+    )
+    commit()
+    path = f"/competitions/{world.competition.id}/documents/{document.id}"
+    web.as_user(world.buyer, world.buyer_org)
+    answer = web.get(path)
+    try:
+        assert answer.status_code == 200 and answer.data == b"%PDF-1.4 spec"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        answer.close()  # as a WSGI server does: closes the stored file
+    web.as_user(world.provider_admins[0], world.providers[0])
+    assert web.get(path).status_code == 404  # a draft: not even known to exist
+    _publish(world)
+    commit()
+    answer = web.get(path)
+    answer.close()
+    assert answer.status_code == 200  # invited, once published
+    web.as_user(world.outsider_admin, world.outsider)
+    assert web.get(path).status_code == 404  # not invited
+
+
+def test_publishing_an_incomplete_draft_shows_why_and_publishes_nothing(web, world):
+    web.as_user(world.buyer, world.buyer_org)
+    answer = web.post(f"/competitions/{world.competition.id}/check", data={"confirm": "yes"})
+    assert answer.status_code == 422
+    assert any("Enter the bid deadline" in m for m in error_messages(answer))
+    db.session.expire_all()
+    assert db.session.get(Competition, world.competition.id).status is CompetitionStatus.DRAFT

@@ -453,8 +453,10 @@ def test_pending_applications_are_prioritised_until_the_bid_deadline(app):
     # Only the later one's competition is open: mark it as publishing would.
     application.prioritised_until = competition.bid_deadline
     db.session.flush()
-    queue = [entry.application.id for entry in assessment_queue()]
-    assert queue.index(application.id) < queue.index(earlier.id)
+    queue = assessment_queue()
+    ids = [entry.application.id for entry in queue]
+    assert ids.index(application.id) < ids.index(earlier.id)
+    assert [e.prioritised for e in queue if e.application.id == application.id] == [True]
 
 
 def hand_published(lot, region_row, bid_deadline) -> Competition:

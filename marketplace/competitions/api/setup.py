@@ -5,6 +5,7 @@ organisation may not see is not found (404)."""
 
 from __future__ import annotations
 
+import http
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -12,6 +13,7 @@ import marshmallow as ma
 from flask import g
 from flask.views import MethodView
 
+from marketplace.accreditation.models import ArrangementLot
 from marketplace.catalogue.models import Unit
 from marketplace.competitions import permissions, queries
 from marketplace.competitions.api import blp, public_blp
@@ -247,11 +249,17 @@ def _managed_view(competition: Competition) -> Competition:
 class CompetitionCollection(MethodView):
     @blp.arguments(NewCompetitionSchema)
     @blp.response(201, ManagedCompetitionSchema)
+    @blp.alt_response(404, response=http.HTTPStatus.NOT_FOUND.name)
     def post(self, args):
         """A buyer starts a draft competition for its organisation (the lead buyer), with its
         details and any other section: funders, price and tie-break, questions, deadlines,
         standstill, panel. Each is checked by the rules of its page; nothing is written if one
         is refused."""
+
+        # As for a call-off's listing: a lot that does not exist is not found (a lot that is
+        # not open to competitions is refused on the field, as on the page).
+        if db.session.get(ArrangementLot, args["lot_id"]) is None:
+            raise NotFound("No lot has that id")
 
         def act() -> Competition:
             competition = setup.start_competition(

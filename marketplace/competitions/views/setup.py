@@ -34,6 +34,7 @@ from marketplace.competitions.forms import (
     FundingForm,
     PanelForm,
     PriceForm,
+    PublishForm,
     QuestionForm,
 )
 from marketplace.competitions.models import Competition, CompetitionDocument, CompetitionStatus
@@ -535,12 +536,17 @@ def panel(competition_id: int):
 def check(competition_id: int):
     """Check your answers; the button publishes."""
     competition = _draft(competition_id)
-    form = ClickForm()
-    if act_on_form(
-        form,
-        lambda: publishing.publish(current_user, competition),
-        "Competition published. Every invited provider has been emailed.",
-    ):
+    form = PublishForm()
+
+    def act():
+        try:
+            publishing.publish(current_user, competition)
+        except BusinessRuleViolation as error:
+            # Whatever section it names, the answer is on this page: shown at its button.
+            error.errors = {"confirm": [m for ms in error.errors.values() for m in ms]}
+            raise
+
+    if act_on_form(form, act, "Competition published. Every invited provider has been emailed."):
         return redirect(url_for("competitions.manage", competition_id=competition_id))
     competition = db.session.get(Competition, competition_id)
     problems = setup.section_errors(competition, utcnow())
