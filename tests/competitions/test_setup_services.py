@@ -535,3 +535,43 @@ def test_cancelling_needs_a_reason_and_tells_everyone_invited(app):
     assert told == {a.email for a in world.provider_admins}
     with pytest.raises(TransitionConflict):
         cancelling.cancel(world.buyer, competition, "Again")
+
+
+def test_publishing_puts_pending_applications_for_the_lot_and_area_first_until_bids_close(app):
+    from marketplace.accreditation.models import (
+        Application,
+        ApplicationArea,
+        ApplicationLot,
+        ApplicationStatus,
+    )
+
+    world = build_competition_world()
+    now = utcnow()
+
+    def application(reference, region_code, status=ApplicationStatus.SUBMITTED):
+        applicant = make_organisation(OrganisationType.PROVIDER_VCSE, name=f"Applicant {reference}")
+        row = Application(
+            reference=reference,
+            arrangement_id=world.lot.arrangement_id,
+            organisation=applicant,
+            status=status,
+            declared_at=now,
+            submitted_at=now,
+            decision_due_on=now.date() + timedelta(days=14),
+        )
+        row.lots = [ApplicationLot(lot=world.lot)]
+        row.areas = [ApplicationArea(region=region(region_code))]
+        db.session.add(row)
+        db.session.flush()
+        return row
+
+    here = application("APP-HERE", "A")
+    elsewhere = application("APP-THERE", "B")
+    draft = application("APP-DRAFT", "A", ApplicationStatus.DRAFT)
+    competition = ready(world, now)
+    publishing.publish(world.buyer, competition, now=now)
+    assert here.prioritised_until == competition.bid_deadline
+    assert elsewhere.prioritised_until is None and draft.prioritised_until is None
+    assert [
+        a.id for a in db.session.scalars(publishing.pending_applications_query(competition))
+    ] == [here.id]
