@@ -230,7 +230,10 @@ def _init_extensions(app: Flask) -> None:
     # The signal receivers connect when their modules are imported, and no page or command may
     # be what first imports them: a completed call-off is billed at once (invoices, on
     # orders.signals.call_off_completed), a credit note on a card payment is refunded and a BACS
-    # payment is refused while a card payment is processing (payments, on invoices.signals).
+    # payment is refused while a card payment is processing (payments, on invoices.signals), and a
+    # provider admitted to a lot is invited to its open further competitions (competitions, on
+    # accreditation.signals.lot_membership_admitted).
+    import marketplace.competitions.services.publishing  # noqa: F401
     import marketplace.invoices.services.completion  # noqa: F401
     import marketplace.payments.services.bacs  # noqa: F401
     import marketplace.payments.services.refunds  # noqa: F401

@@ -59,6 +59,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Anti-splitting: a buyer's call-offs for the same service over this many days count
         # together towards the arrangement's direct-award limit.
         "DIRECT_AWARD_LOOKBACK_DAYS": _env_int("DIRECT_AWARD_LOOKBACK_DAYS", 365),
+        # Further competitions: the bid deadline is at least this many days after publishing
+        # (checked when the deadline is set and again at publication).
+        "COMPETITION_MIN_BID_DAYS": _env_int("COMPETITION_MIN_BID_DAYS", 10),
+        # The standstill a new competition proposes (working days); 0 needs a recorded reason.
+        "COMPETITION_STANDSTILL_WORKING_DAYS": _env_int("COMPETITION_STANDSTILL_WORKING_DAYS", 8),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         # Every date entered must be in this year or later, and no more than this many years
         # after today (an end date: after its start). See marketplace.core.validation.

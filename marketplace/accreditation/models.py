@@ -301,6 +301,10 @@ class Application(TimestampMixin, db.Model):
     withdrawn_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")
     )
+    # Assessed first until then: a further competition for one of its lots and areas is open
+    # until that bid deadline (Procurement Act 2023: pending applications of suppliers in a
+    # procedure are considered first). Set by whoever publishes one; accreditation only reads it.
+    prioritised_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     arrangement: Mapped[Arrangement] = relationship()
     organisation: Mapped[Organisation] = relationship()

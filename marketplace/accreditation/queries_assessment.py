@@ -14,7 +14,7 @@ from marketplace.accreditation.models import (
     ApplicationStatus,
     ArrangementLot,
 )
-from marketplace.core.clock import london_date, working_days_between
+from marketplace.core.clock import london_date, utcnow, working_days_between
 from marketplace.core.db import db
 
 QUEUE_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
@@ -24,6 +24,8 @@ QUEUE_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMEN
 class QueueEntry:
     application: Application
     days_left: int  # working days to the deadline; negative once it has passed
+    # A further competition for one of its lots and areas waits on it (``prioritised_until``).
+    prioritised: bool = False
 
     @property
     def breached(self) -> bool:
@@ -49,6 +51,7 @@ def assessment_queue(
     ``limit`` and ``offset`` select one page in SQL, so a page loads only its own rows.
     """
     today = today or london_date()
+    now = utcnow()
     query = (
         sa.select(Application)
         .join(Application.organisation)
@@ -61,14 +64,25 @@ def assessment_queue(
             .selectinload(ApplicationLot.lot)
             .selectinload(ArrangementLot.category),
         )
-        .order_by(Application.decision_due_on, Application.submitted_at, Application.id)
+        .order_by(
+            # Applications a further competition is waiting on come first (``prioritised_until``,
+            # while it is in the future), then the soonest deadline.
+            sa.case((Application.prioritised_until > now, 0), else_=1),
+            Application.decision_due_on,
+            Application.submitted_at,
+            Application.id,
+        )
     )
     if limit is not None:
         query = query.limit(limit)
     if offset:
         query = query.offset(offset)
     return [
-        QueueEntry(application, working_days_between(today, application.decision_due_on))
+        QueueEntry(
+            application,
+            working_days_between(today, application.decision_due_on),
+            application.prioritised_until is not None and application.prioritised_until > now,
+        )
         for application in db.session.scalars(query).unique()
     ]
 

@@ -122,17 +122,10 @@ def detect_type(data: bytes) -> str:
     )
 
 
-def store_evidence(
-    actor: User,
-    organisation: Organisation,
-    filename: str,
-    stream: BinaryIO,
-    *,
-    at: datetime | None = None,
-) -> EvidenceFile:
-    """Check and store one uploaded file for ``organisation``."""
-    if not has_role(actor, organisation, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR):
-        raise PermissionDenied("Only the organisation's own people can upload its evidence")
+def read_checked_upload(stream: BinaryIO) -> tuple[bytes, str]:
+    """The uploaded file's bytes and content type, if it is within the size limit, not empty and
+    one of the allowed types judged by its content; else a BusinessRuleViolation on ``file``.
+    Every upload (evidence, a competition's documents) is checked by this one rule."""
     data = stream.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise BusinessRuleViolation(
@@ -144,13 +137,57 @@ def store_evidence(
         )
     if not data:
         raise BusinessRuleViolation({"file": ["The selected file is empty"]})
-    content_type = detect_type(data)
+    return data, detect_type(data)
+
+
+def store_checked_upload(directory: str, data: bytes) -> str:
+    """Write checked bytes under a new random name in ``directory`` (outside the web root) and
+    return the name; if the unit of work rolls back, the file goes too."""
     stored_name = secrets.token_hex(16)
-    path = os.path.join(evidence_dir(), stored_name)
+    path = os.path.join(directory, stored_name)
     with open(path, "xb") as target:
         target.write(data)
-    # If the row below is never committed, the file goes too.
     on_rollback(lambda: os.remove(path))
+    return stored_name
+
+
+def stored_file_download(
+    directory: str, stored_name: str, content_type: str, download_name: str
+) -> Response:
+    """A stored file as an attachment that no cache keeps and no browser sniffs into another
+    type (check who may see it first); 404 if the name is not ours or the file is gone."""
+    # The stored name is ours (hex), so it cannot point outside the directory.
+    if not stored_name or not all(ch in "0123456789abcdef" for ch in stored_name):
+        abort(404)
+    try:
+        stream = open(os.path.join(directory, stored_name), "rb")  # noqa: SIM115 - streamed
+    except OSError:
+        abort(404)
+    response = send_file(
+        stream,
+        mimetype=content_type,
+        as_attachment=True,
+        download_name=download_name,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def store_evidence(
+    actor: User,
+    organisation: Organisation,
+    filename: str,
+    stream: BinaryIO,
+    *,
+    at: datetime | None = None,
+) -> EvidenceFile:
+    """Check and store one uploaded file for ``organisation``."""
+    if not has_role(actor, organisation, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR):
+        raise PermissionDenied("Only the organisation's own people can upload its evidence")
+    data, content_type = read_checked_upload(stream)
+    stored_name = store_checked_upload(evidence_dir(), data)
     evidence = EvidenceFile(
         organisation_id=organisation.id,
         original_name=clean_file_name(filename),
@@ -182,22 +219,11 @@ def evidence_path(evidence: EvidenceFile) -> str:
 
 
 def evidence_download(evidence: EvidenceFile) -> Response:
-    """The stored file as an attachment that no cache keeps and no browser sniffs into another
-    type (check who may see it first); 404 if the file is gone."""
-    try:
-        stream = open_evidence(evidence)
-    except (OSError, ValueError):
-        abort(404)
-    response = send_file(
-        stream,
-        mimetype=evidence.content_type,
-        as_attachment=True,
-        download_name=evidence.original_name,
-        max_age=0,
+    """The stored file as an attachment (``stored_file_download``; check who may see it
+    first); 404 if the file is gone."""
+    return stored_file_download(
+        evidence_dir(), evidence.stored_name, evidence.content_type, evidence.original_name
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 def open_evidence(evidence: EvidenceFile) -> BinaryIO:

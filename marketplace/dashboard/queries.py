@@ -523,6 +523,20 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         # One query; what waits for approval is what this person can approve.
         figures = home_figures(organisation.id, today, financial_year(today), user.id)
         actions.extend(_call_off_actions(figures, roles))
+    if roles & {Role.BUYER, Role.APPROVER} and organisation.type.is_commissioner:
+        actions.append(
+            Action(
+                "Further competitions",
+                "For a need too big for the rate card: put it to every member of the lot in "
+                "its areas, with co-funders, scored on price, quality and social value.",
+                fixed_url("competitions.yours"),
+                "Your competitions",
+                more_links=[
+                    ("Start a further competition", fixed_url("competitions.start")),
+                    ("Open competitions", fixed_url("competitions.index")),
+                ],
+            )
+        )
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
         actions.append(_competitions_action(organisation))
         actions.extend(_membership_actions(organisation))

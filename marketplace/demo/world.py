@@ -6,6 +6,7 @@ from __future__ import annotations
 from marketplace.core import audit
 from marketplace.demo.applications import load_accreditation_demo
 from marketplace.demo.catalogue import load_catalogue_demo
+from marketplace.demo.competitions import load_competitions_demo
 from marketplace.demo.funding import load_funding_demo
 from marketplace.demo.invoices import load_invoices_demo
 from marketplace.demo.orders import load_declined_share_demo, load_orders_demo
@@ -31,6 +32,8 @@ def load_demo_data() -> dict[str, int]:
     declined_share = load_declined_share_demo(organisations, people)
     # After every demo call-off, so that those waiting for the PCC still wait for it.
     funding = load_funding_demo(organisations, people)
+    # Last: its invited list is the lot's members as admitted above.
+    competitions = load_competitions_demo(organisations, people)
     counts = {
         "listings": listings,
         "organisations": len(organisations),
@@ -42,6 +45,7 @@ def load_demo_data() -> dict[str, int]:
         "call_offs": orders["call_offs"] + declined_share,
         "invoices": invoices["invoices"],
         "authorisations": funding["authorisations"],
+        "competitions": competitions["competitions"],
     }
     audit.record(
         world.admin,

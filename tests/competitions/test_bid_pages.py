@@ -209,11 +209,11 @@ def test_answering_is_for_the_lead_buyer_only(world, login):
 def test_documents_download_for_invited_providers_only(world, login):
     import os
 
-    from marketplace.accreditation.uploads import evidence_dir
     from marketplace.competitions.models import CompetitionDocument
+    from marketplace.competitions.services.documents import documents_dir
 
     stored = "ab" * 16
-    with open(os.path.join(evidence_dir(), stored), "wb") as handle:
+    with open(os.path.join(documents_dir(), stored), "wb") as handle:
         handle.write(b"%PDF-1.4 specification")
     document = CompetitionDocument(
         competition=world.competition,

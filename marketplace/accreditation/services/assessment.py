@@ -34,6 +34,7 @@ from marketplace.accreditation.services.applications import (
     email_provider,
     require_applicant,
 )
+from marketplace.accreditation.signals import lot_membership_admitted
 from marketplace.core import audit
 from marketplace.core.clock import add_working_days, london_date, utcnow
 from marketplace.core.db import db
@@ -398,6 +399,8 @@ def _decide_application(actor: User, application: Application, now: datetime) ->
         for al in admitted
         for membership in _admit(actor, application, al.lot, london_date(now))
     ]
+    if memberships:
+        lot_membership_admitted.send(application, actor=actor, memberships=memberships, now=now)
     failed_answers = [
         a for a in application.answers if a.outcome is not None and a.outcome == AnswerOutcome.FAIL
     ]

@@ -28,4 +28,9 @@ def visible_competition(competition_id: int) -> Competition:
 
 
 # Each module registers its routes on bp when imported (lanes add theirs here).
-from marketplace.competitions.views import bids, clarifications  # noqa: E402, F401
+from marketplace.competitions.views import (  # noqa: E402, F401
+    bids,
+    clarifications,
+    public,
+    setup,
+)

@@ -19,7 +19,6 @@ from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Role
 from marketplace.accounts.queries import page_number, paginate
 from marketplace.accounts.session import current_organisation
-from marketplace.accreditation.uploads import evidence_download
 from marketplace.competitions import permissions
 from marketplace.competitions.forms.bids import (
     COMMITMENT_ROWS,
@@ -32,7 +31,6 @@ from marketplace.competitions.forms.bids import (
 from marketplace.competitions.models import (
     Bid,
     Competition,
-    CompetitionDocument,
     CompetitionStatus,
     QuestionKind,
 )
@@ -299,23 +297,6 @@ def withdraw_bid(competition_id: int):
         "Your bid is withdrawn. You can change it and submit it again until the deadline.",
     )
     return redirect(url_for("competitions.bid", competition_id=competition.id))
-
-
-@bp.get("/<int:competition_id>/documents/<int:document_id>")
-@login_required
-def document(competition_id: int, document_id: int):
-    """A competition document: for invited providers, and those who run or oversee it."""
-    competition = visible_competition(competition_id)
-    found = db.session.get(CompetitionDocument, document_id)
-    if found is None or found.competition_id != competition.id:
-        abort(404)
-    organisation = current_organisation()
-    if not (
-        is_invited(competition, organisation)
-        and current_user.roles_in(organisation) & permissions.PROVIDER_ROLES
-    ) and not permissions.can_oversee(current_user, organisation, competition):
-        abort(404)
-    return evidence_download(found)
 
 
 def _overseen(competition_id: int) -> Competition:

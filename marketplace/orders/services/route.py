@@ -7,10 +7,9 @@ and added to (``buyer_total_lock``).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 
 from marketplace.accreditation.models import AwardLimitScope
 from marketplace.core.clock import london_date
@@ -132,19 +131,22 @@ INSTEAD = (
 
 # The start of a further competition: the competitions feature's page (orders never imports
 # competitions, so it is named by endpoint, and by its plain path while that is not registered).
+# The page where a further competition starts (the competitions feature's, above this one: a
+# link by endpoint name, not an import).
 START_COMPETITION_ENDPOINT = "competitions.start"
-START_COMPETITION_PATH = "/competitions/new"
 
 
 def start_competition_url(listing_id: int | None, value_pence: int) -> str:
     """Where a buyer refused a direct award starts a further competition instead, with the
-    listing (its lot and area) and the value they asked for (gross pence) filled in."""
+    listing (its lot and area) and the value they asked for (gross pence) filled in. A path,
+    built the same in a request and outside one (a service called from a command or a test)."""
     query = {"listing_id": listing_id, "value_pence": value_pence}
     if listing_id is None:
         query.pop("listing_id")
-    if START_COMPETITION_ENDPOINT in current_app.view_functions:
+    if has_request_context():
         return url_for(START_COMPETITION_ENDPOINT, **query)
-    return f"{START_COMPETITION_PATH}?{urlencode(query)}"
+    with current_app.test_request_context():
+        return url_for(START_COMPETITION_ENDPOINT, **query)
 
 
 class AboveDirectAwardLimit(BusinessRuleViolation):
