@@ -21,6 +21,8 @@ class DomainError(Exception):
 
     status = 422
     title = "The request breaks a rule"
+    # Extra members of the API's problem detail (RFC 9457 extensions), e.g. a link to act on.
+    extensions: dict[str, Any] = {}
 
     def __init__(self, errors: dict[str, list[str]] | str | None = None):
         if isinstance(errors, str):
@@ -74,6 +76,7 @@ def problem_response(
     detail: str | None = None,
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ):
     """Build an RFC 9457 problem+json response."""
     phrase = next((s.phrase for s in HTTPStatus if s.value == status), "Error")
@@ -85,6 +88,8 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)
     request_id = g.get("request_id")
     if request_id:
         body["request_id"] = request_id
@@ -161,7 +166,11 @@ def handle_http_exception(error: HTTPException):
 def handle_domain_error(error: DomainError):
     if wants_problem_json():
         return problem_response(
-            error.status, error.title, error.detail, errors=error.errors or None
+            error.status,
+            error.title,
+            error.detail,
+            errors=error.errors or None,
+            extensions=error.extensions,
         )
     return render_error(error.status, error.detail)
 

@@ -117,15 +117,30 @@ class CallOffSchema(ma.Schema):
     reference = ma.fields.String(metadata={"example": "CO-2026-000123"})
     status = ma.fields.Enum(CallOffStatus, by_value=True)
     version = ma.fields.Integer()
-    listing_id = ma.fields.Integer()
-    service_title = ma.fields.Function(lambda c: c.listing.title)
+    listing_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "The rate-card listing bought; null if awarded by competition"},
+    )
+    service_title = ma.fields.String(metadata={"description": "What the call-off buys"})
     provider_id = ma.fields.Integer()
     provider_name = ma.fields.Function(lambda c: c.provider.name)
     lead_buyer_id = ma.fields.Integer()
     lead_buyer_name = ma.fields.Function(lambda c: c.lead_buyer.name)
     award_route = ma.fields.Enum(AwardRoute, by_value=True)
-    choice_reason = ma.fields.Enum(ChoiceReason, by_value=True)
+    choice_reason = ma.fields.Enum(
+        ChoiceReason,
+        by_value=True,
+        allow_none=True,
+        metadata={"description": "A direct award's reason; null for further competition"},
+    )
     choice_reason_detail = ma.fields.String()
+    competition_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "The further competition that awarded it, if one did"},
+    )
+    for_one_person = ma.fields.Boolean(
+        metadata={"description": "False for a contract for a service (crn and pdu empty)"}
+    )
     quantity = ma.fields.Integer()
     delivered_units = ma.fields.Integer()
     start_date = ma.fields.Date()

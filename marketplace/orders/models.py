@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.accreditation.models import Arrangement
-from marketplace.catalogue.models import MAX_UNITS, Listing, Unit
+from marketplace.catalogue.models import MAX_UNITS, TITLE_MAX, Listing, Unit
 from marketplace.core.db import TimestampMixin, UTCDateTime, db, enum_type
 from marketplace.core.money import VatTreatment
 from marketplace.reference.models import ServiceCategory
@@ -254,6 +254,14 @@ class CallOff(TimestampMixin, db.Model):
         sa.CheckConstraint(
             "status <> 'completed' OR completed_at IS NOT NULL", name="completed_has_date"
         ),
+        # A direct award from the rate card records the buyer's reason for choosing the
+        # provider, and buys one of its listings; a further competition's award has neither (the
+        # competition chose the provider, and its bid need not match a listing).
+        sa.CheckConstraint(
+            "award_route <> 'direct_rate_card' OR "
+            "(choice_reason IS NOT NULL AND listing_id IS NOT NULL)",
+            name="direct_award_has_reason_and_listing",
+        ),
         # The buyer's call-offs with a provider in a lot (category) over the look-back period:
         # what counts towards the direct-award limit (the narrower per-listing rule filters it).
         sa.Index(
@@ -274,18 +282,29 @@ class CallOff(TimestampMixin, db.Model):
     )
     version: Mapped[int] = mapped_column(default=1)
 
-    listing_id: Mapped[int] = mapped_column(sa.ForeignKey("listings.id"), index=True)
+    # The rate-card listing bought; None for a call-off awarded by further competition, whose
+    # winning bid need not match any listing (``service_title`` names what it buys).
+    listing_id: Mapped[int | None] = mapped_column(sa.ForeignKey("listings.id"), index=True)
+    # What the call-off buys, in words, kept with it: the listing's title when it was placed
+    # from the rate card, the competition's title when awarded. Pages, emails, CSV, API and
+    # invoice lines read this, never the listing (which may be retitled, or absent).
+    service_title: Mapped[str] = mapped_column(sa.String(TITLE_MAX))
     provider_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
     lead_buyer_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
     arrangement_id: Mapped[int] = mapped_column(sa.ForeignKey("arrangements.id"))
     category_id: Mapped[int] = mapped_column(sa.ForeignKey("service_categories.id"))
     award_route: Mapped[AwardRoute] = mapped_column(enum_type(AwardRoute, "award_route"))
-    choice_reason: Mapped[ChoiceReason] = mapped_column(enum_type(ChoiceReason, "choice_reason"))
+    # The direct award's reason for choosing the provider; None for further competition.
+    choice_reason: Mapped[ChoiceReason | None] = mapped_column(
+        enum_type(ChoiceReason, "choice_reason")
+    )
     choice_reason_detail: Mapped[str] = mapped_column(sa.String(REASON_DETAIL_MAX), default="")
 
     quantity: Mapped[int] = mapped_column()
     start_date: Mapped[date] = mapped_column(sa.Date)
     end_date: Mapped[date] = mapped_column(sa.Date)
+    # The person on probation the call-off is for; both empty for a contract for a service
+    # rather than one person (a further competition's award): see ``for_one_person``.
     crn: Mapped[str] = mapped_column(sa.String(CRN_LENGTH), index=True)
     pdu: Mapped[str] = mapped_column(sa.String(PDU_MAX))
     po_number: Mapped[str] = mapped_column(sa.String(PO_NUMBER_MAX))
@@ -343,8 +362,16 @@ class CallOff(TimestampMixin, db.Model):
         enum_type(CancellationReason, "cancellation_reason")
     )
     cancellation_detail: Mapped[str] = mapped_column(sa.String(REASON_DETAIL_MAX), default="")
+    # Whether a missed session is paid for, agreed at award, for a call-off without a listing
+    # (one from the rate card follows its listing's setting: ``missed_sessions_are_chargeable``).
+    missed_sessions_chargeable: Mapped[bool] = mapped_column(
+        default=False, server_default=sa.false()
+    )
+    # The further competition that awarded it (competitions.id; None for a direct award).
+    # Orders never reads the competition: pages ask ``signals.competition_page`` for its link.
+    competition_id: Mapped[int | None] = mapped_column(index=True)
 
-    listing: Mapped[Listing] = relationship()
+    listing: Mapped[Listing | None] = relationship()
     provider: Mapped[Organisation] = relationship(foreign_keys=[provider_id])
     lead_buyer: Mapped[Organisation] = relationship(foreign_keys=[lead_buyer_id])
     arrangement: Mapped[Arrangement] = relationship()
@@ -375,6 +402,30 @@ class CallOff(TimestampMixin, db.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def for_one_person(self) -> bool:
+        """For one person on probation (a CRN), not a contract for a service."""
+        return bool(self.crn)
+
+    @property
+    def by_competition(self) -> bool:
+        return self.award_route == AwardRoute.FURTHER_COMPETITION
+
+    @property
+    def missed_sessions_are_chargeable(self) -> bool:
+        """Whether a missed session recorded now is paid for: as the listing says now for a
+        rate-card call-off (decided as each session is recorded), as agreed at award for one
+        without a listing."""
+        if self.listing_id is None:
+            return self.missed_sessions_chargeable
+        return self.listing.missed_sessions_chargeable
+
+    @property
+    def offered_outcomes(self) -> list[str]:
+        """The outcomes its completion can record (and payment by results can pay for): its
+        listing's; none for a call-off without a listing."""
+        return self.listing.offered_outcomes if self.listing_id is not None else []
 
 
 class CallOffFunder(db.Model):

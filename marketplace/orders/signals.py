@@ -24,7 +24,9 @@ call_off_placed_with_terms = _signals.signal("call-off-placed-with-terms")
 
 # Sent while a call-off's page is made, with the call-off as sender and ``user=``,
 # ``organisation=``: each receiver returns a dict of values for the page. Outcomes adds its
-# terms, claims and the actions it offers (``marketplace.outcomes.views``).
+# terms, claims and the actions it offers (``marketplace.outcomes.views``). For a call-off
+# awarded by further competition (``competition_id``), a receiver may give ``competition_url``,
+# the competition's page, which the page links to (orders never imports competitions).
 call_off_page = _signals.signal("call-off-page")
 
 # Sent while an organisation's budgets page is made, with the organisation as sender: each

@@ -86,12 +86,19 @@ def _whole(value: object) -> bool:
 
 
 def check_term(
-    listing: Listing, start_date: object, term: OutcomeTermDetails
+    offering: Listing | CallOff, start_date: object, term: OutcomeTermDetails
 ) -> dict[str, list[str]]:
-    """Errors in one term, by field: an offered outcome, a positive whole tariff in pence, an
-    earliest claim date on or after the start, the evidence required and a cap."""
+    """Errors in one term, by field: an outcome ``offering`` offers (a listing's, or a live
+    call-off's: none for one awarded by further competition without a listing), a positive
+    whole tariff in pence, an earliest claim date on or after the start, the evidence required
+    and a cap."""
     errors: dict[str, list[str]] = {}
-    if (term.outcome or "").strip() not in listing.offered_outcomes:
+    offered = offering.offered_outcomes
+    if not offered:
+        errors["outcome"] = [
+            "This call-off has no rate-card listing, so it offers no outcomes to pay for by results"
+        ]
+    elif (term.outcome or "").strip() not in offered:
         errors["outcome"] = ["Choose an outcome the service offers"]
     if not _whole(term.tariff_pence) or term.tariff_pence < 1:
         errors["tariff_pence"] = [
@@ -271,7 +278,7 @@ def propose_term(
                 ]
             }
         )
-    errors = check_term(call_off.listing, call_off.start_date, details)
+    errors = check_term(call_off, call_off.start_date, details)
     live = {
         t.outcome
         for t in db.session.scalars(

@@ -171,7 +171,7 @@ def propose_term(call_off_id: int):
     if not permissions.can_propose_terms(current_user, current_organisation(), call_off):
         abort(403)
     form = OutcomeTermForm()
-    offered = call_off.listing.offered_outcomes
+    offered = call_off.offered_outcomes
     form.outcome.choices = [("", "Choose an outcome")] + [(o, o) for o in offered]
 
     def act(form):

@@ -389,8 +389,8 @@ def test_b5_above_the_direct_award_limit_the_buyer_is_told_why_and_what_to_do_in
         "Call-offs with the same provider in the same lot count together, whichever of its "
         "services they buy.",
         "Needs above the limit must go to further competition, not be split into smaller "
-        "call-offs: ask your commercial team to run a further competition among the lot's "
-        "members, or buy no more than £5,000.00 including VAT directly.",
+        "call-offs: start a further competition among every member of the lot in the area, or "
+        "buy no more than £5,000.00 including VAT directly.",
     ]
     assert journey.heading() == f"Buy {world.listing}"  # still the question page
 

@@ -49,8 +49,8 @@ def test_the_limit_refusal_is_a_short_error_with_the_explanation_beside_it(web, 
         "Call-offs with the same provider in the same lot count together, whichever of its "
         "services they buy.",
         "Needs above the limit must go to further competition, not be split into smaller "
-        "call-offs: ask your commercial team to run a further competition among the lot's "
-        "members, or buy no more than £5,000.00 including VAT directly.",
+        "call-offs: start a further competition among every member of the lot in the area, or "
+        "buy no more than £5,000.00 including VAT directly.",
     ]
     assert paragraphs[3].startswith("The oldest of them stops counting after ")
     assert count() == 1

@@ -113,7 +113,7 @@ def _delivery_line(call_off: CallOff, delivery: Delivery) -> InvoiceLine:
     return InvoiceLine(
         delivery_id=delivery.id,
         delivered_on=delivery.delivered_on,
-        description=_line_description(call_off.listing.title, call_off.unit, delivery.delivered_on),
+        description=_line_description(call_off.service_title, call_off.unit, delivery.delivered_on),
         units=delivery.units,
         unit_price_pence=call_off.unit_price_pence,
         vat_treatment=call_off.vat_treatment,

@@ -9,7 +9,6 @@ from itertools import groupby
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from marketplace.catalogue.models import Listing
 from marketplace.core import audit, store
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import db
@@ -138,8 +137,9 @@ def bill_period(
 
 
 def _unbilled_rows(start: date, end: date) -> sa.Select:
-    """Each unbilled delivery of the period with what its line needs from the call-off and
-    listing, by call-off then day."""
+    """Each unbilled delivery of the period with what its line needs from the call-off (its
+    service title, kept with it: a call-off awarded by further competition has no listing), by
+    call-off then day."""
     return (
         sa.select(
             Delivery.id,
@@ -153,10 +153,9 @@ def _unbilled_rows(start: date, end: date) -> sa.Select:
             CallOff.unit_price_pence,
             CallOff.vat_treatment,
             CallOff.unit,
-            Listing.title,
+            CallOff.service_title.label("title"),
         )
         .join(CallOff, CallOff.id == Delivery.call_off_id)
-        .join(Listing, Listing.id == CallOff.listing_id)
         .where(*_unbilled_in(start, end))
         .order_by(Delivery.call_off_id, Delivery.delivered_on, Delivery.id)
     )
@@ -173,10 +172,7 @@ def _extend_drafts(draft_ids: dict[int, int], delivery_ids: list[int], result: R
         )
     }
     call_offs = {
-        c.id: c
-        for c in db.session.scalars(
-            sa.select(CallOff).where(CallOff.id.in_(drafts)).options(selectinload(CallOff.listing))
-        )
+        c.id: c for c in db.session.scalars(sa.select(CallOff).where(CallOff.id.in_(drafts)))
     }
     touched: dict[int, Invoice] = {}
     for delivery in db.session.scalars(

@@ -75,28 +75,45 @@ def funding_budgets_and_counted_value(
     the buyer's total, so that the value is current."""
     counted = counted_value_query(call_off, lookback_start(now))
     rows = db.session.execute(
-        sa.select(
-            Budget.id,
-            Budget.organisation_id,
-            Budget.category_id,
-            Budget.financial_year,
-            Budget.available_pence,
-            counted.scalar_subquery().label("counted_value"),
-        ).where(
-            Budget.organisation_id.in_([share.organisation_id for share in shares]),
-            Budget.financial_year.in_(sorted(year_weights(call_off))),
-            sa.or_(Budget.category_id == call_off.category_id, Budget.category_id.is_(None)),
-        )
+        _budgets_query(call_off, shares, counted.scalar_subquery().label("counted_value"))
     ).all()
+    if rows:
+        return _by_funder_and_year(call_off, rows), int(rows[0].counted_value)
+    return {}, counted_value(call_off, lookback_start(now))  # no funder has a budget
+
+
+def funding_budgets(
+    call_off: CallOff, shares: Sequence[FundingShare]
+) -> dict[tuple[int, int], FundingBudget]:
+    """Each funder's budget by (funder, year), as ``funding_budgets_and_counted_value`` reads
+    them, without the buyer's counted value (a call-off not held to the direct-award limit)."""
+    rows = db.session.execute(_budgets_query(call_off, shares)).all()
+    return _by_funder_and_year(call_off, rows)
+
+
+def _budgets_query(call_off: CallOff, shares: Sequence[FundingShare], *more) -> sa.Select:
+    return sa.select(
+        Budget.id,
+        Budget.organisation_id,
+        Budget.category_id,
+        Budget.financial_year,
+        Budget.available_pence,
+        *more,
+    ).where(
+        Budget.organisation_id.in_([share.organisation_id for share in shares]),
+        Budget.financial_year.in_(sorted(year_weights(call_off))),
+        sa.or_(Budget.category_id == call_off.category_id, Budget.category_id.is_(None)),
+    )
+
+
+def _by_funder_and_year(call_off: CallOff, rows) -> dict[tuple[int, int], FundingBudget]:
     budgets: dict[tuple[int, int], FundingBudget] = {}
     for row in rows:
         key = (row.organisation_id, row.financial_year)
         # The category's own budget wins over the general one.
         if key not in budgets or row.category_id == call_off.category_id:
             budgets[key] = FundingBudget(row.id, int(row.available_pence))
-    if rows:
-        return budgets, int(rows[0].counted_value)
-    return budgets, counted_value(call_off, lookback_start(now))  # no funder has a budget
+    return budgets
 
 
 def funding_errors(

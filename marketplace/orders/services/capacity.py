@@ -1,5 +1,9 @@
 """A call-off's units by month, and the provider's monthly capacity they take (committed when the
 provider accepts, freed when the call-off ends).
+
+Capacity is a listing's: a call-off awarded by further competition without a listing commits
+none (the provider bid for the whole contract, knowing what it can deliver), so for it these
+check, commit and free nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def check_capacity(
 ) -> None:
     """Refuse if ``plan`` would take a month past the listing's capacity (``own``: units this
     call-off already holds in those months, which the plan replaces). Locks the listing."""
+    if call_off.listing_id is None:
+        return
     listing: Listing = call_off.listing
     lock_rows(Listing, [listing.id])
     taken = committed_units([listing.id], list(plan))
@@ -77,6 +83,8 @@ def check_capacity(
 
 
 def commit_capacity(call_off: CallOff, plan: dict[date, int], now: datetime) -> None:
+    if call_off.listing_id is None:
+        return
     for month, units in plan.items():
         db.session.add(
             CapacityCommitment(
@@ -90,6 +98,8 @@ def commit_capacity(call_off: CallOff, plan: dict[date, int], now: datetime) -> 
 
 
 def free_capacity(call_off: CallOff, from_month: date | None = None) -> None:
+    if call_off.listing_id is None:
+        return
     statement = sa.delete(CapacityCommitment).where(
         CapacityCommitment.listing_id == call_off.listing_id,
         CapacityCommitment.source == call_off.reference,

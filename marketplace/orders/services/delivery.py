@@ -132,9 +132,10 @@ def _checked_delivery(call_off: CallOff, details: DeliveryDetails, today: date) 
     except ValueError:
         errors["attendance"] = ["Choose whether the person attended"]
         attendance = None
-    # A missed session is paid for only where the listing charges for missed sessions; unpaid,
-    # it is recorded but neither billed nor taken from the quantity bought.
-    payable = attendance != Attendance.DID_NOT_ATTEND or call_off.listing.missed_sessions_chargeable
+    # A missed session is paid for only where the listing (or, without one, the award) charges
+    # for missed sessions; unpaid, it is recorded but neither billed nor taken from the
+    # quantity bought.
+    payable = attendance != Attendance.DID_NOT_ATTEND or call_off.missed_sessions_are_chargeable
     units = details.units
     if isinstance(units, bool) or not isinstance(units, int):
         errors["units"] = ["Enter the number of units as a whole number"]
@@ -185,9 +186,8 @@ def complete(
         errors["summary"] = ["Enter an end-of-service summary"]
     elif len(summary) > SUMMARY_MAX:
         errors["summary"] = [f"The summary must be {SUMMARY_MAX} characters or fewer"]
-    offered = [
-        line.strip() for line in (call_off.listing.outcomes or "").splitlines() if line.strip()
-    ]
+    # The listing's outcomes; a call-off without a listing offers none to record.
+    offered = call_off.offered_outcomes
     records = []
     for index, item in enumerate(outcomes):
         if item.outcome not in offered:

@@ -37,6 +37,7 @@ from marketplace.orders.models import (
 from marketplace.orders.services.approval import lead_part, nobody_can_approve
 from marketplace.orders.services.budgets import (
     FundingBudget,
+    funding_budgets,
     funding_budgets_and_counted_value,
     funding_errors,
     short_of,
@@ -159,7 +160,7 @@ def _take_from_budget(budget_id: int, amount: int, now: datetime) -> int | None:
     return committed
 
 
-def _require_placer(actor: User, organisation: Organisation) -> None:
+def require_placer(actor: User, organisation: Organisation) -> None:
     if not actor.roles_for(organisation.id) & {Role.BUYER}:
         raise PermissionDenied("Only a buyer can place a call-off for their organisation")
     if not organisation.type.is_commissioner:
@@ -255,7 +256,7 @@ def _read_and_check(
     """What checking and placing both begin with: the placer's right, the listing, the price in
     force and the rules on the answers that need no lock (``_check_answers``).
     Returns (listing, price, errors, shares, funders, outcome_max)."""
-    _require_placer(actor, organisation)
+    require_placer(actor, organisation)
     today = london_date(now)
     listing = buyable_listing(listing_id)
     if listing is None:
@@ -347,31 +348,70 @@ def place_call_off(
     if price_seen is not None and price_seen.differs_from(price):
         raise price_changed(listing, price_seen, price, details.quantity)
     call_off = _new_call_off(actor, organisation, listing, price, details, outcome_max, now)
-    # The buyer's total with the provider in the lot is locked before it is read, and held to
-    # the commit: two placements cannot both fit under the direct-award limit.
-    lock_name(buyer_total_lock(call_off))
-    budgets, counted = funding_budgets_and_counted_value(call_off, shares, now)
-    errors = funding_errors(call_off, shares, funders, budgets, details.shares)
+    return place_funded(
+        actor,
+        organisation,
+        call_off,
+        shares,
+        funders,
+        details.shares,
+        now,
+        within_direct_award_limit=True,
+        outcome_terms=details.outcome_terms,
+    )
+
+
+def place_funded(
+    actor: User,
+    organisation: Organisation,
+    call_off: CallOff,
+    shares: Sequence[FundingShare],
+    funders: dict[int, Organisation],
+    given: Sequence[FundingShare],
+    now: datetime,
+    *,
+    within_direct_award_limit: bool,
+    outcome_terms: Sequence = (),
+) -> CallOff:
+    """What placing any new call-off does once its answers are checked: the funders' budgets
+    (and, for a direct award, the buyer's total towards the limit) read and checked, the shares
+    split into funders (standing authorisations confirming what they cover), the call-off added
+    and audited, moved on as far as it can go (``advance``: co-funders asked, an approver above
+    the placer's spend limit, the provider), and each funder's part taken from its budget last.
+    Refused before anything is added when a budget lacks a funder's part or nobody could
+    approve it; ``shares`` have the lead first (``check_shares``), ``given`` as the buyer gave
+    them (the keys of the errors). ``within_direct_award_limit``: a direct award from the rate
+    card, held to the arrangement's limit; an award by further competition is not (the
+    competition is the lawful route above it)."""
+    if within_direct_award_limit:
+        # The buyer's total with the provider in the lot is locked before it is read, and held
+        # to the commit: two placements cannot both fit under the direct-award limit.
+        lock_name(buyer_total_lock(call_off))
+        budgets, counted = funding_budgets_and_counted_value(call_off, shares, now)
+    else:
+        budgets, counted = funding_budgets(call_off, shares), 0
+    errors = funding_errors(call_off, shares, funders, budgets, given)
     lead_share = lead_part(call_off.gross_pence, shares)
     add_errors(errors, nobody_can_approve(actor, organisation, lead_share))
     if errors:
         raise BusinessRuleViolation(errors)
-    check_within_limit(call_off, counted, 0, now)
+    if within_direct_award_limit:
+        check_within_limit(call_off, counted, 0, now)
     _add_funders(call_off, shares, funders, budgets, now, actor)
     call_off.id = store.next_id(CallOff)
     call_off.reference = call_off_reference(call_off.id, london_date(now).year)
     db.session.add(call_off)
     audit.record(actor, "call_off.placed", call_off, after=_placed_snapshot(call_off))
-    if details.outcome_terms:
+    if outcome_terms:
         _answers(
             signals.call_off_placed_with_terms,
             call_off,
             actor=actor,
-            terms=details.outcome_terms,
+            terms=outcome_terms,
             now=now,
         )
     advance(actor, call_off, now)
-    _take_from_budgets(call_off, now, details.shares)
+    _take_from_budgets(call_off, now, given)
     return call_off
 
 
@@ -390,6 +430,7 @@ def _new_call_off(
     return CallOff(
         status=CallOffStatus.DRAFT,
         listing_id=listing.id,
+        service_title=listing.title,
         provider_id=listing.organisation_id,
         lead_buyer_id=organisation.id,
         arrangement_id=arrangement.id,
@@ -434,7 +475,8 @@ def _placed_snapshot(call_off: CallOff) -> dict:
         listing_id=call_off.listing_id,
         price_version_id=call_off.price_version_id,
         award_route=call_off.award_route.value,
-        choice_reason=call_off.choice_reason.value,
+        choice_reason=call_off.choice_reason.value if call_off.choice_reason else None,
+        competition_id=call_off.competition_id,
         funders=[
             {
                 "organisation_id": f.organisation_id,

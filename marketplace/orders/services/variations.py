@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.queries import approvers_and_limits
 from marketplace.accounts.services.common import email_people
-from marketplace.catalogue.models import CapacityCommitment
+from marketplace.catalogue.models import MAX_UNITS, CapacityCommitment
 from marketplace.catalogue.queries import first_of_month
 from marketplace.core import audit
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
@@ -164,11 +164,17 @@ def _variation_errors(
     errors: dict[str, list[str]] = {}
     if isinstance(extra_units, bool) or not isinstance(extra_units, int) or extra_units < 0:
         errors["extra_units"] = ["Enter the extra units as a whole number, 0 or more"]
-    elif call_off.quantity + extra_units > call_off.listing.max_units:
+    elif call_off.listing_id is not None and (
+        call_off.quantity + extra_units > call_off.listing.max_units
+    ):
+        # A listing's range; a call-off without one is bounded only by the most a call-off
+        # can hold (``MAX_UNITS``, below).
         errors["extra_units"] = [
             "This service is sold in call-offs of at most "
             f"{call_off.unit.count(call_off.listing.max_units)}"
         ]
+    elif call_off.quantity + extra_units > MAX_UNITS:
+        errors["extra_units"] = [f"A call-off can have at most {call_off.unit.count(MAX_UNITS)}"]
     if new_end_date is not None and not isinstance(new_end_date, date):
         errors["new_end_date"] = ["Enter the new end date"]
     elif isinstance(new_end_date, date) and new_end_date <= call_off.end_date:
@@ -405,13 +411,17 @@ def _apply_variation(
     # Capacity: months already past keep what they had; what is left is spread over the months
     # from this one (or the start, if later) to the new end, in place of what it held there.
     this_month = first_of_month(london_date(now))
-    old_rows = list(
-        db.session.scalars(
-            sa.select(CapacityCommitment).where(
-                CapacityCommitment.listing_id == call_off.listing_id,
-                CapacityCommitment.source == call_off.reference,
+    old_rows = (
+        list(
+            db.session.scalars(
+                sa.select(CapacityCommitment).where(
+                    CapacityCommitment.listing_id == call_off.listing_id,
+                    CapacityCommitment.source == call_off.reference,
+                )
             )
         )
+        if call_off.listing_id is not None
+        else []  # no listing, no capacity held (``capacity``)
     )
     kept = sum(row.units for row in old_rows if row.month < this_month)
     own: dict[date, int] = {}

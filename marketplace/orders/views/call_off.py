@@ -169,12 +169,16 @@ def show(call_off_id: int):
             if can_view_audit(current_user)
             else None
         ),
-        **page_values(
-            orders_signals.call_off_page,
-            call_off,
-            user=current_user,
-            organisation=own_organisation(),
-        ),
+        **{
+            # A receiver gives the page of the competition that awarded it (``signals``).
+            "competition_url": None,
+            **page_values(
+                orders_signals.call_off_page,
+                call_off,
+                user=current_user,
+                organisation=own_organisation(),
+            ),
+        },
     )
 
 

@@ -39,7 +39,7 @@ def record_delivery(call_off_id: int):
 @bp.route("/<int:call_off_id>/complete", methods=["GET", "POST"])
 @roles_required(Role.PROVIDER_ADMIN)
 def complete(call_off_id: int):
-    offered = visible_call_off(call_off_id).listing.offered_outcomes
+    offered = visible_call_off(call_off_id).offered_outcomes
     form = complete_form(offered)
 
     def act(call_off, form):

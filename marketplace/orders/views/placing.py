@@ -172,6 +172,7 @@ def place(listing_id: int):
     draft = drafts.get(token) if token else None
     form = PlaceCallOffForm(co_funders=co_funders(organisation), outcomes=listing.offered_outcomes)
     limit_explanation: tuple[str, ...] = ()
+    start_competition_url = None
     if request.method == "GET" and draft:
         _fill_in(form, draft)
         # Sent back from "Place call-off" (a budget used up meanwhile): shown once, on the
@@ -186,7 +187,9 @@ def place(listing_id: int):
         # know of is left to fail at "Place call-off".
         valid = form.validate_on_submit()
         answers, errors, rows = _read_answers(form, listing)
-        service_errors, limit_explanation = _check_answers(organisation, listing, answers)
+        service_errors, limit_explanation, start_competition_url = _check_answers(
+            organisation, listing, answers
+        )
         if valid and not errors and not service_errors and not any(f.errors for f in form):
             token = token if token in drafts else secrets.token_urlsafe(16)
             drafts[token] = answers
@@ -201,6 +204,7 @@ def place(listing_id: int):
         listing=listing,
         token=token,
         limit_explanation=limit_explanation,
+        start_competition_url=start_competition_url,
     )
 
 
@@ -255,10 +259,11 @@ def _read_answers(form: PlaceCallOffForm, listing) -> tuple[dict, dict, list[int
 
 def _check_answers(
     organisation: Organisation, listing, answers: dict
-) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+) -> tuple[dict[str, list[str]], tuple[str, ...], str | None]:
     """Every rule placing checks, by the service, on the answers: its errors by service key,
-    and, above the direct-award limit, why and what to do instead."""
+    and, above the direct-award limit, why, what to do instead and where to start it."""
     limit_explanation: tuple[str, ...] = ()
+    start_competition_url = None
     refusals: list = []
     try:
         service_errors = order_placing.check_call_off(
@@ -278,7 +283,8 @@ def _check_answers(
                 refusal.short if m == message else m for m in service_errors["quantity"]
             ]
             limit_explanation = refusal.explanation
-    return service_errors, limit_explanation
+            start_competition_url = refusal.start_competition_url
+    return service_errors, limit_explanation, start_competition_url
 
 
 @bp.route("/new/<int:listing_id>/check/<token>", methods=["GET", "POST"])
