@@ -14,7 +14,7 @@ On SQLite the table is changed in place (its stored definition edited, as
 refers to it with ON DELETE CASCADE (funders, deliveries, variations).
 
 Revision ID: e3a91f0c7d42
-Revises: c52ade5bfeee
+Revises: e506b3d55056
 Create Date: 2026-12-07 20:50:00.000000
 
 """
@@ -26,7 +26,7 @@ from marketplace.core.migration_helpers import edit_sqlite_table_sql
 
 # revision identifiers, used by Alembic.
 revision = 'e3a91f0c7d42'
-down_revision = 'c52ade5bfeee'
+down_revision = 'e506b3d55056'
 branch_labels = None
 depends_on = None
 
