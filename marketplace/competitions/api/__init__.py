@@ -23,3 +23,4 @@ public_blp = api_blueprint(
 )
 
 # Each module registers its routes on the blueprints when imported (lanes add theirs here).
+from marketplace.competitions.api import evaluation  # noqa: E402,F401

@@ -28,3 +28,4 @@ def visible_competition(competition_id: int) -> Competition:
 
 
 # Each module registers its routes on bp when imported (lanes add theirs here).
+from marketplace.competitions.views import evaluation  # noqa: E402,F401
