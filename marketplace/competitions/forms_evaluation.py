@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.accounts.forms.fields import (
     YES_NO,
@@ -45,7 +46,7 @@ def score_form(questions: Sequence[CompetitionQuestion], *, moderation: bool = F
         else:
             fields[f"passed_{question.id}"] = OptionalChoiceRadioField(
                 "Does the bid meet this requirement?",
-                choices=[("pass", "Pass"), ("fail", "Fail")],
+                choices=[SelectChoice("pass", "Pass"), SelectChoice("fail", "Fail")],
                 widget=GovRadioInput(),
             )
         fields[f"reason_{question.id}"] = TextAreaField(

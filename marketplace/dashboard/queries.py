@@ -28,6 +28,7 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.services.evidence import EXPIRY_WARNING_DAYS, expiring_within
 from marketplace.accreditation.services.memberships import count_pending_renewals
 from marketplace.catalogue.services.vat import listings_needing_vat_registration
+from marketplace.competitions.home import home_items as competition_home_items
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.filters import pounds
@@ -476,6 +477,11 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 renewals,
             )
         )
+    # Competitions to evaluate or award, and a bidder's assessment summaries.
+    actions.extend(
+        Action(i.title, i.body, i.href, i.link_text, i.count, list(i.more_links))
+        for i in competition_home_items(user, organisation, roles)
+    )
     # What waits for the organisation comes before what it could do at any time.
     figures = None
     if roles & PARTY_ROLES:

@@ -11,6 +11,7 @@ import csv
 import io
 
 import sqlalchemy as sa
+from wtforms.fields.choices import SelectChoice
 from flask import Response, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
@@ -354,7 +355,7 @@ def award_decision(competition_id: int):
     ranked = [r.bid for r in evaluation.ranking_rows(competition) if r.bid.rank]
     form = AwardDecisionForm()
     form.bid_id.choices = [
-        (
+        SelectChoice(
             str(b.id),
             f"{b.organisation.name}: ranked {b.rank}, {scoring.points(b.total_score)} points",
         )
