@@ -1,6 +1,6 @@
-"""Scheduled: competitions whose bid deadline has passed close (bids unsealed for the panel and
-counted for publication). Pages close a competition too when opened after its deadline, so the
-job only makes the emails and the published counts timely."""
+"""Scheduled, every quarter hour: competitions whose bid deadline has passed close (bids unsealed
+for the panel and counted for publication). Pages close a competition too when opened after its
+deadline, so the job only makes the emails and the published counts timely."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from marketplace.core.scheduler.registry import job
 
 @job(
     "competitions.close-bids",
-    schedule="*/5 * * * *",
+    schedule="*/15 * * * *",
     description="Close further competitions whose bid deadline has passed: count the bids, "
     "email the buyer and the evaluation panel.",
 )

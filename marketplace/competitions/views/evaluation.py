@@ -11,9 +11,9 @@ import csv
 import io
 
 import sqlalchemy as sa
-from wtforms.fields.choices import SelectChoice
 from flask import Response, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.accounts.session import current_organisation
 from marketplace.catalogue.rate_cards import safe_cell
