@@ -70,6 +70,40 @@ class NoAwardSchema(ma.Schema):
     reason = ma.fields.String(required=True, validate=ma.validate.Length(max=REASON_MAX))
 
 
+class DeclaredSchema(ma.Schema):
+    evaluator_id = ma.fields.Integer(attribute="id")
+    declared_at = ma.fields.AwareDateTime()
+    has_conflict = ma.fields.Boolean()
+    conflict_details = ma.fields.String()
+
+
+class RecordedScoreSchema(ma.Schema):
+    question_id = ma.fields.Integer()
+    score = ma.fields.Integer(allow_none=True)
+    passed = ma.fields.Boolean(allow_none=True)
+    reason = ma.fields.String()
+
+
+class RecordedScoresSchema(ma.Schema):
+    bid_id = ma.fields.Integer()
+    scores = ma.fields.List(ma.fields.Nested(RecordedScoreSchema))
+
+
+def _recorded(bid_id: int, rows) -> dict:
+    return {
+        "bid_id": bid_id,
+        "scores": [
+            {
+                "question_id": r.question_id,
+                "score": r.score,
+                "passed": getattr(r, "passed", None),
+                "reason": r.reason,
+            }
+            for r in rows
+        ],
+    }
+
+
 class RankedBidSchema(ma.Schema):
     bid_id = ma.fields.Function(lambda r: r.bid.id)
     bidder = ma.fields.Function(lambda r: r.bid.organisation.name)
@@ -129,13 +163,13 @@ class Ranking(MethodView):
 
 @blp.route("/competitions/<int:competition_id>/declaration", methods=["POST"])
 @blp.arguments(DeclarationSchema)
-@blp.response(204)
+@blp.response(200, DeclaredSchema)
 @blp.alt_response(409, response=CONFLICT_RESPONSE)
 def declare(args, competition_id):
     """The token's person, an evaluator, declares (once) whether it has a conflict of
     interest with any bidder."""
     competition = _competition(competition_id)
-    _write(
+    return _write(
         lambda: evaluation.declare_conflicts(
             g.api_user,
             competition,
@@ -147,19 +181,20 @@ def declare(args, competition_id):
 
 @blp.route("/competitions/<int:competition_id>/bids/<int:bid_id>/scores", methods=["PUT"])
 @blp.arguments(ScoresSchema)
-@blp.response(204)
+@blp.response(200, RecordedScoresSchema)
 @blp.alt_response(409, response=CONFLICT_RESPONSE)
 def score(args, competition_id, bid_id):
     """The evaluator's own score and reason for each quality and social value question of one
     bid (after declaring no conflict)."""
     competition = _competition(competition_id)
     entries = {s["question_id"]: ScoreEntry(s["score"], s["reason"]) for s in args["scores"]}
-    _write(lambda: evaluation.score_bid(g.api_user, competition, bid_id, entries))
+    rows = _write(lambda: evaluation.score_bid(g.api_user, competition, bid_id, entries))
+    return _recorded(bid_id, rows)
 
 
 @blp.route("/competitions/<int:competition_id>/bids/<int:bid_id>/moderation", methods=["PUT"])
 @blp.arguments(ScoresSchema)
-@blp.response(204)
+@blp.response(200, RecordedScoresSchema)
 @blp.alt_response(409, response=CONFLICT_RESPONSE)
 def moderate(args, competition_id, bid_id):
     """The panel's agreed result per question of one bid: passed (pass/fail questions) or a
@@ -169,7 +204,8 @@ def moderate(args, competition_id, bid_id):
         s["question_id"]: ModerationEntry(score=s["score"], passed=s["passed"], reason=s["reason"])
         for s in args["scores"]
     }
-    _write(lambda: evaluation.moderate_bid(g.api_user, competition, bid_id, entries))
+    rows = _write(lambda: evaluation.moderate_bid(g.api_user, competition, bid_id, entries))
+    return _recorded(bid_id, rows)
 
 
 @blp.route("/competitions/<int:competition_id>/evaluation/finish", methods=["POST"])
