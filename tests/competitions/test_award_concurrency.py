@@ -52,3 +52,38 @@ def test_awarding_at_once_awards_once_with_one_call_off(app, clients):
     assert db.session.get(Competition, competition.id).status is CompetitionStatus.AWARDED
     assert db.session.scalar(sa.select(sa.func.count(CallOff.id))) == 1
     assert audited("competition.awarded") == 1
+
+
+def closing(competition_id: int):
+    from marketplace.competitions.services import evaluation
+
+    def client():
+        competition = db.session.get(Competition, competition_id)
+        return lambda: evaluation.close_if_due(competition)
+
+    return client
+
+
+@pytest.mark.parametrize("clients", [2, pytest.param(CLIENTS, marks=pytest.mark.postgres_only)])
+def test_pages_opened_at_once_after_the_deadline_close_the_competition_once(app, clients):
+    from datetime import timedelta
+
+    from marketplace.core.notifications.models import Notification
+    from tests.competitions.factories import add_bid, publish_directly
+
+    world = build_competition_world()
+    now = utcnow()
+    publish_directly(world, now=now - timedelta(days=20), bid_deadline=now - timedelta(hours=1))
+    add_bid(world, world.providers[0], submitted_at=now - timedelta(days=1))
+    commit()
+
+    outcomes = race(app, [closing(world.competition.id) for _ in range(clients)])
+
+    assert set(outcomes) == {"ok"}, outcomes
+    db.session.expire_all()
+    assert db.session.get(Competition, world.competition.id).status is CompetitionStatus.CLOSED
+    assert audited("competition.closed") == 1
+    closed_emails = sa.select(sa.func.count(Notification.id)).where(
+        Notification.template == "competitions_closed"
+    )
+    assert db.session.scalar(closed_emails) == 4  # the buyer, the approver, two evaluators
