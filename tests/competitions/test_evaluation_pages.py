@@ -245,3 +245,17 @@ def test_no_award_from_the_ranking_page(app, web):
     assert done.status_code == 302
     db.session.expire_all()
     assert competition.status is CompetitionStatus.NO_AWARD
+
+
+def test_an_evaluator_with_a_conflict_reads_no_answers(app, web):
+    world = build_competition_world()
+    bids = closed_with_bids(world)
+    evaluation.declare_conflicts(
+        world.evaluators[1], world.competition, has_conflict=True, details="I chair Provider 1"
+    )
+    web.as_user(world.evaluators[1], world.pcc)
+    base = f"/competitions/{world.competition.id}"
+    page = web.get(f"{base}/evaluation")
+    assert "You declared a conflict of interest" in page.text
+    assert web.get(f"{base}/evaluation/bids/{bids[0].id}").status_code == 404
+    assert web.get(f"{base}/moderation/bids/{bids[0].id}").status_code == 404

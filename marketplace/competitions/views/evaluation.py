@@ -188,6 +188,8 @@ def score(competition_id: int, bid_id: int):
     competition, evaluator = _for_panel(competition_id)
     if not evaluator.declared_at:
         return redirect(url_for(".declare", competition_id=competition.id))
+    if evaluator.has_conflict:
+        abort(404)  # one with a conflict of interest reads no answers
     bid = _bid(competition, bid_id)
     questions = evaluation.scored_questions(competition)
     form = score_form(questions)
@@ -266,7 +268,7 @@ def moderation(competition_id: int):
 @login_required
 def moderate(competition_id: int, bid_id: int):
     competition, evaluator = _for_panel(competition_id)
-    if not evaluation.scoring_complete(competition):
+    if not evaluator.may_score or not evaluation.scoring_complete(competition):
         abort(404)
     bid = _bid(competition, bid_id)
     questions = list(competition.questions)
