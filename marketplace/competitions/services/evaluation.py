@@ -63,7 +63,7 @@ def in_the_running(competition: Competition) -> list[Bid]:
                 Bid.competition_id == competition.id,
                 Bid.status.in_([BidStatus.SUBMITTED, BidStatus.EXCLUDED, BidStatus.SCORED]),
             )
-            .options(selectinload(Bid.organisation), selectinload(Bid.answers))
+            .options(selectinload(Bid.organisation))
             .order_by(Bid.submitted_at, Bid.id)
         )
     )
