@@ -230,3 +230,14 @@ def test_finishing_before_every_bid_is_moderated_is_refused(app):
     with pytest.raises(BusinessRuleViolation, match="every question for every bid"):
         evaluation.finish_evaluation(world.evaluators[0], world.competition)
     assert world.competition.status is CompetitionStatus.CLOSED
+
+
+def test_a_bid_that_kept_only_its_unit_price_is_ranked_on_its_gross_price(app):
+    world = build_competition_world()
+    bids = closed_with_bids(
+        world, (25_000, 25_000), vat=(VatTreatment.EXEMPT, VatTreatment.STANDARD)
+    )
+    for bid in bids:
+        bid.net_pence = bid.vat_pence = bid.gross_pence = None
+    evaluated(world, bids)
+    assert (bids[0].price_score, bids[1].price_score) == (5000, 4167)

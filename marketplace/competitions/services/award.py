@@ -157,7 +157,7 @@ def shown_question_points(competition: Competition, bids, moderated) -> dict[int
         price_weight=competition.price_weight,
         tie_break=competition.tie_break,
         questions=competition.questions,
-        bids=[scoring.BidFigures(b.id, b.gross_pence, b.submitted_at) for b in scored],
+        bids=[evaluation.figures(competition, b) for b in scored],
         moderated={k: m.score for k, m in moderated.items() if m.score is not None},
     )
     return {r.bid_id: r.shown_by_question for r in results}

@@ -41,6 +41,7 @@ from marketplace.core.clock import utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, NotFound, TransitionConflict
 from marketplace.core.notifications.services import queue_email
+from marketplace.orders.services.call_offs import call_off_value
 
 BUYER_ROLES = (Role.BUYER, Role.APPROVER)
 NOT_INVITED = (
@@ -51,6 +52,16 @@ NOT_INVITED = (
 
 # ---------------------------------------------------------------------------------------------
 # Reading
+
+
+def figures(competition: Competition, bid: Bid) -> scoring.BidFigures:
+    """What the ranking reads of a bid: its gross price (worked out from its unit price, the
+    competition's units and its VAT treatment if the bid did not keep it) and when it was
+    submitted."""
+    gross = bid.gross_pence
+    if gross is None:
+        gross = call_off_value(bid.unit_price_pence, competition.quantity, bid.vat_treatment)[2]
+    return scoring.BidFigures(bid.id, gross, bid.submitted_at)
 
 
 def in_the_running(competition: Competition) -> list[Bid]:
@@ -606,7 +617,7 @@ def finish_evaluation(
         price_weight=competition.price_weight,
         tie_break=competition.tie_break,
         questions=competition.questions,
-        bids=[scoring.BidFigures(b.id, b.gross_pence, b.submitted_at) for b in remaining],
+        bids=[figures(competition, b) for b in remaining],
         moderated={key: m.score for key, m in moderated.items() if m.score is not None},
     )
     by_id = {b.id: b for b in remaining}
@@ -663,7 +674,7 @@ def ranking_rows(competition: Competition) -> list[RankingRow]:
         price_weight=competition.price_weight,
         tie_break=competition.tie_break,
         questions=competition.questions,
-        bids=[scoring.BidFigures(b.id, b.gross_pence, b.submitted_at) for b in scored],
+        bids=[figures(competition, b) for b in scored],
         moderated={k: m.score for k, m in moderated.items() if m.score is not None},
     )
     shown = {r.bid_id: r.shown_by_question for r in results}
