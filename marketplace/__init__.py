@@ -448,6 +448,7 @@ def _register_jobs() -> None:
     ``marketplace.core.scheduler.registry``); importing the module registers them."""
     import marketplace.accreditation.jobs
     import marketplace.catalogue.jobs
+    import marketplace.competitions.jobs
     import marketplace.core.notifications.jobs
     import marketplace.core.scheduler.jobs
     import marketplace.invoices.jobs

@@ -28,7 +28,8 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.services.evidence import EXPIRY_WARNING_DAYS, expiring_within
 from marketplace.accreditation.services.memberships import count_pending_renewals
 from marketplace.catalogue.services.vat import listings_needing_vat_registration
-from marketplace.competitions.queries.provider import open_invitations, unanswered_count
+from marketplace.competitions.home import home_items as competition_home_items
+from marketplace.competitions.queries.provider import home_invitations, unanswered_count
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.filters import london_datetime, pounds
@@ -390,25 +391,33 @@ def _authorisations_action() -> Action:
 
 def _competitions_action(organisation: Organisation) -> Action:
     """The further competitions the provider is invited to and still open, with their
-    deadlines and its own bid's state (never anyone else's)."""
-    invitations = open_invitations(organisation.id)
+    deadlines and its own bid's state (never anyone else's), then its assessment summaries."""
+    rows = home_invitations(organisation.id)
+    open_ones = [(c, status) for c, status, summary in rows if summary is None]
     links = [
         (
             f"{competition.title}: bids close {london_datetime(competition.bid_deadline)}; "
             f"your bid: {status.label.lower() if status else 'not started'}",
             url_for("competitions.bid", competition_id=competition.id),
         )
-        for competition, status in invitations
+        for competition, status in open_ones
+    ] + [
+        (
+            f"Your assessment summary for {competition.reference}: {competition.title}",
+            url_for("competitions.assessment_summary", competition_id=competition.id),
+        )
+        for competition, _status, summary in rows
+        if summary is not None
     ]
     return Action(
         "Further competitions you are invited to",
-        f"{len(invitations)} open for bids{' (the first 5)' if len(invitations) == 5 else ''}."
-        if invitations
+        f"{len(open_ones)} open for bids."
+        if open_ones
         else "None open for bids now. When a buyer publishes one for a lot and area you are a "
         "member of, it appears here.",
         fixed_url("competitions.invited"),
         "Your competitions",
-        len(invitations),
+        len(open_ones),
         more_links=links,
     )
 
@@ -516,6 +525,11 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 renewals,
             )
         )
+    # Competitions to evaluate or award, and a bidder's assessment summaries.
+    actions.extend(
+        Action(i.title, i.body, i.href, i.link_text, i.count, list(i.more_links))
+        for i in competition_home_items(user, organisation, roles)
+    )
     # What waits for the organisation comes before what it could do at any time.
     figures = None
     if roles & PARTY_ROLES:

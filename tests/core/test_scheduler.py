@@ -168,6 +168,7 @@ JOBS = [
     "accreditation.check-expiry",
     "catalogue.notify-stale",
     "catalogue.refresh-prices",
+    "competitions.close-bids",
     "invoices.monthly-run",
     "invoices.notify-overdue",
     "notifications.send",

@@ -23,4 +23,4 @@ public_blp = api_blueprint(
 )
 
 # Each module registers its routes on the blueprints when imported (lanes add theirs here).
-from marketplace.competitions.api import bids, setup  # noqa: E402, F401
+from marketplace.competitions.api import bids, evaluation, setup  # noqa: E402, F401

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from marketplace.competitions.models import (
+    AssessmentSummary,
     Bid,
     BidStatus,
     Clarification,
@@ -35,21 +36,40 @@ def invitations_query(organisation_id: int) -> sa.Select:
     )
 
 
-def open_invitations(
+def home_invitations(
     organisation_id: int, limit: int = 5
-) -> list[tuple[Competition, BidStatus | None]]:
-    """The competitions still open for bids that the provider is invited to (for its home)."""
-    return [
-        tuple(row)
-        for row in db.session.execute(
-            invitations_query(organisation_id)
-            .where(
-                Competition.status == CompetitionStatus.PUBLISHED,
-                Competition.bid_deadline > utcnow(),
-            )
-            .limit(limit)
+) -> list[tuple[Competition, BidStatus | None, int | None]]:
+    """For the provider's home, in one query: the competitions it is invited to that are still
+    open for bids (soonest deadline first), then those whose assessment summary it has been
+    sent (newest first); each with its own bid's state and its summary's id (or None)."""
+    has_summary = AssessmentSummary.id.is_not(None)
+    rows = db.session.execute(
+        sa.select(Competition, Bid.status, AssessmentSummary.id)
+        .join(InvitedProvider, InvitedProvider.competition_id == Competition.id)
+        .outerjoin(
+            Bid,
+            sa.and_(Bid.competition_id == Competition.id, Bid.organisation_id == organisation_id),
         )
-    ]
+        .outerjoin(AssessmentSummary, AssessmentSummary.bid_id == Bid.id)
+        .where(
+            InvitedProvider.organisation_id == organisation_id,
+            sa.or_(
+                sa.and_(
+                    Competition.status == CompetitionStatus.PUBLISHED,
+                    Competition.bid_deadline > utcnow(),
+                ),
+                has_summary,
+            ),
+        )
+        .order_by(
+            has_summary,
+            Competition.bid_deadline,
+            AssessmentSummary.created_at.desc(),
+            Competition.id,
+        )
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]
 
 
 def unanswered_count(buyer_id: int) -> int:

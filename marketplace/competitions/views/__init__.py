@@ -31,6 +31,7 @@ def visible_competition(competition_id: int) -> Competition:
 from marketplace.competitions.views import (  # noqa: E402, F401
     bids,
     clarifications,
+    evaluation,
     public,
     setup,
 )
