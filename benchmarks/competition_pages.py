@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,21 +74,29 @@ def main() -> int:
             env["MARKETPLACE_DATABASE_URL"] = url
             _prepare(env)
             os.environ.update(env)
-            from benchmark_competition import build_competition, pages
+            from benchmark_competition import (
+                build_competition,
+                finish,
+                pages_when_evaluated,
+                pages_while_closed,
+            )
 
             from marketplace import create_app
 
             app = create_app()
             with app.app_context():
                 started = time.monotonic()
-                world = build_competition(args.invited, args.bids, timedelta)
+                world = build_competition(args.invited, args.bids)
                 print(
                     f"Built a competition with {args.invited} invited and {args.bids} bids "
                     f"in {time.monotonic() - started:.0f} s",
                     flush=True,
                 )
-            for name, (client, url) in pages(app, world).items():
-                results[name] = _timed(client, url, args.requests)
+                for name, (client, url) in pages_while_closed(app, world).items():
+                    results[name] = _timed(client, url, args.requests)
+                finish(world)
+                for name, (client, url) in pages_when_evaluated(app, world).items():
+                    results[name] = _timed(client, url, args.requests)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for name, timings in results.items():

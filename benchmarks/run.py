@@ -73,6 +73,7 @@ IMPORT_TARGET_SECONDS = 5.0
 # with no errors and no overbooking or overspending found afterwards.
 ORDERS_TARGET_RPS = 150
 INVOICE_RUN_TARGET_SECONDS = 60
+COMPETITION_PAGE_TARGET_MS = 100
 
 WRK_SCRIPT = r"""
 -- Prints one machine-readable line when wrk finishes (latencies in microseconds).
@@ -616,7 +617,29 @@ def offline_measures(env: dict[str, str]) -> dict:
     if match:
         found["invoices"] = (int(match.group(1)), float(match.group(2)), int(match.group(3)))
         print(f"  {match.group(0)}", flush=True)
+    out = run(
+        [sys.executable, str(ROOT / "benchmarks" / "competition_pages.py")], env, timeout=1200
+    ).stdout
+    found["competition_pages"] = {
+        match.group(1): float(match.group(2))
+        for match in re.finditer(r"competition_pages: (.+) p95 ([0-9.]+) ms", out)
+    }
+    for name, p95 in found["competition_pages"].items():
+        print(f"  {name}: p95 {p95:.1f} ms", flush=True)
     return found
+
+
+def competition_verdicts(offline: dict) -> list[str]:
+    """Issue 21's target: a competition with 500 invited and 200 bids, on PostgreSQL."""
+    pages = offline.get("competition_pages")
+    if not pages:
+        return ["Further competition pages: not measured."]
+    return [
+        f"{name.capitalize()}, 500 invited and 200 bids, PostgreSQL, server-side: p95 "
+        f"{p95:.1f} ms (target < {COMPETITION_PAGE_TARGET_MS} ms): "
+        f"{'target met' if p95 < COMPETITION_PAGE_TARGET_MS else 'TARGET MISSED'}."
+        for name, p95 in pages.items()
+    ]
 
 
 def invoices_verdict(offline: dict) -> str:
@@ -714,6 +737,18 @@ def write_results(
         "`flask invoices run --period` timed as its own process, progress bar and all.",
         "",
         f"{invoices_verdict(offline)}  ",
+        "",
+        "## Further competitions",
+        "",
+        "`benchmarks/competition_pages.py`: a throwaway PostgreSQL cluster with the demo data and "
+        "a competition on the demo arrangement with 500 member providers invited and 200 bids, "
+        "closed, scored by two evaluators and moderated (`benchmarks/benchmark_competition.py`); "
+        "each page requested 200 times through the app in one process (routing, queries, "
+        "templates; no network) after a warm-up, as the evaluator or the buyer. The number of "
+        "queries each page makes does not grow with the bids (asserted in "
+        "`tests/competitions/test_evaluation_pages.py`).",
+        "",
+        *(f"{line}  " for line in competition_verdicts(offline)),
         "",
         "## Machine",
         "",
