@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from flask_smorest import Api, Blueprint
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from marketplace.core.db import commit, db
-from marketplace.core.errors import PROBLEM_JSON, handle_http_exception
+from marketplace.core.db import commit, db, rollback
+from marketplace.core.errors import PROBLEM_JSON, DomainError, handle_http_exception
 from marketplace.core.validation import (
     JSONInputError,
     add_years,
@@ -304,6 +304,22 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def _writes_need_a_token() -> None:
     if request.method not in READ_METHODS:
         token_required()
+
+
+T = TypeVar("T")
+
+
+def commit_write(action: Callable[[], T]) -> T:
+    """Run one API request's use case and commit (the request's one commit); a refusal
+    (``DomainError``) rolls back and goes on to the problem+json handler as a 4xx. The answer
+    describes what was written, so the committed objects stay loaded (``keep_loaded``)."""
+    try:
+        result = action()
+    except DomainError:
+        rollback()
+        raise
+    commit(keep_loaded=True)
+    return result
 
 
 def api_blueprint(

@@ -5,15 +5,18 @@ organisation is not found (404); the wrong role is forbidden (403); every rule i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from flask import g
 from flask.views import MethodView
 
-from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint, paginate, paginated_schema
-from marketplace.core.db import commit, db, rollback
-from marketplace.core.errors import BusinessRuleViolation, DomainError, NotFound
+from marketplace.core.api import (
+    CONFLICT_RESPONSE,
+    api_blueprint,
+    commit_write,
+    paginate,
+    paginated_schema,
+)
+from marketplace.core.db import db
+from marketplace.core.errors import BusinessRuleViolation, NotFound
 from marketplace.funding import permissions, queries, services
 from marketplace.funding.schemas import (
     AuthorisationChangeSchema,
@@ -35,21 +38,9 @@ blp = api_blueprint(
     "Budgets (list, set, raise or lower with a reason, with their history) and co-funders' "
     "standing authorisations for lead buyers (list, give, change, revoke)",
 )
-T = TypeVar("T")
 
 BudgetPageSchema = paginated_schema(BudgetSchema, "BudgetPage")
 AuthorisationPageSchema = paginated_schema(AuthorisationSchema, "AuthorisationPage")
-
-
-def _write(action: Callable[[], T]) -> T:
-    """Run one service call and commit; a refusal rolls back and answers 4xx (errors.py)."""
-    try:
-        result = action()
-    except DomainError:
-        rollback()
-        raise
-    commit(keep_loaded=True)
-    return result
 
 
 def _authority() -> bool:
@@ -98,7 +89,7 @@ class BudgetCollection(MethodView):
     def post(self, args):
         """An approver sets a budget for this financial year or one of the next two, for all
         services or one category."""
-        budget = _write(
+        budget = commit_write(
             lambda: services.create_budget(g.api_user, g.organisation, services.NewBudget(**args))
         )
         budget.history = queries.budget_history(budget.id)
@@ -122,7 +113,7 @@ class BudgetItem(MethodView):
         spent. Send ``expected_allocated_pence`` to be refused (409) if someone changed it
         after you read it."""
         budget = _budget(budget_id)
-        budget = _write(
+        budget = commit_write(
             lambda: services.change_budget(
                 g.api_user,
                 budget,
@@ -158,7 +149,7 @@ class AuthorisationCollection(MethodView):
     @blp.response(201, AuthorisationSchema)
     def post(self, args):
         """A co-funder's approver gives a lead buyer a standing authorisation for a year."""
-        return _write(
+        return commit_write(
             lambda: services.create_authorisation(
                 g.api_user, g.organisation, services.NewAuthorisation(**args)
             )
@@ -179,7 +170,7 @@ class AuthorisationItem(MethodView):
         """The co-funder's approver changes the limits, with a reason; the total never below
         what it has used."""
         authorisation = _authorisation(authorisation_id)
-        return _write(
+        return commit_write(
             lambda: services.change_authorisation(
                 g.api_user,
                 authorisation,
@@ -197,4 +188,6 @@ class AuthorisationItem(MethodView):
 def revoke(args, authorisation_id):
     """The co-funder's approver revokes it, with a reason; call-offs it funded stay funded."""
     authorisation = _authorisation(authorisation_id)
-    return _write(lambda: services.revoke_authorisation(g.api_user, authorisation, args["reason"]))
+    return commit_write(
+        lambda: services.revoke_authorisation(g.api_user, authorisation, args["reason"])
+    )

@@ -10,9 +10,7 @@ found (404).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from http import HTTPStatus
-from typing import TypeVar
 
 import marshmallow as ma
 from flask import g, request, url_for
@@ -23,11 +21,12 @@ from marketplace.core.api import (
     CONFLICT_RESPONSE,
     HorizonDate,
     api_blueprint,
+    commit_write,
     paginate,
     paginated_schema,
 )
-from marketplace.core.db import commit, db, rollback
-from marketplace.core.errors import DomainError, NotFound
+from marketplace.core.db import db, rollback
+from marketplace.core.errors import NotFound
 from marketplace.core.money import VatTreatment
 from marketplace.orders import permissions
 from marketplace.orders.models import (
@@ -67,7 +66,6 @@ blp = api_blueprint(
     "re-split shares after a decline, approve, accept, decline, record delivery, vary, cancel, "
     "complete",
 )
-T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,17 +199,6 @@ class CallOffQuerySchema(ma.Schema):
 CallOffPageSchema = paginated_schema(CallOffSchema, "CallOffPage")
 
 
-def _write(action: Callable[[], T]) -> T:
-    """Run one service call and commit; a refusal rolls back and answers 4xx (errors.py)."""
-    try:
-        result = action()
-    except DomainError:
-        rollback()
-        raise
-    commit(keep_loaded=True)  # the answer describes what was written: no need to read it back
-    return result
-
-
 def _call_off(call_off_id: int) -> CallOff:
     """The call-off if the token's organisation is party to it (else 404)."""
     call_off = db.session.get(CallOff, call_off_id)
@@ -267,7 +254,7 @@ class CallOffCollection(MethodView):
         details = order_details.CallOffDetails(**args, shares=tuple(shares), outcome_terms=terms)
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            call_off = _write(
+            call_off = commit_write(
                 lambda: placing.place_call_off(
                     user, organisation, listing_id, details, price_seen=seen
                 )
@@ -284,7 +271,7 @@ class CallOffCollection(MethodView):
 
 def _place_once(user, organisation, listing_id, details, key, fingerprint, seen):
     try:
-        return _write(
+        return commit_write(
             lambda: placing.place_call_off_once(
                 user,
                 organisation,
@@ -323,7 +310,7 @@ def _action(name: str, schema=None):
         def post(*args, call_off_id):
             call_off = _call_off(call_off_id)
             body = args[0] if args else {}
-            _write(lambda: handler(g.api_user, call_off, body))
+            commit_write(lambda: handler(g.api_user, call_off, body))
             return call_off
 
         post.__name__ = f"post_{name.replace('-', '_')}"
@@ -412,7 +399,7 @@ def _variation_action(name: str, schema=None):
         def post(*args, call_off_id, variation_id):
             call_off = _call_off(call_off_id)
             body = args[0] if args else {}
-            _write(lambda: handler(g.api_user, call_off, variation_id, body))
+            commit_write(lambda: handler(g.api_user, call_off, variation_id, body))
             return call_off
 
         post.__name__ = f"post_variation_{name}"
@@ -460,7 +447,7 @@ def _withdraw(user, call_off, variation_id, body):
 def record_delivery(args, call_off_id):
     """The provider records a session: date, units, attendance, a short progress note."""
     call_off = _call_off(call_off_id)
-    return _write(
+    return commit_write(
         lambda: order_delivery.record_delivery(
             g.api_user, call_off, order_delivery.DeliveryDetails(**args)
         )

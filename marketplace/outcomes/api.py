@@ -8,15 +8,11 @@ is not party to is not found (404); the wrong side or role is forbidden (403).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from flask import g, request, url_for
 from flask.views import MethodView
 
-from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint
-from marketplace.core.db import commit, rollback
-from marketplace.core.errors import BusinessRuleViolation, DomainError
+from marketplace.core.api import CONFLICT_RESPONSE, api_blueprint, commit_write
+from marketplace.core.errors import BusinessRuleViolation
 from marketplace.orders.schemas import NewOutcomeTermSchema
 from marketplace.outcomes import queries, services
 from marketplace.outcomes.schemas import (
@@ -33,18 +29,6 @@ blp = api_blueprint(
     "Payment by results: outcome terms on call-offs, outcome claims with evidence and their "
     "verification, and your organisation's contingent liability",
 )
-T = TypeVar("T")
-
-
-def _write(action: Callable[[], T]) -> T:
-    """Run one service call and commit; a refusal rolls back and answers 4xx (errors.py)."""
-    try:
-        result = action()
-    except DomainError:
-        rollback()
-        raise
-    commit(keep_loaded=True)
-    return result
 
 
 def _call_off(call_off_id):
@@ -67,7 +51,7 @@ class OutcomeTermCollection(MethodView):
     def post(self, args, call_off_id):
         """The lead buyer proposes outcome terms for an accepted call-off; the provider decides."""
         call_off = _call_off(call_off_id)
-        return _write(
+        return commit_write(
             lambda: services.propose_term(g.api_user, call_off, services.OutcomeTermDetails(**args))
         )
 
@@ -78,7 +62,7 @@ class OutcomeTermCollection(MethodView):
 def agree_term(call_off_id, term_id):
     """The provider agrees proposed terms (the direct-award limit is checked again)."""
     call_off = _call_off(call_off_id)
-    return _write(lambda: services.agree_term(g.api_user, call_off, term_id))
+    return commit_write(lambda: services.agree_term(g.api_user, call_off, term_id))
 
 
 @blp.route("/orders/<int:call_off_id>/outcome-terms/<int:term_id>/reject", methods=["POST"])
@@ -88,7 +72,7 @@ def agree_term(call_off_id, term_id):
 def reject_term(args, call_off_id, term_id):
     """The provider rejects proposed terms, with a reason the buyer sees."""
     call_off = _call_off(call_off_id)
-    return _write(lambda: services.reject_term(g.api_user, call_off, term_id, args["reason"]))
+    return commit_write(lambda: services.reject_term(g.api_user, call_off, term_id, args["reason"]))
 
 
 @blp.route("/orders/<int:call_off_id>/outcome-claims")
@@ -109,7 +93,7 @@ class CallOffClaimCollection(MethodView):
         details = services.ClaimDetails(
             term_id=args["term_id"], achieved_on=args["achieved_on"], note=args["note"]
         )
-        claim = _write(
+        claim = commit_write(
             lambda: services.claim_outcome(
                 g.api_user, call_off, details, upload.filename, upload.stream
             )
@@ -132,7 +116,7 @@ class OutcomeClaimItem(MethodView):
 def verify(claim_id):
     """The lead buyer verifies a claim: the next invoice run bills it on an outcome invoice."""
     claim = _claim(claim_id)
-    return _write(lambda: services.verify_claim(g.api_user, claim))
+    return commit_write(lambda: services.verify_claim(g.api_user, claim))
 
 
 @blp.route("/outcome-claims/<int:claim_id>/reject", methods=["POST"])
@@ -142,7 +126,7 @@ def verify(claim_id):
 def reject(args, claim_id):
     """The lead buyer rejects a claim, with a reason the provider sees."""
     claim = _claim(claim_id)
-    return _write(lambda: services.reject_claim(g.api_user, claim, args["reason"]))
+    return commit_write(lambda: services.reject_claim(g.api_user, claim, args["reason"]))
 
 
 @blp.route("/contingent-liability")

@@ -8,9 +8,6 @@ the rules are in ``marketplace.competitions.services``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import marshmallow as ma
 from flask import g
 from flask.views import MethodView
@@ -41,25 +38,13 @@ from marketplace.competitions.services.bids import (
     PriceLineInput,
 )
 from marketplace.competitions.services.common import is_invited
-from marketplace.core.api import CONFLICT_RESPONSE, HorizonDate
-from marketplace.core.db import commit, db, rollback
-from marketplace.core.errors import DomainError, NotFound
+from marketplace.core.api import CONFLICT_RESPONSE, HorizonDate, commit_write
+from marketplace.core.db import db
+from marketplace.core.errors import NotFound
 from marketplace.core.money import BASIS_POINTS_WHOLE, VatTreatment
 from marketplace.orders.models import MAX_VALUE_PENCE
 
-T = TypeVar("T")
 MAX_ID = 2**31 - 1
-
-
-def _write(action: Callable[[], T]) -> T:
-    """Run one service call and commit; a refusal rolls back and answers 4xx (errors.py)."""
-    try:
-        result = action()
-    except DomainError:
-        rollback()
-        raise
-    commit(keep_loaded=True)
-    return result
 
 
 def _competition(competition_id: int) -> Competition:
@@ -267,7 +252,7 @@ class ClarificationCollection(MethodView):
     def post(self, args, competition_id):
         """An invited provider asks a question before the clarification deadline."""
         competition = _competition(competition_id)
-        return _write(
+        return commit_write(
             lambda: clarification_services.ask_clarification(
                 g.api_user, g.organisation, competition, args["question"]
             )
@@ -284,7 +269,7 @@ class ClarificationAnswer(MethodView):
         clarification = db.session.get(Clarification, clarification_id)
         if clarification is None or clarification.competition_id != competition_id:
             raise NotFound("No question has that id")
-        return _write(
+        return commit_write(
             lambda: clarification_services.answer_clarification(
                 g.api_user, g.organisation, clarification, args["answer"]
             )
@@ -320,7 +305,7 @@ class OwnBid(MethodView):
         the reason: not invited (disregarded), after the bid deadline, an answer over its word
         limit, a schedule that does not add up, a consortium member not in the lot."""
         competition = _competition(competition_id)
-        return _write(
+        return commit_write(
             lambda: bid_services.save_bid(g.api_user, g.organisation, competition, _bid_input(args))
         )
 
@@ -332,7 +317,7 @@ class SubmitBid(MethodView):
     def post(self, competition_id):
         """Submit (or resubmit) your complete bid before the deadline: administrators only."""
         bid = _own(_invited(competition_id))
-        return _write(lambda: bid_services.submit_bid(g.api_user, g.organisation, bid))
+        return commit_write(lambda: bid_services.submit_bid(g.api_user, g.organisation, bid))
 
 
 @blp.route("/competitions/<int:competition_id>/bid/withdraw")
@@ -342,7 +327,7 @@ class WithdrawBid(MethodView):
     def post(self, competition_id):
         """Withdraw your submitted bid before the deadline: administrators only."""
         bid = _own(_invited(competition_id))
-        return _write(lambda: bid_services.withdraw_bid(g.api_user, g.organisation, bid))
+        return commit_write(lambda: bid_services.withdraw_bid(g.api_user, g.organisation, bid))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,19 +15,9 @@ from marketplace.competitions.models import REASON_MAX, Competition, Competition
 from marketplace.competitions.services import award as award_services
 from marketplace.competitions.services import evaluation
 from marketplace.competitions.services.evaluation import ModerationEntry, ScoreEntry
-from marketplace.core.api import CONFLICT_RESPONSE
-from marketplace.core.db import commit, db, rollback
-from marketplace.core.errors import DomainError, NotFound, PermissionDenied
-
-
-def _write(action):
-    try:
-        result = action()
-    except DomainError:
-        rollback()
-        raise
-    commit(keep_loaded=True)
-    return result
+from marketplace.core.api import CONFLICT_RESPONSE, commit_write
+from marketplace.core.db import commit, db
+from marketplace.core.errors import NotFound, PermissionDenied
 
 
 def _competition(competition_id: int, *, unsealed: bool = True) -> Competition:
@@ -169,7 +159,7 @@ def declare(args, competition_id):
     """The token's person, an evaluator, declares (once) whether it has a conflict of
     interest with any bidder."""
     competition = _competition(competition_id)
-    return _write(
+    return commit_write(
         lambda: evaluation.declare_conflicts(
             g.api_user,
             competition,
@@ -188,7 +178,7 @@ def score(args, competition_id, bid_id):
     bid (after declaring no conflict)."""
     competition = _competition(competition_id)
     entries = {s["question_id"]: ScoreEntry(s["score"], s["reason"]) for s in args["scores"]}
-    rows = _write(lambda: evaluation.score_bid(g.api_user, competition, bid_id, entries))
+    rows = commit_write(lambda: evaluation.score_bid(g.api_user, competition, bid_id, entries))
     return _recorded(bid_id, rows)
 
 
@@ -204,7 +194,7 @@ def moderate(args, competition_id, bid_id):
         s["question_id"]: ModerationEntry(score=s["score"], passed=s["passed"], reason=s["reason"])
         for s in args["scores"]
     }
-    rows = _write(lambda: evaluation.moderate_bid(g.api_user, competition, bid_id, entries))
+    rows = commit_write(lambda: evaluation.moderate_bid(g.api_user, competition, bid_id, entries))
     return _recorded(bid_id, rows)
 
 
@@ -214,7 +204,7 @@ def moderate(args, competition_id, bid_id):
 def finish(competition_id):
     """Exclude the bids that failed a pass/fail question and rank the rest: evaluated."""
     competition = _competition(competition_id)
-    _write(lambda: evaluation.finish_evaluation(g.api_user, competition))
+    commit_write(lambda: evaluation.finish_evaluation(g.api_user, competition))
     return _ranking(competition)
 
 
@@ -226,7 +216,7 @@ def award_decision(args, competition_id):
     """The buyer records the award decision (a bid not ranked first needs a reason); the
     assessment summaries are sent and the standstill starts."""
     competition = _competition(competition_id)
-    _write(
+    commit_write(
         lambda: award_services.decide_award(
             g.api_user, g.organisation, competition, args["bid_id"], args["reason"]
         )
@@ -240,7 +230,7 @@ def award_decision(args, competition_id):
 def confirm(competition_id):
     """After the standstill, the buyer confirms the award: it becomes a call-off."""
     competition = _competition(competition_id)
-    _write(lambda: award_services.confirm_award(g.api_user, g.organisation, competition))
+    commit_write(lambda: award_services.confirm_award(g.api_user, g.organisation, competition))
     return _ranking(competition)
 
 
@@ -251,7 +241,7 @@ def confirm(competition_id):
 def no_award(args, competition_id):
     """The buyer closes a closed or evaluated competition without award, with a reason."""
     competition = _competition(competition_id)
-    _write(
+    commit_write(
         lambda: award_services.close_without_award(
             g.api_user, g.organisation, competition, args["reason"]
         )

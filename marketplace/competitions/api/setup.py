@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http
 from collections.abc import Callable
-from typing import TypeVar
 
 import marshmallow as ma
 from flask import g
@@ -26,25 +25,19 @@ from marketplace.competitions.models import (
     TieBreak,
 )
 from marketplace.competitions.services import cancelling, publishing, setup
-from marketplace.core.api import CONFLICT_RESPONSE, HorizonDate, paginate, paginated_schema
+from marketplace.core.api import (
+    CONFLICT_RESPONSE,
+    HorizonDate,
+    commit_write,
+    paginate,
+    paginated_schema,
+)
 from marketplace.core.clock import utcnow
-from marketplace.core.db import MAX_ID, commit, db, rollback
-from marketplace.core.errors import DomainError, NotFound
+from marketplace.core.db import MAX_ID, db
+from marketplace.core.errors import NotFound
 from marketplace.orders.services.details import FundingShare
 
-T = TypeVar("T")
 _ID = ma.validate.Range(min=1, max=MAX_ID)
-
-
-def _write(action: Callable[[], T]) -> T:
-    """Run the service calls and commit; a refusal rolls back and answers 4xx (errors.py)."""
-    try:
-        result = action()
-    except DomainError:
-        rollback()
-        raise
-    commit(keep_loaded=True)
-    return result
 
 
 def _visible(competition_id: int) -> Competition:
@@ -327,7 +320,7 @@ class CompetitionCollection(MethodView):
                 )
             return competition
 
-        return _managed_view(_write(act))
+        return _managed_view(commit_write(act))
 
 
 @blp.route("/competitions/<int:competition_id>")
@@ -347,7 +340,7 @@ def publish(competition_id):
     """Publish a draft (the lead buyer's buyers and approvers): every section is checked again,
     the invited list is frozen and each invited provider emailed. Published already: 409."""
     competition = _visible(competition_id)
-    return _managed_view(_write(lambda: publishing.publish(g.api_user, competition)))
+    return _managed_view(commit_write(lambda: publishing.publish(g.api_user, competition)))
 
 
 @blp.route("/competitions/<int:competition_id>/cancel", methods=["POST"])
@@ -358,7 +351,9 @@ def cancel(args, competition_id):
     """Cancel with a reason, any time before award; everyone invited and every bidder is
     told."""
     competition = _visible(competition_id)
-    return _managed_view(_write(lambda: cancelling.cancel(g.api_user, competition, args["reason"])))
+    return _managed_view(
+        commit_write(lambda: cancelling.cancel(g.api_user, competition, args["reason"]))
+    )
 
 
 @blp.route("/competitions/<int:competition_id>/invited")
