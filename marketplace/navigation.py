@@ -26,6 +26,8 @@ NAVIGATION = [
             Role.AUTHORITY_ADMIN,
         },
     ),
+    ("Competitions", "competitions.yours", {Role.BUYER, Role.APPROVER}),
+    ("Competitions", "competitions.invited", {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}),
     ("Budgets", "orders.budgets", {Role.BUYER, Role.APPROVER}),
     ("Budgets", "funding.all_budgets", {Role.AUTHORITY_ADMIN}),
     (
@@ -45,9 +47,11 @@ NAVIGATION = [
     ("Scheduled jobs", "scheduler.runs", {Role.AUTHORITY_ADMIN}),
 ]
 
-# What a visitor who is not signed in can use: the catalogue and the public registers.
+# What a visitor who is not signed in can use: the catalogue, the open further competitions
+# and the public registers.
 PUBLIC_NAVIGATION = [
     ("Find services", "catalogue_search.search"),
+    ("Open competitions", "competitions.index"),
     ("Register of members", "public_arrangements.arrangements"),
 ]
 

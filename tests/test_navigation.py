@@ -11,10 +11,26 @@ from marketplace.core.db import commit
 from tests.factories import make_member
 
 EXPECTED_NAVIGATION = {
-    Role.BUYER: ["Home", "Find services", "Call-offs", "Budgets", "Invoices"],
-    Role.APPROVER: ["Home", "Find services", "Call-offs", "Budgets", "Invoices", "Team"],
-    Role.PROVIDER_ADMIN: ["Home", "Call-offs", "Invoices", "Rate card", "Accreditation", "Team"],
-    Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Invoices", "Rate card"],
+    Role.BUYER: ["Home", "Find services", "Call-offs", "Competitions", "Budgets", "Invoices"],
+    Role.APPROVER: [
+        "Home",
+        "Find services",
+        "Call-offs",
+        "Competitions",
+        "Budgets",
+        "Invoices",
+        "Team",
+    ],
+    Role.PROVIDER_ADMIN: [
+        "Home",
+        "Call-offs",
+        "Competitions",
+        "Invoices",
+        "Rate card",
+        "Accreditation",
+        "Team",
+    ],
+    Role.PROVIDER_EDITOR: ["Home", "Call-offs", "Competitions", "Invoices", "Rate card"],
     Role.ASSESSOR: ["Home", "Assessments"],
     Role.AUTHORITY_ADMIN: [
         "Home",
@@ -30,8 +46,9 @@ EXPECTED_NAVIGATION = {
     ],
 }
 
-# What a visitor sees before signing in: the catalogue and the public registers.
-SIGNED_OUT_NAVIGATION = ["Find services", "Register of members"]
+# What a visitor sees before signing in: the catalogue, the open further competitions and the
+# public registers.
+SIGNED_OUT_NAVIGATION = ["Find services", "Open competitions", "Register of members"]
 
 EXPECTED_NEXT_ACTION = {
     Role.BUYER: "Find a service",
