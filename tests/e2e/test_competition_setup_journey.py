@@ -50,6 +50,8 @@ def competition_world(live_server) -> dict:
                 "evaluators": [u.id for u in world.evaluators],
             },
             "pcc_approver": worlds.person(world.pcc_approver),
+            "approver": worlds.person(world.approver),
+            "provider_admins": [worlds.person(a) for a in world.provider_admins],
         }
         worlds.commit_and_close()
     return facts

@@ -6,14 +6,16 @@ from the home page by links, buttons and forms alone, the buyer opens the rankin
 award decision (one mistake: a bid not ranked first with no reason, answered on the same page
 with a linked error summary), sees the standstill, and after it confirms the award; the
 resulting call-off shows its route, and the PCC's approver confirms its share from its home
-page. axe-core checks every page (conftest.py).
+page; then the normal lifecycle: the region's approver approves it (above the buyer's spend
+limit), the winner accepts it and records the first nights delivered, each from their home page.
+axe-core checks every page (conftest.py).
 
 The live server runs in this process's threads, so ``clock.travelled_to`` moves its time too.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -171,3 +173,40 @@ def test_f1_a_buyer_and_a_pcc_run_a_co_funded_competition_to_award(
         assert "Awarded by further competition" in other_journey.main_text()
         other_journey.press("Confirm our share")
         assert "You have confirmed your organisation's share" in other_journey.banner()
+
+        # The normal lifecycle follows: above the buyer's spend limit, the region's approver
+        # approves it from her home page; the winner accepts it from its home page.
+        journey.sign_out()
+        journey.sign_in_from_home(world["approver"].email, PASSWORD)
+        journey.follow("See call-offs to approve", within=".app-dashboard-card")
+        journey.follow(call_off_reference)
+        journey.press("Approve call-off")
+        assert "Call-off approved and sent to the provider." in journey.banner()
+
+        winner = world["provider_admins"][1]
+        other_journey.sign_out()
+        other_journey.sign_in_from_home(winner.email, PASSWORD, winner.totp_secret)
+        other_journey.follow("See call-offs to respond to")
+        other_journey.follow(call_off_reference, within=".govuk-inset-text")
+        assert "Awarded by further competition" in other_journey.main_text()
+        other_journey.press("Accept call-off")
+        assert "Call-off accepted. The buyer has been told." in other_journey.banner()
+
+    # A week into the contract the provider records the first nights delivered.
+    with clock.travelled_to(
+        datetime.combine(world["start"] + timedelta(days=7), time(10), tzinfo=UTC)
+    ):
+        other_journey.follow("Home", within="#service-navigation")
+        other_journey.follow(
+            "See call-offs", within=".app-dashboard-card:has-text('Delivery to record')"
+        )
+        other_journey.follow(call_off_reference)
+        other_journey.follow("Record delivery")
+        other_journey.fill("Date of the session", worlds.day_month_year(world["start"]))
+        other_journey.fill("Units delivered", "7")
+        other_journey.choose_in("Attendance", "Attended")
+        other_journey.press("Record delivery")
+        assert "Delivery recorded" in other_journey.banner()
+        assert "In delivery" in other_journey.heading()
+    # The delivery page's "Did not attend" reveals its reason (GOV.UK's aria-expanded).
+    assert other_journey.excuse_govuk_conditional_reveals()
