@@ -1,5 +1,7 @@
 """F1 (JOURNEYS.md): a buyer and a PCC run a co-funded further competition to award. The buyer
-sets it up and publishes it in the pages (the set-up journey's steps), the invited members bid
+sets it up and publishes it in the pages (the set-up journey's steps) and answers a member's
+question from its home page (sent empty first; published to every invited provider without the
+asker's name); the invited members bid
 (through the services: F2 bids in the browser), the service's clock moves past the bid
 deadline, the panel scores and ranks (through the services: F3 does it in the browser); then,
 from the home page by links, buttons and forms alone, the buyer opens the ranking, records the
@@ -30,6 +32,25 @@ pytestmark = pytest.mark.e2e
 # Unit prices (pence, exempt from VAT) of the three invited members' bids: the second is the
 # cheapest and, with every quality answer scored alike, ranks first.
 PRICES = (31_000, 29_500, 30_000)
+
+
+def provider_asks(live_server, world: dict, question: str) -> str:
+    """The first invited member asks a question (F2 asks in the browser); its name."""
+    from marketplace.accounts.models import Organisation, User
+    from marketplace.competitions.models import Competition
+    from marketplace.competitions.services import clarifications
+    from marketplace.core.db import db
+
+    with live_server.app.app_context():
+        competition = db.session.scalar(
+            sa.select(Competition).where(Competition.title == world["title"])
+        )
+        provider = db.session.get(Organisation, world["ids"]["providers"][0])
+        admin = db.session.get(User, world["ids"]["provider_admins"][0])
+        clarifications.ask_clarification(admin, provider, competition, question)
+        name = provider.name
+        worlds.commit_and_close()
+    return name
 
 
 def members_bid(live_server, world: dict) -> tuple[int, str, datetime]:
@@ -120,6 +141,29 @@ def test_f1_a_buyer_and_a_pcc_run_a_co_funded_competition_to_award(
     world = competition_world(live_server)
     journey.sign_in_from_home(world["buyer"].email, PASSWORD)
     set_up_and_publish(journey, world)
+    question = "Must the accommodation be self-contained?"
+    asker = provider_asks(live_server, world, question)
+
+    # The buyer answers from the home page (sent empty first); every invited provider is told,
+    # without the asker's name.
+    journey.follow("Home", within="#service-navigation")
+    journey.follow("Answer questions")
+    assert journey.heading() == "Questions to answer"
+    assert question in journey.main_text()
+    journey.follow(f"Answer the question from {asker} about {world['title']}")
+    journey.press("Publish answer")
+    journey.expect_errors("Enter your answer")
+    journey.fill("Your answer", "No: shared houses with their own rooms are fine.")
+    journey.press("Publish answer")
+    assert "Answer published to every invited provider" in journey.banner()
+    for admin in world["provider_admins"]:
+        told = live_server.smtp.wait_for(
+            lambda m, to=admin.email: m.to == to and "clarification was published" in m.subject
+        )
+        assert question in told.body and "shared houses" in told.body
+        if admin.email != world["provider_admins"][0].email:
+            assert asker not in told.body
+
     competition_id, reference, deadline = members_bid(live_server, world)
     first, second, third = world["providers"][1], world["providers"][2], world["providers"][0]
 
