@@ -205,3 +205,11 @@ def test_f2_the_small_charity_reads_its_assessment_summary_from_its_home_page(jo
     winner = journey.page.locator("table", has_text="The winning bid's scores").inner_text()
     assert world.winner in winner and "50.00" in winner and "87.50" in winner
     assert world.charity not in winner
+
+    # The competition's own page leads there too, and no longer offers to ask a question.
+    journey.follow("Home", within="#service-navigation")
+    journey.follow("Your competitions")
+    journey.follow(world.title)
+    assert "Ask a question" not in journey.main_text()
+    journey.follow("Read your assessment summary")
+    assert journey.heading() == "Your assessment summary"
