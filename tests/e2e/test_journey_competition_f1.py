@@ -220,6 +220,15 @@ def test_f1_a_buyer_and_a_pcc_run_a_co_funded_competition_to_award(
 
         # The normal lifecycle follows: above the buyer's spend limit, the region's approver
         # approves it from her home page; the winner accepts it from its home page.
+        # The competition's overview, from "Your competitions", leads to all of it too.
+        journey.follow("Home", within="#service-navigation")
+        journey.follow("Your competitions")
+        journey.follow(world["title"])
+        assert call_off_reference in journey.main_text()
+        journey.follow("See the bids received")
+        received = journey.main_text()
+        assert all(name in received for name in world["providers"])
+
         journey.sign_out()
         journey.sign_in_from_home(world["approver"].email, PASSWORD)
         journey.follow("See call-offs to approve", within=".app-dashboard-card")
