@@ -15,13 +15,21 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.e2e
 
 
-def _competition_world(live_server):
+def competition_world(live_server) -> dict:
+    """The factory world (a lot with members in region A, a probation region and a PCC with
+    budgets, two panel members), as the facts a person sees: the buyer sets the competition up
+    in the pages from here. Its title has a tag of its own (one live server for every test)."""
     from tests.accreditation.factories import region
     from tests.competitions.factories import build_competition_world
 
     with live_server.app.app_context():
         world = build_competition_world()
+        tag = worlds.tag()
+        # A PCC of its own name: the funding page chooses the co-funder by name, and other
+        # tests on this live server build worlds with a "Durham PCC" too.
+        world.pcc.name = f"Durham PCC {tag}"
         facts = {
+            "title": f"Move-on accommodation, co-funded {tag}",
             "buyer": worlds.person(world.buyer),
             "lot": f"{world.lot.arrangement.name}: {world.lot.category.name}",
             "region": f"{region('A').name} (probation region)",
@@ -34,14 +42,24 @@ def _competition_world(live_server):
             "start": world.start,
             "providers": [p.name for p in world.providers],
             "outsider": world.outsider.name,
+            # For the steps other journeys take through the services (bids, the panel).
+            "ids": {
+                "buyer_org": world.buyer_org.id,
+                "providers": [p.id for p in world.providers],
+                "provider_admins": [a.id for a in world.provider_admins],
+                "evaluators": [u.id for u in world.evaluators],
+            },
+            "pcc_approver": worlds.person(world.pcc_approver),
+            "approver": worlds.person(world.approver),
+            "provider_admins": [worlds.person(a) for a in world.provider_admins],
         }
         worlds.commit_and_close()
     return facts
 
 
-def test_f1_start_a_buyer_sets_up_and_publishes_a_co_funded_competition(journey, live_server):
-    world = _competition_world(live_server)
-    journey.sign_in_from_home(world["buyer"].email, PASSWORD)
+def set_up_and_publish(journey, world: dict) -> None:
+    """The buyer, signed in on its home page, sets up the co-funded competition by the pages
+    (with a mistake on three of them) and publishes it."""
     journey.follow("Start a further competition")
     assert journey.heading() == "Start a further competition"
 
@@ -49,7 +67,7 @@ def test_f1_start_a_buyer_sets_up_and_publishes_a_co_funded_competition(journey,
     journey.expect_errors(
         "Enter a title for the competition", "Choose the arrangement and lot from the list"
     )
-    journey.fill("Title", "Move-on accommodation, co-funded")
+    journey.fill("Title", world["title"])
     journey.fill("What do you need?", "Supported move-on accommodation for young adults.")
     journey.select("Arrangement and lot", world["lot"])
     journey.choose(world["region"])
@@ -111,7 +129,7 @@ def test_f1_start_a_buyer_sets_up_and_publishes_a_co_funded_competition(journey,
     journey.follow("Check your answers")
     assert journey.heading() == "Check your answers before publishing"
     journey.press("Publish the competition")
-    assert journey.heading() == "Move-on accommodation, co-funded"
+    assert journey.heading() == world["title"]
     assert "Competition published" in journey.banner()
     page = journey.main_text()
     assert "Invited providers (3)" in page
@@ -119,10 +137,16 @@ def test_f1_start_a_buyer_sets_up_and_publishes_a_co_funded_competition(journey,
         assert name in page
     assert world["outsider"] not in page
 
+
+def test_f1_start_a_buyer_sets_up_and_publishes_a_co_funded_competition(journey, live_server):
+    world = competition_world(live_server)
+    journey.sign_in_from_home(world["buyer"].email, PASSWORD)
+    set_up_and_publish(journey, world)
+
     journey.sign_out()
     journey.home()
     journey.follow("Open further competitions")
-    assert "Move-on accommodation, co-funded" in journey.main_text()
+    assert world["title"] in journey.main_text()
     assert "£100,000 to £500,000" in journey.main_text()
-    journey.follow("Move-on accommodation, co-funded")
+    journey.follow(world["title"])
     assert "How will you keep tenancies going?" in journey.main_text()

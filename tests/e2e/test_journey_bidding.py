@@ -143,3 +143,73 @@ def test_f2_a_small_charity_asks_a_question_and_bids_as_the_lead_of_a_consortium
     assert "17,000" not in receipt.body  # a receipt, not the bid's content
     journey.home()
     assert "your bid: submitted" in journey.main_text()
+
+
+@dataclass(frozen=True)
+class DecidedWorld:
+    admin: worlds.Person
+    charity: str
+    winner: str
+    reference: str
+    title: str
+
+
+def decided_world(live_server) -> DecidedWorld:
+    """A competition whose bids closed a week ago, evaluated (every answer agreed at 3 of 4) and
+    awarded to the cheapest bid, not the small charity's (through the services: F1 and F3 take
+    these steps in the browser)."""
+    from marketplace.competitions.services import award
+    from tests.competitions.evaluation_helpers import closed_with_bids, evaluated
+    from tests.competitions.factories import build_competition_world
+
+    with live_server.app.app_context():
+        world = build_competition_world()
+        tag = worlds.tag()
+        world.providers[0].name = f"Small Steps Charity {tag}"
+        world.providers[1].name = f"Open Doors Trust {tag}"
+        world.competition.title = f"Move-on accommodation {tag}"
+        # 400 bed-nights exempt from VAT at £250.00, £200.00 and £300.00 a night.
+        bids = closed_with_bids(world, (25_000, 20_000, 30_000))
+        evaluated(world, bids)
+        award.decide_award(world.buyer, world.buyer_org, world.competition, bids[1].id)
+        built = DecidedWorld(
+            admin=worlds.person(world.provider_admins[0]),
+            charity=world.providers[0].name,
+            winner=world.providers[1].name,
+            reference=world.competition.reference,
+            title=world.competition.title,
+        )
+        worlds.commit_and_close()
+    return built
+
+
+def test_f2_the_small_charity_reads_its_assessment_summary_from_its_home_page(journey, live_server):
+    world = decided_world(live_server)
+    email = live_server.smtp.wait_for(
+        lambda m: m.to == world.admin.email and "assessment summary" in m.subject
+    )
+    assert f"Your assessment summary for {world.reference}: unsuccessful" == email.subject
+
+    journey.sign_in_from_home(world.admin.email, PASSWORD)
+    assert "Further competitions you are invited to" in journey.main_text()
+    journey.follow(f"Your assessment summary for {world.reference}: {world.title}")
+    assert journey.heading() == "Your assessment summary"
+    page = journey.main_text()
+    assert "Your bid was not successful." in page
+    assert "The standstill period runs to the end of" in page
+    own = journey.page.locator("table", has_text="Your scores").inner_text()
+    # Price: £8,000 (the lowest) ÷ £10,000 × 50 = 40.00; each answer 3 of 4 of its weight:
+    # 18.75 + 11.25 + 7.50; total 77.50. The winner: 50.00 for price, the same answers: 87.50.
+    for figure in ("40.00", "18.75", "11.25", "7.50", "77.50", "3 of 4", "Agreed"):
+        assert figure in own
+    winner = journey.page.locator("table", has_text="The winning bid's scores").inner_text()
+    assert world.winner in winner and "50.00" in winner and "87.50" in winner
+    assert world.charity not in winner
+
+    # The competition's own page leads there too, and no longer offers to ask a question.
+    journey.follow("Home", within="#service-navigation")
+    journey.follow("Your competitions")
+    journey.follow(world.title)
+    assert "Ask a question" not in journey.main_text()
+    journey.follow("Read your assessment summary")
+    assert journey.heading() == "Your assessment summary"

@@ -300,7 +300,22 @@ def confirm_award(
         missed_sessions_chargeable=competition.missed_sessions_chargeable,
         competition_id=competition.id,
     )
-    call_off = place_awarded_call_off(actor, competition.buyer, details, now=now)
+    try:
+        call_off = place_awarded_call_off(actor, competition.buyer, details, now=now)
+    except TransitionConflict:
+        raise
+    except BusinessRuleViolation as refused:
+        # Orders' reasons are keyed by its own fields (a funder's share, a year's budget) and
+        # are phrases: the buyer reads them as one sentence on the ranking page, and what to do.
+        reasons = "; ".join(m for ms in refused.errors.values() for m in ms) or refused.detail
+        raise BusinessRuleViolation(
+            {
+                "": [
+                    f"The award cannot be confirmed: {reasons}. Nothing has been placed; once "
+                    "this is put right, confirm the award again"
+                ]
+            }
+        ) from refused
     state.transition(
         competition,
         CompetitionStatus.AWARDED,

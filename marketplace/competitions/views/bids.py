@@ -36,6 +36,7 @@ from marketplace.competitions.models import (
 )
 from marketplace.competitions.queries.provider import invitations_query
 from marketplace.competitions.services import bids as bid_services
+from marketplace.competitions.services.award import summary_for
 from marketplace.competitions.services.bids import (
     AnswerInput,
     BidInput,
@@ -94,10 +95,16 @@ def bid(competition_id: int):
             "competitions/not_invited.html", competition=competition, reason=NOT_INVITED
         ), 403
     own = bid_services.own_bid(competition, organisation)
+    asking_until = competition.clarification_deadline or competition.bid_deadline
     return render_template(
         "competitions/bid.html",
         competition=competition,
         own=own,
+        # After the award decision the bidder reads its summary from here as from its home.
+        summary=summary_for(own) if own is not None else None,
+        questions_open=competition.status is CompetitionStatus.PUBLISHED
+        and asking_until is not None
+        and utcnow() < asking_until,
         answers=published_answers(competition),
         bids_open=_bids_open(competition),
         is_admin=Role.PROVIDER_ADMIN in current_user.roles_in(organisation),

@@ -591,6 +591,7 @@ def manage(competition_id: int):
         can_manage=permissions.can_manage(current_user, organisation, competition),
         can_cancel=permissions.can_manage(current_user, organisation, competition)
         and competition.is_open,
+        sealed=permissions.bids_are_sealed(competition),
     )
 
 
