@@ -151,3 +151,18 @@ def test_a_deadline_at_5pm_is_understood(web, world):
 )
 def test_times_of_day_are_read_as_people_type_them(typed, expected):
     assert parse_time_of_day(typed) == expected
+
+
+def test_a_provider_not_yet_invited_is_told_joining_now_can_still_get_it_invited(web, world):
+    """The page told a non-member to join "to bid in future competitions", yet a provider
+    admitted to the lot in the areas before bids close is invited to this one."""
+    from tests.competitions.factories import publish_directly
+
+    with db.session.no_autoflush:  # the world was committed: its objects load as they are read
+        publish_directly(world)
+    commit()
+    web.as_user(world.outsider_admin, world.outsider)
+    page = text(web.get(f"/competitions/{world.competition.id}/bid"))
+    assert "You are not invited to this competition" in page
+    assert "future competitions" not in page
+    assert "admitted before bids close, you will be" in page
