@@ -19,10 +19,9 @@ from marketplace.core.filters import london_datetime
 # A provider admitted to the lot in the areas before bids close is invited then (see
 # ``publishing.invite_admitted``): the message must not tell it that joining is too late.
 NOT_INVITED = (
-    "Your bid would be disregarded: only invited providers may bid, that is members of the lot "
-    "in its areas when it was published and providers admitted to the lot there before bids "
-    "close. Apply to join the arrangement: if you are admitted before bids close, you will be "
-    "invited and emailed."
+    "Your bid would be disregarded: only members of the lot in the areas when it was published "
+    "may bid, and providers admitted to the lot there before bids close. Join the arrangement: "
+    "if you are admitted before bids close, you will be invited and emailed."
 )
 
 
