@@ -166,3 +166,23 @@ def test_a_provider_not_yet_invited_is_told_joining_now_can_still_get_it_invited
     assert "You are not invited to this competition" in page
     assert "future competitions" not in page
     assert "admitted before bids close, you will be" in page
+
+
+def test_the_authority_reaches_every_competition_from_its_home_page(web, world):
+    """The authority oversees competitions (invited list, pending applications, bids once
+    closed), but nothing on its home page led to them: each page was reachable only by URL."""
+    from marketplace.accounts.models import Role
+    from tests.factories import make_member
+
+    admin = make_member(Role.AUTHORITY_ADMIN, name="Ava Authority")
+    commit()
+    web.as_user(admin)
+    home = text(web.get("/"))
+    assert 'href="/competitions/yours"' in home
+    listing = web.get("/competitions/yours")
+    assert listing.status_code == 200
+    page = text(listing)
+    assert world.competition.title in page  # another organisation's draft: overseen all the same
+    assert f'href="/competitions/{world.competition.id}/manage"' in page
+    assert "Start a further competition" not in page
+    assert web.get(f"/competitions/{world.competition.id}/manage").status_code == 200

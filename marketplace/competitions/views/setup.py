@@ -100,17 +100,23 @@ def _draft(competition_id: int) -> Competition:
 
 
 @bp.get("/yours")
-@roles_required(*BUYER_ROLES)
+@roles_required(*BUYER_ROLES, Role.AUTHORITY_ADMIN)
 def yours():
-    """The competitions of the organisation acted for (as lead buyer or co-funder)."""
+    """The competitions of the organisation acted for (as lead buyer or co-funder); for the
+    authority, which oversees them all, every competition."""
     organisation = current_organisation()
+    authority = permissions.is_authority(current_user, organisation)
     results = paginate(
-        queries.organisation_competitions_query(organisation.id),
+        queries.all_competitions_query()
+        if authority
+        else queries.organisation_competitions_query(organisation.id),
         page_number(request.args.get("page")),
         PER_PAGE,
         url_for_page=lambda n: url_for("competitions.yours", page=n),
     )
-    return render_template("competitions/yours.html", results=results, organisation=organisation)
+    return render_template(
+        "competitions/yours.html", results=results, organisation=organisation, authority=authority
+    )
 
 
 def _lot_choices() -> list[SelectChoice]:
