@@ -20,6 +20,7 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
+from marketplace.core import audit
 from marketplace.core.audit import AuditEvent
 from marketplace.core.cache import Topic, kept
 from marketplace.core.clock import LONDON, utcnow
@@ -386,8 +387,13 @@ def audit_events(
     *,
     url_for_page: Callable[[int], str] | None = None,
 ) -> Page[AuditEvent]:
-    """Audit events matching the filters, newest first. Dates are days in Europe/London."""
-    query = sa.select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    """Audit events matching the filters, newest first. Dates are days in Europe/London. Sealed
+    events (a bid before its deadline) are left out, whatever the filters."""
+    query = (
+        sa.select(AuditEvent)
+        .where(audit.unsealed())
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    )
     if filters.action:
         query = query.where(AuditEvent.action.like(_like_prefix(filters.action), escape="\\"))
     if filters.object_type:
@@ -417,6 +423,9 @@ def audit_object_types() -> list[str]:
     """The kinds of object the audit log has events for."""
     return list(
         db.session.scalars(
-            sa.select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)
+            sa.select(AuditEvent.object_type)
+            .where(audit.unsealed())
+            .distinct()
+            .order_by(AuditEvent.object_type)
         )
     )

@@ -23,7 +23,7 @@ from marketplace.catalogue.models import (
     ListingStatus,
 )
 from marketplace.catalogue.search.schema import SEARCH_TOPIC, search_areas
-from marketplace.core.audit import AuditEvent
+from marketplace.core.audit import AuditEvent, unsealed
 from marketplace.core.cache import Topic, kept
 from marketplace.core.db import db, parse_id
 from marketplace.core.money import VatTreatment
@@ -187,6 +187,7 @@ def listing_changes_query(listing: Listing) -> sa.Select:
     return (
         sa.select(AuditEvent)
         .where(AuditEvent.object_type == "listing", AuditEvent.object_id == str(listing.id))
+        .where(unsealed())
         .order_by(AuditEvent.id.desc())
     )
 

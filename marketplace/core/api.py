@@ -238,6 +238,14 @@ class ArgumentsParser(FlaskParser):
 
     def load_json(self, req, schema):
         if not is_json_request(req):
+            # A body sent as anything but JSON would be read as no body at all: a PUT then
+            # replaced its object with the defaults (a bid's price wiped) and answered 200.
+            if req.get_data(cache=True):
+                abort(
+                    415,
+                    description="Send the request body as JSON, with the header "
+                    "Content-Type: application/json",
+                )
             return webargs_core.missing
         data = req.get_data(cache=True)
         if not data:

@@ -40,6 +40,10 @@ class AuditEvent(db.Model):
     after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
     ip_address: Mapped[str | None] = mapped_column(sa.String(64))
+    # Until this moment the event is hidden from every reader but its own organisation: even
+    # that it happened is a secret (a sealed bid: who is bidding and how many, before the bid
+    # deadline). Set once when the event is written, like every other column.
+    sealed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     actor = db.relationship("User", foreign_keys=[actor_id], lazy="joined")
     organisation = db.relationship("Organisation", foreign_keys=[organisation_id], lazy="joined")
@@ -54,6 +58,17 @@ def _refuse_audit_changes(session: Session, flush_context: Any, instances: Any) 
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditEvent):
             raise AuditRowImmutable("audit events are append-only")
+
+
+def unsealed(now: datetime | None = None, *, organisation_id: int | None = None) -> Any:
+    """The condition every reader of audit events puts on them: not sealed (or no longer), or
+    recorded with ``organisation_id`` (its own events, which a bidder may always see)."""
+    visible = sa.or_(
+        AuditEvent.sealed_until.is_(None), AuditEvent.sealed_until <= (now or utcnow())
+    )
+    if organisation_id is not None:
+        visible = sa.or_(visible, AuditEvent.organisation_id == organisation_id)
+    return visible
 
 
 # Values stored in JSON as they are (an enum member is a str or int too, so its exact type is
@@ -91,8 +106,10 @@ def record(
     organisation: Any = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    sealed_until: datetime | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the current unit of work (flushed with the change it records)."""
+    """Add an audit event to the current unit of work (flushed with the change it records);
+    with ``sealed_until``, readers other than its organisation see it only from then on."""
     if obj is not None:
         object_type = object_type or getattr(obj, "audit_type", type(obj).__name__)
         if object_id is None:
@@ -111,6 +128,7 @@ def record(
             organisation=organisation,
             before=before,
             after=after,
+            sealed_until=sealed_until,
         ),
     )
     db.session.add(event_row)
@@ -126,6 +144,7 @@ def event_values(
     organisation: Any,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    sealed_until: datetime | None = None,
 ) -> dict[str, Any]:
     """The column values of one audit event (all but its time and key): ``record`` adds one to
     the session; a bulk write (the rate card import) inserts many rows of them at once."""
@@ -139,4 +158,5 @@ def event_values(
         "after": _jsonable(after) if after is not None else None,
         "request_id": g.get("request_id") if has_request_context() else None,
         "ip_address": request.remote_addr if has_request_context() else None,
+        "sealed_until": sealed_until,
     }

@@ -6,7 +6,7 @@ the accounts' limits); these helpers depend on nothing but the standard library.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, time
 
 DATE_HINT = "For example, 31 3 2027 or 2027-03-31"
 
@@ -14,6 +14,7 @@ DATE_HINT = "For example, 31 3 2027 or 2027-03-31"
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$", re.ASCII)
 _STRICT_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[\s/.-]+(\d{1,2})[\s/.-]+(\d{4})$", re.ASCII)
+_TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*([ap]\.?m\.?)?$", re.ASCII | re.IGNORECASE)
 _WHOLE = re.compile(r"(-?)(\d+)", re.ASCII)
 _PERCENT = re.compile(r"(-?)(\d+)(?:\.(\d{1,2}))?", re.ASCII)
 
@@ -29,6 +30,26 @@ def parse_day(text: str | None) -> date | None:
         return None
     try:
         return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_time_of_day(text: str | None) -> time | None:
+    """A time of day as people type it: 17:30, 17.30, 9, 5pm, 5:30 pm, 12am, noon or midday;
+    None if it is blank or not one."""
+    text = (text or "").strip().lower()
+    if text in ("noon", "midday"):
+        return time(12)
+    match = _TIME.match(text)
+    if match is None:
+        return None
+    hours, minutes = int(match[1]), int(match[2] or 0)
+    if match[3]:  # the 12-hour clock: 12am is midnight, 12pm is noon
+        if not 1 <= hours <= 12:
+            return None
+        hours = hours % 12 + (12 if match[3].startswith("p") else 0)
+    try:
+        return time(hours, minutes)
     except ValueError:
         return None
 

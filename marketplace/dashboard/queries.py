@@ -480,6 +480,15 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
         actions.append(
             Action(
+                "Further competitions",
+                "Every further competition: its invited list, the applications from providers "
+                "in its lot and areas to decide first, and its bids once they close.",
+                fixed_url("competitions.yours"),
+                "See every further competition",
+            )
+        )
+        actions.append(
+            Action(
                 "Audit log",
                 "Every change in the marketplace is recorded.",
                 fixed_url("accounts.audit_log"),

@@ -15,6 +15,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 )
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
 
 from marketplace.accounts.forms.fields import (
     YES_NO,
@@ -27,17 +28,41 @@ from marketplace.accounts.forms.fields import (
 )
 from marketplace.catalogue.models import Unit
 from marketplace.competitions.models import PriceFormula, QuestionKind, TieBreak
-from marketplace.core.forms import DATE_HINT
+from marketplace.core.forms import DATE_HINT, parse_day, parse_time_of_day
 
 FUNDER_ROWS = 4  # co-funder rows offered on the funding page, besides the lead buyer
 TIME_HINT = "Use the 24-hour clock, London time, like 12:00 or 17:30"
 
 
-def _text(label: str, description: str | None = None, width: str = "") -> StringField:
+def _text(
+    label: str, description: str | None = None, width: str = "", validators=()
+) -> StringField:
     params = {"classes": width} if width else {}
     return StringField(
-        label, description=description, widget=GovTextInput(), render_kw={"params": params}
+        label,
+        description=description,
+        validators=list(validators),
+        widget=GovTextInput(),
+        render_kw={"params": params},
     )
+
+
+# Shape only: a date or time typed but unreadable is named as such on its own field (blank is
+# left to the service, which says what is missing).
+def _real_date(what: str):
+    def check(form, field):
+        if (field.data or "").strip() and parse_day(field.data) is None:
+            raise ValidationError(f"{what} must be a real date, like 31 3 2027")
+
+    return check
+
+
+def _time_of_day(what: str):
+    def check(form, field):
+        if (field.data or "").strip() and parse_time_of_day(field.data) is None:
+            raise ValidationError(f"{what} must be a time of day, like 12:00, 17:30 or 5pm")
+
+    return check
 
 
 def _area(label: str, description: str | None = None, rows: int = 5) -> TextAreaField:
@@ -78,8 +103,18 @@ class DetailsForm(BaseForm):
         "Estimated whole-life value, including VAT",
         "The most you expect to pay over the whole contract. Bidders see it as a band",
     )
-    contract_start = _text("Contract start date", DATE_HINT, "govuk-input--width-10")
-    contract_end = _text("Contract end date", DATE_HINT, "govuk-input--width-10")
+    contract_start = _text(
+        "Contract start date",
+        DATE_HINT,
+        "govuk-input--width-10",
+        [_real_date("The contract start date")],
+    )
+    contract_end = _text(
+        "Contract end date",
+        DATE_HINT,
+        "govuk-input--width-10",
+        [_real_date("The contract end date")],
+    )
     quantity = _text("Number of units", None, "govuk-input--width-5")
     unit = ChoiceSelectField(
         "Unit",
@@ -147,10 +182,24 @@ class QuestionForm(BaseForm):
 
 
 class DeadlinesForm(BaseForm):
-    clarification_date = _text("Questions close: date", DATE_HINT, "govuk-input--width-10")
-    clarification_time = _text("Questions close: time", TIME_HINT, "govuk-input--width-5")
-    bid_date = _text("Bids close: date", DATE_HINT, "govuk-input--width-10")
-    bid_time = _text("Bids close: time", TIME_HINT, "govuk-input--width-5")
+    clarification_date = _text(
+        "Questions close: date",
+        DATE_HINT,
+        "govuk-input--width-10",
+        [_real_date("The date questions close")],
+    )
+    clarification_time = _text(
+        "Questions close: time",
+        TIME_HINT,
+        "govuk-input--width-5",
+        [_time_of_day("The time questions close")],
+    )
+    bid_date = _text(
+        "Bids close: date", DATE_HINT, "govuk-input--width-10", [_real_date("The date bids close")]
+    )
+    bid_time = _text(
+        "Bids close: time", TIME_HINT, "govuk-input--width-5", [_time_of_day("The time bids close")]
+    )
     standstill_working_days = _text(
         "Standstill (working days)",
         "Between the award decision and the contract. 0 only for light-touch services, with a "

@@ -76,6 +76,15 @@ def organisation_competitions_query(organisation_id: int) -> sa.Select:
     )
 
 
+def all_competitions_query() -> sa.Select:
+    """Every competition, drafts included, newest first: the authority oversees them all."""
+    return (
+        sa.select(Competition)
+        .options(selectinload(Competition.category))
+        .order_by(Competition.created_at.desc(), Competition.id.desc())
+    )
+
+
 def invited_list(competition_id: int) -> list[InvitedProvider]:
     return list(
         db.session.scalars(

@@ -3,9 +3,10 @@ deadline, by an invited provider only (Procurement Act 2023 s.34).
 
 Sealed: nothing written here (audit events, emails) carries a bid's content (answers, price,
 consortium) where anyone but the bidder could read it before the deadline; the audit records
-that a bid moved and its version, no more. Editors may save drafts and answer questions; only
-the provider's administrators (``permissions.BIDDER_ROLES``) name consortium members, submit and
-withdraw.
+that a bid moved and its version, no more, and even that is sealed until the bid deadline
+(``sealed_until``: who is bidding, and how many, is itself part of the seal). Editors may save
+drafts and answer questions; only the provider's administrators (``permissions.BIDDER_ROLES``)
+name consortium members, submit and withdraw.
 """
 
 from __future__ import annotations
@@ -470,6 +471,7 @@ def save_bid(
         bid,
         before=before,
         after=audit.snapshot(bid, BID_AUDIT_FIELDS),
+        sealed_until=competition.bid_deadline,
     )
     return bid
 
@@ -521,7 +523,12 @@ def submit_bid(
     # VCSE from the organisation's type; SME as the bidder declared it (kept on the bid).
     bid.bidder_is_vcse = organisation.type is OrganisationType.PROVIDER_VCSE
     audit.record(
-        actor, "bid.submitted", bid, before=before, after=audit.snapshot(bid, BID_AUDIT_FIELDS)
+        actor,
+        "bid.submitted",
+        bid,
+        before=before,
+        after=audit.snapshot(bid, BID_AUDIT_FIELDS),
+        sealed_until=competition.bid_deadline,
     )
     email_people(
         organisation.id,
@@ -548,7 +555,12 @@ def withdraw_bid(
     transition(bid, BidStatus.WITHDRAWN, BID_TRANSITIONS, noun="bid")
     bid.withdrawn_at = now
     audit.record(
-        actor, "bid.withdrawn", bid, before=before, after=audit.snapshot(bid, BID_AUDIT_FIELDS)
+        actor,
+        "bid.withdrawn",
+        bid,
+        before=before,
+        after=audit.snapshot(bid, BID_AUDIT_FIELDS),
+        sealed_until=competition.bid_deadline,
     )
     email_people(
         organisation.id,

@@ -16,9 +16,12 @@ from marketplace.core.filters import london_datetime
 
 # Procurement Act 2023 s.34: a tender from a supplier that is not a member of the market (or of
 # the part the competition is for) when the competition was published is disregarded.
+# A provider admitted to the lot in the areas before bids close is invited then (see
+# ``publishing.invite_admitted``): the message must not tell it that joining is too late.
 NOT_INVITED = (
     "Your bid would be disregarded: only members of the lot in the areas when it was published "
-    "may bid. Join the arrangement to bid in future competitions."
+    "may bid, and providers admitted to the lot there before bids close. Join the arrangement: "
+    "if you are admitted before bids close, you will be invited and emailed."
 )
 
 

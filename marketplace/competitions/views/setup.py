@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import Response, abort, redirect, render_template, request, url_for
@@ -43,7 +43,12 @@ from marketplace.competitions.views import bp, visible_competition
 from marketplace.core.clock import LONDON, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation, DomainError
-from marketplace.core.forms import basis_points_from_percent, parse_day, parse_whole_number
+from marketplace.core.forms import (
+    basis_points_from_percent,
+    parse_day,
+    parse_time_of_day,
+    parse_whole_number,
+)
 from marketplace.core.money import BASIS_POINTS_WHOLE, pounds_or_none
 from marketplace.core.views_helpers import act_on_click, act_on_form
 from marketplace.orders.services.details import FundingShare
@@ -95,17 +100,23 @@ def _draft(competition_id: int) -> Competition:
 
 
 @bp.get("/yours")
-@roles_required(*BUYER_ROLES)
+@roles_required(*BUYER_ROLES, Role.AUTHORITY_ADMIN)
 def yours():
-    """The competitions of the organisation acted for (as lead buyer or co-funder)."""
+    """The competitions of the organisation acted for (as lead buyer or co-funder); for the
+    authority, which oversees them all, every competition."""
     organisation = current_organisation()
+    authority = permissions.is_authority(current_user, organisation)
     results = paginate(
-        queries.organisation_competitions_query(organisation.id),
+        queries.all_competitions_query()
+        if authority
+        else queries.organisation_competitions_query(organisation.id),
         page_number(request.args.get("page")),
         PER_PAGE,
         url_for_page=lambda n: url_for("competitions.yours", page=n),
     )
-    return render_template("competitions/yours.html", results=results, organisation=organisation)
+    return render_template(
+        "competitions/yours.html", results=results, organisation=organisation, authority=authority
+    )
 
 
 def _lot_choices() -> list[SelectChoice]:
@@ -446,14 +457,9 @@ def remove_question(competition_id: int, question_id: int):
 
 
 def london_moment(day_text: str | None, time_text: str | None) -> datetime | None:
-    """A London date and 24-hour time as typed, as a UTC moment; None if either is unreadable."""
-    day = parse_day(day_text)
-    hours, _, minutes = (time_text or "").strip().replace(".", ":").partition(":")
-    if day is None or not hours.isdigit() or not (minutes or "0").isdigit():
-        return None
-    try:
-        moment = time(int(hours), int(minutes or 0))
-    except ValueError:
+    """A London date and time of day as typed, as a UTC moment; None if either is unreadable."""
+    day, moment = parse_day(day_text), parse_time_of_day(time_text)
+    if day is None or moment is None:
         return None
     return datetime.combine(day, moment, tzinfo=LONDON).astimezone(UTC)
 
@@ -549,18 +555,30 @@ def check(competition_id: int):
     if act_on_form(form, act, "Competition published. Every invited provider has been emailed."):
         return redirect(url_for("competitions.manage", competition_id=competition_id))
     competition = db.session.get(Competition, competition_id)
-    problems = setup.section_errors(competition, utcnow())
+    problems = [
+        (
+            SECTION_TITLES[key],
+            message,
+            url_for(f"competitions.{key}", competition_id=competition_id),
+        )
+        for key, errors in setup.section_errors(competition, utcnow()).items()
+        for messages in errors.values()
+        for message in messages
+    ]
+    # A refusal to publish lists every problem, each linking to the section that fixes it
+    # (not one message at the button, which fixes nothing); anything else links to the button.
+    refused = [m for ms in form.errors.values() for m in ms]
+    listed = {message for _, message, _ in problems}
+    summary = []
+    if refused:
+        summary = [{"text": f"{s}: {message}", "href": href} for s, message, href in problems]
+        summary += [{"text": m, "href": "#publish"} for m in refused if m not in listed]
     return render_template(
         "competitions/check.html",
         form=form,
         competition=competition,
-        problems=[
-            (SECTION_TITLES[key], message)
-            for key, errors in problems.items()
-            for messages in errors.values()
-            for message in messages
-        ],
-        errors=form.errors,
+        problems=problems,
+        summary=summary,
         min_days=setup.min_bid_days(),
     ), (422 if form.errors else 200)
 

@@ -11,7 +11,7 @@ from flask_login import current_user
 from marketplace.accounts.decorators import roles_required
 from marketplace.accounts.models import Organisation, Role
 from marketplace.accounts.permissions import can_view_audit
-from marketplace.core.audit import AuditEvent
+from marketplace.core.audit import AuditEvent, unsealed
 from marketplace.core.db import db
 from marketplace.core.filters import govuk_date
 from marketplace.core.views_helpers import act_on_click, act_on_form
@@ -63,6 +63,7 @@ def _timeline(call_off: CallOff) -> list[dict]:
     events = db.session.scalars(
         sa.select(AuditEvent)
         .where(AuditEvent.object_type == "call_off", AuditEvent.object_id == str(call_off.id))
+        .where(unsealed())
         .order_by(AuditEvent.id.desc())
     ).all()
     titles = {
