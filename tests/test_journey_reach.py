@@ -76,6 +76,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "public_arrangements.register_csv": "V1 download the register as CSV",
         "accounts.register": "V2 register a provider organisation",
         "accounts.sign_in": "V2 sign in",
+        "competitions.index": "F2 the open further competitions",
+        "competitions.public": "F2 a competition's public page",
     },
     "provider_admin": {
         "accounts.team": "P1 the team",
@@ -109,6 +111,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accounts.vat_registration": "P7 the VAT registration",
         "accounts.bank_account": "P7 the bank account invoices are paid into",
         "outcomes.claim": "P8 claim an outcome",
+        "competitions.invited": "F2 the competitions it is invited to",
     },
     "provider_editor": {
         "catalogue.index": "P3 listings",
@@ -131,6 +134,11 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "orders.show": "B4 follow a call-off",
         "orders.cancel": "B4 cancel with a reason",
         "orders.reject_variation": "B4 reject a variation",
+        "competitions.yours": "F1 its further competitions",
+        "competitions.start": "F1 start a further competition",
+        "competitions.task_list": "F1 a draft's task list",
+        "competitions.manage": "F1 a published competition",
+        "competitions.invited_csv": "F1 the invited list as CSV",
     },
     "approver": {
         "orders.index": "A2 call-offs to approve",
@@ -183,6 +191,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "invoices.payment_performance": "U3 payment performance",
         "funding.all_budgets": "every organisation's budgets",
         "funding.budget": "one organisation's budget and its history",
+        "competitions.yours": "every further competition",
+        "competitions.manage": "a competition, its invited list and pending applications",
     },
 }
 
