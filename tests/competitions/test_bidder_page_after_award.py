@@ -42,3 +42,19 @@ def test_the_ask_a_question_link_is_offered_only_while_questions_are_open(app, w
     db.session.commit()
     page = web.get(f"/competitions/{competition.id}/bid")
     assert page.status_code == 200 and ask not in page.text
+
+
+def test_once_bids_have_closed_the_page_says_so_and_the_summary_leads_back(app, web):
+    world = build_competition_world()
+    bids = closed_with_bids(world)
+    evaluated(world, bids, scores={bids[0].id: 4})
+    competition = world.competition
+    award.decide_award(world.buyer, world.buyer_org, competition, bids[0].id)
+    db.session.commit()
+    web.as_user(world.provider_admins[1], world.providers[1])
+    page = web.get(f"/competitions/{competition.id}/bid")
+    assert "Bids closed" in page.text
+    assert "nobody else can read yours before the deadline" not in page.text
+    summary = web.get(f"/competitions/{competition.id}/assessment-summary")
+    assert f'href="/competitions/{competition.id}/bid"' in summary.text
+    assert "Back to the competition" in summary.text
