@@ -29,8 +29,6 @@ from marketplace.orders.models import (
 from marketplace.orders.services import delivery as order_delivery
 from marketplace.orders.services import funding, placing, responses, variations
 from marketplace.orders.services.awarded import (
-    FundingEstimate,
-    check_awarded_funding,
     place_awarded_call_off,
 )
 from marketplace.orders.services.delivery import DeliveryDetails, OutcomeDetails
@@ -389,38 +387,3 @@ def test_an_award_is_neither_held_to_nor_counted_in_the_direct_award_limit(world
         world.buyer, world.region, world.listing.id, details(world, quantity=250)
     )
     assert direct.award_route == AwardRoute.DIRECT_RATE_CARD
-
-
-def test_set_up_hears_at_once_that_a_funder_lacks_the_budget_for_its_share(world, count_queries):
-    first = financial_year(world.start)
-    budget_of(world.pcc, first + 1, world).allocated_pence = 100
-    db.session.flush()
-    estimate = FundingEstimate(
-        category_id=world.listing.lot.category_id,
-        gross_pence=6_000_000,
-        start_date=world.start,
-        end_date=award(world).end_date,
-        shares=shares((world.region, 6_000), (world.pcc, 4_000)),
-    )
-    before = counts()
-    with count_queries() as counted:
-        errors = check_awarded_funding(world.buyer, world.region, estimate)
-    [message] = errors["shares-1-basis_points"]
-    assert message.startswith(f"Durham PCC has £1.00 left in its {first + 1}-")
-    # Read-only: nothing locked or written.
-    assert not any(
-        statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
-        or "FOR UPDATE" in statement.upper()
-        for statement in counted.statements
-    )
-    assert counts() == before
-    assert not db.session.new and not db.session.dirty
-
-    # With the budget, no errors; the same check on the award's own values.
-    budget_of(world.pcc, first + 1, world).allocated_pence = 10_000_000
-    db.session.flush()
-    assert check_awarded_funding(world.buyer, world.region, estimate) == {}
-    assert check_awarded_funding(world.buyer, world.region, award(world)) == {}
-    assert check_awarded_funding(world.buyer, world.region, award(world, unit="x")) == {
-        "unit": ["Choose the unit the price is for"]
-    }

@@ -1,8 +1,8 @@
 """The co-funders' budgets for a competition's estimated value, checked as for a call-off.
 
-One function, so that the lead can switch it to orders' ``check_awarded_funding`` at merge: it
-builds the call-off the competition would become (never added) and asks the same public rules
-``orders.services.placing.check_call_off`` asks."""
+It builds the call-off the competition would become (never added) and asks the same public rules
+of orders that ``orders.services.placing.check_call_off`` asks; placing the award
+(``orders.services.awarded.place_awarded_call_off``) checks them again under the budgets' locks."""
 
 from __future__ import annotations
 

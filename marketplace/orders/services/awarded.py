@@ -1,6 +1,7 @@
 """A call-off awarded by further competition: placed at the winning price with the winning
-provider, funded by the shares agreed for the competition (``place_awarded_call_off``), and the
-same funding checks run read-only while the competition is set up (``check_awarded_funding``).
+provider, funded by the shares agreed for the competition (``place_awarded_call_off``). Set-up
+checks the funders' budgets read-only with the same public rules
+(``competitions.services.funding``).
 
 The competitions feature builds on orders and calls these with plain values; orders never reads
 a competition. An awarded call-off has route ``further_competition``: it is not held to the
@@ -36,9 +37,7 @@ from marketplace.orders.models import (
     CallOff,
     CallOffStatus,
 )
-from marketplace.orders.services.approval import lead_part, nobody_can_approve
-from marketplace.orders.services.budgets import funding_budgets, funding_errors
-from marketplace.orders.services.call_offs import add_errors, call_off_value
+from marketplace.orders.services.call_offs import call_off_value
 from marketplace.orders.services.details import FundingShare, check_shares
 from marketplace.orders.services.placing import place_funded, require_placer
 from marketplace.reference.models import ServiceCategory
@@ -66,20 +65,6 @@ class AwardedCallOff:
     competition_id: int | None = None
     po_number: str = ""
     notes_for_provider: str = ""
-
-
-@dataclass(frozen=True)
-class FundingEstimate:
-    """A competition's estimated value (gross pence, VAT included) over its contract dates,
-    shared by its funders, before any bid names a price: what set-up checks the funders'
-    budgets against (``check_awarded_funding``). The value is spread evenly over the months
-    (as a call-off's units are), so each financial year's part is what the award would take."""
-
-    category_id: int
-    gross_pence: int
-    start_date: date
-    end_date: date
-    shares: Sequence[FundingShare] = field(default_factory=tuple)
 
 
 def _whole(value: object) -> bool:
@@ -235,59 +220,3 @@ def place_awarded_call_off(
         now,
         within_direct_award_limit=False,
     )
-
-
-def check_awarded_funding(
-    actor: User,
-    organisation: Organisation,
-    details: AwardedCallOff | FundingEstimate,
-    *,
-    now: datetime | None = None,
-) -> dict[str, list[str]]:
-    """The funding checks placing the award will make, read-only (no locks, nothing written):
-    the shares and funders (``check_shares``), each funder's budget for each financial year
-    its part falls in (``funding_errors``: plain words naming the funder and the year), and
-    someone able to approve the lead buyer's part above the placer's spend limit. Set-up runs
-    it on the estimated value so that the buyer hears at once that a funder lacks the budget
-    for its share; placing checks again, under the budgets' locks. Errors by field (none: the
-    funding should go through)."""
-    now = now or utcnow()
-    require_placer(actor, organisation)
-    errors: dict[str, list[str]] = {}
-    shares, share_errors, funders = check_shares(organisation, details.shares)
-    errors.update(share_errors)
-    if isinstance(details, AwardedCallOff):
-        award_errors, (*_, treatment) = _check_award(details, london_date(now))
-        errors.update(award_errors)
-        if errors:
-            return errors
-        *_, gross = call_off_value(details.unit_price_pence, details.quantity, treatment)
-        quantity = details.quantity
-    else:
-        _check_dates(details.start_date, details.end_date, london_date(now), errors)
-        gross = details.gross_pence
-        if not _whole(gross) or not 0 <= gross <= MAX_VALUE_PENCE:
-            errors["gross_pence"] = ["Enter the estimated value as a whole number of pence"]
-        if errors:
-            return errors
-        quantity = None
-    # What the budget rules read of the call-off it would be; never added. Without units, one
-    # a month spreads the value evenly over the months (``year_weights``).
-    call_off = CallOff(
-        lead_buyer_id=organisation.id,
-        category_id=details.category_id,
-        start_date=details.start_date,
-        end_date=details.end_date,
-        gross_pence=gross,
-    )
-    if quantity is None:
-        quantity = _months(details.start_date, details.end_date)
-    call_off.quantity = quantity
-    budgets = funding_budgets(call_off, shares)
-    errors = funding_errors(call_off, shares, funders, budgets, details.shares)
-    add_errors(errors, nobody_can_approve(actor, organisation, lead_part(gross, shares)))
-    return errors
-
-
-def _months(start: date, end: date) -> int:
-    return (end.year - start.year) * 12 + end.month - start.month + 1
