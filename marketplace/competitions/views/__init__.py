@@ -30,6 +30,7 @@ def visible_competition(competition_id: int) -> Competition:
 # Each module registers its routes on bp when imported (lanes add theirs here).
 from marketplace.competitions.views import (  # noqa: E402, F401
     bids,
+    call_offs,
     clarifications,
     evaluation,
     public,
