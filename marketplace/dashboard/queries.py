@@ -29,7 +29,7 @@ from marketplace.accreditation.services.evidence import EXPIRY_WARNING_DAYS, exp
 from marketplace.accreditation.services.memberships import count_pending_renewals
 from marketplace.catalogue.services.vat import listings_needing_vat_registration
 from marketplace.competitions.home import home_items as competition_home_items
-from marketplace.competitions.queries.provider import home_invitations, unanswered_count
+from marketplace.competitions.queries.provider import home_invitations
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.filters import london_datetime, pounds
@@ -422,20 +422,6 @@ def _competitions_action(organisation: Organisation) -> Action:
     )
 
 
-def _questions_action(organisation: Organisation) -> Action | None:
-    waiting = unanswered_count(organisation.id)
-    if not waiting:
-        return None
-    return Action(
-        "Clarification questions to answer",
-        f"{waiting} question{'s' if waiting != 1 else ''} from invited providers in your further "
-        "competitions. Each answer is published to every invited provider.",
-        fixed_url("competitions.questions_to_answer"),
-        "Answer questions",
-        waiting,
-    )
-
-
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
     """The real next steps for this person in this organisation, most important first."""
     if organisation is None:
@@ -600,9 +586,6 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
             )
         )
     if roles & {Role.BUYER, Role.APPROVER}:
-        questions = _questions_action(organisation)
-        if questions is not None:
-            actions.append(questions)
         actions.append(
             Action(
                 "Find a service",

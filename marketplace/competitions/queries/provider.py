@@ -9,7 +9,6 @@ from marketplace.competitions.models import (
     AssessmentSummary,
     Bid,
     BidStatus,
-    Clarification,
     Competition,
     CompetitionStatus,
     InvitedProvider,
@@ -70,19 +69,3 @@ def home_invitations(
         .limit(limit)
     )
     return [tuple(row) for row in rows]
-
-
-def unanswered_count(buyer_id: int) -> int:
-    """Questions waiting for the buyer's answer in its published competitions."""
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count(Clarification.id))
-            .join(Competition, Competition.id == Clarification.competition_id)
-            .where(
-                Competition.buyer_id == buyer_id,
-                Competition.status == CompetitionStatus.PUBLISHED,
-                Clarification.answered_at.is_(None),
-            )
-        )
-        or 0
-    )
