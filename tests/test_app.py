@@ -271,3 +271,18 @@ def test_the_default_database_is_instance_marketplace_db(monkeypatch, tmp_path):
     monkeypatch.delenv("MARKETPLACE_DATABASE_URL", raising=False)
     monkeypatch.setenv("MARKETPLACE_INSTANCE_PATH", str(tmp_path))
     assert load_config()["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'marketplace.db'}"
+
+
+def test_building_the_app_freezes_what_starting_made_out_of_the_collectors_reach(tmp_path):
+    """Full collections scan only what requests make (see ``_settle_start_up_heap``), and a
+    second app thaws the first's objects before freezing, so that they can be collected."""
+    import gc
+
+    from marketplace import create_app
+    from tests.conftest import test_config
+
+    create_app(test_config(tmp_path))
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000
+    create_app(test_config(tmp_path))
+    assert gc.get_freeze_count() < frozen * 2
