@@ -36,7 +36,9 @@ class HomeItem:
     more_links: tuple[tuple[str, str], ...] = ()
 
 
-def _commissioner_counts_statement() -> sa.Select:
+def commissioner_counts_columns() -> list:
+    """The three counts of ``CommissionerCounts``, as uncorrelated scalar subqueries: read
+    alone (``commissioner_counts``) or beside the call-off figures in the home page's one read."""
     organisation_id = sa.bindparam("organisation_id")
     # Bids have closed: closed or evaluated, or published with its deadline passed (closed by
     # the first evaluation page opened). No IN list: a precompiled read takes none.
@@ -55,7 +57,7 @@ def _commissioner_counts_statement() -> sa.Select:
         )
     )
     count = sa.select(sa.func.count(Competition.id)).where(in_evaluation)
-    return sa.select(
+    return [
         count.where(on_panel).scalar_subquery(),
         count.where(Competition.buyer_id == organisation_id).scalar_subquery(),
         sa.select(sa.func.count(Clarification.id))
@@ -66,10 +68,10 @@ def _commissioner_counts_statement() -> sa.Select:
             Clarification.answered_at.is_(None),
         )
         .scalar_subquery(),
-    )
+    ]
 
 
-_COMMISSIONER_COUNTS = PrecompiledRead(_commissioner_counts_statement())
+_COMMISSIONER_COUNTS = PrecompiledRead(sa.select(*commissioner_counts_columns()))
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class CommissionerCounts:
     on_panel: int  # competitions past their bid deadline on whose panel the person sits
     running: int  # … run by the organisation, waiting for evaluation or award
     questions: int  # clarification questions waiting for the organisation's answer
+
+    @classmethod
+    def from_row(cls, values) -> CommissionerCounts:
+        return cls(*(int(value or 0) for value in values))
 
 
 def commissioner_counts(
@@ -88,14 +94,20 @@ def commissioner_counts(
         user_id=user_id,
         now=now or utcnow(),
     )
-    return CommissionerCounts(*(int(value or 0) for value in row))
+    return CommissionerCounts.from_row(row)
 
 
-def home_items(user: User, organisation: Organisation, roles: set[Role]) -> list[HomeItem]:
-    """Evaluators are from the buying organisations and act for the one that named them."""
+def home_items(
+    user: User,
+    organisation: Organisation,
+    roles: set[Role],
+    counts: CommissionerCounts | None = None,
+) -> list[HomeItem]:
+    """Evaluators are from the buying organisations and act for the one that named them.
+    ``counts``: read already with the call-off figures (else read here)."""
     if not organisation.type.is_commissioner:
         return []
-    counts = commissioner_counts(user.id, organisation.id)
+    counts = counts or commissioner_counts(user.id, organisation.id)
     buyer = bool(roles & BUYER_ROLES)
     items = []
     panel, running = counts.on_panel, counts.running if buyer else 0

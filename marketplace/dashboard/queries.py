@@ -28,14 +28,26 @@ from marketplace.accreditation.models import (
 from marketplace.accreditation.services.evidence import EXPIRY_WARNING_DAYS, expiring_within
 from marketplace.accreditation.services.memberships import count_pending_renewals
 from marketplace.catalogue.services.vat import listings_needing_vat_registration
+from marketplace.competitions.home import (
+    CommissionerCounts,
+    commissioner_counts_columns,
+)
 from marketplace.competitions.home import home_items as competition_home_items
 from marketplace.competitions.queries.provider import home_invitations
+from marketplace.core.cache import read_committed
 from marketplace.core.clock import financial_year, financial_year_label, london_date, utcnow
 from marketplace.core.db import db
 from marketplace.core.filters import london_datetime, pounds
+from marketplace.core.store import PrecompiledRead
 from marketplace.core.urls import fixed_url
 from marketplace.orders.permissions import PARTY_ROLES
-from marketplace.orders.queries import HomeFigures, home_figures
+from marketplace.orders.queries import (
+    HOME_FIGURES_WIDTH,
+    HomeFigures,
+    home_figures,
+    home_figures_from_row,
+    home_figures_statement,
+)
 
 
 @dataclass
@@ -422,6 +434,37 @@ def _competitions_action(organisation: Organisation) -> Action:
     )
 
 
+# A commissioner's call-off figures and further-competition counts, in one statement.
+_COMMISSIONER_HOME = PrecompiledRead(
+    home_figures_statement().add_columns(*commissioner_counts_columns())
+)
+
+
+def _home_reads(
+    user: User, organisation: Organisation, roles: set[Role]
+) -> tuple[HomeFigures | None, CommissionerCounts | None]:
+    """What the home page reads of the database besides what it keeps: one statement of
+    committed data (what waits for approval is what this person can approve)."""
+    if not roles & PARTY_ROLES:
+        return None, None
+    today = london_date()
+    year = financial_year(today)
+    if not organisation.type.is_commissioner:
+        return home_figures(organisation.id, today, year, user.id), None
+    row = read_committed(
+        _COMMISSIONER_HOME,
+        organisation_id=organisation.id,
+        today=today,
+        financial_year=year,
+        user_id=user.id,
+        now=utcnow(),
+    )
+    return (
+        home_figures_from_row(row, year),
+        CommissionerCounts.from_row(row[HOME_FIGURES_WIDTH:]),
+    )
+
+
 def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
     """The real next steps for this person in this organisation, most important first."""
     if organisation is None:
@@ -520,17 +563,14 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 renewals,
             )
         )
-    # Competitions to evaluate or award, and a bidder's assessment summaries.
+    # What waits for the organisation comes before what it could do at any time.
+    figures, counts = _home_reads(user, organisation, roles)
+    # Competitions to evaluate or award, and questions to answer.
     actions.extend(
         Action(i.title, i.body, i.href, i.link_text, i.count, list(i.more_links))
-        for i in competition_home_items(user, organisation, roles)
+        for i in competition_home_items(user, organisation, roles, counts)
     )
-    # What waits for the organisation comes before what it could do at any time.
-    figures = None
-    if roles & PARTY_ROLES:
-        today = london_date()
-        # One query; what waits for approval is what this person can approve.
-        figures = home_figures(organisation.id, today, financial_year(today), user.id)
+    if figures is not None:
         actions.extend(_call_off_actions(figures, roles))
     if roles & {Role.BUYER, Role.APPROVER} and organisation.type.is_commissioner:
         actions.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -238,7 +239,9 @@ class HomeFigures:
     funding_declined: int = 0
 
 
-def _home_figures_statement() -> sa.Select:
+def home_figures_statement() -> sa.Select:
+    """The one row of ``HomeFigures`` (``home_figures_from_row``); the home page may read more
+    columns with it in the same statement (``HOME_FIGURES_WIDTH`` columns are these)."""
     organisation_id = sa.bindparam("organisation_id")
     count = sa.func.count(CallOff.id)
     sent_to_us = _sent_to(organisation_id)
@@ -270,7 +273,8 @@ def _home_figures_statement() -> sa.Select:
 
 
 # Every signed-in buyer's, approver's and provider's home page runs it: compiled once.
-_HOME_FIGURES = PrecompiledRead(_home_figures_statement())
+HOME_FIGURES_WIDTH = 11
+_HOME_FIGURES = PrecompiledRead(home_figures_statement())
 
 
 def home_figures(
@@ -286,7 +290,12 @@ def home_figures(
         financial_year=financial_year,
         user_id=user_id,
     )
-    *counts, allocated, available, with_provider, delivering_for_it, funding_declined = row
+    return home_figures_from_row(row, financial_year)
+
+
+def home_figures_from_row(row: Sequence, financial_year: int) -> HomeFigures:
+    figures = row[:HOME_FIGURES_WIDTH]
+    *counts, allocated, available, with_provider, delivering_for_it, funding_declined = figures
     return HomeFigures(
         *(int(value or 0) for value in counts),
         financial_year=financial_year,
