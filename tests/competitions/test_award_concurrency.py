@@ -87,3 +87,65 @@ def test_pages_opened_at_once_after_the_deadline_close_the_competition_once(app,
         Notification.template == "competitions_closed"
     )
     assert db.session.scalar(closed_emails) == 4  # the buyer, the approver, two evaluators
+
+
+def deciding(user_id: int, organisation_id: int, competition_id: int, bid_id: int):
+    def client():
+        actor = db.session.get(User, user_id)
+        organisation = db.session.get(Organisation, organisation_id)
+        competition = db.session.get(Competition, competition_id)
+        return lambda: award.decide_award(actor, organisation, competition, bid_id)
+
+    return client
+
+
+@pytest.mark.parametrize("clients", [2, pytest.param(CLIENTS, marks=pytest.mark.postgres_only)])
+def test_deciding_at_once_decides_once_with_one_summary_per_bidder(app, clients):
+    from marketplace.competitions.models import AssessmentSummary
+
+    world = build_competition_world()
+    competition = world.competition
+    bids = closed_with_bids(world)
+    evaluated(world, bids)
+    top = next(b for b in bids if b.rank == 1)
+    buyers = [world.buyer.id] + [
+        make_member(Role.BUYER, world.buyer_org).id for _ in range(clients - 1)
+    ]
+    commit()
+
+    outcomes = race(app, [deciding(b, world.buyer_org.id, competition.id, top.id) for b in buyers])
+
+    assert sum(outcome == "ok" for outcome in outcomes) == 1, outcomes
+    assert all(outcome == "ok" or outcome.startswith(("409", "422")) for outcome in outcomes)
+    assert db.session.scalar(sa.select(sa.func.count(AssessmentSummary.id))) == len(bids)
+    assert audited("competition.award_decided") == 1
+
+
+def cancelling(user_id: int, competition_id: int):
+    from marketplace.competitions.services.cancelling import cancel
+
+    def client():
+        actor = db.session.get(User, user_id)
+        competition = db.session.get(Competition, competition_id)
+        return lambda: cancel(actor, competition, "The need has gone")
+
+    return client
+
+
+@pytest.mark.parametrize("clients", [2, pytest.param(CLIENTS, marks=pytest.mark.postgres_only)])
+def test_cancelling_at_once_cancels_once(app, clients):
+    from tests.competitions.factories import publish_directly
+
+    world = build_competition_world()
+    competition = publish_directly(world)
+    buyers = [world.buyer.id] + [
+        make_member(Role.BUYER, world.buyer_org).id for _ in range(clients - 1)
+    ]
+    commit()
+
+    outcomes = race(app, [cancelling(b, competition.id) for b in buyers])
+
+    one_wins(outcomes, "409: This competition has already been cancelled")
+    db.session.expire_all()
+    assert db.session.get(Competition, competition.id).status is CompetitionStatus.CANCELLED
+    assert audited("competition.cancelled") == 1
