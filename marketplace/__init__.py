@@ -277,6 +277,9 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.dashboard.views import bp as dashboard_bp
     from marketplace.funding.api import blp as funding_api
     from marketplace.funding.views import bp as funding_bp
+    from marketplace.insight.api import blp as insight_api
+    from marketplace.insight.api import public_blp as insight_public_api
+    from marketplace.insight.views import bp as insight_bp
     from marketplace.invoices import templates_bp as invoices_templates_bp
     from marketplace.invoices.api import blp as invoices_api
     from marketplace.invoices.views import bp as invoices_bp
@@ -303,6 +306,7 @@ def _register_blueprints(app: Flask) -> None:
         outcomes_bp,
         invoices_templates_bp,
         payments_bp,
+        insight_bp,
     ):
         app.register_blueprint(blueprint)
     scheduler_views.init_app(app, can_view_runs=can_view_scheduled_runs)
@@ -320,6 +324,8 @@ def _register_blueprints(app: Flask) -> None:
         outcomes_api,
         invoices_api,
         payments_api,
+        insight_api,
+        insight_public_api,
     )
     init_api(app, api_blueprints, authenticate_token=authenticate_api_token)
     for blueprint in api_blueprints:

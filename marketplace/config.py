@@ -64,6 +64,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "COMPETITION_MIN_BID_DAYS": _env_int("COMPETITION_MIN_BID_DAYS", 10),
         # The standstill a new competition proposes (working days); 0 needs a recorded reason.
         "COMPETITION_STANDSTILL_WORKING_DAYS": _env_int("COMPETITION_STANDSTILL_WORKING_DAYS", 8),
+        # Commissioning insight: the VCSE share of paid spend that commissioners aim for
+        # (percent; the 2007 strategy's 10%), and the first financial year of the two-year
+        # period it is measured over (a year counts from April: 2025 is 2025-26).
+        "VCSE_SHARE_AIM_PERCENT": _env_int("VCSE_SHARE_AIM_PERCENT", 10),
+        "VCSE_PERIOD_START_YEAR": _env_int("VCSE_PERIOD_START_YEAR", 2025),
+        # Open data: the OCDS ocid prefix registered for this publisher ("ocds-" and 6 characters).
+        "OCDS_OCID_PREFIX": _env("OCDS_OCID_PREFIX", "ocds-rehab1"),
         "BASE_URL": _env("BASE_URL", "http://127.0.0.1:5000"),
         # Every date entered must be in this year or later, and no more than this many years
         # after today (an end date: after its start). See marketplace.core.validation.

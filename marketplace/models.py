@@ -8,6 +8,7 @@ from marketplace.accounts.models import (  # noqa: F401
     Membership,
     OneTimeToken,
     Organisation,
+    OrganisationClassification,
     RecoveryCode,
     User,
 )
@@ -55,6 +56,13 @@ from marketplace.core.cache import CacheGeneration  # noqa: F401
 from marketplace.core.notifications.models import Notification  # noqa: F401
 from marketplace.core.scheduler.models import ScheduledJobRun  # noqa: F401
 from marketplace.funding.models import BudgetChange  # noqa: F401
+from marketplace.insight.models import (  # noqa: F401
+    PlannedProcurement,
+    SpendEntry,
+    SpendMonth,
+    SpendProviderYear,
+    SpendStaleCallOff,
+)
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: F401
 from marketplace.orders.models import (  # noqa: F401
     Budget,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -475,6 +475,143 @@ class ApiToken(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Who is VCSE and SME, as of when (issue 22). A provider's classification is a dated history:
+# each row holds from its ``effective_from`` until the next row's. Spend is counted by the row in
+# force on the day it happened, so a correction dated in the past re-counts what followed it.
+
+
+class VcseBasis(enum.StrEnum):
+    """Why an organisation is voluntary, community or social enterprise (VCSE), or that it is
+    not: the legal form or, for others, the not-for-profit clauses of its governing document."""
+
+    REGISTERED_CHARITY = "registered_charity"
+    CIO = "cio"
+    CIC = "cic"
+    NOT_FOR_PROFIT = "not_for_profit"
+    NOT_VCSE = "not_vcse"
+
+    @property
+    def label(self) -> str:
+        return VCSE_BASIS_LABELS[self]
+
+    @property
+    def is_vcse(self) -> bool:
+        return self is not VcseBasis.NOT_VCSE
+
+
+VCSE_BASIS_LABELS = {
+    VcseBasis.REGISTERED_CHARITY: "Registered charity",
+    VcseBasis.CIO: "Charitable incorporated organisation (CIO)",
+    VcseBasis.CIC: "Community interest company (CIC)",
+    VcseBasis.NOT_FOR_PROFIT: "Other not-for-profit (by its governing document)",
+    VcseBasis.NOT_VCSE: "Not VCSE (a private or public body)",
+}
+
+
+class StaffBand(enum.StrEnum):
+    """Staff headcount, in the bands the SME test uses (fewer than 250 is an SME)."""
+
+    UNDER_10 = "under_10"
+    FROM_10_TO_49 = "10_to_49"
+    FROM_50_TO_249 = "50_to_249"
+    FROM_250 = "250_or_more"
+
+    @property
+    def label(self) -> str:
+        return STAFF_BAND_LABELS[self]
+
+
+STAFF_BAND_LABELS = {
+    StaffBand.UNDER_10: "Fewer than 10",
+    StaffBand.FROM_10_TO_49: "10 to 49",
+    StaffBand.FROM_50_TO_249: "50 to 249",
+    StaffBand.FROM_250: "250 or more",
+}
+
+
+class TurnoverBand(enum.StrEnum):
+    """Annual turnover, in the bands of the SME test (Procurement Act 2023 s.123: at most £44m)."""
+
+    UP_TO_2M = "up_to_2m"
+    UP_TO_10M = "2m_to_10m"
+    UP_TO_44M = "10m_to_44m"
+    OVER_44M = "over_44m"
+
+    @property
+    def label(self) -> str:
+        return TURNOVER_BAND_LABELS[self]
+
+
+TURNOVER_BAND_LABELS = {
+    TurnoverBand.UP_TO_2M: "Up to £2 million",
+    TurnoverBand.UP_TO_10M: "£2 million to £10 million",
+    TurnoverBand.UP_TO_44M: "£10 million to £44 million",
+    TurnoverBand.OVER_44M: "More than £44 million",
+}
+
+
+def is_sme(staff: StaffBand, turnover: TurnoverBand) -> bool:
+    """Small or medium-sized: fewer than 250 staff and a turnover of at most £44 million."""
+    return staff is not StaffBand.FROM_250 and turnover is not TurnoverBand.OVER_44M
+
+
+class ClassificationSource(enum.StrEnum):
+    REGISTRATION = "registration"  # set by the provider when it registered
+    CONFIRMATION = "confirmation"  # confirmed or changed by the provider (yearly)
+    CORRECTION = "correction"  # corrected by the authority, with a reason
+
+    @property
+    def label(self) -> str:
+        return {
+            ClassificationSource.REGISTRATION: "Set at registration",
+            ClassificationSource.CONFIRMATION: "Confirmed by the provider",
+            ClassificationSource.CORRECTION: "Corrected by the authority",
+        }[self]
+
+
+class OrganisationClassification(db.Model):
+    """One dated entry of a provider's VCSE and SME classification. Rows are only added, never
+    changed: the history is the record. ``vcse`` and ``sme`` are derived from the basis and bands
+    when the row is written and kept so that spend queries need no Python."""
+
+    __tablename__ = "organisation_classifications"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "organisation_id", "effective_from", "id", name="uq_classifications_org_date_id"
+        ),
+        sa.CheckConstraint("length(reason) <= 2000", name="reason_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    effective_from: Mapped[date] = mapped_column(sa.Date)
+    vcse_basis: Mapped[VcseBasis] = mapped_column(enum_type(VcseBasis, "vcse_basis"))
+    staff_band: Mapped[StaffBand] = mapped_column(enum_type(StaffBand, "staff_band"))
+    turnover_band: Mapped[TurnoverBand] = mapped_column(enum_type(TurnoverBand, "turnover_band"))
+    vcse: Mapped[bool] = mapped_column()
+    sme: Mapped[bool] = mapped_column()
+    source: Mapped[ClassificationSource] = mapped_column(
+        enum_type(ClassificationSource, "classification_source")
+    )
+    reason: Mapped[str] = mapped_column(sa.String(2000), default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    organisation: Mapped[Organisation] = relationship()
+    recorded_by: Mapped[User | None] = relationship()
+
+    audit_type = "organisation_classification"
+
+    @property
+    def audit_organisation(self) -> Organisation:
+        return self.organisation
 
 
 # The signed-in person is cached per worker until any of these change (marketplace/core/cache).

@@ -1,0 +1,1 @@
+"""(endpoints added by this module's lane)"""

@@ -1,0 +1,1 @@
+"""The insight feature's services: they take an actor, flush and never commit."""

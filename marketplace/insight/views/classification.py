@@ -1,0 +1,1 @@
+"""(routes added by this module's lane)"""
