@@ -16,6 +16,7 @@ from marketplace.accounts.models import (
     Invitation,
     Membership,
     Organisation,
+    OrganisationClassification,
     OrganisationType,
     Role,
     User,
@@ -429,3 +430,54 @@ def audit_object_types() -> list[str]:
             .order_by(AuditEvent.object_type)
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# VCSE and SME classification, as of a day (issue 22)
+
+
+def classification_history(organisation_id: int) -> list[OrganisationClassification]:
+    """Every classification entry of an organisation, the one in force today last."""
+    return list(
+        db.session.scalars(
+            sa.select(OrganisationClassification)
+            .where(OrganisationClassification.organisation_id == organisation_id)
+            .order_by(OrganisationClassification.effective_from, OrganisationClassification.id)
+        )
+    )
+
+
+def classifications_in_force(
+    organisation_ids: Iterable[int], on: date
+) -> dict[int, OrganisationClassification]:
+    """The classification in force on ``on`` for each organisation that has one: the entry with
+    the greatest (effective_from, id) not after that day. An organisation missing from the
+    answer has none and counts as neither VCSE nor SME."""
+    ids = sorted(set(organisation_ids))
+    if not ids:
+        return {}
+    ranked = (
+        sa.select(
+            OrganisationClassification.id,
+            sa.func.row_number()
+            .over(
+                partition_by=OrganisationClassification.organisation_id,
+                order_by=(
+                    OrganisationClassification.effective_from.desc(),
+                    OrganisationClassification.id.desc(),
+                ),
+            )
+            .label("rank"),
+        )
+        .where(
+            OrganisationClassification.organisation_id.in_(ids),
+            OrganisationClassification.effective_from <= on,
+        )
+        .subquery()
+    )
+    rows = db.session.scalars(
+        sa.select(OrganisationClassification).join(
+            ranked, sa.and_(ranked.c.id == OrganisationClassification.id, ranked.c.rank == 1)
+        )
+    )
+    return {row.organisation_id: row for row in rows}
