@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Organisation, OrganisationClassification
 from marketplace.core.clock import financial_year, london_date
 from marketplace.core.db import db
-from marketplace.core.money import split_by_basis_points
+from marketplace.core.money import BASIS_POINTS_WHOLE, split_by_basis_points
 from marketplace.insight.models import (
     Measure,
     SpendEntry,
@@ -319,6 +319,18 @@ def _derive(sources: Sources, call_off_id: int) -> list[Entry]:
 
     # Committed: as the budgets hold it (see the module's docstring).
     points = [f.basis_points for f in funders]
+    if sum(points) != BASIS_POINTS_WHOLE:
+        # Never through the services (shares are re-split whole); a hand edit that left them
+        # so counts the funders' own shares as placed, rather than failing every reader.
+        committing = [f for f in funders if not f.declined]
+        add(
+            Measure.COMMITTED,
+            call_off.placed_at,
+            "call_off",
+            call_off_id,
+            [(f, f.share_pence) for f in committing],
+        )
+        return entries
     committing = [f for f in funders if not f.declined]
     moved: dict[int, int] = defaultdict(int)
     variation_parts = []
