@@ -30,7 +30,6 @@ class TransparencyQuerySchema(ma.Schema):
         },
     )
     organisation = ma.fields.Integer(
-        strict=True,
         validate=ma.validate.Range(min=1, max=2**31 - 1),
         metadata={"description": "The commissioner (the authority's tokens only; required)"},
     )
