@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 VFM = "Call-off at the published rate card price: Lowest unit price with capacity"
 JULY = (
-    "\ufeffDate paid,Transaction number,Supplier name,\"Amount (£, including VAT)\","
+    '\ufeffDate paid,Transaction number,Supplier name,"Amount (£, including VAT)",'
     "Summary of the purpose of the expenditure,Value for money reason\r\n"
     f"2025-07-15,INV-000001,Swift Skills Ltd,500.01,Employment skills (Accommodation),{VFM}\r\n"
     "2025-07-20,INV-000001,Northgate Services plc,34800.00,Accommodation hub (Accommodation),"

@@ -189,9 +189,7 @@ def test_the_api_refuses_malformed_arguments_as_problem_json(world, client):
     for query in ("", "period=2025-07&format=xlsx", "period=2025-07&colour=blue"):
         answer = client.get(f"/api/v1/insight/transparency/pcc-spend?{query}", headers=headers)
         assert answer.status_code == 422 and answer.mimetype == PROBLEM_JSON
-    bad_month = client.get(
-        "/api/v1/insight/transparency/pcc-spend?period=2026-13", headers=headers
-    )
+    bad_month = client.get("/api/v1/insight/transparency/pcc-spend?period=2026-13", headers=headers)
     assert bad_month.status_code == 422
     assert "Enter a month" in bad_month.get_json()["errors"]["period"][0]
 
