@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from marketplace.accounts.models import Organisation, OrganisationType
+from marketplace.accounts.models import COMMISSIONER_TYPES, Organisation, OrganisationType
 from marketplace.accounts.queries import classifications_in_force
 from marketplace.core.clock import LONDON, london_date
 from marketplace.core.db import db
@@ -182,10 +182,14 @@ def export_subject(
 
 def commissioners(pcc_only: bool = False) -> list[Organisation]:
     """The organisations the authority may choose between, by name."""
-    query = sa.select(Organisation).order_by(Organisation.name, Organisation.id)
-    if pcc_only:
-        query = query.where(Organisation.type == OrganisationType.PCC)
-    return [o for o in db.session.scalars(query) if o.is_commissioner]
+    types = {OrganisationType.PCC} if pcc_only else COMMISSIONER_TYPES
+    return list(
+        db.session.scalars(
+            sa.select(Organisation)
+            .where(Organisation.type.in_(types))
+            .order_by(Organisation.name, Organisation.id)
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
