@@ -166,6 +166,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "funding.revoke_authorisation": "C1 revoke a standing authorisation",
         "outcomes.contingent_liability": "C1 contingent liability",
         "invoices.recharges": "C1 recharge statement",
+        "insight.transparency": "R1 transparency exports (spend over £500)",
     },
     "assessor": {
         "accreditation.assessments": "S1 the queue",
@@ -189,6 +190,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accounts.audit_log": "U3 the audit log",
         "scheduler.runs": "U4 what the scheduler did",
         "invoices.payment_performance": "U3 payment performance",
+        "insight.transparency": "transparency exports of any commissioner",
         "funding.all_budgets": "every organisation's budgets",
         "funding.budget": "one organisation's budget and its history",
         "competitions.yours": "every further competition",

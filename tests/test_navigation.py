@@ -72,6 +72,7 @@ FEATURE_PAGES = {
     },
     "/invoices/": {Role.BUYER, Role.APPROVER, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR},
     "/invoices/payment-performance": {Role.BUYER, Role.APPROVER, Role.AUTHORITY_ADMIN},
+    "/insight/transparency": {Role.BUYER, Role.APPROVER, Role.AUTHORITY_ADMIN},
 }
 
 

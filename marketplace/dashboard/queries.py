@@ -380,6 +380,7 @@ def _budget_action(figures: HomeFigures, roles: set[Role]) -> Action:
             "cost and what has been spent."
         )
     more = [("Set a budget", fixed_url("funding.new_budget"))] if Role.APPROVER in roles else []
+    more.append(("Transparency exports", fixed_url("insight.transparency")))
     return Action(
         f"Budget for {label}",
         body,
@@ -531,6 +532,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "committed, spent and available.",
                 fixed_url("funding.all_budgets"),
                 "See every organisation's budgets",
+                more_links=[("Transparency exports", fixed_url("insight.transparency"))],
             )
         )
     if roles & {Role.ASSESSOR, Role.AUTHORITY_ADMIN}:

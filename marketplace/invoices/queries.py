@@ -19,6 +19,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.core.clock import london_date
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
+from marketplace.core.money import allocate
 from marketplace.core.validation import check_date_horizon
 from marketplace.invoices.models import (
     CreditNote,
@@ -234,10 +235,31 @@ class PaymentPerformance:
     def average_days(self) -> float | None:
         return round(self.total_days / self.paid_count, 1) if self.paid_count else None
 
+    # By days to pay, the bands of the payments compliance notice (Procurement Regulations
+    # 2024 reg. 38: day 1 is the day after receipt): within 30 days, 31 to 60, 61 or more.
+    band_counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    band_pence: list[int] = field(default_factory=lambda: [0, 0, 0])
+
+    @property
+    def band_count_tenths(self) -> list[int] | None:
+        """Each band's share of the number paid in tenths of a percent, summing to exactly
+        1,000 (largest remainder), so the published percentages add up to 100.0."""
+        return allocate(1_000, self.band_counts) if self.paid_count else None
+
+    @property
+    def band_value_tenths(self) -> list[int] | None:
+        """The same by value (what was paid, incl. VAT)."""
+        if sum(self.band_pence) <= 0 or any(p < 0 for p in self.band_pence):
+            return None
+        return allocate(1_000, self.band_pence)
+
     def add(self, days: int, on_time: bool, amount: int) -> None:
         self.paid_count += 1
         self.total_days += days
         self.paid_pence += amount
+        band = 0 if days <= 30 else 1 if days <= 60 else 2
+        self.band_counts[band] += 1
+        self.band_pence[band] += amount
         if on_time:
             self.on_time_count += 1
         else:
