@@ -17,6 +17,7 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
+from marketplace.accounts.queries import confirmation_due_on, last_confirmed_on
 from marketplace.accreditation.models import (
     Application,
     ApplicationStatus,
@@ -141,6 +142,29 @@ def _invoicing_actions(organisation: Organisation) -> list[Action]:
             )
         )
     return actions
+
+
+def _classification_action(organisation: Organisation, roles: set[Role]) -> Action | None:
+    """The yearly VCSE and SME confirmation, once 12 months have passed since the provider last
+    registered or confirmed it, or if it never has (one indexed aggregate)."""
+    last = last_confirmed_on(organisation.id)
+    due = confirmation_due_on(last)
+    if due is not None and due > london_date():
+        return None
+    admin = Role.PROVIDER_ADMIN in roles
+    return Action(
+        "Confirm your VCSE and SME classification",
+        (f"You last confirmed it on {last:%-d %B %Y}. " if last else "It has not been recorded. ")
+        + (
+            "Check your legal form, staff and turnover once a year, so that spend with you is "
+            "counted right."
+            if admin
+            else "One of your organisation's administrators needs to confirm it."
+        ),
+        fixed_url("insight.classification"),
+        "Confirm your classification" if admin else "See your classification",
+        1,
+    )
 
 
 def _applications_waiting() -> tuple[int, int]:
@@ -518,6 +542,15 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
         actions.append(
             Action(
+                "Provider classifications",
+                "Which providers are VCSE and SME, since when, and whose yearly confirmation is "
+                "due; correct one with a reason.",
+                fixed_url("insight.classifications"),
+                "See provider classifications",
+            )
+        )
+        actions.append(
+            Action(
                 "Audit log",
                 "Every change in the marketplace is recorded.",
                 fixed_url("accounts.audit_log"),
@@ -592,6 +625,10 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         accreditation = _accreditation_action(organisation)
         if accreditation is not None:
             actions.append(accreditation)
+    if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
+        classification = _classification_action(organisation, roles)
+        if classification is not None:
+            actions.append(classification)
     if Role.PROVIDER_ADMIN in roles:
         actions.extend(_invoicing_actions(organisation))
         actions.append(
