@@ -501,6 +501,19 @@ def last_confirmed_on(organisation_id: int) -> date | None:
     )
 
 
+def last_confirmed_of(organisation_id: int) -> sa.ScalarSelect:
+    """``last_confirmed_on`` as a scalar subquery, for a caller to fold into a read it makes
+    anyway (the home page adds it to a provider's own aggregate)."""
+    return (
+        sa.select(sa.func.max(OrganisationClassification.effective_from))
+        .where(
+            OrganisationClassification.organisation_id == organisation_id,
+            OrganisationClassification.source.in_(CONFIRMING_SOURCES),
+        )
+        .scalar_subquery()
+    )
+
+
 def last_confirmed_column() -> sa.ScalarSelect:
     """``last_confirmed_on`` as a correlated column of a select over ``Organisation``."""
     return (

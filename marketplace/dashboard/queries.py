@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import sqlalchemy as sa
 from flask import url_for
@@ -17,7 +18,7 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
-from marketplace.accounts.queries import confirmation_due_on, last_confirmed_on
+from marketplace.accounts.queries import confirmation_due_on, last_confirmed_of
 from marketplace.accreditation.models import (
     Application,
     ApplicationStatus,
@@ -144,10 +145,9 @@ def _invoicing_actions(organisation: Organisation) -> list[Action]:
     return actions
 
 
-def _classification_action(organisation: Organisation, roles: set[Role]) -> Action | None:
+def _classification_action(last: date | None, roles: set[Role]) -> Action | None:
     """The yearly VCSE and SME confirmation, once 12 months have passed since the provider last
-    registered or confirmed it, or if it never has (one indexed aggregate)."""
-    last = last_confirmed_on(organisation.id)
+    registered or confirmed it (``last``, read with its memberships), or if it never has."""
     due = confirmation_due_on(last)
     if due is not None and due > london_date():
         return None
@@ -214,13 +214,19 @@ def _accreditation_action(organisation: Organisation) -> Action | None:
     )
 
 
-def _membership_actions(organisation: Organisation) -> list[Action]:
+def _membership_actions(organisation: Organisation) -> tuple[list[Action], date | None]:
     """A provider's memberships that the authority suspended or asked to re-declare: suspended,
-    buyers cannot use it under them; a declaration not renewed in time suspends them."""
+    buyers cannot use it under them; a declaration not renewed in time suspends them. With them,
+    in the same statement, the day it last confirmed its VCSE and SME classification (the home
+    page is benchmarked: no statement of its own)."""
     page = fixed_url("accreditation.memberships")
     actions: list[Action] = []
-    asked, due_on = db.session.execute(
-        sa.select(sa.func.count(RedeclarationRequest.id), sa.func.min(RedeclarationRequest.due_on))
+    asked, due_on, last_confirmed = db.session.execute(
+        sa.select(
+            sa.func.count(RedeclarationRequest.id),
+            sa.func.min(RedeclarationRequest.due_on),
+            last_confirmed_of(organisation.id),
+        )
         .join(LotMembership, LotMembership.id == RedeclarationRequest.membership_id)
         .where(
             LotMembership.organisation_id == organisation.id,
@@ -272,7 +278,7 @@ def _membership_actions(organisation: Organisation) -> list[Action]:
                 len(suspended),
             )
         )
-    return actions
+    return actions, last_confirmed
 
 
 def _call_offs(count: int) -> str:
@@ -621,12 +627,12 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
         actions.append(_competitions_action(organisation))
-        actions.extend(_membership_actions(organisation))
+        membership_actions, last_confirmed = _membership_actions(organisation)
+        actions.extend(membership_actions)
         accreditation = _accreditation_action(organisation)
         if accreditation is not None:
             actions.append(accreditation)
-    if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
-        classification = _classification_action(organisation, roles)
+        classification = _classification_action(last_confirmed, roles)
         if classification is not None:
             actions.append(classification)
     if Role.PROVIDER_ADMIN in roles:
