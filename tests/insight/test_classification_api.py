@@ -108,6 +108,9 @@ def test_the_authority_lists_reads_and_corrects(client, world):
     ).json
     assert [r["name"] for r in unclassified["items"]] == ["Acme Ltd"]
     assert unclassified["items"][0]["overdue"] is True
+    # Hope registered 400 days ago and Acme never: both due.
+    overdue = client.get("/api/v1/insight/classifications?overdue=true", headers=headers).json
+    assert [r["name"] for r in overdue["items"]] == ["Acme Ltd", "Hope Trust"]
     vcse = client.get("/api/v1/insight/classifications?vcse=true", headers=headers).json
     assert [r["name"] for r in vcse["items"]] == ["Hope Trust"]
     day = london_date() - timedelta(days=10)

@@ -11,17 +11,16 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from marketplace.accounts.models import (
     ClassificationSource,
+    Organisation,
     OrganisationClassification,
     OrganisationType,
     Role,
 )
-from marketplace.accounts.services.classification import (
-    ClassificationAnswers,
-    record_at_registration,
-)
+from marketplace.accounts.services.classification import record_at_registration
 from marketplace.core.clock import london_date
 from marketplace.core.db import commit, db
 from tests.factories import make_member, make_organisation
@@ -216,9 +215,40 @@ def test_another_or_unknown_organisation_is_not_found(web, world):
     assert web.get(f"/insight/classifications/{commissioner.id}").status_code == 404
 
 
-def test_registration_asks_the_questions_and_records_them(client, app):
+REGISTRATION = {
+    "organisation_name": "Hope Trust",
+    "organisation_type": "provider_vcse",
+    "charity_number": "",
+    "companies_house_number": "",
+    "vcse_basis": "cio",
+    "staff_band": "10_to_49",
+    "turnover_band": "2m_to_10m",
+    "region_id": "",
+    "name": "Sam O'Neill",
+    "email": "sam@hope.example",
+    "password": "lantern otter quarry 1987",
+    "password_confirm": "lantern otter quarry 1987",
+}
+
+
+def test_registration_asks_the_questions_and_records_the_answers(client, app):
     page = text(client.get("/register"))
-    assert "fewer than 250 staff" in page and "£44 million" in page
-    assert "community interest companies" in page
-    answers = ClassificationAnswers("cio", "10_to_49", "2m_to_10m")
-    assert answers  # the page's form sends the same three answers
+    assert "fewer than 250 staff" in page and "£44 million or less" in page
+    assert "community interest companies (CICs)" in page
+    assert client.post("/register", data=REGISTRATION).status_code == 302
+    [entry] = db.session.scalars(sa.select(OrganisationClassification)).all()
+    assert (entry.vcse_basis.value, entry.vcse, entry.sme) == ("cio", True, True)
+    assert entry.source is ClassificationSource.REGISTRATION
+
+
+def test_registration_without_the_answers_shows_them_in_the_error_summary(client, app):
+    missing = {**REGISTRATION, "vcse_basis": "", "staff_band": "", "turnover_band": "huge"}
+    response = client.post("/register", data=missing)
+    assert response.status_code == 422
+    assert summary_links(response) == ["vcse_basis", "staff_band", "turnover_band"]
+    # A registered charity is asked for its number.
+    charity = client.post("/register", data={**REGISTRATION, "vcse_basis": "registered_charity"})
+    assert charity.status_code == 422
+    assert summary_links(charity) == ["charity_number"]
+    assert error_messages(charity) == ["Enter your registered charity number"]
+    assert count(Organisation) == 0 and count(OrganisationClassification) == 0
