@@ -469,6 +469,7 @@ def _register_cli(app: Flask) -> None:
 def _register_jobs() -> None:
     """Each feature declares its scheduled jobs in its own ``jobs.py`` (see
     ``marketplace.core.scheduler.registry``); importing the module registers them."""
+    import marketplace.accounts.jobs
     import marketplace.accreditation.jobs
     import marketplace.catalogue.jobs
     import marketplace.competitions.jobs

@@ -80,6 +80,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "competitions.public": "F2 a competition's public page",
     },
     "provider_admin": {
+        "insight.classification": "22 confirm the VCSE and SME classification",
         "accounts.team": "P1 the team",
         "accounts.invite": "P1 invite a colleague",
         "accounts.two_factor_setup": "P1 turn on 2FA",
@@ -114,6 +115,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "competitions.invited": "F2 the competitions it is invited to",
     },
     "provider_editor": {
+        "insight.classification": "22 read the VCSE and SME classification",
         "catalogue.index": "P3 listings",
         "catalogue.new_listing": "P3 create a listing",
         "catalogue.your_listing": "P3 a listing",
@@ -177,6 +179,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accreditation.renewed_evidence": "S1 accept a member's renewed evidence",
     },
     "authority_admin": {
+        "insight.classifications": "22 every provider's classification",
+        "insight.classification_detail": "22 a provider's classification history, correct it",
         "accreditation.arrangements": "U1 arrangements",
         "accreditation.new_arrangement": "U1 create an arrangement",
         "accreditation.arrangement": "U1 an arrangement, its lots and criteria",

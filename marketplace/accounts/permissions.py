@@ -87,3 +87,23 @@ def can_create_api_token(user: User | None, organisation: Organisation) -> bool:
 def can_revoke_api_token(user: User | None, token: ApiToken) -> bool:
     """A token is revoked only by the person it acts for."""
     return bool(user and user.is_authenticated and token.user_id == user.id)
+
+
+def can_read_classification(user: User | None, organisation: Organisation) -> bool:
+    """A provider's VCSE and SME classification and its history: its own people
+    (administrators and editors) and the authority's administrators."""
+    if not organisation.is_provider:
+        return False
+    return is_authority_admin(user) or has_role(
+        user, organisation, Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR
+    )
+
+
+def can_confirm_classification(user: User | None, organisation: Organisation) -> bool:
+    """A provider's administrators confirm or change its classification each year."""
+    return organisation.is_provider and has_role(user, organisation, Role.PROVIDER_ADMIN)
+
+
+def can_correct_classification(user: User | None, organisation: Organisation) -> bool:
+    """The authority's administrators correct any provider's classification, with a reason."""
+    return organisation.is_provider and is_authority_admin(user)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.accounts.models import (
     ApiToken,
+    ClassificationSource,
     Invitation,
     Membership,
     Organisation,
@@ -481,3 +482,65 @@ def classifications_in_force(
         )
     )
     return {row.organisation_id: row for row in rows}
+
+
+# The provider's own entries (at registration, and each year's confirmation) start the year
+# after which it is asked to confirm again; the authority's corrections do not.
+CONFIRMING_SOURCES = (ClassificationSource.REGISTRATION, ClassificationSource.CONFIRMATION)
+CONFIRMATION_INTERVAL_YEARS = 1
+
+
+def last_confirmed_on(organisation_id: int) -> date | None:
+    """The day the provider last registered or confirmed its classification (None: never).
+    One indexed aggregate: the home page asks it for a provider."""
+    return db.session.scalar(
+        sa.select(sa.func.max(OrganisationClassification.effective_from)).where(
+            OrganisationClassification.organisation_id == organisation_id,
+            OrganisationClassification.source.in_(CONFIRMING_SOURCES),
+        )
+    )
+
+
+def last_confirmed_of(organisation_id: int) -> sa.ScalarSelect:
+    """``last_confirmed_on`` as a scalar subquery, for a caller to fold into a read it makes
+    anyway (the home page adds it to a provider's own aggregate)."""
+    return (
+        sa.select(sa.func.max(OrganisationClassification.effective_from))
+        .where(
+            OrganisationClassification.organisation_id == organisation_id,
+            OrganisationClassification.source.in_(CONFIRMING_SOURCES),
+        )
+        .scalar_subquery()
+    )
+
+
+def last_confirmed_column() -> sa.ScalarSelect:
+    """``last_confirmed_on`` as a correlated column of a select over ``Organisation``."""
+    return (
+        sa.select(sa.func.max(OrganisationClassification.effective_from))
+        .where(
+            OrganisationClassification.organisation_id == Organisation.id,
+            OrganisationClassification.source.in_(CONFIRMING_SOURCES),
+        )
+        .correlate(Organisation)
+        .scalar_subquery()
+    )
+
+
+def confirmation_due_on(last: date | None) -> date | None:
+    """When the next yearly confirmation falls due after one on ``last`` (None: it has never
+    been given, so it is due now). Due on the day: a confirmation 12 months old is due."""
+    if last is None:
+        return None
+    try:
+        return last.replace(year=last.year + CONFIRMATION_INTERVAL_YEARS)
+    except ValueError:  # 29 February
+        return last.replace(year=last.year + CONFIRMATION_INTERVAL_YEARS, day=28)
+
+
+def confirmation_overdue_cutoff(today: date) -> date:
+    """A provider last confirmed on or before this day is due (``confirmation_due_on``)."""
+    try:
+        return today.replace(year=today.year - CONFIRMATION_INTERVAL_YEARS)
+    except ValueError:
+        return today.replace(year=today.year - CONFIRMATION_INTERVAL_YEARS, day=28)

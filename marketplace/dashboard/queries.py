@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import sqlalchemy as sa
 from flask import url_for
@@ -17,6 +18,7 @@ from marketplace.accounts.models import (
     Role,
     User,
 )
+from marketplace.accounts.queries import confirmation_due_on, last_confirmed_of
 from marketplace.accreditation.models import (
     Application,
     ApplicationStatus,
@@ -143,6 +145,28 @@ def _invoicing_actions(organisation: Organisation) -> list[Action]:
     return actions
 
 
+def _classification_action(last: date | None, roles: set[Role]) -> Action | None:
+    """The yearly VCSE and SME confirmation, once 12 months have passed since the provider last
+    registered or confirmed it (``last``, read with its memberships), or if it never has."""
+    due = confirmation_due_on(last)
+    if due is not None and due > london_date():
+        return None
+    admin = Role.PROVIDER_ADMIN in roles
+    return Action(
+        "Confirm your VCSE and SME classification",
+        (f"You last confirmed it on {last:%-d %B %Y}. " if last else "It has not been recorded. ")
+        + (
+            "Check your legal form, staff and turnover once a year, so that spend with you is "
+            "counted right."
+            if admin
+            else "One of your organisation's administrators needs to confirm it."
+        ),
+        fixed_url("insight.classification"),
+        "Confirm your classification" if admin else "See your classification",
+        1,
+    )
+
+
 def _applications_waiting() -> tuple[int, int]:
     """Submitted applications not yet decided, and how many are past their decision deadline."""
     open_states = (ApplicationStatus.SUBMITTED, ApplicationStatus.UNDER_ASSESSMENT)
@@ -190,13 +214,19 @@ def _accreditation_action(organisation: Organisation) -> Action | None:
     )
 
 
-def _membership_actions(organisation: Organisation) -> list[Action]:
+def _membership_actions(organisation: Organisation) -> tuple[list[Action], date | None]:
     """A provider's memberships that the authority suspended or asked to re-declare: suspended,
-    buyers cannot use it under them; a declaration not renewed in time suspends them."""
+    buyers cannot use it under them; a declaration not renewed in time suspends them. With them,
+    in the same statement, the day it last confirmed its VCSE and SME classification (the home
+    page is benchmarked: no statement of its own)."""
     page = fixed_url("accreditation.memberships")
     actions: list[Action] = []
-    asked, due_on = db.session.execute(
-        sa.select(sa.func.count(RedeclarationRequest.id), sa.func.min(RedeclarationRequest.due_on))
+    asked, due_on, last_confirmed = db.session.execute(
+        sa.select(
+            sa.func.count(RedeclarationRequest.id),
+            sa.func.min(RedeclarationRequest.due_on),
+            last_confirmed_of(organisation.id),
+        )
         .join(LotMembership, LotMembership.id == RedeclarationRequest.membership_id)
         .where(
             LotMembership.organisation_id == organisation.id,
@@ -248,7 +278,7 @@ def _membership_actions(organisation: Organisation) -> list[Action]:
                 len(suspended),
             )
         )
-    return actions
+    return actions, last_confirmed
 
 
 def _call_offs(count: int) -> str:
@@ -519,6 +549,15 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
         actions.append(
             Action(
+                "Provider classifications",
+                "Which providers are VCSE and SME, since when, and whose yearly confirmation is "
+                "due; correct one with a reason.",
+                fixed_url("insight.classifications"),
+                "See provider classifications",
+            )
+        )
+        actions.append(
+            Action(
                 "Audit log",
                 "Every change in the marketplace is recorded.",
                 fixed_url("accounts.audit_log"),
@@ -590,10 +629,14 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
         )
     if roles & {Role.PROVIDER_ADMIN, Role.PROVIDER_EDITOR}:
         actions.append(_competitions_action(organisation))
-        actions.extend(_membership_actions(organisation))
+        membership_actions, last_confirmed = _membership_actions(organisation)
+        actions.extend(membership_actions)
         accreditation = _accreditation_action(organisation)
         if accreditation is not None:
             actions.append(accreditation)
+        classification = _classification_action(last_confirmed, roles)
+        if classification is not None:
+            actions.append(classification)
     if Role.PROVIDER_ADMIN in roles:
         actions.extend(_invoicing_actions(organisation))
         actions.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from marketplace.core import audit
 from marketplace.demo.applications import load_accreditation_demo
 from marketplace.demo.catalogue import load_catalogue_demo
+from marketplace.demo.classifications import load_classifications_demo
 from marketplace.demo.competitions import load_competitions_demo
 from marketplace.demo.funding import load_funding_demo
 from marketplace.demo.invoices import load_invoices_demo
@@ -20,6 +21,7 @@ def load_demo_data() -> dict[str, int]:
     world = load_organisations_and_people()
     organisations, people = world.organisations, world.people
     provider_keys = {spec.key for spec in PROVIDERS}
+    classifications = load_classifications_demo(organisations, world.provider_admins(), world.admin)
     accreditation = load_accreditation_demo(
         world.admin,
         people[USERS[1].local_part],
@@ -49,6 +51,7 @@ def load_demo_data() -> dict[str, int]:
         "invoices": invoices["invoices"],
         "authorisations": funding["authorisations"],
         "competitions": competitions["competitions"],
+        "classifications": classifications,
     }
     audit.record(
         world.admin,

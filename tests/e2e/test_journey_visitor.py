@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from marketplace.accounts.models import VcseBasis
 from tests.e2e import worlds
 
 pytestmark = pytest.mark.e2e
@@ -123,8 +124,12 @@ def test_v2_register_a_provider_confirm_the_email_and_sign_in(journey, live_serv
     journey.fill("Confirm your password", password + "x")
     journey.press("Register")
     assert journey.heading() == "Register your organisation"
-    journey.expect_errors("email address", "passwords")
+    journey.expect_errors("email address", "passwords", "legal form", "staff", "turnover")
 
+    # Who is VCSE and SME: a CIO (its number is optional), small.
+    journey.choose_in("What is your organisation’s legal form?", VcseBasis.CIO.label)
+    journey.choose_in("How many staff does your organisation employ?", "Fewer than 10")
+    journey.choose_in("What is your organisation’s annual turnover?", "Up to £2 million")
     journey.fill("Your work email address", email)
     journey.fill("Create a password", password)
     journey.fill("Confirm your password", password)

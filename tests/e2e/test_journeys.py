@@ -91,6 +91,13 @@ def test_register_a_provider_confirm_by_email_and_sign_in(ui, live_server):
     assert ui.heading() == "Register your organisation"
     ui.fill("Organisation name", organisation)
     ui.page.get_by_role("radio", name=OrganisationType.PROVIDER_VCSE.label, exact=True).check()
+    for question, answer in (
+        ("What is your organisation’s legal form?", "Registered charity"),
+        ("How many staff does your organisation employ?", "10 to 49"),
+        ("What is your organisation’s annual turnover?", "Up to £2 million"),
+    ):
+        group = ui.page.get_by_role("group", name=question, exact=True)
+        group.get_by_label(answer, exact=True).check()
     ui.fill("Charity number (optional)", "1234567")
     ui.page.get_by_label("Main probation region (optional)", exact=True).select_option(
         label="Wales"

@@ -6,6 +6,11 @@ from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovText
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from marketplace.accounts.forms.classification import (
+    staff_band_field,
+    turnover_band_field,
+    vcse_basis_field,
+)
 from marketplace.accounts.forms.fields import (
     BaseForm,
     ChoiceRadioField,
@@ -67,8 +72,12 @@ class RegisterProviderForm(BaseForm):
         validators=[DataRequired(message="Select what kind of organisation it is")],
         invalid_message="Select what kind of organisation it is",
     )
+    # Who is VCSE and SME: the first dated classification (accounts.services.classification).
+    vcse_basis = vcse_basis_field()
     charity_number = charity_number_field()
     companies_house_number = company_number_field()
+    staff_band = staff_band_field()
+    turnover_band = turnover_band_field()
     region_id = ChoiceSelectField(
         "Main probation region (optional)",
         description="Where most of your work happens. You choose every region you serve when you apply.",

@@ -16,6 +16,11 @@ from marketplace.accounts.models import (
     User,
 )
 from marketplace.accounts.security import hash_password, new_secret
+from marketplace.accounts.services.classification import (
+    ClassificationAnswers,
+    check_registration_answers,
+    record_at_registration,
+)
 from marketplace.accounts.services.common import (
     ORGANISATION_FIELDS,
     USER_FIELDS,
@@ -44,6 +49,8 @@ class ProviderRegistration:
     name: str
     email: str
     password: str
+    # Legal form (VCSE basis), staff and turnover bands: the first dated classification.
+    classification: ClassificationAnswers | None = None
 
 
 def register_provider(details: ProviderRegistration) -> User | None:
@@ -58,6 +65,8 @@ def register_provider(details: ProviderRegistration) -> User | None:
         )
     email = normalise_email(details.email)
     check_new_password(details.password, email, details.name)
+    if details.classification is not None:
+        check_registration_answers(details.charity_number, details.classification)
     existing = get_user_by_email(email)
     if existing is not None:
         queue_email(
@@ -98,6 +107,8 @@ def register_provider(details: ProviderRegistration) -> User | None:
         organisation=organisation,
         after=audit.snapshot(user, USER_FIELDS),
     )
+    if details.classification is not None:
+        record_at_registration(user, organisation, details.classification)
     send_confirmation_email(user)
     return user
 

@@ -34,6 +34,7 @@ from marketplace.accounts.services import (
     teams,
     two_factor,
 )
+from marketplace.accounts.services.classification import ClassificationAnswers
 from marketplace.accounts.session import (
     ORGANISATION_SESSION_KEY,
     PENDING_TWO_FACTOR_KEY,
@@ -195,6 +196,9 @@ def register():
             name=form.name.data,
             email=form.email.data,
             password=form.password.data,
+            classification=ClassificationAnswers(
+                form.vcse_basis.data, form.staff_band.data, form.turnover_band.data
+            ),
         )
         try:
             registration.register_provider(details)
