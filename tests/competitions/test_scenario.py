@@ -64,10 +64,10 @@ from tests.competitions.factories import build_competition_world
 
 
 def _year() -> int:
-    """The December the timeline runs in: this one until the 8th, else next year's (the factory
-    world's arrangement is valid from 30 days before today to a year after it)."""
-    today = date.today()
-    return today.year if today < date(today.year, 12, 8) else today.year + 1
+    """The December the timeline runs in: this year's. The factory world's arrangement is valid
+    from 30 days before today to a year after it, which covers this December whatever today is
+    (a December already past is at most 24 days before today, the 7th to the 31st)."""
+    return date.today().year
 
 
 def at(y: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -149,7 +149,7 @@ def test_a_co_funded_competition_from_publication_to_a_delivered_call_off():
         ):
             for year in (y, y + 1):
                 if _budget(organisation, year) is None:
-                    create_budget(approver, organisation, NewBudget(year, None, 50_000_000))
+                    create_budget(approver, organisation, NewBudget(year, 50_000_000))
 
     # --- Set-up: 401 bed-nights from 1 February to 31 July; deadlines; then publish. ---
     with frozen_at(at(y, 12, 8, 9)):
