@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from govuk_frontend_wtf.wtforms_widgets import GovRadioInput, GovSelect, GovTextArea, GovTextInput
 from wtforms import StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.accounts.forms.fields import (
     BaseForm,
@@ -56,10 +57,10 @@ class PlanForm(BaseForm):
         "Quarter",
         description="When you expect to start buying",
         choices=[
-            ("1", "Q1: April to June"),
-            ("2", "Q2: July to September"),
-            ("3", "Q3: October to December"),
-            ("4", "Q4: January to March"),
+            SelectChoice("1", "Q1: April to June"),
+            SelectChoice("2", "Q2: July to September"),
+            SelectChoice("3", "Q3: October to December"),
+            SelectChoice("4", "Q4: January to March"),
         ],
         widget=GovRadioInput(),
         invalid_message="Choose a quarter from 1 to 4",
