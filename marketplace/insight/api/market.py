@@ -175,6 +175,11 @@ def _details(args: dict) -> plans.PlanDetails:
     return plans.PlanDetails(**args)
 
 
+def _open_lot(category_id: int) -> None:
+    if category_id not in {c.id for c in plans.plannable_categories()}:
+        raise NotFound("No lot of a live arrangement has that category id")
+
+
 def _own(plan_id: int) -> PlannedProcurement:
     return plans.owned_plan(g.api_user, g.organisation, plan_id)
 
@@ -215,7 +220,9 @@ class PlanCollection(MethodView):
     @blp.response(201, PlanSchema)
     @blp.alt_response(404, response=http.HTTPStatus.NOT_FOUND.name)
     def post(self, args):
-        """Add a draft entry to the organisation's forward plan."""
+        """Add a draft entry to the organisation's forward plan. A lot (service category) that
+        no live arrangement has is not found, as a competition's lot is."""
+        _open_lot(args["category_id"])
         return commit_write(lambda: plans.add_plan(g.api_user, g.organisation, _details(args)))
 
 
@@ -233,6 +240,7 @@ class PlanItem(MethodView):
     def put(self, args, plan_id):
         """Change a draft entry (all its details)."""
         plan = _own(plan_id)
+        _open_lot(args["category_id"])
         return commit_write(lambda: plans.edit_plan(g.api_user, plan, _details(args)))
 
 

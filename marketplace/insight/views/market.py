@@ -191,6 +191,7 @@ def forward_plans():
         year=year,
         mine=mine,
         provider=provider,
+        can_apply=provider and Role.PROVIDER_ADMIN in current_user.roles_in(organisation),
         regions=queries.all_regions(),
         categories=queries.all_categories(),
         years=sorted({*plan_queries.published_years(), financial_year(london_date())}),
