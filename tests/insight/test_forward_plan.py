@@ -454,3 +454,16 @@ def test_the_api_hides_another_organisations_entry(world, client):
         )
         assert response.status_code == 404 and response.mimetype == PROBLEM_JSON
     assert client.get("/api/v1/insight/forward-plans?region=ZZ").status_code == 404
+
+
+def test_publishing_a_quarter_that_has_since_ended_shows_why_on_the_page(world, client, login):
+    plan = forward_plan.add_plan(world.buyer, world.commissioner, details(world, quarter=3))
+    commit()
+    login(world.buyer, world.commissioner)
+    with frozen_at(datetime(2027, 1, 5, 12, tzinfo=UTC)):
+        response = client.post(f"/insight/forward-plans/yours/{plan.id}/publish")
+    assert response.status_code == 422
+    assert any("has already ended" in m for m in error_messages(response))
+    assert f"/insight/forward-plans/yours/{plan.id}/edit" in response.get_data(as_text=True)
+    assert db.session.get(PlannedProcurement, plan.id).status is PlanStatus.DRAFT
+    assert emails("forward_plan_published") == []
