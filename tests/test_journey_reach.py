@@ -78,6 +78,9 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accounts.sign_in": "V2 sign in",
         "competitions.index": "F2 the open further competitions",
         "competitions.public": "F2 a competition's public page",
+        "insight.market": "R1 the market map",
+        "insight.market_csv": "R1 the market map as CSV",
+        "insight.forward_plans": "F3 commissioners' forward plans",
     },
     "provider_admin": {
         "insight.classification": "22 confirm the VCSE and SME classification",
@@ -113,6 +116,7 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accounts.bank_account": "P7 the bank account invoices are paid into",
         "outcomes.claim": "P8 claim an outcome",
         "competitions.invited": "F2 the competitions it is invited to",
+        "insight.forward_plans": "F3 forward plans for its lots",
     },
     "provider_editor": {
         "insight.classification": "22 read the VCSE and SME classification",
@@ -141,6 +145,14 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "competitions.task_list": "F1 a draft's task list",
         "competitions.manage": "F1 a published competition",
         "competitions.invited_csv": "F1 the invited list as CSV",
+        "insight.market": "R1 the market map",
+        "insight.market_cell": "R1 a region and lot's members, listings and spend",
+        "insight.forward_plans_yours": "F3 its forward plan",
+        "insight.forward_plan_new": "F3 add a planned procurement",
+        "insight.forward_plan": "F3 a planned procurement",
+        "insight.forward_plan_edit": "F3 change a draft",
+        "insight.forward_plan_publish": "F3 publish it",
+        "insight.forward_plan_withdraw": "F3 withdraw it",
     },
     "approver": {
         "orders.index": "A2 call-offs to approve",

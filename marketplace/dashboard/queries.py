@@ -461,7 +461,13 @@ def _competitions_action(organisation: Organisation) -> Action:
         fixed_url("competitions.invited"),
         "Your competitions",
         len(open_ones),
-        more_links=links,
+        more_links=links
+        + [
+            (
+                "What commissioners plan to buy in your lots",
+                fixed_url("insight.forward_plans", member="yes"),
+            )
+        ],
     )
 
 
@@ -545,6 +551,7 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "in its lot and areas to decide first, and its bids once they close.",
                 fixed_url("competitions.yours"),
                 "See every further competition",
+                more_links=[("The market map", fixed_url("insight.market"))],
             )
         )
         actions.append(
@@ -624,6 +631,8 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 more_links=[
                     ("Start a further competition", fixed_url("competitions.start")),
                     ("Open competitions", fixed_url("competitions.index")),
+                    ("Your forward plan", fixed_url("insight.forward_plans_yours")),
+                    ("The market map", fixed_url("insight.market")),
                 ],
             )
         )

@@ -8,6 +8,7 @@ from marketplace.demo.applications import load_accreditation_demo
 from marketplace.demo.catalogue import load_catalogue_demo
 from marketplace.demo.classifications import load_classifications_demo
 from marketplace.demo.competitions import load_competitions_demo
+from marketplace.demo.forward_plans import load_forward_plans_demo
 from marketplace.demo.funding import load_funding_demo
 from marketplace.demo.invoices import load_invoices_demo
 from marketplace.demo.orders import load_declined_share_demo, load_orders_demo
@@ -37,6 +38,7 @@ def load_demo_data() -> dict[str, int]:
     funding = load_funding_demo(organisations, people)
     # Last: its invited list is the lot's members as admitted above.
     competitions = load_competitions_demo(organisations, people)
+    forward_plans = load_forward_plans_demo(organisations, people)
     # The spend ledger is derived data: derived once here, so the demo starts complete.
     rebuild_all()
     counts = {
@@ -52,6 +54,7 @@ def load_demo_data() -> dict[str, int]:
         "authorisations": funding["authorisations"],
         "competitions": competitions["competitions"],
         "classifications": classifications,
+        "forward_plans": forward_plans["forward_plans"],
     }
     audit.record(
         world.admin,
