@@ -11,7 +11,7 @@ from marketplace.insight.services.ledger import catch_up
 
 @job(
     "insight.catch-up-ledger",
-    schedule="*/5 * * * *",
+    schedule="*/10 * * * *",
     description="Bring the spend ledger up to date with the call-offs, invoices and "
     "classifications changed since (flask insight check-ledger checks it).",
 )

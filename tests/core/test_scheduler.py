@@ -169,6 +169,7 @@ JOBS = [
     "catalogue.notify-stale",
     "catalogue.refresh-prices",
     "competitions.close-bids",
+    "insight.catch-up-ledger",
     "invoices.monthly-run",
     "invoices.notify-overdue",
     "notifications.send",
