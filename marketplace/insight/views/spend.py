@@ -245,7 +245,7 @@ def vcse_share():
         raw=request.args,
         filters=filters,
         report=report,
-        chart=_vcse_chart(report) if report.paid_halves else None,
+        chart=_vcse_chart(report) if any(h.total for h in report.paid_halves) else None,
         options=_options(scope, choices),
         selected=_selected(),
         scope=scope,
