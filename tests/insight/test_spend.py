@@ -55,7 +55,8 @@ def money(text: str) -> int:
 
 
 def read_csv(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    assert data.startswith(b"\xef\xbb\xbf"), "UTF-8, marked as such for spreadsheets"
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
 def read_xlsx(data: bytes) -> list[list]:

@@ -43,8 +43,9 @@ def _download(rows: list[list], stem: str, kind: str) -> Response:
     if kind == "csv":
         out = io.StringIO()
         csv.writer(out).writerows(rows)
+        # UTF-8 with a byte order mark, so a spreadsheet program reads names as they are.
         return Response(
-            out.getvalue().encode("utf-8"),
+            out.getvalue().encode("utf-8-sig"),
             mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={stem}.csv"},
         )
