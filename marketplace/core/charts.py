@@ -35,6 +35,9 @@ PALETTE = ("#1d70b8", "#00703c", "#f47738", "#4c2c92", "#d4351c", "#28a197", "#9
 AIM_COLOUR = "#0b0c0c"
 TEXT_COLOUR = "#0b0c0c"
 GUIDE_COLOUR = "#b1b4b6"
+FONT_SIZE = 12
+# Longest label drawn in full; the table beside the chart always has the whole label.
+LABEL_MAX = 32
 
 Number = int | Decimal | Fraction | float
 
@@ -96,12 +99,18 @@ def _config(**extra) -> dict:
         "legend_at_bottom": True,
         "legend_at_bottom_columns": 3,
         "truncate_legend": -1,
-        "truncate_label": -1,
+        "truncate_label": LABEL_MAX,
         "print_values": False,
         "width": 800,
         "height": 420,
         "margin": 16,
         "x_label_rotation": 0,
+        # pygal lays labels out for these sizes: each text carries its size as an attribute
+        # (FONT_SIZE), so the layout holds with or without the stylesheet.
+        "label_font_size": FONT_SIZE,
+        "major_label_font_size": FONT_SIZE,
+        "legend_font_size": FONT_SIZE,
+        "value_font_size": FONT_SIZE,
         **extra,
     }
 
@@ -185,6 +194,7 @@ def _clean(
         if tag == "text":
             element.set("fill", TEXT_COLOUR)
             element.set("stroke", "none")
+            element.set("font-size", str(FONT_SIZE))
             # What pygal's stylesheet said: value labels end at the y axis, centre on the x.
             axis = _axis_of(element)
             if axis == "y":

@@ -151,7 +151,7 @@ def test_a_commissioner_sees_only_its_own_shares(world, web, client):
         f"/api/v1/insight/vcse-share?funder={w.south.id}",
         headers=bearer(w.north_buyer, w.north),
     )
-    assert api.status_code == 422 and api.mimetype == PROBLEM_JSON
+    assert api.status_code == 404 and api.mimetype == PROBLEM_JSON
 
 
 def test_the_authority_narrows_to_one_commissioner(world, web):

@@ -6,8 +6,9 @@ Money is integer pence (VAT included). A share is an object ``{numerator, denomi
 percent}``: the exact fraction, and the percentage to one decimal place as a string ("12.5",
 halves rounded up), ``null`` when the denominator is 0 (nothing paid: "no spend" on the page).
 The authority's token sees every commissioner; a commissioner's its own; any other
-organisation's gets 404. A filter naming what does not exist (or, for a commissioner, another
-organisation) or a period not yet started answers 422 problem+json with the field named."""
+organisation's gets 404, and so does naming a commissioner the reader may not report on (or
+one that does not exist). A region or category that does not exist, or a period not yet
+started, answers 422 problem+json with the field named."""
 
 from __future__ import annotations
 
@@ -15,30 +16,45 @@ import marshmallow as ma
 from flask import current_app, g
 from flask.views import MethodView
 
+from marketplace.core.clock import london_date
+from marketplace.core.db import MAX_ID
 from marketplace.core.errors import NotFound
 from marketplace.insight.api import blp
 from marketplace.insight.queries import spend as queries
+from marketplace.reference.loader import read_csv
 
-TEXT = {"validate": ma.validate.Length(max=queries.FILTER_MAX)}
+# Reference data is fixed (loaded by a migration from these files): the codes a client may
+# send are in the spec, and anything else is refused as a bad field (422).
+REGION_CODES = [row["code"] for row in read_csv("probation_regions.csv")]
+CATEGORY_CODES = [row["code"] for row in read_csv("service_categories.csv")]
+FUNDER = {
+    "validate": ma.validate.Range(min=1, max=MAX_ID),
+    "metadata": {
+        "description": "The authority: one commissioning organisation's id (404 if there is "
+        "none). A commissioner may only name itself (404 for any other)."
+    },
+}
 
 
 class SpendQuerySchema(ma.Schema):
     period = ma.fields.String(
         metadata={
             "description": "A financial year (2026 is 2026-27), a half-year (2026-H1, 2026-H2) "
-            "or a month (2026-05) that has started; all years if left out"
+            "or a calendar month (2026-05) that has started; all years if left out. One "
+            "that has not started is refused (422).",
+            # The periods started when the worker started; the check moves on with the days.
+            "pattern": queries.period_pattern(london_date()),
         },
-        **TEXT,
     )
-    region = ma.fields.String(metadata={"description": "A probation region's code"}, **TEXT)
-    category = ma.fields.String(metadata={"description": "A service category's code"}, **TEXT)
-    funder = ma.fields.String(
-        metadata={
-            "description": "The authority: one commissioning organisation's id. A commissioner "
-            "may only name itself."
-        },
-        **TEXT,
+    region = ma.fields.String(
+        validate=ma.validate.OneOf(REGION_CODES),
+        metadata={"description": "A probation region's code"},
     )
+    category = ma.fields.String(
+        validate=ma.validate.OneOf(CATEGORY_CODES),
+        metadata={"description": "A service category's code"},
+    )
+    funder = ma.fields.Integer(**FUNDER)
     by = ma.fields.String(
         validate=ma.validate.OneOf([g.value for g in queries.Grouping]),
         metadata={"description": "What to group by (a commissioner cannot group by funder)"},
@@ -47,13 +63,7 @@ class SpendQuerySchema(ma.Schema):
 
 
 class VcseShareQuerySchema(ma.Schema):
-    funder = ma.fields.String(
-        metadata={
-            "description": "The authority: one commissioning organisation's id. A commissioner "
-            "may only name itself."
-        },
-        **TEXT,
-    )
+    funder = ma.fields.Integer(**FUNDER)
 
 
 class SpendMeasuresSchema(ma.Schema):
@@ -139,6 +149,15 @@ def _scope() -> queries.Scope:
     return scope
 
 
+def _arguments(args: dict, scope: queries.Scope) -> dict[str, str]:
+    """The query as the pages' filters read it; a commissioner this reader may not name (or
+    that does not exist) is not found (404), as another organisation's detail is."""
+    raw = {key: str(value) for key, value in args.items()}
+    if "funder" in raw and queries.visible_funder(raw["funder"], scope) is None:
+        raise NotFound("No commissioner you may report on has that id")
+    return raw
+
+
 def _line(line: queries.SpendLine) -> dict:
     return {
         "period": line.period.code if line.period else None,
@@ -215,7 +234,8 @@ class SpendReport(MethodView):
     def get(self, args):
         """Committed, invoiced and paid spend (pence) by period and group, with totals: the
         authority every commissioner's, a commissioner its own."""
-        filters = queries.parse_filters(args, _scope())
+        scope = _scope()
+        filters = queries.parse_filters(_arguments(args, scope), scope)
         return spend_record(queries.spend_report(filters))
 
 
@@ -227,7 +247,8 @@ class VcseShare(MethodView):
         """The VCSE and SME shares of paid spend, providers paid and further-competition bids,
         per financial year, for the two-year period and (paid spend) per half-year, with the
         aim."""
-        filters = queries.parse_filters(args, _scope(), periods_only=True)
+        scope = _scope()
+        filters = queries.parse_filters(_arguments(args, scope), scope, periods_only=True)
         return vcse_record(
             queries.vcse_share_report(
                 filters,

@@ -178,6 +178,23 @@ def parse_period(text: str, today: date) -> Period:
     return period
 
 
+def period_pattern(today: date) -> str:
+    """A regular expression of every period code that has started by ``today``: written into
+    the API's documentation so a client knows what it may send (the check itself is
+    ``parse_period``, which moves on with the calendar)."""
+    current = financial_year(today)
+    years = "|".join(str(y) for y in range(2000, current + 1))
+    halves = [f"({'|'.join(str(y) for y in range(2000, current))})-H[12]", f"{current}-H1"]
+    if half_period(current, 2).start <= today:
+        halves.append(f"{current}-H2")
+    earlier = "|".join(str(y) for y in range(2000, today.year))
+    months = [
+        f"({earlier})-(0[1-9]|1[0-2])",
+        f"{today.year}-({'|'.join(f'{m:02d}' for m in range(1, today.month + 1))})",
+    ]
+    return f"^({years}|{'|'.join(halves)}|{'|'.join(months)})$"
+
+
 def period_choices(today: date, first_year: int | None = None) -> list[Period]:
     """The periods a person may pick: each financial year from the first with spend (or a few
     years back) to this one, newest first, each followed by its half-years that have started."""
@@ -323,9 +340,9 @@ def parse_filters(
     the message says nothing of whether the other exists. ``periods_only``: the VCSE-share
     report, which takes only the commissioner (it reports every year)."""
     today = today or london_date()
-    raw = {k: (args.get(k) or "").strip() for k in ("period", "region", "category", "funder")}
-    raw["by"] = (args.get("by") or Grouping.REGION.value).strip()
-    raw["interval"] = (args.get("interval") or Interval.YEAR.value).strip()
+    raw = {k: str(args.get(k) or "") for k in ("period", "region", "category", "funder")}
+    raw["by"] = str(args.get("by") or Grouping.REGION.value)
+    raw["interval"] = str(args.get("interval") or Interval.YEAR.value)
     errors: dict[str, list[str]] = {}
     for name, value in raw.items():
         if len(value) > FILTER_MAX:
@@ -349,7 +366,7 @@ def parse_filters(
                 errors["category"] = ["Choose a category from the list"]
     funder = None
     if raw["funder"]:
-        funder = _funder(raw["funder"], scope)
+        funder = visible_funder(raw["funder"], scope)
         if funder is None:
             errors["funder"] = ["Choose a commissioner from the list"]
     try:
@@ -374,8 +391,10 @@ def _lookup(model, code: str) -> Option | None:
     return Option(row[0], row[1]) if row else None
 
 
-def _funder(raw: str, scope: Scope) -> Option | None:
-    if not raw.isdigit():
+def visible_funder(raw: str, scope: Scope) -> Option | None:
+    """The commissioner with id ``raw`` if this reader may name it (the authority any, a
+    commissioner only itself); None otherwise, whether or not it exists."""
+    if not raw.isdigit() or len(raw) > FILTER_MAX:
         return None
     if not scope.national and int(raw) != scope.funder_id:
         return None
