@@ -252,6 +252,8 @@ def test_signed_out_is_sent_to_sign_in_and_the_api_needs_a_token(world, client):
         ),
         ("period=2026-13", "period", "Choose a period from the list"),
         ("period=last-year", "period", "Choose a period from the list"),
+        ("period=2026%0A", "period", "Choose a period from the list"),
+        ("period=%D9%A2%D9%A0%D9%A2%D9%A5", "period", "Choose a period from the list"),
         ("region=ZZ", "region", "Choose a probation region from the list"),
         ("category=NOPE", "category", "Choose a category from the list"),
         ("by=colour", "by", "Choose what to group spend by"),

@@ -38,6 +38,7 @@ FUNDER = {
 
 class SpendQuerySchema(ma.Schema):
     period = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=queries.FILTER_MAX),
         metadata={
             "description": "A financial year (2026 is 2026-27), a half-year (2026-H1, 2026-H2) "
             "or a calendar month (2026-05) that has started; all years if left out. One "

@@ -51,7 +51,9 @@ MONTH_NAMES = (
     "November",
     "December",
 )
-PERIOD_CODE = re.compile(r"^(\d{4})(?:-(H[12]|\d{2}))?$")
+# ASCII digits only (int() would read other scripts' digits), matched whole (fullmatch: "$"
+# would let a trailing newline through).
+PERIOD_CODE = re.compile(r"([0-9]{4})(?:-(H[12]|[0-9]{2}))?")
 # Financial years shown when there is no spend yet: this many before the current one.
 YEARS_SHOWN = 4
 # Longest id or code a filter may carry (anything longer is refused before any lookup).
@@ -157,7 +159,7 @@ def period_of(month: date, interval: Interval) -> Period:
 
 def parse_period(text: str, today: date) -> Period:
     """A period code (see ``Period``); refused when malformed or not yet started."""
-    match = PERIOD_CODE.match(text)
+    match = PERIOD_CODE.fullmatch(text)
     if not match:
         raise BusinessRuleViolation({"period": ["Choose a period from the list"]})
     year, part = int(match[1]), match[2]
@@ -284,7 +286,9 @@ class FilterChoices:
 
 
 def filter_choices(scope: Scope, today: date) -> FilterChoices:
-    """The options of the filter form (three small reads of reference data and commissioners)."""
+    """The options of the filter form (small reads of reference data and commissioners, and
+    the first year of spend: so the ledger is brought up to date first)."""
+    ledger.catch_up()
     regions = [
         Option(code, name)
         for code, name in db.session.execute(
