@@ -17,6 +17,7 @@ nothing; the chart is ``role="img"`` named by its own ``<title>`` and ``<desc>``
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +26,16 @@ from fractions import Fraction
 import pygal
 from lxml import etree
 from markupsafe import Markup
+
+# pygal appends to sys.meta_path, on import, a finder for its map plugins (which we do not
+# use) that has only the legacy find_module: every later import that the other finders miss then
+# raises ImportWarning (an error under the test suite's filterwarnings), and pytest, which calls
+# find_spec on each finder, fails to collect. Taken out again here, where pygal is imported.
+sys.meta_path[:] = [
+    finder
+    for finder in sys.meta_path
+    if not isinstance(finder, getattr(pygal, "PluginImportFixer", ()))
+]
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"

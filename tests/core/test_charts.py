@@ -156,3 +156,15 @@ def test_chart_with_table_macro_renders_the_table_beside_the_svg(app):
         "£1,050.01",
     ]
     assert not FORBIDDEN.search(html)
+
+
+def test_importing_the_charts_leaves_every_import_finder_modern():
+    """pygal adds a finder with only the legacy find_module to sys.meta_path: later imports
+    then warned (an error in this suite) and pytest failed to collect the modules after."""
+    import importlib
+    import sys
+
+    import marketplace.core.charts
+
+    importlib.reload(marketplace.core.charts)
+    assert all(hasattr(finder, "find_spec") for finder in sys.meta_path)

@@ -197,6 +197,7 @@ def test_a_commissioner_naming_another_funder_is_refused(world, web, client):
         assert response.status_code == 400
         html = response.get_data(as_text=True)
         assert '<a href="#funder">Choose a commissioner from the list</a>' in html
+        assert 'id="funder"' in html  # the error summary's link reaches the field
         assert "spend-by-region-table" not in html and "£" not in html
         assert client.get(f"/insight/spend?funder={funder}&format=csv").status_code == 400
         api = client.get(

@@ -158,7 +158,10 @@ def _options(scope: queries.Scope, choices: queries.FilterChoices) -> dict[str, 
         ],
         "region": [("", "All regions")] + [(o.value, o.label) for o in choices.regions],
         "category": [("", "All categories")] + [(o.value, o.label) for o in choices.categories],
-        "funder": [("", "All commissioners")] + [(o.value, o.label) for o in choices.funders],
+        # A commissioner's only choice is itself (shown to it only to put a refused one right).
+        "funder": [("", "All commissioners")] + [(o.value, o.label) for o in choices.funders]
+        if scope.national
+        else [("", "Your organisation")],
         "by": [(g.value, g.label) for g in _groupings(scope)],
         "interval": [(i.value, i.label) for i in queries.Interval],
     }
