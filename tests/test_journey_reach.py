@@ -181,6 +181,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "outcomes.contingent_liability": "C1 contingent liability",
         "invoices.recharges": "C1 recharge statement",
         "insight.transparency": "R1 transparency exports (spend over £500)",
+        "insight.spend": "R1 its spend",
+        "insight.vcse_share": "R1 its VCSE share chart",
     },
     "assessor": {
         "accreditation.assessments": "S1 the queue",
@@ -211,6 +213,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "funding.budget": "one organisation's budget and its history",
         "competitions.yours": "every further competition",
         "competitions.manage": "a competition, its invited list and pending applications",
+        "insight.spend": "national spend",
+        "insight.vcse_share": "the national VCSE share",
     },
 }
 

@@ -410,7 +410,12 @@ def _budget_action(figures: HomeFigures, roles: set[Role]) -> Action:
             "cost and what has been spent."
         )
     more = [("Set a budget", fixed_url("funding.new_budget"))] if Role.APPROVER in roles else []
-    more.append(("Transparency exports", fixed_url("insight.transparency")))
+    # Buyers and approvers belong to commissioning organisations only: each sees its own spend.
+    more += [
+        ("Your spend", fixed_url("insight.spend")),
+        ("The voluntary sector's share of your spend", fixed_url("insight.vcse_share")),
+        ("Transparency exports", fixed_url("insight.transparency")),
+    ]
     return Action(
         f"Budget for {label}",
         body,
@@ -578,7 +583,11 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "committed, spent and available.",
                 fixed_url("funding.all_budgets"),
                 "See every organisation's budgets",
-                more_links=[("Transparency exports", fixed_url("insight.transparency"))],
+                more_links=[
+                    ("Spend by region, category and commissioner", fixed_url("insight.spend")),
+                    ("The voluntary sector's share of spend", fixed_url("insight.vcse_share")),
+                    ("Transparency exports", fixed_url("insight.transparency")),
+                ],
             )
         )
     if roles & {Role.ASSESSOR, Role.AUTHORITY_ADMIN}:
