@@ -446,6 +446,7 @@ def _register_cli(app: Flask) -> None:
     from marketplace.core.notifications.cli import notifications_cli
     from marketplace.core.scheduler.cli import scheduler_cli
     from marketplace.demo.cli import demo_cli
+    from marketplace.insight.cli import insight_cli
     from marketplace.invoices.cli import invoices_cli
     from marketplace.orders.cli import orders_cli
     from marketplace.reference.cli import reference_cli
@@ -455,6 +456,7 @@ def _register_cli(app: Flask) -> None:
         accreditation_cli,
         catalogue_cli,
         demo_cli,
+        insight_cli,
         notifications_cli,
         invoices_cli,
         orders_cli,
@@ -472,5 +474,6 @@ def _register_jobs() -> None:
     import marketplace.competitions.jobs
     import marketplace.core.notifications.jobs
     import marketplace.core.scheduler.jobs
+    import marketplace.insight.jobs
     import marketplace.invoices.jobs
     import marketplace.orders.jobs  # noqa: F401

@@ -329,3 +329,14 @@ def test_demo_has_invoices_in_every_state_outcome_claims_and_payments_to_report(
             i.sequence for i in invoices if i.provider_id == provider_id and i.sequence
         )
         assert sequences == list(range(1, len(sequences) + 1))
+
+
+def test_demo_load_leaves_the_spend_ledger_complete(loaded, cli):
+    from marketplace.insight.models import Measure, SpendEntry, SpendStaleCallOff
+    from marketplace.insight.services.ledger import check_ledger
+
+    assert count(SpendStaleCallOff) == 0
+    assert set(db.session.scalars(sa.select(SpendEntry.measure).distinct())) == set(Measure)
+    assert check_ledger() == []
+    result = cli("insight", "check-ledger")
+    assert result.exit_code == 0 and "consistent" in result.output

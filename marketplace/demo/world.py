@@ -12,6 +12,7 @@ from marketplace.demo.invoices import load_invoices_demo
 from marketplace.demo.orders import load_declined_share_demo, load_orders_demo
 from marketplace.demo.organisations import load_organisations_and_people
 from marketplace.demo.people import AUTHORITY, PROVIDERS, USERS
+from marketplace.insight.services.ledger import rebuild_all
 
 
 def load_demo_data() -> dict[str, int]:
@@ -34,6 +35,8 @@ def load_demo_data() -> dict[str, int]:
     funding = load_funding_demo(organisations, people)
     # Last: its invited list is the lot's members as admitted above.
     competitions = load_competitions_demo(organisations, people)
+    # The spend ledger is derived data: derived once here, so the demo starts complete.
+    rebuild_all()
     counts = {
         "listings": listings,
         "organisations": len(organisations),
