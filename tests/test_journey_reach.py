@@ -166,6 +166,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "funding.revoke_authorisation": "C1 revoke a standing authorisation",
         "outcomes.contingent_liability": "C1 contingent liability",
         "invoices.recharges": "C1 recharge statement",
+        "insight.spend": "R1 its spend",
+        "insight.vcse_share": "R1 its VCSE share chart",
     },
     "assessor": {
         "accreditation.assessments": "S1 the queue",
@@ -193,6 +195,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "funding.budget": "one organisation's budget and its history",
         "competitions.yours": "every further competition",
         "competitions.manage": "a competition, its invited list and pending applications",
+        "insight.spend": "national spend",
+        "insight.vcse_share": "the national VCSE share",
     },
 }
 

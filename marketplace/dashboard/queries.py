@@ -380,6 +380,11 @@ def _budget_action(figures: HomeFigures, roles: set[Role]) -> Action:
             "cost and what has been spent."
         )
     more = [("Set a budget", fixed_url("funding.new_budget"))] if Role.APPROVER in roles else []
+    # Buyers and approvers belong to commissioning organisations only: each sees its own spend.
+    more += [
+        ("Your spend", fixed_url("insight.spend")),
+        ("The voluntary sector's share of your spend", fixed_url("insight.vcse_share")),
+    ]
     return Action(
         f"Budget for {label}",
         body,
@@ -531,6 +536,10 @@ def next_actions(user: User, organisation: Organisation | None) -> list[Action]:
                 "committed, spent and available.",
                 fixed_url("funding.all_budgets"),
                 "See every organisation's budgets",
+                more_links=[
+                    ("Spend by region, category and commissioner", fixed_url("insight.spend")),
+                    ("The voluntary sector's share of spend", fixed_url("insight.vcse_share")),
+                ],
             )
         )
     if roles & {Role.ASSESSOR, Role.AUTHORITY_ADMIN}:
