@@ -75,6 +75,53 @@ def localised(package: dict) -> dict:
     return local
 
 
+def record_package_errors(package: dict) -> list[str]:
+    """Draft 4 errors of a record package against record-package-schema.json from the ZIP,
+    its references to the (patched) release schema resolved locally."""
+    import zipfile
+
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    base = "https://standard.open-contracting.org/schema/1__1__5/"
+    with zipfile.ZipFile(STANDARD_ZIP) as archive:
+        schema = json.loads(archive.read("standard-1__1__5/schema/record-package-schema.json"))
+        versioned = json.loads(
+            archive.read("standard-1__1__5/schema/versioned-release-validation-schema.json")
+        )
+    registry = Registry().with_resources(
+        [
+            (
+                f"{base}release-schema.json",
+                Resource.from_contents(json.loads(patched_release_schema()), DRAFT4),
+            ),
+            (
+                f"{base}versioned-release-validation-schema.json",
+                Resource.from_contents(versioned, DRAFT4),
+            ),
+        ]
+    )
+    validator = jsonschema.Draft4Validator(
+        schema, registry=registry, format_checker=jsonschema.FormatChecker()
+    )
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(package)
+    ]
+
+
+def as_release_package(package: dict) -> dict:
+    """A record package's releases and compiled releases as a release package (libcoveocds
+    would fetch the versioned-release schema from the network to check a record package)."""
+    releases = []
+    for record in package["records"]:
+        releases += record["releases"] + [record["compiledRelease"]]
+    result = {key: item for key, item in package.items() if key not in ("records", "packages")}
+    result["releases"] = releases
+    return result
+
+
 def validate(package: dict) -> dict:
     """libcoveocds' results for the package, validated offline against 1.1.5 with the local
     extensions; fails the test if anything tried to reach the network."""
@@ -89,7 +136,7 @@ def validate(package: dict) -> dict:
             json_data=data,
             schema_version="1.1",
             lib_cove_ocds_config=config,
-            record_pkg="records" in data,
+            record_pkg=False,
         )
     assert refused == [], f"the validator tried to reach the network: {refused}"
     return result
@@ -97,6 +144,10 @@ def validate(package: dict) -> dict:
 
 def assert_valid(package: dict) -> dict:
     """0 schema errors, 0 closed-codelist errors, every extension applied."""
+    if "records" in package:
+        errors = record_package_errors(package)
+        assert errors == [], "\n".join(errors[:50])
+        return assert_valid(as_release_package(package))
     result = validate(package)
     errors = result.get("validation_errors") or []
     assert errors == [], json.dumps(errors, indent=1)[:4000]

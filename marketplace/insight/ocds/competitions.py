@@ -140,6 +140,7 @@ def load_batch(competition_ids: Iterable[int]) -> Batch:
                     CallOff.start_date,
                     CallOff.end_date,
                     CallOff.accepted_at,
+                    CallOff.sent_at,
                 ).where(CallOff.id.in_(call_off_ids))
             ):
                 call_offs[row.id] = row
@@ -313,15 +314,16 @@ def release(batch: Batch, competition: Competition, event: Event) -> dict:
                 "value": total,
             }
         ]
-        result["relatedProcesses"].append(
-            {
-                "id": "call-off",
-                "relationship": ["subContract"],
-                "title": "The call-off that the award became",
-                "scheme": "ocid",
-                "identifier": call_off_ocid(call_off.reference),
-            }
-        )
+        if call_off.sent_at is not None:  # the call-off is published once sent
+            result["relatedProcesses"].append(
+                {
+                    "id": "call-off",
+                    "relationship": ["subContract"],
+                    "title": "The call-off that the award became",
+                    "scheme": "ocid",
+                    "identifier": call_off_ocid(call_off.reference),
+                }
+            )
         parties.append(
             party(
                 orgs,
