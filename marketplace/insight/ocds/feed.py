@@ -153,10 +153,11 @@ def record(ocid: str, releases: list[dict]) -> dict:
     return {"ocid": ocid, "releases": releases, "compiledRelease": compile_releases(releases)}
 
 
-def iter_releases(batch_size: int = BULK_BATCH) -> Iterator[list[dict]]:
+def iter_releases(batch_size: int | None = None) -> Iterator[list[dict]]:
     """Every release of the feed, in batches: the dynamic market's, then each competition's,
     then each call-off's (by id, keyset, a few set-based queries a batch). Each batch's objects
     are let go before the next is read, so memory stays flat however many there are."""
+    batch_size = batch_size or BULK_BATCH
     yield [item for _, item in sorted(market.market_releases(), key=lambda p: p[0].key)]
     last = 0
     while True:
