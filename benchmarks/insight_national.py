@@ -397,13 +397,16 @@ def run(env: dict[str, str], args, tmp: Path, *, fresh: bool) -> dict:
     from marketplace import create_app
 
     app = create_app()
-    found["ledger"] = rebuild_ledger(app)
-    found["pages"] = measure_pages(app, args.requests)
+    if "ledger" not in args.skip:
+        found["ledger"] = rebuild_ledger(app)
+    if "pages" not in args.skip:
+        found["pages"] = measure_pages(app, args.requests)
     with app.app_context():
         from marketplace.core.db import db
 
         db.engine.dispose()
-    found["bulk"] = measure_bulk(env, tmp)
+    if "bulk" not in args.skip:
+        found["bulk"] = measure_bulk(env, tmp)
     return found
 
 
@@ -413,9 +416,10 @@ def report(found: dict, args) -> None:
             f"insight_national: data set {args.call_offs} call-offs, {args.lines} invoice lines, "
             f"{args.providers} providers in {found['data_seconds']:.1f} s"
         )
-    derived, seconds, stale = found["ledger"]
-    print(f"insight_national: ledger rebuild_all {derived} in {seconds:.1f} s, {stale} stale")
-    for label, url, result in found["pages"]:
+    if "ledger" in found:
+        derived, seconds, stale = found["ledger"]
+        print(f"insight_national: ledger rebuild_all {derived} in {seconds:.1f} s, {stale} stale")
+    for label, url, result in found.get("pages", []):
         if result["status"] == 404:
             print(f"insight_national: page {label} | {url} not built yet")
         else:
@@ -423,7 +427,9 @@ def report(found: dict, args) -> None:
                 f"insight_national: page {label} | {url} p95 {result['p95']:.1f} ms, "
                 f"p50 {result['p50']:.1f} ms, {result['queries']} queries"
             )
-    bulk = found["bulk"]
+    bulk = found.get("bulk")
+    if bulk is None:
+        return
     if bulk["status"] == 404:
         print(f"insight_national: bulk {BULK_PATH} not built yet")
     else:
@@ -431,7 +437,8 @@ def report(found: dict, args) -> None:
             f"insight_national: bulk {bulk['releases']} releases in {bulk['seconds']:.1f} s, "
             f"{bulk['rate']:.0f}/s, peak RSS {bulk['peak_mb']:.0f} MB, RSS "
             f"{bulk['rss_at_tenth_mb']:.0f} MB at a tenth, {bulk['rss_max_mb']:.0f} MB at most, "
-            f"{bulk['rss_end_mb']:.0f} MB at the end, {bulk['gzip_mb']:.0f} MB gzipped"
+            f"{bulk['rss_end_mb']:.0f} MB at the end, {bulk['gzip_mb']:.0f} MB gzipped, "
+            f"{bulk['rss_before_mb']:.0f} MB before, first byte {bulk['first_byte']:.1f} s"
         )
 
 
@@ -443,6 +450,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument(
         "--database-url", help="use this database (migrated, demo and data set loaded)"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("ledger", "pages", "bulk"),
+        help="leave out a step (with --database-url: the ledger may be built already)",
     )
     args = parser.parse_args()
 
