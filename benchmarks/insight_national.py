@@ -18,7 +18,8 @@
    request makes are counted with an SQLAlchemy cursor event;
 4. serves the app with gunicorn (one sync worker, no worker timeout, 127.0.0.1) and streams
    `/api/v1/ocds/bulk/releases.jsonl.gz` through it to the end, gunzipping as it arrives and
-   counting the releases (every thousandth parsed and checked to have an ocid), while the
+   counting the releases (every thousandth parsed and checked to have an ocid; with
+   ``--bulk-limit N`` only the first N, then the connection is closed), while the
    worker's resident memory is sampled from `/proc/<pid>/status` (VmRSS) every 0.2 s; its peak
    (VmHWM, the kernel's high-water mark for the process) is read at the end;
 5. prints `insight_national: …` lines last, one per figure; a page or the export that answers
@@ -251,7 +252,7 @@ def _worker_pid(master: int) -> int:
     raise SystemExit("gunicorn started no worker")
 
 
-def measure_bulk(env: dict[str, str], tmp: Path) -> dict:
+def measure_bulk(env: dict[str, str], tmp: Path, limit: int | None = None) -> dict:
     """Stream the bulk file through a real server; the releases, the time, and the worker's
     memory as it went."""
     port = free_port()
@@ -330,7 +331,11 @@ def measure_bulk(env: dict[str, str], tmp: Path) -> dict:
         tail = b""
         wire = 0
         checked = 0
+        partial = False
         while True:
+            if limit and releases >= limit:
+                partial = True
+                break
             chunk = response.read1(256 * 1024)
             if not chunk:
                 break
@@ -345,9 +350,10 @@ def measure_bulk(env: dict[str, str], tmp: Path) -> dict:
                     if not release.get("ocid"):
                         raise SystemExit(f"release {releases} has no ocid: {line[:300]!r}")
                     checked += 1
-        data = tail + inflate.flush()
-        if data.strip():
-            releases += len(data.strip().split(b"\n"))
+        if not partial:
+            data = tail + inflate.flush()
+            if data.strip():
+                releases += len(data.strip().split(b"\n"))
         seconds = time.monotonic() - began
         stop.set()
         sampler.join()
@@ -361,12 +367,19 @@ def measure_bulk(env: dict[str, str], tmp: Path) -> dict:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+    timeline = []
+    for step in range(1, 11):
+        reached = [s for s in samples if s[1] >= releases * step / 10]
+        if reached:
+            timeline.append(f"{reached[0][1]:,} releases {reached[0][2] / 1024:.0f} MB")
+    print(f"worker RSS as the stream went: {'; '.join(timeline)}", flush=True)
     rss = [kb for _, _, kb in samples] or [rss_after]
     # Flat: the resident memory once the stream is under way (after its first tenth) against
     # its end; a stream that held releases in memory would grow with them.
     tenth = [kb for _, done, kb in samples if done >= releases / 10] or rss
     return {
         "status": 200,
+        "partial": partial,
         "releases": releases,
         "checked": checked,
         "seconds": seconds,
@@ -406,7 +419,7 @@ def run(env: dict[str, str], args, tmp: Path, *, fresh: bool) -> dict:
 
         db.engine.dispose()
     if "bulk" not in args.skip:
-        found["bulk"] = measure_bulk(env, tmp)
+        found["bulk"] = measure_bulk(env, tmp, args.bulk_limit)
     return found
 
 
@@ -439,6 +452,7 @@ def report(found: dict, args) -> None:
             f"{bulk['rss_at_tenth_mb']:.0f} MB at a tenth, {bulk['rss_max_mb']:.0f} MB at most, "
             f"{bulk['rss_end_mb']:.0f} MB at the end, {bulk['gzip_mb']:.0f} MB gzipped, "
             f"{bulk['rss_before_mb']:.0f} MB before, first byte {bulk['first_byte']:.1f} s"
+            + (", stopped at --bulk-limit" if bulk["partial"] else "")
         )
 
 
@@ -450,6 +464,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument(
         "--database-url", help="use this database (migrated, demo and data set loaded)"
+    )
+    parser.add_argument(
+        "--bulk-limit",
+        type=int,
+        help="stop the bulk stream after this many releases (default: the whole file)",
     )
     parser.add_argument(
         "--skip",
