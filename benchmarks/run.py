@@ -17,7 +17,10 @@ What it does, all on 127.0.0.1 and bounded in time:
 5. measures what needs no server: server-side search latency with 50,000 listings on SQLite and
    on a throwaway PostgreSQL cluster (`benchmarks/search_latency.py`), and the import of a
    10,000-row rate card (`benchmarks/import_rate_card.py`), and placing call-offs through the
-   API on PostgreSQL with 32 clients (`benchmarks/place_call_offs.py`);
+   API on PostgreSQL with 32 clients (`benchmarks/place_call_offs.py`), the invoice run, the
+   further competition pages, and the insight pages and OCDS bulk export on a national
+   five-year data set (`benchmarks/insight_national.py`: building the data set and the ledger
+   takes the longest part of the run);
 6. prints a table with the ratio of each target's throughput to hello world's, and each target's
    verdict, and writes `benchmarks/RESULTS.md`;
 7. stops both servers and deletes the temporary directory, whatever happened.
@@ -74,6 +77,13 @@ IMPORT_TARGET_SECONDS = 5.0
 ORDERS_TARGET_RPS = 150
 INVOICE_RUN_TARGET_SECONDS = 60
 COMPETITION_PAGE_TARGET_MS = 100
+# Issue 22, acceptance 4: on PostgreSQL with a national five-year data set, the spend dashboard
+# and the VCSE-share page p95 under 150 ms server-side; the OCDS bulk export at least 5,000
+# releases a second with memory flat, the serving process's peak RSS under 300 MB.
+INSIGHT_DATA = {"call_offs": 1_000_000, "lines": 3_000_000, "providers": 2_000}
+INSIGHT_PAGE_TARGET_MS = 150
+OCDS_BULK_TARGET_RATE = 5_000
+OCDS_BULK_TARGET_PEAK_MB = 300
 
 WRK_SCRIPT = r"""
 -- Prints one machine-readable line when wrk finishes (latencies in microseconds).
@@ -626,7 +636,114 @@ def offline_measures(env: dict[str, str]) -> dict:
     }
     for name, p95 in found["competition_pages"].items():
         print(f"  {name}: p95 {p95:.1f} ms", flush=True)
+    out = run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "insight_national.py"),
+            "--call-offs",
+            str(INSIGHT_DATA["call_offs"]),
+            "--lines",
+            str(INSIGHT_DATA["lines"]),
+            "--providers",
+            str(INSIGHT_DATA["providers"]),
+        ],
+        env,
+        timeout=3 * 3600,
+    ).stdout
+    found["insight"] = parse_insight(out)
+    for line in out.splitlines():
+        if line.startswith("insight_national: "):
+            print(f"  {line.removeprefix('insight_national: ')}", flush=True)
     return found
+
+
+def parse_insight(out: str) -> dict:
+    """The figures of `insight_national.py`'s last lines."""
+    found: dict = {"pages": []}
+    for line in out.splitlines():
+        if match := re.match(r"insight_(?:national: data set|data:) .* in ([0-9.]+) s", line):
+            found["data_seconds"] = float(match.group(1))
+        elif match := re.match(
+            r"insight_national: ledger rebuild_all (\d+) in ([0-9.]+) s, (\d+) stale", line
+        ):
+            found["ledger"] = (int(match.group(1)), float(match.group(2)), int(match.group(3)))
+        elif match := re.match(
+            r"insight_national: page (.+) \| (\S+) p95 ([0-9.]+) ms, p50 ([0-9.]+) ms, "
+            r"(\d+) queries",
+            line,
+        ):
+            found["pages"].append(
+                (match.group(1), match.group(2), float(match.group(3)), int(match.group(5)))
+            )
+        elif match := re.match(r"insight_national: page (.+) \| (\S+) not built yet", line):
+            found["pages"].append((match.group(1), match.group(2), None, None))
+        elif match := re.match(
+            r"insight_national: bulk (\d+) releases in ([0-9.]+) s, (\d+)/s, peak RSS (\d+) MB, "
+            r"RSS (\d+) MB at a tenth, (\d+) MB at most, (\d+) MB at the end",
+            line,
+        ):
+            found["bulk"] = {
+                "releases": int(match.group(1)),
+                "seconds": float(match.group(2)),
+                "rate": int(match.group(3)),
+                "peak_mb": int(match.group(4)),
+                "tenth_mb": int(match.group(5)),
+                "max_mb": int(match.group(6)),
+                "end_mb": int(match.group(7)),
+                "partial": "stopped at --bulk-limit" in line,
+            }
+        elif "insight_national: bulk" in line and "not built yet" in line:
+            found["bulk"] = None
+    return found
+
+
+def insight_verdicts(offline: dict) -> list[str]:
+    """Issue 22's targets on the national data set."""
+    insight = offline.get("insight")
+    if not insight:
+        return ["Insight on the national data set: not measured."]
+    lines = []
+    if "data_seconds" in insight:
+        lines.append(f"Building the national data set: {insight['data_seconds']:.0f} s.")
+    if "ledger" in insight:
+        derived, seconds, stale = insight["ledger"]
+        rate = f" ({derived / seconds:,.0f} call-offs a second)" if seconds and derived else ""
+        lines.append(
+            f"Deriving the spend ledger (`rebuild_all()`) for {derived:,} call-offs: "
+            f"{seconds:.0f} s{rate}, {stale} call-offs left stale."
+        )
+    for label, url, p95, queries in insight["pages"]:
+        if p95 is None:
+            lines.append(f"{label[0].upper()}{label[1:]} (`{url}`): not built yet (404).")
+            continue
+        ok = p95 < INSIGHT_PAGE_TARGET_MS
+        lines.append(
+            f"{label[0].upper()}{label[1:]} (`{url}`), PostgreSQL, server-side: p95 {p95:.1f} ms "
+            f"(target < {INSIGHT_PAGE_TARGET_MS} ms), {queries} queries: "
+            f"{'target met' if ok else 'TARGET MISSED'}."
+        )
+    bulk = insight.get("bulk", "missing")
+    if bulk is None:
+        lines.append("OCDS bulk export: not built yet (404).")
+    elif bulk == "missing":
+        lines.append("OCDS bulk export: not measured.")
+    else:
+        ok = bulk["rate"] >= OCDS_BULK_TARGET_RATE and bulk["peak_mb"] < OCDS_BULK_TARGET_PEAK_MB
+        what = (
+            f"the first {bulk['releases']:,} releases of the file (the stream stopped there)"
+            if bulk["partial"]
+            else f"{bulk['releases']:,} releases, the whole file,"
+        )
+        lines.append(
+            f"OCDS bulk export (`/api/v1/ocds/bulk/releases.jsonl.gz`) through gunicorn: "
+            f"{what} in {bulk['seconds']:.0f} s = {bulk['rate']:,} a "
+            f"second (target ≥ {OCDS_BULK_TARGET_RATE:,}); the worker's resident memory "
+            f"{bulk['tenth_mb']} MB a tenth of the way in, {bulk['max_mb']} MB at most while "
+            f"streaming, {bulk['end_mb']} MB at the end, peak (VmHWM) {bulk['peak_mb']} MB "
+            f"(target < {OCDS_BULK_TARGET_PEAK_MB} MB): "
+            f"{'target met' if ok else 'TARGET MISSED'}."
+        )
+    return lines
 
 
 def competition_verdicts(offline: dict) -> list[str]:
@@ -680,6 +797,47 @@ def verdict(results: list[Result]) -> str:
         f"(target ≥ {TARGET_RATIO:.0%}), p95 {dashboard.p95_ms:.1f} ms "
         f"(target < {TARGET_P95_MS:.0f} ms): {'target met' if ok else 'TARGET MISSED'}."
     )
+
+
+INSIGHT_HEADING = "## Insight and open data"
+
+
+def insight_section(offline: dict, note: str = "") -> list[str]:
+    """The RESULTS.md section of issue 22's figures (heading to the blank line after it)."""
+    return [
+        INSIGHT_HEADING,
+        "",
+        "`benchmarks/insight_national.py`: a throwaway PostgreSQL cluster with the demo data and "
+        "a national five-year data set (`benchmarks/insight_data.py`, set-based SQL: "
+        f"{INSIGHT_DATA['call_offs']:,} call-offs placed over the financial years 2021-22 to "
+        f"2025-26 in all 12 regions, one in ten co-funded by a PCC, {INSIGHT_DATA['lines']:,} "
+        f"invoice lines on monthly invoices, nearly all paid, {INSIGHT_DATA['providers']:,} "
+        "providers, three in four VCSE, with dated classification histories), the spend ledger "
+        "derived from it by `rebuild_all()`; each page requested 200 times through the app in "
+        "one process (the test client: routing, queries, templates; no network) after 20 to warm "
+        "up, as the authority (national figures) and as a region's commissioner (its own); the "
+        "queries of one request counted. The bulk file is streamed to the end through gunicorn "
+        "(one sync worker) and gunzipped as it arrives, the releases counted, the worker's "
+        "resident memory read from `/proc/<pid>/status` every 0.2 s and its peak (VmHWM) at the "
+        "end." + (f" {note}" if note else ""),
+        "",
+        *(f"{line}  " for line in insight_verdicts(offline)),
+        "",
+    ]
+
+
+def update_insight_section(offline: dict, note: str) -> None:
+    """Rewrite only the insight section of RESULTS.md (before ``## Machine`` if it is new)."""
+    text = RESULTS.read_text()
+    section = "\n".join(insight_section(offline, note)) + "\n"
+    if INSIGHT_HEADING in text:
+        start = text.index(INSIGHT_HEADING)
+        end = text.find("\n## ", start + len(INSIGHT_HEADING))
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    else:
+        at = text.index("## Machine")
+        text = text[:at] + section + text[at:]
+    RESULTS.write_text(text)
 
 
 def write_results(
@@ -750,6 +908,7 @@ def write_results(
         "",
         *(f"{line}  " for line in competition_verdicts(offline)),
         "",
+        *insight_section(offline),
         "## Machine",
         "",
         *machine_info(),
@@ -777,7 +936,36 @@ def main() -> int:
     parser.add_argument(
         "--no-write", action="store_true", help="do not write benchmarks/RESULTS.md"
     )
+    parser.add_argument(
+        "--insight-output",
+        type=Path,
+        metavar="FILE",
+        help="only rewrite RESULTS.md's insight section, from a saved output of "
+        "benchmarks/insight_national.py (and insight_data.py) instead of running the benches",
+    )
+    parser.add_argument(
+        "--insight-note", default="", help="with --insight-output: how the figures were taken"
+    )
     args = parser.parse_args()
+    if args.insight_output:
+        offline = {"insight": parse_insight(args.insight_output.read_text())}
+        print("\n".join(insight_verdicts(offline)))
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        when = dt.datetime.now(dt.UTC)
+        update_insight_section(
+            offline,
+            f"This section was measured on its own at commit {commit} and written on "
+            f"{when:%Y-%m-%d %H:%M %Z} (`benchmarks/run.py --insight-output`); the rest of this "
+            "file is from the last full `make bench`."
+            + (f" {args.insight_note}" if args.insight_note else ""),
+        )
+        print(f"\nWrote the insight section of {RESULTS.relative_to(ROOT)}")
+        return 0
     if not shutil.which("wrk"):
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -904,6 +1092,7 @@ def main() -> int:
     print("\n".join(large_data_verdicts(results)))
     print("\n".join(catalogue_verdicts(results, offline)))
     print(orders_verdict(offline))
+    print("\n".join(insight_verdicts(offline)))
     if not args.no_write:
         write_results(results, hellos, args, when, offline)
         print(f"\nWrote {RESULTS.relative_to(ROOT)}")

@@ -1,1 +1,116 @@
-"""(endpoints added by this module's lane)"""
+"""The OCDS feed, public (no token): release packages with cursor paging and ``updatedFrom``,
+the record package of one ocid, and the bulk file of every release (gzipped JSON Lines,
+streamed). Like the Central Digital Platform's. Bad input is problem+json: an ``updatedFrom``
+that is not a date or date-time (422), a cursor that is not ours (400), a page size over the
+limit (422), an unknown ocid (404). A cursor at the end gives an empty page with no ``next``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import marshmallow as ma
+from flask import Response, abort, request, stream_with_context, url_for
+from flask.views import MethodView
+
+from marketplace.core.clock import LONDON
+from marketplace.insight.api import public_blp
+from marketplace.insight.ocds import feed
+
+RELEASE_PACKAGE_SCHEMA = (
+    "https://standard.open-contracting.org/schema/1__1__5/release-package-schema.json"
+)
+
+
+class UpdatedFrom(ma.fields.String):
+    """An ISO 8601 date (from its start in London) or date-time (UTC unless it says)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            if len(text) == 10:
+                day = datetime.strptime(text, "%Y-%m-%d").date()
+                return datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(UTC)
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ma.ValidationError(
+                "Give updatedFrom as a date (2026-04-01) or a date and time (2026-04-01T09:30:00Z)."
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+class ReleasesQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    cursor = ma.fields.String(
+        metadata={"description": "The opaque cursor of the `links.next` URL of the last page"}
+    )
+    updatedFrom = UpdatedFrom(  # noqa: N815 - the name the Central Digital Platform uses
+        metadata={"description": "Only releases dated at or after this date or date-time"}
+    )
+    limit = ma.fields.Integer(
+        load_default=feed.DEFAULT_PAGE_SIZE,
+        validate=ma.validate.Range(min=1, max=feed.MAX_PAGE_SIZE),
+        metadata={"description": f"Releases a page (at most {feed.MAX_PAGE_SIZE})"},
+    )
+
+
+def _policy_url() -> str:
+    return url_for("insight.open_data", _external=True)
+
+
+@public_blp.route("/ocds/releases")
+class OcdsReleases(MethodView):
+    @public_blp.arguments(ReleasesQuerySchema, location="query")
+    @public_blp.response(200)
+    def get(self, args):
+        """A release package: releases oldest first, a page at a time (follow `links.next`)."""
+        after = None
+        if "cursor" in args:
+            try:
+                after = feed.decode_cursor(args["cursor"])
+            except feed.BadCursor:
+                abort(
+                    400,
+                    description="That cursor is not one this feed gave: start again without "
+                    "one, or use the links.next URL of the page you read last.",
+                )
+        updated_from = args.get("updatedFrom")
+        releases, last = feed.releases_page(after, updated_from, args["limit"])
+        package = feed.package_metadata(request.url, _policy_url())
+        package["releases"] = releases
+        if last is not None:
+            query = {"cursor": feed.encode_cursor(last), "limit": args["limit"]}
+            if updated_from is not None:
+                query["updatedFrom"] = request.args["updatedFrom"]
+            package["links"] = {
+                "next": url_for("insight_public_api.OcdsReleases", _external=True, **query)
+            }
+        return package
+
+
+@public_blp.route("/ocds/records/<path:ocid>")
+class OcdsRecord(MethodView):
+    @public_blp.response(200)
+    def get(self, ocid):
+        """The record package of one ocid: its releases and the compiled release."""
+        releases = feed.record_releases(ocid)
+        if releases is None:
+            abort(404, description=f"There is no contracting process with the ocid {ocid!r}.")
+        package = feed.package_metadata(request.url, _policy_url())
+        package["records"] = [feed.record(ocid, releases)]
+        return package
+
+
+@public_blp.route("/ocds/bulk/releases.jsonl.gz")
+class OcdsBulk(MethodView):
+    @public_blp.response(200, content_type="application/gzip")
+    def get(self):
+        """Every release, one JSON object a line, gzipped (streamed)."""
+        return Response(
+            stream_with_context(feed.bulk_gzip_chunks()),
+            mimetype="application/gzip",
+            headers={"Content-Disposition": 'attachment; filename="releases.jsonl.gz"'},
+        )

@@ -1,0 +1,213 @@
+"""The feed: every release in order of date (newest last) with opaque cursors, the record of
+one ocid, packages, and the bulk file streamed in keyset batches.
+
+Order: by (date, source, object id, event, sub-id), where the source is the dynamic market (0),
+further competitions (1) or call-offs (2): a total order, so a cursor (a signed position in
+it) never skips or repeats a release. Releases are never withdrawn, so a cursor we issued
+stays valid; one at the end gives an empty page without a ``next`` link (poll it later)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from marketplace.competitions.models import Competition
+from marketplace.core.clock import utcnow
+from marketplace.core.db import UTCDateTime, db
+from marketplace.insight.identifiers import dynamic_market_ocid, ocid_prefix
+from marketplace.insight.ocds import call_offs, competitions, market
+from marketplace.insight.ocds.common import (
+    EXTENSIONS,
+    LICENSE,
+    OCDS_VERSION,
+    compile_releases,
+    timestamp,
+)
+from marketplace.insight.ocds.market import Event
+from marketplace.orders.models import CallOff
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+BULK_BATCH = 1000  # call-offs per keyset batch of the bulk file
+CURSOR_SALT = "ocds-releases-cursor"
+
+
+class BadCursor(ValueError):
+    """A cursor that this feed did not issue."""
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=CURSOR_SALT)
+
+
+def encode_cursor(key: tuple) -> str:
+    at, source, obj, ev, sub = key
+    return _serializer().dumps([at.isoformat(), source, obj, ev, sub])
+
+
+def decode_cursor(cursor: str) -> tuple:
+    try:
+        at, source, obj, ev, sub = _serializer().loads(cursor)
+        return (datetime.fromisoformat(at), int(source), int(obj), int(ev), int(sub))
+    except (BadSignature, ValueError, TypeError):
+        raise BadCursor(cursor) from None
+
+
+def package_metadata(uri: str, policy_url: str) -> dict:
+    """The metadata every package of the feed carries."""
+    return {
+        "uri": uri,
+        "version": OCDS_VERSION,
+        "extensions": list(EXTENSIONS),
+        "publishedDate": timestamp(utcnow()),
+        "publisher": {"name": current_app.config["SERVICE_NAME"]},
+        "license": LICENSE,
+        "publicationPolicy": policy_url,
+    }
+
+
+def _sql_events(after: tuple | None, updated_from: datetime | None, limit: int) -> list[Event]:
+    index = sa.union_all(*competitions.event_selects(), *call_offs.event_selects()).subquery("e")
+    query = sa.select(index.c.at, index.c.source, index.c.obj, index.c.ev, index.c.sub)
+    if after is not None:
+        at, *rest = after
+        query = query.where(
+            sa.tuple_(index.c.at, index.c.source, index.c.obj, index.c.ev, index.c.sub)
+            > sa.tuple_(sa.literal(at, UTCDateTime()), *(sa.literal(x) for x in rest))
+        )
+    if updated_from is not None:
+        query = query.where(index.c.at >= sa.literal(updated_from, UTCDateTime()))
+    query = query.order_by(index.c.at, index.c.source, index.c.obj, index.c.ev, index.c.sub).limit(
+        limit
+    )
+    return [Event(*row) for row in db.session.execute(query)]
+
+
+def releases_page(
+    after: tuple | None, updated_from: datetime | None, size: int
+) -> tuple[list[dict], tuple | None]:
+    """One page of releases after the cursor position ``after`` (and from ``updated_from``),
+    with the position of its last release if more follow (else None)."""
+    wanted = size + 1
+    market_releases = {
+        event.key: item
+        for event, item in market.market_releases()
+        if (after is None or event.key > after)
+        and (updated_from is None or event.at >= updated_from)
+    }
+    chosen = sorted(
+        [Event(*key) for key in market_releases] + _sql_events(after, updated_from, wanted),
+        key=lambda event: event.key,
+    )[:wanted]
+    more = len(chosen) > size
+    chosen = chosen[:size]
+    built = dict(market_releases)
+    by_source: dict[int, set[int]] = defaultdict(set)
+    for event in chosen:
+        by_source[event.source].add(event.obj)
+    if by_source.get(competitions.SOURCE):
+        batch = competitions.load_batch(by_source[competitions.SOURCE])
+        built.update((e.key, r) for e, r in competitions.batch_releases(batch))
+    if by_source.get(call_offs.SOURCE):
+        batch = call_offs.load_batch(by_source[call_offs.SOURCE])
+        built.update((e.key, r) for e, r in call_offs.batch_releases(batch))
+    releases = [built[event.key] for event in chosen]
+    return releases, (chosen[-1].key if more and chosen else None)
+
+
+def record_releases(ocid: str) -> list[dict] | None:
+    """Every release of one ocid in date order, or None if the feed has no such ocid."""
+    if ocid == dynamic_market_ocid():
+        found = market.market_releases()
+    else:
+        prefix = f"{ocid_prefix()}-"
+        if not ocid.startswith(prefix):
+            return None
+        code = ocid[len(prefix) :]
+        found = []
+        competition_id = db.session.scalar(
+            sa.select(Competition.id).where(Competition.reference == code, competitions.PUBLISHED)
+        )
+        if competition_id is not None:
+            found = competitions.batch_releases(competitions.load_batch([competition_id]))
+        else:
+            call_off_id = db.session.scalar(
+                sa.select(CallOff.id).where(CallOff.reference == code, call_offs.PUBLISHED)
+            )
+            if call_off_id is not None:
+                found = call_offs.batch_releases(call_offs.load_batch([call_off_id]))
+    if not found:
+        return None
+    return [item for _, item in sorted(found, key=lambda pair: pair[0].key)]
+
+
+def record(ocid: str, releases: list[dict]) -> dict:
+    """An OCDS record: the releases themselves and the compiled release."""
+    return {"ocid": ocid, "releases": releases, "compiledRelease": compile_releases(releases)}
+
+
+def iter_releases(batch_size: int | None = None) -> Iterator[list[dict]]:
+    """Every release of the feed, in batches: the dynamic market's, then each competition's,
+    then each call-off's (by id, keyset, a few set-based queries a batch). Each batch's objects
+    are let go before the next is read, so memory stays flat however many there are."""
+    batch_size = batch_size or BULK_BATCH
+    yield [item for _, item in sorted(market.market_releases(), key=lambda p: p[0].key)]
+    last = 0
+    while True:
+        ids = db.session.scalars(
+            sa.select(Competition.id)
+            .where(Competition.id > last, competitions.PUBLISHED)
+            .order_by(Competition.id)
+            .limit(batch_size)
+        ).all()
+        if not ids:
+            break
+        last = ids[-1]
+        yield [item for _, item in competitions.batch_releases(competitions.load_batch(ids))]
+        db.session.expunge_all()
+    last = 0
+    while True:
+        rows = db.session.execute(
+            sa.select(*call_offs.COLUMNS)
+            .where(CallOff.id > last, call_offs.PUBLISHED)
+            .order_by(CallOff.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            break
+        last = rows[-1].id
+        yield [item for _, item in call_offs.batch_releases(call_offs.load_batch(rows=rows))]
+
+
+def bulk_gzip_chunks(counter: list[int] | None = None) -> Iterator[bytes]:
+    """The bulk file as gzip chunks: one release of JSON per line (JSON Lines)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for batch in iter_releases():
+        if counter is not None:
+            counter[0] += len(batch)
+        if not batch:
+            continue
+        text = "\n".join(encode(item) for item in batch) + "\n"
+        chunk = compressor.compress(text.encode())
+        if chunk:
+            yield chunk
+    yield compressor.flush()
+
+
+def stream_bulk_releases(write: Callable[[bytes], object]) -> int:
+    """Bench hook: stream the whole bulk file (gzipped JSON Lines, exactly what
+    ``GET /api/v1/ocds/bulk/releases.jsonl.gz`` sends) to ``write`` and return the number of
+    releases written. Call it inside an application context, e.g.
+    ``with open(os.devnull, "wb") as sink: count = stream_bulk_releases(sink.write)``."""
+    counter = [0]
+    for chunk in bulk_gzip_chunks(counter):
+        write(chunk)
+    return counter[0]
