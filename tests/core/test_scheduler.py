@@ -165,6 +165,7 @@ def state() -> dict[str, object]:
 
 # Every job, named here because the registry fills when the app is made (after collection).
 JOBS = [
+    "accounts.classification-reminders",
     "accreditation.check-expiry",
     "catalogue.notify-stale",
     "catalogue.refresh-prices",
