@@ -20,16 +20,13 @@ import sqlalchemy as sa
 from marketplace.competitions.models import Competition
 from marketplace.core.db import db
 from marketplace.insight.identifiers import call_off_ocid, competition_ocid, dynamic_market_ocid
+from marketplace.core.clock import LONDON
 from marketplace.insight.ocds.common import (
     Classifications,
     Organisations,
     amount,
     day_end,
     day_start,
-    london_day,
-    merge_parties,
-    party,
-    reference,
     timestamp,
     value,
 )
@@ -213,32 +210,33 @@ def _statuses(row, moment: datetime) -> tuple[str, str]:
     return "pending", "pending"
 
 
-def release(batch: Batch, row, event: Event) -> dict:
-    """The release of one event of one call-off: the whole call-off as it stood then."""
+def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
+    """Every release of one call-off, each the whole call-off as it stood at its event. The
+    parts that do not change between events (items, tender, funders, related processes) are
+    built once and shared between the call-off's releases (never mutated after)."""
+    payments = batch.payments.get(row.id, ())
+    happened = events(row, payments)
+    if not happened:
+        return []
     ocid = call_off_ocid(row.reference)
-    moment = event.at
-    name = f"payment-{event.sub}" if event.ev == EV_PAYMENT else EVENT_NAMES[event.ev]
-    stamp = timestamp(moment)
-    day = london_day(stamp)
     orgs = batch.organisations
-    award_status, contract_status = _statuses(row, moment)
-    paid = [p for p in batch.payments.get(row.id, ()) if p.paid_at <= moment]
-    buyer_roles = ["buyer"] + (["payer"] if paid else [])
-    parties = [party(orgs, row.lead_buyer_id, buyer_roles)]
+    buyer_ref = orgs.reference(row.lead_buyer_id)
+    supplier_ref = orgs.reference(row.provider_id)
+    funder_parties = []
+    lead_share = None
     for funder in batch.funders.get(row.id, ()):
-        share = f"{funder.basis_points / 100:.2f}% of the value (£{funder.share_pence / 100:,.2f})"
-        parties.append(
-            party(orgs, funder.organisation_id, ["funder"], role_details=f"Funder: {share}")
-        )
-    supplier_roles = ["supplier"] + (["payee"] if paid else [])
-    parties.append(
-        party(
-            orgs,
-            row.provider_id,
-            supplier_roles,
-            classifications=batch.classifications,
-            on=day,
-        )
+        share = f"Funder: {funder.basis_points / 100:.2f}% of the value (£{funder.share_pence / 100:,.2f})"
+        if funder.organisation_id == row.lead_buyer_id:
+            lead_share = share
+        else:
+            funder_parties.append(orgs.party(funder.organisation_id, ["funder"], share))
+    buyer_party = orgs.party(
+        row.lead_buyer_id, ["buyer", "funder"] if lead_share else ["buyer"], lead_share
+    )
+    buyer_payer = orgs.party(
+        row.lead_buyer_id,
+        ["buyer", "funder", "payer"] if lead_share else ["buyer", "payer"],
+        lead_share,
     )
     code, category = batch.categories.get(row.category_id, ("", ""))
     direct = row.award_route is AwardRoute.DIRECT_RATE_CARD
@@ -254,30 +252,19 @@ def release(batch: Batch, row, event: Event) -> dict:
         item["additionalClassifications"] = [
             {"scheme": "x_service_category", "id": code, "description": category}
         ]
+    items = [item]
     tender = {
         "id": row.reference,
         "title": row.service_title,
         "status": "complete",
         "procurementMethod": "limited" if direct else "selective",
-        "procurementMethodDetails": (
-            "Direct award from the rate card of the dynamic market"
-            if direct
-            else "Further competition among the members of the lot"
-        ),
+        "procurementMethodDetails": DIRECT_DETAILS if direct else COMPETITION_DETAILS,
         "mainProcurementCategory": "services",
         "competitive": not direct,
     }
     if direct and row.choice_reason is not None:
         tender["procurementMethodRationale"] = row.choice_reason.label
-    related = [
-        {
-            "id": "framework",
-            "relationship": ["framework"],
-            "title": "The dynamic market this call-off is made under",
-            "scheme": "ocid",
-            "identifier": dynamic_market_ocid(),
-        }
-    ]
+    related = [_framework()]
     reference_code = batch.competitions.get(row.competition_id)
     if reference_code:
         related.append(
@@ -289,54 +276,85 @@ def release(batch: Batch, row, event: Event) -> dict:
                 "identifier": competition_ocid(reference_code),
             }
         )
-    contract: dict = {
-        "id": f"{row.reference}-contract",
-        "awardID": f"{row.reference}-award",
-        "title": row.service_title,
-        "status": contract_status,
-        "period": period,
-        "value": total,
-        "items": [item],
-    }
-    if _by(row.accepted_at, moment):
-        contract["dateSigned"] = timestamp(row.accepted_at)
-    if paid:
-        contract["implementation"] = {
-            "transactions": [
-                {
-                    "id": f"invoice-{p.id}",
-                    "date": timestamp(p.paid_at),
-                    "value": {"amount": amount(p.gross_pence), "currency": "GBP"},
-                    "payer": reference(orgs, p.lead_buyer_id),
-                    "payee": reference(orgs, p.provider_id),
-                }
-                for p in paid
-            ]
+    award_id = f"{row.reference}-award"
+    contract_id = f"{row.reference}-contract"
+    award_date = timestamp(row.sent_at)
+    signed = timestamp(row.accepted_at) if row.accepted_at is not None else None
+    transactions = [
+        {
+            "id": f"invoice-{p.id}",
+            "date": timestamp(p.paid_at),
+            "value": {"amount": amount(p.gross_pence), "currency": "GBP"},
+            "payer": orgs.reference(p.lead_buyer_id),
+            "payee": orgs.reference(p.provider_id),
         }
+        for p in payments
+    ]
+    result = []
+    for event in happened:
+        moment = event.at
+        stamp = timestamp(moment)
+        award_status, contract_status = _statuses(row, moment)
+        paid = sum(1 for p in payments if p.paid_at <= moment)
+        supplier = orgs.party(
+            row.provider_id,
+            ["payee", "supplier"] if paid else ["supplier"],
+            None,
+            batch.classifications.on(row.provider_id, moment.astimezone(LONDON).date()),
+        )
+        contract: dict = {
+            "id": contract_id,
+            "awardID": award_id,
+            "title": row.service_title,
+            "status": contract_status,
+            "period": period,
+            "value": total,
+            "items": items,
+        }
+        if signed is not None and row.accepted_at <= moment:
+            contract["dateSigned"] = signed
+        if paid:
+            contract["implementation"] = {"transactions": transactions[:paid]}
+        name = f"payment-{event.sub}" if event.ev == EV_PAYMENT else EVENT_NAMES[event.ev]
+        release = {
+            "ocid": ocid,
+            "id": f"{ocid}-{name}",
+            "date": stamp,
+            "tag": EVENT_TAGS.get(event.ev, STATUS_TAG),
+            "initiationType": "tender",
+            "language": "en",
+            "parties": [buyer_payer if paid else buyer_party, *funder_parties, supplier],
+            "buyer": buyer_ref,
+            "tender": tender,
+            "awards": [
+                {
+                    "id": award_id,
+                    "title": row.service_title,
+                    "status": award_status,
+                    "date": award_date,
+                    "value": total,
+                    "suppliers": [supplier_ref],
+                    "contractPeriod": period,
+                }
+            ],
+            "contracts": [contract],
+            "relatedProcesses": related,
+        }
+        result.append((event, release))
+    return result
+
+
+DIRECT_DETAILS = "Direct award from the rate card of the dynamic market"
+COMPETITION_DETAILS = "Further competition among the members of the lot"
+
+
+def _framework() -> dict:
     return {
-        "ocid": ocid,
-        "id": f"{ocid}-{name}",
-        "date": stamp,
-        "tag": EVENT_TAGS.get(event.ev, STATUS_TAG),
-        "initiationType": "tender",
-        "language": "en",
-        "parties": merge_parties(parties),
-        "buyer": reference(orgs, row.lead_buyer_id),
-        "tender": tender,
-        "awards": [
-            {
-                "id": f"{row.reference}-award",
-                "title": row.service_title,
-                "status": award_status,
-                "date": timestamp(row.sent_at),
-                "value": total,
-                "suppliers": [reference(orgs, row.provider_id)],
-                "items": [item],
-                "contractPeriod": period,
-            }
-        ],
-        "contracts": [contract],
-        "relatedProcesses": related,
+        "id": "framework",
+        "relationship": ["framework"],
+        "title": "The dynamic market this call-off is made under",
+        "scheme": "ocid",
+        "identifier": dynamic_market_ocid(),
     }
 
 
@@ -344,8 +362,7 @@ def batch_releases(batch: Batch) -> list[tuple[Event, dict]]:
     """Every release of every call-off of the batch."""
     result = []
     for row in batch.rows:
-        for event in events(row, batch.payments.get(row.id, [])):
-            result.append((event, release(batch, row, event)))
+        result += releases_of(batch, row)
     return result
 
 

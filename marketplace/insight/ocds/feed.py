@@ -186,16 +186,24 @@ def iter_releases(batch_size: int | None = None) -> Iterator[list[dict]]:
         yield [item for _, item in call_offs.batch_releases(call_offs.load_batch(rows=rows))]
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_lines(releases: list[dict]) -> str:
+    """The releases as JSON Lines. (Encoding the objects a call-off's releases share once, by
+    identity, was measured slower than the C encoder over each whole release.)"""
+    return "".join(_encode(release) + "\n" for release in releases)
+
+
 def bulk_gzip_chunks(counter: list[int] | None = None) -> Iterator[bytes]:
     """The bulk file as gzip chunks: one release of JSON per line (JSON Lines)."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for batch in iter_releases():
         if counter is not None:
             counter[0] += len(batch)
         if not batch:
             continue
-        text = "\n".join(encode(item) for item in batch) + "\n"
+        text = encode_lines(batch)
         chunk = compressor.compress(text.encode())
         if chunk:
             yield chunk
