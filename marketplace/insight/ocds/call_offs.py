@@ -18,9 +18,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from marketplace.competitions.models import Competition
+from marketplace.core.clock import LONDON
 from marketplace.core.db import db
 from marketplace.insight.identifiers import call_off_ocid, competition_ocid, dynamic_market_ocid
-from marketplace.core.clock import LONDON
 from marketplace.insight.ocds.common import (
     Classifications,
     Organisations,
