@@ -17,6 +17,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from marketplace.catalogue.models import Unit
 from marketplace.competitions.models import Competition
 from marketplace.core.clock import LONDON
 from marketplace.core.db import db
@@ -32,7 +33,7 @@ from marketplace.insight.ocds.common import (
 )
 from marketplace.insight.ocds.market import Event
 from marketplace.invoices.models import Invoice
-from marketplace.orders.models import AwardRoute, CallOff, CallOffFunder
+from marketplace.orders.models import AwardRoute, CallOff, CallOffFunder, ChoiceReason
 from marketplace.reference.models import ServiceCategory
 
 SOURCE = 2
@@ -99,6 +100,10 @@ class Batch:
     organisations: Organisations
     classifications: Classifications
     categories: dict[int, tuple[str, str]]
+    # Read from the app's configuration once a batch, not once a release.
+    ocid_base: str = ""
+    competition_base: str = ""
+    framework: dict | None = None
 
 
 def categories() -> dict[int, tuple[str, str]]:
@@ -109,9 +114,10 @@ def categories() -> dict[int, tuple[str, str]]:
 
 
 def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None = None) -> Batch:
-    """Load every call-off of ``call_off_ids`` (or the already selected ``rows``) with its
+    """Load every call-off of ``call_off_ids`` (or ``rows``, a keyset batch in id order) with its
     funders, paid invoices, competition reference, organisations and classifications: six
     queries whatever the batch's size."""
+    rows_given = rows is not None
     if rows is None:
         ids = sorted(set(call_off_ids or ()))
         rows = (
@@ -122,6 +128,15 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
             else []
         )
     ids = [row.id for row in rows]
+    if rows_given:
+        # A keyset batch of the bulk file: its ids are a range, and a range predicate keeps
+        # the statement the same whatever the batch (an IN list of a thousand parameters is
+        # a new statement for the driver to convert each time).
+        funder_filter = CallOffFunder.call_off_id.between(ids[0], ids[-1]) if ids else sa.false()
+        invoice_filter = Invoice.call_off_id.between(ids[0], ids[-1]) if ids else sa.false()
+    else:
+        funder_filter = CallOffFunder.call_off_id.in_(ids)
+        invoice_filter = Invoice.call_off_id.in_(ids)
     funders: dict[int, list] = defaultdict(list)
     payments: dict[int, list] = defaultdict(list)
     competitions: dict[int, str] = {}
@@ -134,7 +149,7 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
                 CallOffFunder.basis_points,
                 CallOffFunder.share_pence,
             )
-            .where(CallOffFunder.call_off_id.in_(ids))
+            .where(funder_filter)
             .order_by(CallOffFunder.call_off_id, CallOffFunder.id)
         ):
             funders[row.call_off_id].append(row)
@@ -147,7 +162,7 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
                 Invoice.gross_pence,
                 Invoice.paid_at,
             )
-            .where(Invoice.call_off_id.in_(ids), Invoice.paid_at.is_not(None))
+            .where(invoice_filter, Invoice.paid_at.is_not(None))
             .order_by(Invoice.call_off_id, Invoice.paid_at, Invoice.id)
         ):
             payments[row.call_off_id].append(row)
@@ -170,6 +185,9 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
         organisations=Organisations(org_ids),
         classifications=Classifications(row.provider_id for row in rows),
         categories=categories(),
+        ocid_base=call_off_ocid(""),
+        competition_base=competition_ocid(""),
+        framework=_framework(),
     )
 
 
@@ -218,7 +236,7 @@ def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
     happened = events(row, payments)
     if not happened:
         return []
-    ocid = call_off_ocid(row.reference)
+    ocid = batch.ocid_base + row.reference  # call_off_ocid(row.reference)
     orgs = batch.organisations
     buyer_ref = orgs.reference(row.lead_buyer_id)
     supplier_ref = orgs.reference(row.provider_id)
@@ -246,7 +264,7 @@ def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
         "id": "1",
         "description": row.service_title,
         "quantity": row.quantity,
-        "unit": {"name": row.unit.label, "value": value(row.unit_price_pence)},
+        "unit": {"name": UNITS[row.unit], "value": value(row.unit_price_pence)},
     }
     if code:
         item["additionalClassifications"] = [
@@ -263,8 +281,8 @@ def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
         "competitive": not direct,
     }
     if direct and row.choice_reason is not None:
-        tender["procurementMethodRationale"] = row.choice_reason.label
-    related = [_framework()]
+        tender["procurementMethodRationale"] = CHOICE_REASONS[row.choice_reason]
+    related = [batch.framework]
     reference_code = batch.competitions.get(row.competition_id)
     if reference_code:
         related.append(
@@ -273,7 +291,7 @@ def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
                 "relationship": ["planning"],
                 "title": "The further competition that chose the supplier",
                 "scheme": "ocid",
-                "identifier": competition_ocid(reference_code),
+                "identifier": batch.competition_base + reference_code,
             }
         )
     award_id = f"{row.reference}-award"
@@ -344,6 +362,8 @@ def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
     return result
 
 
+CHOICE_REASONS = {reason: reason.label for reason in ChoiceReason}
+UNITS = {unit: unit.label for unit in Unit}
 DIRECT_DETAILS = "Direct award from the rate card of the dynamic market"
 COMPETITION_DETAILS = "Further competition among the members of the lot"
 
