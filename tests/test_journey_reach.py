@@ -78,6 +78,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "accounts.sign_in": "V2 sign in",
         "competitions.index": "F2 the open further competitions",
         "competitions.public": "F2 a competition's public page",
+        "insight.open_data": "R2 the open-data page",
+        "insight_public_api.OcdsBulk": "R2 download the OCDS bulk file",
     },
     "provider_admin": {
         "accounts.team": "P1 the team",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import marshmallow as ma
-from flask import Response, abort, request, stream_with_context, url_for
+from flask import Response, abort, current_app, request, url_for
 from flask.views import MethodView
 
 from marketplace.core.clock import LONDON
@@ -109,8 +109,26 @@ class OcdsBulk(MethodView):
     @public_blp.response(200, content_type="application/gzip")
     def get(self):
         """Every release, one JSON object a line, gzipped (streamed)."""
+        app = current_app._get_current_object()
+
+        def generate():
+            # Each batch is read in an app context (and database session) of its own, pushed
+            # and popped between two yields, rather than the request's kept alive across them:
+            # the stream needs nothing of the request, and so is read correctly whichever
+            # thread iterates or closes it. (The keyset needs no snapshot across batches.)
+            chunks = feed.bulk_gzip_chunks()
+            try:
+                while True:
+                    with app.app_context():
+                        chunk = next(chunks, None)
+                    if chunk is None:
+                        return
+                    yield chunk
+            finally:
+                chunks.close()
+
         return Response(
-            stream_with_context(feed.bulk_gzip_chunks()),
+            generate(),
             mimetype="application/gzip",
             headers={"Content-Disposition": 'attachment; filename="releases.jsonl.gz"'},
         )
