@@ -98,10 +98,10 @@ def test_an_updated_from_that_is_not_a_date_is_refused(app, client, value):
     assert "updatedFrom" in json.dumps(response.get_json())
 
 
-@pytest.mark.parametrize("cursor", ["nonsense", "WzEsMiwzXQ", "eyJhIjoxfQ.forged"])
+@pytest.mark.parametrize("cursor", ["", "nonsense", "WzEsMiwzXQ", "eyJhIjoxfQ.forged"])
 def test_a_cursor_that_is_not_ours_is_refused(app, client, cursor):
     response = client.get(f"/api/v1/ocds/releases?cursor={cursor}")
-    assert response.status_code == 400 and response.mimetype == PROBLEM
+    assert response.status_code == 404 and response.mimetype == PROBLEM
     assert "cursor" in response.get_json()["detail"]
 
 

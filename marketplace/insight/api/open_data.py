@@ -1,8 +1,9 @@
 """The OCDS feed, public (no token): release packages with cursor paging and ``updatedFrom``,
 the record package of one ocid, and the bulk file of every release (gzipped JSON Lines,
 streamed). Like the Central Digital Platform's. Bad input is problem+json: an ``updatedFrom``
-that is not a date or date-time (422), a cursor that is not ours (400), a page size over the
-limit (422), an unknown ocid (404). A cursor at the end gives an empty page with no ``next``."""
+that is not a date or date-time (422), a cursor that is not ours (404: the page it names does
+not exist), a page size over the limit (422), an unknown ocid (404). A cursor at the end
+gives an empty page with no ``next``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ RELEASE_PACKAGE_SCHEMA = (
 )
 
 
+# A date, or a date and time (to the minute, second or fraction) with an optional offset.
+UPDATED_FROM_PATTERN = (
+    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-][01][0-9]:[0-5][0-9])?)?$"
+)
+
+
 class UpdatedFrom(ma.fields.String):
     """An ISO 8601 date (from its start in London) or date-time (UTC unless it says)."""
 
@@ -31,13 +39,14 @@ class UpdatedFrom(ma.fields.String):
                 day = datetime.strptime(text, "%Y-%m-%d").date()
                 return datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(UTC)
             moment = datetime.fromisoformat(text)
-        except ValueError:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            moment = moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise ma.ValidationError(
                 "Give updatedFrom as a date (2026-04-01) or a date and time (2026-04-01T09:30:00Z)."
             ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        return moment
 
 
 class ReleasesQuerySchema(ma.Schema):
@@ -48,7 +57,10 @@ class ReleasesQuerySchema(ma.Schema):
         metadata={"description": "The opaque cursor of the `links.next` URL of the last page"}
     )
     updatedFrom = UpdatedFrom(  # noqa: N815 - the name the Central Digital Platform uses
-        metadata={"description": "Only releases dated at or after this date or date-time"}
+        metadata={
+            "description": "Only releases dated at or after this date or date-time",
+            "pattern": UPDATED_FROM_PATTERN,
+        }
     )
     limit = ma.fields.Integer(
         load_default=feed.DEFAULT_PAGE_SIZE,
@@ -65,6 +77,7 @@ def _policy_url() -> str:
 class OcdsReleases(MethodView):
     @public_blp.arguments(ReleasesQuerySchema, location="query")
     @public_blp.response(200)
+    @public_blp.alt_response(404, response="NOT_FOUND")
     def get(self, args):
         """A release package: releases oldest first, a page at a time (follow `links.next`)."""
         after = None
@@ -72,8 +85,9 @@ class OcdsReleases(MethodView):
             try:
                 after = feed.decode_cursor(args["cursor"])
             except feed.BadCursor:
+                # 404 like any identifier that names nothing: the page it names does not exist.
                 abort(
-                    400,
+                    404,
                     description="That cursor is not one this feed gave: start again without "
                     "one, or use the links.next URL of the page you read last.",
                 )
@@ -94,6 +108,7 @@ class OcdsReleases(MethodView):
 @public_blp.route("/ocds/records/<path:ocid>")
 class OcdsRecord(MethodView):
     @public_blp.response(200)
+    @public_blp.alt_response(404, response="NOT_FOUND")
     def get(self, ocid):
         """The record package of one ocid: its releases and the compiled release."""
         releases = feed.record_releases(ocid)
