@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import flask
 import marshmallow as ma
-from flask import Response, abort, current_app, request, url_for
+from flask import Response, abort, current_app, jsonify, request, url_for
 from flask.views import MethodView
 
 from marketplace.core.clock import LONDON
@@ -69,6 +70,13 @@ class ReleasesQuerySchema(ma.Schema):
     )
 
 
+def _package_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+
+
 def _policy_url() -> str:
     return url_for("insight.open_data", _external=True)
 
@@ -76,7 +84,7 @@ def _policy_url() -> str:
 @public_blp.route("/ocds/releases")
 class OcdsReleases(MethodView):
     @public_blp.arguments(ReleasesQuerySchema, location="query")
-    @public_blp.response(200)
+    @public_blp.doc(responses={"200": _package_response("An OCDS release package")})
     @public_blp.alt_response(404, response="NOT_FOUND")
     def get(self, args):
         """A release package: releases oldest first, a page at a time (follow `links.next`)."""
@@ -102,12 +110,12 @@ class OcdsReleases(MethodView):
             package["links"] = {
                 "next": url_for("insight_public_api.OcdsReleases", _external=True, **query)
             }
-        return package
+        return jsonify(package)
 
 
 @public_blp.route("/ocds/records/<path:ocid>")
 class OcdsRecord(MethodView):
-    @public_blp.response(200)
+    @public_blp.doc(responses={"200": _package_response("An OCDS record package")})
     @public_blp.alt_response(404, response="NOT_FOUND")
     def get(self, ocid):
         """The record package of one ocid: its releases and the compiled release."""
@@ -116,34 +124,38 @@ class OcdsRecord(MethodView):
             abort(404, description=f"There is no contracting process with the ocid {ocid!r}.")
         package = feed.package_metadata(request.url, _policy_url())
         package["records"] = [feed.record(ocid, releases)]
-        return package
+        return jsonify(package)
 
 
-@public_blp.route("/ocds/bulk/releases.jsonl.gz")
-class OcdsBulk(MethodView):
-    @public_blp.response(200, content_type="application/gzip")
-    def get(self):
-        """Every release, one JSON object a line, gzipped (streamed)."""
-        app = current_app._get_current_object()
+def bulk_releases():
+    """Every release, one JSON object a line, gzipped (streamed). A plain route, left out of
+    the OpenAPI document: its answer is a file, not JSON."""
+    app = current_app._get_current_object()
 
-        def generate():
-            # Each batch is read in an app context (and database session) of its own, pushed
-            # and popped between two yields, rather than the request's kept alive across them:
-            # the stream needs nothing of the request, and so is read correctly whichever
-            # thread iterates or closes it. (The keyset needs no snapshot across batches.)
-            chunks = feed.bulk_gzip_chunks()
-            try:
-                while True:
-                    with app.app_context():
-                        chunk = next(chunks, None)
-                    if chunk is None:
-                        return
-                    yield chunk
-            finally:
-                chunks.close()
+    def generate():
+        # Each batch is read in an app context (and database session) of its own, pushed
+        # and popped between two yields, rather than the request's kept alive across them:
+        # the stream needs nothing of the request, and so is read correctly whichever
+        # thread iterates or closes it. (The keyset needs no snapshot across batches.)
+        chunks = feed.bulk_gzip_chunks()
+        try:
+            while True:
+                with app.app_context():
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            chunks.close()
 
-        return Response(
-            generate(),
-            mimetype="application/gzip",
-            headers={"Content-Disposition": 'attachment; filename="releases.jsonl.gz"'},
-        )
+    return Response(
+        generate(),
+        mimetype="application/gzip",
+        headers={"Content-Disposition": 'attachment; filename="releases.jsonl.gz"'},
+    )
+
+
+# Flask's own add_url_rule: flask-smorest's would put it in the OpenAPI document.
+flask.Blueprint.add_url_rule(
+    public_blp, "/ocds/bulk/releases.jsonl.gz", endpoint="OcdsBulk", view_func=bulk_releases
+)
