@@ -81,6 +81,8 @@ JOURNEY_PAGES: dict[str, dict[str, str]] = {
         "insight.market": "R1 the market map",
         "insight.market_csv": "R1 the market map as CSV",
         "insight.forward_plans": "F3 commissioners' forward plans",
+        "insight.open_data": "R2 the open-data page",
+        "insight_public_api.OcdsBulk": "R2 download the OCDS bulk file",
     },
     "provider_admin": {
         "insight.classification": "22 confirm the VCSE and SME classification",

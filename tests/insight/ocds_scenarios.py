@@ -69,7 +69,7 @@ def paid_co_funded_call_off():
         now=later,
     )
     monthly_run.run_period(f"{call_off.start_date:%Y-%m}", now=after_month(call_off.start_date))
-    [invoice] = db.session.scalars(sa.select(Invoice)).all()
+    [invoice] = db.session.scalars(sa.select(Invoice).where(Invoice.call_off_id == call_off.id))
     issuing.issue(world.provider_admin, invoice, now=later)
     issuing.validate(world.approver, invoice, now=later)
     issuing.mark_paid_by_bacs(world.buyer, invoice, "REM-1", later.date(), now=later)

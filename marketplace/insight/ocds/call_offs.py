@@ -17,7 +17,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from marketplace.catalogue.models import Unit
 from marketplace.competitions.models import Competition
+from marketplace.core.clock import LONDON
 from marketplace.core.db import db
 from marketplace.insight.identifiers import call_off_ocid, competition_ocid, dynamic_market_ocid
 from marketplace.insight.ocds.common import (
@@ -26,16 +28,12 @@ from marketplace.insight.ocds.common import (
     amount,
     day_end,
     day_start,
-    london_day,
-    merge_parties,
-    party,
-    reference,
     timestamp,
     value,
 )
 from marketplace.insight.ocds.market import Event
 from marketplace.invoices.models import Invoice
-from marketplace.orders.models import AwardRoute, CallOff, CallOffFunder
+from marketplace.orders.models import AwardRoute, CallOff, CallOffFunder, ChoiceReason
 from marketplace.reference.models import ServiceCategory
 
 SOURCE = 2
@@ -102,6 +100,10 @@ class Batch:
     organisations: Organisations
     classifications: Classifications
     categories: dict[int, tuple[str, str]]
+    # Read from the app's configuration once a batch, not once a release.
+    ocid_base: str = ""
+    competition_base: str = ""
+    framework: dict | None = None
 
 
 def categories() -> dict[int, tuple[str, str]]:
@@ -112,9 +114,10 @@ def categories() -> dict[int, tuple[str, str]]:
 
 
 def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None = None) -> Batch:
-    """Load every call-off of ``call_off_ids`` (or the already selected ``rows``) with its
+    """Load every call-off of ``call_off_ids`` (or ``rows``, a keyset batch in id order) with its
     funders, paid invoices, competition reference, organisations and classifications: six
     queries whatever the batch's size."""
+    rows_given = rows is not None
     if rows is None:
         ids = sorted(set(call_off_ids or ()))
         rows = (
@@ -125,6 +128,15 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
             else []
         )
     ids = [row.id for row in rows]
+    if rows_given:
+        # A keyset batch of the bulk file: its ids are a range, and a range predicate keeps
+        # the statement the same whatever the batch (an IN list of a thousand parameters is
+        # a new statement for the driver to convert each time).
+        funder_filter = CallOffFunder.call_off_id.between(ids[0], ids[-1]) if ids else sa.false()
+        invoice_filter = Invoice.call_off_id.between(ids[0], ids[-1]) if ids else sa.false()
+    else:
+        funder_filter = CallOffFunder.call_off_id.in_(ids)
+        invoice_filter = Invoice.call_off_id.in_(ids)
     funders: dict[int, list] = defaultdict(list)
     payments: dict[int, list] = defaultdict(list)
     competitions: dict[int, str] = {}
@@ -137,7 +149,7 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
                 CallOffFunder.basis_points,
                 CallOffFunder.share_pence,
             )
-            .where(CallOffFunder.call_off_id.in_(ids))
+            .where(funder_filter)
             .order_by(CallOffFunder.call_off_id, CallOffFunder.id)
         ):
             funders[row.call_off_id].append(row)
@@ -150,7 +162,7 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
                 Invoice.gross_pence,
                 Invoice.paid_at,
             )
-            .where(Invoice.call_off_id.in_(ids), Invoice.paid_at.is_not(None))
+            .where(invoice_filter, Invoice.paid_at.is_not(None))
             .order_by(Invoice.call_off_id, Invoice.paid_at, Invoice.id)
         ):
             payments[row.call_off_id].append(row)
@@ -173,6 +185,9 @@ def load_batch(call_off_ids: Iterable[int] | None = None, rows: Sequence | None 
         organisations=Organisations(org_ids),
         classifications=Classifications(row.provider_id for row in rows),
         categories=categories(),
+        ocid_base=call_off_ocid(""),
+        competition_base=competition_ocid(""),
+        framework=_framework(),
     )
 
 
@@ -213,32 +228,33 @@ def _statuses(row, moment: datetime) -> tuple[str, str]:
     return "pending", "pending"
 
 
-def release(batch: Batch, row, event: Event) -> dict:
-    """The release of one event of one call-off: the whole call-off as it stood then."""
-    ocid = call_off_ocid(row.reference)
-    moment = event.at
-    name = f"payment-{event.sub}" if event.ev == EV_PAYMENT else EVENT_NAMES[event.ev]
-    stamp = timestamp(moment)
-    day = london_day(stamp)
+def releases_of(batch: Batch, row) -> list[tuple[Event, dict]]:
+    """Every release of one call-off, each the whole call-off as it stood at its event. The
+    parts that do not change between events (items, tender, funders, related processes) are
+    built once and shared between the call-off's releases (never mutated after)."""
+    payments = batch.payments.get(row.id, ())
+    happened = events(row, payments)
+    if not happened:
+        return []
+    ocid = batch.ocid_base + row.reference  # call_off_ocid(row.reference)
     orgs = batch.organisations
-    award_status, contract_status = _statuses(row, moment)
-    paid = [p for p in batch.payments.get(row.id, ()) if p.paid_at <= moment]
-    buyer_roles = ["buyer"] + (["payer"] if paid else [])
-    parties = [party(orgs, row.lead_buyer_id, buyer_roles)]
+    buyer_ref = orgs.reference(row.lead_buyer_id)
+    supplier_ref = orgs.reference(row.provider_id)
+    funder_parties = []
+    lead_share = None
     for funder in batch.funders.get(row.id, ()):
-        share = f"{funder.basis_points / 100:.2f}% of the value (£{funder.share_pence / 100:,.2f})"
-        parties.append(
-            party(orgs, funder.organisation_id, ["funder"], role_details=f"Funder: {share}")
-        )
-    supplier_roles = ["supplier"] + (["payee"] if paid else [])
-    parties.append(
-        party(
-            orgs,
-            row.provider_id,
-            supplier_roles,
-            classifications=batch.classifications,
-            on=day,
-        )
+        share = f"Funder: {funder.basis_points / 100:.2f}% of the value (£{funder.share_pence / 100:,.2f})"
+        if funder.organisation_id == row.lead_buyer_id:
+            lead_share = share
+        else:
+            funder_parties.append(orgs.party(funder.organisation_id, ["funder"], share))
+    buyer_party = orgs.party(
+        row.lead_buyer_id, ["buyer", "funder"] if lead_share else ["buyer"], lead_share
+    )
+    buyer_payer = orgs.party(
+        row.lead_buyer_id,
+        ["buyer", "funder", "payer"] if lead_share else ["buyer", "payer"],
+        lead_share,
     )
     code, category = batch.categories.get(row.category_id, ("", ""))
     direct = row.award_route is AwardRoute.DIRECT_RATE_CARD
@@ -248,36 +264,25 @@ def release(batch: Batch, row, event: Event) -> dict:
         "id": "1",
         "description": row.service_title,
         "quantity": row.quantity,
-        "unit": {"name": row.unit.label, "value": value(row.unit_price_pence)},
+        "unit": {"name": UNITS[row.unit], "value": value(row.unit_price_pence)},
     }
     if code:
         item["additionalClassifications"] = [
             {"scheme": "x_service_category", "id": code, "description": category}
         ]
+    items = [item]
     tender = {
         "id": row.reference,
         "title": row.service_title,
         "status": "complete",
         "procurementMethod": "limited" if direct else "selective",
-        "procurementMethodDetails": (
-            "Direct award from the rate card of the dynamic market"
-            if direct
-            else "Further competition among the members of the lot"
-        ),
+        "procurementMethodDetails": DIRECT_DETAILS if direct else COMPETITION_DETAILS,
         "mainProcurementCategory": "services",
         "competitive": not direct,
     }
     if direct and row.choice_reason is not None:
-        tender["procurementMethodRationale"] = row.choice_reason.label
-    related = [
-        {
-            "id": "framework",
-            "relationship": ["framework"],
-            "title": "The dynamic market this call-off is made under",
-            "scheme": "ocid",
-            "identifier": dynamic_market_ocid(),
-        }
-    ]
+        tender["procurementMethodRationale"] = CHOICE_REASONS[row.choice_reason]
+    related = [batch.framework]
     reference_code = batch.competitions.get(row.competition_id)
     if reference_code:
         related.append(
@@ -286,57 +291,90 @@ def release(batch: Batch, row, event: Event) -> dict:
                 "relationship": ["planning"],
                 "title": "The further competition that chose the supplier",
                 "scheme": "ocid",
-                "identifier": competition_ocid(reference_code),
+                "identifier": batch.competition_base + reference_code,
             }
         )
-    contract: dict = {
-        "id": f"{row.reference}-contract",
-        "awardID": f"{row.reference}-award",
-        "title": row.service_title,
-        "status": contract_status,
-        "period": period,
-        "value": total,
-        "items": [item],
-    }
-    if _by(row.accepted_at, moment):
-        contract["dateSigned"] = timestamp(row.accepted_at)
-    if paid:
-        contract["implementation"] = {
-            "transactions": [
-                {
-                    "id": f"invoice-{p.id}",
-                    "date": timestamp(p.paid_at),
-                    "value": {"amount": amount(p.gross_pence), "currency": "GBP"},
-                    "payer": reference(orgs, p.lead_buyer_id),
-                    "payee": reference(orgs, p.provider_id),
-                }
-                for p in paid
-            ]
+    award_id = f"{row.reference}-award"
+    contract_id = f"{row.reference}-contract"
+    award_date = timestamp(row.sent_at)
+    signed = timestamp(row.accepted_at) if row.accepted_at is not None else None
+    transactions = [
+        {
+            "id": f"invoice-{p.id}",
+            "date": timestamp(p.paid_at),
+            "value": {"amount": amount(p.gross_pence), "currency": "GBP"},
+            "payer": orgs.reference(p.lead_buyer_id),
+            "payee": orgs.reference(p.provider_id),
         }
+        for p in payments
+    ]
+    result = []
+    for event in happened:
+        moment = event.at
+        stamp = timestamp(moment)
+        award_status, contract_status = _statuses(row, moment)
+        paid = sum(1 for p in payments if p.paid_at <= moment)
+        supplier = orgs.party(
+            row.provider_id,
+            ["payee", "supplier"] if paid else ["supplier"],
+            None,
+            batch.classifications.on(row.provider_id, moment.astimezone(LONDON).date()),
+        )
+        contract: dict = {
+            "id": contract_id,
+            "awardID": award_id,
+            "title": row.service_title,
+            "status": contract_status,
+            "period": period,
+            "value": total,
+            "items": items,
+        }
+        if signed is not None and row.accepted_at <= moment:
+            contract["dateSigned"] = signed
+        if paid:
+            contract["implementation"] = {"transactions": transactions[:paid]}
+        name = f"payment-{event.sub}" if event.ev == EV_PAYMENT else EVENT_NAMES[event.ev]
+        release = {
+            "ocid": ocid,
+            "id": f"{ocid}-{name}",
+            "date": stamp,
+            "tag": EVENT_TAGS.get(event.ev, STATUS_TAG),
+            "initiationType": "tender",
+            "language": "en",
+            "parties": [buyer_payer if paid else buyer_party, *funder_parties, supplier],
+            "buyer": buyer_ref,
+            "tender": tender,
+            "awards": [
+                {
+                    "id": award_id,
+                    "title": row.service_title,
+                    "status": award_status,
+                    "date": award_date,
+                    "value": total,
+                    "suppliers": [supplier_ref],
+                    "contractPeriod": period,
+                }
+            ],
+            "contracts": [contract],
+            "relatedProcesses": related,
+        }
+        result.append((event, release))
+    return result
+
+
+CHOICE_REASONS = {reason: reason.label for reason in ChoiceReason}
+UNITS = {unit: unit.label for unit in Unit}
+DIRECT_DETAILS = "Direct award from the rate card of the dynamic market"
+COMPETITION_DETAILS = "Further competition among the members of the lot"
+
+
+def _framework() -> dict:
     return {
-        "ocid": ocid,
-        "id": f"{ocid}-{name}",
-        "date": stamp,
-        "tag": EVENT_TAGS.get(event.ev, STATUS_TAG),
-        "initiationType": "tender",
-        "language": "en",
-        "parties": merge_parties(parties),
-        "buyer": reference(orgs, row.lead_buyer_id),
-        "tender": tender,
-        "awards": [
-            {
-                "id": f"{row.reference}-award",
-                "title": row.service_title,
-                "status": award_status,
-                "date": timestamp(row.sent_at),
-                "value": total,
-                "suppliers": [reference(orgs, row.provider_id)],
-                "items": [item],
-                "contractPeriod": period,
-            }
-        ],
-        "contracts": [contract],
-        "relatedProcesses": related,
+        "id": "framework",
+        "relationship": ["framework"],
+        "title": "The dynamic market this call-off is made under",
+        "scheme": "ocid",
+        "identifier": dynamic_market_ocid(),
     }
 
 
@@ -344,8 +382,7 @@ def batch_releases(batch: Batch) -> list[tuple[Event, dict]]:
     """Every release of every call-off of the batch."""
     result = []
     for row in batch.rows:
-        for event in events(row, batch.payments.get(row.id, [])):
-            result.append((event, release(batch, row, event)))
+        result += releases_of(batch, row)
     return result
 
 

@@ -60,7 +60,10 @@ def timestamp(moment: datetime) -> str:
     """An aware moment as an OCDS date-time in UTC, to the second."""
     if moment.tzinfo is None:  # SQLite hands back naive UTC through some Core paths
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is the fast path (the bulk file formats a few dates per release).
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def day_start(day: date) -> str:
@@ -140,6 +143,33 @@ class Organisations:
             )
             for org_id, name, company, charity in rows:
                 self.by_id[org_id] = (name, company, charity)
+        self._references: dict[int, dict] = {}
+        self._parties: dict[tuple, dict] = {}
+
+    def reference(self, organisation_id: int) -> dict:
+        """The OrganizationReference of an organisation (one shared dict: never mutate it)."""
+        found = self._references.get(organisation_id)
+        if found is None:
+            found = self._references[organisation_id] = {
+                "id": party_id(organisation_id),
+                "name": self.by_id[organisation_id][0],
+            }
+        return found
+
+    def party(
+        self,
+        organisation_id: int,
+        roles: list[str],
+        role_details: str | None = None,
+        flags: tuple[bool, bool] | None = None,
+    ) -> dict:
+        """``party()`` for given (vcse, sme) ``flags``, built once per batch for each
+        combination and shared (never mutate it)."""
+        key = (organisation_id, tuple(roles), role_details, flags)
+        found = self._parties.get(key)
+        if found is None:
+            found = self._parties[key] = _party(self, organisation_id, roles, flags, role_details)
+        return found
 
 
 def party_id(organisation_id: int) -> str:
@@ -163,6 +193,19 @@ def party(
     """An organisation as an OCDS party: its name, its Companies House number (``GB-COH``) or
     else its charity number (``GB-CHC``), and, for a provider, ``details.scale`` (partyScale:
     ``sme`` or ``large``) and ``details.vcse`` (UK extension) as classified on ``on``."""
+    flags = None
+    if classifications is not None and on is not None:
+        flags = classifications.on(organisation_id, on)
+    return _party(organisations, organisation_id, roles, flags, role_details)
+
+
+def _party(
+    organisations: Organisations,
+    organisation_id: int,
+    roles: Iterable[str],
+    flags: tuple[bool, bool] | None,
+    role_details: str | None,
+) -> dict:
     name, company, charity = organisations.by_id[organisation_id]
     result: dict = {"id": party_id(organisation_id), "name": name, "roles": sorted(set(roles))}
     identifiers = []
@@ -174,11 +217,9 @@ def party(
         result["identifier"] = identifiers[0]
         if len(identifiers) > 1:
             result["additionalIdentifiers"] = identifiers[1:]
-    if classifications is not None and on is not None:
-        flags = classifications.on(organisation_id, on)
-        if flags is not None:
-            vcse, sme = flags
-            result["details"] = {"scale": "sme" if sme else "large", "vcse": vcse}
+    if flags is not None:
+        vcse, sme = flags
+        result["details"] = {"scale": "sme" if sme else "large", "vcse": vcse}
     if role_details:
         result["roleDetails"] = role_details
     return result

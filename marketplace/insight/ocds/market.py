@@ -9,6 +9,7 @@ service today) would need an ocid of their own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -86,8 +87,16 @@ def _midnight(day) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=LONDON).astimezone(UTC)
 
 
-def market_releases() -> list[tuple[Event, dict]]:
-    """Every release of the dynamic market with its sort key, in no particular order."""
+def market_events() -> list[Event]:
+    """Every event of the dynamic market (no release is built)."""
+    seen: list[Event] = []
+    market_releases(keep=lambda event: seen.append(event) and False)
+    return seen
+
+
+def market_releases(keep: Callable[[Event], bool] | None = None) -> list[tuple[Event, dict]]:
+    """The releases of the dynamic market with their sort keys, in no particular order: every
+    one, or those whose event ``keep`` accepts (a page builds only the releases it shows)."""
     arrangement = the_arrangement()
     if arrangement is None:
         return []
@@ -175,20 +184,25 @@ def market_releases() -> list[tuple[Event, dict]]:
             result["procuringEntity"] = reference(organisations, authority)
         return result
 
+    def kept(event: Event) -> bool:
+        return keep is None or keep(event)
+
     releases: list[tuple[Event, dict]] = []
     live = Event(arrangement.went_live_at, SOURCE, 0, EV_TENDER)
-    release = base(live, "tender", ["tender"])
-    release["parties"] = buyer_parties()
-    if authority is not None:
-        release["buyer"] = reference(organisations, authority)
-    release["tender"] = tender("active", "active")
-    releases.append((live, release))
+    if kept(live):
+        release = base(live, "tender", ["tender"])
+        release["parties"] = buyer_parties()
+        if authority is not None:
+            release["buyer"] = reference(organisations, authority)
+        release["tender"] = tender("active", "active")
+        releases.append((live, release))
     if arrangement.closed_at is not None:
         closed = Event(arrangement.closed_at, SOURCE, 0, EV_CLOSED)
-        release = base(closed, "closed", ["tenderUpdate"])
-        release["parties"] = buyer_parties()
-        release["tender"] = tender("complete", "terminated")
-        releases.append((closed, release))
+        if kept(closed):
+            release = base(closed, "closed", ["tenderUpdate"])
+            release["parties"] = buyer_parties()
+            release["tender"] = tender("complete", "terminated")
+            releases.append((closed, release))
 
     def admission(row, event: Event, name: str, tag: list[str], status: str) -> dict:
         membership_id, lot, org_id, _, admitted_on, _, area = row
@@ -215,11 +229,14 @@ def market_releases() -> list[tuple[Event, dict]]:
     for row in members:
         membership_id, _, _, status, admitted_on, removed_at, _ = row
         event = Event(_midnight(admitted_on), SOURCE, membership_id, EV_ADMISSION)
-        releases.append(
-            (event, admission(row, event, f"admission-{membership_id}", ["award"], "active"))
-        )
+        if kept(event):
+            releases.append(
+                (event, admission(row, event, f"admission-{membership_id}", ["award"], "active"))
+            )
         if status is MembershipStatus.REMOVED and removed_at is not None:
             event = Event(removed_at, SOURCE, membership_id, EV_REMOVAL)
+            if not kept(event):
+                continue
             releases.append(
                 (
                     event,
