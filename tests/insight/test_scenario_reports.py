@@ -23,6 +23,7 @@ from marketplace.accounts.models import Organisation, OrganisationType
 from marketplace.core.clock import frozen_at
 from marketplace.core.db import db
 from marketplace.insight import exports
+from marketplace.insight.models import Measure, SpendEntry
 from marketplace.insight.services import ledger
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 from tests.insight.scenario import (
@@ -350,24 +351,37 @@ def test_vcse_share_page_and_api_equal_the_hand_worked_figures(scenario, web, cl
         assert api_providers[label] == counts[key], (viewer, label)
 
 
-def test_the_pccs_monthly_spend_over_500_agrees_with_the_ledger(scenario):
-    """The PCC's only payment is its 33.33% of C1 (£399.96, July 2025): not over £500, so every
-    month's export is empty, and the ledger's paid figure for the PCC says the same payment."""
+def test_the_pccs_monthly_spend_over_500_agrees_with_the_ledger(scenario, web, client):
+    """Each month's export for the PCC holds exactly the ledger's paid entries for the PCC that
+    are over £500. The scenario's PCC has one payment, its 33.33% of C1 (£399.96, July 2025):
+    in the ledger, and not over £500, so every month's export is empty."""
     ledger.catch_up()
     pcc = scenario.funders[PCC]
-    assert FIGURES.total("paid", funder=PCC) == 39_996
+    entries = [
+        (entry.occurred_on, entry.amount_pence)
+        for entry in db.session.scalars(
+            sa.select(SpendEntry).where(
+                SpendEntry.funder_id == pcc.id, SpendEntry.measure == Measure.PAID
+            )
+        )
+    ]
+    assert entries == [(date(2025, 7, 20), FIGURES.total("paid", funder=PCC))]
     export = exports.EXPORTS["pcc-spend"]
-    today = date(2026, 12, 15)
     month = date(2025, 4, 1)
     while month <= date(2026, 11, 1):
-        records = export.records(pcc, export.parse(f"{month:%Y-%m}", today))
-        paid_over_500 = sum(
+        records = export.records(pcc, export.parse(f"{month:%Y-%m}", TODAY.date()))
+        over_500 = sorted(
             pence
-            for measure, day, funder, *_rest, pence in EVENTS
-            if measure == "paid"
-            and funder == PCC
-            and (day.year, day.month) == (month.year, month.month)
-            and pence > 50_000
+            for day, pence in entries
+            if (day.year, day.month) == (month.year, month.month) and abs(pence) > 50_000
         )
-        assert records == [] and paid_over_500 == 0, month
+        assert sorted(r["amount_pence"] for r in records) == over_500, month
         month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    # The download the PCC's people use says the same for the month of that payment.
+    web.as_user(scenario.people[f"{PCC} buyer"], pcc)
+    response = client.get("/insight/transparency/pcc-spend?period=2025-07&format=csv")
+    assert response.status_code == 200
+    assert response.data.decode("utf-8-sig").splitlines() == [
+        'Date paid,Transaction number,Supplier name,"Amount (£, including VAT)",'
+        "Summary of the purpose of the expenditure,Value for money reason"
+    ]
