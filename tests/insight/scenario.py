@@ -91,6 +91,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from marketplace.accounts.models import Membership, Organisation, OrganisationType, Role, User
+from marketplace.accounts.services import classification
+from marketplace.accounts.services.classification import ClassificationAnswers
 from marketplace.accreditation.models import ArrangementStatus
 from marketplace.catalogue.models import Listing
 from marketplace.core.clock import frozen_at
@@ -367,8 +369,15 @@ def build_scenario() -> Scenario:
     deliver(c2, date(2025, 10, 14), 10)
     second = bill(c2, "2025-10", date(2025, 11, 1), date(2025, 11, 3))
     # The authority corrects Bright Futures: an SME since 1 October 2025 (recorded later).
+    # Through the classification service, as the authority's correction page records it.
     with frozen_at(at(date(2025, 11, 15))):
-        classify(p[BRIGHT], date(2025, 10, 1), vcse=False, sme=True, reason="Headcount 120")
+        classification.correct_classification(
+            people["authority admin"],
+            p[BRIGHT],
+            ClassificationAnswers("not_vcse", "50_to_249", "10m_to_44m"),
+            effective_from=date(2025, 10, 1),
+            reason="Headcount 120",
+        )
     pay(second, NE, date(2025, 11, 10), date(2025, 11, 25))
 
     deliver(c3, date(2026, 1, 20), 15)
@@ -466,6 +475,8 @@ def _world():
         ),
     }
     people: dict[str, User] = {}
+    authority = make_organisation(OrganisationType.AUTHORITY, name="HMPPS Commissioning")
+    people["authority admin"] = make_member(Role.AUTHORITY_ADMIN, authority, name="Authority Admin")
     for name, org in funders.items():
         people[f"{name} buyer"] = _buyer(org, f"{name} Buyer")
         people[f"{name} approver"] = make_member(Role.APPROVER, org, name=f"{name} Approver")

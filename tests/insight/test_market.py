@@ -298,3 +298,18 @@ def test_the_market_map_reads_a_fixed_number_of_statements(world, client, count_
     with count_queries() as many:
         client.get("/insight/market")
     assert many.count == few.count
+
+
+def test_a_commissioner_is_offered_a_link_to_its_own_regions_section(world, client, login):
+    """Twelve regions of lots make a long page: a commissioner in region A is offered a link to
+    A's section (not when the page is already filtered to one region, nor to a visitor)."""
+    link = 'href="#region-A">Go to'
+    assert link not in client.get("/insight/market").get_data(as_text=True)
+    buyer = make_member(Role.BUYER, world["funder"])
+    commit()
+    login(buyer)
+    page = client.get("/insight/market").get_data(as_text=True)
+    assert link in page and 'id="region-A"' in page
+    assert f"Go to {region('A').name}, your organisation’s region" in page
+    assert link not in client.get("/insight/market?region=B").get_data(as_text=True)
+    assert link not in client.get("/insight/market?region=A").get_data(as_text=True)

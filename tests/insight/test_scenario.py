@@ -133,6 +133,7 @@ def test_the_scenario_went_through_the_services_it_names(scenario):
         "call_off.approved",
         "call_off.accepted",
         "call_off.variation_agreed",
+        "classification.corrected",
         "call_off.cancelled",
         "invoice.paid",
     } <= actions

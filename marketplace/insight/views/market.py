@@ -76,6 +76,17 @@ def market():
     sections = [
         (r, [cell for cell in cells if cell.gaps or not gaps_only]) for r, cells in grid.by_region()
     ]
+    # Twelve regions of fifteen lots make a long page: a signed-in commissioner is offered a
+    # link straight to its own region's section (only when that section is on the page).
+    organisation = current_organisation() if current_user.is_authenticated else None
+    own_region = next(
+        (
+            r
+            for r, _ in sections
+            if organisation is not None and organisation.region_id == r.id and region is None
+        ),
+        None,
+    )
     return render_template(
         "insight/market.html",
         grid=grid,
@@ -83,6 +94,7 @@ def market():
         region=region,
         category=category,
         gaps_only=gaps_only,
+        own_region=own_region,
         regions=queries.all_regions(),
         categories=queries.all_categories(),
         details=can_see_cell_details(current_user, current_organisation()),
