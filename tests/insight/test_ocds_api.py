@@ -178,9 +178,7 @@ def test_the_bulk_file_is_read_in_batches_with_a_fixed_number_of_queries(
     assert count == many and batched_queries > many_queries
 
 
-def test_the_bulk_file_encodes_each_call_offs_releases_before_building_the_next(
-    app, monkeypatch
-):
+def test_the_bulk_file_encodes_each_call_offs_releases_before_building_the_next(app, monkeypatch):
     """Memory stays flat: the releases held built but not yet encoded are one call-off's at
     most, however many call-offs a keyset batch reads (not the whole batch's releases)."""
     from marketplace.insight.ocds import call_offs
