@@ -195,7 +195,32 @@ def iter_releases(batch_size: int | None = None) -> Iterator[list[dict]]:
         del batch, rows
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+
+
+def _make_encode() -> Callable[[object], str]:
+    """``_ENCODER.encode`` with the C encoder built once rather than once a release (what
+    ``encode`` builds for each call, with the same arguments: the same text). No circular
+    check: a release shares objects between its parts but never contains itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return _ENCODER.encode
+    encoder = make(
+        None,  # markers: no circular check
+        _ENCODER.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        _ENCODER.sort_keys,
+        _ENCODER.skipkeys,
+        _ENCODER.allow_nan,
+    )
+    join = "".join
+    return lambda release: join(encoder(release, 0))
+
+
+_encode = _make_encode()
 # Text gathered before it is handed to the compressor: big enough that zlib and the generator
 # are called rarely, small enough that the text held at once is a few megabytes at most.
 BULK_TEXT_CHUNK = 1 << 20
