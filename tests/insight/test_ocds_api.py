@@ -178,6 +178,41 @@ def test_the_bulk_file_is_read_in_batches_with_a_fixed_number_of_queries(
     assert count == many and batched_queries > many_queries
 
 
+def test_the_bulk_file_encodes_each_call_offs_releases_before_building_the_next(app, monkeypatch):
+    """Memory stays flat: the releases held built but not yet encoded are one call-off's at
+    most, however many call-offs a keyset batch reads (not the whole batch's releases)."""
+    from marketplace.insight.ocds import call_offs
+    from tests.orders.factories import build_orders_world
+
+    world = build_orders_world(price_pence=1_000, vat_treatment="exempt")
+    for _ in range(6):
+        call_off = placing.place_call_off(
+            world.buyer, world.region, world.listing.id, details(world, quantity=1)
+        )
+        responses.accept(world.provider_admin, call_off)
+    db.session.commit()
+    held: set[str] = set()  # ids of call-off releases built and not yet encoded
+    most = [0]
+    releases_of, encode = call_offs.releases_of, feed._encode
+
+    def counted_releases_of(batch, row):
+        built = releases_of(batch, row)
+        held.update(release["id"] for _, release in built)
+        most[0] = max(most[0], len(held))
+        return built
+
+    def counted_encode(release):
+        held.discard(release["id"])
+        return encode(release)
+
+    monkeypatch.setattr(call_offs, "releases_of", counted_releases_of)
+    monkeypatch.setattr(feed, "_encode", counted_encode)
+    with app.test_request_context():
+        count = feed.stream_bulk_releases(lambda chunk: None)
+    assert count >= 12 and not held
+    assert most[0] == 2  # award and accepted of one call-off
+
+
 def test_the_bench_hook_streams_to_a_sink_and_counts(world, app):
     chunks = []
     with app.test_request_context():

@@ -58,7 +58,10 @@ def value(pence: int, gross_pence: int | None = None) -> dict:
 
 def timestamp(moment: datetime) -> str:
     """An aware moment as an OCDS date-time in UTC, to the second."""
-    if moment.tzinfo is None:  # SQLite hands back naive UTC through some Core paths
+    tzinfo = moment.tzinfo
+    if tzinfo is UTC:  # what UTCDateTime hands back: nothing to convert
+        pass
+    elif tzinfo is None:  # SQLite hands back naive UTC through some Core paths
         moment = moment.replace(tzinfo=UTC)
     elif moment.utcoffset():
         moment = moment.astimezone(UTC)

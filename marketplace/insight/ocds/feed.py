@@ -157,9 +157,11 @@ def record(ocid: str, releases: list[dict]) -> dict:
 
 
 def iter_releases(batch_size: int | None = None) -> Iterator[list[dict]]:
-    """Every release of the feed, in batches: the dynamic market's, then each competition's,
-    then each call-off's (by id, keyset, a few set-based queries a batch). Each batch's objects
-    are let go before the next is read, so memory stays flat however many there are."""
+    """Every release of the feed, in groups: the dynamic market's, then each batch of
+    competitions', then each call-off's own (call-offs read by id, keyset, a few set-based
+    queries a batch of ``batch_size``). A call-off's releases are built only when its group is
+    asked for, and each batch's rows are let go before the next is read, so memory stays flat
+    however many there are: what is held at once is one batch's rows, not its releases."""
     batch_size = batch_size or BULK_BATCH
     yield [item for _, item in sorted(market.market_releases(), key=lambda p: p[0].key)]
     last = 0
@@ -186,10 +188,42 @@ def iter_releases(batch_size: int | None = None) -> Iterator[list[dict]]:
         if not rows:
             break
         last = rows[-1].id
-        yield [item for _, item in call_offs.batch_releases(call_offs.load_batch(rows=rows))]
+        batch = call_offs.load_batch(rows=rows)
+        # Same order as ``batch_releases``: by call-off id, each call-off's in event order.
+        for row in rows:
+            yield [item for _, item in call_offs.releases_of(batch, row)]
+        del batch, rows
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+
+
+def _make_encode() -> Callable[[object], str]:
+    """``_ENCODER.encode`` with the C encoder built once rather than once a release (what
+    ``encode`` builds for each call, with the same arguments: the same text). No circular
+    check: a release shares objects between its parts but never contains itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return _ENCODER.encode
+    encoder = make(
+        None,  # markers: no circular check
+        _ENCODER.default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,  # indent
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        _ENCODER.sort_keys,
+        _ENCODER.skipkeys,
+        _ENCODER.allow_nan,
+    )
+    join = "".join
+    return lambda release: join(encoder(release, 0))
+
+
+_encode = _make_encode()
+# Text gathered before it is handed to the compressor: big enough that zlib and the generator
+# are called rarely, small enough that the text held at once is a few megabytes at most.
+BULK_TEXT_CHUNK = 1 << 20
 
 
 def encode_lines(releases: list[dict]) -> str:
@@ -199,17 +233,36 @@ def encode_lines(releases: list[dict]) -> str:
 
 
 def bulk_gzip_chunks(counter: list[int] | None = None) -> Iterator[bytes]:
-    """The bulk file as gzip chunks: one release of JSON per line (JSON Lines)."""
+    """The bulk file as gzip chunks: one release of JSON per line (JSON Lines). Each release is
+    encoded as soon as it is built and the text compressed about every ``BULK_TEXT_CHUNK``
+    characters, so neither a batch's release objects nor its text are ever all held at once."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
-    for batch in iter_releases():
-        if counter is not None:
-            counter[0] += len(batch)
-        if not batch:
-            continue
-        text = encode_lines(batch)
-        chunk = compressor.compress(text.encode())
+    encode = _encode
+    pending: list[str] = []
+    size = 0
+    count = 0
+    for group in iter_releases():
+        count += len(group)
+        for release in group:
+            line = encode(release)
+            pending.append(line)
+            size += len(line)
+        if size >= BULK_TEXT_CHUNK:
+            pending.append("")  # the newline after the last line
+            chunk = compressor.compress("\n".join(pending).encode())
+            pending.clear()
+            size = 0
+            if counter is not None:
+                counter[0] = count
+            if chunk:
+                yield chunk
+    if pending:
+        pending.append("")
+        chunk = compressor.compress("\n".join(pending).encode())
         if chunk:
             yield chunk
+    if counter is not None:
+        counter[0] = count
     yield compressor.flush()
 
 
