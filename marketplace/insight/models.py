@@ -114,6 +114,41 @@ class SpendMonth(db.Model):
     entries: Mapped[int] = mapped_column(default=0)
 
 
+class SpendYear(db.Model):
+    """``SpendMonth`` summed over the months of each financial year (the same key without the
+    month): what the spend page reads by financial year, a fraction of the monthly rows. Kept
+    by the ledger with the monthly roll-up, in the same catch-up or rebuild, so each row is the
+    sum of the entries with its key as exactly as a monthly row is."""
+
+    __tablename__ = "spend_years"
+    __table_args__ = (
+        sa.Index(
+            "ix_spend_years_key",
+            "financial_year",
+            "measure",
+            "funder_id",
+            "category_id",
+            "provider_vcse",
+            "provider_sme",
+            "region_id",
+            "pcc_area_id",
+        ),
+        sa.Index("ix_spend_years_funder", "funder_id", "financial_year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    financial_year: Mapped[int] = mapped_column()
+    measure: Mapped[Measure] = mapped_column(enum_type(Measure, "spend_measure"))
+    funder_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("service_categories.id"))
+    region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("probation_regions.id"))
+    pcc_area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pcc_areas.id"))
+    provider_vcse: Mapped[bool] = mapped_column()
+    provider_sme: Mapped[bool] = mapped_column()
+    amount_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    entries: Mapped[int] = mapped_column(default=0)
+
+
 class SpendProviderYear(db.Model):
     """Paid spend summed by financial year, funder and provider (with the provider's
     classification): for counting the providers paid, and the VCSE share of them."""

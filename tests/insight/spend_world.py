@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.core.clock import financial_year
 from marketplace.core.db import commit, db
-from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear
+from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear, SpendYear
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 from tests.factories import make_member, make_organisation
 
@@ -75,6 +75,26 @@ def month_row(
         entries=1,
     )
     db.session.add(row)
+    # The yearly roll-up is the monthly one summed by year, as the ledger keeps it.
+    key = {
+        name: getattr(row, name)
+        for name in (
+            "financial_year",
+            "measure",
+            "funder_id",
+            "category_id",
+            "region_id",
+            "pcc_area_id",
+            "provider_vcse",
+            "provider_sme",
+        )
+    }
+    year = db.session.scalars(sa.select(SpendYear).filter_by(**key)).first()
+    if year is None:
+        year = SpendYear(**key, amount_pence=0, entries=0)
+        db.session.add(year)
+    year.amount_pence += pence
+    year.entries += 1
     return row
 
 

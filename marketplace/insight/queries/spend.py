@@ -33,7 +33,7 @@ from marketplace.core.clock import financial_year, financial_year_label, london_
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.money import decimal_pounds
-from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear
+from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear, SpendYear
 from marketplace.insight.services import ledger
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
@@ -466,20 +466,23 @@ def _where(filters: SpendFilters, table=SpendMonth) -> list:
     conditions = []
     if filters.funder_id is not None:
         conditions.append(table.funder_id == filters.funder_id)
-    if table is SpendMonth:
+    if table is SpendMonth or table is SpendYear:
         if filters.period is not None:
-            conditions.append(SpendMonth.month >= filters.period.start)
-            conditions.append(SpendMonth.month < filters.period.end)
+            if table is SpendYear:  # only ever for a whole financial year (``_spend_table``)
+                conditions.append(SpendYear.financial_year == filters.period.financial_year)
+            else:
+                conditions.append(SpendMonth.month >= filters.period.start)
+                conditions.append(SpendMonth.month < filters.period.end)
         if filters.region is not None:
             conditions.append(
-                SpendMonth.region_id
+                table.region_id
                 == sa.select(ProbationRegion.id)
                 .where(ProbationRegion.code == filters.region.value)
                 .scalar_subquery()
             )
         if filters.category is not None:
             conditions.append(
-                SpendMonth.category_id
+                table.category_id
                 == sa.select(ServiceCategory.id)
                 .where(ServiceCategory.code == filters.category.value)
                 .scalar_subquery()
@@ -488,12 +491,24 @@ def _where(filters: SpendFilters, table=SpendMonth) -> list:
 
 
 GROUP_COLUMNS = {
-    Grouping.REGION: (SpendMonth.region_id,),
-    Grouping.PCC_AREA: (SpendMonth.pcc_area_id,),
-    Grouping.CATEGORY: (SpendMonth.category_id,),
-    Grouping.FUNDER: (SpendMonth.funder_id,),
-    Grouping.PROVIDER_TYPE: (SpendMonth.provider_vcse, SpendMonth.provider_sme),
+    Grouping.REGION: ("region_id",),
+    Grouping.PCC_AREA: ("pcc_area_id",),
+    Grouping.CATEGORY: ("category_id",),
+    Grouping.FUNDER: ("funder_id",),
+    Grouping.PROVIDER_TYPE: ("provider_vcse", "provider_sme"),
 }
+
+
+def _spend_table(filters: SpendFilters):
+    """By financial year over whole years, the yearly roll-up (the monthly rows summed by the
+    ledger, a fraction of their number); by half-year or month, or within a half or a month,
+    the monthly one."""
+    whole_years = filters.period is None or filters.period == year_period(
+        filters.period.financial_year
+    )
+    return SpendYear if filters.interval is Interval.YEAR and whole_years else SpendMonth
+
+
 NAME_SOURCES = {
     Grouping.REGION: (ProbationRegion, "No probation region"),
     Grouping.PCC_AREA: (PccArea, "No PCC area"),
@@ -516,23 +531,25 @@ def _group_names(grouping: Grouping, ids: set) -> dict:
     return names
 
 
-def spend_report(filters: SpendFilters) -> SpendReport:
-    """Committed, invoiced and paid by period and group, with totals, for the filters."""
-    ledger.catch_up()
-    group_columns = GROUP_COLUMNS[filters.grouping]
+def spend_report(filters: SpendFilters, *, caught_up: bool = False) -> SpendReport:
+    """Committed, invoiced and paid by period and group, with totals, for the filters.
+    ``caught_up``: the caller has brought the ledger up to date in this request already
+    (``filter_choices`` does), with nothing written since."""
+    if not caught_up:
+        ledger.catch_up()
+    table = _spend_table(filters)
+    group_columns = [getattr(table, name) for name in GROUP_COLUMNS[filters.grouping]]
     # By year, the roll-up's financial year is enough; by half-year or month, the month.
-    time_column = (
-        SpendMonth.financial_year if filters.interval is Interval.YEAR else SpendMonth.month
-    )
+    time_column = table.financial_year if filters.interval is Interval.YEAR else table.month
     rows = db.session.execute(
         sa.select(
             time_column,
             *group_columns,
-            SpendMonth.measure,
-            sa.func.sum(SpendMonth.amount_pence),
+            table.measure,
+            sa.func.sum(table.amount_pence),
         )
-        .where(*_where(filters))
-        .group_by(time_column, *group_columns, SpendMonth.measure)
+        .where(*_where(filters, table))
+        .group_by(time_column, *group_columns, table.measure)
     ).all()
 
     def group_key(values) -> object:
@@ -680,7 +697,12 @@ def two_year_label(start_year: int) -> str:
 
 
 def vcse_share_report(
-    filters: SpendFilters, aim_percent: int, period_start_year: int, today: date | None = None
+    filters: SpendFilters,
+    aim_percent: int,
+    period_start_year: int,
+    today: date | None = None,
+    *,
+    caught_up: bool = False,
 ) -> VcseShareReport:
     """The VCSE and SME shares of paid spend, of providers paid and of further-competition bids
     received and won, per financial year, for the two-year period from ``period_start_year``,
@@ -689,8 +711,9 @@ def vcse_share_report(
     A provider reclassified within a year is counted once among that year's providers paid,
     and as VCSE (or SME) if any of that year's payments to it, net of refunds, was made while
     it was classified so: the ledger keeps a provider-year's paid spend apart by the
-    classification in force on each payment day."""
-    ledger.catch_up()
+    classification in force on each payment day. ``caught_up`` as for ``spend_report``."""
+    if not caught_up:
+        ledger.catch_up()
     today = today or london_date()
     current = financial_year(today)
     funder_id = filters.funder_id

@@ -44,7 +44,7 @@ When nothing is stale it costs one small query on the caller's session.
 
 ``rebuild_all()`` derives everything again in chunks of call-offs (each chunk's funders,
 variations, invoices, credit notes and classifications read in one query each, entries inserted
-in bulk) and builds both roll-ups with one ``INSERT … SELECT … GROUP BY`` each. It runs in the
+in bulk) and builds the roll-ups with one ``INSERT … SELECT … GROUP BY`` each. It runs in the
 caller's session (the caller commits). ``check_ledger()`` is the invariant check.
 """
 
@@ -70,6 +70,7 @@ from marketplace.insight.models import (
     SpendMonth,
     SpendProviderYear,
     SpendStaleCallOff,
+    SpendYear,
 )
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceStatus
 from marketplace.invoices.services.recharging import split_among
@@ -478,6 +479,12 @@ _MONTH_FIELDS = (
     "provider_sme",
 )
 _YEAR_FIELDS = ("financial_year", "funder_id", "provider_id", "provider_vcse", "provider_sme")
+# The yearly roll-up's key: the monthly one without the month.
+_SPEND_YEAR_FIELDS = _MONTH_FIELDS[1:]
+
+
+def _spend_year_key(entry: Entry) -> tuple:
+    return _month_key(entry)[1:]
 
 
 def _year_key(entry: Entry) -> tuple:
@@ -499,20 +506,24 @@ def _row_key(row, fields: Sequence[str]) -> tuple:
 
 
 def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[Entry]) -> None:
-    """Move both roll-ups by the entries removed and added: a row whose count reaches nothing is
-    deleted; one that did not exist is inserted. Each roll-up row stays the sum of its entries."""
+    """Move the roll-ups (monthly, yearly, provider-year) by the entries removed and added: a
+    row whose count reaches nothing is deleted; one that did not exist is inserted. Each roll-up
+    row stays the sum of its entries."""
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    spend_years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for sign, entries in ((-1, removed), (1, added)):
         for entry in entries:
-            delta = months[_month_key(entry)]
-            delta[0] += sign * entry.amount_pence
-            delta[1] += sign
+            for sums, key in ((months, _month_key(entry)), (spend_years, _spend_year_key(entry))):
+                delta = sums[key]
+                delta[0] += sign * entry.amount_pence
+                delta[1] += sign
             if entry.measure == Measure.PAID.value:
                 delta = years[_year_key(entry)]
                 delta[0] += sign * entry.amount_pence
                 delta[1] += sign
     months = {k: v for k, v in months.items() if v != [0, 0]}
+    spend_years = {k: v for k, v in spend_years.items() if v != [0, 0]}
     years = {k: v for k, v in years.items() if v != [0, 0]}
     if months:
         funders = sorted({k[3] for k in months})
@@ -526,6 +537,19 @@ def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[En
             )
         }
         _apply(session, SpendMonth, _MONTH_FIELDS, "amount_pence", months, existing)
+    if spend_years:
+        funders = sorted({k[2] for k in spend_years})
+        financial_years = sorted({k[0] for k in spend_years})
+        existing = {
+            _row_key(row, _SPEND_YEAR_FIELDS): row
+            for row in session.scalars(
+                sa.select(SpendYear).where(
+                    SpendYear.funder_id.in_(funders),
+                    SpendYear.financial_year.in_(financial_years),
+                )
+            )
+        }
+        _apply(session, SpendYear, _SPEND_YEAR_FIELDS, "amount_pence", spend_years, existing)
     if years:
         funders = sorted({k[1] for k in years})
         providers = sorted({k[2] for k in years})
@@ -628,11 +652,11 @@ def _catch_up(session: Session) -> int:
 
 def rebuild_all(session: Session | None = None) -> int:
     """Derive the whole ledger again in the caller's session (the caller commits): every
-    call-off's entries, then both roll-ups summed from them. The number of call-offs."""
+    call-off's entries, then the roll-ups summed from them. The number of call-offs."""
     session = session or db.session
     session.flush()
     _lock(session)
-    for model in (SpendStaleCallOff, SpendMonth, SpendProviderYear, SpendEntry):
+    for model in (SpendStaleCallOff, SpendMonth, SpendYear, SpendProviderYear, SpendEntry):
         session.execute(sa.delete(model.__table__))
     foreign_keys = _drop_foreign_keys(session)
     total = 0
@@ -744,6 +768,17 @@ def _sum_rollups(session: Session) -> None:
             ),
         )
     )
+    # The yearly roll-up from the monthly one just summed: each is the sum of its entries.
+    m = SpendMonth.__table__
+    spend_year_keys = [m.c[name] for name in _SPEND_YEAR_FIELDS]
+    session.execute(
+        sa.insert(SpendYear.__table__).from_select(
+            [*_SPEND_YEAR_FIELDS, "amount_pence", "entries"],
+            sa.select(
+                *spend_year_keys, sa.func.sum(m.c.amount_pence), sa.func.sum(m.c.entries)
+            ).group_by(*spend_year_keys),
+        )
+    )
     year_keys = [e.c.financial_year, e.c.funder_id, e.c.provider_id]
     year_keys += [e.c.provider_vcse, e.c.provider_sme]
     session.execute(
@@ -784,15 +819,19 @@ def check_ledger(session: Session | None = None) -> list[str]:
                     )
     every = _stored_all(session)
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    spend_years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for entry in every:
         months[_month_key(entry)][0] += entry.amount_pence
         months[_month_key(entry)][1] += 1
+        spend_years[_spend_year_key(entry)][0] += entry.amount_pence
+        spend_years[_spend_year_key(entry)][1] += 1
         if entry.measure == Measure.PAID.value:
             years[_year_key(entry)][0] += entry.amount_pence
             years[_year_key(entry)][1] += 1
     for model, fields, amount, sums in (
         (SpendMonth, _MONTH_FIELDS, "amount_pence", months),
+        (SpendYear, _SPEND_YEAR_FIELDS, "amount_pence", spend_years),
         (SpendProviderYear, _YEAR_FIELDS, "paid_pence", years),
     ):
         rows = {
