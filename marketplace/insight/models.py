@@ -149,6 +149,37 @@ class SpendYear(db.Model):
     entries: Mapped[int] = mapped_column(default=0)
 
 
+class SpendHalfYear(db.Model):
+    """The ledger summed by half-year (``half`` 1: April to September, 2: October to March),
+    measure, funder and provider type: what the VCSE-share page reads (a few thousand rows for
+    a national five-year ledger). Kept by the ledger with the other roll-ups, in the same
+    catch-up or rebuild, so each row is the sum of the entries with its key."""
+
+    __tablename__ = "spend_half_years"
+    __table_args__ = (
+        sa.Index(
+            "ix_spend_half_years_key",
+            "measure",
+            "financial_year",
+            "half",
+            "funder_id",
+            "provider_vcse",
+            "provider_sme",
+        ),
+        sa.Index("ix_spend_half_years_funder", "funder_id", "financial_year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    financial_year: Mapped[int] = mapped_column()
+    half: Mapped[int] = mapped_column(sa.SmallInteger)
+    measure: Mapped[Measure] = mapped_column(enum_type(Measure, "spend_measure"))
+    funder_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    provider_vcse: Mapped[bool] = mapped_column()
+    provider_sme: Mapped[bool] = mapped_column()
+    amount_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    entries: Mapped[int] = mapped_column(default=0)
+
+
 class SpendProviderYear(db.Model):
     """Paid spend summed by financial year, funder and provider (with the provider's
     classification): for counting the providers paid, and the VCSE share of them."""

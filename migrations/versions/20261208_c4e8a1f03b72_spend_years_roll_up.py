@@ -1,4 +1,5 @@
-"""spend years: the spend ledger summed by financial year (a coarser roll-up of spend_months)
+"""spend years and half-years: the spend ledger summed by financial year, and by half-year
+and provider type (coarser roll-ups of spend_months)
 
 Revision ID: c4e8a1f03b72
 Revises: 5be7c1a2d9f4
@@ -51,7 +52,40 @@ def upgrade():
     )
 
 
+    op.create_table('spend_half_years',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('financial_year', sa.Integer(), nullable=False),
+    sa.Column('half', sa.SmallInteger(), nullable=False),
+    sa.Column('measure', sa.Enum('committed', 'invoiced', 'paid', name='spend_measure', native_enum=False, create_constraint=True, length=17), nullable=False),
+    sa.Column('funder_id', sa.Integer(), nullable=False),
+    sa.Column('provider_vcse', sa.Boolean(), nullable=False),
+    sa.Column('provider_sme', sa.Boolean(), nullable=False),
+    sa.Column('amount_pence', sa.BigInteger(), nullable=False),
+    sa.Column('entries', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['funder_id'], ['organisations.id'], name=op.f('fk_spend_half_years_funder_id_organisations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_spend_half_years'))
+    )
+    with op.batch_alter_table('spend_half_years', schema=None) as batch_op:
+        batch_op.create_index('ix_spend_half_years_funder', ['funder_id', 'financial_year'], unique=False)
+        batch_op.create_index('ix_spend_half_years_key', ['measure', 'financial_year', 'half', 'funder_id', 'provider_vcse', 'provider_sme'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        month = 'EXTRACT(MONTH FROM month)'
+    else:
+        month = "CAST(strftime('%m', month) AS INTEGER)"
+    half = f'CASE WHEN {month} BETWEEN 4 AND 9 THEN 1 ELSE 2 END'
+    half_key = 'financial_year, measure, funder_id, provider_vcse, provider_sme'
+    op.execute(
+        f'INSERT INTO spend_half_years ({half_key}, half, amount_pence, entries) '
+        f'SELECT {half_key}, {half}, sum(amount_pence), sum(entries) FROM spend_months '
+        f'GROUP BY {half_key}, {half}'
+    )
+
+
 def downgrade():
+    with op.batch_alter_table('spend_half_years', schema=None) as batch_op:
+        batch_op.drop_index('ix_spend_half_years_key')
+        batch_op.drop_index('ix_spend_half_years_funder')
+    op.drop_table('spend_half_years')
     with op.batch_alter_table('spend_years', schema=None) as batch_op:
         batch_op.drop_index('ix_spend_years_key')
         batch_op.drop_index('ix_spend_years_funder')

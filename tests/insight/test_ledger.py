@@ -15,6 +15,7 @@ from marketplace.core.money import split_by_basis_points
 from marketplace.insight.models import (
     Measure,
     SpendEntry,
+    SpendHalfYear,
     SpendMonth,
     SpendStaleCallOff,
     SpendYear,
@@ -317,6 +318,12 @@ def test_check_ledger_finds_a_roll_up_or_an_entry_that_differs(app, world):
     commit()
     [problem] = ledger.check_ledger()
     assert problem.startswith("spend_years")
+    year.entries -= 1
+    half = db.session.scalars(sa.select(SpendHalfYear)).first()
+    half.amount_pence -= 1
+    commit()
+    [problem] = ledger.check_ledger()
+    assert problem.startswith("spend_half_years")
     # An entry changed by hand is found too; the rebuild puts everything right.
     db.session.execute(
         sa.update(SpendEntry).where(SpendEntry.call_off_id == call_off.id).values(amount_pence=1)

@@ -33,7 +33,13 @@ from marketplace.core.clock import financial_year, financial_year_label, london_
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.money import decimal_pounds
-from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear, SpendYear
+from marketplace.insight.models import (
+    Measure,
+    SpendHalfYear,
+    SpendMonth,
+    SpendProviderYear,
+    SpendYear,
+)
 from marketplace.insight.services import ledger
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
@@ -718,18 +724,26 @@ def vcse_share_report(
     current = financial_year(today)
     funder_id = filters.funder_id
 
-    # Paid spend by month and classification: one statement.
-    month_rows = db.session.execute(
+    # Paid spend by half-year and classification, from the ledger's half-year roll-up (the
+    # report's finest period; years and the two-year period are sums of halves): one statement.
+    # Only the funder narrows it (the filters are ``periods_only``).
+    half_rows = db.session.execute(
         sa.select(
-            SpendMonth.month,
-            SpendMonth.provider_vcse,
-            SpendMonth.provider_sme,
-            sa.func.sum(SpendMonth.amount_pence),
+            SpendHalfYear.financial_year,
+            SpendHalfYear.half,
+            SpendHalfYear.provider_vcse,
+            SpendHalfYear.provider_sme,
+            sa.func.sum(SpendHalfYear.amount_pence),
         )
-        .where(SpendMonth.measure == Measure.PAID, *_where(filters))
-        .group_by(SpendMonth.month, SpendMonth.provider_vcse, SpendMonth.provider_sme)
+        .where(SpendHalfYear.measure == Measure.PAID, *_where(filters, SpendHalfYear))
+        .group_by(
+            SpendHalfYear.financial_year,
+            SpendHalfYear.half,
+            SpendHalfYear.provider_vcse,
+            SpendHalfYear.provider_sme,
+        )
     ).all()
-    first_year = min([financial_year(row[0]) for row in month_rows] + [period_start_year, current])
+    first_year = min([int(row[0]) for row in half_rows] + [period_start_year, current])
     years = list(range(first_year, max(current, period_start_year + 1) + 1))
     period_years = (period_start_year, period_start_year + 1)
 
@@ -741,11 +755,9 @@ def vcse_share_report(
             if period.start <= today:
                 paid_halves[period.code] = ShareLine(period.code, period.label)
     paid_period = ShareLine(f"{period_start_year}-P2", two_year_label(period_start_year))
-    for month, vcse, sme, amount in month_rows:
-        amount = int(amount or 0)
-        year = financial_year(month)
-        half = period_of(month, Interval.HALF)
-        targets = [paid_years.get(year), paid_halves.get(half.code)]
+    for year, half, vcse, sme, amount in half_rows:
+        amount, year = int(amount or 0), int(year)
+        targets = [paid_years.get(year), paid_halves.get(half_period(year, int(half)).code)]
         if year in period_years:
             targets.append(paid_period)
         for line in targets:

@@ -67,6 +67,7 @@ from marketplace.core.money import BASIS_POINTS_WHOLE, split_by_basis_points
 from marketplace.insight.models import (
     Measure,
     SpendEntry,
+    SpendHalfYear,
     SpendMonth,
     SpendProviderYear,
     SpendStaleCallOff,
@@ -481,10 +482,35 @@ _MONTH_FIELDS = (
 _YEAR_FIELDS = ("financial_year", "funder_id", "provider_id", "provider_vcse", "provider_sme")
 # The yearly roll-up's key: the monthly one without the month.
 _SPEND_YEAR_FIELDS = _MONTH_FIELDS[1:]
+_HALF_FIELDS = ("financial_year", "half", "measure", "funder_id", "provider_vcse", "provider_sme")
 
 
 def _spend_year_key(entry: Entry) -> tuple:
     return _month_key(entry)[1:]
+
+
+def _half(month: int) -> int:
+    """The half of the financial year a month (1 to 12) falls in: 1 April to September."""
+    return 1 if 4 <= month <= 9 else 2
+
+
+def _half_key(entry: Entry) -> tuple:
+    return (
+        entry.financial_year,
+        _half(entry.occurred_on.month),
+        entry.measure,
+        entry.funder_id,
+        entry.provider_vcse,
+        entry.provider_sme,
+    )
+
+
+# The roll-ups coarser than the month, each the sum of the entries with its key (and so of the
+# monthly rows): (model, key fields, an entry's key). Each key has the financial year and funder.
+_COARSE = (
+    (SpendYear, _SPEND_YEAR_FIELDS, _spend_year_key),
+    (SpendHalfYear, _HALF_FIELDS, _half_key),
+)
 
 
 def _year_key(entry: Entry) -> tuple:
@@ -510,11 +536,15 @@ def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[En
     row whose count reaches nothing is deleted; one that did not exist is inserted. Each roll-up
     row stays the sum of its entries."""
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    spend_years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    coarse: list[dict[tuple, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in _COARSE]
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for sign, entries in ((-1, removed), (1, added)):
         for entry in entries:
-            for sums, key in ((months, _month_key(entry)), (spend_years, _spend_year_key(entry))):
+            keyed = [(months, _month_key(entry))]
+            keyed += [
+                (sums, key_of(entry)) for sums, (_, _, key_of) in zip(coarse, _COARSE, strict=True)
+            ]
+            for sums, key in keyed:
                 delta = sums[key]
                 delta[0] += sign * entry.amount_pence
                 delta[1] += sign
@@ -523,7 +553,7 @@ def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[En
                 delta[0] += sign * entry.amount_pence
                 delta[1] += sign
     months = {k: v for k, v in months.items() if v != [0, 0]}
-    spend_years = {k: v for k, v in spend_years.items() if v != [0, 0]}
+    coarse = [{k: v for k, v in sums.items() if v != [0, 0]} for sums in coarse]
     years = {k: v for k, v in years.items() if v != [0, 0]}
     if months:
         funders = sorted({k[3] for k in months})
@@ -537,19 +567,21 @@ def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[En
             )
         }
         _apply(session, SpendMonth, _MONTH_FIELDS, "amount_pence", months, existing)
-    if spend_years:
-        funders = sorted({k[2] for k in spend_years})
-        financial_years = sorted({k[0] for k in spend_years})
+    for sums, (model, fields, _) in zip(coarse, _COARSE, strict=True):
+        if not sums:
+            continue
+        funder_at, year_at = fields.index("funder_id"), fields.index("financial_year")
+        funders = sorted({k[funder_at] for k in sums})
+        financial_years = sorted({k[year_at] for k in sums})
         existing = {
-            _row_key(row, _SPEND_YEAR_FIELDS): row
+            _row_key(row, fields): row
             for row in session.scalars(
-                sa.select(SpendYear).where(
-                    SpendYear.funder_id.in_(funders),
-                    SpendYear.financial_year.in_(financial_years),
+                sa.select(model).where(
+                    model.funder_id.in_(funders), model.financial_year.in_(financial_years)
                 )
             )
         }
-        _apply(session, SpendYear, _SPEND_YEAR_FIELDS, "amount_pence", spend_years, existing)
+        _apply(session, model, fields, "amount_pence", sums, existing)
     if years:
         funders = sorted({k[1] for k in years})
         providers = sorted({k[2] for k in years})
@@ -656,7 +688,14 @@ def rebuild_all(session: Session | None = None) -> int:
     session = session or db.session
     session.flush()
     _lock(session)
-    for model in (SpendStaleCallOff, SpendMonth, SpendYear, SpendProviderYear, SpendEntry):
+    for model in (
+        SpendStaleCallOff,
+        SpendMonth,
+        SpendYear,
+        SpendHalfYear,
+        SpendProviderYear,
+        SpendEntry,
+    ):
         session.execute(sa.delete(model.__table__))
     foreign_keys = _drop_foreign_keys(session)
     total = 0
@@ -768,7 +807,7 @@ def _sum_rollups(session: Session) -> None:
             ),
         )
     )
-    # The yearly roll-up from the monthly one just summed: each is the sum of its entries.
+    # The coarser roll-ups from the monthly one just summed: each row the sum of its entries.
     m = SpendMonth.__table__
     spend_year_keys = [m.c[name] for name in _SPEND_YEAR_FIELDS]
     session.execute(
@@ -777,6 +816,16 @@ def _sum_rollups(session: Session) -> None:
             sa.select(
                 *spend_year_keys, sa.func.sum(m.c.amount_pence), sa.func.sum(m.c.entries)
             ).group_by(*spend_year_keys),
+        )
+    )
+    half = sa.case((sa.extract("month", m.c.month).between(4, 9), 1), else_=2)
+    half_keys = [m.c[name] if name != "half" else half for name in _HALF_FIELDS]
+    session.execute(
+        sa.insert(SpendHalfYear.__table__).from_select(
+            [*_HALF_FIELDS, "amount_pence", "entries"],
+            sa.select(*half_keys, sa.func.sum(m.c.amount_pence), sa.func.sum(m.c.entries)).group_by(
+                *half_keys
+            ),
         )
     )
     year_keys = [e.c.financial_year, e.c.funder_id, e.c.provider_id]
@@ -819,19 +868,23 @@ def check_ledger(session: Session | None = None) -> list[str]:
                     )
     every = _stored_all(session)
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    spend_years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    coarse: list[dict[tuple, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in _COARSE]
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for entry in every:
         months[_month_key(entry)][0] += entry.amount_pence
         months[_month_key(entry)][1] += 1
-        spend_years[_spend_year_key(entry)][0] += entry.amount_pence
-        spend_years[_spend_year_key(entry)][1] += 1
+        for sums, (_, _, key_of) in zip(coarse, _COARSE, strict=True):
+            sums[key_of(entry)][0] += entry.amount_pence
+            sums[key_of(entry)][1] += 1
         if entry.measure == Measure.PAID.value:
             years[_year_key(entry)][0] += entry.amount_pence
             years[_year_key(entry)][1] += 1
     for model, fields, amount, sums in (
         (SpendMonth, _MONTH_FIELDS, "amount_pence", months),
-        (SpendYear, _SPEND_YEAR_FIELDS, "amount_pence", spend_years),
+        *(
+            (model, fields, "amount_pence", sums)
+            for sums, (model, fields, _) in zip(coarse, _COARSE, strict=True)
+        ),
         (SpendProviderYear, _YEAR_FIELDS, "paid_pence", years),
     ):
         rows = {
