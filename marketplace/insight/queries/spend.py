@@ -797,44 +797,47 @@ def _provider_counts(per_provider) -> sa.Select:
 def _providers_paid(
     funder_id: int | None, years: list[int], period_years: tuple[int, int]
 ) -> tuple[list[ShareLine], ShareLine]:
-    """Two statements: per financial year, and for the two-year period (a provider paid in
-    both years is one provider of the period)."""
+    """One statement: each provider's paid spend per financial year, summed once, then counted
+    per year and for the two-year period (a provider paid in both years is one provider of the
+    period: its two years' sums added, as paid spend adds up exactly)."""
     where = [SpendProviderYear.funder_id == funder_id] if funder_id is not None else []
-    columns = (
-        sa.func.sum(SpendProviderYear.paid_pence).label("paid"),
-        sa.func.sum(
-            sa.case((SpendProviderYear.provider_vcse, SpendProviderYear.paid_pence), else_=0)
-        ).label("vcse_paid"),
-        sa.func.sum(
-            sa.case((SpendProviderYear.provider_sme, SpendProviderYear.paid_pence), else_=0)
-        ).label("sme_paid"),
-    )
     per_year = (
-        sa.select(SpendProviderYear.financial_year.label("year"), *columns)
+        sa.select(
+            SpendProviderYear.financial_year.label("year"),
+            SpendProviderYear.provider_id.label("provider_id"),
+            sa.func.sum(SpendProviderYear.paid_pence).label("paid"),
+            sa.func.sum(
+                sa.case((SpendProviderYear.provider_vcse, SpendProviderYear.paid_pence), else_=0)
+            ).label("vcse_paid"),
+            sa.func.sum(
+                sa.case((SpendProviderYear.provider_sme, SpendProviderYear.paid_pence), else_=0)
+            ).label("sme_paid"),
+        )
         .where(*where)
         .group_by(SpendProviderYear.financial_year, SpendProviderYear.provider_id)
+        .cte("provider_years")
+    )
+    per_provider = (
+        sa.select(
+            sa.func.sum(per_year.c.paid).label("paid"),
+            sa.func.sum(per_year.c.vcse_paid).label("vcse_paid"),
+            sa.func.sum(per_year.c.sme_paid).label("sme_paid"),
+        )
+        .where(per_year.c.year.in_(period_years))
+        .group_by(per_year.c.provider_id)
         .subquery()
     )
-    counted = _provider_counts(per_year).add_columns(per_year.c.year).group_by(per_year.c.year)
+    # The period's row has no year (NULL): one row whatever there is, as an aggregate is.
+    counted = sa.union_all(
+        _provider_counts(per_year).add_columns(per_year.c.year).group_by(per_year.c.year),
+        _provider_counts(per_provider).add_columns(sa.null().label("year")),
+    )
     lines = {y: ShareLine(str(y), financial_year_label(y)) for y in years}
+    period = ShareLine(f"{period_years[0]}-P2", two_year_label(period_years[0]))
     for total, vcse, sme, year in db.session.execute(counted):
-        line = lines.get(int(year))
+        line = period if year is None else lines.get(int(year))
         if line is not None:
             line.total, line.vcse, line.sme = int(total or 0), int(vcse or 0), int(sme or 0)
-    per_provider = (
-        sa.select(*columns)
-        .where(*where, SpendProviderYear.financial_year.in_(period_years))
-        .group_by(SpendProviderYear.provider_id)
-        .subquery()
-    )
-    total, vcse, sme = db.session.execute(_provider_counts(per_provider)).one()
-    period = ShareLine(
-        f"{period_years[0]}-P2",
-        two_year_label(period_years[0]),
-        int(total or 0),
-        int(vcse or 0),
-        int(sme or 0),
-    )
     return list(lines.values()), period
 
 
