@@ -69,8 +69,8 @@ class SpendEntry(db.Model):
 
 class SpendMonth(db.Model):
     """The ledger summed by month and by everything the reports group or filter by. What the
-    spend and VCSE-share pages read: a national five-year ledger is a few hundred thousand rows
-    here against millions of entries."""
+    spend page reads by half-year or month (by financial year, ``SpendYear``): a national
+    five-year ledger is a few hundred thousand rows here against millions of entries."""
 
     __tablename__ = "spend_months"
     __table_args__ = (

@@ -2,9 +2,12 @@
 dataclasses that the page, the CSV, the XLSX and the API all render, so their numbers are the
 same numbers.
 
-Spend is read from the ledger's roll-ups (``SpendMonth``, ``SpendProviderYear``), never from
-the source tables: co-funded spend is already split per funder there, exactly. Every report
-first brings the ledger up to date (``services.ledger.catch_up``).
+Spend is read from the ledger's roll-ups, never from the source tables: co-funded spend is
+already split per funder there, exactly. Each read takes the coarsest roll-up that has what it
+shows (``SpendYear`` by financial year, ``SpendHalfYear`` for the VCSE share of paid spend,
+``SpendMonth`` by half-year or month, ``SpendProviderYear`` for providers paid): each is the sum
+of the same entries, kept by the same catch-up, so the figures are the same whichever is read.
+Every report first brings the ledger up to date (``services.ledger.catch_up``), once a request.
 
 Scope: the authority sees every funder; a commissioning organisation sees only the spend it
 funds (its own share of co-funded call-offs); anyone else sees nothing (``report_scope`` is

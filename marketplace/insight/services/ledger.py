@@ -532,9 +532,9 @@ def _row_key(row, fields: Sequence[str]) -> tuple:
 
 
 def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[Entry]) -> None:
-    """Move the roll-ups (monthly, yearly, provider-year) by the entries removed and added: a
-    row whose count reaches nothing is deleted; one that did not exist is inserted. Each roll-up
-    row stays the sum of its entries."""
+    """Move the roll-ups (monthly, yearly, half-yearly, provider-year) by the entries removed
+    and added: a row whose count reaches nothing is deleted; one that did not exist is inserted.
+    Each roll-up row stays the sum of its entries."""
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     coarse: list[dict[tuple, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in _COARSE]
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
