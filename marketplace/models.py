@@ -59,9 +59,11 @@ from marketplace.funding.models import BudgetChange  # noqa: F401
 from marketplace.insight.models import (  # noqa: F401
     PlannedProcurement,
     SpendEntry,
+    SpendHalfYear,
     SpendMonth,
     SpendProviderYear,
     SpendStaleCallOff,
+    SpendYear,
 )
 from marketplace.invoices.models import Invoice, InvoiceCounter, InvoiceLine  # noqa: F401
 from marketplace.orders.models import (  # noqa: F401

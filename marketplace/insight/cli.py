@@ -16,7 +16,7 @@ insight_cli = AppGroup("insight", help="Commissioning insight: the spend ledger.
 
 @insight_cli.command("rebuild-ledger")
 def rebuild_ledger_command() -> None:
-    """Derive every call-off's spend entries and both roll-ups again."""
+    """Derive every call-off's spend entries and the roll-ups again."""
     started = time.monotonic()
     try:
         call_offs = rebuild_all()

@@ -69,8 +69,8 @@ class SpendEntry(db.Model):
 
 class SpendMonth(db.Model):
     """The ledger summed by month and by everything the reports group or filter by. What the
-    spend and VCSE-share pages read: a national five-year ledger is a few hundred thousand rows
-    here against millions of entries."""
+    spend page reads by half-year or month (by financial year, ``SpendYear``): a national
+    five-year ledger is a few hundred thousand rows here against millions of entries."""
 
     __tablename__ = "spend_months"
     __table_args__ = (
@@ -108,6 +108,72 @@ class SpendMonth(db.Model):
     category_id: Mapped[int] = mapped_column(sa.ForeignKey("service_categories.id"))
     region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("probation_regions.id"))
     pcc_area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pcc_areas.id"))
+    provider_vcse: Mapped[bool] = mapped_column()
+    provider_sme: Mapped[bool] = mapped_column()
+    amount_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    entries: Mapped[int] = mapped_column(default=0)
+
+
+class SpendYear(db.Model):
+    """``SpendMonth`` summed over the months of each financial year (the same key without the
+    month): what the spend page reads by financial year, a fraction of the monthly rows. Kept
+    by the ledger with the monthly roll-up, in the same catch-up or rebuild, so each row is the
+    sum of the entries with its key as exactly as a monthly row is."""
+
+    __tablename__ = "spend_years"
+    __table_args__ = (
+        sa.Index(
+            "ix_spend_years_key",
+            "financial_year",
+            "measure",
+            "funder_id",
+            "category_id",
+            "provider_vcse",
+            "provider_sme",
+            "region_id",
+            "pcc_area_id",
+        ),
+        sa.Index("ix_spend_years_funder", "funder_id", "financial_year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    financial_year: Mapped[int] = mapped_column()
+    measure: Mapped[Measure] = mapped_column(enum_type(Measure, "spend_measure"))
+    funder_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("service_categories.id"))
+    region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("probation_regions.id"))
+    pcc_area_id: Mapped[int | None] = mapped_column(sa.ForeignKey("pcc_areas.id"))
+    provider_vcse: Mapped[bool] = mapped_column()
+    provider_sme: Mapped[bool] = mapped_column()
+    amount_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    entries: Mapped[int] = mapped_column(default=0)
+
+
+class SpendHalfYear(db.Model):
+    """The ledger summed by half-year (``half`` 1: April to September, 2: October to March),
+    measure, funder and provider type: what the VCSE-share page reads (a few thousand rows for
+    a national five-year ledger). Kept by the ledger with the other roll-ups, in the same
+    catch-up or rebuild, so each row is the sum of the entries with its key."""
+
+    __tablename__ = "spend_half_years"
+    __table_args__ = (
+        sa.Index(
+            "ix_spend_half_years_key",
+            "measure",
+            "financial_year",
+            "half",
+            "funder_id",
+            "provider_vcse",
+            "provider_sme",
+        ),
+        sa.Index("ix_spend_half_years_funder", "funder_id", "financial_year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    financial_year: Mapped[int] = mapped_column()
+    half: Mapped[int] = mapped_column(sa.SmallInteger)
+    measure: Mapped[Measure] = mapped_column(enum_type(Measure, "spend_measure"))
+    funder_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"))
     provider_vcse: Mapped[bool] = mapped_column()
     provider_sme: Mapped[bool] = mapped_column()
     amount_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from marketplace.accounts.models import Organisation, OrganisationType, Role, User
 from marketplace.core.clock import financial_year
 from marketplace.core.db import commit, db
-from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear
+from marketplace.insight.models import (
+    Measure,
+    SpendHalfYear,
+    SpendMonth,
+    SpendProviderYear,
+    SpendYear,
+)
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 from tests.factories import make_member, make_organisation
 
@@ -75,6 +81,22 @@ def month_row(
         entries=1,
     )
     db.session.add(row)
+    # The coarser roll-ups are the monthly one summed by year and by half-year and provider
+    # type, as the ledger keeps them.
+    year_fields = ("category_id", "region_id", "pcc_area_id")
+    common = ("financial_year", "measure", "funder_id", "provider_vcse", "provider_sme")
+    half = {"half": 1 if 4 <= month.month <= 9 else 2}
+    for model, fields, extra in (
+        (SpendYear, common + year_fields, {}),
+        (SpendHalfYear, common, half),
+    ):
+        key = {name: getattr(row, name) for name in fields} | extra
+        coarse = db.session.scalars(sa.select(model).filter_by(**key)).first()
+        if coarse is None:
+            coarse = model(**key, amount_pence=0, entries=0)
+            db.session.add(coarse)
+        coarse.amount_pence += pence
+        coarse.entries += 1
     return row
 
 

@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from marketplace.core.clock import london_date, utcnow
 from marketplace.core.db import commit, db
 from marketplace.core.money import split_by_basis_points
-from marketplace.insight.models import Measure, SpendEntry, SpendMonth, SpendStaleCallOff
+from marketplace.insight.models import (
+    Measure,
+    SpendEntry,
+    SpendHalfYear,
+    SpendMonth,
+    SpendStaleCallOff,
+    SpendYear,
+)
 from marketplace.insight.services import ledger
 from marketplace.invoices.models import Invoice, InvoiceStatus
 from marketplace.invoices.services import credit_notes, issuing, monthly_run
@@ -304,6 +311,19 @@ def test_check_ledger_finds_a_roll_up_or_an_entry_that_differs(app, world):
     assert problem.startswith("spend_months")
     result = runner.invoke(args=["insight", "check-ledger"])
     assert result.exit_code == 1 and "differs in 1 place" in result.output
+    row.amount_pence -= 1
+    # The yearly roll-up is checked against the entries too.
+    year = db.session.scalars(sa.select(SpendYear)).first()
+    year.entries += 1
+    commit()
+    [problem] = ledger.check_ledger()
+    assert problem.startswith("spend_years")
+    year.entries -= 1
+    half = db.session.scalars(sa.select(SpendHalfYear)).first()
+    half.amount_pence -= 1
+    commit()
+    [problem] = ledger.check_ledger()
+    assert problem.startswith("spend_half_years")
     # An entry changed by hand is found too; the rebuild puts everything right.
     db.session.execute(
         sa.update(SpendEntry).where(SpendEntry.call_off_id == call_off.id).values(amount_pence=1)

@@ -331,3 +331,34 @@ def test_a_bounded_number_of_statements_whatever_the_size_of_the_ledger(
     after = [statements(url) for url in urls]
     assert after == before, (before, after)
     assert max(after) <= 20
+
+
+@pytest.mark.parametrize("url", ["/insight/spend", "/insight/vcse-share"])
+def test_a_page_brings_the_ledger_up_to_date_once(world, web, client, count_queries, url):
+    web.as_user(world.admin, world.authority)
+    client.get(url)  # warm the caches of the page's frame
+    with count_queries() as counter:
+        assert client.get(url).status_code == 200
+    stale_reads = [s for s in counter.statements if "spend_stale_call_offs" in s]
+    assert len(stale_reads) == 1, stale_reads
+
+
+def test_by_year_the_yearly_roll_up_gives_the_monthly_sums(world, web, client):
+    """The page by financial year (read from the yearly roll-up) shows for each group what the
+    same filters by month (read from the monthly roll-up) sum to, whole years and one year."""
+    web.as_user(world.admin, world.authority)
+
+    def by_group(query: str) -> dict:
+        rows = list(csv.reader(io.StringIO(client.get(f"/insight/spend?{query}").text)))[1:]
+        sums: dict = {}
+        for period, group, *figures in rows:
+            key = "Total" if period == "Total" else group
+            pence = [int(v) for v in figures[3:]]
+            sums[key] = [a + b for a, b in zip(sums.get(key, [0, 0, 0]), pence, strict=True)]
+        return sums
+
+    for by in ("region", "funder", "provider_type", "category"):
+        for period in ("", "2025"):
+            yearly = by_group(f"format=csv&by={by}&period={period}")
+            assert len(yearly) > 1, (by, period)
+            assert yearly == by_group(f"format=csv&by={by}&period={period}&interval=month")

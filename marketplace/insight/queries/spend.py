@@ -2,9 +2,12 @@
 dataclasses that the page, the CSV, the XLSX and the API all render, so their numbers are the
 same numbers.
 
-Spend is read from the ledger's roll-ups (``SpendMonth``, ``SpendProviderYear``), never from
-the source tables: co-funded spend is already split per funder there, exactly. Every report
-first brings the ledger up to date (``services.ledger.catch_up``).
+Spend is read from the ledger's roll-ups, never from the source tables: co-funded spend is
+already split per funder there, exactly. Each read takes the coarsest roll-up that has what it
+shows (``SpendYear`` by financial year, ``SpendHalfYear`` for the VCSE share of paid spend,
+``SpendMonth`` by half-year or month, ``SpendProviderYear`` for providers paid): each is the sum
+of the same entries, kept by the same catch-up, so the figures are the same whichever is read.
+Every report first brings the ledger up to date (``services.ledger.catch_up``), once a request.
 
 Scope: the authority sees every funder; a commissioning organisation sees only the spend it
 funds (its own share of co-funded call-offs); anyone else sees nothing (``report_scope`` is
@@ -33,7 +36,13 @@ from marketplace.core.clock import financial_year, financial_year_label, london_
 from marketplace.core.db import db
 from marketplace.core.errors import BusinessRuleViolation
 from marketplace.core.money import decimal_pounds
-from marketplace.insight.models import Measure, SpendMonth, SpendProviderYear
+from marketplace.insight.models import (
+    Measure,
+    SpendHalfYear,
+    SpendMonth,
+    SpendProviderYear,
+    SpendYear,
+)
 from marketplace.insight.services import ledger
 from marketplace.reference.models import PccArea, ProbationRegion, ServiceCategory
 
@@ -466,20 +475,23 @@ def _where(filters: SpendFilters, table=SpendMonth) -> list:
     conditions = []
     if filters.funder_id is not None:
         conditions.append(table.funder_id == filters.funder_id)
-    if table is SpendMonth:
+    if table is SpendMonth or table is SpendYear:
         if filters.period is not None:
-            conditions.append(SpendMonth.month >= filters.period.start)
-            conditions.append(SpendMonth.month < filters.period.end)
+            if table is SpendYear:  # only ever for a whole financial year (``_spend_table``)
+                conditions.append(SpendYear.financial_year == filters.period.financial_year)
+            else:
+                conditions.append(SpendMonth.month >= filters.period.start)
+                conditions.append(SpendMonth.month < filters.period.end)
         if filters.region is not None:
             conditions.append(
-                SpendMonth.region_id
+                table.region_id
                 == sa.select(ProbationRegion.id)
                 .where(ProbationRegion.code == filters.region.value)
                 .scalar_subquery()
             )
         if filters.category is not None:
             conditions.append(
-                SpendMonth.category_id
+                table.category_id
                 == sa.select(ServiceCategory.id)
                 .where(ServiceCategory.code == filters.category.value)
                 .scalar_subquery()
@@ -488,12 +500,24 @@ def _where(filters: SpendFilters, table=SpendMonth) -> list:
 
 
 GROUP_COLUMNS = {
-    Grouping.REGION: (SpendMonth.region_id,),
-    Grouping.PCC_AREA: (SpendMonth.pcc_area_id,),
-    Grouping.CATEGORY: (SpendMonth.category_id,),
-    Grouping.FUNDER: (SpendMonth.funder_id,),
-    Grouping.PROVIDER_TYPE: (SpendMonth.provider_vcse, SpendMonth.provider_sme),
+    Grouping.REGION: ("region_id",),
+    Grouping.PCC_AREA: ("pcc_area_id",),
+    Grouping.CATEGORY: ("category_id",),
+    Grouping.FUNDER: ("funder_id",),
+    Grouping.PROVIDER_TYPE: ("provider_vcse", "provider_sme"),
 }
+
+
+def _spend_table(filters: SpendFilters):
+    """By financial year over whole years, the yearly roll-up (the monthly rows summed by the
+    ledger, a fraction of their number); by half-year or month, or within a half or a month,
+    the monthly one."""
+    whole_years = filters.period is None or filters.period == year_period(
+        filters.period.financial_year
+    )
+    return SpendYear if filters.interval is Interval.YEAR and whole_years else SpendMonth
+
+
 NAME_SOURCES = {
     Grouping.REGION: (ProbationRegion, "No probation region"),
     Grouping.PCC_AREA: (PccArea, "No PCC area"),
@@ -516,23 +540,25 @@ def _group_names(grouping: Grouping, ids: set) -> dict:
     return names
 
 
-def spend_report(filters: SpendFilters) -> SpendReport:
-    """Committed, invoiced and paid by period and group, with totals, for the filters."""
-    ledger.catch_up()
-    group_columns = GROUP_COLUMNS[filters.grouping]
+def spend_report(filters: SpendFilters, *, caught_up: bool = False) -> SpendReport:
+    """Committed, invoiced and paid by period and group, with totals, for the filters.
+    ``caught_up``: the caller has brought the ledger up to date in this request already
+    (``filter_choices`` does), with nothing written since."""
+    if not caught_up:
+        ledger.catch_up()
+    table = _spend_table(filters)
+    group_columns = [getattr(table, name) for name in GROUP_COLUMNS[filters.grouping]]
     # By year, the roll-up's financial year is enough; by half-year or month, the month.
-    time_column = (
-        SpendMonth.financial_year if filters.interval is Interval.YEAR else SpendMonth.month
-    )
+    time_column = table.financial_year if filters.interval is Interval.YEAR else table.month
     rows = db.session.execute(
         sa.select(
             time_column,
             *group_columns,
-            SpendMonth.measure,
-            sa.func.sum(SpendMonth.amount_pence),
+            table.measure,
+            sa.func.sum(table.amount_pence),
         )
-        .where(*_where(filters))
-        .group_by(time_column, *group_columns, SpendMonth.measure)
+        .where(*_where(filters, table))
+        .group_by(time_column, *group_columns, table.measure)
     ).all()
 
     def group_key(values) -> object:
@@ -680,7 +706,12 @@ def two_year_label(start_year: int) -> str:
 
 
 def vcse_share_report(
-    filters: SpendFilters, aim_percent: int, period_start_year: int, today: date | None = None
+    filters: SpendFilters,
+    aim_percent: int,
+    period_start_year: int,
+    today: date | None = None,
+    *,
+    caught_up: bool = False,
 ) -> VcseShareReport:
     """The VCSE and SME shares of paid spend, of providers paid and of further-competition bids
     received and won, per financial year, for the two-year period from ``period_start_year``,
@@ -689,24 +720,33 @@ def vcse_share_report(
     A provider reclassified within a year is counted once among that year's providers paid,
     and as VCSE (or SME) if any of that year's payments to it, net of refunds, was made while
     it was classified so: the ledger keeps a provider-year's paid spend apart by the
-    classification in force on each payment day."""
-    ledger.catch_up()
+    classification in force on each payment day. ``caught_up`` as for ``spend_report``."""
+    if not caught_up:
+        ledger.catch_up()
     today = today or london_date()
     current = financial_year(today)
     funder_id = filters.funder_id
 
-    # Paid spend by month and classification: one statement.
-    month_rows = db.session.execute(
+    # Paid spend by half-year and classification, from the ledger's half-year roll-up (the
+    # report's finest period; years and the two-year period are sums of halves): one statement.
+    # Only the funder narrows it (the filters are ``periods_only``).
+    half_rows = db.session.execute(
         sa.select(
-            SpendMonth.month,
-            SpendMonth.provider_vcse,
-            SpendMonth.provider_sme,
-            sa.func.sum(SpendMonth.amount_pence),
+            SpendHalfYear.financial_year,
+            SpendHalfYear.half,
+            SpendHalfYear.provider_vcse,
+            SpendHalfYear.provider_sme,
+            sa.func.sum(SpendHalfYear.amount_pence),
         )
-        .where(SpendMonth.measure == Measure.PAID, *_where(filters))
-        .group_by(SpendMonth.month, SpendMonth.provider_vcse, SpendMonth.provider_sme)
+        .where(SpendHalfYear.measure == Measure.PAID, *_where(filters, SpendHalfYear))
+        .group_by(
+            SpendHalfYear.financial_year,
+            SpendHalfYear.half,
+            SpendHalfYear.provider_vcse,
+            SpendHalfYear.provider_sme,
+        )
     ).all()
-    first_year = min([financial_year(row[0]) for row in month_rows] + [period_start_year, current])
+    first_year = min([int(row[0]) for row in half_rows] + [period_start_year, current])
     years = list(range(first_year, max(current, period_start_year + 1) + 1))
     period_years = (period_start_year, period_start_year + 1)
 
@@ -718,11 +758,9 @@ def vcse_share_report(
             if period.start <= today:
                 paid_halves[period.code] = ShareLine(period.code, period.label)
     paid_period = ShareLine(f"{period_start_year}-P2", two_year_label(period_start_year))
-    for month, vcse, sme, amount in month_rows:
-        amount = int(amount or 0)
-        year = financial_year(month)
-        half = period_of(month, Interval.HALF)
-        targets = [paid_years.get(year), paid_halves.get(half.code)]
+    for year, half, vcse, sme, amount in half_rows:
+        amount, year = int(amount or 0), int(year)
+        targets = [paid_years.get(year), paid_halves.get(half_period(year, int(half)).code)]
         if year in period_years:
             targets.append(paid_period)
         for line in targets:
@@ -762,44 +800,47 @@ def _provider_counts(per_provider) -> sa.Select:
 def _providers_paid(
     funder_id: int | None, years: list[int], period_years: tuple[int, int]
 ) -> tuple[list[ShareLine], ShareLine]:
-    """Two statements: per financial year, and for the two-year period (a provider paid in
-    both years is one provider of the period)."""
+    """One statement: each provider's paid spend per financial year, summed once, then counted
+    per year and for the two-year period (a provider paid in both years is one provider of the
+    period: its two years' sums added, as paid spend adds up exactly)."""
     where = [SpendProviderYear.funder_id == funder_id] if funder_id is not None else []
-    columns = (
-        sa.func.sum(SpendProviderYear.paid_pence).label("paid"),
-        sa.func.sum(
-            sa.case((SpendProviderYear.provider_vcse, SpendProviderYear.paid_pence), else_=0)
-        ).label("vcse_paid"),
-        sa.func.sum(
-            sa.case((SpendProviderYear.provider_sme, SpendProviderYear.paid_pence), else_=0)
-        ).label("sme_paid"),
-    )
     per_year = (
-        sa.select(SpendProviderYear.financial_year.label("year"), *columns)
+        sa.select(
+            SpendProviderYear.financial_year.label("year"),
+            SpendProviderYear.provider_id.label("provider_id"),
+            sa.func.sum(SpendProviderYear.paid_pence).label("paid"),
+            sa.func.sum(
+                sa.case((SpendProviderYear.provider_vcse, SpendProviderYear.paid_pence), else_=0)
+            ).label("vcse_paid"),
+            sa.func.sum(
+                sa.case((SpendProviderYear.provider_sme, SpendProviderYear.paid_pence), else_=0)
+            ).label("sme_paid"),
+        )
         .where(*where)
         .group_by(SpendProviderYear.financial_year, SpendProviderYear.provider_id)
+        .cte("provider_years")
+    )
+    per_provider = (
+        sa.select(
+            sa.func.sum(per_year.c.paid).label("paid"),
+            sa.func.sum(per_year.c.vcse_paid).label("vcse_paid"),
+            sa.func.sum(per_year.c.sme_paid).label("sme_paid"),
+        )
+        .where(per_year.c.year.in_(period_years))
+        .group_by(per_year.c.provider_id)
         .subquery()
     )
-    counted = _provider_counts(per_year).add_columns(per_year.c.year).group_by(per_year.c.year)
+    # The period's row has no year (NULL): one row whatever there is, as an aggregate is.
+    counted = sa.union_all(
+        _provider_counts(per_year).add_columns(per_year.c.year).group_by(per_year.c.year),
+        _provider_counts(per_provider).add_columns(sa.null().label("year")),
+    )
     lines = {y: ShareLine(str(y), financial_year_label(y)) for y in years}
+    period = ShareLine(f"{period_years[0]}-P2", two_year_label(period_years[0]))
     for total, vcse, sme, year in db.session.execute(counted):
-        line = lines.get(int(year))
+        line = period if year is None else lines.get(int(year))
         if line is not None:
             line.total, line.vcse, line.sme = int(total or 0), int(vcse or 0), int(sme or 0)
-    per_provider = (
-        sa.select(*columns)
-        .where(*where, SpendProviderYear.financial_year.in_(period_years))
-        .group_by(SpendProviderYear.provider_id)
-        .subquery()
-    )
-    total, vcse, sme = db.session.execute(_provider_counts(per_provider)).one()
-    period = ShareLine(
-        f"{period_years[0]}-P2",
-        two_year_label(period_years[0]),
-        int(total or 0),
-        int(vcse or 0),
-        int(sme or 0),
-    )
     return list(lines.values()), period
 
 

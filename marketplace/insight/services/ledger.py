@@ -44,7 +44,7 @@ When nothing is stale it costs one small query on the caller's session.
 
 ``rebuild_all()`` derives everything again in chunks of call-offs (each chunk's funders,
 variations, invoices, credit notes and classifications read in one query each, entries inserted
-in bulk) and builds both roll-ups with one ``INSERT … SELECT … GROUP BY`` each. It runs in the
+in bulk) and builds the roll-ups with one ``INSERT … SELECT … GROUP BY`` each. It runs in the
 caller's session (the caller commits). ``check_ledger()`` is the invariant check.
 """
 
@@ -67,9 +67,11 @@ from marketplace.core.money import BASIS_POINTS_WHOLE, split_by_basis_points
 from marketplace.insight.models import (
     Measure,
     SpendEntry,
+    SpendHalfYear,
     SpendMonth,
     SpendProviderYear,
     SpendStaleCallOff,
+    SpendYear,
 )
 from marketplace.invoices.models import CreditNote, Invoice, InvoiceStatus
 from marketplace.invoices.services.recharging import split_among
@@ -478,6 +480,37 @@ _MONTH_FIELDS = (
     "provider_sme",
 )
 _YEAR_FIELDS = ("financial_year", "funder_id", "provider_id", "provider_vcse", "provider_sme")
+# The yearly roll-up's key: the monthly one without the month.
+_SPEND_YEAR_FIELDS = _MONTH_FIELDS[1:]
+_HALF_FIELDS = ("financial_year", "half", "measure", "funder_id", "provider_vcse", "provider_sme")
+
+
+def _spend_year_key(entry: Entry) -> tuple:
+    return _month_key(entry)[1:]
+
+
+def _half(month: int) -> int:
+    """The half of the financial year a month (1 to 12) falls in: 1 April to September."""
+    return 1 if 4 <= month <= 9 else 2
+
+
+def _half_key(entry: Entry) -> tuple:
+    return (
+        entry.financial_year,
+        _half(entry.occurred_on.month),
+        entry.measure,
+        entry.funder_id,
+        entry.provider_vcse,
+        entry.provider_sme,
+    )
+
+
+# The roll-ups coarser than the month, each the sum of the entries with its key (and so of the
+# monthly rows): (model, key fields, an entry's key). Each key has the financial year and funder.
+_COARSE = (
+    (SpendYear, _SPEND_YEAR_FIELDS, _spend_year_key),
+    (SpendHalfYear, _HALF_FIELDS, _half_key),
+)
 
 
 def _year_key(entry: Entry) -> tuple:
@@ -499,20 +532,28 @@ def _row_key(row, fields: Sequence[str]) -> tuple:
 
 
 def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[Entry]) -> None:
-    """Move both roll-ups by the entries removed and added: a row whose count reaches nothing is
-    deleted; one that did not exist is inserted. Each roll-up row stays the sum of its entries."""
+    """Move the roll-ups (monthly, yearly, half-yearly, provider-year) by the entries removed
+    and added: a row whose count reaches nothing is deleted; one that did not exist is inserted.
+    Each roll-up row stays the sum of its entries."""
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    coarse: list[dict[tuple, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in _COARSE]
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for sign, entries in ((-1, removed), (1, added)):
         for entry in entries:
-            delta = months[_month_key(entry)]
-            delta[0] += sign * entry.amount_pence
-            delta[1] += sign
+            keyed = [(months, _month_key(entry))]
+            keyed += [
+                (sums, key_of(entry)) for sums, (_, _, key_of) in zip(coarse, _COARSE, strict=True)
+            ]
+            for sums, key in keyed:
+                delta = sums[key]
+                delta[0] += sign * entry.amount_pence
+                delta[1] += sign
             if entry.measure == Measure.PAID.value:
                 delta = years[_year_key(entry)]
                 delta[0] += sign * entry.amount_pence
                 delta[1] += sign
     months = {k: v for k, v in months.items() if v != [0, 0]}
+    coarse = [{k: v for k, v in sums.items() if v != [0, 0]} for sums in coarse]
     years = {k: v for k, v in years.items() if v != [0, 0]}
     if months:
         funders = sorted({k[3] for k in months})
@@ -526,6 +567,21 @@ def _move_rollups(session: Session, removed: Iterable[Entry], added: Iterable[En
             )
         }
         _apply(session, SpendMonth, _MONTH_FIELDS, "amount_pence", months, existing)
+    for sums, (model, fields, _) in zip(coarse, _COARSE, strict=True):
+        if not sums:
+            continue
+        funder_at, year_at = fields.index("funder_id"), fields.index("financial_year")
+        funders = sorted({k[funder_at] for k in sums})
+        financial_years = sorted({k[year_at] for k in sums})
+        existing = {
+            _row_key(row, fields): row
+            for row in session.scalars(
+                sa.select(model).where(
+                    model.funder_id.in_(funders), model.financial_year.in_(financial_years)
+                )
+            )
+        }
+        _apply(session, model, fields, "amount_pence", sums, existing)
     if years:
         funders = sorted({k[1] for k in years})
         providers = sorted({k[2] for k in years})
@@ -628,11 +684,18 @@ def _catch_up(session: Session) -> int:
 
 def rebuild_all(session: Session | None = None) -> int:
     """Derive the whole ledger again in the caller's session (the caller commits): every
-    call-off's entries, then both roll-ups summed from them. The number of call-offs."""
+    call-off's entries, then the roll-ups summed from them. The number of call-offs."""
     session = session or db.session
     session.flush()
     _lock(session)
-    for model in (SpendStaleCallOff, SpendMonth, SpendProviderYear, SpendEntry):
+    for model in (
+        SpendStaleCallOff,
+        SpendMonth,
+        SpendYear,
+        SpendHalfYear,
+        SpendProviderYear,
+        SpendEntry,
+    ):
         session.execute(sa.delete(model.__table__))
     foreign_keys = _drop_foreign_keys(session)
     total = 0
@@ -744,6 +807,27 @@ def _sum_rollups(session: Session) -> None:
             ),
         )
     )
+    # The coarser roll-ups from the monthly one just summed: each row the sum of its entries.
+    m = SpendMonth.__table__
+    spend_year_keys = [m.c[name] for name in _SPEND_YEAR_FIELDS]
+    session.execute(
+        sa.insert(SpendYear.__table__).from_select(
+            [*_SPEND_YEAR_FIELDS, "amount_pence", "entries"],
+            sa.select(
+                *spend_year_keys, sa.func.sum(m.c.amount_pence), sa.func.sum(m.c.entries)
+            ).group_by(*spend_year_keys),
+        )
+    )
+    half = sa.case((sa.extract("month", m.c.month).between(4, 9), 1), else_=2)
+    half_keys = [m.c[name] if name != "half" else half for name in _HALF_FIELDS]
+    session.execute(
+        sa.insert(SpendHalfYear.__table__).from_select(
+            [*_HALF_FIELDS, "amount_pence", "entries"],
+            sa.select(*half_keys, sa.func.sum(m.c.amount_pence), sa.func.sum(m.c.entries)).group_by(
+                *half_keys
+            ),
+        )
+    )
     year_keys = [e.c.financial_year, e.c.funder_id, e.c.provider_id]
     year_keys += [e.c.provider_vcse, e.c.provider_sme]
     session.execute(
@@ -784,15 +868,23 @@ def check_ledger(session: Session | None = None) -> list[str]:
                     )
     every = _stored_all(session)
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    coarse: list[dict[tuple, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in _COARSE]
     years: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for entry in every:
         months[_month_key(entry)][0] += entry.amount_pence
         months[_month_key(entry)][1] += 1
+        for sums, (_, _, key_of) in zip(coarse, _COARSE, strict=True):
+            sums[key_of(entry)][0] += entry.amount_pence
+            sums[key_of(entry)][1] += 1
         if entry.measure == Measure.PAID.value:
             years[_year_key(entry)][0] += entry.amount_pence
             years[_year_key(entry)][1] += 1
     for model, fields, amount, sums in (
         (SpendMonth, _MONTH_FIELDS, "amount_pence", months),
+        *(
+            (model, fields, "amount_pence", sums)
+            for sums, (model, fields, _) in zip(coarse, _COARSE, strict=True)
+        ),
         (SpendProviderYear, _YEAR_FIELDS, "paid_pence", years),
     ):
         rows = {

@@ -126,7 +126,8 @@ def spend():
             options=_options(scope, choices),
             selected=_selected(),
         ), 400
-    report = queries.spend_report(filters)
+    # filter_choices brought the ledger up to date: once a request is enough.
+    report = queries.spend_report(filters, caught_up=True)
     if kind:
         return _download(queries.spend_rows(report), _stem("spend", filters), kind)
     return render_template(
@@ -239,7 +240,7 @@ def vcse_share():
             scope=scope,
             organisation=current_organisation(),
         ), 400
-    report = queries.vcse_share_report(filters, aim, start_year, today)
+    report = queries.vcse_share_report(filters, aim, start_year, today, caught_up=True)
     if kind:
         return _download(queries.vcse_rows(report), _stem("vcse-share", filters), kind)
     return render_template(
