@@ -81,11 +81,9 @@ def test_the_authority_corrects_a_classification_and_the_provider_is_told(journe
     assert organisation in journey.heading()
 
     tomorrow = date.today() + timedelta(days=1)
-    journey.choose_in(
-        "What is your organisation’s legal form?", "Not VCSE (a private or public body)"
-    )
-    journey.choose_in("How many staff does your organisation employ?", "250 or more")
-    journey.choose_in("What is your organisation’s annual turnover?", "More than £44 million")
+    journey.choose_in("What is the provider’s legal form?", "Not VCSE (a private or public body)")
+    journey.choose_in("How many staff does the provider employ?", "250 or more")
+    journey.choose_in("What is the provider’s annual turnover?", "More than £44 million")
     journey.fill("Date the correction applies from", tomorrow.isoformat())
     journey.fill("Reason for the correction", "Its accounts show a company limited by shares")
     journey.press("Save correction")

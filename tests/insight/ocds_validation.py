@@ -84,6 +84,7 @@ def record_package_errors(package: dict) -> list[str]:
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
 
+    require_shared_ocds()
     base = "https://standard.open-contracting.org/schema/1__1__5/"
     with zipfile.ZipFile(STANDARD_ZIP) as archive:
         schema = json.loads(archive.read("standard-1__1__5/schema/record-package-schema.json"))

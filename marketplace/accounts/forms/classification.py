@@ -32,40 +32,45 @@ STAFF_HINT = (
 )
 TURNOVER_HINT = (
     "From your latest annual accounts: income, for a charity. With fewer than 250 staff, a "
-    "turnover of \u00a344 million or less makes your organisation an SME."
+    "turnover of \u00a344 million or less makes the organisation an SME."
 )
 
 
-def vcse_basis_field() -> ChoiceRadioField:
+def vcse_basis_field(whose: str = "your organisation") -> ChoiceRadioField:
+    message = f"Select {whose}\u2019s legal form, or that it is not VCSE"
     return ChoiceRadioField(
-        "What is your organisation\u2019s legal form?",
+        f"What is {whose}\u2019s legal form?",
         description=VCSE_HINT,
         widget=GovRadioInput(),
         choices=enum_choices(list(VcseBasis)),
-        validators=[DataRequired("Select your organisation's legal form, or that it is not VCSE")],
-        invalid_message="Select your organisation's legal form, or that it is not VCSE",
+        validators=[DataRequired(message)],
+        invalid_message=message,
     )
 
 
-def staff_band_field() -> ChoiceRadioField:
+def staff_band_field(
+    who: str = "your organisation", employs: str = "you employ"
+) -> ChoiceRadioField:
+    message = f"Select how many staff {employs}"
     return ChoiceRadioField(
-        "How many staff does your organisation employ?",
+        f"How many staff does {who} employ?",
         description=STAFF_HINT,
         widget=GovRadioInput(),
         choices=enum_choices(list(StaffBand)),
-        validators=[DataRequired("Select how many staff you employ")],
-        invalid_message="Select how many staff you employ",
+        validators=[DataRequired(message)],
+        invalid_message=message,
     )
 
 
-def turnover_band_field() -> ChoiceRadioField:
+def turnover_band_field(whose: str = "your organisation") -> ChoiceRadioField:
+    message = f"Select {whose}\u2019s annual turnover"
     return ChoiceRadioField(
-        "What is your organisation\u2019s annual turnover?",
+        f"What is {whose}\u2019s annual turnover?",
         description=TURNOVER_HINT,
         widget=GovRadioInput(),
         choices=enum_choices(list(TurnoverBand)),
-        validators=[DataRequired("Select your organisation's annual turnover")],
-        invalid_message="Select your organisation's annual turnover",
+        validators=[DataRequired(message)],
+        invalid_message=message,
     )
 
 
@@ -84,9 +89,10 @@ class ChangeClassificationForm(BaseForm):
 
 
 class CorrectClassificationForm(BaseForm):
-    vcse_basis = vcse_basis_field()
-    staff_band = staff_band_field()
-    turnover_band = turnover_band_field()
+    # The authority answers about the provider, not about its own organisation.
+    vcse_basis = vcse_basis_field("the provider")
+    staff_band = staff_band_field("the provider", "the provider employs")
+    turnover_band = turnover_band_field("the provider")
     charity_number = charity_number_field()
     effective_from = date_field(
         "Date the correction applies from", "Enter the date the correction applies from"
